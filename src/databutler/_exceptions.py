@@ -1,0 +1,118 @@
+"""The exception tree of databutler.
+
+Every error databutler raises on purpose derives from `DatabutlerError`; where a
+builtin (or SQLAlchemy) exception says the same thing, the subclass inherits it
+too, so ``except LookupError`` keeps working for callers that do not know us::
+
+    DatabutlerError
+    ├── InvalidNameError                (ValueError)    malformed datastore/table name
+    ├── InvalidDatasetIdError           (TypeError)     a dataset id that is not a UUID
+    ├── AmbiguousDatasetError           (ValueError)    a ref without an id where one is needed
+    ├── ConfigurationError              (ValueError)    bad manager/database configuration
+    ├── DatabaseError
+    │   ├── ReadOnlyDatabaseError       (PermissionError)
+    │   ├── SchemaAlreadyDefinedError
+    │   ├── DatabaseConflictError                       schema on disk differs from the code
+    │   ├── TransactionAbortedError                     an inner block failed; all was undone
+    │   └── ConflictError               (sqlalchemy IntegrityError)
+    │       └── OrphanedRecordError                     a datastore still holds the dataset
+    ├── IncompatibleVersionError                        stored schema version not supported
+    ├── ManagerMismatchError                            stored manager class differs
+    └── MissingManagerError             (LookupError)   repository lacks a manager entry
+"""
+
+from __future__ import annotations
+
+import sqlalchemy.exc
+
+__all__ = [
+    "AmbiguousDatasetError",
+    "ConfigurationError",
+    "ConflictError",
+    "DatabaseConflictError",
+    "DatabaseError",
+    "DatabutlerError",
+    "IncompatibleVersionError",
+    "InvalidDatasetIdError",
+    "InvalidNameError",
+    "ManagerMismatchError",
+    "MissingManagerError",
+    "OrphanedRecordError",
+    "ReadOnlyDatabaseError",
+    "SchemaAlreadyDefinedError",
+    "TransactionAbortedError",
+]
+
+
+class DatabutlerError(Exception):
+    """Root of every error databutler raises deliberately."""
+
+
+class InvalidNameError(DatabutlerError, ValueError):
+    """A name (datastore, table, ...) does not follow the rules for such names."""
+
+
+class InvalidDatasetIdError(DatabutlerError, TypeError):
+    """A dataset id is not a `uuid.UUID`."""
+
+
+class AmbiguousDatasetError(DatabutlerError, ValueError):
+    """A dataset reference has no id where an id is required."""
+
+
+class ConfigurationError(DatabutlerError, ValueError):
+    """A configuration value (manager, database URI, ...) is not usable."""
+
+
+class DatabaseError(DatabutlerError):
+    """Base for errors raised by the `Database` layer."""
+
+
+class ReadOnlyDatabaseError(DatabaseError, PermissionError):
+    """A write was attempted on a database opened read-only."""
+
+
+class SchemaAlreadyDefinedError(DatabaseError):
+    """Tables were declared with ``create=True`` in a database that already has tables."""
+
+
+class DatabaseConflictError(DatabaseError):
+    """A table in the database does not match the table the code expects."""
+
+
+class TransactionAbortedError(DatabaseError):
+    """An inner transaction block failed, so the whole transaction was rolled back."""
+
+
+class ConflictError(DatabaseError, sqlalchemy.exc.IntegrityError):
+    """A write violated a key or foreign-key constraint; nothing was written.
+
+    Also a `sqlalchemy.exc.IntegrityError`, so code written against the
+    documented API (which lets that error escape) keeps catching it.
+    """
+
+    def __init__(self, message: str, orig: BaseException | None = None) -> None:
+        sqlalchemy.exc.IntegrityError.__init__(self, None, None, orig or Exception(message))
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.message,))
+
+
+class OrphanedRecordError(ConflictError):
+    """A dataset cannot be deleted because one or more datastores still hold it."""
+
+
+class IncompatibleVersionError(DatabutlerError):
+    """The schema version stored in a repository is not supported by this code."""
+
+
+class ManagerMismatchError(DatabutlerError):
+    """The manager class stored in a repository differs from the configured one."""
+
+
+class MissingManagerError(DatabutlerError, LookupError):
+    """The repository has no record of a manager the code needs."""

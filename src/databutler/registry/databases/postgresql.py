@@ -1,0 +1,112 @@
+"""PostgreSQL: for repositories shared by many users and processes."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy.dialects import postgresql
+
+from ..._exceptions import ConfigurationError
+from ..interfaces import Database
+
+__all__ = ["PostgresqlDatabase"]
+
+_SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_DRIVERS = (("psycopg", "psycopg"), ("psycopg2", "psycopg2"))
+
+
+def _normalize_url(uri: str) -> sqlalchemy.engine.URL:
+    url = sqlalchemy.engine.make_url(uri)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigurationError(
+            f"Not a PostgreSQL URI: {uri!r}; expected postgresql://user@host:port/dbname."
+        )
+    driver = url.get_driver_name() if "+" in url.drivername else None
+    if driver is None:
+        for module, name in _DRIVERS:
+            if importlib.util.find_spec(module) is not None:
+                return url.set(drivername=f"postgresql+{name}")
+        raise ConfigurationError(
+            "No PostgreSQL driver is installed: install psycopg 3 with "
+            "`pip install 'databutler[postgresql]'` (or psycopg2 and use postgresql+psycopg2://)."
+        )
+    module = {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(driver)
+    if module is None:
+        raise ConfigurationError(
+            f"Unsupported PostgreSQL driver {driver!r}; use postgresql+psycopg:// or "
+            "postgresql+psycopg2://."
+        )
+    if importlib.util.find_spec(module) is None:
+        raise ConfigurationError(
+            f"The PostgreSQL driver {module} is not installed: `pip install {module}` "
+            "(or `pip install 'databutler[postgresql]'` for psycopg 3)."
+        )
+    return url
+
+
+class PostgresqlDatabase(Database):
+    """A `Database` on PostgreSQL; ``namespace`` is a schema, created when absent.
+
+    Read-only instances run every transaction ``READ ONLY``; bulk ``IN``
+    clauses bind one array parameter (``= ANY(:ids)``) instead of thousands
+    of scalars; ``FOR UPDATE [SKIP LOCKED]`` and table locks are honoured.
+    """
+
+    # docstring inherited
+    IN_BATCH_SIZE = 50_000
+
+    def __init__(self, **kwargs: Any) -> None:
+        namespace = kwargs.get("namespace")
+        if namespace is not None and not _SCHEMA_RE.fullmatch(namespace):
+            raise ConfigurationError(
+                f"Invalid PostgreSQL namespace {namespace!r}: a schema name is 1-63 letters, "
+                "digits and underscores, not starting with a digit."
+            )
+        super().__init__(**kwargs)
+        if self.namespace is not None and self._writeable:
+            with self._engine.begin() as connection:
+                connection.execute(sqlalchemy.schema.CreateSchema(self.namespace, if_not_exists=True))
+
+    @classmethod
+    def makeEngine(cls, uri: str, *, writeable: bool = True) -> sqlalchemy.engine.Engine:
+        # docstring inherited
+        url = _normalize_url(uri)
+        engine = sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=5, pool_use_lifo=True)
+        try:
+            with engine.connect():
+                pass
+        except sqlalchemy.exc.OperationalError as exc:
+            engine.dispose()
+            raise ConfigurationError(
+                f"Cannot connect to PostgreSQL at {url.render_as_string(hide_password=True)}: "
+                f"{str(exc.orig).strip()}. Check that the server runs and the URI is right."
+            ) from exc
+        return engine
+
+    def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:
+        # docstring inherited
+        if not self._writeable:
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    def _lock_tables(self, connection: sqlalchemy.Connection, tables: list[sqlalchemy.Table]) -> None:
+        # docstring inherited
+        for table in tables:
+            name = connection.dialect.identifier_preparer.format_table(table)
+            connection.exec_driver_sql(f"LOCK TABLE {name} IN EXCLUSIVE MODE")
+
+    def _insert_construct(self, table: sqlalchemy.Table) -> Any:
+        # docstring inherited
+        return postgresql.insert(table)
+
+    def inClause(self, column: Any, values: Any) -> sqlalchemy.ColumnElement[bool]:
+        # docstring inherited
+        return column == sqlalchemy.any_(
+            sqlalchemy.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        )
+
+    def forUpdate(self, select: sqlalchemy.Select[Any], *, skip_locked: bool = False) -> sqlalchemy.Select[Any]:
+        # docstring inherited
+        return select.with_for_update(skip_locked=skip_locked)

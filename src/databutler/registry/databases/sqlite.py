@@ -1,0 +1,115 @@
+"""SQLite: the embedded default, in a file or in memory."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.pool import StaticPool
+
+from ... import ddl
+from ..._exceptions import ConfigurationError
+from ..interfaces import Database
+
+__all__ = ["SqliteDatabase"]
+
+#: How long a writer waits for another process's write lock, in milliseconds.
+BUSY_TIMEOUT_MS = 300_000
+
+
+class SqliteDatabase(Database):
+    """A `Database` on SQLite.
+
+    Connections run with foreign keys on and, for files, in WAL mode (readers
+    never block the writer). Write transactions start with ``BEGIN IMMEDIATE``,
+    so two processes never deadlock upgrading read locks; reads use a plain
+    ``BEGIN``. SQLite has no schemas: ``namespace`` must be `None`.
+    """
+
+    # docstring inherited
+    IN_BATCH_SIZE = 10_000
+
+    def __init__(self, *, namespace: str | None = None, **kwargs: Any) -> None:
+        if namespace is not None:
+            raise ConfigurationError(
+                f"SQLite databases have no namespaces (got namespace={namespace!r}); use a "
+                "separate database file instead."
+            )
+        super().__init__(namespace=None, **kwargs)
+
+    @classmethod
+    def makeEngine(cls, uri: str, *, writeable: bool = True) -> sqlalchemy.engine.Engine:
+        # docstring inherited
+        url = sqlalchemy.engine.make_url(uri)
+        if url.get_backend_name() != "sqlite":
+            raise ConfigurationError(f"Not an SQLite URI: {uri!r}; expected sqlite:///path/to/file.")
+        path = url.database or ""
+        in_memory = path in ("", ":memory:")
+        if in_memory:
+            if not writeable:
+                raise ConfigurationError(
+                    "A read-only in-memory SQLite database would always be empty; open it writeable."
+                )
+
+            def connect() -> sqlite3.Connection:
+                return sqlite3.connect(":memory:", check_same_thread=False)
+
+            engine = sqlalchemy.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
+        else:
+            path = os.path.abspath(path)
+            if writeable:
+                parent = os.path.dirname(path)
+                if not os.path.isdir(parent):
+                    raise ConfigurationError(
+                        f"Cannot create SQLite database {path}: directory {parent} does not exist; "
+                        "create it first."
+                    )
+            elif not os.path.exists(path):
+                raise ConfigurationError(
+                    f"SQLite database {path} does not exist, so it cannot be opened read-only."
+                )
+            target = f"file:{path}?mode={'rwc' if writeable else 'ro'}"
+
+            def connect() -> sqlite3.Connection:
+                return sqlite3.connect(target, uri=True, check_same_thread=False)
+
+            engine = sqlalchemy.create_engine("sqlite://", creator=connect)
+
+        @sqlalchemy.event.listens_for(engine, "connect")
+        def _configure(dbapi_connection: sqlite3.Connection, record: Any) -> None:
+            # We issue BEGIN ourselves (below); the driver's implicit BEGIN would
+            # break savepoints and take locks at the wrong time.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if writeable and not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                # Safe in WAL mode: a crash can lose the last commits, never corrupt.
+                cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.close()
+
+        @sqlalchemy.event.listens_for(engine, "begin")
+        def _begin(connection: sqlalchemy.Connection) -> None:
+            write = connection.info.get("databutler.write", writeable)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write and writeable else "BEGIN")
+
+        return engine
+
+    def _insert_construct(self, table: sqlalchemy.Table) -> Any:
+        # docstring inherited
+        return sqlite_dialect.insert(table)
+
+    def _field_constraints(self, table: str, spec: ddl.FieldSpec) -> list[sqlalchemy.Constraint]:
+        # SQLite ignores VARCHAR lengths; enforce short strings (and refuse empty ones) here.
+        if spec.isStringType() and spec.length is not None and spec.length <= ddl.MAX_BOUNDED_STRING:
+            return [
+                sqlalchemy.CheckConstraint(
+                    f'length("{spec.name}") BETWEEN 1 AND {spec.length}',
+                    name=f"{table}_len_{spec.name}",
+                )
+            ]
+        return []

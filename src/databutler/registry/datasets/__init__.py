@@ -1,0 +1,5 @@
+"""Managers of the ``dataset`` table."""
+
+from .simple import SimpleDatasetRecordStorageManager
+
+__all__ = ["SimpleDatasetRecordStorageManager"]

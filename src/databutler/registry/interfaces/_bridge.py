@@ -1,0 +1,466 @@
+"""The registry–datastore bridge: which datastore holds which dataset.
+
+A datastore is handed a `DatastoreRegistryBridgeManager` at construction and
+reaches the registry only through it: `~DatastoreRegistryBridgeManager.register`
+gives it a `DatastoreRegistryBridge`, ``.opaque`` its records tables and
+``.universe`` the dimensions. Deletion runs in two phases: `moveToTrash`
+inside the registry transaction that removes the datasets, then `emptyTrash`
+after commit, which deletes artifacts and, on success, their rows.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from ..._dataset_ref import DatasetId, DatasetRef, require_dataset_id
+from ..._exceptions import AmbiguousDatasetError, InvalidDatasetIdError, InvalidNameError
+from ._versioning import VersionedExtension, VersionTuple
+
+if TYPE_CHECKING:
+    from ...dimensions import DimensionUniverse
+    from ...transaction import DatastoreTransaction
+    from ._database import Database, StaticTablesContext
+    from ._datasets import DatasetRecordStorageManager
+    from ._opaque import OpaqueTableStorage, OpaqueTableStorageManager
+
+__all__ = [
+    "AmbiguousDatasetError",
+    "DatasetIdRef",
+    "DatastoreRegistryBridge",
+    "DatastoreRegistryBridgeManager",
+    "FakeDatasetRef",
+    "StoredDatastoreItemInfoFactory",
+    "validate_datastore_name",
+]
+
+#: Longest datastore name: the width of the ``datastore_name`` columns.
+MAX_DATASTORE_NAME_LENGTH = 256
+
+_DATASTORE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@/:<>+=-]*")
+_DATASTORE_NAME_CHAR_RE = re.compile(r"[A-Za-z0-9_.@/:<>+=-]")
+
+
+def validate_datastore_name(name: Any) -> str:
+    """Return ``name`` if it is a valid datastore name.
+
+    A datastore name is 1–256 characters: letters, digits and ``_ . - @ / : < > + =``,
+    not starting with punctuation (``FileDatastore@<butlerRoot>/datastore`` is valid).
+
+    Raises
+    ------
+    InvalidNameError
+        If it is not, with the reason and the rule.
+    """
+    rule = (
+        "a datastore name is 1-256 characters from letters, digits and _ . - @ / : < > + =, "
+        "starting with a letter, digit or underscore"
+    )
+    if not isinstance(name, str):
+        raise InvalidNameError(f"Datastore name {name!r} is a {type(name).__name__}, not a str; {rule}.")
+    if not name:
+        raise InvalidNameError(f"Datastore name is empty; {rule}.")
+    if len(name) > MAX_DATASTORE_NAME_LENGTH:
+        raise InvalidNameError(
+            f"Datastore name {name[:40]!r}... is {len(name)} characters long; {rule}."
+        )
+    if not _DATASTORE_NAME_RE.fullmatch(name):
+        bad = next((c for c in name if not _DATASTORE_NAME_CHAR_RE.fullmatch(c)), None)
+        problem = f"contains {bad!r}" if bad is not None else f"starts with {name[0]!r}"
+        raise InvalidNameError(f"Datastore name {name!r} {problem}; {rule}.")
+    return name
+
+
+class FakeDatasetRef:
+    """A reference that carries only a dataset id.
+
+    Used where only the id is known, typically when deleting. It equals any
+    object with the same ``.id``, but hashes like its id, unlike `DatasetRef`:
+    do not mix the two as set members or dict keys.
+
+    Parameters
+    ----------
+    id : `uuid.UUID`
+        The dataset id.
+
+    Raises
+    ------
+    InvalidDatasetIdError
+        If ``id`` is not a `uuid.UUID`.
+    """
+
+    __slots__ = ("id",)
+
+    id: DatasetId
+
+    def __init__(self, id: DatasetId) -> None:
+        if not isinstance(id, uuid.UUID):
+            raise InvalidDatasetIdError(
+                f"FakeDatasetRef needs a uuid.UUID, got {id!r} ({type(id).__name__}); "
+                "convert it with uuid.UUID(...)."
+            )
+        object.__setattr__(self, "id", id)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FakeDatasetRef is immutable.")
+
+    def __str__(self) -> str:
+        return f"dataset_id={self.id}"
+
+    def __repr__(self) -> str:
+        return f"FakeDatasetRef({self.id})"
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return self.id == other.id  # type: ignore[attr-defined]
+        except AttributeError:
+            return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FakeDatasetRef, (self.id,))
+
+    @property
+    def datasetType(self) -> Any:
+        """Not known for a fake reference: raises `AttributeError`."""
+        raise AttributeError("A FakeDatasetRef has no dataset type; it only knows its id.")
+
+    @property
+    def _datastore_records(self) -> Any:
+        raise AttributeError("A FakeDatasetRef has no datastore records; it only knows its id.")
+
+
+DatasetIdRef: TypeAlias = DatasetRef | FakeDatasetRef
+"""Anything bridge methods accept: they read only ``.id``."""
+
+
+class StoredDatastoreItemInfoFactory(Protocol):
+    """What `DatastoreRegistryBridge.emptyTrash` needs of a ``record_class``."""
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Any:
+        """Build the item info from one row of the records table."""
+        ...
+
+
+EmptyTrashContext: TypeAlias = AbstractContextManager[
+    tuple[Iterable[tuple[DatasetIdRef, Any]], set[Any] | None]
+]
+
+
+class DatastoreRegistryBridge(ABC):
+    """What one datastore uses to tell the registry which datasets it holds.
+
+    Every bulk method takes any iterable, streams it in batches and issues no
+    query per dataset. A ref whose ``id`` is `None` raises
+    `AmbiguousDatasetError`; an id that is not a `uuid.UUID` raises
+    `InvalidDatasetIdError`; in both cases nothing is changed.
+
+    Parameters
+    ----------
+    datastoreName : `str`
+        Name of the datastore, as stored in registry tables.
+    """
+
+    def __init__(self, datastoreName: str) -> None:
+        self.datastoreName = validate_datastore_name(datastoreName)
+
+    @abstractmethod
+    def insert(self, refs: Iterable[DatasetIdRef]) -> None:
+        """Record that the datastore holds ``refs``.
+
+        Raises
+        ------
+        ConflictError
+            If one is recorded already (or, for a persistent bridge, is not a
+            dataset of the registry); nothing is recorded.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def ensure(self, refs: Iterable[DatasetIdRef]) -> None:
+        """Like `insert`, but skip refs that are recorded already."""
+        raise NotImplementedError()
+
+    @abstractmethod
+    def forget(self, refs: Iterable[DatasetIdRef]) -> None:
+        """Forget ``refs`` without trashing them: their artifacts will not be deleted.
+
+        For `Datastore.forget`, or when deleting artifacts cannot fail. Refs
+        not held are ignored.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def moveToTrash(
+        self, refs: Iterable[DatasetIdRef], transaction: DatastoreTransaction | None
+    ) -> None:
+        """Mark ``refs`` for deletion: they are no longer held, their artifacts await `emptyTrash`.
+
+        Refs not held are ignored; trashing a ref twice is harmless.
+
+        Parameters
+        ----------
+        refs : `~collections.abc.Iterable` [`DatasetIdRef`]
+            Datasets to trash.
+        transaction : `DatastoreTransaction` or `None`
+            Undo log for bridges whose state is not in the database; `None`
+            means no undo is recorded.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def check(self, refs: Iterable[DatasetId]) -> set[DatasetId]:
+        """The subset of the given dataset ids held by this datastore (trash excluded)."""
+        raise NotImplementedError()
+
+    @abstractmethod
+    def emptyTrash(
+        self,
+        records_table: OpaqueTableStorage | None = None,
+        record_class: type[StoredDatastoreItemInfoFactory] | None = None,
+        record_column: str | None = None,
+        selected_ids: Iterable[DatasetId] | None = None,
+        dry_run: bool = False,
+    ) -> EmptyTrashContext:
+        """Context manager over the trashed datasets whose artifacts are to be deleted.
+
+        Yields ``(pairs, keep)``. ``pairs`` is a single-pass iterable of
+        ``(ref, info)``: ``ref`` a `FakeDatasetRef`, ``info``
+        ``record_class.from_record(row)`` for each records row of that
+        dataset, or `None` when there is no ``records_table`` (or a trashed
+        dataset has no records row). ``keep`` is the set of ``record_column``
+        values that a trashed dataset shares with a dataset still held —
+        artifacts that must not be deleted — or `None` when no
+        ``record_column`` is given.
+
+        When the block exits without an exception (and not ``dry_run``), the
+        records rows and the trash rows of every pair the caller moved past
+        are deleted together, in one transaction; otherwise nothing is.
+
+        Parameters
+        ----------
+        records_table : `OpaqueTableStorage`, optional
+            The datastore's records table, with a ``dataset_id`` column.
+        record_class : `type`, optional
+            Class with ``from_record(row)``; required with ``records_table``.
+        record_column : `str`, optional
+            Column of ``records_table`` naming the artifact (``"path"``).
+        selected_ids : `~collections.abc.Iterable` [`DatasetId`], optional
+            Restrict to these datasets; an empty collection means none.
+        dry_run : `bool`, optional
+            Report only: delete nothing.
+
+        Raises
+        ------
+        ValueError
+            If ``records_table`` is given without ``record_class``, or
+            ``record_column`` without ``records_table``.
+        """
+        raise NotImplementedError()
+
+
+class DatastoreRegistryBridgeManager(VersionedExtension):
+    """An abstract base class that defines the interface between Registry and Datastore
+    when a new Datastore is constructed.
+
+    Parameters
+    ----------
+    opaque : `OpaqueTableStorageManager`
+        Manager object for opaque table storage in the Registry.
+    universe : `~databutler.dimensions.DimensionUniverse`
+        All dimensions known to the Registry.
+    registry_schema_version : `VersionTuple` or `None`, optional
+        Version of registry schema.
+
+    Notes
+    -----
+    Datastores are passed an instance of `DatastoreRegistryBridgeManager` at
+    construction, and should use it to obtain and keep any of the following:
+
+    - a `DatastoreRegistryBridge` instance to record in the Registry what is
+      present in the datastore (needed by all datastores that are not just
+      forwarders);
+    - one or more `OpaqueTableStorage` instance if they wish to store internal
+      records in the Registry database;
+    - the `DimensionUniverse`, if they need it to (e.g.) construct or validate
+      filename templates.
+    """
+
+    def __init__(
+        self,
+        *,
+        opaque: OpaqueTableStorageManager,
+        universe: DimensionUniverse,
+        registry_schema_version: VersionTuple | None = None,
+    ) -> None:
+        super().__init__(registry_schema_version=registry_schema_version)
+        self.opaque = opaque
+        self.universe = universe
+
+    @abstractmethod
+    def clone(self, *, db: Database, opaque: OpaqueTableStorageManager) -> DatastoreRegistryBridgeManager:
+        """Make an independent copy of this manager instance bound to new instances of
+        `Database` and other managers.
+
+        Parameters
+        ----------
+        db : `Database`
+            New `Database` object to use when instantiating the manager.
+        opaque : `OpaqueTableStorageManager`
+            New `OpaqueTableStorageManager` object to use when instantiating the manager.
+
+        Returns
+        -------
+        instance : `DatastoreRegistryBridgeManager`
+            New manager instance with the same configuration as this instance,
+            but bound to a new Database object.
+        """
+        raise NotImplementedError()
+
+    @classmethod
+    @abstractmethod
+    def initialize(
+        cls,
+        db: Database,
+        context: StaticTablesContext,
+        *,
+        opaque: OpaqueTableStorageManager,
+        datasets: type[DatasetRecordStorageManager],
+        universe: DimensionUniverse,
+        registry_schema_version: VersionTuple | None = None,
+    ) -> DatastoreRegistryBridgeManager:
+        """Construct an instance of the manager.
+
+        Parameters
+        ----------
+        db : `Database`
+            Interface to the underlying database engine and namespace.
+        context : `StaticTablesContext`
+            Context object obtained from `Database.declareStaticTables`; used to
+            declare any tables that should always be present in a layer
+            implemented with this manager.
+        opaque : `OpaqueTableStorageManager`
+            Registry manager object for opaque (to Registry) tables, provided to
+            allow Datastores to store their internal information inside the
+            Registry database.
+        datasets : subclass of `DatasetRecordStorageManager`
+            Concrete class that will be used to manage the core dataset tables in
+            this registry; should be used only to create foreign keys to those tables.
+        universe : `DimensionUniverse`
+            All dimensions known to the registry.
+        registry_schema_version : `VersionTuple` or `None`
+            Schema version of this extension as defined in registry.
+
+        Returns
+        -------
+        manager : `DatastoreRegistryBridgeManager`
+            An instance of a concrete `DatastoreRegistryBridgeManager` subclass.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def refresh(self) -> None:
+        """Ensure all other operations on this manager are aware of any collections
+        that may have been registered by other clients since it was initialized or
+        last refreshed.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def register(self, name: str, *, ephemeral: bool = False) -> DatastoreRegistryBridge:
+        """Register a new Datastore associated with this Registry.
+
+        This method should be called by all Datastore classes aside from those
+        that only forward storage to other datastores.
+
+        Parameters
+        ----------
+        name : `str`
+            Name of the datastore, as it should appear in Registry tables.
+        ephemeral : `bool`, optional
+            If `True`, return a bridge object that is backed by storage that
+            will not last past the end of the current process. This should be
+            used whenever the same is true of the dataset's artifacts. The
+            default is `False` here and in every implementation (the
+            documented signature said `True` while its text said `False`;
+            callers rely on `False`).
+
+        Returns
+        -------
+        bridge : `DatastoreRegistryBridge`
+            Object that provides the interface this Datastore should use to
+            communicate with the Registry.
+
+        Raises
+        ------
+        InvalidNameError
+            If ``name`` is not a valid datastore name.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def findDatastores(self, ref: DatasetIdRef) -> Iterable[str]:
+        """Retrieve datastore locations for a given dataset.
+
+        Parameters
+        ----------
+        ref : `DatasetIdRef`
+            A reference to the dataset for which to retrieve storage information.
+
+        Returns
+        -------
+        datastores : `~collections.abc.Iterable` [ `str` ]
+            All the matching datastores holding this dataset. Empty if the
+            dataset does not exist anywhere. Evaluated at the call.
+
+        Raises
+        ------
+        AmbiguousDatasetError
+            Raised if ``ref.id`` is `None`.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def locate(self, refs: Iterable[DatasetIdRef]) -> dict[DatasetId, set[str]]:
+        """Where each of many datasets is held, in one query per batch.
+
+        Parameters
+        ----------
+        refs : `~collections.abc.Iterable` [`DatasetIdRef`]
+            The datasets.
+
+        Returns
+        -------
+        locations : `dict` [`DatasetId`, `set` [`str`]]
+            For every given dataset id, the names of the datastores (persistent
+            and ephemeral) holding it; an empty set when none does.
+        """
+        raise NotImplementedError()
+
+
+def ref_ids(refs: Iterable[Any]) -> Iterable[DatasetId]:
+    """The checked ids of ``refs``, lazily (see `require_dataset_id`)."""
+    return map(require_dataset_id, refs)
+
+
+def as_dataset_ids(ids: Iterable[Any]) -> Iterable[DatasetId]:
+    """Dataset ids given directly (or as refs), checked lazily."""
+    return (i if type(i) is uuid.UUID else _one_id(i) for i in ids)
+
+
+def _one_id(value: Any) -> DatasetId:
+    if isinstance(value, uuid.UUID):
+        return value
+    if hasattr(value, "id"):
+        return require_dataset_id(value)
+    raise InvalidDatasetIdError(
+        f"Dataset id {value!r} is a {type(value).__name__}, not a uuid.UUID; "
+        "convert it with uuid.UUID(...)."
+    )

@@ -1,0 +1,54 @@
+"""Undo logs for operations that touch more than a database (files, memory)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["DatastoreTransaction"]
+
+_LOG = logging.getLogger(__name__)
+
+
+class DatastoreTransaction:
+    """A log of undo actions, run last-in first-out when the work fails.
+
+    Parameters
+    ----------
+    parent : `DatastoreTransaction` or `None`, optional
+        The enclosing transaction; a committed child hands its undo actions to
+        its parent, so an outer failure still undoes the inner work.
+    """
+
+    def __init__(self, parent: DatastoreTransaction | None = None) -> None:
+        self.parent = parent
+        self._log: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+
+    def registerUndo(self, name: str, undoFunc: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Record ``undoFunc(*args, **kwargs)`` to run if this transaction rolls back."""
+        self._log.append((name, undoFunc, args, kwargs))
+
+    @contextmanager
+    def undoWith(
+        self, name: str, undoFunc: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Iterator[None]:
+        """Run the block, then record the undo action only if the block succeeded."""
+        yield
+        self.registerUndo(name, undoFunc, *args, **kwargs)
+
+    def rollback(self) -> None:
+        """Run every undo action, newest first; log (do not raise) their failures."""
+        while self._log:
+            name, func, args, kwargs = self._log.pop()
+            try:
+                func(*args, **kwargs)
+            except Exception:
+                _LOG.exception("Undo action %r failed during rollback; continuing.", name)
+
+    def commit(self) -> None:
+        """Keep the work: hand the undo actions to the parent, or drop them at top level."""
+        if self.parent is not None:
+            self.parent._log.extend(self._log)
+        self._log = []
