@@ -1,0 +1,31 @@
+"""Fixtures shared by every test: the database backends, by readable id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from databutler.registry import RegistryManagerInstances, RegistryManagerTypes
+from databutler.registry.interfaces import Database
+from databutler.testing.database import DatabaseFactory, database_factory, database_ids
+
+
+@pytest.fixture(params=database_ids)
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseFactory]:
+    """A factory of one fresh database, for each backend."""
+    with database_factory(request.param, tmp_path) as factory:
+        yield factory
+
+
+@pytest.fixture
+def db(databases: DatabaseFactory) -> Database:
+    """A fresh, empty, writeable database, for each backend."""
+    return databases.open()
+
+
+@pytest.fixture
+def repo(db: Database) -> RegistryManagerInstances:
+    """A new repository (all bridge-layer managers) in a fresh database."""
+    return RegistryManagerTypes().makeRepo(db)
