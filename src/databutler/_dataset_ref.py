@@ -49,7 +49,7 @@ def require_dataset_id(ref: Any) -> DatasetId:
     return value
 
 
-def _check_id(value: Any) -> DatasetId:
+def _check_id(value: Any) -> DatasetId | None:
     if value is None or isinstance(value, uuid.UUID):
         return value
     raise InvalidDatasetIdError(

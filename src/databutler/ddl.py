@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, MutableSet
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy
 from sqlalchemy.dialects import postgresql
@@ -165,10 +165,10 @@ class FieldSpec:
         if self.isStringType():
             if self.length is None or self.length > MAX_BOUNDED_STRING:
                 return sqlalchemy.Text()
-            return self.dtype(length=self.length)
+            return cast(sqlalchemy.types.TypeEngine[Any], self.dtype(length=self.length))
         if issubclass(self.dtype, sqlalchemy.LargeBinary) and self.nbytes is not None:
-            return self.dtype(length=self.nbytes)
-        return self.dtype()
+            return cast(sqlalchemy.types.TypeEngine[Any], self.dtype(length=self.nbytes))
+        return cast(sqlalchemy.types.TypeEngine[Any], self.dtype())
 
 
 class FieldSpecSet(MutableSet[FieldSpec]):

@@ -26,7 +26,9 @@ class DatastoreTransaction:
         self.parent = parent
         self._log: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
 
-    def registerUndo(self, name: str, undoFunc: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def registerUndo(
+        self, name: str, undoFunc: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
         """Record ``undoFunc(*args, **kwargs)`` to run if this transaction rolls back."""
         self._log.append((name, undoFunc, args, kwargs))
 

@@ -35,7 +35,10 @@ class DefaultButlerAttributeManager(VersionedExtension):
     _VERSION = VersionTuple(1, 0, 0)
 
     def __init__(
-        self, db: Database, table: sqlalchemy.Table, registry_schema_version: VersionTuple | None = None
+        self,
+        db: Database,
+        table: sqlalchemy.Table,
+        registry_schema_version: VersionTuple | None = None,
     ) -> None:
         super().__init__(registry_schema_version=registry_schema_version)
         self._db = db
@@ -114,5 +117,7 @@ class DefaultButlerAttributeManager(VersionedExtension):
 
     def empty(self) -> bool:
         """Whether no attribute is set."""
-        with self._db.query(sqlalchemy.select(sqlalchemy.func.count()).select_from(self._table)) as result:
-            return result.scalar_one() == 0
+        with self._db.query(
+            sqlalchemy.select(sqlalchemy.func.count()).select_from(self._table)
+        ) as result:
+            return bool(result.scalar_one() == 0)

@@ -52,7 +52,9 @@ class RegistryManagerTypes:
         """``(kind, class)`` pairs in initialisation order."""
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
 
-    def makeRepo(self, db: Database, universe: DimensionUniverse | None = None) -> RegistryManagerInstances:
+    def makeRepo(
+        self, db: Database, universe: DimensionUniverse | None = None
+    ) -> RegistryManagerInstances:
         """Create every table in an empty ``db`` and record classes and versions.
 
         Raises
@@ -67,7 +69,9 @@ class RegistryManagerTypes:
             instances = self._initialize(db, context, universe, {})
 
             def record(db: Database) -> None:
-                attributes = [(_config_key(kind), cls.extensionName()) for kind, cls in self.items()]
+                attributes = [
+                    (_config_key(kind), cls.extensionName()) for kind, cls in self.items()
+                ]
                 for _, cls in self.items():
                     version = cls.clsNewSchemaVersion(None)
                     if version is not None:
@@ -113,14 +117,22 @@ class RegistryManagerTypes:
                 cls.checkCompatibility(version, db.isWriteable())
                 versions[kind] = version
         universe_json = stored.get(_UNIVERSE_KEY)
-        universe = DimensionUniverse.from_json(universe_json) if universe_json else DimensionUniverse()
+        universe = (
+            DimensionUniverse.from_json(universe_json) if universe_json else DimensionUniverse()
+        )
         with db.declareStaticTables(create=False) as context:
             return self._initialize(db, context, universe, versions)
 
     def _initialize(
-        self, db: Database, context: Any, universe: DimensionUniverse, versions: dict[str, VersionTuple]
+        self,
+        db: Database,
+        context: Any,
+        universe: DimensionUniverse,
+        versions: dict[str, VersionTuple],
     ) -> RegistryManagerInstances:
-        attributes = self.attributes.initialize(db, context, registry_schema_version=versions.get("attributes"))
+        attributes = self.attributes.initialize(
+            db, context, registry_schema_version=versions.get("attributes")
+        )
         datasets = self.datasets.initialize(
             db, context, universe=universe, registry_schema_version=versions.get("datasets")
         )

@@ -46,16 +46,22 @@ class ByNameOpaqueTableStorage(OpaqueTableStorage):
         self._db = db
         self.table = table
 
-    def insert(self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None) -> None:
+    def insert(
+        self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None
+    ) -> None:
         # docstring inherited; a database rollback undoes the rows, so the
         # datastore transaction needs no undo action.
         self._db.insert(self.table, *data)
 
-    def ensure(self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None) -> None:
+    def ensure(
+        self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None
+    ) -> None:
         # docstring inherited
         self._db.ensure(self.table, *data)
 
-    def replace(self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None) -> None:
+    def replace(
+        self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None
+    ) -> None:
         # docstring inherited
         self._db.replace(self.table, *data)
 
@@ -177,7 +183,11 @@ class ByNameOpaqueTableStorageManager(OpaqueTableStorageManager):
     def clone(self, db: Database) -> ByNameOpaqueTableStorageManager:
         # docstring inherited
         return type(self)(
-            db, self._metaTable, self._registry_schema_version, _tables=self._tables, _lock=self._lock
+            db,
+            self._metaTable,
+            self._registry_schema_version,
+            _tables=self._tables,
+            _lock=self._lock,
         )
 
     def get(self, name: str) -> ByNameOpaqueTableStorage | None:

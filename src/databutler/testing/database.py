@@ -100,7 +100,9 @@ class DatabaseFactory:
         """Drop PostgreSQL schemas and dispose of every engine."""
         if self.kind == "postgresql" and self._first is not None:
             with self._first._engine.begin() as connection:
-                connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{self.namespace}" CASCADE'))
+                connection.execute(
+                    sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{self.namespace}" CASCADE')
+                )
         for db in self._databases:
             db._engine.dispose()
 

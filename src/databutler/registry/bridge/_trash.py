@@ -11,7 +11,9 @@ from ..interfaces._database import chunked
 __all__ = ["check_empty_trash_arguments", "selected_id_batches"]
 
 
-def check_empty_trash_arguments(records_table: Any, record_class: Any, record_column: str | None) -> None:
+def check_empty_trash_arguments(
+    records_table: Any, record_class: Any, record_column: str | None
+) -> None:
     """Refuse argument combinations `emptyTrash` cannot honour, before touching anything.
 
     Raises
@@ -40,7 +42,9 @@ def check_empty_trash_arguments(records_table: Any, record_class: Any, record_co
         )
 
 
-def selected_id_batches(selected: list[uuid.UUID] | None, size: int) -> Iterator[list[uuid.UUID] | None]:
+def selected_id_batches(
+    selected: list[uuid.UUID] | None, size: int
+) -> Iterator[list[uuid.UUID] | None]:
     """Batches of ``selected``; one `None` batch (meaning "all") when it is `None`."""
     if selected is None:
         yield None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -149,7 +149,9 @@ class EphemeralDatastoreRegistryBridge(DatastoreRegistryBridge):
             self._trashed.difference_update(stale)
 
     @staticmethod
-    def _records(records_table: OpaqueTableStorage, ids: list[uuid.UUID]) -> Iterator[dict[str, Any]]:
+    def _records(
+        records_table: OpaqueTableStorage, ids: list[uuid.UUID]
+    ) -> Iterator[dict[str, Any]]:
         for batch in chunked(ids, _BATCH):
             yield from records_table.fetch(dataset_id=batch)
 
@@ -171,4 +173,3 @@ class EphemeralDatastoreRegistryBridge(DatastoreRegistryBridge):
                 for info in by_id.get(dataset_id, [None]):
                     yield ref, info
                 passed.append(dataset_id)
-

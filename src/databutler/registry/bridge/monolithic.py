@@ -10,10 +10,9 @@ registry can delete the dataset in the transaction that trashes it.
 from __future__ import annotations
 
 import uuid
-from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 import sqlalchemy
 
@@ -48,13 +47,22 @@ if TYPE_CHECKING:
 
 __all__ = ["MonolithicDatastoreRegistryBridge", "MonolithicDatastoreRegistryBridgeManager"]
 
-_TablesTuple = namedtuple("_TablesTuple", ["dataset_location", "dataset_location_trash"])
+
+class _TableSpecs(NamedTuple):
+    dataset_location: ddl.TableSpec
+    dataset_location_trash: ddl.TableSpec
+
+
+class _TablesTuple(NamedTuple):
+    dataset_location: sqlalchemy.Table
+    dataset_location_trash: sqlalchemy.Table
+
 
 #: Width of the ``datastore_name`` columns.
 _NAME_LENGTH = 256
 
 
-def _makeTableSpecs(datasets: type[DatasetRecordStorageManager]) -> _TablesTuple:
+def _makeTableSpecs(datasets: type[DatasetRecordStorageManager]) -> _TableSpecs:
     location = ddl.TableSpec(
         [ddl.FieldSpec("datastore_name", sqlalchemy.String, length=_NAME_LENGTH, primaryKey=True)],
         doc="A row means the named datastore holds the dataset.",
@@ -70,7 +78,7 @@ def _makeTableSpecs(datasets: type[DatasetRecordStorageManager]) -> _TablesTuple
     trash.fields.add(
         ddl.FieldSpec("datastore_name", sqlalchemy.String, length=_NAME_LENGTH, primaryKey=True)
     )
-    return _TablesTuple(dataset_location=location, dataset_location_trash=trash)
+    return _TableSpecs(dataset_location=location, dataset_location_trash=trash)
 
 
 class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
@@ -94,7 +102,10 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         self._tables = tables
 
     def _location_where(self, ids: list[uuid.UUID], table: sqlalchemy.Table) -> list[Any]:
-        return [table.c.datastore_name == self.datastoreName, self._db.inClause(table.c.dataset_id, ids)]
+        return [
+            table.c.datastore_name == self.datastoreName,
+            self._db.inClause(table.c.dataset_id, ids),
+        ]
 
     def _batches(self, refs: Iterable[DatasetIdRef]) -> Iterator[list[uuid.UUID]]:
         return chunked(ref_ids(refs), self._db.IN_BATCH_SIZE)
@@ -141,7 +152,9 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         location = self._tables.dataset_location
         with self._db.transaction():
             for batch in self._batches(refs):
-                self._db.deleteWhere(location, sqlalchemy.and_(*self._location_where(batch, location)))
+                self._db.deleteWhere(
+                    location, sqlalchemy.and_(*self._location_where(batch, location))
+                )
 
     def moveToTrash(
         self, refs: Iterable[DatasetIdRef], transaction: DatastoreTransaction | None
@@ -152,7 +165,9 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             for batch in self._batches(refs):
                 where = self._location_where(batch, location)
                 held = self._db.forUpdate(
-                    sqlalchemy.select(location.c.dataset_id, location.c.datastore_name).where(*where)
+                    sqlalchemy.select(location.c.dataset_id, location.c.datastore_name).where(
+                        *where
+                    )
                 )
                 # A dataset trashed again (re-stored before the trash was
                 # emptied) needs its artifacts deleted once: skip the duplicate.
@@ -205,8 +220,12 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                     "database (it has no SQL table); the persistent bridge joins to it in SQL."
                 )
             if "dataset_id" not in records.columns:
-                raise ValueError(f"Records table {records_table.name!r} has no 'dataset_id' column.")
-        selected = None if selected_ids is None else list(dict.fromkeys(as_dataset_ids(selected_ids)))
+                raise ValueError(
+                    f"Records table {records_table.name!r} has no 'dataset_id' column."
+                )
+        selected = (
+            None if selected_ids is None else list(dict.fromkeys(as_dataset_ids(selected_ids)))
+        )
         transaction = self._db.transaction() if not dry_run else self._db.session()
         with transaction:
             keep = None
@@ -237,12 +256,16 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         )
         keep: set[Any] = set()
         for batch in selected_id_batches(selected, self._db.IN_BATCH_SIZE):
-            sql = base if batch is None else base.where(self._db.inClause(trash.c.dataset_id, batch))
+            sql = (
+                base if batch is None else base.where(self._db.inClause(trash.c.dataset_id, batch))
+            )
             with self._db.query(sql) as result:
                 keep.update(result.scalars())
         return keep
 
-    def _trash_pages(self, selected: list[uuid.UUID] | None) -> Iterator[list[tuple[uuid.UUID, bool]]]:
+    def _trash_pages(
+        self, selected: list[uuid.UUID] | None
+    ) -> Iterator[list[tuple[uuid.UUID, bool]]]:
         """Pages of ``(dataset_id, stored_again)`` from this datastore's trash."""
         location, trash = self._tables
         stored_again = (
@@ -296,7 +319,9 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 sql = sqlalchemy.select(records).where(self._db.inClause(records.c.dataset_id, ids))
                 with self._db.query(sql) as result:
                     for row in result.mappings():
-                        by_id.setdefault(row["dataset_id"], []).append(record_class.from_record(dict(row)))
+                        by_id.setdefault(row["dataset_id"], []).append(
+                            record_class.from_record(dict(row))
+                        )
             for dataset_id in ids:
                 ref = FakeDatasetRef(dataset_id)
                 for info in by_id.get(dataset_id, [None]):
@@ -344,7 +369,9 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
         registry_schema_version: VersionTuple | None = None,
         _ephemeral: dict[str, EphemeralDatastoreRegistryBridge] | None = None,
     ) -> None:
-        super().__init__(opaque=opaque, universe=universe, registry_schema_version=registry_schema_version)
+        super().__init__(
+            opaque=opaque, universe=universe, registry_schema_version=registry_schema_version
+        )
         self._db = db
         self._tables = tables
         # Shared with clones: an ephemeral datastore's contents belong to the
@@ -372,7 +399,8 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
         registry_schema_version: VersionTuple | None = None,
     ) -> MonolithicDatastoreRegistryBridgeManager:
         # docstring inherited
-        tables = context.addTableTuple(_makeTableSpecs(datasets))
+        specs = context.addTableTuple(_makeTableSpecs(datasets))
+        tables = _TablesTuple(*cast(tuple[sqlalchemy.Table, ...], specs))
         return cls(
             db=db,
             tables=tables,
@@ -381,7 +409,9 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
             registry_schema_version=registry_schema_version,
         )
 
-    def clone(self, *, db: Database, opaque: OpaqueTableStorageManager) -> MonolithicDatastoreRegistryBridgeManager:
+    def clone(
+        self, *, db: Database, opaque: OpaqueTableStorageManager
+    ) -> MonolithicDatastoreRegistryBridgeManager:
         # docstring inherited
         return type(self)(
             db=db,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy
 from sqlalchemy.dialects import postgresql
@@ -33,15 +33,15 @@ def _normalize_url(uri: str) -> sqlalchemy.engine.URL:
             "No PostgreSQL driver is installed: install psycopg 3 with "
             "`pip install 'databutler[postgresql]'` (or psycopg2 and use postgresql+psycopg2://)."
         )
-    module = {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(driver)
-    if module is None:
+    driver_module = {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(driver or "")
+    if driver_module is None:
         raise ConfigurationError(
             f"Unsupported PostgreSQL driver {driver!r}; use postgresql+psycopg:// or "
             "postgresql+psycopg2://."
         )
-    if importlib.util.find_spec(module) is None:
+    if importlib.util.find_spec(driver_module) is None:
         raise ConfigurationError(
-            f"The PostgreSQL driver {module} is not installed: `pip install {module}` "
+            f"PostgreSQL driver {driver_module} is not installed: `pip install {driver_module}` "
             "(or `pip install 'databutler[postgresql]'` for psycopg 3)."
         )
     return url
@@ -68,7 +68,9 @@ class PostgresqlDatabase(Database):
         super().__init__(**kwargs)
         if self.namespace is not None and self._writeable:
             with self._engine.begin() as connection:
-                connection.execute(sqlalchemy.schema.CreateSchema(self.namespace, if_not_exists=True))
+                connection.execute(
+                    sqlalchemy.schema.CreateSchema(self.namespace, if_not_exists=True)
+                )
 
     @classmethod
     def makeEngine(cls, uri: str, *, writeable: bool = True) -> sqlalchemy.engine.Engine:
@@ -91,7 +93,9 @@ class PostgresqlDatabase(Database):
         if not self._writeable:
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
-    def _lock_tables(self, connection: sqlalchemy.Connection, tables: list[sqlalchemy.Table]) -> None:
+    def _lock_tables(
+        self, connection: sqlalchemy.Connection, tables: list[sqlalchemy.Table]
+    ) -> None:
         # docstring inherited
         for table in tables:
             name = connection.dialect.identifier_preparer.format_table(table)
@@ -103,10 +107,11 @@ class PostgresqlDatabase(Database):
 
     def inClause(self, column: Any, values: Any) -> sqlalchemy.ColumnElement[bool]:
         # docstring inherited
-        return column == sqlalchemy.any_(
-            sqlalchemy.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
-        )
+        array = sqlalchemy.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return cast(sqlalchemy.ColumnElement[bool], column == sqlalchemy.any_(array))
 
-    def forUpdate(self, select: sqlalchemy.Select[Any], *, skip_locked: bool = False) -> sqlalchemy.Select[Any]:
+    def forUpdate(
+        self, select: sqlalchemy.Select[Any], *, skip_locked: bool = False
+    ) -> sqlalchemy.Select[Any]:
         # docstring inherited
         return select.with_for_update(skip_locked=skip_locked)

@@ -45,13 +45,15 @@ class SqliteDatabase(Database):
         # docstring inherited
         url = sqlalchemy.engine.make_url(uri)
         if url.get_backend_name() != "sqlite":
-            raise ConfigurationError(f"Not an SQLite URI: {uri!r}; expected sqlite:///path/to/file.")
+            raise ConfigurationError(
+                f"Not an SQLite URI: {uri!r}; expected sqlite:///path/to/file."
+            )
         path = url.database or ""
         in_memory = path in ("", ":memory:")
         if in_memory:
             if not writeable:
                 raise ConfigurationError(
-                    "A read-only in-memory SQLite database would always be empty; open it writeable."
+                    "A read-only in-memory SQLite database is always empty; open it writeable."
                 )
 
             def connect() -> sqlite3.Connection:
@@ -105,7 +107,11 @@ class SqliteDatabase(Database):
 
     def _field_constraints(self, table: str, spec: ddl.FieldSpec) -> list[sqlalchemy.Constraint]:
         # SQLite ignores VARCHAR lengths; enforce short strings (and refuse empty ones) here.
-        if spec.isStringType() and spec.length is not None and spec.length <= ddl.MAX_BOUNDED_STRING:
+        if (
+            spec.isStringType()
+            and spec.length is not None
+            and spec.length <= ddl.MAX_BOUNDED_STRING
+        ):
             return [
                 sqlalchemy.CheckConstraint(
                     f'length("{spec.name}") BETWEEN 1 AND {spec.length}',

@@ -40,7 +40,10 @@ class SimpleDatasetRecordStorageManager(DatasetRecordStorageManager):
     _VERSION = VersionTuple(0, 1, 0)
 
     def __init__(
-        self, db: Database, table: sqlalchemy.Table, registry_schema_version: VersionTuple | None = None
+        self,
+        db: Database,
+        table: sqlalchemy.Table,
+        registry_schema_version: VersionTuple | None = None,
     ) -> None:
         super().__init__(registry_schema_version=registry_schema_version)
         self._db = db

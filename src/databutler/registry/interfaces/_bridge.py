@@ -61,7 +61,9 @@ def validate_datastore_name(name: Any) -> str:
         "starting with a letter, digit or underscore"
     )
     if not isinstance(name, str):
-        raise InvalidNameError(f"Datastore name {name!r} is a {type(name).__name__}, not a str; {rule}.")
+        raise InvalidNameError(
+            f"Datastore name {name!r} is a {type(name).__name__}, not a str; {rule}."
+        )
     if not name:
         raise InvalidNameError(f"Datastore name is empty; {rule}.")
     if len(name) > MAX_DATASTORE_NAME_LENGTH:
@@ -116,7 +118,7 @@ class FakeDatasetRef:
 
     def __eq__(self, other: object) -> bool:
         try:
-            return self.id == other.id  # type: ignore[attr-defined]
+            return bool(self.id == other.id)  # type: ignore[attr-defined]
         except AttributeError:
             return NotImplemented
 
@@ -305,7 +307,9 @@ class DatastoreRegistryBridgeManager(VersionedExtension):
         self.universe = universe
 
     @abstractmethod
-    def clone(self, *, db: Database, opaque: OpaqueTableStorageManager) -> DatastoreRegistryBridgeManager:
+    def clone(
+        self, *, db: Database, opaque: OpaqueTableStorageManager
+    ) -> DatastoreRegistryBridgeManager:
         """Make an independent copy of this manager instance bound to new instances of
         `Database` and other managers.
 

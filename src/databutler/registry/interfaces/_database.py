@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy
 import sqlalchemy.exc
@@ -73,8 +73,12 @@ class StaticTablesContext:
         """
         fields = getattr(specs, "_fields", None)
         if fields is None:
-            raise TypeError("addTableTuple needs a namedtuple of TableSpec (its fields name tables).")
-        return type(specs)(*(self.addTable(name, spec) for name, spec in zip(fields, specs, strict=True)))
+            raise TypeError(
+                "addTableTuple needs a namedtuple of TableSpec (its fields name tables)."
+            )
+        tables = [self.addTable(name, spec) for name, spec in zip(fields, specs, strict=True)]
+        result: _T = cast(Any, specs)._make(tables)
+        return result
 
     def addInitializer(self, initializer: Callable[[Database], None]) -> None:
         """Run ``initializer(db)`` once, right after the tables are created."""
@@ -296,11 +300,13 @@ class Database(ABC):
                 )
             frame.trans.commit()
 
-    def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:
+    def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:  # noqa: B027
         """Hook run right after an outermost BEGIN."""
 
-    def _lock_tables(self, connection: sqlalchemy.Connection, tables: list[sqlalchemy.Table]) -> None:
-        """Lock ``tables`` for writing until the transaction ends (a no-op where writes serialise)."""
+    def _lock_tables(  # noqa: B027
+        self, connection: sqlalchemy.Connection, tables: list[sqlalchemy.Table]
+    ) -> None:
+        """Lock ``tables`` for writing until the transaction ends (no-op: writes serialise)."""
 
     @contextmanager
     def _connect_for_read(self) -> Iterator[sqlalchemy.Connection]:
@@ -322,7 +328,7 @@ class Database(ABC):
     @contextmanager
     def query(
         self, sql: sqlalchemy.sql.expression.Executable, *args: Any, **kwargs: Any
-    ) -> Iterator[sqlalchemy.CursorResult[Any]]:
+    ) -> Iterator[sqlalchemy.CursorResult[*tuple[Any, ...]]]:
         """Run a read query; the result is valid only inside the block.
 
         Uses the session connection when one is open, otherwise a short-lived one.
@@ -469,7 +475,9 @@ class Database(ABC):
                 dialect=self._engine.dialect, compile_kwargs={"literal_binds": True}
             )
             kwargs["server_default"] = sqlalchemy.text(literal.string)
-        return sqlalchemy.Column(spec.name, column_type, *self._field_constraints(table, spec), **kwargs)
+        return sqlalchemy.Column(
+            spec.name, column_type, *self._field_constraints(table, spec), **kwargs
+        )
 
     def _field_constraints(self, table: str, spec: ddl.FieldSpec) -> list[sqlalchemy.Constraint]:
         """Extra per-column constraints a backend adds (SQLite checks string lengths)."""
@@ -485,7 +493,11 @@ class Database(ABC):
         args: list[Any] = [self._convertFieldSpec(name, f) for f in spec.fields]
         covered = [spec.primaryKey(), *spec.unique, *(i.columns for i in spec.indexes)]
         for columns in sorted(spec.unique):
-            args.append(sqlalchemy.UniqueConstraint(*columns, name=shrink_name(f"{name}_unq_{'_'.join(columns)}")))
+            args.append(
+                sqlalchemy.UniqueConstraint(
+                    *columns, name=shrink_name(f"{name}_unq_{'_'.join(columns)}")
+                )
+            )
         index_columns = sorted(i.columns for i in spec.indexes)
         for fk in spec.foreignKeys:
             target = self._full_name(fk.table)
@@ -493,7 +505,9 @@ class Database(ABC):
                 sqlalchemy.ForeignKeyConstraint(
                     fk.source,
                     [f"{target}.{col}" for col in fk.target],
-                    name=shrink_name(f"fkey_{name}_{fk.table}_{'_'.join(fk.target)}_{'_'.join(fk.source)}"),
+                    name=shrink_name(
+                        f"fkey_{name}_{fk.table}_{'_'.join(fk.target)}_{'_'.join(fk.source)}"
+                    ),
                     ondelete=fk.onDelete,
                 )
             )
@@ -614,7 +628,9 @@ class Database(ABC):
         with self._writing(f"replace into {table.name}") as connection:
             connection.execute(stmt, list(rows))
 
-    def delete(self, table: sqlalchemy.Table, columns: Iterable[str], *rows: Mapping[str, Any]) -> int:
+    def delete(
+        self, table: sqlalchemy.Table, columns: Iterable[str], *rows: Mapping[str, Any]
+    ) -> int:
         """Delete the rows matching ``rows`` on ``columns``; return how many went.
 
         With no ``columns``, delete every row. Columns whose value is the same
@@ -668,7 +684,9 @@ class Database(ABC):
         """
         return column.in_(values)
 
-    def forUpdate(self, select: sqlalchemy.Select[Any], *, skip_locked: bool = False) -> sqlalchemy.Select[Any]:
+    def forUpdate(
+        self, select: sqlalchemy.Select[Any], *, skip_locked: bool = False
+    ) -> sqlalchemy.Select[Any]:
         """Lock the selected rows until the transaction ends, where the backend can."""
         return select
 

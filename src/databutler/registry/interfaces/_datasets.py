@@ -80,6 +80,8 @@ class DatasetRecordStorageManager(VersionedExtension):
         tableSpec.fields.add(field)
         if constraint:
             tableSpec.foreignKeys.append(
-                ddl.ForeignKeySpec(cls.DATASET_TABLE, source=(field.name,), target=("id",), onDelete=onDelete)
+                ddl.ForeignKeySpec(
+                    cls.DATASET_TABLE, source=(field.name,), target=("id",), onDelete=onDelete
+                )
             )
         return field

@@ -29,17 +29,23 @@ class OpaqueTableStorage:
         self.name = name
 
     @abstractmethod
-    def insert(self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None) -> None:
+    def insert(
+        self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None
+    ) -> None:
         """Insert rows; a row whose key exists already is an error."""
         raise NotImplementedError()
 
     @abstractmethod
-    def ensure(self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None) -> None:
+    def ensure(
+        self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None
+    ) -> None:
         """Insert rows, skipping those whose key exists already."""
         raise NotImplementedError()
 
     @abstractmethod
-    def replace(self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None) -> None:
+    def replace(
+        self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None
+    ) -> None:
         """Insert rows, overwriting those whose key exists already."""
         raise NotImplementedError()
 
