@@ -83,7 +83,7 @@ def run(root: Path) -> None:
     print("Phase 2: empty the trash, deleting artifacts no live dataset still uses")
     with files.emptyTrash(records, StoredFile, record_column="path") as (trashed, keep):
         for ref, info in trashed:
-            action = "keep  " if info is not None and info.path in keep else "delete"
+            action = "keep  " if info is not None and info.path in (keep or ()) else "delete"
             print(f"  {action} {info.path if info else '-':<14} of {ref}")
     print("  (bundle.zip is kept: dataset 4 still lives in it)")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -146,7 +146,7 @@ class StoredDatastoreItemInfoFactory(Protocol):
     """What `DatastoreRegistryBridge.emptyTrash` needs of a ``record_class``."""
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Any:
+    def from_record(cls, record: dict[str, Any]) -> Any:
         """Build the item info from one row of the records table."""
         ...
 
