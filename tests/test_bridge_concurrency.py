@@ -1,0 +1,77 @@
+"""Several clients emptying one trash at once never handle the same dataset twice."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from databutler.registry import RegistryManagerInstances, RegistryManagerTypes
+from databutler.registry.interfaces import FakeDatasetRef
+from databutler.testing.database import DatabaseFactory, database_factory
+
+
+@pytest.fixture(params=["sqlite-file", "postgresql"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseFactory]:
+    """A database that separate clients (connections) can share."""
+    with database_factory(request.param, tmp_path) as factory:
+        yield factory
+
+
+def _client(databases: DatabaseFactory) -> RegistryManagerInstances:
+    repo = RegistryManagerTypes().loadRepo(databases.open())
+    repo.db.IN_BATCH_SIZE = 25  # several pages per emptier
+    return repo
+
+
+def test_concurrent_emptiers_share_the_work(shared: DatabaseFactory) -> None:
+    creator = RegistryManagerTypes().makeRepo(shared.open())
+    ids = [uuid.uuid4() for _ in range(200)]
+    creator.datasets.insert(ids)  # type: ignore[attr-defined]
+    bridge = creator.datastores.register("files")
+    bridge.insert(FakeDatasetRef(i) for i in ids)
+    bridge.moveToTrash((FakeDatasetRef(i) for i in ids), None)
+
+    first, second = _client(shared), _client(shared)
+    seen: dict[str, list[uuid.UUID]] = {"first": [], "second": []}
+    first_has_rows = threading.Event()
+    second_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run_first() -> None:
+        try:
+            with first.datastores.register("files").emptyTrash() as (pairs, _):
+                for ref, _info in pairs:
+                    seen["first"].append(ref.id)
+                first_has_rows.set()
+                # Hold the transaction open while the second client tries; on
+                # SQLite it waits for our commit, so do not wait for it forever.
+                second_done.wait(timeout=1.0)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+            first_has_rows.set()
+
+    def run_second() -> None:
+        try:
+            first_has_rows.wait(timeout=30)
+            with second.datastores.register("files").emptyTrash() as (pairs, _):
+                seen["second"].extend(ref.id for ref, _info in pairs)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            second_done.set()
+
+    threads = [threading.Thread(target=run_first), threading.Thread(target=run_second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    everything = seen["first"] + seen["second"]
+    assert len(everything) == len(set(everything)) == len(ids)
+    assert set(everything) == set(ids)
+    with creator.datastores.register("files").emptyTrash() as (pairs, _):
+        assert list(pairs) == []
