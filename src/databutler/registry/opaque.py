@@ -218,7 +218,10 @@ class ByNameOpaqueTableStorageManager(OpaqueTableStorageManager):
                 "not starting with a digit."
             )
         with self._lock:
-            if name not in self._tables:
+            cached = self._tables.get(name)
+            if cached is not None:
+                self._db.getExistingTable(name, spec)  # raises if the columns differ
+            else:
                 table = self._db.ensureTableExists(name, spec)
                 if self._db.isWriteable():
                     self._db.ensure(self._metaTable, {"table_name": name})

@@ -47,6 +47,16 @@ def _normalize_url(uri: str) -> sqlalchemy.engine.URL:
     return url
 
 
+def _check_namespace(namespace: str | None) -> None:
+    if namespace is not None and not (
+        isinstance(namespace, str) and _SCHEMA_RE.fullmatch(namespace)
+    ):
+        raise ConfigurationError(
+            f"Invalid PostgreSQL namespace {namespace!r}: a schema name is 1-63 letters, "
+            "digits and underscores, not starting with a digit."
+        )
+
+
 class PostgresqlDatabase(Database):
     """A `Database` on PostgreSQL; ``namespace`` is a schema, created when absent.
 
@@ -59,18 +69,21 @@ class PostgresqlDatabase(Database):
     IN_BATCH_SIZE = 50_000
 
     def __init__(self, **kwargs: Any) -> None:
-        namespace = kwargs.get("namespace")
-        if namespace is not None and not _SCHEMA_RE.fullmatch(namespace):
-            raise ConfigurationError(
-                f"Invalid PostgreSQL namespace {namespace!r}: a schema name is 1-63 letters, "
-                "digits and underscores, not starting with a digit."
-            )
+        _check_namespace(kwargs.get("namespace"))
         super().__init__(**kwargs)
         if self.namespace is not None and self._writeable:
             with self._engine.begin() as connection:
                 connection.execute(
                     sqlalchemy.schema.CreateSchema(self.namespace, if_not_exists=True)
                 )
+
+    @classmethod
+    def fromUri(
+        cls, uri: str, *, origin: int, namespace: str | None = None, writeable: bool = True
+    ) -> Database:
+        # docstring inherited; checks the namespace before connecting.
+        _check_namespace(namespace)
+        return super().fromUri(uri, origin=origin, namespace=namespace, writeable=writeable)
 
     @classmethod
     def makeEngine(cls, uri: str, *, writeable: bool = True) -> sqlalchemy.engine.Engine:

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from ... import ddl
 from ..._exceptions import ConfigurationError
@@ -78,7 +78,9 @@ class SqliteDatabase(Database):
             def connect() -> sqlite3.Connection:
                 return sqlite3.connect(target, uri=True, check_same_thread=False)
 
-            engine = sqlalchemy.create_engine("sqlite://", creator=connect)
+            # A pool of independent connections (the default for a creator is one
+            # connection per thread, which would make clones share transactions).
+            engine = sqlalchemy.create_engine("sqlite://", creator=connect, poolclass=QueuePool)
 
         @sqlalchemy.event.listens_for(engine, "connect")
         def _configure(dbapi_connection: sqlite3.Connection, record: Any) -> None:

@@ -604,11 +604,13 @@ class Database(ABC):
         stmt = self._insert_construct(table)
         if select is not None:
             columns = list(names) if names is not None else list(select.selected_columns.keys())
-            stmt = stmt.from_select(columns, select)
+            # SQLite needs a WHERE before ON CONFLICT to parse INSERT ... SELECT.
+            stmt = stmt.from_select(columns, select.where(sqlalchemy.true()))
         if primary_key_only:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(table.primary_key.columns))
         else:
             stmt = stmt.on_conflict_do_nothing()
+        stmt = stmt.execution_options(preserve_rowcount=True)
         with self._writing(f"insert into {table.name}") as connection:
             if select is not None:
                 return self._rowcount(connection.execute(stmt), 0)
@@ -658,6 +660,7 @@ class Database(ABC):
             stmt = table.delete().where(
                 *where, *(table.columns[c] == sqlalchemy.bindparam(f"_key_{c}") for c in varying)
             )
+            stmt = stmt.execution_options(preserve_rowcount=True)
             params = [{f"_key_{c}": r[c] for c in varying} for r in rows]
             return self._rowcount(connection.execute(stmt, params), len(params))
 
