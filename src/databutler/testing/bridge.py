@@ -617,4 +617,10 @@ class PersistentBridgeTests:
             bridge.insert(refs[1:])
         with pytest.raises(ReadOnlyDatabaseError, match="read-only"):
             bridge.moveToTrash(refs, None)
+        repo.datastores.register("files").moveToTrash(refs, None)
+        before = backdoor.snapshot()
+        with pytest.raises(ReadOnlyDatabaseError, match="dry_run=True"), bridge.emptyTrash():
+            pass
+        with bridge.emptyTrash(dry_run=True) as (pairs, _):
+            assert [r.id for r, _ in pairs] == [refs[0].id]
         assert backdoor.snapshot() == before

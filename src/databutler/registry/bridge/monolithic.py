@@ -18,7 +18,7 @@ import sqlalchemy
 
 from ... import ddl
 from ..._dataset_ref import require_dataset_id
-from ..._exceptions import ConflictError
+from ..._exceptions import ConflictError, ReadOnlyDatabaseError
 from ..interfaces import (
     Database,
     DatasetIdRef,
@@ -211,6 +211,12 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         does not linger forever.
         """
         check_empty_trash_arguments(records_table, record_class, record_column)
+        if not dry_run and not self._db.isWriteable():
+            # Refuse before the caller deletes any artifact whose rows we could not purge.
+            raise ReadOnlyDatabaseError(
+                f"Cannot empty the trash of datastore {self.datastoreName!r}: database "
+                f"{self._db} was opened read-only; use dry_run=True or a writeable database."
+            )
         records: sqlalchemy.Table | None = None
         if records_table is not None:
             records = getattr(records_table, "table", None)
