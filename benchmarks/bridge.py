@@ -35,17 +35,23 @@ Phases, in order:
     transaction).
 ``empty_trash``
     One records row per dataset is inserted first (untimed, in batches);
-    the timed part opens ``bridge.emptyTrash(records, RecordClass,
+    the timed part opens ``bridge.emptyTrash(records, BenchRecord,
     record_column="path")``, iterates every pair and exits cleanly, which
     purges the trash and records rows.
 
+Refs and ids are built before the timer starts and handed over as
+iterators, so the bridge streams them. After each phase (untimed) the
+benchmark checks the result and the database state with a few cheap queries
+(row counts, ``check()`` empty after ``move_to_trash``, every trashed dataset
+yielded once with its record); at the end it prints ``peak_rss_mib=...`` and
+exits with status 1 if any check failed (the failures go to stderr).
+
 ``--phases`` restricts which phases are timed and printed; phases that a
 selected phase depends on (``insert`` before everything, ``move_to_trash``
-before ``empty_trash``) still run, untimed. After the phases the benchmark
-checks the resulting database state with a few cheap queries, prints a final
-``peak_rss_mib=...`` line and exits with status 1 if anything is wrong.
-``--profile DIR`` writes one `cProfile` file per timed phase
-(``DIR/<phase>.prof``); profiling inflates the printed timings.
+before ``empty_trash``) still run, untimed. ``--seed`` makes the dataset ids
+repeatable. ``--profile DIR`` writes one `cProfile` file per timed phase
+(``DIR/<phase>.prof``, read with ``python -m pstats``); profiling inflates the
+printed timings.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ import sqlalchemy
 
 from databutler import ddl
 from databutler.registry import RegistryManagerTypes, open_database
+from databutler.registry.datasets import SimpleDatasetRecordStorageManager
 from databutler.registry.interfaces import (
     Database,
     DatasetRecordStorageManager,
@@ -128,18 +135,15 @@ def path_for(dataset_id: uuid.UUID) -> str:
 def records_spec(datasets: type[DatasetRecordStorageManager]) -> ddl.TableSpec:
     """The spec of a file-datastore-like records table.
 
-    ``component`` and ``dataset_id`` form the primary key, ``path`` is
-    indexed. No foreign-key constraint: a datastore's records outlive the
-    dataset row, which the registry deletes when it trashes the dataset.
+    Laid out like a file datastore's records: ``(dataset_id, component)`` is
+    the primary key (so ``dataset_id`` lookups use it), ``path`` is indexed.
+    No foreign-key constraint: a datastore's records outlive the dataset row,
+    which the registry deletes in the transaction that trashes the dataset.
     """
-    spec = ddl.TableSpec(
-        [
-            ddl.FieldSpec("component", sqlalchemy.String, length=32, primaryKey=True),
-            ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False),
-        ],
-        indexes=[ddl.IndexSpec("path")],
-    )
+    spec = ddl.TableSpec([], indexes=[ddl.IndexSpec("path")])
     datasets.addDatasetForeignKey(spec, primaryKey=True, constraint=False)
+    spec.fields.add(ddl.FieldSpec("component", sqlalchemy.String, length=32, primaryKey=True))
+    spec.fields.add(ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False))
     return spec
 
 
@@ -346,7 +350,10 @@ def new_ids(n: int, seed: int | None) -> list[uuid.UUID]:
 def set_up(db: Database, ids: list[uuid.UUID]) -> Bench:
     """Create the repository, its datasets, the bridge and the records table."""
     managers = RegistryManagerTypes().makeRepo(db)
-    managers.datasets.insert(iter(ids))
+    datasets = managers.datasets
+    if not isinstance(datasets, SimpleDatasetRecordStorageManager):
+        raise TypeError(f"The benchmark needs a dataset manager with insert(), not {datasets!r}.")
+    datasets.insert(iter(ids))
     if count_rows(db, "dataset") != len(ids):
         raise RuntimeError("Setup failed: the dataset table does not hold every dataset id.")
     bridge = managers.datastores.register(DATASTORE_NAME)
