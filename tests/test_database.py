@@ -593,7 +593,8 @@ def test_session_is_reentrant_and_pins_one_connection(
         assert len(checkouts) == 1
         with db.query(sqlalchemy.select(tables.item.c.id)) as result:
             assert sorted(result.scalars()) == [1, 2]
-        assert len(checkouts) == 2
+        # Outside the session: a short-lived connection, or (SQLite) the kept reader.
+        assert len(checkouts) == (1 if db.KEEP_READER else 2)
     finally:
         sqlalchemy.event.remove(databases.raw_engine(), "checkout", on_checkout)
     assert [r[0] for r in _items(databases)] == [1, 2]

@@ -63,11 +63,13 @@ _NAME_LENGTH = 256
 
 
 def _makeTableSpecs(datasets: type[DatasetRecordStorageManager]) -> _TableSpecs:
-    location = ddl.TableSpec(
-        [ddl.FieldSpec("datastore_name", sqlalchemy.String, length=_NAME_LENGTH, primaryKey=True)],
-        doc="A row means the named datastore holds the dataset.",
-    )
+    # dataset_id leads both keys: lookups by id (findDatastores, locate) and by
+    # (id, datastore) use the key itself, which also serves the foreign key.
+    location = ddl.TableSpec([], doc="A row means the named datastore holds the dataset.")
     datasets.addDatasetForeignKey(location, primaryKey=True)
+    location.fields.add(
+        ddl.FieldSpec("datastore_name", sqlalchemy.String, length=_NAME_LENGTH, primaryKey=True)
+    )
     trash = ddl.TableSpec(
         [],
         doc="Datasets removed from a datastore whose artifacts still have to be deleted.",

@@ -19,6 +19,9 @@ __all__ = ["SqliteDatabase"]
 #: How long a writer waits for another process's write lock, in milliseconds.
 BUSY_TIMEOUT_MS = 300_000
 
+#: Page cache per connection, in KiB (SQLite's default is 2 MiB).
+CACHE_KIB = 65_536
+
 
 class SqliteDatabase(Database):
     """A `Database` on SQLite.
@@ -31,6 +34,7 @@ class SqliteDatabase(Database):
 
     # docstring inherited
     IN_BATCH_SIZE = 10_000
+    KEEP_READER = True
 
     def __init__(self, *, namespace: str | None = None, **kwargs: Any) -> None:
         if namespace is not None:
@@ -94,14 +98,29 @@ class SqliteDatabase(Database):
                 cursor.execute("PRAGMA journal_mode = WAL")
                 # Safe in WAL mode: a crash can lose the last commits, never corrupt.
                 cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             cursor.close()
 
         @sqlalchemy.event.listens_for(engine, "begin")
         def _begin(connection: sqlalchemy.Connection) -> None:
+            if connection.get_execution_options().get("databutler_autocommit"):
+                return  # the driver runs each statement in its own transaction
             write = connection.info.get("databutler.write", writeable)
             connection.exec_driver_sql("BEGIN IMMEDIATE" if write and writeable else "BEGIN")
 
         return engine
+
+    def _connect_autocommit(self) -> sqlalchemy.Connection:
+        # docstring inherited; the driver is in autocommit mode already (we
+        # issue BEGIN ourselves), so only our BEGIN has to be skipped.
+        return self._engine.connect().execution_options(databutler_autocommit=True)
+
+    def _table_options(self, spec: ddl.TableSpec) -> dict[str, Any]:
+        # docstring inherited; tables keyed by something other than one integer
+        # are stored clustered by that key (half the B-trees, denser pages).
+        key = [f for f in spec.fields if f.primaryKey]
+        rowid_key = len(key) == 1 and issubclass(key[0].dtype, sqlalchemy.Integer)
+        return {} if not key or rowid_key else {"sqlite_with_rowid": False}
 
     def _insert_construct(self, table: sqlalchemy.Table) -> Any:
         # docstring inherited

@@ -112,6 +112,10 @@ class Database(ABC):
     #: Largest number of values bound in one ``IN`` clause or array parameter.
     IN_BATCH_SIZE: int = 10_000
 
+    #: Keep one connection open for reads outside sessions (cheap for embedded
+    #: databases; a server connection would outlive a forgotten instance).
+    KEEP_READER: bool = False
+
     def __init__(
         self,
         *,
@@ -129,6 +133,7 @@ class Database(ABC):
         self._connection: sqlalchemy.Connection | None = None
         self._frames: list[_Frame] = []
         self._doomed = False
+        self._reader: sqlalchemy.Connection | None = None
 
     # ------------------------------------------------------------------
     # Construction
@@ -189,7 +194,13 @@ class Database(ABC):
         """Close every pooled connection of the engine (shared with clones)."""
         if self._connection is not None:
             raise RuntimeError("Cannot dispose of a database while a session is open.")
+        self._close_reader()
         self._engine.dispose()
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     def isWriteable(self) -> bool:
         """Whether this database accepts writes."""
@@ -321,9 +332,30 @@ class Database(ABC):
                 if not self._frames and connection.in_transaction():
                     connection.rollback()
             return
-        with self._engine.connect() as connection:
-            self._begin_mode(connection, write=False)
-            yield connection
+        if not self.KEEP_READER:
+            with self._connect_autocommit() as connection:
+                yield connection
+            return
+        # Reads share one connection in autocommit mode: no pool checkout,
+        # BEGIN or ROLLBACK per query, and no snapshot held between them.
+        if self._reader is None or self._reader.closed:
+            self._reader = self._connect_autocommit()
+        reader = self._reader
+        self._reader = None  # a nested read gets its own connection
+        try:
+            yield reader
+        except BaseException:
+            reader.close()
+            raise
+        else:
+            if self._reader is None:
+                self._reader = reader
+            else:
+                reader.close()
+
+    def _connect_autocommit(self) -> sqlalchemy.Connection:
+        """A new connection on which every statement commits by itself."""
+        return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def query(
@@ -517,7 +549,11 @@ class Database(ABC):
                 )
         for columns in index_columns:
             args.append(sqlalchemy.Index(shrink_name(f"{name}_idx_{'_'.join(columns)}"), *columns))
-        return sqlalchemy.Table(name, metadata, *args, comment=spec.doc)
+        return sqlalchemy.Table(name, metadata, *args, comment=spec.doc, **self._table_options(spec))
+
+    def _table_options(self, spec: ddl.TableSpec) -> dict[str, Any]:
+        """Backend-specific keyword arguments for `sqlalchemy.Table`."""
+        return {}
 
     # ------------------------------------------------------------------
     # Writes
