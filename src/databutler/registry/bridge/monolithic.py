@@ -102,26 +102,41 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         super().__init__(datastoreName)
         self._db = db
         self._tables = tables
+        p = db.PLACEHOLDER
+        location, trash = (
+            db.quoted(tables.dataset_location),
+            db.quoted(tables.dataset_location_trash),
+        )
+        self._location_sql = location
+        self._trash_sql = trash
+        self._insert_sql = f"INSERT INTO {location} (dataset_id, datastore_name) VALUES ({p}, {p})"
+        self._ensure_sql = f"{self._insert_sql} ON CONFLICT (dataset_id, datastore_name) DO NOTHING"
+        self._mine = f"datastore_name = {p}"
 
-    def _location_where(self, ids: list[uuid.UUID], table: sqlalchemy.Table) -> list[Any]:
-        return [
-            table.c.datastore_name == self.datastoreName,
-            self._db.inClause(table.c.dataset_id, ids),
+    def _batches(self, refs: Iterable[DatasetIdRef]) -> Iterator[list[Any]]:
+        """Encoded, sorted batches of ids (sorted for index locality)."""
+        for batch in chunked(ref_ids(refs), self._db.IN_BATCH_SIZE):
+            yield sorted(self._db.encodeIds(batch))
+
+    def _where_mine(self, keys: list[Any], column: str = "dataset_id") -> tuple[str, list[Any]]:
+        """SQL and parameters for "this datastore's rows with these ids"."""
+        db = self._db
+        return f"{self._mine} AND {db.sqlInIds(column, len(keys))}", [
+            self.datastoreName,
+            *db.inIdsParams(keys),
         ]
 
-    def _batches(self, refs: Iterable[DatasetIdRef]) -> Iterator[list[uuid.UUID]]:
-        return chunked(ref_ids(refs), self._db.IN_BATCH_SIZE)
+    def _write_pairs(self, sql: str, refs: Iterable[DatasetIdRef], what: str) -> None:
+        name = self.datastoreName
+        with self._db.transaction():
+            for keys in self._batches(refs):
+                self._db.executeRaw(sql, [(k, name) for k in keys], many=True, what=what)
 
     def insert(self, refs: Iterable[DatasetIdRef]) -> None:
         # docstring inherited
-        location = self._tables.dataset_location
         name = self.datastoreName
         try:
-            with self._db.transaction():
-                for batch in self._batches(refs):
-                    self._db.insert(
-                        location, *({"datastore_name": name, "dataset_id": i} for i in batch)
-                    )
+            self._write_pairs(self._insert_sql, refs, "insert into dataset_location")
         except ConflictError as exc:
             raise ConflictError(
                 f"Datastore {name!r} cannot record these datasets as stored: one is recorded "
@@ -132,61 +147,64 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
 
     def ensure(self, refs: Iterable[DatasetIdRef]) -> None:
         # docstring inherited
-        location = self._tables.dataset_location
-        name = self.datastoreName
         try:
-            with self._db.transaction():
-                for batch in self._batches(refs):
-                    self._db.ensure(
-                        location,
-                        *({"datastore_name": name, "dataset_id": i} for i in batch),
-                        primary_key_only=True,
-                    )
+            self._write_pairs(self._ensure_sql, refs, "insert into dataset_location")
         except ConflictError as exc:
             raise ConflictError(
-                f"Datastore {name!r} cannot record these datasets as stored: one is not a "
-                f"dataset of the registry. Nothing was recorded. ({exc})",
+                f"Datastore {self.datastoreName!r} cannot record these datasets as stored: one is "
+                f"not a dataset of the registry. Nothing was recorded. ({exc})",
                 exc.orig,
             ) from exc
 
     def forget(self, refs: Iterable[DatasetIdRef]) -> None:
         # docstring inherited
-        location = self._tables.dataset_location
         with self._db.transaction():
-            for batch in self._batches(refs):
-                self._db.deleteWhere(
-                    location, sqlalchemy.and_(*self._location_where(batch, location))
+            for keys in self._batches(refs):
+                where, params = self._where_mine(keys)
+                self._db.executeRaw(
+                    f"DELETE FROM {self._location_sql} WHERE {where}",
+                    params,
+                    what="forget datasets",
                 )
 
     def moveToTrash(
         self, refs: Iterable[DatasetIdRef], transaction: DatastoreTransaction | None
     ) -> None:
         # docstring inherited; the database transaction is the undo log here.
-        location, trash = self._tables
-        with self._db.transaction():
-            for batch in self._batches(refs):
-                where = self._location_where(batch, location)
-                held = self._db.forUpdate(
-                    sqlalchemy.select(location.c.dataset_id, location.c.datastore_name).where(
-                        *where
-                    )
+        db = self._db
+        with db.transaction():
+            for keys in self._batches(refs):
+                where, params = self._where_mine(keys)
+                # Rows are locked as they are copied, so a concurrent forget()
+                # cannot slip between the copy and the delete. A dataset trashed
+                # again (stored again before the trash was emptied) needs its
+                # artifacts deleted once: the duplicate is skipped.
+                db.executeRaw(
+                    f"INSERT INTO {self._trash_sql} (dataset_id, datastore_name) "
+                    f"SELECT dataset_id, datastore_name FROM {self._location_sql} WHERE {where}"
+                    f"{db.FOR_UPDATE} ON CONFLICT (dataset_id, datastore_name) DO NOTHING",
+                    params,
+                    what="move datasets to the trash",
                 )
-                # A dataset trashed again (re-stored before the trash was
-                # emptied) needs its artifacts deleted once: skip the duplicate.
-                self._db.ensure(trash, select=held, names=["dataset_id", "datastore_name"])
-                self._db.deleteWhere(location, sqlalchemy.and_(*where))
+                db.executeRaw(
+                    f"DELETE FROM {self._location_sql} WHERE {where}",
+                    params,
+                    what="move datasets to the trash",
+                )
 
     def check(self, refs: Iterable[Any]) -> set[uuid.UUID]:
         # docstring inherited
-        location = self._tables.dataset_location
+        db = self._db
         found: set[uuid.UUID] = set()
-        with self._db.session():
-            for batch in chunked(as_dataset_ids(refs), self._db.IN_BATCH_SIZE):
-                sql = sqlalchemy.select(location.c.dataset_id).where(
-                    *self._location_where(batch, location)
-                )
-                with self._db.query(sql) as result:
-                    found.update(result.scalars())
+        with db.session():
+            for batch in chunked(as_dataset_ids(refs), db.IN_BATCH_SIZE):
+                keys = db.encodeIds(batch)
+                back = dict(zip(keys, batch, strict=True))
+                where, params = self._where_mine(keys)
+                with db.queryRaw(
+                    f"SELECT dataset_id FROM {self._location_sql} WHERE {where}", params
+                ) as rows:
+                    found.update(back[row[0]] for row in rows)
         return found
 
     @contextmanager
@@ -271,41 +289,44 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 keep.update(result.scalars())
         return keep
 
-    def _trash_pages(
-        self, selected: list[uuid.UUID] | None
-    ) -> Iterator[list[tuple[uuid.UUID, bool]]]:
-        """Pages of ``(dataset_id, stored_again)`` from this datastore's trash."""
-        location, trash = self._tables
-        stored_again = (
-            sqlalchemy.exists()
-            .where(
-                location.c.dataset_id == trash.c.dataset_id,
-                location.c.datastore_name == trash.c.datastore_name,
-            )
-            .label("stored_again")
+    def _trash_pages(self, selected: list[uuid.UUID] | None) -> Iterator[list[tuple[Any, bool]]]:
+        """Pages of ``(encoded dataset_id, stored_again)`` from this datastore's trash.
+
+        Each page's rows stay locked (PostgreSQL) until the transaction ends;
+        rows another emptier has locked are skipped.
+        """
+        db = self._db
+        p = db.PLACEHOLDER
+        head = (
+            f"SELECT t.dataset_id, EXISTS (SELECT 1 FROM {self._location_sql} l "
+            "WHERE l.dataset_id = t.dataset_id AND l.datastore_name = t.datastore_name) "
+            f"FROM {self._trash_sql} t WHERE t.datastore_name = {p}"
         )
-        base = sqlalchemy.select(trash.c.dataset_id, stored_again).where(
-            trash.c.datastore_name == self.datastoreName
-        )
-        page_size = self._db.IN_BATCH_SIZE
+        page_size = db.IN_BATCH_SIZE
         if selected is not None:
             for batch in selected_id_batches(selected, page_size):
                 assert batch is not None
-                sql = self._db.forUpdate(
-                    base.where(self._db.inClause(trash.c.dataset_id, batch)), skip_locked=True
-                )
-                with self._db.query(sql) as result:
-                    page = [(row[0], bool(row[1])) for row in result]
+                keys = db.encodeIds(batch)
+                where = db.sqlInIds("t.dataset_id", len(keys))
+                sql = f"{head} AND {where}{db.FOR_UPDATE_SKIP_LOCKED}"
+                with db.queryRaw(sql, [self.datastoreName, *db.inIdsParams(keys)]) as rows:
+                    page = [(row[0], bool(row[1])) for row in rows]
                 if page:
                     yield page
             return
-        last: uuid.UUID | None = None
+        first = f"{head} ORDER BY t.dataset_id LIMIT {page_size}{db.FOR_UPDATE_SKIP_LOCKED}"
+        after = (
+            f"{head} AND t.dataset_id > {p} ORDER BY t.dataset_id LIMIT {page_size}"
+            f"{db.FOR_UPDATE_SKIP_LOCKED}"
+        )
+        last: Any = None
         while True:
-            sql = base.order_by(trash.c.dataset_id).limit(page_size)
-            if last is not None:
-                sql = sql.where(trash.c.dataset_id > last)
-            with self._db.query(self._db.forUpdate(sql, skip_locked=True)) as result:
-                page = [(row[0], bool(row[1])) for row in result]
+            if last is None:
+                query = db.queryRaw(first, [self.datastoreName])
+            else:
+                query = db.queryRaw(after, [self.datastoreName, last])
+            with query as rows:
+                page = [(row[0], bool(row[1])) for row in rows]
             if not page:
                 return
             yield page
@@ -318,17 +339,20 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         selected: list[uuid.UUID] | None,
         dry_run: bool,
     ) -> Iterator[tuple[FakeDatasetRef, Any]]:
-        trash = self._tables.dataset_location_trash
+        db = self._db
         for page in self._trash_pages(selected):
-            ids = [i for i, stored_again in page if not stored_again]
+            keys = [key for key, stored_again in page if not stored_again]
+            ids = [db.decodeId(key) for key in keys]
             by_id: dict[uuid.UUID, list[Any]] = {}
             if records is not None and ids:
                 assert record_class is not None
-                sql = sqlalchemy.select(records).where(self._db.inClause(records.c.dataset_id, ids))
-                with self._db.query(sql) as result:
-                    for row in result.mappings():
-                        by_id.setdefault(row["dataset_id"], []).append(
-                            record_class.from_record(dict(row))
+                sql = sqlalchemy.select(records).where(records.c.dataset_id.in_(ids))
+                with db.query(sql) as result:
+                    columns = list(result.keys())
+                    for row in result:
+                        record = dict(zip(columns, row, strict=True))
+                        by_id.setdefault(record["dataset_id"], []).append(
+                            record_class.from_record(record)
                         )
             for dataset_id in ids:
                 ref = FakeDatasetRef(dataset_id)
@@ -337,14 +361,16 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             if dry_run:
                 continue
             # The caller has moved past every pair of this page: purge it.
-            if records is not None and ids:
-                self._db.deleteWhere(records, self._db.inClause(records.c.dataset_id, ids))
-            self._db.deleteWhere(
-                trash,
-                sqlalchemy.and_(
-                    trash.c.datastore_name == self.datastoreName,
-                    self._db.inClause(trash.c.dataset_id, [i for i, _ in page]),
-                ),
+            if records is not None and keys:
+                in_keys = db.sqlInIds("dataset_id", len(keys))
+                db.executeRaw(
+                    f"DELETE FROM {db.quoted(records)} WHERE {in_keys}",
+                    db.inIdsParams(keys),
+                    what=f"delete records from {records.name}",
+                )
+            where, params = self._where_mine([key for key, _ in page])
+            db.executeRaw(
+                f"DELETE FROM {self._trash_sql} WHERE {where}", params, what="empty the trash"
             )
 
 
@@ -385,10 +411,11 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
         # Shared with clones: an ephemeral datastore's contents belong to the
         # process, not to one database connection.
         self._ephemeral = _ephemeral if _ephemeral is not None else {}
-        location = tables.dataset_location
-        self._find_sql = sqlalchemy.select(location.c.datastore_name).where(
-            location.c.dataset_id == sqlalchemy.bindparam("dataset_id")
+        location = db.quoted(tables.dataset_location)
+        self._find_sql = (
+            f"SELECT datastore_name FROM {location} WHERE dataset_id = {db.PLACEHOLDER}"
         )
+        self._locate_sql = f"SELECT dataset_id, datastore_name FROM {location}"
 
     @classmethod
     def currentVersions(cls) -> list[VersionTuple]:
@@ -447,8 +474,9 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
     def findDatastores(self, ref: DatasetIdRef) -> frozenset[str]:
         # docstring inherited
         dataset_id = require_dataset_id(ref)
-        with self._db.query(self._find_sql, {"dataset_id": dataset_id}) as result:
-            names = set(result.scalars())
+        (key,) = self._db.encodeIds([dataset_id])
+        with self._db.queryRaw(self._find_sql, (key,)) as rows:
+            names = {row[0] for row in rows}
         for name, bridge in self._ephemeral.items():
             if dataset_id in bridge:
                 names.add(name)
@@ -456,19 +484,17 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
 
     def locate(self, refs: Iterable[DatasetIdRef]) -> dict[uuid.UUID, set[str]]:
         # docstring inherited
-        location = self._tables.dataset_location
+        db = self._db
         found: dict[uuid.UUID, set[str]] = {}
         ephemeral = list(self._ephemeral.values())
-        with self._db.session():
-            for batch in chunked(ref_ids(refs), self._db.IN_BATCH_SIZE):
-                for dataset_id in batch:
-                    found.setdefault(dataset_id, set())
-                sql = sqlalchemy.select(location.c.dataset_id, location.c.datastore_name).where(
-                    self._db.inClause(location.c.dataset_id, batch)
-                )
-                with self._db.query(sql) as result:
-                    for dataset_id, name in result:
-                        found[dataset_id].add(name)
+        with db.session():
+            for batch in chunked(ref_ids(refs), db.IN_BATCH_SIZE):
+                keys = db.encodeIds(batch)
+                places = {k: found.setdefault(i, set()) for k, i in zip(keys, batch, strict=True)}
+                sql = f"{self._locate_sql} WHERE {db.sqlInIds('dataset_id', len(keys))}"
+                with db.queryRaw(sql, db.inIdsParams(keys)) as rows:
+                    for key, name in rows:
+                        places[key].add(name)
                 for bridge in ephemeral:
                     for dataset_id in bridge.check(batch):
                         found[dataset_id].add(bridge.datastoreName)

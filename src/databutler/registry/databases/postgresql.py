@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import uuid
+from collections.abc import Iterable
 from typing import Any, cast
 
 import sqlalchemy
@@ -89,6 +91,10 @@ class PostgresqlDatabase(Database):
     def makeEngine(cls, uri: str, *, writeable: bool = True) -> sqlalchemy.engine.Engine:
         # docstring inherited
         url = _normalize_url(uri)
+        if url.get_driver_name() == "psycopg2":
+            import psycopg2.extras  # type: ignore[import-untyped]
+
+            psycopg2.extras.register_uuid()  # bind uuid.UUID like psycopg 3 does
         engine = sqlalchemy.create_engine(url, pool_pre_ping=True, pool_size=5, pool_use_lifo=True)
         try:
             with engine.connect():
@@ -100,6 +106,26 @@ class PostgresqlDatabase(Database):
                 f"{str(exc.orig).strip()}. Check that the server runs and the URI is right."
             ) from exc
         return engine
+
+    PLACEHOLDER = "%s"
+    FOR_UPDATE = " FOR UPDATE"
+    FOR_UPDATE_SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+
+    def encodeIds(self, ids: Iterable[uuid.UUID]) -> list[Any]:
+        # docstring inherited; the driver binds uuid.UUID natively.
+        return list(ids)
+
+    def decodeId(self, value: Any) -> uuid.UUID:
+        # docstring inherited
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+    def sqlInIds(self, column: str, n: int) -> str:
+        # docstring inherited; one array parameter, whatever n is.
+        return f"{column} = ANY(%s::uuid[])"
+
+    def inIdsParams(self, encoded: list[Any]) -> list[Any]:
+        # docstring inherited
+        return [encoded]
 
     def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:
         # docstring inherited

@@ -9,7 +9,9 @@ A `Database` instance is not thread-safe: give each thread its own `clone`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -549,7 +551,9 @@ class Database(ABC):
                 )
         for columns in index_columns:
             args.append(sqlalchemy.Index(shrink_name(f"{name}_idx_{'_'.join(columns)}"), *columns))
-        return sqlalchemy.Table(name, metadata, *args, comment=spec.doc, **self._table_options(spec))
+        return sqlalchemy.Table(
+            name, metadata, *args, comment=spec.doc, **self._table_options(spec)
+        )
 
     def _table_options(self, spec: ddl.TableSpec) -> dict[str, Any]:
         """Backend-specific keyword arguments for `sqlalchemy.Table`."""
@@ -723,11 +727,75 @@ class Database(ABC):
         """
         return column.in_(values)
 
+    # ------------------------------------------------------------------
+    # Driver-level statements keyed by dataset ids: the bulk hot paths skip
+    # SQLAlchemy's per-value processing and IN-list rendering.
+
+    #: The driver's parameter placeholder.
+    PLACEHOLDER: str = "?"
+
+    #: Appended to a SELECT to lock its rows (empty where writers serialise).
+    FOR_UPDATE: str = ""
+
+    #: Appended to a SELECT to lock its rows, skipping rows others have locked.
+    FOR_UPDATE_SKIP_LOCKED: str = ""
+
+    def quoted(self, table: sqlalchemy.Table) -> str:
+        """The table's name, qualified and quoted, for driver-level SQL."""
+        return str(self._engine.dialect.identifier_preparer.format_table(table))
+
+    def encodeIds(self, ids: Iterable[uuid.UUID]) -> list[Any]:
+        """Dataset ids as the driver binds them to a `~databutler.ddl.GUID` column."""
+        return [i.bytes for i in ids]
+
+    def decodeId(self, value: Any) -> uuid.UUID:
+        """A `~databutler.ddl.GUID` value as the driver returns it, as a `uuid.UUID`."""
+        return uuid.UUID(bytes=bytes(value))
+
+    def sqlInIds(self, column: str, n: int) -> str:
+        """SQL for ``column IN (n encoded ids)``; parameters from `inIdsParams`."""
+        return _in_placeholders(column, n)
+
+    def inIdsParams(self, encoded: list[Any]) -> list[Any]:
+        """The parameters that go with `sqlInIds`."""
+        return encoded
+
+    def executeRaw(
+        self, sql: str, params: Sequence[Any] = (), *, many: bool = False, what: str
+    ) -> int:
+        """Run a driver-level write; return the row count.
+
+        ``params`` are one statement's parameters, or with ``many`` a list of
+        tuples, one per execution. Joins the enclosing transaction, like
+        every other write.
+        """
+        args: Any = list(params) if many else tuple(params)
+        with self._writing(what) as connection:
+            result = connection.exec_driver_sql(
+                sql, args, execution_options={"preserve_rowcount": True}
+            )
+            return self._rowcount(result, 0)
+
+    @contextmanager
+    def queryRaw(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Iterable[Any]]:
+        """Run a driver-level read; rows hold driver values (see `decodeId`)."""
+        with self._connect_for_read() as connection:
+            result = connection.exec_driver_sql(sql, tuple(params))
+            try:
+                yield result
+            finally:
+                result.close()
+
     def forUpdate(
         self, select: sqlalchemy.Select[Any], *, skip_locked: bool = False
     ) -> sqlalchemy.Select[Any]:
         """Lock the selected rows until the transaction ends, where the backend can."""
         return select
+
+
+@functools.lru_cache(maxsize=64)
+def _in_placeholders(column: str, n: int) -> str:
+    return f"{column} IN ({', '.join('?' * n)})"
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
