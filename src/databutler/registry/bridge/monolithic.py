@@ -332,6 +332,38 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             yield page
             last = page[-1][0]
 
+    def _fetch_records(
+        self, records: sqlalchemy.Table, keys: list[Any], back: dict[Any, uuid.UUID]
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of ``records`` for encoded ids ``keys``, as dicts of Python values.
+
+        Each column's values go through its type's result processor, except
+        ``dataset_id``, which maps back to the caller's `uuid.UUID` objects.
+        """
+        db = self._db
+        columns = list(records.columns)
+        names = [c.name for c in columns]
+        processors = db.resultProcessors(columns)
+        at = names.index("dataset_id")
+        processors[at] = back.__getitem__
+        active = [(i, f) for i, f in enumerate(processors) if f is not None]
+        sql = (
+            f"SELECT {', '.join(db.quoteName(n) for n in names)} FROM {db.quoted(records)} "
+            f"WHERE {db.sqlInIds(db.quoteName('dataset_id'), len(keys))}"
+        )
+        with db.queryRaw(sql, db.inIdsParams(keys)) as rows:
+            if len(active) == 1:  # the common case: only dataset_id needs mapping
+                for row in rows:
+                    record = dict(zip(names, row, strict=True))
+                    record["dataset_id"] = back[record["dataset_id"]]
+                    yield record
+                return
+            for row in rows:
+                values = list(row)
+                for i, process in active:
+                    values[i] = process(values[i])
+                yield dict(zip(names, values, strict=True))
+
     def _trashed(
         self,
         records: sqlalchemy.Table | None,
@@ -342,18 +374,15 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         db = self._db
         for page in self._trash_pages(selected):
             keys = [key for key, stored_again in page if not stored_again]
-            ids = [db.decodeId(key) for key in keys]
+            ids = db.decodeIds(keys)
             by_id: dict[uuid.UUID, list[Any]] = {}
             if records is not None and ids:
                 assert record_class is not None
-                sql = sqlalchemy.select(records).where(records.c.dataset_id.in_(ids))
-                with db.query(sql) as result:
-                    columns = list(result.keys())
-                    for row in result:
-                        record = dict(zip(columns, row, strict=True))
-                        by_id.setdefault(record["dataset_id"], []).append(
-                            record_class.from_record(record)
-                        )
+                back = dict(zip(keys, ids, strict=True))
+                for record in self._fetch_records(records, keys, back):
+                    by_id.setdefault(record["dataset_id"], []).append(
+                        record_class.from_record(record)
+                    )
             for dataset_id in ids:
                 ref = FakeDatasetRef(dataset_id)
                 for info in by_id.get(dataset_id, [None]):

@@ -115,9 +115,9 @@ class PostgresqlDatabase(Database):
         # docstring inherited; the driver binds uuid.UUID natively.
         return list(ids)
 
-    def decodeId(self, value: Any) -> uuid.UUID:
+    def decodeIds(self, values: Iterable[Any]) -> list[uuid.UUID]:
         # docstring inherited
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+        return [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in values]
 
     def sqlInIds(self, column: str, n: int) -> str:
         # docstring inherited; one array parameter, whatever n is.

@@ -744,13 +744,28 @@ class Database(ABC):
         """The table's name, qualified and quoted, for driver-level SQL."""
         return str(self._engine.dialect.identifier_preparer.format_table(table))
 
+    def quoteName(self, name: str) -> str:
+        """A column name, quoted if needed, for driver-level SQL."""
+        return str(self._engine.dialect.identifier_preparer.quote(name))
+
+    def resultProcessors(
+        self, columns: Iterable[sqlalchemy.ColumnElement[Any]]
+    ) -> list[Callable[[Any], Any] | None]:
+        """Per column, what turns a driver value into the column type's Python value.
+
+        `None` where the driver value is already right (most strings and numbers).
+        """
+        dialect = self._engine.dialect
+        return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+
     def encodeIds(self, ids: Iterable[uuid.UUID]) -> list[Any]:
         """Dataset ids as the driver binds them to a `~databutler.ddl.GUID` column."""
         return [i.bytes for i in ids]
 
-    def decodeId(self, value: Any) -> uuid.UUID:
-        """A `~databutler.ddl.GUID` value as the driver returns it, as a `uuid.UUID`."""
-        return uuid.UUID(bytes=bytes(value))
+    def decodeIds(self, values: Iterable[Any]) -> list[uuid.UUID]:
+        """`~databutler.ddl.GUID` values as the driver returns them, as `uuid.UUID`."""
+        UUID = uuid.UUID
+        return [UUID(bytes=bytes(v)) for v in values]
 
     def sqlInIds(self, column: str, n: int) -> str:
         """SQL for ``column IN (n encoded ids)``; parameters from `inIdsParams`."""
@@ -777,12 +792,19 @@ class Database(ABC):
             return self._rowcount(result, 0)
 
     @contextmanager
-    def queryRaw(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Iterable[Any]]:
-        """Run a driver-level read; rows hold driver values (see `decodeId`)."""
+    def queryRaw(self, sql: str, params: Sequence[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
+        """Run a driver-level read; rows are driver tuples (ids as in `decodeIds`).
+
+        The rows are fetched at once: keep the result small (a batch).
+        """
         with self._connect_for_read() as connection:
             result = connection.exec_driver_sql(sql, tuple(params))
             try:
-                yield result
+                cursor = result.cursor
+                rows: list[tuple[Any, ...]] = (
+                    cursor.fetchall() if cursor is not None and cursor.description else []
+                )
+                yield rows
             finally:
                 result.close()
 
