@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The shipped contract suites assert in databutler.testing: show their values on failure.
+pytest.register_assert_rewrite("databutler.testing")
+
 from databutler.registry import RegistryManagerInstances, RegistryManagerTypes
 from databutler.registry.interfaces import Database
 from databutler.testing.database import DatabaseFactory, database_factory, database_ids

@@ -424,6 +424,31 @@ class DatastoreRegistryBridgeTests:
         assert backdoor.held("files") == {ref.id}
         assert backdoor.trashed("files") == set()
 
+    def test_empty_trash_in_many_pages(self, repo, bridge, backdoor) -> None:
+        repo.db.IN_BATCH_SIZE = 3
+        records = make_records_table(repo)
+        refs = self.make_refs(repo, 11)
+        bridge.insert(refs)
+        rows = [
+            {"dataset_id": r.id, "component": "__NULL_STRING__", "path": f"{i}.fits"}
+            for i, r in enumerate(refs[:9])
+        ]
+        rows.append({"dataset_id": refs[0].id, "component": "wcs", "path": "0_wcs.fits"})
+        records.insert(*rows)
+        bridge.moveToTrash(refs[:10], None)  # refs[9] has no records; refs[10] stays held
+        bridge.insert(refs[4:5])  # stored again: not to be emptied
+        with bridge.emptyTrash(records, RecordInfo, "path") as (pairs, keep):
+            seen = sorted((r.id, info.path if info else None) for r, info in pairs)
+        expected = sorted(
+            [(r.id, f"{i}.fits") for i, r in enumerate(refs[:9]) if i != 4]
+            + [(refs[0].id, "0_wcs.fits"), (refs[9].id, None)]
+        )
+        assert seen == expected
+        assert keep == set()
+        assert backdoor.trashed("files") == set()
+        assert backdoor.held("files") == {refs[4].id, refs[10].id}
+        assert backdoor.records() == {(refs[4].id, "4.fits")}
+
     def test_empty_trash_argument_errors(self, repo, bridge, backdoor) -> None:
         records = make_records_table(repo)
         (ref,) = self.make_refs(repo, 1)

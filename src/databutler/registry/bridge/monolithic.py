@@ -200,7 +200,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             for batch in chunked(as_dataset_ids(refs), db.IN_BATCH_SIZE):
                 keys = db.encodeIds(batch)
                 back = dict(zip(keys, batch, strict=True))
-                where, params = self._where_mine(keys)
+                where, params = self._where_mine(sorted(back))  # sorted: sequential probes
                 with db.queryRaw(
                     f"SELECT dataset_id FROM {self._location_sql} WHERE {where}", params
                 ) as rows:
@@ -274,11 +274,15 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             location.c.dataset_id == stored.c.dataset_id,
             location.c.datastore_name == self.datastoreName,
         )
+        held = location.alias("held")
+        stored_again = sqlalchemy.exists().where(
+            held.c.dataset_id == trash.c.dataset_id, held.c.datastore_name == self.datastoreName
+        )
         base = (
             sqlalchemy.select(column)
             .distinct()
             .join_from(records, trash, trash.c.dataset_id == records.c.dataset_id)
-            .where(trash.c.datastore_name == self.datastoreName, shared)
+            .where(trash.c.datastore_name == self.datastoreName, ~stored_again, shared)
         )
         keep: set[Any] = set()
         for batch in selected_id_batches(selected, self._db.IN_BATCH_SIZE):
@@ -289,80 +293,68 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 keep.update(result.scalars())
         return keep
 
-    def _trash_pages(self, selected: list[uuid.UUID] | None) -> Iterator[list[tuple[Any, bool]]]:
-        """Pages of ``(encoded dataset_id, stored_again)`` from this datastore's trash.
+    def _trash_pages(
+        self, records: sqlalchemy.Table | None, selected: list[uuid.UUID] | None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages of this datastore's trash, ordered by dataset id.
 
-        Each page's rows stay locked (PostgreSQL) until the transaction ends;
-        rows another emptier has locked are skipped.
+        Each row is ``(encoded dataset_id, stored_again, *records columns)``,
+        one per records row of the dataset (the records columns all `None`
+        when it has none, or there is no records table). The trash rows of a
+        page stay locked (PostgreSQL) until the transaction ends; rows another
+        emptier has locked are skipped.
         """
         db = self._db
         p = db.PLACEHOLDER
-        head = (
+        trash = (
             f"SELECT t.dataset_id, EXISTS (SELECT 1 FROM {self._location_sql} l "
-            "WHERE l.dataset_id = t.dataset_id AND l.datastore_name = t.datastore_name) "
+            "WHERE l.dataset_id = t.dataset_id AND l.datastore_name = t.datastore_name) AS again "
             f"FROM {self._trash_sql} t WHERE t.datastore_name = {p}"
         )
+
+        def joined(page: str) -> str:
+            if records is None:
+                return page
+            columns = ", ".join(f"r.{db.quoteName(c.name)}" for c in records.columns)
+            return (
+                f"SELECT page.dataset_id, page.again, {columns} FROM ({page}) page "
+                f"LEFT JOIN {db.quoted(records)} r ON r.dataset_id = page.dataset_id "
+                "ORDER BY page.dataset_id"
+            )
+
         page_size = db.IN_BATCH_SIZE
         if selected is not None:
             for batch in selected_id_batches(selected, page_size):
                 assert batch is not None
                 keys = db.encodeIds(batch)
                 where = db.sqlInIds("t.dataset_id", len(keys))
-                sql = f"{head} AND {where}{db.FOR_UPDATE_SKIP_LOCKED}"
+                sql = joined(f"{trash} AND {where}{db.FOR_UPDATE_SKIP_LOCKED}")
                 with db.queryRaw(sql, [self.datastoreName, *db.inIdsParams(keys)]) as rows:
-                    page = [(row[0], bool(row[1])) for row in rows]
-                if page:
-                    yield page
+                    if rows:
+                        yield rows
             return
-        first = f"{head} ORDER BY t.dataset_id LIMIT {page_size}{db.FOR_UPDATE_SKIP_LOCKED}"
-        after = (
-            f"{head} AND t.dataset_id > {p} ORDER BY t.dataset_id LIMIT {page_size}"
-            f"{db.FOR_UPDATE_SKIP_LOCKED}"
-        )
+        order = f" ORDER BY t.dataset_id LIMIT {page_size}{db.FOR_UPDATE_SKIP_LOCKED}"
+        first = joined(f"{trash}{order}")
+        after = joined(f"{trash} AND t.dataset_id > {p}{order}")
         last: Any = None
         while True:
-            if last is None:
-                query = db.queryRaw(first, [self.datastoreName])
-            else:
-                query = db.queryRaw(after, [self.datastoreName, last])
-            with query as rows:
-                page = [(row[0], bool(row[1])) for row in rows]
-            if not page:
-                return
-            yield page
-            last = page[-1][0]
+            params = [self.datastoreName] if last is None else [self.datastoreName, last]
+            with db.queryRaw(first if last is None else after, params) as rows:
+                if not rows:
+                    return
+                yield rows
+            last = rows[-1][0]
 
-    def _fetch_records(
-        self, records: sqlalchemy.Table, keys: list[Any], back: dict[Any, uuid.UUID]
-    ) -> Iterator[dict[str, Any]]:
-        """Rows of ``records`` for encoded ids ``keys``, as dicts of Python values.
-
-        Each column's values go through its type's result processor, except
-        ``dataset_id``, which maps back to the caller's `uuid.UUID` objects.
-        """
-        db = self._db
+    def _record_decoder(
+        self, records: sqlalchemy.Table
+    ) -> tuple[list[str], list[tuple[int, Any]], int]:
+        """Column names, ``(index, processor)`` pairs and the dataset_id index of records rows."""
         columns = list(records.columns)
         names = [c.name for c in columns]
-        processors = db.resultProcessors(columns)
+        processors = self._db.resultProcessors(columns)
         at = names.index("dataset_id")
-        processors[at] = back.__getitem__
-        active = [(i, f) for i, f in enumerate(processors) if f is not None]
-        sql = (
-            f"SELECT {', '.join(db.quoteName(n) for n in names)} FROM {db.quoted(records)} "
-            f"WHERE {db.sqlInIds(db.quoteName('dataset_id'), len(keys))}"
-        )
-        with db.queryRaw(sql, db.inIdsParams(keys)) as rows:
-            if len(active) == 1:  # the common case: only dataset_id needs mapping
-                for row in rows:
-                    record = dict(zip(names, row, strict=True))
-                    record["dataset_id"] = back[record["dataset_id"]]
-                    yield record
-                return
-            for row in rows:
-                values = list(row)
-                for i, process in active:
-                    values[i] = process(values[i])
-                yield dict(zip(names, values, strict=True))
+        active = [(i, f) for i, f in enumerate(processors) if f is not None and i != at]
+        return names, active, at
 
     def _trashed(
         self,
@@ -372,24 +364,55 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         dry_run: bool,
     ) -> Iterator[tuple[FakeDatasetRef, Any]]:
         db = self._db
-        for page in self._trash_pages(selected):
-            keys = [key for key, stored_again in page if not stored_again]
-            ids = db.decodeIds(keys)
-            by_id: dict[uuid.UUID, list[Any]] = {}
-            if records is not None and ids:
+        decoder = self._record_decoder(records) if records is not None else None
+        for rows in self._trash_pages(records, selected):
+            keys = list(dict.fromkeys(row[0] for row in rows if not row[1]))
+            refs = dict(zip(keys, map(FakeDatasetRef, db.decodeIds(keys)), strict=True))
+            pairs: list[tuple[FakeDatasetRef, Any]] = []
+            append = pairs.append
+            if decoder is None:
+                for key in keys:
+                    append((refs[key], None))
+            else:
                 assert record_class is not None
-                back = dict(zip(keys, ids, strict=True))
-                for record in self._fetch_records(records, keys, back):
-                    by_id.setdefault(record["dataset_id"], []).append(
-                        record_class.from_record(record)
-                    )
-            for dataset_id in ids:
-                ref = FakeDatasetRef(dataset_id)
-                for info in by_id.get(dataset_id, [None]):
-                    yield ref, info
+                from_record = record_class.from_record
+                names, active, at = decoder
+                id_name = names[at]
+                id_column = 2 + at
+                for row in rows:
+                    ref = refs.get(row[0])
+                    if ref is None:
+                        continue  # stored again: its records describe live artifacts
+                    if row[id_column] is None:
+                        append((ref, None))
+                        continue
+                    record = dict(zip(names, row[2:], strict=True))
+                    record[id_name] = ref.id
+                    for i, process in active:
+                        record[names[i]] = process(row[2 + i])
+                    append((ref, from_record(record)))
+            yield from pairs
             if dry_run:
                 continue
             # The caller has moved past every pair of this page: purge it.
+            self._purge(records, rows, keys, by_range=db.SERIALIZED_WRITES and selected is None)
+
+    def _purge(
+        self,
+        records: sqlalchemy.Table | None,
+        rows: list[tuple[Any, ...]],
+        keys: list[Any],
+        *,
+        by_range: bool,
+    ) -> None:
+        """Delete the records rows of ``keys`` and the trash rows of one emptied page.
+
+        With ``by_range`` (writers serialised, our write lock held, a page read
+        in id order) the page is exactly our trash rows in its id range, so
+        both deletes go by range instead of binding every id.
+        """
+        db = self._db
+        if not by_range:
             if records is not None and keys:
                 in_keys = db.sqlInIds("dataset_id", len(keys))
                 db.executeRaw(
@@ -397,10 +420,31 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                     db.inIdsParams(keys),
                     what=f"delete records from {records.name}",
                 )
-            where, params = self._where_mine([key for key, _ in page])
+            where, params = self._where_mine(list(dict.fromkeys(row[0] for row in rows)))
             db.executeRaw(
                 f"DELETE FROM {self._trash_sql} WHERE {where}", params, what="empty the trash"
             )
+            return
+        p = db.PLACEHOLDER
+        span = [self.datastoreName, rows[0][0], rows[-1][0]]
+        if records is not None and keys:
+            emptied = (
+                f"SELECT t.dataset_id FROM {self._trash_sql} t WHERE t.datastore_name = {p} "
+                f"AND t.dataset_id >= {p} AND t.dataset_id <= {p} AND NOT EXISTS (SELECT 1 FROM "
+                f"{self._location_sql} l WHERE l.dataset_id = t.dataset_id "
+                "AND l.datastore_name = t.datastore_name)"
+            )
+            db.executeRaw(
+                f"DELETE FROM {db.quoted(records)} WHERE dataset_id IN ({emptied})",
+                span,
+                what=f"delete records from {records.name}",
+            )
+        db.executeRaw(
+            f"DELETE FROM {self._trash_sql} WHERE datastore_name = {p} "
+            f"AND dataset_id >= {p} AND dataset_id <= {p}",
+            span,
+            what="empty the trash",
+        )
 
 
 class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
@@ -519,11 +563,14 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
         with db.session():
             for batch in chunked(ref_ids(refs), db.IN_BATCH_SIZE):
                 keys = db.encodeIds(batch)
-                places = {k: found.setdefault(i, set()) for k, i in zip(keys, batch, strict=True)}
+                # A dataset given twice is looked up twice; its last set wins, complete.
+                places: list[set[str]] = [set() for _ in keys]
+                found.update(zip(batch, places, strict=True))
+                by_key = dict(zip(keys, places, strict=True))
                 sql = f"{self._locate_sql} WHERE {db.sqlInIds('dataset_id', len(keys))}"
-                with db.queryRaw(sql, db.inIdsParams(keys)) as rows:
+                with db.queryRaw(sql, db.inIdsParams(sorted(by_key))) as rows:
                     for key, name in rows:
-                        places[key].add(name)
+                        by_key[key].add(name)
                 for bridge in ephemeral:
                     for dataset_id in bridge.check(batch):
                         found[dataset_id].add(bridge.datastoreName)

@@ -35,6 +35,7 @@ class SqliteDatabase(Database):
     # docstring inherited
     IN_BATCH_SIZE = 10_000
     KEEP_READER = True
+    SERIALIZED_WRITES = True
 
     def __init__(self, *, namespace: str | None = None, **kwargs: Any) -> None:
         if namespace is not None:
@@ -99,6 +100,7 @@ class SqliteDatabase(Database):
                 # Safe in WAL mode: a crash can lose the last commits, never corrupt.
                 cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            cursor.execute("PRAGMA temp_store = MEMORY")
             cursor.close()
 
         @sqlalchemy.event.listens_for(engine, "begin")

@@ -731,6 +731,9 @@ class Database(ABC):
     # Driver-level statements keyed by dataset ids: the bulk hot paths skip
     # SQLAlchemy's per-value processing and IN-list rendering.
 
+    #: Whether one writer at a time holds the whole database (SQLite's BEGIN IMMEDIATE).
+    SERIALIZED_WRITES: bool = False
+
     #: The driver's parameter placeholder.
     PLACEHOLDER: str = "?"
 
@@ -801,10 +804,8 @@ class Database(ABC):
             result = connection.exec_driver_sql(sql, tuple(params))
             try:
                 cursor = result.cursor
-                rows: list[tuple[Any, ...]] = (
-                    cursor.fetchall() if cursor is not None and cursor.description else []
-                )
-                yield rows
+                rows = cursor.fetchall() if cursor is not None and cursor.description else []
+                yield list(rows)
             finally:
                 result.close()
 
