@@ -10,9 +10,9 @@ import pytest
 # The shipped contract suites assert in databutler.testing: show their values on failure.
 pytest.register_assert_rewrite("databutler.testing")
 
-from databutler.registry import RegistryManagerInstances, RegistryManagerTypes
-from databutler.registry.interfaces import Database
-from databutler.testing.database import DatabaseFactory, database_factory, database_ids
+from databutler.registry import RegistryManagerInstances, RegistryManagerTypes  # noqa: E402
+from databutler.registry.interfaces import Database  # noqa: E402
+from databutler.testing.database import DatabaseFactory, database_factory, database_ids  # noqa: E402
 
 
 @pytest.fixture(params=database_ids)
