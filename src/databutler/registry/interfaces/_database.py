@@ -767,8 +767,7 @@ class Database(ABC):
 
     def decodeIds(self, values: Iterable[Any]) -> list[uuid.UUID]:
         """`~databutler.ddl.GUID` values as the driver returns them, as `uuid.UUID`."""
-        UUID = uuid.UUID
-        return [UUID(bytes=bytes(v)) for v in values]
+        return [_uuid_from_bytes(bytes(v)) for v in values]
 
     def sqlInIds(self, column: str, n: int) -> str:
         """SQL for ``column IN (n encoded ids)``; parameters from `inIdsParams`."""
@@ -814,6 +813,33 @@ class Database(ABC):
     ) -> sqlalchemy.Select[Any]:
         """Lock the selected rows until the transaction ends, where the backend can."""
         return select
+
+
+def _uuid_from_bytes_checked(value: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=value)
+
+
+def _uuid_from_bytes_fast(value: bytes) -> uuid.UUID:
+    # uuid.UUID(bytes=...) validates its arguments at length; 16 bytes from a
+    # GUID column need none of it. Same slots as UUID.__init__ sets.
+    result = object.__new__(uuid.UUID)
+    object.__setattr__(result, "int", int.from_bytes(value, "big"))
+    object.__setattr__(result, "is_safe", uuid.SafeUUID.unknown)
+    return result
+
+
+def _pick_uuid_from_bytes() -> Callable[[bytes], uuid.UUID]:
+    sample = uuid.uuid4()
+    try:
+        copy = _uuid_from_bytes_fast(sample.bytes)
+        if copy == sample and hash(copy) == hash(sample) and str(copy) == str(sample):
+            return _uuid_from_bytes_fast
+    except (AttributeError, TypeError):
+        pass
+    return _uuid_from_bytes_checked
+
+
+_uuid_from_bytes = _pick_uuid_from_bytes()
 
 
 @functools.lru_cache(maxsize=64)
