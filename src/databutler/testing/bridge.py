@@ -449,6 +449,21 @@ class DatastoreRegistryBridgeTests:
         assert backdoor.held("files") == {refs[4].id, refs[10].id}
         assert backdoor.records() == {(refs[4].id, "4.fits")}
 
+    def test_trashing_inside_the_block_loses_nothing(self, repo, bridge, backdoor) -> None:
+        first, middle, last = refs = sorted(self.make_refs(repo, 3), key=lambda r: r.id)
+        bridge.insert(refs)
+        bridge.moveToTrash([first, last], None)
+        try:
+            with bridge.emptyTrash() as (pairs, _):
+                for ref, _info in pairs:
+                    if ref.id == first.id:
+                        bridge.moveToTrash([middle], None)
+        except RuntimeError as exc:  # allowed: then the whole block was rolled back
+            assert "changed while it was being emptied" in str(exc)
+            assert backdoor.trashed("files") == {first.id, last.id}
+        # The dataset trashed meanwhile was not purged without being yielded.
+        assert middle.id in backdoor.trashed("files") | backdoor.held("files")
+
     def test_empty_trash_argument_errors(self, repo, bridge, backdoor) -> None:
         records = make_records_table(repo)
         (ref,) = self.make_refs(repo, 1)

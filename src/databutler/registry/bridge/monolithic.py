@@ -118,10 +118,10 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         for batch in chunked(ref_ids(refs), self._db.IN_BATCH_SIZE):
             yield sorted(self._db.encodeIds(batch))
 
-    def _where_mine(self, keys: list[Any], column: str = "dataset_id") -> tuple[str, list[Any]]:
+    def _where_mine(self, keys: list[Any]) -> tuple[str, list[Any]]:
         """SQL and parameters for "this datastore's rows with these ids"."""
         db = self._db
-        return f"{self._mine} AND {db.sqlInIds(column, len(keys))}", [
+        return f"{self._mine} AND {db.sqlInIds('dataset_id', len(keys))}", [
             self.datastoreName,
             *db.inIdsParams(keys),
         ]
@@ -296,7 +296,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
     def _trash_pages(
         self, records: sqlalchemy.Table | None, selected: list[uuid.UUID] | None
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """Pages of this datastore's trash, ordered by dataset id.
+        """Pages of this datastore's trash, in dataset id order (rows within a page in any order).
 
         Each row is ``(encoded dataset_id, stored_again, *records columns)``,
         one per records row of the dataset (the records columns all `None`
@@ -318,8 +318,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             columns = ", ".join(f"r.{db.quoteName(c.name)}" for c in records.columns)
             return (
                 f"SELECT page.dataset_id, page.again, {columns} FROM ({page}) page "
-                f"LEFT JOIN {db.quoted(records)} r ON r.dataset_id = page.dataset_id "
-                "ORDER BY page.dataset_id"
+                f"LEFT JOIN {db.quoted(records)} r ON r.dataset_id = page.dataset_id"
             )
 
         page_size = db.IN_BATCH_SIZE
@@ -343,7 +342,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 if not rows:
                     return
                 yield rows
-            last = rows[-1][0]
+            last = max(row[0] for row in rows)
 
     def _record_decoder(
         self, records: sqlalchemy.Table
@@ -426,7 +425,8 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             )
             return
         p = db.PLACEHOLDER
-        span = [self.datastoreName, rows[0][0], rows[-1][0]]
+        page_ids = [row[0] for row in rows]
+        span = [self.datastoreName, min(page_ids), max(page_ids)]
         if records is not None and keys:
             emptied = (
                 f"SELECT t.dataset_id FROM {self._trash_sql} t WHERE t.datastore_name = {p} "
@@ -439,12 +439,19 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 span,
                 what=f"delete records from {records.name}",
             )
-        db.executeRaw(
+        purged = db.executeRaw(
             f"DELETE FROM {self._trash_sql} WHERE datastore_name = {p} "
             f"AND dataset_id >= {p} AND dataset_id <= {p}",
             span,
             what="empty the trash",
         )
+        if purged != len(set(page_ids)):
+            # Only the caller's own writes inside the block can get here; raising
+            # rolls the whole transaction back, so no unyielded row is lost.
+            raise RuntimeError(
+                f"The trash of datastore {self.datastoreName!r} changed while it was being "
+                "emptied; do not trash datasets of a datastore inside its emptyTrash block."
+            )
 
 
 class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
