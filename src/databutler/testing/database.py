@@ -69,11 +69,6 @@ class DatabaseFactory:
         }[kind]
         self.namespace = f"test_{uuid.uuid4().hex[:16]}" if kind == "postgresql" else None
 
-    @property
-    def shares_across_connections(self) -> bool:
-        """Whether a second `open` sees the first database's data (not so in memory)."""
-        return self.kind != "sqlite-memory"
-
     def open(self, *, writeable: bool = True) -> Database:
         """Open the database; for SQLite in memory, a clone of the first one opened."""
         if self.kind == "sqlite-memory" and self._first is not None:

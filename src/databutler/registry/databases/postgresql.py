@@ -148,9 +148,3 @@ class PostgresqlDatabase(Database):
         # docstring inherited
         array = sqlalchemy.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
         return cast(sqlalchemy.ColumnElement[bool], column == sqlalchemy.any_(array))
-
-    def forUpdate(
-        self, select: sqlalchemy.Select[Any], *, skip_locked: bool = False
-    ) -> sqlalchemy.Select[Any]:
-        # docstring inherited
-        return select.with_for_update(skip_locked=skip_locked)

@@ -808,12 +808,6 @@ class Database(ABC):
             finally:
                 result.close()
 
-    def forUpdate(
-        self, select: sqlalchemy.Select[Any], *, skip_locked: bool = False
-    ) -> sqlalchemy.Select[Any]:
-        """Lock the selected rows until the transaction ends, where the backend can."""
-        return select
-
 
 def _uuid_from_bytes_checked(value: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=value)
