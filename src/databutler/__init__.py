@@ -4,7 +4,10 @@ A registry (an SQL database) knows every dataset; datastores hold the bytes;
 the registry–datastore bridge records which datastore holds which dataset.
 """
 
+from ._collection_type import CollectionType, Timespan
+from ._dataset_id import DatasetIdFactory, DatasetIdGenEnum
 from ._dataset_ref import DatasetId, DatasetRef
+from ._dataset_type import DatasetType, StorageClass
 from ._exceptions import (
     AmbiguousDatasetError,
     ConfigurationError,
@@ -27,13 +30,17 @@ from .transaction import DatastoreTransaction
 
 __all__ = [
     "AmbiguousDatasetError",
+    "CollectionType",
     "ConfigurationError",
     "ConflictError",
     "DatabaseConflictError",
     "DatabaseError",
     "DatabutlerError",
     "DatasetId",
+    "DatasetIdFactory",
+    "DatasetIdGenEnum",
     "DatasetRef",
+    "DatasetType",
     "DatastoreTransaction",
     "DimensionUniverse",
     "IncompatibleVersionError",
@@ -44,6 +51,8 @@ __all__ = [
     "OrphanedRecordError",
     "ReadOnlyDatabaseError",
     "SchemaAlreadyDefinedError",
+    "StorageClass",
+    "Timespan",
     "TransactionAbortedError",
 ]
 

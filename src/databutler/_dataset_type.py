@@ -1,0 +1,137 @@
+"""Dataset types and storage classes: what kind of thing a dataset is."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._exceptions import InvalidNameError
+
+__all__ = ["DatasetType", "StorageClass", "validate_dataset_type_name"]
+
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def validate_dataset_type_name(name: Any) -> str:
+    """Return ``name`` if it is a valid dataset type name.
+
+    A name is dot-separated words of ASCII letters, digits and underscores,
+    each starting with a letter or underscore (``calexp``, ``deepCoadd.wcs``).
+
+    Raises
+    ------
+    InvalidNameError
+        If it is not, saying why.
+    """
+    rule = (
+        "a dataset type name is dot-separated words of ASCII letters, digits and underscores, "
+        "each starting with a letter or underscore (e.g. 'calexp' or 'calexp.wcs')"
+    )
+    if not isinstance(name, str):
+        raise InvalidNameError(f"Dataset type name {name!r} is not a string; {rule}.")
+    if not _NAME_RE.fullmatch(name):
+        raise InvalidNameError(f"Invalid dataset type name {name!r}; {rule}.")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class StorageClass:
+    """How a dataset is held in memory: its Python type and its components.
+
+    Parameters
+    ----------
+    name : `str`
+        The storage class name (``StructuredDataDict``, ``ArrowTable``, ...).
+    pytype : `str`, optional
+        Fully qualified name of the in-memory Python type.
+    components : `~collections.abc.Mapping` [`str`, `str`], optional
+        Component name to the storage class name of that component.
+    """
+
+    name: str
+    pytype: str | None = None
+    components: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.name):
+            raise InvalidNameError(
+                f"Invalid storage class name {self.name!r}; use letters, digits and underscores, "
+                "starting with a letter or underscore."
+            )
+        object.__setattr__(self, "components", dict(self.components))
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetType:
+    """A named kind of dataset: its dimensions and storage class.
+
+    Parameters
+    ----------
+    name : `str`
+        The name; ``parent.component`` for a component dataset type.
+    dimensions : `~collections.abc.Iterable` [`str`]
+        Names of the dimensions that identify one dataset of this type (or a
+        dimension group with ``.names``).
+    storageClass : `str`
+        Name of the storage class.
+    isCalibration : `bool`, optional
+        Whether datasets of this type can be certified into CALIBRATION collections.
+
+    Raises
+    ------
+    InvalidNameError
+        If ``name`` or the storage class name is malformed.
+    """
+
+    name: str
+    dimensions: frozenset[str]
+    storageClass: str
+    isCalibration: bool = False
+
+    def __init__(
+        self,
+        name: str,
+        dimensions: Iterable[str] | Any,
+        storageClass: str | StorageClass,
+        *,
+        isCalibration: bool = False,
+    ) -> None:
+        validate_dataset_type_name(name)
+        names = getattr(dimensions, "names", dimensions)
+        if isinstance(names, str):
+            raise TypeError(
+                f"Dataset type {name!r}: dimensions must be a collection of names, not the "
+                f"string {names!r}; write [{names!r}]."
+            )
+        storage = storageClass.name if isinstance(storageClass, StorageClass) else storageClass
+        StorageClass(storage)  # validates the name
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dimensions", frozenset(names))
+        object.__setattr__(self, "storageClass", storage)
+        object.__setattr__(self, "isCalibration", bool(isCalibration))
+
+    def nameAndComponent(self) -> tuple[str, str | None]:
+        """``(parent name, component)``; the component is `None` for a parent type."""
+        parent, _, component = self.name.partition(".")
+        return parent, component or None
+
+    def isComponent(self) -> bool:
+        """Whether this is a component (``parent.component``) dataset type."""
+        return "." in self.name
+
+    def makeComponentDatasetType(self, component: str, storageClass: str) -> DatasetType:
+        """The dataset type of one component of this (parent) type."""
+        if self.isComponent():
+            raise ValueError(f"{self.name!r} is a component already; components do not nest.")
+        return DatasetType(
+            f"{self.name}.{component}",
+            self.dimensions,
+            storageClass,
+            isCalibration=self.isCalibration,
+        )
+
+    def __str__(self) -> str:
+        dims = ", ".join(sorted(self.dimensions))
+        return f"DatasetType({self.name!r}, {{{dims}}}, {self.storageClass})"
