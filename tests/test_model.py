@@ -313,6 +313,7 @@ def test_every_public_error_is_a_databutler_error(name: str) -> None:
 def test_error_names_cover_the_tree() -> None:
     assert set(_error_names()) == {
         "AmbiguousDatasetError",
+        "CollectionError",
         "ConfigurationError",
         "ConflictError",
         "DatabaseConflictError",
@@ -322,6 +323,7 @@ def test_error_names_cover_the_tree() -> None:
         "InvalidDatasetIdError",
         "InvalidNameError",
         "ManagerMismatchError",
+        "MissingCollectionError",
         "MissingManagerError",
         "OrphanedRecordError",
         "ReadOnlyDatabaseError",

@@ -10,6 +10,7 @@ from ._dataset_ref import DatasetId, DatasetRef
 from ._dataset_type import DatasetType, StorageClass
 from ._exceptions import (
     AmbiguousDatasetError,
+    CollectionError,
     ConfigurationError,
     ConflictError,
     DatabaseConflictError,
@@ -19,6 +20,7 @@ from ._exceptions import (
     InvalidDatasetIdError,
     InvalidNameError,
     ManagerMismatchError,
+    MissingCollectionError,
     MissingManagerError,
     OrphanedRecordError,
     ReadOnlyDatabaseError,
@@ -30,6 +32,7 @@ from .transaction import DatastoreTransaction
 
 __all__ = [
     "AmbiguousDatasetError",
+    "CollectionError",
     "CollectionType",
     "ConfigurationError",
     "ConflictError",
@@ -47,6 +50,7 @@ __all__ = [
     "InvalidDatasetIdError",
     "InvalidNameError",
     "ManagerMismatchError",
+    "MissingCollectionError",
     "MissingManagerError",
     "OrphanedRecordError",
     "ReadOnlyDatabaseError",

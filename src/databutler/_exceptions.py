@@ -16,6 +16,8 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     │   ├── TransactionAbortedError                     an inner block failed; all was undone
     │   └── ConflictError               (sqlalchemy IntegrityError)
     │       └── OrphanedRecordError                     a datastore still holds the dataset
+    ├── MissingCollectionError          (LookupError)   no collection of that name
+    ├── CollectionError                 (ValueError)    wrong type, cycle, still in use, conflict
     ├── IncompatibleVersionError                        stored schema version not supported
     ├── ManagerMismatchError                            stored manager class differs
     └── MissingManagerError             (LookupError)   repository lacks a manager entry
@@ -27,6 +29,7 @@ import sqlalchemy.exc
 
 __all__ = [
     "AmbiguousDatasetError",
+    "CollectionError",
     "ConfigurationError",
     "ConflictError",
     "DatabaseConflictError",
@@ -36,6 +39,7 @@ __all__ = [
     "InvalidDatasetIdError",
     "InvalidNameError",
     "ManagerMismatchError",
+    "MissingCollectionError",
     "MissingManagerError",
     "OrphanedRecordError",
     "ReadOnlyDatabaseError",
@@ -104,6 +108,14 @@ class ConflictError(DatabaseError, sqlalchemy.exc.IntegrityError):
 
 class OrphanedRecordError(ConflictError):
     """A dataset cannot be deleted because one or more datastores still hold it."""
+
+
+class MissingCollectionError(DatabutlerError, LookupError):
+    """No collection has the given name."""
+
+
+class CollectionError(DatabutlerError, ValueError):
+    """A collection cannot be used or changed that way (wrong type, a cycle, still in use)."""
 
 
 class IncompatibleVersionError(DatabutlerError):

@@ -15,6 +15,7 @@ from .._exceptions import ManagerMismatchError, MissingManagerError
 from ..dimensions import DimensionUniverse
 from .attributes import DefaultButlerAttributeManager
 from .bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
+from .collections import SimpleCollectionManager
 from .datasets import SimpleDatasetRecordStorageManager
 from .interfaces import (
     Database,
@@ -44,6 +45,7 @@ class RegistryManagerTypes:
     """Which class implements each manager; initialised in field order."""
 
     attributes: type[DefaultButlerAttributeManager] = DefaultButlerAttributeManager
+    collections: type[SimpleCollectionManager] = SimpleCollectionManager
     datasets: type[DatasetRecordStorageManager] = SimpleDatasetRecordStorageManager
     opaque: type[OpaqueTableStorageManager] = ByNameOpaqueTableStorageManager
     datastores: type[DatastoreRegistryBridgeManager] = MonolithicDatastoreRegistryBridgeManager
@@ -133,6 +135,9 @@ class RegistryManagerTypes:
         attributes = self.attributes.initialize(
             db, context, registry_schema_version=versions.get("attributes")
         )
+        collections = self.collections.initialize(
+            db, context, registry_schema_version=versions.get("collections")
+        )
         datasets = self.datasets.initialize(
             db, context, universe=universe, registry_schema_version=versions.get("datasets")
         )
@@ -149,6 +154,7 @@ class RegistryManagerTypes:
             db=db,
             universe=universe,
             attributes=attributes,
+            collections=collections,
             datasets=datasets,
             opaque=opaque,
             datastores=datastores,
@@ -162,6 +168,7 @@ class RegistryManagerInstances:
     db: Database
     universe: DimensionUniverse
     attributes: DefaultButlerAttributeManager
+    collections: SimpleCollectionManager
     datasets: DatasetRecordStorageManager
     opaque: OpaqueTableStorageManager
     datastores: DatastoreRegistryBridgeManager
@@ -175,6 +182,7 @@ class RegistryManagerInstances:
             db=db,
             universe=self.universe,
             attributes=self.attributes.clone(db),
+            collections=self.collections.clone(db),
             datasets=self.datasets.clone(db),
             opaque=opaque,
             datastores=self.datastores.clone(db=db, opaque=opaque),
@@ -182,4 +190,5 @@ class RegistryManagerInstances:
 
     def refresh(self) -> None:
         """Pick up changes made by other clients."""
+        self.collections.refresh()
         self.datastores.refresh()

@@ -128,6 +128,13 @@ class SqliteDatabase(Database):
         # docstring inherited
         return sqlite_dialect.insert(table)
 
+    def _column_type(self, spec: ddl.FieldSpec) -> sqlalchemy.types.TypeEngine[Any]:
+        # docstring inherited; only INTEGER PRIMARY KEY is SQLite's autoincrementing
+        # rowid (BIGINT would not be), and it is 64-bit anyway.
+        if spec.autoincrement and issubclass(spec.dtype, sqlalchemy.Integer):
+            return sqlalchemy.Integer()
+        return super()._column_type(spec)
+
     def _field_constraints(self, table: str, spec: ddl.FieldSpec) -> list[sqlalchemy.Constraint]:
         # SQLite ignores VARCHAR lengths; enforce short strings (and refuse empty ones) here.
         if (

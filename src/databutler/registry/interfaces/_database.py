@@ -495,9 +495,7 @@ class Database(ABC):
         return f"{self.namespace}.{name}" if self.namespace else name
 
     def _convertFieldSpec(self, table: str, spec: ddl.FieldSpec) -> sqlalchemy.Column[Any]:
-        column_type: sqlalchemy.types.TypeEngine[Any] = (
-            ddl.GUID() if issubclass(spec.dtype, ddl.GUID) else spec.getSizedColumnType()
-        )
+        column_type = self._column_type(spec)
         kwargs: dict[str, Any] = {
             "primary_key": spec.primaryKey,
             "nullable": spec.nullable,
@@ -512,6 +510,10 @@ class Database(ABC):
         return sqlalchemy.Column(
             spec.name, column_type, *self._field_constraints(table, spec), **kwargs
         )
+
+    def _column_type(self, spec: ddl.FieldSpec) -> sqlalchemy.types.TypeEngine[Any]:
+        """The SQLAlchemy type of a field on this backend."""
+        return ddl.GUID() if issubclass(spec.dtype, ddl.GUID) else spec.getSizedColumnType()
 
     def _field_constraints(self, table: str, spec: ddl.FieldSpec) -> list[sqlalchemy.Constraint]:
         """Extra per-column constraints a backend adds (SQLite checks string lengths)."""
@@ -703,6 +705,17 @@ class Database(ABC):
             stmt = stmt.execution_options(preserve_rowcount=True)
             params = [{f"_key_{c}": r[c] for c in varying} for r in rows]
             return self._rowcount(connection.execute(stmt, params), len(params))
+
+    def updateWhere(
+        self,
+        table: sqlalchemy.Table,
+        where: sqlalchemy.ColumnElement[bool],
+        values: Mapping[str, Any],
+    ) -> int:
+        """Set ``values`` on the rows of ``table`` matching ``where``; return how many."""
+        with self._writing(f"update {table.name}") as connection:
+            stmt = table.update().where(where).values(dict(values))
+            return self._rowcount(connection.execute(stmt), 0)
 
     def deleteWhere(self, table: sqlalchemy.Table, where: sqlalchemy.ColumnElement[bool]) -> int:
         """Delete the rows of ``table`` matching ``where``; return how many went."""
