@@ -316,9 +316,11 @@ def test_error_names_cover_the_tree() -> None:
         "CollectionError",
         "ConfigurationError",
         "ConflictError",
+        "DataIdError",
         "DatabaseConflictError",
         "DatabaseError",
         "DatabutlerError",
+        "DimensionConfigError",
         "IncompatibleVersionError",
         "InvalidDatasetIdError",
         "InvalidNameError",
@@ -329,6 +331,7 @@ def test_error_names_cover_the_tree() -> None:
         "ReadOnlyDatabaseError",
         "SchemaAlreadyDefinedError",
         "TransactionAbortedError",
+        "UnknownDimensionError",
     }
 
 

@@ -16,6 +16,8 @@ from ._exceptions import (
     DatabaseConflictError,
     DatabaseError,
     DatabutlerError,
+    DataIdError,
+    DimensionConfigError,
     IncompatibleVersionError,
     InvalidDatasetIdError,
     InvalidNameError,
@@ -26,8 +28,9 @@ from ._exceptions import (
     ReadOnlyDatabaseError,
     SchemaAlreadyDefinedError,
     TransactionAbortedError,
+    UnknownDimensionError,
 )
-from .dimensions import DimensionUniverse
+from .dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .transaction import DatastoreTransaction
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
     "CollectionType",
     "ConfigurationError",
     "ConflictError",
+    "DataCoordinate",
+    "DataIdError",
     "DatabaseConflictError",
     "DatabaseError",
     "DatabutlerError",
@@ -45,6 +50,8 @@ __all__ = [
     "DatasetRef",
     "DatasetType",
     "DatastoreTransaction",
+    "DimensionConfigError",
+    "DimensionGroup",
     "DimensionUniverse",
     "IncompatibleVersionError",
     "InvalidDatasetIdError",
@@ -58,6 +65,7 @@ __all__ = [
     "StorageClass",
     "Timespan",
     "TransactionAbortedError",
+    "UnknownDimensionError",
 ]
 
 __version__ = "0.1.0"

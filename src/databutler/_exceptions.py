@@ -9,6 +9,9 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── InvalidDatasetIdError           (TypeError)     a dataset id that is not a UUID
     ├── AmbiguousDatasetError           (ValueError)    a ref without an id where one is needed
     ├── ConfigurationError              (ValueError)    bad manager/database configuration
+    │   └── DimensionConfigError                        a dimension universe description is bad
+    ├── UnknownDimensionError           (KeyError)      a name that is not a dimension
+    ├── DataIdError                     (ValueError)    a data ID that does not fit its dimensions
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError)
     │   ├── SchemaAlreadyDefinedError
@@ -32,9 +35,11 @@ __all__ = [
     "CollectionError",
     "ConfigurationError",
     "ConflictError",
+    "DataIdError",
     "DatabaseConflictError",
     "DatabaseError",
     "DatabutlerError",
+    "DimensionConfigError",
     "IncompatibleVersionError",
     "InvalidDatasetIdError",
     "InvalidNameError",
@@ -45,6 +50,7 @@ __all__ = [
     "ReadOnlyDatabaseError",
     "SchemaAlreadyDefinedError",
     "TransactionAbortedError",
+    "UnknownDimensionError",
 ]
 
 
@@ -66,6 +72,25 @@ class AmbiguousDatasetError(DatabutlerError, ValueError):
 
 class ConfigurationError(DatabutlerError, ValueError):
     """A configuration value (manager, database URI, ...) is not usable."""
+
+
+class DimensionConfigError(ConfigurationError):
+    """A dimension universe description is not valid.
+
+    The message names the dimension (where there is one) and the problem.
+    """
+
+
+class UnknownDimensionError(DatabutlerError, KeyError):
+    """A dimension name is not in the universe; the message lists the valid names."""
+
+    def __str__(self) -> str:
+        # KeyError would show the repr of the message, quotes and all.
+        return str(self.args[0]) if self.args else ""
+
+
+class DataIdError(DatabutlerError, ValueError):
+    """A data ID has a missing, unknown or badly typed value."""
 
 
 class DatabaseError(DatabutlerError):

@@ -1,0 +1,1 @@
+"""Datastores: where datasets' bytes are kept, and how."""

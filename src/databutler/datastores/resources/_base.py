@@ -1,0 +1,133 @@
+"""The resource layer: where a datastore's bytes live, behind one small interface.
+
+A `ResourceStore` is rooted somewhere (a local directory, an S3 bucket and
+prefix, a dictionary in memory) and addresses artifacts by relative paths
+(``raw/HSC/903334/12.fits``). Paths are checked before any I/O: absolute
+paths, ``..`` segments, backslashes and control characters are refused, so
+no artifact path can escape its root.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+
+from ..._exceptions import DatabutlerError
+
+__all__ = ["InvalidPathError", "ResourceStore", "StorageError", "check_relative_path"]
+
+
+class StorageError(DatabutlerError, OSError):
+    """Reading or writing an artifact failed in the storage backend."""
+
+
+class InvalidPathError(DatabutlerError, ValueError):
+    """An artifact path is malformed or would leave the store's root."""
+
+
+_BAD_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def check_relative_path(path: str) -> str:
+    """Return ``path`` if it is a safe path relative to a store's root.
+
+    Raises
+    ------
+    InvalidPathError
+        If it is empty, absolute, has empty, ``.`` or ``..`` segments, a
+        backslash or a control character.
+    """
+    if not isinstance(path, str) or not path:
+        raise InvalidPathError(f"Artifact path {path!r} must be a non-empty string.")
+    if path.startswith("/"):
+        raise InvalidPathError(
+            f"Artifact path {path!r} is absolute; give a path relative to the store's root."
+        )
+    bad = _BAD_CHARACTERS.search(path)
+    if bad is not None:
+        raise InvalidPathError(
+            f"Artifact path {path!r} contains {bad.group()!r}; use '/'-separated printable names."
+        )
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            raise InvalidPathError(
+                f"Artifact path {path!r} has a {segment or 'empty'!r} segment; paths may not "
+                "leave or re-enter directories ('..', '.', '//')."
+            )
+    return path
+
+
+class ResourceStore(ABC):
+    """Artifacts under one root, addressed by relative paths.
+
+    Writes are atomic: a reader sees the old content or the new, never a
+    part. Deleting what is already gone is not an error (another process may
+    have emptied the same trash).
+    """
+
+    #: Whether the bytes outlive the process.
+    is_persistent: bool = True
+
+    #: Link modes (``link``, ``hardlink``, ``symlink``, ``relsymlink``) this store supports.
+    link_modes: frozenset[str] = frozenset()
+
+    @property
+    @abstractmethod
+    def root(self) -> str:
+        """Where the store is, as a URI (``file:///...``, ``s3://bucket/prefix``, ``mem://name``)."""
+        raise NotImplementedError()
+
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """The content of ``path``.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no artifact at ``path``.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def write(self, path: str, data: bytes, *, overwrite: bool = False) -> None:
+        """Write ``data`` to ``path`` atomically.
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is false.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def size(self, path: str) -> int:
+        """Size of ``path`` in bytes (`FileNotFoundError` if absent)."""
+        raise NotImplementedError()
+
+    @abstractmethod
+    def delete(self, path: str) -> bool:
+        """Delete ``path``; whether it existed (absent is not an error)."""
+        raise NotImplementedError()
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Relative paths of the artifacts under ``prefix`` (a directory-like prefix), sorted."""
+        raise NotImplementedError()
+
+    def exists(self, path: str) -> bool:
+        """Whether there is an artifact at ``path``."""
+        try:
+            self.size(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def copy(self, source: str, destination: str, *, overwrite: bool = False) -> None:
+        """Copy ``source`` to ``destination`` within this store (backends do it server-side)."""
+        self.write(destination, self.read(source), overwrite=overwrite)
+
+    def move(self, source: str, destination: str, *, overwrite: bool = False) -> None:
+        """Move ``source`` to ``destination`` within this store."""
+        self.copy(source, destination, overwrite=overwrite)
+        self.delete(source)

@@ -1,0 +1,173 @@
+"""Artifacts in a directory on a local (or mounted) file system."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ._base import ResourceStore, StorageError, check_relative_path
+
+__all__ = ["LocalStore"]
+
+
+class LocalStore(ResourceStore):
+    """Artifacts under the directory ``root`` (created when missing).
+
+    Writes go to a temporary file in the destination directory, are flushed,
+    then renamed into place, so a crash never leaves a partial artifact under
+    its final name.
+
+    Parameters
+    ----------
+    root : `str` or `os.PathLike`
+        The directory.
+    """
+
+    link_modes = frozenset({"link", "hardlink", "symlink", "relsymlink"})
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = Path(root).absolute()
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> str:
+        # docstring inherited
+        return self._root.as_uri()
+
+    def local_path(self, path: str) -> Path:
+        """The file system path of artifact ``path`` (checked to stay under the root)."""
+        return self._root / check_relative_path(path)
+
+    def read(self, path: str) -> bytes:
+        # docstring inherited
+        try:
+            return self.local_path(path).read_bytes()
+        except IsADirectoryError:
+            raise FileNotFoundError(f"{path!r} is a directory, not an artifact.") from None
+
+    def write(self, path: str, data: bytes, *, overwrite: bool = False) -> None:
+        # docstring inherited
+        target = self.local_path(path)
+        if not overwrite and target.exists():
+            raise FileExistsError(f"Artifact {path!r} exists already in {self.root}.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            if overwrite:
+                os.replace(temporary, target)
+            else:
+                # link() fails if the target appeared meanwhile: no silent overwrite.
+                os.link(temporary, target)
+                os.unlink(temporary)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def size(self, path: str) -> int:
+        # docstring inherited
+        target = self.local_path(path)
+        if target.is_dir():
+            raise FileNotFoundError(f"{path!r} is a directory, not an artifact.")
+        return target.stat().st_size
+
+    def delete(self, path: str) -> bool:
+        # docstring inherited
+        try:
+            self.local_path(path).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        # docstring inherited
+        start = self.local_path(prefix) if prefix else self._root
+        if not start.is_dir():
+            return iter(())
+        found = []
+        for directory, _, files in os.walk(start):
+            for name in files:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    continue  # an unfinished write
+                found.append(Path(directory, name).relative_to(self._root).as_posix())
+        return iter(sorted(found))
+
+    def copy(self, source: str, destination: str, *, overwrite: bool = False) -> None:
+        # docstring inherited
+        source_path = self.local_path(source)
+        if not source_path.is_file():
+            raise FileNotFoundError(f"No artifact {source!r} in {self.root}.")
+        with source_path.open("rb") as stream:
+            self.write(destination, stream.read(), overwrite=overwrite)
+
+    def move(self, source: str, destination: str, *, overwrite: bool = False) -> None:
+        # docstring inherited
+        source_path, target = self.local_path(source), self.local_path(destination)
+        if not source_path.is_file():
+            raise FileNotFoundError(f"No artifact {source!r} in {self.root}.")
+        if not overwrite and target.exists():
+            raise FileExistsError(f"Artifact {destination!r} exists already in {self.root}.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source_path, target)
+
+    def ingest(self, source: str | os.PathLike[str], destination: str, mode: str) -> None:
+        """Bring the outside file ``source`` in at ``destination`` by ``mode``.
+
+        Parameters
+        ----------
+        source : `str` or `os.PathLike`
+            An existing file.
+        destination : `str`
+            The artifact path in this store.
+        mode : `str`
+            ``copy``, ``move``, ``hardlink``, ``symlink`` (absolute target),
+            ``relsymlink`` (relative target) or ``link`` (hard link, else symlink).
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``source`` is not a file.
+        FileExistsError
+            If ``destination`` exists.
+        ValueError
+            If ``mode`` is not one of those.
+        """
+        source_path = Path(source).absolute()
+        if not source_path.is_file():
+            raise FileNotFoundError(f"Cannot ingest {source_path}: no such file.")
+        target = self.local_path(destination)
+        if target.exists() or target.is_symlink():
+            raise FileExistsError(f"Artifact {destination!r} exists already in {self.root}.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        resolved = source_path.resolve()  # a link to a link points at the original
+        if mode == "copy":
+            with resolved.open("rb") as stream:
+                self.write(destination, stream.read())
+        elif mode == "move":
+            shutil.move(os.fspath(source_path), target)
+        elif mode == "hardlink":
+            os.link(resolved, target)
+        elif mode == "symlink":
+            os.symlink(resolved, target)
+        elif mode == "relsymlink":
+            os.symlink(os.path.relpath(resolved, target.parent), target)
+        elif mode == "link":
+            try:
+                os.link(resolved, target)
+            except OSError:
+                os.symlink(resolved, target)
+        else:
+            valid = "copy, move, hardlink, symlink, relsymlink, link"
+            raise ValueError(f"Unknown transfer mode {mode!r}; use one of {valid}.")
+        if not target.exists():
+            raise StorageError(
+                f"Ingest of {source_path} by {mode} left no artifact at {destination!r}."
+            )

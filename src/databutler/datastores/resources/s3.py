@@ -1,0 +1,148 @@
+"""Artifacts in an S3 bucket (AWS or any S3-compatible server).
+
+Needs boto3: ``pip install 'databutler[s3]'``. boto3 is the maintained,
+complete client: it reads credentials and the endpoint from the standard AWS
+environment variables (``AWS_ACCESS_KEY_ID``, ``AWS_ENDPOINT_URL_S3``, ...)
+and profiles, retries, and switches to multipart uploads for large objects.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from ..._exceptions import ConfigurationError
+from ._base import ResourceStore, StorageError, check_relative_path
+
+__all__ = ["S3Store"]
+
+#: Objects at least this large go up in parts (boto3's TransferConfig).
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+
+
+def _boto3() -> Any:
+    try:
+        import boto3  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            "S3 storage needs boto3, which is not installed: pip install 'databutler[s3]'."
+        ) from None
+    return boto3
+
+
+class S3Store(ResourceStore):
+    """Artifacts under ``s3://bucket/prefix``.
+
+    Parameters
+    ----------
+    uri : `str`
+        ``s3://bucket`` or ``s3://bucket/prefix``.
+    client : `object`, optional
+        A boto3 S3 client; by default one from the standard AWS configuration.
+    """
+
+    def __init__(self, uri: str, *, client: Any = None) -> None:
+        if not uri.startswith("s3://") or len(uri) <= len("s3://"):
+            raise ConfigurationError(f"Not an S3 URI: {uri!r}; expected s3://bucket/prefix.")
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        self._bucket = bucket
+        self._prefix = prefix.strip("/")
+        if self._prefix:
+            check_relative_path(self._prefix)
+        boto3 = _boto3()
+        self._client = client if client is not None else boto3.client("s3")
+        from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
+
+        self._transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD)
+
+    @property
+    def root(self) -> str:
+        # docstring inherited
+        return f"s3://{self._bucket}/{self._prefix}" if self._prefix else f"s3://{self._bucket}"
+
+    def _key(self, path: str) -> str:
+        check_relative_path(path)
+        return f"{self._prefix}/{path}" if self._prefix else path
+
+    def _fail(self, action: str, path: str, exc: Exception) -> Exception:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return FileNotFoundError(f"No artifact {path!r} in {self.root}.")
+        return StorageError(f"Cannot {action} {path!r} in {self.root}: {exc}")
+
+    def read(self, path: str) -> bytes:
+        # docstring inherited
+        key = self._key(path)
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=key)
+            return bytes(response["Body"].read())
+        except Exception as exc:
+            raise self._fail("read", path, exc) from exc
+
+    def write(self, path: str, data: bytes, *, overwrite: bool = False) -> None:
+        # docstring inherited; an S3 PUT replaces the object atomically.
+        key = self._key(path)
+        if not overwrite and self.exists(path):
+            raise FileExistsError(f"Artifact {path!r} exists already in {self.root}.")
+        try:
+            if len(data) < MULTIPART_THRESHOLD:
+                self._client.put_object(Bucket=self._bucket, Key=key, Body=data)
+            else:
+                self._client.upload_fileobj(
+                    io.BytesIO(data), self._bucket, key, Config=self._transfer
+                )
+        except Exception as exc:
+            raise self._fail("write", path, exc) from exc
+
+    def size(self, path: str) -> int:
+        # docstring inherited
+        key = self._key(path)
+        try:
+            response = self._client.head_object(Bucket=self._bucket, Key=key)
+        except Exception as exc:
+            raise self._fail("inspect", path, exc) from exc
+        return int(response["ContentLength"])
+
+    def delete(self, path: str) -> bool:
+        # docstring inherited
+        key = self._key(path)
+        existed = self.exists(path)
+        try:
+            self._client.delete_object(Bucket=self._bucket, Key=key)
+        except Exception as exc:
+            raise self._fail("delete", path, exc) from exc
+        return existed
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        # docstring inherited
+        start = (
+            self._key(prefix).rstrip("/") + "/"
+            if prefix
+            else (f"{self._prefix}/" if self._prefix else "")
+        )
+        strip = len(f"{self._prefix}/") if self._prefix else 0
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            keys = [
+                item["Key"][strip:]
+                for page in paginator.paginate(Bucket=self._bucket, Prefix=start)
+                for item in page.get("Contents", [])
+            ]
+        except Exception as exc:
+            raise self._fail("list", prefix or "/", exc) from exc
+        return iter(sorted(keys))
+
+    def copy(self, source: str, destination: str, *, overwrite: bool = False) -> None:
+        # docstring inherited; server-side copy
+        source_key, destination_key = self._key(source), self._key(destination)
+        if not overwrite and self.exists(destination):
+            raise FileExistsError(f"Artifact {destination!r} exists already in {self.root}.")
+        try:
+            self._client.copy_object(
+                Bucket=self._bucket,
+                Key=destination_key,
+                CopySource={"Bucket": self._bucket, "Key": source_key},
+            )
+        except Exception as exc:
+            raise self._fail("copy", source, exc) from exc
