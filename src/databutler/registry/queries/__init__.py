@@ -1,0 +1,48 @@
+"""Registry queries: the ``where`` expression language and its translation to SQL."""
+
+from .expression import (
+    KEYWORDS,
+    MAX_DEPTH,
+    MAX_LENGTH,
+    And,
+    BindParameter,
+    Comparison,
+    ComparisonOperator,
+    ExpressionError,
+    Identifier,
+    InBind,
+    InList,
+    IsNull,
+    Literal,
+    LiteralValue,
+    Node,
+    Not,
+    Or,
+    parse_expression,
+)
+from .sql import Resolver, bind_names, identifiers, to_sql
+
+__all__ = [
+    "KEYWORDS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "And",
+    "BindParameter",
+    "Comparison",
+    "ComparisonOperator",
+    "ExpressionError",
+    "Identifier",
+    "InBind",
+    "InList",
+    "IsNull",
+    "Literal",
+    "LiteralValue",
+    "Node",
+    "Not",
+    "Or",
+    "Resolver",
+    "bind_names",
+    "identifiers",
+    "parse_expression",
+    "to_sql",
+]

@@ -1,0 +1,376 @@
+"""The ``where`` expression language: tokenizer, parser and syntax tree.
+
+A ``where`` string constrains a registry query by comparing dimension keys,
+record fields, literals and bind parameters::
+
+    instrument = 'HSC' AND detector IN (1, 2, 3) AND NOT visit.exposure_time < 15.5
+
+`parse_expression` turns such a string into an immutable tree of `Node`
+objects; `databutler.registry.queries.to_sql` turns the tree into SQL in which
+every value is a bound parameter.  Nothing in the input is ever spliced into
+SQL text, and anything the grammar does not accept raises `ExpressionError`,
+pointing at the column where the input went wrong.
+
+Grammar (keywords are case-insensitive)::
+
+    expr       := or_expr
+    or_expr    := and_expr ( OR and_expr )*
+    and_expr   := not_expr ( AND not_expr )*
+    not_expr   := NOT not_expr | predicate
+    predicate  := operand cmp operand
+                | operand [NOT] IN '(' operand ( ',' operand )* ')'
+                | operand [NOT] IN bind
+                | operand     -- only an identifier, bind, TRUE, FALSE or '(' expr ')'
+    cmp        := '=' | '!=' | '<>' | '<' | '<=' | '>' | '>='
+    operand    := ['-'] number | string | TRUE | FALSE | NULL | identifier | bind
+                | '(' expr ')'
+    identifier := word [ '.' word ]       -- word := [A-Za-z_][A-Za-z0-9_]*
+    bind       := ':' word
+    number     := 12 | 1.5 | .5 | 2e-3 | 1.5E+10
+    string     := '...' | "..."           -- escapes: \\ and the enclosing quote
+
+``NULL`` may only appear on one side of ``=`` (meaning ``IS NULL``) or of
+``!=``/``<>`` (meaning ``IS NOT NULL``).  The `KEYWORDS` are reserved and
+cannot name a dimension or a field.  A string cannot span lines.  There is no
+arithmetic; ``-`` only negates a number.  An empty expression means "no
+constraint" and parses to ``Literal(True)``.
+
+Every node records ``position``, the 0-based column where it starts in the
+text.  Errors point at a column the same way; parentheses and ``NOT`` may nest
+at most `MAX_DEPTH` deep, and an expression is at most `MAX_LENGTH`
+characters long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "KEYWORDS",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "And",
+    "BindParameter",
+    "Comparison",
+    "ComparisonOperator",
+    "ExpressionError",
+    "Identifier",
+    "InBind",
+    "InList",
+    "IsNull",
+    "Literal",
+    "LiteralValue",
+    "Node",
+    "Not",
+    "Or",
+    "parse_expression",
+]
+
+
+from ._errors import (
+    KEYWORDS,
+    MAX_DEPTH,
+    MAX_LENGTH,
+    ComparisonOperator,
+    ExpressionError,
+    LiteralValue,
+)
+from ._nodes import (
+    And,
+    BindParameter,
+    Comparison,
+    Identifier,
+    InBind,
+    InList,
+    IsNull,
+    Literal,
+    Node,
+    Not,
+    Or,
+)
+from ._tokenizer import (
+    _BIND,
+    _END,
+    _KEYWORD,
+    _NUMBER_TOKEN,
+    _OPERATOR,
+    _STRING,
+    _WORD_TOKEN,
+    _Token,
+    _Tokenizer,
+)
+
+# ---------------------------------------------------------------------------
+# Parser
+
+
+@dataclass(frozen=True, slots=True)
+class _Null:
+    """The NULL keyword, which only a comparison with = or != may use."""
+
+    position: int
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokenizer = _Tokenizer(text)
+        # Tokens are read on demand, so that the first mistake in the text is the one reported.
+        self.tokens: list[_Token] = []
+        self.index = 0
+
+    def error(self, position: int, reason: str) -> ExpressionError:
+        return ExpressionError(reason, self.text, position)
+
+    def peek(self, ahead: int = 0) -> _Token:
+        tokens = self.tokens
+        while len(tokens) <= self.index + ahead and not (tokens and tokens[-1].kind == _END):
+            tokens.append(self.tokenizer.token_at(tokens[-1].end if tokens else 0))
+        return tokens[min(self.index + ahead, len(tokens) - 1)]
+
+    def advance(self) -> _Token:
+        token = self.peek()
+        if token.kind != _END:
+            self.index += 1
+        return token
+
+    def is_keyword(self, token: _Token, keyword: str) -> bool:
+        return token.kind == _KEYWORD and token.value == keyword
+
+    def parse(self) -> Node:
+        if self.peek().kind == _END:
+            return Literal(True, position=0)
+        node = self.or_expr(0, "a condition")
+        token = self.peek()
+        if token.kind != _END:
+            raise self.unexpected(token)
+        return node
+
+    def unexpected(self, token: _Token) -> ExpressionError:
+        """An error for a token found after a complete condition."""
+        where = f"unexpected {token.describe()} at column {token.position}"
+        previous = self.tokens[self.index - 1] if self.index > 0 else None
+        word = token.text.upper() if token.kind == _WORD_TOKEN else ""
+        if token.kind == ")":
+            hint = "there is no '(' for it to close"
+        elif token.kind == "-" and self.text[token.end : token.end + 1] == "-":
+            hint = "SQL comments (--) are not part of the language"
+        elif token.kind == _OPERATOR:
+            hint = "comparisons cannot be chained; join them with AND or OR"
+        elif word == "IS":
+            hint = "test for NULL with '= NULL' or '!= NULL'"
+        elif word in ("LIKE", "BETWEEN", "ILIKE", "GLOB"):
+            hint = f"{word} is not supported; use comparisons joined with AND or OR"
+        elif (
+            token.kind == _STRING
+            and previous is not None
+            and previous.kind == _STRING
+            and previous.end == token.position
+        ):
+            hint = "to put a quote inside a string, escape it with a backslash, as in 'it\\'s'"
+        else:
+            hint = "join conditions with AND or OR"
+        return self.error(token.position, f"{where} — {hint}")
+
+    def enter(self, depth: int, token: _Token) -> int:
+        if depth >= MAX_DEPTH:
+            raise self.error(
+                token.position,
+                f"expression nested too deeply at column {token.position} "
+                f"(more than {MAX_DEPTH} levels of parentheses and NOT); simplify it",
+            )
+        return depth + 1
+
+    def or_expr(self, depth: int, expected: str) -> Node:
+        start = self.peek().position
+        terms = [self.and_expr(depth, expected)]
+        while self.is_keyword(self.peek(), "OR"):
+            self.advance()
+            terms.append(self.and_expr(depth, "a condition after OR"))
+        return terms[0] if len(terms) == 1 else Or(tuple(terms), position=start)
+
+    def and_expr(self, depth: int, expected: str) -> Node:
+        start = self.peek().position
+        terms = [self.not_expr(depth, expected)]
+        while self.is_keyword(self.peek(), "AND"):
+            self.advance()
+            terms.append(self.not_expr(depth, "a condition after AND"))
+        return terms[0] if len(terms) == 1 else And(tuple(terms), position=start)
+
+    def not_expr(self, depth: int, expected: str) -> Node:
+        token = self.peek()
+        if self.is_keyword(token, "NOT"):
+            self.advance()
+            term = self.not_expr(self.enter(depth, token), "a condition after NOT")
+            return Not(term, position=token.position)
+        return self.predicate(depth, expected)
+
+    def predicate(self, depth: int, expected: str) -> Node:
+        start = self.peek()
+        left = self.operand(depth, expected)
+        token = self.peek()
+        if token.kind == _OPERATOR:
+            self.advance()
+            right = self.operand(depth, f"a value after '{token.text}'")
+            return self.comparison(start, token, left, right)
+        negated = False
+        if self.is_keyword(token, "NOT"):
+            if not self.is_keyword(self.peek(1), "IN"):
+                raise self.error(
+                    self.peek(1).position,
+                    f"expected IN after NOT at column {self.peek(1).position}, found "
+                    f"{self.peek(1).describe()} — to negate a condition, put NOT before it",
+                )
+            self.advance()
+            token = self.peek()
+            negated = True
+        if self.is_keyword(token, "IN"):
+            self.advance()
+            operand = self.value(left, "the left of IN")
+            return self.in_rest(start, operand, negated, depth)
+        return self.condition(left, start)
+
+    def condition(self, node: Node | _Null, start: _Token) -> Node:
+        if isinstance(node, _Null):
+            raise self.error(
+                start.position,
+                f"NULL at column {start.position} is not a condition; "
+                "test a value with 'x = NULL' or 'x != NULL'",
+            )
+        if isinstance(node, Literal) and not isinstance(node.value, bool):
+            kind = "a string" if isinstance(node.value, str) else "a number"
+            raise self.error(
+                start.position,
+                f"{node} at column {start.position} is {kind}, not a condition; "
+                "compare it with =, !=, <, <=, >, >= or IN",
+            )
+        return node
+
+    def value(self, node: Node | _Null, where: str) -> Node:
+        if isinstance(node, _Null):
+            raise self.error(
+                node.position,
+                f"NULL is not allowed at column {node.position} ({where}); "
+                "test for NULL with 'x = NULL' or 'x != NULL'",
+            )
+        return node
+
+    def comparison(
+        self, start: _Token, op: _Token, left: Node | _Null, right: Node | _Null
+    ) -> Node:
+        if isinstance(left, _Null) or isinstance(right, _Null):
+            if isinstance(left, _Null) and isinstance(right, _Null):
+                raise self.error(
+                    right.position,
+                    f"NULL {op.text} NULL at column {right.position} is "
+                    "never true; compare a value with NULL",
+                )
+            if op.value not in ("=", "!="):
+                raise self.error(
+                    op.position,
+                    f"'{op.text}' at column {op.position} cannot compare with NULL; "
+                    "use '= NULL' (is null) or '!= NULL' (is not null)",
+                )
+            operand = right if isinstance(left, _Null) else left
+            assert not isinstance(operand, _Null)
+            return IsNull(operand, op.value == "!=", position=start.position)
+        return Comparison(op.value, left, right, position=start.position)
+
+    def in_rest(self, start: _Token, operand: Node, negated: bool, depth: int) -> Node:
+        token = self.advance()
+        if token.kind == _BIND:
+            bind = BindParameter(token.value, position=token.position)
+            return InBind(operand, bind, negated, position=start.position)
+        if token.kind != "(":
+            raise self.error(
+                token.position,
+                f"expected '(' or a :bind after IN at column {token.position}, found "
+                f"{token.describe()}; write x IN (1, 2) or x IN :values",
+            )
+        if self.peek().kind == ")":
+            position = self.peek().position
+            raise self.error(
+                position, f"empty IN list at column {position}; an IN list needs at least one value"
+            )
+        items = [self.value(self.operand(depth, "a value in the IN list"), "inside an IN list")]
+        while True:
+            separator = self.advance()
+            if separator.kind == ")":
+                return InList(operand, tuple(items), negated, position=start.position)
+            if separator.kind != ",":
+                raise self.error(
+                    separator.position,
+                    f"expected ',' or ')' in the IN list opened at column {token.position}, "
+                    f"found {separator.describe()} at column {separator.position}",
+                )
+            item = self.operand(depth, "a value after ','")
+            items.append(self.value(item, "inside an IN list"))
+
+    def operand(self, depth: int, expected: str) -> Node | _Null:
+        token = self.advance()
+        kind, value, position = token.kind, token.value, token.position
+        if kind in (_NUMBER_TOKEN, _STRING):
+            return Literal(value, position=position)
+        if kind == _WORD_TOKEN:
+            return Identifier(value[0], value[1], position=position)
+        if kind == _BIND:
+            return BindParameter(value, position=position)
+        if kind == _KEYWORD and value in ("TRUE", "FALSE"):
+            return Literal(value == "TRUE", position=position)
+        if kind == _KEYWORD and value == "NULL":
+            return _Null(position)
+        if kind == "-":
+            number = self.advance()
+            if number.kind != _NUMBER_TOKEN:
+                raise self.error(
+                    number.position,
+                    f"expected a number after '-' at column {number.position}, found "
+                    f"{number.describe()}; arithmetic is not supported",
+                )
+            return Literal(-number.value, position=position)
+        if kind == "(":
+            node = self.or_expr(self.enter(depth, token), "a condition after '('")
+            close = self.advance()
+            if close.kind != ")":
+                raise self.error(
+                    close.position,
+                    f"expected ')' at column {close.position} to close the '(' at column "
+                    f"{position}, found {close.describe()}",
+                )
+            return node
+        raise self.error(
+            position, f"expected {expected} at column {position}, found {token.describe()}"
+        )
+
+
+def parse_expression(text: str) -> Node:
+    """Parse a ``where`` expression into a syntax tree.
+
+    Parameters
+    ----------
+    text : `str`
+        The expression, in the grammar described in this module's docstring.
+
+    Returns
+    -------
+    node : `Node`
+        The root of the tree.  An empty (or all-whitespace) expression means
+        "no constraint" and parses to ``Literal(True)``, which renders as
+        ``TRUE`` and translates to ``sqlalchemy.true()``.
+
+    Raises
+    ------
+    ExpressionError
+        If the text is not an expression of the grammar, is longer than
+        `MAX_LENGTH` characters, or nests deeper than `MAX_DEPTH`.  This is
+        the only exception raised, whatever the input.
+    """
+    if not isinstance(text, str):
+        raise ExpressionError(f"an expression must be a str, not {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(
+            f"expression is {len(text)} characters long; the limit is {MAX_LENGTH}",
+            text,
+            MAX_LENGTH,
+        )
+    return _Parser(text).parse()
