@@ -1,0 +1,258 @@
+"""Dataset types registered in a repository.
+
+Table ``dataset_type(dataset_type_id, name, storage_class, dimensions,
+is_calibration)``. Registering is idempotent for an identical definition and
+refused, with the differences named, for a conflicting one. Component types
+(``calexp.wcs``) are never registered: they derive from their parent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from typing import ClassVar
+
+import sqlalchemy
+
+from .. import ddl
+from .._dataset_type import DatasetType, validate_dataset_type_name
+from .._exceptions import ConflictError, DatabutlerError
+from ..dimensions import DimensionUniverse
+from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
+
+__all__ = [
+    "DatasetTypeConflictError",
+    "DatasetTypeManager",
+    "DatasetTypeRecord",
+    "MissingDatasetTypeError",
+]
+
+
+class MissingDatasetTypeError(DatabutlerError, LookupError):
+    """No dataset type has the given name."""
+
+
+class DatasetTypeConflictError(ConflictError):
+    """A dataset type exists with another definition, or is still in use."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetTypeRecord:
+    """A registered dataset type and its key in the registry."""
+
+    key: int
+    datasetType: DatasetType
+
+
+class DatasetTypeManager(VersionedExtension):
+    """Registers, finds, queries and removes dataset types.
+
+    Parameters
+    ----------
+    db : `Database`
+        The database.
+    table : `sqlalchemy.Table`
+        The ``dataset_type`` table.
+    universe : `DimensionUniverse`
+        The dimensions dataset types may use.
+    registry_schema_version : `VersionTuple`, optional
+        The stored schema version.
+    """
+
+    TABLE: ClassVar[str] = "dataset_type"
+    _VERSION: ClassVar[VersionTuple] = VersionTuple(1, 0, 0)
+
+    def __init__(
+        self,
+        db: Database,
+        table: sqlalchemy.Table,
+        universe: DimensionUniverse,
+        registry_schema_version: VersionTuple | None = None,
+    ) -> None:
+        super().__init__(registry_schema_version=registry_schema_version)
+        self._db = db
+        self._table = table
+        self._universe = universe
+
+    @classmethod
+    def currentVersions(cls) -> list[VersionTuple]:
+        # docstring inherited
+        return [cls._VERSION]
+
+    @classmethod
+    def initialize(
+        cls,
+        db: Database,
+        context: StaticTablesContext,
+        *,
+        universe: DimensionUniverse,
+        registry_schema_version: VersionTuple | None = None,
+    ) -> DatasetTypeManager:
+        """Declare the ``dataset_type`` table and return a manager."""
+        spec = ddl.TableSpec(
+            [
+                ddl.FieldSpec(
+                    "dataset_type_id", sqlalchemy.BigInteger, primaryKey=True, autoincrement=True
+                ),
+                ddl.FieldSpec("name", sqlalchemy.String, length=128, nullable=False),
+                ddl.FieldSpec("storage_class", sqlalchemy.String, length=64, nullable=False),
+                ddl.FieldSpec("dimensions", sqlalchemy.Text, nullable=False),
+                ddl.FieldSpec("is_calibration", sqlalchemy.Boolean, nullable=False),
+            ],
+            unique=[("name",)],
+            doc="Every registered (parent) dataset type.",
+        )
+        return cls(db, context.addTable(cls.TABLE, spec), universe, registry_schema_version)
+
+    def clone(self, db: Database) -> DatasetTypeManager:
+        """A copy bound to ``db``."""
+        return type(self)(db, self._table, self._universe, self._registry_schema_version)
+
+    @property
+    def table(self) -> sqlalchemy.Table:
+        """The ``dataset_type`` table (for foreign keys from dataset tables)."""
+        return self._table
+
+    def _normalize(self, datasetType: DatasetType) -> DatasetType:
+        """The same type with its dimensions closed and checked against the universe."""
+        group = self._universe.group(datasetType.dimensions)  # raises for unknown names
+        return DatasetType(
+            datasetType.name,
+            group.names,
+            datasetType.storageClass,
+            isCalibration=datasetType.isCalibration,
+        )
+
+    def _dimensions_text(self, datasetType: DatasetType) -> str:
+        order = {name: i for i, name in enumerate(self._universe.names)}
+        return json.dumps(sorted(datasetType.dimensions, key=order.__getitem__))
+
+    def _records(
+        self, where: sqlalchemy.ColumnElement[bool] | None = None
+    ) -> list[DatasetTypeRecord]:
+        c = self._table.c
+        sql = sqlalchemy.select(
+            c.dataset_type_id, c.name, c.storage_class, c.dimensions, c.is_calibration
+        ).order_by(c.name)
+        if where is not None:
+            sql = sql.where(where)
+        with self._db.query(sql) as result:
+            rows = result.all()
+        return [
+            DatasetTypeRecord(
+                key,
+                DatasetType(name, json.loads(dims), storage, isCalibration=bool(calibration)),
+            )
+            for key, name, storage, dims, calibration in rows
+        ]
+
+    def register(self, datasetType: DatasetType) -> tuple[DatasetTypeRecord, bool]:
+        """Make sure ``datasetType`` is registered.
+
+        Its dimensions are closed over what they require and imply, so
+        ``{visit}`` registers as ``{instrument, visit, physical_filter, ...}``.
+
+        Returns
+        -------
+        record : `DatasetTypeRecord`
+            The registered type.
+        registered : `bool`
+            Whether it was new.
+
+        Raises
+        ------
+        DatasetTypeConflictError
+            If a type of that name exists with another definition (named in
+            the message); nothing changes.
+        UnknownDimensionError
+            If a dimension is not in the universe.
+        ValueError
+            For a component dataset type.
+        """
+        if not isinstance(datasetType, DatasetType):
+            raise TypeError(f"Expected a DatasetType, got {datasetType!r}.")
+        if datasetType.isComponent():
+            raise ValueError(
+                f"Dataset type {datasetType.name!r} is a component; register its parent "
+                f"{datasetType.nameAndComponent()[0]!r} instead."
+            )
+        wanted = self._normalize(datasetType)
+        row = {
+            "name": wanted.name,
+            "storage_class": wanted.storageClass,
+            "dimensions": self._dimensions_text(wanted),
+            "is_calibration": wanted.isCalibration,
+        }
+        inserted = self._db.ensure(self._table, row, primary_key_only=False)
+        record = self.find(wanted.name)
+        if record.datasetType != wanted:
+            differences = [
+                f"{what}: registered {old!r}, given {new!r}"
+                for what, old, new in (
+                    (
+                        "dimensions",
+                        sorted(record.datasetType.dimensions),
+                        sorted(wanted.dimensions),
+                    ),
+                    ("storage class", record.datasetType.storageClass, wanted.storageClass),
+                    ("isCalibration", record.datasetType.isCalibration, wanted.isCalibration),
+                )
+                if old != new
+            ]
+            raise DatasetTypeConflictError(
+                f"Dataset type {wanted.name!r} is registered with another definition "
+                f"({'; '.join(differences)}); use another name or remove the existing type."
+            )
+        return record, inserted == 1
+
+    def find(self, name: str) -> DatasetTypeRecord:
+        """The registered type ``name``.
+
+        Raises
+        ------
+        MissingDatasetTypeError
+            If there is none (for a component, the message says to look up the parent).
+        """
+        validate_dataset_type_name(name)
+        parent, _, component = name.partition(".")
+        found = self._records(self._table.c.name == parent)
+        if not found:
+            raise MissingDatasetTypeError(f"No dataset type named {parent!r} is registered.")
+        if component:
+            raise MissingDatasetTypeError(
+                f"{name!r} is a component of {parent!r}; components are not registered — "
+                f"find {parent!r} and take its component."
+            )
+        return found[0]
+
+    def get(self, name: str) -> DatasetType:
+        """The registered dataset type ``name`` (see `find`)."""
+        return self.find(name).datasetType
+
+    def query(self, pattern: str | None = None) -> list[DatasetType]:
+        """Registered dataset types whose names match the glob ``pattern`` (all by default)."""
+        records = self._records()
+        return [
+            r.datasetType
+            for r in records
+            if pattern is None or fnmatch.fnmatchcase(r.datasetType.name, pattern)
+        ]
+
+    def remove(self, name: str) -> None:
+        """Remove dataset type ``name``.
+
+        Raises
+        ------
+        MissingDatasetTypeError
+            If it is not registered.
+        DatasetTypeConflictError
+            If datasets of that type still exist; nothing changes.
+        """
+        record = self.find(name)
+        try:
+            self._db.deleteWhere(self._table, self._table.c.dataset_type_id == record.key)
+        except ConflictError as exc:
+            raise DatasetTypeConflictError(
+                f"Dataset type {name!r} still has datasets; remove them first ({exc})."
+            ) from exc
