@@ -222,7 +222,7 @@ def test_make_repo_records_managers_and_versions(
         expected[f"config:registry.managers.{kind}"] = cls.extensionName()
         [version] = cls.currentVersions()
         expected[f"version:{cls.extensionName()}"] = str(version)
-    kinds = ["attributes", "collections", "datasets", "opaque", "datastores"]
+    kinds = ["attributes", "dimensions", "collections", "datasets", "opaque", "datastores"]
     assert [kind for kind, _ in types.items()] == kinds
     assert stored == expected
     assert repo.attributes.items() == stored
@@ -363,7 +363,9 @@ def test_load_repo_with_other_manager_class_raises(
     assert _attributes(databases) == before
 
 
-@pytest.mark.parametrize("kind", ["attributes", "collections", "datasets", "opaque", "datastores"])
+@pytest.mark.parametrize(
+    "kind", ["attributes", "dimensions", "collections", "datasets", "opaque", "datastores"]
+)
 def test_load_repo_without_manager_record_raises(
     repo: RegistryManagerInstances, databases: DatabaseFactory, kind: str
 ) -> None:

@@ -17,6 +17,7 @@ from .attributes import DefaultButlerAttributeManager
 from .bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from .collections import SimpleCollectionManager
 from .datasets import SimpleDatasetRecordStorageManager
+from .dimension_records import StaticDimensionRecordStorageManager
 from .interfaces import (
     Database,
     DatasetRecordStorageManager,
@@ -45,6 +46,7 @@ class RegistryManagerTypes:
     """Which class implements each manager; initialised in field order."""
 
     attributes: type[DefaultButlerAttributeManager] = DefaultButlerAttributeManager
+    dimensions: type[StaticDimensionRecordStorageManager] = StaticDimensionRecordStorageManager
     collections: type[SimpleCollectionManager] = SimpleCollectionManager
     datasets: type[DatasetRecordStorageManager] = SimpleDatasetRecordStorageManager
     opaque: type[OpaqueTableStorageManager] = ByNameOpaqueTableStorageManager
@@ -135,6 +137,9 @@ class RegistryManagerTypes:
         attributes = self.attributes.initialize(
             db, context, registry_schema_version=versions.get("attributes")
         )
+        dimensions = self.dimensions.initialize(
+            db, context, universe=universe, registry_schema_version=versions.get("dimensions")
+        )
         collections = self.collections.initialize(
             db, context, registry_schema_version=versions.get("collections")
         )
@@ -154,6 +159,7 @@ class RegistryManagerTypes:
             db=db,
             universe=universe,
             attributes=attributes,
+            dimensions=dimensions,
             collections=collections,
             datasets=datasets,
             opaque=opaque,
@@ -168,6 +174,7 @@ class RegistryManagerInstances:
     db: Database
     universe: DimensionUniverse
     attributes: DefaultButlerAttributeManager
+    dimensions: StaticDimensionRecordStorageManager
     collections: SimpleCollectionManager
     datasets: DatasetRecordStorageManager
     opaque: OpaqueTableStorageManager
@@ -182,6 +189,7 @@ class RegistryManagerInstances:
             db=db,
             universe=self.universe,
             attributes=self.attributes.clone(db),
+            dimensions=self.dimensions.clone(db),
             collections=self.collections.clone(db),
             datasets=self.datasets.clone(db),
             opaque=opaque,

@@ -1,0 +1,846 @@
+"""Dimension records: one static table per dimension of the universe.
+
+Every dimension ``D`` of the universe has a table named ``D`` (``instrument``,
+``detector``, ...). Its columns, in this order, are all named by dimension or
+field name, so a key column has the same name in every table that holds it:
+
+=============================  ==========================  =============================
+column                         type                        constraint
+=============================  ==========================  =============================
+``R``, each required dim. R    R's key type                primary key; FK to table ``R``
+``D``                          D's key type                primary key
+``I``, each implied dim. I     I's key type, NOT NULL      FK to table ``I``
+``F``, each metadata field F   F's type (below)            NULL unless F says otherwise
+=============================  ==========================  =============================
+
+The primary key is the required columns and then ``D``, in universe order
+(``detector(instrument, detector)``). The foreign key to a required dimension
+``R`` uses R's whole key (``R``'s required columns and ``R``); the foreign key
+to an implied dimension ``I`` uses the required columns the two share plus
+``I`` (``exposure(instrument, physical_filter)`` references
+``physical_filter(instrument, physical_filter)``). Field types map to
+columns as::
+
+    string    String(length), or Text when unbounded or longer than 32
+    int       BigInteger
+    float     Float (double precision)
+    bool      Boolean
+    datetime  DateTime without time zone, holding UTC
+
+Table and column names are part of schema version 1.0.0; renaming any is a
+new major version. A record's field names are its column names; its key may
+also be given under the key's own name in the universe description (``id``
+for ``detector``, ``name`` for ``instrument``), and read back as an attribute
+(``record.id``). String values are never empty (``None`` is "no value") and
+floats never NaN, so that every backend stores the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import numbers
+import operator
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import sqlalchemy
+
+from .. import ddl
+from .._exceptions import ConflictError, DataIdError, DimensionConfigError
+from ..dimensions import (
+    DataCoordinate,
+    Dimension,
+    DimensionField,
+    DimensionGroup,
+    DimensionUniverse,
+)
+from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
+from .interfaces._database import chunked
+
+__all__ = [
+    "DimensionRecord",
+    "DimensionRecordConflictError",
+    "StaticDimensionRecordStorageManager",
+]
+
+_INT_MIN = -(2**63)
+_INT_MAX = 2**63 - 1
+
+_COLUMN_TYPES: dict[str, type] = {
+    "string": sqlalchemy.String,
+    "int": sqlalchemy.BigInteger,
+    "float": sqlalchemy.Float,
+    "bool": sqlalchemy.Boolean,
+    "datetime": sqlalchemy.DateTime,
+}
+
+_PREVIEW_LENGTH = 160
+
+
+class DimensionRecordConflictError(ConflictError):
+    """A dimension record exists already, with the same or (for `sync`) other values.
+
+    The message names the record and, for `sync`, the fields that differ.
+    """
+
+
+class DimensionRecord:
+    """One row of a dimension's table: its key, implied values and metadata.
+
+    Made by `StaticDimensionRecordStorageManager`; immutable and hashable.
+
+    Parameters
+    ----------
+    element : `str`
+        The dimension's name (``detector``).
+    data_id : `DataCoordinate`
+        The record's key values, with the values it implies.
+    values : `~collections.abc.Mapping` [`str`, `~typing.Any`]
+        Every field by column name, in table order. Datetimes are aware, in UTC.
+
+    Notes
+    -----
+    Fields read as attributes (``record.full_name``, ``record.detector``,
+    and ``record.id`` for the key under its own name) unless the name is one
+    of ``element``, ``data_id``, ``values`` or ``to_dict``; ``record.values``
+    has them all. Two records are equal when their element and values are.
+    """
+
+    __slots__ = ("_data_id", "_element", "_hash", "_values")
+
+    _element: str
+    _data_id: DataCoordinate
+    _values: types.MappingProxyType[str, Any]
+    _hash: int
+
+    def __init__(self, element: str, data_id: DataCoordinate, values: Mapping[str, Any]) -> None:
+        frozen = dict(values)
+        setattr_ = object.__setattr__
+        setattr_(self, "_element", element)
+        setattr_(self, "_data_id", data_id)
+        setattr_(self, "_values", types.MappingProxyType(frozen))
+        setattr_(self, "_hash", hash((element, tuple(frozen.items()))))
+
+    @property
+    def element(self) -> str:
+        """The name of the dimension this record belongs to (`str`)."""
+        return self._element
+
+    @property
+    def data_id(self) -> DataCoordinate:
+        """The record's data ID: its key values and the values it implies."""
+        return self._data_id
+
+    @property
+    def values(self) -> Mapping[str, Any]:
+        """Every field by column name, in table order (read-only)."""
+        return self._values
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a new `dict`, ready to insert elsewhere.
+
+        Returns
+        -------
+        fields : `dict` [`str`, `~typing.Any`]
+            Column name to value.
+        """
+        return dict(self._values)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails; object.__getattribute__ never
+        # recurses here, which keeps half-built (unpickling) instances safe.
+        try:
+            values = object.__getattribute__(self, "_values")
+            element = object.__getattribute__(self, "_element")
+            data_id = object.__getattribute__(self, "_data_id")
+        except AttributeError:
+            raise AttributeError(name) from None
+        if name in values:
+            return values[name]
+        if name == data_id.universe[element].key.name and element in values:
+            return values[element]
+        raise AttributeError(
+            f"A {element} record has no field {name!r}; its fields are {', '.join(values)}."
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, DimensionRecord):
+            return NotImplemented
+        return self._element == other._element and self._values == other._values
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self._values.items())
+        return f"DimensionRecord({self._element}: {fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DimensionRecord, (self._element, self._data_id, dict(self._values)))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one dimension's records map onto its table."""
+
+    dimension: Dimension
+    group: DimensionGroup
+    key_names: tuple[str, ...]
+    """The primary key: required dimensions, then the dimension itself."""
+    implied: tuple[str, ...]
+    fields: Mapping[str, DimensionField]
+    """Every column, in table order, with the field that types its values."""
+    alias: str | None
+    """The key's own name (``id``), accepted for the key column, if it is free."""
+
+    @classmethod
+    def build(cls, universe: DimensionUniverse, name: str) -> _Layout:
+        dimension = universe[name]
+        key_names = (*dimension.required, name)
+        fields: dict[str, DimensionField] = {}
+        for column in (*key_names, *dimension.implied):
+            fields[column] = universe[column].key
+        for field in dimension.metadata:
+            if field.name in fields:
+                raise DimensionConfigError(
+                    f"Dimension {name!r}: metadata field {field.name!r} has the same name as "
+                    f"the column of dimension {field.name!r} in table {name!r}; rename the field."
+                )
+            fields[field.name] = field
+        alias = dimension.key.name if dimension.key.name not in fields else None
+        return cls(dimension, universe.group([name]), key_names, dimension.implied, fields, alias)
+
+    @property
+    def name(self) -> str:
+        return self.dimension.name
+
+    def key_of(self, row: Mapping[Any, Any]) -> tuple[Any, ...]:
+        return tuple(row[name] for name in self.key_names)
+
+    def describe(self, key: Sequence[Any]) -> str:
+        """``instrument='HSC', detector=12`` for a key tuple."""
+        return ", ".join(
+            f"{name}={value!r}" for name, value in zip(self.key_names, key, strict=True)
+        )
+
+    def field_list(self) -> str:
+        names = [
+            f"{n} (or {self.alias!r})" if n == self.name and self.alias else n for n in self.fields
+        ]
+        return ", ".join(names)
+
+    def role(self, column: str) -> str:
+        if column == self.name:
+            alias = f", also accepted as {self.alias!r}" if self.alias else ""
+            return f"the {self.name} key{alias}"
+        if column in self.key_names:
+            return "a required dimension"
+        if column in self.implied:
+            return "an implied dimension"
+        return "a metadata field that is not nullable"
+
+    def make_record(self, row: Mapping[Any, Any]) -> DimensionRecord:
+        values = {name: _from_db(field, row[name]) for name, field in self.fields.items()}
+        data_id = DataCoordinate(
+            self.group, {name: values[name] for name in (*self.key_names, *self.implied)}
+        )
+        return DimensionRecord(self.name, data_id, values)
+
+
+class StaticDimensionRecordStorageManager(VersionedExtension):
+    """Stores dimension records, one static table per dimension of the universe.
+
+    The table layout is described in the module docstring.
+
+    Parameters
+    ----------
+    db : `Database`
+        The database.
+    universe : `DimensionUniverse`
+        The dimensions; one table each.
+    tables : `~collections.abc.Mapping` [`str`, `sqlalchemy.Table`]
+        The tables, by dimension name.
+    registry_schema_version : `VersionTuple`, optional
+        The stored schema version.
+
+    Notes
+    -----
+    Writes join the caller's transaction as a savepoint: a failed `insert`
+    or `sync` undoes only its own work, so the caller may catch the error
+    and go on.
+    """
+
+    _VERSION: ClassVar[VersionTuple] = VersionTuple(1, 0, 0)
+
+    def __init__(
+        self,
+        db: Database,
+        universe: DimensionUniverse,
+        tables: Mapping[str, sqlalchemy.Table],
+        registry_schema_version: VersionTuple | None = None,
+    ) -> None:
+        super().__init__(registry_schema_version=registry_schema_version)
+        self._db = db
+        self._universe = universe
+        self._tables = dict(tables)
+        self._layouts = {name: _Layout.build(universe, name) for name in universe.names}
+
+    @classmethod
+    def currentVersions(cls) -> list[VersionTuple]:
+        # docstring inherited
+        return [cls._VERSION]
+
+    @classmethod
+    def initialize(
+        cls,
+        db: Database,
+        context: StaticTablesContext,
+        *,
+        universe: DimensionUniverse,
+        registry_schema_version: VersionTuple | None = None,
+    ) -> StaticDimensionRecordStorageManager:
+        """Declare one table per dimension of ``universe`` and return a manager.
+
+        Parameters
+        ----------
+        db : `Database`
+            The database.
+        context : `StaticTablesContext`
+            The context of `Database.declareStaticTables`.
+        universe : `DimensionUniverse`
+            The repository's dimensions.
+        registry_schema_version : `VersionTuple`, optional
+            The stored schema version (`None` for a new repository).
+
+        Returns
+        -------
+        manager : `StaticDimensionRecordStorageManager`
+            The manager.
+
+        Raises
+        ------
+        DimensionConfigError
+            If a metadata field has the name of a dimension column of its
+            table, or a dimension's table name is taken by another table.
+        """
+        tables: dict[str, sqlalchemy.Table] = {}
+        for name in universe.names:
+            spec = cls._table_spec(_Layout.build(universe, name))
+            table = context.addTable(name, spec)
+            if [column.name for column in table.columns] != spec.fields.names():
+                raise DimensionConfigError(
+                    f"Dimension {name!r} needs a table named {name!r}, but another manager "
+                    "declared a table of that name; rename the dimension."
+                )
+            tables[name] = table
+        return cls(db, universe, tables, registry_schema_version)
+
+    @staticmethod
+    def _table_spec(layout: _Layout) -> ddl.TableSpec:
+        dimension = layout.dimension
+        specs = []
+        for column, field in layout.fields.items():
+            if column in layout.key_names:
+                doc = f"Key of the {column} dimension."
+            elif column in layout.implied:
+                doc = f"The {column} this {dimension.name} implies."
+            else:
+                doc = None
+            specs.append(
+                ddl.FieldSpec(
+                    column,
+                    _COLUMN_TYPES[field.dtype],
+                    length=field.length,
+                    primaryKey=column in layout.key_names,
+                    nullable=field.nullable,  # never for key and implied columns
+                    doc=doc,
+                )
+            )
+        foreign_keys = []
+        universe = layout.group.universe
+        for other in (*dimension.required, *dimension.implied):
+            # Key columns are named alike in every table, and the universe
+            # guarantees that an implied dimension requires nothing its
+            # implier does not: the referenced key is all here, same names.
+            key = (*universe[other].required, other)
+            foreign_keys.append(ddl.ForeignKeySpec(other, key, key))
+        return ddl.TableSpec(
+            specs,
+            foreignKeys=foreign_keys,
+            doc=f"Records of the {dimension.name} dimension. {dimension.doc}".strip(),
+        )
+
+    def clone(self, db: Database) -> StaticDimensionRecordStorageManager:
+        """A copy bound to ``db``."""
+        return type(self)(db, self._universe, self._tables, self._registry_schema_version)
+
+    @property
+    def universe(self) -> DimensionUniverse:
+        """The dimensions whose records this manager stores (`DimensionUniverse`)."""
+        return self._universe
+
+    def table(self, name: str) -> sqlalchemy.Table:
+        """The table of dimension ``name`` (for joins and foreign keys).
+
+        Raises
+        ------
+        UnknownDimensionError
+            If ``name`` is not a dimension of the universe.
+        """
+        return self._tables[self._layout(name).name]
+
+    def _layout(self, name: str) -> _Layout:
+        layout = self._layouts.get(name) if isinstance(name, str) else None
+        if layout is None:
+            self._universe[name]  # raises UnknownDimensionError, listing the valid names
+            raise AssertionError(name)  # pragma: no cover
+        return layout
+
+    # -- writing --------------------------------------------------------
+
+    def insert(self, element: str, *records: Mapping[str, Any] | DimensionRecord) -> None:
+        """Insert records of dimension ``element``, all or none.
+
+        Parameters
+        ----------
+        element : `str`
+            The dimension (``detector``).
+        *records : `~collections.abc.Mapping` [`str`, `~typing.Any`] or `DimensionRecord`
+            The records, by field name: the key values of the required
+            dimensions and of ``element`` (also accepted under the key's own
+            name, e.g. ``id``), the values of the implied dimensions, and
+            metadata (a nullable field may be left out). Datetimes must be
+            timezone-aware; they are stored in UTC.
+
+        Raises
+        ------
+        DataIdError
+            If a record has an unknown field (the message lists the valid
+            ones), lacks a value, or a value has the wrong type. Every
+            record is checked before anything is written.
+        DimensionRecordConflictError
+            If a record with the same key exists, or is given twice.
+        ConflictError
+            If a record refers to a record that does not exist (an
+            ``instrument`` for a ``detector``); the message names it.
+        """
+        layout = self._layout(element)
+        rows = [
+            self._to_row(layout, record, index, len(records))
+            for index, record in enumerate(records)
+        ]
+        if not rows:
+            return
+        seen: set[tuple[Any, ...]] = set()
+        for row in rows:
+            key = layout.key_of(row)
+            if key in seen:
+                raise DimensionRecordConflictError(
+                    f"Cannot insert {layout.name} records: the record for {layout.describe(key)} "
+                    "is given twice; nothing was inserted."
+                )
+            seen.add(key)
+        try:
+            with self._db.transaction(savepoint=True):
+                self._db.insert(self._tables[layout.name], *rows)
+        except ConflictError as exc:
+            raise self._explain_conflict(layout, rows, exc, check_existing=True) from exc
+
+    def sync(self, element: str, record: Mapping[str, Any] | DimensionRecord) -> bool:
+        """Insert a record unless an identical one exists.
+
+        Parameters
+        ----------
+        element : `str`
+            The dimension (``detector``).
+        record : `~collections.abc.Mapping` [`str`, `~typing.Any`] or `DimensionRecord`
+            The record, as for `insert`.
+
+        Returns
+        -------
+        inserted : `bool`
+            `True` if the record was new, `False` if an identical one exists.
+
+        Raises
+        ------
+        DataIdError
+            If the record is not valid, as for `insert`.
+        DimensionRecordConflictError
+            If a record with the same key exists with other values; the
+            message names the fields that differ. Nothing changes.
+        ConflictError
+            If the record refers to a record that does not exist.
+        """
+        layout = self._layout(element)
+        row = self._to_row(layout, record, 0, 1)
+        table = self._tables[layout.name]
+        try:
+            with self._db.transaction(savepoint=True):
+                if self._db.ensure(table, row, primary_key_only=True):
+                    return True
+                key = layout.key_of(row)
+                existing = self._rows_by_key(layout, [key]).get(key)
+        except ConflictError as exc:
+            raise self._explain_conflict(layout, [row], exc, check_existing=False) from exc
+        if existing is None:
+            raise DimensionRecordConflictError(
+                f"The {layout.name} record for {layout.describe(key)} was removed by another "
+                "client while this one was syncing it; try again."
+            )
+        differences = [
+            f"{name}={_from_db(field, existing[name])!r} (given {_from_db(field, row[name])!r})"
+            for name, field in layout.fields.items()
+            if existing[name] != row[name]
+        ]
+        if differences:
+            raise DimensionRecordConflictError(
+                f"The {layout.name} record for {layout.describe(key)} exists with other values: "
+                f"{'; '.join(differences)}. Nothing was changed."
+            )
+        return False
+
+    def _to_row(
+        self, layout: _Layout, record: Mapping[str, Any] | DimensionRecord, index: int, count: int
+    ) -> dict[str, Any]:
+        """Check one record and convert it to a row of its table."""
+        if isinstance(record, DimensionRecord):
+            if record.element != layout.name:
+                raise DataIdError(
+                    f"Cannot store a {record.element} record as a {layout.name} record."
+                )
+            record = record.values
+        if not isinstance(record, Mapping):
+            raise DataIdError(
+                f"A {layout.name} record is a mapping of field names to values, not "
+                f"{_preview(record)}."
+            )
+        what = f"{layout.name} record {_preview(record)}"
+        if count > 1:
+            what = f"{what} (record {index + 1} of {count})"
+        values = dict(record)
+        if layout.alias is not None and layout.alias in values:
+            given = values.pop(layout.alias)
+            if layout.name in values and values[layout.name] != given:
+                raise DataIdError(
+                    f"The {what} gives its key twice, as {layout.name!r} and {layout.alias!r}, "
+                    "with different values; give one."
+                )
+            values[layout.name] = given
+        unknown = [name for name in values if name not in layout.fields]
+        if unknown:
+            raise DataIdError(
+                f"The {what} has unknown field(s) {', '.join(map(repr, unknown))}; valid fields "
+                f"are: {layout.field_list()}."
+            )
+        missing = [
+            name
+            for name, field in layout.fields.items()
+            if values.get(name) is None and not field.nullable
+        ]
+        if missing:
+            described = "; ".join(f"{name!r} ({layout.role(name)})" for name in missing)
+            raise DataIdError(f"The {what} has no value for {described}.")
+        return {
+            name: _to_db(field, values.get(name), f"The {what}: field {name!r}")
+            for name, field in layout.fields.items()
+        }
+
+    def _explain_conflict(
+        self,
+        layout: _Layout,
+        rows: Sequence[Mapping[str, Any]],
+        exc: ConflictError,
+        *,
+        check_existing: bool,
+    ) -> ConflictError:
+        """The error to raise for a failed write of ``rows``: which record is in the way."""
+        what = f"Cannot insert {layout.name} record(s)"
+        if check_existing:
+            keys = [layout.key_of(row) for row in rows]
+            found = self._rows_by_key(layout, keys)
+            present = [key for key in keys if key in found]
+            if present:
+                more = f" (and {len(present) - 1} more)" if len(present) > 1 else ""
+                return DimensionRecordConflictError(
+                    f"{what}: the record for {layout.describe(present[0])} exists already{more}; "
+                    "nothing was inserted. Use sync() to insert records only where absent."
+                )
+        dimension = layout.dimension
+        for other in (*dimension.required, *dimension.implied):
+            parent = self._layouts[other]
+            keys = list(dict.fromkeys(parent.key_of(row) for row in rows))
+            found = self._rows_by_key(parent, keys)
+            absent = [key for key in keys if key not in found]
+            if absent:
+                more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+                return ConflictError(
+                    f"{what}: no {other} record for {parent.describe(absent[0])}{more}; insert it "
+                    "first. Nothing was inserted.",
+                    exc.orig,
+                )
+        return ConflictError(f"{what}: {exc}. Nothing was inserted.", exc.orig)
+
+    # -- reading --------------------------------------------------------
+
+    def fetch(
+        self,
+        element: str,
+        data_ids: Iterable[DataCoordinate | Mapping[str, Any]] | None = None,
+        /,
+        **where: Any,
+    ) -> list[DimensionRecord]:
+        """Records of dimension ``element``: all, or those of the given data IDs.
+
+        Parameters
+        ----------
+        element : `str`
+            The dimension (``detector``).
+        data_ids : `~collections.abc.Iterable` [`DataCoordinate` or `dict`], optional
+            Data IDs (`DataCoordinate` or mappings) with values for
+            ``element`` and the dimensions it requires; values of other
+            dimensions are ignored. By default, every record.
+        **where
+            Field values the records must have (``instrument="HSC"``;
+            `None` matches an empty field).
+
+        Returns
+        -------
+        records : `list` [`DimensionRecord`]
+            In the order of ``data_ids`` (each record once; data IDs without
+            a record are left out), or else by key.
+
+        Raises
+        ------
+        DataIdError
+            If a data ID lacks a value or has a bad one, or ``where`` names
+            an unknown field or has a value of the wrong type.
+        """
+        layout = self._layout(element)
+        filters = []
+        table = self._tables[layout.name]
+        for name, value in where.items():
+            column = layout.name if name == layout.alias else name
+            field = layout.fields.get(column)
+            if field is None:
+                raise DataIdError(
+                    f"Cannot select {layout.name} records by {name!r}: not a field; valid fields "
+                    f"are: {layout.field_list()}."
+                )
+            if value is None:
+                filters.append(table.columns[column].is_(None))
+            else:
+                converted = _to_db(field, value, f"Selecting {layout.name} records: {name!r}")
+                filters.append(table.columns[column] == converted)
+        if data_ids is None:
+            sql = sqlalchemy.select(table).where(*filters)
+            sql = sql.order_by(*(table.columns[name] for name in layout.key_names))
+            with self._db.query(sql) as result:
+                return [layout.make_record(row) for row in result.mappings()]
+        keys = []
+        for data_id in data_ids:
+            coordinate = DataCoordinate.standardize(
+                data_id, universe=self._universe, dimensions=layout.group
+            )
+            keys.append(tuple(coordinate.required[name] for name in layout.key_names))
+        rows = self._rows_by_key(layout, keys, filters)
+        return [layout.make_record(rows[key]) for key in dict.fromkeys(keys) if key in rows]
+
+    def fill_implied(
+        self, data_ids: Iterable[DataCoordinate | Mapping[str, Any]]
+    ) -> list[DataCoordinate]:
+        """Data IDs with the values of their implied dimensions, from the records.
+
+        Parameters
+        ----------
+        data_ids : `~collections.abc.Iterable` [`DataCoordinate` or `dict`]
+            The data IDs (mappings are standardized first).
+
+        Returns
+        -------
+        coordinates : `list` [`DataCoordinate`]
+            The same data IDs, in order, each with `~DataCoordinate.has_full`.
+
+        Raises
+        ------
+        DataIdError
+            If a record needed is missing (the message names the dimension
+            and its key values), a data ID belongs to another universe, or
+            an implied value it has differs from the record's.
+
+        Notes
+        -----
+        Looks up all data IDs at once: one query per dimension per batch of
+        `Database.IN_BATCH_SIZE` values. An implied value comes from the
+        record of the dimension that implies it (``physical_filter`` from
+        ``exposure``), which may itself be implied (``band`` from that
+        ``physical_filter``).
+        """
+        coordinates = [self._coordinate(data_id) for data_id in data_ids]
+        known = [dict(coordinate.mapping) for coordinate in coordinates]
+        pending = [i for i, coordinate in enumerate(coordinates) if not coordinate.has_full()]
+        # Reverse universe order visits a dimension before any it implies.
+        for name in reversed(self._universe.names):
+            layout = self._layouts[name]
+            if not layout.implied:
+                continue
+            wanted: dict[int, tuple[Any, ...]] = {}
+            for i in pending:
+                group = coordinates[i].dimensions
+                if name in group and any(
+                    other in group.implied and other not in known[i] for other in layout.implied
+                ):
+                    wanted[i] = layout.key_of(known[i])
+            if not wanted:
+                continue
+            rows = self._rows_by_key(layout, list(dict.fromkeys(wanted.values())))
+            for i, key in wanted.items():
+                row = rows.get(key)
+                if row is None:
+                    raise DataIdError(
+                        f"Cannot fill the implied values of data ID {coordinates[i]}: no {name} "
+                        f"record for {layout.describe(key)}; insert it first."
+                    )
+                for other in layout.implied:
+                    value = row[other]
+                    if known[i].get(other, value) != value:
+                        raise DataIdError(
+                            f"Data ID {coordinates[i]} has {other}={known[i][other]!r}, but the "
+                            f"{name} record for {layout.describe(key)} says {other}={value!r}."
+                        )
+                    known[i][other] = value
+        return [
+            coordinate if coordinate.has_full() else coordinate.fill_implied(values)
+            for coordinate, values in zip(coordinates, known, strict=True)
+        ]
+
+    def _coordinate(self, data_id: DataCoordinate | Mapping[str, Any]) -> DataCoordinate:
+        if not isinstance(data_id, DataCoordinate):
+            return DataCoordinate.standardize(data_id, universe=self._universe)
+        if data_id.universe != self._universe:
+            raise DataIdError(
+                f"Data ID {data_id} belongs to another dimension universe than this repository's."
+            )
+        return data_id
+
+    def _rows_by_key(
+        self,
+        layout: _Layout,
+        keys: Sequence[tuple[Any, ...]],
+        filters: Sequence[sqlalchemy.ColumnElement[bool]] = (),
+    ) -> dict[tuple[Any, ...], Mapping[str, Any]]:
+        """Raw rows of ``layout``'s table with the given keys, by key; batched."""
+        table = self._tables[layout.name]
+        unique = list(dict.fromkeys(keys))
+        found: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+        size = max(1, self._db.IN_BATCH_SIZE // len(layout.key_names))
+        for batch in chunked(unique, size):
+            sql = sqlalchemy.select(table).where(self._key_filter(table, layout, batch), *filters)
+            with self._db.query(sql) as result:
+                for row in result.mappings():
+                    found[layout.key_of(row)] = dict(row)
+        return found
+
+    def _key_filter(
+        self, table: sqlalchemy.Table, layout: _Layout, keys: Sequence[tuple[Any, ...]]
+    ) -> sqlalchemy.ColumnElement[bool]:
+        """``WHERE`` matching exactly ``keys``: equalities for columns that do not vary."""
+        clauses = []
+        varying = []
+        for position, name in enumerate(layout.key_names):
+            values = {key[position] for key in keys}
+            if len(values) == 1:
+                clauses.append(table.columns[name] == keys[0][position])
+            else:
+                varying.append(position)
+        if len(varying) == 1:
+            position = varying[0]
+            column = table.columns[layout.key_names[position]]
+            clauses.append(
+                self._db.inClause(column, list(dict.fromkeys(k[position] for k in keys)))
+            )
+        elif varying:
+            columns = sqlalchemy.tuple_(*(table.columns[layout.key_names[p]] for p in varying))
+            clauses.append(columns.in_([tuple(key[p] for p in varying) for key in keys]))
+        return sqlalchemy.and_(*clauses)
+
+
+def _preview(record: object) -> str:
+    text = repr(dict(record)) if isinstance(record, Mapping) else repr(record)
+    return text if len(text) <= _PREVIEW_LENGTH else text[: _PREVIEW_LENGTH - 3] + "..."
+
+
+def _to_db(field: DimensionField, value: Any, where: str) -> Any:
+    """Check ``value`` against ``field``'s type and convert it to a column value."""
+    if value is None:
+        return None
+    given = f"{where}: {value!r} ({type(value).__name__})"
+    dtype = field.dtype
+    if dtype == "string":
+        if not isinstance(value, str):
+            raise DataIdError(f"{given} has the wrong type; expected str.")
+        if not value:
+            raise DataIdError(
+                f"{given} is empty; give a non-empty str (or None if it may be empty)."
+            )
+        if field.length is not None and len(value) > field.length:
+            raise DataIdError(f"{given} is longer than {field.length} characters.")
+        if "\x00" in value:
+            raise DataIdError(f"{given} contains a NUL character, which databases cannot store.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataIdError(f"{given} is not valid Unicode (lone surrogate).") from None
+        return str(value)
+    if dtype == "int":
+        if isinstance(value, bool):
+            raise DataIdError(f"{given} is a bool; expected int.")
+        try:
+            number = operator.index(value)
+        except TypeError:
+            raise DataIdError(f"{given} has the wrong type; expected int.") from None
+        if not _INT_MIN <= number <= _INT_MAX:
+            raise DataIdError(f"{given} does not fit in a 64-bit signed integer.")
+        return number
+    if dtype == "float":
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise DataIdError(f"{given} has the wrong type; expected float.")
+        try:
+            real = float(value)
+        except OverflowError:
+            raise DataIdError(f"{given} is too large for a float.") from None
+        if math.isnan(real):
+            raise DataIdError(f"{given} is NaN, which not every database stores; use None.")
+        return real
+    if dtype == "bool":
+        if not isinstance(value, bool):
+            raise DataIdError(f"{given} has the wrong type; expected bool.")
+        return value
+    if not isinstance(value, datetime.datetime):
+        raise DataIdError(f"{given} has the wrong type; expected a timezone-aware datetime.")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise DataIdError(
+            f"{given} has no time zone; give an aware datetime (e.g. tzinfo=datetime.UTC)."
+        )
+    try:
+        return value.astimezone(datetime.UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise DataIdError(f"{given} is out of range in UTC.") from None
+
+
+def _from_db(field: DimensionField, value: Any) -> Any:
+    """A column value as a record holds it (datetimes become aware, in UTC)."""
+    if value is not None and field.dtype == "datetime":
+        return value.replace(tzinfo=datetime.UTC)
+    return value
