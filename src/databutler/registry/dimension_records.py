@@ -37,12 +37,6 @@ floats never NaN, so that every backend stores the same thing.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import math
-import numbers
-import operator
-import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -58,6 +52,8 @@ from ..dimensions import (
     DimensionGroup,
     DimensionUniverse,
 )
+from ._dimension_record import DimensionRecord
+from ._dimension_values import COLUMN_TYPES, from_db, preview, to_db
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 from .interfaces._database import chunked
 
@@ -67,128 +63,12 @@ __all__ = [
     "StaticDimensionRecordStorageManager",
 ]
 
-_INT_MIN = -(2**63)
-_INT_MAX = 2**63 - 1
-
-_COLUMN_TYPES: dict[str, type] = {
-    "string": sqlalchemy.String,
-    "int": sqlalchemy.BigInteger,
-    "float": sqlalchemy.Float,
-    "bool": sqlalchemy.Boolean,
-    "datetime": sqlalchemy.DateTime,
-}
-
-_PREVIEW_LENGTH = 160
-
 
 class DimensionRecordConflictError(ConflictError):
     """A dimension record exists already, with the same or (for `sync`) other values.
 
     The message names the record and, for `sync`, the fields that differ.
     """
-
-
-class DimensionRecord:
-    """One row of a dimension's table: its key, implied values and metadata.
-
-    Made by `StaticDimensionRecordStorageManager`; immutable and hashable.
-
-    Parameters
-    ----------
-    element : `str`
-        The dimension's name (``detector``).
-    data_id : `DataCoordinate`
-        The record's key values, with the values it implies.
-    values : `~collections.abc.Mapping` [`str`, `~typing.Any`]
-        Every field by column name, in table order. Datetimes are aware, in UTC.
-
-    Notes
-    -----
-    Fields read as attributes (``record.full_name``, ``record.detector``,
-    and ``record.id`` for the key under its own name) unless the name is one
-    of ``element``, ``data_id``, ``values`` or ``to_dict``; ``record.values``
-    has them all. Two records are equal when their element and values are.
-    """
-
-    __slots__ = ("_data_id", "_element", "_hash", "_values")
-
-    _element: str
-    _data_id: DataCoordinate
-    _values: types.MappingProxyType[str, Any]
-    _hash: int
-
-    def __init__(self, element: str, data_id: DataCoordinate, values: Mapping[str, Any]) -> None:
-        frozen = dict(values)
-        setattr_ = object.__setattr__
-        setattr_(self, "_element", element)
-        setattr_(self, "_data_id", data_id)
-        setattr_(self, "_values", types.MappingProxyType(frozen))
-        setattr_(self, "_hash", hash((element, tuple(frozen.items()))))
-
-    @property
-    def element(self) -> str:
-        """The name of the dimension this record belongs to (`str`)."""
-        return self._element
-
-    @property
-    def data_id(self) -> DataCoordinate:
-        """The record's data ID: its key values and the values it implies."""
-        return self._data_id
-
-    @property
-    def values(self) -> Mapping[str, Any]:
-        """Every field by column name, in table order (read-only)."""
-        return self._values
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a new `dict`, ready to insert elsewhere.
-
-        Returns
-        -------
-        fields : `dict` [`str`, `~typing.Any`]
-            Column name to value.
-        """
-        return dict(self._values)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails; object.__getattribute__ never
-        # recurses here, which keeps half-built (unpickling) instances safe.
-        try:
-            values = object.__getattribute__(self, "_values")
-            element = object.__getattribute__(self, "_element")
-            data_id = object.__getattribute__(self, "_data_id")
-        except AttributeError:
-            raise AttributeError(name) from None
-        if name in values:
-            return values[name]
-        if name == data_id.universe[element].key.name and element in values:
-            return values[element]
-        raise AttributeError(
-            f"A {element} record has no field {name!r}; its fields are {', '.join(values)}."
-        )
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if not isinstance(other, DimensionRecord):
-            return NotImplemented
-        return self._element == other._element and self._values == other._values
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={value!r}" for name, value in self._values.items())
-        return f"DimensionRecord({self._element}: {fields})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (DimensionRecord, (self._element, self._data_id, dict(self._values)))
 
 
 @dataclass(frozen=True)
@@ -252,7 +132,7 @@ class _Layout:
         return "a metadata field that is not nullable"
 
     def make_record(self, row: Mapping[Any, Any]) -> DimensionRecord:
-        values = {name: _from_db(field, row[name]) for name, field in self.fields.items()}
+        values = {name: from_db(field, row[name]) for name, field in self.fields.items()}
         data_id = DataCoordinate(
             self.group, {name: values[name] for name in (*self.key_names, *self.implied)}
         )
@@ -361,7 +241,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             specs.append(
                 ddl.FieldSpec(
                     column,
-                    _COLUMN_TYPES[field.dtype],
+                    COLUMN_TYPES[field.dtype],
                     length=field.length,
                     primaryKey=column in layout.key_names,
                     nullable=field.nullable,  # never for key and implied columns
@@ -500,7 +380,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
                 "client while this one was syncing it; try again."
             )
         differences = [
-            f"{name}={_from_db(field, existing[name])!r} (given {_from_db(field, row[name])!r})"
+            f"{name}={from_db(field, existing[name])!r} (given {from_db(field, row[name])!r})"
             for name, field in layout.fields.items()
             if existing[name] != row[name]
         ]
@@ -524,9 +404,9 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         if not isinstance(record, Mapping):
             raise DataIdError(
                 f"A {layout.name} record is a mapping of field names to values, not "
-                f"{_preview(record)}."
+                f"{preview(record)}."
             )
-        what = f"{layout.name} record {_preview(record)}"
+        what = f"{layout.name} record {preview(record)}"
         if count > 1:
             what = f"{what} (record {index + 1} of {count})"
         values = dict(record)
@@ -553,7 +433,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             described = "; ".join(f"{name!r} ({layout.role(name)})" for name in missing)
             raise DataIdError(f"The {what} has no value for {described}.")
         return {
-            name: _to_db(field, values.get(name), f"The {what}: field {name!r}")
+            name: to_db(field, values.get(name), f"The {what}: field {name!r}")
             for name, field in layout.fields.items()
         }
 
@@ -641,7 +521,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             if value is None:
                 filters.append(table.columns[column].is_(None))
             else:
-                converted = _to_db(field, value, f"Selecting {layout.name} records: {name!r}")
+                converted = to_db(field, value, f"Selecting {layout.name} records: {name!r}")
                 filters.append(table.columns[column] == converted)
         if data_ids is None:
             sql = sqlalchemy.select(table).where(*filters)
@@ -774,73 +654,3 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             columns = sqlalchemy.tuple_(*(table.columns[layout.key_names[p]] for p in varying))
             clauses.append(columns.in_([tuple(key[p] for p in varying) for key in keys]))
         return sqlalchemy.and_(*clauses)
-
-
-def _preview(record: object) -> str:
-    text = repr(dict(record)) if isinstance(record, Mapping) else repr(record)
-    return text if len(text) <= _PREVIEW_LENGTH else text[: _PREVIEW_LENGTH - 3] + "..."
-
-
-def _to_db(field: DimensionField, value: Any, where: str) -> Any:
-    """Check ``value`` against ``field``'s type and convert it to a column value."""
-    if value is None:
-        return None
-    given = f"{where}: {value!r} ({type(value).__name__})"
-    dtype = field.dtype
-    if dtype == "string":
-        if not isinstance(value, str):
-            raise DataIdError(f"{given} has the wrong type; expected str.")
-        if not value:
-            raise DataIdError(
-                f"{given} is empty; give a non-empty str (or None if it may be empty)."
-            )
-        if field.length is not None and len(value) > field.length:
-            raise DataIdError(f"{given} is longer than {field.length} characters.")
-        if "\x00" in value:
-            raise DataIdError(f"{given} contains a NUL character, which databases cannot store.")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise DataIdError(f"{given} is not valid Unicode (lone surrogate).") from None
-        return str(value)
-    if dtype == "int":
-        if isinstance(value, bool):
-            raise DataIdError(f"{given} is a bool; expected int.")
-        try:
-            number = operator.index(value)
-        except TypeError:
-            raise DataIdError(f"{given} has the wrong type; expected int.") from None
-        if not _INT_MIN <= number <= _INT_MAX:
-            raise DataIdError(f"{given} does not fit in a 64-bit signed integer.")
-        return number
-    if dtype == "float":
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise DataIdError(f"{given} has the wrong type; expected float.")
-        try:
-            real = float(value)
-        except OverflowError:
-            raise DataIdError(f"{given} is too large for a float.") from None
-        if math.isnan(real):
-            raise DataIdError(f"{given} is NaN, which not every database stores; use None.")
-        return real
-    if dtype == "bool":
-        if not isinstance(value, bool):
-            raise DataIdError(f"{given} has the wrong type; expected bool.")
-        return value
-    if not isinstance(value, datetime.datetime):
-        raise DataIdError(f"{given} has the wrong type; expected a timezone-aware datetime.")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise DataIdError(
-            f"{given} has no time zone; give an aware datetime (e.g. tzinfo=datetime.UTC)."
-        )
-    try:
-        return value.astimezone(datetime.UTC).replace(tzinfo=None)
-    except OverflowError:
-        raise DataIdError(f"{given} is out of range in UTC.") from None
-
-
-def _from_db(field: DimensionField, value: Any) -> Any:
-    """A column value as a record holds it (datetimes become aware, in UTC)."""
-    if value is not None and field.dtype == "datetime":
-        return value.replace(tzinfo=datetime.UTC)
-    return value
