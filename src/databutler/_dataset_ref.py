@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._exceptions import AmbiguousDatasetError, InvalidDatasetIdError
+
+if TYPE_CHECKING:
+    from .dimensions import DataCoordinate
 
 __all__ = ["DatasetId", "DatasetRef", "require_dataset_id"]
 
@@ -66,8 +69,8 @@ class DatasetRef:
 
     Parameters
     ----------
-    datasetType : `str`
-        Name of the dataset type.
+    datasetType : `DatasetType` or `str`
+        The dataset type (or its name).
     dataId : `~collections.abc.Mapping`
         Data ID, dimension name to value.
     run : `str` or `None`
@@ -76,13 +79,14 @@ class DatasetRef:
         The dataset id; `None` for an unresolved reference.
     """
 
-    datasetType: str
-    dataId: Mapping[str, Any] = field(hash=False, compare=False)
+    datasetType: Any
+    dataId: Mapping[str, Any] | DataCoordinate = field(hash=False, compare=False)
     run: str | None = None
     id: DatasetId | None = None
     _data_id_key: tuple[tuple[str, Any], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_id(self.id)
-        object.__setattr__(self, "dataId", dict(self.dataId))
+        if not hasattr(self.dataId, "required"):  # keep a DataCoordinate as it is
+            object.__setattr__(self, "dataId", dict(self.dataId))
         object.__setattr__(self, "_data_id_key", tuple(sorted(self.dataId.items())))

@@ -2,5 +2,6 @@
 
 from .databases import open_database
 from .managers import RegistryManagerInstances, RegistryManagerTypes
+from .sql_registry import SqlRegistry
 
-__all__ = ["RegistryManagerInstances", "RegistryManagerTypes", "open_database"]
+__all__ = ["RegistryManagerInstances", "RegistryManagerTypes", "SqlRegistry", "open_database"]

@@ -144,7 +144,11 @@ class RegistryManagerTypes:
             db, context, registry_schema_version=versions.get("collections")
         )
         datasets = self.datasets.initialize(
-            db, context, universe=universe, registry_schema_version=versions.get("datasets")
+            db,
+            context,
+            universe=universe,
+            collections=collections,
+            registry_schema_version=versions.get("datasets"),
         )
         opaque = self.opaque.initialize(db, context, registry_schema_version=versions.get("opaque"))
         datastores = self.datastores.initialize(

@@ -1,5 +1,6 @@
 """Managers of the ``dataset`` table."""
 
+from .by_dimensions import ByDimensionsDatasetRecordStorageManager
 from .simple import SimpleDatasetRecordStorageManager
 
-__all__ = ["SimpleDatasetRecordStorageManager"]
+__all__ = ["ByDimensionsDatasetRecordStorageManager", "SimpleDatasetRecordStorageManager"]

@@ -61,6 +61,7 @@ class SimpleDatasetRecordStorageManager(DatasetRecordStorageManager):
         context: StaticTablesContext,
         *,
         universe: DimensionUniverse,
+        collections: Any = None,
         registry_schema_version: VersionTuple | None = None,
     ) -> SimpleDatasetRecordStorageManager:
         # docstring inherited

@@ -458,8 +458,8 @@ class Database(ABC):
     def ensureTableExists(self, name: str, spec: ddl.TableSpec) -> sqlalchemy.Table:
         """Return table ``name``, creating it first if it does not exist.
 
-        Not allowed inside a transaction: a rollback would undo the creation
-        while callers keep using the table.
+        Creating is not allowed inside a transaction (a rollback would undo the creation
+        while callers keep using the table); binding to an existing table is.
 
         Raises
         ------
@@ -468,14 +468,14 @@ class Database(ABC):
         DatabaseConflictError
             If the table exists with other columns.
         """
+        table = self.getExistingTable(name, spec)
+        if table is not None:
+            return table
         if self._frames:
             raise RuntimeError(
                 f"Cannot create table {name!r} inside a transaction; register tables before "
                 "starting one."
             )
-        table = self.getExistingTable(name, spec)
-        if table is not None:
-            return table
         self._checkWriteable(f"create table {name!r}")
         table = self._convertTableSpec(name, spec, self._metadata)
         try:

@@ -29,9 +29,14 @@ class DatasetRecordStorageManager(VersionedExtension):
         context: StaticTablesContext,
         *,
         universe: DimensionUniverse,
+        collections: Any = None,
         registry_schema_version: VersionTuple | None = None,
     ) -> DatasetRecordStorageManager:
-        """Declare the dataset tables and return an instance."""
+        """Declare the dataset tables and return an instance.
+
+        ``collections`` is the collection manager, for managers whose tables
+        reference collections.
+        """
         raise NotImplementedError()
 
     @abstractmethod

@@ -1,0 +1,486 @@
+"""Datasets stored by dataset type, run and data ID.
+
+Tables:
+
+- ``dataset(id, dataset_type_id, run_id, ingest_date)``: one row per
+  dataset; deleting its RUN deletes it (``ON DELETE CASCADE``), and the
+  bridge's ``dataset_location`` foreign key stops a delete while a datastore
+  still holds it.
+- ``dataset_tags_<digest>``, one per set of required dimensions:
+  ``(dataset_type_id, dataset_id, collection_id, <one column per required
+  dimension>)``, unique on (type, collection, data ID), so a RUN or TAGGED
+  collection holds at most one dataset per type and data ID. A dataset is
+  tagged into its own RUN when it is inserted. The data ID columns reference
+  the dimension record tables: data IDs must name existing records.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy
+
+from ... import ddl
+from ..._collection_type import CollectionType
+from ..._dataset_id import DatasetIdFactory, DatasetIdGenEnum
+from ..._dataset_ref import DatasetRef
+from ..._dataset_type import DatasetType
+from ..._exceptions import CollectionError, ConflictError, OrphanedRecordError
+from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
+from .._dimension_values import COLUMN_TYPES
+from ..collections import CollectionRecord, SimpleCollectionManager
+from ..dataset_types import DatasetTypeManager
+from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
+from ..interfaces._bridge import as_dataset_ids
+from ..interfaces._database import Database, chunked
+
+if TYPE_CHECKING:
+    from ..queries import Node
+
+__all__ = ["ByDimensionsDatasetRecordStorageManager"]
+
+
+def tags_table_name(group: DimensionGroup) -> str:
+    """The tags table of datasets whose types have ``group``'s required dimensions."""
+    digest = hashlib.sha1(",".join(group.required).encode()).hexdigest()[:12]
+    return f"dataset_tags_{digest}"
+
+
+class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
+    """Inserts, finds, tags and removes datasets by type, collection and data ID.
+
+    Parameters
+    ----------
+    db : `Database`
+        The database.
+    dataset : `sqlalchemy.Table`
+        The ``dataset`` table.
+    types : `DatasetTypeManager`
+        The dataset types.
+    collections : `SimpleCollectionManager`
+        The collections.
+    universe : `DimensionUniverse`
+        The dimensions.
+    registry_schema_version : `VersionTuple`, optional
+        The stored schema version.
+    """
+
+    _VERSION: ClassVar[VersionTuple] = VersionTuple(1, 0, 0)
+
+    def __init__(
+        self,
+        db: Database,
+        dataset: sqlalchemy.Table,
+        types: DatasetTypeManager,
+        collections: SimpleCollectionManager,
+        universe: DimensionUniverse,
+        registry_schema_version: VersionTuple | None = None,
+    ) -> None:
+        super().__init__(registry_schema_version=registry_schema_version)
+        self._db = db
+        self._dataset = dataset
+        self._types = types
+        self._collections = collections
+        self._universe = universe
+        self._ids = DatasetIdFactory()
+
+    @classmethod
+    def currentVersions(cls) -> list[VersionTuple]:
+        # docstring inherited
+        return [cls._VERSION]
+
+    @classmethod
+    def initialize(
+        cls,
+        db: Database,
+        context: StaticTablesContext,
+        *,
+        universe: DimensionUniverse,
+        collections: SimpleCollectionManager | None = None,
+        registry_schema_version: VersionTuple | None = None,
+    ) -> ByDimensionsDatasetRecordStorageManager:
+        # docstring inherited
+        if collections is None:
+            raise TypeError(f"{cls.__name__} needs the collections manager (collections=).")
+        types = DatasetTypeManager.initialize(db, context, universe=universe)
+        spec = ddl.TableSpec(
+            [
+                ddl.FieldSpec("id", cls.getIdColumnType(), primaryKey=True),
+                ddl.FieldSpec("dataset_type_id", sqlalchemy.BigInteger, nullable=False),
+                ddl.FieldSpec("run_id", sqlalchemy.BigInteger, nullable=False),
+                ddl.FieldSpec("ingest_date", sqlalchemy.DateTime, nullable=False),
+            ],
+            foreignKeys=[
+                ddl.ForeignKeySpec("dataset_type", ("dataset_type_id",), ("dataset_type_id",)),
+                ddl.ForeignKeySpec(
+                    "collection", ("run_id",), ("collection_id",), onDelete="CASCADE"
+                ),
+            ],
+            doc="One row per dataset known to the registry.",
+        )
+        dataset = context.addTable(cls.DATASET_TABLE, spec)
+        return cls(db, dataset, types, collections, universe, registry_schema_version)
+
+    def clone(self, db: Database) -> ByDimensionsDatasetRecordStorageManager:
+        # docstring inherited
+        return type(self)(
+            db,
+            self._dataset,
+            self._types.clone(db),
+            self._collections.clone(db),
+            self._universe,
+            self._registry_schema_version,
+        )
+
+    @property
+    def types(self) -> DatasetTypeManager:
+        """The dataset type manager."""
+        return self._types
+
+    # -- dataset types and their tags tables -------------------------------
+
+    def _tags_spec(self, group: DimensionGroup) -> ddl.TableSpec:
+        fields = [
+            ddl.FieldSpec("dataset_type_id", sqlalchemy.BigInteger, nullable=False),
+            ddl.FieldSpec("dataset_id", self.getIdColumnType(), primaryKey=True),
+            ddl.FieldSpec("collection_id", sqlalchemy.BigInteger, primaryKey=True),
+        ]
+        foreign_keys = [
+            ddl.ForeignKeySpec("dataset_type", ("dataset_type_id",), ("dataset_type_id",)),
+            ddl.ForeignKeySpec("dataset", ("dataset_id",), ("id",), onDelete="CASCADE"),
+            ddl.ForeignKeySpec(
+                "collection", ("collection_id",), ("collection_id",), onDelete="CASCADE"
+            ),
+        ]
+        for name in group.required:
+            key = self._universe[name].key
+            fields.append(
+                ddl.FieldSpec(name, COLUMN_TYPES[key.dtype], length=key.length, nullable=False)
+            )
+            columns = (*self._universe[name].required, name)
+            foreign_keys.append(ddl.ForeignKeySpec(name, columns, columns, addIndex=False))
+        return ddl.TableSpec(
+            fields,
+            unique=[("dataset_type_id", "collection_id", *group.required)],
+            foreignKeys=foreign_keys,
+            doc=f"Datasets with dimensions {group} in RUN and TAGGED collections.",
+        )
+
+    def _tags(self, datasetType: DatasetType) -> sqlalchemy.Table:
+        group = self._universe.group(datasetType.dimensions)
+        return self._db.ensureTableExists(tags_table_name(group), self._tags_spec(group))
+
+    def registerDatasetType(self, datasetType: DatasetType) -> bool:
+        """Register ``datasetType`` (see `DatasetTypeManager.register`); whether it was new.
+
+        Must not be called inside a transaction: it may create a table.
+        """
+        record, new = self._types.register(datasetType)
+        self._tags(record.datasetType)
+        return new
+
+    # -- inserting ---------------------------------------------------------
+
+    def _standardize(self, datasetType: DatasetType, data_id: Any) -> DataCoordinate:
+        return DataCoordinate.standardize(
+            data_id, universe=self._universe, dimensions=datasetType.dimensions
+        )
+
+    def insert(
+        self,
+        datasetTypeName: str,
+        run: str,
+        dataIds: Iterable[Mapping[str, Any]],
+        idGenerationMode: DatasetIdGenEnum = DatasetIdGenEnum.UNIQUE,
+    ) -> list[DatasetRef]:
+        """Add new datasets of one type to a RUN, in batches, all-or-nothing.
+
+        Raises
+        ------
+        ConflictError
+            If the run already holds a dataset of that type and data ID (or
+            the id exists); nothing is inserted.
+        DataIdError
+            If a data ID is malformed or names a dimension record that does not exist.
+        """
+        record = self._types.find(datasetTypeName)
+        datasetType = record.datasetType
+        refs = []
+        for data_id in dataIds:
+            coordinate = self._standardize(datasetType, data_id)
+            dataset_id = self._ids.makeDatasetId(run, datasetType, coordinate, idGenerationMode)
+            refs.append(DatasetRef(datasetType, coordinate, run=run, id=dataset_id))
+        self._write(record.key, datasetType, run, refs)
+        return refs
+
+    def import_(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
+        """Add datasets with the ids they already have (from another repository)."""
+        by_key: dict[tuple[str, str], list[DatasetRef]] = {}
+        for ref in refs:
+            if ref.id is None or ref.run is None:
+                raise ValueError(f"Cannot import {ref!r}: it needs an id and a run.")
+            by_key.setdefault((_type_name(ref.datasetType), ref.run), []).append(ref)
+        out: list[DatasetRef] = []
+        with self._db.transaction():
+            for (name, run), group in by_key.items():
+                record = self._types.find(name)
+                datasetType = record.datasetType
+                normalized = [
+                    DatasetRef(
+                        datasetType, self._standardize(datasetType, r.dataId), run=run, id=r.id
+                    )
+                    for r in group
+                ]
+                self._write(record.key, datasetType, run, normalized)
+                out.extend(normalized)
+        return out
+
+    def _write(
+        self, type_key: int, datasetType: DatasetType, run: str, refs: list[DatasetRef]
+    ) -> None:
+        run_record = self._collections.find(run)
+        if run_record.type is not CollectionType.RUN:
+            raise CollectionError(
+                f"Datasets go into RUN collections; {run!r} is {run_record.type.name}."
+            )
+        tags = self._tags(datasetType)
+        required = self._universe.group(datasetType.dimensions).required
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        try:
+            with self._db.transaction():
+                for batch in chunked(refs, self._db.IN_BATCH_SIZE):
+                    self._db.insert(
+                        self._dataset,
+                        *(
+                            {
+                                "id": r.id,
+                                "dataset_type_id": type_key,
+                                "run_id": run_record.key,
+                                "ingest_date": now,
+                            }
+                            for r in batch
+                        ),
+                    )
+                    self._db.insert(
+                        tags,
+                        *(self._tag_row(type_key, run_record.key, r, required) for r in batch),
+                    )
+        except ConflictError as exc:
+            raise ConflictError(
+                f"Cannot add these {datasetType.name!r} datasets to run {run!r}: one has an id "
+                "that exists already, a data ID the run already holds for this dataset type, "
+                "or a data ID naming a dimension record that does not exist. Nothing was added. "
+                f"({exc})",
+                exc.orig,
+            ) from exc
+
+    @staticmethod
+    def _tag_row(
+        type_key: int, collection_key: int, ref: DatasetRef, required: Sequence[str]
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "dataset_type_id": type_key,
+            "dataset_id": ref.id,
+            "collection_id": collection_key,
+        }
+        for name in required:
+            row[name] = ref.dataId[name]
+        return row
+
+    # -- finding -----------------------------------------------------------
+
+    def find(
+        self, datasetTypeName: str, dataId: Mapping[str, Any], collections: Sequence[str]
+    ) -> DatasetRef | None:
+        """The first dataset of that type and data ID in ``collections``, searched in order.
+
+        CHAINED collections are searched member by member; CALIBRATION ones
+        are skipped (they need a time).
+        """
+        record = self._types.find(datasetTypeName)
+        datasetType = record.datasetType
+        coordinate = self._standardize(datasetType, dataId)
+        searched = [
+            c
+            for c in self._collections.resolve(collections)
+            if c.type is not CollectionType.CALIBRATION
+        ]
+        if not searched:
+            return None
+        tags = self._tags(datasetType)
+        required = self._universe.group(datasetType.dimensions).required
+        run = self._collections.table.alias("run")
+        sql = (
+            sqlalchemy.select(tags.c.dataset_id, tags.c.collection_id, run.c.name)
+            .join_from(tags, self._dataset, self._dataset.c.id == tags.c.dataset_id)
+            .join(run, run.c.collection_id == self._dataset.c.run_id)
+            .where(
+                tags.c.dataset_type_id == record.key,
+                tags.c.collection_id.in_([c.key for c in searched]),
+                *(tags.c[name] == coordinate[name] for name in required),
+            )
+        )
+        with self._db.query(sql) as result:
+            found = {row.collection_id: (row.dataset_id, row.name) for row in result}
+        for collection in searched:
+            if collection.key in found:
+                dataset_id, run_name = found[collection.key]
+                return DatasetRef(datasetType, coordinate, run=run_name, id=dataset_id)
+        return None
+
+    def query(
+        self,
+        datasetTypeName: str,
+        collections: Sequence[str],
+        *,
+        where: Node | None = None,
+        bind: Mapping[str, Any] | None = None,
+        in_datastore: str | None = None,
+        not_in_datastore: str | None = None,
+        location: sqlalchemy.Table | None = None,
+    ) -> Iterator[DatasetRef]:
+        """Datasets of one type in ``collections`` (each once), optionally filtered.
+
+        ``where`` may use the dataset type's required dimensions; with
+        ``location`` (the bridge's ``dataset_location`` table) the results can
+        be restricted to datasets a datastore holds, or does not hold.
+        """
+        from ..queries import to_sql
+
+        record = self._types.find(datasetTypeName)
+        datasetType = record.datasetType
+        searched = self._collections.resolve(collections)
+        keys = [c.key for c in searched if c.type is not CollectionType.CALIBRATION]
+        if not keys:
+            return
+        tags = self._tags(datasetType)
+        group = self._universe.group(datasetType.dimensions)
+        run = self._collections.table.alias("run")
+        sql = (
+            sqlalchemy.select(tags.c.dataset_id, run.c.name, *(tags.c[n] for n in group.required))
+            .distinct()
+            .join_from(tags, self._dataset, self._dataset.c.id == tags.c.dataset_id)
+            .join(run, run.c.collection_id == self._dataset.c.run_id)
+            .where(tags.c.dataset_type_id == record.key, tags.c.collection_id.in_(keys))
+        )
+        if where is not None:
+
+            def resolve(identifier: Any) -> Any:
+                if identifier.field is None and identifier.name in group.required:
+                    return tags.c[identifier.name]
+                raise LookupError(
+                    f"{identifier} is not a dimension of {datasetType.name!r}; use one of "
+                    f"{', '.join(group.required)}"
+                )
+
+            sql = sql.where(to_sql(where, resolve, bind))
+        for name, holds in ((in_datastore, True), (not_in_datastore, False)):
+            if name is None:
+                continue
+            if location is None:
+                raise ValueError("Datastore filters need the bridge's dataset_location table.")
+            held = sqlalchemy.exists().where(
+                location.c.dataset_id == tags.c.dataset_id, location.c.datastore_name == name
+            )
+            sql = sql.where(held if holds else ~held)
+        with self._db.query(sql) as result:
+            rows = result.all()
+        for row in rows:
+            values = dict(zip(group.required, row[2:], strict=True))
+            coordinate = DataCoordinate.standardize(
+                values, universe=self._universe, dimensions=group
+            )
+            yield DatasetRef(datasetType, coordinate, run=row[1], id=row[0])
+
+    # -- tagging and removing ------------------------------------------------
+
+    def associate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
+        """Tag datasets into TAGGED collection ``collection`` (already tagged ones are skipped).
+
+        Raises
+        ------
+        ConflictError
+            If the collection holds another dataset of the same type and data ID.
+        """
+        target = self._tagged(collection)
+        refs = list(refs)
+        with self._db.transaction():
+            for name, group in _by_type(refs).items():
+                record = self._types.find(name)
+                tags = self._tags(record.datasetType)
+                required = self._universe.group(record.datasetType.dimensions).required
+                rows = [self._tag_row(record.key, target.key, r, required) for r in group]
+                try:
+                    self._db.ensure(tags, *rows, primary_key_only=True)
+                except ConflictError as exc:
+                    raise ConflictError(
+                        f"Collection {collection!r} already holds another {name!r} dataset with "
+                        f"one of these data IDs; disassociate it first. ({exc})",
+                        exc.orig,
+                    ) from exc
+
+    def disassociate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
+        """Untag datasets from TAGGED collection ``collection`` (absent ones are ignored)."""
+        target = self._tagged(collection)
+        refs = list(refs)
+        with self._db.transaction():
+            for name, group in _by_type(refs).items():
+                tags = self._tags(self._types.get(name))
+                self._db.delete(
+                    tags,
+                    ["collection_id", "dataset_id"],
+                    *({"collection_id": target.key, "dataset_id": r.id} for r in group),
+                )
+
+    def _tagged(self, collection: str) -> CollectionRecord:
+        record = self._collections.find(collection)
+        if record.type is not CollectionType.TAGGED:
+            raise CollectionError(
+                "Only TAGGED collections can be (dis)associated; "
+                f"{collection!r} is {record.type.name}."
+            )
+        return record
+
+    def delete(self, ids: Iterable[Any]) -> int:
+        """Delete datasets by id, all-or-nothing; return how many existed.
+
+        Raises
+        ------
+        OrphanedRecordError
+            If a datastore still holds one of them; nothing is deleted.
+        """
+        total = 0
+        try:
+            with self._db.transaction():
+                for batch in chunked(as_dataset_ids(ids), self._db.IN_BATCH_SIZE):
+                    total += self._db.delete(self._dataset, ["id"], *({"id": i} for i in batch))
+        except ConflictError as exc:
+            raise OrphanedRecordError(
+                "Cannot delete datasets that are still present in one or more datastores; "
+                f"trash or forget them in those datastores first ({exc})."
+            ) from exc
+        return total
+
+    def run_dataset_ids(self, run: str) -> list[uuid.UUID]:
+        """Ids of every dataset in RUN ``run``."""
+        record = self._collections.find(run)
+        sql = sqlalchemy.select(self._dataset.c.id).where(self._dataset.c.run_id == record.key)
+        with self._db.query(sql) as result:
+            return list(result.scalars())
+
+
+def _type_name(datasetType: Any) -> str:
+    return datasetType if isinstance(datasetType, str) else str(datasetType.name)
+
+
+def _by_type(refs: Iterable[DatasetRef]) -> dict[str, list[DatasetRef]]:
+    out: dict[str, list[DatasetRef]] = {}
+    for ref in refs:
+        if ref.id is None:
+            raise ValueError(f"{ref!r} has no id; resolve it first.")
+        out.setdefault(_type_name(ref.datasetType), []).append(ref)
+    return out

@@ -1,0 +1,302 @@
+"""`SqlRegistry`: the registry's public face over its SQL managers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .._collection_type import CollectionType
+from .._dataset_id import DatasetIdGenEnum
+from .._dataset_ref import DatasetRef
+from .._dataset_type import DatasetType
+from .._exceptions import CollectionError
+from ..dimensions import DataCoordinate, DimensionUniverse
+from .databases import open_database
+from .datasets import ByDimensionsDatasetRecordStorageManager
+from .dimension_records import DimensionRecord
+from .interfaces import Database, DatastoreRegistryBridgeManager
+from .managers import RegistryManagerInstances, RegistryManagerTypes
+from .queries import parse_expression
+
+__all__ = ["SqlRegistry"]
+
+#: The managers of a full registry.
+REGISTRY_MANAGERS = RegistryManagerTypes(datasets=ByDimensionsDatasetRecordStorageManager)
+
+
+class SqlRegistry:
+    """Dimensions, dataset types, collections and datasets in one SQL database.
+
+    Make one with `create` (a new repository) or `open` (an existing one).
+
+    Parameters
+    ----------
+    managers : `RegistryManagerInstances`
+        The open managers.
+    """
+
+    def __init__(self, managers: RegistryManagerInstances) -> None:
+        if not isinstance(managers.datasets, ByDimensionsDatasetRecordStorageManager):
+            raise TypeError("SqlRegistry needs the by-dimensions dataset manager.")
+        self._managers = managers
+        self._datasets: ByDimensionsDatasetRecordStorageManager = managers.datasets
+
+    @classmethod
+    def create(
+        cls,
+        database: Database | str,
+        *,
+        universe: DimensionUniverse | None = None,
+        namespace: str | None = None,
+    ) -> SqlRegistry:
+        """Create a registry in an empty database (a `Database` or a URI)."""
+        db = (
+            database
+            if isinstance(database, Database)
+            else open_database(database, namespace=namespace)
+        )
+        return cls(REGISTRY_MANAGERS.makeRepo(db, universe))
+
+    @classmethod
+    def open(
+        cls, database: Database | str, *, writeable: bool = True, namespace: str | None = None
+    ) -> SqlRegistry:
+        """Open the registry in ``database`` (checking its managers' versions first)."""
+        db = (
+            database
+            if isinstance(database, Database)
+            else open_database(database, namespace=namespace, writeable=writeable)
+        )
+        return cls(REGISTRY_MANAGERS.loadRepo(db))
+
+    @property
+    def db(self) -> Database:
+        """The database."""
+        return self._managers.db
+
+    @property
+    def dimensions(self) -> DimensionUniverse:
+        """The dimension universe of this repository."""
+        return self._managers.universe
+
+    @property
+    def datastore_bridges(self) -> DatastoreRegistryBridgeManager:
+        """What datastores use to record what they hold."""
+        return self._managers.datastores
+
+    @contextmanager
+    def transaction(self, *, savepoint: bool = False) -> Iterator[None]:
+        """Run the block in one database transaction: an error undoes all of it."""
+        with self.db.transaction(savepoint=savepoint):
+            yield
+
+    def refresh(self) -> None:
+        """Pick up changes made by other clients."""
+        self._managers.refresh()
+
+    # -- dimensions ----------------------------------------------------------
+
+    def insertDimensionData(self, element: str, *records: Mapping[str, Any]) -> None:
+        """Insert dimension records (all-or-nothing)."""
+        self._managers.dimensions.insert(element, *records)
+
+    def syncDimensionData(self, element: str, record: Mapping[str, Any]) -> bool:
+        """Insert a dimension record unless an identical one exists; whether it was inserted."""
+        return self._managers.dimensions.sync(element, record)
+
+    def queryDimensionRecords(
+        self, element: str, dataIds: Iterable[Mapping[str, Any]] | None = None, **where: Any
+    ) -> list[DimensionRecord]:
+        """Records of one dimension, for the given data IDs or all."""
+        return self._managers.dimensions.fetch(element, dataIds, **where)
+
+    def expandDataId(
+        self,
+        dataId: Mapping[str, Any] | None = None,
+        *,
+        dimensions: Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> DataCoordinate:
+        """A checked data ID with its implied values filled in from the records."""
+        coordinate = DataCoordinate.standardize(
+            dataId, universe=self.dimensions, dimensions=dimensions, **kwargs
+        )
+        return self._managers.dimensions.fill_implied([coordinate])[0]
+
+    # -- dataset types ---------------------------------------------------------
+
+    def registerDatasetType(self, datasetType: DatasetType) -> bool:
+        """Register a dataset type; whether it was new (identical re-registration is fine)."""
+        return self._datasets.registerDatasetType(datasetType)
+
+    def getDatasetType(self, name: str) -> DatasetType:
+        """The registered dataset type ``name``."""
+        return self._datasets.types.get(name)
+
+    def removeDatasetType(self, name: str) -> None:
+        """Remove a dataset type that has no datasets."""
+        self._datasets.types.remove(name)
+
+    def queryDatasetTypes(self, pattern: str | None = None) -> list[DatasetType]:
+        """Registered dataset types, optionally those matching a glob."""
+        return self._datasets.types.query(pattern)
+
+    # -- collections -------------------------------------------------------------
+
+    def registerCollection(
+        self, name: str, type: CollectionType = CollectionType.TAGGED, doc: str | None = None
+    ) -> bool:
+        """Register a collection; whether it was new."""
+        return self._managers.collections.register(name, type, doc)[1]
+
+    def registerRun(self, name: str, doc: str | None = None) -> bool:
+        """Register a RUN collection; whether it was new."""
+        return self.registerCollection(name, CollectionType.RUN, doc)
+
+    def getCollectionType(self, name: str) -> CollectionType:
+        """The type of collection ``name``."""
+        return self._managers.collections.find(name).type
+
+    def setCollectionChain(self, parent: str, children: Sequence[str]) -> None:
+        """Set the ordered members of a CHAINED collection (cycles are refused)."""
+        self._managers.collections.setChain(parent, children)
+
+    def getCollectionChain(self, parent: str) -> tuple[str, ...]:
+        """The ordered members of a CHAINED collection."""
+        return self._managers.collections.getChain(parent)
+
+    def queryCollections(
+        self, pattern: str | None = None, types: Iterable[CollectionType] | None = None
+    ) -> list[str]:
+        """Names of collections matching a glob and types."""
+        return [r.name for r in self._managers.collections.query(pattern, types)]
+
+    def getCollectionDocumentation(self, name: str) -> str | None:
+        """The documentation string of a collection."""
+        return self._managers.collections.getDocumentation(name)
+
+    def setCollectionDocumentation(self, name: str, doc: str | None) -> None:
+        """Set the documentation string of a collection."""
+        self._managers.collections.setDocumentation(name, doc)
+
+    def removeCollection(self, name: str) -> None:
+        """Remove a collection; a RUN's datasets go to their datastores' trash first.
+
+        Raises
+        ------
+        CollectionError
+            If a chain still lists it; checked before anything changes.
+        """
+        collections = self._managers.collections
+        record = collections.find(name)
+        parents = collections.parents(name)
+        if parents:
+            raise CollectionError(
+                f"Collection {name!r} is still in chain(s) {parents}; take it out of them first."
+            )
+        with self.transaction():
+            if record.type is CollectionType.RUN:
+                self._trash(self._datasets.run_dataset_ids(name))
+            collections.remove(name)
+
+    def _trash(self, ids: Iterable[Any]) -> None:
+        """Move datasets to the trash of every datastore holding them."""
+        bridges = self._managers.datastores
+        ephemeral = getattr(bridges, "_ephemeral", {})
+        by_datastore: dict[str, list[Any]] = {}
+        for dataset_id, names in bridges.locate(_FakeRefs(ids)).items():
+            for name in names:
+                by_datastore.setdefault(name, []).append(dataset_id)
+        for name, held in sorted(by_datastore.items()):
+            bridge = bridges.register(name, ephemeral=name in ephemeral)
+            bridge.moveToTrash(_FakeRefs(held), None)
+
+    # -- datasets --------------------------------------------------------------------
+
+    def insertDatasets(
+        self,
+        datasetType: str | DatasetType,
+        dataIds: Iterable[Mapping[str, Any]],
+        run: str,
+        idGenerationMode: DatasetIdGenEnum = DatasetIdGenEnum.UNIQUE,
+    ) -> list[DatasetRef]:
+        """Insert new datasets of one type into a RUN (all-or-nothing)."""
+        name = datasetType if isinstance(datasetType, str) else datasetType.name
+        return self._datasets.insert(name, run, dataIds, idGenerationMode)
+
+    def importDatasets(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
+        """Insert datasets keeping the ids they have."""
+        return self._datasets.import_(refs)
+
+    def findDataset(
+        self,
+        datasetType: str | DatasetType,
+        dataId: Mapping[str, Any] | None = None,
+        *,
+        collections: Sequence[str] | str,
+        **kwargs: Any,
+    ) -> DatasetRef | None:
+        """The first dataset of that type and data ID in ``collections``, in search order."""
+        name = datasetType if isinstance(datasetType, str) else datasetType.name
+        data_id = dict(dataId or {}, **kwargs)
+        search = [collections] if isinstance(collections, str) else list(collections)
+        return self._datasets.find(name, data_id, search)
+
+    def queryDatasets(
+        self,
+        datasetType: str | DatasetType,
+        *,
+        collections: Sequence[str] | str,
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
+        in_datastore: str | None = None,
+        not_in_datastore: str | None = None,
+    ) -> list[DatasetRef]:
+        """Datasets of one type in ``collections`` matching ``where``.
+
+        ``in_datastore``/``not_in_datastore`` keep datasets a named datastore
+        does (or does not) hold.
+        """
+        name = datasetType if isinstance(datasetType, str) else datasetType.name
+        search = [collections] if isinstance(collections, str) else list(collections)
+        location = getattr(self._managers.datastores, "_tables", None)
+        return list(
+            self._datasets.query(
+                name,
+                search,
+                where=parse_expression(where) if where.strip() else None,
+                bind=bind,
+                in_datastore=in_datastore,
+                not_in_datastore=not_in_datastore,
+                location=location.dataset_location if location is not None else None,
+            )
+        )
+
+    def associate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
+        """Tag datasets into a TAGGED collection."""
+        self._datasets.associate(collection, refs)
+
+    def disassociate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
+        """Untag datasets from a TAGGED collection."""
+        self._datasets.disassociate(collection, refs)
+
+    def removeDatasets(self, refs: Iterable[DatasetRef]) -> int:
+        """Delete datasets; refused with `OrphanedRecordError` while a datastore holds one."""
+        return self._datasets.delete(r.id for r in refs)
+
+    def getDatasetLocations(self, ref: DatasetRef) -> frozenset[str]:
+        """Names of the datastores holding ``ref``."""
+        return frozenset(self._managers.datastores.findDatastores(ref))
+
+
+class _FakeRefs:
+    """Ids as refs, lazily (what bridge methods read)."""
+
+    def __init__(self, ids: Iterable[Any]) -> None:
+        self._ids = ids
+
+    def __iter__(self) -> Iterator[Any]:
+        from .interfaces import FakeDatasetRef
+
+        return (FakeDatasetRef(i) for i in self._ids)

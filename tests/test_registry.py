@@ -1,0 +1,250 @@
+"""The SQL registry end to end, on every database."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy
+
+from databutler import (
+    CollectionError,
+    CollectionType,
+    ConflictError,
+    DataIdError,
+    DatasetIdGenEnum,
+    DatasetType,
+    OrphanedRecordError,
+)
+from databutler.registry import SqlRegistry
+from databutler.registry.queries import ExpressionError
+from databutler.testing.database import DatabaseFactory
+
+
+@pytest.fixture
+def registry(databases: DatabaseFactory) -> SqlRegistry:
+    registry = SqlRegistry.create(databases.open())
+    registry.insertDimensionData("instrument", {"instrument": "HSC", "detector_max": 200})
+    registry.insertDimensionData("band", {"band": "r"}, {"band": "i"})
+    registry.insertDimensionData(
+        "physical_filter",
+        {"instrument": "HSC", "physical_filter": "HSC-R", "band": "r"},
+        {"instrument": "HSC", "physical_filter": "HSC-I", "band": "i"},
+    )
+    registry.insertDimensionData(
+        "detector",
+        *({"instrument": "HSC", "detector": d, "full_name": f"ccd{d}"} for d in range(1, 11)),
+    )
+    registry.registerDatasetType(DatasetType("bias", ["detector"], "ExposureF", isCalibration=True))
+    registry.registerDatasetType(DatasetType("flat", ["detector", "physical_filter"], "ExposureF"))
+    registry.registerRun("HSC/calib/a")
+    registry.registerRun("HSC/calib/b")
+    return registry
+
+
+def _count(databases: DatabaseFactory, table: str) -> int:
+    with databases.raw_engine().connect() as connection:
+        return int(
+            connection.execute(
+                sqlalchemy.text(f"SELECT count(*) FROM {databases.qualified(table)}")
+            ).scalar_one()
+        )
+
+
+def test_insert_and_find(registry: SqlRegistry) -> None:
+    refs = registry.insertDatasets(
+        "bias", [{"instrument": "HSC", "detector": d} for d in (1, 2, 3)], "HSC/calib/a"
+    )
+    assert [r.dataId["detector"] for r in refs] == [1, 2, 3]
+    assert all(r.run == "HSC/calib/a" and r.id is not None and r.id.version == 7 for r in refs)
+    found = registry.findDataset("bias", instrument="HSC", detector=2, collections="HSC/calib/a")
+    assert found == refs[1] and found is not None and found.id == refs[1].id
+    assert (
+        registry.findDataset("bias", instrument="HSC", detector=9, collections="HSC/calib/a")
+        is None
+    )
+
+
+def test_find_follows_chain_order(registry: SqlRegistry) -> None:
+    old = registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 1}], "HSC/calib/a")[0]
+    new = registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 1}], "HSC/calib/b")[0]
+    registry.registerCollection("HSC/calib", CollectionType.CHAINED)
+    registry.setCollectionChain("HSC/calib", ["HSC/calib/b", "HSC/calib/a"])
+    assert (
+        registry.findDataset("bias", {"instrument": "HSC", "detector": 1}, collections="HSC/calib")
+        == new
+    )
+    registry.setCollectionChain("HSC/calib", ["HSC/calib/a", "HSC/calib/b"])
+    assert (
+        registry.findDataset("bias", {"instrument": "HSC", "detector": 1}, collections="HSC/calib")
+        == old
+    )
+
+
+def test_deterministic_ids(registry: SqlRegistry) -> None:
+    data_id = {"instrument": "HSC", "detector": 4}
+    mode = DatasetIdGenEnum.DATAID_TYPE_RUN
+    first = registry.insertDatasets("bias", [data_id], "HSC/calib/a", mode)[0]
+    second = registry.insertDatasets("bias", [data_id], "HSC/calib/b", mode)[0]
+    assert first.id != second.id and first.id.version == 5
+    with pytest.raises(ConflictError, match="Nothing was added"):
+        registry.insertDatasets("bias", [data_id], "HSC/calib/a", mode)
+
+
+def test_insert_conflicts_and_bad_data_ids_change_nothing(
+    registry: SqlRegistry, databases: DatabaseFactory
+) -> None:
+    registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 1}], "HSC/calib/a")
+    before = _count(databases, "dataset")
+    with pytest.raises(ConflictError, match="Nothing was added"):
+        registry.insertDatasets(
+            "bias",
+            [{"instrument": "HSC", "detector": 2}, {"instrument": "HSC", "detector": 1}],
+            "HSC/calib/a",
+        )
+    with pytest.raises(ConflictError, match="dimension record"):
+        registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 99}], "HSC/calib/a")
+    with pytest.raises(DataIdError, match="detector"):
+        registry.insertDatasets("bias", [{"instrument": "HSC"}], "HSC/calib/a")
+    with pytest.raises(DataIdError, match="detector"):
+        registry.insertDatasets(
+            "bias", [{"instrument": "HSC", "detector": "1; DROP TABLE dataset"}], "HSC/calib/a"
+        )
+    registry.registerCollection("tag", CollectionType.TAGGED)
+    with pytest.raises(CollectionError, match="RUN"):
+        registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 3}], "tag")
+    assert _count(databases, "dataset") == before
+
+
+def test_query_with_where_and_datastores(registry: SqlRegistry) -> None:
+    refs = registry.insertDatasets(
+        "flat",
+        [
+            {"instrument": "HSC", "detector": d, "physical_filter": f}
+            for d in range(1, 7)
+            for f in ("HSC-R", "HSC-I")
+        ],
+        "HSC/calib/a",
+    )
+    everything = registry.queryDatasets("flat", collections="HSC/calib/a")
+    assert {r.id for r in everything} == {r.id for r in refs}
+    chosen = registry.queryDatasets(
+        "flat",
+        collections=["HSC/calib/a"],
+        where="detector IN (2, 3) AND physical_filter = :f",
+        bind={"f": "HSC-I"},
+    )
+    assert sorted((r.dataId["detector"], r.dataId["physical_filter"]) for r in chosen) == [
+        (2, "HSC-I"),
+        (3, "HSC-I"),
+    ]
+    assert registry.queryDatasets("flat", collections="HSC/calib/a", where="detector > 100") == []
+    with pytest.raises(ExpressionError, match="column"):
+        registry.queryDatasets(
+            "flat", collections="HSC/calib/a", where="detector = 1; DROP TABLE dataset"
+        )
+    with pytest.raises(ExpressionError, match="not a dimension of 'flat'"):
+        registry.queryDatasets("flat", collections="HSC/calib/a", where="exposure = 3")
+    files = registry.datastore_bridges.register("files")
+    files.insert(refs[:4])
+    held = registry.queryDatasets("flat", collections="HSC/calib/a", in_datastore="files")
+    assert {r.id for r in held} == {r.id for r in refs[:4]}
+    missing = registry.queryDatasets("flat", collections="HSC/calib/a", not_in_datastore="files")
+    assert {r.id for r in missing} == {r.id for r in refs[4:]}
+
+
+def test_associate_and_disassociate(registry: SqlRegistry) -> None:
+    refs = registry.insertDatasets(
+        "bias", [{"instrument": "HSC", "detector": d} for d in (1, 2)], "HSC/calib/a"
+    )
+    other = registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 1}], "HSC/calib/b")
+    registry.registerCollection("best", CollectionType.TAGGED)
+    registry.associate("best", refs)
+    registry.associate("best", refs)  # again: nothing changes
+    assert {r.id for r in registry.queryDatasets("bias", collections="best")} == {
+        r.id for r in refs
+    }
+    with pytest.raises(ConflictError, match="already holds another 'bias'"):
+        registry.associate("best", other)
+    registry.disassociate("best", refs[:1])
+    assert [r.id for r in registry.queryDatasets("bias", collections="best")] == [refs[1].id]
+    with pytest.raises(CollectionError, match="TAGGED"):
+        registry.associate("HSC/calib/a", refs)
+
+
+def test_remove_datasets_respects_datastores(registry: SqlRegistry) -> None:
+    refs = registry.insertDatasets(
+        "bias", [{"instrument": "HSC", "detector": d} for d in (1, 2)], "HSC/calib/a"
+    )
+    files = registry.datastore_bridges.register("files")
+    files.insert(refs)
+    with pytest.raises(OrphanedRecordError, match="still present"):
+        registry.removeDatasets(refs)
+    assert registry.getDatasetLocations(refs[0]) == {"files"}
+    with registry.transaction():
+        files.moveToTrash(refs, None)
+        assert registry.removeDatasets(refs) == 2
+    assert registry.queryDatasets("bias", collections="HSC/calib/a") == []
+
+
+def test_remove_run_trashes_its_datasets(registry: SqlRegistry, databases: DatabaseFactory) -> None:
+    refs = registry.insertDatasets(
+        "bias", [{"instrument": "HSC", "detector": d} for d in (1, 2, 3)], "HSC/calib/a"
+    )
+    files = registry.datastore_bridges.register("files")
+    cache = registry.datastore_bridges.register("cache", ephemeral=True)
+    files.insert(refs)
+    cache.insert(refs[:1])
+    registry.registerCollection("chain", CollectionType.CHAINED)
+    registry.setCollectionChain("chain", ["HSC/calib/a"])
+    before = _count(databases, "dataset")
+    with pytest.raises(CollectionError, match="still in chain"):
+        registry.removeCollection("HSC/calib/a")
+    assert _count(databases, "dataset") == before
+    registry.setCollectionChain("chain", [])
+    registry.removeCollection("HSC/calib/a")
+    assert _count(databases, "dataset") == 0
+    with files.emptyTrash() as (pairs, _):
+        assert {r.id for r, _ in pairs} == {r.id for r in refs}
+    with cache.emptyTrash() as (pairs, _):
+        assert [r.id for r, _ in pairs] == [refs[0].id]
+
+
+def test_transaction_undoes_everything(registry: SqlRegistry, databases: DatabaseFactory) -> None:
+    before = (_count(databases, "dataset"), _count(databases, "collection"))
+    with pytest.raises(RuntimeError, match="abort"), registry.transaction():
+        registry.registerRun("HSC/runs/x")
+        registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 5}], "HSC/runs/x")
+        raise RuntimeError("abort")
+    assert (_count(databases, "dataset"), _count(databases, "collection")) == before
+
+
+def test_expand_data_id_and_reopen(registry: SqlRegistry, databases: DatabaseFactory) -> None:
+    expanded = registry.expandDataId(instrument="HSC", physical_filter="HSC-R")
+    assert expanded["band"] == "r" and expanded.has_full()
+    registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 7}], "HSC/calib/a")
+    reopened = SqlRegistry.open(databases.open())
+    assert reopened.dimensions == registry.dimensions
+    assert (
+        reopened.findDataset("bias", instrument="HSC", detector=7, collections="HSC/calib/a")
+        is not None
+    )
+    assert [t.name for t in reopened.queryDatasetTypes("b*")] == ["bias"]
+    assert reopened.queryCollections("HSC/*", types=[CollectionType.RUN]) == [
+        "HSC/calib/a",
+        "HSC/calib/b",
+    ]
+
+
+def test_import_keeps_ids(registry: SqlRegistry) -> None:
+    refs = registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 8}], "HSC/calib/a")
+    other = SqlRegistry.create("sqlite://")
+    other.insertDimensionData("instrument", {"instrument": "HSC"})
+    other.insertDimensionData("detector", {"instrument": "HSC", "detector": 8})
+    other.registerDatasetType(registry.getDatasetType("bias"))
+    other.registerRun("HSC/calib/a")
+    imported = other.importDatasets(refs)
+    assert [r.id for r in imported] == [refs[0].id]
+    found = other.findDataset("bias", instrument="HSC", detector=8, collections="HSC/calib/a")
+    assert found is not None and found.id == refs[0].id
+    assert isinstance(uuid.UUID(str(found.id)), uuid.UUID)
