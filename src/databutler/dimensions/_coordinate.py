@@ -57,7 +57,7 @@ class DataCoordinate(Immutable):
     _dimensions: DimensionGroup
     _mapping: dict[str, DataIdValue]
     _required: dict[str, DataIdValue]
-    _hash: int
+    _hash: int | None
 
     def __init__(self, dimensions: DimensionGroup, values: Mapping[str, Any]) -> None:
         universe = dimensions.universe
@@ -82,6 +82,47 @@ class DataCoordinate(Immutable):
         setattr_(self, "_mapping", mapping)
         setattr_(self, "_required", required)
         setattr_(self, "_hash", hash((dimensions, tuple(required.values()))))
+
+    @classmethod
+    def from_required(
+        cls,
+        dimensions: DimensionGroup,
+        values: Mapping[str, Any] | tuple[Any, ...],
+        *,
+        check: bool = True,
+    ) -> DataCoordinate:
+        """A coordinate from exactly the required values of ``dimensions``, checked.
+
+        The fast path for bulk work: ``values`` is a mapping with just the
+        required keys, or a tuple in ``dimensions.required`` order. Anything
+        else is handed to the general constructor (and its errors). With
+        ``check=False`` the values are trusted: the registry reading back
+        what it checked when storing it.
+        """
+        required_names = dimensions.required
+        pairs: Iterable[tuple[str, Any]]
+        if isinstance(values, tuple):
+            if len(values) != len(required_names):
+                raise DataIdError(
+                    f"Expected {len(required_names)} values for {dimensions}, got {len(values)}."
+                )
+            pairs = zip(required_names, values, strict=True)
+        elif len(values) == len(required_names) and all(n in values for n in required_names):
+            pairs = ((n, values[n]) for n in required_names)
+        else:
+            return cls(dimensions, values)
+        if check:
+            universe = dimensions.universe
+            required = {name: _check_value(universe[name], value) for name, value in pairs}
+        else:  # values read back from the registry, checked when they went in
+            required = dict(pairs)
+        self = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(self, "_dimensions", dimensions)
+        setattr_(self, "_mapping", required)  # never mutated: sharing is safe
+        setattr_(self, "_required", required)
+        setattr_(self, "_hash", None)
+        return self
 
     @classmethod
     def standardize(
@@ -337,7 +378,11 @@ class DataCoordinate(Immutable):
         return self._dimensions == other._dimensions and self._required == other._required
 
     def __hash__(self) -> int:
-        return self._hash
+        value = self._hash
+        if value is None:  # computed on first use (bulk reads often never hash)
+            value = hash((self._dimensions, tuple(self._required.values())))
+            object.__setattr__(self, "_hash", value)
+        return value
 
     def __str__(self) -> str:
         return "{" + ", ".join(f"{key}: {value!r}" for key, value in self._mapping.items()) + "}"

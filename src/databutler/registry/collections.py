@@ -84,6 +84,9 @@ class SimpleCollectionManager(VersionedExtension):
         super().__init__(registry_schema_version=registry_schema_version)
         self._db = db
         self._collection, self._chain = tables
+        # This client's writes clear these; refresh() does for other clients' changes.
+        self._by_name: dict[str, CollectionRecord] = {}
+        self._children_of: dict[int, list[CollectionRecord]] = {}
 
     @classmethod
     def currentVersions(cls) -> list[VersionTuple]:
@@ -144,7 +147,9 @@ class SimpleCollectionManager(VersionedExtension):
         return self._collection
 
     def refresh(self) -> None:
-        """Nothing is cached: every call reads the tables."""
+        """Forget cached collections and chains, to see other clients' changes."""
+        self._by_name.clear()
+        self._children_of.clear()
 
     # -- reading --------------------------------------------------------
 
@@ -164,10 +169,15 @@ class SimpleCollectionManager(VersionedExtension):
         MissingCollectionError
             If there is none.
         """
+        cached = self._by_name.get(name)
+        if cached is not None:
+            return cached
         validate_collection_name(name)
         found = self._records(self._collection.c.name == name)
         if not found:
             raise MissingCollectionError(f"No collection named {name!r}; register it first.")
+        if not self._db.isInTransaction():  # a rollback must not leave it cached
+            self._by_name[name] = found[0]
         return found[0]
 
     def query(
@@ -197,6 +207,9 @@ class SimpleCollectionManager(VersionedExtension):
         return tuple(r.name for r in self._children(record.key))
 
     def _children(self, key: int) -> list[CollectionRecord]:
+        cached = self._children_of.get(key)
+        if cached is not None:
+            return cached
         chain, c = self._chain.c, self._collection.c
         sql = (
             sqlalchemy.select(c.collection_id, c.name, c.type, c.doc)
@@ -205,7 +218,10 @@ class SimpleCollectionManager(VersionedExtension):
             .order_by(chain.position)
         )
         with self._db.query(sql) as result:
-            return [CollectionRecord(r[0], r[1], CollectionType(r[2]), r[3]) for r in result]
+            children = [CollectionRecord(r[0], r[1], CollectionType(r[2]), r[3]) for r in result]
+        if not self._db.isInTransaction():
+            self._children_of[key] = children
+        return children
 
     def resolve(self, names: Iterable[str]) -> list[CollectionRecord]:
         """The non-chained collections to search for ``names``, in search order.
@@ -255,6 +271,7 @@ class SimpleCollectionManager(VersionedExtension):
         """
         validate_collection_name(name)
         type = CollectionType(type)
+        self.refresh()
         row = {"name": name, "type": type.value, "doc": doc}
         inserted = self._db.ensure(self._collection, row)
         record = self.find(name)
@@ -270,6 +287,7 @@ class SimpleCollectionManager(VersionedExtension):
         record = self.find(name)
         where = self._collection.c.collection_id == record.key
         self._db.updateWhere(self._collection, where, {"doc": doc})
+        self.refresh()
 
     def setChain(self, name: str, children: Sequence[str]) -> None:
         """Make CHAINED collection ``name`` search ``children``, in that order.
@@ -300,6 +318,7 @@ class SimpleCollectionManager(VersionedExtension):
                     f"Chain {name!r} cannot include {member.name!r}: that would form a cycle "
                     f"({route}). Remove the cycle's link first."
                 )
+        self.refresh()
         with self._db.transaction():
             self._db.deleteWhere(self._chain, self._chain.c.parent_id == parent.key)
             self._db.insert(
@@ -351,6 +370,7 @@ class SimpleCollectionManager(VersionedExtension):
             raise CollectionError(
                 f"Collection {name!r} is still in chain(s) {parents}; take it out of them first."
             )
+        self.refresh()
         try:
             self._db.deleteWhere(self._collection, self._collection.c.collection_id == record.key)
         except ConflictError as exc:

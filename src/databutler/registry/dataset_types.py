@@ -74,6 +74,8 @@ class DatasetTypeManager(VersionedExtension):
         self._db = db
         self._table = table
         self._universe = universe
+        # name -> record; this client's writes keep it current, refresh() drops it.
+        self._cache: dict[str, DatasetTypeRecord] = {}
 
     @classmethod
     def currentVersions(cls) -> list[VersionTuple]:
@@ -214,6 +216,9 @@ class DatasetTypeManager(VersionedExtension):
         MissingDatasetTypeError
             If there is none (for a component, the message says to look up the parent).
         """
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
         validate_dataset_type_name(name)
         parent, _, component = name.partition(".")
         found = self._records(self._table.c.name == parent)
@@ -224,7 +229,13 @@ class DatasetTypeManager(VersionedExtension):
                 f"{name!r} is a component of {parent!r}; components are not registered — "
                 f"find {parent!r} and take its component."
             )
+        if not self._db.isInTransaction():  # a rollback must not leave it cached
+            self._cache[name] = found[0]
         return found[0]
+
+    def refresh(self) -> None:
+        """Forget cached dataset types, to see other clients' changes."""
+        self._cache.clear()
 
     def get(self, name: str) -> DatasetType:
         """The registered dataset type ``name`` (see `find`)."""
@@ -250,6 +261,7 @@ class DatasetTypeManager(VersionedExtension):
             If datasets of that type still exist; nothing changes.
         """
         record = self.find(name)
+        self._cache.pop(name, None)
         try:
             self._db.deleteWhere(self._table, self._table.c.dataset_type_id == record.key)
         except ConflictError as exc:

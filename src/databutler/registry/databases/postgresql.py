@@ -127,6 +127,14 @@ class PostgresqlDatabase(Database):
         # docstring inherited
         return [encoded]
 
+    def sqlInValues(self, column: str, n: int) -> str:
+        # docstring inherited
+        return f"{column} = ANY(%s)"
+
+    def inValuesParams(self, values: list[Any]) -> list[Any]:
+        # docstring inherited
+        return [values]
+
     def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:
         # docstring inherited
         if not self._writeable:

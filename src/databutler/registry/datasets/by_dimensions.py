@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from ..queries import Node
 
 __all__ = ["ByDimensionsDatasetRecordStorageManager"]
+
+#: Rows fetched at a time when streaming query results.
+_STREAM_BATCH = 10_000
 
 
 def tags_table_name(group: DimensionGroup) -> str:
@@ -87,6 +91,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         self._collections = collections
         self._universe = universe
         self._ids = DatasetIdFactory()
+        self._info: dict[int, _TypeInfo] = {}
 
     @classmethod
     def currentVersions(cls) -> list[VersionTuple]:
@@ -174,6 +179,32 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         group = self._universe.group(datasetType.dimensions)
         return self._db.ensureTableExists(tags_table_name(group), self._tags_spec(group))
 
+    def _type_info(self, name: str) -> _TypeInfo:
+        """What the hot paths need about dataset type ``name``, built once per type."""
+        record = self._types.find(name)
+        info = self._info.get(record.key)
+        if info is None:
+            group = self._universe.group(record.datasetType.dimensions)
+            tags = self._tags(record.datasetType)
+            db = self._db
+            p = db.PLACEHOLDER
+            t, d = db.quoted(tags), db.quoted(self._dataset)
+            c = db.quoted(self._collections.table)
+            dims = " AND ".join(f"t.{db.quoteName(n)} = {p}" for n in group.required)
+            find_sql = (
+                f"SELECT t.dataset_id, t.collection_id, c.name FROM {t} t "
+                f"JOIN {d} d ON d.id = t.dataset_id JOIN {c} c ON c.collection_id = d.run_id "
+                f"WHERE t.dataset_type_id = {p}" + (f" AND {dims}" if dims else "")
+            )
+            info = _TypeInfo(record.key, record.datasetType, group, tags, find_sql)
+            self._info[record.key] = info
+        return info
+
+    def refresh(self) -> None:
+        """Forget cached dataset types, to see other clients' changes."""
+        self._types.refresh()
+        self._info.clear()
+
     def registerDatasetType(self, datasetType: DatasetType) -> bool:
         """Register ``datasetType`` (see `DatasetTypeManager.register`); whether it was new.
 
@@ -207,14 +238,21 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         DataIdError
             If a data ID is malformed or names a dimension record that does not exist.
         """
-        record = self._types.find(datasetTypeName)
-        datasetType = record.datasetType
+        info = self._type_info(datasetTypeName)
+        datasetType, universe, group = info.datasetType, self._universe, info.group
+        make_id = self._ids.makeDatasetId
         refs = []
+        from_required = DataCoordinate.from_required
         for data_id in dataIds:
-            coordinate = self._standardize(datasetType, data_id)
-            dataset_id = self._ids.makeDatasetId(run, datasetType, coordinate, idGenerationMode)
+            if type(data_id) is dict:
+                coordinate = from_required(group, data_id)
+            else:
+                coordinate = DataCoordinate.standardize(
+                    data_id, universe=universe, dimensions=group
+                )
+            dataset_id = make_id(run, datasetType, coordinate, idGenerationMode)
             refs.append(DatasetRef(datasetType, coordinate, run=run, id=dataset_id))
-        self._write(record.key, datasetType, run, refs)
+        self._write(info.key, datasetType, run, refs)
         return refs
 
     def import_(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
@@ -247,27 +285,26 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             raise CollectionError(
                 f"Datasets go into RUN collections; {run!r} is {run_record.type.name}."
             )
-        tags = self._tags(datasetType)
-        required = self._universe.group(datasetType.dimensions).required
+        info = self._type_info(datasetType.name)
+        required = info.group.required
+        tag_columns = ["dataset_type_id", "dataset_id", "collection_id", *required]
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        run_key = run_record.key
         try:
             with self._db.transaction():
                 for batch in chunked(refs, self._db.IN_BATCH_SIZE):
-                    self._db.insert(
+                    self._db.insertMany(
                         self._dataset,
-                        *(
-                            {
-                                "id": r.id,
-                                "dataset_type_id": type_key,
-                                "run_id": run_record.key,
-                                "ingest_date": now,
-                            }
-                            for r in batch
-                        ),
+                        ["id", "dataset_type_id", "run_id", "ingest_date"],
+                        [(r.id, type_key, run_key, now) for r in batch],
                     )
-                    self._db.insert(
-                        tags,
-                        *(self._tag_row(type_key, run_record.key, r, required) for r in batch),
+                    self._db.insertMany(
+                        info.tags,
+                        tag_columns,
+                        [
+                            (type_key, r.id, run_key, *(r.dataId[n] for n in required))
+                            for r in batch
+                        ],
                     )
         except ConflictError as exc:
             raise ConflictError(
@@ -301,35 +338,31 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         CHAINED collections are searched member by member; CALIBRATION ones
         are skipped (they need a time).
         """
-        record = self._types.find(datasetTypeName)
-        datasetType = record.datasetType
-        coordinate = self._standardize(datasetType, dataId)
+        info = self._type_info(datasetTypeName)
+        coordinate = DataCoordinate.standardize(
+            dataId, universe=self._universe, dimensions=info.group
+        )
         searched = [
-            c
+            c.key
             for c in self._collections.resolve(collections)
             if c.type is not CollectionType.CALIBRATION
         ]
         if not searched:
             return None
-        tags = self._tags(datasetType)
-        required = self._universe.group(datasetType.dimensions).required
-        run = self._collections.table.alias("run")
-        sql = (
-            sqlalchemy.select(tags.c.dataset_id, tags.c.collection_id, run.c.name)
-            .join_from(tags, self._dataset, self._dataset.c.id == tags.c.dataset_id)
-            .join(run, run.c.collection_id == self._dataset.c.run_id)
-            .where(
-                tags.c.dataset_type_id == record.key,
-                tags.c.collection_id.in_([c.key for c in searched]),
-                *(tags.c[name] == coordinate[name] for name in required),
-            )
-        )
-        with self._db.query(sql) as result:
-            found = {row.collection_id: (row.dataset_id, row.name) for row in result}
-        for collection in searched:
-            if collection.key in found:
-                dataset_id, run_name = found[collection.key]
-                return DatasetRef(datasetType, coordinate, run=run_name, id=dataset_id)
+        db = self._db
+        sql = f"{info.find_sql} AND {db.sqlInValues('t.collection_id', len(searched))}"
+        params = [
+            info.key,
+            *(coordinate[n] for n in info.group.required),
+            *db.inValuesParams(searched),
+        ]
+        with db.queryRaw(sql, params) as rows:
+            found = {collection: (dataset_id, run) for dataset_id, collection, run in rows}
+        for key in searched:
+            if key in found:
+                dataset_id, run_name = found[key]
+                (ref_id,) = db.decodeIds([dataset_id])
+                return DatasetRef(info.datasetType, coordinate, run=run_name, id=ref_id)
         return None
 
     def query(
@@ -351,22 +384,21 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         """
         from ..queries import to_sql
 
-        record = self._types.find(datasetTypeName)
-        datasetType = record.datasetType
+        info = self._type_info(datasetTypeName)
+        datasetType, group, tags = info.datasetType, info.group, info.tags
         searched = self._collections.resolve(collections)
         keys = [c.key for c in searched if c.type is not CollectionType.CALIBRATION]
         if not keys:
             return
-        tags = self._tags(datasetType)
-        group = self._universe.group(datasetType.dimensions)
         run = self._collections.table.alias("run")
         sql = (
             sqlalchemy.select(tags.c.dataset_id, run.c.name, *(tags.c[n] for n in group.required))
-            .distinct()
             .join_from(tags, self._dataset, self._dataset.c.id == tags.c.dataset_id)
             .join(run, run.c.collection_id == self._dataset.c.run_id)
-            .where(tags.c.dataset_type_id == record.key, tags.c.collection_id.in_(keys))
+            .where(tags.c.dataset_type_id == info.key, tags.c.collection_id.in_(keys))
         )
+        if len(keys) > 1:  # a dataset may be in several of them: report it once
+            sql = sql.distinct()
         if where is not None:
 
             def resolve(identifier: Any) -> Any:
@@ -387,14 +419,14 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 location.c.dataset_id == tags.c.dataset_id, location.c.datastore_name == name
             )
             sql = sql.where(held if holds else ~held)
-        with self._db.query(sql) as result:
-            rows = result.all()
-        for row in rows:
-            values = dict(zip(group.required, row[2:], strict=True))
-            coordinate = DataCoordinate.standardize(
-                values, universe=self._universe, dimensions=group
-            )
-            yield DatasetRef(datasetType, coordinate, run=row[1], id=row[0])
+        from_required = DataCoordinate.from_required
+        # A session: streaming needs a transaction (a server-side cursor on PostgreSQL).
+        streamed = sql.execution_options(yield_per=_STREAM_BATCH)
+        with self._db.session(), self._db.query(streamed) as result:
+            for rows in result.partitions(_STREAM_BATCH):
+                for row in rows:
+                    coordinate = from_required(group, tuple(row[2:]), check=False)
+                    yield DatasetRef(datasetType, coordinate, run=row[1], id=row[0])
 
     # -- tagging and removing ------------------------------------------------
 
@@ -471,6 +503,17 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         sql = sqlalchemy.select(self._dataset.c.id).where(self._dataset.c.run_id == record.key)
         with self._db.query(sql) as result:
             return list(result.scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeInfo:
+    """A registered dataset type with its dimensions, tags table and prepared SQL."""
+
+    key: int
+    datasetType: DatasetType
+    group: DimensionGroup
+    tags: sqlalchemy.Table
+    find_sql: str
 
 
 def _type_name(datasetType: Any) -> str:

@@ -774,6 +774,50 @@ class Database(ABC):
         dialect = self._engine.dialect
         return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
 
+    def insertMany(
+        self, table: sqlalchemy.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Insert tuples of ``columns`` values in one driver-level executemany.
+
+        Values go through their column types' bind processors, so this
+        stores exactly what `insert` would, without per-row SQLAlchemy work.
+
+        Raises
+        ------
+        ConflictError
+            If a row violates a constraint; nothing is inserted.
+        """
+        dialect = self._engine.dialect
+        processors = [
+            (i, p)
+            for i, c in enumerate(columns)
+            if (p := table.columns[c].type.dialect_impl(dialect).bind_processor(dialect))
+            is not None
+        ]
+        if processors:
+            converted = []
+            for row in rows:
+                values = list(row)
+                for i, process in processors:
+                    values[i] = process(values[i])
+                converted.append(tuple(values))
+        else:
+            converted = [tuple(row) for row in rows]
+        if not converted:
+            return
+        names = ", ".join(self.quoteName(c) for c in columns)
+        marks = ", ".join([self.PLACEHOLDER] * len(columns))
+        sql = f"INSERT INTO {self.quoted(table)} ({names}) VALUES ({marks})"
+        self.executeRaw(sql, converted, many=True, what=f"insert into {table.name}")
+
+    def sqlInValues(self, column: str, n: int) -> str:
+        """SQL for ``column IN (n values)`` of a plain type; parameters from `inValuesParams`."""
+        return _in_placeholders(column, n)
+
+    def inValuesParams(self, values: list[Any]) -> list[Any]:
+        """The parameters that go with `sqlInValues`."""
+        return values
+
     def encodeIds(self, ids: Iterable[uuid.UUID]) -> list[Any]:
         """Dataset ids as the driver binds them to a `~databutler.ddl.GUID` column."""
         return [i.bytes for i in ids]

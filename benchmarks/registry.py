@@ -1,0 +1,143 @@
+"""Throughput of the SQL registry: insert, find, query and remove datasets.
+
+Usage::
+
+    python benchmarks/registry.py --n 10000 [--db URI]
+
+SQLite in a temporary folder by default; with ``--db`` any database URI (a
+PostgreSQL run works in a fresh schema, dropped at the end). Prints one line
+per phase, ``phase=NAME n=N seconds=S ops_per_s=X``:
+
+- ``insert_many``: ``insertDatasets`` of N datasets (exposure x detector) in one call;
+- ``find_by_data_id``: ``findDataset`` once per dataset (a sample of 10,000 above that, n=10000);
+- ``query_all``: ``queryDatasets`` of the dataset type in its run, all N refs;
+- ``query_where``: the same with ``where="exposure < <half>"`` (n = refs returned);
+- ``remove_run``: ``removeCollection`` of the run, its N datasets with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy
+
+from databutler import DatasetType
+from databutler.registry import SqlRegistry, open_database
+
+DETECTORS = 100
+SAMPLE = 10_000
+
+
+def report(phase: str, n: int, seconds: float) -> None:
+    rate = int(n / seconds) if seconds > 0 else 0
+    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={rate}", flush=True)
+
+
+@contextmanager
+def timed(phase: str, n: int) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    report(phase, n, time.perf_counter() - start)
+
+
+def set_up(registry: SqlRegistry, exposures: int) -> None:
+    registry.insertDimensionData("instrument", {"instrument": "HSC", "detector_max": DETECTORS})
+    registry.insertDimensionData("band", {"band": "r"})
+    registry.insertDimensionData(
+        "physical_filter", {"instrument": "HSC", "physical_filter": "HSC-R", "band": "r"}
+    )
+    registry.insertDimensionData("day_obs", {"instrument": "HSC", "day_obs": 20261126})
+    registry.insertDimensionData(
+        "detector", *({"instrument": "HSC", "detector": d} for d in range(DETECTORS))
+    )
+    registry.insertDimensionData(
+        "exposure",
+        *(
+            {
+                "instrument": "HSC",
+                "exposure": e,
+                "physical_filter": "HSC-R",
+                "day_obs": 20261126,
+            }
+            for e in range(exposures)
+        ),
+    )
+    registry.registerDatasetType(DatasetType("raw", ["exposure", "detector"], "Exposure"))
+    registry.registerRun("HSC/raw/all")
+
+
+def run(n: int, uri: str | None) -> int:
+    namespace = None
+    with tempfile.TemporaryDirectory(prefix="databutler-registry-bench-") as tmp:
+        if uri is None:
+            uri = f"sqlite:///{Path(tmp) / 'registry.sqlite3'}"
+        elif uri.startswith("postgresql"):
+            namespace = f"bench_{uuid.uuid4().hex[:12]}"
+        db = open_database(uri, namespace=namespace)
+        try:
+            return _phases(SqlRegistry.create(db), n)
+        finally:
+            if namespace is not None:
+                with db._engine.begin() as connection:
+                    connection.execute(sqlalchemy.text(f'DROP SCHEMA "{namespace}" CASCADE'))
+            db.dispose()
+
+
+def _phases(registry: SqlRegistry, n: int) -> int:
+    exposures = -(-n // DETECTORS)
+    set_up(registry, exposures)
+    data_ids = [
+        {"instrument": "HSC", "exposure": e, "detector": d}
+        for e in range(exposures)
+        for d in range(DETECTORS)
+    ][:n]
+
+    with timed("insert_many", n):
+        refs = registry.insertDatasets("raw", data_ids, "HSC/raw/all")
+
+    sample = refs if n <= SAMPLE else random.Random(1).sample(refs, SAMPLE)
+    with timed("find_by_data_id", len(sample)):
+        found = [
+            registry.findDataset("raw", ref.dataId, collections="HSC/raw/all") for ref in sample
+        ]
+    failures = sum(f is None or f.id != r.id for f, r in zip(found, sample, strict=True))
+
+    with timed("query_all", n):
+        everything = registry.queryDatasets("raw", collections="HSC/raw/all")
+    failures += len(everything) != n
+
+    half = exposures // 2
+    start = time.perf_counter()
+    some = registry.queryDatasets("raw", collections="HSC/raw/all", where=f"exposure < {half}")
+    report("query_where", len(some), time.perf_counter() - start)
+    failures += len(some) != sum(1 for d in data_ids if d["exposure"] < half)
+
+    with timed("remove_run", n):
+        registry.removeCollection("HSC/raw/all")
+    failures += registry.queryCollections() != []
+    if failures:
+        print(f"# {failures} correctness check(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, required=True, help="number of datasets")
+    parser.add_argument("--db", default=None, help="database URI (default: SQLite in a temp dir)")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be positive")
+    return run(args.n, args.db)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
