@@ -83,10 +83,12 @@ class DatasetRef:
     dataId: Mapping[str, Any] | DataCoordinate = field(hash=False, compare=False)
     run: str | None = None
     id: DatasetId | None = None
-    _data_id_key: tuple[tuple[str, Any], ...] = field(init=False, repr=False)
+    _data_id_key: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_id(self.id)
-        if not hasattr(self.dataId, "required"):  # keep a DataCoordinate as it is
+        if hasattr(self.dataId, "required"):  # a DataCoordinate: hashable as it is
+            object.__setattr__(self, "_data_id_key", self.dataId)
+        else:
             object.__setattr__(self, "dataId", dict(self.dataId))
-        object.__setattr__(self, "_data_id_key", tuple(sorted(self.dataId.items())))
+            object.__setattr__(self, "_data_id_key", tuple(sorted(self.dataId.items())))

@@ -288,23 +288,28 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         info = self._type_info(datasetType.name)
         required = info.group.required
         tag_columns = ["dataset_type_id", "dataset_id", "collection_id", *required]
+        db = self._db
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        ingest_date = db.bindValue(self._dataset.c.ingest_date, now)
         run_key = run_record.key
         try:
-            with self._db.transaction():
-                for batch in chunked(refs, self._db.IN_BATCH_SIZE):
-                    self._db.insertMany(
+            with db.transaction():
+                for batch in chunked(refs, db.IN_BATCH_SIZE):
+                    keys = db.encodeIds([r.id for r in batch])
+                    db.insertMany(
                         self._dataset,
                         ["id", "dataset_type_id", "run_id", "ingest_date"],
-                        [(r.id, type_key, run_key, now) for r in batch],
+                        [(k, type_key, run_key, ingest_date) for k in keys],
+                        encoded=["id", "ingest_date"],
                     )
-                    self._db.insertMany(
+                    db.insertMany(
                         info.tags,
                         tag_columns,
                         [
-                            (type_key, r.id, run_key, *(r.dataId[n] for n in required))
-                            for r in batch
+                            (type_key, k, run_key, *[r.dataId[n] for n in required])
+                            for k, r in zip(keys, batch, strict=True)
                         ],
+                        encoded=["dataset_id"],
                     )
         except ConflictError as exc:
             raise ConflictError(
@@ -391,8 +396,10 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         if not keys:
             return
         run = self._collections.table.alias("run")
+        # The id comes back as the driver returns it, decoded a batch at a time.
+        raw_id = sqlalchemy.type_coerce(tags.c.dataset_id, sqlalchemy.types.NullType())
         sql = (
-            sqlalchemy.select(tags.c.dataset_id, run.c.name, *(tags.c[n] for n in group.required))
+            sqlalchemy.select(raw_id, run.c.name, *(tags.c[n] for n in group.required))
             .join_from(tags, self._dataset, self._dataset.c.id == tags.c.dataset_id)
             .join(run, run.c.collection_id == self._dataset.c.run_id)
             .where(tags.c.dataset_type_id == info.key, tags.c.collection_id.in_(keys))
@@ -424,9 +431,10 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         streamed = sql.execution_options(yield_per=_STREAM_BATCH)
         with self._db.session(), self._db.query(streamed) as result:
             for rows in result.partitions(_STREAM_BATCH):
-                for row in rows:
+                ids = self._db.decodeIds([row[0] for row in rows])
+                for row, dataset_id in zip(rows, ids, strict=True):
                     coordinate = from_required(group, tuple(row[2:]), check=False)
-                    yield DatasetRef(datasetType, coordinate, run=row[1], id=row[0])
+                    yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
 
     # -- tagging and removing ------------------------------------------------
 

@@ -774,13 +774,26 @@ class Database(ABC):
         dialect = self._engine.dialect
         return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
 
+    def bindValue(self, column: sqlalchemy.ColumnElement[Any], value: Any) -> Any:
+        """``value`` as the driver binds it for ``column`` (its type's bind processor applied)."""
+        dialect = self._engine.dialect
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        return value if process is None else process(value)
+
     def insertMany(
-        self, table: sqlalchemy.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+        self,
+        table: sqlalchemy.Table,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        encoded: Iterable[str] = (),
     ) -> None:
         """Insert tuples of ``columns`` values in one driver-level executemany.
 
         Values go through their column types' bind processors, so this
-        stores exactly what `insert` would, without per-row SQLAlchemy work.
+        stores exactly what `insert` would, without per-row SQLAlchemy work;
+        values of the ``encoded`` columns are in driver form already (see
+        `encodeIds`, `bindValue`) and go in as they are.
 
         Raises
         ------
@@ -788,10 +801,12 @@ class Database(ABC):
             If a row violates a constraint; nothing is inserted.
         """
         dialect = self._engine.dialect
+        skip = set(encoded)
         processors = [
             (i, p)
             for i, c in enumerate(columns)
-            if (p := table.columns[c].type.dialect_impl(dialect).bind_processor(dialect))
+            if c not in skip
+            and (p := table.columns[c].type.dialect_impl(dialect).bind_processor(dialect))
             is not None
         ]
         if processors:
