@@ -143,8 +143,19 @@ def test_query_with_where_and_datastores(registry: SqlRegistry) -> None:
         registry.queryDatasets(
             "flat", collections="HSC/calib/a", where="detector = 1; DROP TABLE dataset"
         )
-    with pytest.raises(ExpressionError, match="not a dimension of 'flat'"):
+    with pytest.raises(ExpressionError, match="not a dimension of this query"):
         registry.queryDatasets("flat", collections="HSC/calib/a", where="exposure = 3")
+    # Record fields and implied dimensions join the dimension tables.
+    by_field = registry.queryDatasets(
+        "flat", collections="HSC/calib/a", where="detector.full_name = 'ccd3' AND band = 'i'"
+    )
+    assert [(r.dataId["detector"], r.dataId["physical_filter"]) for r in by_field] == [(3, "HSC-I")]
+    by_key_alias = registry.queryDatasets(
+        "flat", collections="HSC/calib/a", where="detector.id < 3"
+    )
+    assert sorted({r.dataId["detector"] for r in by_key_alias}) == [1, 2]
+    with pytest.raises(ExpressionError, match="detector has no field 'colour'"):
+        registry.queryDatasets("flat", collections="HSC/calib/a", where="detector.colour = 1")
     files = registry.datastore_bridges.register("files")
     files.insert(refs[:4])
     held = registry.queryDatasets("flat", collections="HSC/calib/a", in_datastore="files")

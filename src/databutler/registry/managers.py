@@ -148,6 +148,7 @@ class RegistryManagerTypes:
             context,
             universe=universe,
             collections=collections,
+            dimensions=dimensions,
             registry_schema_version=versions.get("datasets"),
         )
         opaque = self.opaque.initialize(db, context, registry_schema_version=versions.get("opaque"))

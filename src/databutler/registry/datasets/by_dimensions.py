@@ -35,6 +35,7 @@ from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
 from ..collections import CollectionRecord, SimpleCollectionManager
 from ..dataset_types import DatasetTypeManager
+from ..dimension_records import StaticDimensionRecordStorageManager
 from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
 from ..interfaces._bridge import as_dataset_ids
 from ..interfaces._database import Database, chunked
@@ -81,6 +82,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         dataset: sqlalchemy.Table,
         types: DatasetTypeManager,
         collections: SimpleCollectionManager,
+        dimensions: StaticDimensionRecordStorageManager,
         universe: DimensionUniverse,
         registry_schema_version: VersionTuple | None = None,
     ) -> None:
@@ -89,6 +91,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         self._dataset = dataset
         self._types = types
         self._collections = collections
+        self._dimensions = dimensions
         self._universe = universe
         self._ids = DatasetIdFactory()
         self._info: dict[int, _TypeInfo] = {}
@@ -106,11 +109,15 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         *,
         universe: DimensionUniverse,
         collections: SimpleCollectionManager | None = None,
+        dimensions: StaticDimensionRecordStorageManager | None = None,
         registry_schema_version: VersionTuple | None = None,
     ) -> ByDimensionsDatasetRecordStorageManager:
         # docstring inherited
-        if collections is None:
-            raise TypeError(f"{cls.__name__} needs the collections manager (collections=).")
+        if collections is None or dimensions is None:
+            raise TypeError(
+                f"{cls.__name__} needs the collection and dimension managers "
+                "(collections=, dimensions=)."
+            )
         types = DatasetTypeManager.initialize(db, context, universe=universe)
         spec = ddl.TableSpec(
             [
@@ -128,7 +135,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             doc="One row per dataset known to the registry.",
         )
         dataset = context.addTable(cls.DATASET_TABLE, spec)
-        return cls(db, dataset, types, collections, universe, registry_schema_version)
+        return cls(db, dataset, types, collections, dimensions, universe, registry_schema_version)
 
     def clone(self, db: Database) -> ByDimensionsDatasetRecordStorageManager:
         # docstring inherited
@@ -137,6 +144,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             self._dataset,
             self._types.clone(db),
             self._collections.clone(db),
+            self._dimensions.clone(db),
             self._universe,
             self._registry_schema_version,
         )
@@ -387,7 +395,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         ``location`` (the bridge's ``dataset_location`` table) the results can
         be restricted to datasets a datastore holds, or does not hold.
         """
-        from ..queries import to_sql
+        from ..queries import DimensionColumns, to_sql
 
         info = self._type_info(datasetTypeName)
         datasetType, group, tags = info.datasetType, info.group, info.tags
@@ -407,16 +415,10 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         if len(keys) > 1:  # a dataset may be in several of them: report it once
             sql = sql.distinct()
         if where is not None:
-
-            def resolve(identifier: Any) -> Any:
-                if identifier.field is None and identifier.name in group.required:
-                    return tags.c[identifier.name]
-                raise LookupError(
-                    f"{identifier} is not a dimension of {datasetType.name!r}; use one of "
-                    f"{', '.join(group.required)}"
-                )
-
-            sql = sql.where(to_sql(where, resolve, bind))
+            columns = DimensionColumns(
+                self._universe, self._dimensions.table, {n: tags.c[n] for n in group.required}
+            )
+            sql = columns.apply(sql.where(to_sql(where, columns.resolve, bind)))
         for name, holds in ((in_datastore, True), (not_in_datastore, False)):
             if name is None:
                 continue

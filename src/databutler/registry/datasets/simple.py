@@ -62,6 +62,7 @@ class SimpleDatasetRecordStorageManager(DatasetRecordStorageManager):
         *,
         universe: DimensionUniverse,
         collections: Any = None,
+        dimensions: Any = None,
         registry_schema_version: VersionTuple | None = None,
     ) -> SimpleDatasetRecordStorageManager:
         # docstring inherited

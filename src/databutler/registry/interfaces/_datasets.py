@@ -30,12 +30,13 @@ class DatasetRecordStorageManager(VersionedExtension):
         *,
         universe: DimensionUniverse,
         collections: Any = None,
+        dimensions: Any = None,
         registry_schema_version: VersionTuple | None = None,
     ) -> DatasetRecordStorageManager:
         """Declare the dataset tables and return an instance.
 
-        ``collections`` is the collection manager, for managers whose tables
-        reference collections.
+        ``collections`` and ``dimensions`` are the collection and dimension
+        record managers, for managers whose tables reference theirs.
         """
         raise NotImplementedError()
 

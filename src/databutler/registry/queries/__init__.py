@@ -1,5 +1,6 @@
 """Registry queries: the ``where`` expression language and its translation to SQL."""
 
+from .builder import DimensionColumns
 from .expression import (
     KEYWORDS,
     MAX_DEPTH,
@@ -30,6 +31,7 @@ __all__ = [
     "BindParameter",
     "Comparison",
     "ComparisonOperator",
+    "DimensionColumns",
     "ExpressionError",
     "Identifier",
     "InBind",
