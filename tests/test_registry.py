@@ -259,3 +259,25 @@ def test_import_keeps_ids(registry: SqlRegistry) -> None:
     found = other.findDataset("bias", instrument="HSC", detector=8, collections="HSC/calib/a")
     assert found is not None and found.id == refs[0].id
     assert isinstance(uuid.UUID(str(found.id)), uuid.UUID)
+
+
+def test_query_dimension_records_and_data_ids(registry: SqlRegistry) -> None:
+    records = registry.queryDimensionRecords("detector", where="detector > 8 OR full_name = 'ccd2'")
+    assert [r.data_id["detector"] for r in records] == [2, 9, 10]
+    filters = registry.queryDimensionRecords("physical_filter", where="band = 'i'")
+    assert [r.data_id["physical_filter"] for r in filters] == ["HSC-I"]
+    assert len(registry.queryDimensionRecords("detector")) == 10
+    data_ids = registry.queryDataIds(["detector", "physical_filter"], where="detector < 3")
+    assert sorted((d["detector"], d["physical_filter"]) for d in data_ids) == [
+        (1, "HSC-I"),
+        (1, "HSC-R"),
+        (2, "HSC-I"),
+        (2, "HSC-R"),
+    ]
+    assert registry.queryDataIds(["detector"], where="detector.full_name = 'nope'") == []
+    with pytest.raises(ExpressionError, match="column 9"):
+        registry.queryDataIds(["detector"], where="detector ! 3")
+    with pytest.raises(TypeError, match="not both"):
+        registry.queryDimensionRecords(
+            "detector", [{"instrument": "HSC", "detector": 1}], where="detector = 1"
+        )

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy
 
@@ -56,6 +56,9 @@ from ._dimension_record import DimensionRecord
 from ._dimension_values import COLUMN_TYPES, from_db, preview, to_db
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 from .interfaces._database import chunked
+
+if TYPE_CHECKING:
+    from .queries import Node
 
 __all__ = [
     "DimensionRecord",
@@ -473,6 +476,72 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         return ConflictError(f"{what}: {exc}. Nothing was inserted.", exc.orig)
 
     # -- reading --------------------------------------------------------
+
+    def query(
+        self, element: str, where: Node | None = None, bind: Mapping[str, Any] | None = None
+    ) -> list[DimensionRecord]:
+        """Records of ``element`` matching a parsed ``where`` expression (all without one).
+
+        The expression may use the element's key, the keys of the dimensions
+        it requires or implies, its own fields (``exposure.exposure_time``)
+        and fields of those other dimensions' records.
+        """
+        from .queries import DimensionColumns, to_sql
+
+        layout = self._layout(element)
+        table = self.table(element)
+        sql = sqlalchemy.select(table)
+        if where is not None:
+            base = {name: table.c[name] for name in (*layout.key_names, *layout.implied)}
+            columns = DimensionColumns(self._universe, self.table, base)
+
+            def resolve(identifier: Any) -> Any:
+                # A bare field name means a field of this element's own record.
+                name = identifier.name
+                if identifier.field is None and name not in self._universe and name in table.c:
+                    return table.c[name]
+                return columns.resolve(identifier)
+
+            sql = columns.apply(sql.where(to_sql(where, resolve, bind)))
+        sql = sql.order_by(*(table.c[name] for name in layout.key_names))
+        with self._db.query(sql) as result:
+            return [layout.make_record(row) for row in result.mappings()]
+
+    def queryDataIds(
+        self,
+        dimensions: Iterable[str],
+        where: Node | None = None,
+        bind: Mapping[str, Any] | None = None,
+    ) -> list[DataCoordinate]:
+        """Every data ID of ``dimensions`` whose records exist and match ``where``.
+
+        The records of the required dimensions are joined on their shared
+        keys, so the answer is every combination the records allow (every
+        detector of every exposure of an instrument, say).
+        """
+        from .queries import DimensionColumns, to_sql
+
+        group = self._universe.group(dimensions)
+        if not group.required:
+            return []
+        tables = {name: self.table(name).alias(f"key_{name}") for name in group.required}
+        first, *rest = group.required
+        joined: Any = tables[first]
+        for name in rest:
+            shared = [r for r in self._universe[name].required if r in tables]
+            onclause = sqlalchemy.and_(
+                sqlalchemy.true(), *(tables[name].c[r] == tables[r].c[r] for r in shared)
+            )
+            joined = joined.join(tables[name], onclause)
+        keys = [tables[name].c[name] for name in group.required]
+        sql = sqlalchemy.select(*keys).select_from(joined)
+        if where is not None:
+            base = {name: tables[name].c[name] for name in group.required}
+            columns = DimensionColumns(self._universe, self.table, base)
+            sql = columns.apply(sql.where(to_sql(where, columns.resolve, bind)))
+        sql = sql.distinct().order_by(*keys)
+        with self._db.query(sql) as result:
+            return [DataCoordinate.from_required(group, tuple(row), check=False) for row in result]
 
     def fetch(
         self,

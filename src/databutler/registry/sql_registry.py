@@ -106,10 +106,30 @@ class SqlRegistry:
         return self._managers.dimensions.sync(element, record)
 
     def queryDimensionRecords(
-        self, element: str, dataIds: Iterable[Mapping[str, Any]] | None = None, **where: Any
+        self,
+        element: str,
+        dataIds: Iterable[Mapping[str, Any]] | None = None,
+        *,
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
     ) -> list[DimensionRecord]:
-        """Records of one dimension, for the given data IDs or all."""
-        return self._managers.dimensions.fetch(element, dataIds, **where)
+        """Records of one dimension: for the given data IDs, or matching ``where``, or all."""
+        if where.strip():
+            if dataIds is not None:
+                raise TypeError("Give dataIds or where=, not both.")
+            return self._managers.dimensions.query(element, parse_expression(where), bind)
+        return self._managers.dimensions.fetch(element, dataIds)
+
+    def queryDataIds(
+        self,
+        dimensions: Iterable[str],
+        *,
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
+    ) -> list[DataCoordinate]:
+        """Data IDs of ``dimensions`` that the dimension records allow, matching ``where``."""
+        node = parse_expression(where) if where.strip() else None
+        return self._managers.dimensions.queryDataIds(dimensions, node, bind)
 
     def expandDataId(
         self,
