@@ -281,3 +281,47 @@ def test_query_dimension_records_and_data_ids(registry: SqlRegistry) -> None:
         registry.queryDimensionRecords(
             "detector", [{"instrument": "HSC", "detector": 1}], where="detector = 1"
         )
+
+
+def test_certify_find_and_decertify(registry: SqlRegistry, databases: DatabaseFactory) -> None:
+    import datetime
+
+    from databutler import Timespan
+
+    utc = datetime.UTC
+    day = lambda d: datetime.datetime(2026, 11, d, tzinfo=utc)  # noqa: E731
+    old, new = (
+        registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 1}], run)[0]
+        for run in ("HSC/calib/a", "HSC/calib/b")
+    )
+    registry.registerCollection("HSC/calib", CollectionType.CALIBRATION)
+    registry.certify("HSC/calib", [old], Timespan(None, day(10)))
+    registry.certify("HSC/calib", [new], Timespan(day(10), None))
+    before = _count(databases, "dataset")
+    with pytest.raises(ConflictError, match="already has a dataset valid"):
+        registry.certify("HSC/calib", [new], Timespan(day(5), day(12)))
+    with pytest.raises(CollectionError, match="CALIBRATION"):
+        registry.certify("HSC/calib/a", [old], Timespan(None, None))
+    flat = registry.insertDatasets(
+        "flat", [{"instrument": "HSC", "detector": 1, "physical_filter": "HSC-R"}], "HSC/calib/a"
+    )
+    with pytest.raises(ValueError, match="not a calibration type"):
+        registry.certify("HSC/calib", flat, Timespan(None, None))
+    assert _count(databases, "dataset") == before + 1
+    find = lambda when: registry.findDataset(  # noqa: E731
+        "bias", instrument="HSC", detector=1, collections="HSC/calib", timespan=when
+    )
+    assert find(day(3)) == old and find(day(3)).run == "HSC/calib/a"
+    assert find(day(20)) == new and find(day(10)) == new
+    assert (
+        registry.findDataset("bias", instrument="HSC", detector=1, collections="HSC/calib") is None
+    )
+    with pytest.raises(CollectionError, match="narrower"):
+        find(Timespan(day(5), day(15)))
+    # Decertify the middle: old stops on the 8th, new starts on the 12th.
+    assert registry.decertify("HSC/calib", "bias", Timespan(day(8), day(12))) == 2
+    assert find(day(7)) == old and find(day(9)) is None and find(day(12)) == new
+    assert registry.decertify("HSC/calib", "bias", Timespan(day(8), day(12))) == 0
+    # Removing the run of a certified dataset removes its validity too.
+    registry.removeCollection("HSC/calib/a")
+    assert find(day(3)) is None and find(day(20)) == new

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .._collection_type import CollectionType
+from .._collection_type import CollectionType, Timespan
 from .._dataset_id import DatasetIdGenEnum
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
@@ -255,13 +256,20 @@ class SqlRegistry:
         dataId: Mapping[str, Any] | None = None,
         *,
         collections: Sequence[str] | str,
+        timespan: Timespan | datetime.datetime | None = None,
         **kwargs: Any,
     ) -> DatasetRef | None:
-        """The first dataset of that type and data ID in ``collections``, in search order."""
+        """The first dataset of that type and data ID in ``collections``, in search order.
+
+        CALIBRATION collections are searched when ``timespan`` (or an instant)
+        is given: the calibration valid then matches.
+        """
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         data_id = dict(dataId or {}, **kwargs)
         search = [collections] if isinstance(collections, str) else list(collections)
-        return self._datasets.find(name, data_id, search)
+        if isinstance(timespan, datetime.datetime):
+            timespan = Timespan(timespan, timespan + datetime.timedelta(microseconds=1))
+        return self._datasets.find(name, data_id, search, timespan)
 
     def queryDatasets(
         self,
@@ -300,6 +308,22 @@ class SqlRegistry:
     def disassociate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
         """Untag datasets from a TAGGED collection."""
         self._datasets.disassociate(collection, refs)
+
+    def certify(self, collection: str, refs: Iterable[DatasetRef], timespan: Timespan) -> None:
+        """Make calibration datasets valid in CALIBRATION ``collection`` over ``timespan``."""
+        self._datasets.certify(collection, refs, timespan)
+
+    def decertify(
+        self,
+        collection: str,
+        datasetType: str | DatasetType,
+        timespan: Timespan,
+        *,
+        dataIds: Iterable[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Remove validity within ``timespan`` from a CALIBRATION collection."""
+        name = datasetType if isinstance(datasetType, str) else datasetType.name
+        return self._datasets.decertify(collection, name, timespan, dataIds)
 
     def removeDatasets(self, refs: Iterable[DatasetRef]) -> int:
         """Delete datasets; refused with `OrphanedRecordError` while a datastore holds one."""

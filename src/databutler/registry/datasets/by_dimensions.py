@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy
 
 from ... import ddl
-from ..._collection_type import CollectionType
+from ..._collection_type import CollectionType, Timespan
 from ..._dataset_id import DatasetIdFactory, DatasetIdGenEnum
 from ..._dataset_ref import DatasetRef
 from ..._dataset_type import DatasetType
@@ -39,6 +39,7 @@ from ..dimension_records import StaticDimensionRecordStorageManager
 from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
 from ..interfaces._bridge import as_dataset_ids
 from ..interfaces._database import Database, chunked
+from .calibs import CalibrationStorage
 
 if TYPE_CHECKING:
     from ..queries import Node
@@ -93,6 +94,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         self._collections = collections
         self._dimensions = dimensions
         self._universe = universe
+        self._calibs = CalibrationStorage(db, universe, collections)
         self._ids = DatasetIdFactory()
         self._info: dict[int, _TypeInfo] = {}
 
@@ -220,6 +222,8 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         """
         record, new = self._types.register(datasetType)
         self._tags(record.datasetType)
+        if record.datasetType.isCalibration:
+            self._calibs.table(self._universe.group(record.datasetType.dimensions))
         return new
 
     # -- inserting ---------------------------------------------------------
@@ -344,22 +348,26 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
     # -- finding -----------------------------------------------------------
 
     def find(
-        self, datasetTypeName: str, dataId: Mapping[str, Any], collections: Sequence[str]
+        self,
+        datasetTypeName: str,
+        dataId: Mapping[str, Any] | DataCoordinate,
+        collections: Sequence[str],
+        timespan: Timespan | None = None,
     ) -> DatasetRef | None:
         """The first dataset of that type and data ID in ``collections``, searched in order.
 
-        CHAINED collections are searched member by member; CALIBRATION ones
-        are skipped (they need a time).
+        CHAINED collections are searched member by member. CALIBRATION
+        collections are searched only with a ``timespan``: a dataset valid at
+        some time of it matches (more than one is an error).
         """
         info = self._type_info(datasetTypeName)
         coordinate = DataCoordinate.standardize(
             dataId, universe=self._universe, dimensions=info.group
         )
-        searched = [
-            c.key
-            for c in self._collections.resolve(collections)
-            if c.type is not CollectionType.CALIBRATION
-        ]
+        resolved = self._collections.resolve(collections)
+        if timespan is not None and any(c.type is CollectionType.CALIBRATION for c in resolved):
+            return self._find_with_calibrations(info, coordinate, resolved, timespan)
+        searched = [c.key for c in resolved if c.type is not CollectionType.CALIBRATION]
         if not searched:
             return None
         db = self._db
@@ -377,6 +385,84 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 (ref_id,) = db.decodeIds([dataset_id])
                 return DatasetRef(info.datasetType, coordinate, run=run_name, id=ref_id)
         return None
+
+    def _find_with_calibrations(
+        self,
+        info: _TypeInfo,
+        coordinate: DataCoordinate,
+        resolved: list[CollectionRecord],
+        timespan: Timespan,
+    ) -> DatasetRef | None:
+        for collection in resolved:
+            if collection.type is CollectionType.CALIBRATION:
+                if not info.datasetType.isCalibration:
+                    continue
+                hits = self._calibs.find(collection.key, info.key, info.group, coordinate, timespan)
+                if len(hits) > 1:
+                    raise CollectionError(
+                        f"{len(hits)} {info.datasetType.name!r} datasets for {coordinate} are "
+                        f"valid in {collection.name!r} during {timespan}; give a narrower time."
+                    )
+                if hits:
+                    dataset_id = hits[0][0]
+                    return DatasetRef(
+                        info.datasetType, coordinate, run=self._run_of(dataset_id), id=dataset_id
+                    )
+            else:
+                ref = self.find(info.datasetType.name, coordinate, [collection.name])
+                if ref is not None:
+                    return ref
+        return None
+
+    def _run_of(self, dataset_id: uuid.UUID) -> str:
+        run = self._collections.table
+        sql = (
+            sqlalchemy.select(run.c.name)
+            .join_from(self._dataset, run, run.c.collection_id == self._dataset.c.run_id)
+            .where(self._dataset.c.id == dataset_id)
+        )
+        with self._db.query(sql) as result:
+            return str(result.scalar_one())
+
+    def certify(self, collection: str, refs: Iterable[DatasetRef], timespan: Timespan) -> None:
+        """Make ``refs`` valid in CALIBRATION ``collection`` over ``timespan``.
+
+        Raises
+        ------
+        ConflictError
+            If a dataset of the same type and data ID is already valid in
+            part of ``timespan``; nothing changes.
+        CollectionError
+            If ``collection`` is not CALIBRATION.
+        ValueError
+            If a dataset type is not a calibration type.
+        """
+        with self._db.transaction():
+            for name, group in _by_type(refs).items():
+                info = self._type_info(name)
+                if not info.datasetType.isCalibration:
+                    raise ValueError(
+                        f"Dataset type {name!r} is not a calibration type (isCalibration=False); "
+                        "only calibrations can be certified."
+                    )
+                self._calibs.certify(collection, info.key, info.group, group, timespan)
+
+    def decertify(
+        self,
+        collection: str,
+        datasetTypeName: str,
+        timespan: Timespan,
+        dataIds: Iterable[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Remove validity within ``timespan``; ranges sticking out are cut back."""
+        info = self._type_info(datasetTypeName)
+        coordinates = None
+        if dataIds is not None:
+            coordinates = [
+                DataCoordinate.standardize(d, universe=self._universe, dimensions=info.group)
+                for d in dataIds
+            ]
+        return self._calibs.decertify(collection, info.key, info.group, timespan, coordinates)
 
     def query(
         self,
