@@ -9,7 +9,11 @@ from typing import Any, ClassVar
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import DatabutlerError
-from ..registry.interfaces import DatastoreRegistryBridge, DatastoreRegistryBridgeManager
+from ..registry.interfaces import (
+    DatastoreRegistryBridge,
+    DatastoreRegistryBridgeManager,
+    FakeDatasetRef,
+)
 from ..transaction import DatastoreTransaction
 
 __all__ = ["DatasetNotStoredError", "Datastore"]
@@ -160,7 +164,7 @@ class Datastore(ABC):
         self.emptyTrash(refs=items)
 
 
-def _id(ref: DatasetRef) -> DatasetId:
+def _id(ref: DatasetRef | FakeDatasetRef) -> DatasetId:
     if ref.id is None:
         from .._exceptions import AmbiguousDatasetError
 
