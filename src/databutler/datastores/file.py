@@ -1,0 +1,300 @@
+"""`FileDatastore`: datasets as files, on local disk or S3, with records in the registry.
+
+Each dataset's artifact lives at a path from its file template plus the
+formatter's extension, under a `~databutler.datastores.resources.ResourceStore`
+root. What the datastore knows about an artifact is a row of its records
+table (``dataset_id, component, path, formatter, storage_class, checksum,
+file_size``) in the registry database.
+
+``put`` serialises first, registers the undo, writes the artifact atomically
+(temporary name, then rename), and only then inserts the records and the
+bridge rows in one database transaction; if that fails, the new artifacts are
+deleted again, so a failure leaves neither a file nor a row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import sqlalchemy
+
+from .. import ddl
+from .._dataset_ref import DatasetId, DatasetRef
+from .._exceptions import ConflictError
+from ..registry.interfaces import DatastoreRegistryBridgeManager, OpaqueTableStorage
+from ._base import DatasetNotStoredError, Datastore, _id
+from .formatters import Formatter, formatter_for, formatter_for_object
+from .resources import ResourceStore, store_for
+from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
+
+__all__ = ["FileDatastore", "StoredFileInfo"]
+
+#: Component value of a record for the whole dataset (NULL cannot be in a key).
+NO_COMPONENT = "__NULL_STRING__"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFileInfo:
+    """What the datastore records about one artifact."""
+
+    dataset_id: DatasetId
+    component: str
+    path: str
+    formatter: str
+    storage_class: str
+    checksum: str | None
+    file_size: int
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> StoredFileInfo:
+        """Build from a records-table row."""
+        return cls(**{name: record[name] for name in cls.__slots__})
+
+    def to_record(self) -> dict[str, Any]:
+        """The records-table row."""
+        return asdict(self)
+
+
+def records_spec() -> ddl.TableSpec:
+    """The records table of a file datastore."""
+    from ..registry.interfaces import DatasetRecordStorageManager
+
+    spec = ddl.TableSpec(
+        [
+            ddl.FieldSpec("component", sqlalchemy.String, length=32, primaryKey=True),
+            ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False),
+            ddl.FieldSpec("formatter", sqlalchemy.String, length=64, nullable=False),
+            ddl.FieldSpec("storage_class", sqlalchemy.String, length=64, nullable=False),
+            ddl.FieldSpec("checksum", sqlalchemy.String, length=64, nullable=True),
+            ddl.FieldSpec("file_size", sqlalchemy.BigInteger, nullable=False),
+        ],
+        indexes=[ddl.IndexSpec("path")],
+        doc="Artifacts of a file datastore, one row per dataset (and component).",
+    )
+    # No foreign key: records outlive their datasets until the trash is emptied.
+    DatasetRecordStorageManager.addDatasetForeignKey(spec, primaryKey=True, constraint=False)
+    return spec
+
+
+class FileDatastore(Datastore):
+    """Datasets as files under ``root`` (a directory, ``s3://bucket/prefix`` or ``mem://``).
+
+    Parameters
+    ----------
+    name : `str`
+        The datastore's name (also used for its records table).
+    bridge_manager : `DatastoreRegistryBridgeManager`
+        The registry's bridge manager.
+    root : `str` or `ResourceStore`
+        Where the artifacts go.
+    templates : `~collections.abc.Mapping` [`str`, `str`], optional
+        File templates by dataset type, dimensions or storage class, with
+        ``default``; `DEFAULT_TEMPLATE` when not given.
+    formatters : `~collections.abc.Mapping` [`str`, `str`], optional
+        Formatter name (``json``, ``pickle``, ``npy``, ...) by dataset type or
+        storage class name; otherwise chosen from the object's type.
+    checksum : `bool`, optional
+        Record a SHA-256 checksum of every artifact.
+    records_table : `str`, optional
+        Name of the records table; ``<name>_records`` (sanitised) by default.
+    """
+
+    transfer_modes: ClassVar[frozenset[str]] = frozenset(
+        {"copy", "move", "link", "hardlink", "symlink", "relsymlink"}
+    )
+
+    def __init__(
+        self,
+        name: str,
+        bridge_manager: DatastoreRegistryBridgeManager,
+        root: str | ResourceStore,
+        *,
+        templates: Mapping[str, str] | None = None,
+        formatters: Mapping[str, str] | None = None,
+        checksum: bool = False,
+        records_table: str | None = None,
+    ) -> None:
+        super().__init__(name, bridge_manager)
+        self.store = root if isinstance(root, ResourceStore) else store_for(root)
+        self._templates = FileTemplates(
+            dict(templates) if templates else {"default": DEFAULT_TEMPLATE},
+            universe=bridge_manager.universe,
+        )
+        self._formatters = dict(formatters or {})
+        for formatter in self._formatters.values():
+            formatter_for(formatter)  # unknown names fail here, listing valid ones
+        self._checksum = checksum
+        table = records_table or _table_name(self.name)
+        self.records: OpaqueTableStorage = bridge_manager.opaque.register(table, records_spec())
+        self._validated: dict[str, FileTemplate] = {}
+
+    # -- put ---------------------------------------------------------------
+
+    def _template(self, ref: DatasetRef) -> FileTemplate:
+        datasetType = ref.datasetType
+        key = getattr(datasetType, "name", str(datasetType))
+        template = self._validated.get(key)
+        if template is None:
+            template = self._templates.template_for(datasetType)
+            template.validate(datasetType, self._bridge_manager.universe)
+            self._validated[key] = template
+        return template
+
+    def _formatter(self, ref: DatasetRef, obj: Any) -> Formatter:
+        datasetType = ref.datasetType
+        for key in (getattr(datasetType, "name", None), getattr(datasetType, "storageClass", None)):
+            if key is not None and key in self._formatters:
+                return formatter_for(self._formatters[key])
+        return formatter_for_object(obj)
+
+    def put_many(self, items: Iterable[tuple[Any, DatasetRef]]) -> None:
+        # docstring inherited
+        prepared = []
+        for obj, ref in items:
+            _id(ref)
+            formatter = self._formatter(ref, obj)
+            data = formatter.to_bytes(obj)  # serialise before touching storage
+            path = self._template(ref).format(ref) + formatter.extension
+            info = StoredFileInfo(
+                dataset_id=_id(ref),
+                component=NO_COMPONENT,
+                path=path,
+                formatter=formatter.name,
+                storage_class=str(getattr(ref.datasetType, "storageClass", "")),
+                checksum=hashlib.sha256(data).hexdigest() if self._checksum else None,
+                file_size=len(data),
+            )
+            prepared.append((ref, info, data))
+        written: list[str] = []
+        if self._transaction is not None:
+            # Registered before writing: if anything after this fails, the
+            # enclosing transaction's rollback deletes what was written.
+            refs = [ref for ref, _, _ in prepared]
+            self._transaction.registerUndo("put", self._undo_put, refs, written)
+        try:
+            for _, info, data in prepared:
+                self.store.write(info.path, data)
+                written.append(info.path)
+            # Both join the caller's database transaction when there is one.
+            self.bridge.insert(ref for ref, _, _ in prepared)
+            try:
+                self.records.insert(*(info.to_record() for _, info, _ in prepared))
+            except BaseException:
+                with contextlib.suppress(Exception):  # an aborted outer transaction undoes it
+                    self.bridge.forget(ref for ref, _, _ in prepared)
+                raise
+        except FileExistsError as exc:
+            self._delete_artifacts(written)
+            raise ConflictError(
+                f"Datastore {self.name!r} already has an artifact at {exc}; nothing was stored."
+            ) from exc
+        except BaseException:
+            self._delete_artifacts(written)
+            raise
+
+    def _undo_put(self, refs: list[DatasetRef], paths: list[str]) -> None:
+        # The database rows may be gone already (a rolled-back registry
+        # transaction); forgetting what is absent is a no-op.
+        self.bridge.forget(refs)
+        self._forget_artifacts(refs)
+        self._delete_artifacts(paths)
+
+    def _delete_artifacts(self, paths: list[str]) -> None:
+        for path in paths:
+            self.store.delete(path)
+
+    # -- reading -------------------------------------------------------------
+
+    def _infos(self, ids: list[DatasetId]) -> dict[DatasetId, list[StoredFileInfo]]:
+        found: dict[DatasetId, list[StoredFileInfo]] = {}
+        if ids:
+            for row in self.records.fetch(dataset_id=ids):
+                info = StoredFileInfo.from_record(row)
+                found.setdefault(info.dataset_id, []).append(info)
+        return found
+
+    def get(
+        self,
+        ref: DatasetRef,
+        *,
+        component: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
+        # docstring inherited
+        dataset_id = _id(ref)
+        infos = self._infos([dataset_id]).get(dataset_id)
+        if not infos or not self.bridge.check([dataset_id]):
+            raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
+        info = infos[0]
+        try:
+            data = self.store.read(info.path)
+        except FileNotFoundError as exc:
+            raise DatasetNotStoredError(
+                f"Datastore {self.name!r} has a record of {ref} but its artifact "
+                f"{info.path!r} is missing."
+            ) from exc
+        if info.checksum is not None and hashlib.sha256(data).hexdigest() != info.checksum:
+            raise DatasetNotStoredError(
+                f"Artifact {info.path!r} of {ref} does not match its recorded checksum."
+            )
+        return formatter_for(info.formatter).from_bytes(
+            data, component=component, parameters=parameters
+        )
+
+    def knows_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
+        # docstring inherited
+        ids = [_id(r) for r in refs]
+        infos = self._infos(ids)
+        return {i: i in infos for i in ids}
+
+    def exists_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
+        # docstring inherited
+        ids = [_id(r) for r in refs]
+        held = self.bridge.check(ids)
+        infos = self._infos([i for i in ids if i in held])
+        return {
+            i: i in infos and all(self.store.exists(info.path) for info in infos[i]) for i in ids
+        }
+
+    def get_uri(self, ref: DatasetRef) -> str:
+        """Where the artifact of ``ref`` is (``file://...``, ``s3://...``)."""
+        dataset_id = _id(ref)
+        infos = self._infos([dataset_id]).get(dataset_id)
+        if not infos:
+            raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
+        return f"{self.store.root.rstrip('/')}/{infos[0].path}"
+
+    # -- trash ---------------------------------------------------------------
+
+    def emptyTrash(
+        self, *, refs: Iterable[DatasetRef] | None = None, dry_run: bool = False
+    ) -> list[DatasetId]:
+        # docstring inherited; artifacts still used by a stored dataset are kept.
+        selected = None if refs is None else [_id(r) for r in refs]
+        emptied: list[DatasetId] = []
+        with self.bridge.emptyTrash(
+            self.records, StoredFileInfo, "path", selected_ids=selected, dry_run=dry_run
+        ) as (pairs, keep):
+            for ref, info in pairs:
+                if info is not None and not dry_run and info.path not in (keep or ()):
+                    self.store.delete(info.path)  # already gone is not an error
+                emptied.append(_id(ref))
+        return list(dict.fromkeys(emptied))
+
+    def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
+        # docstring inherited
+        self.records.delete(["dataset_id"], *({"dataset_id": _id(r)} for r in refs))
+
+
+def _table_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name.lower())
+    table = f"{cleaned}_records"
+    if not table[0].isalpha():
+        table = f"ds_{table}"
+    if len(table) > 63:
+        table = f"ds_{hashlib.sha1(name.encode()).hexdigest()[:16]}_records"
+    return table
