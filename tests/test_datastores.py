@@ -94,3 +94,72 @@ class TestS3FileDatastore(DatastoreTests):
         bucket = make_bucket(s3_client)
         store = S3Store(f"s3://{bucket}/repo", client=s3_client)
         return FileDatastore("s3files", registry.datastore_bridges, store, checksum=True)
+
+
+class TestIngest:
+    @pytest.fixture
+    def registry(self) -> SqlRegistry:
+        return SqlRegistry.create("sqlite://")
+
+    @pytest.fixture
+    def datastore(self, registry: SqlRegistry, tmp_path: Path) -> FileDatastore:
+        return FileDatastore("files", registry.datastore_bridges, str(tmp_path / "store"))
+
+    def _outside(self, tmp_path: Path, name: str, value: int) -> Path:
+        path = tmp_path / "outside" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f'{{"v": {value}}}')
+        return path
+
+    @pytest.mark.parametrize(
+        "mode", ["copy", "move", "link", "hardlink", "symlink", "relsymlink", "auto"]
+    )
+    def test_transfer_modes(
+        self, registry: SqlRegistry, datastore: FileDatastore, tmp_path: Path, mode: str
+    ) -> None:
+        (ref,) = make_refs(registry, 1)
+        source = self._outside(tmp_path, "a.json", 7)
+        datastore.ingest([(source, ref)], transfer=mode)
+        assert datastore.get(ref) == {"v": 7}
+        assert source.exists() == (mode != "move")
+        datastore.remove(ref)
+        assert not datastore.knows(ref)
+        if mode != "move":
+            assert source.read_text() == '{"v": 7}'  # removing never touches the original
+
+    def test_direct_and_in_place(
+        self, registry: SqlRegistry, datastore: FileDatastore, tmp_path: Path
+    ) -> None:
+        direct_ref, inside_ref = make_refs(registry, 2)
+        source = self._outside(tmp_path, "direct.json", 1)
+        datastore.ingest([(source, direct_ref)], transfer="direct")
+        assert datastore.get(direct_ref) == {"v": 1}
+        inside = tmp_path / "store" / "raw" / "in.json"
+        inside.parent.mkdir(parents=True)
+        inside.write_text('{"v": 2}')
+        datastore.ingest([(inside, inside_ref)], transfer=None)
+        assert datastore.get(inside_ref) == {"v": 2}
+        datastore.remove([direct_ref, inside_ref])
+        assert source.exists()  # a direct ingest is never deleted
+        assert not inside.exists()
+
+    def test_ingest_errors_change_nothing(
+        self, registry: SqlRegistry, datastore: FileDatastore, tmp_path: Path
+    ) -> None:
+        ref, gone = make_refs(registry, 2)
+        source = self._outside(tmp_path, "b.json", 3)
+        with pytest.raises(FileNotFoundError):
+            datastore.ingest([(tmp_path / "missing.json", ref)], transfer="copy")
+        with pytest.raises(ValueError, match="Unknown transfer mode 'teleport'"):
+            datastore.ingest([(source, ref)], transfer="teleport")
+        with pytest.raises(ValueError, match="outside the datastore root"):
+            datastore.ingest([(source, ref)], transfer=None)
+        other = self._outside(tmp_path, "c.json", 4)
+        registry.removeDatasets([gone])
+        for mode in ("copy", "move"):
+            with pytest.raises(Exception, match="not a dataset of the registry"):
+                datastore.ingest([(source, ref), (other, gone)], transfer=mode)
+            # A failed move gives the files back.
+            assert source.read_text() == '{"v": 3}' and other.read_text() == '{"v": 4}'
+        assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
+        assert not datastore.knows(ref)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import sqlalchemy
@@ -28,7 +30,7 @@ from .._exceptions import ConflictError
 from ..registry.interfaces import DatastoreRegistryBridgeManager, OpaqueTableStorage
 from ._base import DatasetNotStoredError, Datastore, _id
 from .formatters import Formatter, formatter_for, formatter_for_object
-from .resources import ResourceStore, store_for
+from .resources import LocalStore, ResourceStore, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
 __all__ = ["FileDatastore", "StoredFileInfo"]
@@ -145,11 +147,8 @@ class FileDatastore(Datastore):
         return template
 
     def _formatter(self, ref: DatasetRef, obj: Any) -> Formatter:
-        datasetType = ref.datasetType
-        for key in (getattr(datasetType, "name", None), getattr(datasetType, "storageClass", None)):
-            if key is not None and key in self._formatters:
-                return formatter_for(self._formatters[key])
-        return formatter_for_object(obj)
+        name = self._configured_formatter(ref)
+        return formatter_for(name) if name is not None else formatter_for_object(obj)
 
     def put_many(self, items: Iterable[tuple[Any, DatasetRef]]) -> None:
         # docstring inherited
@@ -196,6 +195,126 @@ class FileDatastore(Datastore):
             self._delete_artifacts(written)
             raise
 
+    # -- ingest ----------------------------------------------------------------
+
+    def ingest(
+        self,
+        items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
+        *,
+        transfer: str | None = "auto",
+        formatter: str | None = None,
+    ) -> None:
+        """Bring existing files in as datasets (all-or-nothing).
+
+        Parameters
+        ----------
+        items : `~collections.abc.Iterable` [`tuple` [`str`, `DatasetRef`]]
+            A file path and the dataset it holds.
+        transfer : `str` or `None`, optional
+            ``copy``, ``move``, ``link``, ``hardlink``, ``symlink``,
+            ``relsymlink`` (local roots), ``direct`` (record the outside path
+            as it is; the file is never deleted by databutler), ``None`` (the
+            file is inside the root already) or ``auto`` (``None`` for files
+            inside the root, else ``copy``).
+        formatter : `str`, optional
+            How to read the files; by default from the dataset type's
+            configuration, else from the file extension.
+
+        Raises
+        ------
+        FileNotFoundError
+            If a file does not exist.
+        ValueError
+            For an unknown transfer mode, or ``None`` with a file outside the root.
+        """
+        modes = {None, "auto", "direct", *self.transfer_modes}
+        if transfer not in modes:
+            valid = ", ".join(sorted(str(m) for m in modes))
+            raise ValueError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
+        local_root = self.store.directory if isinstance(self.store, LocalStore) else None
+        plans = []
+        for source, ref in items:
+            path = Path(source).absolute()
+            if not path.is_file():
+                raise FileNotFoundError(f"Cannot ingest {path}: no such file.")
+            inside = local_root is not None and path.is_relative_to(local_root)
+            mode = transfer if transfer != "auto" else (None if inside else "copy")
+            if mode is None and not inside:
+                raise ValueError(
+                    f"{path} is outside the datastore root {self.store.root}; choose a transfer "
+                    "mode (copy, move, link, ...) to bring it in."
+                )
+            if mode not in (None, "direct", "copy") and not isinstance(self.store, LocalStore):
+                raise ValueError(
+                    f"Transfer mode {mode!r} needs a local root, not {self.store.root}."
+                )
+            name = formatter or self._configured_formatter(ref) or _formatter_by_suffix(path.suffix)
+            formatter_for(name)
+            if mode is None:
+                assert local_root is not None
+                stored = path.relative_to(local_root).as_posix()
+            elif mode == "direct":
+                stored = path.as_uri()
+            else:
+                stored = self._template(ref).format(ref) + path.suffix
+            data = path.read_bytes() if self._checksum else None
+            plans.append((path, ref, mode, stored, name, data))
+        written: list[str] = []
+        moved: list[tuple[str, Path]] = []
+        refs = [ref for _, ref, _, _, _, _ in plans]
+        if self._transaction is not None:
+            self._transaction.registerUndo("ingest", self._undo_put, refs, written)
+        try:
+            infos = []
+            for path, ref, mode, stored, name, data in plans:
+                size = path.stat().st_size
+                if mode == "copy" and not isinstance(self.store, LocalStore):
+                    self.store.write(stored, path.read_bytes())
+                    written.append(stored)
+                elif mode not in (None, "direct"):
+                    assert isinstance(self.store, LocalStore) and mode is not None
+                    self.store.ingest(path, stored, mode)
+                    if mode == "move":
+                        moved.append((stored, path))
+                    else:
+                        written.append(stored)
+                infos.append(
+                    StoredFileInfo(
+                        dataset_id=_id(ref),
+                        component=NO_COMPONENT,
+                        path=stored,
+                        formatter=name,
+                        storage_class=str(getattr(ref.datasetType, "storageClass", "")),
+                        checksum=hashlib.sha256(data).hexdigest() if data is not None else None,
+                        file_size=size,
+                    )
+                )
+            self.bridge.insert(refs)
+            try:
+                self.records.insert(*(info.to_record() for info in infos))
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.bridge.forget(refs)
+                raise
+        except BaseException:
+            self._delete_artifacts(written)
+            for stored, original in moved:  # give moved files back: never lose one
+                assert isinstance(self.store, LocalStore)
+                os.replace(self.store.local_path(stored), original)
+            raise
+
+    def _configured_formatter(self, ref: DatasetRef) -> str | None:
+        datasetType = ref.datasetType
+        for key in (getattr(datasetType, "name", None), getattr(datasetType, "storageClass", None)):
+            if key is not None and key in self._formatters:
+                return self._formatters[key]
+        return None
+
+    def _read(self, path: str) -> bytes:
+        if _is_direct(path):
+            return Path(path.removeprefix("file://")).read_bytes()
+        return self.store.read(path)
+
     def _undo_put(self, refs: list[DatasetRef], paths: list[str]) -> None:
         # The database rows may be gone already (a rolled-back registry
         # transaction); forgetting what is absent is a no-op.
@@ -231,7 +350,7 @@ class FileDatastore(Datastore):
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
         info = infos[0]
         try:
-            data = self.store.read(info.path)
+            data = self._read(info.path)
         except FileNotFoundError as exc:
             raise DatasetNotStoredError(
                 f"Datastore {self.name!r} has a record of {ref} but its artifact "
@@ -280,7 +399,8 @@ class FileDatastore(Datastore):
             self.records, StoredFileInfo, "path", selected_ids=selected, dry_run=dry_run
         ) as (pairs, keep):
             for ref, info in pairs:
-                if info is not None and not dry_run and info.path not in (keep or ()):
+                deletable = info is not None and not _is_direct(info.path)
+                if deletable and not dry_run and info.path not in (keep or ()):
                     self.store.delete(info.path)  # already gone is not an error
                 emptied.append(_id(ref))
         return list(dict.fromkeys(emptied))
@@ -288,6 +408,26 @@ class FileDatastore(Datastore):
     def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
         # docstring inherited
         self.records.delete(["dataset_id"], *({"dataset_id": _id(r)} for r in refs))
+
+
+_SUFFIX_FORMATTERS = {
+    ".json": "json",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".pickle": "pickle",
+    ".pkl": "pickle",
+    ".npy": "npy",
+    ".parquet": "parquet",
+}
+
+
+def _formatter_by_suffix(suffix: str) -> str:
+    return _SUFFIX_FORMATTERS.get(suffix.lower(), "bytes")
+
+
+def _is_direct(path: str) -> bool:
+    """Whether a recorded path points outside the store (``direct`` ingest)."""
+    return path.startswith(("file://", "/"))
 
 
 def _table_name(name: str) -> str:

@@ -33,6 +33,11 @@ class LocalStore(ResourceStore):
         self._root.mkdir(parents=True, exist_ok=True)
 
     @property
+    def directory(self) -> Path:
+        """The root directory."""
+        return self._root
+
+    @property
     def root(self) -> str:
         # docstring inherited
         return self._root.as_uri()
