@@ -1,13 +1,23 @@
 """Datastores: where datasets' bytes are kept, and how."""
 
 from ._base import DatasetNotStoredError, Datastore
+from .chained import ChainedDatastore, Constraints, DatasetTypeNotSupportedError
 from .file import FileDatastore, StoredFileInfo
 from .memory import InMemoryDatastore
 
+from .config import KINDS, DatastoreFactory, datastore_from_config, register_kind  # isort: skip
+
 __all__ = [
+    "KINDS",
+    "ChainedDatastore",
+    "Constraints",
     "DatasetNotStoredError",
+    "DatasetTypeNotSupportedError",
     "Datastore",
+    "DatastoreFactory",
     "FileDatastore",
     "InMemoryDatastore",
     "StoredFileInfo",
+    "datastore_from_config",
+    "register_kind",
 ]

@@ -66,19 +66,21 @@ def records_spec() -> ddl.TableSpec:
     from ..registry.interfaces import DatasetRecordStorageManager
 
     spec = ddl.TableSpec(
-        [
-            ddl.FieldSpec("component", sqlalchemy.String, length=32, primaryKey=True),
-            ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False),
-            ddl.FieldSpec("formatter", sqlalchemy.String, length=64, nullable=False),
-            ddl.FieldSpec("storage_class", sqlalchemy.String, length=64, nullable=False),
-            ddl.FieldSpec("checksum", sqlalchemy.String, length=64, nullable=True),
-            ddl.FieldSpec("file_size", sqlalchemy.BigInteger, nullable=False),
-        ],
-        indexes=[ddl.IndexSpec("path")],
-        doc="Artifacts of a file datastore, one row per dataset (and component).",
+        [], doc="Artifacts of a file datastore, one row per dataset (and component)."
     )
-    # No foreign key: records outlive their datasets until the trash is emptied.
+    # dataset_id leads the key (lookups and the trash joins go by it). No
+    # foreign key: records outlive their datasets until the trash is emptied.
     DatasetRecordStorageManager.addDatasetForeignKey(spec, primaryKey=True, constraint=False)
+    for field in [
+        ddl.FieldSpec("component", sqlalchemy.String, length=32, primaryKey=True),
+        ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False),
+        ddl.FieldSpec("formatter", sqlalchemy.String, length=64, nullable=False),
+        ddl.FieldSpec("storage_class", sqlalchemy.String, length=64, nullable=False),
+        ddl.FieldSpec("checksum", sqlalchemy.String, length=64, nullable=True),
+        ddl.FieldSpec("file_size", sqlalchemy.BigInteger, nullable=False),
+    ]:
+        spec.fields.add(field)
+    spec.indexes.add(ddl.IndexSpec("path"))
     return spec
 
 
@@ -169,11 +171,12 @@ class FileDatastore(Datastore):
             )
             prepared.append((ref, info, data))
         written: list[str] = []
+        recorded: list[DatasetRef] = []  # filled only once this call has recorded them
         if self._transaction is not None:
             # Registered before writing: if anything after this fails, the
-            # enclosing transaction's rollback deletes what was written.
-            refs = [ref for ref, _, _ in prepared]
-            self._transaction.registerUndo("put", self._undo_put, refs, written)
+            # enclosing transaction's rollback deletes what this call wrote
+            # and forgets what it recorded, and nothing else.
+            self._transaction.registerUndo("put", self._undo_put, recorded, written)
         try:
             for _, info, data in prepared:
                 self.store.write(info.path, data)
@@ -186,6 +189,7 @@ class FileDatastore(Datastore):
                 with contextlib.suppress(Exception):  # an aborted outer transaction undoes it
                     self.bridge.forget(ref for ref, _, _ in prepared)
                 raise
+            recorded.extend(ref for ref, _, _ in prepared)
         except FileExistsError as exc:
             self._delete_artifacts(written)
             raise ConflictError(
@@ -262,8 +266,9 @@ class FileDatastore(Datastore):
         written: list[str] = []
         moved: list[tuple[str, Path]] = []
         refs = [ref for _, ref, _, _, _, _ in plans]
+        recorded: list[DatasetRef] = []  # filled only once this call has recorded them
         if self._transaction is not None:
-            self._transaction.registerUndo("ingest", self._undo_put, refs, written)
+            self._transaction.registerUndo("ingest", self._undo_put, recorded, written)
         try:
             infos = []
             for path, ref, mode, stored, name, data in plans:
@@ -296,6 +301,7 @@ class FileDatastore(Datastore):
                 with contextlib.suppress(Exception):
                     self.bridge.forget(refs)
                 raise
+            recorded.extend(refs)
         except BaseException:
             self._delete_artifacts(written)
             for stored, original in moved:  # give moved files back: never lose one

@@ -71,15 +71,12 @@ def make_records_table(
     repo: RegistryManagerInstances, name: str = "test_records"
 ) -> OpaqueTableStorage:
     """Register a records table like a file datastore's: ``(dataset_id, component) -> path``."""
-    spec = ddl.TableSpec(
-        [
-            ddl.FieldSpec("component", sqlalchemy.String, length=32, primaryKey=True),
-            ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False),
-        ],
-        indexes=[ddl.IndexSpec("path")],
-    )
-    # No foreign key: records outlive their datasets until the trash is emptied.
+    spec = ddl.TableSpec([], indexes=[ddl.IndexSpec("path")])
+    # dataset_id leads the key. No foreign key: records outlive their datasets
+    # until the trash is emptied.
     type(repo.datasets).addDatasetForeignKey(spec, primaryKey=True, constraint=False)
+    spec.fields.add(ddl.FieldSpec("component", sqlalchemy.String, length=32, primaryKey=True))
+    spec.fields.add(ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False))
     return repo.opaque.register(name, spec)
 
 

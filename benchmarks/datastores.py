@@ -1,0 +1,123 @@
+"""Throughput of the file datastore with small JSON datasets.
+
+Usage::
+
+    python benchmarks/datastores.py --n 2000 [--root URI] [--s3]
+
+Local disk with an SQLite registry by default (both in a temporary folder);
+``--root`` puts the artifacts elsewhere (a directory or ``s3://bucket/prefix``
+with the standard AWS settings); ``--s3`` starts a moto S3 server on
+127.0.0.1 and uses it. One line per phase, ``phase=NAME n=N seconds=S
+ops_per_s=X``: ``put_many``, ``put`` (one at a time), ``get`` (one at a
+time), ``ingest_copy``, ``ingest_direct``, ``trash_empty`` (trash all, then
+emptyTrash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from databutler import DatasetType
+from databutler.datastores import FileDatastore
+from databutler.registry import SqlRegistry
+
+
+def report(phase: str, n: int, seconds: float) -> None:
+    rate = int(n / seconds) if seconds > 0 else 0
+    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={rate}", flush=True)
+
+
+@contextmanager
+def timed(phase: str, n: int) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    report(phase, n, time.perf_counter() - start)
+
+
+def make_refs(registry: SqlRegistry, run: str, n: int) -> list[Any]:
+    registry.registerRun(run)
+    return registry.insertDatasets(
+        "thing", [{"instrument": "Cam", "detector": d} for d in range(n)], run
+    )
+
+
+def run(n: int, root: str | None, s3: bool) -> int:
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="databutler-ds-bench-")))
+        registry = SqlRegistry.create(f"sqlite:///{tmp / 'registry.sqlite3'}")
+        registry.insertDimensionData("instrument", {"instrument": "Cam"})
+        registry.insertDimensionData(
+            "detector", *({"instrument": "Cam", "detector": d} for d in range(n))
+        )
+        registry.registerDatasetType(DatasetType("thing", ["detector"], "StructuredDataDict"))
+        target: Any = root if root is not None else str(tmp / "store")
+        if s3:
+            from databutler.datastores.resources.s3 import S3Store
+            from databutler.testing.s3 import make_bucket, s3_endpoint
+
+            client = stack.enter_context(s3_endpoint())
+            target = S3Store(f"s3://{make_bucket(client)}/store", client=client)
+        datastore = FileDatastore(
+            "files", registry.datastore_bridges, target, formatters={"thing": "json"}
+        )
+        payload = {"name": "x" * 60, "value": 1.5, "flags": [1, 2, 3]}  # ~100 bytes of JSON
+
+        bulk = make_refs(registry, "bulk", n)
+        with timed("put_many", n):
+            datastore.put_many((payload, ref) for ref in bulk)
+
+        single = make_refs(registry, "single", n)
+        with timed("put", n):
+            for ref in single:
+                datastore.put(payload, ref)
+
+        with timed("get", n):
+            failures = sum(datastore.get(ref) != payload for ref in single)
+
+        sources = tmp / "incoming"
+        sources.mkdir()
+        files = []
+        for i in range(n):
+            path = sources / f"f{i}.json"
+            path.write_text('{"name": "%s", "value": 1.5}' % ("x" * 70))
+            files.append(path)
+        copied = make_refs(registry, "copied", n)
+        with timed("ingest_copy", n):
+            datastore.ingest(zip(files, copied, strict=True), transfer="copy")
+        direct = make_refs(registry, "direct", n)
+        with timed("ingest_direct", n):
+            datastore.ingest(zip(files, direct, strict=True), transfer="direct")
+
+        everything = bulk + single + copied + direct
+        with timed("trash_empty", len(everything)):
+            with registry.transaction():
+                datastore.trash(everything)
+            emptied = datastore.emptyTrash()
+        failures += len(emptied) != len(everything)
+        failures += sum(not f.exists() for f in files)  # direct ingests are never deleted
+        if failures:
+            print(f"# {failures} correctness check(s) failed", file=sys.stderr)
+            return 1
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, required=True, help="datasets per phase")
+    parser.add_argument("--root", default=None, help="artifact root (directory or s3://...)")
+    parser.add_argument("--s3", action="store_true", help="use a moto S3 server on 127.0.0.1")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be positive")
+    return run(args.n, args.root, args.s3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""`ChainedDatastore`: one datastore in front of several, each taking what it accepts.
+
+A chain is a pure forwarder: it registers no bridge of its own, so the
+registry records a dataset under the names of the children that hold it,
+never under the chain's. Which child takes which dataset is decided by
+`Constraints` (by dataset type name, storage class name or dimensions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from .._dataset_ref import DatasetId, DatasetRef
+from .._exceptions import ConfigurationError, ConflictError, DatabutlerError
+from ..registry.interfaces import DatastoreRegistryBridge
+from ..transaction import DatastoreTransaction
+from ._base import DatasetNotStoredError, Datastore, _id
+
+__all__ = ["ChainedDatastore", "Constraints", "DatasetTypeNotSupportedError"]
+
+
+class DatasetTypeNotSupportedError(DatabutlerError, ValueError):
+    """No datastore (of a chain) accepts datasets of this type."""
+
+
+class Constraints:
+    """Which datasets a datastore accepts, by dataset type, storage class or dimensions.
+
+    Each entry of ``accept`` and ``reject`` is a dataset type name, a storage
+    class name, a dimension-set key ``"a+b"`` (matching dataset types whose
+    dimension names are exactly ``{a, b}``), or ``"all"``. A rejection wins
+    over an acceptance.
+
+    Parameters
+    ----------
+    accept : `~collections.abc.Iterable` [`str`], optional
+        What is accepted; everything (``"all"``) by default.
+    reject : `~collections.abc.Iterable` [`str`], optional
+        What is refused; nothing by default.
+
+    Raises
+    ------
+    TypeError
+        If ``accept`` or ``reject`` is a single string or holds a non-string.
+    """
+
+    __slots__ = ("accept", "reject")
+
+    #: The entry that matches every dataset.
+    ALL = "all"
+
+    def __init__(self, accept: Iterable[str] = ("all",), reject: Iterable[str] = ()) -> None:
+        self.accept: frozenset[str] = _entries("accept", accept)
+        self.reject: frozenset[str] = _entries("reject", reject)
+
+    def __repr__(self) -> str:
+        return f"Constraints(accept={sorted(self.accept)!r}, reject={sorted(self.reject)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Constraints):
+            return NotImplemented
+        return self.accept == other.accept and self.reject == other.reject
+
+    def __hash__(self) -> int:
+        return hash((self.accept, self.reject))
+
+    def accepts(self, ref: DatasetRef) -> bool:
+        """Whether a dataset like ``ref`` is accepted."""
+        keys = _keys(ref.datasetType)
+        if self.reject & keys:
+            return False
+        return bool(self.accept & keys)
+
+
+def _entries(what: str, values: Iterable[str]) -> frozenset[str]:
+    if isinstance(values, str):
+        raise TypeError(
+            f"Constraints {what} must be a collection of names, not the string {values!r}; "
+            f"write [{values!r}]."
+        )
+    entries = frozenset(values)
+    bad = sorted(repr(v) for v in entries if not isinstance(v, str))
+    if bad:
+        raise TypeError(f"Constraints {what} entries must be strings, got {', '.join(bad)}.")
+    # A dimension key matches a set, so its order must not matter.
+    return frozenset(_dimension_key(e.split("+")) if "+" in e else e for e in entries)
+
+
+def _dimension_key(names: Iterable[str]) -> str:
+    return "+".join(sorted(names))
+
+
+def _keys(dataset_type: Any) -> frozenset[str]:
+    """What a constraint entry can name about ``dataset_type`` (which may be a bare name)."""
+    keys = {Constraints.ALL, getattr(dataset_type, "name", str(dataset_type))}
+    storage_class = getattr(dataset_type, "storageClass", None)
+    if storage_class is not None:
+        keys.add(getattr(storage_class, "name", str(storage_class)))
+    dimensions = getattr(dataset_type, "dimensions", None)
+    if dimensions is not None:
+        keys.add(_dimension_key(getattr(dimensions, "names", dimensions)))
+    return frozenset(keys)
+
+
+def _type_name(ref: DatasetRef) -> str:
+    return str(getattr(ref.datasetType, "name", ref.datasetType))
+
+
+class ChainedDatastore(Datastore):
+    """Forwards every operation to its children; each stores what it accepts.
+
+    Parameters
+    ----------
+    name : `str`
+        The chain's name (for messages; the registry never sees it).
+    children : `~collections.abc.Sequence` [`Datastore`]
+        The datastores, in the order `get` tries them.
+    constraints : `~collections.abc.Sequence` [`Constraints` or `None`], optional
+        One entry per child (`None`: accept everything); everything goes to
+        every child by default.
+
+    Raises
+    ------
+    ConfigurationError
+        If there are no children, or ``constraints`` has not one entry per child.
+
+    Notes
+    -----
+    `transaction` opens a transaction on every child, so a failed block undoes
+    each child's work. `put_many` is all-or-nothing across children.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        children: Sequence[Datastore],
+        *,
+        constraints: Sequence[Constraints | None] | None = None,
+    ) -> None:
+        # Datastore.__init__ is not called on purpose: it registers a bridge,
+        # and a chain must not appear in the registry's dataset locations.
+        if not children:
+            raise ConfigurationError(f"Chained datastore {name!r} needs at least one child.")
+        if constraints is None:
+            constraints = [None] * len(children)
+        if len(constraints) != len(children):
+            raise ConfigurationError(
+                f"Chained datastore {name!r} has {len(children)} children but "
+                f"{len(constraints)} constraints; give one entry (or None) per child."
+            )
+        self.name = name
+        self.children: tuple[Datastore, ...] = tuple(children)
+        self.constraints: tuple[Constraints | None, ...] = tuple(constraints)
+        self._transaction: DatastoreTransaction | None = None
+
+    @property
+    def is_ephemeral(self) -> bool:  # type: ignore[override]
+        """Whether every child's artifacts die with the process."""
+        return all(child.is_ephemeral for child in self.children)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The children's names, as the registry knows them."""
+        return tuple(child.name for child in self.children)
+
+    @property
+    def bridge(self) -> DatastoreRegistryBridge:
+        """A chain has no bridge; each child has its own.
+
+        Raises
+        ------
+        TypeError
+            Always.
+        """
+        raise TypeError(
+            f"Chained datastore {self.name!r} has no bridge to the registry; "
+            f"use its children's ({', '.join(self.names)})."
+        )
+
+    def __repr__(self) -> str:
+        return f"ChainedDatastore({self.name!r}, [{', '.join(self.names)}])"
+
+    # -- transactions --------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[DatastoreTransaction]:
+        # docstring inherited; every child joins, and undoes its own work on an error.
+        parent = self._transaction
+        self._transaction = DatastoreTransaction(parent)
+        try:
+            with ExitStack() as stack:
+                for child in self.children:
+                    stack.enter_context(child.transaction())
+                yield self._transaction
+        except BaseException:
+            self._transaction.rollback()
+            raise
+        else:
+            self._transaction.commit()
+        finally:
+            self._transaction = parent
+
+    # -- primitives ----------------------------------------------------------
+
+    def put_many(self, items: Iterable[tuple[Any, DatasetRef]]) -> None:
+        # docstring inherited; each item goes to every child that accepts it.
+        batches: list[list[tuple[Any, DatasetRef]]] = [[] for _ in self.children]
+        for obj, ref in items:
+            _id(ref)
+            targets = [i for i, c in enumerate(self.constraints) if c is None or c.accepts(ref)]
+            if not targets:
+                raise DatasetTypeNotSupportedError(
+                    f"No datastore of chain {self.name!r} ({', '.join(self.names)}) accepts "
+                    f"datasets of type {_type_name(ref)!r}; nothing was stored."
+                )
+            for i in targets:
+                batches[i].append((obj, ref))
+        # Refuse a dataset a child holds already before anything is written:
+        # undoing a put that failed on such a dataset would drop the original.
+        for child, batch in zip(self.children, batches, strict=True):
+            known = child.knows_many(ref for _, ref in batch) if batch else {}
+            taken = [str(i) for i, held in known.items() if held]
+            if taken:
+                raise ConflictError(
+                    f"Datastore {child.name!r} of chain {self.name!r} holds dataset(s) "
+                    f"{', '.join(taken[:3])} already; nothing was stored."
+                )
+        # A failing child rolls back what the children before it stored.
+        with self.transaction():
+            for child, batch in zip(self.children, batches, strict=True):
+                if batch:
+                    child.put_many(batch)
+
+    def get(
+        self,
+        ref: DatasetRef,
+        *,
+        component: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
+        # docstring inherited; from the first child that holds ``ref``.
+        for child in self.children:
+            if child.knows(ref):
+                try:
+                    return child.get(ref, component=component, parameters=parameters)
+                except DatasetNotStoredError:
+                    continue  # trashed, or its artifact is gone: try the next child
+        raise DatasetNotStoredError(
+            f"No datastore of chain {self.name!r} ({', '.join(self.names)}) holds {ref}."
+        )
+
+    def knows_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
+        # docstring inherited
+        return self._any_child(refs, lambda child, todo: child.knows_many(todo))
+
+    def exists_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
+        # docstring inherited
+        return self._any_child(refs, lambda child, todo: child.exists_many(todo))
+
+    def _any_child(
+        self,
+        refs: Iterable[DatasetRef],
+        ask: Callable[[Datastore, list[DatasetRef]], dict[DatasetId, bool]],
+    ) -> dict[DatasetId, bool]:
+        pending = {_id(r): r for r in refs}
+        result = dict.fromkeys(pending, False)
+        for child in self.children:
+            if not pending:
+                break
+            # Only refs no earlier child answered for are asked again.
+            for dataset_id, found in ask(child, list(pending.values())).items():
+                if found:
+                    result[dataset_id] = True
+                    pending.pop(dataset_id, None)
+        return result
+
+    def trash(self, refs: Iterable[DatasetRef] | DatasetRef) -> None:
+        # docstring inherited
+        items = [refs] if isinstance(refs, DatasetRef) else list(refs)
+        for child in self.children:
+            child.trash(items)
+
+    def emptyTrash(
+        self, *, refs: Iterable[DatasetRef] | None = None, dry_run: bool = False
+    ) -> list[DatasetId]:
+        # docstring inherited; the union over the children.
+        items = None if refs is None else list(refs)
+        emptied: dict[DatasetId, None] = {}
+        for child in self.children:
+            emptied.update(dict.fromkeys(child.emptyTrash(refs=items, dry_run=dry_run)))
+        return list(emptied)
+
+    def forget(self, refs: Iterable[DatasetRef] | DatasetRef) -> None:
+        # docstring inherited
+        items = [refs] if isinstance(refs, DatasetRef) else list(refs)
+        for child in self.children:
+            child.forget(items)
+
+    def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
+        # docstring inherited
+        for child in self.children:
+            child._forget_artifacts(refs)
