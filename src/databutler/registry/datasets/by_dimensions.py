@@ -30,15 +30,15 @@ from ..._collection_type import CollectionType, Timespan
 from ..._dataset_id import DatasetIdFactory, DatasetIdGenEnum
 from ..._dataset_ref import DatasetRef
 from ..._dataset_type import DatasetType
-from ..._exceptions import CollectionError, ConflictError, OrphanedRecordError
+from ..._exceptions import CollectionError, ConflictError
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
 from ..collections import CollectionRecord, SimpleCollectionManager
 from ..dataset_types import DatasetTypeManager
 from ..dimension_records import StaticDimensionRecordStorageManager
 from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
-from ..interfaces._bridge import as_dataset_ids
 from ..interfaces._database import Database, chunked
+from ._delete import delete_dataset_rows
 from .calibs import CalibrationStorage
 
 if TYPE_CHECKING:
@@ -581,17 +581,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         OrphanedRecordError
             If a datastore still holds one of them; nothing is deleted.
         """
-        total = 0
-        try:
-            with self._db.transaction():
-                for batch in chunked(as_dataset_ids(ids), self._db.IN_BATCH_SIZE):
-                    total += self._db.delete(self._dataset, ["id"], *({"id": i} for i in batch))
-        except ConflictError as exc:
-            raise OrphanedRecordError(
-                "Cannot delete datasets that are still present in one or more datastores; "
-                f"trash or forget them in those datastores first ({exc})."
-            ) from exc
-        return total
+        return delete_dataset_rows(self._db, self._dataset, ids)
 
     def run_dataset_ids(self, run: str) -> list[uuid.UUID]:
         """Ids of every dataset in RUN ``run``."""

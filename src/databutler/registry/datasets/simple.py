@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy
 
 from ... import ddl
-from ..._exceptions import ConflictError, OrphanedRecordError
 from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
 from ..interfaces._bridge import as_dataset_ids
 from ..interfaces._database import Database, chunked
+from ._delete import delete_dataset_rows
 
 if TYPE_CHECKING:
     from ...dimensions import DimensionUniverse
@@ -101,14 +101,4 @@ class SimpleDatasetRecordStorageManager(DatasetRecordStorageManager):
         OrphanedRecordError
             If a datastore still holds one of them (nothing is deleted).
         """
-        total = 0
-        try:
-            with self._db.transaction():
-                for batch in chunked(as_dataset_ids(ids), self._db.IN_BATCH_SIZE):
-                    total += self._db.delete(self._table, ["id"], *({"id": i} for i in batch))
-        except ConflictError as exc:
-            raise OrphanedRecordError(
-                "Cannot delete datasets that are still present in one or more datastores; "
-                f"trash or forget them in those datastores first ({exc})."
-            ) from exc
-        return total
+        return delete_dataset_rows(self._db, self._table, ids)
