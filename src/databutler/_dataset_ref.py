@@ -44,7 +44,7 @@ def require_dataset_id(ref: Any) -> DatasetId:
         raise AmbiguousDatasetError(
             f"Dataset reference {ref!r} has no id; resolve it through the registry first."
         )
-    if type(value) is not uuid.UUID and not isinstance(value, uuid.UUID):
+    if not isinstance(value, uuid.UUID):
         raise InvalidDatasetIdError(
             f"Dataset id {value!r} is a {type(value).__name__}, not a uuid.UUID; "
             "convert it with uuid.UUID(...)."

@@ -13,6 +13,7 @@ from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import CollectionError
 from ..dimensions import DataCoordinate, DimensionUniverse
+from .bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from .databases import open_database
 from .datasets import ByDimensionsDatasetRecordStorageManager
 from .dimension_records import DimensionRecord
@@ -40,8 +41,11 @@ class SqlRegistry:
     def __init__(self, managers: RegistryManagerInstances) -> None:
         if not isinstance(managers.datasets, ByDimensionsDatasetRecordStorageManager):
             raise TypeError("SqlRegistry needs the by-dimensions dataset manager.")
+        if not isinstance(managers.datastores, MonolithicDatastoreRegistryBridgeManager):
+            raise TypeError("SqlRegistry needs the monolithic bridge manager.")
         self._managers = managers
         self._datasets: ByDimensionsDatasetRecordStorageManager = managers.datasets
+        self._bridges: MonolithicDatastoreRegistryBridgeManager = managers.datastores
 
     @classmethod
     def create(
@@ -223,14 +227,13 @@ class SqlRegistry:
 
     def _trash(self, ids: Iterable[Any]) -> None:
         """Move datasets to the trash of every datastore holding them."""
-        bridges = self._managers.datastores
-        ephemeral = getattr(bridges, "_ephemeral", {})
+        bridges = self._bridges
         by_datastore: dict[str, list[Any]] = {}
         for dataset_id, names in bridges.locate(_FakeRefs(ids)).items():
             for name in names:
                 by_datastore.setdefault(name, []).append(dataset_id)
         for name, held in sorted(by_datastore.items()):
-            bridge = bridges.register(name, ephemeral=name in ephemeral)
+            bridge = bridges.register(name, ephemeral=bridges.is_ephemeral(name))
             bridge.moveToTrash(_FakeRefs(held), None)
 
     # -- datasets --------------------------------------------------------------------
@@ -288,7 +291,6 @@ class SqlRegistry:
         """
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         search = [collections] if isinstance(collections, str) else list(collections)
-        location = getattr(self._managers.datastores, "_tables", None)
         return list(
             self._datasets.query(
                 name,
@@ -297,7 +299,7 @@ class SqlRegistry:
                 bind=bind,
                 in_datastore=in_datastore,
                 not_in_datastore=not_in_datastore,
-                location=location.dataset_location if location is not None else None,
+                location=self._bridges.location_table,
             )
         )
 

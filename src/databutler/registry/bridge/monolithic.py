@@ -541,6 +541,15 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
         # docstring inherited; nothing cached depends on other clients.
         pass
 
+    @property
+    def location_table(self) -> sqlalchemy.Table:
+        """The ``dataset_location`` table, for queries that filter by datastore."""
+        return self._tables.dataset_location
+
+    def is_ephemeral(self, name: str) -> bool:
+        """Whether datastore ``name`` has an ephemeral bridge in this process."""
+        return name in self._ephemeral
+
     def register(self, name: str, *, ephemeral: bool = False) -> DatastoreRegistryBridge:
         # docstring inherited
         validate_datastore_name(name)
