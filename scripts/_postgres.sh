@@ -6,7 +6,8 @@ PG_TMP=""
 PG_BIN=""
 
 _pg_as_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /, which the postgres user can always enter (a clone may be in a private dir).
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 _find_pg_bin() {
