@@ -76,6 +76,7 @@ class TestLocalStore(ResourceStoreTests):
             raise OSError(errno.ENOSPC, "No space left on device")
 
         store.write("kept.bin", b"old")
+        store.fsync = True
         monkeypatch.setattr(os, "fsync", disk_full)  # the fault strikes mid-write
         with pytest.raises(OSError, match="No space left"):
             store.write("half.bin", b"new data")
@@ -87,6 +88,29 @@ class TestLocalStore(ResourceStoreTests):
         assert store.read("kept.bin") == b"old"
         store.write("half.bin", b"retried")  # and a retry succeeds
         assert store.read("half.bin") == b"retried"
+
+
+    def test_write_error_without_fsync_leaves_no_file(
+        self, store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import errno
+        import io
+        import os
+
+        class FullDisk(io.FileIO):
+            def write(self, data: object) -> int:
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        def fdopen(fd: int, mode: str = "rb") -> FullDisk:
+            return FullDisk(fd, "wb")
+
+        monkeypatch.setattr(os, "fdopen", fdopen)
+        with pytest.raises(OSError, match="No space left"):
+            store.write("a/b.bin", b"new data")
+        monkeypatch.undo()
+        assert [p for p in (tmp_path / "root").rglob("*") if p.is_file()] == []
+        store.write("a/b.bin", b"retried")
+        assert store.read("a/b.bin") == b"retried"
 
 
 class TestMemoryStore(ResourceStoreTests):

@@ -14,10 +14,9 @@ deleted again, so a failure leaves neither a file nor a row.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -103,6 +102,9 @@ class FileDatastore(Datastore):
         storage class name; otherwise chosen from the object's type.
     checksum : `bool`, optional
         Record a SHA-256 checksum of every artifact.
+    fsync : `bool`, optional
+        Flush each artifact to the device before recording it (local roots;
+        see `LocalStore`). Off by default.
     records_table : `str`, optional
         Name of the records table; ``<name>_records`` (sanitised) by default.
     """
@@ -120,10 +122,13 @@ class FileDatastore(Datastore):
         templates: Mapping[str, str] | None = None,
         formatters: Mapping[str, str] | None = None,
         checksum: bool = False,
+        fsync: bool = False,
         records_table: str | None = None,
     ) -> None:
         super().__init__(name, bridge_manager)
         self.store = root if isinstance(root, ResourceStore) else store_for(root)
+        if fsync and isinstance(self.store, LocalStore):
+            self.store.fsync = True
         self._templates = FileTemplates(
             dict(templates) if templates else {"default": DEFAULT_TEMPLATE},
             universe=bridge_manager.universe,
@@ -179,25 +184,35 @@ class FileDatastore(Datastore):
             self._transaction.registerUndo("put", self._undo_put, recorded, written)
         try:
             for _, info, data in prepared:
-                self.store.write(info.path, data)
+                self._write_new(info.path, data)
                 written.append(info.path)
-            # Both join the caller's database transaction when there is one.
-            self.bridge.insert(ref for ref, _, _ in prepared)
-            try:
-                self.records.insert(*(info.to_record() for _, info, _ in prepared))
-            except BaseException:
-                with contextlib.suppress(Exception):  # an aborted outer transaction undoes it
-                    self.bridge.forget(ref for ref, _, _ in prepared)
-                raise
+            _crash_point("after_write")
+            self._record([ref for ref, _, _ in prepared], [info for _, info, _ in prepared])
             recorded.extend(ref for ref, _, _ in prepared)
-        except FileExistsError as exc:
-            self._delete_artifacts(written)
-            raise ConflictError(
-                f"Datastore {self.name!r} already has an artifact at {exc}; nothing was stored."
-            ) from exc
         except BaseException:
             self._delete_artifacts(written)
             raise
+
+    def _write_new(self, path: str, data: bytes) -> None:
+        """Write a new artifact; one left by an interrupted put (no record uses it) is replaced."""
+        try:
+            self.store.write(path, data)
+        except FileExistsError as exc:
+            if next(self.records.fetch(path=path), None) is not None:
+                raise ConflictError(
+                    f"Datastore {self.name!r} already has an artifact at {path!r}, used by "
+                    "another dataset; nothing was stored. Check the file template: it must "
+                    "give each dataset its own path."
+                ) from exc
+            # No record points at it: a put that died between writing and
+            # recording left it behind. Taking its place loses nothing.
+            self.store.write(path, data, overwrite=True)
+
+    def _record(self, refs: list[DatasetRef], infos: list[StoredFileInfo]) -> None:
+        """Insert the bridge and records rows together (in the caller's transaction if any)."""
+        with self._bridge_manager.transaction():
+            self.bridge.insert(refs)
+            self.records.insert(*(info.to_record() for info in infos))
 
     # -- ingest ----------------------------------------------------------------
 
@@ -294,13 +309,8 @@ class FileDatastore(Datastore):
                         file_size=size,
                     )
                 )
-            self.bridge.insert(refs)
-            try:
-                self.records.insert(*(info.to_record() for info in infos))
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    self.bridge.forget(refs)
-                raise
+            _crash_point("after_write")
+            self._record(refs, infos)
             recorded.extend(refs)
         except BaseException:
             self._delete_artifacts(written)
@@ -351,8 +361,11 @@ class FileDatastore(Datastore):
     ) -> Any:
         # docstring inherited
         dataset_id = _id(ref)
-        infos = self._infos([dataset_id]).get(dataset_id)
-        if not infos or not self.bridge.check([dataset_id]):
+        infos = [
+            StoredFileInfo.from_record(row)
+            for row in self.bridge.held_records(self.records, [dataset_id])
+        ]
+        if not infos:
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
         info = infos[0]
         try:
@@ -379,8 +392,10 @@ class FileDatastore(Datastore):
     def exists_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
         # docstring inherited
         ids = [_id(r) for r in refs]
-        held = self.bridge.check(ids)
-        infos = self._infos([i for i in ids if i in held])
+        infos: dict[DatasetId, list[StoredFileInfo]] = {}
+        for row in self.bridge.held_records(self.records, ids):
+            info = StoredFileInfo.from_record(row)
+            infos.setdefault(info.dataset_id, []).append(info)
         return {
             i: i in infos and all(self.store.exists(info.path) for info in infos[i]) for i in ids
         }
@@ -414,6 +429,16 @@ class FileDatastore(Datastore):
     def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
         # docstring inherited
         self.records.delete(["dataset_id"], *({"dataset_id": _id(r)} for r in refs))
+
+
+#: Test hook: called with a point's name ("after_write": artifacts written, not yet
+#: recorded). Fault tests set it to kill the process there.
+crash_hook: Callable[[str], None] | None = None
+
+
+def _crash_point(name: str) -> None:
+    if crash_hook is not None:
+        crash_hook(name)
 
 
 _SUFFIX_FORMATTERS = {

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,21 +16,28 @@ __all__ = ["LocalStore"]
 class LocalStore(ResourceStore):
     """Artifacts under the directory ``root`` (created when missing).
 
-    Writes go to a temporary file in the destination directory, are flushed,
-    then renamed into place, so a crash never leaves a partial artifact under
-    its final name.
+    Writes go to a temporary file in the destination directory, then are
+    renamed into place, so a crash never leaves a partial artifact under its
+    final name.
 
     Parameters
     ----------
     root : `str` or `os.PathLike`
         The directory.
+    fsync : `bool`, optional
+        Flush every artifact to the device before it gets its final name.
+        Off by default, like the SQLite registry's ``synchronous=NORMAL``:
+        a crashed process loses nothing, and only a power cut or kernel
+        crash can lose the latest writes. Costs about 0.3 ms per artifact.
     """
 
     link_modes = frozenset({"link", "hardlink", "symlink", "relsymlink"})
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self._root = Path(root).absolute()
         self._root.mkdir(parents=True, exist_ok=True)
+        self.fsync = fsync
+        self._temporary_names = itertools.count()
 
     @property
     def directory(self) -> Path:
@@ -58,15 +65,13 @@ class LocalStore(ResourceStore):
         target = self.local_path(path)
         if not overwrite and target.exists():
             raise FileExistsError(f"Artifact {path!r} exists already in {self.root}.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
+        temporary, descriptor = self._create_temporary(target)
         try:
-            with os.fdopen(handle, "wb") as stream:
+            with os.fdopen(descriptor, "wb") as stream:
                 stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
+                if self.fsync:
+                    stream.flush()
+                    os.fsync(stream.fileno())
             if overwrite:
                 os.replace(temporary, target)
             else:
@@ -74,8 +79,26 @@ class LocalStore(ResourceStore):
                 os.link(temporary, target)
                 os.unlink(temporary)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
+
+    def _create_temporary(self, target: Path) -> tuple[Path, int]:
+        """A new, exclusively created temporary file next to ``target``, and its descriptor."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        for attempt in range(2):
+            for _ in range(100):
+                name = f".{target.name}.{os.getpid()}-{next(self._temporary_names)}.tmp"
+                temporary = target.with_name(name)
+                try:
+                    return temporary, os.open(temporary, flags, 0o644)
+                except FileExistsError:
+                    continue  # left by an earlier process with our pid
+                except FileNotFoundError:
+                    if attempt:
+                        raise
+                    break
+            target.parent.mkdir(parents=True, exist_ok=True)
+        raise StorageError(f"Could not create a temporary file next to {target}.")
 
     def size(self, path: str) -> int:
         # docstring inherited

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
 import sqlalchemy
@@ -207,6 +207,32 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                     found.update(back[row[0]] for row in rows)
         return found
 
+    def held_records(
+        self, records_table: OpaqueTableStorage, ids: Iterable[Any]
+    ) -> Iterator[dict[str, Any]]:
+        """Records rows of the held ``ids``: one join of records and locations per batch."""
+        db = self._db
+        records = _sql_table(records_table)
+        names, active, at = self._record_decoder(records)
+        p = db.PLACEHOLDER
+        columns = ", ".join(f"r.{db.quoteName(name)}" for name in names)
+        base = (
+            f"SELECT {columns} FROM {db.quoted(records)} r JOIN {self._location_sql} l "
+            f"ON l.dataset_id = r.dataset_id AND l.datastore_name = {p} WHERE "
+        )
+        id_name = names[at]
+        for batch in chunked(as_dataset_ids(ids), db.IN_BATCH_SIZE):
+            keys = db.encodeIds(batch)
+            back = dict(zip(keys, batch, strict=True))
+            sql = base + db.sqlInIds("r.dataset_id", len(back))
+            with db.queryRaw(sql, [self.datastoreName, *db.inIdsParams(sorted(back))]) as rows:
+                for row in rows:
+                    record = dict(zip(names, row, strict=True))
+                    record[id_name] = back[row[at]]
+                    for i, process in active:
+                        record[names[i]] = process(row[i])
+                    yield record
+
     @contextmanager
     def emptyTrash(
         self,
@@ -237,18 +263,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 f"Cannot empty the trash of datastore {self.datastoreName!r}: database "
                 f"{self._db} was opened read-only; use dry_run=True or a writeable database."
             )
-        records: sqlalchemy.Table | None = None
-        if records_table is not None:
-            records = getattr(records_table, "table", None)
-            if not isinstance(records, sqlalchemy.Table):
-                raise TypeError(
-                    f"Records table {records_table.name!r} is not stored in this registry's "
-                    "database (it has no SQL table); the persistent bridge joins to it in SQL."
-                )
-            if "dataset_id" not in records.columns:
-                raise ValueError(
-                    f"Records table {records_table.name!r} has no 'dataset_id' column."
-                )
+        records = _sql_table(records_table) if records_table is not None else None
         selected = (
             None if selected_ids is None else list(dict.fromkeys(as_dataset_ids(selected_ids)))
         )
@@ -454,6 +469,19 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             )
 
 
+def _sql_table(records_table: OpaqueTableStorage) -> sqlalchemy.Table:
+    """The SQL table of a records table, which must have a ``dataset_id`` column."""
+    records = getattr(records_table, "table", None)
+    if not isinstance(records, sqlalchemy.Table):
+        raise TypeError(
+            f"Records table {records_table.name!r} is not stored in this registry's "
+            "database (it has no SQL table); the persistent bridge joins to it in SQL."
+        )
+    if "dataset_id" not in records.columns:
+        raise ValueError(f"Records table {records_table.name!r} has no 'dataset_id' column.")
+    return records
+
+
 class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
     """Bridges for every datastore of a registry, over two shared tables.
 
@@ -549,6 +577,10 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
     def is_ephemeral(self, name: str) -> bool:
         """Whether datastore ``name`` has an ephemeral bridge in this process."""
         return name in self._ephemeral
+
+    def transaction(self) -> AbstractContextManager[None]:
+        # docstring inherited
+        return self._db.transaction()
 
     def register(self, name: str, *, ephemeral: bool = False) -> DatastoreRegistryBridge:
         # docstring inherited

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..._dataset_ref import DatasetId, DatasetRef, require_dataset_id
@@ -222,6 +222,19 @@ class DatastoreRegistryBridge(ABC):
         """The subset of the given dataset ids held by this datastore (trash excluded)."""
         raise NotImplementedError()
 
+    def held_records(
+        self, records_table: OpaqueTableStorage, ids: Iterable[DatasetId]
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of ``records_table`` for those of ``ids`` that this datastore holds.
+
+        Beyond the upstream interface: what a datastore reads before
+        returning a dataset, in one query per batch where the bridge and the
+        records share a database. Trashed datasets are left out.
+        """
+        wanted = list(as_dataset_ids(ids))
+        held = self.check(wanted)
+        return records_table.fetch(dataset_id=[i for i in wanted if i in held])
+
     @abstractmethod
     def emptyTrash(
         self,
@@ -376,6 +389,15 @@ class DatastoreRegistryBridgeManager(VersionedExtension):
         last refreshed.
         """
         raise NotImplementedError()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A block whose bridge and records-table writes commit together (or not at all).
+
+        Beyond the upstream interface: a datastore standing alone (no
+        registry transaction around it) uses it to insert its records and
+        bridge rows atomically. Joins an enclosing transaction.
+        """
+        return nullcontext()
 
     @abstractmethod
     def register(self, name: str, *, ephemeral: bool = False) -> DatastoreRegistryBridge:
