@@ -197,6 +197,10 @@ class SqlRegistry:
         """Names of collections matching a glob and types."""
         return [r.name for r in self._managers.collections.query(pattern, types)]
 
+    def getCollectionParents(self, name: str) -> list[str]:
+        """Names of the CHAINED collections that list ``name`` directly."""
+        return self._managers.collections.parents(name)
+
     def getCollectionDocumentation(self, name: str) -> str | None:
         """The documentation string of a collection."""
         return self._managers.collections.getDocumentation(name)
@@ -289,19 +293,43 @@ class SqlRegistry:
         ``in_datastore``/``not_in_datastore`` keep datasets a named datastore
         does (or does not) hold.
         """
-        name = datasetType if isinstance(datasetType, str) else datasetType.name
-        search = [collections] if isinstance(collections, str) else list(collections)
         return list(
-            self._datasets.query(
-                name,
-                search,
-                where=parse_expression(where) if where.strip() else None,
+            self.streamDatasets(
+                datasetType,
+                collections=collections,
+                where=where,
                 bind=bind,
                 in_datastore=in_datastore,
                 not_in_datastore=not_in_datastore,
-                location=self._bridges.location_table,
             )
         )
+
+    def streamDatasets(
+        self,
+        datasetType: str | DatasetType,
+        *,
+        collections: Sequence[str] | str,
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
+        in_datastore: str | None = None,
+        not_in_datastore: str | None = None,
+    ) -> Iterator[DatasetRef]:
+        """Like `queryDatasets`, but streamed: rows are read as the iterator advances."""
+        name = datasetType if isinstance(datasetType, str) else datasetType.name
+        search = [collections] if isinstance(collections, str) else list(collections)
+        return self._datasets.query(
+            name,
+            search,
+            where=parse_expression(where) if where.strip() else None,
+            bind=bind,
+            in_datastore=in_datastore,
+            not_in_datastore=not_in_datastore,
+            location=self._bridges.location_table,
+        )
+
+    def existingDatasetIds(self, ids: Iterable[Any]) -> set[Any]:
+        """Those of ``ids`` that are datasets of this registry."""
+        return self._datasets.existing_ids(ids)
 
     def associate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
         """Tag datasets into a TAGGED collection."""

@@ -583,6 +583,19 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         """
         return delete_dataset_rows(self._db, self._dataset, ids)
 
+    def existing_ids(self, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``ids`` that are datasets of the registry (one query per batch)."""
+        db = self._db
+        found: set[uuid.UUID] = set()
+        table = db.quoted(self._dataset)
+        for batch in chunked(ids, db.IN_BATCH_SIZE):
+            keys = db.encodeIds(batch)
+            back = dict(zip(keys, batch, strict=True))
+            sql = f"SELECT id FROM {table} WHERE {db.sqlInIds('id', len(back))}"
+            with db.queryRaw(sql, db.inIdsParams(sorted(back))) as rows:
+                found.update(back[row[0]] for row in rows)
+        return found
+
     def run_dataset_ids(self, run: str) -> list[uuid.UUID]:
         """Ids of every dataset in RUN ``run``."""
         record = self._collections.find(run)

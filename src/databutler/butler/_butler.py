@@ -1,0 +1,840 @@
+"""`Butler`: a repository — registry plus datastore — behind one small facade."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._collection_type import CollectionType, Timespan
+from .._dataset_ref import DatasetId, DatasetRef
+from .._dataset_type import DatasetType
+from .._exceptions import (
+    CollectionError,
+    ConfigurationError,
+    ConflictError,
+    DatabutlerError,
+    DataIdError,
+    ReadOnlyDatabaseError,
+)
+from ..datastores import Datastore, datastore_from_config
+from ..dimensions import DataCoordinate, DimensionUniverse
+from ..registry import SqlRegistry
+from ..registry.sql_registry import REGISTRY_MANAGERS
+from ._config import CONFIG_NAME, ROOT_TOKEN, RepositoryConfig, config_store, normalize_root
+
+__all__ = ["Butler", "DatasetExistence", "DatasetNotFoundError", "DeferredDatasetHandle"]
+
+#: Refs per transaction when pruning.
+PRUNE_CHUNK = 50_000
+
+#: Name of the datastore a new repository gets by default.
+DEFAULT_DATASTORE = "files"
+
+
+class DatasetNotFoundError(DatabutlerError, LookupError):
+    """No dataset matches the type, data ID and collections asked for."""
+
+
+class DatasetExistence(enum.Flag):
+    """What is known about a dataset: registry entry, datastore record, readable artifact."""
+
+    NONE = 0
+    RECORDED = enum.auto()
+    """The registry has the dataset."""
+    DATASTORE = enum.auto()
+    """The datastore has a record of it."""
+    ARTIFACT = enum.auto()
+    """Its artifact was found (checked only with ``full_check``)."""
+    VERIFIED = RECORDED | DATASTORE | ARTIFACT
+
+
+@dataclass(frozen=True)
+class DeferredDatasetHandle:
+    """A dataset found now and read later, with `get`."""
+
+    butler: Butler
+    ref: DatasetRef
+
+    def get(
+        self, *, component: str | None = None, parameters: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Read the dataset (or one component, or a subset by ``parameters``)."""
+        return self.butler.get(self.ref, component=component, parameters=parameters)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """How many datasets `Butler.prune` disassociated, unstored and purged."""
+
+    disassociated: int = 0
+    unstored: int = 0
+    purged: int = 0
+
+
+class Butler:
+    """A data repository: put, find, get, move and delete datasets.
+
+    Parameters
+    ----------
+    root : `str` or `os.PathLike`
+        The repository: a directory, ``s3://bucket/prefix``, or the path of
+        its ``butler.yaml``.
+    run : `str`, optional
+        Where `put` and `ingest` write when not told otherwise; also searched
+        by default when ``collections`` is not given.
+    collections : `str` or `~collections.abc.Sequence` [`str`], optional
+        Collections `get` and the queries search by default, in order.
+    writeable : `bool`, optional
+        Open for writing; the default is read-only.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no repository at ``root``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        run: str | None = None,
+        collections: str | Sequence[str] | None = None,
+        writeable: bool = False,
+        _registry: SqlRegistry | None = None,
+        _datastore: Datastore | None = None,
+    ) -> None:
+        self.root = normalize_root(root)
+        self.config = RepositoryConfig.read(self.root)
+        self.registry = _registry or SqlRegistry.open(
+            self.config.db_uri, writeable=writeable, namespace=self.config.namespace
+        )
+        self.datastore: Datastore = _datastore or datastore_from_config(
+            self.config.datastore, self.registry.datastore_bridges, root=self.root
+        )
+        self.is_writeable = writeable
+        self.run = run
+        if collections is None:
+            self.collections: tuple[str, ...] = (run,) if run else ()
+        else:
+            self.collections = (
+                (collections,) if isinstance(collections, str) else tuple(collections)
+            )
+
+    # -- repositories -----------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        root: str | os.PathLike[str],
+        *,
+        db: str | None = None,
+        datastore: str | Mapping[str, Any] | None = None,
+        universe: DimensionUniverse | None = None,
+        namespace: str | None = None,
+        overwrite: bool = False,
+        run: str | None = None,
+    ) -> Butler:
+        """Create a repository and return a writeable `Butler` for it.
+
+        Parameters
+        ----------
+        root : `str` or `os.PathLike`
+            A local directory or ``s3://bucket/prefix``; its ``butler.yaml`` is written there.
+        db : `str`, optional
+            The registry database URI (``postgresql://user@host/db``); an
+            SQLite file in the root by default (local roots only).
+        datastore : `str` or `~collections.abc.Mapping`, optional
+            Where artifacts go: a directory or ``s3://bucket/prefix`` for a
+            file datastore, or a full datastore configuration; a file
+            datastore under the root by default.
+        universe : `DimensionUniverse`, optional
+            The dimensions; the packaged default when not given.
+        namespace : `str`, optional
+            PostgreSQL schema for the registry tables.
+        overwrite : `bool`, optional
+            Replace an existing repository at ``root``: its configuration, and
+            its default SQLite registry and datastore directory.
+        run : `str`, optional
+            Default run of the returned butler.
+
+        Raises
+        ------
+        FileExistsError
+            If ``root`` holds a repository and ``overwrite`` is false.
+        ConfigurationError
+            For an invalid database URI or datastore configuration, or an
+            S3 root without ``db``.
+        """
+        root_uri = normalize_root(root)
+        store = config_store(root_uri)
+        exists = store.exists(CONFIG_NAME)
+        if exists and not overwrite:
+            raise FileExistsError(
+                f"{root_uri} holds a repository already; open it with Butler({root_uri!r}), "
+                "or pass overwrite=True (--overwrite) to replace it."
+            )
+        remote = root_uri.startswith("s3://")
+        if db is None and remote:
+            raise ConfigurationError(
+                f"A repository in S3 ({root_uri}) needs a shared database: pass "
+                "db='postgresql://user@host/dbname'."
+            )
+        db_uri = db if db is not None else f"sqlite:///{ROOT_TOKEN}/registry.sqlite3"
+        config = RepositoryConfig(
+            root=root_uri,
+            db=db_uri,
+            datastore=_datastore_config(datastore),
+            namespace=namespace,
+            managers={kind: cls_.__name__ for kind, cls_ in REGISTRY_MANAGERS.items()},
+        )
+        if exists and overwrite:
+            _remove_default_contents(root_uri, RepositoryConfig.read(root_uri))
+        registry = SqlRegistry.create(config.db_uri, universe=universe, namespace=namespace)
+        try:
+            datastore_ = datastore_from_config(
+                config.datastore, registry.datastore_bridges, root=root_uri
+            )
+            config.write(overwrite=overwrite)
+        except BaseException:
+            registry.db.dispose()
+            _discard_default_registry(config)
+            raise
+        return cls(root_uri, run=run, writeable=True, _registry=registry, _datastore=datastore_)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.registry.db.dispose()
+
+    def __enter__(self) -> Butler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "writeable" if self.is_writeable else "read-only"
+        return f"Butler({self.root!r}, {mode}, run={self.run!r})"
+
+    @property
+    def dimensions(self) -> DimensionUniverse:
+        """The repository's dimension universe."""
+        return self.registry.dimensions
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One registry transaction and one datastore transaction: an error undoes both.
+
+        Nested blocks join the outer one.
+        """
+        with self.registry.transaction(), self.datastore.transaction():
+            yield
+
+    # -- registry conveniences ---------------------------------------------------------
+
+    def register_dataset_type(
+        self,
+        name: str | DatasetType,
+        dimensions: Iterable[str] = (),
+        storage_class: str = "StructuredDataDict",
+        *,
+        is_calibration: bool = False,
+    ) -> bool:
+        """Register a dataset type (a `DatasetType` or its parts); whether it was new."""
+        self._require_writeable("register a dataset type")
+        dataset_type = (
+            name
+            if isinstance(name, DatasetType)
+            else DatasetType(name, dimensions, storage_class, isCalibration=is_calibration)
+        )
+        return self.registry.registerDatasetType(dataset_type)
+
+    def insert_dimension_records(
+        self, element: str, *records: Mapping[str, Any], skip_existing: bool = False
+    ) -> int:
+        """Insert dimension records (all-or-nothing); how many were new.
+
+        With ``skip_existing``, records identical to stored ones are skipped
+        (a differing one is still an error).
+        """
+        self._require_writeable("insert dimension records")
+        if not skip_existing:
+            self.registry.insertDimensionData(element, *records)
+            return len(records)
+        with self.registry.transaction():
+            return sum(self.registry.syncDimensionData(element, r) for r in records)
+
+    def collection_chain(
+        self, parent: str, children: Sequence[str], *, mode: str = "redefine"
+    ) -> tuple[str, ...]:
+        """Set a CHAINED collection's members (created if new); return the new chain.
+
+        ``mode`` is ``redefine`` (replace), ``extend`` (append), ``prepend``,
+        ``remove`` (drop the given children) or ``pop`` (drop the children at the
+        given positions).
+        """
+        self._require_writeable("change a collection chain")
+        modes = ("redefine", "extend", "prepend", "remove", "pop")
+        if mode not in modes:
+            raise ValueError(f"Unknown chain mode {mode!r}; use one of {', '.join(modes)}.")
+        with self.registry.transaction():
+            self.registry.registerCollection(parent, CollectionType.CHAINED)
+            current = list(self.registry.getCollectionChain(parent))
+            if mode == "redefine":
+                chain = list(children)
+            elif mode == "extend":
+                chain = current + [c for c in children if c not in current]
+            elif mode == "prepend":
+                chain = list(children) + [c for c in current if c not in children]
+            elif mode == "remove":
+                missing = [c for c in children if c not in current]
+                if missing:
+                    raise CollectionError(
+                        f"Chain {parent!r} does not list {', '.join(missing)}; it has "
+                        f"{', '.join(current) or 'no children'}."
+                    )
+                chain = [c for c in current if c not in children]
+            else:
+                positions = {_position(p, len(current), parent) for p in children}
+                chain = [c for i, c in enumerate(current) if i not in positions]
+            self.registry.setCollectionChain(parent, chain)
+        return tuple(chain)
+
+    def associate(self, tag: str, refs: Iterable[DatasetRef]) -> None:
+        """Add datasets to TAGGED collection ``tag`` (created if new)."""
+        self._require_writeable("tag datasets")
+        with self.registry.transaction():
+            self.registry.registerCollection(tag, CollectionType.TAGGED)
+            self.registry.associate(tag, refs)
+
+    def certify(
+        self,
+        collection: str,
+        refs: Iterable[DatasetRef],
+        begin: datetime.datetime | None,
+        end: datetime.datetime | None,
+    ) -> None:
+        """Make calibrations valid over ``[begin, end)`` in CALIBRATION ``collection``.
+
+        The collection is created if new; `None` leaves that side unbounded.
+        """
+        self._require_writeable("certify calibrations")
+        with self.registry.transaction():
+            self.registry.registerCollection(collection, CollectionType.CALIBRATION)
+            self.registry.certify(collection, refs, Timespan(begin, end))
+
+    # -- put -------------------------------------------------------------------
+
+    def put(
+        self,
+        obj: Any,
+        dataset: str | DatasetType | DatasetRef,
+        data_id: Mapping[str, Any] | None = None,
+        *,
+        run: str | None = None,
+        **kwargs: Any,
+    ) -> DatasetRef:
+        """Store ``obj`` as a new dataset and return its ref.
+
+        Parameters
+        ----------
+        obj : `object`
+            What to store.
+        dataset : `str`, `DatasetType` or `DatasetRef`
+            The dataset type (then give the data ID), or a resolved ref
+            (the dataset keeps its id, e.g. to re-put a purged dataset).
+        data_id : `~collections.abc.Mapping`, optional
+            The data ID; keywords add to it.
+        run : `str`, optional
+            The RUN collection, created on first use; the butler's ``run`` by default.
+        """
+        (ref,) = self.put_many([(obj, dataset, dict(data_id or {}, **kwargs))], run=run)
+        return ref
+
+    def put_many(
+        self,
+        items: Iterable[tuple[Any, str | DatasetType | DatasetRef, Mapping[str, Any] | None]],
+        *,
+        run: str | None = None,
+    ) -> list[DatasetRef]:
+        """Store many objects at once (all-or-nothing): ``(obj, dataset type or ref, data ID)``."""
+        self._require_writeable("put datasets")
+        items = list(items)
+        target = run or self.run
+        with self.transaction():
+            refs: list[DatasetRef | None] = [None] * len(items)
+            groups: dict[str, list[int]] = {}
+            resolved: list[DatasetRef] = []
+            for i, (_, dataset, _) in enumerate(items):
+                if isinstance(dataset, DatasetRef):
+                    refs[i] = dataset
+                    resolved.append(dataset)
+                else:
+                    name = dataset.name if isinstance(dataset, DatasetType) else dataset
+                    groups.setdefault(name, []).append(i)
+            if resolved:
+                self._import_refs(resolved)
+            if groups:
+                if target is None:
+                    raise TypeError(
+                        "No run to put into: pass run='name' to put(), or open the butler "
+                        "with Butler(root, run='name', writeable=True)."
+                    )
+                self.registry.registerRun(target)
+            for name, positions in groups.items():
+                data_ids = [items[i][2] or {} for i in positions]
+                new = self._insert(name, data_ids, target)  # type: ignore[arg-type]
+                for i, ref in zip(positions, new, strict=True):
+                    refs[i] = ref
+            done = [ref for ref in refs if ref is not None]
+            self.datastore.put_many(
+                (obj, ref) for (obj, _, _), ref in zip(items, done, strict=True)
+            )
+        return done
+
+    def _insert(
+        self, dataset_type: str, data_ids: list[Mapping[str, Any]], run: str
+    ) -> list[DatasetRef]:
+        try:
+            return self.registry.insertDatasets(dataset_type, data_ids, run)
+        except ConflictError as exc:
+            self._explain_insert_failure(dataset_type, data_ids, run, exc)
+            raise
+
+    def _explain_insert_failure(
+        self, dataset_type: str, data_ids: list[Mapping[str, Any]], run: str, exc: Exception
+    ) -> None:
+        """Raise a precise error for a failed insert: a missing dimension record or a duplicate."""
+        dimensions = self.registry.getDatasetType(dataset_type).dimensions
+        for data_id in data_ids:
+            coordinate = DataCoordinate.standardize(
+                data_id, universe=self.dimensions, dimensions=dimensions
+            )
+            required = dict(coordinate.required.items())
+            for name in coordinate.dimensions.required:
+                own = self.dimensions.group([name]).required
+                key = {n: required[n] for n in own}
+                if self.registry.queryDimensionRecords(name, [key]):
+                    continue
+                owners = ", ".join(f"{n} {v!r}" for n, v in key.items() if n != name)
+                of = f" of {owners}" if owners else ""
+                raise DataIdError(
+                    f"{name} {required[name]!r} is not a known {name}{of}; insert its record "
+                    f"with butler.insert_dimension_records({name!r}, {{...}}) or "
+                    "'databutler insert-dimension-records'."
+                ) from exc
+            if self.registry.findDataset(dataset_type, required, collections=run) is not None:
+                raise ConflictError(
+                    f"Run {run!r} already has a {dataset_type!r} dataset with data ID "
+                    f"{required}; put it in another run, or prune the existing one first."
+                ) from exc
+
+    def _import_refs(self, refs: list[DatasetRef]) -> None:
+        """Make sure the registry has these resolved refs (same ids), creating their runs."""
+        for run in sorted({ref.run for ref in refs if ref.run}):
+            self.registry.registerRun(run)
+        known = self.registry.existingDatasetIds([ref.id for ref in refs])
+        new = [ref for ref in refs if ref.id not in known]
+        if new:
+            self.registry.importDatasets(new)
+
+    # -- get -------------------------------------------------------------------
+
+    def find_dataset(
+        self,
+        dataset_type: str | DatasetType,
+        data_id: Mapping[str, Any] | None = None,
+        *,
+        collections: str | Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> DatasetRef | None:
+        """The first matching dataset in the search collections, or `None`."""
+        name = dataset_type.name if isinstance(dataset_type, DatasetType) else dataset_type
+        parent = name.partition(".")[0]
+        return self.registry.findDataset(
+            parent, data_id, collections=self._search(collections), **kwargs
+        )
+
+    def _resolve(
+        self,
+        dataset: str | DatasetType | DatasetRef,
+        data_id: Mapping[str, Any] | None,
+        collections: str | Sequence[str] | None,
+        kwargs: dict[str, Any],
+    ) -> tuple[DatasetRef, str | None]:
+        """The ref to read and the component named in the dataset type, if any."""
+        if isinstance(dataset, DatasetRef):
+            if dataset.id is None:
+                raise TypeError(f"{dataset!r} has no id; pass the dataset type and data ID.")
+            return dataset, None
+        name = dataset.name if isinstance(dataset, DatasetType) else dataset
+        parent, _, component = name.partition(".")
+        search = self._search(collections)
+        ref = self.registry.findDataset(parent, data_id, collections=search, **kwargs)
+        if ref is None:
+            shown = dict(data_id or {}, **kwargs)
+            raise DatasetNotFoundError(
+                f"No {parent!r} dataset with data ID {shown} in collections {list(search)}; "
+                "check the data ID, or search other collections (collections=...)."
+            )
+        return ref, component or None
+
+    def get(
+        self,
+        dataset: str | DatasetType | DatasetRef,
+        data_id: Mapping[str, Any] | None = None,
+        *,
+        collections: str | Sequence[str] | None = None,
+        component: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Read a dataset: by ref, or by dataset type and data ID (a mapping or keywords).
+
+        ``"type.component"`` or ``component=`` reads one component;
+        ``parameters`` select a subset (formatter-specific).
+
+        Raises
+        ------
+        DatasetNotFoundError
+            If no dataset matches.
+        DatasetNotStoredError
+            If the dataset exists but its datastore does not hold it.
+        """
+        ref, named = self._resolve(dataset, data_id, collections, kwargs)
+        return self.datastore.get(ref, component=component or named, parameters=parameters)
+
+    def get_deferred(
+        self,
+        dataset: str | DatasetType | DatasetRef,
+        data_id: Mapping[str, Any] | None = None,
+        *,
+        collections: str | Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> DeferredDatasetHandle:
+        """Find a dataset now; read it later with the handle's ``get()``."""
+        ref, _ = self._resolve(dataset, data_id, collections, kwargs)
+        return DeferredDatasetHandle(self, ref)
+
+    def exists(
+        self,
+        dataset: str | DatasetType | DatasetRef,
+        data_id: Mapping[str, Any] | None = None,
+        *,
+        collections: str | Sequence[str] | None = None,
+        full_check: bool = True,
+        **kwargs: Any,
+    ) -> DatasetExistence:
+        """What the registry and datastore know of one dataset (falsy when nothing)."""
+        try:
+            ref, _ = self._resolve(dataset, data_id, collections, kwargs)
+        except DatasetNotFoundError:
+            return DatasetExistence.NONE
+        return self._existence([ref], full_check=full_check)[ref.id]  # type: ignore[index]
+
+    def _existence(
+        self, refs: list[DatasetRef], *, full_check: bool
+    ) -> dict[DatasetId, DatasetExistence]:
+        ids = [ref.id for ref in refs if ref.id is not None]
+        recorded = self.registry.existingDatasetIds(ids)
+        known = self.datastore.knows_many(refs)
+        present = self.datastore.exists_many(refs) if full_check else {}
+        result = {}
+        for ref in refs:
+            flags = DatasetExistence.NONE
+            if ref.id in recorded:
+                flags |= DatasetExistence.RECORDED
+            if known.get(ref.id):  # type: ignore[arg-type]
+                flags |= DatasetExistence.DATASTORE
+            if present.get(ref.id):  # type: ignore[arg-type]
+                flags |= DatasetExistence.ARTIFACT
+            result[ref.id] = flags
+        return result  # type: ignore[return-value]
+
+    def stored_many(
+        self, refs: Iterable[DatasetRef], *, full_check: bool = True
+    ) -> dict[DatasetRef, DatasetExistence]:
+        """Registry and datastore state of many refs, in a few queries per batch."""
+        refs = list(refs)
+        flags = self._existence(refs, full_check=full_check)
+        return {ref: flags[ref.id] for ref in refs}  # type: ignore[index]
+
+    def where(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, set[str]]:
+        """Which datastores hold each dataset (every given id is a key)."""
+        return self.registry.datastore_bridges.locate(refs)
+
+    # -- queries ---------------------------------------------------------------
+
+    def _search(self, collections: str | Sequence[str] | None) -> tuple[str, ...]:
+        if collections is None:
+            if not self.collections:
+                raise TypeError(
+                    "No collections to search: pass collections=[...], or open the butler with "
+                    "Butler(root, collections=[...]) or run=...."
+                )
+            return self.collections
+        return (collections,) if isinstance(collections, str) else tuple(collections)
+
+    def query_datasets(
+        self,
+        dataset_type: str | DatasetType,
+        *,
+        collections: str | Sequence[str] | None = None,
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
+        in_datastore: str | None = None,
+        not_in_datastore: str | None = None,
+    ) -> Iterator[DatasetRef]:
+        """Stream the datasets of one type in ``collections`` matching ``where``.
+
+        ``dataset_type`` may be a glob (``"calexp*"``); ``collections`` too
+        (``"*"`` for all).
+        """
+        search = self._search_globbed(collections)
+        names = self._dataset_type_names(dataset_type)
+        for name in names:
+            yield from self.registry.streamDatasets(
+                name,
+                collections=search,
+                where=where,
+                bind=bind,
+                in_datastore=in_datastore,
+                not_in_datastore=not_in_datastore,
+            )
+
+    def _dataset_type_names(self, dataset_type: str | DatasetType) -> list[str]:
+        if isinstance(dataset_type, DatasetType):
+            return [dataset_type.name]
+        if any(c in dataset_type for c in "*?["):
+            return sorted(t.name for t in self.registry.queryDatasetTypes(dataset_type))
+        self.registry.getDatasetType(dataset_type)  # unknown names fail here
+        return [dataset_type]
+
+    def _search_globbed(self, collections: str | Sequence[str] | None) -> list[str]:
+        search = self._search(collections)
+        found: list[str] = []
+        for item in search:
+            if any(c in item for c in "*?["):
+                found.extend(self.registry.queryCollections(item))
+            else:
+                found.append(item)
+        return list(dict.fromkeys(found))
+
+    def query_data_ids(
+        self,
+        dimensions: Iterable[str] | str,
+        *,
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
+    ) -> Iterator[DataCoordinate]:
+        """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``."""
+        names = [dimensions] if isinstance(dimensions, str) else list(dimensions)
+        yield from self.registry.queryDataIds(names, where=where, bind=bind)
+
+    def query_dimension_records(
+        self, element: str, *, where: str = "", bind: Mapping[str, Any] | None = None
+    ) -> Iterator[Any]:
+        """Stream the records of one dimension matching ``where``."""
+        yield from self.registry.queryDimensionRecords(element, where=where, bind=bind)
+
+    def query_collections(
+        self, pattern: str | None = None, types: Iterable[CollectionType] | None = None
+    ) -> list[str]:
+        """Collection names matching a glob and types."""
+        return self.registry.queryCollections(pattern, types)
+
+    # -- deleting ------------------------------------------------------------------
+
+    def prune(
+        self,
+        refs: Iterable[DatasetRef],
+        *,
+        tags: Iterable[str] = (),
+        unstore: bool | None = None,
+        purge: bool = False,
+    ) -> PruneResult:
+        """Remove datasets from TAGGED collections, from storage, or entirely.
+
+        Parameters
+        ----------
+        refs : `~collections.abc.Iterable` [`DatasetRef`]
+            The datasets.
+        tags : `~collections.abc.Iterable` [`str`], optional
+            TAGGED collections to take them out of.
+        unstore : `bool`, optional
+            Delete their artifacts (the registry keeps the datasets).
+        purge : `bool`, optional
+            Delete the datasets from the registry too (implies ``unstore``,
+            and takes them out of every collection).
+
+        Raises
+        ------
+        TypeError
+            For an illegal combination (named in the message), or no action.
+        CollectionError
+            If a tag is not a TAGGED collection.
+        """
+        tags = list(dict.fromkeys(tags))
+        if purge and unstore is False:
+            raise TypeError(
+                "purge=True deletes the datasets, so it must delete their artifacts too; "
+                "drop unstore=False."
+            )
+        if purge and tags:
+            raise TypeError(
+                "purge=True takes the datasets out of every collection; drop tags=, or "
+                "drop purge=True to only untag them."
+            )
+        unstore = bool(unstore) or purge
+        if not (tags or unstore or purge):
+            raise TypeError("Nothing to do: pass tags=[...], unstore=True or purge=True.")
+        self._require_writeable("prune datasets")
+        for tag in tags:
+            kind = self.registry.getCollectionType(tag)
+            if kind is not CollectionType.TAGGED:
+                raise CollectionError(
+                    f"Collection {tag!r} is a {kind.name} collection, not TAGGED; only tags can "
+                    "be disassociated from (use purge=True to delete datasets from their run)."
+                )
+        refs = list(refs)
+        for ref in refs:
+            if ref.id is None:
+                raise TypeError(f"{ref!r} has no id; prune resolved refs (from a query).")
+        counts = PruneResult()
+        for start in range(0, len(refs), PRUNE_CHUNK):
+            chunk = refs[start : start + PRUNE_CHUNK]
+            with self.transaction():
+                if unstore:
+                    self.datastore.trash(chunk)
+                if purge:
+                    self.registry.removeDatasets(chunk)
+                for tag in tags:
+                    self.registry.disassociate(tag, chunk)
+            if unstore:
+                self.datastore.emptyTrash(refs=chunk)
+            counts = PruneResult(
+                counts.disassociated + (len(chunk) if tags else 0),
+                counts.unstored + (len(chunk) if unstore else 0),
+                counts.purged + (len(chunk) if purge else 0),
+            )
+        return counts
+
+    def remove_runs(self, names: Iterable[str], *, unlink_from_chains: bool = False) -> int:
+        """Delete RUN collections with their datasets and artifacts; how many datasets went.
+
+        Raises
+        ------
+        CollectionError
+            If one is not a RUN, or is in a chain and ``unlink_from_chains``
+            is false; checked before anything is deleted.
+        """
+        self._require_writeable("remove runs")
+        runs = sorted(set(names))
+        for run in runs:
+            kind = self.registry.getCollectionType(run)
+            if kind is not CollectionType.RUN:
+                raise CollectionError(
+                    f"Collection {run!r} is a {kind.name} collection, not a RUN; remove_runs "
+                    "deletes runs only."
+                )
+            parents = self.registry.getCollectionParents(run)
+            if parents and not unlink_from_chains:
+                raise CollectionError(
+                    f"Run {run!r} is in chain(s) {', '.join(parents)}; pass "
+                    "unlink_from_chains=True (--unlink) to take it out of them first."
+                )
+        refs = [
+            ref
+            for run in runs
+            for name in (t.name for t in self.registry.queryDatasetTypes())
+            for ref in self.registry.streamDatasets(name, collections=run)
+            if ref.run == run
+        ]
+        with self.transaction():
+            for run in runs:
+                for parent in sorted(self.registry.getCollectionParents(run)):
+                    chain = [c for c in self.registry.getCollectionChain(parent) if c != run]
+                    self.registry.setCollectionChain(parent, chain)
+            self.datastore.trash(refs)
+            for run in runs:
+                self.registry.removeCollection(run)
+        self.datastore.emptyTrash(refs=refs)
+        return len(refs)
+
+    def empty_trash(self, *, dry_run: bool = False) -> int:
+        """Delete the artifacts of every trashed dataset; how many datasets were emptied."""
+        if not dry_run:
+            self._require_writeable("empty the trash")
+        return len(self.datastore.emptyTrash(dry_run=dry_run))
+
+    def remove_dataset_type(self, name: str) -> None:
+        """Remove a dataset type that has no datasets."""
+        self._require_writeable("remove a dataset type")
+        self.registry.removeDatasetType(name)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _require_writeable(self, what: str) -> None:
+        if not self.is_writeable:
+            raise ReadOnlyDatabaseError(
+                f"Cannot {what}: this butler is read-only; open it with "
+                f"Butler({self.root!r}, writeable=True)."
+            )
+
+
+def _position(text: str, length: int, parent: str) -> int:
+    try:
+        index = int(text)
+    except ValueError:
+        raise ValueError(f"pop takes positions (0, 1, -1, ...), not {text!r}.") from None
+    if not -length <= index < length:
+        raise IndexError(f"Chain {parent!r} has {length} children; there is no position {index}.")
+    return index % length
+
+
+def _datastore_config(datastore: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    if datastore is None:
+        return {"kind": "file", "name": DEFAULT_DATASTORE}
+    if isinstance(datastore, str):
+        return {"kind": "file", "name": DEFAULT_DATASTORE, "root": datastore}
+    if isinstance(datastore, Mapping):
+        return dict(datastore)
+    raise ConfigurationError(
+        f"datastore= must be a directory, an s3:// URI or a configuration mapping, not "
+        f"{type(datastore).__name__}."
+    )
+
+
+def _discard_default_registry(config: RepositoryConfig) -> None:
+    """Delete the SQLite registry `Butler.create` made in the root, after a failure."""
+    if config.db.startswith(f"sqlite:///{ROOT_TOKEN}/"):
+        database = Path(config.db_uri.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
+def _remove_default_contents(root: str, old: RepositoryConfig) -> None:
+    """Delete what a repository keeps inside its local root: the SQLite registry, file stores."""
+    if root.startswith("s3://"):
+        return
+    base = Path(root)
+    _discard_default_registry(old)
+    for entry in _file_datastores(old.datastore):
+        if "root" not in entry and isinstance(entry.get("name"), str):
+            target = base / entry["name"]
+            if target.is_dir() and target.resolve().is_relative_to(base.resolve()):
+                shutil.rmtree(target)
+
+
+def _file_datastores(config: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    if config.get("kind") == "file":
+        yield config
+    for child in config.get("datastores") or ():
+        if isinstance(child, Mapping):
+            yield from _file_datastores(child)
