@@ -4,6 +4,9 @@ A registry (an SQL database) knows every dataset; datastores hold the bytes;
 the registry–datastore bridge records which datastore holds which dataset.
 """
 
+import importlib as _importlib
+import typing as _typing
+
 from ._collection_type import CollectionType, Timespan
 from ._dataset_id import DatasetIdFactory, DatasetIdGenEnum
 from ._dataset_ref import DatasetId, DatasetRef
@@ -12,7 +15,6 @@ from ._exceptions import (
     AmbiguousDatasetError,
     CollectionError,
     ConfigurationError,
-    ConflictError,
     DatabaseConflictError,
     DatabaseError,
     DatabutlerError,
@@ -24,17 +26,41 @@ from ._exceptions import (
     ManagerMismatchError,
     MissingCollectionError,
     MissingManagerError,
-    OrphanedRecordError,
     ReadOnlyDatabaseError,
     SchemaAlreadyDefinedError,
     TransactionAbortedError,
     UnknownDimensionError,
 )
+from ._file_dataset import FileDataset
 from .dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .transaction import DatastoreTransaction
 
+if _typing.TYPE_CHECKING:
+    from ._exceptions import ConflictError, OrphanedRecordError
+    from .butler import Butler, DatasetExistence, DatasetNotFoundError, VerifyReport
+
+#: Names imported on first use: they need SQLAlchemy, which "import databutler" avoids.
+_LAZY = {
+    "ConflictError": "._exceptions",
+    "OrphanedRecordError": "._exceptions",
+    "Butler": ".butler",
+    "DatasetExistence": ".butler",
+    "DatasetNotFoundError": ".butler",
+    "VerifyReport": ".butler",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 __all__ = [
     "AmbiguousDatasetError",
+    "Butler",
     "CollectionError",
     "CollectionType",
     "ConfigurationError",
@@ -44,15 +70,18 @@ __all__ = [
     "DatabaseConflictError",
     "DatabaseError",
     "DatabutlerError",
+    "DatasetExistence",
     "DatasetId",
     "DatasetIdFactory",
     "DatasetIdGenEnum",
+    "DatasetNotFoundError",
     "DatasetRef",
     "DatasetType",
     "DatastoreTransaction",
     "DimensionConfigError",
     "DimensionGroup",
     "DimensionUniverse",
+    "FileDataset",
     "IncompatibleVersionError",
     "InvalidDatasetIdError",
     "InvalidNameError",
@@ -66,6 +95,7 @@ __all__ = [
     "Timespan",
     "TransactionAbortedError",
     "UnknownDimensionError",
+    "VerifyReport",
 ]
 
 __version__ = "0.1.0"

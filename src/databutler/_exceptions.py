@@ -28,7 +28,8 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
 
 from __future__ import annotations
 
-import sqlalchemy.exc
+import threading
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "AmbiguousDatasetError",
@@ -113,26 +114,66 @@ class TransactionAbortedError(DatabaseError):
     """An inner transaction block failed, so the whole transaction was rolled back."""
 
 
-class ConflictError(DatabaseError, sqlalchemy.exc.IntegrityError):
-    """A write violated a key or foreign-key constraint; nothing was written.
+if TYPE_CHECKING:
+    import sqlalchemy.exc
 
-    Also a `sqlalchemy.exc.IntegrityError`, so code written against the
-    documented API (which lets that error escape) keeps catching it.
-    """
+    class ConflictError(DatabaseError, sqlalchemy.exc.IntegrityError):
+        """A write violated a key or foreign-key constraint; nothing was written."""
 
-    def __init__(self, message: str, orig: BaseException | None = None) -> None:
-        sqlalchemy.exc.IntegrityError.__init__(self, None, None, orig or Exception(message))
-        self.message = message
+        message: str
 
-    def __str__(self) -> str:
-        return self.message
+        def __init__(self, message: str, orig: BaseException | None = None) -> None: ...
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.message,))
+    class OrphanedRecordError(ConflictError):
+        """A dataset cannot be deleted because one or more datastores still hold it."""
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        # ConflictError is also a sqlalchemy IntegrityError; it is built on first
+        # use so that "import databutler" does not pay for importing SQLAlchemy.
+        if name in ("ConflictError", "OrphanedRecordError"):
+            _define_conflict_errors()
+            return globals()[name]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class OrphanedRecordError(ConflictError):
-    """A dataset cannot be deleted because one or more datastores still hold it."""
+_define_lock = threading.Lock()
+
+
+def _define_conflict_errors() -> None:
+    with _define_lock:
+        if "ConflictError" not in globals():
+            _make_conflict_errors()
+
+
+def _make_conflict_errors() -> None:
+    import sqlalchemy.exc
+
+    class ConflictError(DatabaseError, sqlalchemy.exc.IntegrityError):
+        """A write violated a key or foreign-key constraint; nothing was written.
+
+        Also a `sqlalchemy.exc.IntegrityError`, so code written against the
+        documented API (which lets that error escape) keeps catching it.
+        """
+
+        def __init__(self, message: str, orig: BaseException | None = None) -> None:
+            sqlalchemy.exc.IntegrityError.__init__(self, None, None, orig or Exception(message))
+            self.message = message
+
+        def __str__(self) -> str:
+            return self.message
+
+        def __reduce__(self) -> tuple[object, ...]:
+            return (type(self), (self.message,))
+
+    class OrphanedRecordError(ConflictError):
+        """A dataset cannot be deleted because one or more datastores still hold it."""
+
+    for cls in (ConflictError, OrphanedRecordError):
+        cls.__module__ = __name__
+        cls.__qualname__ = cls.__name__
+        globals()[cls.__name__] = cls
 
 
 class MissingCollectionError(DatabutlerError, LookupError):

@@ -1,114 +1,108 @@
-"""A walk through the registry–datastore bridge on the embedded default (SQLite).
+"""A walk through a databutler repository on the embedded default (SQLite and local files).
 
-Run ``python -m databutler.demo [--root DIR]``. It creates a repository,
-records where datasets are stored, deletes some in two phases (trash, then
-empty) and reopens the repository to show that the state persisted.
+Run ``databutler demo DIR`` (or ``python -m databutler.demo DIR``). It
+creates a repository in ``DIR``, then puts, gets, ingests, queries, asks
+where datasets are stored, prunes, empties the trash and verifies, printing
+each step.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import sqlalchemy
-
-from . import ddl
-from .registry import RegistryManagerTypes, open_database
-from .registry.interfaces import FakeDatasetRef
+__all__ = ["main", "run_demo"]
 
 
-@dataclass(frozen=True)
-class StoredFile:
-    """What a file datastore records about one artifact."""
+def run_demo(directory: str | Path, *, echo: Callable[[str], None] = print) -> None:
+    """Build a repository in the new or empty ``directory`` and walk through it.
 
-    dataset_id: uuid.UUID
-    path: str
+    Raises
+    ------
+    FileExistsError
+        If ``directory`` holds a repository already.
+    """
+    from . import Butler, DatasetRef, FileDataset
 
-    @classmethod
-    def from_record(cls, row: dict[str, Any]) -> StoredFile:
-        return cls(row["dataset_id"], row["path"])
+    root = Path(directory).absolute()
+    echo(f"1. Create a repository in {root} (SQLite registry, files on local disk)")
+    butler = Butler.create(root, run="demo/run1")
+    with butler:
+        butler.insert_dimension_records("instrument", {"instrument": "HSC"})
+        butler.insert_dimension_records(
+            "detector", *({"instrument": "HSC", "detector": d} for d in range(1, 9))
+        )
+        butler.register_dataset_type("catalog", ["detector"], "StructuredDataDict")
+        echo("   registered instrument HSC, detectors 1-8 and dataset type 'catalog'")
 
+        echo("2. Put three catalogs (one per detector)")
+        refs = [
+            butler.put(
+                {"detector": d, "sources": [d * 10, d * 10 + 1]},
+                "catalog",
+                instrument="HSC",
+                detector=d,
+            )
+            for d in (1, 2, 3)
+        ]
+        for ref in refs:
+            echo(f"   put {ref.datasetType.name} detector={ref.dataId['detector']} id={ref.id}")
 
-def run(root: Path) -> None:
-    """Run the demo in the (new or empty) directory ``root``."""
-    uri = f"sqlite:///{root / 'registry.sqlite3'}"
-    print(f"Creating a repository: {uri}")
-    repo = RegistryManagerTypes().makeRepo(open_database(uri))
+        echo("3. Get one back by data ID")
+        echo(f"   catalog detector=2 -> {butler.get('catalog', instrument='HSC', detector=2)}")
 
-    ids = [uuid.uuid4() for _ in range(6)]
-    refs = [FakeDatasetRef(i) for i in ids]
-    repo.datasets.insert(ids)  # type: ignore[attr-defined]
-    print(f"Registered {len(ids)} datasets.")
+        echo("4. Ingest two files that already exist")
+        with tempfile.TemporaryDirectory(prefix="databutler-demo-incoming-") as incoming:
+            datasets = []
+            for d in (4, 5):
+                path = Path(incoming, f"catalog_{d}.json")
+                path.write_text(f'{{"detector": {d}, "sources": []}}')
+                ref = DatasetRef("catalog", {"instrument": "HSC", "detector": d})
+                datasets.append(FileDataset(str(path), [ref]))
+            ingested = butler.ingest(*datasets, transfer="copy")
+        echo(f"   ingested {len(ingested)} files by copy")
 
-    # A file datastore: a persistent bridge plus its own records table.
-    files = repo.datastores.register("files")
-    spec = ddl.TableSpec(
-        [ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False)],
-        indexes=[ddl.IndexSpec("path")],
-    )
-    type(repo.datasets).addDatasetForeignKey(spec, primaryKey=True, constraint=False)
-    records = repo.opaque.register("demo_file_records", spec)
-    paths = [
-        "raw_1.fits",
-        "raw_2.fits",
-        "bundle.zip",
-        "bundle.zip",
-        "calexp_5.fits",
-        "calexp_6.fits",
-    ]
-    with repo.db.transaction():  # records and locations go in together, or not at all
-        records.insert(*({"dataset_id": i, "path": p} for i, p in zip(ids, paths, strict=True)))
-        files.insert(refs)
-    # An in-memory cache: an ephemeral bridge, gone when the process ends.
-    cache = repo.datastores.register("cache", ephemeral=True)
-    cache.insert(refs[:2])
+        echo("5. Query: catalogs with detector > 2")
+        found = list(butler.query_datasets("catalog", where="detector > 2"))
+        echo(f"   found detectors {sorted(r.dataId['detector'] for r in found)}")
 
-    print("\nWhere is each dataset? (locate: one query for all of them)")
-    for dataset_id, where in repo.datastores.locate(refs).items():
-        print(f"  {dataset_id}  {sorted(where)}")
-    print(f"findDatastores(first) -> {sorted(repo.datastores.findDatastores(refs[0]))}")
+        echo("6. Where are they stored?")
+        every = list(butler.query_datasets("catalog"))
+        places = butler.where(every)
+        held = sum(1 for names in places.values() if "files" in names)
+        echo(f"   datastore 'files' holds {held} of {len(every)} catalogs")
 
-    print("\nRemoving datasets 2 and 3 (phase 1: trash, in the same transaction as the delete)")
-    doomed = refs[1:3]
-    with repo.db.transaction():
-        files.moveToTrash(doomed, None)
-        cache.moveToTrash(doomed, None)
-        repo.datasets.delete(r.id for r in doomed)  # type: ignore[attr-defined]
-    print(f"  files now holds {len(files.check(ids))} of {len(ids)}")
+        echo("7. Prune detectors 1 and 2 (unstore and purge)")
+        doomed = [r for r in every if r.dataId["detector"] in (1, 2)]
+        result = butler.prune(doomed, purge=True)
+        echo(f"   unstored {result.unstored}, purged {result.purged}")
 
-    print("Phase 2: empty the trash, deleting artifacts no live dataset still uses")
-    with files.emptyTrash(records, StoredFile, record_column="path") as (trashed, keep):
-        for ref, info in trashed:
-            action = "keep  " if info is not None and info.path in (keep or ()) else "delete"
-            print(f"  {action} {info.path if info else '-':<14} of {ref}")
-    print("  (bundle.zip is kept: dataset 4 still lives in it)")
+        echo("8. Empty the trash (prune already emptied its part)")
+        echo(f"   {butler.empty_trash()} more artifacts deleted")
 
-    print("\nReopening the repository read-only:")
-    reopened = RegistryManagerTypes().loadRepo(open_database(uri, writeable=False))
-    held = reopened.datastores.register("files").check(ids)
-    print(f"  'files' holds {len(held)} datasets; trash rows left: ", end="")
-    with reopened.datastores.register("files").emptyTrash(dry_run=True) as (left, _):
-        print(len(list(left)))
-    print("Done.")
+        echo("9. Verify that registry, records and files agree")
+        report = butler.verify()
+        echo(f"   checked {report.checked} records: {'all good' if report.ok else report.counts()}")
+    left = len(list(Butler(root, collections="demo/run1").query_datasets("catalog")))
+    echo(f"Done: {left} catalogs remain in {root}.")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: ``python -m databutler.demo [DIR]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--root", type=Path, help="empty directory for the repository (default: a temporary one)"
+        "directory", nargs="?", help="where to create the repository (default: a temporary one)"
     )
     args = parser.parse_args(argv)
-    if args.root is not None:
-        args.root.mkdir(parents=True, exist_ok=True)
-        run(args.root)
-        return
+    if args.directory:
+        run_demo(args.directory)
+        return 0
     with tempfile.TemporaryDirectory(prefix="databutler-demo-") as tmp:
-        run(Path(tmp))
+        run_demo(Path(tmp) / "repo")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

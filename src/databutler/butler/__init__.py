@@ -15,12 +15,15 @@ from ._butler import (
     PruneResult,
 )
 from ._config import RepositoryConfig
+from ._verify import Problem, VerifyReport
 
 __all__ = [
     "Butler",
     "DatasetExistence",
     "DatasetNotFoundError",
     "DeferredDatasetHandle",
+    "Problem",
     "PruneResult",
     "RepositoryConfig",
+    "VerifyReport",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetId, DatasetRef
@@ -23,11 +23,15 @@ from .._exceptions import (
     DataIdError,
     ReadOnlyDatabaseError,
 )
+from .._file_dataset import FileDataset
 from ..datastores import Datastore, datastore_from_config
 from ..dimensions import DataCoordinate, DimensionUniverse
 from ..registry import SqlRegistry
+from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from ..registry.sql_registry import REGISTRY_MANAGERS
+from . import _exchange
 from ._config import CONFIG_NAME, ROOT_TOKEN, RepositoryConfig, config_store, normalize_root
+from ._verify import VerifyReport, verify_datastore
 
 __all__ = ["Butler", "DatasetExistence", "DatasetNotFoundError", "DeferredDatasetHandle"]
 
@@ -367,26 +371,28 @@ class Butler:
         self._require_writeable("put datasets")
         items = list(items)
         target = run or self.run
+        refs: list[DatasetRef | None] = [None] * len(items)
+        groups: dict[str, list[int]] = {}
+        resolved: list[DatasetRef] = []
+        for i, (_, dataset, _) in enumerate(items):
+            if isinstance(dataset, DatasetRef):
+                refs[i] = dataset
+                resolved.append(dataset)
+            else:
+                name = dataset.name if isinstance(dataset, DatasetType) else dataset
+                groups.setdefault(name, []).append(i)
+        if groups:
+            if target is None:
+                raise TypeError(
+                    "No run to put into: pass run='name' to put(), or open the butler "
+                    "with Butler(root, run='name', writeable=True)."
+                )
+            # Outside the transaction: an empty run left by a failed put is harmless,
+            # and a committed run is cached, so later puts write nothing for it.
+            self.registry.registerRun(target)
         with self.transaction():
-            refs: list[DatasetRef | None] = [None] * len(items)
-            groups: dict[str, list[int]] = {}
-            resolved: list[DatasetRef] = []
-            for i, (_, dataset, _) in enumerate(items):
-                if isinstance(dataset, DatasetRef):
-                    refs[i] = dataset
-                    resolved.append(dataset)
-                else:
-                    name = dataset.name if isinstance(dataset, DatasetType) else dataset
-                    groups.setdefault(name, []).append(i)
             if resolved:
                 self._import_refs(resolved)
-            if groups:
-                if target is None:
-                    raise TypeError(
-                        "No run to put into: pass run='name' to put(), or open the butler "
-                        "with Butler(root, run='name', writeable=True)."
-                    )
-                self.registry.registerRun(target)
             for name, positions in groups.items():
                 data_ids = [items[i][2] or {} for i in positions]
                 new = self._insert(name, data_ids, target)  # type: ignore[arg-type]
@@ -777,6 +783,155 @@ class Butler:
         """Remove a dataset type that has no datasets."""
         self._require_writeable("remove a dataset type")
         self.registry.removeDatasetType(name)
+
+    # -- moving datasets in and out ------------------------------------------------
+
+    def ingest(
+        self,
+        *datasets: FileDataset,
+        transfer: str | None = "auto",
+        run: str | None = None,
+        skip_existing: bool = False,
+    ) -> list[DatasetRef]:
+        """Bring existing files in as datasets (all-or-nothing); return the new refs.
+
+        Parameters
+        ----------
+        *datasets : `FileDataset`
+            Files and the datasets they hold. Refs without an id are new
+            datasets (inserted into their ``run``, else ``run``, else the
+            butler's); refs with an id keep it.
+        transfer : `str` or `None`, optional
+            ``auto`` (the default), ``copy``, ``move``, ``link``,
+            ``hardlink``, ``symlink``, ``relsymlink``, ``direct`` (use the
+            file where it is, never delete it) or `None` (already inside the
+            datastore root).
+        run : `str`, optional
+            Run for refs that name none.
+        skip_existing : `bool`, optional
+            Skip datasets the registry has already instead of failing.
+        """
+        self._require_writeable("ingest files")
+        return _exchange.ingest(
+            self, datasets, transfer=transfer, run=run, skip_existing=skip_existing
+        )
+
+    def transfer_from(
+        self,
+        source: Butler,
+        refs: Iterable[DatasetRef],
+        *,
+        transfer: str = "auto",
+        register_dataset_types: bool = True,
+        transfer_dimensions: bool = True,
+        skip_missing: bool = True,
+        dry_run: bool = False,
+    ) -> list[DatasetRef]:
+        """Copy datasets from another repository, keeping their ids; return those copied.
+
+        The dataset types (registered here unless told not to), the dimension
+        records the data IDs need, the runs, the registry entries and the
+        artifacts come across; datasets this repository has already are
+        skipped. ``skip_missing`` drops datasets whose artifacts the source
+        lacks; ``dry_run`` only reports what would be copied.
+        """
+        if not dry_run:
+            self._require_writeable("transfer datasets in")
+        return _exchange.transfer_from(
+            self,
+            source,
+            refs,
+            transfer=transfer,
+            register_dataset_types=register_dataset_types,
+            transfer_dimensions=transfer_dimensions,
+            skip_missing=skip_missing,
+            dry_run=dry_run,
+        )
+
+    def export(
+        self,
+        destination: str | os.PathLike[str],
+        *,
+        refs: Iterable[DatasetRef] | None = None,
+        collections: Iterable[str] | None = None,
+        format: str = "yaml",
+        transfer: str | None = "copy",
+    ) -> Path:
+        """Export datasets (``refs``, or everything in ``collections``) to a directory or zip.
+
+        The destination gets a manifest (``export.yaml`` or ``export.json``)
+        and the artifacts; a path ending in ``.zip`` gets one zip file.
+        ``transfer=None`` writes only the manifest, pointing at the artifacts
+        where they are.
+        """
+        return _exchange.export(
+            self, destination, refs=refs, collections=collections, format=format, transfer=transfer
+        )
+
+    def import_(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        transfer: str | None = "auto",
+        skip_dimensions: bool = False,
+    ) -> list[DatasetRef]:
+        """Import an export (directory or zip), keeping dataset ids; return the refs."""
+        self._require_writeable("import datasets")
+        return _exchange.import_(self, source, transfer=transfer, skip_dimensions=skip_dimensions)
+
+    def retrieve_artifacts(
+        self,
+        refs: Iterable[DatasetRef],
+        destination: str | os.PathLike[str],
+        *,
+        transfer: str = "copy",
+        preserve_path: bool = True,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Copy the artifacts of ``refs`` into a local directory; return the files written."""
+        return self.datastore.retrieve_artifacts(
+            refs, destination, transfer=transfer, preserve_path=preserve_path, overwrite=overwrite
+        )
+
+    def get_uris(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, str]:
+        """Where the artifact of each stored dataset is."""
+        return self.datastore.get_uris(refs)
+
+    # -- consistency -----------------------------------------------------------------
+
+    def verify(
+        self, *, repair: bool = False, delete_unknown: bool = False, checksums: bool = False
+    ) -> VerifyReport:
+        """Compare registry, bridge, records and storage; with ``repair``, fix what is safe.
+
+        Parameters
+        ----------
+        repair : `bool`, optional
+            Forget datasets whose artifacts are missing and locations without
+            records, drop records of datasets neither held nor trashed, and
+            empty stale trash. Size and checksum mismatches are only reported.
+        delete_unknown : `bool`, optional
+            Also delete artifacts that no record mentions (listed otherwise).
+        checksums : `bool`, optional
+            Read every artifact with a recorded checksum and compare it.
+
+        Returns
+        -------
+        report : `VerifyReport`
+            Every problem found (``report.ok`` when none), and the repairs made.
+        """
+        if repair or delete_unknown:
+            self._require_writeable("repair the repository")
+        bridges = cast(MonolithicDatastoreRegistryBridgeManager, self.registry.datastore_bridges)
+        return verify_datastore(
+            self.registry.db,
+            self.datastore,
+            bridges.location_table,
+            bridges.trash_table,
+            repair=repair,
+            delete_unknown=delete_unknown,
+            checksums=checksums,
+        )
 
     # -- helpers ----------------------------------------------------------------
 

@@ -105,7 +105,7 @@ class RepositoryConfig:
 
     def to_yaml(self) -> str:
         """``butler.yaml``'s text."""
-        import yaml  # type: ignore[import-untyped]
+        import yaml
 
         return str(yaml.safe_dump(self.to_dict(), sort_keys=False))
 

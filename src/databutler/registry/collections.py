@@ -271,6 +271,9 @@ class SimpleCollectionManager(VersionedExtension):
         """
         validate_collection_name(name)
         type = CollectionType(type)
+        cached = self._by_name.get(name)
+        if cached is not None and cached.type is type and doc in (None, cached.doc):
+            return cached, False  # known (committed) already: nothing to write
         self.refresh()
         row = {"name": name, "type": type.value, "doc": doc}
         inserted = self._db.ensure(self._collection, row)

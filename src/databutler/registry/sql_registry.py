@@ -149,6 +149,10 @@ class SqlRegistry:
         )
         return self._managers.dimensions.fill_implied([coordinate])[0]
 
+    def expandDataIds(self, dataIds: Iterable[DataCoordinate]) -> list[DataCoordinate]:
+        """Checked data IDs with their implied values filled in, in one query per batch."""
+        return self._managers.dimensions.fill_implied(list(dataIds))
+
     # -- dataset types ---------------------------------------------------------
 
     def registerDatasetType(self, datasetType: DatasetType) -> bool:

@@ -115,6 +115,17 @@ class ResourceStore(ABC):
         """Relative paths of the artifacts under ``prefix`` (a directory-like prefix), sorted."""
         raise NotImplementedError()
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """``(path, size)`` of the artifacts under ``prefix``, sorted by path (code points).
+
+        Backends override this to get the sizes from the listing itself.
+        """
+        for path in self.list(prefix):
+            try:
+                yield path, self.size(path)
+            except FileNotFoundError:
+                continue  # deleted since it was listed
+
     def exists(self, path: str) -> bool:
         """Whether there is an artifact at ``path``."""
         try:

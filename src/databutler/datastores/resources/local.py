@@ -128,6 +128,26 @@ class LocalStore(ResourceStore):
                 found.append(Path(directory, name).relative_to(self._root).as_posix())
         return iter(sorted(found))
 
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        # docstring inherited; one stat per file, sizes of links are their targets'
+        start = self.local_path(prefix) if prefix else self._root
+        found: list[tuple[str, int]] = []
+        stack = [start] if start.is_dir() else []
+        while stack:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                        try:
+                            size = entry.stat().st_size
+                        except FileNotFoundError:
+                            size = -1  # a dangling symbolic link: present, unreadable
+                        relative = Path(entry.path).relative_to(self._root).as_posix()
+                        found.append((relative, size))
+        found.sort()
+        return iter(found)
+
     def copy(self, source: str, destination: str, *, overwrite: bool = False) -> None:
         # docstring inherited
         source_path = self.local_path(source)

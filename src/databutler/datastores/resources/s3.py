@@ -114,8 +114,11 @@ class S3Store(ResourceStore):
             raise self._fail("delete", path, exc) from exc
         return existed
 
-    def list(self, prefix: str = "") -> Iterator[str]:
-        # docstring inherited
+    def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        # docstring inherited; sizes come with the listing
+        return iter(sorted(self._listing(prefix)))
+
+    def _listing(self, prefix: str) -> list[tuple[str, int]]:
         start = (
             self._key(prefix).rstrip("/") + "/"
             if prefix
@@ -124,14 +127,17 @@ class S3Store(ResourceStore):
         strip = len(f"{self._prefix}/") if self._prefix else 0
         paginator = self._client.get_paginator("list_objects_v2")
         try:
-            keys = [
-                item["Key"][strip:]
+            return [
+                (item["Key"][strip:], int(item["Size"]))
                 for page in paginator.paginate(Bucket=self._bucket, Prefix=start)
                 for item in page.get("Contents", [])
             ]
         except Exception as exc:
             raise self._fail("list", prefix or "/", exc) from exc
-        return iter(sorted(keys))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        # docstring inherited
+        return iter(sorted(path for path, _ in self._listing(prefix)))
 
     def copy(self, source: str, destination: str, *, overwrite: bool = False) -> None:
         # docstring inherited; server-side copy

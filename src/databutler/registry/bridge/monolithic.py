@@ -574,6 +574,11 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
         """The ``dataset_location`` table, for queries that filter by datastore."""
         return self._tables.dataset_location
 
+    @property
+    def trash_table(self) -> sqlalchemy.Table:
+        """The ``dataset_location_trash`` table, for consistency checks."""
+        return self._tables.dataset_location_trash
+
     def is_ephemeral(self, name: str) -> bool:
         """Whether datastore ``name`` has an ephemeral bridge in this process."""
         return name in self._ephemeral

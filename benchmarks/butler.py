@@ -1,0 +1,133 @@
+"""Throughput of the `Butler` facade with small JSON datasets.
+
+Usage::
+
+    python benchmarks/butler.py --n 10000 [--repo URI] [--db URI]
+
+A new repository in a temporary folder (SQLite and local files) by default;
+``--repo`` puts it elsewhere (a new directory or ``s3://bucket/prefix``),
+``--db`` uses another registry database (``postgresql://...``, which must
+be empty). One line per phase, ``phase=NAME n=N seconds=S ops_per_s=X``:
+``put`` (one at a time), ``get_by_data_id`` (one at a time), ``query_all``,
+``where`` (all refs, one call), ``ingest``, ``prune_empty`` (prune with
+unstore and purge, then empty the trash), ``verify``; then
+``peak_rss_mb=M`` and ``import_seconds=S`` (``import databutler`` in a new
+interpreter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from databutler import Butler, DatasetRef, FileDataset
+
+
+def report(phase: str, n: int, seconds: float) -> None:
+    rate = int(n / seconds) if seconds > 0 else 0
+    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={rate}", flush=True)
+
+
+@contextmanager
+def timed(phase: str, n: int) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    report(phase, n, time.perf_counter() - start)
+
+
+def import_seconds() -> float:
+    """Best of three wall-clock times of ``import databutler`` in a fresh interpreter."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import databutler"], check=True)
+        best = min(best, time.perf_counter() - start)
+    baseline = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        baseline = min(baseline, time.perf_counter() - start)
+    return max(0.0, best - baseline)
+
+
+def run(n: int, repo: str, db: str | None, tmp: Path) -> int:
+    butler = Butler.create(repo, db=db, run="bench")
+    butler.insert_dimension_records("instrument", {"instrument": "Cam"})
+    butler.insert_dimension_records(
+        "detector", *({"instrument": "Cam", "detector": d} for d in range(2 * n))
+    )
+    butler.register_dataset_type("thing", ["detector"], "StructuredDataDict")
+    payload = {"name": "x" * 60, "value": 1.5, "flags": [1, 2, 3]}  # ~100 bytes of JSON
+    failures = 0
+
+    with timed("put", n):
+        for d in range(n):
+            butler.put(payload, "thing", instrument="Cam", detector=d)
+
+    with timed("get_by_data_id", n):
+        for d in range(n):
+            failures += butler.get("thing", instrument="Cam", detector=d) != payload
+
+    with timed("query_all", n):
+        refs = list(butler.query_datasets("thing"))
+    failures += len(refs) != n
+
+    with timed("where", n):
+        places = butler.where(refs)
+    failures += sum(places[r.id] != {"files"} for r in refs)  # type: ignore[index]
+
+    incoming = tmp / "incoming"
+    incoming.mkdir()
+    datasets = []
+    for d in range(n, 2 * n):
+        path = incoming / f"f{d}.json"
+        path.write_text('{"name": "%s", "value": 1.5}' % ("x" * 70))
+        datasets.append(
+            FileDataset(str(path), [DatasetRef("thing", {"instrument": "Cam", "detector": d})])
+        )
+    with timed("ingest", n):
+        ingested = butler.ingest(*datasets, transfer="copy")
+    failures += len(ingested) != n
+
+    with timed("verify", 2 * n):
+        verified = butler.verify()
+    failures += not verified.ok
+
+    everything = refs + ingested
+    with timed("prune_empty", len(everything)):
+        butler.prune(everything, purge=True)
+        butler.empty_trash()
+    failures += bool(list(butler.query_datasets("thing")))
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak_rss_mb={peak:.0f}", flush=True)
+    print(f"import_seconds={import_seconds():.3f}", flush=True)
+    butler.close()
+    if failures:
+        print(f"# {failures} correctness check(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10_000, help="datasets per phase")
+    parser.add_argument("--repo", default=None, help="repository root (new directory or s3://)")
+    parser.add_argument("--db", default=None, help="registry database URI (empty)")
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be positive")
+    with tempfile.TemporaryDirectory(prefix="databutler-butler-bench-") as tmp:
+        repo = args.repo or str(Path(tmp) / "repo")
+        return run(args.n, repo, args.db, Path(tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""`FileDataset`: one file (a local path or a URI) and the datasets it holds."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ._dataset_ref import DatasetRef
+
+__all__ = ["FileDataset"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileDataset:
+    """One file holding one or more datasets, as `export` writes and ``ingest`` reads them.
+
+    Parameters
+    ----------
+    path : `str` or `os.PathLike`
+        The file: a path (relative to an export directory, or absolute) or a
+        URI (``file:///...``, ``s3://...``; ``...zip#member`` for a member of
+        a zip archive).
+    refs : `list` [`DatasetRef`]
+        The datasets the file holds (more than one when they share it).
+    formatter : `str`, optional
+        Name of the formatter that reads the file (``json``, ``npy``, ...);
+        `None` to choose by the file extension.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a string or path, or ``refs`` holds something
+        other than `DatasetRef` objects.
+    ValueError
+        If ``path`` is empty or ``refs`` is empty.
+    """
+
+    path: str
+    refs: list[DatasetRef]
+    formatter: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str | os.PathLike):
+            raise TypeError(
+                f"FileDataset path must be a string or path, not {type(self.path).__name__}."
+            )
+        path = os.fspath(self.path)
+        if not isinstance(path, str) or not path:
+            raise ValueError("FileDataset path must be a non-empty string.")
+        refs = [self.refs] if isinstance(self.refs, DatasetRef) else list(self.refs)
+        if not refs:
+            raise ValueError(f"FileDataset {path!r} has no refs; give the datasets the file holds.")
+        bad = [type(r).__name__ for r in refs if not isinstance(r, DatasetRef)]
+        if bad:
+            raise TypeError(
+                f"FileDataset {path!r} refs must be DatasetRef objects, got {', '.join(bad[:3])}."
+            )
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "refs", refs)

@@ -1,0 +1,523 @@
+"""Moving datasets between repositories: ingest, transfer, export and import.
+
+An export is a directory (or a zip of one) with a manifest, ``export.yaml``
+or ``export.json``, and the artifacts under their datastore paths::
+
+    databutler_export: 1
+    dataset_types: [{name, dimensions, storage_class, is_calibration}, ...]
+    dimensions: {instrument: [{...}], detector: [{...}], ...}
+    runs: [r1, ...]
+    tags: {tag: [dataset id, ...]}
+    files: [{path, formatter, refs: [{id, dataset_type, run, data_id}]}, ...]
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._dataset_ref import DatasetRef
+from .._dataset_type import DatasetType
+from .._exceptions import ConfigurationError, ConflictError, DatabutlerError
+from .._file_dataset import FileDataset
+from ..dimensions import DataCoordinate
+from ..registry import SqlRegistry
+
+if TYPE_CHECKING:
+    from ._butler import Butler
+
+__all__ = ["export", "import_", "ingest", "transfer_from"]
+
+#: The manifest layout version.
+EXPORT_VERSION = 1
+
+_FORMATS = ("yaml", "json")
+
+
+class ExportFormatError(DatabutlerError, ValueError):
+    """An export manifest is missing, malformed or of an unknown version."""
+
+
+# -- ingest ----------------------------------------------------------------------------
+
+
+def ingest(
+    butler: Butler,
+    datasets: Iterable[FileDataset],
+    *,
+    transfer: str | None,
+    run: str | None,
+    skip_existing: bool,
+) -> list[DatasetRef]:
+    """Register the datasets of ``datasets`` and bring their files into the datastore."""
+    datasets = list(datasets)
+    datastore_ingest = getattr(butler.datastore, "ingest", None)
+    if datastore_ingest is None:
+        raise TypeError(
+            f"Datastore {butler.datastore.name!r} cannot ingest files; configure a file "
+            "datastore (kind: file) for ingest."
+        )
+    items: list[tuple[FileDataset, DatasetRef]] = []
+    for dataset in datasets:
+        if not dataset.refs:
+            raise ValueError(f"FileDataset {dataset.path!r} names no dataset; give it refs.")
+        items.extend((dataset, ref) for ref in dataset.refs)
+    with butler.transaction():
+        resolved = _register_refs(butler, [ref for _, ref in items], run, skip_existing)
+        chosen = [(d, r) for (d, _), r in zip(items, resolved, strict=True) if r is not None]
+        by_formatter: dict[str | None, list[tuple[str, DatasetRef]]] = {}
+        for dataset, ref in chosen:
+            by_formatter.setdefault(dataset.formatter, []).append((str(dataset.path), ref))
+        for formatter, pairs in by_formatter.items():
+            datastore_ingest(pairs, transfer=transfer, formatter=formatter)
+    return [ref for _, ref in chosen]
+
+
+def _register_refs(
+    butler: Butler, refs: list[DatasetRef], run: str | None, skip_existing: bool
+) -> list[DatasetRef | None]:
+    """Resolved refs for ``refs`` (new datasets inserted); `None` for skipped existing ones."""
+    registry = butler.registry
+    out: list[DatasetRef | None] = [None] * len(refs)
+    groups: dict[tuple[str, str], list[int]] = {}
+    resolved: list[int] = []
+    for i, ref in enumerate(refs):
+        if ref.id is not None:
+            resolved.append(i)
+            continue
+        target = ref.run or run or butler.run
+        if target is None:
+            raise TypeError(
+                "No run to ingest into: pass run='name', or give each ref a run, or open "
+                "the butler with Butler(root, run='name', writeable=True)."
+            )
+        name = ref.datasetType if isinstance(ref.datasetType, str) else ref.datasetType.name
+        groups.setdefault((name, target), []).append(i)
+    if resolved:
+        given = [refs[i] for i in resolved]
+        known = registry.existingDatasetIds([r.id for r in given])
+        if known and not skip_existing:
+            raise ConflictError(
+                f"{len(known)} of these datasets exist already (e.g. {next(iter(known))}); "
+                "pass skip_existing=True to ingest only the new ones."
+            )
+        butler._import_refs(given)
+        for i in resolved:
+            out[i] = None if refs[i].id in known else refs[i]
+    for (name, target), positions in sorted(groups.items()):
+        registry.registerRun(target)
+        data_ids = [refs[i].dataId for i in positions]
+        existing = _existing_in_run(registry, name, target) if skip_existing else {}
+        fresh = []
+        for i, data_id in zip(positions, data_ids, strict=True):
+            key = _data_id_key(registry, name, data_id)
+            if key not in existing:
+                fresh.append(i)
+        new = butler._insert(name, [dict(refs[i].dataId) for i in fresh], target)
+        for i, ref in zip(fresh, new, strict=True):
+            out[i] = ref
+    return out
+
+
+def _existing_in_run(registry: SqlRegistry, name: str, run: str) -> dict[Any, DatasetRef]:
+    return {
+        tuple(sorted(_required(ref).items())): ref
+        for ref in registry.streamDatasets(name, collections=run)
+        if ref.run == run
+    }
+
+
+def _data_id_key(registry: SqlRegistry, name: str, data_id: Any) -> Any:
+    dimensions = registry.getDatasetType(name).dimensions
+    coordinate = DataCoordinate.standardize(
+        data_id, universe=registry.dimensions, dimensions=dimensions
+    )
+    return tuple(sorted(coordinate.required.items()))
+
+
+# -- transfer ----------------------------------------------------------------------------
+
+
+def transfer_from(
+    butler: Butler,
+    source: Butler,
+    refs: Iterable[DatasetRef],
+    *,
+    transfer: str,
+    register_dataset_types: bool,
+    transfer_dimensions: bool,
+    skip_missing: bool,
+    dry_run: bool,
+) -> list[DatasetRef]:
+    """Copy datasets (registry entries, keeping ids, and artifacts) from ``source``."""
+    refs = [ref for ref in refs]
+    for ref in refs:
+        if ref.id is None:
+            raise TypeError(f"{ref!r} has no id; transfer resolved refs (from a query).")
+    if skip_missing:
+        present = source.datastore.exists_many(refs)
+        refs = [ref for ref in refs if present.get(ref.id)]  # type: ignore[arg-type]
+    existing = butler.registry.existingDatasetIds([ref.id for ref in refs])
+    if dry_run:
+        return [ref for ref in refs if ref.id not in existing]
+    _copy_dataset_types(butler, source.registry, refs, register=register_dataset_types)
+    if transfer_dimensions:
+        records = _dimension_records_for(source.registry, refs)
+        _sync_records(butler.registry, records)
+    with butler.transaction():
+        butler._import_refs(refs)
+        butler.datastore.transfer_from(source.datastore, refs, transfer=transfer)
+    return [ref for ref in refs if ref.id not in existing]
+
+
+def _copy_dataset_types(
+    butler: Butler, source: SqlRegistry, refs: list[DatasetRef], *, register: bool
+) -> None:
+    names = sorted({_type_name(ref) for ref in refs})
+    known = {t.name for t in butler.registry.queryDatasetTypes()}
+    for name in names:
+        dataset_type = source.getDatasetType(name)
+        if name not in known and not register:
+            raise LookupError(
+                f"Dataset type {name!r} is not registered in {butler.root}; register it, or "
+                "pass register_dataset_types=True."
+            )
+        butler.registry.registerDatasetType(dataset_type)  # a differing definition fails
+
+
+def _type_name(ref: DatasetRef) -> str:
+    return ref.datasetType if isinstance(ref.datasetType, str) else ref.datasetType.name
+
+
+def _dimension_records_for(
+    registry: SqlRegistry, refs: list[DatasetRef]
+) -> dict[str, list[dict[str, Any]]]:
+    """The dimension records the refs' data IDs need, dependencies first."""
+    universe = registry.dimensions
+    coordinates = [
+        DataCoordinate.standardize(ref.dataId, universe=universe, dimensions=_dims(registry, ref))
+        for ref in refs
+    ]
+    full = registry.expandDataIds(coordinates)
+    wanted: dict[str, dict[Any, dict[str, Any]]] = {}
+    for coordinate in full:
+        for name in coordinate.dimensions.names:
+            keys = universe.group([name]).required
+            key = tuple((k, coordinate[k]) for k in keys)
+            wanted.setdefault(name, {})[key] = dict(key)
+    records: dict[str, list[dict[str, Any]]] = {}
+    for name in universe.names:
+        if name in wanted:
+            found = registry.queryDimensionRecords(name, list(wanted[name].values()))
+            records[name] = [record.to_dict() for record in found]
+    return records
+
+
+def _dims(registry: SqlRegistry, ref: DatasetRef) -> Any:
+    dataset_type = ref.datasetType
+    if isinstance(dataset_type, str):
+        dataset_type = registry.getDatasetType(dataset_type)
+    return dataset_type.dimensions
+
+
+def _sync_records(registry: SqlRegistry, records: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Insert the records the target lacks (batched); an existing differing record is an error."""
+    universe = registry.dimensions
+    with registry.transaction():
+        for name in universe.names:
+            rows = records.get(name)
+            if not rows:
+                continue
+            keys = universe.group([name]).required
+            wanted = [{k: row[k] for k in keys} for row in rows]
+            stored = {
+                tuple(record.data_id[k] for k in keys): record.to_dict()
+                for record in registry.queryDimensionRecords(name, wanted)
+            }
+            new = []
+            for row, key_values in zip(rows, wanted, strict=True):
+                existing = stored.get(tuple(key_values.values()))
+                if existing is None:
+                    new.append(row)
+                elif existing != row:
+                    raise ConflictError(
+                        f"The {name} record for {key_values} differs between the repositories "
+                        f"({existing} here, {row} there); fix one, or skip the dimensions."
+                    )
+            if new:
+                registry.insertDimensionData(name, *new)
+
+
+# -- export and import ----------------------------------------------------------------------
+
+
+def export(
+    butler: Butler,
+    destination: str | os.PathLike[str],
+    *,
+    refs: Iterable[DatasetRef] | None,
+    collections: Iterable[str] | None,
+    format: str,
+    transfer: str | None,
+) -> Path:
+    """Write the datasets (and what they need) to a directory or a ``.zip`` file."""
+    if format not in _FORMATS:
+        raise ValueError(f"Unknown export format {format!r}; use one of {', '.join(_FORMATS)}.")
+    if transfer == "move":
+        raise ValueError("An export never moves artifacts out of the repository; use copy.")
+    target = Path(destination).absolute()
+    as_zip = target.suffix == ".zip"
+    if target.exists() and (as_zip or any(target.iterdir())):
+        raise FileExistsError(f"{target} exists already; export to a new directory or zip.")
+    chosen, tags = _export_selection(butler, refs, collections)
+    with _staging(target, as_zip) as directory:
+        files = butler.datastore.export(
+            chosen, directory=directory, transfer=transfer if not as_zip else "copy"
+        )
+        manifest = _manifest(butler, chosen, tags, files)
+        name = f"export.{format}"
+        text = _dump(manifest, format)
+        (directory / name).write_text(text)
+        if as_zip:
+            _zip_directory(directory, target)
+    return target
+
+
+def _export_selection(
+    butler: Butler, refs: Iterable[DatasetRef] | None, collections: Iterable[str] | None
+) -> tuple[list[DatasetRef], dict[str, list[str]]]:
+    from .._collection_type import CollectionType
+
+    tags: dict[str, list[str]] = {}
+    if refs is not None:
+        return list(refs), tags
+    if collections is None:
+        raise TypeError("Export what? Pass refs=[...] or collections=[...].")
+    names = list(collections)
+    types = [t.name for t in butler.registry.queryDatasetTypes()]
+    chosen: dict[Any, DatasetRef] = {}
+    for collection in names:
+        kind = butler.registry.getCollectionType(collection)
+        for name in types:
+            for ref in butler.registry.streamDatasets(name, collections=collection):
+                chosen[ref.id] = ref
+                if kind is CollectionType.TAGGED:
+                    tags.setdefault(collection, []).append(str(ref.id))
+    return list(chosen.values()), tags
+
+
+def _manifest(
+    butler: Butler,
+    refs: list[DatasetRef],
+    tags: dict[str, list[str]],
+    files: list[FileDataset],
+) -> dict[str, Any]:
+    registry = butler.registry
+    type_names = sorted({_type_name(ref) for ref in refs})
+    dataset_types = []
+    for name in type_names:
+        t = registry.getDatasetType(name)
+        dataset_types.append(
+            {
+                "name": t.name,
+                "dimensions": sorted(t.dimensions),
+                "storage_class": t.storageClass,
+                "is_calibration": t.isCalibration,
+            }
+        )
+    records = _dimension_records_for(registry, refs) if refs else {}
+    return {
+        "databutler_export": EXPORT_VERSION,
+        "dataset_types": dataset_types,
+        "dimensions": {name: [_plain(r) for r in rows] for name, rows in records.items()},
+        "runs": sorted({ref.run for ref in refs if ref.run}),
+        "tags": tags,
+        "files": [
+            {
+                "path": str(f.path),
+                "formatter": f.formatter,
+                "refs": [
+                    {
+                        "id": str(ref.id),
+                        "dataset_type": _type_name(ref),
+                        "run": ref.run,
+                        "data_id": _required(ref),
+                    }
+                    for ref in f.refs
+                ],
+            }
+            for f in files
+        ],
+    }
+
+
+def _required(ref: DatasetRef) -> dict[str, Any]:
+    """The required values of a ref's data ID."""
+    data_id = ref.dataId
+    if isinstance(data_id, DataCoordinate):
+        return dict(data_id.required.items())
+    return dict(data_id)
+
+
+def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime.datetime) else v for k, v in row.items()}
+
+
+def _dump(manifest: dict[str, Any], format: str) -> str:
+    if format == "json":
+        return json.dumps(manifest, indent=1)
+    import yaml
+
+    return str(yaml.safe_dump(manifest, sort_keys=False))
+
+
+@contextmanager
+def _staging(target: Path, as_zip: bool) -> Iterator[Path]:
+    """The directory to write the export into; removed again if the export fails."""
+    if as_zip:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+            yield Path(tmp)
+        return
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        yield target
+    except BaseException:
+        if created:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+def _zip_directory(directory: Path, target: Path) -> None:
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(directory.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(directory).as_posix())
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def import_(
+    butler: Butler,
+    source: str | os.PathLike[str],
+    *,
+    transfer: str | None,
+    skip_dimensions: bool,
+) -> list[DatasetRef]:
+    """Import an export directory or zip: types, records, runs, datasets, files and tags."""
+    path = Path(source).absolute()
+    if path.is_file() and path.suffix == ".zip":
+        with tempfile.TemporaryDirectory(prefix="databutler-import-") as tmp:
+            with zipfile.ZipFile(path) as archive:
+                _safe_extract(archive, Path(tmp))
+            mode = "copy" if transfer in ("auto", "move", None, "direct") else transfer
+            return import_(butler, tmp, transfer=mode, skip_dimensions=skip_dimensions)
+    manifest = _read_manifest(path)
+    registry = butler.registry
+    for entry in manifest["dataset_types"]:
+        registry.registerDatasetType(
+            DatasetType(
+                entry["name"],
+                entry["dimensions"],
+                entry["storage_class"],
+                isCalibration=bool(entry.get("is_calibration")),
+            )
+        )
+    types = {t["name"]: registry.getDatasetType(t["name"]) for t in manifest["dataset_types"]}
+    if not skip_dimensions:
+        _sync_records(registry, _typed_records(registry, manifest.get("dimensions") or {}))
+    datasets = []
+    for entry in manifest["files"]:
+        refs = [
+            DatasetRef(
+                types[r["dataset_type"]],
+                DataCoordinate.standardize(
+                    r["data_id"],
+                    universe=registry.dimensions,
+                    dimensions=types[r["dataset_type"]].dimensions,
+                ),
+                run=r["run"],
+                id=uuid.UUID(r["id"]),
+            )
+            for r in entry["refs"]
+        ]
+        file_path = entry["path"]
+        if "://" not in file_path and not os.path.isabs(file_path):
+            file_path = str(path / file_path)
+        datasets.append(FileDataset(file_path, refs, entry.get("formatter")))
+    imported = ingest(butler, datasets, transfer=transfer, run=None, skip_existing=False)
+    for tag, ids in (manifest.get("tags") or {}).items():
+        wanted = {uuid.UUID(i) for i in ids}
+        butler.associate(tag, [ref for ref in imported if ref.id in wanted])
+    return imported
+
+
+def _typed_records(
+    registry: SqlRegistry, dimensions: Mapping[str, list[dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Manifest records with their datetimes parsed back."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, rows in dimensions.items():
+        out[name] = [{k: _parse_time(v) for k, v in row.items()} for row in rows]
+    return out
+
+
+def _parse_time(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    for format in _FORMATS:
+        candidate = directory / f"export.{format}"
+        if candidate.is_file():
+            text = candidate.read_text()
+            if format == "json":
+                data = json.loads(text)
+            else:
+                import yaml
+
+                data = yaml.safe_load(text)
+            break
+    else:
+        raise ExportFormatError(
+            f"{directory} has no export.yaml or export.json; is it a databutler export?"
+        )
+    if not isinstance(data, dict) or data.get("databutler_export") != EXPORT_VERSION:
+        raise ExportFormatError(
+            f"{candidate} is not a databutler export of version {EXPORT_VERSION}."
+        )
+    for key in ("dataset_types", "files"):
+        if not isinstance(data.get(key), list):
+            raise ExportFormatError(f"{candidate} lacks its {key!r} list.")
+    return data
+
+
+def _safe_extract(archive: zipfile.ZipFile, directory: Path) -> None:
+    """Extract, refusing members that would land outside ``directory``."""
+    root = directory.resolve()
+    for member in archive.namelist():
+        target = (directory / member).resolve()
+        if not target.is_relative_to(root):
+            raise ConfigurationError(
+                f"Zip member {member!r} would be written outside the import directory; "
+                "this archive is not a databutler export."
+            )
+    archive.extractall(directory)

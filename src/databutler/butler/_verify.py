@@ -1,0 +1,319 @@
+"""Compare registry, bridge, records and storage, in both directions, and repair what is safe.
+
+Each file datastore is checked by streaming: SQL anti-joins find location
+rows without records (and records with neither a location nor a trash row),
+and a merge of the records ordered by path with the sorted storage listing
+finds missing artifacts, unknown artifacts and size (optionally checksum)
+mismatches. Memory use does not grow with the number of datasets, except
+for the problems found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+
+from ..datastores import ChainedDatastore, Datastore, FileDatastore
+from ..registry.interfaces import Database, FakeDatasetRef
+from ..registry.interfaces._database import chunked
+
+__all__ = ["KINDS", "Problem", "VerifyReport", "verify_datastore"]
+
+#: Kinds of disagreement, and what `repair` does about each.
+KINDS = {
+    "missing_artifact": "dataset recorded as stored, artifact missing (repair: forget it)",
+    "unknown_artifact": "artifact no record mentions (repair: delete, only if asked)",
+    "size_mismatch": "artifact size differs from its record (reported only)",
+    "checksum_mismatch": "artifact checksum differs from its record (reported only)",
+    "stale_trash": "trash row left behind (repair: empty the trash)",
+    "location_without_records": "datastore holds a dataset it has no record of (repair: forget)",
+    "records_without_location": "record of a dataset neither held nor trashed (repair: drop)",
+}
+
+_ROWS_PER_FETCH = 10_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One disagreement between the registry, the datastore's records and its storage."""
+
+    kind: str
+    datastore: str
+    dataset_id: uuid.UUID | None
+    path: str | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form."""
+        return {
+            "kind": self.kind,
+            "datastore": self.datastore,
+            "dataset_id": None if self.dataset_id is None else str(self.dataset_id),
+            "path": self.path,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class VerifyReport:
+    """What `Butler.verify` found, and what it repaired."""
+
+    problems: list[Problem] = field(default_factory=list)
+    repaired: dict[str, int] = field(default_factory=dict)
+    checked: int = 0
+    """Records rows checked."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing was found."""
+        return not self.problems
+
+    @property
+    def unrepaired(self) -> list[Problem]:
+        """Problems still there after the repairs."""
+        left = dict(self.repaired)
+        remaining = []
+        for problem in self.problems:
+            if left.get(problem.kind, 0) > 0:
+                left[problem.kind] -= 1
+            else:
+                remaining.append(problem)
+        return remaining
+
+    def counts(self) -> dict[str, int]:
+        """Number of problems of each kind found."""
+        found: dict[str, int] = {}
+        for problem in self.problems:
+            found[problem.kind] = found.get(problem.kind, 0) + 1
+        return found
+
+
+def leaf_datastores(datastore: Datastore) -> Iterator[Datastore]:
+    """The datastores that hold artifacts themselves (children of chains, recursively)."""
+    if isinstance(datastore, ChainedDatastore):
+        for child in datastore.children:
+            yield from leaf_datastores(child)
+    else:
+        yield datastore
+
+
+class _Checker:
+    """The checks and repairs of one file datastore."""
+
+    def __init__(
+        self,
+        db: Database,
+        datastore: FileDatastore,
+        location: sqlalchemy.Table,
+        trash: sqlalchemy.Table,
+        report: VerifyReport,
+    ) -> None:
+        self.db = db
+        self.datastore = datastore
+        self.records = datastore.records.table  # type: ignore[attr-defined]
+        self.location = location
+        self.trash = trash
+        self.report = report
+        self.name = datastore.name
+
+    def add(self, kind: str, dataset_id: uuid.UUID | None, path: str | None, detail: str) -> None:
+        self.report.problems.append(Problem(kind, self.name, dataset_id, path, detail))
+
+    def _stream(self, sql: sqlalchemy.Select[Any]) -> Iterator[Any]:
+        with self.db.query(
+            sql.execution_options(stream_results=True, yield_per=_ROWS_PER_FETCH)
+        ) as result:
+            yield from result
+
+    def _held(self, dataset_id: Any) -> sqlalchemy.Exists:
+        table = self.location
+        return sqlalchemy.exists().where(
+            table.c.dataset_id == dataset_id, table.c.datastore_name == self.name
+        )
+
+    def _trashed(self, dataset_id: Any) -> sqlalchemy.Exists:
+        table = self.trash
+        return sqlalchemy.exists().where(
+            table.c.dataset_id == dataset_id, table.c.datastore_name == self.name
+        )
+
+    # -- table checks ------------------------------------------------------------
+
+    def check_tables(self) -> None:
+        location, records, trash = self.location, self.records, self.trash
+        has_records = sqlalchemy.exists().where(records.c.dataset_id == location.c.dataset_id)
+        sql = sqlalchemy.select(location.c.dataset_id).where(
+            location.c.datastore_name == self.name, ~has_records
+        )
+        for (dataset_id,) in self._stream(sql):
+            self.add(
+                "location_without_records",
+                dataset_id,
+                None,
+                "the bridge says this datastore holds it, but it has no record of where",
+            )
+        sql = sqlalchemy.select(trash.c.dataset_id).where(trash.c.datastore_name == self.name)
+        for (dataset_id,) in self._stream(sql):
+            self.add("stale_trash", dataset_id, None, "trashed, and the trash was not emptied")
+        sql = (
+            sqlalchemy.select(records.c.dataset_id, records.c.path)
+            .where(~self._held(records.c.dataset_id), ~self._trashed(records.c.dataset_id))
+            .distinct()
+        )
+        for dataset_id, path in self._stream(sql):
+            self.add(
+                "records_without_location",
+                dataset_id,
+                path,
+                "a record of a dataset the datastore neither holds nor has in its trash",
+            )
+
+    # -- storage checks ------------------------------------------------------------
+
+    def check_storage(self, checksums: bool) -> None:
+        records = self.records
+        path = records.c.path
+        ordered = path.collate("C") if self.db.dialect_name == "postgresql" else path
+        sql = (
+            sqlalchemy.select(
+                path,
+                records.c.dataset_id,
+                records.c.file_size,
+                records.c.checksum,
+                self._held(records.c.dataset_id).label("held"),
+                *([records.c.member] if "member" in records.c else []),
+            )
+            .where(~path.startswith("file://"), ~path.startswith("/"))
+            .order_by(ordered, records.c.dataset_id)
+        )
+        listing = self.datastore.store.list_sizes()
+        artifact = next(listing, None)
+        for stored_path, group in groupby(self._stream(sql), key=lambda row: row[0]):
+            rows = list(group)
+            self.report.checked += len(rows)
+            while artifact is not None and artifact[0] < stored_path:
+                self._unknown(artifact[0])
+                artifact = next(listing, None)
+            if artifact is None or artifact[0] != stored_path:
+                for row in rows:
+                    if row.held:
+                        self.add("missing_artifact", row.dataset_id, stored_path, "no such file")
+                continue
+            self._compare(stored_path, artifact[1], rows, checksums)
+            artifact = next(listing, None)
+        while artifact is not None:
+            self._unknown(artifact[0])
+            artifact = next(listing, None)
+        self._check_direct(checksums)
+
+    def _unknown(self, path: str) -> None:
+        self.add("unknown_artifact", None, path, "no record mentions this file")
+
+    def _compare(self, path: str, size: int, rows: list[Any], checksums: bool) -> None:
+        data: bytes | None = None
+        for row in rows:
+            if getattr(row, "member", "") or not row.held:
+                continue  # zip members have their own sizes; trashed ones await deletion
+            if row.file_size is not None and row.file_size >= 0 and row.file_size != size:
+                self.add(
+                    "size_mismatch",
+                    row.dataset_id,
+                    path,
+                    f"recorded {row.file_size} bytes, found {size}",
+                )
+            elif checksums and row.checksum:
+                if data is None:
+                    data = self.datastore.store.read(path)
+                if _sha256(data) != row.checksum:
+                    self.add("checksum_mismatch", row.dataset_id, path, "content changed")
+
+    def _check_direct(self, checksums: bool) -> None:
+        records = self.records
+        sql = sqlalchemy.select(
+            records.c.path, records.c.dataset_id, records.c.file_size, records.c.checksum
+        ).where(
+            sqlalchemy.or_(records.c.path.startswith("file://"), records.c.path.startswith("/")),
+            self._held(records.c.dataset_id),
+        )
+        for path, dataset_id, file_size, checksum in self._stream(sql):
+            local = Path(path.removeprefix("file://"))
+            self.report.checked += 1
+            if not local.is_file():
+                self.add("missing_artifact", dataset_id, path, "directly ingested file is gone")
+            elif file_size is not None and local.stat().st_size != file_size:
+                found = local.stat().st_size
+                self.add(
+                    "size_mismatch", dataset_id, path, f"recorded {file_size} bytes, found {found}"
+                )
+            elif checksums and checksum and _sha256(local.read_bytes()) != checksum:
+                self.add("checksum_mismatch", dataset_id, path, "content changed")
+
+    # -- repairs ---------------------------------------------------------------
+
+    def repair(self, problems: list[Problem], delete_unknown: bool) -> dict[str, int]:
+        by_kind: dict[str, list[Problem]] = {}
+        for problem in problems:
+            by_kind.setdefault(problem.kind, []).append(problem)
+        done: dict[str, int] = {}
+        datastore = self.datastore
+        forget = [
+            p.dataset_id
+            for kind in ("missing_artifact", "location_without_records")
+            for p in by_kind.get(kind, [])
+            if p.dataset_id is not None
+        ]
+        for batch in chunked(dict.fromkeys(forget), self.db.IN_BATCH_SIZE):
+            datastore.forget([FakeDatasetRef(i) for i in batch])  # type: ignore[misc]
+        for kind in ("missing_artifact", "location_without_records"):
+            if by_kind.get(kind):
+                done[kind] = len(by_kind[kind])
+        orphans = [p.dataset_id for p in by_kind.get("records_without_location", [])]
+        for batch in chunked(dict.fromkeys(i for i in orphans if i is not None), 1000):
+            datastore.records.delete(["dataset_id"], *({"dataset_id": i} for i in batch))
+        if orphans:
+            done["records_without_location"] = len(orphans)
+        if by_kind.get("stale_trash"):
+            datastore.emptyTrash()
+            done["stale_trash"] = len(by_kind["stale_trash"])
+        if delete_unknown and by_kind.get("unknown_artifact"):
+            for problem in by_kind["unknown_artifact"]:
+                assert problem.path is not None
+                datastore.store.delete(problem.path)
+            done["unknown_artifact"] = len(by_kind["unknown_artifact"])
+        return done
+
+
+def verify_datastore(
+    db: Database,
+    datastore: Datastore,
+    location: sqlalchemy.Table,
+    trash: sqlalchemy.Table,
+    *,
+    repair: bool,
+    delete_unknown: bool,
+    checksums: bool,
+) -> VerifyReport:
+    """Check (and with ``repair``, fix) every file datastore under ``datastore``."""
+    report = VerifyReport()
+    for leaf in leaf_datastores(datastore):
+        if not isinstance(leaf, FileDatastore):
+            continue  # in-memory datastores die with the process: nothing to drift
+        checker = _Checker(db, leaf, location, trash, report)
+        start = len(report.problems)
+        checker.check_tables()
+        checker.check_storage(checksums)
+        if repair:
+            for kind, n in checker.repair(report.problems[start:], delete_unknown).items():
+                report.repaired[kind] = report.repaired.get(kind, 0) + n
+    return report
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
