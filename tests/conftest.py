@@ -32,3 +32,28 @@ def db(databases: DatabaseFactory) -> Database:
 def repo(db: Database) -> RegistryManagerInstances:
     """A new repository (all bridge-layer managers) in a fresh database."""
     return RegistryManagerTypes().makeRepo(db)
+
+
+from databutler.testing.butler import (  # noqa: E402
+    CONFIGURATIONS,
+    RepositoryFactory,
+    S3Environment,
+)
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> Iterator[S3Environment]:
+    """A moto S3 server on 127.0.0.1 for the whole session, and the AWS variables for it."""
+    with S3Environment.start() as environment:
+        yield environment
+
+
+@pytest.fixture(params=CONFIGURATIONS)
+def repositories(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RepositoryFactory]:
+    """Makes repositories of one configuration: SQLite+local, PostgreSQL+S3, SQLite+chained."""
+    s3 = request.getfixturevalue("s3_env") if request.param == "postgresql-s3" else None
+    factory = RepositoryFactory(request.param, tmp_path, s3)
+    try:
+        yield factory
+    finally:
+        factory.close()

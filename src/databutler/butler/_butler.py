@@ -177,18 +177,16 @@ class Butler:
             S3 root without ``db``.
         """
         root_uri = normalize_root(root)
-        store = config_store(root_uri)
-        exists = store.exists(CONFIG_NAME)
+        if db is None and root_uri.startswith("s3://"):
+            raise ConfigurationError(
+                f"A repository in S3 ({root_uri}) needs a shared database: pass "
+                "db='postgresql://user@host/dbname'."
+            )
+        exists = config_store(root_uri).exists(CONFIG_NAME)
         if exists and not overwrite:
             raise FileExistsError(
                 f"{root_uri} holds a repository already; open it with Butler({root_uri!r}), "
                 "or pass overwrite=True (--overwrite) to replace it."
-            )
-        remote = root_uri.startswith("s3://")
-        if db is None and remote:
-            raise ConfigurationError(
-                f"A repository in S3 ({root_uri}) needs a shared database: pass "
-                "db='postgresql://user@host/dbname'."
             )
         db_uri = db if db is not None else f"sqlite:///{ROOT_TOKEN}/registry.sqlite3"
         config = RepositoryConfig(
@@ -390,12 +388,14 @@ class Butler:
             # Outside the transaction: an empty run left by a failed put is harmless,
             # and a committed run is cached, so later puts write nothing for it.
             self.registry.registerRun(target)
-        with self.transaction():
+        inserts = {
+            name: [items[i][2] or {} for i in positions] for name, positions in groups.items()
+        }
+        with self._explaining_conflicts(inserts, target), self.transaction():
             if resolved:
                 self._import_refs(resolved)
             for name, positions in groups.items():
-                data_ids = [items[i][2] or {} for i in positions]
-                new = self._insert(name, data_ids, target)  # type: ignore[arg-type]
+                new = self.registry.insertDatasets(name, inserts[name], target)  # type: ignore[arg-type]
                 for i, ref in zip(positions, new, strict=True):
                     refs[i] = ref
             done = [ref for ref in refs if ref is not None]
@@ -404,13 +404,17 @@ class Butler:
             )
         return done
 
-    def _insert(
-        self, dataset_type: str, data_ids: list[Mapping[str, Any]], run: str
-    ) -> list[DatasetRef]:
+    @contextmanager
+    def _explaining_conflicts(
+        self, inserts: Mapping[str, list[Mapping[str, Any]]], run: str | None
+    ) -> Iterator[None]:
+        """Turn a failed insert's generic conflict into a precise error, once rolled back."""
         try:
-            return self.registry.insertDatasets(dataset_type, data_ids, run)
+            yield
         except ConflictError as exc:
-            self._explain_insert_failure(dataset_type, data_ids, run, exc)
+            if run is not None:
+                for dataset_type, data_ids in inserts.items():
+                    self._explain_insert_failure(dataset_type, data_ids, run, exc)
             raise
 
     def _explain_insert_failure(
@@ -857,7 +861,7 @@ class Butler:
         format: str = "yaml",
         transfer: str | None = "copy",
     ) -> Path:
-        """Export datasets (``refs``, or everything in ``collections``) to a directory or zip.
+        """Export ``refs``, or everything stored in ``collections``, to a directory or zip.
 
         The destination gets a manifest (``export.yaml`` or ``export.json``)
         and the artifacts; a path ending in ``.zip`` gets one zip file.

@@ -71,7 +71,11 @@ def ingest(
         if not dataset.refs:
             raise ValueError(f"FileDataset {dataset.path!r} names no dataset; give it refs.")
         items.extend((dataset, ref) for ref in dataset.refs)
-    with butler.transaction():
+    inserts: dict[str, list[Mapping[str, Any]]] = {}
+    for _, ref in items:
+        if ref.id is None:
+            inserts.setdefault(_type_name(ref), []).append(dict(ref.dataId))
+    with butler._explaining_conflicts(inserts, run or butler.run), butler.transaction():
         resolved = _register_refs(butler, [ref for _, ref in items], run, skip_existing)
         chosen = [(d, r) for (d, _), r in zip(items, resolved, strict=True) if r is not None]
         by_formatter: dict[str | None, list[tuple[str, DatasetRef]]] = {}
@@ -122,7 +126,7 @@ def _register_refs(
             key = _data_id_key(registry, name, data_id)
             if key not in existing:
                 fresh.append(i)
-        new = butler._insert(name, [dict(refs[i].dataId) for i in fresh], target)
+        new = registry.insertDatasets(name, [dict(refs[i].dataId) for i in fresh], target)
         for i, ref in zip(fresh, new, strict=True):
             out[i] = ref
     return out
@@ -312,7 +316,12 @@ def _export_selection(
                 chosen[ref.id] = ref
                 if kind is CollectionType.TAGGED:
                     tags.setdefault(collection, []).append(str(ref.id))
-    return list(chosen.values()), tags
+    # Datasets with no artifact here (registry entries only) have nothing to export.
+    stored = butler.datastore.knows_many(chosen.values())
+    kept = [ref for dataset_id, ref in chosen.items() if stored.get(dataset_id)]
+    kept_ids = {str(ref.id) for ref in kept}
+    tags = {tag: [i for i in ids if i in kept_ids] for tag, ids in tags.items()}
+    return kept, tags
 
 
 def _manifest(

@@ -307,8 +307,9 @@ def verify_datastore(
             continue  # in-memory datastores die with the process: nothing to drift
         checker = _Checker(db, leaf, location, trash, report)
         start = len(report.problems)
-        checker.check_tables()
-        checker.check_storage(checksums)
+        with db.session():  # one connection, in a transaction: PostgreSQL streams then
+            checker.check_tables()
+            checker.check_storage(checksums)
         if repair:
             for kind, n in checker.repair(report.problems[start:], delete_unknown).items():
                 report.repaired[kind] = report.repaired.get(kind, 0) + n

@@ -8,14 +8,17 @@ never under the chain's. Which child takes which dataset is decided by
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConfigurationError, ConflictError, DatabutlerError
 from ..registry.interfaces import DatastoreRegistryBridge
 from ..transaction import DatastoreTransaction
+from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, _id
 
 __all__ = ["ChainedDatastore", "Constraints", "DatasetTypeNotSupportedError"]
@@ -208,14 +211,7 @@ class ChainedDatastore(Datastore):
         # docstring inherited; each item goes to every child that accepts it.
         batches: list[list[tuple[Any, DatasetRef]]] = [[] for _ in self.children]
         for obj, ref in items:
-            _id(ref)
-            targets = [i for i, c in enumerate(self.constraints) if c is None or c.accepts(ref)]
-            if not targets:
-                raise DatasetTypeNotSupportedError(
-                    f"No datastore of chain {self.name!r} ({', '.join(self.names)}) accepts "
-                    f"datasets of type {_type_name(ref)!r}; nothing was stored."
-                )
-            for i in targets:
+            for i in self._targets(ref, "stored"):
                 batches[i].append((obj, ref))
         # Refuse a dataset a child holds already before anything is written:
         # undoing a put that failed on such a dataset would drop the original.
@@ -232,6 +228,64 @@ class ChainedDatastore(Datastore):
             for child, batch in zip(self.children, batches, strict=True):
                 if batch:
                     child.put_many(batch)
+
+    def ingest(
+        self,
+        items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
+        *,
+        transfer: str | None = "auto",
+        formatter: str | None = None,
+    ) -> None:
+        """Ingest files into every child that accepts them and can ingest (all-or-nothing).
+
+        Raises
+        ------
+        DatasetTypeNotSupportedError
+            If no child that can ingest files accepts a dataset.
+        ValueError
+            For ``move`` when more than one child would take a file.
+        """
+        items = list(items)
+        capable = [i for i, child in enumerate(self.children) if hasattr(child, "ingest")]
+        batches: dict[int, list[tuple[str | os.PathLike[str], DatasetRef]]] = {}
+        for source, ref in items:
+            takers = [i for i in self._targets(ref, "ingested") if i in capable]
+            if not takers:
+                raise DatasetTypeNotSupportedError(
+                    f"No child of chain {self.name!r} that can ingest files accepts datasets "
+                    f"of type {_type_name(ref)!r}; nothing was ingested."
+                )
+            if transfer == "move" and len(takers) > 1:
+                raise ValueError(
+                    f"Cannot move {source} into {len(takers)} datastores of chain {self.name!r}; "
+                    "use transfer='copy'."
+                )
+            for i in takers:
+                batches.setdefault(i, []).append((source, ref))
+        with self.transaction():
+            for i, batch in sorted(batches.items()):
+                self.children[i].ingest(  # type: ignore[attr-defined]
+                    batch, transfer=transfer, formatter=formatter
+                )
+
+    def _targets(self, ref: DatasetRef, what: str) -> list[int]:
+        """Indexes of the children that accept ``ref``."""
+        _id(ref)
+        targets = [i for i, c in enumerate(self.constraints) if c is None or c.accepts(ref)]
+        if not targets:
+            raise DatasetTypeNotSupportedError(
+                f"No datastore of chain {self.name!r} ({', '.join(self.names)}) accepts "
+                f"datasets of type {_type_name(ref)!r}; nothing was {what}."
+            )
+        return targets
+
+    def _route(self, refs: Iterable[DatasetRef], what: str) -> list[list[DatasetRef]]:
+        """``refs`` split into one batch per child, by the children's constraints."""
+        batches: list[list[DatasetRef]] = [[] for _ in self.children]
+        for ref in refs:
+            for i in self._targets(ref, what):
+                batches[i].append(ref)
+        return batches
 
     def get(
         self,
@@ -258,6 +312,47 @@ class ChainedDatastore(Datastore):
     def exists_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
         # docstring inherited
         return self._any_child(refs, lambda child, todo: child.exists_many(todo))
+
+    def get_uris(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, str]:
+        # docstring inherited; from the first child that holds each dataset.
+        pending = {_id(r): r for r in refs}
+        uris: dict[DatasetId, str] = {}
+        for child in self.children:
+            if not pending:
+                break
+            for dataset_id, uri in child.get_uris(list(pending.values())).items():
+                uris.setdefault(dataset_id, uri)
+                pending.pop(dataset_id, None)
+        return uris
+
+    def _artifacts(self, refs: list[DatasetRef]) -> list[Artifact]:
+        # docstring inherited; from the first child that holds each dataset.
+        pending = {_id(r): r for r in refs}
+        artifacts: list[Artifact] = []
+        for child in self.children:
+            if not pending:
+                break
+            for artifact in child._artifacts(list(pending.values())):
+                mine = tuple(r for r in artifact.refs if _id(r) in pending)
+                for ref in mine:
+                    del pending[_id(ref)]
+                if mine:
+                    artifacts.append(replace(artifact, refs=mine))
+        return artifacts
+
+    def transfer_from(
+        self, source: Datastore, refs: Iterable[DatasetRef], *, transfer: str = "auto"
+    ) -> list[DatasetRef]:
+        # docstring inherited; each child takes what it accepts, all-or-nothing across them.
+        batches = self._route(refs, "transferred")
+        done: dict[DatasetId, DatasetRef] = {}
+        with self.transaction():
+            for child, batch in zip(self.children, batches, strict=True):
+                if batch:
+                    done.update(
+                        (_id(r), r) for r in child.transfer_from(source, batch, transfer=transfer)
+                    )
+        return list(done.values())
 
     def _any_child(
         self,

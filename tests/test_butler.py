@@ -1,0 +1,369 @@
+"""End-to-end tests of the `Butler` over SQLite+local, PostgreSQL+S3 and SQLite+chained."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from databutler import (
+    Butler,
+    CollectionError,
+    ConfigurationError,
+    ConflictError,
+    DataIdError,
+    DatasetExistence,
+    DatasetNotFoundError,
+    DatasetRef,
+    FileDataset,
+    ReadOnlyDatabaseError,
+)
+from databutler.datastores import FileDatastore
+from databutler.testing.butler import RepositoryFactory, populate
+
+
+def file_datastore(butler: Butler) -> FileDatastore:
+    """The file datastore of a repository (the first child of a chain)."""
+    datastore: Any = butler.datastore
+    while not isinstance(datastore, FileDatastore):
+        datastore = datastore.children[0]
+    return datastore
+
+
+def artifacts(butler: Butler) -> list[str]:
+    """Every artifact in the repository's file datastore, looked at in storage directly."""
+    return list(file_datastore(butler).store.list())
+
+
+def location_rows(butler: Butler) -> int:
+    """Rows of the bridge's location table (a backdoor count)."""
+    import sqlalchemy
+
+    table = butler.registry.datastore_bridges.location_table  # type: ignore[attr-defined]
+    with butler.registry.db.query(
+        sqlalchemy.select(sqlalchemy.func.count()).select_from(table)
+    ) as r:
+        return int(r.scalar_one())
+
+
+@pytest.fixture
+def butler(repositories: RepositoryFactory) -> Butler:
+    created = repositories.create(run="r1")
+    populate(created)
+    return created
+
+
+def put_things(butler: Butler, detectors: range, run: str | None = None) -> list[DatasetRef]:
+    return [
+        butler.put(
+            {"detector": d, "values": [d, d + 1]}, "thing", instrument="HSC", detector=d, run=run
+        )
+        for d in detectors
+    ]
+
+
+class TestRepositories:
+    def test_create_then_open(self, repositories: RepositoryFactory) -> None:
+        arguments = repositories.create_arguments("fresh")
+        created = Butler.create(**arguments, run="r1")
+        populate(created)
+        put_things(created, range(2))
+        created.close()
+        reopened = Butler(arguments["root"], collections="r1")
+        assert not reopened.is_writeable
+        assert reopened.get("thing", instrument="HSC", detector=1) == {
+            "detector": 1,
+            "values": [1, 2],
+        }
+        with pytest.raises(ReadOnlyDatabaseError, match="writeable=True"):
+            reopened.put({}, "thing", instrument="HSC", detector=3, run="r1")
+        reopened.close()
+
+    def test_create_over_an_existing_repository_is_refused(
+        self, repositories: RepositoryFactory
+    ) -> None:
+        arguments = repositories.create_arguments("twice")
+        Butler.create(**arguments).close()
+        with pytest.raises(FileExistsError, match="overwrite=True"):
+            Butler.create(**arguments)
+
+    def test_missing_repository(self, tmp_path: Path) -> None:
+        with pytest.raises(FileNotFoundError, match=r"Butler\.create"):
+            Butler(tmp_path / "nowhere")
+
+    def test_bad_configuration_is_named(self, tmp_path: Path) -> None:
+        root = tmp_path / "repo"
+        Butler.create(root).close()
+        (root / "butler.yaml").write_text(
+            "registry: {db: 'sqlite://', colour: red}\ndatastore: {}\n"
+        )
+        with pytest.raises(ConfigurationError, match="Unknown key\\(s\\) 'colour'"):
+            Butler(root)
+
+    def test_a_bad_datastore_configuration_leaves_nothing(self, tmp_path: Path) -> None:
+        root = tmp_path / "repo"
+        with pytest.raises(ConfigurationError, match="kind"):
+            Butler.create(root, datastore={"kind": "teleporter", "name": "x"})
+        assert not (root / "butler.yaml").exists()
+        assert not (root / "registry.sqlite3").exists()
+
+    def test_overwrite_replaces_the_repository(self, tmp_path: Path) -> None:
+        root = tmp_path / "repo"
+        first = Butler.create(root, run="r1")
+        populate(first)
+        put_things(first, range(3))
+        first.close()
+        second = Butler.create(root, overwrite=True)
+        assert second.registry.queryDatasetTypes() == []
+        assert artifacts(second) == []
+
+    def test_s3_root_needs_a_shared_database(self) -> None:
+        with pytest.raises(ConfigurationError, match="postgresql"):
+            Butler.create("s3://bucket/repo")
+
+
+class TestPutGet:
+    def test_put_get_by_ref_and_data_id(self, butler: Butler) -> None:
+        (ref,) = put_things(butler, range(1))
+        assert butler.get(ref) == {"detector": 0, "values": [0, 1]}
+        assert butler.get("thing", {"instrument": "HSC", "detector": 0}) == butler.get(ref)
+        assert butler.get("thing", instrument="HSC", detector=0, component="values") == [0, 1]
+        assert butler.get("thing.values", instrument="HSC", detector=0) == [0, 1]
+        handle = butler.get_deferred("thing", instrument="HSC", detector=0)
+        assert handle.ref == ref and handle.get() == butler.get(ref)
+
+    def test_put_creates_the_run_on_first_use(self, butler: Butler) -> None:
+        (ref,) = put_things(butler, range(1), run="fresh/run")
+        assert ref.run == "fresh/run"
+        assert butler.get("thing", instrument="HSC", detector=0, collections="fresh/run")
+
+    def test_errors_name_the_fix(self, butler: Butler) -> None:
+        with pytest.raises(DataIdError, match="detector 99 is not a known detector of instrument"):
+            butler.put({}, "thing", instrument="HSC", detector=99)
+        put_things(butler, range(1))
+        with pytest.raises(ConflictError, match="already has a 'thing' dataset"):
+            put_things(butler, range(1))
+        with pytest.raises(DatasetNotFoundError, match="collections"):
+            butler.get("thing", instrument="HSC", detector=5)
+        no_run = Butler(butler.root, writeable=True)
+        with pytest.raises(TypeError, match="run="):
+            no_run.put({}, "thing", instrument="HSC", detector=2)
+        no_run.close()
+        # Failed puts left nothing behind.
+        assert len(artifacts(butler)) == 1 and location_rows(butler) >= 1
+
+    def test_exists_stored_many_and_where(self, butler: Butler) -> None:
+        refs = put_things(butler, range(3))
+        assert butler.exists("thing", instrument="HSC", detector=1) == DatasetExistence.VERIFIED
+        assert not butler.exists("thing", instrument="HSC", detector=7)
+        state = butler.stored_many(refs)
+        assert all(flags == DatasetExistence.VERIFIED for flags in state.values())
+        places = butler.where(refs)
+        expected = {"files", "cache"} if butler.datastore.name == "chain" else {"files"}
+        assert places == {ref.id: expected for ref in refs}
+
+    def test_transaction_spans_registry_and_datastore(self, butler: Butler) -> None:
+        put_things(butler, range(1))
+        before = artifacts(butler)
+        with pytest.raises(RuntimeError, match="boom"), butler.transaction():
+            put_things(butler, range(1, 4))
+            raise RuntimeError("boom")
+        assert artifacts(butler) == before
+        assert [r.dataId["detector"] for r in butler.query_datasets("thing")] == [0]
+
+
+class TestQueries:
+    def test_query_datasets_streams_and_filters(self, butler: Butler) -> None:
+        put_things(butler, range(6))
+        found = butler.query_datasets("thing", where="detector > 2")
+        assert not isinstance(found, list)  # an iterator: streamed
+        assert sorted(r.dataId["detector"] for r in found) == [3, 4, 5]
+        name = file_datastore(butler).name
+        assert len(list(butler.query_datasets("thing", in_datastore=name))) == 6
+        assert list(butler.query_datasets("thing", not_in_datastore=name)) == []
+        assert len(list(butler.query_datasets("t*", collections="*"))) == 6
+
+    def test_data_ids_and_records(self, butler: Butler) -> None:
+        ids = list(butler.query_data_ids(["detector"], where="detector < 3"))
+        assert sorted(i["detector"] for i in ids) == [0, 1, 2]
+        records = list(butler.query_dimension_records("detector", where="detector = 4"))
+        assert [r.detector for r in records] == [4]
+
+
+class TestPrune:
+    def test_illegal_combinations_are_named(self, butler: Butler) -> None:
+        refs = put_things(butler, range(2))
+        with pytest.raises(TypeError, match="drop unstore=False"):
+            butler.prune(refs, purge=True, unstore=False)
+        with pytest.raises(TypeError, match="drop tags="):
+            butler.prune(refs, purge=True, tags=["t"])
+        with pytest.raises(TypeError, match="Nothing to do"):
+            butler.prune(refs)
+        with pytest.raises(CollectionError, match="not TAGGED"):
+            butler.prune(refs, tags=["r1"])
+        assert len(artifacts(butler)) == 2
+
+    def test_untag_unstore_purge(self, butler: Butler) -> None:
+        refs = put_things(butler, range(4))
+        butler.associate("tagged", refs)
+        result = butler.prune(refs[:1], tags=["tagged"])
+        assert result.disassociated == 1
+        assert len(list(butler.query_datasets("thing", collections="tagged"))) == 3
+        result = butler.prune(refs[1:2], unstore=True)
+        assert result.unstored == 1
+        assert butler.exists(refs[1]) == DatasetExistence.RECORDED
+        result = butler.prune(refs[2:], purge=True)
+        assert result.purged == 2
+        assert not butler.exists(refs[2])
+        assert len(artifacts(butler)) == 1
+        assert butler.verify().ok
+        # A purged dataset can be put again under its old id.
+        again = butler.put({"back": True}, refs[2])
+        assert again.id == refs[2].id and butler.get(again) == {"back": True}
+
+    def test_remove_runs(self, butler: Butler) -> None:
+        put_things(butler, range(3))
+        put_things(butler, range(3), run="r2")
+        butler.collection_chain("chain", ["r2", "r1"])
+        with pytest.raises(CollectionError, match="unlink_from_chains=True"):
+            butler.remove_runs(["r2"])
+        with pytest.raises(CollectionError, match="not a RUN"):
+            butler.remove_runs(["chain"])
+        assert len(artifacts(butler)) == 6
+        assert butler.remove_runs(["r2"], unlink_from_chains=True) == 3
+        assert butler.registry.getCollectionChain("chain") == ("r1",)
+        assert len(artifacts(butler)) == 3
+        assert butler.verify().ok
+
+
+class TestMovingData:
+    def test_ingest_every_way(self, butler: Butler, tmp_path: Path) -> None:
+        files = []
+        for d in range(3):
+            path = tmp_path / f"in{d}.json"
+            path.write_text(f'{{"ingested": {d}}}')
+            files.append(path)
+        refs = butler.ingest(
+            *(
+                FileDataset(str(p), [DatasetRef("thing", {"instrument": "HSC", "detector": d})])
+                for d, p in enumerate(files)
+            ),
+            transfer="copy",
+        )
+        assert [butler.get(r) for r in refs] == [{"ingested": d} for d in range(3)]
+        with pytest.raises(ConflictError):
+            butler.ingest(FileDataset(str(files[0]), [refs[0]]), transfer="copy")
+        assert butler.ingest(FileDataset(str(files[0]), [refs[0]]), skip_existing=True) == []
+        assert len(artifacts(butler)) == 3
+
+    def test_round_trip(self, repositories: RepositoryFactory, tmp_path: Path) -> None:
+        """create → register → put/ingest → query → transfer → export/import → prune → verify."""
+        source = repositories.create("source", run="r1")
+        populate(source)
+        refs = put_things(source, range(4))
+        extra = tmp_path / "extra.json"
+        extra.write_text('{"extra": true}')
+        refs += source.ingest(
+            FileDataset(str(extra), [DatasetRef("thing", {"instrument": "HSC", "detector": 9})]),
+            transfer="copy",
+        )
+        source.associate("best", refs[:2])
+        found = list(source.query_datasets("thing", where="detector >= 2"))
+        assert len(found) == 3
+
+        target = repositories.create("target")
+        moved = target.transfer_from(source, refs)
+        assert {r.id for r in moved} == {r.id for r in refs}  # ids preserved
+        assert target.get(refs[4]) == {"extra": True}
+        assert target.transfer_from(source, refs) == []  # nothing left to copy
+
+        exported = source.export(tmp_path / "export", collections=["r1", "best"])
+        imported_into = repositories.create("imported")
+        imported = imported_into.import_(exported)
+        assert {r.id for r in imported} == {r.id for r in refs}
+        assert imported_into.get(refs[0]) == source.get(refs[0])
+        assert {r.id for r in imported_into.query_datasets("thing", collections="best")} == {
+            r.id for r in refs[:2]
+        }
+
+        zipped = source.export(tmp_path / "export.zip", refs=refs[:2], format="json")
+        from_zip = repositories.create("zipped")
+        assert len(from_zip.import_(zipped)) == 2
+
+        target.prune(moved, purge=True)
+        assert target.empty_trash() == 0
+        assert artifacts(target) == []
+        for repository in (source, target, imported_into, from_zip):
+            report = repository.verify()
+            assert report.ok, report.problems
+
+    def test_retrieve_artifacts(self, butler: Butler, tmp_path: Path) -> None:
+        refs = put_things(butler, range(3))
+        written = butler.retrieve_artifacts(refs, tmp_path / "out")
+        assert len(written) == 3 and all(p.is_file() for p in written)
+        with pytest.raises(FileExistsError):
+            butler.retrieve_artifacts(refs, tmp_path / "out")
+
+
+class TestVerify:
+    def test_each_corruption_is_reported_and_repaired(self, butler: Butler) -> None:
+        refs = put_things(butler, range(5))
+        assert butler.verify().ok
+        datastore = file_datastore(butler)
+        store = datastore.store
+        uris = datastore.get_uris(refs)
+        paths = [uris[r.id].removeprefix(store.root.rstrip("/") + "/") for r in refs]
+        store.delete(paths[0])  # a missing artifact
+        store.write(paths[1], b"{}", overwrite=True)  # truncated
+        store.write("stray/unknown.json", b"{}")  # unknown to every record
+        datastore.bridge.moveToTrash([refs[2]], None)  # a trash row left behind
+
+        report = butler.verify()
+        assert report.counts() == {
+            "missing_artifact": 1,
+            "size_mismatch": 1,
+            "unknown_artifact": 1,
+            "stale_trash": 1,
+        }
+        by_kind = {p.kind: p for p in report.problems}
+        assert by_kind["missing_artifact"].dataset_id == refs[0].id
+        assert by_kind["size_mismatch"].dataset_id == refs[1].id
+        assert by_kind["unknown_artifact"].path == "stray/unknown.json"
+        assert by_kind["stale_trash"].dataset_id == refs[2].id
+
+        repaired = butler.verify(repair=True)
+        assert repaired.repaired == {"missing_artifact": 1, "stale_trash": 1}
+        assert store.exists("stray/unknown.json")  # listed, kept unless asked
+        assert [p.kind for p in butler.verify().problems] == ["size_mismatch", "unknown_artifact"]
+        butler.verify(repair=True, delete_unknown=True)
+        assert not store.exists("stray/unknown.json")
+        assert [p.kind for p in butler.verify().problems] == ["size_mismatch"]
+        assert not datastore.knows(refs[0])  # forgotten by the file datastore...
+        assert butler.exists(refs[0]) & DatasetExistence.RECORDED  # ...still in the registry
+
+    def test_location_without_records(self, butler: Butler) -> None:
+        refs = put_things(butler, range(2))
+        datastore = file_datastore(butler)
+        datastore.records.delete(["dataset_id"], {"dataset_id": refs[0].id})
+        report = butler.verify()
+        assert [(p.kind, p.dataset_id) for p in report.problems] == [
+            ("location_without_records", refs[0].id),
+            ("unknown_artifact", None),
+        ]
+        butler.verify(repair=True, delete_unknown=True)
+        assert butler.verify().ok
+        assert butler.where(refs[:1]) == {refs[0].id: set()} or butler.datastore.name == "chain"
+
+    def test_read_only_verify_cannot_repair(self, butler: Butler) -> None:
+        reader = Butler(butler.root)
+        with pytest.raises(ReadOnlyDatabaseError):
+            reader.verify(repair=True)
+        assert reader.verify().ok
+        reader.close()
+
+
+def test_ids_are_uuids(butler: Butler) -> None:
+    (ref,) = put_things(butler, range(1))
+    assert isinstance(ref.id, uuid.UUID)
