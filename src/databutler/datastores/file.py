@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +27,7 @@ from .. import ddl
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
 from ..registry.interfaces import DatastoreRegistryBridgeManager, OpaqueTableStorage
+from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, _id
 from .formatters import Formatter, formatter_for, formatter_for_object
 from .resources import LocalStore, ResourceStore, store_for
@@ -40,7 +41,13 @@ NO_COMPONENT = "__NULL_STRING__"
 
 @dataclass(frozen=True, slots=True)
 class StoredFileInfo:
-    """What the datastore records about one artifact."""
+    """What the datastore records about one artifact.
+
+    ``path`` is the artifact (a zip archive for a dataset stored in one);
+    ``member`` names the dataset's member in that archive, ``""`` for a
+    plain file. ``checksum`` and ``file_size`` describe the dataset's own
+    bytes (the member's, in an archive); ``file_size`` is -1 when unknown.
+    """
 
     dataset_id: DatasetId
     component: str
@@ -49,6 +56,7 @@ class StoredFileInfo:
     storage_class: str
     checksum: str | None
     file_size: int
+    member: str = ""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> StoredFileInfo:
@@ -57,7 +65,7 @@ class StoredFileInfo:
 
     def to_record(self) -> dict[str, Any]:
         """The records-table row."""
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 def records_spec() -> ddl.TableSpec:
@@ -77,6 +85,9 @@ def records_spec() -> ddl.TableSpec:
         ddl.FieldSpec("storage_class", sqlalchemy.String, length=64, nullable=False),
         ddl.FieldSpec("checksum", sqlalchemy.String, length=64, nullable=True),
         ddl.FieldSpec("file_size", sqlalchemy.BigInteger, nullable=False),
+        # The member of a zip archive at ``path``, "" for a plain file. Apart
+        # from ``path`` so that ``path`` always names the artifact to delete.
+        ddl.FieldSpec("member", sqlalchemy.String, length=1024, nullable=False),
     ]:
         spec.fields.add(field)
     spec.indexes.add(ddl.IndexSpec("path"))
@@ -107,6 +118,13 @@ class FileDatastore(Datastore):
         see `LocalStore`). Off by default.
     records_table : `str`, optional
         Name of the records table; ``<name>_records`` (sanitised) by default.
+    trust : `bool`, optional
+        Believe the templates and the storage when a dataset has no record
+        (records lost, or a registry imported without them): `get`,
+        `exists_many`, `get_uris`, `retrieve_artifacts` and `transfer_from`
+        then look for its artifact at its template path with each known
+        formatter extension, and read it by that extension. `knows` stays
+        record-based. Off by default.
     """
 
     transfer_modes: ClassVar[frozenset[str]] = frozenset(
@@ -124,8 +142,10 @@ class FileDatastore(Datastore):
         checksum: bool = False,
         fsync: bool = False,
         records_table: str | None = None,
+        trust: bool = False,
     ) -> None:
         super().__init__(name, bridge_manager)
+        self.trust = trust
         self.store = root if isinstance(root, ResourceStore) else store_for(root)
         if fsync and isinstance(self.store, LocalStore):
             self.store.fsync = True
@@ -189,8 +209,8 @@ class FileDatastore(Datastore):
             _crash_point("after_write")
             self._record([ref for ref, _, _ in prepared], [info for _, info, _ in prepared])
             recorded.extend(ref for ref, _, _ in prepared)
-        except BaseException:
-            self._delete_artifacts(written)
+        except BaseException as failure:
+            _delete_after_failure(self.store, written, failure)
             raise
 
     def _write_new(self, path: str, data: bytes) -> None:
@@ -288,12 +308,9 @@ class FileDatastore(Datastore):
             infos = []
             for path, ref, mode, stored, name, data in plans:
                 size = path.stat().st_size
-                if mode == "copy" and not isinstance(self.store, LocalStore):
-                    self.store.write(stored, path.read_bytes())
-                    written.append(stored)
-                elif mode not in (None, "direct"):
-                    assert isinstance(self.store, LocalStore) and mode is not None
-                    self.store.ingest(path, stored, mode)
+                if mode not in (None, "direct"):
+                    assert mode is not None
+                    self._ingest_new(path, stored, mode)
                     if mode == "move":
                         moved.append((stored, path))
                     else:
@@ -312,12 +329,27 @@ class FileDatastore(Datastore):
             _crash_point("after_write")
             self._record(refs, infos)
             recorded.extend(refs)
-        except BaseException:
-            self._delete_artifacts(written)
+        except BaseException as failure:
+            _delete_after_failure(self.store, written, failure)
             for stored, original in moved:  # give moved files back: never lose one
                 assert isinstance(self.store, LocalStore)
                 os.replace(self.store.local_path(stored), original)
             raise
+
+    def _ingest_new(self, source: Path, stored: str, mode: str) -> None:
+        """Transfer ``source`` to ``stored``; an artifact there that no record uses is replaced."""
+        for attempt in range(2):
+            try:
+                if isinstance(self.store, LocalStore):
+                    self.store.ingest(source, stored, mode)
+                else:  # only "copy" reaches a remote store
+                    self.store.write(stored, source.read_bytes())
+                return
+            except FileExistsError:
+                if attempt or next(self.records.fetch(path=stored), None) is not None:
+                    raise
+                # Left by an ingest that died between transferring and recording.
+                self.store.delete(stored)
 
     def _configured_formatter(self, ref: DatasetRef) -> str | None:
         datasetType = ref.datasetType
@@ -360,16 +392,27 @@ class FileDatastore(Datastore):
         parameters: Mapping[str, Any] | None = None,
     ) -> Any:
         # docstring inherited
-        dataset_id = _id(ref)
-        infos = [
-            StoredFileInfo.from_record(row)
-            for row in self.bridge.held_records(self.records, [dataset_id])
-        ]
+        infos = self._locate([ref]).get(_id(ref))
+        return self._load(ref, infos, component, parameters)
+
+    def _get_many(self, refs: list[DatasetRef]) -> list[Any]:
+        # docstring inherited; one records query per batch
+        located = self._locate(refs)
+        return [self._load(ref, located.get(_id(ref)), None, None) for ref in refs]
+
+    def _load(
+        self,
+        ref: DatasetRef,
+        infos: list[StoredFileInfo] | None,
+        component: str | None,
+        parameters: Mapping[str, Any] | None,
+    ) -> Any:
+        """Read and check the artifact of ``ref`` described by ``infos``."""
         if not infos:
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
         info = infos[0]
         try:
-            data = self._read(info.path)
+            data = self._read_artifact(info)
         except FileNotFoundError as exc:
             raise DatasetNotStoredError(
                 f"Datastore {self.name!r} has a record of {ref} but its artifact "
@@ -391,22 +434,169 @@ class FileDatastore(Datastore):
 
     def exists_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
         # docstring inherited
-        ids = [_id(r) for r in refs]
-        infos: dict[DatasetId, list[StoredFileInfo]] = {}
-        for row in self.bridge.held_records(self.records, ids):
-            info = StoredFileInfo.from_record(row)
-            infos.setdefault(info.dataset_id, []).append(info)
+        refs = list(refs)
+        infos = self._locate(refs)
         return {
-            i: i in infos and all(self.store.exists(info.path) for info in infos[i]) for i in ids
+            _id(r): _id(r) in infos and all(self._artifact_exists(i) for i in infos[_id(r)])
+            for r in refs
         }
 
-    def get_uri(self, ref: DatasetRef) -> str:
-        """Where the artifact of ``ref`` is (``file://...``, ``s3://...``)."""
-        dataset_id = _id(ref)
-        infos = self._infos([dataset_id]).get(dataset_id)
-        if not infos:
-            raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
-        return f"{self.store.root.rstrip('/')}/{infos[0].path}"
+    def get_uris(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, str]:
+        # docstring inherited; a direct ingest keeps its outside URI.
+        return {i: self._uri(infos[0]) for i, infos in self._locate(list(refs)).items()}
+
+    def _locate(self, refs: list[DatasetRef]) -> dict[DatasetId, list[StoredFileInfo]]:
+        """Records of the held ``refs``; under `trust`, also the artifacts of refs with none."""
+        found: dict[DatasetId, list[StoredFileInfo]] = {}
+        for row in self.bridge.held_records(self.records, [_id(r) for r in refs]):
+            info = StoredFileInfo.from_record(row)
+            found.setdefault(info.dataset_id, []).append(info)
+        if self.trust and len(found) < len(refs):
+            from ._file_trust import find_untracked
+
+            found.update(find_untracked(self, [r for r in refs if _id(r) not in found]))
+        return found
+
+    def _read_artifact(self, info: StoredFileInfo) -> bytes:
+        """The dataset's bytes: the file, or its member of a zip archive."""
+        if info.member:
+            from ._file_zip import read_member
+
+            return read_member(self, info.path, info.member)
+        return self._read(info.path)
+
+    def _artifact_exists(self, info: StoredFileInfo) -> bool:
+        if _is_direct(info.path):
+            return Path(info.path.removeprefix("file://")).is_file()
+        return self.store.exists(info.path)
+
+    def _uri(self, info: StoredFileInfo) -> str:
+        if _is_direct(info.path):
+            uri = info.path if info.path.startswith("file://") else Path(info.path).as_uri()
+        else:
+            uri = f"{self.store.root.rstrip('/')}/{info.path}"
+        return f"{uri}#{info.member}" if info.member else uri
+
+    def _artifacts(self, refs: list[DatasetRef]) -> list[Artifact]:
+        # docstring inherited; the files themselves (zip members extracted).
+        from ._file_transfer import file_artifacts
+
+        return file_artifacts(self, refs)
+
+    # -- zip archives and transfers (in their own modules) ---------------------
+
+    def put_zip(self, items: Iterable[tuple[Any, DatasetRef]], *, name: str | None = None) -> str:
+        """Store many (small) datasets as members of one new zip archive (all-or-nothing).
+
+        Parameters
+        ----------
+        items : `~collections.abc.Iterable` [`tuple` [`object`, `DatasetRef`]]
+            The objects and the datasets they are; each member is named by
+            the dataset's template path and formatter extension.
+        name : `str`, optional
+            The archive's file name without ``.zip`` (a random one by
+            default); it goes to ``zips/<name>.zip``.
+
+        Returns
+        -------
+        uri : `str`
+            The archive's URI; each dataset's is that plus ``#<member>``.
+
+        Raises
+        ------
+        ValueError
+            If there is no item, a dataset is given twice, or ``name`` is not
+            a plain file name.
+        ConflictError
+            If the archive exists already, or a dataset is stored already.
+
+        Notes
+        -----
+        Members are stored uncompressed (``ZIP_STORED``): small artifacts
+        gain little from compression, and a member is read straight from
+        its offset. Emptying the trash deletes the archive with its last
+        member: until then the archive stays whole.
+        """
+        from ._file_zip import put_zip
+
+        return put_zip(self, items, name=name)
+
+    def ingest_zip(
+        self,
+        path: str | os.PathLike[str],
+        refs_by_member: Mapping[str, DatasetRef],
+        *,
+        transfer: str | None = "copy",
+    ) -> None:
+        """Bring in an existing zip archive whose members are datasets (all-or-nothing).
+
+        Parameters
+        ----------
+        path : `str` or `os.PathLike`
+            The zip file.
+        refs_by_member : `~collections.abc.Mapping` [`str`, `DatasetRef`]
+            The dataset each member (by its name in the archive) holds;
+            members not listed are kept but not recorded.
+        transfer : `str` or `None`, optional
+            As for `ingest`; the archive goes to ``zips/<name>-<random>.zip``.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` is not a file.
+        ValueError
+            If it is not a zip archive, a member is missing from it, or for
+            an unknown or impossible transfer mode.
+        InvalidPathError
+            If a member name is absolute, has ``..`` segments or ``#``.
+        """
+        from ._file_zip import ingest_zip
+
+        ingest_zip(self, path, refs_by_member, transfer=transfer)
+
+    def transfer_from(
+        self, source: Datastore, refs: Iterable[DatasetRef], *, transfer: str = "auto"
+    ) -> list[DatasetRef]:
+        """Bring ``source``'s artifacts of ``refs`` in, keeping the dataset ids (all-or-nothing).
+
+        From another file datastore the artifacts are copied (``auto``,
+        ``copy``) through the storage layer, keeping their relative paths
+        (zip archives whole), or linked (``link``, ``hardlink``, ``symlink``,
+        ``relsymlink``) when both are on local disk; from any other datastore
+        the objects are read and stored (``auto``, ``copy``). See
+        `Datastore.transfer_from`.
+        """
+        if not isinstance(source, FileDatastore):
+            return super().transfer_from(source, refs, transfer=transfer)
+        from ._file_transfer import transfer_files
+
+        return transfer_files(self, source, refs, transfer)
+
+    def _bring_in(
+        self,
+        refs: list[DatasetRef],
+        infos: list[StoredFileInfo],
+        artifacts: list[tuple[str, Callable[[], None]]],
+    ) -> None:
+        """Create ``artifacts`` (path, and what creates it), then record ``refs`` and ``infos``.
+
+        All-or-nothing, like `put_many`: on a failure (or a rollback of the
+        enclosing transaction) the created artifacts are deleted again.
+        """
+        written: list[str] = []
+        recorded: list[DatasetRef] = []  # filled only once this call has recorded them
+        if self._transaction is not None:
+            self._transaction.registerUndo("put", self._undo_put, recorded, written)
+        try:
+            for path, create in artifacts:
+                create()
+                written.append(path)
+            _crash_point("after_write")
+            self._record(refs, infos)
+            recorded.extend(refs)
+        except BaseException as failure:
+            _delete_after_failure(self.store, written, failure)
+            raise
 
     # -- trash ---------------------------------------------------------------
 
@@ -454,6 +644,19 @@ _SUFFIX_FORMATTERS = {
 
 def _formatter_by_suffix(suffix: str) -> str:
     return _SUFFIX_FORMATTERS.get(suffix.lower(), "bytes")
+
+
+def _delete_after_failure(store: ResourceStore, paths: list[str], failure: BaseException) -> None:
+    """Delete what a failed put or ingest wrote, keeping ``failure`` the error raised.
+
+    An artifact that cannot be deleted too is noted on ``failure``; no record
+    uses it, so the next put or ingest to its path replaces it.
+    """
+    for path in paths:
+        try:
+            store.delete(path)
+        except Exception as exc:
+            failure.add_note(f"Could not delete {path!r} after the failure: {exc}")
 
 
 def _is_direct(path: str) -> bool:

@@ -51,7 +51,16 @@ class ByNameOpaqueTableStorage(OpaqueTableStorage):
     ) -> None:
         # docstring inherited; a database rollback undoes the rows, so the
         # datastore transaction needs no undo action.
-        self._db.insert(self.table, *data)
+        if not data:
+            return
+        columns = list(data[0])
+        if any(row.keys() != data[0].keys() for row in data):
+            self._db.insert(self.table, *data)  # rows leave out different columns
+            return
+        for name in columns:
+            self._column(name)  # unknown names fail here, listing the columns
+        # One driver-level executemany: no per-row SQLAlchemy work.
+        self._db.insertMany(self.table, columns, ([row[c] for c in columns] for row in data))
 
     def ensure(
         self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None

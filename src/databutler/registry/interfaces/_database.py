@@ -136,6 +136,8 @@ class Database(ABC):
         self._frames: list[_Frame] = []
         self._doomed = False
         self._reader: sqlalchemy.Connection | None = None
+        # insertMany's bind processors and SQL, by (table, columns, encoded columns).
+        self._insert_many_cache: dict[Any, tuple[list[tuple[int, Any]], str]] = {}
 
     # ------------------------------------------------------------------
     # Construction
@@ -575,10 +577,20 @@ class Database(ABC):
     def _writing(self, what: str) -> Iterator[sqlalchemy.Connection]:
         """A connection inside a (possibly joined) transaction, with errors translated."""
         self._checkWriteable(what)
+        frames = self._frames
         try:
-            with self.transaction():
-                assert self._connection is not None
-                yield self._connection
+            if frames and not frames[-1].savepoint and self._connection is not None:
+                # Joining an open transaction: what a nested transaction() block
+                # does, without its bookkeeping (an error dooms the transaction).
+                try:
+                    yield self._connection
+                except BaseException:
+                    self._doomed = True
+                    raise
+            else:
+                with self.transaction():
+                    assert self._connection is not None
+                    yield self._connection
         except sqlalchemy.exc.IntegrityError as exc:
             if isinstance(exc, ConflictError):
                 raise
@@ -800,15 +812,23 @@ class Database(ABC):
         ConflictError
             If a row violates a constraint; nothing is inserted.
         """
-        dialect = self._engine.dialect
-        skip = set(encoded)
-        processors = [
-            (i, p)
-            for i, c in enumerate(columns)
-            if c not in skip
-            and (p := table.columns[c].type.dialect_impl(dialect).bind_processor(dialect))
-            is not None
-        ]
+        key = (table, tuple(columns), tuple(encoded))
+        prepared = self._insert_many_cache.get(key)
+        if prepared is None:
+            dialect = self._engine.dialect
+            skip = set(encoded)
+            found = [
+                (i, p)
+                for i, c in enumerate(columns)
+                if c not in skip
+                and (p := table.columns[c].type.dialect_impl(dialect).bind_processor(dialect))
+                is not None
+            ]
+            names = ", ".join(self.quoteName(c) for c in columns)
+            marks = ", ".join([self.PLACEHOLDER] * len(columns))
+            sql = f"INSERT INTO {self.quoted(table)} ({names}) VALUES ({marks})"
+            prepared = self._insert_many_cache.setdefault(key, (found, sql))
+        processors, sql = prepared
         if processors:
             converted = []
             for row in rows:
@@ -820,9 +840,6 @@ class Database(ABC):
             converted = [tuple(row) for row in rows]
         if not converted:
             return
-        names = ", ".join(self.quoteName(c) for c in columns)
-        marks = ", ".join([self.PLACEHOLDER] * len(columns))
-        sql = f"INSERT INTO {self.quoted(table)} ({names}) VALUES ({marks})"
         self.executeRaw(sql, converted, many=True, what=f"insert into {table.name}")
 
     def sqlInValues(self, column: str, n: int) -> str:
