@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,16 +19,7 @@ from databutler import (
     FileDataset,
     ReadOnlyDatabaseError,
 )
-from databutler.datastores import FileDatastore
-from databutler.testing.butler import RepositoryFactory, populate
-
-
-def file_datastore(butler: Butler) -> FileDatastore:
-    """The file datastore of a repository (the first child of a chain)."""
-    datastore: Any = butler.datastore
-    while not isinstance(datastore, FileDatastore):
-        datastore = datastore.children[0]
-    return datastore
+from databutler.testing.butler import RepositoryFactory, file_datastore, populate
 
 
 def artifacts(butler: Butler) -> list[str]:

@@ -46,6 +46,10 @@ class TestChainedDatastore(DatastoreTests):
     def datastore(self, registry: SqlRegistry, tmp_path: Path) -> ChainedDatastore:
         return chain_of(registry, tmp_path)
 
+    @pytest.fixture
+    def other_datastore(self, other_registry: SqlRegistry, tmp_path: Path) -> ChainedDatastore:
+        return chain_of(other_registry, tmp_path / "other")
+
     def test_put_is_all_or_nothing_across_children(
         self, registry: SqlRegistry, tmp_path: Path
     ) -> None:

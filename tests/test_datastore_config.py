@@ -112,7 +112,8 @@ def test_register_kind(registry: SqlRegistry) -> None:
         (
             {"kind": "file", "name": "f", "root": "/r", "colour": "red"},
             "Unknown key\\(s\\) 'colour' in file datastore configuration; valid keys are "
-            "'checksum', 'formatters', 'fsync', 'kind', 'name', 'records_table', 'root', 'templates'",
+            "'checksum', 'formatters', 'fsync', 'kind', 'name', 'records_table', 'root', "
+            "'templates', 'trust'",
         ),
         ({"kind": "file", "root": "/r"}, "File datastore configuration lacks required key 'name'"),
         ({"kind": "file", "name": "f"}, "File datastore 'f' lacks required key 'root'"),

@@ -26,11 +26,19 @@ class TestInMemoryDatastore(DatastoreTests):
     def datastore(self, registry: SqlRegistry) -> InMemoryDatastore:
         return InMemoryDatastore("memory", registry.datastore_bridges)
 
+    @pytest.fixture
+    def other_datastore(self, other_registry: SqlRegistry) -> InMemoryDatastore:
+        return InMemoryDatastore("memory", other_registry.datastore_bridges)
+
 
 class TestLocalFileDatastore(DatastoreTests):
     @pytest.fixture
     def datastore(self, registry: SqlRegistry, tmp_path: Path) -> FileDatastore:
         return FileDatastore("files", registry.datastore_bridges, str(tmp_path / "store"))
+
+    @pytest.fixture
+    def other_datastore(self, other_registry: SqlRegistry, tmp_path: Path) -> FileDatastore:
+        return FileDatastore("files", other_registry.datastore_bridges, str(tmp_path / "other"))
 
     def test_artifacts_on_disk(
         self, registry: SqlRegistry, datastore: FileDatastore, tmp_path: Path
@@ -94,6 +102,11 @@ class TestS3FileDatastore(DatastoreTests):
         bucket = make_bucket(s3_client)
         store = S3Store(f"s3://{bucket}/repo", client=s3_client)
         return FileDatastore("s3files", registry.datastore_bridges, store, checksum=True)
+
+    @pytest.fixture
+    def other_datastore(self, other_registry: SqlRegistry, s3_client: Any) -> FileDatastore:
+        store = S3Store(f"s3://{make_bucket(s3_client)}/other", client=s3_client)
+        return FileDatastore("s3files", other_registry.datastore_bridges, store)
 
 
 class TestIngest:

@@ -12,7 +12,7 @@ README = Path(__file__).parent.parent / "README.md"
 
 def _run_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
-    assert len(blocks) >= 2, "the README lost its Python examples"
+    assert len(blocks) >= 3, "the README lost its Python examples"
     monkeypatch.chdir(tmp_path)
     os.mkdir("repo")
     namespaces = []
@@ -24,7 +24,12 @@ def _run_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[
 
 
 def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bridge, registry = _run_examples(tmp_path, monkeypatch)[:2]
+    butler, bridge, registry = _run_examples(tmp_path, monkeypatch)[:3]
+    # The Butler example put one catalog, found it, and pruned it.
+    assert [r.id for r in butler["refs"]] == [butler["ref"].id]
+    assert list(butler["butler"].query_datasets("catalog")) == []
+    assert not butler["butler"].exists(butler["ref"])
+    assert (tmp_path / "repo" / "main" / "butler.yaml").exists()
     # The bridge example trashed and emptied the first dataset; the others stay stored.
     assert bridge["files"].check(bridge["ids"]) == set(bridge["ids"][1:])
     assert (tmp_path / "repo" / "registry.sqlite3").exists()

@@ -89,7 +89,6 @@ class TestLocalStore(ResourceStoreTests):
         store.write("half.bin", b"retried")  # and a retry succeeds
         assert store.read("half.bin") == b"retried"
 
-
     def test_write_error_without_fsync_leaves_no_file(
         self, store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

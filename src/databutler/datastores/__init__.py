@@ -1,5 +1,6 @@
 """Datastores: where datasets' bytes are kept, and how."""
 
+from .._file_dataset import FileDataset
 from ._base import DatasetNotStoredError, Datastore
 from .chained import ChainedDatastore, Constraints, DatasetTypeNotSupportedError
 from .file import FileDatastore, StoredFileInfo
@@ -15,6 +16,7 @@ __all__ = [
     "DatasetTypeNotSupportedError",
     "Datastore",
     "DatastoreFactory",
+    "FileDataset",
     "FileDatastore",
     "InMemoryDatastore",
     "StoredFileInfo",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import DatabutlerError
+from .._file_dataset import FileDataset
 from ..registry.interfaces import (
     DatastoreRegistryBridge,
     DatastoreRegistryBridgeManager,
     FakeDatasetRef,
 )
 from ..transaction import DatastoreTransaction
+from ._artifacts import Artifact, check_retrieve_mode, write_local
 
 __all__ = ["DatasetNotStoredError", "Datastore"]
 
@@ -129,6 +133,19 @@ class Datastore(ABC):
         """Drop what the datastore keeps about ``refs`` (records), keeping the artifacts."""
         raise NotImplementedError()
 
+    @abstractmethod
+    def get_uris(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, str]:
+        """Where the artifact of each held dataset is.
+
+        Returns
+        -------
+        uris : `dict` [`DatasetId`, `str`]
+            A URI (``file:///...``, ``s3://...``, ``...zip#member``,
+            ``mem://...``) for each of ``refs`` this datastore holds; the
+            others are left out.
+        """
+        raise NotImplementedError()
+
     # -- built on the primitives ------------------------------------------------
 
     def put(self, obj: Any, ref: DatasetRef) -> None:
@@ -162,6 +179,231 @@ class Datastore(ABC):
         items = [refs] if isinstance(refs, DatasetRef) else list(refs)
         self.trash(items)
         self.emptyTrash(refs=items)
+
+    def get_uri(self, ref: DatasetRef) -> str:
+        """Where the artifact of ``ref`` is (see `get_uris`).
+
+        Raises
+        ------
+        DatasetNotStoredError
+            If this datastore does not hold ``ref``.
+        """
+        uri = self.get_uris([ref]).get(_id(ref))
+        if uri is None:
+            raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
+        return uri
+
+    # -- moving artifacts between datastores and out of them --------------------
+
+    def transfer_from(
+        self, source: Datastore, refs: Iterable[DatasetRef], *, transfer: str = "auto"
+    ) -> list[DatasetRef]:
+        """Bring ``source``'s artifacts of ``refs`` into this datastore, keeping the dataset ids.
+
+        The datasets must exist (with the same ids) in this datastore's
+        registry already; the two datastores may belong to different
+        registries. All-or-nothing: a failure leaves no artifact and no row here.
+
+        Parameters
+        ----------
+        source : `Datastore`
+            Where the artifacts are now.
+        refs : `~collections.abc.Iterable` [`DatasetRef`]
+            The datasets; those ``source`` does not hold are left out.
+        transfer : `str`, optional
+            ``auto`` or ``copy`` here (the object is read with ``source.get``
+            and stored with `put_many`); file datastores also link.
+
+        Returns
+        -------
+        transferred : `list` [`DatasetRef`]
+            The refs brought in: those ``source`` holds, less those this
+            datastore has a record of already (held, or trashed and not yet
+            emptied), which are skipped.
+
+        Raises
+        ------
+        ValueError
+            For a transfer mode this pair of datastores cannot do.
+        """
+        if transfer not in ("auto", "copy"):
+            raise ValueError(
+                f"Datastore {self.name!r} copies datasets from {source.name!r} by reading and "
+                f"storing the objects; transfer mode {transfer!r} is not possible, use 'copy'."
+            )
+        todo = self._to_transfer(source, refs)
+        objects = source._get_many(todo)  # read all before storing any
+        self.put_many(zip(objects, todo, strict=True))
+        return todo
+
+    def _get_many(self, refs: list[DatasetRef]) -> list[Any]:
+        """What `get` returns for each of ``refs``; datastores override it to read in bulk."""
+        return [self.get(ref) for ref in refs]
+
+    def _to_transfer(self, source: Datastore, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
+        """Those of ``refs`` (once each) that ``source`` holds and this datastore does not know."""
+        unique = list({_id(r): r for r in refs}.values())
+        held = source.exists_many(unique)
+        known = self.knows_many(unique)
+        return [r for r in unique if held[_id(r)] and not known[_id(r)]]
+
+    def retrieve_artifacts(
+        self,
+        refs: Iterable[DatasetRef],
+        destination: str | os.PathLike[str],
+        *,
+        transfer: str = "copy",
+        preserve_path: bool = True,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Copy the artifacts of ``refs`` into a local directory (all-or-nothing).
+
+        Parameters
+        ----------
+        refs : `~collections.abc.Iterable` [`DatasetRef`]
+            The datasets; every one must be held.
+        destination : `str` or `os.PathLike`
+            A local directory, created when missing.
+        transfer : `str`, optional
+            ``copy`` (or ``auto``); ``link``, ``hardlink``, ``symlink`` or
+            ``relsymlink`` for artifacts on local disk. Members of zip
+            archives are always extracted as files of their own.
+        preserve_path : `bool`, optional
+            Keep the datastore's relative paths (a zip member's name for a
+            member); otherwise write every file at the top of ``destination``.
+        overwrite : `bool`, optional
+            Replace existing files instead of refusing.
+
+        Returns
+        -------
+        paths : `list` [`pathlib.Path`]
+            The files written, one per artifact (datasets sharing one give one file).
+
+        Raises
+        ------
+        DatasetNotStoredError
+            If a dataset is not held; nothing is written.
+        FileExistsError
+            If a file exists already and ``overwrite`` is false; nothing is written.
+        ValueError
+            For an unknown or impossible transfer mode, or two artifacts with
+            the same name without ``preserve_path``.
+
+        Notes
+        -----
+        A datastore without files (in memory) writes each object as its
+        formatter chosen by type would (`~databutler.datastores.formatters.formatter_for_object`:
+        JSON, ``.npy``, Parquet, bytes, else pickle) at its default template path.
+        """
+        check_retrieve_mode(transfer, [])  # a bad mode fails before anything is read
+        artifacts = self._held_artifacts(refs)
+        placed = [(a.path if preserve_path else a.path.rsplit("/", 1)[-1], a) for a in artifacts]
+        return write_local(destination, placed, transfer=transfer, overwrite=overwrite)
+
+    def export(
+        self,
+        refs: Iterable[DatasetRef],
+        *,
+        directory: str | os.PathLike[str] | None,
+        transfer: str | None = "copy",
+    ) -> list[FileDataset]:
+        """Describe (and copy out) the artifacts of ``refs`` for another repository to ingest.
+
+        Parameters
+        ----------
+        refs : `~collections.abc.Iterable` [`DatasetRef`]
+            The datasets; every one must be held.
+        directory : `str` or `os.PathLike` or `None`
+            Where to copy the files (created when missing), keeping the
+            datastore's relative layout; unused when ``transfer`` is `None`.
+        transfer : `str` or `None`, optional
+            How to copy (as in `retrieve_artifacts`), or `None` to copy
+            nothing and export each artifact's URI.
+
+        Returns
+        -------
+        datasets : `list` [`FileDataset`]
+            One per artifact, with the datasets it holds and its formatter;
+            its path is relative to ``directory``, or the URI (with
+            ``#member`` for a zip member) when ``transfer`` is `None`.
+
+        Raises
+        ------
+        DatasetNotStoredError
+            If a dataset is not held; nothing is written.
+        FileExistsError
+            If a file exists in ``directory`` already; nothing is written.
+        ValueError
+            If ``directory`` is missing while ``transfer`` is not `None`, or
+            ``transfer`` is `None` for artifacts that are not files.
+        """
+        if transfer is not None:
+            check_retrieve_mode(transfer, [])  # bad arguments fail before anything is read
+            if directory is None:
+                raise ValueError(
+                    f"Export with transfer={transfer!r} needs a directory to copy the files "
+                    "into; pass directory=..., or transfer=None to export the artifacts' URIs."
+                )
+        artifacts = self._held_artifacts(refs)
+        if transfer is None:
+            not_files = [a.uri for a in artifacts if not a.uri.startswith(("file:", "s3:"))]
+            if not_files:
+                raise ValueError(
+                    f"Artifact {not_files[0]} of datastore {self.name!r} is not a file another "
+                    "repository could read; export with a directory and transfer='copy'."
+                )
+            return [FileDataset(a.uri, list(a.refs), a.formatter) for a in artifacts]
+        assert directory is not None  # checked above
+        write_local(directory, [(a.path, a) for a in artifacts], transfer=transfer, overwrite=False)
+        return [FileDataset(a.path, list(a.refs), a.formatter) for a in artifacts]
+
+    def _held_artifacts(self, refs: Iterable[DatasetRef]) -> list[Artifact]:
+        """`_artifacts` of ``refs``, checked to cover every one."""
+        wanted = list({_id(r): r for r in refs}.values())
+        artifacts = self._artifacts(wanted)
+        covered = {_id(r) for artifact in artifacts for r in artifact.refs}
+        missing = [str(_id(r)) for r in wanted if _id(r) not in covered]
+        if missing:
+            raise DatasetNotStoredError(
+                f"Datastore {self.name!r} does not hold dataset(s) {', '.join(missing[:3])}"
+                f"{' and more' if len(missing) > 3 else ''}; nothing was written."
+            )
+        return artifacts
+
+    def _artifacts(self, refs: list[DatasetRef]) -> list[Artifact]:
+        """The artifacts of those of ``refs`` (distinct) that are held, each once.
+
+        This default serialises what `get` returns with the formatter chosen
+        by the object's type, at the default file template's path; datastores
+        with files override it to describe the files themselves.
+        """
+        from .formatters import formatter_for_object
+        from .templates import DEFAULT_TEMPLATE, FileTemplate
+
+        held = self.exists_many(refs)
+        uris = self.get_uris(r for r in refs if held[_id(r)])
+        template = FileTemplate(DEFAULT_TEMPLATE)
+        artifacts = []
+        for ref in refs:
+            if not held[_id(ref)]:
+                continue
+            obj = self.get(ref)
+            formatter = formatter_for_object(obj)
+            data = formatter.to_bytes(obj)
+            artifacts.append(
+                Artifact(
+                    refs=(ref,),
+                    path=template.format(ref) + formatter.extension,
+                    uri=uris[_id(ref)],
+                    formatter=formatter.name,
+                    read=_constant(data),
+                )
+            )
+        return artifacts
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
 
 
 def _id(ref: DatasetRef | FakeDatasetRef) -> DatasetId:

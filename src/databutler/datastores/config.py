@@ -193,7 +193,7 @@ def _file(
     config: Mapping[str, Any], bridge_manager: DatastoreRegistryBridgeManager, *, root: str | None
 ) -> Datastore:
     what = "file datastore"
-    optional = ("templates", "formatters", "checksum", "fsync", "records_table")
+    optional = ("templates", "formatters", "checksum", "fsync", "records_table", "trust")
     _check_keys(what, config, ("name",), ("root", *optional))
     name = _name(what, config)
     where = _typed(what, config, "root", str, "a string")
@@ -213,6 +213,7 @@ def _file(
         checksum=bool(_typed(what, config, "checksum", bool, _BOOLEAN)),
         fsync=bool(_typed(what, config, "fsync", bool, _BOOLEAN)),
         records_table=_typed(what, config, "records_table", str, "a string"),
+        trust=bool(_typed(what, config, "trust", bool, _BOOLEAN)),
     )
 
 

@@ -27,6 +27,14 @@ class InMemoryDatastore(Datastore):
     copy_on_get : `bool`, optional
         Return copies from `get` (the default), so callers cannot change what
         is stored; ``False`` returns the stored objects themselves.
+
+    Notes
+    -----
+    There are no files: `retrieve_artifacts` and `export` write each object
+    serialised by the formatter its type calls for (`formatter_for_object`:
+    JSON for plain data, ``.npy`` for arrays, Parquet for tables, bytes as
+    they are, pickle for anything else) at the default file template's path
+    (``<run>/<type>/<type>_<id>.<ext>``); `get_uris` gives ``mem://`` URIs.
     """
 
     is_ephemeral: ClassVar[bool] = True
@@ -97,6 +105,11 @@ class InMemoryDatastore(Datastore):
         ids = [_id(r) for r in refs]
         held = self.bridge.check(ids)
         return {i: i in held and i in self._objects for i in ids}
+
+    def get_uris(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, str]:
+        # docstring inherited; ``mem://<datastore name>/<dataset id>``.
+        held = self.exists_many(refs)
+        return {i: f"mem://{self.name}/{i}" for i, found in held.items() if found}
 
     def emptyTrash(
         self, *, refs: Iterable[DatasetRef] | None = None, dry_run: bool = False

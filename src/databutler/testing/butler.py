@@ -24,11 +24,21 @@ from typing import Any
 import sqlalchemy
 
 from ..butler import Butler
+from ..butler._verify import leaf_datastores
+from ..datastores import FileDatastore
+from ..datastores.resources import ResourceStore
 from ..registry.databases import database_class_for_uri
 from .database import postgresql_uri
 from .s3 import CREDENTIALS, make_bucket, s3_endpoint
 
-__all__ = ["CONFIGURATIONS", "RepositoryFactory", "S3Environment", "populate"]
+__all__ = [
+    "CONFIGURATIONS",
+    "RepositoryFactory",
+    "S3Environment",
+    "artifact_of",
+    "file_datastore",
+    "populate",
+]
 
 CONFIGURATIONS = ("sqlite-local", "postgresql-s3", "sqlite-chained")
 
@@ -141,3 +151,20 @@ def populate(butler: Butler, detectors: int = 10) -> None:
         "detector", *({"instrument": "HSC", "detector": d} for d in range(detectors))
     )
     butler.register_dataset_type("thing", ["detector"], "StructuredDataDict")
+
+
+def file_datastore(butler: Butler) -> FileDatastore:
+    """The file datastore of a repository (the first file child of a chain)."""
+    found = [d for d in leaf_datastores(butler.datastore) if isinstance(d, FileDatastore)]
+    if not found:
+        raise TypeError(f"{butler} has no file datastore.")
+    return found[0]
+
+
+def artifact_of(butler: Butler, ref: Any) -> tuple[ResourceStore, str]:
+    """The store holding ``ref``'s artifact and its path there, to damage it on purpose."""
+    datastore = file_datastore(butler)
+    uri = datastore.get_uris([ref])[ref.id]
+    prefix = datastore.store.root.rstrip("/") + "/"
+    assert uri.startswith(prefix), f"{uri} is not under {prefix}"
+    return datastore.store, uri[len(prefix) :]

@@ -1,19 +1,32 @@
 """The contract suite of `~databutler.datastores.Datastore`.
 
 Subclass `DatastoreTests` and provide a ``datastore`` fixture (built on
-``registry.datastore_bridges``); the ``registry`` fixture here makes a
-registry with a few real datasets to store.
+``registry.datastore_bridges``) and an ``other_datastore`` fixture: a second
+datastore of the same kind, with its own storage, built on
+``other_registry.datastore_bridges`` (transfers between repositories go
+there). The ``registry`` fixture here makes a registry with a few real
+datasets to store.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from .. import ConflictError, DatasetType
-from ..datastores import DatasetNotStoredError
+from ..datastores import (
+    ChainedDatastore,
+    DatasetNotStoredError,
+    Datastore,
+    FileDatastore,
+    InMemoryDatastore,
+)
 from ..registry import SqlRegistry
 
-__all__ = ["DatastoreTests", "make_refs"]
+__all__ = ["DatastoreTests", "copy_datasets", "leftovers", "make_refs"]
 
 
 def make_refs(registry: SqlRegistry, n: int, run: str = "run") -> list:  # type: ignore[type-arg]
@@ -31,11 +44,46 @@ def make_refs(registry: SqlRegistry, n: int, run: str = "run") -> list:  # type:
     )
 
 
+def copy_datasets(source: SqlRegistry, target: SqlRegistry, refs: list) -> None:  # type: ignore[type-arg]
+    """Insert the datasets ``refs`` of ``source`` into ``target``, keeping their ids."""
+    make_refs(target, 0)  # the dimension records and the dataset types
+    for ref in refs:
+        if ref.datasetType.name not in [t.name for t in target.queryDatasetTypes()]:
+            target.registerDatasetType(ref.datasetType)
+        target.registerRun(ref.run)
+    target.importDatasets(refs)
+
+
+def leftovers(datastore: Datastore) -> dict[str, Any]:
+    """What a datastore has, looked at behind its back: files or objects, and records rows.
+
+    Empty values everywhere for a datastore that stores nothing.
+    """
+    if isinstance(datastore, ChainedDatastore):
+        found: dict[str, Any] = {}
+        for child in datastore.children:
+            found.update({f"{child.name}:{k}": v for k, v in leftovers(child).items()})
+        return found
+    if isinstance(datastore, FileDatastore):
+        return {"files": list(datastore.store.list()), "records": list(datastore.records.fetch())}
+    if isinstance(datastore, InMemoryDatastore):
+        return {"objects": list(datastore._objects)}
+    raise TypeError(f"No backdoor into {type(datastore).__name__}.")
+
+
+def _empty(found: dict[str, Any]) -> bool:
+    return not any(found.values())
+
+
 class DatastoreTests:
     """Tests every datastore must pass."""
 
     @pytest.fixture
     def registry(self) -> SqlRegistry:
+        return SqlRegistry.create("sqlite://")
+
+    @pytest.fixture
+    def other_registry(self) -> SqlRegistry:
         return SqlRegistry.create("sqlite://")
 
     def test_put_get(self, registry, datastore) -> None:
@@ -121,3 +169,97 @@ class DatastoreTests:
         assert registry.getDatasetLocations(refs[0]) == frozenset()
         datastore.remove(refs[1])
         assert not datastore.knows(refs[1]) and not datastore.exists(refs[1])
+
+    # -- URIs, transfers, retrieval, export ---------------------------------------
+
+    def test_get_uris(self, registry, datastore) -> None:
+        first, second, absent = make_refs(registry, 3)
+        datastore.put_many([({"v": 1}, first), ({"v": 2}, second)])
+        uris = datastore.get_uris([first, second, absent])
+        assert set(uris) == {first.id, second.id}  # what is not held is left out
+        assert len(set(uris.values())) == 2
+        assert all(uri.startswith(("file:///", "s3://", "mem://")) for uri in uris.values())
+        assert datastore.get_uri(first) == uris[first.id]
+        with pytest.raises(DatasetNotStoredError):
+            datastore.get_uri(absent)
+        datastore.trash(first)
+        assert datastore.get_uris([first, second]) == {second.id: uris[second.id]}
+
+    def test_transfer_from_another_registry(
+        self, registry, datastore, other_registry, other_datastore
+    ) -> None:
+        refs = make_refs(registry, 3)
+        datastore.put_many(({"i": i}, r) for i, r in enumerate(refs[:2]))  # refs[2] not held
+        copy_datasets(registry, other_registry, refs)
+        done = other_datastore.transfer_from(datastore, refs)
+        assert sorted(r.id for r in done) == sorted(r.id for r in refs[:2])
+        assert [other_datastore.get(r) for r in refs[:2]] == [{"i": 0}, {"i": 1}]
+        assert not other_datastore.knows(refs[2])
+        names = set(getattr(other_datastore, "names", (other_datastore.name,)))
+        assert set(other_registry.getDatasetLocations(refs[0])) == names
+        assert set(registry.getDatasetLocations(refs[0])) == set(
+            getattr(datastore, "names", (datastore.name,))
+        )
+        # What the target holds already is skipped; the source keeps everything.
+        assert other_datastore.transfer_from(datastore, refs) == []
+        assert datastore.get(refs[1]) == {"i": 1}
+
+    def test_transfer_is_undone_with_its_transaction(
+        self, registry, datastore, other_registry, other_datastore
+    ) -> None:
+        refs = make_refs(registry, 2)
+        datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
+        copy_datasets(registry, other_registry, refs)
+        with pytest.raises(ValueError, match=r"Unknown transfer mode 'move'|'move' is not"):
+            other_datastore.transfer_from(datastore, refs, transfer="move")
+        with pytest.raises(RuntimeError, match="boom"), other_datastore.transaction():
+            other_datastore.transfer_from(datastore, refs)
+            raise RuntimeError("boom")
+        assert _empty(leftovers(other_datastore))
+        assert other_registry.getDatasetLocations(refs[0]) == frozenset()
+        assert len(other_datastore.transfer_from(datastore, refs)) == 2  # a retry succeeds
+
+    def test_retrieve_artifacts(self, registry, datastore, tmp_path: Path) -> None:
+        refs = make_refs(registry, 2)
+        absent = make_refs(registry, 1)[0]
+        datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
+        out = tmp_path / "out"
+        paths = datastore.retrieve_artifacts(refs, out)
+        assert len(paths) == 2 and all(p.is_file() and p.is_relative_to(out) for p in paths)
+        assert sorted(json.loads(p.read_text())["i"] for p in paths) == [0, 1]
+        assert all(len(p.relative_to(out).parts) > 1 for p in paths)  # the datastore's layout
+        before = [p.stat().st_mtime_ns for p in paths]
+        with pytest.raises(FileExistsError, match="overwrite=True"):
+            datastore.retrieve_artifacts(refs, out)
+        assert [p.stat().st_mtime_ns for p in paths] == before
+        assert datastore.retrieve_artifacts(refs, out, overwrite=True) == paths
+        flat = datastore.retrieve_artifacts(refs, tmp_path / "flat", preserve_path=False)
+        assert sorted(p.name for p in flat) == sorted(p.name for p in paths)
+        assert all(p.parent == tmp_path / "flat" for p in flat)
+        with pytest.raises(DatasetNotStoredError, match=str(absent.id)):
+            datastore.retrieve_artifacts([refs[0], absent], tmp_path / "none")
+        with pytest.raises(ValueError, match="Unknown transfer mode 'move'"):
+            datastore.retrieve_artifacts(refs, tmp_path / "none", transfer="move")
+        assert not (tmp_path / "none").exists()
+
+    def test_export(self, registry, datastore, tmp_path: Path) -> None:
+        refs = make_refs(registry, 2)
+        datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
+        exported = datastore.export(refs, directory=tmp_path / "export")
+        assert sorted(d.refs[0].id for d in exported) == sorted(r.id for r in refs)
+        for dataset in exported:
+            assert len(dataset.refs) == 1 and dataset.formatter == "json"
+            assert not Path(dataset.path).is_absolute()
+            content = json.loads((tmp_path / "export" / dataset.path).read_text())
+            assert content == datastore.get(dataset.refs[0])
+        with pytest.raises(FileExistsError):
+            datastore.export(refs, directory=tmp_path / "export")
+        with pytest.raises(ValueError, match="needs a directory"):
+            datastore.export(refs, directory=None)
+        uris = datastore.get_uris(refs)
+        if all(uri.startswith(("file:", "s3:")) for uri in uris.values()):
+            in_place = datastore.export(refs, directory=None, transfer=None)
+            assert {d.path for d in in_place} == set(uris.values())
+        else:
+            with pytest.raises(ValueError, match="not a file"):
+                datastore.export(refs, directory=None, transfer=None)

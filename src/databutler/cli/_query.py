@@ -1,0 +1,137 @@
+"""Read-only listing commands: collections, dataset types, datasets, data IDs, records, where."""
+
+from __future__ import annotations
+
+import click
+
+from ._app import main, open_butler
+from ._options import DatasetQuery, dataset_query_options, format_option, repo_argument
+from ._output import dataset_row, emit, track
+
+COLLECTION_TYPES = ("RUN", "TAGGED", "CHAINED", "CALIBRATION")
+DATASET_COLUMNS = ("type", "run", "id")
+
+
+@main.command("query-collections")
+@repo_argument
+@click.argument("pattern", required=False)
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    type=click.Choice(COLLECTION_TYPES, case_sensitive=False),
+    help="Only collections of this type (repeatable).",
+)
+@format_option
+def query_collections(repo: str, pattern: str | None, types: tuple[str, ...], fmt: str) -> None:
+    """List collections.
+
+    Those matching glob PATTERN (all by default), with their type, chain
+    children and documentation.
+    """
+    from .._collection_type import CollectionType
+
+    kinds = [CollectionType[t.upper()] for t in types] or None
+    with open_butler(repo) as butler:
+        registry = butler.registry
+        rows = []
+        for name in butler.query_collections(pattern, kinds):
+            kind = registry.getCollectionType(name)
+            children = registry.getCollectionChain(name) if kind is CollectionType.CHAINED else ()
+            rows.append(
+                {
+                    "name": name,
+                    "type": kind.name,
+                    "children": list(children),
+                    "doc": registry.getCollectionDocumentation(name),
+                }
+            )
+    emit(rows, fmt, columns=("name", "type", "children", "doc"), empty="No collections.")
+
+
+@main.command("query-dataset-types")
+@repo_argument
+@click.argument("pattern", required=False)
+@format_option
+def query_dataset_types(repo: str, pattern: str | None, fmt: str) -> None:
+    """List dataset types.
+
+    Those matching glob PATTERN (all by default), with their dimensions and
+    storage class.
+    """
+    with open_butler(repo) as butler:
+        rows = [
+            {
+                "name": t.name,
+                "dimensions": list(butler.dimensions.group(t.dimensions).names),
+                "storage_class": t.storageClass,
+                "is_calibration": t.isCalibration,
+            }
+            for t in butler.registry.queryDatasetTypes(pattern)
+        ]
+    columns = ("name", "dimensions", "storage_class", "is_calibration")
+    emit(rows, fmt, columns=columns, empty="No dataset types.")
+
+
+@main.command("query-datasets")
+@repo_argument
+@dataset_query_options(required=False)
+@click.option("--show-uri", is_flag=True, help="Add where each artifact is (a uri column).")
+@format_option
+def query_datasets(repo: str, query: DatasetQuery, show_uri: bool, fmt: str) -> None:
+    """List datasets.
+
+    DATASET_TYPE is a name or glob (every type by default). Each row is the
+    dataset's type, run, id and data ID.
+    """
+    with open_butler(repo) as butler:
+        refs = query.refs(butler)
+        if not show_uri:
+            rows = [dataset_row(ref) for ref in refs]
+        else:
+            uris = butler.get_uris(refs)
+            rows = [dataset_row(ref, uri=uris.get(ref.id)) for ref in refs]  # type: ignore[arg-type]
+    emit(rows, fmt, columns=DATASET_COLUMNS, empty="No datasets.")
+
+
+@main.command()
+@repo_argument
+@dataset_query_options(required=False)
+@format_option
+def where(repo: str, query: DatasetQuery, fmt: str) -> None:
+    """Show which datastores hold each dataset."""
+    with open_butler(repo) as butler:
+        refs = query.refs(butler)
+        held = butler.where(refs)
+    rows = [dataset_row(ref, datastores=sorted(held.get(ref.id, ()))) for ref in refs]  # type: ignore[arg-type]
+    emit(rows, fmt, columns=DATASET_COLUMNS, empty="No datasets.")
+
+
+@main.command("query-data-ids")
+@repo_argument
+@click.argument("dimensions", nargs=-1, required=True)
+@click.option("--where", default="", help='Expression on the data ID, e.g. "detector > 2".')
+@format_option
+def query_data_ids(repo: str, dimensions: tuple[str, ...], where: str, fmt: str) -> None:
+    """List data IDs the dimension records allow.
+
+    The data IDs of DIMENSIONS, with the values they imply.
+    """
+    with open_butler(repo) as butler:
+        found = butler.query_data_ids(dimensions, where=where)
+        rows = [dict(data_id.mapping) for data_id in track(found, "Finding data IDs")]
+        columns = butler.dimensions.group(dimensions).names
+    emit(rows, fmt, columns=columns, empty="No data IDs.")
+
+
+@main.command("query-dimension-records")
+@repo_argument
+@click.argument("element")
+@click.option("--where", default="", help='Expression on the records, e.g. "detector < 10".')
+@format_option
+def query_dimension_records(repo: str, element: str, where: str, fmt: str) -> None:
+    """List the records of one dimension."""
+    with open_butler(repo) as butler:
+        found = butler.query_dimension_records(element, where=where)
+        rows = [dict(record.values) for record in track(found, "Finding records")]
+    emit(rows, fmt, empty="No records.")

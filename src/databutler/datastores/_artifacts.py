@@ -1,0 +1,214 @@
+"""Artifacts leaving a datastore: what `retrieve_artifacts` and `export` write to local disk.
+
+A datastore describes each artifact it holds as an `Artifact` (the datasets
+in it, a relative path in the datastore's layout, its URI, its formatter and
+how to read it); `write_local` puts a batch of them under a directory,
+all-or-nothing: each is written to a temporary name first and renamed into
+place only once every one has been written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._dataset_ref import DatasetRef
+from .resources import check_relative_path
+
+__all__ = ["RETRIEVE_MODES", "Artifact", "check_retrieve_mode", "write_local"]
+
+#: Transfer modes of `write_local` (``auto`` is ``copy``).
+RETRIEVE_MODES = frozenset({"auto", "copy", "link", "hardlink", "symlink", "relsymlink"})
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One artifact of a datastore, as seen from outside it.
+
+    Attributes
+    ----------
+    refs : `tuple` [`DatasetRef`, ...]
+        The datasets it holds (several when they share it).
+    path : `str`
+        Relative POSIX path in the datastore's layout (a zip member's name
+        for a member of a zip archive).
+    uri : `str`
+        Where it is (``file:///...``, ``s3://...``, ``...zip#member``, ``mem://...``).
+    formatter : `str`
+        Name of the formatter that reads it.
+    read : `~collections.abc.Callable` [[], `bytes`]
+        Reads its content.
+    local : `pathlib.Path` or `None`
+        The local file holding exactly its content, which link modes link
+        to; `None` for artifacts not on local disk and for zip members.
+    extracted : `bool`
+        Whether it is a member of an archive: always copied out, since no
+        link can point inside a zip.
+    """
+
+    refs: tuple[DatasetRef, ...]
+    path: str
+    uri: str
+    formatter: str
+    read: Callable[[], bytes]
+    local: Path | None = None
+    extracted: bool = False
+
+
+def check_retrieve_mode(transfer: str, artifacts: Sequence[Artifact]) -> None:
+    """Refuse an unknown mode, or a link mode for an artifact that is not a local file.
+
+    Raises
+    ------
+    ValueError
+        Naming the mode (or artifact) and what to use instead.
+    """
+    if transfer not in RETRIEVE_MODES:
+        valid = ", ".join(sorted(RETRIEVE_MODES))
+        raise ValueError(
+            f"Unknown transfer mode {transfer!r} for copying artifacts out of a datastore; "
+            f"use one of {valid} (artifacts are never moved out of a datastore)."
+        )
+    if transfer in ("auto", "copy"):
+        return
+    for artifact in artifacts:
+        if artifact.local is None and not artifact.extracted:
+            raise ValueError(
+                f"Transfer mode {transfer!r} links to local files, but artifact {artifact.uri} "
+                "is not on local disk; use transfer='copy'."
+            )
+
+
+def write_local(
+    destination: str | os.PathLike[str],
+    placed: Sequence[tuple[str, Artifact]],
+    *,
+    transfer: str,
+    overwrite: bool,
+) -> list[Path]:
+    """Write artifacts under ``destination`` at the given relative paths, all-or-nothing.
+
+    Parameters
+    ----------
+    destination : `str` or `os.PathLike`
+        A directory (created when missing).
+    placed : `~collections.abc.Sequence` [`tuple` [`str`, `Artifact`]]
+        Relative path under ``destination`` and the artifact to write there.
+    transfer : `str`
+        One of `RETRIEVE_MODES`.
+    overwrite : `bool`
+        Replace existing files instead of refusing.
+
+    Returns
+    -------
+    paths : `list` [`pathlib.Path`]
+        The files written, in the order given.
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``destination`` is a file.
+    FileExistsError
+        If a target exists and ``overwrite`` is false; nothing is written.
+    ValueError
+        If two artifacts would go to the same path, or for a bad mode.
+    """
+    check_retrieve_mode(transfer, [artifact for _, artifact in placed])
+    root = Path(destination).absolute()
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(
+            f"Destination {root} is a file; give a directory to write the artifacts into."
+        )
+    targets = _targets(root, placed, overwrite)
+    created = _missing_directories(root, targets)
+    temporaries: list[Path] = []
+    done: list[Path] = []
+    try:
+        for target, (_, artifact) in zip(targets, placed, strict=True):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+            temporaries.append(temporary)
+            _produce(artifact, temporary, target, transfer)
+        for temporary, target in zip(temporaries, targets, strict=True):
+            os.replace(temporary, target)
+            done.append(target)
+    except BaseException:
+        for path in temporaries:
+            path.unlink(missing_ok=True)
+        if not overwrite:  # files placed before the failure were new: take them away again
+            for path in done:
+                path.unlink(missing_ok=True)
+        for directory in sorted(created, key=lambda p: len(p.parts), reverse=True):
+            _remove_empty(directory)
+        raise
+    return targets
+
+
+def _targets(root: Path, placed: Sequence[tuple[str, Artifact]], overwrite: bool) -> list[Path]:
+    """The absolute targets, checked to be distinct and (unless ``overwrite``) new."""
+    targets: list[Path] = []
+    seen: dict[Path, str] = {}
+    for relative, artifact in placed:
+        target = root / check_relative_path(relative)
+        if target in seen:
+            raise ValueError(
+                f"Artifacts {seen[target]} and {artifact.uri} would both be written to "
+                f"{target}; keep the datastore's paths (preserve_path=True) to tell them apart."
+            )
+        seen[target] = artifact.uri
+        targets.append(target)
+    if not overwrite:
+        existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
+        if existing:
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            raise FileExistsError(
+                f"{', '.join(existing[:3])}{more} exist(s) already; nothing was written. "
+                "Pass overwrite=True to replace them, or choose another destination."
+            )
+    return targets
+
+
+def _missing_directories(root: Path, targets: list[Path]) -> set[Path]:
+    """Directories between ``root`` (included) and the targets that do not exist yet."""
+    missing: set[Path] = set()
+    for target in targets:
+        for directory in [target.parent, *target.parent.parents]:
+            if directory.exists():
+                break
+            missing.add(directory)
+            if directory == root:
+                break
+    return missing
+
+
+def _remove_empty(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty (something else wrote there), or gone
+        directory.rmdir()
+
+
+def _produce(artifact: Artifact, temporary: Path, target: Path, transfer: str) -> None:
+    """Make ``temporary`` hold (or link to) ``artifact``; ``target`` is its final name."""
+    local = artifact.local
+    if transfer in ("auto", "copy") or local is None:
+        if local is not None:
+            shutil.copyfile(local, temporary)
+        else:
+            temporary.write_bytes(artifact.read())
+        return
+    source = local.resolve()  # a link to a link points at the original
+    if transfer == "hardlink":
+        os.link(source, temporary)
+    elif transfer == "symlink":
+        os.symlink(source, temporary)
+    elif transfer == "relsymlink":
+        os.symlink(os.path.relpath(source, target.parent), temporary)
+    else:  # link: a hard link where the file system allows one, else a symbolic link
+        try:
+            os.link(source, temporary)
+        except OSError:
+            os.symlink(source, temporary)

@@ -1,0 +1,163 @@
+"""Artifacts of a `FileDatastore` going elsewhere: to another file datastore, or out.
+
+`transfer_files` copies (or links) the artifacts of one file datastore into
+another, possibly of another registry, keeping their relative paths (so an
+artifact shared by several datasets, a zip archive among them, arrives
+once) and the records' other fields. `file_artifacts` describes the
+artifacts for `~databutler.datastores.Datastore.retrieve_artifacts` and
+`~databutler.datastores.Datastore.export`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .._dataset_ref import DatasetRef
+from .._exceptions import ConflictError
+from ._artifacts import Artifact
+from ._base import _id
+from .resources import LocalStore
+
+if TYPE_CHECKING:
+    from .file import FileDatastore, StoredFileInfo
+
+__all__ = ["LINK_MODES", "file_artifacts", "transfer_files"]
+
+#: Modes that link to the source's files instead of copying them.
+LINK_MODES = frozenset({"link", "hardlink", "symlink", "relsymlink"})
+
+
+def transfer_files(
+    target: FileDatastore, source: FileDatastore, refs: Iterable[DatasetRef], transfer: str
+) -> list[DatasetRef]:
+    """`FileDatastore.transfer_from` another file datastore."""
+    _check_mode(target, source, transfer)
+    unique = list({_id(r): r for r in refs}.values())
+    located = source._locate(unique)  # one records query per batch
+    candidates = [r for r in unique if _id(r) in located]
+    known = target.knows_many(candidates)
+    todo = [r for r in candidates if not known[_id(r)]]
+    if not todo:
+        return []
+    placement: dict[str, str] = {}  # source artifact path -> target artifact path
+    infos: list[StoredFileInfo] = []
+    for ref in todo:
+        for info in located[_id(ref)]:
+            if info.path not in placement:
+                placement[info.path] = _target_path(target, ref, info)
+            infos.append(replace(info, path=placement[info.path]))
+    creates = _plan(target, source, placement, transfer)
+    target._bring_in(todo, infos, creates)
+    return todo
+
+
+def _check_mode(target: FileDatastore, source: FileDatastore, transfer: str) -> None:
+    modes = {"auto", "copy", *LINK_MODES}
+    if transfer not in modes:
+        raise ValueError(
+            f"Unknown transfer mode {transfer!r} from datastore {source.name!r} to "
+            f"{target.name!r}; use one of {', '.join(sorted(modes))} (the source keeps its "
+            "datasets, so nothing is moved; 'direct' has no meaning between datastores)."
+        )
+    if transfer in LINK_MODES:
+        for datastore in (source, target):
+            if not isinstance(datastore.store, LocalStore):
+                raise ValueError(
+                    f"Transfer mode {transfer!r} links files on local disk, but datastore "
+                    f"{datastore.name!r} is at {datastore.store.root}; use transfer='copy'."
+                )
+
+
+def _target_path(target: FileDatastore, ref: DatasetRef, info: StoredFileInfo) -> str:
+    """The same relative path; a direct ingest's outside file gets the template path."""
+    from .file import _is_direct
+
+    if not _is_direct(info.path):
+        return info.path
+    return target._template(ref).format(ref) + posixpath.splitext(info.path)[1]
+
+
+def _plan(
+    target: FileDatastore, source: FileDatastore, placement: dict[str, str], transfer: str
+) -> list[tuple[str, Callable[[], None]]]:
+    """What to create in ``target``: every placed artifact no target record uses already.
+
+    An artifact a target record uses already (another part of a shared file
+    or zip archive, transferred before) is reused if its bytes are the same.
+
+    Raises
+    ------
+    ConflictError
+        If a target record uses that path for different bytes.
+    """
+    used = {row["path"] for row in target.records.fetch(path=list(placement.values()))}
+    creates: list[tuple[str, Callable[[], None]]] = []
+    for source_path, path in placement.items():
+        if path in used:
+            if target._read(path) != source._read(source_path):
+                raise ConflictError(
+                    f"Datastore {target.name!r} has a different artifact at {path!r} already; "
+                    f"nothing was transferred from {source.name!r}. Give the datastores file "
+                    "templates with {id} so that paths never collide."
+                )
+            continue
+        if transfer in ("auto", "copy"):
+            creates.append((path, partial(_copy, target, source, source_path, path)))
+        else:
+            local = _local_path(source, source_path)
+            assert local is not None  # both stores are local: checked
+            creates.append((path, partial(target._ingest_new, local, path, transfer)))
+    return creates
+
+
+def _copy(target: FileDatastore, source: FileDatastore, source_path: str, path: str) -> None:
+    target._write_new(path, source._read(source_path))
+
+
+def _local_path(datastore: FileDatastore, path: str) -> Path | None:
+    """The local file of artifact ``path``, if it is on local disk."""
+    from .file import _is_direct
+
+    if _is_direct(path):
+        return Path(path.removeprefix("file://"))
+    if isinstance(datastore.store, LocalStore):
+        return datastore.store.local_path(path)
+    return None
+
+
+def file_artifacts(datastore: FileDatastore, refs: list[DatasetRef]) -> list[Artifact]:
+    """`FileDatastore._artifacts`: one per file or zip member, with the datasets in it."""
+    from .file import _is_direct
+
+    located = datastore._locate(refs)
+    groups: dict[tuple[str, str], tuple[StoredFileInfo, list[DatasetRef]]] = {}
+    for ref in refs:
+        infos = located.get(_id(ref))
+        if infos:
+            info = infos[0]
+            groups.setdefault((info.path, info.member), (info, []))[1].append(ref)
+    artifacts = []
+    for info, members in groups.values():
+        if info.member:
+            path = info.member
+        elif _is_direct(info.path):
+            path = _target_path(datastore, members[0], info)
+        else:
+            path = info.path
+        artifacts.append(
+            Artifact(
+                refs=tuple(members),
+                path=path,
+                uri=datastore._uri(info),
+                formatter=info.formatter,
+                read=partial(datastore._read_artifact, info),
+                local=None if info.member else _local_path(datastore, info.path),
+                extracted=bool(info.member),
+            )
+        )
+    return artifacts
