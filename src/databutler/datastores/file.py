@@ -29,6 +29,7 @@ from .._exceptions import ConflictError
 from ..registry.interfaces import DatastoreRegistryBridgeManager, OpaqueTableStorage
 from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, _id
+from ._file_trash import empty_trash
 from .formatters import Formatter, formatter_for, formatter_for_object
 from .resources import LocalStore, ResourceStore, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
@@ -603,18 +604,11 @@ class FileDatastore(Datastore):
     def emptyTrash(
         self, *, refs: Iterable[DatasetRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
-        # docstring inherited; artifacts still used by a stored dataset are kept.
-        selected = None if refs is None else [_id(r) for r in refs]
-        emptied: list[DatasetId] = []
-        with self.bridge.emptyTrash(
-            self.records, StoredFileInfo, "path", selected_ids=selected, dry_run=dry_run
-        ) as (pairs, keep):
-            for ref, info in pairs:
-                deletable = info is not None and not _is_direct(info.path)
-                if deletable and not dry_run and info.path not in (keep or ()):
-                    self.store.delete(info.path)  # already gone is not an error
-                emptied.append(_id(ref))
-        return list(dict.fromkeys(emptied))
+        # docstring inherited; artifacts still used by a stored dataset, and files
+        # ingested in place ("direct"), are kept. Artifacts are deleted outside any
+        # database transaction, before their rows are purged (see _file_trash).
+        selected = None if refs is None else list(dict.fromkeys(_id(r) for r in refs))
+        return empty_trash(self, selected, dry_run=dry_run)
 
     def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
         # docstring inherited
