@@ -177,3 +177,25 @@ class TestConstraints:
         assert Constraints(["a+b"]) == Constraints(["b+a"])
         assert hash(Constraints()) == hash(Constraints(accept=["all"]))
         assert repr(Constraints(reject=["x"])) == "Constraints(accept=['all'], reject=['x'])"
+
+
+@pytest.mark.parametrize(
+    ("second", "shared"),
+    [
+        ({"kind": "file", "name": "a"}, "name 'a'"),
+        ({"kind": "file", "name": "b", "records_table": "a_records"}, "records table 'a_records'"),
+    ],
+)
+def test_children_must_not_share_names_or_records(
+    tmp_path: Path, second: dict[str, str], shared: str
+) -> None:
+    from databutler.datastores import datastore_from_config
+
+    registry = SqlRegistry.create("sqlite://")
+    config = {
+        "kind": "chained",
+        "name": "chain",
+        "datastores": [{"kind": "file", "name": "a"}, second],
+    }
+    with pytest.raises(ConfigurationError, match=f"share the {shared}"):
+        datastore_from_config(config, registry.datastore_bridges, root=str(tmp_path))

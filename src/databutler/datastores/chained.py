@@ -153,6 +153,7 @@ class ChainedDatastore(Datastore):
                 f"Chained datastore {name!r} has {len(children)} children but "
                 f"{len(constraints)} constraints; give one entry (or None) per child."
             )
+        _check_distinct(name, children)
         self.name = name
         self.children: tuple[Datastore, ...] = tuple(children)
         self.constraints: tuple[Constraints | None, ...] = tuple(constraints)
@@ -416,3 +417,20 @@ class ChainedDatastore(Datastore):
         # docstring inherited
         for child in self.children:
             child._forget_artifacts(refs)
+
+
+def _check_distinct(name: str, children: Sequence[Datastore]) -> None:
+    """Refuse children sharing a name or a records table: they would delete each other's rows."""
+    seen: dict[str, str] = {}
+    for child in children:
+        keys = [f"name {child.name!r}"]
+        records = getattr(child, "records", None)
+        if records is not None:
+            keys.append(f"records table {records.name!r}")
+        for key in keys:
+            if key in seen:
+                raise ConfigurationError(
+                    f"Chained datastore {name!r}: children {seen[key]!r} and {child.name!r} "
+                    f"share the {key}; give each child its own name (and records_table)."
+                )
+            seen[key] = child.name
