@@ -357,3 +357,20 @@ class TestVerify:
 def test_ids_are_uuids(butler: Butler) -> None:
     (ref,) = put_things(butler, range(1))
     assert isinstance(ref.id, uuid.UUID)
+
+
+def test_collection_chain_modes(butler: Butler) -> None:
+    for run in ("a", "b", "c"):
+        butler.registry.registerRun(run)
+    assert butler.collection_chain("chain", ["a", "b"]) == ("a", "b")
+    assert butler.collection_chain("chain", ["c", "a"], mode="extend") == ("a", "b", "c")
+    assert butler.collection_chain("chain", ["c"], mode="prepend") == ("c", "a", "b")
+    assert butler.collection_chain("chain", ["a"], mode="remove") == ("c", "b")
+    assert butler.collection_chain("chain", ["-1"], mode="pop") == ("c",)
+    with pytest.raises(CollectionError, match="does not list a"):
+        butler.collection_chain("chain", ["a"], mode="remove")
+    with pytest.raises(IndexError, match="no position 5"):
+        butler.collection_chain("chain", ["5"], mode="pop")
+    with pytest.raises(ValueError, match="Unknown chain mode"):
+        butler.collection_chain("chain", ["a"], mode="shuffle")
+    assert butler.registry.getCollectionChain("chain") == ("c",)  # failures changed nothing

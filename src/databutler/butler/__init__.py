@@ -12,9 +12,9 @@ from ._butler import (
     DatasetExistence,
     DatasetNotFoundError,
     DeferredDatasetHandle,
-    PruneResult,
 )
 from ._config import RepositoryConfig
+from ._delete import PruneResult
 from ._verify import Problem, VerifyReport
 
 __all__ = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import enum
 import os
-import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,11 +15,8 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetId, DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
-    CollectionError,
     ConfigurationError,
-    ConflictError,
     DatabutlerError,
-    DataIdError,
     ReadOnlyDatabaseError,
 )
 from .._file_dataset import FileDataset
@@ -29,17 +25,23 @@ from ..dimensions import DataCoordinate, DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from ..registry.sql_registry import REGISTRY_MANAGERS
-from . import _exchange
-from ._config import CONFIG_NAME, ROOT_TOKEN, RepositoryConfig, config_store, normalize_root
+from . import _delete, _exchange
+from ._chains import new_chain
+from ._config import (
+    CONFIG_NAME,
+    ROOT_TOKEN,
+    RepositoryConfig,
+    config_store,
+    datastore_config,
+    discard_default_registry,
+    normalize_root,
+    remove_default_contents,
+)
+from ._conflicts import explaining_conflicts
+from ._delete import PruneResult
 from ._verify import VerifyReport, verify_datastore
 
 __all__ = ["Butler", "DatasetExistence", "DatasetNotFoundError", "DeferredDatasetHandle"]
-
-#: Refs per transaction when pruning.
-PRUNE_CHUNK = 50_000
-
-#: Name of the datastore a new repository gets by default.
-DEFAULT_DATASTORE = "files"
 
 
 class DatasetNotFoundError(DatabutlerError, LookupError):
@@ -71,15 +73,6 @@ class DeferredDatasetHandle:
     ) -> Any:
         """Read the dataset (or one component, or a subset by ``parameters``)."""
         return self.butler.get(self.ref, component=component, parameters=parameters)
-
-
-@dataclass(frozen=True)
-class PruneResult:
-    """How many datasets `Butler.prune` disassociated, unstored and purged."""
-
-    disassociated: int = 0
-    unstored: int = 0
-    purged: int = 0
 
 
 class Butler:
@@ -192,12 +185,12 @@ class Butler:
         config = RepositoryConfig(
             root=root_uri,
             db=db_uri,
-            datastore=_datastore_config(datastore),
+            datastore=datastore_config(datastore),
             namespace=namespace,
             managers={kind: cls_.__name__ for kind, cls_ in REGISTRY_MANAGERS.items()},
         )
         if exists and overwrite:
-            _remove_default_contents(root_uri, RepositoryConfig.read(root_uri))
+            remove_default_contents(root_uri, RepositoryConfig.read(root_uri))
         registry = SqlRegistry.create(config.db_uri, universe=universe, namespace=namespace)
         try:
             datastore_ = datastore_from_config(
@@ -206,7 +199,7 @@ class Butler:
             config.write(overwrite=overwrite)
         except BaseException:
             registry.db.dispose()
-            _discard_default_registry(config)
+            discard_default_registry(config)
             raise
         return cls(root_uri, run=run, writeable=True, _registry=registry, _datastore=datastore_)
 
@@ -282,31 +275,12 @@ class Butler:
         given positions).
         """
         self._require_writeable("change a collection chain")
-        modes = ("redefine", "extend", "prepend", "remove", "pop")
-        if mode not in modes:
-            raise ValueError(f"Unknown chain mode {mode!r}; use one of {', '.join(modes)}.")
         with self.registry.transaction():
             self.registry.registerCollection(parent, CollectionType.CHAINED)
-            current = list(self.registry.getCollectionChain(parent))
-            if mode == "redefine":
-                chain = list(children)
-            elif mode == "extend":
-                chain = current + [c for c in children if c not in current]
-            elif mode == "prepend":
-                chain = list(children) + [c for c in current if c not in children]
-            elif mode == "remove":
-                missing = [c for c in children if c not in current]
-                if missing:
-                    raise CollectionError(
-                        f"Chain {parent!r} does not list {', '.join(missing)}; it has "
-                        f"{', '.join(current) or 'no children'}."
-                    )
-                chain = [c for c in current if c not in children]
-            else:
-                positions = {_position(p, len(current), parent) for p in children}
-                chain = [c for i, c in enumerate(current) if i not in positions]
+            current = self.registry.getCollectionChain(parent)
+            chain = new_chain(parent, current, children, mode)
             self.registry.setCollectionChain(parent, chain)
-        return tuple(chain)
+        return chain
 
     def associate(self, tag: str, refs: Iterable[DatasetRef]) -> None:
         """Add datasets to TAGGED collection ``tag`` (created if new)."""
@@ -391,7 +365,7 @@ class Butler:
         inserts = {
             name: [items[i][2] or {} for i in positions] for name, positions in groups.items()
         }
-        with self._explaining_conflicts(inserts, target), self.transaction():
+        with explaining_conflicts(self.registry, inserts, target), self.transaction():
             if resolved:
                 self._import_refs(resolved)
             for name, positions in groups.items():
@@ -403,47 +377,6 @@ class Butler:
                 (obj, ref) for (obj, _, _), ref in zip(items, done, strict=True)
             )
         return done
-
-    @contextmanager
-    def _explaining_conflicts(
-        self, inserts: Mapping[str, list[Mapping[str, Any]]], run: str | None
-    ) -> Iterator[None]:
-        """Turn a failed insert's generic conflict into a precise error, once rolled back."""
-        try:
-            yield
-        except ConflictError as exc:
-            if run is not None:
-                for dataset_type, data_ids in inserts.items():
-                    self._explain_insert_failure(dataset_type, data_ids, run, exc)
-            raise
-
-    def _explain_insert_failure(
-        self, dataset_type: str, data_ids: list[Mapping[str, Any]], run: str, exc: Exception
-    ) -> None:
-        """Raise a precise error for a failed insert: a missing dimension record or a duplicate."""
-        dimensions = self.registry.getDatasetType(dataset_type).dimensions
-        for data_id in data_ids:
-            coordinate = DataCoordinate.standardize(
-                data_id, universe=self.dimensions, dimensions=dimensions
-            )
-            required = dict(coordinate.required.items())
-            for name in coordinate.dimensions.required:
-                own = self.dimensions.group([name]).required
-                key = {n: required[n] for n in own}
-                if self.registry.queryDimensionRecords(name, [key]):
-                    continue
-                owners = ", ".join(f"{n} {v!r}" for n, v in key.items() if n != name)
-                of = f" of {owners}" if owners else ""
-                raise DataIdError(
-                    f"{name} {required[name]!r} is not a known {name}{of}; insert its record "
-                    f"with butler.insert_dimension_records({name!r}, {{...}}) or "
-                    "'databutler insert-dimension-records'."
-                ) from exc
-            if self.registry.findDataset(dataset_type, required, collections=run) is not None:
-                raise ConflictError(
-                    f"Run {run!r} already has a {dataset_type!r} dataset with data ID "
-                    f"{required}; put it in another run, or prune the existing one first."
-                ) from exc
 
     def _import_refs(self, refs: list[DatasetRef]) -> None:
         """Make sure the registry has these resolved refs (same ids), creating their runs."""
@@ -690,50 +623,7 @@ class Butler:
         CollectionError
             If a tag is not a TAGGED collection.
         """
-        tags = list(dict.fromkeys(tags))
-        if purge and unstore is False:
-            raise TypeError(
-                "purge=True deletes the datasets, so it must delete their artifacts too; "
-                "drop unstore=False."
-            )
-        if purge and tags:
-            raise TypeError(
-                "purge=True takes the datasets out of every collection; drop tags=, or "
-                "drop purge=True to only untag them."
-            )
-        unstore = bool(unstore) or purge
-        if not (tags or unstore or purge):
-            raise TypeError("Nothing to do: pass tags=[...], unstore=True or purge=True.")
-        self._require_writeable("prune datasets")
-        for tag in tags:
-            kind = self.registry.getCollectionType(tag)
-            if kind is not CollectionType.TAGGED:
-                raise CollectionError(
-                    f"Collection {tag!r} is a {kind.name} collection, not TAGGED; only tags can "
-                    "be disassociated from (use purge=True to delete datasets from their run)."
-                )
-        refs = list(refs)
-        for ref in refs:
-            if ref.id is None:
-                raise TypeError(f"{ref!r} has no id; prune resolved refs (from a query).")
-        counts = PruneResult()
-        for start in range(0, len(refs), PRUNE_CHUNK):
-            chunk = refs[start : start + PRUNE_CHUNK]
-            with self.transaction():
-                if unstore:
-                    self.datastore.trash(chunk)
-                if purge:
-                    self.registry.removeDatasets(chunk)
-                for tag in tags:
-                    self.registry.disassociate(tag, chunk)
-            if unstore:
-                self.datastore.emptyTrash(refs=chunk)
-            counts = PruneResult(
-                counts.disassociated + (len(chunk) if tags else 0),
-                counts.unstored + (len(chunk) if unstore else 0),
-                counts.purged + (len(chunk) if purge else 0),
-            )
-        return counts
+        return _delete.prune(self, refs, tags=tags, unstore=unstore, purge=purge)
 
     def remove_runs(self, names: Iterable[str], *, unlink_from_chains: bool = False) -> int:
         """Delete RUN collections with their datasets and artifacts; how many datasets went.
@@ -744,38 +634,7 @@ class Butler:
             If one is not a RUN, or is in a chain and ``unlink_from_chains``
             is false; checked before anything is deleted.
         """
-        self._require_writeable("remove runs")
-        runs = sorted(set(names))
-        for run in runs:
-            kind = self.registry.getCollectionType(run)
-            if kind is not CollectionType.RUN:
-                raise CollectionError(
-                    f"Collection {run!r} is a {kind.name} collection, not a RUN; remove_runs "
-                    "deletes runs only."
-                )
-            parents = self.registry.getCollectionParents(run)
-            if parents and not unlink_from_chains:
-                raise CollectionError(
-                    f"Run {run!r} is in chain(s) {', '.join(parents)}; pass "
-                    "unlink_from_chains=True (--unlink) to take it out of them first."
-                )
-        refs = [
-            ref
-            for run in runs
-            for name in (t.name for t in self.registry.queryDatasetTypes())
-            for ref in self.registry.streamDatasets(name, collections=run)
-            if ref.run == run
-        ]
-        with self.transaction():
-            for run in runs:
-                for parent in sorted(self.registry.getCollectionParents(run)):
-                    chain = [c for c in self.registry.getCollectionChain(parent) if c != run]
-                    self.registry.setCollectionChain(parent, chain)
-            self.datastore.trash(refs)
-            for run in runs:
-                self.registry.removeCollection(run)
-        self.datastore.emptyTrash(refs=refs)
-        return len(refs)
+        return _delete.remove_runs(self, names, unlink_from_chains=unlink_from_chains)
 
     def empty_trash(self, *, dry_run: bool = False) -> int:
         """Delete the artifacts of every trashed dataset; how many datasets were emptied."""
@@ -945,55 +804,3 @@ class Butler:
                 f"Cannot {what}: this butler is read-only; open it with "
                 f"Butler({self.root!r}, writeable=True)."
             )
-
-
-def _position(text: str, length: int, parent: str) -> int:
-    try:
-        index = int(text)
-    except ValueError:
-        raise ValueError(f"pop takes positions (0, 1, -1, ...), not {text!r}.") from None
-    if not -length <= index < length:
-        raise IndexError(f"Chain {parent!r} has {length} children; there is no position {index}.")
-    return index % length
-
-
-def _datastore_config(datastore: str | Mapping[str, Any] | None) -> dict[str, Any]:
-    if datastore is None:
-        return {"kind": "file", "name": DEFAULT_DATASTORE}
-    if isinstance(datastore, str):
-        return {"kind": "file", "name": DEFAULT_DATASTORE, "root": datastore}
-    if isinstance(datastore, Mapping):
-        return dict(datastore)
-    raise ConfigurationError(
-        f"datastore= must be a directory, an s3:// URI or a configuration mapping, not "
-        f"{type(datastore).__name__}."
-    )
-
-
-def _discard_default_registry(config: RepositoryConfig) -> None:
-    """Delete the SQLite registry `Butler.create` made in the root, after a failure."""
-    if config.db.startswith(f"sqlite:///{ROOT_TOKEN}/"):
-        database = Path(config.db_uri.removeprefix("sqlite:///"))
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
-
-
-def _remove_default_contents(root: str, old: RepositoryConfig) -> None:
-    """Delete what a repository keeps inside its local root: the SQLite registry, file stores."""
-    if root.startswith("s3://"):
-        return
-    base = Path(root)
-    _discard_default_registry(old)
-    for entry in _file_datastores(old.datastore):
-        if "root" not in entry and isinstance(entry.get("name"), str):
-            target = base / entry["name"]
-            if target.is_dir() and target.resolve().is_relative_to(base.resolve()):
-                shutil.rmtree(target)
-
-
-def _file_datastores(config: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    if config.get("kind") == "file":
-        yield config
-    for child in config.get("datastores") or ():
-        if isinstance(child, Mapping):
-            yield from _file_datastores(child)

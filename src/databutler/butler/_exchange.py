@@ -31,6 +31,7 @@ from .._exceptions import ConfigurationError, ConflictError, DatabutlerError
 from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate
 from ..registry import SqlRegistry
+from ._conflicts import explaining_conflicts
 
 if TYPE_CHECKING:
     from ._butler import Butler
@@ -75,7 +76,7 @@ def ingest(
     for _, ref in items:
         if ref.id is None:
             inserts.setdefault(_type_name(ref), []).append(dict(ref.dataId))
-    with butler._explaining_conflicts(inserts, run or butler.run), butler.transaction():
+    with explaining_conflicts(butler.registry, inserts, run or butler.run), butler.transaction():
         resolved = _register_refs(butler, [ref for _, ref in items], run, skip_existing)
         chosen = [(d, r) for (d, _), r in zip(items, resolved, strict=True) if r is not None]
         by_formatter: dict[str | None, list[tuple[str, DatasetRef]]] = {}

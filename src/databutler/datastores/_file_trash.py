@@ -80,12 +80,12 @@ def _delete(
     from .file import _is_direct
 
     kept = keep or set()
-    deleted: set[str] = set()
-    for _, info in pairs:
-        path = None if info is None else info.path
-        if path is not None and path not in kept and path not in deleted and not _is_direct(path):
-            datastore.store.delete(path)  # already gone is not an error
-            deleted.add(path)
+    doomed = {
+        info.path
+        for _, info in pairs
+        if info is not None and info.path not in kept and not _is_direct(info.path)
+    }
+    datastore.store.delete_many(sorted(doomed))  # already gone is not an error
     return pairs
 
 

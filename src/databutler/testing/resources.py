@@ -60,6 +60,16 @@ class ResourceStoreTests:
         assert backdoor("d/one") is None
         assert store.delete("d/one") is False
 
+    def test_delete_many_and_list_sizes(self, store, backdoor) -> None:
+        for name in ("a/1", "a/2", "b/3"):
+            store.write(name, name.encode() * 3)
+        assert list(store.list_sizes()) == [("a/1", 9), ("a/2", 9), ("b/3", 9)]
+        store.delete_many(["a/1", "b/3", "never/there"])  # absent is not an error
+        assert backdoor("a/1") is None and backdoor("b/3") is None
+        assert backdoor("a/2") == b"a/2" * 3
+        assert list(store.list_sizes("a")) == [("a/2", 9)]
+        store.delete_many([])
+
     def test_list(self, store) -> None:
         for path in ("r/2.txt", "r/1.txt", "r/sub/3.txt", "other/4.txt", "rx.txt"):
             store.write(path, path.encode())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from ..._exceptions import DatabutlerError
 
@@ -109,6 +109,19 @@ class ResourceStore(ABC):
     def delete(self, path: str) -> bool:
         """Delete ``path``; whether it existed (absent is not an error)."""
         raise NotImplementedError()
+
+    def delete_many(self, paths: Iterable[str]) -> None:
+        """Delete every one of ``paths`` (absent ones are not an error).
+
+        Backends override this to delete in batches (S3: 1,000 keys a request).
+
+        Raises
+        ------
+        StorageError
+            If a deletion failed; others may have happened.
+        """
+        for path in paths:
+            self.delete(path)
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:

@@ -9,13 +9,16 @@ and profiles, retries, and switches to multipart uploads for large objects.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..._exceptions import ConfigurationError
 from ._base import ResourceStore, StorageError, check_relative_path
 
 __all__ = ["S3Store"]
+
+#: Keys per DeleteObjects request (the S3 maximum).
+DELETE_BATCH = 1_000
 
 #: Objects at least this large go up in parts (boto3's TransferConfig).
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -113,6 +116,26 @@ class S3Store(ResourceStore):
         except Exception as exc:
             raise self._fail("delete", path, exc) from exc
         return existed
+
+    def delete_many(self, paths: Iterable[str]) -> None:
+        # docstring inherited; one DeleteObjects request per 1,000 keys
+        keys = [self._key(path) for path in paths]
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            try:
+                response = self._client.delete_objects(
+                    Bucket=self._bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+            except Exception as exc:
+                raise self._fail("delete", batch[0], exc) from exc
+            errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"Cannot delete {len(errors)} artifact(s) in {self.root}, e.g. "
+                    f"{first.get('Key')!r}: {first.get('Code')} {first.get('Message', '')}".rstrip()
+                )
 
     def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         # docstring inherited; sizes come with the listing

@@ -1,0 +1,130 @@
+"""Deleting datasets through a `Butler`: prune and remove runs, in two phases.
+
+Phase one runs in one transaction per chunk: the datastore trashes the
+datasets while the registry deletes (or untags) them. Phase two, after
+commit, empties the chunk's trash: the artifacts go, then their rows. An
+interruption between the two leaves trash rows, which `Butler.empty_trash`
+clears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .._collection_type import CollectionType
+from .._dataset_ref import DatasetRef
+from .._exceptions import CollectionError
+
+if TYPE_CHECKING:
+    from ._butler import Butler
+
+__all__ = ["PRUNE_CHUNK", "PruneResult", "prune", "remove_runs"]
+
+#: Refs per transaction when pruning.
+PRUNE_CHUNK = 50_000
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """How many datasets `Butler.prune` untagged, unstored (artifacts deleted) and purged."""
+
+    disassociated: int = 0
+    unstored: int = 0
+    purged: int = 0
+
+
+def _check_prune_options(tags: list[str], unstore: bool | None, purge: bool) -> bool:
+    """Refuse illegal combinations, naming them; whether artifacts are to be deleted."""
+    if purge and unstore is False:
+        raise TypeError(
+            "purge=True deletes the datasets, so it must delete their artifacts too; "
+            "drop unstore=False."
+        )
+    if purge and tags:
+        raise TypeError(
+            "purge=True takes the datasets out of every collection; drop tags=, or "
+            "drop purge=True to only untag them."
+        )
+    if not (tags or unstore or purge):
+        raise TypeError("Nothing to do: pass tags=[...], unstore=True or purge=True.")
+    return bool(unstore) or purge
+
+
+def prune(
+    butler: Butler,
+    refs: Iterable[DatasetRef],
+    *,
+    tags: Iterable[str],
+    unstore: bool | None,
+    purge: bool,
+) -> PruneResult:
+    """See `Butler.prune`."""
+    tags = list(dict.fromkeys(tags))
+    unstore = _check_prune_options(tags, unstore, purge)
+    butler._require_writeable("prune datasets")
+    registry = butler.registry
+    for tag in tags:
+        kind = registry.getCollectionType(tag)
+        if kind is not CollectionType.TAGGED:
+            raise CollectionError(
+                f"Collection {tag!r} is a {kind.name} collection, not TAGGED; only tags can "
+                "be disassociated from (use purge=True to delete datasets from their run)."
+            )
+    refs = list(refs)
+    for ref in refs:
+        if ref.id is None:
+            raise TypeError(f"{ref!r} has no id; prune resolved refs (from a query).")
+    untagged = unstored = purged = 0
+    for start in range(0, len(refs), PRUNE_CHUNK):
+        chunk = refs[start : start + PRUNE_CHUNK]
+        with butler.transaction():
+            if unstore:
+                butler.datastore.trash(chunk)
+            if purge:
+                purged += registry.removeDatasets(chunk)
+            for tag in tags:
+                registry.disassociate(tag, chunk)
+        untagged += len(chunk) if tags else 0
+        if unstore:
+            unstored += len(set(butler.datastore.emptyTrash(refs=chunk)))
+    return PruneResult(untagged, unstored, purged)
+
+
+def remove_runs(butler: Butler, names: Iterable[str], *, unlink_from_chains: bool) -> int:
+    """See `Butler.remove_runs`."""
+    butler._require_writeable("remove runs")
+    registry = butler.registry
+    runs = sorted(set(names))  # a fixed order: concurrent removals cannot deadlock
+    for run in runs:
+        kind = registry.getCollectionType(run)
+        if kind is not CollectionType.RUN:
+            raise CollectionError(
+                f"Collection {run!r} is a {kind.name} collection, not a RUN; remove_runs "
+                "deletes runs only."
+            )
+        parents = registry.getCollectionParents(run)
+        if parents and not unlink_from_chains:
+            raise CollectionError(
+                f"Run {run!r} is in chain(s) {', '.join(parents)}; pass "
+                "unlink_from_chains=True (--unlink) to take it out of them first."
+            )
+    type_names = [t.name for t in registry.queryDatasetTypes()]
+    refs = [
+        ref
+        for run in runs
+        for name in type_names
+        for ref in registry.streamDatasets(name, collections=run)
+        if ref.run == run
+    ]
+    with butler.transaction():
+        for run in runs:
+            for parent in sorted(registry.getCollectionParents(run)):
+                chain = [c for c in registry.getCollectionChain(parent) if c != run]
+                registry.setCollectionChain(parent, chain)
+        butler.datastore.trash(refs)
+        for run in runs:
+            registry.removeCollection(run)
+    butler.datastore.emptyTrash(refs=refs)
+    return len(refs)
