@@ -242,27 +242,6 @@ def test_write_fails_on_second_of_three(
     assert_stored(repo, dict(zip(refs, good, strict=True)))
 
 
-class _FullDisk:
-    """A file object whose write stores half the bytes, then fails with ENOSPC."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def __enter__(self) -> _FullDisk:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stream.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def write(self, data: bytes) -> int:
-        self._stream.write(data[: len(data) // 2])
-        self._stream.flush()  # a partial temporary file is really on disk
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-
 class _FaultyOs:
     """The `os` module as the local store sees it, with one call failing.
 
@@ -288,14 +267,14 @@ class _FaultyOs:
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return os.open(path, flags, mode)
 
-    def fdopen(self, descriptor: int, *args: Any, **kwargs: Any) -> Any:
-        stream = os.fdopen(descriptor, *args, **kwargs)
+    def write(self, descriptor: int, data: Any) -> int:
         if self.fault == "ENOSPC":
             self.calls += 1
             if self.calls == self.fail_call:
                 self.failed += 1
-                return _FullDisk(stream)
-        return stream
+                os.write(descriptor, bytes(data[: len(data) // 2]))  # half is on disk
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return os.write(descriptor, data)
 
 
 @pytest.mark.parametrize("repo", ["local"], indirect=True)

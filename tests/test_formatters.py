@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,13 +12,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
 from hypothesis import given
 from hypothesis import strategies as st
 
 from databutler._exceptions import ConfigurationError, DatabutlerError
+from databutler.datastores import FileDatastore
 from databutler.datastores.formatters import (
     FORMATTERS,
     BytesFormatter,
+    FitsFormatter,
     Formatter,
     FormatterError,
     JsonFormatter,
@@ -28,6 +34,8 @@ from databutler.datastores.formatters import (
     formatter_for,
     formatter_for_object,
 )
+from databutler.registry import SqlRegistry
+from databutler.testing.datastore import make_refs
 
 
 class Point:
@@ -238,7 +246,13 @@ def test_corrupt_bytes(formatter: str, data: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("formatter", "supported"),
-    [("json", "none"), ("npy", "'slice'"), ("parquet", "'columns'"), ("bytes", "none")],
+    [
+        ("json", "none"),
+        ("npy", "'slice'"),
+        ("parquet", "'columns'"),
+        ("fits", "'hdu'"),
+        ("bytes", "none"),
+    ],
 )
 def test_unknown_parameter(formatter: str, supported: str) -> None:
     with pytest.raises(
@@ -298,6 +312,220 @@ def test_missing_pandas_for_a_dataframe(monkeypatch: pytest.MonkeyPatch) -> None
         f.from_bytes(data)
 
 
+# -- FITS -----------------------------------------------------------------------------------
+
+IMAGE = np.arange(12, dtype=np.float32).reshape(3, 4)
+
+
+def catalog() -> Table:
+    return Table({"id": [1, 2, 3], "band": ["g", "r", "i"]}, meta={"EXTNAME": "CAT"})
+
+
+def assert_same_hdus(result: Any, expected: fits.HDUList) -> None:
+    assert isinstance(result, fits.HDUList)
+    assert [(type(h), h.name) for h in result] == [(type(h), h.name) for h in expected]
+    for got, want in zip(result, expected, strict=True):
+        if want.data is None:
+            assert got.data is None
+        else:
+            np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_fits_hdulist_round_trip() -> None:
+    f = FitsFormatter()
+    hdus = fits.HDUList(
+        [fits.PrimaryHDU(IMAGE), fits.ImageHDU(IMAGE * 2, name="VAR"), fits.table_to_hdu(catalog())]
+    )
+    assert_same_hdus(f.from_bytes(f.to_bytes(hdus)), hdus)
+
+
+def test_fits_single_hdus() -> None:
+    f = FitsFormatter()
+    primary = f.from_bytes(f.to_bytes(fits.PrimaryHDU(IMAGE)))
+    assert_same_hdus(primary, fits.HDUList([fits.PrimaryHDU(IMAGE)]))
+    # An extension HDU goes after an empty primary HDU, as FITS requires.
+    extension = f.from_bytes(f.to_bytes(fits.ImageHDU(IMAGE, name="SCI")))
+    assert_same_hdus(extension, fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(IMAGE, name="SCI")]))
+
+
+def test_fits_array_round_trip() -> None:
+    f = FitsFormatter()
+    data = f.to_bytes(IMAGE)
+    result = f.from_bytes(data)
+    assert len(result) == 1
+    assert isinstance(result[0], fits.PrimaryHDU)
+    np.testing.assert_array_equal(result[0].data, IMAGE)
+    primary = f.from_bytes(data, component="primary")
+    assert primary.dtype == IMAGE.dtype.newbyteorder(">")  # FITS is big-endian, as astropy reads
+    np.testing.assert_array_equal(primary, IMAGE)
+    primary[0, 0] = -1  # an ordinary array in memory, not tied to the bytes
+
+
+def test_fits_table_round_trip() -> None:
+    f = FitsFormatter()
+    data = f.to_bytes(catalog())
+    result = f.from_bytes(data)
+    assert [type(h) for h in result] == [fits.PrimaryHDU, fits.BinTableHDU]
+    assert f.from_bytes(data, component="primary") is None
+    table = f.from_bytes(data, component="table")
+    assert isinstance(table, Table)
+    assert table.colnames == ["id", "band"]
+    assert list(table["id"]) == [1, 2, 3]
+    assert list(table["band"]) == ["g", "r", "i"]
+
+
+def test_fits_read_is_detached() -> None:
+    # Everything is read while the file is open; the list holds no open file afterwards.
+    result = FitsFormatter().from_bytes(FitsFormatter().to_bytes(fits.ImageHDU(IMAGE, name="SCI")))
+    assert result._file is None or result._file.closed
+    np.testing.assert_array_equal(result["SCI"].data, IMAGE)
+    # What was read can be written again.
+    assert_same_hdus(FitsFormatter().from_bytes(FitsFormatter().to_bytes(result)), result)
+
+
+def test_fits_header_component() -> None:
+    f = FitsFormatter()
+    primary = fits.PrimaryHDU(IMAGE)
+    primary.header["OBJECT"] = "M31"
+    primary.header["EXPTIME"] = (30.0, "seconds")
+    primary.header["COMMENT"] = "first"
+    primary.header["COMMENT"] = "second"
+    primary.header["HISTORY"] = "made by a test"
+    header = f.from_bytes(f.to_bytes(primary), component="header")
+    assert type(header) is dict
+    assert header["OBJECT"] == "M31"
+    assert header["EXPTIME"] == 30.0
+    assert header["NAXIS1"] == 4
+    assert header["COMMENT"] == ["first", "second"]
+    assert header["HISTORY"] == ["made by a test"]
+
+
+def test_fits_hdu_parameter() -> None:
+    f = FitsFormatter()
+    hdus = fits.HDUList(
+        [fits.PrimaryHDU(IMAGE), fits.ImageHDU(IMAGE * 2, name="VAR"), fits.table_to_hdu(catalog())]
+    )
+    data = f.to_bytes(hdus)
+    np.testing.assert_array_equal(f.from_bytes(data, parameters={"hdu": 0}), IMAGE)
+    np.testing.assert_array_equal(f.from_bytes(data, parameters={"hdu": "VAR"}), IMAGE * 2)
+    np.testing.assert_array_equal(f.from_bytes(data, parameters={"hdu": "var"}), IMAGE * 2)
+    assert list(f.from_bytes(data, parameters={"hdu": 2})["band"]) == ["g", "r", "i"]
+    available = r"available HDUs: 0 \('PRIMARY'\), 1 \('VAR'\), 2 \('CAT'\)\."
+    with pytest.raises(FormatterError, match=r"'fits' formatter has no HDU 3 in this dataset; "):
+        f.from_bytes(data, parameters={"hdu": 3})
+    with pytest.raises(FormatterError, match=r"no HDU 'SCI' in this dataset; " + available):
+        f.from_bytes(data, parameters={"hdu": "SCI"})
+
+
+@pytest.mark.parametrize("hdu", [1.0, True, None, ["VAR"]])
+def test_fits_bad_hdu_parameter(hdu: Any) -> None:
+    with pytest.raises(
+        FormatterError,
+        match=r"'fits' formatter's 'hdu' parameter must be an HDU index \(int\) or EXTNAME",
+    ):
+        FitsFormatter().from_bytes(FitsFormatter().to_bytes(IMAGE), parameters={"hdu": hdu})
+
+
+def test_fits_bad_component() -> None:
+    f = FitsFormatter()
+    with pytest.raises(
+        FormatterError,
+        match=r"'fits' formatter has no component 'image'; "
+        r"available components: 'header', 'primary', 'table'\.",
+    ):
+        f.from_bytes(b"", component="image")  # refused before the bytes are read
+    with pytest.raises(FormatterError, match=r"takes a component or the 'hdu' parameter, not both"):
+        f.from_bytes(f.to_bytes(IMAGE), component="primary", parameters={"hdu": 0})
+    with pytest.raises(
+        FormatterError,
+        match=r"no component 'table' in this dataset: it has no table HDU "
+        r"\(its HDUs: PrimaryHDU, ImageHDU\)",
+    ):
+        f.from_bytes(f.to_bytes(fits.ImageHDU(IMAGE)), component="table")
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        ([1, 2], r"type 'list'; it writes astropy.io.fits.HDUList and HDUs, numpy.ndarray"),
+        (np.array([{}]), r"type 'numpy.ndarray' of object dtype; use the 'pickle'"),
+        (np.array(["a"]), r"type 'numpy.ndarray' \(no FITS image type for dtype 'str32'\)"),
+        (
+            fits.HDUList([fits.ImageHDU(IMAGE)]),
+            r"type '.*HDUList' \(Verification reported errors: HDUList's 0th element is not",
+        ),
+    ],
+)
+def test_fits_unwritable(obj: Any, message: str) -> None:
+    with pytest.raises(FormatterError, match=r"The 'fits' formatter cannot write an object of "):
+        FitsFormatter().to_bytes(obj)
+    with pytest.raises(FormatterError, match=message):
+        FitsFormatter().to_bytes(obj)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"SIMPLE  = nonsense" * 200, FitsFormatter().to_bytes(IMAGE)[:-100]],
+    ids=["empty", "garbage", "truncated"],
+)
+def test_fits_corrupt_bytes(data: bytes) -> None:
+    with pytest.raises(FormatterError, match=r"The 'fits' formatter cannot read these bytes"):
+        FitsFormatter().from_bytes(data)
+
+
+def test_fits_refuses_a_partly_read_file() -> None:
+    # astropy reads the first HDU of a file cut inside the second, with a warning only.
+    f = FitsFormatter()
+    data = f.to_bytes(fits.HDUList([fits.PrimaryHDU(IMAGE), fits.ImageHDU(IMAGE, name="SCI")]))
+    assert len(data) == 4 * 2880  # two HDUs, each a header block and a data block
+    with (
+        pytest.warns(AstropyUserWarning, match="Error validating header for HDU #1"),
+        pytest.raises(FormatterError, match=r"its 1 HDU\(s\) end at byte 5760, but there are 7000"),
+    ):
+        f.from_bytes(data[:7000])
+    with (
+        pytest.warns(AstropyUserWarning, match="truncated"),
+        pytest.raises(FormatterError, match=r"2 HDU\(s\) end at byte 11520, but there are 11510"),
+    ):
+        f.from_bytes(data[:-10])
+    with pytest.raises(FormatterError, match=r"cannot read these bytes"):
+        f.from_bytes(data + b"\0" * 2880)
+
+
+def test_fits_missing_astropy(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = FitsFormatter().to_bytes(IMAGE)
+    # A None entry in sys.modules makes the module unfindable and unimportable.
+    monkeypatch.setitem(sys.modules, "astropy", None)
+    f = formatter_for("fits")
+    message = (
+        r"'fits' formatter needs the optional package 'astropy'; "
+        r"install it with `pip install 'databutler\[fits\]'`\."
+    )
+    with pytest.raises(ConfigurationError, match=message):
+        f.from_bytes(data)
+    with pytest.raises(ConfigurationError, match=message):
+        f.to_bytes(IMAGE)
+
+
+def test_fits_through_a_file_datastore(tmp_path: Path) -> None:
+    registry = SqlRegistry.create("sqlite://")
+    hdus_ref, image_ref = make_refs(registry, 2)
+    datastore = FileDatastore("files", registry.datastore_bridges, str(tmp_path / "store"))
+    hdus = fits.HDUList([fits.PrimaryHDU(IMAGE), fits.ImageHDU(IMAGE * 2, name="VAR")])
+    hdus[0].header["OBJECT"] = "M31"
+    datastore.put(hdus, hdus_ref)  # chosen by the object's type
+    assert datastore.get_uri(hdus_ref).endswith(".fits")
+    assert_same_hdus(datastore.get(hdus_ref), hdus)
+    np.testing.assert_array_equal(datastore.get(hdus_ref, component="primary"), IMAGE)
+    assert datastore.get(hdus_ref, component="header")["OBJECT"] == "M31"
+    np.testing.assert_array_equal(datastore.get(hdus_ref, parameters={"hdu": "VAR"}), IMAGE * 2)
+    # A FITS file from elsewhere is read by its extension.
+    source = tmp_path / "calexp.fit"
+    fits.PrimaryHDU(IMAGE).writeto(source)
+    datastore.ingest([(source, image_ref)], transfer="copy")
+    np.testing.assert_array_equal(datastore.get(image_ref, component="primary"), IMAGE)
+
+
 # -- registry -------------------------------------------------------------------------------
 
 
@@ -308,6 +536,7 @@ def test_registry() -> None:
         "pickle": ".pickle",
         "npy": ".npy",
         "parquet": ".parquet",
+        "fits": ".fits",
         "bytes": ".bin",
     }
     assert {name: cls.extension for name, cls in FORMATTERS.items()} == expected
@@ -317,10 +546,10 @@ def test_registry() -> None:
         assert isinstance(formatter_for(name), cls)
     with pytest.raises(
         ConfigurationError,
-        match=r"No formatter is named 'fits'; valid names: 'bytes', 'json', 'npy', 'parquet', "
-        r"'pickle', 'yaml'\.",
+        match=r"No formatter is named 'hdf5'; valid names: 'bytes', 'fits', 'json', 'npy', "
+        r"'parquet', 'pickle', 'yaml'\.",
     ):
-        formatter_for("fits")
+        formatter_for("hdf5")
 
 
 @pytest.mark.parametrize(
@@ -332,6 +561,11 @@ def test_registry() -> None:
         (np.array([None]), PickleFormatter),
         (pa.table({"a": [1]}), ParquetFormatter),
         (pd.DataFrame({"a": [1]}), ParquetFormatter),
+        (fits.HDUList([fits.PrimaryHDU(np.zeros(2))]), FitsFormatter),
+        (fits.PrimaryHDU(np.zeros(2)), FitsFormatter),
+        (fits.ImageHDU(np.zeros(2)), FitsFormatter),
+        (fits.BinTableHDU(Table({"a": [1]})), FitsFormatter),
+        (Table({"a": [1]}), PickleFormatter),
         (NESTED, JsonFormatter),
         ("text", JsonFormatter),
         (1.5, JsonFormatter),

@@ -93,17 +93,12 @@ class TestLocalStore(ResourceStoreTests):
         self, store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         import errno
-        import io
         import os
 
-        class FullDisk(io.FileIO):
-            def write(self, data: object) -> int:
-                raise OSError(errno.ENOSPC, "No space left on device")
+        def full_disk(descriptor: int, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-        def fdopen(fd: int, mode: str = "rb") -> FullDisk:
-            return FullDisk(fd, "wb")
-
-        monkeypatch.setattr(os, "fdopen", fdopen)
+        monkeypatch.setattr(os, "write", full_disk)
         with pytest.raises(OSError, match="No space left"):
             store.write("a/b.bin", b"new data")
         monkeypatch.undo()

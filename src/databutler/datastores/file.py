@@ -633,6 +633,8 @@ _SUFFIX_FORMATTERS = {
     ".pkl": "pickle",
     ".npy": "npy",
     ".parquet": "parquet",
+    ".fits": "fits",
+    ".fit": "fits",
 }
 
 

@@ -12,6 +12,8 @@ list of table columns). Formatters are chosen by short registered name
     "pickle"   .pickle    any picklable object                -
     "npy"      .npy       numpy.ndarray (no object dtype)     numpy
     "parquet"  .parquet   pyarrow.Table, pandas.DataFrame     pyarrow (and pandas)
+    "fits"     .fits      astropy HDUList or HDU, ndarray,    astropy
+                          astropy.table.Table
     "bytes"    .bin       bytes, bytearray                    -
 
 The optional packages are imported only when a formatter needs them; a missing
@@ -21,22 +23,29 @@ or read raises `FormatterError` (a `ValueError`), never the backend's own error.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import io
 import json
 import pickle
-import sys
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from types import MappingProxyType, ModuleType
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any
 
-from .._exceptions import ConfigurationError, DatabutlerError
+from .._exceptions import ConfigurationError
+from ._fits import FitsFormatter, _is_fits_object
+from ._formatter_base import (
+    Formatter,
+    FormatterError,
+    _is_instance,
+    _quoted,
+    _require,
+    _type_name,
+)
+from ._parquet import ParquetFormatter
 
 __all__ = [
     "FORMATTERS",
     "BytesFormatter",
+    "FitsFormatter",
     "Formatter",
     "FormatterError",
     "JsonFormatter",
@@ -47,199 +56,6 @@ __all__ = [
     "formatter_for",
     "formatter_for_object",
 ]
-
-
-class FormatterError(DatabutlerError, ValueError):
-    """An object cannot be written, or bytes cannot be read, by a formatter.
-
-    The message names the formatter and the object's type, component or
-    parameter at fault.
-    """
-
-
-def _require(module: str, package: str, formatter: str) -> ModuleType:
-    """Import ``module`` (from distribution ``package``) for ``formatter``.
-
-    Raises `ConfigurationError`, saying what to install, if it cannot be imported.
-    """
-    message = (
-        f"The {formatter!r} formatter needs the optional package {package!r}; "
-        f"install it with `pip install {package}`."
-    )
-    # find_spec on a dotted name imports the parent, so ask about the top level only.
-    if importlib.util.find_spec(module.partition(".")[0]) is None:
-        raise ConfigurationError(message)
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ConfigurationError(message) from exc
-
-
-def _is_instance(obj: Any, module: str, type_name: str) -> bool:
-    """Whether ``obj`` is a ``module.type_name``, without importing ``module``.
-
-    An object of a type from a module that was never imported cannot exist, so
-    only modules already in `sys.modules` are looked at.
-    """
-    loaded = sys.modules.get(module)
-    if loaded is None:
-        return False
-    cls = getattr(loaded, type_name, None)
-    return isinstance(cls, type) and isinstance(obj, cls)
-
-
-def _type_name(obj: Any) -> str:
-    kind = type(obj)
-    if kind.__module__ == "builtins":
-        return kind.__qualname__
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _quoted(names: Any) -> str:
-    listed = ", ".join(repr(name) for name in sorted(names, key=str))
-    return listed or "none"
-
-
-class Formatter(ABC):
-    """Turns one kind of in-memory object into bytes and back.
-
-    Subclasses implement `to_bytes` and `from_bytes`, and declare their
-    registered `name`, file `extension`, the read `supported_parameters` and
-    whether reads may ask for a component (`supports_components`). Formatters
-    hold no state.
-    """
-
-    #: Short registered name (``"json"``), as used by `formatter_for`.
-    name: ClassVar[str]
-
-    #: File name extension, with the leading dot (``".json"``).
-    extension: ClassVar[str]
-
-    #: Parameters `from_bytes` accepts.
-    supported_parameters: ClassVar[frozenset[str]] = frozenset()
-
-    #: Whether `from_bytes` accepts a ``component``.
-    supports_components: ClassVar[bool] = False
-
-    @abstractmethod
-    def to_bytes(self, obj: Any) -> bytes:
-        """Serialize an object.
-
-        Parameters
-        ----------
-        obj : `object`
-            The object to write.
-
-        Returns
-        -------
-        data : `bytes`
-            Its serialized form.
-
-        Raises
-        ------
-        FormatterError
-            Raised if this formatter cannot write an object of that type (or
-            that content).
-        ConfigurationError
-            Raised if an optional package the formatter needs is not installed.
-        """
-        raise NotImplementedError()
-
-    @abstractmethod
-    def from_bytes(
-        self,
-        data: bytes,
-        *,
-        component: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """Deserialize an object, or part of it.
-
-        Parameters
-        ----------
-        data : `bytes`
-            Bytes written by `to_bytes`.
-        component : `str`, optional
-            Return only this component of the stored object.
-        parameters : `~collections.abc.Mapping` [`str`, `object`], optional
-            Read options; their names must be in `supported_parameters`.
-
-        Returns
-        -------
-        obj : `object`
-            The object (or component, or subset) read.
-
-        Raises
-        ------
-        FormatterError
-            Raised if the bytes are not valid for this formatter, or the
-            component or a parameter is unknown or unusable.
-        ConfigurationError
-            Raised if an optional package the formatter needs is not installed.
-        """
-        raise NotImplementedError()
-
-    def check_read_options(
-        self, component: str | None, parameters: Mapping[str, Any] | None
-    ) -> Mapping[str, Any]:
-        """Check a read's component and parameter names against what is supported.
-
-        Parameters
-        ----------
-        component : `str` or `None`
-            The component asked for.
-        parameters : `~collections.abc.Mapping` [`str`, `object`] or `None`
-            The parameters given.
-
-        Returns
-        -------
-        parameters : `~collections.abc.Mapping` [`str`, `object`]
-            The parameters, empty if `None` was given.
-
-        Raises
-        ------
-        FormatterError
-            Raised if a component is asked for and this formatter has none, or
-            if a parameter is not supported; the message lists what is.
-        """
-        if component is not None and not self.supports_components:
-            raise FormatterError(
-                f"The {self.name!r} formatter has no component {component!r}; "
-                "it supports no components."
-            )
-        parameters = {} if parameters is None else parameters
-        unknown = set(parameters) - self.supported_parameters
-        if unknown:
-            raise FormatterError(
-                f"The {self.name!r} formatter does not support parameter(s) {_quoted(unknown)}; "
-                f"supported parameters: {_quoted(self.supported_parameters)}."
-            )
-        return parameters
-
-    def _cannot_write(self, obj: Any, hint: str = "") -> FormatterError:
-        return FormatterError(
-            f"The {self.name!r} formatter cannot write an object of type {_type_name(obj)!r}{hint}."
-        )
-
-    def _cannot_read(self, exc: BaseException) -> FormatterError:
-        return FormatterError(f"The {self.name!r} formatter cannot read these bytes: {exc}")
-
-    def _mapping_component(self, value: Any, component: str | None) -> Any:
-        """Return one key's value of a stored mapping, or all of it."""
-        if component is None:
-            return value
-        if not isinstance(value, dict):
-            raise FormatterError(
-                f"The {self.name!r} formatter has no component {component!r}: components "
-                f"are the keys of a stored mapping, and this dataset is a {_type_name(value)!r}."
-            )
-        try:
-            return value[component]
-        except KeyError:
-            raise FormatterError(
-                f"The {self.name!r} formatter has no component {component!r} in this dataset; "
-                f"available components: {_quoted(value)}."
-            ) from None
 
 
 # -- JSON ---------------------------------------------------------------------------------
@@ -460,90 +276,6 @@ class NumpyFormatter(Formatter):
             ) from exc
 
 
-# -- Parquet ------------------------------------------------------------------------------
-
-#: Schema metadata key marking a table that was written from a pandas DataFrame.
-_PYTHON_TYPE_KEY = b"databutler.python_type"
-_PANDAS_DATAFRAME = b"pandas.DataFrame"
-
-
-class ParquetFormatter(Formatter):
-    """Parquet through pyarrow, for a `pyarrow.Table` or a `pandas.DataFrame`.
-
-    Reads return a `pyarrow.Table`, or a `pandas.DataFrame` if one was
-    written (marked in the schema metadata). The ``columns`` parameter, a
-    list of column names, reads only those columns.
-    """
-
-    name = "parquet"
-    extension = ".parquet"
-    supported_parameters = frozenset({"columns"})
-
-    def to_bytes(self, obj: Any) -> bytes:
-        # docstring inherited
-        is_frame = _is_instance(obj, "pandas", "DataFrame")
-        if not is_frame and not _is_instance(obj, "pyarrow", "Table"):
-            raise self._cannot_write(obj, "; it writes pyarrow.Table and pandas.DataFrame")
-        pa = _require("pyarrow", "pyarrow", self.name)
-        pq = _require("pyarrow.parquet", "pyarrow", self.name)
-        try:
-            table = pa.Table.from_pandas(obj) if is_frame else obj
-            metadata = dict(table.schema.metadata or {})
-            metadata.pop(_PYTHON_TYPE_KEY, None)
-            if is_frame:
-                metadata[_PYTHON_TYPE_KEY] = _PANDAS_DATAFRAME
-            table = table.replace_schema_metadata(metadata or None)
-            sink = pa.BufferOutputStream()
-            pq.write_table(table, sink)
-        except (pa.ArrowException, ValueError, TypeError) as exc:
-            raise self._cannot_write(obj, f" ({exc})") from exc
-        return bytes(sink.getvalue().to_pybytes())
-
-    def from_bytes(
-        self,
-        data: bytes,
-        *,
-        component: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-    ) -> Any:
-        # docstring inherited
-        parameters = self.check_read_options(component, parameters)
-        pa = _require("pyarrow", "pyarrow", self.name)
-        pq = _require("pyarrow.parquet", "pyarrow", self.name)
-        try:
-            schema = pq.read_schema(pa.BufferReader(data))
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise self._cannot_read(exc) from exc
-        is_frame = (schema.metadata or {}).get(_PYTHON_TYPE_KEY) == _PANDAS_DATAFRAME
-        columns = parameters.get("columns")
-        if columns is not None:
-            columns = self._check_columns(columns, schema.names)
-        if is_frame:
-            # Fail before reading the data if it cannot be returned.
-            _require("pandas", "pandas", self.name)
-        try:
-            table = pq.read_table(
-                pa.BufferReader(data), columns=columns, use_pandas_metadata=is_frame
-            )
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise self._cannot_read(exc) from exc
-        return table.to_pandas() if is_frame else table
-
-    def _check_columns(self, columns: Any, available: list[str]) -> list[str]:
-        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
-            raise FormatterError(
-                f"The {self.name!r} formatter's 'columns' parameter must be a list of "
-                f"column names, not {columns!r}."
-            )
-        unknown = set(columns) - set(available)
-        if unknown:
-            raise FormatterError(
-                f"The {self.name!r} formatter has no column(s) {_quoted(unknown)} in this "
-                f"dataset; available columns: {_quoted(available)}."
-            )
-        return list(columns)
-
-
 # -- bytes --------------------------------------------------------------------------------
 
 
@@ -583,6 +315,7 @@ FORMATTERS: Mapping[str, type[Formatter]] = MappingProxyType(
             PickleFormatter,
             NumpyFormatter,
             ParquetFormatter,
+            FitsFormatter,
             BytesFormatter,
         )
     }
@@ -629,7 +362,8 @@ def formatter_for_object(obj: Any) -> Formatter:
     formatter : `Formatter`
         ``"bytes"`` for `bytes` and `bytearray`; ``"npy"`` for a
         `numpy.ndarray` (not of object dtype); ``"parquet"`` for a
-        `pyarrow.Table` or `pandas.DataFrame`; ``"json"`` for values that
+        `pyarrow.Table` or `pandas.DataFrame`; ``"fits"`` for an astropy
+        `~astropy.io.fits.HDUList` or HDU; ``"json"`` for values that
         `JsonFormatter` writes; ``"pickle"`` for anything else.
     """
     if isinstance(obj, bytes | bytearray):
@@ -638,6 +372,8 @@ def formatter_for_object(obj: Any) -> Formatter:
         return NumpyFormatter()
     if _is_instance(obj, "pyarrow", "Table") or _is_instance(obj, "pandas", "DataFrame"):
         return ParquetFormatter()
+    if _is_fits_object(obj):
+        return FitsFormatter()
     try:
         if _json_problem(obj) is None:
             return JsonFormatter()

@@ -63,20 +63,24 @@ class LocalStore(ResourceStore):
     def write(self, path: str, data: bytes, *, overwrite: bool = False) -> None:
         # docstring inherited
         target = self.local_path(path)
-        if not overwrite and target.exists():
-            raise FileExistsError(f"Artifact {path!r} exists already in {self.root}.")
         temporary, descriptor = self._create_temporary(target)
         try:
-            with os.fdopen(descriptor, "wb") as stream:
-                stream.write(data)
+            try:
+                _write_all(descriptor, data)
                 if self.fsync:
-                    stream.flush()
-                    os.fsync(stream.fileno())
+                    os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
             if overwrite:
                 os.replace(temporary, target)
             else:
-                # link() fails if the target appeared meanwhile: no silent overwrite.
-                os.link(temporary, target)
+                # link() fails if the target exists: no silent overwrite, no race.
+                try:
+                    os.link(temporary, target)
+                except FileExistsError:
+                    raise FileExistsError(
+                        f"Artifact {path!r} exists already in {self.root}."
+                    ) from None
                 os.unlink(temporary)
         except BaseException:
             temporary.unlink(missing_ok=True)
@@ -219,3 +223,10 @@ class LocalStore(ResourceStore):
             raise StorageError(
                 f"Ingest of {source_path} by {mode} left no artifact at {destination!r}."
             )
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    """Write all of ``data`` to an open file descriptor."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
