@@ -31,7 +31,7 @@ from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, _id
 from ._file_trash import empty_trash
 from .formatters import Formatter, formatter_for, formatter_for_object
-from .resources import LocalStore, ResourceStore, store_for
+from .resources import LocalStore, ResourceStore, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
 __all__ = ["FileDatastore", "StoredFileInfo"]
@@ -204,9 +204,7 @@ class FileDatastore(Datastore):
             # and forgets what it recorded, and nothing else.
             self._transaction.registerUndo("put", self._undo_put, recorded, written)
         try:
-            for _, info, data in prepared:
-                self._write_new(info.path, data)
-                written.append(info.path)
+            self._write_artifacts([(info.path, data) for _, info, data in prepared], written)
             _crash_point("after_write")
             self._record([ref for ref, _, _ in prepared], [info for _, info, _ in prepared])
             recorded.extend(ref for ref, _, _ in prepared)
@@ -214,20 +212,46 @@ class FileDatastore(Datastore):
             _delete_after_failure(self.store, written, failure)
             raise
 
+    def _write_artifacts(self, items: list[tuple[str, bytes]], written: list[str]) -> None:
+        """Write new artifacts, several at once where the store gains from it.
+
+        ``written`` gets each path as its artifact lands, so that a failure
+        can delete exactly those. Paths taken already are dealt with after
+        the others, in this thread (see `_write_new`).
+        """
+        taken: list[tuple[str, bytes]] = []
+
+        def write(path: str, data: bytes) -> None:
+            try:
+                self.store.write(path, data)
+            except FileExistsError:
+                taken.append((path, data))
+            else:
+                written.append(path)
+
+        run_all(write, items, workers=min(self.store.concurrency, len(items) // 16))
+        for path, data in taken:
+            self._replace_leftover(path, data)
+            written.append(path)
+
     def _write_new(self, path: str, data: bytes) -> None:
         """Write a new artifact; one left by an interrupted put (no record uses it) is replaced."""
         try:
             self.store.write(path, data)
-        except FileExistsError as exc:
-            if next(self.records.fetch(path=path), None) is not None:
-                raise ConflictError(
-                    f"Datastore {self.name!r} already has an artifact at {path!r}, used by "
-                    "another dataset; nothing was stored. Check the file template: it must "
-                    "give each dataset its own path."
-                ) from exc
-            # No record points at it: a put that died between writing and
-            # recording left it behind. Taking its place loses nothing.
-            self.store.write(path, data, overwrite=True)
+        except FileExistsError:
+            self._replace_leftover(path, data)
+
+    def _replace_leftover(self, path: str, data: bytes) -> None:
+        """Replace the artifact at ``path`` if no record uses it; else `ConflictError`."""
+        if next(self.records.fetch(path=path), None) is not None:
+            raise ConflictError(
+                f"Datastore {self.name!r} already has an artifact at {path!r}, used by "
+                "another dataset; nothing was stored. Check the file template: it must "
+                "give each dataset its own path."
+            )
+        # No record points at it: a put that died between writing and recording
+        # left it behind. Taking its place loses nothing.
+        self.store.write(path, data, overwrite=True)
 
     def _record(self, refs: list[DatasetRef], infos: list[StoredFileInfo]) -> None:
         """Insert the bridge and records rows together (in the caller's transaction if any)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ def s3_endpoint() -> Iterator[Any]:
     import boto3  # type: ignore[import-untyped]
     from moto.server import ThreadedMotoServer  # type: ignore[import-untyped]
 
+    # One log line per request drowns whatever else is printed (benchmarks, -s).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..._exceptions import ConfigurationError
-from ._base import InvalidPathError, ResourceStore, StorageError, check_relative_path
+from ._base import InvalidPathError, ResourceStore, StorageError, check_relative_path, run_all
 from .local import LocalStore
 from .memory import MemoryStore
 
@@ -14,6 +14,7 @@ __all__ = [
     "ResourceStore",
     "StorageError",
     "check_relative_path",
+    "run_all",
     "store_for",
 ]
 

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from ..._exceptions import DatabutlerError
 
-__all__ = ["InvalidPathError", "ResourceStore", "StorageError", "check_relative_path"]
+__all__ = [
+    "InvalidPathError",
+    "ResourceStore",
+    "StorageError",
+    "check_relative_path",
+    "run_all",
+]
 
 
 class StorageError(DatabutlerError, OSError):
@@ -72,6 +79,9 @@ class ResourceStore(ABC):
     #: Link modes (``link``, ``hardlink``, ``symlink``, ``relsymlink``) this store supports.
     link_modes: frozenset[str] = frozenset()
 
+    #: How many operations are worth running at once (1: one at a time).
+    concurrency: int = 1
+
     @property
     @abstractmethod
     def root(self) -> str:
@@ -120,8 +130,8 @@ class ResourceStore(ABC):
         StorageError
             If a deletion failed; others may have happened.
         """
-        for path in paths:
-            self.delete(path)
+        calls = [(path,) for path in paths]
+        run_all(self.delete, calls, workers=self.concurrency if len(calls) >= 32 else 1)
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -155,3 +165,27 @@ class ResourceStore(ABC):
         """Move ``source`` to ``destination`` within this store."""
         self.copy(source, destination, overwrite=overwrite)
         self.delete(source)
+
+
+def run_all(
+    function: Callable[..., Any], calls: Sequence[tuple[Any, ...]], *, workers: int
+) -> None:
+    """Call ``function(*args)`` for every ``args`` of ``calls``, ``workers`` at a time.
+
+    The first exception is raised once the calls under way have finished;
+    calls not started yet are dropped. With fewer than two workers the calls
+    run one after the other, in order.
+    """
+    if workers < 2 or len(calls) < 2:
+        for args in calls:
+            function(*args)
+        return
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="databutler-io") as pool:
+        futures = [pool.submit(function, *args) for args in calls]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f.done() and f.exception() is not None), None)
+        if failed is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise failed.exception()  # type: ignore[misc]

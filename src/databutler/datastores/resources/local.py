@@ -32,6 +32,7 @@ class LocalStore(ResourceStore):
     """
 
     link_modes = frozenset({"link", "hardlink", "symlink", "relsymlink"})
+    concurrency = 8  # file creation and deletion overlap in the kernel
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self._root = Path(root).absolute()

@@ -45,6 +45,8 @@ class S3Store(ResourceStore):
         A boto3 S3 client; by default one from the standard AWS configuration.
     """
 
+    concurrency = 16  # requests are latency-bound: several in flight at once
+
     def __init__(self, uri: str, *, client: Any = None) -> None:
         if not uri.startswith("s3://") or len(uri) <= len("s3://"):
             raise ConfigurationError(f"Not an S3 URI: {uri!r}; expected s3://bucket/prefix.")
