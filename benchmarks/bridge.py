@@ -73,6 +73,7 @@ from typing import Any, TypeAlias
 
 import sqlalchemy
 
+from _common import report  # benchmarks/ is on the path when run as a script
 from databutler import ddl
 from databutler.registry import RegistryManagerTypes, open_database
 from databutler.registry.datasets import SimpleDatasetRecordStorageManager
@@ -177,12 +178,6 @@ def count_rows(db: Database, name: str) -> int:
     sql = sqlalchemy.select(sqlalchemy.func.count()).select_from(table)
     with db.query(sql) as result:
         return int(result.scalar_one())
-
-
-def report(phase: str, n: int, seconds: float) -> None:
-    """Print the one line a timed phase produces."""
-    rate = int(n / seconds) if seconds > 0 else 0
-    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={rate}", flush=True)
 
 
 @contextmanager

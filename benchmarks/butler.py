@@ -18,31 +18,15 @@ interpreter).
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from _common import timed, warm_up  # benchmarks/ is on the path when run as a script
 from databutler import Butler, DatasetRef, FileDataset
-
-
-def report(phase: str, n: int, seconds: float) -> None:
-    rate = int(n / seconds) if seconds > 0 else 0
-    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={rate}", flush=True)
-
-
-@contextmanager
-def timed(phase: str, n: int) -> Iterator[None]:
-    # Write back what earlier phases left dirty, so that no phase pays for another's I/O.
-    os.sync()
-    start = time.perf_counter()
-    yield
-    report(phase, n, time.perf_counter() - start)
 
 
 def import_seconds() -> float:
@@ -69,6 +53,7 @@ def run(n: int, repo: str, db: str | None, tmp: Path) -> int:
     butler.register_dataset_type("thing", ["detector"], "StructuredDataDict")
     payload = {"name": "x" * 60, "value": 1.5, "flags": [1, 2, 3]}  # ~100 bytes of JSON
     failures = 0
+    warm_up(tmp)
 
     with timed("put", n):
         for d in range(n):

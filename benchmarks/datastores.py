@@ -16,32 +16,16 @@ emptyTrash).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from _common import timed, warm_up  # benchmarks/ is on the path when run as a script
 from databutler import DatasetType
 from databutler.datastores import FileDatastore
 from databutler.registry import SqlRegistry
-
-
-def report(phase: str, n: int, seconds: float) -> None:
-    rate = int(n / seconds) if seconds > 0 else 0
-    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={rate}", flush=True)
-
-
-@contextmanager
-def timed(phase: str, n: int) -> Iterator[None]:
-    # Write back what earlier phases left dirty, so that no phase pays for another's I/O.
-    os.sync()
-    start = time.perf_counter()
-    yield
-    report(phase, n, time.perf_counter() - start)
 
 
 def make_refs(registry: SqlRegistry, run: str, n: int) -> list[Any]:
@@ -71,6 +55,7 @@ def run(n: int, root: str | None, s3: bool) -> int:
             "files", registry.datastore_bridges, target, formatters={"thing": "json"}
         )
         payload = {"name": "x" * 60, "value": 1.5, "flags": [1, 2, 3]}  # ~100 bytes of JSON
+        warm_up(tmp)
 
         bulk = make_refs(registry, "bulk", n)
         with timed("put_many", n):

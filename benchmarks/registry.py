@@ -23,29 +23,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy
 
+from _common import report, timed, warm_up  # benchmarks/ is on the path when run as a script
 from databutler import DatasetType
 from databutler.registry import SqlRegistry, open_database
 
 DETECTORS = 100
 SAMPLE = 10_000
-
-
-def report(phase: str, n: int, seconds: float) -> None:
-    rate = int(n / seconds) if seconds > 0 else 0
-    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={rate}", flush=True)
-
-
-@contextmanager
-def timed(phase: str, n: int) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    report(phase, n, time.perf_counter() - start)
 
 
 def set_up(registry: SqlRegistry, exposures: int) -> None:
@@ -82,6 +69,7 @@ def run(n: int, uri: str | None) -> int:
         elif uri.startswith("postgresql"):
             namespace = f"bench_{uuid.uuid4().hex[:12]}"
         db = open_database(uri, namespace=namespace)
+        warm_up(Path(tmp))
         try:
             return _phases(SqlRegistry.create(db), n)
         finally:

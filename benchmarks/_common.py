@@ -1,0 +1,43 @@
+"""What the benchmarks share: the phase line, timing, and a warm-up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["report", "timed", "warm_up"]
+
+
+def report(phase: str, n: int, seconds: float) -> None:
+    """Print the one line a timed phase produces."""
+    rate = int(n / seconds) if seconds > 0 else 0
+    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={rate}", flush=True)
+
+
+@contextmanager
+def timed(phase: str, n: int) -> Iterator[None]:
+    """Time the block and print its phase line."""
+    start = time.perf_counter()
+    yield
+    report(phase, n, time.perf_counter() - start)
+
+
+def warm_up(directory: Path, seconds: float = 2.0) -> None:
+    """Keep the CPU and the file system busy for a while before anything is timed.
+
+    On the virtual machines these figures come from, the first second or two
+    of work after an idle spell runs several times slower (clock and I/O
+    ramp-up); without this, the first phase measures the machine waking up.
+    """
+    scratch = directory / "warm-up"
+    scratch.mkdir()
+    deadline = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        path = scratch / f"{i % 500}.tmp"
+        path.write_bytes(b"x" * 100)
+        path.unlink()
+        i += 1
+    scratch.rmdir()

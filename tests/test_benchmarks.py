@@ -1,0 +1,37 @@
+"""Every benchmark runs and prints its phase lines (tiny sizes: this checks, it does not time)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+PHASES = {
+    "bridge.py": ["insert", "check", "locate", "find_datastores", "move_to_trash", "empty_trash"],
+    "registry.py": ["insert_many", "find_by_data_id", "query_all", "query_where", "remove_run"],
+    "datastores.py": ["put_many", "put", "get", "ingest_copy", "ingest_direct", "trash_empty"],
+    "butler.py": ["put", "get_by_data_id", "query_all", "where", "ingest", "prune_empty", "verify"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(PHASES))
+def test_benchmark_prints_its_phases(script: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--n", "40"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = re.findall(r"^phase=(\S+) n=\d+ seconds=[\d.]+ ops_per_s=\d+$", result.stdout, re.M)
+    missing = [phase for phase in PHASES[script] if phase not in printed]
+    assert not missing, f"{script} did not print {missing}:\n{result.stdout}"
+    if script == "butler.py":
+        assert re.search(r"^peak_rss_mb=\d+$", result.stdout, re.M)
+        assert re.search(r"^import_seconds=[\d.]+$", result.stdout, re.M)
