@@ -20,7 +20,7 @@ from databutler import (
     TransactionAbortedError,
     ddl,
 )
-from databutler.registry import open_database
+from databutler.registry import RegistryManagerTypes, open_database
 from databutler.registry.databases.postgresql import PostgresqlDatabase
 from databutler.registry.interfaces import Database
 from databutler.testing.database import DatabaseFactory, postgresql_uri
@@ -828,3 +828,14 @@ def test_postgresql_namespace_is_created(databases: DatabaseFactory) -> None:
 def test_unreachable_postgresql_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="Cannot connect to PostgreSQL"):
         open_database("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_new_sqlite_files_use_small_pages(tmp_path: Path) -> None:
+    """A put's commit appends every page it touched to the WAL: small pages, fewer bytes."""
+    from databutler.registry.databases.sqlite import PAGE_SIZE
+
+    db = open_database(f"sqlite:///{tmp_path / 'small.sqlite3'}")
+    RegistryManagerTypes().makeRepo(db)
+    with db.queryRaw("PRAGMA page_size") as rows:
+        assert rows[0][0] == PAGE_SIZE == 1024
+    db.dispose()

@@ -19,6 +19,9 @@ __all__ = ["SqliteDatabase"]
 #: How long a writer waits for another process's write lock, in milliseconds.
 BUSY_TIMEOUT_MS = 300_000
 
+#: Page size of new database files, in bytes.
+PAGE_SIZE = 1024
+
 #: Page cache per connection, in KiB (SQLite's default is 2 MiB).
 CACHE_KIB = 65_536
 
@@ -93,6 +96,10 @@ class SqliteDatabase(Database):
             # break savepoints and take locks at the wrong time.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
+            # Small pages for a new file (no effect on an existing one): a put
+            # touches ~8 B-tree pages, and every commit appends each to the WAL,
+            # so 1 KiB pages write a third of the bytes 4 KiB pages do.
+            cursor.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if writeable and not in_memory:
