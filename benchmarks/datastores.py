@@ -10,14 +10,21 @@ with the standard AWS settings); ``--s3`` starts a moto S3 server on
 127.0.0.1 and uses it. One line per phase, ``phase=NAME n=N seconds=S
 ops_per_s=X``: ``put_many``, ``put`` (one at a time), ``get`` (one at a
 time), ``ingest_copy``, ``ingest_direct``, ``trash_empty`` (trash all, then
-emptyTrash).
+emptyTrash). On local disk it first prints ``baseline_plain_python``: the
+same files and one row each written by plain Python, the floor this machine
+allows at that moment (its disk speed varies several-fold from minute to
+minute).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sqlite3
 import sys
 import tempfile
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,26 @@ def make_refs(registry: SqlRegistry, run: str, n: int) -> list[Any]:
     return registry.insertDatasets(
         "thing", [{"instrument": "Cam", "detector": d} for d in range(n)], run
     )
+
+
+def plain_python_puts(directory: Path, payload: Any, n: int) -> None:
+    """The floor for a put on this machine: the same file and one row, with no databutler.
+
+    Each object is written as JSON to a temporary name and renamed, and a
+    row is inserted and committed with the sqlite3 module, one at a time.
+    """
+    directory.mkdir()
+    connection = sqlite3.connect(directory / "rows.sqlite3", isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute("CREATE TABLE stored (id BLOB PRIMARY KEY, path TEXT) WITHOUT ROWID")
+    for i in range(n):
+        path = directory / f"thing_{i}.json"
+        temporary = directory / f".thing_{i}.json.tmp"
+        temporary.write_text(json.dumps(payload))
+        os.replace(temporary, path)
+        connection.execute("INSERT INTO stored VALUES (?, ?)", (uuid.uuid4().bytes, str(path)))
+    connection.close()
 
 
 def run(n: int, root: str | None, s3: bool) -> int:
@@ -56,6 +83,9 @@ def run(n: int, root: str | None, s3: bool) -> int:
         )
         payload = {"name": "x" * 60, "value": 1.5, "flags": [1, 2, 3]}  # ~100 bytes of JSON
         warm_up(tmp)
+        if root is None and not s3:
+            with timed("baseline_plain_python", n):
+                plain_python_puts(tmp / "baseline", payload, n)
 
         bulk = make_refs(registry, "bulk", n)
         with timed("put_many", n):

@@ -175,7 +175,11 @@ class SimpleCollectionManager(VersionedExtension):
         validate_collection_name(name)
         found = self._records(self._collection.c.name == name)
         if not found:
-            raise MissingCollectionError(f"No collection named {name!r}; register it first.")
+            raise MissingCollectionError(
+                f"No collection named {name!r}; check the name ('databutler query-collections' "
+                f"lists them) or create it: registerRun({name!r}) for a run, "
+                "registerCollection(...) for another type."
+            )
         if not self._db.isInTransaction():  # a rollback must not leave it cached
             self._by_name[name] = found[0]
         return found[0]

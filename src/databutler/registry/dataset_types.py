@@ -223,7 +223,11 @@ class DatasetTypeManager(VersionedExtension):
         parent, _, component = name.partition(".")
         found = self._records(self._table.c.name == parent)
         if not found:
-            raise MissingDatasetTypeError(f"No dataset type named {parent!r} is registered.")
+            raise MissingDatasetTypeError(
+                f"No dataset type named {parent!r} is registered; register it with "
+                f"registerDatasetType(DatasetType({parent!r}, dimensions, storage_class)) or "
+                f"'databutler register-dataset-type REPO {parent} ...'."
+            )
         if component:
             raise MissingDatasetTypeError(
                 f"{name!r} is a component of {parent!r}; components are not registered — "
