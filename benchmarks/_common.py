@@ -24,20 +24,23 @@ def timed(phase: str, n: int) -> Iterator[None]:
     report(phase, n, time.perf_counter() - start)
 
 
-def warm_up(directory: Path, seconds: float = 2.0) -> None:
-    """Keep the CPU and the file system busy for a while before anything is timed.
+def warm_up(directory: Path, seconds: float = 3.0) -> None:
+    """Create and delete files in ``directory`` for a while before anything is timed.
 
-    On the virtual machines these figures come from, the first second or two
-    of work after an idle spell runs several times slower (clock and I/O
-    ramp-up); without this, the first phase measures the machine waking up.
+    On the virtual machines these figures come from, the first thousands of
+    files created in a new directory, and the first second or two of work
+    after an idle spell, run several times slower (block-group bitmaps read
+    in, clock and I/O ramp-up); without this, the first phase measures the
+    machine waking up.
     """
     scratch = directory / "warm-up"
     scratch.mkdir()
     deadline = time.perf_counter() + seconds
-    i = 0
-    while time.perf_counter() < deadline:
-        path = scratch / f"{i % 500}.tmp"
+    created = []
+    while time.perf_counter() < deadline and len(created) < 20_000:
+        path = scratch / f"{len(created)}.tmp"
         path.write_bytes(b"x" * 100)
+        created.append(path)
+    for path in created:
         path.unlink()
-        i += 1
     scratch.rmdir()
