@@ -21,6 +21,7 @@ from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError
 from ._artifacts import Artifact
 from ._base import _id
+from ._file_ingest import transfer_new
 from .resources import LocalStore
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def _plan(
         else:
             local = _local_path(source, source_path)
             assert local is not None  # both stores are local: checked
-            creates.append((path, partial(target._ingest_new, local, path, transfer)))
+            creates.append((path, partial(transfer_new, target, local, path, transfer)))
     return creates
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._dataset_ref import DatasetRef
 from ._base import _id
+from ._file_ingest import transfer_new
 from .formatters import formatter_for
 from .resources import InvalidPathError, LocalStore, StorageError, check_relative_path
 from .templates import sanitize_value
@@ -169,7 +170,7 @@ def ingest_zip(
     if mode in (None, "direct"):
         datastore._bring_in(refs, infos, [])
     elif mode != "move":
-        create = partial(datastore._ingest_new, source, stored, mode)
+        create = partial(transfer_new, datastore, source, stored, mode)
         datastore._bring_in(refs, infos, [(stored, create)])
     else:
         _ingest_moving(datastore, source, stored, refs, infos)
@@ -187,7 +188,7 @@ def _ingest_moving(
     back = partial(_move_back, datastore.store, stored, source)
     if datastore._transaction is not None:
         datastore._transaction.registerUndo("move back", back)  # runs after the put's undo
-    datastore._ingest_new(source, stored, "move")
+    transfer_new(datastore, source, stored, "move")
     try:
         datastore._bring_in(refs, infos, [])
     except BaseException:

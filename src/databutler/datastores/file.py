@@ -29,6 +29,7 @@ from .._exceptions import ConflictError
 from ..registry.interfaces import DatastoreRegistryBridgeManager, OpaqueTableStorage
 from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, _id
+from ._file_ingest import ingest_files
 from ._file_trash import empty_trash
 from .formatters import Formatter, formatter_for, formatter_for_object
 from .resources import LocalStore, ResourceStore, run_all, store_for
@@ -291,90 +292,7 @@ class FileDatastore(Datastore):
         ValueError
             For an unknown transfer mode, or ``None`` with a file outside the root.
         """
-        modes = {None, "auto", "direct", *self.transfer_modes}
-        if transfer not in modes:
-            valid = ", ".join(sorted(str(m) for m in modes))
-            raise ValueError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
-        local_root = self.store.directory if isinstance(self.store, LocalStore) else None
-        plans = []
-        for source, ref in items:
-            path = Path(source).absolute()
-            if not path.is_file():
-                raise FileNotFoundError(f"Cannot ingest {path}: no such file.")
-            inside = local_root is not None and path.is_relative_to(local_root)
-            mode = transfer if transfer != "auto" else (None if inside else "copy")
-            if mode is None and not inside:
-                raise ValueError(
-                    f"{path} is outside the datastore root {self.store.root}; choose a transfer "
-                    "mode (copy, move, link, ...) to bring it in."
-                )
-            if mode not in (None, "direct", "copy") and not isinstance(self.store, LocalStore):
-                raise ValueError(
-                    f"Transfer mode {mode!r} needs a local root, not {self.store.root}."
-                )
-            name = formatter or self._configured_formatter(ref) or _formatter_by_suffix(path.suffix)
-            formatter_for(name)
-            if mode is None:
-                assert local_root is not None
-                stored = path.relative_to(local_root).as_posix()
-            elif mode == "direct":
-                stored = path.as_uri()
-            else:
-                stored = self._template(ref).format(ref) + path.suffix
-            data = path.read_bytes() if self._checksum else None
-            plans.append((path, ref, mode, stored, name, data))
-        written: list[str] = []
-        moved: list[tuple[str, Path]] = []
-        refs = [ref for _, ref, _, _, _, _ in plans]
-        recorded: list[DatasetRef] = []  # filled only once this call has recorded them
-        if self._transaction is not None:
-            self._transaction.registerUndo("ingest", self._undo_put, recorded, written)
-        try:
-            infos = []
-            for path, ref, mode, stored, name, data in plans:
-                size = path.stat().st_size
-                if mode not in (None, "direct"):
-                    assert mode is not None
-                    self._ingest_new(path, stored, mode)
-                    if mode == "move":
-                        moved.append((stored, path))
-                    else:
-                        written.append(stored)
-                infos.append(
-                    StoredFileInfo(
-                        dataset_id=_id(ref),
-                        component=NO_COMPONENT,
-                        path=stored,
-                        formatter=name,
-                        storage_class=str(getattr(ref.datasetType, "storageClass", "")),
-                        checksum=hashlib.sha256(data).hexdigest() if data is not None else None,
-                        file_size=size,
-                    )
-                )
-            _crash_point("after_write")
-            self._record(refs, infos)
-            recorded.extend(refs)
-        except BaseException as failure:
-            _delete_after_failure(self.store, written, failure)
-            for stored, original in moved:  # give moved files back: never lose one
-                assert isinstance(self.store, LocalStore)
-                os.replace(self.store.local_path(stored), original)
-            raise
-
-    def _ingest_new(self, source: Path, stored: str, mode: str) -> None:
-        """Transfer ``source`` to ``stored``; an artifact there that no record uses is replaced."""
-        for attempt in range(2):
-            try:
-                if isinstance(self.store, LocalStore):
-                    self.store.ingest(source, stored, mode)
-                else:  # only "copy" reaches a remote store
-                    self.store.write(stored, source.read_bytes())
-                return
-            except FileExistsError:
-                if attempt or next(self.records.fetch(path=stored), None) is not None:
-                    raise
-                # Left by an ingest that died between transferring and recording.
-                self.store.delete(stored)
+        ingest_files(self, items, transfer=transfer, formatter=formatter)
 
     def _configured_formatter(self, ref: DatasetRef) -> str | None:
         datasetType = ref.datasetType
