@@ -19,7 +19,7 @@ from databutler import (
     FileDataset,
     ReadOnlyDatabaseError,
 )
-from databutler.testing.butler import RepositoryFactory, file_datastore, populate
+from databutler.testing.butler import RepositoryFactory, S3Environment, file_datastore, populate
 
 
 def artifacts(butler: Butler) -> list[str]:
@@ -374,3 +374,27 @@ def test_collection_chain_modes(butler: Butler) -> None:
     with pytest.raises(ValueError, match="Unknown chain mode"):
         butler.collection_chain("chain", ["a"], mode="shuffle")
     assert butler.registry.getCollectionChain("chain") == ("c",)  # failures changed nothing
+
+
+def test_transfer_across_databases_and_storage(tmp_path: Path, s3_env: S3Environment) -> None:
+    """SQLite + local files → PostgreSQL + S3 → SQLite + chained: ids and contents survive."""
+    factories = [
+        RepositoryFactory("sqlite-local", tmp_path / "a"),
+        RepositoryFactory("postgresql-s3", tmp_path / "b", s3_env),
+        RepositoryFactory("sqlite-chained", tmp_path / "c"),
+    ]
+    try:
+        source = factories[0].create("laptop", run="night1")
+        populate(source)
+        refs = put_things(source, range(5))
+        shared = factories[1].create("shared")
+        assert {r.id for r in shared.transfer_from(source, refs)} == {r.id for r in refs}
+        back = factories[2].create("back")
+        moved = back.transfer_from(shared, list(shared.query_datasets("thing", collections="*")))
+        assert {r.id for r in moved} == {r.id for r in refs}
+        for ref in refs:
+            assert back.get(ref) == shared.get(ref) == source.get(ref)
+        assert shared.verify().ok and back.verify().ok
+    finally:
+        for factory in factories:
+            factory.close()
