@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -398,3 +399,19 @@ def test_transfer_across_databases_and_storage(tmp_path: Path, s3_env: S3Environ
     finally:
         for factory in factories:
             factory.close()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"db": "bogus://x"}, "Unsupported database 'bogus'"),
+        ({"datastore": {"kind": "teleporter", "name": "x"}}, "Unknown datastore kind"),
+        ({"datastore": {"kind": "file", "name": "x", "colour": "red"}}, "Unknown key"),
+    ],
+)
+def test_a_failed_create_leaves_no_trace(
+    tmp_path: Path, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Butler.create(tmp_path / "new" / "repo", **arguments)
+    assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import enum
 import os
+import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -175,6 +176,33 @@ class Butler:
                 f"A repository in S3 ({root_uri}) needs a shared database: pass "
                 "db='postgresql://user@host/dbname'."
             )
+        made = None  # the outermost directory this call creates, if any
+        if not root_uri.startswith("s3://"):
+            for directory in [Path(root_uri), *Path(root_uri).parents]:
+                if directory.exists():
+                    break
+                made = directory
+        try:
+            return cls._create(
+                root_uri, db, datastore, universe, namespace, overwrite=overwrite, run=run
+            )
+        except BaseException:
+            if made is not None:  # everything in it is this call's: leave no trace
+                shutil.rmtree(made, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _create(
+        cls,
+        root_uri: str,
+        db: str | None,
+        datastore: str | Mapping[str, Any] | None,
+        universe: DimensionUniverse | None,
+        namespace: str | None,
+        *,
+        overwrite: bool,
+        run: str | None,
+    ) -> Butler:
         exists = config_store(root_uri).exists(CONFIG_NAME)
         if exists and not overwrite:
             raise FileExistsError(
