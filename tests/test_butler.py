@@ -415,3 +415,50 @@ def test_a_failed_create_leaves_no_trace(
     with pytest.raises(ConfigurationError, match=message):
         Butler.create(tmp_path / "new" / "repo", **arguments)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_import_refuses_a_manifest_that_leaves_its_directory(
+    butler: Butler, tmp_path: Path
+) -> None:
+    put_things(butler, range(2))
+    exported = butler.export(tmp_path / "export", collections=["r1"])
+    manifest = exported / "export.yaml"
+    text = manifest.read_text()
+    first = text.index("path: ") + len("path: ")
+    manifest.write_text(text[:first] + "../../escape.json" + text[text.index("\n", first) :])
+    target = Butler.create(tmp_path / "target")
+    with pytest.raises(ValueError, match="leaves the export directory"):
+        target.import_(exported)
+    assert target.registry.queryDatasetTypes() == []  # refused before anything changed
+    assert target.query_collections() == []
+
+
+def test_a_failed_import_changes_nothing(repositories: RepositoryFactory, tmp_path: Path) -> None:
+    source = repositories.create("source", run="r1")
+    populate(source)
+    put_things(source, range(3))
+    exported = source.export(tmp_path / "export", collections=["r1"])
+    victim = next(p for p in exported.rglob("*.json"))
+    victim.unlink()  # the manifest now names a file that is gone
+    target = repositories.create("target")
+    with pytest.raises(FileNotFoundError):
+        target.import_(exported)
+    assert target.registry.queryDatasetTypes() == []
+    assert target.query_collections() == []
+    assert list(target.query_dimension_records("detector")) == []
+    assert artifacts(target) == []
+
+
+def test_a_failed_transfer_changes_nothing(repositories: RepositoryFactory) -> None:
+    source = repositories.create("source", run="r1")
+    populate(source)
+    refs = put_things(source, range(3))
+    source.register_dataset_type("other", ["detector"], "StructuredDataDict")
+    refs += [source.put({"x": 1}, "other", instrument="HSC", detector=1)]
+    target = repositories.create("target")
+    target.register_dataset_type("other", ["instrument"], "StructuredDataDict")  # differs
+    with pytest.raises(ConflictError):
+        target.transfer_from(source, refs)
+    assert [t.name for t in target.registry.queryDatasetTypes()] == ["other"]
+    assert list(target.query_dimension_records("detector")) == []
+    assert artifacts(target) == []

@@ -174,29 +174,40 @@ def transfer_from(
     existing = butler.registry.existingDatasetIds([ref.id for ref in refs])
     if dry_run:
         return [ref for ref in refs if ref.id not in existing]
-    _copy_dataset_types(butler, source.registry, refs, register=register_dataset_types)
-    if transfer_dimensions:
-        records = _dimension_records_for(source.registry, refs)
-        _sync_records(butler.registry, records)
-    with butler.transaction():
-        butler._import_refs(refs)
-        butler.datastore.transfer_from(source.datastore, refs, transfer=transfer)
+    records = _dimension_records_for(source.registry, refs) if transfer_dimensions else {}
+    # Types outside the transaction (their tables cannot be made inside one);
+    # the ones added here go again if the transfer fails.
+    added = _copy_dataset_types(butler, source.registry, refs, register=register_dataset_types)
+    try:
+        with butler.transaction():
+            _sync_records(butler.registry, records)
+            butler._import_refs(refs)
+            butler.datastore.transfer_from(source.datastore, refs, transfer=transfer)
+    except BaseException:
+        for name in added:
+            butler.registry.removeDatasetType(name)
+        raise
     return [ref for ref in refs if ref.id not in existing]
 
 
 def _copy_dataset_types(
     butler: Butler, source: SqlRegistry, refs: list[DatasetRef], *, register: bool
-) -> None:
+) -> list[str]:
+    """Register the refs' dataset types here (checking them first); the names that were new."""
     names = sorted({_type_name(ref) for ref in refs})
     known = {t.name for t in butler.registry.queryDatasetTypes()}
-    for name in names:
-        dataset_type = source.getDatasetType(name)
-        if name not in known and not register:
-            raise LookupError(
-                f"Dataset type {name!r} is not registered in {butler.root}; register it, or "
-                "pass register_dataset_types=True."
-            )
-        butler.registry.registerDatasetType(dataset_type)  # a differing definition fails
+    missing = [name for name in names if name not in known]
+    if missing and not register:
+        raise LookupError(
+            f"Dataset type(s) {', '.join(map(repr, missing))} are not registered in "
+            f"{butler.root}; register them, or pass register_dataset_types=True."
+        )
+    # Known types first: a differing definition fails before anything is added.
+    for name in [n for n in names if n in known]:
+        butler.registry.registerDatasetType(source.getDatasetType(name))
+    for name in missing:
+        butler.registry.registerDatasetType(source.getDatasetType(name))
+    return missing
 
 
 def _type_name(ref: DatasetRef) -> str:
@@ -436,9 +447,16 @@ def import_(
             mode = "copy" if transfer in ("auto", "move", None, "direct") else transfer
             return import_(butler, tmp, transfer=mode, skip_dimensions=skip_dimensions)
     manifest = _read_manifest(path)
+    for entry in manifest["files"]:
+        _file_path(path, entry["path"])  # refuse a bad manifest before changing anything
+    # Dataset types first (their tables cannot be made inside a transaction),
+    # then one transaction. A failure (a missing file, a conflicting record)
+    # leaves no record, run or dataset, and the types this call added go again.
     registry = butler.registry
-    for entry in manifest["dataset_types"]:
-        registry.registerDatasetType(
+    added = [
+        entry["name"]
+        for entry in manifest["dataset_types"]
+        if registry.registerDatasetType(
             DatasetType(
                 entry["name"],
                 entry["dimensions"],
@@ -446,6 +464,24 @@ def import_(
                 isCalibration=bool(entry.get("is_calibration")),
             )
         )
+    ]
+    try:
+        with butler.transaction():
+            return _import_directory(butler, path, manifest, transfer, skip_dimensions)
+    except BaseException:
+        for name in added:
+            registry.removeDatasetType(name)
+        raise
+
+
+def _import_directory(
+    butler: Butler,
+    path: Path,
+    manifest: dict[str, Any],
+    transfer: str | None,
+    skip_dimensions: bool,
+) -> list[DatasetRef]:
+    registry = butler.registry
     types = {t["name"]: registry.getDatasetType(t["name"]) for t in manifest["dataset_types"]}
     if not skip_dimensions:
         _sync_records(registry, _typed_records(registry, manifest.get("dimensions") or {}))
@@ -464,15 +500,26 @@ def import_(
             )
             for r in entry["refs"]
         ]
-        file_path = entry["path"]
-        if "://" not in file_path and not os.path.isabs(file_path):
-            file_path = str(path / file_path)
+        file_path = _file_path(path, entry["path"])
         datasets.append(FileDataset(file_path, refs, entry.get("formatter")))
     imported = ingest(butler, datasets, transfer=transfer, run=None, skip_existing=False)
     for tag, ids in (manifest.get("tags") or {}).items():
         wanted = {uuid.UUID(i) for i in ids}
         butler.associate(tag, [ref for ref in imported if ref.id in wanted])
     return imported
+
+
+def _file_path(directory: Path, path: str) -> str:
+    """A manifest's file path: relative ones are joined to ``directory`` and must stay in it."""
+    if "://" in path or os.path.isabs(path):
+        return path
+    inside = (directory / path).resolve()
+    if not inside.is_relative_to(directory.resolve()):
+        raise ExportFormatError(
+            f"File {path!r} of the export manifest leaves the export directory {directory}; "
+            "relative paths must stay inside it."
+        )
+    return str(inside)
 
 
 def _typed_records(
