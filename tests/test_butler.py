@@ -149,11 +149,16 @@ class TestPutGet:
         refs = put_things(butler, range(3))
         assert butler.exists("thing", instrument="HSC", detector=1) == DatasetExistence.VERIFIED
         assert not butler.exists("thing", instrument="HSC", detector=7)
-        state = butler.stored_many(refs)
+        state = butler.exists_many(refs)
         assert all(flags == DatasetExistence.VERIFIED for flags in state.values())
+        assert butler.stored_many(refs) == dict.fromkeys(refs, True)
         places = butler.where(refs)
         expected = {"files", "cache"} if butler.datastore.name == "chain" else {"files"}
         assert places == {ref.id: expected for ref in refs}
+        butler.prune(refs[:1], unstore=True)
+        assert butler.stored_many(refs) == {refs[0]: False, refs[1]: True, refs[2]: True}
+        assert butler.exists_many(refs[:1]) == {refs[0]: DatasetExistence.RECORDED}
+        assert butler.where(refs[:1]) == {refs[0].id: set()}
 
     def test_transaction_spans_registry_and_datastore(self, butler: Butler) -> None:
         put_things(butler, range(1))

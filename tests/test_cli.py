@@ -580,7 +580,7 @@ def test_prune_datasets_dry_run_and_declined_change_nothing(
     assert stored_ids(repo) == set(stored.values())
     with open_repo(repo) as butler:
         refs = list(butler.query_datasets("thing"))
-        assert all(f == DatasetExistence.VERIFIED for f in butler.stored_many(refs).values())
+        assert all(f == DatasetExistence.VERIFIED for f in butler.exists_many(refs).values())
 
 
 def test_prune_datasets_unstore_then_purge(repo: str, stored: dict[int, str]) -> None:
@@ -588,7 +588,7 @@ def test_prune_datasets_unstore_then_purge(repo: str, stored: dict[int, str]) ->
     assert "unstored 1" in out
     with open_repo(repo) as butler:
         flags = {
-            str(r.id): f for r, f in butler.stored_many(butler.query_datasets("thing")).items()
+            str(r.id): f for r, f in butler.exists_many(butler.query_datasets("thing")).items()
         }
     assert flags[stored[1]] == DatasetExistence.RECORDED
     assert flags[stored[2]] == DatasetExistence.VERIFIED
@@ -739,7 +739,7 @@ def test_verify_reports_and_repairs(repo: str, stored: dict[int, str]) -> None:
     run("verify", repo)
     with open_repo(repo) as butler:
         flags = {
-            str(r.id): f for r, f in butler.stored_many(butler.query_datasets("thing")).items()
+            str(r.id): f for r, f in butler.exists_many(butler.query_datasets("thing")).items()
         }
     assert flags[stored[2]] == DatasetExistence.RECORDED
 

@@ -528,13 +528,25 @@ class Butler:
             result[ref.id] = flags
         return result  # type: ignore[return-value]
 
-    def stored_many(
+    def exists_many(
         self, refs: Iterable[DatasetRef], *, full_check: bool = True
     ) -> dict[DatasetRef, DatasetExistence]:
-        """Registry and datastore state of many refs, in a few queries per batch."""
+        """Registry and datastore state of many refs (`exists` for each), in a few queries."""
         refs = list(refs)
         flags = self._existence(refs, full_check=full_check)
         return {ref: flags[ref.id] for ref in refs}  # type: ignore[index]
+
+    def stored_many(
+        self, refs: Iterable[DatasetRef], *, full_check: bool = True
+    ) -> dict[DatasetRef, bool]:
+        """Whether the datastore holds each ref (and, with ``full_check``, its artifact exists)."""
+        wanted = DatasetExistence.DATASTORE | (
+            DatasetExistence.ARTIFACT if full_check else DatasetExistence.NONE
+        )
+        return {
+            ref: wanted in flags
+            for ref, flags in self.exists_many(refs, full_check=full_check).items()
+        }
 
     def where(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, set[str]]:
         """Which datastores hold each dataset (every given id is a key)."""
