@@ -197,6 +197,12 @@ class TestPrune:
             butler.prune(refs, purge=True, tags=["t"])
         with pytest.raises(TypeError, match="Nothing to do"):
             butler.prune(refs)
+        with pytest.raises(TypeError, match="pass tags="):
+            butler.prune(refs, disassociate=True)
+        with pytest.raises(TypeError, match="disassociate=False"):
+            butler.prune(refs, tags=["t"], disassociate=False)
+        with pytest.raises(TypeError, match="drop disassociate=False"):
+            butler.prune(refs, purge=True, disassociate=False)
         with pytest.raises(CollectionError, match="not TAGGED"):
             butler.prune(refs, tags=["r1"])
         assert len(artifacts(butler)) == 2

@@ -639,6 +639,7 @@ class Butler:
         refs: Iterable[DatasetRef],
         *,
         tags: Iterable[str] = (),
+        disassociate: bool | None = None,
         unstore: bool | None = None,
         purge: bool = False,
     ) -> PruneResult:
@@ -650,6 +651,9 @@ class Butler:
             The datasets.
         tags : `~collections.abc.Iterable` [`str`], optional
             TAGGED collections to take them out of.
+        disassociate : `bool`, optional
+            Implied by ``tags``; accepted for readers of the upstream API
+            (``True`` without ``tags`` or ``purge`` is an error).
         unstore : `bool`, optional
             Delete their artifacts (the registry keeps the datasets).
         purge : `bool`, optional
@@ -663,7 +667,9 @@ class Butler:
         CollectionError
             If a tag is not a TAGGED collection.
         """
-        return _delete.prune(self, refs, tags=tags, unstore=unstore, purge=purge)
+        return _delete.prune(
+            self, refs, tags=tags, disassociate=disassociate, unstore=unstore, purge=purge
+        )
 
     def remove_runs(self, names: Iterable[str], *, unlink_from_chains: bool = False) -> int:
         """Delete RUN collections with their datasets and artifacts; how many datasets went.

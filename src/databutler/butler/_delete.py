@@ -35,8 +35,21 @@ class PruneResult:
     purged: int = 0
 
 
-def _check_prune_options(tags: list[str], unstore: bool | None, purge: bool) -> bool:
+def _check_prune_options(
+    tags: list[str], disassociate: bool | None, unstore: bool | None, purge: bool
+) -> bool:
     """Refuse illegal combinations, naming them; whether artifacts are to be deleted."""
+    if disassociate is False and tags:
+        raise TypeError(
+            "tags= names collections to take the datasets out of, but disassociate=False; "
+            "drop one of them."
+        )
+    if disassociate and not tags and not purge:
+        raise TypeError("disassociate=True needs the TAGGED collections: pass tags=[...].")
+    if purge and disassociate is False:
+        raise TypeError(
+            "purge=True takes the datasets out of every collection; drop disassociate=False."
+        )
     if purge and unstore is False:
         raise TypeError(
             "purge=True deletes the datasets, so it must delete their artifacts too; "
@@ -57,12 +70,13 @@ def prune(
     refs: Iterable[DatasetRef],
     *,
     tags: Iterable[str],
+    disassociate: bool | None,
     unstore: bool | None,
     purge: bool,
 ) -> PruneResult:
     """See `Butler.prune`."""
     tags = list(dict.fromkeys(tags))
-    unstore = _check_prune_options(tags, unstore, purge)
+    unstore = _check_prune_options(tags, disassociate, unstore, purge)
     butler._require_writeable("prune datasets")
     registry = butler.registry
     for tag in tags:
