@@ -176,3 +176,36 @@ class TestIngest:
             assert source.read_text() == '{"v": 3}' and other.read_text() == '{"v": 4}'
         assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
         assert not datastore.knows(ref)
+
+
+def test_standalone_file_datastore(tmp_path: Path) -> None:
+    """No registry around it: an SQLite file with only the dataset-id, bridge and opaque tables."""
+    import uuid
+
+    import sqlalchemy
+
+    from databutler import DatasetRef, DatasetType
+    from databutler.registry import RegistryManagerTypes, open_database
+
+    uri = f"sqlite:///{tmp_path / 'standalone.sqlite3'}"
+    repo = RegistryManagerTypes().makeRepo(open_database(uri))
+    thing = DatasetType("thing", ["detector"], "StructuredDataDict")
+    refs = [
+        DatasetRef(thing, {"instrument": "Cam", "detector": d}, run="r", id=uuid.uuid4())
+        for d in range(3)
+    ]
+    repo.datasets.insert([r.id for r in refs])  # type: ignore[attr-defined]
+    store = FileDatastore("files", repo.datastores, tmp_path / "store")
+    store.put_many(({"d": d}, ref) for d, ref in enumerate(refs))
+    with repo.db.transaction():
+        store.trash(refs[:1])
+    assert store.emptyTrash() == [refs[0].id]
+
+    # Reopened from the file alone, it still knows what it holds.
+    again = RegistryManagerTypes().loadRepo(open_database(uri))
+    reopened = FileDatastore("files", again.datastores, tmp_path / "store")
+    assert [reopened.get(r) for r in refs[1:]] == [{"d": 1}, {"d": 2}]
+    assert not reopened.knows(refs[0])
+    tables = set(sqlalchemy.inspect(again.db._engine).get_table_names())
+    assert {"dataset", "dataset_location", "dataset_location_trash", "files_records"} <= tables
+    assert len(list((tmp_path / "store").rglob("*.json"))) == 2

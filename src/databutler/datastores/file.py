@@ -105,7 +105,7 @@ class FileDatastore(Datastore):
         The datastore's name (also used for its records table).
     bridge_manager : `DatastoreRegistryBridgeManager`
         The registry's bridge manager.
-    root : `str` or `ResourceStore`
+    root : `str`, `os.PathLike` or `ResourceStore`
         Where the artifacts go.
     templates : `~collections.abc.Mapping` [`str`, `str`], optional
         File templates by dataset type, dimensions or storage class, with
@@ -137,7 +137,7 @@ class FileDatastore(Datastore):
         self,
         name: str,
         bridge_manager: DatastoreRegistryBridgeManager,
-        root: str | ResourceStore,
+        root: str | os.PathLike[str] | ResourceStore,
         *,
         templates: Mapping[str, str] | None = None,
         formatters: Mapping[str, str] | None = None,

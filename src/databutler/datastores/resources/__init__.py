@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..._exceptions import ConfigurationError
 from ._base import InvalidPathError, ResourceStore, StorageError, check_relative_path, run_all
 from .local import LocalStore
@@ -19,7 +21,7 @@ __all__ = [
 ]
 
 
-def store_for(root: str) -> ResourceStore:
+def store_for(root: str | os.PathLike[str]) -> ResourceStore:
     """The store for ``root``: ``s3://bucket/prefix``, ``mem://name``, ``file:///dir`` or a path.
 
     Raises
@@ -27,6 +29,7 @@ def store_for(root: str) -> ResourceStore:
     ConfigurationError
         For an unsupported scheme, or S3 without boto3 installed.
     """
+    root = os.fspath(root)
     if root.startswith("s3://"):
         from .s3 import S3Store
 
