@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
 from .._exceptions import CollectionError
+from ..registry.interfaces import FakeDatasetRef
 
 if TYPE_CHECKING:
     from ._butler import Butler
@@ -124,21 +125,18 @@ def remove_runs(butler: Butler, names: Iterable[str], *, unlink_from_chains: boo
                 f"Run {run!r} is in chain(s) {', '.join(parents)}; pass "
                 "unlink_from_chains=True (--unlink) to take it out of them first."
             )
-    type_names = [t.name for t in registry.queryDatasetTypes()]
-    refs = [
-        ref
-        for run in runs
-        for name in type_names
-        for ref in registry.streamDatasets(name, collections=run)
-        if ref.run == run
-    ]
+    # Only ids are held (not refs): a run of millions of datasets fits in memory.
+    ids = [dataset_id for run in runs for dataset_id in registry.runDatasetIds(run)]
     with butler.transaction():
         for run in runs:
             for parent in sorted(registry.getCollectionParents(run)):
                 chain = [c for c in registry.getCollectionChain(parent) if c != run]
                 registry.setCollectionChain(parent, chain)
-        butler.datastore.trash(refs)
         for run in runs:
+            # Trashes the run's datasets in every datastore holding them, then
+            # deletes the datasets and the run.
             registry.removeCollection(run)
-    butler.datastore.emptyTrash(refs=refs)
-    return len(refs)
+    for start in range(0, len(ids), PRUNE_CHUNK):
+        chunk = [FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]]
+        butler.datastore.emptyTrash(refs=chunk)
+    return len(ids)

@@ -270,7 +270,7 @@ class _Checker:
             if p.dataset_id is not None
         ]
         for batch in chunked(dict.fromkeys(forget), self.db.IN_BATCH_SIZE):
-            datastore.forget([FakeDatasetRef(i) for i in batch])  # type: ignore[misc]
+            datastore.forget([FakeDatasetRef(i) for i in batch])
         for kind in ("missing_artifact", "location_without_records"):
             if by_kind.get(kind):
                 done[kind] = len(by_kind[kind])

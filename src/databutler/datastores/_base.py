@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,6 +13,7 @@ from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import DatabutlerError
 from .._file_dataset import FileDataset
 from ..registry.interfaces import (
+    DatasetIdRef,
     DatastoreRegistryBridge,
     DatastoreRegistryBridgeManager,
     FakeDatasetRef,
@@ -117,7 +118,7 @@ class Datastore(ABC):
 
     @abstractmethod
     def emptyTrash(
-        self, *, refs: Iterable[DatasetRef] | None = None, dry_run: bool = False
+        self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         """Delete the artifacts of trashed datasets (only ``refs``' when given).
 
@@ -129,7 +130,7 @@ class Datastore(ABC):
         raise NotImplementedError()
 
     @abstractmethod
-    def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
+    def _forget_artifacts(self, refs: Sequence[DatasetIdRef]) -> None:
         """Drop what the datastore keeps about ``refs`` (records), keeping the artifacts."""
         raise NotImplementedError()
 
@@ -168,7 +169,7 @@ class Datastore(ABC):
         items = [refs] if isinstance(refs, DatasetRef) else list(refs)
         self._bridge.moveToTrash(items, self._transaction)
 
-    def forget(self, refs: Iterable[DatasetRef] | DatasetRef) -> None:
+    def forget(self, refs: Iterable[DatasetIdRef] | DatasetRef) -> None:
         """Forget datasets without deleting their artifacts."""
         items = [refs] if isinstance(refs, DatasetRef) else list(refs)
         self._bridge.forget(items)

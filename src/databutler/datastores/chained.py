@@ -16,7 +16,7 @@ from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConfigurationError, ConflictError, DatabutlerError
-from ..registry.interfaces import DatastoreRegistryBridge
+from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridge
 from ..transaction import DatastoreTransaction
 from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, _id
@@ -398,7 +398,7 @@ class ChainedDatastore(Datastore):
             child.trash(items)
 
     def emptyTrash(
-        self, *, refs: Iterable[DatasetRef] | None = None, dry_run: bool = False
+        self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         # docstring inherited; the union over the children.
         items = None if refs is None else list(refs)
@@ -407,13 +407,13 @@ class ChainedDatastore(Datastore):
             emptied.update(dict.fromkeys(child.emptyTrash(refs=items, dry_run=dry_run)))
         return list(emptied)
 
-    def forget(self, refs: Iterable[DatasetRef] | DatasetRef) -> None:
+    def forget(self, refs: Iterable[DatasetIdRef] | DatasetRef) -> None:
         # docstring inherited
         items = [refs] if isinstance(refs, DatasetRef) else list(refs)
         for child in self.children:
             child.forget(items)
 
-    def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
+    def _forget_artifacts(self, refs: Sequence[DatasetIdRef]) -> None:
         # docstring inherited
         for child in self.children:
             child._forget_artifacts(refs)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +26,7 @@ import sqlalchemy
 from .. import ddl
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
-from ..registry.interfaces import DatastoreRegistryBridgeManager, OpaqueTableStorage
+from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, OpaqueTableStorage
 from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, _id
 from ._file_ingest import ingest_files
@@ -544,7 +544,7 @@ class FileDatastore(Datastore):
     # -- trash ---------------------------------------------------------------
 
     def emptyTrash(
-        self, *, refs: Iterable[DatasetRef] | None = None, dry_run: bool = False
+        self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         # docstring inherited; artifacts still used by a stored dataset, and files
         # ingested in place ("direct"), are kept. Artifacts are deleted outside any
@@ -552,7 +552,7 @@ class FileDatastore(Datastore):
         selected = None if refs is None else list(dict.fromkeys(_id(r) for r in refs))
         return empty_trash(self, selected, dry_run=dry_run)
 
-    def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
+    def _forget_artifacts(self, refs: Sequence[DatasetIdRef]) -> None:
         # docstring inherited
         self.records.delete(["dataset_id"], *({"dataset_id": _id(r)} for r in refs))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
-from ..registry.interfaces import DatastoreRegistryBridgeManager
+from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager
 from ._base import DatasetNotStoredError, Datastore, _id
 
 __all__ = ["InMemoryDatastore"]
@@ -112,7 +112,7 @@ class InMemoryDatastore(Datastore):
         return {i: f"mem://{self.name}/{i}" for i, found in held.items() if found}
 
     def emptyTrash(
-        self, *, refs: Iterable[DatasetRef] | None = None, dry_run: bool = False
+        self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         # docstring inherited
         selected = None if refs is None else [_id(r) for r in refs]
@@ -124,7 +124,7 @@ class InMemoryDatastore(Datastore):
             self._drop(emptied)
         return emptied
 
-    def _forget_artifacts(self, refs: list[DatasetRef]) -> None:
+    def _forget_artifacts(self, refs: Sequence[DatasetIdRef]) -> None:
         # docstring inherited; memory has no artifact to keep apart from the
         # object itself, which forgetting drops.
         self._drop(_id(r) for r in refs)

@@ -331,6 +331,10 @@ class SqlRegistry:
             location=self._bridges.location_table,
         )
 
+    def runDatasetIds(self, run: str) -> list[Any]:
+        """The ids of every dataset in RUN collection ``run``."""
+        return self._datasets.run_dataset_ids(run)
+
     def existingDatasetIds(self, ids: Iterable[Any]) -> set[Any]:
         """Those of ``ids`` that are datasets of this registry."""
         return self._datasets.existing_ids(ids)
