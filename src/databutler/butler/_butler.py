@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import enum
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -17,7 +16,6 @@ from .._dataset_ref import DatasetId, DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
     ConfigurationError,
-    DatabutlerError,
     ReadOnlyDatabaseError,
 )
 from .._file_dataset import FileDataset
@@ -25,41 +23,19 @@ from ..datastores import Datastore, datastore_from_config
 from ..dimensions import DataCoordinate, DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
-from ..registry.sql_registry import REGISTRY_MANAGERS
 from . import _delete, _exchange
 from ._chains import new_chain
 from ._config import (
-    CONFIG_NAME,
-    ROOT_TOKEN,
     RepositoryConfig,
-    config_store,
-    datastore_config,
-    discard_default_registry,
     normalize_root,
-    remove_default_contents,
 )
 from ._conflicts import explaining_conflicts
 from ._delete import PruneResult
+from ._repository import create_repository
+from ._values import DatasetExistence, DatasetNotFoundError
 from ._verify import VerifyReport, verify_datastore
 
 __all__ = ["Butler", "DatasetExistence", "DatasetNotFoundError", "DeferredDatasetHandle"]
-
-
-class DatasetNotFoundError(DatabutlerError, LookupError):
-    """No dataset matches the type, data ID and collections asked for."""
-
-
-class DatasetExistence(enum.Flag):
-    """What is known about a dataset: registry entry, datastore record, readable artifact."""
-
-    NONE = 0
-    RECORDED = enum.auto()
-    """The registry has the dataset."""
-    DATASTORE = enum.auto()
-    """The datastore has a record of it."""
-    ARTIFACT = enum.auto()
-    """Its artifact was found (checked only with ``full_check``)."""
-    VERIFIED = RECORDED | DATASTORE | ARTIFACT
 
 
 @dataclass(frozen=True)
@@ -183,51 +159,12 @@ class Butler:
                     break
                 made = directory
         try:
-            return cls._create(
-                root_uri, db, datastore, universe, namespace, overwrite=overwrite, run=run
+            registry, datastore_ = create_repository(
+                root_uri, db, datastore, universe, namespace, overwrite=overwrite
             )
         except BaseException:
             if made is not None:  # everything in it is this call's: leave no trace
                 shutil.rmtree(made, ignore_errors=True)
-            raise
-
-    @classmethod
-    def _create(
-        cls,
-        root_uri: str,
-        db: str | None,
-        datastore: str | Mapping[str, Any] | None,
-        universe: DimensionUniverse | None,
-        namespace: str | None,
-        *,
-        overwrite: bool,
-        run: str | None,
-    ) -> Butler:
-        exists = config_store(root_uri).exists(CONFIG_NAME)
-        if exists and not overwrite:
-            raise FileExistsError(
-                f"{root_uri} holds a repository already; open it with Butler({root_uri!r}), "
-                "or pass overwrite=True (--overwrite) to replace it."
-            )
-        db_uri = db if db is not None else f"sqlite:///{ROOT_TOKEN}/registry.sqlite3"
-        config = RepositoryConfig(
-            root=root_uri,
-            db=db_uri,
-            datastore=datastore_config(datastore),
-            namespace=namespace,
-            managers={kind: cls_.__name__ for kind, cls_ in REGISTRY_MANAGERS.items()},
-        )
-        if exists and overwrite:
-            remove_default_contents(root_uri, RepositoryConfig.read(root_uri))
-        registry = SqlRegistry.create(config.db_uri, universe=universe, namespace=namespace)
-        try:
-            datastore_ = datastore_from_config(
-                config.datastore, registry.datastore_bridges, root=root_uri
-            )
-            config.write(overwrite=overwrite)
-        except BaseException:
-            registry.db.dispose()
-            discard_default_registry(config)
             raise
         return cls(root_uri, run=run, writeable=True, _registry=registry, _datastore=datastore_)
 

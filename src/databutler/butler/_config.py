@@ -16,8 +16,7 @@ a repository on local disk can be moved as a whole. A file datastore without
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,49 +196,3 @@ def _check_keys(
     missing = [k for k in required if k not in data]
     if missing:
         raise ConfigurationError(f"{what} lacks required key(s) {', '.join(map(repr, missing))}.")
-
-
-#: Name of the datastore a new repository gets by default.
-DEFAULT_DATASTORE = "files"
-
-
-def datastore_config(datastore: str | Mapping[str, Any] | None) -> dict[str, Any]:
-    if datastore is None:
-        return {"kind": "file", "name": DEFAULT_DATASTORE}
-    if isinstance(datastore, str):
-        return {"kind": "file", "name": DEFAULT_DATASTORE, "root": datastore}
-    if isinstance(datastore, Mapping):
-        return dict(datastore)
-    raise ConfigurationError(
-        f"datastore= must be a directory, an s3:// URI or a configuration mapping, not "
-        f"{type(datastore).__name__}."
-    )
-
-
-def discard_default_registry(config: RepositoryConfig) -> None:
-    """Delete the SQLite registry `Butler.create` made in the root, after a failure."""
-    if config.db.startswith(f"sqlite:///{ROOT_TOKEN}/"):
-        database = Path(config.db_uri.removeprefix("sqlite:///"))
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
-
-
-def remove_default_contents(root: str, old: RepositoryConfig) -> None:
-    """Delete what a repository keeps inside its local root: the SQLite registry, file stores."""
-    if root.startswith("s3://"):
-        return
-    base = Path(root)
-    discard_default_registry(old)
-    for entry in _file_datastores(old.datastore):
-        if "root" not in entry and isinstance(entry.get("name"), str):
-            target = base / entry["name"]
-            if target.is_dir() and target.resolve().is_relative_to(base.resolve()):
-                shutil.rmtree(target)
-
-
-def _file_datastores(config: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    if config.get("kind") == "file":
-        yield config
-    for child in config.get("datastores") or ():
-        if isinstance(child, Mapping):
-            yield from _file_datastores(child)

@@ -1,0 +1,102 @@
+"""Creating a repository: its schema in the registry database, its datastore, its butler.yaml."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import ConfigurationError
+from ..datastores import Datastore, datastore_from_config
+from ..dimensions import DimensionUniverse
+from ..registry import SqlRegistry
+from ..registry.sql_registry import REGISTRY_MANAGERS
+from ._config import CONFIG_NAME, ROOT_TOKEN, RepositoryConfig, config_store
+
+__all__ = ["create_repository"]
+
+
+def create_repository(
+    root_uri: str,
+    db: str | None,
+    datastore: str | Mapping[str, Any] | None,
+    universe: DimensionUniverse | None,
+    namespace: str | None,
+    *,
+    overwrite: bool,
+) -> tuple[SqlRegistry, Datastore]:
+    """Write a new repository's configuration and schema; its registry and datastore."""
+    exists = config_store(root_uri).exists(CONFIG_NAME)
+    if exists and not overwrite:
+        raise FileExistsError(
+            f"{root_uri} holds a repository already; open it with Butler({root_uri!r}), "
+            "or pass overwrite=True (--overwrite) to replace it."
+        )
+    db_uri = db if db is not None else f"sqlite:///{ROOT_TOKEN}/registry.sqlite3"
+    config = RepositoryConfig(
+        root=root_uri,
+        db=db_uri,
+        datastore=datastore_config(datastore),
+        namespace=namespace,
+        managers={kind: cls_.__name__ for kind, cls_ in REGISTRY_MANAGERS.items()},
+    )
+    if exists and overwrite:
+        remove_default_contents(root_uri, RepositoryConfig.read(root_uri))
+    registry = SqlRegistry.create(config.db_uri, universe=universe, namespace=namespace)
+    try:
+        datastore_ = datastore_from_config(
+            config.datastore, registry.datastore_bridges, root=root_uri
+        )
+        config.write(overwrite=overwrite)
+    except BaseException:
+        registry.db.dispose()
+        discard_default_registry(config)
+        raise
+    return registry, datastore_
+
+
+#: Name of the datastore a new repository gets by default.
+DEFAULT_DATASTORE = "files"
+
+
+def datastore_config(datastore: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    if datastore is None:
+        return {"kind": "file", "name": DEFAULT_DATASTORE}
+    if isinstance(datastore, str):
+        return {"kind": "file", "name": DEFAULT_DATASTORE, "root": datastore}
+    if isinstance(datastore, Mapping):
+        return dict(datastore)
+    raise ConfigurationError(
+        f"datastore= must be a directory, an s3:// URI or a configuration mapping, not "
+        f"{type(datastore).__name__}."
+    )
+
+
+def discard_default_registry(config: RepositoryConfig) -> None:
+    """Delete the SQLite registry `Butler.create` made in the root, after a failure."""
+    if config.db.startswith(f"sqlite:///{ROOT_TOKEN}/"):
+        database = Path(config.db_uri.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
+def remove_default_contents(root: str, old: RepositoryConfig) -> None:
+    """Delete what a repository keeps inside its local root: the SQLite registry, file stores."""
+    if root.startswith("s3://"):
+        return
+    base = Path(root)
+    discard_default_registry(old)
+    for entry in _file_datastores(old.datastore):
+        if "root" not in entry and isinstance(entry.get("name"), str):
+            target = base / entry["name"]
+            if target.is_dir() and target.resolve().is_relative_to(base.resolve()):
+                shutil.rmtree(target)
+
+
+def _file_datastores(config: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    if config.get("kind") == "file":
+        yield config
+    for child in config.get("datastores") or ():
+        if isinstance(child, Mapping):
+            yield from _file_datastores(child)
