@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="databutler-demo-") as tmp:
         run_demo(Path(tmp) / "repo")
+    print("The repository was temporary and is gone; give a directory to keep one.")
     return 0
 
 

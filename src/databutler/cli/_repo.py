@@ -80,3 +80,4 @@ def demo(directory: Path | None) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="databutler-demo-") as tmp:
         run_demo(Path(tmp) / "repo", echo=click.echo)
+    click.echo("The repository was temporary and is gone; run 'databutler demo DIR' to keep one.")
