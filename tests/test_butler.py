@@ -473,3 +473,14 @@ def test_a_failed_transfer_changes_nothing(repositories: RepositoryFactory) -> N
     assert [t.name for t in target.registry.queryDatasetTypes()] == ["other"]
     assert list(target.query_dimension_records("detector")) == []
     assert artifacts(target) == []
+
+
+def test_pruning_nothing_checks_options_on_a_read_only_butler(butler: Butler) -> None:
+    refs = put_things(butler, range(1))
+    reader = Butler(butler.root)
+    assert reader.prune([], purge=True).purged == 0
+    with pytest.raises(TypeError, match="drop tags="):
+        reader.prune([], purge=True, tags=["t"])
+    with pytest.raises(ReadOnlyDatabaseError, match="writeable=True"):
+        reader.prune(refs, purge=True)
+    reader.close()

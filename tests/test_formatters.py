@@ -356,7 +356,7 @@ def test_fits_array_round_trip() -> None:
     assert isinstance(result[0], fits.PrimaryHDU)
     np.testing.assert_array_equal(result[0].data, IMAGE)
     primary = f.from_bytes(data, component="primary")
-    assert primary.dtype == IMAGE.dtype.newbyteorder(">")  # FITS is big-endian, as astropy reads
+    assert primary.dtype == IMAGE.dtype and primary.dtype.isnative  # not FITS's big-endian
     np.testing.assert_array_equal(primary, IMAGE)
     primary[0, 0] = -1  # an ordinary array in memory, not tied to the bytes
 
@@ -598,3 +598,17 @@ def test_json_round_trip_property(value: Any) -> None:
     f = formatter_for_object(value)
     assert isinstance(f, JsonFormatter)
     assert f.from_bytes(f.to_bytes(value)) == value
+
+
+def test_fits_images_come_back_in_native_byte_order() -> None:
+    import numpy as np
+
+    formatter = formatter_for("fits")
+    image = np.arange(12, dtype=np.float32).reshape(3, 4)
+    data = formatter.to_bytes(image)
+    for read in (
+        formatter.from_bytes(data, component="primary"),
+        formatter.from_bytes(data, parameters={"hdu": 0}),
+    ):
+        assert read.dtype.isnative and read.dtype == np.dtype("float32")
+        assert np.array_equal(read, image)

@@ -78,7 +78,6 @@ def prune(
     """See `Butler.prune`."""
     tags = list(dict.fromkeys(tags))
     unstore = _check_prune_options(tags, disassociate, unstore, purge)
-    butler._require_writeable("prune datasets")
     registry = butler.registry
     for tag in tags:
         kind = registry.getCollectionType(tag)
@@ -91,6 +90,8 @@ def prune(
     for ref in refs:
         if ref.id is None:
             raise TypeError(f"{ref!r} has no id; prune resolved refs (from a query).")
+    if refs:  # pruning nothing only checks the options: a read-only butler may
+        butler._require_writeable("prune datasets")
     untagged = unstored = purged = 0
     for start in range(0, len(refs), PRUNE_CHUNK):
         chunk = refs[start : start + PRUNE_CHUNK]

@@ -53,9 +53,9 @@ def prune_datasets(
 
     The datasets are those DATASET_TYPE and the query options select.
     """
-    # Writeable even for --dry-run: pruning nothing checks the options (and the
-    # tags) exactly as the real call will, without changing anything.
-    with open_butler(repo, writeable=True) as butler:
+    # Pruning nothing checks the options (and the tags) exactly as the real call
+    # will, and changes nothing: a read-only repository can be dry-run.
+    with open_butler(repo, writeable=not dry_run) as butler:
 
         def prune(refs: list[DatasetRef]) -> PruneResult:
             return butler.prune(refs, tags=tags, unstore=unstore or None, purge=purge)

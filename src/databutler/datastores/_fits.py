@@ -128,9 +128,9 @@ class FitsFormatter(Formatter):
         fits = _require("astropy.io.fits", "astropy", self.name, _INSTALL)
         hdus = self._load(fits, data)
         if "hdu" in parameters:
-            return self._hdu(hdus, parameters["hdu"]).data
+            return _native(self._hdu(hdus, parameters["hdu"]).data)
         if component == "primary":
-            return hdus[0].data
+            return _native(hdus[0].data)
         if component == "header":
             return _header_dict(hdus[0].header, fits)
         if component == "table":
@@ -206,3 +206,11 @@ class FitsFormatter(Formatter):
             f"The {self.name!r} formatter has no component 'table' in this dataset: "
             f"it has no table HDU (its HDUs: {kinds})."
         )
+
+
+def _native(data: Any) -> Any:
+    """An image array in this machine's byte order (FITS stores big-endian)."""
+    dtype = getattr(data, "dtype", None)
+    if dtype is None or dtype.names is not None or dtype.isnative or dtype.byteorder == "|":
+        return data  # no array, a table (records), or single bytes
+    return data.astype(dtype.newbyteorder("="))
