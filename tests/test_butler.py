@@ -484,3 +484,17 @@ def test_pruning_nothing_checks_options_on_a_read_only_butler(butler: Butler) ->
     with pytest.raises(ReadOnlyDatabaseError, match="writeable=True"):
         reader.prune(refs, purge=True)
     reader.close()
+
+
+@pytest.mark.parametrize("repositories", ["sqlite-chained"], indirect=True)
+def test_datastore_filters_see_in_memory_datastores(repositories: RepositoryFactory) -> None:
+    butler = repositories.create(run="r1")
+    populate(butler)
+    refs = put_things(butler, range(4))
+    cache = butler.datastore.children[1]  # type: ignore[attr-defined]
+    cache.forget(refs[:1])  # the memory child drops one; the files keep it
+    held = {r.id for r in butler.query_datasets("thing", in_datastore="cache")}
+    assert held == {r.id for r in refs[1:]}
+    missing = [r.id for r in butler.query_datasets("thing", not_in_datastore="cache")]
+    assert missing == [refs[0].id]
+    assert len(list(butler.query_datasets("thing", in_datastore="files"))) == 4

@@ -318,18 +318,41 @@ class SqlRegistry:
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
     ) -> Iterator[DatasetRef]:
-        """Like `queryDatasets`, but streamed: rows are read as the iterator advances."""
+        """Like `queryDatasets`, but streamed: rows are read as the iterator advances.
+
+        A datastore filter naming an ephemeral (in-memory) datastore, which
+        the SQL tables do not know, is applied batch by batch to the rows.
+        """
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         search = [collections] if isinstance(collections, str) else list(collections)
-        return self._datasets.query(
+        ephemeral = self._bridges.is_ephemeral
+        held_in = in_datastore if in_datastore and ephemeral(in_datastore) else None
+        held_out = not_in_datastore if not_in_datastore and ephemeral(not_in_datastore) else None
+        rows = self._datasets.query(
             name,
             search,
             where=parse_expression(where) if where.strip() else None,
             bind=bind,
-            in_datastore=in_datastore,
-            not_in_datastore=not_in_datastore,
+            in_datastore=None if held_in else in_datastore,
+            not_in_datastore=None if held_out else not_in_datastore,
             location=self._bridges.location_table,
         )
+        if held_in is not None:
+            rows = self._filter_held(rows, held_in, keep_held=True)
+        if held_out is not None:
+            rows = self._filter_held(rows, held_out, keep_held=False)
+        return rows
+
+    def _filter_held(
+        self, refs: Iterator[DatasetRef], datastore: str, *, keep_held: bool
+    ) -> Iterator[DatasetRef]:
+        """The refs an ephemeral datastore holds (or, without ``keep_held``, does not)."""
+        from itertools import islice
+
+        bridge = self._bridges.register(datastore, ephemeral=True)
+        while batch := list(islice(refs, 1_000)):
+            held = bridge.check(ref.id for ref in batch if ref.id is not None)
+            yield from (ref for ref in batch if (ref.id in held) == keep_held)
 
     def runDatasetIds(self, run: str) -> list[Any]:
         """The ids of every dataset in RUN collection ``run``."""
