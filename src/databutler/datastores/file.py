@@ -218,7 +218,10 @@ class FileDatastore(Datastore):
 
         ``written`` gets each path as its artifact lands, so that a failure
         can delete exactly those. Paths taken already are dealt with after
-        the others, in this thread (see `_write_new`).
+        the others, in this thread (see `_write_new`); a leftover replaced
+        there is not added: it was not this call's to begin with (another
+        process putting the same dataset may be about to record it), so a
+        failure leaves it where it was.
         """
         taken: list[tuple[str, bytes]] = []
 
@@ -233,7 +236,6 @@ class FileDatastore(Datastore):
         run_all(write, items, workers=min(self.store.concurrency, len(items) // 16))
         for path, data in taken:
             self._replace_leftover(path, data)
-            written.append(path)
 
     def _write_new(self, path: str, data: bytes) -> None:
         """Write a new artifact; one left by an interrupted put (no record uses it) is replaced."""
