@@ -38,3 +38,24 @@ def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "bias", instrument="HSC", detector=2, collections="HSC/calib"
     )
     assert found is not None and found.id == registry["refs"][2].id
+
+
+def test_readme_shell_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    from click.testing import CliRunner
+
+    from databutler.cli import main
+
+    _run_examples(tmp_path, monkeypatch)  # the Python examples make the repository
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    commands = [
+        line.split("#")[0].strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.startswith("databutler ")
+    ]
+    assert commands, "the README lost its databutler examples"
+    for command in commands:
+        result = CliRunner().invoke(main, shlex.split(command)[1:])
+        assert result.exit_code == 0, f"{command}: {result.output}"
