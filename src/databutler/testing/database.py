@@ -99,7 +99,10 @@ class DatabaseFactory:
                     sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{self.namespace}" CASCADE')
                 )
         for db in self._databases:
-            db._engine.dispose()
+            if db._connection is None:
+                db.dispose()  # also closes the connection its reads share
+            else:
+                db._engine.dispose()
 
 
 @contextmanager
