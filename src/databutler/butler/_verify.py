@@ -283,9 +283,8 @@ class _Checker:
             datastore.emptyTrash()
             done["stale_trash"] = len(by_kind["stale_trash"])
         if delete_unknown and by_kind.get("unknown_artifact"):
-            for problem in by_kind["unknown_artifact"]:
-                assert problem.path is not None
-                datastore.store.delete(problem.path)
+            unknown = [p.path for p in by_kind["unknown_artifact"] if p.path is not None]
+            datastore.store.delete_many(unknown)  # in batches (S3) or several at once
             done["unknown_artifact"] = len(by_kind["unknown_artifact"])
         return done
 
