@@ -30,6 +30,7 @@ from ._exceptions import (
     SchemaAlreadyDefinedError,
     TransactionAbortedError,
     UnknownDimensionError,
+    UnsafePathError,
 )
 from ._file_dataset import FileDataset
 from .dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
@@ -96,6 +97,7 @@ __all__ = [
     "Timespan",
     "TransactionAbortedError",
     "UnknownDimensionError",
+    "UnsafePathError",
     "VerifyReport",
 ]
 

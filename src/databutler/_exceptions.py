@@ -12,6 +12,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     │   └── DimensionConfigError                        a dimension universe description is bad
     ├── UnknownDimensionError           (KeyError)      a name that is not a dimension
     ├── DataIdError                     (ValueError)    a data ID that does not fit its dimensions
+    ├── UnsafePathError                 (ValueError)    a path that leaves, or writes into, a root
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError)
     │   ├── SchemaAlreadyDefinedError
@@ -52,6 +53,7 @@ __all__ = [
     "SchemaAlreadyDefinedError",
     "TransactionAbortedError",
     "UnknownDimensionError",
+    "UnsafePathError",
 ]
 
 
@@ -92,6 +94,15 @@ class UnknownDimensionError(DatabutlerError, KeyError):
 
 class DataIdError(DatabutlerError, ValueError):
     """A data ID has a missing, unknown or badly typed value."""
+
+
+class UnsafePathError(DatabutlerError, ValueError):
+    """A path would reach outside where it must stay, or into a datastore it must not touch.
+
+    Raised before anything is written: for a destination inside a datastore's
+    own root, a transfer that would make a file point at itself, or a path
+    from untrusted input that leaves its root through ``..`` or a link.
+    """
 
 
 class DatabaseError(DatabutlerError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._dataset_ref import DatasetRef
+from .._exceptions import UnsafePathError
 from .resources import check_relative_path
 
 __all__ = ["RETRIEVE_MODES", "Artifact", "check_retrieve_mode", "write_local"]
@@ -90,6 +91,7 @@ def write_local(
     *,
     transfer: str,
     overwrite: bool,
+    forbidden: Sequence[Path] = (),
 ) -> list[Path]:
     """Write artifacts under ``destination`` at the given relative paths, all-or-nothing.
 
@@ -103,6 +105,8 @@ def write_local(
         One of `RETRIEVE_MODES`.
     overwrite : `bool`
         Replace existing files instead of refusing.
+    forbidden : `~collections.abc.Sequence` [`pathlib.Path`], optional
+        Directories no target may resolve into (the datastore's own roots).
 
     Returns
     -------
@@ -111,6 +115,9 @@ def write_local(
 
     Raises
     ------
+    UnsafePathError
+        If a target resolves (through links) into a ``forbidden`` directory,
+        or onto the very file it would be written from; nothing is written.
     NotADirectoryError
         If ``destination`` is a file.
     FileExistsError
@@ -120,11 +127,15 @@ def write_local(
     """
     check_retrieve_mode(transfer, [artifact for _, artifact in placed])
     root = Path(destination).absolute()
+    _check_outside(root, root, forbidden)
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(
             f"Destination {root} is a file; give a directory to write the artifacts into."
         )
     targets = _targets(root, placed, overwrite)
+    for target, (_, artifact) in zip(targets, placed, strict=True):
+        _check_outside(root, target, forbidden)
+        _check_not_source(target, artifact)
     created = _missing_directories(root, targets)
     temporaries: list[Path] = []
     done: list[Path] = []
@@ -171,6 +182,40 @@ def _targets(root: Path, placed: Sequence[tuple[str, Artifact]], overwrite: bool
                 "Pass overwrite=True to replace them, or choose another destination."
             )
     return targets
+
+
+def _check_outside(destination: Path, target: Path, forbidden: Sequence[Path]) -> None:
+    """Refuse ``target`` if it resolves, through any link, into a ``forbidden`` directory."""
+    resolved = _where(target) if target != destination else Path(os.path.realpath(target))
+    for directory in forbidden:
+        root = Path(os.path.realpath(directory))
+        if resolved == root or resolved.is_relative_to(root):
+            where = "is" if target == destination else f"would write {target}, which is"
+            raise UnsafePathError(
+                f"Destination {destination} {where} inside the datastore root {directory}: "
+                "copying or linking artifacts there would replace the repository's own files. "
+                "Nothing was written; choose a directory outside the repository."
+            )
+
+
+def _check_not_source(target: Path, artifact: Artifact) -> None:
+    """Refuse a target that is the very file the artifact would be copied or linked from."""
+    if artifact.local is None:
+        return
+    # Another name for the same inode (a hard link made earlier) is harmless to replace.
+    if _where(target) == Path(os.path.realpath(artifact.local)):
+        raise UnsafePathError(
+            f"Target {target} is the artifact {artifact.uri} itself: writing it would make the "
+            "file point at (or overwrite) itself. Nothing was written; choose another destination."
+        )
+
+
+def _where(target: Path) -> Path:
+    """Where writing to ``target`` lands: its directory resolved, its own name kept.
+
+    ``os.replace`` onto a symbolic link replaces the link, not what it points at.
+    """
+    return Path(os.path.realpath(target.parent)) / target.name
 
 
 def _missing_directories(root: Path, targets: list[Path]) -> set[Path]:

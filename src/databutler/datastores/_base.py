@@ -60,6 +60,15 @@ class Datastore(ABC):
         """This datastore's bridge to the registry."""
         return self._bridge
 
+    @property
+    def local_roots(self) -> tuple[Path, ...]:
+        """The local directories this datastore keeps its artifacts in (none by default).
+
+        Artifacts are never copied or linked out into these directories:
+        `retrieve_artifacts` and `export` refuse a destination inside one.
+        """
+        return ()
+
     # -- transactions --------------------------------------------------------
 
     @contextmanager
@@ -299,7 +308,9 @@ class Datastore(ABC):
         check_retrieve_mode(transfer, [])  # a bad mode fails before anything is read
         artifacts = self._held_artifacts(refs)
         placed = [(a.path if preserve_path else a.path.rsplit("/", 1)[-1], a) for a in artifacts]
-        return write_local(destination, placed, transfer=transfer, overwrite=overwrite)
+        return write_local(
+            destination, placed, transfer=transfer, overwrite=overwrite, forbidden=self.local_roots
+        )
 
     def export(
         self,
@@ -355,7 +366,13 @@ class Datastore(ABC):
                 )
             return [FileDataset(a.uri, list(a.refs), a.formatter) for a in artifacts]
         assert directory is not None  # checked above
-        write_local(directory, [(a.path, a) for a in artifacts], transfer=transfer, overwrite=False)
+        write_local(
+            directory,
+            [(a.path, a) for a in artifacts],
+            transfer=transfer,
+            overwrite=False,
+            forbidden=self.local_roots,
+        )
         return [FileDataset(a.path, list(a.refs), a.formatter) for a in artifacts]
 
     def _held_artifacts(self, refs: Iterable[DatasetRef]) -> list[Artifact]:

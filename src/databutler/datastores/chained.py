@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
@@ -163,6 +164,11 @@ class ChainedDatastore(Datastore):
     def is_ephemeral(self) -> bool:  # type: ignore[override]
         """Whether every child's artifacts die with the process."""
         return all(child.is_ephemeral for child in self.children)
+
+    @property
+    def local_roots(self) -> tuple[Path, ...]:
+        """Every child's local roots."""
+        return tuple(root for child in self.children for root in child.local_roots)
 
     @property
     def names(self) -> tuple[str, ...]:

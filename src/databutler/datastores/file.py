@@ -422,6 +422,11 @@ class FileDatastore(Datastore):
             uri = f"{self.store.root.rstrip('/')}/{info.path}"
         return f"{uri}#{info.member}" if info.member else uri
 
+    @property
+    def local_roots(self) -> tuple[Path, ...]:
+        # docstring inherited
+        return (self.store.directory,) if isinstance(self.store, LocalStore) else ()
+
     def _artifacts(self, refs: list[DatasetRef]) -> list[Artifact]:
         # docstring inherited; the files themselves (zip members extracted).
         from ._file_transfer import file_artifacts

@@ -1,0 +1,128 @@
+"""Copying artifacts out never writes into a datastore's root, nor makes a file point at itself."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from databutler import Butler, DatasetRef, FileDataset, UnsafePathError
+from databutler.testing.butler import RepositoryFactory, file_datastore, populate
+
+MODES = ["copy", "auto", "link", "hardlink", "symlink", "relsymlink"]
+
+
+def snapshot(root: Path) -> dict[str, tuple[bool, bytes]]:
+    """Every file under ``root``: whether it is a link, and its bytes (links not followed)."""
+    seen: dict[str, tuple[bool, bytes]] = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = Path(directory, name)
+            link = path.is_symlink()
+            seen[str(path.relative_to(root))] = (
+                link,
+                os.readlink(path).encode() if link else path.read_bytes(),
+            )
+    return seen
+
+
+@pytest.fixture(params=["sqlite-local", "sqlite-chained"])
+def local(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Butler, list[DatasetRef], Path]:
+    factory = RepositoryFactory(request.param, tmp_path)
+    request.addfinalizer(factory.close)
+    butler = factory.create(run="r1")
+    populate(butler)
+    refs = [butler.put({"detector": d}, "thing", instrument="HSC", detector=d) for d in range(3)]
+    return butler, refs, file_datastore(butler).store.directory  # type: ignore[attr-defined]
+
+
+def assert_untouched(
+    butler: Butler, refs: list[DatasetRef], before: dict[str, tuple[bool, bytes]], root: Path
+) -> None:
+    assert snapshot(root) == before
+    assert [butler.get(ref) for ref in refs] == [{"detector": d} for d in range(3)]
+    assert butler.verify().ok
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("where", ["root", "inside", "run"])
+def test_destination_inside_the_root_is_refused(
+    local: tuple[Butler, list[DatasetRef], Path], mode: str, where: str
+) -> None:
+    butler, refs, root = local
+    destination = {"root": root, "inside": root / "new" / "dir", "run": root / "r1"}[where]
+    before = snapshot(root)
+    for preserve in (True, False):
+        with pytest.raises(UnsafePathError, match="inside the datastore root"):
+            butler.retrieve_artifacts(
+                refs, destination, transfer=mode, overwrite=True, preserve_path=preserve
+            )
+    assert not (root / "new").exists()
+    assert_untouched(butler, refs, before, root)
+
+
+@pytest.mark.parametrize("mode", ["symlink", "relsymlink", "copy"])
+def test_destination_reaching_the_root_through_a_link_is_refused(
+    local: tuple[Butler, list[DatasetRef], Path], tmp_path: Path, mode: str
+) -> None:
+    butler, refs, root = local
+    before = snapshot(root)
+    alias = tmp_path / "alias"
+    alias.symlink_to(root, target_is_directory=True)
+    with pytest.raises(UnsafePathError):
+        butler.retrieve_artifacts(refs, alias, transfer=mode, overwrite=True)
+    # A subdirectory of an outside destination that is a link into the root.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "r1").symlink_to(root / "r1", target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="would write"):
+        butler.retrieve_artifacts(refs, outside, transfer=mode, overwrite=True)
+    assert_untouched(butler, refs, before, root)
+
+
+def test_export_into_the_root_is_refused(local: tuple[Butler, list[DatasetRef], Path]) -> None:
+    butler, refs, root = local
+    before = snapshot(root)
+    with pytest.raises(UnsafePathError):
+        butler.export(root / "export", refs=refs)
+    assert_untouched(butler, refs, before, root)
+
+
+def test_a_direct_artifact_is_never_replaced_by_a_link_to_itself(
+    local: tuple[Butler, list[DatasetRef], Path], tmp_path: Path
+) -> None:
+    butler, _, _ = local
+    data = tmp_path / "data"
+    data.mkdir()
+    # Named as the datastore's template would name it, so retrieving the artifact
+    # without its directories into ``data`` targets the original file itself.
+    new = DatasetRef("thing", {"instrument": "HSC", "detector": 3}, "r1", uuid.uuid4())
+    original = data / f"thing_{new.id}.json"
+    original.write_text('{"detector": 3}')
+    [ref] = butler.ingest(FileDataset(str(original), [new]), transfer="direct")
+    for mode in ("symlink", "relsymlink", "hardlink", "link", "copy"):
+        with pytest.raises(UnsafePathError, match="itself"):
+            butler.retrieve_artifacts(
+                [ref], data, transfer=mode, overwrite=True, preserve_path=False
+            )
+    assert not original.is_symlink()
+    assert original.read_text() == '{"detector": 3}'
+    assert butler.get(ref) == {"detector": 3}
+    assert butler.verify().ok
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_outside_destinations_still_work(
+    local: tuple[Butler, list[DatasetRef], Path], tmp_path: Path, mode: str
+) -> None:
+    butler, refs, root = local
+    before = snapshot(root)
+    out = tmp_path / "out"
+    written = butler.retrieve_artifacts(refs, out, transfer=mode)
+    assert len(written) == 3
+    assert {p.read_bytes() for p in written} == {v for _, v in before.values()}
+    # Retrieving again over the same files (hard links to the artifacts included) is fine.
+    assert butler.retrieve_artifacts(refs, out, transfer=mode, overwrite=True) == written
+    assert_untouched(butler, refs, before, root)
