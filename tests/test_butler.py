@@ -17,6 +17,7 @@ from databutler import (
     DatasetExistence,
     DatasetNotFoundError,
     DatasetRef,
+    ExportFormatError,
     FileDataset,
     ReadOnlyDatabaseError,
 )
@@ -452,7 +453,7 @@ def test_a_failed_import_changes_nothing(repositories: RepositoryFactory, tmp_pa
     victim = next(p for p in exported.rglob("*.json"))
     victim.unlink()  # the manifest now names a file that is gone
     target = repositories.create("target")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ExportFormatError, match="missing"):
         target.import_(exported)
     assert target.registry.queryDatasetTypes() == []
     assert target.query_collections() == []

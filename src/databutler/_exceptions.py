@@ -13,6 +13,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── UnknownDimensionError           (KeyError)      a name that is not a dimension
     ├── DataIdError                     (ValueError)    a data ID that does not fit its dimensions
     ├── UnsafePathError                 (ValueError)    a path that leaves, or writes into, a root
+    ├── ExportFormatError               (ValueError)    an export that is malformed or unsafe
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError)
     │   ├── SchemaAlreadyDefinedError
@@ -42,6 +43,7 @@ __all__ = [
     "DatabaseError",
     "DatabutlerError",
     "DimensionConfigError",
+    "ExportFormatError",
     "IncompatibleVersionError",
     "InvalidDatasetIdError",
     "InvalidNameError",
@@ -103,6 +105,10 @@ class UnsafePathError(DatabutlerError, ValueError):
     own root, a transfer that would make a file point at itself, or a path
     from untrusted input that leaves its root through ``..`` or a link.
     """
+
+
+class ExportFormatError(DatabutlerError, ValueError):
+    """An export (directory, zip or manifest) is missing, malformed, or names unsafe paths."""
 
 
 class DatabaseError(DatabutlerError):

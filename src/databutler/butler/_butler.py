@@ -720,10 +720,24 @@ class Butler:
         *,
         transfer: str | None = "auto",
         skip_dimensions: bool = False,
+        skip_existing: bool = False,
     ) -> list[DatasetRef]:
-        """Import an export (directory or zip), keeping dataset ids; return the refs."""
+        """Import an export (directory or zip), keeping dataset ids; return the refs.
+
+        The export is treated as untrusted: a malformed manifest, or a path
+        that is absolute or leaves the export (through ``..`` or a link), is
+        an `ExportFormatError` before anything changes. With ``skip_existing``
+        datasets whose ids the repository has already are left out (and not
+        returned) instead of failing the import.
+        """
         self._require_writeable("import datasets")
-        return _exchange.import_(self, source, transfer=transfer, skip_dimensions=skip_dimensions)
+        return _exchange.import_(
+            self,
+            source,
+            transfer=transfer,
+            skip_dimensions=skip_dimensions,
+            skip_existing=skip_existing,
+        )
 
     def retrieve_artifacts(
         self,

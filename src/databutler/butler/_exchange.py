@@ -4,6 +4,7 @@ An export is a directory (or a zip of one) with a manifest, ``export.yaml``
 or ``export.json``, and the artifacts under their datastore paths::
 
     databutler_export: 1
+    artifacts: inside | linked | external   (how the export holds them; see _manifest)
     dataset_types: [{name, dimensions, storage_class, is_calibration}, ...]
     dimensions: {instrument: [{...}], detector: [{...}], ...}
     runs: [r1, ...]
@@ -26,26 +27,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._dataset_ref import DatasetRef
-from .._dataset_type import DatasetType
-from .._exceptions import ConfigurationError, ConflictError, DatabutlerError
+from .._exceptions import ConflictError, ExportFormatError
 from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate
 from ..registry import SqlRegistry
 from ._conflicts import explaining_conflicts
+from ._manifest import EXPORT_VERSION, Manifest, ManifestFile, artifact_path, read_manifest
 
 if TYPE_CHECKING:
     from ._butler import Butler
 
-__all__ = ["export", "import_", "ingest", "transfer_from"]
-
-#: The manifest layout version.
-EXPORT_VERSION = 1
+__all__ = ["ExportFormatError", "export", "import_", "ingest", "transfer_from"]
 
 _FORMATS = ("yaml", "json")
-
-
-class ExportFormatError(DatabutlerError, ValueError):
-    """An export manifest is missing, malformed or of an unknown version."""
 
 
 # -- ingest ----------------------------------------------------------------------------
@@ -113,7 +107,8 @@ def _register_refs(
         if known and not skip_existing:
             raise ConflictError(
                 f"{len(known)} of these datasets exist already (e.g. {next(iter(known))}); "
-                "pass skip_existing=True to ingest only the new ones."
+                "pass skip_existing=True (--skip-existing on the command line) to bring in "
+                "only the new ones."
             )
         butler._import_refs(given)
         for i in resolved:
@@ -300,12 +295,22 @@ def export(
             chosen, directory=directory, transfer=transfer if not as_zip else "copy"
         )
         manifest = _manifest(butler, chosen, tags, files)
+        manifest["artifacts"] = _artifact_mode(transfer if not as_zip else "copy")
         name = f"export.{format}"
         text = _dump(manifest, format)
         (directory / name).write_text(text)
         if as_zip:
             _zip_directory(directory, target)
     return target
+
+
+def _artifact_mode(transfer: str | None) -> str:
+    """How an export made with ``transfer`` holds its artifacts (the manifest's ``artifacts``)."""
+    if transfer is None:
+        return "external"
+    if transfer in ("link", "symlink", "relsymlink"):
+        return "linked"
+    return "inside"
 
 
 def _export_selection(
@@ -437,37 +442,45 @@ def import_(
     *,
     transfer: str | None,
     skip_dimensions: bool,
+    skip_existing: bool = False,
 ) -> list[DatasetRef]:
-    """Import an export directory or zip: types, records, runs, datasets, files and tags."""
+    """Import an export directory or zip: types, records, runs, datasets, files and tags.
+
+    The export is untrusted input: its manifest is checked whole, and every
+    artifact path is resolved, before the repository is changed.
+    """
     path = Path(source).absolute()
-    if path.is_file() and path.suffix == ".zip":
+    if not path.exists():
+        raise ExportFormatError(f"{path} does not exist; give an export directory or zip file.")
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise ExportFormatError(f"{path} is neither an export directory nor a zip file of one.")
         with tempfile.TemporaryDirectory(prefix="databutler-import-") as tmp:
-            with zipfile.ZipFile(path) as archive:
-                _safe_extract(archive, Path(tmp))
+            _safe_extract(path, Path(tmp))
             mode = "copy" if transfer in ("auto", "move", None, "direct") else transfer
-            return import_(butler, tmp, transfer=mode, skip_dimensions=skip_dimensions)
-    manifest = _read_manifest(path)
-    for entry in manifest["files"]:
-        _file_path(path, entry["path"])  # refuse a bad manifest before changing anything
+            return import_(
+                butler,
+                tmp,
+                transfer=mode,
+                skip_dimensions=skip_dimensions,
+                skip_existing=skip_existing,
+            )
+    manifest = read_manifest(path)
+    # Refuse a bad manifest before changing anything.
+    files = [(entry, artifact_path(path, manifest, entry)) for entry in manifest.files]
+    if manifest.artifacts != "inside" and transfer in ("move", "auto", None):
+        # Never move, nor record in place, a file the export only points at.
+        transfer = "copy"
     # Dataset types first (their tables cannot be made inside a transaction),
     # then one transaction. A failure (a missing file, a conflicting record)
     # leaves no record, run or dataset, and the types this call added go again.
     registry = butler.registry
-    added = [
-        entry["name"]
-        for entry in manifest["dataset_types"]
-        if registry.registerDatasetType(
-            DatasetType(
-                entry["name"],
-                entry["dimensions"],
-                entry["storage_class"],
-                isCalibration=bool(entry.get("is_calibration")),
-            )
-        )
-    ]
+    added = [t.name for t in manifest.dataset_types if registry.registerDatasetType(t)]
     try:
         with butler.transaction():
-            return _import_directory(butler, path, manifest, transfer, skip_dimensions)
+            return _import_directory(
+                butler, manifest, files, transfer, skip_dimensions, skip_existing
+            )
     except BaseException:
         for name in added:
             registry.removeDatasetType(name)
@@ -476,50 +489,37 @@ def import_(
 
 def _import_directory(
     butler: Butler,
-    path: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
+    files: list[tuple[ManifestFile, str]],
     transfer: str | None,
     skip_dimensions: bool,
+    skip_existing: bool,
 ) -> list[DatasetRef]:
     registry = butler.registry
-    types = {t["name"]: registry.getDatasetType(t["name"]) for t in manifest["dataset_types"]}
+    types = {t.name: registry.getDatasetType(t.name) for t in manifest.dataset_types}
     if not skip_dimensions:
-        _sync_records(registry, _typed_records(registry, manifest.get("dimensions") or {}))
+        _sync_records(registry, _typed_records(registry, manifest.dimensions))
     datasets = []
-    for entry in manifest["files"]:
+    for entry, file_path in files:
         refs = [
             DatasetRef(
-                types[r["dataset_type"]],
+                types[r.dataset_type],
                 DataCoordinate.standardize(
-                    r["data_id"],
+                    r.data_id,
                     universe=registry.dimensions,
-                    dimensions=types[r["dataset_type"]].dimensions,
+                    dimensions=types[r.dataset_type].dimensions,
                 ),
-                run=r["run"],
-                id=uuid.UUID(r["id"]),
+                run=r.run,
+                id=r.id,
             )
-            for r in entry["refs"]
+            for r in entry.refs
         ]
-        file_path = _file_path(path, entry["path"])
-        datasets.append(FileDataset(file_path, refs, entry.get("formatter")))
-    imported = ingest(butler, datasets, transfer=transfer, run=None, skip_existing=False)
-    for tag, ids in (manifest.get("tags") or {}).items():
-        wanted = {uuid.UUID(i) for i in ids}
+        datasets.append(FileDataset(file_path, refs, entry.formatter))
+    imported = ingest(butler, datasets, transfer=transfer, run=None, skip_existing=skip_existing)
+    for tag, ids in manifest.tags.items():
+        wanted = set(ids)
         butler.associate(tag, [ref for ref in imported if ref.id in wanted])
     return imported
-
-
-def _file_path(directory: Path, path: str) -> str:
-    """A manifest's file path: relative ones are joined to ``directory`` and must stay in it."""
-    if "://" in path or os.path.isabs(path):
-        return path
-    inside = (directory / path).resolve()
-    if not inside.is_relative_to(directory.resolve()):
-        raise ExportFormatError(
-            f"File {path!r} of the export manifest leaves the export directory {directory}; "
-            "relative paths must stay inside it."
-        )
-    return str(inside)
 
 
 def _typed_records(
@@ -541,40 +541,33 @@ def _parse_time(value: Any) -> Any:
     return value
 
 
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    for format in _FORMATS:
-        candidate = directory / f"export.{format}"
-        if candidate.is_file():
-            text = candidate.read_text()
-            if format == "json":
-                data = json.loads(text)
-            else:
-                import yaml
+def _safe_extract(archive_path: Path, directory: Path) -> None:
+    """Extract a zip export, refusing corrupt archives and members that would leave ``directory``.
 
-                data = yaml.safe_load(text)
-            break
-    else:
-        raise ExportFormatError(
-            f"{directory} has no export.yaml or export.json; is it a databutler export?"
-        )
-    if not isinstance(data, dict) or data.get("databutler_export") != EXPORT_VERSION:
-        raise ExportFormatError(
-            f"{candidate} is not a databutler export of version {EXPORT_VERSION}."
-        )
-    for key in ("dataset_types", "files"):
-        if not isinstance(data.get(key), list):
-            raise ExportFormatError(f"{candidate} lacks its {key!r} list.")
-    return data
-
-
-def _safe_extract(archive: zipfile.ZipFile, directory: Path) -> None:
-    """Extract, refusing members that would land outside ``directory``."""
+    Members are written as plain files (links in the archive are not made).
+    """
     root = directory.resolve()
-    for member in archive.namelist():
-        target = (directory / member).resolve()
-        if not target.is_relative_to(root):
-            raise ConfigurationError(
-                f"Zip member {member!r} would be written outside the import directory; "
-                "this archive is not a databutler export."
-            )
-    archive.extractall(directory)
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            for info in archive.infolist():
+                name = info.filename
+                target = (directory / name).resolve()
+                if (
+                    name.startswith(("/", "\\"))
+                    or ".." in Path(name).parts
+                    or not (target == root or target.is_relative_to(root))
+                ):
+                    raise ExportFormatError(
+                        f"Zip member {name!r} of {archive_path} would be written outside the "
+                        "import directory; this archive is not a databutler export."
+                    )
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise ExportFormatError(
+                        f"Zip member {name!r} of {archive_path} is a symbolic link; a databutler "
+                        "export holds plain files only."
+                    )
+            archive.extractall(directory)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise ExportFormatError(f"{archive_path} is not a readable zip file: {exc}") from None
+    except (ValueError, RuntimeError) as exc:  # encrypted or otherwise unreadable members
+        raise ExportFormatError(f"{archive_path} cannot be extracted: {exc}") from None

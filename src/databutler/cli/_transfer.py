@@ -177,13 +177,24 @@ def _collections(butler: Butler, patterns: tuple[str, ...]) -> list[str]:
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @transfer_option("auto")
 @click.option("--skip-dimensions", is_flag=True, help="Do not import dimension records.")
-def import_(repo: str, source: Path, transfer: str | None, skip_dimensions: bool) -> None:
+@click.option(
+    "--skip-existing", is_flag=True, help="Leave out datasets whose ids exist here already."
+)
+def import_(
+    repo: str, source: Path, transfer: str | None, skip_dimensions: bool, skip_existing: bool
+) -> None:
     """Import an export directory or zip.
 
-    SOURCE is what export wrote: a directory or a .zip file.
+    SOURCE is what export wrote: a directory or a .zip file. The export is
+    checked whole before anything changes; paths that leave it are refused.
     """
     with open_butler(repo, writeable=True) as butler, progress("Importing"):
-        refs = butler.import_(source, transfer=transfer, skip_dimensions=skip_dimensions)
+        refs = butler.import_(
+            source,
+            transfer=transfer,
+            skip_dimensions=skip_dimensions,
+            skip_existing=skip_existing,
+        )
     click.echo(f"Imported {len(refs)} dataset(s).")
 
 

@@ -1,0 +1,336 @@
+"""Reading an export's manifest as the untrusted input it is.
+
+An export may come from anyone. Before an import touches the repository,
+`read_manifest` checks every field's presence and type and turns the
+manifest into typed values, and `artifact_path` decides where each artifact
+may be read from:
+
+- ``artifacts: inside`` (the default): every path is relative, has no
+  ``..``, and resolves, links followed, to a regular file inside the export.
+- ``artifacts: linked`` (an export made with a link transfer): the paths are
+  relative and their directories stay inside the export, but the files
+  themselves are links to the exporting repository's artifacts; they are
+  copied, never moved, through the link.
+- ``artifacts: external`` (an export made with ``transfer=None``): every path
+  is a ``file://`` or ``s3://`` URI of an artifact where it is; again copied,
+  never moved.
+
+Any violation is an `ExportFormatError` naming the entry and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote
+
+from .._dataset_type import DatasetType
+from .._exceptions import DatabutlerError, ExportFormatError
+
+__all__ = [
+    "ARTIFACT_MODES",
+    "EXPORT_VERSION",
+    "Manifest",
+    "ManifestFile",
+    "ManifestRef",
+    "artifact_path",
+    "read_manifest",
+]
+
+#: The manifest layout version.
+EXPORT_VERSION = 1
+
+#: How an export holds its artifacts (the manifest's ``artifacts`` key).
+ARTIFACT_MODES = ("inside", "linked", "external")
+
+_FORMATS = ("yaml", "json")
+_KEYS = {"databutler_export", "artifacts", "dataset_types", "dimensions", "runs", "tags", "files"}
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRef:
+    """One dataset of a manifest's file entry."""
+
+    id: uuid.UUID
+    dataset_type: str
+    run: str
+    data_id: dict[str, int | str]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestFile:
+    """One artifact of a manifest and the datasets it holds."""
+
+    path: str
+    formatter: str | None
+    refs: tuple[ManifestRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A checked manifest: every field present and of its type."""
+
+    location: Path
+    artifacts: str
+    dataset_types: tuple[DatasetType, ...]
+    dimensions: dict[str, list[dict[str, Any]]]
+    runs: tuple[str, ...]
+    tags: dict[str, list[uuid.UUID]]
+    files: tuple[ManifestFile, ...]
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """Read and check the manifest of the export in ``directory``.
+
+    Raises
+    ------
+    ExportFormatError
+        If there is no manifest, it cannot be parsed, or any field is
+        missing or of the wrong type.
+    """
+    candidate, data = _load(directory)
+    where = str(candidate)
+    top = _mapping(data, where, "the manifest")
+    if top.get("databutler_export") != EXPORT_VERSION:
+        raise ExportFormatError(
+            f"{where} is not a databutler export of version {EXPORT_VERSION} "
+            f"(its 'databutler_export' is {top.get('databutler_export')!r})."
+        )
+    unknown = sorted(str(k) for k in top if k not in _KEYS)
+    if unknown:
+        raise ExportFormatError(
+            f"{where} has unknown key(s) {', '.join(unknown)}; expected only {sorted(_KEYS)}."
+        )
+    artifacts = top.get("artifacts", "inside")
+    if artifacts not in ARTIFACT_MODES:
+        raise ExportFormatError(
+            f"{where}: 'artifacts' is {artifacts!r}; expected one of {', '.join(ARTIFACT_MODES)}."
+        )
+    types = tuple(
+        _dataset_type(entry, f"{where}: dataset_types[{i}]")
+        for i, entry in enumerate(_list(top.get("dataset_types"), where, "'dataset_types'"))
+    )
+    declared = {t.name for t in types}
+    files = tuple(
+        _file(entry, f"{where}: files[{i}]", declared)
+        for i, entry in enumerate(_list(top.get("files"), where, "'files'"))
+    )
+    dimensions: dict[str, list[dict[str, Any]]] = {}
+    for name, rows in _mapping(top.get("dimensions") or {}, where, "'dimensions'").items():
+        label = f"dimensions[{name!r}]"
+        _string(name, where, f"a key of {label}")
+        dimensions[name] = [
+            _record(row, where, f"{label}[{i}]") for i, row in enumerate(_list(rows, where, label))
+        ]
+    runs = tuple(
+        _string(run, where, f"runs[{i}]")
+        for i, run in enumerate(_list(top.get("runs") or [], where, "'runs'"))
+    )
+    tags: dict[str, list[uuid.UUID]] = {}
+    for tag, ids in _mapping(top.get("tags") or {}, where, "'tags'").items():
+        _string(tag, where, "a key of 'tags'")
+        tags[tag] = [
+            _uuid(i, where, f"tags[{tag!r}][{n}]")
+            for n, i in enumerate(_list(ids, where, f"tags[{tag!r}]"))
+        ]
+    return Manifest(candidate, artifacts, types, dimensions, runs, tags, files)
+
+
+def artifact_path(directory: Path, manifest: Manifest, entry: ManifestFile) -> str:
+    """Where to read ``entry``'s artifact from, checked against the manifest's ``artifacts`` mode.
+
+    Raises
+    ------
+    ExportFormatError
+        If the path is absolute or a URI in an export holding its artifacts,
+        leaves the export through ``..`` or a link, or is not a regular file.
+    """
+    path = entry.path
+    if manifest.artifacts == "external":
+        if not path.startswith(("file://", "s3://")):
+            raise ExportFormatError(
+                f"File {path!r} of {manifest.location} is not a file:// or s3:// URI, but the "
+                "manifest says its artifacts are external (an export made with transfer=None)."
+            )
+        if not path.startswith("file://"):
+            raise ExportFormatError(
+                f"File {path!r} of {manifest.location} is in S3; importing artifacts from S3 "
+                "where they are is not supported yet. Re-export with transfer='copy'."
+            )
+        local = Path(unquote(path.removeprefix("file://")))
+        if not local.is_absolute() or ".." in local.parts:
+            raise ExportFormatError(f"File URI {path!r} of {manifest.location} is malformed.")
+        if not local.is_file():
+            raise ExportFormatError(
+                f"File {path!r} of {manifest.location} is missing or not a regular file."
+            )
+        return str(local)
+    if "://" in path or path.startswith(("/", "\\")) or os.path.isabs(path) or "\x00" in path:
+        raise ExportFormatError(
+            f"File {path!r} of {manifest.location} is absolute; an export holds its artifacts "
+            "under relative paths. Refusing to read a file outside the export."
+        )
+    parts = PurePosixPath(path).parts
+    if not parts or ".." in parts or "\\" in path:
+        raise ExportFormatError(
+            f"File {path!r} of {manifest.location} leaves the export directory; relative "
+            "paths must stay inside it, without '..'."
+        )
+    root = Path(os.path.realpath(directory))
+    target = directory.joinpath(*parts)
+    # Directories on the way must stay inside the export, whatever the mode.
+    parent = Path(os.path.realpath(target.parent))
+    resolved = Path(os.path.realpath(target))
+    leaves = not parent.is_relative_to(root)
+    if manifest.artifacts == "inside":
+        leaves = leaves or not resolved.is_relative_to(root)
+    if leaves:
+        raise ExportFormatError(
+            f"File {path!r} of {manifest.location} reaches outside the export through a "
+            "symbolic link; refusing to read it. Re-export with transfer='copy'."
+        )
+    if not resolved.is_file():
+        raise ExportFormatError(
+            f"File {path!r} of {manifest.location} is missing or not a regular file; the "
+            "export is incomplete."
+        )
+    return str(target)
+
+
+# -- reading and checking ----------------------------------------------------------------
+
+
+def _load(directory: Path) -> tuple[Path, Any]:
+    for format in _FORMATS:
+        candidate = directory / f"export.{format}"
+        if not candidate.is_file():
+            continue
+        try:
+            text = candidate.read_text(encoding="utf-8")
+            if format == "json":
+                return candidate, json.loads(text)
+            import yaml
+
+            return candidate, yaml.safe_load(text)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise ExportFormatError(f"{candidate} cannot be parsed: {exc}") from None
+        except Exception as exc:  # yaml.YAMLError, without importing yaml eagerly
+            if type(exc).__module__.startswith("yaml"):
+                raise ExportFormatError(f"{candidate} cannot be parsed: {exc}") from None
+            raise
+    raise ExportFormatError(
+        f"{directory} has no export.yaml or export.json; is it a databutler export?"
+    )
+
+
+def _dataset_type(entry: Any, where: str) -> DatasetType:
+    fields = _mapping(entry, where, "the entry")
+    name = _string(fields.get("name"), where, "'name'")
+    dimensions = [
+        _string(d, where, f"dimensions[{i}]")
+        for i, d in enumerate(_list(fields.get("dimensions"), where, "'dimensions'"))
+    ]
+    storage_class = _string(fields.get("storage_class"), where, "'storage_class'")
+    is_calibration = fields.get("is_calibration", False)
+    if not isinstance(is_calibration, bool):
+        raise ExportFormatError(f"{where}: 'is_calibration' must be true or false.")
+    try:
+        return DatasetType(name, dimensions, storage_class, isCalibration=is_calibration)
+    except (DatabutlerError, ValueError, TypeError) as exc:
+        raise ExportFormatError(f"{where}: dataset type {name!r} is not valid: {exc}") from None
+
+
+def _file(entry: Any, where: str, declared: set[str]) -> ManifestFile:
+    fields = _mapping(entry, where, "the entry")
+    path = _string(fields.get("path"), where, "'path'")
+    formatter = fields.get("formatter")
+    if formatter is not None:
+        _string(formatter, where, "'formatter'")
+    refs = tuple(
+        _ref(r, f"{where}.refs[{i}]", declared)
+        for i, r in enumerate(_list(fields.get("refs"), where, "'refs'"))
+    )
+    if not refs:
+        raise ExportFormatError(f"{where}: 'refs' is empty; every file holds a dataset.")
+    return ManifestFile(path, formatter, refs)
+
+
+def _ref(entry: Any, where: str, declared: set[str]) -> ManifestRef:
+    fields = _mapping(entry, where, "the entry")
+    dataset_id = _uuid(fields.get("id"), where, "'id'")
+    dataset_type = _string(fields.get("dataset_type"), where, "'dataset_type'")
+    if dataset_type not in declared:
+        raise ExportFormatError(
+            f"{where}: dataset type {dataset_type!r} is not among the manifest's dataset_types."
+        )
+    run = _string(fields.get("run"), where, "'run'")
+    data_id = _mapping(fields.get("data_id"), where, "'data_id'")
+    for key, value in data_id.items():
+        _string(key, where, "a data ID key")
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ExportFormatError(
+                f"{where}: data ID value {key}={value!r} must be an integer or a string."
+            )
+    return ManifestRef(dataset_id, dataset_type, run, dict(data_id))
+
+
+def _record(row: Any, where: str, label: str) -> dict[str, Any]:
+    fields = _mapping(row, where, label)
+    for key, value in fields.items():
+        _string(key, where, f"a key of {label}")
+        if not isinstance(value, _SCALARS):
+            raise ExportFormatError(
+                f"{where}: {label}.{key} is a {type(value).__name__}; record values are "
+                "strings, numbers, booleans or null."
+            )
+    return dict(fields)
+
+
+def _mapping(value: Any, where: str, label: str) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise ExportFormatError(
+            f"{where}: {label} must be a mapping, not {type(value).__name__} {_short(value)}."
+        )
+    return value
+
+
+def _list(value: Any, where: str, label: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ExportFormatError(
+            f"{where}: {label} must be a list, not {type(value).__name__} {_short(value)}."
+        )
+    return value
+
+
+def _string(value: Any, where: str, label: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ExportFormatError(
+            f"{where}: {label} must be a non-empty string, not {type(value).__name__} "
+            f"{_short(value)}."
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ExportFormatError(f"{where}: {label} is not valid UTF-8 text.") from None
+    if "\x00" in value:
+        raise ExportFormatError(f"{where}: {label} contains a NUL character.")
+    return value
+
+
+def _uuid(value: Any, where: str, label: str) -> uuid.UUID:
+    text = _string(value, where, label)
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ExportFormatError(f"{where}: {label} {_short(text)} is not a UUID.") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
