@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import _yaml
 from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError, ExportFormatError
 from .._file_dataset import FileDataset
@@ -401,9 +402,7 @@ def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
 def _dump(manifest: dict[str, Any], format: str) -> str:
     if format == "json":
         return json.dumps(manifest, indent=1)
-    import yaml
-
-    return str(yaml.safe_dump(manifest, sort_keys=False))
+    return _yaml.dump(manifest)
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
+from .. import _yaml
 from .._dataset_type import DatasetType
 from .._exceptions import DatabutlerError, ExportFormatError
 
@@ -215,9 +216,7 @@ def _load(directory: Path) -> tuple[Path, Any]:
             text = candidate.read_text(encoding="utf-8")
             if format == "json":
                 return candidate, json.loads(text)
-            import yaml
-
-            return candidate, yaml.safe_load(text)
+            return candidate, _yaml.load(text)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ExportFormatError(f"{candidate} cannot be parsed: {exc}") from None
         except Exception as exc:  # yaml.YAMLError, without importing yaml eagerly

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .. import _yaml
 from .._exceptions import ConfigurationError
 from ._fits import FitsFormatter, _is_fits_object
 from ._formatter_base import (
@@ -155,7 +156,7 @@ class YamlFormatter(Formatter):
         # docstring inherited
         yaml = _require("yaml", "pyyaml", self.name)
         try:
-            return bytes(yaml.safe_dump(obj, sort_keys=False).encode("utf-8"))
+            return _yaml.dump(obj).encode("utf-8")
         except yaml.YAMLError as exc:
             # A RepresenterError's args are (reason, obj): show the reason only.
             reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc
@@ -172,7 +173,7 @@ class YamlFormatter(Formatter):
         self.check_read_options(component, parameters)
         yaml = _require("yaml", "pyyaml", self.name)
         try:
-            value = yaml.safe_load(data)
+            value = _yaml.load(data)
         except (yaml.YAMLError, ValueError) as exc:
             raise self._cannot_read(exc) from exc
         return self._mapping_component(value, component)

@@ -9,6 +9,7 @@ no artifact path can escape its root.
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,6 +22,7 @@ __all__ = [
     "ResourceStore",
     "StorageError",
     "check_relative_path",
+    "cpu_count",
     "run_all",
 ]
 
@@ -82,6 +84,9 @@ class ResourceStore(ABC):
     #: How many operations are worth running at once (1: one at a time).
     concurrency: int = 1
 
+    #: How many deletions are worth running at once (`None`: as `concurrency`).
+    delete_concurrency: int | None = None
+
     @property
     @abstractmethod
     def root(self) -> str:
@@ -131,7 +136,8 @@ class ResourceStore(ABC):
             If a deletion failed; others may have happened.
         """
         calls = [(path,) for path in paths]
-        run_all(self.delete, calls, workers=self.concurrency if len(calls) >= 32 else 1)
+        workers = self.concurrency if self.delete_concurrency is None else self.delete_concurrency
+        run_all(self.delete, calls, workers=workers if len(calls) >= 32 else 1)
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:
@@ -165,6 +171,16 @@ class ResourceStore(ABC):
         """Move ``source`` to ``destination`` within this store."""
         self.copy(source, destination, overwrite=overwrite)
         self.delete(source)
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (``os.process_cpu_count`` where Python has it)."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return int(counter() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def run_all(
