@@ -35,3 +35,38 @@ def test_benchmark_prints_its_phases(script: str) -> None:
     if script == "butler.py":
         assert re.search(r"^peak_rss_mb=\d+$", result.stdout, re.M)
         assert re.search(r"^import_seconds=[\d.]+$", result.stdout, re.M)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrency_benchmark_loses_nothing(backend: str) -> None:
+    """Four clients on one repository: every acknowledged put is readable, no error, no loss."""
+    from databutler.testing.database import postgresql_uri
+
+    extra = ["--db", postgresql_uri()] if backend == "postgresql" else []
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "concurrency.py"),
+            "--clients",
+            "4",
+            "--seconds",
+            "2",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(
+        r"^phase=mix clients=4 n=\d+ seconds=[\d.]+ ops_per_s=\d+$", result.stdout, re.M
+    )
+    assert re.search(r"^errors clients=4 total=0$", result.stdout, re.M), result.stdout
+    check = re.search(
+        r"^check clients=4 acknowledged=(\d+) kept=(\d+) lost=0 wrong=0 resurrected=0$",
+        result.stdout,
+        re.M,
+    )
+    assert check is not None, result.stdout
+    assert int(check.group(1)) > 0

@@ -1,0 +1,216 @@
+"""Many clients on one repository: aggregate throughput of a mixed workload, and nothing lost.
+
+Usage::
+
+    python benchmarks/concurrency.py --clients 1,2,4,8 --seconds 10 [--db URI] [--root DIR]
+
+For each client count K a new repository is made (SQLite and local files by
+default; ``--db postgresql://...`` puts the registry in a fresh schema of that
+database, dropped afterwards), then K processes run the same mix for
+``--seconds``, each on its own run and data IDs:
+
+- ``put`` a small JSON dataset (a new data ID each time);
+- ``get`` it back by data ID and compare the bytes;
+- every 4th round, ``query`` the client's run with a ``where`` expression;
+- every 8th round, ``prune`` (purge) the client's four oldest datasets and
+  ``empty_trash``.
+
+Every call that returns counts as one acknowledged operation. Per K it prints::
+
+    phase=mix clients=K n=OPS seconds=S ops_per_s=X
+    errors clients=K total=E [Type=count ...]
+    check clients=K acknowledged=A kept=B lost=L wrong=W resurrected=R
+
+``check`` reopens the repository after the clients have stopped: every
+acknowledged put that was not pruned must be there with its bytes (``lost``,
+``wrong``), and no pruned one may be (``resurrected``). The exit status is 1
+if anything was lost, wrong or resurrected, or if any error occurred.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+#: Data IDs per client: more than any client reaches in a run of this length.
+DETECTORS = 20_000
+
+
+def payload(client: int, round_: int) -> dict[str, Any]:
+    return {"client": client, "round": round_, "name": "x" * 40}
+
+
+def client_main(root: str, client: int, run: str, deadline: float, out: str) -> None:
+    """One client: the mix until ``deadline``; writes what was acknowledged to ``out``."""
+    from databutler import Butler
+
+    errors: Counter[str] = Counter()
+    ops = 0
+    kept: dict[str, dict[str, Any]] = {}  # dataset id -> payload, acknowledged and not pruned
+    pruned: list[str] = []
+    order: list[Any] = []  # refs in put order, oldest first
+    with Butler(root, run=run, writeable=True) as butler:
+        round_ = 0
+        while time.time() < deadline and round_ < DETECTORS:
+            data = payload(client, round_)
+            try:
+                ref = butler.put(data, "thing", instrument="Cam", detector=round_)
+                ops += 1
+                kept[str(ref.id)] = data
+                order.append(ref)
+                ops += 1
+                if butler.get("thing", instrument="Cam", detector=round_, collections=run) != data:
+                    errors["WrongBytes"] += 1
+                if round_ % 4 == 3:
+                    found = butler.query_datasets(
+                        "thing", collections=run, where=f"detector >= {max(0, round_ - 8)}"
+                    )
+                    list(found)
+                    ops += 1
+                if round_ % 8 == 7 and len(order) >= 4:
+                    oldest, order = order[:4], order[4:]
+                    butler.prune(oldest, purge=True)
+                    for old in oldest:
+                        pruned.append(str(old.id))
+                        kept.pop(str(old.id), None)
+                    ops += 1
+                    butler.empty_trash()
+                    ops += 1
+            except Exception as exc:  # counted and reported: the benchmark goes on
+                errors[type(exc).__name__] += 1
+            round_ += 1
+    Path(out).write_text(json.dumps({"ops": ops, "errors": errors, "kept": kept, "pruned": pruned}))
+
+
+def make_repository(base: Path, clients: int, db: str | None) -> tuple[str, str | None]:
+    """A new repository for one round; its root and the schema to drop afterwards."""
+    from databutler import Butler
+
+    root = str(base / f"repo-{clients}")
+    namespace = f"bench_{uuid.uuid4().hex[:12]}" if db else None
+    with Butler.create(root, db=db, namespace=namespace) as butler:
+        butler.insert_dimension_records("instrument", {"instrument": "Cam"})
+        butler.insert_dimension_records(
+            "detector", *({"instrument": "Cam", "detector": d} for d in range(DETECTORS))
+        )
+        butler.register_dataset_type("thing", ["detector"], "StructuredDataDict")
+        for client in range(clients):
+            butler.registry.registerRun(f"client{client}")
+    return root, namespace
+
+
+def drop_schema(db: str, namespace: str) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(db.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE'))
+    engine.dispose()
+
+
+def check(root: str, results: list[dict[str, Any]]) -> dict[str, int]:
+    """Reopen the repository: what was acknowledged is there, what was pruned is not."""
+    from databutler import Butler
+
+    counts = Counter(acknowledged=0, kept=0, lost=0, wrong=0, resurrected=0)
+    with Butler(root) as butler:
+        for client, result in enumerate(results):
+            stored = {
+                str(ref.id): ref
+                for ref in butler.query_datasets("thing", collections=f"client{client}")
+            }
+            counts["acknowledged"] += len(result["kept"]) + len(result["pruned"])
+            counts["kept"] += len(result["kept"])
+            for dataset_id, data in result["kept"].items():
+                ref = stored.get(dataset_id)
+                if ref is None:
+                    counts["lost"] += 1
+                elif butler.get(ref) != data:
+                    counts["wrong"] += 1
+            counts["resurrected"] += sum(i in stored for i in result["pruned"])
+    return counts
+
+
+def run_round(clients: int, seconds: float, db: str | None, base: Path) -> bool:
+    root, namespace = make_repository(base, clients, db)
+    context = multiprocessing.get_context("spawn")
+    try:
+        outs = [str(base / f"client-{clients}-{i}.json") for i in range(clients)]
+        # Processes start (and import databutler) before the clock starts.
+        start_at = time.time() + 1.0 + 0.3 * clients
+        deadline = start_at + seconds
+        processes = [
+            context.Process(
+                target=_delayed, args=(start_at, root, i, f"client{i}", deadline, outs[i])
+            )
+            for i in range(clients)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        elapsed = max(time.time(), deadline) - start_at
+        failed = [p.exitcode for p in processes if p.exitcode != 0]
+        results = [json.loads(Path(o).read_text()) for o in outs if Path(o).exists()]
+        ops = sum(r["ops"] for r in results)
+        errors: Counter[str] = Counter()
+        for r in results:
+            errors.update(r["errors"])
+        if failed:
+            errors["ClientCrashed"] += len(failed)
+        rate = int(ops / elapsed) if elapsed > 0 else 0
+        print(f"phase=mix clients={clients} n={ops} seconds={elapsed:.4f} ops_per_s={rate}")
+        detail = " ".join(f"{k}={v}" for k, v in sorted(errors.items()))
+        print(f"errors clients={clients} total={sum(errors.values())} {detail}".rstrip())
+        counts = check(root, results)
+        print(
+            f"check clients={clients} "
+            + " ".join(f"{k}={counts[k]}" for k in ("acknowledged", "kept", "lost", "wrong"))
+            + f" resurrected={counts['resurrected']}",
+            flush=True,
+        )
+        bad = counts["lost"] + counts["wrong"] + counts["resurrected"] + sum(errors.values())
+        return bad == 0
+    finally:
+        if db and namespace:
+            drop_schema(db, namespace)
+
+
+def _delayed(start_at: float, *args: Any) -> None:
+    time.sleep(max(0.0, start_at - time.time()))
+    client_main(*args)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", default="1,2,4,8", help="client counts, e.g. 1,2,4,8")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each round")
+    parser.add_argument("--db", default=None, help="registry database URI (postgresql://...)")
+    parser.add_argument("--root", default=None, help="directory for the repositories")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.clients.split(",") if c.strip()]
+    base = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="databutler-conc-"))
+    base.mkdir(parents=True, exist_ok=True)
+    ok = True
+    try:
+        for clients in counts:
+            ok = run_round(clients, args.seconds, args.db, base) and ok
+    finally:
+        if not args.root:
+            shutil.rmtree(base, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.exit(main())
