@@ -25,6 +25,7 @@ class DatastoreTransaction:
     def __init__(self, parent: DatastoreTransaction | None = None) -> None:
         self.parent = parent
         self._log: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._on_commit: list[Callable[[], Any]] = []
 
     def registerUndo(
         self, name: str, undoFunc: Callable[..., Any], *args: Any, **kwargs: Any
@@ -40,8 +41,13 @@ class DatastoreTransaction:
         yield
         self.registerUndo(name, undoFunc, *args, **kwargs)
 
+    def registerCommit(self, func: Callable[[], Any]) -> None:
+        """Run ``func()`` once the outermost transaction has committed (dropped on rollback)."""
+        self._on_commit.append(func)
+
     def rollback(self) -> None:
         """Run every undo action, newest first; log (do not raise) their failures."""
+        self._on_commit = []
         while self._log:
             name, func, args, kwargs = self._log.pop()
             try:
@@ -53,4 +59,13 @@ class DatastoreTransaction:
         """Keep the work: hand the undo actions to the parent, or drop them at top level."""
         if self.parent is not None:
             self.parent._log.extend(self._log)
+            self.parent._on_commit.extend(self._on_commit)
+            self._log, self._on_commit = [], []
+            return
         self._log = []
+        actions, self._on_commit = self._on_commit, []
+        for func in actions:
+            try:
+                func()
+            except Exception:
+                _LOG.exception("Action after commit failed; continuing.")

@@ -191,9 +191,12 @@ class Butler:
     def transaction(self) -> Iterator[None]:
         """One registry transaction and one datastore transaction: an error undoes both.
 
-        Nested blocks join the outer one.
+        Nested blocks join the outer one. The registry commits first, inside
+        the datastore block: a failed commit still undoes the datastore's
+        work, and the datastore's after-commit actions (deleting a move
+        journal) run only once the registry has committed.
         """
-        with self.registry.transaction(), self.datastore.transaction():
+        with self.datastore.transaction(), self.registry.transaction():
             yield
 
     # -- registry conveniences ---------------------------------------------------------

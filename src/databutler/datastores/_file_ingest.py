@@ -3,25 +3,37 @@
 Every file is checked and planned before anything is transferred; then the
 files are transferred, then recorded (bridge and records rows together). A
 failure deletes what was copied or linked and gives moved files back.
+
+Files ingested in place are resolved first: what is recorded is the real
+file, by its normalised path relative to the root; a path that resolves
+outside the root, or reaches its file through a symbolic link, is refused
+(`UnsafePathError`). Moves are journaled (see `_file_journal`): a process
+killed in the middle leaves nothing that a later ``verify(repair=True)``
+cannot give back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._dataset_ref import DatasetRef
+from .._exceptions import ConflictError, UnsafePathError
 from ._base import _id
+from ._file_journal import MoveJournal, is_internal, journaled_paths, recover
 from .formatters import formatter_for
-from .resources import LocalStore
+from .resources import InvalidPathError, LocalStore, check_relative_path
 
 if TYPE_CHECKING:
     from .file import FileDatastore
 
 __all__ = ["ingest_files", "transfer_new"]
+
+_LOG = logging.getLogger(__name__)
 
 
 def ingest_files(
@@ -44,42 +56,34 @@ def ingest_files(
     if transfer not in modes:
         valid = ", ".join(sorted(str(m) for m in modes))
         raise ValueError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
-    local_root = datastore.store.directory if isinstance(datastore.store, LocalStore) else None
+    local = isinstance(datastore.store, LocalStore)
+    if local:
+        recover(datastore)  # files an interrupted move left here go back first
     plans = []
     for source, ref in items:
-        path = Path(source).absolute()
-        if not path.is_file():
-            raise FileNotFoundError(f"Cannot ingest {path}: no such file.")
-        inside = local_root is not None and path.is_relative_to(local_root)
-        mode = transfer if transfer != "auto" else (None if inside else "copy")
-        if mode is None and not inside:
-            raise ValueError(
-                f"{path} is outside the datastore root {datastore.store.root}; choose a transfer "
-                "mode (copy, move, link, ...) to bring it in."
-            )
-        if mode not in (None, "direct", "copy") and not isinstance(datastore.store, LocalStore):
-            raise ValueError(
-                f"Transfer mode {mode!r} needs a local root, not {datastore.store.root}."
-            )
+        path, mode, stored = _place(datastore, source, ref, transfer)
         name = (
             formatter or datastore._configured_formatter(ref) or _formatter_by_suffix(path.suffix)
         )
         formatter_for(name)
-        if mode is None:
-            assert local_root is not None
-            stored = path.relative_to(local_root).as_posix()
-        elif mode == "direct":
-            stored = path.as_uri()
-        else:
-            stored = datastore._template(ref).format(ref) + path.suffix
         data = path.read_bytes() if datastore._checksum else None
         plans.append((path, ref, mode, stored, name, data))
+    _check_targets(datastore, plans)
     written: list[str] = []
     moved: list[tuple[str, Path]] = []
     refs = [ref for _, ref, _, _, _, _ in plans]
     recorded: list[DatasetRef] = []  # filled only once this call has recorded them
-    if datastore._transaction is not None:
-        datastore._transaction.registerUndo("ingest", datastore._undo_put, recorded, written)
+    transaction = datastore._transaction
+    if transaction is not None:
+        transaction.registerUndo("ingest", datastore._undo_put, recorded, written)
+    journal = None
+    moves = [(path, stored) for path, _, mode, stored, _, _ in plans if mode == "move"]
+    if moves:
+        assert isinstance(datastore.store, LocalStore)
+        journal = MoveJournal.begin(datastore.store, moves)  # durable before the first move
+        _crash_point("journal_written")
+        if transaction is not None:
+            transaction.registerUndo("ingest moves", _give_back, datastore, moved, journal)
     try:
         infos = []
         for path, ref, mode, stored, name, data in plans:
@@ -89,6 +93,7 @@ def ingest_files(
                 transfer_new(datastore, path, stored, mode)
                 if mode == "move":
                     moved.append((stored, path))
+                    _crash_point("moved")
                 else:
                     written.append(stored)
             infos.append(
@@ -105,12 +110,180 @@ def ingest_files(
         _crash_point("after_write")
         datastore._record(refs, infos)
         recorded.extend(refs)
+        _crash_point("recorded")
     except BaseException as failure:
         _delete_after_failure(datastore.store, written, failure)
-        for stored, original in moved:  # give moved files back: never lose one
-            assert isinstance(datastore.store, LocalStore)
-            os.replace(datastore.store.local_path(stored), original)
+        if journal is not None:
+            _give_back(datastore, moved, journal, failure)
         raise
+    if journal is not None:
+        if transaction is None:
+            journal.finish()
+        else:  # the moves hold only once the enclosing transaction commits
+            transaction.registerCommit(journal.finish)
+
+
+def _give_back(
+    datastore: FileDatastore,
+    moved: list[tuple[str, Path]],
+    journal: MoveJournal,
+    failure: BaseException | None = None,
+) -> None:
+    """Move the files this ingest moved in back where they were: never lose one.
+
+    The journal goes only when every file is back; otherwise it stays for
+    `recover` (the next ingest, or ``verify(repair=True)``).
+    """
+    assert isinstance(datastore.store, LocalStore)
+    left = []
+    for stored, original in moved:
+        try:
+            target = datastore.store.local_path(stored)
+            if os.path.lexists(original):
+                raise FileExistsError(f"{original} exists again")
+            os.replace(target, original)
+        except OSError as exc:
+            left.append((stored, original))
+            message = f"Could not move {stored!r} back to {original}: {exc}"
+            if failure is not None:
+                failure.add_note(message + "; verify(repair=True) will retry.")
+            _LOG.warning("%s; verify(repair=True) will retry.", message)
+    moved[:] = left
+    if left:
+        journal.release()
+    else:
+        journal.finish()
+
+
+def _place(
+    datastore: FileDatastore,
+    source: str | os.PathLike[str],
+    ref: DatasetRef,
+    transfer: str | None,
+) -> tuple[Path, str | None, str]:
+    """The checked source file, the transfer mode used for it and the path to record.
+
+    In-place ingests (``None``, or ``auto`` for a file inside the root) are
+    resolved, so that what is recorded is the real file inside the root,
+    named by its normalised relative path; one that resolves outside the
+    root or reaches its file through a symbolic link is refused, because
+    purging the dataset would delete the file the link leads to.
+    """
+    given = os.fspath(source)
+    if not isinstance(given, str) or not given:
+        raise TypeError(f"A file to ingest must be a non-empty path, not {source!r}.")
+    absolute = os.path.join(os.getcwd(), given)
+    lexical = Path(os.path.normpath(absolute))  # ".." collapsed by name only
+    # As the kernel sees it: every directory resolved (".." after a link included),
+    # the file's own name kept.
+    path = Path(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    if not path.is_file():
+        raise FileNotFoundError(f"Cannot ingest {given}: no such file.")
+    store = datastore.store
+    local_root = store.directory if isinstance(store, LocalStore) else None
+    real_root = Path(os.path.realpath(local_root)) if local_root is not None else None
+    real = Path(os.path.realpath(path))
+    inside_real = real_root is not None and real.is_relative_to(real_root)
+    inside_name = local_root is not None and (
+        lexical.is_relative_to(local_root) or lexical.is_relative_to(real_root or local_root)
+    )
+    mode = transfer
+    if transfer == "auto":
+        mode = None if (inside_real or inside_name) else "copy"
+    if mode is None:
+        return path, None, _in_place_path(datastore, given, lexical, real, inside_real)
+    if mode not in ("direct", "copy") and local_root is None:
+        raise ValueError(f"Transfer mode {mode!r} needs a local root, not {store.root}.")
+    if inside_real and mode in ("direct", "symlink", "relsymlink"):
+        raise UnsafePathError(
+            f"{given} is inside the root of datastore {datastore.name!r}; transfer={mode!r} "
+            "would make an artifact that deleting another dataset can break. Ingest it in "
+            "place (transfer=None) or use transfer='copy'."
+        )
+    if mode == "direct":
+        return path, mode, os.fspath(path)
+    return path, mode, datastore._template(ref).format(ref) + path.suffix
+
+
+def _in_place_path(
+    datastore: FileDatastore, given: str, lexical: Path, real: Path, inside_real: bool
+) -> str:
+    """The normalised path, relative to the root, of a file ingested in place."""
+    store = datastore.store
+    if not isinstance(store, LocalStore):
+        raise UnsafePathError(
+            f"{given} cannot be ingested in place: datastore {datastore.name!r} is at "
+            f"{store.root}, not on local disk; use transfer='copy'."
+        )
+    real_root = Path(os.path.realpath(store.directory))
+    if not inside_real:
+        raise UnsafePathError(
+            f"{given} resolves to {real}, outside the datastore root {real_root} "
+            f"({datastore.name!r}); use transfer='copy', 'move' or 'direct' to bring it in."
+        )
+    relative = real.relative_to(real_root)
+    named = [
+        lexical.relative_to(r) for r in (store.directory, real_root) if lexical.is_relative_to(r)
+    ]
+    if relative not in named:
+        raise UnsafePathError(
+            f"{given} reaches its file {real} through a symbolic link; a dataset recorded "
+            "there could later delete a file it does not own. Give the real path, or use "
+            "transfer='copy', 'move' or 'direct'."
+        )
+    stored = relative.as_posix()
+    try:
+        check_relative_path(stored)
+    except InvalidPathError as exc:
+        raise UnsafePathError(
+            f"{given} cannot be recorded as an artifact path ({exc}); rename it, or use "
+            "transfer='copy' or 'move'."
+        ) from None
+    if is_internal(stored) or (real.name.startswith(".") and real.name.endswith(".tmp")):
+        raise UnsafePathError(
+            f"{given} is one of databutler's own files (a journal or an unfinished write), "
+            "not a dataset; it cannot be ingested."
+        )
+    if len(stored) > _MAX_PATH:
+        raise UnsafePathError(
+            f"{given} has a path of {len(stored)} characters inside the datastore root; at "
+            f"most {_MAX_PATH} can be recorded. Use transfer='copy' or 'move'."
+        )
+    return stored
+
+
+#: Longest artifact path the records table holds.
+_MAX_PATH = 1024
+
+
+def _check_targets(datastore: FileDatastore, plans: list[Any]) -> None:
+    """Refuse, before anything moves, plans that would use one path twice or steal an artifact."""
+    seen: dict[str, Path] = {}
+    for path, _, mode, stored, _, _ in plans:
+        if mode in (None, "direct"):
+            continue
+        if stored in seen and seen[stored] != path:
+            raise ConflictError(
+                f"Files {seen[stored]} and {path} would both be stored at {stored!r} in "
+                f"datastore {datastore.name!r}; check the file template: it must give each "
+                "dataset its own path."
+            )
+        seen[stored] = path
+    movers = [path for path, _, mode, _, _, _ in plans if mode == "move"]
+    if movers and isinstance(datastore.store, LocalStore):
+        real_root = Path(os.path.realpath(datastore.store.directory))
+        inside = {
+            Path(os.path.realpath(p)).relative_to(real_root).as_posix(): p
+            for p in movers
+            if Path(os.path.realpath(p)).is_relative_to(real_root)
+        }
+        taken = {row["path"] for row in datastore.records.fetch(path=list(inside))}
+        if taken:
+            first = sorted(taken)[0]
+            raise ConflictError(
+                f"{inside[first]} is the artifact of a dataset of datastore "
+                f"{datastore.name!r}; moving it would take it away. Use transfer='copy'."
+            )
 
 
 def transfer_new(datastore: FileDatastore, source: Path, stored: str, mode: str) -> None:
@@ -125,5 +298,11 @@ def transfer_new(datastore: FileDatastore, source: Path, stored: str, mode: str)
         except FileExistsError:
             if attempt or next(datastore.records.fetch(path=stored), None) is not None:
                 raise
+            if stored in journaled_paths(datastore.store):
+                raise FileExistsError(
+                    f"{stored!r} in datastore {datastore.name!r} holds a file an interrupted "
+                    "ingest(transfer='move') left; run verify(repair=True) (databutler verify "
+                    "--repair) to move it back first."
+                ) from None
             # Left by an ingest that died between transferring and recording.
             datastore.store.delete(stored)
