@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy
 
 from ..datastores import ChainedDatastore, Datastore, FileDatastore
+from ..datastores._file_journal import is_internal, journaled_paths, pending_moves, recover
 from ..registry.interfaces import Database, FakeDatasetRef
 from ..registry.interfaces._database import chunked
 
@@ -35,6 +36,10 @@ KINDS = {
     "stale_trash": "trash row left behind (repair: empty the trash)",
     "location_without_records": "datastore holds a dataset it has no record of (repair: forget)",
     "records_without_location": "record of a dataset neither held nor trashed (repair: drop)",
+    "unfinished_move": (
+        "file an interrupted ingest(transfer='move') left unrecorded (repair: move it back)"
+    ),
+    "undeletable_artifact": "trashed artifact that cannot be deleted (its trash row is kept)",
 }
 
 _ROWS_PER_FETCH = 10_000
@@ -122,6 +127,8 @@ class _Checker:
         self.trash = trash
         self.report = report
         self.name = datastore.name
+        # Files a move journal names are reported as unfinished moves, never as unknown.
+        self.journaled = journaled_paths(datastore.store)
 
     def add(self, kind: str, dataset_id: uuid.UUID | None, path: str | None, detail: str) -> None:
         self.report.problems.append(Problem(kind, self.name, dataset_id, path, detail))
@@ -214,7 +221,25 @@ class _Checker:
         self._check_direct(checksums)
 
     def _unknown(self, path: str) -> None:
+        if is_internal(path) or path in self.journaled:
+            return  # databutler's own files, or a moved file its journal accounts for
         self.add("unknown_artifact", None, path, "no record mentions this file")
+
+    def check_moves(self, repair: bool) -> None:
+        """Files interrupted move ingests left behind; with ``repair``, move them back."""
+        if repair:
+            moved_back, left = recover(self.datastore)
+            for _ in range(moved_back):
+                self.add("unfinished_move", None, None, "moved back to where it was ingested from")
+            if moved_back:
+                self.report.repaired["unfinished_move"] = (
+                    self.report.repaired.get("unfinished_move", 0) + moved_back
+                )
+        else:
+            left = pending_moves(self.datastore)
+        for problem in left:
+            self.add("unfinished_move", None, problem.destination, problem.detail)
+        self.journaled = journaled_paths(self.datastore.store)
 
     def _compare(self, path: str, size: int, rows: list[Any], checksums: bool) -> None:
         data: bytes | None = None
@@ -283,7 +308,13 @@ class _Checker:
             datastore.emptyTrash()
             done["stale_trash"] = len(by_kind["stale_trash"])
         if delete_unknown and by_kind.get("unknown_artifact"):
-            unknown = [p.path for p in by_kind["unknown_artifact"] if p.path is not None]
+            # Never a file a move journal names: it is a user's file on its way back.
+            journaled = journaled_paths(datastore.store)
+            unknown = [
+                p.path
+                for p in by_kind["unknown_artifact"]
+                if p.path is not None and p.path not in journaled and not is_internal(p.path)
+            ]
             datastore.store.delete_many(unknown)  # in batches (S3) or several at once
             done["unknown_artifact"] = len(by_kind["unknown_artifact"])
         return done
@@ -305,6 +336,7 @@ def verify_datastore(
         if not isinstance(leaf, FileDatastore):
             continue  # in-memory datastores die with the process: nothing to drift
         checker = _Checker(db, leaf, location, trash, report)
+        checker.check_moves(repair)  # first: files moved back are no unknown artifacts
         start = len(report.problems)
         with db.session():  # one connection, in a transaction: PostgreSQL streams then
             checker.check_tables()

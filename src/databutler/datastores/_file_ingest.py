@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,14 @@ def ingest_files(
         if transaction is None:
             journal.finish()
         else:  # the moves hold only once the enclosing transaction commits
-            transaction.registerCommit(journal.finish)
+            transaction.registerCommit(partial(_finish_after_commit, journal))
+
+
+def _finish_after_commit(journal: MoveJournal) -> None:
+    from .file import _crash_point
+
+    _crash_point("committed")
+    journal.finish()
 
 
 def _give_back(
