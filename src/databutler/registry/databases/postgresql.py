@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import select
 import uuid
 from collections.abc import Iterable
 from typing import Any, cast
@@ -106,6 +107,18 @@ class PostgresqlDatabase(Database):
                 f"{str(exc.orig).strip()}. Check that the server runs and the URI is right."
             ) from exc
         return engine
+
+    def _is_stale(self, connection: sqlalchemy.Connection) -> bool:
+        # docstring inherited; an idle connection has nothing to read: data on
+        # its socket is the server's goodbye (a terminated backend, a restart).
+        if super()._is_stale(connection):
+            return True
+        try:
+            fileno = connection.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+            readable, _, _ = select.select([fileno], [], [], 0)
+        except Exception:
+            return True
+        return bool(readable)
 
     PLACEHOLDER = "%s"
     FOR_UPDATE = " FOR UPDATE"

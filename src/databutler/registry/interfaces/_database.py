@@ -9,9 +9,11 @@ A `Database` instance is not thread-safe: give each thread its own `clone`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import uuid
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -95,6 +97,34 @@ class _Frame:
     savepoint: bool
 
 
+class _HeldConnections:
+    """The connections a `Database` keeps for its lifetime: one for reads, one for sessions.
+
+    Kept apart from the `Database` so that a finalizer can close them when
+    the database is forgotten without keeping it alive.
+    """
+
+    __slots__ = ("reader", "writer")
+
+    def __init__(self) -> None:
+        self.reader: sqlalchemy.Connection | None = None
+        self.writer: sqlalchemy.Connection | None = None
+
+    def close(self) -> None:
+        for connection in (self.reader, self.writer):
+            if connection is not None:
+                with contextlib.suppress(Exception):  # the server may be gone already
+                    connection.close()
+        self.reader = self.writer = None
+
+
+def _finalize(held: _HeldConnections, engine: sqlalchemy.engine.Engine | None) -> None:
+    held.close()
+    if engine is not None:
+        with contextlib.suppress(Exception):
+            engine.dispose()
+
+
 class Database(ABC):
     """One database engine and namespace, with transactions, sessions and bulk writes.
 
@@ -114,9 +144,11 @@ class Database(ABC):
     #: Largest number of values bound in one ``IN`` clause or array parameter.
     IN_BATCH_SIZE: int = 10_000
 
-    #: Keep one connection open for reads outside sessions (cheap for embedded
-    #: databases; a server connection would outlive a forgotten instance).
-    KEEP_READER: bool = False
+    #: Keep one connection for reads and one for sessions open for the
+    #: instance's lifetime, instead of a pool checkout (with a ping) per call.
+    #: They are closed by `dispose`, or by a finalizer once the instance is
+    #: forgotten; one found dropped by the server is replaced before use.
+    KEEP_READER: bool = True
 
     def __init__(
         self,
@@ -135,7 +167,10 @@ class Database(ABC):
         self._connection: sqlalchemy.Connection | None = None
         self._frames: list[_Frame] = []
         self._doomed = False
-        self._reader: sqlalchemy.Connection | None = None
+        self._held = _HeldConnections()
+        # Forgotten, an instance closes its own connections; `fromUri` makes
+        # the instance that created the engine dispose of it too (clones share it).
+        self._finalizer = weakref.finalize(self, _finalize, self._held, None)
         # insertMany's bind processors and SQL, by (table, columns, encoded columns).
         self._insert_many_cache: dict[Any, tuple[list[tuple[int, Any]], str]] = {}
 
@@ -167,7 +202,10 @@ class Database(ABC):
             Whether writes are allowed.
         """
         engine = cls.makeEngine(uri, writeable=writeable)
-        return cls.fromEngine(engine, origin=origin, namespace=namespace, writeable=writeable)
+        db = cls.fromEngine(engine, origin=origin, namespace=namespace, writeable=writeable)
+        db._finalizer.detach()
+        db._finalizer = weakref.finalize(db, _finalize, db._held, engine)
+        return db
 
     @classmethod
     def fromEngine(
@@ -195,16 +233,28 @@ class Database(ABC):
         )
 
     def dispose(self) -> None:
-        """Close every pooled connection of the engine (shared with clones)."""
+        """Close this instance's connections and every pooled one of the engine (shared
+        with clones)."""
         if self._connection is not None:
             raise RuntimeError("Cannot dispose of a database while a session is open.")
-        self._close_reader()
+        self._held.close()
         self._engine.dispose()
 
+    def close(self) -> None:
+        """Close the connections this instance keeps (the engine stays for its clones)."""
+        if self._connection is not None:
+            raise RuntimeError("Cannot close a database while a session is open.")
+        self._held.close()
+
     def _close_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        reader, self._held.reader = self._held.reader, None
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.close()
+
+    def _is_stale(self, connection: sqlalchemy.Connection) -> bool:
+        """Whether a kept, idle connection is known to be unusable (closed or dropped)."""
+        return connection.closed or connection.invalidated
 
     def isWriteable(self) -> bool:
         """Whether this database accepts writes."""
@@ -235,12 +285,33 @@ class Database(ABC):
         if self._connection is not None:
             yield
             return
-        with self._engine.connect() as connection:
-            self._connection = connection
-            try:
-                yield
-            finally:
-                self._connection = None
+        connection = self._held.writer
+        self._held.writer = None  # a session on another thread would make its own
+        if connection is not None and self._is_stale(connection):
+            with contextlib.suppress(Exception):
+                connection.close()
+            connection = None
+        if connection is None:
+            connection = self._engine.connect()
+        self._connection = connection
+        try:
+            yield
+        except BaseException:
+            self._connection = None
+            if connection.invalidated or connection.in_transaction():
+                with contextlib.suppress(Exception):
+                    connection.close()
+            else:
+                self._keep_writer(connection)
+            raise
+        self._connection = None
+        self._keep_writer(connection)
+
+    def _keep_writer(self, connection: sqlalchemy.Connection) -> None:
+        if not self.KEEP_READER or connection.closed or self._held.writer is not None:
+            connection.close()
+        else:
+            self._held.writer = connection
 
     @contextmanager
     def transaction(
@@ -342,18 +413,23 @@ class Database(ABC):
             return
         # Reads share one connection in autocommit mode: no pool checkout,
         # BEGIN or ROLLBACK per query, and no snapshot held between them.
-        if self._reader is None or self._reader.closed:
-            self._reader = self._connect_autocommit()
-        reader = self._reader
-        self._reader = None  # a nested read gets its own connection
+        reader = self._held.reader
+        self._held.reader = None  # a nested read gets its own connection
+        if reader is not None and self._is_stale(reader):
+            with contextlib.suppress(Exception):
+                reader.close()
+            reader = None
+        if reader is None:
+            reader = self._connect_autocommit()
         try:
             yield reader
         except BaseException:
-            reader.close()
+            with contextlib.suppress(Exception):
+                reader.close()
             raise
         else:
-            if self._reader is None:
-                self._reader = reader
+            if self._held.reader is None and not reader.closed:
+                self._held.reader = reader
             else:
                 reader.close()
 
@@ -367,14 +443,24 @@ class Database(ABC):
     ) -> Iterator[sqlalchemy.CursorResult[*tuple[Any, ...]]]:
         """Run a read query; the result is valid only inside the block.
 
-        Uses the session connection when one is open, otherwise a short-lived one.
+        Uses the session connection when one is open, otherwise the kept read connection.
         """
-        with self._connect_for_read() as connection:
-            result = connection.execute(sql, *args, **kwargs)
-            try:
-                yield result
-            finally:
-                result.close()
+        # A kept connection the server dropped since its last use: a read
+        # outside a session is retried once, on a new connection.
+        attempts = 2 if self._connection is None else 1
+        for attempt in range(attempts):
+            with self._connect_for_read() as connection:
+                try:
+                    result = connection.execute(sql, *args, **kwargs)
+                except sqlalchemy.exc.DBAPIError as exc:
+                    if exc.connection_invalidated and attempt + 1 < attempts:
+                        continue  # the invalidated connection is replaced on the next try
+                    raise
+                try:
+                    yield result
+                finally:
+                    result.close()
+                return
 
     # ------------------------------------------------------------------
     # Schema

@@ -1,0 +1,121 @@
+"""A butler keeps its connections for its lifetime, leaks none, and survives a dropped one."""
+
+from __future__ import annotations
+
+import gc
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from databutler import Butler
+from databutler.testing.butler import populate
+from databutler.testing.database import postgresql_uri
+
+
+def _engine(uri: str) -> sqlalchemy.engine.Engine:
+    return sqlalchemy.create_engine(uri.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, sqlalchemy.engine.Engine, str]]:
+    """The test server's URI tagged with a unique application name, an admin engine, the name."""
+    base = postgresql_uri()
+    name = f"databutler-{uuid.uuid4().hex[:12]}"
+    tagged = f"{base}{'&' if '?' in base else '?'}application_name={name}"
+    admin = _engine(base)
+    namespace = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        yield tagged + f"#{namespace}", admin, name
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE'))
+        admin.dispose()
+
+
+def _split(uri: str) -> tuple[str, str]:
+    db, _, namespace = uri.partition("#")
+    return db, namespace
+
+
+def _connections(admin: sqlalchemy.engine.Engine, name: str) -> list[int]:
+    with admin.connect() as connection:
+        return list(
+            connection.execute(
+                sqlalchemy.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": name},
+            ).scalars()
+        )
+
+
+def _make(root: Path, uri: str) -> None:
+    db, namespace = _split(uri)
+    with Butler.create(str(root), db=db, namespace=namespace, run="r1") as butler:
+        populate(butler, detectors=3)
+        butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+
+
+@pytest.mark.postgresql
+def test_forgotten_butlers_leave_no_connection(
+    server: tuple[str, sqlalchemy.engine.Engine, str], tmp_path: Path
+) -> None:
+    uri, admin, name = server
+    _make(tmp_path / "repo", uri)
+    assert _connections(admin, name) == []
+    for i in range(200):
+        butler = Butler(str(tmp_path / "repo"), writeable=i % 2 == 0, collections="r1")
+        assert butler.get("thing", instrument="HSC", detector=0) == {"a": 1}
+        if i % 2 == 0:
+            butler.put({"a": i}, "thing", instrument="HSC", detector=1, run=f"run{i}")
+        del butler  # never closed
+    gc.collect()
+    assert _connections(admin, name) == []
+
+
+@pytest.mark.postgresql
+def test_a_butler_keeps_one_connection_per_kind(
+    server: tuple[str, sqlalchemy.engine.Engine, str], tmp_path: Path
+) -> None:
+    uri, admin, name = server
+    _make(tmp_path / "repo", uri)
+    with Butler(str(tmp_path / "repo"), writeable=True, run="r1") as butler:
+        refs = []
+        for d in range(3):
+            refs.append(butler.put({"d": d}, "thing", instrument="HSC", detector=d, run=f"x{d}"))
+            assert butler.get("thing", instrument="HSC", detector=d, collections=f"x{d}") == {
+                "d": d
+            }
+        held = _connections(admin, name)
+        assert 1 <= len(held) <= 3  # reads, writes (and the datastore's clone at most)
+        for ref in refs:
+            assert butler.exists(ref)
+        assert sorted(_connections(admin, name)) == sorted(held)  # the same ones, kept
+    assert _connections(admin, name) == []
+
+
+@pytest.mark.postgresql
+def test_the_next_call_after_the_server_drops_a_connection_succeeds(
+    server: tuple[str, sqlalchemy.engine.Engine, str], tmp_path: Path
+) -> None:
+    uri, admin, name = server
+    _make(tmp_path / "repo", uri)
+    with Butler(str(tmp_path / "repo"), writeable=True, run="r1") as butler:
+        for round_ in range(3):
+            assert butler.get("thing", instrument="HSC", detector=0) == {"a": 1}
+            butler.put({"r": round_}, "thing", instrument="HSC", detector=1, run=f"y{round_}")
+            pids = _connections(admin, name)
+            assert pids
+            with admin.connect() as connection:
+                for pid in pids:
+                    connection.execute(
+                        sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
+                    )
+            # Both a read and a write go through on new connections.
+            assert butler.get("thing", instrument="HSC", detector=0) == {"a": 1}
+            butler.put({"r": round_}, "thing", instrument="HSC", detector=2, run=f"y{round_}")
+            assert butler.get("thing", instrument="HSC", detector=2, collections=f"y{round_}") == {
+                "r": round_
+            }
+        assert butler.verify().ok
