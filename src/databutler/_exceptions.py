@@ -14,6 +14,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── DataIdError                     (ValueError)    a data ID that does not fit its dimensions
     ├── UnsafePathError                 (ValueError)    a path that leaves, or writes into, a root
     ├── ExportFormatError               (ValueError)    an export that is malformed or unsafe
+    ├── ExpressionError                 (ValueError)    a bad query `where` expression or bind value
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError)
     │   ├── SchemaAlreadyDefinedError
@@ -44,6 +45,7 @@ __all__ = [
     "DatabutlerError",
     "DimensionConfigError",
     "ExportFormatError",
+    "ExpressionError",
     "IncompatibleVersionError",
     "InvalidDatasetIdError",
     "InvalidNameError",
@@ -109,6 +111,63 @@ class UnsafePathError(DatabutlerError, ValueError):
 
 class ExportFormatError(DatabutlerError, ValueError):
     """An export (directory, zip or manifest) is missing, malformed, or names unsafe paths."""
+
+
+class ExpressionError(DatabutlerError, ValueError):
+    """A ``where`` expression or its ``bind`` values are malformed or ill-typed.
+
+    Raised before anything reaches the database: a syntax error, an unknown
+    identifier, operands of incompatible types, a value out of range, a bind
+    parameter without a value.  ``reason`` is one line (what the command line
+    shows); ``str()`` adds the expression with a caret under the column.
+
+    Parameters
+    ----------
+    reason : `str`
+        What went wrong, where, and how to fix it when that is obvious.
+    expression : `str`, optional
+        The expression text; when given, the message quotes the offending
+        line with a caret under ``position``.
+    position : `int`, optional
+        0-based offset into ``expression`` of the column where it went wrong
+        (``len(expression)`` for "ended too early").
+
+    Notes
+    -----
+    Columns in messages are the same 0-based offsets as ``position``.
+    """
+
+    def __init__(
+        self, reason: str, expression: str | None = None, position: int | None = None
+    ) -> None:
+        self.reason = reason
+        self.expression = expression
+        self.position = position
+        super().__init__(_format_error(reason, expression, position))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reason, self.expression, self.position))
+
+
+def _format_error(reason: str, expression: str | None, position: int | None) -> str:
+    if expression is None or position is None:
+        return reason
+    line_start = expression.rfind("\n", 0, position) + 1
+    line_end = expression.find("\n", position)
+    line = expression[line_start : line_end if line_end >= 0 else len(expression)]
+    column = position - line_start
+    # Keep the excerpt readable for very long expressions: a window around the column.
+    start = max(0, column - 40)
+    end = min(len(line), column + 40)
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if end < len(line) else ""
+    shown = "".join(c if c.isprintable() else " " for c in line[start:end])
+    caret = " " * (len(prefix) + column - start) + "^"
+    parts = [reason]
+    if "\n" in expression:
+        parts.append(f"  (line {expression.count(chr(10), 0, line_start) + 1})")
+    parts += [f"  {prefix}{shown}{suffix}", f"  {caret}"]
+    return "\n".join(parts)
 
 
 class DatabaseError(DatabutlerError):

@@ -19,7 +19,8 @@ from .._exceptions import (
     ReadOnlyDatabaseError,
 )
 from .._file_dataset import FileDataset
-from ..datastores import Datastore, datastore_from_config
+from ..datastores import Datastore, FileDatastore, datastore_from_config
+from ..datastores._file_trash import EmptyTrashResult
 from ..dimensions import DataCoordinate, DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
@@ -33,7 +34,7 @@ from ._conflicts import explaining_conflicts
 from ._delete import PruneResult
 from ._repository import create_repository
 from ._values import DatasetExistence, DatasetNotFoundError
-from ._verify import VerifyReport, verify_datastore
+from ._verify import VerifyReport, leaf_datastores, verify_datastore
 
 __all__ = ["Butler", "DatasetExistence", "DatasetNotFoundError", "DeferredDatasetHandle"]
 
@@ -509,7 +510,7 @@ class Butler:
         dataset_type: str | DatasetType,
         *,
         collections: str | Sequence[str] | None = None,
-        where: str = "",
+        where: str | None = "",
         bind: Mapping[str, Any] | None = None,
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
@@ -553,7 +554,7 @@ class Butler:
         self,
         dimensions: Iterable[str] | str,
         *,
-        where: str = "",
+        where: str | None = "",
         bind: Mapping[str, Any] | None = None,
     ) -> Iterator[DataCoordinate]:
         """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``."""
@@ -561,7 +562,7 @@ class Butler:
         yield from self.registry.queryDataIds(names, where=where, bind=bind)
 
     def query_dimension_records(
-        self, element: str, *, where: str = "", bind: Mapping[str, Any] | None = None
+        self, element: str, *, where: str | None = "", bind: Mapping[str, Any] | None = None
     ) -> Iterator[Any]:
         """Stream the records of one dimension matching ``where``."""
         yield from self.registry.queryDimensionRecords(element, where=where, bind=bind)
@@ -622,11 +623,23 @@ class Butler:
         """
         return _delete.remove_runs(self, names, unlink_from_chains=unlink_from_chains)
 
-    def empty_trash(self, *, dry_run: bool = False) -> int:
-        """Delete the artifacts of every trashed dataset; how many datasets were emptied."""
+    def empty_trash(self, *, dry_run: bool = False) -> EmptyTrashResult:
+        """Delete the artifacts of every trashed dataset; how many datasets were emptied.
+
+        An artifact that cannot be deleted (no permission, a directory in its
+        place) does not stop the others: it is logged, its datasets stay in
+        the trash, and the result (an `int`) lists it in ``failures``.
+        """
         if not dry_run:
             self._require_writeable("empty the trash")
-        return len(self.datastore.emptyTrash(dry_run=dry_run))
+        emptied = len(self.datastore.emptyTrash(dry_run=dry_run))
+        failures = [
+            failure
+            for leaf in leaf_datastores(self.datastore)
+            if isinstance(leaf, FileDatastore) and not dry_run
+            for failure in leaf.trash_failures
+        ]
+        return EmptyTrashResult(emptied, tuple(failures))
 
     def remove_dataset_type(self, name: str) -> None:
         """Remove a dataset type that has no datasets."""

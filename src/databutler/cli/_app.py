@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .._exceptions import DatabutlerError
+from .._exceptions import DatabutlerError, ExpressionError
 
 if TYPE_CHECKING:
     from ..butler import Butler
@@ -57,6 +57,9 @@ class _Group(click.Group):
 
 
 def _message(exc: BaseException) -> str:
+    if isinstance(exc, ExpressionError):
+        # One line: the reason names the column; the caret drawing is for Python callers.
+        return f"--where: {exc.reason}"
     # KeyError's str() quotes its argument; the message is what we want.
     if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
         return exc.args[0]

@@ -19,7 +19,7 @@ from .datasets import ByDimensionsDatasetRecordStorageManager
 from .dimension_records import DimensionRecord
 from .interfaces import Database, DatastoreRegistryBridgeManager
 from .managers import RegistryManagerInstances, RegistryManagerTypes
-from .queries import parse_expression
+from .queries import ExpressionError, check_bind, parse_where
 
 __all__ = ["SqlRegistry"]
 
@@ -115,26 +115,38 @@ class SqlRegistry:
         element: str,
         dataIds: Iterable[Mapping[str, Any]] | None = None,
         *,
-        where: str = "",
+        where: str | None = "",
         bind: Mapping[str, Any] | None = None,
     ) -> list[DimensionRecord]:
-        """Records of one dimension: for the given data IDs, or matching ``where``, or all."""
-        if where.strip():
+        """Records of one dimension: for the given data IDs, or matching ``where``, or all.
+
+        ``where`` and ``bind`` are checked whole (syntax, types, values)
+        before any SQL runs; problems raise `ExpressionError`.
+        """
+        node = parse_where(where)
+        check_bind(bind)
+        if node is not None:
             if dataIds is not None:
                 raise TypeError("Give dataIds or where=, not both.")
-            return self._managers.dimensions.query(element, parse_expression(where), bind)
+            with _quoting(where):
+                return self._managers.dimensions.query(element, node, bind)
         return self._managers.dimensions.fetch(element, dataIds)
 
     def queryDataIds(
         self,
         dimensions: Iterable[str],
         *,
-        where: str = "",
+        where: str | None = "",
         bind: Mapping[str, Any] | None = None,
     ) -> list[DataCoordinate]:
-        """Data IDs of ``dimensions`` that the dimension records allow, matching ``where``."""
-        node = parse_expression(where) if where.strip() else None
-        return self._managers.dimensions.queryDataIds(dimensions, node, bind)
+        """Data IDs of ``dimensions`` that the dimension records allow, matching ``where``.
+
+        ``where`` and ``bind`` are checked as by `queryDimensionRecords`.
+        """
+        node = parse_where(where)
+        check_bind(bind)
+        with _quoting(where):
+            return self._managers.dimensions.queryDataIds(dimensions, node, bind)
 
     def expandDataId(
         self,
@@ -287,7 +299,7 @@ class SqlRegistry:
         datasetType: str | DatasetType,
         *,
         collections: Sequence[str] | str,
-        where: str = "",
+        where: str | None = "",
         bind: Mapping[str, Any] | None = None,
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
@@ -313,7 +325,7 @@ class SqlRegistry:
         datasetType: str | DatasetType,
         *,
         collections: Sequence[str] | str,
-        where: str = "",
+        where: str | None = "",
         bind: Mapping[str, Any] | None = None,
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
@@ -323,6 +335,8 @@ class SqlRegistry:
         A datastore filter naming an ephemeral (in-memory) datastore, which
         the SQL tables do not know, is applied batch by batch to the rows.
         """
+        node = parse_where(where)
+        check_bind(bind)
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         search = [collections] if isinstance(collections, str) else list(collections)
         ephemeral = self._bridges.is_ephemeral
@@ -331,12 +345,13 @@ class SqlRegistry:
         rows = self._datasets.query(
             name,
             search,
-            where=parse_expression(where) if where.strip() else None,
+            where=node,
             bind=bind,
             in_datastore=None if held_in else in_datastore,
             not_in_datastore=None if held_out else not_in_datastore,
             location=self._bridges.location_table,
         )
+        rows = _quoted(rows, where)
         if held_in is not None:
             rows = self._filter_held(rows, held_in, keep_held=True)
         if held_out is not None:
@@ -405,3 +420,19 @@ class _FakeRefs:
         from .interfaces import FakeDatasetRef
 
         return (FakeDatasetRef(i) for i in self._ids)
+
+
+@contextmanager
+def _quoting(where: object) -> Iterator[None]:
+    """Quote ``where`` in expression errors raised by the managers, which only see its tree."""
+    try:
+        yield
+    except ExpressionError as exc:
+        if exc.expression is None and exc.position is not None and isinstance(where, str):
+            raise ExpressionError(exc.reason, where, exc.position) from exc.__cause__
+        raise
+
+
+def _quoted(rows: Iterator[DatasetRef], where: object) -> Iterator[DatasetRef]:
+    with _quoting(where):
+        yield from rows

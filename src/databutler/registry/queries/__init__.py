@@ -1,5 +1,6 @@
 """Registry queries: the ``where`` expression language and its translation to SQL."""
 
+from ._values import MAX_STRING_LENGTH, MAX_TERMS
 from .builder import DimensionColumns
 from .expression import (
     KEYWORDS,
@@ -21,12 +22,14 @@ from .expression import (
     Or,
     parse_expression,
 )
-from .sql import Resolver, bind_names, identifiers, to_sql
+from .sql import Resolver, bind_names, check_bind, identifiers, parse_where, to_sql
 
 __all__ = [
     "KEYWORDS",
     "MAX_DEPTH",
     "MAX_LENGTH",
+    "MAX_STRING_LENGTH",
+    "MAX_TERMS",
     "And",
     "BindParameter",
     "Comparison",
@@ -44,7 +47,9 @@ __all__ = [
     "Or",
     "Resolver",
     "bind_names",
+    "check_bind",
     "identifiers",
     "parse_expression",
+    "parse_where",
     "to_sql",
 ]

@@ -7,27 +7,32 @@ caller's ``resolve`` function returns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
-from .expression import (
-    And,
-    BindParameter,
-    Comparison,
-    ExpressionError,
-    Identifier,
-    InBind,
-    InList,
-    IsNull,
-    Literal,
-    Node,
-    Not,
-    Or,
+from ._check import (
+    BoolColumn,
+    Column,
+    Compare,
+    Cond,
+    Const,
+    Junction,
+    Negation,
+    NullTest,
+    Operand,
+    Value,
+    check,
 )
+from ._values import BindValues, _BindError, _check_bind
+from .expression import BindParameter, ExpressionError, Identifier, Node, parse_expression
 
-__all__ = ["Resolver", "bind_names", "identifiers", "to_sql"]
+__all__ = ["Resolver", "bind_names", "check_bind", "identifiers", "parse_where", "to_sql"]
 
 Resolver = Callable[[Identifier], sqlalchemy.ColumnElement[Any]]
 """Maps an identifier of an expression to the column (or SQL expression) it names."""
@@ -72,7 +77,7 @@ def to_sql(
     *,
     text: str | None = None,
 ) -> sqlalchemy.ColumnElement[bool]:
-    """Translate a parsed expression to an SQLAlchemy boolean expression.
+    """Type-check a parsed expression and translate it to an SQLAlchemy condition.
 
     Parameters
     ----------
@@ -80,13 +85,18 @@ def to_sql(
         A condition, as returned by `parse_expression`.  ``Literal(True)``
         (the empty expression) translates to ``sqlalchemy.true()``.
     resolve : `~collections.abc.Callable`
-        Called with each `Identifier`; returns the column it names.  It may
-        raise `ExpressionError`, which propagates, or `LookupError`, which is
-        re-raised as an `ExpressionError` pointing at the identifier.
+        Called with each `Identifier`; returns the column it names, whose
+        SQLAlchemy type gives the kind of its values (integer, float,
+        string, boolean, datetime or UUID).  It may raise `ExpressionError`,
+        which propagates, or `LookupError`, which is re-raised as an
+        `ExpressionError` pointing at the identifier.
     binds : `~collections.abc.Mapping` [`str`, `~typing.Any`], optional
-        Values of the bind parameters, by name without the ``:``.  The value
-        for ``x IN :name`` must be a list, tuple or set; the value of a bind
-        used on its own as a condition must be `True` or `False`.
+        Values of the bind parameters, by name without the ``:``; checked
+        whole by `check_bind`.  The value for ``x IN :name`` must be a list,
+        tuple or set, which may also be an item of an ``IN`` list
+        (``x IN (:name)``, daf_butler's spelling); such a value anywhere else
+        is refused.  The value of a bind used on its own as a condition must
+        be `True` or `False`.
     text : `str`, optional
         The text ``node`` was parsed from; when given, errors quote it with a
         caret under the offending column.
@@ -94,133 +104,236 @@ def to_sql(
     Returns
     -------
     clause : `sqlalchemy.ColumnElement` [`bool`]
-        The condition.  Literals become ``sqlalchemy.literal`` and bind values
-        ``sqlalchemy.bindparam`` (expanding for ``IN :name``), so none of the
-        values appear in the SQL text.
+        The condition.  Every value is a bound parameter typed like the
+        column it is compared with, so none appears in the SQL text.
 
     Raises
     ------
     ExpressionError
-        If an identifier is unknown, a bind parameter has no value or a value
-        of the wrong kind, or ``node`` is a value rather than a condition.
+        If an identifier is unknown or of a type that cannot be compared;
+        operands of a comparison or ``IN`` have incompatible kinds (an
+        integer with a string, a boolean with a number); a non-boolean
+        column or value is used as a condition; a literal or bind value is
+        out of range (integers beyond 64 bits, non-finite floats, strings
+        with NUL or lone surrogates or longer than `MAX_STRING_LENGTH`); a
+        bind parameter has no value or a value of the wrong kind; or the
+        expression holds more than `MAX_TERMS` comparisons and listed
+        values.  Nothing reaches the database before all of this is checked.
     """
-    return _Translator(resolve, binds if binds is not None else {}, text).condition(node)
+    try:
+        values = _check_bind(binds)
+    except _BindError as exc:
+        uses = [
+            n.position for n in node.walk() if isinstance(n, BindParameter) and n.name == exc.name
+        ]
+        raise ExpressionError(
+            exc.reason, text if uses else None, min(uses) if uses else None
+        ) from None
+    return _emit(check(node, resolve, values, text))
 
 
-class _Translator:
-    def __init__(self, resolve: Resolver, binds: Mapping[str, Any], text: str | None) -> None:
-        self.resolve = resolve
-        self.binds = binds
-        self.text = text
+def check_bind(bind: object) -> BindValues:
+    """Check a ``bind`` mapping whole, before any query is built.
 
-    def error(self, node: Node, reason: str) -> ExpressionError:
-        return ExpressionError(reason, self.text, node.position)
+    Parameters
+    ----------
+    bind : `~collections.abc.Mapping` [`str`, `object`] or `None`
+        Bind values by name (without the ``:``).  A value is an `int` (a
+        `bool` is not one) within 64 bits, a finite `float`, a `str` (no NUL,
+        no lone surrogate, at most `MAX_STRING_LENGTH` characters), a
+        `bool`, an aware `datetime.datetime`, a `uuid.UUID`, or a list,
+        tuple, set or frozenset of those (for ``x IN :name`` and
+        ``x IN (:name)``).
 
-    def condition(self, node: Node) -> sqlalchemy.ColumnElement[bool]:
-        match node:
-            case And(terms=terms):
-                return sqlalchemy.and_(*(self.condition(term) for term in terms))
-            case Or(terms=terms):
-                return sqlalchemy.or_(*(self.condition(term) for term in terms))
-            case Not(term=term):
-                return sqlalchemy.not_(self.condition(term))
-            case Comparison(op=op, left=left, right=right):
-                return self.comparison(op, self.value(left), self.value(right))
-            case InList(operand=operand, items=items, negated=negated):
-                column = self.value(operand)
-                values = [self.value(item) for item in items]
-                return column.not_in(values) if negated else column.in_(values)
-            case InBind(operand=operand, bind=bind, negated=negated):
-                return self.in_bind(self.value(operand), bind, negated)
-            case IsNull(operand=operand, negated=negated):
-                column = self.value(operand)
-                return column.is_not(None) if negated else column.is_(None)
-            case Literal(value=bool() as value):
-                return sqlalchemy.true() if value else sqlalchemy.false()
-            case Literal():
-                raise self.error(
-                    node,
-                    f"{node} at column {node.position} is a value, not a condition; "
-                    "compare it with =, !=, <, <=, >, >= or IN",
-                )
-            case BindParameter(name=name):
-                value = self.bind_value(node)
-                if not isinstance(value, bool):
-                    raise self.error(
-                        node,
-                        f"bind parameter :{name} at column {node.position} is used as a "
-                        f"condition, so its value must be True or False, not {value!r}",
-                    )
-                return sqlalchemy.bindparam(name, value, type_=sqlalchemy.Boolean, unique=True)
-            case _:
-                # An identifier on its own is a boolean column; type_coerce (no CAST in the
-                # SQL) lets NOT and AND apply to it whatever type the resolver declared.
-                return sqlalchemy.type_coerce(self.value(node), sqlalchemy.Boolean)
+    Returns
+    -------
+    values : `dict`
+        ``(kind, value)`` per scalar, a list of them per collection; values
+        as the database receives them (datetimes naive UTC).
 
-    def value(self, node: Node) -> sqlalchemy.ColumnElement[Any]:
-        match node:
-            case Identifier():
-                try:
-                    return self.resolve(node)
-                except LookupError as exc:
-                    message = exc.args[0] if len(exc.args) == 1 else str(exc)
-                    raise self.error(
-                        node, f"unknown identifier '{node}' at column {node.position}: {message}"
-                    ) from exc
-            case Literal(value=value):
-                return sqlalchemy.literal(value)
-            case BindParameter(name=name):
-                return sqlalchemy.bindparam(name, self.bind_value(node), unique=True)
-            case _:
-                clause = self.condition(node)
-                # SQLAlchemy folds constant conditions (NOT FALSE, TRUE AND x) into
-                # true()/false(), which it refuses to order with < or >: bind those instead.
-                if isinstance(clause, sqlalchemy.True_ | sqlalchemy.False_):
-                    return sqlalchemy.literal(isinstance(clause, sqlalchemy.True_))
-                return clause
+    Raises
+    ------
+    ExpressionError
+        If ``bind`` is not a mapping, a name is not a `str`, or a value is of
+        an unsupported type or out of range.
+    """
+    try:
+        return _check_bind(bind)
+    except _BindError as exc:
+        raise ExpressionError(exc.reason) from None
 
-    def bind_value(self, node: BindParameter) -> Any:
-        try:
-            return self.binds[node.name]
-        except KeyError:
-            known = (
-                ", ".join(f":{name}" for name in sorted(map(str, self.binds))) or "none were given"
-            )
-            raise self.error(
-                node,
-                f"no value for bind parameter :{node.name} at column {node.position} "
-                f"(known bind parameters: {known})",
-            ) from None
 
-    def in_bind(
-        self, column: sqlalchemy.ColumnElement[Any], bind: BindParameter, negated: bool
-    ) -> sqlalchemy.ColumnElement[bool]:
-        values = self.bind_value(bind)
-        if not isinstance(values, list | tuple | set | frozenset):
-            raise self.error(
-                bind,
-                f"bind parameter :{bind.name} at column {bind.position} follows IN, so its "
-                f"value must be a list, tuple or set, not {type(values).__name__}",
-            )
-        param: sqlalchemy.BindParameter[Any] = sqlalchemy.bindparam(
-            bind.name, list(values), expanding=True, unique=True
+def parse_where(where: object) -> Node | None:
+    """Parse the ``where`` argument of a query: a `str`, or `None` for no constraint.
+
+    Returns
+    -------
+    node : `Node` or `None`
+        `None` when there is no constraint (`None`, or a blank string).
+
+    Raises
+    ------
+    ExpressionError
+        If ``where`` is neither a `str` nor `None`, or does not parse.
+    """
+    if where is None:
+        return None
+    if not isinstance(where, str):
+        raise ExpressionError(
+            f'where must be a str (an expression such as "detector = 1") or None, '
+            f"not {type(where).__name__}"
         )
-        return column.not_in(param) if negated else column.in_(param)
+    if not where.strip():
+        return None
+    return parse_expression(where)
 
-    @staticmethod
-    def comparison(
-        op: str, left: sqlalchemy.ColumnElement[Any], right: sqlalchemy.ColumnElement[Any]
-    ) -> sqlalchemy.ColumnElement[bool]:
-        match op:
-            case "=":
-                return left == right
-            case "!=":
-                return left != right
-            case "<":
-                return left < right
-            case "<=":
-                return left <= right
-            case ">":
-                return left > right
-            case _:
-                return left >= right
+
+# ---------------------------------------------------------------------------
+# SQL generation from the typed tree
+
+_CHAIN = 64
+"""Longest AND/OR chain rendered flat; longer ones are grouped, since SQLite parses a
+flat chain into a tree as deep as the chain is long (and refuses depth 1000)."""
+
+
+class _Parenthesized(ColumnElement[bool]):
+    """A condition rendered inside parentheses, which SQLAlchemy keeps (it flattens
+    nested ``or_``/``and_``, which would rebuild the long chain)."""
+
+    inherit_cache = True
+    _traverse_internals = [("clause", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+    type = sqlalchemy.Boolean()
+
+    def __init__(self, clause: ColumnElement[bool]) -> None:
+        self.clause = clause
+
+    def self_group(self, against: Any = None) -> ColumnElement[Any]:
+        return self
+
+
+@compiles(_Parenthesized)
+def _compile_parenthesized(element: _Parenthesized, compiler: Any, **kw: Any) -> str:
+    return "(" + str(compiler.process(element.clause, **kw)) + ")"
+
+
+class _Bytewise(ColumnElement[str]):
+    """A string operand ordered by code point: ``COLLATE "C"`` on PostgreSQL (whose
+    default collation follows the locale), as SQLite's BINARY collation orders."""
+
+    inherit_cache = True
+    _traverse_internals = [("clause", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+    type = sqlalchemy.String()
+
+    def __init__(self, clause: ColumnElement[Any]) -> None:
+        self.clause = clause
+
+    def self_group(self, against: Any = None) -> ColumnElement[Any]:
+        return self
+
+
+@compiles(_Bytewise)
+def _compile_bytewise(element: _Bytewise, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clause.self_group(), **kw))
+
+
+@compiles(_Bytewise, "postgresql")
+def _compile_bytewise_postgresql(element: _Bytewise, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clause.self_group(), **kw)) + ' COLLATE "C"'
+
+
+def _emit(cond: Cond) -> sqlalchemy.ColumnElement[bool]:
+    match cond:
+        case Const(value=value):
+            return sqlalchemy.true() if value else sqlalchemy.false()
+        case BoolColumn(column=column):
+            return column.sql
+        case Negation(term=term):
+            return sqlalchemy.not_(_emit(term))
+        case NullTest(operand=operand, negated=negated):
+            sql = _operand(operand, None)
+            return sql.is_not(None) if negated else sql.is_(None)
+        case Compare(op=op, left=left, right=right):
+            return _compare(op, left, right)
+        case Junction(op=op, terms=terms):
+            return _junction(op, terms)
+    raise AssertionError(f"unexpected condition {cond!r}")
+
+
+def _operand(operand: Operand, other: Operand | None) -> sqlalchemy.ColumnElement[Any]:
+    if isinstance(operand, Column):
+        if operand.kind == "int" and other is not None and other.kind == "float":
+            # Both backends then compare two doubles (SQLite would compare exactly).
+            return sqlalchemy.cast(operand.sql, sqlalchemy.Float)
+        return operand.sql
+    if isinstance(operand, Value):
+        type_ = other.sql.type if isinstance(other, Column) else _TYPES[operand.kind]
+        return sqlalchemy.literal(operand.value, type_)
+    return _emit(operand).self_group()
+
+
+_TYPES: dict[str, Any] = {
+    "int": sqlalchemy.BigInteger(),
+    "float": sqlalchemy.Float(),
+    "str": sqlalchemy.String(),
+    "bool": sqlalchemy.Boolean(),
+    "datetime": sqlalchemy.DateTime(),
+    "uuid": sqlalchemy.Uuid(),
+}
+
+
+def _compare(op: str, left: Operand, right: Operand) -> sqlalchemy.ColumnElement[bool]:
+    lhs, rhs = _operand(left, right), _operand(right, left)
+    if op in ("<", "<=", ">", ">=") and left.kind == "str":
+        lhs, rhs = _Bytewise(lhs), _Bytewise(rhs)
+    match op:
+        case "=":
+            return lhs == rhs
+        case "!=":
+            return lhs != rhs
+        case "<":
+            return lhs < rhs
+        case "<=":
+            return lhs <= rhs
+        case ">":
+            return lhs > rhs
+        case _:
+            return lhs >= rhs
+
+
+def _junction(op: str, terms: list[Cond]) -> sqlalchemy.ColumnElement[bool]:
+    # x = 1 OR x = 2 is x IN (1, 2); x != 1 AND x != 2 is x NOT IN (1, 2), NULLs alike.
+    equality = "=" if op == "or" else "!="
+    groups: dict[int, tuple[Column, list[Any]]] = {}
+    clauses: list[sqlalchemy.ColumnElement[bool]] = []
+    for term in terms:
+        if (
+            isinstance(term, Compare)
+            and term.op == equality
+            and isinstance(term.left, Column)
+            and isinstance(term.right, Value)
+        ):
+            groups.setdefault(id(term.left.sql), (term.left, []))[1].append(term.right.value)
+        else:
+            clauses.append(_emit(term))
+    for column, values in groups.values():
+        if len(values) == 1:
+            clauses.append(_compare(equality, column, Value(column.kind, values[0], column.node)))
+        elif op == "or":
+            clauses.append(column.sql.in_(values))
+        else:
+            clauses.append(column.sql.not_in(values))
+    return _chain(op, clauses)
+
+
+def _chain(
+    op: str, clauses: list[sqlalchemy.ColumnElement[bool]]
+) -> sqlalchemy.ColumnElement[bool]:
+    combine = sqlalchemy.or_ if op == "or" else sqlalchemy.and_
+    if len(clauses) == 1:
+        return clauses[0]
+    if len(clauses) <= _CHAIN:
+        return combine(*clauses)
+    size = math.isqrt(len(clauses) - 1) + 1
+    return combine(
+        *(_Parenthesized(_chain(op, clauses[i : i + size])) for i in range(0, len(clauses), size))
+    )

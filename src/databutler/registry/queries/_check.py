@@ -1,0 +1,469 @@
+"""The type-checking pass of ``where`` expressions: a parsed tree becomes a typed one.
+
+Between parsing and SQL generation, every identifier is resolved to a column
+of a known kind (``int``, ``float``, ``str``, ``bool``, ``datetime``,
+``uuid``), every literal and bind value gets a kind and is checked (64-bit
+integers, finite floats, strings without NUL or lone surrogates), and every
+operator is checked against the kinds of its operands.  What comes out uses
+only comparisons whose meaning is the same on every backend:
+
+- comparisons of constants are folded here, in Python;
+- an integer column compared with a float is rewritten to an exact integer
+  comparison (``detector < 2.5`` is ``detector <= 2``), and a float column
+  compared with an integer gets a float, so that no backend converts a
+  64-bit integer to a double in its own way;
+- ``IN`` lists become chains of equalities (the SQL generator turns chains
+  on one column back into ``IN``), so that list items are checked like any
+  other comparison;
+- ``AND``/``OR`` with a constant term are simplified, as three-valued logic
+  allows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy
+
+from ._errors import ExpressionError
+from ._nodes import (
+    And,
+    BindParameter,
+    Comparison,
+    Identifier,
+    InBind,
+    InList,
+    IsNull,
+    Literal,
+    Node,
+    Not,
+    Or,
+)
+from ._values import (
+    INT_MAX,
+    INT_MIN,
+    MAX_TERMS,
+    BindValues,
+    check_int,
+    check_string,
+    column_kind,
+    describe_kind,
+)
+
+__all__ = [
+    "Column",
+    "Compare",
+    "Cond",
+    "Const",
+    "Junction",
+    "Negation",
+    "NullTest",
+    "Operand",
+    "Value",
+    "check",
+]
+
+_FLIPPED = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_NUMBERS = frozenset({"int", "float"})
+
+
+@dataclass(slots=True)
+class Column:
+    """A resolved column, with the kind of its values."""
+
+    sql: sqlalchemy.ColumnElement[Any]
+    kind: str
+    node: Node
+
+
+@dataclass(slots=True)
+class Value:
+    """A checked constant (literal or bind value), as the database will receive it."""
+
+    kind: str
+    value: Any
+    node: Node
+
+
+class Cond:
+    """A typed condition."""
+
+    __slots__ = ()
+    kind = "bool"
+
+
+@dataclass(slots=True)
+class Const(Cond):
+    """A condition known without the database."""
+
+    value: bool
+
+
+@dataclass(slots=True)
+class BoolColumn(Cond):
+    """A boolean column used as a condition."""
+
+    column: Column
+
+
+@dataclass(slots=True)
+class Compare(Cond):
+    """``left op right``; ``left`` is never a `Value`."""
+
+    op: str
+    left: Column | Cond
+    right: Operand
+
+
+@dataclass(slots=True)
+class NullTest(Cond):
+    """``operand IS [NOT] NULL``."""
+
+    operand: Column | Cond
+    negated: bool
+
+
+@dataclass(slots=True)
+class Junction(Cond):
+    """``AND`` (op ``"and"``) or ``OR`` (op ``"or"``) of two or more conditions."""
+
+    op: str
+    terms: list[Cond]
+
+
+@dataclass(slots=True)
+class Negation(Cond):
+    """``NOT term``."""
+
+    term: Cond
+
+
+Operand = Column | Value | Cond
+
+
+def kind_of(operand: Operand) -> str:
+    """The kind of values an operand has."""
+    return operand.kind
+
+
+def junction(op: str, terms: Sequence[Cond]) -> Cond:
+    """``AND``/``OR`` of ``terms``, with constants folded and nested chains flattened."""
+    flat: list[Cond] = []
+    for term in terms:
+        if isinstance(term, Const):
+            if term.value == (op == "or"):
+                return term  # TRUE absorbs OR, FALSE absorbs AND, even against NULL
+            continue
+        if isinstance(term, Junction) and term.op == op:
+            flat.extend(term.terms)
+        else:
+            flat.append(term)
+    if not flat:
+        return Const(op == "and")
+    return flat[0] if len(flat) == 1 else Junction(op, flat)
+
+
+def negate(term: Cond) -> Cond:
+    """``NOT term``, folded for constants and double negation."""
+    if isinstance(term, Const):
+        return Const(not term.value)
+    if isinstance(term, Negation):
+        return term.term
+    return Negation(term)
+
+
+def check(
+    node: Node,
+    resolve: Callable[[Identifier], sqlalchemy.ColumnElement[Any]],
+    binds: BindValues,
+    text: str | None,
+) -> Cond:
+    """Type-check a parsed condition; see the module docstring.
+
+    Raises
+    ------
+    ExpressionError
+        For the first problem found, pointing at its column.
+    """
+    return _Checker(resolve, binds, text).condition(node)
+
+
+class _Checker:
+    def __init__(
+        self,
+        resolve: Callable[[Identifier], sqlalchemy.ColumnElement[Any]],
+        binds: BindValues,
+        text: str | None,
+    ) -> None:
+        self.resolve = resolve
+        self.binds = binds
+        self.text = text
+        self.terms = 0
+        self.columns: dict[Identifier, sqlalchemy.ColumnElement[Any]] = {}
+
+    def error(self, node: Node, reason: str) -> ExpressionError:
+        return ExpressionError(reason, self.text, node.position)
+
+    def count(self, node: Node, terms: int) -> None:
+        self.terms += terms
+        if self.terms > MAX_TERMS:
+            raise self.error(
+                node,
+                f"expression too large at column {node.position}: more than {MAX_TERMS} "
+                "comparisons and listed values; split the query into several smaller ones",
+            )
+
+    # -- conditions ----------------------------------------------------------
+
+    def condition(self, node: Node) -> Cond:
+        match node:
+            case And(terms=terms):
+                return junction("and", [self.condition(term) for term in terms])
+            case Or(terms=terms):
+                return junction("or", [self.condition(term) for term in terms])
+            case Not(term=term):
+                return negate(self.condition(term))
+            case Comparison(op=op, left=left, right=right):
+                self.count(node, 1)
+                return self.compare(node, op, self.operand(left), self.operand(right))
+            case InList(operand=operand, items=items, negated=negated):
+                member = self.operand(operand)
+                values: list[Operand] = []
+                for item in items:
+                    if isinstance(item, BindParameter) and isinstance(
+                        self.binds.get(item.name), list
+                    ):
+                        values.extend(self.bind_items(item))
+                    else:
+                        self.count(item, 1)
+                        values.append(self.operand(item))
+                return self.membership(node, member, values, negated)
+            case InBind(operand=operand, bind=bind, negated=negated):
+                member = self.operand(operand)
+                given = self.binds.get(bind.name, [])
+                if not isinstance(given, list):
+                    raise self.error(
+                        bind,
+                        f"bind parameter :{bind.name} at column {bind.position} follows IN, "
+                        f"so its value must be a list, tuple or set, not "
+                        f"{describe_kind(given[0])} ({given[1]!r})",
+                    )
+                return self.membership(node, member, self.bind_items(bind), negated)
+            case IsNull(operand=operand, negated=negated):
+                self.count(node, 1)
+                checked = self.operand(operand)
+                if isinstance(checked, Value):
+                    return Const(negated)  # a value is never NULL
+                return NullTest(checked, negated)
+            case Literal(value=bool() as value):
+                return Const(value)
+            case Literal():
+                raise self.error(
+                    node,
+                    f"{node} at column {node.position} is a value, not a condition; "
+                    "compare it with =, !=, <, <=, >, >= or IN",
+                )
+            case BindParameter(name=name):
+                bound = self.bind_scalar(node)
+                if bound.kind != "bool":
+                    raise self.error(
+                        node,
+                        f"bind parameter :{name} at column {node.position} is used as a "
+                        f"condition, so its value must be True or False, not {bound.value!r}",
+                    )
+                return Const(bound.value)
+            case Identifier():
+                column = self.column(node)
+                if column.kind != "bool":
+                    raise self.error(
+                        node,
+                        f"'{node}' at column {node.position} is {describe_kind(column.kind)}, "
+                        f"not a condition; compare it with a value, as in {node} = ...",
+                    )
+                return BoolColumn(column)
+        raise self.error(node, f"{node} at column {node.position} is not a condition")
+
+    def membership(self, node: Node, left: Operand, items: list[Operand], negated: bool) -> Cond:
+        """``left [NOT] IN (items)`` as a chain of (in)equalities."""
+        op, chain = ("!=", "and") if negated else ("=", "or")
+        return junction(chain, [self.compare(_at(item, node), op, left, item) for item in items])
+
+    # -- operands ------------------------------------------------------------
+
+    def operand(self, node: Node) -> Operand:
+        match node:
+            case Identifier():
+                return self.column(node)
+            case Literal(value=value):
+                return self.literal(node, value)
+            case BindParameter():
+                return self.bind_scalar(node)
+        checked = self.condition(node)
+        if isinstance(checked, Const):
+            return Value("bool", checked.value, node)
+        return checked
+
+    def column(self, node: Identifier) -> Column:
+        sql = self.columns.get(node)
+        if sql is None:
+            try:
+                sql = self.resolve(node)
+            except LookupError as exc:
+                message = exc.args[0] if len(exc.args) == 1 else str(exc)
+                raise self.error(
+                    node, f"unknown identifier '{node}' at column {node.position}: {message}"
+                ) from exc
+            self.columns[node] = sql
+        kind = column_kind(sql)
+        if kind is None:
+            raise self.error(
+                node,
+                f"'{node}' at column {node.position} has a type ({sql.type}) that where "
+                "expressions cannot compare; constrain it another way",
+            )
+        return Column(sql, kind, node)
+
+    def literal(self, node: Node, value: object) -> Value:
+        if isinstance(value, bool):
+            return Value("bool", value, node)
+        if isinstance(value, int):
+            problem = check_int(value, f"number at column {node.position}:")
+            if problem:
+                raise self.error(node, problem)
+            return Value("int", value, node)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise self.error(node, f"number at column {node.position} is not finite")
+            return Value("float", value, node)
+        if isinstance(value, str):
+            problem = check_string(value, f"the string at column {node.position}")
+            if problem:
+                raise self.error(node, problem)
+            return Value("str", value, node)
+        raise self.error(node, f"{value!r} at column {node.position} is not a supported value")
+
+    def bound(self, node: BindParameter) -> Any:
+        try:
+            return self.binds[node.name]
+        except KeyError:
+            known = ", ".join(f":{name}" for name in sorted(self.binds)) or "none were given"
+            raise self.error(
+                node,
+                f"no value for bind parameter :{node.name} at column {node.position} "
+                f"(known bind parameters: {known}); add it to bind=",
+            ) from None
+
+    def bind_scalar(self, node: BindParameter) -> Value:
+        value = self.bound(node)
+        if isinstance(value, list):
+            raise self.error(
+                node,
+                f"bind parameter :{node.name} at column {node.position} is a list, tuple or "
+                f"set, which can only follow IN; write x IN (:{node.name}) or x IN :{node.name}",
+            )
+        return Value(value[0], value[1], node)
+
+    def bind_items(self, node: BindParameter) -> list[Operand]:
+        values = self.bound(node)
+        self.count(node, len(values))
+        return [Value(kind, value, node) for kind, value in values]
+
+    # -- comparisons -----------------------------------------------------------
+
+    def describe(self, operand: Operand) -> str:
+        kind = describe_kind(operand.kind)
+        if isinstance(operand, Column):
+            return f"'{operand.node}' ({kind})"
+        if isinstance(operand, Value):
+            if isinstance(operand.node, BindParameter):
+                return f":{operand.node.name} ({kind} {operand.value!r})"
+            return f"{operand.node} ({kind})"
+        return "a condition (a boolean)"
+
+    def compare(self, node: Node, op: str, left: Operand, right: Operand) -> Cond:
+        lk, rk = left.kind, right.kind
+        if lk != rk and not (lk in _NUMBERS and rk in _NUMBERS):
+            raise self.error(
+                node,
+                f"cannot compare {self.describe(left)} with {self.describe(right)} at column "
+                f"{node.position}; compare {describe_kind(lk)} with {describe_kind(lk)}",
+            )
+        if op not in ("=", "!=") and lk in ("bool", "uuid"):
+            raise self.error(
+                node,
+                f"'{op}' at column {node.position} cannot order {describe_kind(lk)} values; "
+                "use = or !=",
+            )
+        if isinstance(left, Value):
+            if isinstance(right, Value):
+                return Const(_evaluate(op, left.value, right.value))
+            left, right, op = right, left, _FLIPPED[op]
+        assert not isinstance(left, Value)
+        if isinstance(right, Value):
+            if lk == "int" and right.kind == "float":
+                return _int_versus_float(op, left, right)
+            if lk == "float" and right.kind == "int":
+                right = Value("float", float(right.value), right.node)
+            elif isinstance(left, Cond):
+                # A condition compared with TRUE or FALSE is itself or its negation.
+                return left if (op == "=") == right.value else negate(left)
+        return Compare(op, left, right)
+
+
+def _at(operand: Operand, default: Node) -> Node:
+    """The node to point at for a problem with ``operand``."""
+    return operand.node if isinstance(operand, Column | Value) else default
+
+
+def _evaluate(op: str, left: Any, right: Any) -> bool:
+    match op:
+        case "=":
+            return bool(left == right)
+        case "!=":
+            return bool(left != right)
+        case "<":
+            return bool(left < right)
+        case "<=":
+            return bool(left <= right)
+        case ">":
+            return bool(left > right)
+        case _:
+            return bool(left >= right)
+
+
+def _int_versus_float(op: str, left: Column | Cond, right: Value) -> Cond:
+    """An integer column against a float, as an exact comparison with an integer."""
+    value: float = right.value
+    if value.is_integer():
+        target = int(value)
+    else:
+        target = math.floor(value)
+        if op in ("<", "<="):
+            op = "<="
+        elif op in (">", ">="):
+            op = ">"
+        else:
+            return _always(left, right, op == "!=")
+    if INT_MIN <= target <= INT_MAX:
+        return Compare(op, left, Value("int", target, right.node))
+    # Beyond the 64-bit range every stored integer is on one side of the target.
+    below = target > INT_MAX  # every stored value is below the target
+    holds = {
+        "=": False,
+        "!=": True,
+        "<": below,
+        "<=": below,
+        ">": not below,
+        ">=": not below,
+    }[op]
+    return _always(left, right, holds)
+
+
+def _always(left: Column | Cond, right: Value, holds: bool) -> Cond:
+    """True (or, without ``holds``, false) for every non-NULL value of ``left``; NULL stays NULL."""
+    if holds:
+        return Compare(">=", left, Value("int", INT_MIN, right.node))
+    return Compare(">", left, Value("int", INT_MAX, right.node))
