@@ -305,8 +305,13 @@ class _Checker:
         if orphans:
             done["records_without_location"] = len(orphans)
         if by_kind.get("stale_trash"):
-            datastore.emptyTrash()
-            done["stale_trash"] = len(by_kind["stale_trash"])
+            datastore.emptyTrash()  # one artifact that cannot be deleted stops nothing
+            stuck = {i for f in datastore.trash_failures for i in f.dataset_ids}
+            emptied = [p for p in by_kind["stale_trash"] if p.dataset_id not in stuck]
+            if emptied:
+                done["stale_trash"] = len(emptied)
+            for failure in datastore.trash_failures:
+                self.add("undeletable_artifact", None, failure.path, str(failure))
         if delete_unknown and by_kind.get("unknown_artifact"):
             # Never a file a move journal names: it is a user's file on its way back.
             journaled = journaled_paths(datastore.store)

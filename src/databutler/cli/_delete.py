@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._app import confirm, main, open_butler
+from ._app import EXIT_ERROR, confirm, main, open_butler
 from ._options import DatasetQuery, confirm_options, dataset_query_options, repo_argument
 from ._output import dataset_row, progress
 
@@ -126,6 +126,10 @@ def empty_trash(repo: str, dry_run: bool, yes: bool) -> None:
         with progress("Emptying the trash"):
             emptied = butler.empty_trash()
     click.echo(f"Emptied {emptied} dataset(s) from the trash.")
+    for failure in emptied.failures:  # the others were emptied; these stay in the trash
+        click.echo(f"Error: {failure}", err=True)
+    if emptied.failures:
+        raise click.exceptions.Exit(EXIT_ERROR)
 
 
 def _run_datasets(butler: Butler, runs: list[str]) -> list[DatasetRef]:

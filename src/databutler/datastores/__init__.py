@@ -2,6 +2,7 @@
 
 from .._file_dataset import FileDataset
 from ._base import DatasetNotStoredError, Datastore
+from ._file_trash import EmptyTrashResult, TrashFailure
 from .chained import ChainedDatastore, Constraints, DatasetTypeNotSupportedError
 from .file import FileDatastore, StoredFileInfo
 from .memory import InMemoryDatastore
@@ -16,10 +17,12 @@ __all__ = [
     "DatasetTypeNotSupportedError",
     "Datastore",
     "DatastoreFactory",
+    "EmptyTrashResult",
     "FileDataset",
     "FileDatastore",
     "InMemoryDatastore",
     "StoredFileInfo",
+    "TrashFailure",
     "datastore_from_config",
     "register_kind",
 ]

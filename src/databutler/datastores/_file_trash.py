@@ -14,50 +14,127 @@ Rows go only after their artifacts: a failure or a crash leaves trash rows
 whose artifacts are (partly) gone, and the next emptying finishes the job;
 nothing is left that only `verify` could find. Concurrent emptiers may both
 delete an artifact (harmless); each row is purged, and reported, by one.
+
+An artifact that cannot be deleted (no permission, a directory in its
+place, a recorded path that is not valid) never stops the others: it is
+logged and returned as a `TrashFailure`, and only its datasets' rows stay.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._dataset_ref import DatasetId
 from ._base import _id
+from .resources import InvalidPathError, check_relative_path
 
 if TYPE_CHECKING:
     from .file import FileDatastore
 
-__all__ = ["empty_trash"]
+__all__ = ["EmptyTrashResult", "TrashFailure", "empty_trash"]
+
+_LOG = logging.getLogger(__name__)
 
 #: Trashed datasets per chunk.
 CHUNK = 10_000
 
+#: Times the whole trash is read again for what was trashed while it was emptied.
+ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TrashFailure:
+    """A trashed artifact that could not be deleted; its datasets stay in the trash."""
+
+    datastore: str
+    path: str
+    dataset_ids: tuple[DatasetId, ...]
+    reason: str
+
+    def __str__(self) -> str:
+        return (
+            f"Could not delete artifact {self.path!r} of datastore {self.datastore!r} "
+            f"({len(self.dataset_ids)} trashed dataset(s)): {self.reason}. Its trash rows are "
+            "kept; fix the cause (permissions, a directory in its place) and empty the trash "
+            "again, or run verify(repair=True)."
+        )
+
+
+class EmptyTrashResult(int):
+    """How many datasets `Butler.empty_trash` emptied (an `int`), and what it could not delete.
+
+    ``failures`` lists the artifacts that could not be deleted (`TrashFailure`);
+    their datasets stay in the trash, everything else was emptied.
+    """
+
+    failures: tuple[TrashFailure, ...]
+
+    def __new__(cls, emptied: int, failures: tuple[TrashFailure, ...] = ()) -> EmptyTrashResult:
+        result = super().__new__(cls, emptied)
+        result.failures = tuple(failures)
+        return result
+
+    @property
+    def ok(self) -> bool:
+        """Whether every trashed artifact could be deleted."""
+        return not self.failures
+
 
 def empty_trash(
     datastore: FileDatastore, selected: list[DatasetId] | None, *, dry_run: bool
-) -> list[DatasetId]:
-    """Empty the trash of ``datastore`` (only ``selected`` datasets when given)."""
+) -> tuple[list[DatasetId], list[TrashFailure]]:
+    """Empty the trash of ``datastore`` (only ``selected`` datasets when given).
+
+    Returns the datasets emptied, and the artifacts that could not be
+    deleted (reported, logged; their datasets stay in the trash).
+    """
     emptied: list[DatasetId] = []
-    with _reading(datastore, selected) as (pairs, keep):
-        if dry_run:
-            return list(dict.fromkeys(_id(ref) for ref, _ in pairs))
-        while chunk := list(itertools.islice(pairs, CHUNK)):
-            _delete(datastore, chunk, keep)
-            emptied.extend(_purge(datastore, list(dict.fromkeys(_id(ref) for ref, _ in chunk))))
-    if selected is None:
-        # Trash rows of datasets stored again since they were trashed are not read
-        # above (their records describe live artifacts); this drops them, and
-        # empties what was trashed meanwhile.
-        with datastore.bridge.emptyTrash(datastore.records, _record_class(), "path") as (
-            pairs,
-            keep,
-        ):
-            emptied.extend(_id(ref) for ref, _ in _delete(datastore, list(pairs), keep))
-    return list(dict.fromkeys(emptied))
+    failures: dict[str, TrashFailure] = {}
+    if dry_run:
+        with _reading(datastore, selected) as (pairs, _):
+            return list(dict.fromkeys(_id(ref) for ref, _ in pairs)), []
+    for _ in range(ROUNDS):
+        with _reading(datastore, selected) as (pairs, keep):
+            while chunk := list(itertools.islice(pairs, CHUNK)):
+                failed = _delete(datastore, chunk, keep, failures)
+                done = [i for i in dict.fromkeys(_id(ref) for ref, _ in chunk) if i not in failed]
+                emptied.extend(_purge(datastore, done))
+        if selected is not None or not _sweep(datastore, failures):
+            break
+    for failure in failures.values():
+        _LOG.warning("%s", failure)
+    return list(dict.fromkeys(emptied)), list(failures.values())
+
+
+def _sweep(datastore: FileDatastore, failures: dict[str, TrashFailure]) -> bool:
+    """Drop the trash rows of datasets stored again since they were trashed.
+
+    The read pass does not yield those (their records describe live
+    artifacts), so their rows are purged here, page by page, without
+    deleting anything: the sweep stops (keeping the rest) at the first
+    dataset whose artifact is still to be deleted. Returns whether that is
+    one trashed meanwhile, for another read → delete → purge round.
+    """
+    stuck = {i for failure in failures.values() for i in failure.dataset_ids}
+    pending = False
+    with datastore.bridge.emptyTrash(datastore.records, _record_class(), "path") as (pairs, _):
+        iterator = iter(pairs)
+        for ref, _ in iterator:
+            pending = _id(ref) not in stuck
+            break  # the page holding it is not purged: nothing unhandled is lost
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    return pending
 
 
 def _purge(datastore: FileDatastore, ids: list[DatasetId]) -> list[DatasetId]:
     """Step 3: delete the records and trash rows of ``ids``; the ids this call purged."""
+    if not ids:
+        return []
     bridge = datastore.bridge
     with bridge.emptyTrash(datastore.records, _record_class(), "path", selected_ids=ids) as (
         pairs,
@@ -74,19 +151,49 @@ def _reading(datastore: FileDatastore, ids: list[DatasetId] | None) -> Any:
 
 
 def _delete(
-    datastore: FileDatastore, pairs: list[tuple[Any, Any]], keep: set[Any] | None
-) -> list[tuple[Any, Any]]:
-    """Step 2: delete the artifacts of ``pairs``, except kept ones and files ingested in place."""
+    datastore: FileDatastore,
+    pairs: list[tuple[Any, Any]],
+    keep: set[Any] | None,
+    failures: dict[str, TrashFailure],
+) -> set[DatasetId]:
+    """Step 2: delete the artifacts of ``pairs``, except kept ones and files ingested in place.
+
+    Returns the datasets with an artifact that could not be deleted (added
+    to ``failures``); one bad artifact never stops the others.
+    """
     from .file import _is_direct
 
     kept = keep or set()
-    doomed = {
-        info.path
-        for _, info in pairs
-        if info is not None and info.path not in kept and not _is_direct(info.path)
-    }
-    datastore.store.delete_many(sorted(doomed))  # already gone is not an error
-    return pairs
+    owners: dict[str, list[DatasetId]] = {}
+    for ref, info in pairs:
+        if info is not None and info.path not in kept and not _is_direct(info.path):
+            owners.setdefault(info.path, []).append(_id(ref))
+    reasons: dict[str, str] = {}
+    valid = []
+    for path in sorted(owners):
+        try:
+            valid.append(check_relative_path(path))
+        except InvalidPathError as exc:
+            reasons[path] = f"the recorded path is not valid ({exc})"
+    try:
+        datastore.store.delete_many(valid)  # already gone is not an error
+    except Exception:
+        for path in valid:  # find the culprits; deleting twice is harmless
+            try:
+                datastore.store.delete(path)
+            except IsADirectoryError:
+                reasons[path] = "a directory is in its place"
+            except Exception as exc:
+                reasons[path] = f"{type(exc).__name__}: {exc}"
+    failed: set[DatasetId] = set()
+    for path, reason in reasons.items():
+        ids = tuple(dict.fromkeys(owners[path]))
+        previous = failures.get(path)
+        if previous is not None:
+            ids = tuple(dict.fromkeys(previous.dataset_ids + ids))
+        failures[path] = TrashFailure(datastore.name, path, ids, reason)
+        failed.update(ids)
+    return failed
 
 
 def _record_class() -> Any:

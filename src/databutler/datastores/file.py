@@ -30,7 +30,7 @@ from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, 
 from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, _id
 from ._file_ingest import ingest_files
-from ._file_trash import empty_trash
+from ._file_trash import TrashFailure, empty_trash
 from .formatters import Formatter, formatter_for, formatter_for_object
 from .resources import LocalStore, ResourceStore, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
@@ -162,6 +162,8 @@ class FileDatastore(Datastore):
         table = records_table or _table_name(self.name)
         self.records: OpaqueTableStorage = bridge_manager.opaque.register(table, records_spec())
         self._validated: dict[str, FileTemplate] = {}
+        #: Artifacts the last `emptyTrash` could not delete (their datasets stay trashed).
+        self.trash_failures: list[TrashFailure] = []
 
     # -- put ---------------------------------------------------------------
 
@@ -556,8 +558,11 @@ class FileDatastore(Datastore):
         # docstring inherited; artifacts still used by a stored dataset, and files
         # ingested in place ("direct"), are kept. Artifacts are deleted outside any
         # database transaction, before their rows are purged (see _file_trash).
+        # An artifact that cannot be deleted is logged and kept in the trash, with
+        # its datasets; `trash_failures` lists them until the next call.
         selected = None if refs is None else list(dict.fromkeys(_id(r) for r in refs))
-        return empty_trash(self, selected, dry_run=dry_run)
+        emptied, self.trash_failures = empty_trash(self, selected, dry_run=dry_run)
+        return emptied
 
     def _forget_artifacts(self, refs: Sequence[DatasetIdRef]) -> None:
         # docstring inherited

@@ -1,0 +1,110 @@
+"""One artifact that cannot be deleted never wedges the trash, prune or repair.
+
+A directory in an artifact's place, or a recorded path that is not valid,
+is reported (`Butler.empty_trash` ``failures``, ``verify`` problems), keeps
+its trash row, and everything else is emptied.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import databutler.datastores._file_trash as trash_module
+from databutler import Butler, DatasetRef
+from databutler.testing.butler import artifact_of, file_datastore, populate
+
+
+@pytest.fixture
+def butler(tmp_path: Path) -> Butler:
+    butler = Butler.create(str(tmp_path / "repo"), run="r")
+    populate(butler)
+    return butler
+
+
+def _put(butler: Butler, n: int) -> list[DatasetRef]:
+    return [butler.put({"d": d}, "thing", instrument="HSC", detector=d) for d in range(n)]
+
+
+def _root(butler: Butler) -> Path:
+    return Path(file_datastore(butler).store.root.removeprefix("file://"))
+
+
+def _remaining(butler: Butler) -> list[str]:
+    root = _root(butler)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("chunk", [2, 10_000])
+def test_a_directory_in_place_of_an_artifact(
+    butler: Butler, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trash_module, "CHUNK", chunk)
+    refs = _put(butler, 5)
+    _, path = artifact_of(butler, refs[2])
+    target = _root(butler) / path
+    target.unlink()
+    target.mkdir()
+    (target / "inner").write_text("x")
+    result = butler.prune(refs, purge=True)  # does not raise
+    assert result.purged == 5 and result.unstored == 4
+    assert _remaining(butler) == [f"{path}/inner"]
+    again = butler.empty_trash()
+    assert again == 0 and not again.ok
+    (failure,) = again.failures
+    assert failure.path == path and failure.dataset_ids == (refs[2].id,)
+    assert "directory" in str(failure) and "empty the trash again" in str(failure)
+    report = butler.verify(repair=True)  # does not raise either
+    assert report.counts()["stale_trash"] == 1
+    kinds = sorted(p.kind for p in report.unrepaired)
+    assert kinds == ["stale_trash", "undeletable_artifact", "unknown_artifact"]  # + inner
+    shutil.rmtree(target)
+    fixed = butler.empty_trash()
+    assert fixed == 1 and fixed.ok
+    assert butler.verify().ok and _remaining(butler) == []
+
+
+def test_an_invalid_recorded_path(butler: Butler) -> None:
+    refs = _put(butler, 3)
+    datastore = file_datastore(butler)
+    table = datastore.records.table  # type: ignore[attr-defined]
+    _, good_path = artifact_of(butler, refs[0])
+    db = butler.registry.db
+    with db.transaction():
+        db.executeRaw(
+            f"UPDATE {db.quoted(table)} SET path = {db.PLACEHOLDER} "
+            f"WHERE dataset_id = {db.PLACEHOLDER}",
+            ["a/../b.json", *db.encodeIds([refs[0].id])],
+            what="damage a record",
+        )
+    butler.prune(refs, purge=True)
+    result = butler.empty_trash()
+    assert result == 0
+    (failure,) = result.failures
+    assert failure.path == "a/../b.json" and "not valid" in failure.reason
+    assert _remaining(butler) == [good_path]  # the others went; this file is unknown now
+    report = butler.verify()
+    assert report.counts() == {"stale_trash": 1, "unknown_artifact": 1}
+
+
+def test_the_command_line_reports_what_it_could_not_delete(butler: Butler) -> None:
+    from click.testing import CliRunner
+
+    from databutler.cli import main
+
+    refs = _put(butler, 2)
+    _, path = artifact_of(butler, refs[0])
+    target = _root(butler) / path
+    target.unlink()
+    target.mkdir()
+    with butler.transaction():  # phase one only: both datasets wait in the trash
+        butler.datastore.trash(refs)
+        butler.registry.removeDatasets(refs)
+    butler.close()
+    result = CliRunner().invoke(main, ["empty-trash", str(_root(butler).parent), "--yes"])
+    assert result.exit_code == 1, result.output
+    assert "Emptied 1 dataset(s)" in result.stdout
+    assert f"Could not delete artifact {path!r}" in result.stderr
+    assert "a directory is in its place" in result.stderr
