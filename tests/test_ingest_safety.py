@@ -15,8 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from databutler import Butler, ConflictError, DatasetRef, FileDataset, UnsafePathError
-from databutler.testing.butler import file_datastore, populate
+from databutler import (
+    Butler,
+    ConflictError,
+    DatabutlerError,
+    DatasetRef,
+    FileDataset,
+    UnsafePathError,
+)
+from databutler.testing.butler import S3Environment, file_datastore, populate
+from databutler.testing.s3 import make_bucket
 
 
 @pytest.fixture
@@ -171,3 +179,63 @@ def test_move_of_a_recorded_artifact_is_refused(butler: Butler) -> None:
         butler.ingest(_dataset(artifact, detector=2), transfer="move")
     assert butler.get(ref) == {"a": 1}
     assert json.loads(artifact.read_text()) == {"a": 1}
+
+
+# -- URIs as sources -------------------------------------------------------------
+
+
+def test_file_uris_are_paths(butler: Butler, tmp_path: Path) -> None:
+    (tmp_path / "with space").mkdir()
+    outside = tmp_path / "with space" / "u.json"
+    outside.write_text('{"u": 1}')
+    (copied,) = butler.ingest(_dataset(outside.as_uri(), detector=0), transfer="copy")
+    assert butler.get(copied) == {"u": 1}
+    root = _root(butler)
+    (root / "in place.json").write_text('{"p": 2}')
+    (inside,) = butler.ingest(
+        _dataset((root / "in place.json").as_uri(), detector=1), transfer=None
+    )
+    (record,) = file_datastore(butler).records.fetch(dataset_id=inside.id)
+    assert record["path"] == "in place.json" and butler.get(inside) == {"p": 2}
+    with pytest.raises(DatabutlerError, match="host 'elsewhere'"):
+        butler.ingest(_dataset("file://elsewhere/u.json", detector=2), transfer="copy")
+    with pytest.raises(DatabutlerError, match="scheme 'http'"):
+        butler.ingest(_dataset("http://example.org/u.json", detector=2), transfer="copy")
+    assert butler.verify().ok
+
+
+def test_s3_uris_are_copied_in(butler: Butler, s3_env: S3Environment) -> None:
+    bucket = make_bucket(s3_env.client)
+    s3_env.client.put_object(Bucket=bucket, Key="incoming/s.json", Body=b'{"s": 3}')
+    with s3_env.active():
+        (ref,) = butler.ingest(_dataset(f"s3://{bucket}/incoming/s.json"), transfer="auto")
+        assert butler.get(ref) == {"s": 3}
+        with pytest.raises(DatabutlerError, match="use transfer='copy'"):
+            butler.ingest(_dataset(f"s3://{bucket}/incoming/s.json", detector=1), transfer="move")
+        with pytest.raises(FileNotFoundError):
+            butler.ingest(_dataset(f"s3://{bucket}/incoming/none.json", detector=1))
+    # The object stays where it was; the repository has its own copy.
+    assert s3_env.client.get_object(Bucket=bucket, Key="incoming/s.json")["Body"].read() == (
+        b'{"s": 3}'
+    )
+    assert butler.verify().ok
+
+
+def test_ingest_files_command_takes_uris(butler: Butler, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from databutler.cli import main
+
+    data = tmp_path / "d.json"
+    data.write_text('{"cli": 1}')
+    table = tmp_path / "files.csv"
+    table.write_text(f"file,detector\n{data.as_uri()},4\n")
+    repo = str(_root(butler).parent)
+    butler.close()
+    result = CliRunner().invoke(
+        main, ["ingest-files", repo, "thing", "r", str(table), "--data-id", "instrument=HSC"]
+    )
+    assert result.exit_code == 0, result.output
+    with Butler(repo) as reopened:
+        (ref,) = reopened.query_datasets("thing", collections="r")
+        assert reopened.get(ref) == {"cli": 1}

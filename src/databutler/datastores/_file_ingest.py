@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError, UnsafePathError
@@ -45,6 +47,24 @@ def ingest_files(
     formatter: str | None,
 ) -> None:
     """See `FileDatastore.ingest`."""
+    modes = {None, "auto", "direct", *datastore.transfer_modes}
+    if transfer not in modes:
+        valid = ", ".join(sorted(str(m) for m in modes))
+        raise ValueError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
+    local = isinstance(datastore.store, LocalStore)
+    if local:
+        recover(datastore)  # files an interrupted move left here go back first
+    with tempfile.TemporaryDirectory(prefix="databutler-ingest-") as downloads:
+        _ingest(datastore, items, transfer, formatter, Path(downloads))
+
+
+def _ingest(
+    datastore: FileDatastore,
+    items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
+    transfer: str | None,
+    formatter: str | None,
+    downloads: Path,
+) -> None:
     from .file import (
         NO_COMPONENT,
         StoredFileInfo,
@@ -53,16 +73,11 @@ def ingest_files(
         _formatter_by_suffix,
     )
 
-    modes = {None, "auto", "direct", *datastore.transfer_modes}
-    if transfer not in modes:
-        valid = ", ".join(sorted(str(m) for m in modes))
-        raise ValueError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
-    local = isinstance(datastore.store, LocalStore)
-    if local:
-        recover(datastore)  # files an interrupted move left here go back first
     plans = []
-    for source, ref in items:
-        path, mode, stored = _place(datastore, source, ref, transfer)
+    for n, (source, ref) in enumerate(items):
+        path, mode, stored = _place(
+            datastore, _local_source(datastore, source, transfer, downloads / str(n)), ref, transfer
+        )
         name = (
             formatter or datastore._configured_formatter(ref) or _formatter_by_suffix(path.suffix)
         )
@@ -129,6 +144,53 @@ def _finish_after_commit(journal: MoveJournal) -> None:
 
     _crash_point("committed")
     journal.finish()
+
+
+def _local_source(
+    datastore: FileDatastore, source: str | os.PathLike[str], transfer: str | None, scratch: Path
+) -> str | os.PathLike[str]:
+    """``source`` as a local path: ``file://`` URIs decoded, ``s3://`` objects downloaded.
+
+    Raises
+    ------
+    InvalidPathError
+        For another scheme, a ``file://`` URI of another host, or an ``s3://``
+        source with a transfer mode other than ``auto`` or ``copy``.
+    FileNotFoundError
+        If the S3 object does not exist.
+    """
+    given = os.fspath(source)
+    if not isinstance(given, str) or "://" not in given:
+        return source
+    scheme = given.partition("://")[0].lower()
+    if scheme == "file":
+        parts = urlsplit(given)
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidPathError(
+                f"{given} names a file on host {parts.netloc!r}; give a file:/// URI or a path "
+                "of this machine."
+            )
+        return unquote(parts.path)
+    if scheme != "s3":
+        raise InvalidPathError(
+            f"Cannot ingest {given}: scheme {scheme!r} is not supported; give a path, a "
+            "file:// or an s3:// URI."
+        )
+    if transfer not in ("auto", "copy"):
+        raise InvalidPathError(
+            f"Cannot ingest {given} with transfer={transfer!r}: objects on S3 are copied in; "
+            "use transfer='copy' (or 'auto')."
+        )
+    from .resources.s3 import S3Store
+
+    parent, _, name = given.rstrip("/").rpartition("/")
+    if not name or parent == "s3:/":
+        raise InvalidPathError(f"{given} names no object; give s3://bucket/key.")
+    client = datastore.store._client if isinstance(datastore.store, S3Store) else None
+    scratch.mkdir()
+    local = scratch / name
+    local.write_bytes(S3Store(parent, client=client).read(name))
+    return local
 
 
 def _give_back(
