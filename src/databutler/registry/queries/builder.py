@@ -5,8 +5,8 @@ tags table's data ID columns, or dimension tables themselves).
 `DimensionColumns` resolves an identifier to a column from there:
 
 - ``detector``: the key value of a dimension, from the base columns, or for
-  an implied dimension (``physical_filter`` of an exposure) from the table of
-  a dimension that implies it;
+  an implied dimension (``physical_filter`` of an exposure, or its ``band``)
+  from the table of a dimension that implies it, directly or not;
 - ``exposure.exposure_time``: a field of a dimension record, by joining that
   dimension's table on its key columns.
 
@@ -61,12 +61,20 @@ class DimensionColumns:
         column = self._base.get(name)
         if column is not None:
             return column
-        for holder in self._base:
+        reachable = self._reachable()
+        for holder in reachable:
             if name in self._universe[holder].implied:
                 return self.field(holder, name)
         raise LookupError(
-            f"{name!r} is not a dimension of this query; use one of {', '.join(self._base)}"
+            f"{name!r} is not a dimension of this query; use one of {', '.join(reachable)}"
         )
+
+    def _reachable(self) -> list[str]:
+        """The base dimensions and those they imply, directly or through others."""
+        found = list(self._base)
+        for name in found:  # grows as it goes: breadth first
+            found.extend(d for d in self._universe[name].implied if d not in found)
+        return found
 
     def field(self, element: str, field: str) -> sqlalchemy.ColumnElement[Any]:
         """The column of ``field`` in the record of dimension ``element``, joining its table."""
