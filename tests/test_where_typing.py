@@ -16,7 +16,13 @@ from click.testing import CliRunner
 
 from databutler import Butler, DatabutlerError, ExpressionError
 from databutler.cli import main
-from databutler.registry.queries import MAX_STRING_LENGTH, MAX_TERMS, check_bind, parse_where
+from databutler.registry.queries import (
+    MAX_DEPTH,
+    MAX_STRING_LENGTH,
+    MAX_TERMS,
+    check_bind,
+    parse_where,
+)
 from databutler.testing.database import postgresql_uri
 from databutler.testing.queries import RAW, answers, snapshot, where_repository
 
@@ -237,6 +243,16 @@ REFUSED: list[tuple[Any, Any, str]] = [
     ("detector IN (" + ", ".join(["1"] * (MAX_TERMS + 1)) + ")", None, "expression too large"),
     ("detector IN :d", {"d": list(range(MAX_TERMS + 1))}, f"more than {MAX_TERMS} items"),
     ("(" * 30 + "detector = 1" + ")" * 30, None, "nested too deeply"),
+    (
+        "".join(
+            "(" + " OR ".join(f"exposure > {i}" for i in range(100)) + f" OR detector = {k} AND "
+            for k in range(MAX_DEPTH - 1)
+        )
+        + "detector = 1"
+        + ")" * (MAX_DEPTH - 1),
+        None,
+        "expression too complex",
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy
@@ -129,7 +130,7 @@ def to_sql(
         raise ExpressionError(
             exc.reason, text if uses else None, min(uses) if uses else None
         ) from None
-    return _emit(check(node, resolve, values, text))
+    return _generate(check(node, resolve, values, text))
 
 
 def check_bind(bind: object) -> BindValues:
@@ -192,8 +193,12 @@ def parse_where(where: object) -> Node | None:
 # SQL generation from the typed tree
 
 _CHAIN = 64
-"""Longest AND/OR chain rendered flat; longer ones are grouped, since SQLite parses a
-flat chain into a tree as deep as the chain is long (and refuses depth 1000)."""
+"""Longest AND/OR chain always rendered flat."""
+
+_FLAT_DEPTH = 400
+"""Longer chains are rendered flat too while the tree stays this shallow: SQLite parses a
+flat chain into a tree as deep as the chain is long (and refuses depth 1000), but each
+group of a longer chain costs a level of parentheses, of which it allows fewer."""
 
 
 class _Parenthesized(ColumnElement[bool]):
@@ -241,17 +246,50 @@ def _compile_bytewise_postgresql(element: _Bytewise, compiler: Any, **kw: Any) -
     return str(compiler.process(element.clause.self_group(), **kw)) + ' COLLATE "C"'
 
 
-def _emit(cond: Cond) -> sqlalchemy.ColumnElement[bool]:
+@dataclass(frozen=True, slots=True)
+class _Sql:
+    """Generated SQL with how deep it nests: ``depth`` estimates the depth of the
+    expression tree a database parses it into, ``parens`` how deeply its
+    parentheses nest (SQLite's parser stack holds about 35 levels)."""
+
+    clause: sqlalchemy.ColumnElement[Any]
+    depth: int = 1
+    parens: int = 0
+
+
+MAX_SQL_DEPTH = 800
+"""The deepest expression tree sent to a database (SQLite refuses depth 1000)."""
+
+MAX_SQL_PARENTHESES = 30
+"""The deepest nesting of parentheses sent to a database."""
+
+
+def _generate(cond: Cond) -> sqlalchemy.ColumnElement[bool]:
+    sql = _emit(cond)
+    if sql.depth > MAX_SQL_DEPTH or sql.parens > MAX_SQL_PARENTHESES:
+        raise ExpressionError(
+            f"expression too complex: its SQL would nest {sql.parens} levels of parentheses "
+            f"(the limit is {MAX_SQL_PARENTHESES}) and about {sql.depth} levels of operators "
+            f"(the limit is {MAX_SQL_DEPTH}); nest fewer long AND/OR chains inside each other, "
+            "or split the query into several"
+        )
+    return sql.clause
+
+
+def _emit(cond: Cond) -> _Sql:
     match cond:
         case Const(value=value):
-            return sqlalchemy.true() if value else sqlalchemy.false()
+            return _Sql(sqlalchemy.true() if value else sqlalchemy.false())
         case BoolColumn(column=column):
-            return column.sql
+            return _Sql(column.sql)
         case Negation(term=term):
-            return sqlalchemy.not_(_emit(term))
+            inner = _emit(term)
+            grouped = isinstance(term, Junction)
+            return _Sql(sqlalchemy.not_(inner.clause), inner.depth + 1, inner.parens + grouped)
         case NullTest(operand=operand, negated=negated):
             sql = _operand(operand, None)
-            return sql.is_not(None) if negated else sql.is_(None)
+            clause = sql.clause.is_not(None) if negated else sql.clause.is_(None)
+            return _Sql(clause, sql.depth + 1, sql.parens)
         case Compare(op=op, left=left, right=right):
             return _compare(op, left, right)
         case Junction(op=op, terms=terms):
@@ -259,16 +297,17 @@ def _emit(cond: Cond) -> sqlalchemy.ColumnElement[bool]:
     raise AssertionError(f"unexpected condition {cond!r}")
 
 
-def _operand(operand: Operand, other: Operand | None) -> sqlalchemy.ColumnElement[Any]:
+def _operand(operand: Operand, other: Operand | None) -> _Sql:
     if isinstance(operand, Column):
         if operand.kind == "int" and other is not None and other.kind == "float":
             # Both backends then compare two doubles (SQLite would compare exactly).
-            return sqlalchemy.cast(operand.sql, sqlalchemy.Float)
-        return operand.sql
+            return _Sql(sqlalchemy.cast(operand.sql, sqlalchemy.Float))
+        return _Sql(operand.sql)
     if isinstance(operand, Value):
         type_ = other.sql.type if isinstance(other, Column) else _TYPES[operand.kind]
-        return sqlalchemy.literal(operand.value, type_)
-    return _emit(operand).self_group()
+        return _Sql(sqlalchemy.literal(operand.value, type_))
+    inner = _emit(operand)
+    return _Sql(inner.clause.self_group(), inner.depth, inner.parens + 1)
 
 
 _TYPES: dict[str, Any] = {
@@ -281,30 +320,32 @@ _TYPES: dict[str, Any] = {
 }
 
 
-def _compare(op: str, left: Operand, right: Operand) -> sqlalchemy.ColumnElement[bool]:
+def _compare(op: str, left: Operand, right: Operand) -> _Sql:
     lhs, rhs = _operand(left, right), _operand(right, left)
+    a, b = lhs.clause, rhs.clause
     if op in ("<", "<=", ">", ">=") and left.kind == "str":
-        lhs, rhs = _Bytewise(lhs), _Bytewise(rhs)
+        a, b = _Bytewise(a), _Bytewise(b)
     match op:
         case "=":
-            return lhs == rhs
+            clause = a == b
         case "!=":
-            return lhs != rhs
+            clause = a != b
         case "<":
-            return lhs < rhs
+            clause = a < b
         case "<=":
-            return lhs <= rhs
+            clause = a <= b
         case ">":
-            return lhs > rhs
+            clause = a > b
         case _:
-            return lhs >= rhs
+            clause = a >= b
+    return _Sql(clause, max(lhs.depth, rhs.depth) + 1, max(lhs.parens, rhs.parens))
 
 
-def _junction(op: str, terms: list[Cond]) -> sqlalchemy.ColumnElement[bool]:
+def _junction(op: str, terms: list[Cond]) -> _Sql:
     # x = 1 OR x = 2 is x IN (1, 2); x != 1 AND x != 2 is x NOT IN (1, 2), NULLs alike.
     equality = "=" if op == "or" else "!="
     groups: dict[int, tuple[Column, list[Any]]] = {}
-    clauses: list[sqlalchemy.ColumnElement[bool]] = []
+    parts: list[_Sql] = []
     for term in terms:
         if (
             isinstance(term, Compare)
@@ -314,26 +355,31 @@ def _junction(op: str, terms: list[Cond]) -> sqlalchemy.ColumnElement[bool]:
         ):
             groups.setdefault(id(term.left.sql), (term.left, []))[1].append(term.right.value)
         else:
-            clauses.append(_emit(term))
+            sql = _emit(term)
+            # A chain inside a chain (of the other operator) is parenthesized.
+            parts.append(replace(sql, parens=sql.parens + 1) if isinstance(term, Junction) else sql)
     for column, values in groups.values():
         if len(values) == 1:
-            clauses.append(_compare(equality, column, Value(column.kind, values[0], column.node)))
-        elif op == "or":
-            clauses.append(column.sql.in_(values))
+            parts.append(_compare(equality, column, Value(column.kind, values[0], column.node)))
         else:
-            clauses.append(column.sql.not_in(values))
-    return _chain(op, clauses)
+            clause = column.sql.in_(values) if op == "or" else column.sql.not_in(values)
+            parts.append(_Sql(clause, 2, 1))
+    return _chain(op, parts)
 
 
-def _chain(
-    op: str, clauses: list[sqlalchemy.ColumnElement[bool]]
-) -> sqlalchemy.ColumnElement[bool]:
+def _chain(op: str, parts: list[_Sql]) -> _Sql:
+    """``AND``/``OR`` of ``parts``: flat when shallow enough, else in parenthesized groups."""
+    if len(parts) == 1:
+        return parts[0]
     combine = sqlalchemy.or_ if op == "or" else sqlalchemy.and_
-    if len(clauses) == 1:
-        return clauses[0]
-    if len(clauses) <= _CHAIN:
-        return combine(*clauses)
-    size = math.isqrt(len(clauses) - 1) + 1
-    return combine(
-        *(_Parenthesized(_chain(op, clauses[i : i + size])) for i in range(0, len(clauses), size))
+    depth = len(parts) + max(part.depth for part in parts)
+    parens = max(part.parens for part in parts)
+    if len(parts) <= _CHAIN or depth <= _FLAT_DEPTH:
+        return _Sql(combine(*(part.clause for part in parts)), depth, parens)
+    size = math.isqrt(len(parts) - 1) + 1
+    groups = [_chain(op, parts[i : i + size]) for i in range(0, len(parts), size)]
+    return _Sql(
+        combine(*(_Parenthesized(group.clause) for group in groups)),
+        len(groups) + max(group.depth for group in groups),
+        max(group.parens for group in groups) + 1,
     )
