@@ -330,6 +330,29 @@ class DatastoreRegistryBridgeTests:
         assert backdoor.records() == {(refs[2].id, "shared.zip"), (refs[3].id, "d.fits")}
         assert backdoor.trashed("files") == set()
 
+    def test_empty_trash_keep_over_many_pages(self, repo, bridge, backdoor) -> None:
+        # Pages of 3 rows: datasets with two records rows straddle page boundaries.
+        repo.db.IN_BATCH_SIZE = 3
+        records = make_records_table(repo)
+        refs = self.make_refs(repo, 12)
+        bridge.insert(refs)
+        rows = []
+        for n, ref in enumerate(refs):
+            # Every third dataset shares its artifact with the next one.
+            path = f"shared{n - 1}.zip" if n % 3 == 1 else f"own{n}.fits"
+            if n % 3 == 0:
+                path = f"shared{n}.zip"
+            rows.append({"dataset_id": ref.id, "component": "__NULL_STRING__", "path": path})
+            rows.append({"dataset_id": ref.id, "component": "wcs", "path": f"wcs{n}.fits"})
+        records.insert(*rows)
+        trashed = refs[::2]  # 0 and 6 share with the held 1 and 7; 4 and 10 with 3 and 9
+        bridge.moveToTrash(trashed, None)
+        with bridge.emptyTrash(records, RecordInfo, record_column="path") as (pairs, keep):
+            seen = list(pairs)
+        assert keep == {"shared0.zip", "shared3.zip", "shared6.zip", "shared9.zip"}
+        assert len(seen) == 2 * len(trashed)
+        assert backdoor.trashed("files") == set()
+
     def test_empty_trash_keep_is_none_without_record_column(self, repo, bridge) -> None:
         records = make_records_table(repo)
         (ref,) = self.make_refs(repo, 1)
