@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 import sqlalchemy
@@ -11,7 +12,12 @@ from .. import ddl
 from .._exceptions import ConflictError
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 
-__all__ = ["ButlerAttributeExistsError", "DefaultButlerAttributeManager"]
+__all__ = ["ButlerAttributeExistsError", "DefaultButlerAttributeManager", "SchemaGeneration"]
+
+#: The attribute that changes with every schema-level change (runs,
+#: collections, chains, dataset types). Created on the first such change,
+#: so repositories made before it existed open unchanged.
+GENERATION_KEY = "registry:generation"
 
 
 class ButlerAttributeExistsError(ConflictError):
@@ -75,6 +81,11 @@ class DefaultButlerAttributeManager(VersionedExtension):
         """A copy bound to ``db``."""
         return type(self)(db, self._table, self._registry_schema_version)
 
+    @property
+    def table(self) -> sqlalchemy.Table:
+        """The ``butler_attributes`` table."""
+        return self._table
+
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of ``name``, or ``default``."""
         sql = sqlalchemy.select(self._table.c.value).where(self._table.c.name == name)
@@ -121,3 +132,74 @@ class DefaultButlerAttributeManager(VersionedExtension):
             sqlalchemy.select(sqlalchemy.func.count()).select_from(self._table)
         ) as result:
             return bool(result.scalar_one() == 0)
+
+
+class SchemaGeneration:
+    """A token in ``butler_attributes`` that every schema-level change replaces.
+
+    Caches of runs, collections and dataset types stay valid while the token
+    is the one they were built under. `bump` writes a new token in the
+    transaction of the change; `check` reads it (one primary-key lookup) and,
+    when another client changed it, calls ``on_change`` to drop the caches.
+
+    Parameters
+    ----------
+    db : `Database`
+        The database.
+    table : `sqlalchemy.Table`
+        The ``butler_attributes`` table.
+    on_change : `~collections.abc.Callable`, optional
+        Called when the token differs from the last one seen.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        table: sqlalchemy.Table,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._table = table
+        self.on_change = on_change
+        self._seen: str | None = None
+        # Driver-level SQL: this runs once per call and write transaction, so
+        # it skips SQLAlchemy's statement handling. Where writers serialise
+        # (SQLite: FOR_UPDATE is empty) no lock clause is needed.
+        read = f"SELECT value FROM {db.quoted(table)} WHERE name = {db.PLACEHOLDER}"
+        self._sql = read
+        self._sql_share = read + (" FOR SHARE" if db.FOR_UPDATE else "")
+        self._sql_update = read + db.FOR_UPDATE
+
+    def check(self, *, lock: bool = False) -> bool:
+        """Read the token; drop the caches if it changed. Whether it changed.
+
+        Parameters
+        ----------
+        lock : `bool`, optional
+            Inside a transaction on PostgreSQL, share-lock the row until the
+            transaction ends, so that no schema change commits between this
+            check and the writes that rely on the caches (SQLite write
+            transactions are exclusive already). For write transactions.
+        """
+        return self._check(self._sql_share if lock else self._sql)
+
+    def _check(self, sql: str) -> bool:
+        if not self._db.isInTransaction():
+            sql = self._sql
+        with self._db.queryRaw(sql, (GENERATION_KEY,)) as rows:
+            token = rows[0][0] if rows else None
+        if token == self._seen:
+            return False
+        self._seen = token
+        if self.on_change is not None:
+            self.on_change()
+        return True
+
+    def bump(self) -> None:
+        """Record a schema-level change (call inside the change's transaction)."""
+        # Pick up others' changes first; the exclusive lock queues concurrent bumps.
+        self._check(self._sql_update)
+        token = uuid.uuid4().hex
+        self._db.replace(self._table, {"name": GENERATION_KEY, "value": token})
+        # If the transaction rolls back, the next check sees another token and refreshes.
+        self._seen = token

@@ -19,6 +19,7 @@ import sqlalchemy
 from .. import ddl
 from .._collection_type import CollectionType
 from .._exceptions import CollectionError, ConflictError, InvalidNameError, MissingCollectionError
+from .attributes import SchemaGeneration
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 
 __all__ = ["CollectionRecord", "SimpleCollectionManager", "validate_collection_name"]
@@ -87,6 +88,8 @@ class SimpleCollectionManager(VersionedExtension):
         # This client's writes clear these; refresh() does for other clients' changes.
         self._by_name: dict[str, CollectionRecord] = {}
         self._children_of: dict[int, list[CollectionRecord]] = {}
+        #: Bumped by every change here; set by the registry that owns this manager.
+        self.generation: SchemaGeneration | None = None
 
     @classmethod
     def currentVersions(cls) -> list[VersionTuple]:
@@ -150,6 +153,11 @@ class SimpleCollectionManager(VersionedExtension):
         """Forget cached collections and chains, to see other clients' changes."""
         self._by_name.clear()
         self._children_of.clear()
+
+    def _bump(self) -> None:
+        """Tell other clients' caches that collections changed (inside the change's transaction)."""
+        if self.generation is not None:
+            self.generation.bump()
 
     # -- reading --------------------------------------------------------
 
@@ -280,7 +288,10 @@ class SimpleCollectionManager(VersionedExtension):
             return cached, False  # known (committed) already: nothing to write
         self.refresh()
         row = {"name": name, "type": type.value, "doc": doc}
-        inserted = self._db.ensure(self._collection, row)
+        with self._db.transaction():
+            inserted = self._db.ensure(self._collection, row)
+            if inserted:
+                self._bump()
         record = self.find(name)
         if record.type is not type:
             raise CollectionError(
@@ -293,7 +304,9 @@ class SimpleCollectionManager(VersionedExtension):
         """Set (or with `None`, clear) the documentation of collection ``name``."""
         record = self.find(name)
         where = self._collection.c.collection_id == record.key
-        self._db.updateWhere(self._collection, where, {"doc": doc})
+        with self._db.transaction():
+            self._db.updateWhere(self._collection, where, {"doc": doc})
+            self._bump()
         self.refresh()
 
     def setChain(self, name: str, children: Sequence[str]) -> None:
@@ -327,6 +340,7 @@ class SimpleCollectionManager(VersionedExtension):
                 )
         self.refresh()
         with self._db.transaction():
+            self._bump()
             self._db.deleteWhere(self._chain, self._chain.c.parent_id == parent.key)
             self._db.insert(
                 self._chain,
@@ -379,7 +393,11 @@ class SimpleCollectionManager(VersionedExtension):
             )
         self.refresh()
         try:
-            self._db.deleteWhere(self._collection, self._collection.c.collection_id == record.key)
+            with self._db.transaction():
+                self._db.deleteWhere(
+                    self._collection, self._collection.c.collection_id == record.key
+                )
+                self._bump()
         except ConflictError as exc:
             raise CollectionError(
                 f"Collection {name!r} is still referenced ({exc}); remove what refers to it first."

@@ -19,6 +19,7 @@ from .. import ddl
 from .._dataset_type import DatasetType, validate_dataset_type_name
 from .._exceptions import ConflictError, DatabutlerError
 from ..dimensions import DimensionUniverse
+from .attributes import SchemaGeneration
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 
 __all__ = [
@@ -76,6 +77,8 @@ class DatasetTypeManager(VersionedExtension):
         self._universe = universe
         # name -> record; this client's writes keep it current, refresh() drops it.
         self._cache: dict[str, DatasetTypeRecord] = {}
+        #: Bumped by every change here; set by the registry that owns this manager.
+        self.generation: SchemaGeneration | None = None
 
     @classmethod
     def currentVersions(cls) -> list[VersionTuple]:
@@ -186,7 +189,10 @@ class DatasetTypeManager(VersionedExtension):
             "dimensions": self._dimensions_text(wanted),
             "is_calibration": wanted.isCalibration,
         }
-        inserted = self._db.ensure(self._table, row, primary_key_only=False)
+        with self._db.transaction():
+            inserted = self._db.ensure(self._table, row, primary_key_only=False)
+            if inserted and self.generation is not None:
+                self.generation.bump()
         record = self.find(wanted.name)
         if record.datasetType != wanted:
             differences = [
@@ -267,7 +273,10 @@ class DatasetTypeManager(VersionedExtension):
         record = self.find(name)
         self._cache.pop(name, None)
         try:
-            self._db.deleteWhere(self._table, self._table.c.dataset_type_id == record.key)
+            with self._db.transaction():
+                self._db.deleteWhere(self._table, self._table.c.dataset_type_id == record.key)
+                if self.generation is not None:
+                    self.generation.bump()
         except ConflictError as exc:
             raise DatasetTypeConflictError(
                 f"Dataset type {name!r} still has datasets; remove them first ({exc})."

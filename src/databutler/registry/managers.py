@@ -13,7 +13,7 @@ from typing import Any
 
 from .._exceptions import ManagerMismatchError, MissingManagerError
 from ..dimensions import DimensionUniverse
-from .attributes import DefaultButlerAttributeManager
+from .attributes import DefaultButlerAttributeManager, SchemaGeneration
 from .bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from .collections import SimpleCollectionManager
 from .datasets import SimpleDatasetRecordStorageManager
@@ -185,6 +185,17 @@ class RegistryManagerInstances:
     opaque: OpaqueTableStorageManager
     datastores: DatastoreRegistryBridgeManager
     _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    generation: SchemaGeneration = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # One token for the caches of collections and dataset types: every
+        # schema-level change bumps it, and a change by another client seen
+        # in it drops all of them (see `SchemaGeneration`).
+        self.generation = SchemaGeneration(self.db, self.attributes.table, self.refresh)
+        self.collections.generation = self.generation
+        types = getattr(self.datasets, "types", None)
+        if types is not None:
+            types.generation = self.generation
 
     def clone(self, db: Database | None = None) -> RegistryManagerInstances:
         """Managers bound to ``db`` (default: a clone of this database), e.g. for another thread."""
@@ -204,4 +215,7 @@ class RegistryManagerInstances:
     def refresh(self) -> None:
         """Pick up changes made by other clients."""
         self.collections.refresh()
+        refresh_datasets = getattr(self.datasets, "refresh", None)
+        if refresh_datasets is not None:
+            refresh_datasets()
         self.datastores.refresh()

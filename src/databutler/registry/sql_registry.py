@@ -100,6 +100,15 @@ class SqlRegistry:
         """Pick up changes made by other clients."""
         self._managers.refresh()
 
+    def _coherent(self) -> None:
+        """Drop cached runs, collections and dataset types if another client changed them.
+
+        One primary-key read of the repository's schema generation (see
+        `SchemaGeneration`); every method that relies on those caches calls it
+        first. Dataset inserts check it again inside their own transaction.
+        """
+        self._managers.generation.check()
+
     # -- dimensions ----------------------------------------------------------
 
     def insertDimensionData(self, element: str, *records: Mapping[str, Any]) -> None:
@@ -169,14 +178,17 @@ class SqlRegistry:
 
     def registerDatasetType(self, datasetType: DatasetType) -> bool:
         """Register a dataset type; whether it was new (identical re-registration is fine)."""
+        self._coherent()
         return self._datasets.registerDatasetType(datasetType)
 
     def getDatasetType(self, name: str) -> DatasetType:
         """The registered dataset type ``name``."""
+        self._coherent()
         return self._datasets.types.get(name)
 
     def removeDatasetType(self, name: str) -> None:
         """Remove a dataset type that has no datasets."""
+        self._coherent()
         self._datasets.types.remove(name)
 
     def queryDatasetTypes(self, pattern: str | None = None) -> list[DatasetType]:
@@ -189,6 +201,7 @@ class SqlRegistry:
         self, name: str, type: CollectionType = CollectionType.TAGGED, doc: str | None = None
     ) -> bool:
         """Register a collection; whether it was new."""
+        self._coherent()
         return self._managers.collections.register(name, type, doc)[1]
 
     def registerRun(self, name: str, doc: str | None = None) -> bool:
@@ -197,14 +210,17 @@ class SqlRegistry:
 
     def getCollectionType(self, name: str) -> CollectionType:
         """The type of collection ``name``."""
+        self._coherent()
         return self._managers.collections.find(name).type
 
     def setCollectionChain(self, parent: str, children: Sequence[str]) -> None:
         """Set the ordered members of a CHAINED collection (cycles are refused)."""
+        self._coherent()
         self._managers.collections.setChain(parent, children)
 
     def getCollectionChain(self, parent: str) -> tuple[str, ...]:
         """The ordered members of a CHAINED collection."""
+        self._coherent()
         return self._managers.collections.getChain(parent)
 
     def queryCollections(
@@ -215,14 +231,17 @@ class SqlRegistry:
 
     def getCollectionParents(self, name: str) -> list[str]:
         """Names of the CHAINED collections that list ``name`` directly."""
+        self._coherent()
         return self._managers.collections.parents(name)
 
     def getCollectionDocumentation(self, name: str) -> str | None:
         """The documentation string of a collection."""
+        self._coherent()
         return self._managers.collections.getDocumentation(name)
 
     def setCollectionDocumentation(self, name: str, doc: str | None) -> None:
         """Set the documentation string of a collection."""
+        self._coherent()
         self._managers.collections.setDocumentation(name, doc)
 
     def removeCollection(self, name: str) -> None:
@@ -233,6 +252,7 @@ class SqlRegistry:
         CollectionError
             If a chain still lists it; checked before anything changes.
         """
+        self._coherent()
         collections = self._managers.collections
         record = collections.find(name)
         parents = collections.parents(name)
@@ -287,6 +307,7 @@ class SqlRegistry:
         CALIBRATION collections are searched when ``timespan`` (or an instant)
         is given: the calibration valid then matches.
         """
+        self._coherent()
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         data_id = dict(dataId or {}, **kwargs)
         search = [collections] if isinstance(collections, str) else list(collections)
@@ -335,6 +356,7 @@ class SqlRegistry:
         A datastore filter naming an ephemeral (in-memory) datastore, which
         the SQL tables do not know, is applied batch by batch to the rows.
         """
+        self._coherent()
         node = parse_where(where)
         check_bind(bind)
         name = datasetType if isinstance(datasetType, str) else datasetType.name
@@ -379,14 +401,17 @@ class SqlRegistry:
 
     def associate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
         """Tag datasets into a TAGGED collection."""
+        self._coherent()
         self._datasets.associate(collection, refs)
 
     def disassociate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
         """Untag datasets from a TAGGED collection."""
+        self._coherent()
         self._datasets.disassociate(collection, refs)
 
     def certify(self, collection: str, refs: Iterable[DatasetRef], timespan: Timespan) -> None:
         """Make calibration datasets valid in CALIBRATION ``collection`` over ``timespan``."""
+        self._coherent()
         self._datasets.certify(collection, refs, timespan)
 
     def decertify(
@@ -398,6 +423,7 @@ class SqlRegistry:
         dataIds: Iterable[Mapping[str, Any]] | None = None,
     ) -> int:
         """Remove validity within ``timespan`` from a CALIBRATION collection."""
+        self._coherent()
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         return self._datasets.decertify(collection, name, timespan, dataIds)
 

@@ -34,7 +34,7 @@ from ..._exceptions import CollectionError, ConflictError
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
 from ..collections import CollectionRecord, SimpleCollectionManager
-from ..dataset_types import DatasetTypeManager
+from ..dataset_types import DatasetTypeConflictError, DatasetTypeManager
 from ..dimension_records import StaticDimensionRecordStorageManager
 from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
 from ..interfaces._database import Database, chunked
@@ -250,21 +250,23 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         DataIdError
             If a data ID is malformed or names a dimension record that does not exist.
         """
-        info = self._type_info(datasetTypeName)
-        datasetType, universe, group = info.datasetType, self._universe, info.group
-        make_id = self._ids.makeDatasetId
-        refs = []
-        from_required = DataCoordinate.from_required
-        for data_id in dataIds:
-            if type(data_id) is dict:
-                coordinate = from_required(group, data_id)
-            else:
-                coordinate = DataCoordinate.standardize(
-                    data_id, universe=universe, dimensions=group
-                )
-            dataset_id = make_id(run, datasetType, coordinate, idGenerationMode)
-            refs.append(DatasetRef(datasetType, coordinate, run=run, id=dataset_id))
-        self._write(info.key, datasetType, run, refs)
+        with self._db.transaction():
+            self._check_generation()
+            info = self._type_info(datasetTypeName)
+            datasetType, universe, group = info.datasetType, self._universe, info.group
+            make_id = self._ids.makeDatasetId
+            refs = []
+            from_required = DataCoordinate.from_required
+            for data_id in dataIds:
+                if type(data_id) is dict:
+                    coordinate = from_required(group, data_id)
+                else:
+                    coordinate = DataCoordinate.standardize(
+                        data_id, universe=universe, dimensions=group
+                    )
+                dataset_id = make_id(run, datasetType, coordinate, idGenerationMode)
+                refs.append(DatasetRef(datasetType, coordinate, run=run, id=dataset_id))
+            self._write(info.key, datasetType, run, refs)
         return refs
 
     def import_(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
@@ -276,6 +278,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             by_key.setdefault((_type_name(ref.datasetType), ref.run), []).append(ref)
         out: list[DatasetRef] = []
         with self._db.transaction():
+            self._check_generation()
             for (name, run), group in by_key.items():
                 record = self._types.find(name)
                 datasetType = record.datasetType
@@ -289,21 +292,49 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 out.extend(normalized)
         return out
 
+    def _check_generation(self) -> None:
+        """Drop the caches if another client changed runs or dataset types.
+
+        One primary-key read, at the start of each write transaction, so
+        that what follows is looked up afresh when needed; on PostgreSQL it
+        also holds off schema changes until the transaction ends.
+        """
+        if self._types.generation is not None:
+            self._types.generation.check(lock=True)
+
     def _write(
         self, type_key: int, datasetType: DatasetType, run: str, refs: list[DatasetRef]
     ) -> None:
-        run_record = self._collections.find(run)
-        if run_record.type is not CollectionType.RUN:
-            raise CollectionError(
-                f"Datasets go into RUN collections; {run!r} is {run_record.type.name}."
-            )
-        info = self._type_info(datasetType.name)
+        with self._db.transaction():
+            run_record = self._collections.find(run)
+            if run_record.type is not CollectionType.RUN:
+                raise CollectionError(
+                    f"Datasets go into RUN collections; {run!r} is {run_record.type.name}."
+                )
+            info = self._type_info(datasetType.name)
+            if info.key != type_key or info.datasetType != datasetType:
+                raise DatasetTypeConflictError(
+                    f"Dataset type {datasetType.name!r} was redefined (by another client) "
+                    f"while these datasets were prepared: now {info.datasetType}, they were "
+                    f"made for {datasetType}. Nothing was added; repeat the call to use the "
+                    "current definition."
+                )
+            self._insert_rows(info, datasetType, run, run_record.key, refs)
+
+    def _insert_rows(
+        self,
+        info: _TypeInfo,
+        datasetType: DatasetType,
+        run: str,
+        run_key: int,
+        refs: list[DatasetRef],
+    ) -> None:
+        type_key = info.key
         required = info.group.required
         tag_columns = ["dataset_type_id", "dataset_id", "collection_id", *required]
         db = self._db
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         ingest_date = db.bindValue(self._dataset.c.ingest_date, now)
-        run_key = run_record.key
         try:
             with db.transaction():
                 for batch in chunked(refs, db.IN_BATCH_SIZE):

@@ -1,0 +1,195 @@
+"""Registry caches stay coherent when another process changes the repository.
+
+Each case runs the change in a real child process (and, for the cheap
+cases, in a second `Butler` of this process, which shares no cache with the
+first), on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from databutler import Butler, DatabutlerError
+from databutler.registry.attributes import GENERATION_KEY
+from databutler.testing.database import postgresql_uri
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BACKENDS)
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new repository (local files) with HSC detectors 0-3 and type ``thing`` by detector."""
+    path = str(tmp_path / "repo")
+    schema = None
+    if request.param == "postgresql":
+        uri = postgresql_uri()
+        schema = f"test_{uuid.uuid4().hex[:16]}"
+        butler = Butler.create(path, db=uri, namespace=schema)
+    else:
+        butler = Butler.create(path)
+    butler.insert_dimension_records("instrument", {"instrument": "HSC"})
+    butler.insert_dimension_records(
+        "detector", *({"instrument": "HSC", "detector": d} for d in range(4))
+    )
+    butler.register_dataset_type("thing", ["detector"], "StructuredDataDict")
+    butler.close()
+    try:
+        yield path
+    finally:
+        if schema is not None:
+            engine = sqlalchemy.create_engine(uri)
+            with engine.begin() as connection:
+                connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            engine.dispose()
+
+
+def in_child(root: str, code: str) -> None:
+    """Run ``code`` in a new Python process with ``butler`` open (writeable) on ``root``."""
+    script = f"from databutler import Butler\nbutler = Butler({root!r}, writeable=True)\n"
+    script += textwrap.dedent(code) + "\nbutler.close()\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def visible(root: str, dataset_type: str, collection: str) -> list[dict[str, object]]:
+    """Data IDs of ``dataset_type`` in ``collection``, as a fresh butler sees them."""
+    with_fresh = Butler(root)
+    try:
+        refs = with_fresh.query_datasets(dataset_type, collections=collection)
+        return sorted((dict(ref.dataId.required) for ref in refs), key=str)
+    finally:
+        with_fresh.close()
+
+
+@pytest.mark.parametrize("other", ["child", "butler"])
+def test_put_into_run_removed_by_another_client(root: str, other: str) -> None:
+    butler = Butler(root, run="vol", writeable=True)
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+    if other == "child":
+        in_child(root, "butler.remove_runs(['vol'])\nbutler.empty_trash()")
+    else:
+        second = Butler(root, writeable=True)
+        second.remove_runs(["vol"])
+        second.empty_trash()
+        second.close()
+    # The run is created again on first use, as for a new run; no ConflictError.
+    ref = butler.put({"a": 2}, "thing", instrument="HSC", detector=1)
+    assert ref.run == "vol"
+    assert visible(root, "thing", "vol") == [{"instrument": "HSC", "detector": 1}]
+    assert butler.get("thing", instrument="HSC", detector=1, collections="vol") == {"a": 2}
+    butler.close()
+
+
+@pytest.mark.parametrize("other", ["child", "butler"])
+def test_put_with_dataset_type_redefined_by_another_client(root: str, other: str) -> None:
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0, run="old")
+    butler.registry.registerRun("night1")  # cached, and still there after the change
+    change = """
+        butler.remove_runs(['old'])
+        butler.empty_trash()
+        butler.remove_dataset_type('thing')
+        butler.register_dataset_type('thing', ['instrument'], 'StructuredDataDict')
+    """
+    if other == "child":
+        in_child(root, change)
+    else:
+        second = Butler(root, writeable=True)
+        second.remove_runs(["old"])
+        second.empty_trash()
+        second.remove_dataset_type("thing")
+        second.register_dataset_type("thing", ["instrument"], "StructuredDataDict")
+        second.close()
+    # The stale definition (by detector) is never used: the put either follows the new
+    # definition, visibly to everyone, or is refused with a databutler error.
+    try:
+        ref = butler.put({"a": 2}, "thing", instrument="HSC", detector=1)
+    except DatabutlerError:
+        assert visible(root, "thing", "night1") == []
+    else:
+        assert set(ref.datasetType.dimensions) == {"instrument"}
+        assert visible(root, "thing", "night1") == [{"instrument": "HSC"}]
+    # A put matching the new definition works and is seen by others.
+    butler.put({"a": 3}, "thing", instrument="HSC", run="night2")
+    assert visible(root, "thing", "night2") == [{"instrument": "HSC"}]
+    assert butler.get("thing", instrument="HSC", collections="night2") == {"a": 3}
+    assert butler.verify().ok
+    butler.close()
+
+
+def test_find_after_dataset_type_redefined_in_child(root: str) -> None:
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+    assert butler.find_dataset("thing", instrument="HSC", detector=0, collections="night1")
+    in_child(
+        root,
+        """
+        butler.remove_runs(['night1'])
+        butler.empty_trash()
+        butler.remove_dataset_type('thing')
+        butler.register_dataset_type('thing', ['instrument'], 'StructuredDataDict')
+        butler.put({'b': 1}, 'thing', instrument='HSC', run='night1')
+        """,
+    )
+    ref = butler.find_dataset("thing", instrument="HSC", collections="night1")
+    assert ref is not None and set(ref.datasetType.dimensions) == {"instrument"}
+    assert butler.get(ref) == {"b": 1}
+    butler.close()
+
+
+def test_chain_changed_by_child_is_seen(root: str) -> None:
+    butler = Butler(root, run="a", writeable=True)
+    butler.put({"run": "a"}, "thing", instrument="HSC", detector=0)
+    butler.put({"run": "b"}, "thing", instrument="HSC", detector=0, run="b")
+    butler.collection_chain("all", ["a", "b"])
+    assert butler.get("thing", instrument="HSC", detector=0, collections="all") == {"run": "a"}
+    in_child(root, "butler.collection_chain('all', ['b', 'a'])")
+    assert butler.get("thing", instrument="HSC", detector=0, collections="all") == {"run": "b"}
+    assert butler.registry.getCollectionChain("all") == ("b", "a")
+    butler.close()
+
+
+def test_schema_changes_bump_the_generation_and_plain_puts_do_not(root: str) -> None:
+    butler = Butler(root, run="night1", writeable=True)
+    attributes = butler.registry._managers.attributes
+
+    def token() -> str | None:
+        return attributes.get(GENERATION_KEY)
+
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+    before = token()
+    assert before is not None  # registering night1 bumped it
+    butler.put({"a": 2}, "thing", instrument="HSC", detector=1)
+    assert token() == before
+    butler.register_dataset_type("other", ["instrument"], "StructuredDataDict")
+    after_type = token()
+    assert after_type != before
+    butler.registry.registerCollection("tagged")
+    after_collection = token()
+    assert after_collection != after_type
+    # A failed change rolls its bump back too.
+    with pytest.raises(DatabutlerError):
+        butler.register_dataset_type("other", ["detector"], "StructuredDataDict")
+    assert token() == after_collection
+    butler.close()
+
+
+def test_repository_without_generation_row_opens_and_works(root: str) -> None:
+    # Repositories made before the generation attribute existed have no row.
+    butler = Butler(root, writeable=True)
+    butler.registry._managers.attributes.delete(GENERATION_KEY)
+    butler.close()
+    butler = Butler(root, run="night1", writeable=True)
+    ref = butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+    assert butler.get(ref) == {"a": 1}
+    butler.close()
