@@ -9,7 +9,8 @@ A new repository in a temporary folder (SQLite and local files) by default;
 ``--db`` uses another registry database (``postgresql://...``, which must
 be empty). One line per phase, ``phase=NAME n=N seconds=S ops_per_s=X``:
 ``put`` (one at a time), ``get_by_data_id`` (one at a time), ``query_all``,
-``where`` (all refs, one call), ``ingest``, ``prune_empty`` (prune with
+``where`` (all refs, one call), ``get_by_ref`` (one at a time), ``get_many``
+(all refs, one call), ``exists`` (one ref a call), ``ingest``, ``prune_empty`` (prune with
 unstore and purge, then empty the trash), ``verify``; then
 ``peak_rss_mb=M`` and ``import_seconds=S`` (``import databutler`` in a new
 interpreter).
@@ -70,6 +71,18 @@ def run(n: int, repo: str, db: str | None, tmp: Path) -> int:
     with timed("where", n):
         places = butler.where(refs)
     failures += sum(places[r.id] != {"files"} for r in refs)  # type: ignore[index]
+
+    with timed("get_by_ref", n):
+        for ref in refs:
+            failures += butler.get(ref) != payload
+
+    with timed("get_many", n):
+        objects = butler.get_many(refs)
+    failures += sum(obj != payload for obj in objects)
+
+    with timed("exists", n):
+        for ref in refs:
+            failures += not butler.exists(ref)
 
     incoming = tmp / "incoming"
     incoming.mkdir()

@@ -15,7 +15,18 @@ PHASES = {
     "bridge.py": ["insert", "check", "locate", "find_datastores", "move_to_trash", "empty_trash"],
     "registry.py": ["insert_many", "find_by_data_id", "query_all", "query_where", "remove_run"],
     "datastores.py": ["put_many", "put", "get", "ingest_copy", "ingest_direct", "trash_empty"],
-    "butler.py": ["put", "get_by_data_id", "query_all", "where", "ingest", "prune_empty", "verify"],
+    "butler.py": [
+        "put",
+        "get_by_data_id",
+        "query_all",
+        "where",
+        "get_by_ref",
+        "get_many",
+        "exists",
+        "ingest",
+        "prune_empty",
+        "verify",
+    ],
 }
 
 

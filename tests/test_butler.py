@@ -499,3 +499,12 @@ def test_datastore_filters_see_in_memory_datastores(repositories: RepositoryFact
     missing = [r.id for r in butler.query_datasets("thing", not_in_datastore="cache")]
     assert missing == [refs[0].id]
     assert len(list(butler.query_datasets("thing", in_datastore="files"))) == 4
+
+
+def test_get_many_reads_in_order_and_refuses_what_is_not_a_ref(butler: Butler) -> None:
+    refs = put_things(butler, range(5))
+    wanted = [refs[3], refs[0], refs[4], refs[0]]
+    assert butler.get_many(wanted) == [butler.get(ref) for ref in wanted]
+    assert butler.get_many([]) == []
+    with pytest.raises(TypeError, match="DatasetRef"):
+        butler.get_many([refs[0], "thing"])  # type: ignore[list-item]

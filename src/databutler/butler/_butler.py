@@ -16,6 +16,7 @@ from .._dataset_ref import DatasetId, DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
     ConfigurationError,
+    MissingCollectionError,
     ReadOnlyDatabaseError,
 )
 from .._file_dataset import FileDataset
@@ -24,6 +25,7 @@ from ..datastores._file_trash import EmptyTrashResult
 from ..dimensions import DataCoordinate, DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
+from ..registry.collections import validate_collection_name
 from . import _delete, _exchange
 from ._chains import new_chain
 from ._config import (
@@ -34,7 +36,7 @@ from ._conflicts import explaining_conflicts
 from ._delete import PruneResult
 from ._repository import create_repository
 from ._values import DatasetExistence, DatasetNotFoundError
-from ._verify import VerifyReport, leaf_datastores, verify_datastore
+from ._verify import VerifyReport, leaf_datastores, recover_moves, verify_datastore
 
 __all__ = ["Butler", "DatasetExistence", "DatasetNotFoundError", "DeferredDatasetHandle"]
 
@@ -94,7 +96,11 @@ class Butler:
             self.config.datastore, self.registry.datastore_bridges, root=self.root
         )
         self.is_writeable = writeable
+        if writeable:  # files a killed ingest(transfer="move") left go back first
+            recover_moves(self.datastore)
         self.run = run
+        if run is not None:
+            self._use_run(run, register=writeable)
         if collections is None:
             self.collections: tuple[str, ...] = (run,) if run else ()
         else:
@@ -147,6 +153,8 @@ class Butler:
             For an invalid database URI or datastore configuration, or an
             S3 root without ``db``.
         """
+        if run is not None:  # before anything is made
+            validate_collection_name(run)
         root_uri = normalize_root(root)
         if db is None and root_uri.startswith("s3://"):
             raise ConfigurationError(
@@ -168,6 +176,22 @@ class Butler:
                 shutil.rmtree(made, ignore_errors=True)
             raise
         return cls(root_uri, run=run, writeable=True, _registry=registry, _datastore=datastore_)
+
+    def _use_run(self, run: str, *, register: bool) -> None:
+        """Check the default run's name; register the run (writeable butlers) if it is new.
+
+        So a run named at creation or opening can be queried before the first put.
+        """
+        try:
+            validate_collection_name(run, registering=False)
+            if register:
+                try:
+                    self.registry.getCollectionType(run)
+                except MissingCollectionError:
+                    self.registry.registerRun(run)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Release the database connections."""
@@ -311,7 +335,7 @@ class Butler:
         """Store many objects at once (all-or-nothing): ``(obj, dataset type or ref, data ID)``."""
         self._require_writeable("put datasets")
         items = list(items)
-        target = run or self.run
+        target = self.run if run is None else run  # run="" is refused, not the default
         refs: list[DatasetRef | None] = [None] * len(items)
         groups: dict[str, list[int]] = {}
         resolved: list[DatasetRef] = []
@@ -421,6 +445,23 @@ class Butler:
         """
         ref, named = self._resolve(dataset, data_id, collections, kwargs)
         return self.datastore.get(ref, component=component or named, parameters=parameters)
+
+    def get_many(self, refs: Iterable[DatasetRef]) -> list[Any]:
+        """Read many datasets by ref, in order: one records query per batch, then the artifacts.
+
+        Raises
+        ------
+        DatasetNotStoredError
+            If a dataset is not held by the datastore; nothing is returned.
+        """
+        refs = list(refs)
+        bad = next((r for r in refs if not isinstance(r, DatasetRef)), None)
+        if bad is not None:
+            raise TypeError(
+                f"get_many takes DatasetRef objects (from put or a query), not "
+                f"{type(bad).__name__} {bad!r}."
+            )
+        return self.datastore.get_many(refs)
 
     def get_deferred(
         self,

@@ -19,7 +19,7 @@ from ..registry.interfaces import (
     FakeDatasetRef,
 )
 from ..transaction import DatastoreTransaction
-from ._artifacts import Artifact, check_retrieve_mode, write_local
+from ._artifacts import Artifact, check_destination, check_retrieve_mode, write_local
 
 __all__ = ["DatasetNotStoredError", "Datastore"]
 
@@ -246,6 +246,16 @@ class Datastore(ABC):
         self.put_many(zip(objects, todo, strict=True))
         return todo
 
+    def get_many(self, refs: Iterable[DatasetRef]) -> list[Any]:
+        """What `get` returns for each of ``refs``, in order, read in bulk.
+
+        Raises
+        ------
+        DatasetNotStoredError
+            If a dataset is not held.
+        """
+        return self._get_many(list(refs))
+
     def _get_many(self, refs: list[DatasetRef]) -> list[Any]:
         """What `get` returns for each of ``refs``; datastores override it to read in bulk."""
         return [self.get(ref) for ref in refs]
@@ -291,6 +301,11 @@ class Datastore(ABC):
 
         Raises
         ------
+        TypeError
+            If ``destination`` is not a path.
+        UnsafePathError
+            If ``destination`` (or a target under it) resolves into one of this
+            datastore's `local_roots`, or a target is the artifact itself.
         DatasetNotStoredError
             If a dataset is not held; nothing is written.
         FileExistsError
@@ -305,7 +320,8 @@ class Datastore(ABC):
         formatter chosen by type would (`~databutler.datastores.formatters.formatter_for_object`:
         JSON, ``.npy``, Parquet, bytes, else pickle) at its default template path.
         """
-        check_retrieve_mode(transfer, [])  # a bad mode fails before anything is read
+        check_destination(destination)  # bad arguments fail before anything is read
+        check_retrieve_mode(transfer, [])
         artifacts = self._held_artifacts(refs)
         placed = [(a.path if preserve_path else a.path.rsplit("/", 1)[-1], a) for a in artifacts]
         return write_local(

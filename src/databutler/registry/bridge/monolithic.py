@@ -112,6 +112,8 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         self._insert_sql = f"INSERT INTO {location} (dataset_id, datastore_name) VALUES ({p}, {p})"
         self._ensure_sql = f"{self._insert_sql} ON CONFLICT (dataset_id, datastore_name) DO NOTHING"
         self._mine = f"datastore_name = {p}"
+        # held_records' SQL and row decoding, by records table.
+        self._held_records_sql: dict[sqlalchemy.Table, Any] = {}
 
     def _batches(self, refs: Iterable[DatasetIdRef]) -> Iterator[list[Any]]:
         """Encoded, sorted batches of ids (sorted for index locality)."""
@@ -213,13 +215,16 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         """Records rows of the held ``ids``: one join of records and locations per batch."""
         db = self._db
         records = _sql_table(records_table)
-        names, active, at = self._record_decoder(records)
-        p = db.PLACEHOLDER
-        columns = ", ".join(f"r.{db.quoteName(name)}" for name in names)
-        base = (
-            f"SELECT {columns} FROM {db.quoted(records)} r JOIN {self._location_sql} l "
-            f"ON l.dataset_id = r.dataset_id AND l.datastore_name = {p} WHERE "
-        )
+        cached = self._held_records_sql.get(records)
+        if cached is None:
+            names, active, at = self._record_decoder(records)
+            columns = ", ".join(f"r.{db.quoteName(name)}" for name in names)
+            base = (
+                f"SELECT {columns} FROM {db.quoted(records)} r JOIN {self._location_sql} l "
+                f"ON l.dataset_id = r.dataset_id AND l.datastore_name = {db.PLACEHOLDER} WHERE "
+            )
+            cached = self._held_records_sql[records] = (names, active, at, base)
+        names, active, at, base = cached
         id_name = names[at]
         for batch in chunked(as_dataset_ids(ids), db.IN_BATCH_SIZE):
             keys = db.encodeIds(batch)
