@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from databutler import Butler
+from databutler import Butler, ConflictError
 from databutler.testing.butler import file_datastore, populate
 
 FILES = 3
@@ -139,9 +139,12 @@ def test_a_taken_source_is_reported_and_the_file_never_deleted(tmp_path: Path) -
     _, files = _setup(tmp_path)
     _run_child(tmp_path / "repo", files, ("moved", 2))
     files[0].write_text("someone else's file")  # the source path is taken again
-    with Butler(str(tmp_path / "repo"), writeable=True) as butler:
-        plain = butler.verify()
-        assert plain.counts() == {"unfinished_move": 2}  # not "unknown_artifact"
+    with Butler(str(tmp_path / "repo")) as reader:  # read-only: moves nothing
+        assert reader.verify().counts() == {"unfinished_move": 2}  # not "unknown_artifact"
+    assert not files[1].exists()
+    with Butler(str(tmp_path / "repo"), writeable=True) as butler:  # moves back what it can
+        assert json.loads(files[1].read_text()) == {"detector": 1}
+        assert butler.verify().counts() == {"unfinished_move": 1}
         report = butler.verify(repair=True, delete_unknown=True)
         left = [p for p in report.unrepaired if p.kind == "unfinished_move"]
         assert len(left) == 1 and "exists again" in left[0].detail
@@ -165,3 +168,17 @@ def test_the_next_ingest_rolls_back_first(tmp_path: Path) -> None:
         )
         assert [butler.get(r) for r in refs] == [{"detector": d} for d in range(FILES)]
         _assert_nothing_lost(butler, files)
+
+
+def test_a_put_never_replaces_a_stranded_file(tmp_path: Path) -> None:
+    _, files = _setup(tmp_path)
+    _run_child(tmp_path / "repo", files[:1], ("moved", 1))
+    files[0].write_text("taken")  # the file cannot go back
+    with Butler(str(tmp_path / "repo"), writeable=True, run="r") as butler:
+        (problem,) = butler.verify().problems
+        stranded = file_datastore(butler).store.local_path(problem.path or "")
+        # A put that finds a file at its path replaces it only if no record and no
+        # journal names it (the default template has the dataset id: forced here).
+        with pytest.raises(ConflictError, match="interrupted"):
+            file_datastore(butler)._write_new(problem.path or "", b'{"detector": "put"}')
+        assert json.loads(stranded.read_text()) == {"detector": 0}

@@ -11,6 +11,7 @@ for the problems found.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,10 +23,13 @@ import sqlalchemy
 
 from ..datastores import ChainedDatastore, Datastore, FileDatastore
 from ..datastores._file_journal import is_internal, journaled_paths, pending_moves, recover
+from ..datastores.resources import LocalStore
 from ..registry.interfaces import Database, FakeDatasetRef
 from ..registry.interfaces._database import chunked
 
-__all__ = ["KINDS", "Problem", "VerifyReport", "verify_datastore"]
+__all__ = ["KINDS", "Problem", "VerifyReport", "recover_moves", "verify_datastore"]
+
+_LOG = logging.getLogger(__name__)
 
 #: Kinds of disagreement, and what `repair` does about each.
 KINDS = {
@@ -323,6 +327,20 @@ class _Checker:
             datastore.store.delete_many(unknown)  # in batches (S3) or several at once
             done["unknown_artifact"] = len(by_kind["unknown_artifact"])
         return done
+
+
+def recover_moves(datastore: Datastore) -> None:
+    """Roll back the move ingests a crashed process left unfinished (a writeable open does).
+
+    Never fails the caller: what cannot be moved back is logged, kept, and
+    reported by `verify`.
+    """
+    for leaf in leaf_datastores(datastore):
+        if isinstance(leaf, FileDatastore) and isinstance(leaf.store, LocalStore):
+            try:
+                recover(leaf)
+            except Exception:
+                _LOG.exception("Could not roll back interrupted moves of datastore %r.", leaf.name)
 
 
 def verify_datastore(

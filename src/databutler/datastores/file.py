@@ -254,6 +254,14 @@ class FileDatastore(Datastore):
                 "another dataset; nothing was stored. Check the file template: it must "
                 "give each dataset its own path."
             )
+        from ._file_journal import journaled_paths
+
+        if path in journaled_paths(self.store):
+            raise ConflictError(
+                f"Datastore {self.name!r} holds a user's file at {path!r} that an interrupted "
+                "ingest(transfer='move') left; nothing was stored. Run verify(repair=True) "
+                "(databutler verify --repair) to move it back first."
+            )
         # No record points at it: a put that died between writing and recording
         # left it behind. Taking its place loses nothing.
         self.store.write(path, data, overwrite=True)
