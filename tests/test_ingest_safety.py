@@ -239,3 +239,14 @@ def test_ingest_files_command_takes_uris(butler: Butler, tmp_path: Path) -> None
     with Butler(repo) as reopened:
         (ref,) = reopened.query_datasets("thing", collections="r")
         assert reopened.get(ref) == {"cli": 1}
+
+
+@pytest.mark.parametrize("bad", ["", "a\x00b.json", "bad\udcff\ud800.json"])
+def test_unusable_names_are_databutler_errors(butler: Butler, bad: str) -> None:
+    datastore = file_datastore(butler)
+    (ref,) = butler.registry.insertDatasets("thing", [{"instrument": "HSC", "detector": 0}], "r")
+    with pytest.raises(DatabutlerError):
+        datastore.ingest([(bad, ref)], transfer="copy")
+    with pytest.raises(TypeError, match="path or a URI"):
+        datastore.ingest([(5, ref)], transfer="copy")  # type: ignore[list-item]
+    assert not datastore.knows(ref)

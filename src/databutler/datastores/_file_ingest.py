@@ -159,9 +159,24 @@ def _local_source(
     FileNotFoundError
         If the S3 object does not exist.
     """
-    given = os.fspath(source)
-    if not isinstance(given, str) or "://" not in given:
-        return source
+    try:
+        given = os.fspath(source)
+    except TypeError:
+        raise TypeError(
+            f"A file to ingest is a path or a URI string, not {type(source).__name__}."
+        ) from None
+    if not isinstance(given, str):
+        raise TypeError(f"A file to ingest is a path or a URI string, not {given!r}.")
+    try:
+        os.fsencode(given)  # names the file system cannot hold fail here, not deep inside
+    except UnicodeEncodeError:
+        raise InvalidPathError(
+            f"File name {given!r} is not valid text (a lone surrogate); rename the file."
+        ) from None
+    if not given or "\x00" in given:
+        raise InvalidPathError(f"{given!r} is not a file name: it is empty or has a NUL character.")
+    if "://" not in given:
+        return given
     scheme = given.partition("://")[0].lower()
     if scheme == "file":
         parts = urlsplit(given)
@@ -241,7 +256,7 @@ def _place(
     """
     given = os.fspath(source)
     if not isinstance(given, str) or not given:
-        raise TypeError(f"A file to ingest must be a non-empty path, not {source!r}.")
+        raise InvalidPathError(f"A file to ingest must be a non-empty path, not {source!r}.")
     absolute = os.path.join(os.getcwd(), given)
     lexical = Path(os.path.normpath(absolute))  # ".." collapsed by name only
     # As the kernel sees it: every directory resolved (".." after a link included),
