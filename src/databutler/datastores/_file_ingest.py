@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError, UnsafePathError
 from ._base import _id
-from ._file_journal import MoveJournal, is_internal, journaled_paths, recover
+from ._file_journal import MoveJournal, is_internal, journaled_paths, move_back, recover
 from .formatters import formatter_for
 from .resources import InvalidPathError, LocalStore, check_relative_path
 
@@ -222,17 +222,13 @@ def _give_back(
     assert isinstance(datastore.store, LocalStore)
     left = []
     for stored, original in moved:
-        try:
-            target = datastore.store.local_path(stored)
-            if os.path.lexists(original):
-                raise FileExistsError(f"{original} exists again")
-            os.replace(target, original)
-        except OSError as exc:
+        problem = move_back(datastore.store, os.fspath(original), stored)
+        if problem is not None:
             left.append((stored, original))
-            message = f"Could not move {stored!r} back to {original}: {exc}"
+            message = f"Could not move {stored!r} back to {original}: {problem}"
             if failure is not None:
-                failure.add_note(message + "; verify(repair=True) will retry.")
-            _LOG.warning("%s; verify(repair=True) will retry.", message)
+                failure.add_note(message)
+            _LOG.warning("%s", message)
     moved[:] = left
     if left:
         journal.release()

@@ -45,6 +45,7 @@ __all__ = [
     "MoveJournal",
     "is_internal",
     "journaled_paths",
+    "move_back",
     "pending_moves",
     "recover",
 ]
@@ -226,7 +227,7 @@ def recover(datastore: FileDatastore) -> tuple[int, list[JournalProblem]]:
         for source, destination in moves:
             if destination in recorded or not _exists(store, destination):
                 continue  # ingested, or never moved (or moved back already)
-            problem = _move_back(store, source, destination)
+            problem = move_back(store, source, destination)
             if problem is None:
                 moved_back += 1
                 _LOG.warning(
@@ -254,7 +255,7 @@ def _exists(store: ResourceStore, path: str) -> bool:
     return target.is_file() or target.is_symlink()
 
 
-def _move_back(store: LocalStore, source: str, destination: str) -> str | None:
+def move_back(store: LocalStore, source: str, destination: str) -> str | None:
     """Move ``destination`` back to ``source``; why not, if it cannot be."""
     target = store.local_path(destination)
     original = Path(source)
