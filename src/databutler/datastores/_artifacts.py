@@ -21,7 +21,7 @@ from .._dataset_ref import DatasetRef
 from .._exceptions import UnsafePathError
 from .resources import check_relative_path
 
-__all__ = ["RETRIEVE_MODES", "Artifact", "check_retrieve_mode", "write_local"]
+__all__ = ["RETRIEVE_MODES", "Artifact", "check_destination", "check_retrieve_mode", "write_local"]
 
 #: Transfer modes of `write_local` (``auto`` is ``copy``).
 RETRIEVE_MODES = frozenset({"auto", "copy", "link", "hardlink", "symlink", "relsymlink"})
@@ -85,6 +85,23 @@ def check_retrieve_mode(transfer: str, artifacts: Sequence[Artifact]) -> None:
             )
 
 
+def check_destination(destination: object) -> None:
+    """Refuse a destination that is not a path, before anything is read or written.
+
+    Raises
+    ------
+    TypeError
+        If ``destination`` is not a `str` or `os.PathLike` (a `None` or a number).
+    """
+    if isinstance(destination, os.PathLike):
+        destination = os.fspath(destination)
+    if not isinstance(destination, str):
+        raise TypeError(
+            f"The destination must be a directory path (a str or pathlib.Path), not "
+            f"{type(destination).__name__} {destination!r}."
+        )
+
+
 def write_local(
     destination: str | os.PathLike[str],
     placed: Sequence[tuple[str, Artifact]],
@@ -125,6 +142,7 @@ def write_local(
     ValueError
         If two artifacts would go to the same path, or for a bad mode.
     """
+    check_destination(destination)
     check_retrieve_mode(transfer, [artifact for _, artifact in placed])
     root = Path(destination).absolute()
     _check_outside(root, root, forbidden)
