@@ -28,12 +28,19 @@ def put_things(butler: Butler, n: int = 3) -> None:
 
 
 def state(butler: Butler) -> tuple[Any, ...]:
-    """What a failed import must leave as it was: types, collections, records, files."""
+    """What a failed import must leave as it was: types, collections, records, datasets, files."""
     root = file_datastore(butler).store
+    types = sorted(t.name for t in butler.registry.queryDatasetTypes())
+    collections = sorted(butler.query_collections())
     return (
-        sorted(t.name for t in butler.registry.queryDatasetTypes()),
-        sorted(butler.query_collections()),
+        types,
+        collections,
         sorted(str(r.data_id) for r in butler.query_dimension_records("detector")),
+        sorted(
+            (str(ref.id), name, str(ref.run))
+            for name in types
+            for ref in (butler.query_datasets(name, collections=collections) if collections else [])
+        ),
         sorted(root.list()),
     )
 
@@ -160,6 +167,17 @@ BROKEN: list[tuple[str, Any]] = [
     ("version", lambda m: m.update(databutler_export=2)),
     ("unknown key", lambda m: m.update(surprise=1)),
     ("artifacts mode", lambda m: m.update(artifacts="everywhere")),
+    ("unknown file key", lambda m: m["files"][0].update(where="/etc")),
+    ("unknown ref key", lambda m: m["files"][0]["refs"][0].update(extra=1)),
+    ("unknown type key", lambda m: m["dataset_types"][0].update(extra=1)),
+    ("type unknown dimension", lambda m: m["dataset_types"][0].update(dimensions=["nope"])),
+    ("component type", lambda m: m["dataset_types"][0].update(name="thing.part")),
+    ("record of no dimension", lambda m: m["dimensions"].update(nope=[{"nope": 1}])),
+    ("record without its key", lambda m: m["dimensions"]["detector"][0].pop("detector")),
+    ("data_id extra key", lambda m: m["files"][0]["refs"][0]["data_id"].update(visit=1)),
+    ("data_id missing key", lambda m: m["files"][0]["refs"][0]["data_id"].pop("detector")),
+    ("data_id wrong type", lambda m: m["files"][0]["refs"][0]["data_id"].update(detector="x")),
+    ("file entry a list", lambda m: m.update(files=[[1]])),
 ]
 
 
@@ -336,3 +354,82 @@ def test_json_manifests_are_checked_too(source: Butler, target: Butler, tmp_path
     (exported / "export.json").write_text("{")
     refused(target, exported, "parsed")
     assert os.path.isdir(exported)
+
+
+def test_a_conflicting_dataset_type_leaves_no_new_type(
+    target: Butler, export: Path, tmp_path: Path
+) -> None:
+    populate(target)
+    target.registry.removeDatasetType("thing")
+    target.register_dataset_type("thing", ["instrument"], "StructuredDataDict")
+    manifest = read(export)
+    # A new type first, so that it is registered before the conflicting one is met.
+    manifest["dataset_types"].insert(
+        0, {"name": "aaa", "dimensions": ["detector"], "storage_class": "StructuredDataDict"}
+    )
+    write(export, manifest)
+    before = state(target)
+    with pytest.raises(DatabutlerError, match="another definition"):
+        target.import_(export)
+    assert state(target) == before
+    assert target.verify().ok
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r.update(run="other"),
+        lambda r: r["data_id"].update(detector=7),
+    ],
+    ids=["another run", "another data ID"],
+)
+def test_skip_existing_refuses_a_different_definition(
+    target: Butler, export: Path, change: Any
+) -> None:
+    target.import_(export)
+    manifest = read(export)
+    change(manifest["files"][0]["refs"][0])
+    write(export, manifest)
+    before = state(target)
+    with pytest.raises(DatabutlerError, match="another definition"):
+        target.import_(export, skip_existing=True)
+    assert state(target) == before
+    assert "other" not in target.query_collections()
+    assert target.verify().ok
+
+
+def test_imports_in_every_configuration(repositories: RepositoryFactory, tmp_path: Path) -> None:
+    """Local, S3 and chained: hostile paths refused, clean exports imported, skip_existing."""
+    source = repositories.create("source", run="r1")
+    populate(source)
+    put_things(source)
+    target = repositories.create("target")
+    exported = source.export(tmp_path / "export", collections=["r1"])
+    good = read(exported)
+    for path in ("/etc/hostname", "../x.json", "s3://bucket/x.json"):
+        manifest = copy.deepcopy(good)
+        manifest["files"][0]["path"] = path
+        write(exported, manifest)
+        refused(target, exported)
+    write(exported, good)
+    refs = target.import_(exported, transfer="copy")
+    assert sorted(target.get(ref)["detector"] for ref in refs) == [0, 1, 2]
+    assert target.import_(exported, skip_existing=True) == []
+    # An export made with transfer=None points at the source's artifacts (on S3 too).
+    other = repositories.create("other")
+    external = source.export(tmp_path / "external", collections=["r1"], transfer=None)
+    manifest = read(external)
+    assert manifest["artifacts"] == "external"
+    scheme = "s3://" if repositories.kind == "postgresql-s3" else "file://"
+    assert all(f["path"].startswith(scheme) for f in manifest["files"])
+    # A URI that names nothing, or leaves its key through '..', is refused first.
+    for broken in (manifest["files"][0]["path"] + ".gone", f"{scheme}/a/../../etc/hostname"):
+        changed = copy.deepcopy(manifest)
+        changed["files"][0]["path"] = broken
+        write(external, changed)
+        refused(other, external)
+    write(external, manifest)
+    imported = other.import_(external, transfer="move")  # copied: never moved from the source
+    assert sorted(other.get(ref)["detector"] for ref in imported) == [0, 1, 2]
+    assert [source.get(ref) for ref in imported] == [other.get(ref) for ref in imported]
+    assert source.verify().ok and other.verify().ok and target.verify().ok

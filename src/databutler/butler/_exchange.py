@@ -28,12 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
 from .._dataset_ref import DatasetRef
-from .._exceptions import ConflictError, ExportFormatError
+from .._exceptions import ConflictError, ExportFormatError, MissingCollectionError
 from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate
 from ..registry import SqlRegistry
 from ._conflicts import explaining_conflicts
-from ._manifest import EXPORT_VERSION, Manifest, ManifestFile, artifact_path, read_manifest
+from ._manifest import (
+    EXPORT_VERSION,
+    Manifest,
+    artifact_path,
+    check_records,
+    read_manifest,
+    resolve_refs,
+)
 
 if TYPE_CHECKING:
     from ._butler import Butler
@@ -111,7 +118,11 @@ def _register_refs(
                 "pass skip_existing=True (--skip-existing on the command line) to bring in "
                 "only the new ones."
             )
-        butler._import_refs(given)
+        if known:
+            _check_same_definitions(
+                registry, [r for r in given if r.id in known], run or butler.run
+            )
+        butler._import_refs([r for r in given if r.id not in known])
         for i in resolved:
             out[i] = None if refs[i].id in known else refs[i]
     for (name, target), positions in sorted(groups.items()):
@@ -127,6 +138,39 @@ def _register_refs(
         for i, ref in zip(fresh, new, strict=True):
             out[i] = ref
     return out
+
+
+def _check_same_definitions(
+    registry: SqlRegistry, refs: list[DatasetRef], default_run: str | None
+) -> None:
+    """Refuse to skip an existing dataset whose type, run or data ID differs from ``refs``'.
+
+    One scan per (dataset type, run) of the refs, not a query per dataset.
+    """
+    groups: dict[tuple[str, str | None], list[DatasetRef]] = {}
+    for ref in refs:
+        groups.setdefault((_type_name(ref), ref.run or default_run), []).append(ref)
+    for (name, run), members in sorted(groups.items(), key=lambda item: repr(item[0])):
+        stored: dict[Any, Any] = {}
+        if run is not None and name in {t.name for t in registry.queryDatasetTypes()}:
+            try:
+                stored = {
+                    found.id: tuple(sorted(_required(found).items()))
+                    for found in registry.streamDatasets(name, collections=run)
+                    if found.run == run
+                }
+            except MissingCollectionError:
+                stored = {}
+        for ref in members:
+            found = stored.get(ref.id)
+            if found is None or found != _data_id_key(registry, name, ref.dataId):
+                raise ConflictError(
+                    f"Dataset {ref.id} exists already with another definition than the "
+                    f"{name!r} dataset {dict(_required(ref))} in run {run!r} given here "
+                    "(another dataset type, run or data ID); skip_existing skips only "
+                    "identical datasets. Nothing was changed; remove the existing dataset "
+                    "or leave this one out."
+                )
 
 
 def _existing_in_run(registry: SqlRegistry, name: str, run: str) -> dict[Any, DatasetRef]:
@@ -456,29 +500,42 @@ def import_(
             raise ExportFormatError(f"{path} is neither an export directory nor a zip file of one.")
         with tempfile.TemporaryDirectory(prefix="databutler-import-") as tmp:
             _safe_extract(path, Path(tmp))
-            mode = "copy" if transfer in ("auto", "move", None, "direct") else transfer
+            # The extracted files go with the temporary directory: links to them
+            # would dangle, and moving them saves nothing worth a special case.
             return import_(
                 butler,
                 tmp,
-                transfer=mode,
+                transfer="copy",
                 skip_dimensions=skip_dimensions,
                 skip_existing=skip_existing,
             )
     manifest = read_manifest(path)
     # Refuse a bad manifest before changing anything.
-    files = [(entry, artifact_path(path, manifest, entry)) for entry in manifest.files]
-    if manifest.artifacts != "inside" and transfer in ("move", "auto", None):
-        # Never move, nor record in place, a file the export only points at.
+    registry = butler.registry
+    check_records(manifest, registry.dimensions)
+    refs = resolve_refs(manifest, registry.dimensions)
+    paths = [artifact_path(path, manifest, entry) for entry in manifest.files]
+    _check_objects(manifest, paths)
+    if manifest.artifacts != "inside" and transfer in ("move", "auto", None, "direct"):
+        # Never move, nor record in place, a file the export only points at: it
+        # belongs to the exporting repository, whose purge would delete it.
         transfer = "copy"
     # Dataset types first (their tables cannot be made inside a transaction),
     # then one transaction. A failure (a missing file, a conflicting record)
     # leaves no record, run or dataset, and the types this call added go again.
-    registry = butler.registry
-    added = [t.name for t in manifest.dataset_types if registry.registerDatasetType(t)]
+    added: list[str] = []
     try:
+        for dataset_type in manifest.dataset_types:
+            if registry.registerDatasetType(dataset_type):
+                added.append(dataset_type.name)
         with butler.transaction():
             return _import_directory(
-                butler, manifest, files, transfer, skip_dimensions, skip_existing
+                butler,
+                manifest,
+                list(zip(paths, refs, strict=True)),
+                transfer,
+                skip_dimensions,
+                skip_existing,
             )
     except BaseException:
         for name in added:
@@ -486,34 +543,45 @@ def import_(
         raise
 
 
+def _check_objects(manifest: Manifest, paths: list[str]) -> None:
+    """Refuse an external export naming S3 objects that are not there (one HEAD each)."""
+    wanted = [(i, uri) for i, uri in enumerate(paths) if uri.startswith("s3://")]
+    if not wanted:
+        return
+    from ..datastores.resources.s3 import S3Store
+
+    stores: dict[str, S3Store] = {}
+    for i, uri in wanted:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        store = stores.get(bucket) or stores.setdefault(bucket, S3Store(f"s3://{bucket}"))
+        if not store.exists(key):
+            raise ExportFormatError(
+                f"{manifest.location}: files[{i}] names {uri}, which does not exist; the "
+                "export points at artifacts that are gone. Re-export with transfer='copy'."
+            )
+
+
 def _import_directory(
     butler: Butler,
     manifest: Manifest,
-    files: list[tuple[ManifestFile, str]],
+    files: list[tuple[str, list[DatasetRef]]],
     transfer: str | None,
     skip_dimensions: bool,
     skip_existing: bool,
 ) -> list[DatasetRef]:
     registry = butler.registry
-    types = {t.name: registry.getDatasetType(t.name) for t in manifest.dataset_types}
     if not skip_dimensions:
         _sync_records(registry, _typed_records(registry, manifest.dimensions))
-    datasets = []
-    for entry, file_path in files:
-        refs = [
-            DatasetRef(
-                types[r.dataset_type],
-                DataCoordinate.standardize(
-                    r.data_id,
-                    universe=registry.dimensions,
-                    dimensions=types[r.dataset_type].dimensions,
-                ),
-                run=r.run,
-                id=r.id,
-            )
-            for r in entry.refs
-        ]
-        datasets.append(FileDataset(file_path, refs, entry.formatter))
+    # The types as registered (dimensions closed over what they imply).
+    types = {t.name: registry.getDatasetType(t.name) for t in manifest.dataset_types}
+    datasets = [
+        FileDataset(
+            file_path,
+            [DatasetRef(types[_type_name(r)], r.dataId, run=r.run, id=r.id) for r in refs],
+            entry.formatter,
+        )
+        for (file_path, refs), entry in zip(files, manifest.files, strict=True)
+    ]
     imported = ingest(butler, datasets, transfer=transfer, run=None, skip_existing=skip_existing)
     for tag, ids in manifest.tags.items():
         wanted = set(ids)

@@ -30,8 +30,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from .. import _yaml
+from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import DatabutlerError, ExportFormatError
+from ..datastores.resources import check_relative_path
+from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 
 __all__ = [
     "ARTIFACT_MODES",
@@ -40,7 +43,9 @@ __all__ = [
     "ManifestFile",
     "ManifestRef",
     "artifact_path",
+    "check_records",
     "read_manifest",
+    "resolve_refs",
 ]
 
 #: The manifest layout version.
@@ -52,6 +57,9 @@ ARTIFACT_MODES = ("inside", "linked", "external")
 _FORMATS = ("yaml", "json")
 _KEYS = {"databutler_export", "artifacts", "dataset_types", "dimensions", "runs", "tags", "files"}
 _SCALARS = (str, int, float, bool, type(None))
+_TYPE_KEYS = {"name", "dimensions", "storage_class", "is_calibration"}
+_FILE_KEYS = {"path", "formatter", "refs"}
+_REF_KEYS = {"id", "dataset_type", "run", "data_id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +167,18 @@ def artifact_path(directory: Path, manifest: Manifest, entry: ManifestFile) -> s
                 f"File {path!r} of {manifest.location} is not a file:// or s3:// URI, but the "
                 "manifest says its artifacts are external (an export made with transfer=None)."
             )
-        if not path.startswith("file://"):
-            raise ExportFormatError(
-                f"File {path!r} of {manifest.location} is in S3; importing artifacts from S3 "
-                "where they are is not supported yet. Re-export with transfer='copy'."
-            )
+        if path.startswith("s3://"):
+            bucket, _, key = path.removeprefix("s3://").partition("/")
+            try:
+                check_relative_path(key)
+            except DatabutlerError:
+                raise ExportFormatError(
+                    f"File URI {path!r} of {manifest.location} is malformed; expected "
+                    "s3://bucket/key without '.', '..' or empty segments."
+                ) from None
+            if not bucket or "\x00" in path:
+                raise ExportFormatError(f"File URI {path!r} of {manifest.location} is malformed.")
+            return path  # its existence is checked by the importer, which has the client
         local = Path(unquote(path.removeprefix("file://")))
         if not local.is_absolute() or ".." in local.parts:
             raise ExportFormatError(f"File URI {path!r} of {manifest.location} is malformed.")
@@ -204,6 +219,75 @@ def artifact_path(directory: Path, manifest: Manifest, entry: ManifestFile) -> s
     return str(target)
 
 
+def resolve_refs(manifest: Manifest, universe: DimensionUniverse) -> list[list[DatasetRef]]:
+    """The datasets of each file entry, their data IDs checked against ``universe``.
+
+    Only reads: nothing is registered. A data ID must name exactly the
+    required dimensions of its dataset type.
+
+    Raises
+    ------
+    ExportFormatError
+        If a dataset type names an unknown dimension, or a data ID misses,
+        adds or mistypes a value; the message names the entry.
+    """
+    types: dict[str, DatasetType] = {}
+    groups: dict[str, DimensionGroup] = {}
+    for i, dataset_type in enumerate(manifest.dataset_types):
+        try:
+            groups[dataset_type.name] = universe.group(dataset_type.dimensions)
+        except DatabutlerError as exc:
+            raise ExportFormatError(
+                f"{manifest.location}: dataset_types[{i}] ({dataset_type.name!r}): {exc}"
+            ) from None
+        types[dataset_type.name] = dataset_type
+    resolved = []
+    for i, entry in enumerate(manifest.files):
+        refs = []
+        for j, ref in enumerate(entry.refs):
+            where = f"{manifest.location}: files[{i}].refs[{j}]"
+            group = groups[ref.dataset_type]
+            extra = sorted(set(ref.data_id) - set(group.required))
+            if extra:
+                raise ExportFormatError(
+                    f"{where}: 'data_id' has key(s) {', '.join(extra)} that are not required "
+                    f"dimensions of {ref.dataset_type!r} ({', '.join(group.required)})."
+                )
+            try:
+                data_id = DataCoordinate.standardize(
+                    ref.data_id, universe=universe, dimensions=group
+                )
+            except DatabutlerError as exc:
+                raise ExportFormatError(f"{where}: 'data_id' is not valid: {exc}") from None
+            refs.append(DatasetRef(types[ref.dataset_type], data_id, run=ref.run, id=ref.id))
+        resolved.append(refs)
+    return resolved
+
+
+def check_records(manifest: Manifest, universe: DimensionUniverse) -> None:
+    """Check that every dimension record names a dimension and has its key values.
+
+    Raises
+    ------
+    ExportFormatError
+        For an unknown dimension or a record without a required value.
+    """
+    for name, rows in manifest.dimensions.items():
+        if name not in universe.names:
+            raise ExportFormatError(
+                f"{manifest.location}: dimensions has records of {name!r}, which is not a "
+                f"dimension; valid dimensions are: {', '.join(universe.names)}."
+            )
+        required = universe.group([name]).required
+        for i, row in enumerate(rows):
+            missing = [key for key in required if key not in row]
+            if missing:
+                raise ExportFormatError(
+                    f"{manifest.location}: dimensions[{name!r}][{i}] has no value for "
+                    f"{', '.join(missing)}; every {name} record needs {', '.join(required)}."
+                )
+
+
 # -- reading and checking ----------------------------------------------------------------
 
 
@@ -230,6 +314,7 @@ def _load(directory: Path) -> tuple[Path, Any]:
 
 def _dataset_type(entry: Any, where: str) -> DatasetType:
     fields = _mapping(entry, where, "the entry")
+    _known_keys(fields, _TYPE_KEYS, where)
     name = _string(fields.get("name"), where, "'name'")
     dimensions = [
         _string(d, where, f"dimensions[{i}]")
@@ -240,13 +325,19 @@ def _dataset_type(entry: Any, where: str) -> DatasetType:
     if not isinstance(is_calibration, bool):
         raise ExportFormatError(f"{where}: 'is_calibration' must be true or false.")
     try:
-        return DatasetType(name, dimensions, storage_class, isCalibration=is_calibration)
+        dataset_type = DatasetType(name, dimensions, storage_class, isCalibration=is_calibration)
     except (DatabutlerError, ValueError, TypeError) as exc:
         raise ExportFormatError(f"{where}: dataset type {name!r} is not valid: {exc}") from None
+    if dataset_type.isComponent():
+        raise ExportFormatError(
+            f"{where}: {name!r} names a component; an export holds parent dataset types only."
+        )
+    return dataset_type
 
 
 def _file(entry: Any, where: str, declared: set[str]) -> ManifestFile:
     fields = _mapping(entry, where, "the entry")
+    _known_keys(fields, _FILE_KEYS, where)
     path = _string(fields.get("path"), where, "'path'")
     formatter = fields.get("formatter")
     if formatter is not None:
@@ -262,6 +353,7 @@ def _file(entry: Any, where: str, declared: set[str]) -> ManifestFile:
 
 def _ref(entry: Any, where: str, declared: set[str]) -> ManifestRef:
     fields = _mapping(entry, where, "the entry")
+    _known_keys(fields, _REF_KEYS, where)
     dataset_id = _uuid(fields.get("id"), where, "'id'")
     dataset_type = _string(fields.get("dataset_type"), where, "'dataset_type'")
     if dataset_type not in declared:
@@ -289,6 +381,15 @@ def _record(row: Any, where: str, label: str) -> dict[str, Any]:
                 "strings, numbers, booleans or null."
             )
     return dict(fields)
+
+
+def _known_keys(fields: Mapping[Any, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(repr(k) for k in fields if k not in allowed)
+    if unknown:
+        raise ExportFormatError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; an entry here has only "
+            f"{', '.join(sorted(allowed))}."
+        )
 
 
 def _mapping(value: Any, where: str, label: str) -> Mapping[Any, Any]:
