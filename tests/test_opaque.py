@@ -355,3 +355,20 @@ def test_writes_join_the_database_transaction(
         records.delete(["id"], {"id": 2})
         raise ValueError("abort")
     assert _raw(databases, "records", "id") == before
+
+
+def test_opaque_table_storage_is_an_abc() -> None:
+    class Partial(OpaqueTableStorage):
+        def fetch(self, **where: Any) -> Iterator[dict[str, Any]]:
+            return iter(())
+
+    for cls in (OpaqueTableStorage, Partial):
+        with pytest.raises(TypeError, match="abstract"):
+            cls("records")  # type: ignore[abstract]
+    assert OpaqueTableStorage.__abstractmethods__ == {
+        "insert",
+        "ensure",
+        "replace",
+        "fetch",
+        "delete",
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +16,11 @@ if TYPE_CHECKING:
 __all__ = ["OpaqueTableStorage", "OpaqueTableStorageManager"]
 
 
-class OpaqueTableStorage:
+class OpaqueTableStorage(ABC):
     """One opaque table.
+
+    An abstract base class: a subclass must implement `insert`, `ensure`,
+    `replace`, `fetch` and `delete` before it can be instantiated.
 
     Parameters
     ----------
