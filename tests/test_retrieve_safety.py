@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -126,3 +127,79 @@ def test_outside_destinations_still_work(
     # Retrieving again over the same files (hard links to the artifacts included) is fine.
     assert butler.retrieve_artifacts(refs, out, transfer=mode, overwrite=True) == written
     assert_untouched(butler, refs, before, root)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_link_to_the_root_is_refused_in_every_mode(
+    local: tuple[Butler, list[DatasetRef], Path], tmp_path: Path, mode: str
+) -> None:
+    butler, refs, root = local
+    before = snapshot(root)
+    alias = tmp_path / "alias"
+    alias.symlink_to(root, target_is_directory=True)
+    for destination in (alias, alias / "r1", alias / "new"):
+        with pytest.raises(UnsafePathError, match="inside the datastore root"):
+            butler.retrieve_artifacts(refs, destination, transfer=mode, overwrite=True)
+    assert not (root / "new").exists()
+    assert_untouched(butler, refs, before, root)
+
+
+@pytest.mark.parametrize("destination", [None, 5, 1.5, ["out"], b"out"])
+def test_a_destination_that_is_not_a_path_is_a_type_error(
+    local: tuple[Butler, list[DatasetRef], Path], destination: object
+) -> None:
+    butler, refs, root = local
+    before = snapshot(root)
+    for retrieve in (butler.retrieve_artifacts, butler.datastore.retrieve_artifacts):
+        with pytest.raises(TypeError, match="must be a directory path"):
+            retrieve(refs, destination)  # type: ignore[operator]
+    assert_untouched(butler, refs, before, root)
+
+
+def test_the_command_line_refuses_the_root_in_one_line(
+    local: tuple[Butler, list[DatasetRef], Path],
+) -> None:
+    from click.testing import CliRunner
+
+    from databutler.cli import main
+
+    butler, refs, root = local
+    before = snapshot(root)
+    repo = str(butler.root)
+    butler.close()
+    runner = CliRunner()
+    for mode in ("symlink", "relsymlink", "copy"):
+        result = runner.invoke(
+            main,
+            ["retrieve-artifacts", repo, str(root), "thing", "--transfer", mode, "--overwrite"],
+        )
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        assert "inside the datastore root" in result.output
+    assert snapshot(root) == before
+    again = Butler(repo)
+    assert [again.get(ref) for ref in refs] == [{"detector": d} for d in range(3)]
+    assert again.verify().ok
+    again.close()
+
+
+def test_retrieving_from_every_configuration(
+    repositories: RepositoryFactory, tmp_path: Path
+) -> None:
+    """Local, S3 and chained repositories copy out; S3 artifacts cannot be linked to."""
+    butler = repositories.create(run="r1")
+    populate(butler)
+    refs = [butler.put({"detector": d}, "thing", instrument="HSC", detector=d) for d in range(3)]
+    written = butler.retrieve_artifacts(refs, tmp_path / "out")
+    assert sorted(json.loads(p.read_text())["detector"] for p in written) == [0, 1, 2]
+    store = file_datastore(butler).store
+    if repositories.kind == "postgresql-s3":
+        with pytest.raises(ValueError, match="copy"):
+            butler.retrieve_artifacts(refs, tmp_path / "linked", transfer="symlink")
+        assert not (tmp_path / "linked").exists()
+    else:
+        root = store.directory  # type: ignore[attr-defined]
+        with pytest.raises(UnsafePathError):
+            butler.retrieve_artifacts(refs, root, transfer="symlink", overwrite=True)
+    assert [butler.get(ref) for ref in refs] == [{"detector": d} for d in range(3)]
+    assert butler.verify().ok
