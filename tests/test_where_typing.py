@@ -79,6 +79,13 @@ ACCEPTED: list[tuple[Any, Any, set[tuple[str, int]]]] = [
     ("detector < 2.5 AND instrument = 'HSC'", None, {("HSC", 0), ("HSC", 1), ("HSC", 2)}),
     ("detector = 2.0", None, {("HSC", 2), ("LSST", 2)}),
     ("detector = 2.5", None, set()),
+    ("2.5 = detector OR 1e300 = detector OR 1e300 < detector", None, set()),
+    ("2.5 > detector", None, {("HSC", 0), ("HSC", 1), ("HSC", 2), ("LSST", 0), ("LSST", 2)}),
+    (
+        "1e300 > detector AND 30 = exposure.exposure_time",
+        None,
+        {("HSC", 0), ("HSC", 1), ("LSST", 0), ("LSST", 2)},
+    ),
     ("NOT detector = 2.5", None, ALL_RAW),
     ("detector > 1e300 OR detector < -1e300", None, set()),
     ("detector = 9223372036854775807 OR detector = -9223372036854775808", None, set()),

@@ -401,6 +401,7 @@ class _Checker:
             if isinstance(right, Value):
                 return Const(_evaluate(op, left.value, right.value))
             left, right, op = right, left, _FLIPPED[op]
+            lk = left.kind
         assert not isinstance(left, Value)
         if isinstance(right, Value):
             if lk == "int" and right.kind == "float":

@@ -304,7 +304,8 @@ def _operand(operand: Operand, other: Operand | None) -> _Sql:
             return _Sql(sqlalchemy.cast(operand.sql, sqlalchemy.Float))
         return _Sql(operand.sql)
     if isinstance(operand, Value):
-        type_ = other.sql.type if isinstance(other, Column) else _TYPES[operand.kind]
+        same = isinstance(other, Column) and other.kind == operand.kind
+        type_ = other.sql.type if same else _TYPES[operand.kind]  # type: ignore[union-attr]
         return _Sql(sqlalchemy.literal(operand.value, type_))
     inner = _emit(operand)
     return _Sql(inner.clause.self_group(), inner.depth, inner.parens + 1)
