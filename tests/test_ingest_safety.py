@@ -21,9 +21,10 @@ from databutler import (
     DatabutlerError,
     DatasetRef,
     FileDataset,
+    TransferModeError,
     UnsafePathError,
 )
-from databutler.testing.butler import S3Environment, file_datastore, populate
+from databutler.testing.butler import RepositoryFactory, S3Environment, file_datastore, populate
 from databutler.testing.s3 import make_bucket
 
 
@@ -250,3 +251,25 @@ def test_unusable_names_are_databutler_errors(butler: Butler, bad: str) -> None:
     with pytest.raises(TypeError, match="path or a URI"):
         datastore.ingest([(5, ref)], transfer="copy")  # type: ignore[list-item]
     assert not datastore.knows(ref)
+
+
+def test_s3_root_never_ingests_in_place(tmp_path: Path, s3_env: S3Environment) -> None:
+    factory = RepositoryFactory("postgresql-s3", tmp_path, s3_env)
+    try:
+        butler = factory.create("s3repo", run="r")
+        populate(butler)
+        butler.registry.registerRun("r")
+        (tmp_path / "d").mkdir()
+        source = tmp_path / "f.json"
+        source.write_text('{"f": 1}')
+        with pytest.raises(UnsafePathError, match="not on local disk"):
+            butler.ingest(_dataset(source), transfer=None)
+        for transfer in ("move", "symlink"):
+            with pytest.raises(TransferModeError, match="needs a local root"):
+                butler.ingest(_dataset(source), transfer=transfer)
+        # ".." in a local source is resolved before the copy.
+        (ref,) = butler.ingest(_dataset(f"{tmp_path}/d/../f.json"), transfer="auto")
+        assert butler.get(ref) == {"f": 1}
+        assert source.exists() and butler.verify().ok
+    finally:
+        factory.close()

@@ -13,6 +13,7 @@ from ._dataset_ref import DatasetId, DatasetRef
 from ._dataset_type import DatasetType, StorageClass
 from ._exceptions import (
     AmbiguousDatasetError,
+    ArtifactCorruptedError,
     CollectionError,
     ConfigurationError,
     DatabaseConflictError,
@@ -29,8 +30,11 @@ from ._exceptions import (
     MissingCollectionError,
     MissingManagerError,
     ReadOnlyDatabaseError,
+    RepositoryError,
+    RepositoryNotFoundError,
     SchemaAlreadyDefinedError,
     TransactionAbortedError,
+    TransferModeError,
     UnknownDimensionError,
     UnsafePathError,
 )
@@ -64,6 +68,7 @@ def __getattr__(name: str) -> _typing.Any:
 
 __all__ = [
     "AmbiguousDatasetError",
+    "ArtifactCorruptedError",
     "Butler",
     "CollectionError",
     "CollectionType",
@@ -96,10 +101,13 @@ __all__ = [
     "MissingManagerError",
     "OrphanedRecordError",
     "ReadOnlyDatabaseError",
+    "RepositoryError",
+    "RepositoryNotFoundError",
     "SchemaAlreadyDefinedError",
     "StorageClass",
     "Timespan",
     "TransactionAbortedError",
+    "TransferModeError",
     "UnknownDimensionError",
     "UnsafePathError",
     "VerifyReport",

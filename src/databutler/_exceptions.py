@@ -9,12 +9,16 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── InvalidDatasetIdError           (TypeError)     a dataset id that is not a UUID
     ├── AmbiguousDatasetError           (ValueError)    a ref without an id where one is needed
     ├── ConfigurationError              (ValueError)    bad manager/database configuration
-    │   └── DimensionConfigError                        a dimension universe description is bad
+    │   ├── DimensionConfigError                        a dimension universe description is bad
+    │   └── RepositoryError                             a repository broken, unreadable, misconfigured
+    │       └── RepositoryNotFoundError (FileNotFoundError) nothing to open at that path
     ├── UnknownDimensionError           (KeyError)      a name that is not a dimension
     ├── DataIdError                     (ValueError)    a data ID that does not fit its dimensions
     ├── UnsafePathError                 (ValueError)    a path that leaves, or writes into, a root
     ├── ExportFormatError               (ValueError)    an export that is malformed or unsafe
+    ├── TransferModeError               (ValueError)    unknown transfer mode, or not possible there
     ├── ExpressionError                 (ValueError)    a bad query `where` expression or bind value
+    ├── ArtifactCorruptedError                          an artifact's size or checksum is not as recorded
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError)
     │   ├── SchemaAlreadyDefinedError
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "AmbiguousDatasetError",
+    "ArtifactCorruptedError",
     "CollectionError",
     "ConfigurationError",
     "ConflictError",
@@ -54,8 +59,11 @@ __all__ = [
     "MissingManagerError",
     "OrphanedRecordError",
     "ReadOnlyDatabaseError",
+    "RepositoryError",
+    "RepositoryNotFoundError",
     "SchemaAlreadyDefinedError",
     "TransactionAbortedError",
+    "TransferModeError",
     "UnknownDimensionError",
     "UnsafePathError",
 ]
@@ -88,6 +96,27 @@ class DimensionConfigError(ConfigurationError):
     """
 
 
+class RepositoryError(ConfigurationError):
+    """A repository cannot be opened: its files are missing, damaged or unreadable.
+
+    The message names the file and what to do about it. Opening never creates
+    or changes anything, so the repository is left as it was.
+    """
+
+
+class RepositoryNotFoundError(RepositoryError, FileNotFoundError):
+    """There is no repository at the given path (no directory, or no ``butler.yaml``)."""
+
+
+class ArtifactCorruptedError(DatabutlerError):
+    """An artifact's bytes differ from its record (size, or checksum when one is recorded).
+
+    Raised instead of returning or handing out the altered bytes; the message
+    names the dataset, the artifact, what was expected and found, and how to
+    repair. Nothing is changed by the failed read.
+    """
+
+
 class UnknownDimensionError(DatabutlerError, KeyError):
     """A dimension name is not in the universe; the message lists the valid names."""
 
@@ -106,6 +135,13 @@ class UnsafePathError(DatabutlerError, ValueError):
     Raised before anything is written: for a destination inside a datastore's
     own root, a transfer that would make a file point at itself, or a path
     from untrusted input that leaves its root through ``..`` or a link.
+    """
+
+
+class TransferModeError(DatabutlerError, ValueError):
+    """A transfer mode is unknown, or cannot be used for that source or destination.
+
+    The message lists the modes that can (``copy`` works everywhere).
     """
 
 

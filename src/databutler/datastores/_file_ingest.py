@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from .._dataset_ref import DatasetRef
-from .._exceptions import ConflictError, UnsafePathError
+from .._exceptions import ConflictError, TransferModeError, UnsafePathError
 from ._base import _id
 from ._file_journal import MoveJournal, is_internal, journaled_paths, move_back, recover
 from .formatters import formatter_for
@@ -50,7 +50,7 @@ def ingest_files(
     modes = {None, "auto", "direct", *datastore.transfer_modes}
     if transfer not in modes:
         valid = ", ".join(sorted(str(m) for m in modes))
-        raise ValueError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
+        raise TransferModeError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
     local = isinstance(datastore.store, LocalStore)
     if local:
         recover(datastore)  # files an interrupted move left here go back first
@@ -192,7 +192,7 @@ def _local_source(
             "file:// or an s3:// URI."
         )
     if transfer not in ("auto", "copy"):
-        raise InvalidPathError(
+        raise TransferModeError(
             f"Cannot ingest {given} with transfer={transfer!r}: objects on S3 are copied in; "
             "use transfer='copy' (or 'auto')."
         )
@@ -274,7 +274,10 @@ def _place(
     if mode is None:
         return path, None, _in_place_path(datastore, given, lexical, real, inside_real)
     if mode not in ("direct", "copy") and local_root is None:
-        raise ValueError(f"Transfer mode {mode!r} needs a local root, not {store.root}.")
+        raise TransferModeError(
+            f"Transfer mode {mode!r} needs a local root, not {store.root}; use "
+            "transfer='copy' (or 'direct' to leave the file where it is)."
+        )
     if inside_real and mode in ("direct", "symlink", "relsymlink"):
         raise UnsafePathError(
             f"{given} is inside the root of datastore {datastore.name!r}; transfer={mode!r} "
