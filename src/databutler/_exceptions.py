@@ -18,7 +18,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── ExportFormatError               (ValueError)    an export that is malformed or unsafe
     ├── TransferModeError               (ValueError)    unknown transfer mode, or not possible there
     ├── ExpressionError                 (ValueError)    a bad query `where` expression or bind value
-    ├── ArtifactCorruptedError                          an artifact's size or checksum is not as recorded
+    ├── ArtifactCorruptedError                          artifact bytes differ from the record
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError)
     │   ├── SchemaAlreadyDefinedError

@@ -10,6 +10,7 @@ place only once every one has been written.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import uuid
@@ -18,10 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._dataset_ref import DatasetRef
-from .._exceptions import UnsafePathError
+from .._exceptions import ArtifactCorruptedError, UnsafePathError
 from .resources import check_relative_path
 
-__all__ = ["RETRIEVE_MODES", "Artifact", "check_destination", "check_retrieve_mode", "write_local"]
+__all__ = [
+    "RETRIEVE_MODES",
+    "Artifact",
+    "check_destination",
+    "check_retrieve_mode",
+    "corrupted",
+    "write_local",
+]
 
 #: Transfer modes of `write_local` (``auto`` is ``copy``).
 RETRIEVE_MODES = frozenset({"auto", "copy", "link", "hardlink", "symlink", "relsymlink"})
@@ -50,6 +58,11 @@ class Artifact:
     extracted : `bool`
         Whether it is a member of an archive: always copied out, since no
         link can point inside a zip.
+    size : `int`
+        The recorded size of ``local`` in bytes, -1 when unknown; a copy or
+        link of ``local`` of another size is refused (`read` checks itself).
+    checksum : `str` or `None`
+        The recorded SHA-256 of ``local``, checked likewise when not `None`.
     """
 
     refs: tuple[DatasetRef, ...]
@@ -59,6 +72,28 @@ class Artifact:
     read: Callable[[], bytes]
     local: Path | None = None
     extracted: bool = False
+    size: int = -1
+    checksum: str | None = None
+
+
+def corrupted(what: str, uri: str, detail: str) -> ArtifactCorruptedError:
+    """The error for an artifact whose bytes differ from its record.
+
+    Parameters
+    ----------
+    what : `str`
+        The dataset(s) it holds, as the message should name them.
+    uri : `str`
+        Where the artifact is.
+    detail : `str`
+        What differs (``"recorded 10 bytes, found 4"``).
+    """
+    return ArtifactCorruptedError(
+        f"The artifact {uri} of {what} is corrupted ({detail}); its bytes were not used. "
+        "`databutler verify --checksums` (butler.verify(checksums=True)) lists every damaged "
+        "artifact; verify --repair cannot restore altered bytes: put the original file back "
+        "from a copy, or remove the dataset (prune --purge) and put or ingest it again."
+    )
 
 
 def check_retrieve_mode(transfer: str, artifacts: Sequence[Artifact]) -> None:
@@ -260,9 +295,11 @@ def _produce(artifact: Artifact, temporary: Path, target: Path, transfer: str) -
     if transfer in ("auto", "copy") or local is None:
         if local is not None:
             shutil.copyfile(local, temporary)
+            _check_copy(artifact, temporary)
         else:
             temporary.write_bytes(artifact.read())
         return
+    _check_copy(artifact, local)  # a link to an altered file would hand it out as well
     source = local.resolve()  # a link to a link points at the original
     if transfer == "hardlink":
         os.link(source, temporary)
@@ -275,3 +312,21 @@ def _produce(artifact: Artifact, temporary: Path, target: Path, transfer: str) -
             os.link(source, temporary)
         except OSError:
             os.symlink(source, temporary)
+
+
+def _check_copy(artifact: Artifact, path: Path) -> None:
+    """Refuse ``path`` (a copy of ``artifact.local``, or that file) unless it is as recorded."""
+    what = ", ".join(str(ref) for ref in artifact.refs[:3]) or "a dataset"
+    if artifact.size >= 0:
+        found = path.stat().st_size
+        if found != artifact.size:
+            raise corrupted(what, artifact.uri, f"recorded {artifact.size} bytes, found {found}")
+    if artifact.checksum is not None:
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != artifact.checksum:
+            raise corrupted(
+                what, artifact.uri, "its SHA-256 checksum differs from the recorded one"
+            )

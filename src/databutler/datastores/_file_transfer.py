@@ -10,7 +10,9 @@ artifacts for `~databutler.datastores.Datastore.retrieve_artifacts` and
 
 from __future__ import annotations
 
+import io
 import posixpath
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError
-from ._artifacts import Artifact
+from ._artifacts import Artifact, corrupted
 from ._base import _id
 from ._file_ingest import transfer_new
 from .resources import LocalStore
@@ -47,12 +49,14 @@ def transfer_files(
         return []
     placement: dict[str, str] = {}  # source artifact path -> target artifact path
     infos: list[StoredFileInfo] = []
+    expected: dict[str, list[tuple[StoredFileInfo, DatasetRef]]] = {}  # what each path holds
     for ref in todo:
         for info in located[_id(ref)]:
             if info.path not in placement:
                 placement[info.path] = _target_path(target, ref, info)
             infos.append(replace(info, path=placement[info.path]))
-    creates = _plan(target, source, placement, transfer)
+            expected.setdefault(info.path, []).append((info, ref))
+    creates = _plan(target, source, placement, transfer, expected)
     target._bring_in(todo, infos, creates)
     return todo
 
@@ -84,7 +88,11 @@ def _target_path(target: FileDatastore, ref: DatasetRef, info: StoredFileInfo) -
 
 
 def _plan(
-    target: FileDatastore, source: FileDatastore, placement: dict[str, str], transfer: str
+    target: FileDatastore,
+    source: FileDatastore,
+    placement: dict[str, str],
+    transfer: str,
+    expected: dict[str, list[tuple[StoredFileInfo, DatasetRef]]],
 ) -> list[tuple[str, Callable[[], None]]]:
     """What to create in ``target``: every placed artifact no target record uses already.
 
@@ -108,16 +116,61 @@ def _plan(
                 )
             continue
         if transfer in ("auto", "copy"):
-            creates.append((path, partial(_copy, target, source, source_path, path)))
+            creates.append(
+                (path, partial(_copy, target, source, source_path, path, expected[source_path]))
+            )
         else:
             local = _local_path(source, source_path)
             assert local is not None  # both stores are local: checked
+            _check_artifact(source, source_path, local.read_bytes(), expected[source_path])
             creates.append((path, partial(transfer_new, target, local, path, transfer)))
     return creates
 
 
-def _copy(target: FileDatastore, source: FileDatastore, source_path: str, path: str) -> None:
-    target._write_new(path, source._read(source_path))
+def _copy(
+    target: FileDatastore,
+    source: FileDatastore,
+    source_path: str,
+    path: str,
+    expected: list[tuple[StoredFileInfo, DatasetRef]],
+) -> None:
+    data = source._read(source_path)
+    _check_artifact(source, source_path, data, expected)
+    target._write_new(path, data)
+
+
+def _check_artifact(
+    source: FileDatastore,
+    source_path: str,
+    data: bytes,
+    expected: list[tuple[StoredFileInfo, DatasetRef]],
+) -> None:
+    """Refuse to transfer ``data`` (the artifact at ``source_path``) unless it is as recorded.
+
+    A plain file is checked like a read (size, recorded checksum); a zip
+    archive must open, and each recorded member must have its recorded
+    size and content.
+
+    Raises
+    ------
+    ArtifactCorruptedError
+        Naming the dataset and the artifact; nothing is transferred.
+    """
+    from .file import check_bytes
+
+    members = [(info, ref) for info, ref in expected if info.member]
+    for info, ref in expected:
+        if not info.member:
+            check_bytes(info, data, str(ref), source._uri(info))
+    if not members:
+        return
+    info, ref = members[0]
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info, ref in members:
+                check_bytes(info, archive.read(info.member), str(ref), source._uri(info))
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise corrupted(str(ref), source._uri(info), f"the zip archive is damaged: {exc}") from exc
 
 
 def _local_path(datastore: FileDatastore, path: str) -> Path | None:
@@ -144,6 +197,7 @@ def file_artifacts(datastore: FileDatastore, refs: list[DatasetRef]) -> list[Art
             groups.setdefault((info.path, info.member), (info, []))[1].append(ref)
     artifacts = []
     for info, members in groups.values():
+        what = ", ".join(str(ref) for ref in members[:3])
         if info.member:
             path = info.member
         elif _is_direct(info.path):
@@ -156,9 +210,11 @@ def file_artifacts(datastore: FileDatastore, refs: list[DatasetRef]) -> list[Art
                 path=path,
                 uri=datastore._uri(info),
                 formatter=info.formatter,
-                read=partial(datastore._read_artifact, info),
+                read=partial(datastore._read_checked, info, what),
                 local=None if info.member else _local_path(datastore, info.path),
                 extracted=bool(info.member),
+                size=-1 if info.member else info.file_size,
+                checksum=None if info.member else info.checksum,
             )
         )
     return artifacts

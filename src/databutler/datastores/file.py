@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,12 @@ from .. import ddl
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, OpaqueTableStorage
-from ._artifacts import Artifact
+from ._artifacts import Artifact, corrupted
 from ._base import DatasetNotStoredError, Datastore, _id
 from ._file_ingest import ingest_files
 from ._file_trash import TrashFailure, empty_trash
 from .formatters import Formatter, formatter_for, formatter_for_object
-from .resources import LocalStore, ResourceStore, run_all, store_for
+from .resources import LocalStore, ResourceStore, StorageError, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
 __all__ = ["FileDatastore", "StoredFileInfo"]
@@ -367,16 +368,12 @@ class FileDatastore(Datastore):
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
         info = infos[0]
         try:
-            data = self._read_artifact(info)
+            data = self._read_checked(info, str(ref))
         except FileNotFoundError as exc:
             raise DatasetNotStoredError(
                 f"Datastore {self.name!r} has a record of {ref} but its artifact "
                 f"{info.path!r} is missing."
             ) from exc
-        if info.checksum is not None and hashlib.sha256(data).hexdigest() != info.checksum:
-            raise DatasetNotStoredError(
-                f"Artifact {info.path!r} of {ref} does not match its recorded checksum."
-            )
         return formatter_for(info.formatter).from_bytes(
             data, component=component, parameters=parameters
         )
@@ -396,6 +393,24 @@ class FileDatastore(Datastore):
             for r in refs
         }
 
+    def existence_many(
+        self, refs: Iterable[DatasetRef], *, full_check: bool = True
+    ) -> dict[DatasetId, tuple[bool, bool]]:
+        # docstring inherited; one query for the held ones, a second only for the rest.
+        refs = list(refs)
+        if not full_check or self.trust:
+            return super().existence_many(refs, full_check=full_check)
+        held = self._locate(refs)
+        result = {
+            i: (True, all(self._artifact_exists(info) for info in infos))
+            for i, infos in held.items()
+        }
+        rest = [r for r in refs if _id(r) not in held]
+        if rest:
+            known = self.knows_many(rest)
+            result.update((i, (k, False)) for i, k in known.items())
+        return result
+
     def get_uris(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, str]:
         # docstring inherited; a direct ingest keeps its outside URI.
         return {i: self._uri(infos[0]) for i, infos in self._locate(list(refs)).items()}
@@ -411,6 +426,31 @@ class FileDatastore(Datastore):
 
             found.update(find_untracked(self, [r for r in refs if _id(r) not in found]))
         return found
+
+    def _read_checked(self, info: StoredFileInfo, what: str) -> bytes:
+        """The dataset's bytes, checked against its record (``what`` names the dataset).
+
+        Every read compares the size with the recorded one (the length of
+        what was read: no extra request on S3), and the SHA-256 checksum
+        when one is recorded (``checksum: true`` in the datastore's
+        configuration records them).
+
+        Raises
+        ------
+        ArtifactCorruptedError
+            If the bytes differ from the record, or a zip archive holding the
+            dataset is damaged; the altered bytes are never returned.
+        FileNotFoundError
+            If the artifact is missing.
+        """
+        try:
+            data = self._read_artifact(info)
+        except StorageError as exc:
+            if info.member and isinstance(exc.__cause__, zipfile.BadZipFile):
+                raise corrupted(what, self._uri(info), str(exc.__cause__)) from exc
+            raise
+        check_bytes(info, data, what, self._uri(info))
+        return data
 
     def _read_artifact(self, info: StoredFileInfo) -> bytes:
         """The dataset's bytes: the file, or its member of a zip archive."""
@@ -615,6 +655,20 @@ def _delete_after_failure(store: ResourceStore, paths: list[str], failure: BaseE
             store.delete(path)
         except Exception as exc:
             failure.add_note(f"Could not delete {path!r} after the failure: {exc}")
+
+
+def check_bytes(info: StoredFileInfo, data: bytes, what: str, uri: str) -> None:
+    """Refuse ``data`` read for ``info`` unless its size (and recorded checksum) match.
+
+    Raises
+    ------
+    ArtifactCorruptedError
+        Naming ``what`` (the dataset), ``uri``, and what differs.
+    """
+    if info.file_size >= 0 and len(data) != info.file_size:
+        raise corrupted(what, uri, f"recorded {info.file_size} bytes, found {len(data)}")
+    if info.checksum is not None and hashlib.sha256(data).hexdigest() != info.checksum:
+        raise corrupted(what, uri, "its SHA-256 checksum differs from the recorded one")
 
 
 def _is_direct(path: str) -> bool:
