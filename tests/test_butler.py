@@ -160,6 +160,12 @@ class TestPutGet:
         assert butler.stored_many(refs) == {refs[0]: False, refs[1]: True, refs[2]: True}
         assert butler.exists_many(refs[:1]) == {refs[0]: DatasetExistence.RECORDED}
         assert butler.where(refs[:1]) == {refs[0].id: set()}
+        # Only a dataset whose artifact is there (or assumed there) is true, as in daf_butler.
+        assert not butler.exists(refs[0]) and bool(butler.exists(refs[1]))
+        assert DatasetExistence.RECORDED in butler.exists(refs[0])
+        assert butler.exists(refs[1], full_check=False) == DatasetExistence.KNOWN
+        assert butler.exists(refs[1], full_check=False)
+        assert not butler.exists(refs[0], full_check=False)
 
     def test_transaction_spans_registry_and_datastore(self, butler: Butler) -> None:
         put_things(butler, range(1))
@@ -344,7 +350,7 @@ class TestVerify:
         assert not store.exists("stray/unknown.json")
         assert [p.kind for p in butler.verify().problems] == ["size_mismatch"]
         assert not datastore.knows(refs[0])  # forgotten by the file datastore...
-        assert butler.exists(refs[0]) & DatasetExistence.RECORDED  # ...still in the registry
+        assert DatasetExistence.RECORDED in butler.exists(refs[0])  # ...still in the registry
 
     def test_location_without_records(self, butler: Butler) -> None:
         refs = put_things(butler, range(2))

@@ -18,6 +18,7 @@ from .._exceptions import (
     ConfigurationError,
     MissingCollectionError,
     ReadOnlyDatabaseError,
+    RepositoryError,
 )
 from .._file_dataset import FileDataset
 from ..datastores import Datastore, FileDatastore, datastore_from_config
@@ -29,6 +30,7 @@ from ..registry.collections import validate_collection_name
 from . import _delete, _exchange
 from ._chains import new_chain
 from ._config import (
+    CONFIG_NAME,
     RepositoryConfig,
     normalize_root,
 )
@@ -92,9 +94,18 @@ class Butler:
         self.registry = _registry or SqlRegistry.open(
             self.config.db_uri, writeable=writeable, namespace=self.config.namespace
         )
-        self.datastore: Datastore = _datastore or datastore_from_config(
-            self.config.datastore, self.registry.datastore_bridges, root=self.root
-        )
+        try:
+            self.datastore: Datastore = _datastore or datastore_from_config(
+                self.config.datastore, self.registry.datastore_bridges, root=self.root
+            )
+        except BaseException as exc:
+            if _registry is None:
+                self.registry.db.dispose()
+            if isinstance(exc, ConfigurationError) and not isinstance(exc, RepositoryError):
+                raise RepositoryError(
+                    f"Key 'datastore' of {self.root}/{CONFIG_NAME}: {exc}"
+                ) from exc
+            raise
         self.is_writeable = writeable
         if writeable:  # files a killed ingest(transfer="move") left go back first
             recover_moves(self.datastore)
@@ -484,7 +495,18 @@ class Butler:
         full_check: bool = True,
         **kwargs: Any,
     ) -> DatasetExistence:
-        """What the registry and datastore know of one dataset (falsy when nothing)."""
+        """What the registry and datastore know of one dataset.
+
+        Returns
+        -------
+        existence : `DatasetExistence`
+            True only when the dataset can be read: `DatasetExistence.VERIFIED`
+            (artifact found), or `DatasetExistence.KNOWN` with
+            ``full_check=False`` (recorded, artifact not looked for). A
+            dataset only in the registry (`DatasetExistence.RECORDED`) is
+            false; ``DatasetExistence.RECORDED in flags`` tells it apart from
+            `DatasetExistence.NONE`.
+        """
         try:
             ref, _ = self._resolve(dataset, data_id, collections, kwargs)
         except DatasetNotFoundError:
@@ -494,19 +516,24 @@ class Butler:
     def _existence(
         self, refs: list[DatasetRef], *, full_check: bool
     ) -> dict[DatasetId, DatasetExistence]:
-        ids = [ref.id for ref in refs if ref.id is not None]
-        recorded = self.registry.existingDatasetIds(ids)
-        known = self.datastore.knows_many(refs)
-        present = self.datastore.exists_many(refs) if full_check else {}
+        answers = self.datastore.existence_many(refs, full_check=full_check)
+        # A dataset the datastore knows is in the registry: the bridge's rows
+        # keep it there (a dataset cannot be removed while a datastore holds it).
+        # Ask the registry only about the others.
+        ids = [r.id for r in refs if r.id is not None and not answers.get(r.id, (False,))[0]]
+        recorded = self.registry.existingDatasetIds(ids) if ids else set()
         result = {}
         for ref in refs:
             flags = DatasetExistence.NONE
-            if ref.id in recorded:
+            known, present = answers.get(ref.id, (False, False))  # type: ignore[arg-type]
+            if known or ref.id in recorded:
                 flags |= DatasetExistence.RECORDED
-            if known.get(ref.id):  # type: ignore[arg-type]
+            if known:
                 flags |= DatasetExistence.DATASTORE
-            if present.get(ref.id):  # type: ignore[arg-type]
+            if present:
                 flags |= DatasetExistence.ARTIFACT
+            elif not full_check and DatasetExistence.DATASTORE in flags:
+                flags |= DatasetExistence.ASSUMED
             result[ref.id] = flags
         return result  # type: ignore[return-value]
 
