@@ -666,12 +666,12 @@ SEMANTICS: list[tuple[str, dict[str, Any] | None, Callable[[Row], bool]]] = [
     (
         "flag = (detector > 2)",
         None,
-        lambda r: None not in (r.flag, r.detector) and r.flag == (r.detector > 2),
+        lambda r: r.flag is not None and r.detector is not None and r.flag == (r.detector > 2),
     ),
     (
         "NOT (flag != (detector > 2))",
         None,
-        lambda r: None not in (r.flag, r.detector) and r.flag == (r.detector > 2),
+        lambda r: r.flag is not None and r.detector is not None and r.flag == (r.detector > 2),
     ),
     # Integers against floats compare exactly; floats against integers as floats.
     ("detector < 2.5", None, lambda r: r.detector is not None and r.detector < 2.5),
@@ -689,7 +689,9 @@ SEMANTICS: list[tuple[str, dict[str, Any] | None, Callable[[Row], bool]]] = [
     (
         "exposure_time > detector",
         None,
-        lambda r: None not in (r.exposure_time, r.detector) and r.exposure_time > r.detector,
+        lambda r: (
+            r.exposure_time is not None and r.detector is not None and r.exposure_time > r.detector
+        ),
     ),
     ("detector IN (1, 2.0, 2.5, :n)", {"n": 8}, lambda r: r.detector in (1, 2, 8)),
     (
