@@ -108,3 +108,19 @@ def test_the_command_line_reports_what_it_could_not_delete(butler: Butler) -> No
     assert "Emptied 1 dataset(s)" in result.stdout
     assert f"Could not delete artifact {path!r}" in result.stderr
     assert "a directory is in its place" in result.stderr
+
+
+def test_repair_names_exactly_the_trash_it_could_not_empty(butler: Butler) -> None:
+    refs = _put(butler, 4)
+    _, path = artifact_of(butler, refs[1])
+    (_root(butler) / path).unlink()
+    (_root(butler) / path).mkdir()
+    with butler.transaction():  # phase one only: all four wait in the trash
+        butler.datastore.trash(refs)
+        butler.registry.removeDatasets(refs)
+    report = butler.verify(repair=True)
+    assert report.counts()["stale_trash"] == 4 and report.repaired["stale_trash"] == 3
+    (left, undeletable) = report.unrepaired
+    assert (left.kind, left.dataset_id) == ("stale_trash", refs[1].id)
+    assert (undeletable.kind, undeletable.path) == ("undeletable_artifact", path)
+    assert _remaining(butler) == []

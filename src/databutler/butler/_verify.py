@@ -314,6 +314,13 @@ class _Checker:
             emptied = [p for p in by_kind["stale_trash"] if p.dataset_id not in stuck]
             if emptied:
                 done["stale_trash"] = len(emptied)
+            # Last, so that `VerifyReport.unrepaired` names exactly the ones still there.
+            left = {id(p) for p in by_kind["stale_trash"] if p.dataset_id in stuck}
+            if left:
+                problems = self.report.problems
+                problems[:] = [p for p in problems if id(p) not in left] + [
+                    p for p in problems if id(p) in left
+                ]
             for failure in datastore.trash_failures:
                 self.add("undeletable_artifact", None, failure.path, str(failure))
         if delete_unknown and by_kind.get("unknown_artifact"):
