@@ -9,9 +9,27 @@ from typing import Any
 
 from ._exceptions import InvalidNameError
 
-__all__ = ["DatasetType", "StorageClass", "validate_dataset_type_name"]
+__all__ = [
+    "MAX_COMPONENT_NAME",
+    "MAX_DATASET_TYPE_NAME",
+    "DatasetType",
+    "StorageClass",
+    "validate_dataset_type_name",
+]
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+#: Longest parent dataset type name: the registry's ``dataset_type.name`` column.
+MAX_DATASET_TYPE_NAME = 128
+
+#: Longest component name. With the longest parent name, a dataset id and an
+#: extension, the default file template's file name stays within the 255 bytes
+#: every file system allows for one path component.
+MAX_COMPONENT_NAME = 64
+
+#: Longest storage class name: the registry's ``dataset_type.storage_class`` column.
+MAX_STORAGE_CLASS_NAME = 64
 
 
 def validate_dataset_type_name(name: Any) -> str:
@@ -19,6 +37,10 @@ def validate_dataset_type_name(name: Any) -> str:
 
     A name is dot-separated words of ASCII letters, digits and underscores,
     each starting with a letter or underscore (``calexp``, ``deepCoadd.wcs``).
+    The parent name (before the first dot) has at most
+    `MAX_DATASET_TYPE_NAME` characters, the component (after it) at most
+    `MAX_COMPONENT_NAME`, so that every registry column and file template
+    can hold them.
 
     Raises
     ------
@@ -32,7 +54,20 @@ def validate_dataset_type_name(name: Any) -> str:
     if not isinstance(name, str):
         raise InvalidNameError(f"Dataset type name {name!r} is not a string; {rule}.")
     if not _NAME_RE.fullmatch(name):
-        raise InvalidNameError(f"Invalid dataset type name {name!r}; {rule}.")
+        raise InvalidNameError(f"Invalid dataset type name {name[:80]!r}; {rule}.")
+    parent, _, component = name.partition(".")
+    if len(parent) > MAX_DATASET_TYPE_NAME:
+        raise InvalidNameError(
+            f"Dataset type name {parent[:40]!r}... is {len(parent)} characters long; the limit "
+            f"is {MAX_DATASET_TYPE_NAME} (what the registry and file names can hold). "
+            "Choose a shorter name."
+        )
+    if len(component) > MAX_COMPONENT_NAME:
+        raise InvalidNameError(
+            f"Component name {component[:40]!r}... of dataset type {parent!r} is "
+            f"{len(component)} characters long; the limit is {MAX_COMPONENT_NAME} (what file "
+            "names can hold). Choose a shorter name."
+        )
     return name
 
 
@@ -59,6 +94,11 @@ class StorageClass:
             raise InvalidNameError(
                 f"Invalid storage class name {self.name!r}; use letters, digits and underscores, "
                 "starting with a letter or underscore."
+            )
+        if len(self.name) > MAX_STORAGE_CLASS_NAME:
+            raise InvalidNameError(
+                f"Storage class name {self.name[:40]!r}... is {len(self.name)} characters long; "
+                f"the limit is {MAX_STORAGE_CLASS_NAME} (the registry's column)."
             )
         object.__setattr__(self, "components", dict(self.components))
 

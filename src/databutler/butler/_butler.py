@@ -517,16 +517,15 @@ class Butler:
         self, refs: list[DatasetRef], *, full_check: bool
     ) -> dict[DatasetId, DatasetExistence]:
         answers = self.datastore.existence_many(refs, full_check=full_check)
-        # A dataset the datastore knows is in the registry: the bridge's rows
-        # keep it there (a dataset cannot be removed while a datastore holds it).
-        # Ask the registry only about the others.
-        ids = [r.id for r in refs if r.id is not None and not answers.get(r.id, (False,))[0]]
+        # The registry is asked only about datasets the datastore cannot vouch for.
+        nothing = (False, False, False)
+        ids = [r.id for r in refs if r.id is not None and not answers.get(r.id, nothing)[2]]
         recorded = self.registry.existingDatasetIds(ids) if ids else set()
         result = {}
         for ref in refs:
             flags = DatasetExistence.NONE
-            known, present = answers.get(ref.id, (False, False))  # type: ignore[arg-type]
-            if known or ref.id in recorded:
+            known, present, registered = answers.get(ref.id, nothing)  # type: ignore[arg-type]
+            if registered or ref.id in recorded:
                 flags |= DatasetExistence.RECORDED
             if known:
                 flags |= DatasetExistence.DATASTORE

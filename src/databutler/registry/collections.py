@@ -22,31 +22,64 @@ from .._exceptions import CollectionError, ConflictError, InvalidNameError, Miss
 from .attributes import SchemaGeneration
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 
-__all__ = ["CollectionRecord", "SimpleCollectionManager", "validate_collection_name"]
+__all__ = [
+    "MAX_COLLECTION_NAME",
+    "CollectionRecord",
+    "SimpleCollectionManager",
+    "validate_collection_name",
+]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@/:+=-]*")
+
+#: The ``collection.name`` column's length: names a lookup may meet.
 _MAX_NAME = 256
 
+#: Longest name a new collection may have. File templates put a run name in
+#: one path component (``/`` becomes ``_``), with room left for what a
+#: template may add to it, within the 255 bytes every file system allows.
+MAX_COLLECTION_NAME = 200
 
-def validate_collection_name(name: Any) -> str:
+
+def validate_collection_name(name: Any, *, registering: bool = True) -> str:
     """Return ``name`` if it is a valid collection name.
 
-    A collection name is 1-256 characters from letters, digits and
+    A collection name is 1-200 characters from ASCII letters, digits and
     ``_ . - @ / : + =``, starting with a letter, digit or underscore
-    (``HSC/runs/RC2``, ``u/someone/tickets/DM-1234``).
+    (``HSC/runs/RC2``, ``u/someone/tickets/DM-1234``); its ``/``-separated
+    parts are neither empty nor ``.`` or ``..``.
+
+    Parameters
+    ----------
+    name : `str`
+        The name.
+    registering : `bool`, optional
+        Whether a new collection is to get the name; for a lookup, names up
+        to the column's length (256) of older repositories pass.
 
     Raises
     ------
     InvalidNameError
         If it is not, saying why.
     """
+    limit = MAX_COLLECTION_NAME if registering else _MAX_NAME
     rule = (
-        "a collection name is 1-256 characters from letters, digits and _ . - @ / : + =, "
-        "starting with a letter, digit or underscore"
+        f"a collection name is 1-{MAX_COLLECTION_NAME} characters from ASCII letters, digits "
+        "and _ . - @ / : + =, starting with a letter, digit or underscore, with no empty, "
+        "'.' or '..' part between slashes"
     )
     if not isinstance(name, str):
         raise InvalidNameError(f"Collection name {name!r} is not a string; {rule}.")
-    if not name or len(name) > _MAX_NAME or not _NAME_RE.fullmatch(name):
+    if not name:
+        raise InvalidNameError(f"A collection name cannot be empty; {rule}.")
+    if len(name) > limit:
+        raise InvalidNameError(
+            f"The collection name {name[:40]!r}... is {len(name)} characters long; the limit is "
+            f"{MAX_COLLECTION_NAME} (a run name is one path component of each artifact, which file systems "
+            "limit to 255 bytes). Choose a shorter name."
+        )
+    if not _NAME_RE.fullmatch(name):
+        raise InvalidNameError(f"Invalid collection name {name[:60]!r}; {rule}.")
+    if registering and any(part in ("", ".", "..") for part in name.split("/")):
         raise InvalidNameError(f"Invalid collection name {name[:60]!r}; {rule}.")
     return name
 
@@ -180,7 +213,7 @@ class SimpleCollectionManager(VersionedExtension):
         cached = self._by_name.get(name)
         if cached is not None:
             return cached
-        validate_collection_name(name)
+        validate_collection_name(name, registering=False)
         found = self._records(self._collection.c.name == name)
         if not found:
             raise MissingCollectionError(
@@ -281,18 +314,23 @@ class SimpleCollectionManager(VersionedExtension):
         CollectionError
             If it exists with another type.
         """
-        validate_collection_name(name)
+        validate_collection_name(name, registering=False)
         type = CollectionType(type)
         cached = self._by_name.get(name)
         if cached is not None and cached.type is type and doc in (None, cached.doc):
             return cached, False  # known (committed) already: nothing to write
         self.refresh()
-        row = {"name": name, "type": type.value, "doc": doc}
-        with self._db.transaction():
-            inserted = self._db.ensure(self._collection, row)
-            if inserted:
-                self._bump()
-        record = self.find(name)
+        inserted = 0
+        try:
+            record = self.find(name)  # a read: no write lock for a known collection
+        except MissingCollectionError:
+            validate_collection_name(name)  # new names get the stricter rules
+            row = {"name": name, "type": type.value, "doc": doc}
+            with self._db.transaction():
+                inserted = self._db.ensure(self._collection, row)
+                if inserted:
+                    self._bump()
+            record = self.find(name)
         if record.type is not type:
             raise CollectionError(
                 f"Collection {name!r} exists already as {record.type.name}, not {type.name}; "

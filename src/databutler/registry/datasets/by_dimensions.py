@@ -193,7 +193,8 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         """What the hot paths need about dataset type ``name``, built once per type."""
         record = self._types.find(name)
         info = self._info.get(record.key)
-        if info is None:
+        # A key can come back for another type (SQLite reuses the ids of removed rows).
+        if info is None or info.datasetType != record.datasetType:
             group = self._universe.group(record.datasetType.dimensions)
             tags = self._tags(record.datasetType)
             db = self._db
