@@ -21,12 +21,18 @@ PROBLEM_COLUMNS = ("kind", "datastore", "dataset_id", "path", "detail")
 @click.option(
     "--repair",
     is_flag=True,
-    help="Fix what is safe: forget missing artifacts and stray locations, empty stale trash.",
+    help=(
+        "Fix what is safe: forget missing artifacts and stray locations, empty stale trash, "
+        "move the files of an interrupted ingest-files --transfer move back."
+    ),
 )
 @click.option(
     "--delete-unknown",
     is_flag=True,
-    help="Also delete artifacts that no record mentions (implies --repair).",
+    help=(
+        "Also delete artifacts that no record mentions (implies --repair); never a file "
+        "an interrupted move still has to give back."
+    ),
 )
 @click.option("--checksums", is_flag=True, help="Read every artifact and compare checksums.")
 @format_option
