@@ -31,7 +31,7 @@ from databutler.testing.butler import file_datastore, populate
 from databutler.testing.database import postgresql_uri
 
 #: Kill points per configuration, spread evenly over all the child's events.
-POINTS = 14
+POINTS = 12
 
 CHILD = r"""
 import json, os, signal, sys
