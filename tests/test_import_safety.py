@@ -178,17 +178,40 @@ BROKEN: list[tuple[str, Any]] = [
     ("data_id missing key", lambda m: m["files"][0]["refs"][0]["data_id"].pop("detector")),
     ("data_id wrong type", lambda m: m["files"][0]["refs"][0]["data_id"].update(detector="x")),
     ("file entry a list", lambda m: m.update(files=[[1]])),
+    ("two entries, one file", lambda m: m["files"][1].update(path=m["files"][0]["path"])),
+    ("the manifest as a file", lambda m: m["files"][0].update(path="export.yaml")),
+    ("a directory as a file", lambda m: m["files"][0].update(path="r1")),
+    ("tag of a stranger", lambda m: m.update(tags={"t": [str(uuid.uuid4())]})),
 ]
 
 
 @pytest.mark.parametrize("breakage", BROKEN, ids=[b[0] for b in BROKEN])
+@pytest.mark.parametrize("transfer", ["copy", "move"])
 def test_malformed_fields_are_refused(
-    target: Butler, export: Path, breakage: tuple[str, Any]
+    target: Butler, export: Path, breakage: tuple[str, Any], transfer: str
 ) -> None:
     manifest = read(export)
     breakage[1](manifest)
     write(export, manifest)
-    refused(target, export)
+    files = sorted(p for p in export.rglob("*") if p.name != "export.yaml")
+    refused(target, export, transfer=transfer)
+    assert sorted(p for p in export.rglob("*") if p.name != "export.yaml") == files
+
+
+def test_a_link_inside_the_export_is_read_through_and_never_moved_away(
+    target: Butler, export: Path
+) -> None:
+    manifest = read(export)
+    real = export / manifest["files"][0]["path"]
+    alias = export / "alias.json"
+    alias.symlink_to(real)
+    manifest["files"][0]["path"] = "alias.json"
+    write(export, manifest)
+    refs = target.import_(export, transfer="move")
+    assert sorted(target.get(ref)["detector"] for ref in refs) == [0, 1, 2]
+    assert target.verify().ok
+    stored = file_datastore(target).store.directory  # type: ignore[attr-defined]
+    assert not any(p.is_symlink() for p in stored.rglob("*"))
 
 
 @pytest.mark.parametrize(

@@ -544,7 +544,17 @@ def import_(
 
 
 def _check_objects(manifest: Manifest, paths: list[str]) -> None:
-    """Refuse an external export naming S3 objects that are not there (one HEAD each)."""
+    """Refuse two entries naming one file, or S3 objects that are not there (one HEAD each)."""
+    seen: dict[str, int] = {}
+    for i, uri in enumerate(paths):
+        key = uri if "://" in uri else os.path.realpath(uri)
+        if key in seen:
+            raise ExportFormatError(
+                f"{manifest.location}: files[{i}] names the same file as files[{seen[key]}] "
+                f"({manifest.files[i].path!r}); each artifact has one entry, listing all "
+                "its datasets under 'refs'."
+            )
+        seen[key] = i
     wanted = [(i, uri) for i, uri in enumerate(paths) if uri.startswith("s3://")]
     if not wanted:
         return

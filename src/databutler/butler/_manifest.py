@@ -148,6 +148,14 @@ def read_manifest(directory: Path) -> Manifest:
             _uuid(i, where, f"tags[{tag!r}][{n}]")
             for n, i in enumerate(_list(ids, where, f"tags[{tag!r}]"))
         ]
+    ids = {ref.id for entry in files for ref in entry.refs}
+    for tag, members in tags.items():
+        strangers = [str(i) for i in members if i not in ids]
+        if strangers:
+            raise ExportFormatError(
+                f"{where}: tags[{tag!r}] names dataset(s) {', '.join(strangers[:3])} that no "
+                "entry of 'files' holds; a tag may only name datasets of the export."
+            )
     return Manifest(candidate, artifacts, types, dimensions, runs, tags, files)
 
 
@@ -193,6 +201,10 @@ def artifact_path(directory: Path, manifest: Manifest, entry: ManifestFile) -> s
             "under relative paths. Refusing to read a file outside the export."
         )
     parts = PurePosixPath(path).parts
+    if tuple(parts) in (("export.yaml",), ("export.json",)):
+        raise ExportFormatError(
+            f"File {path!r} of {manifest.location} is the manifest itself, not an artifact."
+        )
     if not parts or ".." in parts or "\\" in path:
         raise ExportFormatError(
             f"File {path!r} of {manifest.location} leaves the export directory; relative "
@@ -216,7 +228,9 @@ def artifact_path(directory: Path, manifest: Manifest, entry: ManifestFile) -> s
             f"File {path!r} of {manifest.location} is missing or not a regular file; the "
             "export is incomplete."
         )
-    return str(target)
+    # Inside the export, read the file itself: a move then never takes a link
+    # away and leaves the file, and two names of one file are seen as one.
+    return str(resolved) if manifest.artifacts == "inside" else str(target)
 
 
 def resolve_refs(manifest: Manifest, universe: DimensionUniverse) -> list[list[DatasetRef]]:
