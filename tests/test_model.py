@@ -322,6 +322,7 @@ def test_error_names_cover_the_tree() -> None:
         "DatabaseError",
         "DatabutlerError",
         "DimensionConfigError",
+        "ExpressionError",
         "IncompatibleVersionError",
         "InvalidDatasetIdError",
         "InvalidNameError",

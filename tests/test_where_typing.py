@@ -306,5 +306,5 @@ def test_the_command_line_shows_one_line(butlers: dict[str, Butler], tmp_path: P
     for where in ("detector = 'abc'", "detector", "instrument = '\ud800'", "detector = 1e999x"):
         result = CliRunner().invoke(main, ["query-datasets", root, RAW, "--where", where])
         assert result.exit_code == 1, result.output
-        assert result.stderr.startswith("Error: --where: "), result.stderr
+        assert result.stderr.startswith('Error: --where "'), result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

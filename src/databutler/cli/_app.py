@@ -56,10 +56,20 @@ class _Group(click.Group):
             raise CommandError(_message(exc)) from exc
 
 
+def _excerpt(expression: str | None, position: int | None) -> str:
+    """`` "<expression>"`` for a one-line message, cut around ``position`` when long."""
+    if not expression:
+        return ""
+    start = max(0, min(position or 0, len(expression)) - 30)
+    text = expression[start : start + 60]
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return f' "{"..." if start else ""}{text}{"..." if start + 60 < len(expression) else ""}"'
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, ExpressionError):
         # One line: the reason names the column; the caret drawing is for Python callers.
-        return f"--where: {exc.reason}"
+        return f"--where{_excerpt(exc.expression, exc.position)}: {exc.reason}"
     # KeyError's str() quotes its argument; the message is what we want.
     if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
         return exc.args[0]
