@@ -514,3 +514,33 @@ def test_get_many_reads_in_order_and_refuses_what_is_not_a_ref(butler: Butler) -
     assert butler.get_many([]) == []
     with pytest.raises(TypeError, match="DatasetRef"):
         butler.get_many([refs[0], "thing"])  # type: ignore[list-item]
+
+
+def test_exists_of_a_stored_dataset_is_one_query(repositories: RepositoryFactory) -> None:
+    import sqlalchemy
+
+    butler = repositories.create(run="r1")
+    populate(butler)
+    refs = put_things(butler, range(3))
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = butler.registry.db._engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for ref in refs:
+            assert butler.exists(ref) == DatasetExistence.VERIFIED
+        one_each = len(statements)
+        statements.clear()
+        assert set(butler.exists_many(refs).values()) == {DatasetExistence.VERIFIED}
+        many = len(statements)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+    if repositories.kind != "sqlite-chained":  # a chain asks each child and the registry
+        assert one_each == 3, statements
+        assert many == 1, statements
+    butler.prune(refs[:1], purge=True)
+    assert butler.exists(refs[0]) == DatasetExistence.NONE
+    assert butler.exists(refs[1]) == DatasetExistence.VERIFIED

@@ -28,6 +28,21 @@ from ..registry import SqlRegistry
 from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from ..registry.collections import validate_collection_name
 from . import _delete, _exchange
+from ._arguments import (
+    require_bool,
+    require_collections,
+    require_data_id,
+    require_dataset,
+    require_file_datasets,
+    require_mapping,
+    require_path,
+    require_put_items,
+    require_refs,
+    require_str,
+    require_strs,
+    require_timestamp,
+    require_type,
+)
 from ._chains import new_chain
 from ._config import (
     CONFIG_NAME,
@@ -89,6 +104,10 @@ class Butler:
         _registry: SqlRegistry | None = None,
         _datastore: Datastore | None = None,
     ) -> None:
+        require_path(root, "root")
+        require_str(run, "run", optional=True)
+        collections = require_collections(collections)
+        require_bool(writeable, "writeable")
         self.root = normalize_root(root)
         self.config = RepositoryConfig.read(self.root)
         self.registry = _registry or SqlRegistry.open(
@@ -164,6 +183,20 @@ class Butler:
             For an invalid database URI or datastore configuration, or an
             S3 root without ``db``.
         """
+        require_path(root, "root")
+        require_str(db, "db", optional=True)
+        require_type(
+            datastore,
+            "datastore",
+            (str, Mapping, type(None)),
+            "a directory, s3:// URI or datastore configuration (a mapping), or None",
+        )
+        require_type(
+            universe, "universe", (DimensionUniverse, type(None)), "a DimensionUniverse or None"
+        )
+        require_str(namespace, "namespace", optional=True)
+        require_bool(overwrite, "overwrite")
+        require_str(run, "run", optional=True)
         if run is not None:  # before anything is made
             validate_collection_name(run)
         root_uri = normalize_root(root)
@@ -246,6 +279,11 @@ class Butler:
         is_calibration: bool = False,
     ) -> bool:
         """Register a dataset type (a `DatasetType` or its parts); whether it was new."""
+        require_type(name, "name", (str, DatasetType), "a dataset type name or a DatasetType")
+        if not isinstance(name, DatasetType):
+            dimensions = require_strs(dimensions, "dimensions")
+            require_str(storage_class, "storage_class")
+            require_bool(is_calibration, "is_calibration")
         self._require_writeable("register a dataset type")
         dataset_type = (
             name
@@ -262,6 +300,10 @@ class Butler:
         With ``skip_existing``, records identical to stored ones are skipped
         (a differing one is still an error).
         """
+        require_str(element, "element")
+        for record in records:
+            require_mapping(record, "each record", optional=False)
+        require_bool(skip_existing, "skip_existing")
         self._require_writeable("insert dimension records")
         if not skip_existing:
             self.registry.insertDimensionData(element, *records)
@@ -278,6 +320,9 @@ class Butler:
         ``remove`` (drop the given children) or ``pop`` (drop the children at the
         given positions).
         """
+        require_str(parent, "parent")
+        children = require_strs(children, "children")
+        require_str(mode, "mode")
         self._require_writeable("change a collection chain")
         with self.registry.transaction():
             self.registry.registerCollection(parent, CollectionType.CHAINED)
@@ -288,6 +333,8 @@ class Butler:
 
     def associate(self, tag: str, refs: Iterable[DatasetRef]) -> None:
         """Add datasets to TAGGED collection ``tag`` (created if new)."""
+        require_str(tag, "tag")
+        refs = require_refs(refs)
         self._require_writeable("tag datasets")
         with self.registry.transaction():
             self.registry.registerCollection(tag, CollectionType.TAGGED)
@@ -304,6 +351,10 @@ class Butler:
 
         The collection is created if new; `None` leaves that side unbounded.
         """
+        require_str(collection, "collection")
+        refs = require_refs(refs)
+        require_timestamp(begin, "begin")
+        require_timestamp(end, "end")
         self._require_writeable("certify calibrations")
         with self.registry.transaction():
             self.registry.registerCollection(collection, CollectionType.CALIBRATION)
@@ -334,6 +385,8 @@ class Butler:
         run : `str`, optional
             The RUN collection, created on first use; the butler's ``run`` by default.
         """
+        require_dataset(dataset)
+        require_data_id(data_id)
         (ref,) = self.put_many([(obj, dataset, dict(data_id or {}, **kwargs))], run=run)
         return ref
 
@@ -344,8 +397,9 @@ class Butler:
         run: str | None = None,
     ) -> list[DatasetRef]:
         """Store many objects at once (all-or-nothing): ``(obj, dataset type or ref, data ID)``."""
+        items = require_put_items(items)
+        require_str(run, "run", optional=True)
         self._require_writeable("put datasets")
-        items = list(items)
         target = self.run if run is None else run  # run="" is refused, not the default
         refs: list[DatasetRef | None] = [None] * len(items)
         groups: dict[str, list[int]] = {}
@@ -402,6 +456,11 @@ class Butler:
         **kwargs: Any,
     ) -> DatasetRef | None:
         """The first matching dataset in the search collections, or `None`."""
+        require_type(
+            dataset_type, "dataset_type", (str, DatasetType), "a dataset type name or a DatasetType"
+        )
+        require_data_id(data_id)
+        collections = require_collections(collections)
         name = dataset_type.name if isinstance(dataset_type, DatasetType) else dataset_type
         parent = name.partition(".")[0]
         return self.registry.findDataset(
@@ -416,6 +475,9 @@ class Butler:
         kwargs: dict[str, Any],
     ) -> tuple[DatasetRef, str | None]:
         """The ref to read and the component named in the dataset type, if any."""
+        require_dataset(dataset)
+        require_data_id(data_id)
+        collections = require_collections(collections)
         if isinstance(dataset, DatasetRef):
             if dataset.id is None:
                 raise TypeError(f"{dataset!r} has no id; pass the dataset type and data ID.")
@@ -454,6 +516,8 @@ class Butler:
         DatasetNotStoredError
             If the dataset exists but its datastore does not hold it.
         """
+        require_str(component, "component", optional=True)
+        require_mapping(parameters, "parameters")
         ref, named = self._resolve(dataset, data_id, collections, kwargs)
         return self.datastore.get(ref, component=component or named, parameters=parameters)
 
@@ -465,14 +529,7 @@ class Butler:
         DatasetNotStoredError
             If a dataset is not held by the datastore; nothing is returned.
         """
-        refs = list(refs)
-        bad = next((r for r in refs if not isinstance(r, DatasetRef)), None)
-        if bad is not None:
-            raise TypeError(
-                f"get_many takes DatasetRef objects (from put or a query), not "
-                f"{type(bad).__name__} {bad!r}."
-            )
-        return self.datastore.get_many(refs)
+        return self.datastore.get_many(require_refs(refs))
 
     def get_deferred(
         self,
@@ -507,6 +564,7 @@ class Butler:
             false; ``DatasetExistence.RECORDED in flags`` tells it apart from
             `DatasetExistence.NONE`.
         """
+        require_bool(full_check, "full_check")
         try:
             ref, _ = self._resolve(dataset, data_id, collections, kwargs)
         except DatasetNotFoundError:
@@ -540,7 +598,8 @@ class Butler:
         self, refs: Iterable[DatasetRef], *, full_check: bool = True
     ) -> dict[DatasetRef, DatasetExistence]:
         """Registry and datastore state of many refs (`exists` for each), in a few queries."""
-        refs = list(refs)
+        refs = require_refs(refs)
+        require_bool(full_check, "full_check")
         flags = self._existence(refs, full_check=full_check)
         return {ref: flags[ref.id] for ref in refs}  # type: ignore[index]
 
@@ -548,6 +607,8 @@ class Butler:
         self, refs: Iterable[DatasetRef], *, full_check: bool = True
     ) -> dict[DatasetRef, bool]:
         """Whether the datastore holds each ref (and, with ``full_check``, its artifact exists)."""
+        refs = require_refs(refs)
+        require_bool(full_check, "full_check")
         wanted = DatasetExistence.DATASTORE | (
             DatasetExistence.ARTIFACT if full_check else DatasetExistence.NONE
         )
@@ -558,11 +619,12 @@ class Butler:
 
     def where(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, set[str]]:
         """Which datastores hold each dataset (every given id is a key)."""
-        return self.registry.datastore_bridges.locate(refs)
+        return self.registry.datastore_bridges.locate(require_refs(refs))
 
     # -- queries ---------------------------------------------------------------
 
     def _search(self, collections: str | Sequence[str] | None) -> tuple[str, ...]:
+        collections = require_collections(collections)
         if collections is None:
             if not self.collections:
                 raise TypeError(
@@ -585,8 +647,30 @@ class Butler:
         """Stream the datasets of one type in ``collections`` matching ``where``.
 
         ``dataset_type`` may be a glob (``"calexp*"``); ``collections`` too
-        (``"*"`` for all).
+        (``"*"`` for all). Arguments are checked at the call, not when the
+        results are first read.
         """
+        require_type(
+            dataset_type, "dataset_type", (str, DatasetType), "a dataset type name or a DatasetType"
+        )
+        collections = require_collections(collections)
+        require_str(where, "where", optional=True)
+        require_mapping(bind, "bind")
+        require_str(in_datastore, "in_datastore", optional=True)
+        require_str(not_in_datastore, "not_in_datastore", optional=True)
+        return self._stream_datasets(
+            dataset_type, collections, where, bind, in_datastore, not_in_datastore
+        )
+
+    def _stream_datasets(
+        self,
+        dataset_type: str | DatasetType,
+        collections: str | Sequence[str] | None,
+        where: str | None,
+        bind: Mapping[str, Any] | None,
+        in_datastore: str | None,
+        not_in_datastore: str | None,
+    ) -> Iterator[DatasetRef]:
         search = self._search_globbed(collections)
         names = self._dataset_type_names(dataset_type)
         for name in names:
@@ -625,19 +709,34 @@ class Butler:
         bind: Mapping[str, Any] | None = None,
     ) -> Iterator[DataCoordinate]:
         """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``."""
-        names = [dimensions] if isinstance(dimensions, str) else list(dimensions)
-        yield from self.registry.queryDataIds(names, where=where, bind=bind)
+        names = require_strs(dimensions, "dimensions")
+        require_str(where, "where", optional=True)
+        require_mapping(bind, "bind")
+        return iter(self.registry.queryDataIds(names, where=where, bind=bind))
 
     def query_dimension_records(
         self, element: str, *, where: str | None = "", bind: Mapping[str, Any] | None = None
     ) -> Iterator[Any]:
         """Stream the records of one dimension matching ``where``."""
-        yield from self.registry.queryDimensionRecords(element, where=where, bind=bind)
+        require_str(element, "element")
+        require_str(where, "where", optional=True)
+        require_mapping(bind, "bind")
+        return iter(self.registry.queryDimensionRecords(element, where=where, bind=bind))
 
     def query_collections(
         self, pattern: str | None = None, types: Iterable[CollectionType] | None = None
     ) -> list[str]:
-        """Collection names matching a glob and types."""
+        """Collection names matching a glob and types (one `CollectionType` or several)."""
+        require_str(pattern, "pattern", optional=True)
+        if isinstance(types, CollectionType):
+            types = [types]
+        elif types is not None:
+            types = [
+                require_type(t, "types", CollectionType, "CollectionType values")
+                for t in require_type(
+                    types, "types", (list, tuple, set, frozenset), "CollectionType values"
+                )
+            ]
         return self.registry.queryCollections(pattern, types)
 
     # -- deleting ------------------------------------------------------------------
@@ -675,6 +774,11 @@ class Butler:
         CollectionError
             If a tag is not a TAGGED collection.
         """
+        refs = require_refs(refs)
+        tags = require_strs(tags, "tags")
+        require_bool(disassociate, "disassociate", optional=True)
+        require_bool(unstore, "unstore", optional=True)
+        require_bool(purge, "purge")
         return _delete.prune(
             self, refs, tags=tags, disassociate=disassociate, unstore=unstore, purge=purge
         )
@@ -688,6 +792,8 @@ class Butler:
             If one is not a RUN, or is in a chain and ``unlink_from_chains``
             is false; checked before anything is deleted.
         """
+        names = require_strs(names, "names")
+        require_bool(unlink_from_chains, "unlink_from_chains")
         return _delete.remove_runs(self, names, unlink_from_chains=unlink_from_chains)
 
     def empty_trash(self, *, dry_run: bool = False) -> EmptyTrashResult:
@@ -697,6 +803,7 @@ class Butler:
         place) does not stop the others: it is logged, its datasets stay in
         the trash, and the result (an `int`) lists it in ``failures``.
         """
+        require_bool(dry_run, "dry_run")
         if not dry_run:
             self._require_writeable("empty the trash")
         emptied = len(self.datastore.emptyTrash(dry_run=dry_run))
@@ -710,6 +817,7 @@ class Butler:
 
     def remove_dataset_type(self, name: str) -> None:
         """Remove a dataset type that has no datasets."""
+        require_str(name, "name")
         self._require_writeable("remove a dataset type")
         self.registry.removeDatasetType(name)
 
@@ -740,6 +848,10 @@ class Butler:
         skip_existing : `bool`, optional
             Skip datasets the registry has already instead of failing.
         """
+        require_file_datasets(datasets)
+        require_str(transfer, "transfer", optional=True)
+        require_str(run, "run", optional=True)
+        require_bool(skip_existing, "skip_existing")
         self._require_writeable("ingest files")
         return _exchange.ingest(
             self, datasets, transfer=transfer, run=run, skip_existing=skip_existing
@@ -764,6 +876,16 @@ class Butler:
         skipped. ``skip_missing`` drops datasets whose artifacts the source
         lacks; ``dry_run`` only reports what would be copied.
         """
+        require_type(source, "source", Butler, "a Butler (the repository to copy from)")
+        refs = require_refs(refs)
+        require_str(transfer, "transfer")
+        for flag, value in [
+            ("register_dataset_types", register_dataset_types),
+            ("transfer_dimensions", transfer_dimensions),
+            ("skip_missing", skip_missing),
+            ("dry_run", dry_run),
+        ]:
+            require_bool(value, flag)
         if not dry_run:
             self._require_writeable("transfer datasets in")
         return _exchange.transfer_from(
@@ -793,6 +915,12 @@ class Butler:
         ``transfer=None`` writes only the manifest, pointing at the artifacts
         where they are.
         """
+        require_path(destination, "destination")
+        if refs is not None:
+            refs = require_refs(refs)
+        collections = require_strs(collections, "collections", optional=True)
+        require_str(format, "format")
+        require_str(transfer, "transfer", optional=True)
         return _exchange.export(
             self, destination, refs=refs, collections=collections, format=format, transfer=transfer
         )
@@ -810,9 +938,15 @@ class Butler:
         The export is treated as untrusted: a malformed manifest, or a path
         that is absolute or leaves the export (through ``..`` or a link), is
         an `ExportFormatError` before anything changes. With ``skip_existing``
-        datasets whose ids the repository has already are left out (and not
-        returned) instead of failing the import.
+        datasets the repository has already, with the same id, dataset type,
+        run and data ID, are left out (and not returned) instead of failing
+        the import; an id stored with another definition is still a
+        `ConflictError`.
         """
+        require_path(source, "source")
+        require_str(transfer, "transfer", optional=True)
+        require_bool(skip_dimensions, "skip_dimensions")
+        require_bool(skip_existing, "skip_existing")
         self._require_writeable("import datasets")
         return _exchange.import_(
             self,
@@ -832,13 +966,18 @@ class Butler:
         overwrite: bool = False,
     ) -> list[Path]:
         """Copy the artifacts of ``refs`` into a local directory; return the files written."""
+        refs = require_refs(refs)
+        require_path(destination, "destination")
+        require_str(transfer, "transfer")
+        require_bool(preserve_path, "preserve_path")
+        require_bool(overwrite, "overwrite")
         return self.datastore.retrieve_artifacts(
             refs, destination, transfer=transfer, preserve_path=preserve_path, overwrite=overwrite
         )
 
     def get_uris(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, str]:
         """Where the artifact of each stored dataset is."""
-        return self.datastore.get_uris(refs)
+        return self.datastore.get_uris(require_refs(refs))
 
     # -- consistency -----------------------------------------------------------------
 
@@ -863,6 +1002,9 @@ class Butler:
         report : `VerifyReport`
             Every problem found (``report.ok`` when none), and the repairs made.
         """
+        require_bool(repair, "repair")
+        require_bool(delete_unknown, "delete_unknown")
+        require_bool(checksums, "checksums")
         if repair or delete_unknown:
             self._require_writeable("repair the repository")
         bridges = cast(MonolithicDatastoreRegistryBridgeManager, self.registry.datastore_bridges)

@@ -246,6 +246,22 @@ class Datastore(ABC):
         self.put_many(zip(objects, todo, strict=True))
         return todo
 
+    def existence_many(
+        self, refs: Iterable[DatasetRef], *, full_check: bool = True
+    ) -> dict[DatasetId, tuple[bool, bool, bool]]:
+        """``(known, present, registered)`` for each of ``refs``, in as few queries as can be.
+
+        ``known`` and ``present`` are what `knows_many` and `exists_many` say
+        (``present`` only with ``full_check``, else `False`); ``registered`` is
+        `True` where the datastore can vouch that the registry has the dataset
+        (its bridge's rows keep it there), so that the caller need not ask.
+        Datastores override this to answer in one query.
+        """
+        refs = list(refs)
+        known = self.knows_many(refs)
+        present = self.exists_many(refs) if full_check else {}
+        return {i: (k, bool(present.get(i)), False) for i, k in known.items()}
+
     def get_many(self, refs: Iterable[DatasetRef]) -> list[Any]:
         """What `get` returns for each of ``refs``, in order, read in bulk.
 

@@ -395,20 +395,21 @@ class FileDatastore(Datastore):
 
     def existence_many(
         self, refs: Iterable[DatasetRef], *, full_check: bool = True
-    ) -> dict[DatasetId, tuple[bool, bool]]:
-        # docstring inherited; one query for the held ones, a second only for the rest.
+    ) -> dict[DatasetId, tuple[bool, bool, bool]]:
+        # docstring inherited; one query for the held ones (whose location rows
+        # keep their datasets in the registry), a second only for the rest.
         refs = list(refs)
         if not full_check or self.trust:
             return super().existence_many(refs, full_check=full_check)
         held = self._locate(refs)
         result = {
-            i: (True, all(self._artifact_exists(info) for info in infos))
+            i: (True, all(self._artifact_exists(info) for info in infos), True)
             for i, infos in held.items()
         }
         rest = [r for r in refs if _id(r) not in held]
         if rest:
             known = self.knows_many(rest)
-            result.update((i, (k, False)) for i, k in known.items())
+            result.update((i, (k, False, False)) for i, k in known.items())
         return result
 
     def get_uris(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, str]:
