@@ -178,7 +178,9 @@ def _collections(butler: Butler, patterns: tuple[str, ...]) -> list[str]:
 @transfer_option("auto")
 @click.option("--skip-dimensions", is_flag=True, help="Do not import dimension records.")
 @click.option(
-    "--skip-existing", is_flag=True, help="Leave out datasets whose ids exist here already."
+    "--skip-existing",
+    is_flag=True,
+    help="Leave out datasets that exist here already, identical (same id, type, run, data ID).",
 )
 def import_(
     repo: str, source: Path, transfer: str | None, skip_dimensions: bool, skip_existing: bool
@@ -223,7 +225,8 @@ def retrieve_artifacts(
     """Copy datasets' artifacts to a directory.
 
     The artifacts of the datasets selected go into DESTINATION; the files
-    written are listed.
+    written are listed. A DESTINATION that resolves (links followed) into
+    the repository's datastore is refused before anything is written.
     """
     with open_butler(repo) as butler:
         refs = query.refs(butler)
