@@ -10,8 +10,8 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── AmbiguousDatasetError           (ValueError)    a ref without an id where one is needed
     ├── ConfigurationError              (ValueError)    bad manager/database configuration
     │   ├── DimensionConfigError                        a dimension universe description is bad
-    │   └── RepositoryError                             a repository broken, unreadable, misconfigured
-    │       └── RepositoryNotFoundError (FileNotFoundError) nothing to open at that path
+    │   └── RepositoryError                             repository missing, damaged or misconfigured
+    │       └── RepositoryNotFoundError (FileNotFoundError) no repository at the path
     ├── UnknownDimensionError           (KeyError)      a name that is not a dimension
     ├── DataIdError                     (ValueError)    a data ID that does not fit its dimensions
     ├── UnsafePathError                 (ValueError)    a path that leaves, or writes into, a root

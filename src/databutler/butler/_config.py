@@ -16,12 +16,14 @@ a repository on local disk can be moved as a whole. A file datastore without
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, RepositoryError, RepositoryNotFoundError
 from ..datastores.resources import ResourceStore, store_for
 
 __all__ = ["CONFIG_NAME", "ROOT_TOKEN", "RepositoryConfig", "normalize_root"]
@@ -37,6 +39,7 @@ CONFIG_VERSION = 1
 
 _TOP_KEYS = ("databutler", "registry", "datastore")
 _REGISTRY_KEYS = ("db", "namespace", "managers")
+_SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def normalize_root(root: str | os.PathLike[str]) -> str:
@@ -45,6 +48,12 @@ def normalize_root(root: str | os.PathLike[str]) -> str:
     A path to a ``butler.yaml`` file means the directory holding it.
     """
     text = os.fspath(root)
+    if not isinstance(text, str):
+        raise TypeError(f"A repository root must be a str or os.PathLike[str], not {text!r}.")
+    if not text or "\0" in text:
+        raise ConfigurationError(
+            f"Invalid repository root {text!r}: give a directory path or s3://bucket/prefix."
+        )
     if text.startswith("s3://"):
         text = text.rstrip("/")
         return text.removesuffix(f"/{CONFIG_NAME}")
@@ -87,8 +96,8 @@ class RepositoryConfig:
 
     @property
     def db_uri(self) -> str:
-        """The database URI with ``<butlerRoot>`` replaced."""
-        return self.db.replace(ROOT_TOKEN, self.root)
+        """The database URI with ``<butlerRoot>`` replaced (percent-encoded, as URIs need)."""
+        return self.db.replace(ROOT_TOKEN, urllib.parse.quote(self.root, safe="/:"))
 
     def to_dict(self) -> dict[str, Any]:
         """What ``butler.yaml`` holds."""
@@ -119,31 +128,81 @@ class RepositoryConfig:
             If a key is unknown or missing, or a value has the wrong type.
         """
         if not isinstance(data, Mapping):
-            raise ConfigurationError(f"{source} must hold a mapping, not {type(data).__name__}.")
+            raise RepositoryError(
+                f"{source} must hold a mapping with keys 'registry' and 'datastore', not "
+                f"{_shown(data)}; restore it from a backup or recreate the repository."
+            )
         _check_keys(source, data, _TOP_KEYS, required=("registry", "datastore"))
-        version = (data.get("databutler") or {}).get("version", CONFIG_VERSION)
+        header = data.get("databutler")
+        if header is None:
+            header = {}
+        if not isinstance(header, Mapping):
+            raise RepositoryError(
+                f"Key 'databutler' of {source} must be a mapping like {{version: "
+                f"{CONFIG_VERSION}}}, not {_shown(header)}."
+            )
+        _check_keys(f"'databutler' of {source}", header, ("version",), required=())
+        version = header.get("version", CONFIG_VERSION)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise RepositoryError(
+                f"Key 'databutler.version' of {source} must be an integer (this databutler "
+                f"writes {CONFIG_VERSION}), not {_shown(version)}."
+            )
         if version != CONFIG_VERSION:
-            raise ConfigurationError(
+            raise RepositoryError(
                 f"{source} has layout version {version!r}; this databutler reads version "
                 f"{CONFIG_VERSION}. Upgrade databutler to open this repository."
             )
         registry = data["registry"]
         if not isinstance(registry, Mapping):
-            raise ConfigurationError(f"Key 'registry' of {source} must be a mapping.")
+            raise RepositoryError(
+                f"Key 'registry' of {source} must be a mapping with key 'db', not "
+                f"{_shown(registry)}."
+            )
         _check_keys(f"'registry' of {source}", registry, _REGISTRY_KEYS, required=("db",))
         db = registry["db"]
-        if not isinstance(db, str) or not db:
-            raise ConfigurationError(f"Key 'registry.db' of {source} must be a database URI.")
+        if not isinstance(db, str) or not db.strip():
+            raise RepositoryError(
+                f"Key 'registry.db' of {source} must be a database URI such as "
+                f"sqlite:///{ROOT_TOKEN}/registry.sqlite3 or postgresql://host/db, not "
+                f"{_shown(db)}."
+            )
+        _check_db_uri(root, db, source)
+        namespace = registry.get("namespace")
+        if namespace is not None and (
+            not isinstance(namespace, str) or not _SCHEMA_RE.fullmatch(namespace)
+        ):
+            raise RepositoryError(
+                f"Key 'registry.namespace' of {source} must be a PostgreSQL schema name "
+                f"(1-63 letters, digits and underscores) or absent, not {_shown(namespace)}."
+            )
+        if namespace is not None and db.startswith("sqlite"):
+            raise RepositoryError(
+                f"Key 'registry.namespace' of {source} is for PostgreSQL; an SQLite registry "
+                "has no namespaces: remove the key."
+            )
+        managers = registry.get("managers")
+        if managers is None:
+            managers = {}
+        if not isinstance(managers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in managers.items()
+        ):
+            raise RepositoryError(
+                f"Key 'registry.managers' of {source} must be a mapping of manager kinds to "
+                f"class names (strings), not {_shown(managers)}."
+            )
         datastore = data["datastore"]
         if not isinstance(datastore, Mapping):
-            raise ConfigurationError(f"Key 'datastore' of {source} must be a mapping.")
-        managers = registry.get("managers") or {}
+            raise RepositoryError(
+                f"Key 'datastore' of {source} must be a datastore configuration mapping such "
+                f"as {{kind: file, name: files}}, not {_shown(datastore)}."
+            )
         return cls(
             root=root,
             db=db,
             datastore=dict(datastore),
-            namespace=registry.get("namespace"),
-            managers={str(k): str(v) for k, v in dict(managers).items()},
+            namespace=namespace,
+            managers=dict(managers),
         )
 
     @classmethod
@@ -152,26 +211,22 @@ class RepositoryConfig:
 
         Raises
         ------
-        FileNotFoundError
-            If there is no repository there.
-        ConfigurationError
-            If the file is not a valid configuration.
+        RepositoryNotFoundError
+            If there is no repository there (nothing is created).
+        RepositoryError
+            If ``butler.yaml`` cannot be read or is not a valid configuration.
         """
         import yaml
 
-        store = config_store(root)
-        try:
-            text = store.read(CONFIG_NAME)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"No repository at {root}: it has no {CONFIG_NAME}. Create one with "
-                f"Butler.create({root!r}) or 'databutler create {root}'."
-            ) from None
         source = f"{root}/{CONFIG_NAME}"
+        text = _read_config(root, source)
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigurationError(f"{source} is not valid YAML: {exc}") from None
+            detail = " ".join(str(exc).split())
+            raise RepositoryError(
+                f"{source} is not valid YAML ({detail}); fix the file or restore it from a backup."
+            ) from None
         return cls.from_dict(root, data, source=source)
 
     def write(self, *, overwrite: bool = False) -> None:
@@ -189,10 +244,73 @@ def _check_keys(
 ) -> None:
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
-        raise ConfigurationError(
+        raise RepositoryError(
             f"Unknown key(s) {', '.join(map(repr, unknown))} in {what}; valid keys are "
             f"{', '.join(map(repr, allowed))}."
         )
     missing = [k for k in required if k not in data]
     if missing:
-        raise ConfigurationError(f"{what} lacks required key(s) {', '.join(map(repr, missing))}.")
+        raise RepositoryError(f"{what} lacks required key(s) {', '.join(map(repr, missing))}.")
+
+
+def _shown(value: Any) -> str:
+    """A value for a message: its type and a short repr."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _no_repository(root: str, why: str) -> RepositoryNotFoundError:
+    return RepositoryNotFoundError(
+        f"No repository at {root}: {why}. Check the path, or create one with "
+        f"'databutler create {root}' (Butler.create in Python)."
+    )
+
+
+def _read_config(root: str, source: str) -> bytes:
+    """``butler.yaml``'s bytes, without creating anything."""
+    if "://" in root:
+        try:
+            return config_store(root).read(CONFIG_NAME)
+        except FileNotFoundError:
+            raise _no_repository(root, f"it has no {CONFIG_NAME}") from None
+    path = Path(root)
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists()
+    except OSError as exc:
+        raise RepositoryError(
+            f"Cannot open {root}: {exc.strerror or exc}; check the path and its permissions."
+        ) from None
+    if not exists:
+        raise _no_repository(root, "the directory does not exist")
+    if not is_dir:
+        raise _no_repository(root, "it is a file, not a repository directory")
+    try:
+        return (path / CONFIG_NAME).read_bytes()
+    except FileNotFoundError:
+        raise _no_repository(root, f"it has no {CONFIG_NAME}") from None
+    except IsADirectoryError:
+        raise RepositoryError(
+            f"{source} is a directory, not a configuration file; move it away and restore "
+            "the repository's butler.yaml."
+        ) from None
+    except OSError as exc:
+        raise RepositoryError(
+            f"Cannot read {source}: {exc.strerror or exc}; check the path and its permissions."
+        ) from None
+
+
+def _check_db_uri(root: str, db: str, source: str) -> None:
+    from ..registry.databases import database_class_for_uri
+
+    if ROOT_TOKEN in db and "://" in root and db.startswith("sqlite:"):
+        raise RepositoryError(
+            f"Key 'registry.db' of {source} puts an SQLite file under {root}, which is not "
+            "a local directory; use a PostgreSQL URI (postgresql://host/db)."
+        )
+    try:
+        database_class_for_uri(db.replace(ROOT_TOKEN, urllib.parse.quote(root, safe="/:")))
+    except ConfigurationError as exc:
+        raise RepositoryError(f"Key 'registry.db' of {source}: {exc}") from None

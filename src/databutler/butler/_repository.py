@@ -76,7 +76,7 @@ def datastore_config(datastore: str | Mapping[str, Any] | None) -> dict[str, Any
 def discard_default_registry(config: RepositoryConfig) -> None:
     """Delete the SQLite registry `Butler.create` made in the root, after a failure."""
     if config.db.startswith(f"sqlite:///{ROOT_TOKEN}/"):
-        database = Path(config.db_uri.removeprefix("sqlite:///"))
+        database = Path(config.root) / config.db.removeprefix(f"sqlite:///{ROOT_TOKEN}/")
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
 

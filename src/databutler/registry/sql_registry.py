@@ -67,13 +67,19 @@ class SqlRegistry:
     def open(
         cls, database: Database | str, *, writeable: bool = True, namespace: str | None = None
     ) -> SqlRegistry:
-        """Open the registry in ``database`` (checking its managers' versions first)."""
-        db = (
-            database
-            if isinstance(database, Database)
-            else open_database(database, namespace=namespace, writeable=writeable)
-        )
-        return cls(REGISTRY_MANAGERS.loadRepo(db))
+        """Open the registry in ``database`` (checking its managers' versions first).
+
+        A URI is opened without creating anything: a missing or damaged SQLite
+        file raises `~databutler.RepositoryError`.
+        """
+        if isinstance(database, Database):
+            return cls(REGISTRY_MANAGERS.loadRepo(database))
+        db = open_database(database, namespace=namespace, writeable=writeable, create=False)
+        try:
+            return cls(REGISTRY_MANAGERS.loadRepo(db))
+        except BaseException:
+            db.dispose()
+            raise
 
     @property
     def db(self) -> Database:

@@ -7,7 +7,31 @@ import sqlalchemy
 from ..._exceptions import ConfigurationError
 from ..interfaces import Database
 
-__all__ = ["database_class_for_uri", "open_database"]
+__all__ = ["database_class_for_uri", "open_database", "parse_database_url"]
+
+
+def parse_database_url(uri: str) -> sqlalchemy.engine.URL:
+    """``uri`` parsed as an SQLAlchemy URL.
+
+    Raises
+    ------
+    ConfigurationError
+        If ``uri`` is not a string or not a well-formed database URI.
+    """
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigurationError(
+            f"A database URI must be a non-empty string such as sqlite:///path/registry.sqlite3 "
+            f"or postgresql://user@host:5432/dbname, not {uri!r}."
+        )
+    if "\0" in uri:
+        raise ConfigurationError(f"Database URI {uri!r} contains a NUL character.")
+    try:
+        return sqlalchemy.engine.make_url(uri)
+    except (sqlalchemy.exc.ArgumentError, ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"Malformed database URI {uri!r} ({exc}); expected sqlite:///path/registry.sqlite3 "
+            "or postgresql://user@host:5432/dbname."
+        ) from None
 
 
 def database_class_for_uri(uri: str) -> type[Database]:
@@ -18,12 +42,7 @@ def database_class_for_uri(uri: str) -> type[Database]:
     ConfigurationError
         If the URI is malformed or names an unsupported database.
     """
-    try:
-        backend = sqlalchemy.engine.make_url(uri).get_backend_name()
-    except sqlalchemy.exc.ArgumentError as exc:
-        raise ConfigurationError(
-            f"Malformed database URI {uri!r}; expected sqlite:///path or postgresql://host/db."
-        ) from exc
+    backend = parse_database_url(uri).get_backend_name()
     if backend == "sqlite":
         from .sqlite import SqliteDatabase
 
@@ -38,9 +57,24 @@ def database_class_for_uri(uri: str) -> type[Database]:
 
 
 def open_database(
-    uri: str, *, origin: int = 0, namespace: str | None = None, writeable: bool = True
+    uri: str,
+    *,
+    origin: int = 0,
+    namespace: str | None = None,
+    writeable: bool = True,
+    create: bool = True,
 ) -> Database:
-    """Connect to ``uri`` with the matching `Database` class (see `Database.fromUri`)."""
-    return database_class_for_uri(uri).fromUri(
-        uri, origin=origin, namespace=namespace, writeable=writeable
-    )
+    """Connect to ``uri`` with the matching `Database` class (see `Database.fromUri`).
+
+    ``create=False`` opens only a database that exists: a missing, empty or
+    damaged SQLite file raises `~databutler.RepositoryError` and nothing is
+    created. Writeable SQLite databases are created by default.
+    """
+    from .sqlite import SqliteDatabase
+
+    cls = database_class_for_uri(uri)
+    if issubclass(cls, SqliteDatabase):
+        return cls.fromUri(
+            uri, origin=origin, namespace=namespace, writeable=writeable, create=create
+        )
+    return cls.fromUri(uri, origin=origin, namespace=namespace, writeable=writeable)

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..._exceptions import ConfigurationError
 from ..interfaces import Database
+from . import parse_database_url
 
 __all__ = ["PostgresqlDatabase"]
 
@@ -22,7 +23,7 @@ _DRIVERS = (("psycopg", "psycopg"), ("psycopg2", "psycopg2"))
 
 
 def _normalize_url(uri: str) -> sqlalchemy.engine.URL:
-    url = sqlalchemy.engine.make_url(uri)
+    url = parse_database_url(uri)
     if url.get_backend_name() != "postgresql":
         raise ConfigurationError(
             f"Not a PostgreSQL URI: {uri!r}; expected postgresql://user@host:port/dbname."
@@ -100,11 +101,13 @@ class PostgresqlDatabase(Database):
         try:
             with engine.connect():
                 pass
-        except sqlalchemy.exc.OperationalError as exc:
+        except Exception as exc:  # the driver's errors for hosts, ports, options, encodings
             engine.dispose()
+            reason = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+            detail = " ".join(str(reason).split()) or type(reason).__name__
             raise ConfigurationError(
                 f"Cannot connect to PostgreSQL at {url.render_as_string(hide_password=True)}: "
-                f"{str(exc.orig).strip()}. Check that the server runs and the URI is right."
+                f"{detail}. Check that the server runs and the URI is right."
             ) from exc
         return engine
 

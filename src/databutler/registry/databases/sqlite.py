@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
+import urllib.parse
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy
@@ -11,8 +14,9 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ... import ddl
-from ..._exceptions import ConfigurationError
+from ..._exceptions import ConfigurationError, RepositoryError
 from ..interfaces import Database
+from . import parse_database_url
 
 __all__ = ["SqliteDatabase"]
 
@@ -24,6 +28,12 @@ PAGE_SIZE = 1024
 
 #: Page cache per connection, in KiB (SQLite's default is 2 MiB).
 CACHE_KIB = 65_536
+
+#: The first bytes of every SQLite database file.
+_MAGIC = b"SQLite format 3\0"
+
+#: Whether `SqliteDatabase.makeEngine` may create a missing file (set by ``fromUri``).
+_CREATE: ContextVar[bool] = ContextVar("databutler_sqlite_create", default=True)
 
 
 class SqliteDatabase(Database):
@@ -41,17 +51,38 @@ class SqliteDatabase(Database):
     SERIALIZED_WRITES = True
 
     def __init__(self, *, namespace: str | None = None, **kwargs: Any) -> None:
-        if namespace is not None:
-            raise ConfigurationError(
-                f"SQLite databases have no namespaces (got namespace={namespace!r}); use a "
-                "separate database file instead."
-            )
+        _check_namespace(namespace)
         super().__init__(namespace=None, **kwargs)
+
+    @classmethod
+    def fromUri(
+        cls,
+        uri: str,
+        *,
+        origin: int,
+        namespace: str | None = None,
+        writeable: bool = True,
+        create: bool = True,
+    ) -> Database:
+        """Connect to the SQLite database at ``uri`` (see `Database.fromUri`).
+
+        ``create=False`` (how repositories are opened) never creates the
+        file: a missing, empty or damaged file raises `~databutler.RepositoryError`.
+        Read-only connections work on read-only media: when SQLite cannot
+        create the ``-shm`` file next to the database, and no write-ahead log
+        holds unmerged commits, the file is opened as immutable.
+        """
+        _check_namespace(namespace)
+        token = _CREATE.set(create)
+        try:
+            return super().fromUri(uri, origin=origin, namespace=namespace, writeable=writeable)
+        finally:
+            _CREATE.reset(token)
 
     @classmethod
     def makeEngine(cls, uri: str, *, writeable: bool = True) -> sqlalchemy.engine.Engine:
         # docstring inherited
-        url = sqlalchemy.engine.make_url(uri)
+        url = parse_database_url(uri)
         if url.get_backend_name() != "sqlite":
             raise ConfigurationError(
                 f"Not an SQLite URI: {uri!r}; expected sqlite:///path/to/file."
@@ -70,18 +101,24 @@ class SqliteDatabase(Database):
             engine = sqlalchemy.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
         else:
             path = os.path.abspath(path)
-            if writeable:
+            create = writeable and _CREATE.get()
+            if create:
                 parent = os.path.dirname(path)
                 if not os.path.isdir(parent):
                     raise ConfigurationError(
                         f"Cannot create SQLite database {path}: directory {parent} does not exist; "
                         "create it first."
                     )
-            elif not os.path.exists(path):
-                raise ConfigurationError(
-                    f"SQLite database {path} does not exist, so it cannot be opened read-only."
-                )
-            target = f"file:{path}?mode={'rwc' if writeable else 'ro'}"
+                if os.path.lexists(path):
+                    _check_file(path, allow_empty=True)
+            else:
+                _check_file(path, allow_empty=False)
+            mode = "rwc" if create else "rw" if writeable else "ro"
+            target = f"file:{urllib.parse.quote(path)}?mode={mode}"
+            if not writeable:
+                target = _readable(path, target)
+            elif not create:
+                _probe(path, target)
 
             def connect() -> sqlite3.Connection:
                 return sqlite3.connect(target, uri=True, check_same_thread=False)
@@ -159,3 +196,99 @@ class SqliteDatabase(Database):
                 )
             ]
         return []
+
+
+def _check_namespace(namespace: str | None) -> None:
+    if namespace is not None:
+        raise ConfigurationError(
+            f"SQLite databases have no namespaces (got namespace={namespace!r}); use a "
+            "separate database file instead."
+        )
+
+
+def _check_file(path: str, *, allow_empty: bool) -> None:
+    """Refuse a registry file that is missing, not a file, or not a whole SQLite database."""
+    restore = "restore it from a backup, or fix 'registry.db' in butler.yaml"
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise RepositoryError(
+            f"The registry database {path} does not exist; {restore}. Opening a repository "
+            "never creates its database."
+        ) from None
+    except OSError as exc:
+        raise RepositoryError(
+            f"Cannot open the registry database {path}: {exc.strerror or exc}; check the path "
+            "and its permissions."
+        ) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise RepositoryError(
+            f"The registry database {path} is a directory, not an SQLite file; move it away "
+            f"and {restore}."
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise RepositoryError(f"The registry database {path} is not a regular file; {restore}.")
+    if info.st_size == 0:
+        if allow_empty:
+            return
+        raise RepositoryError(
+            f"The registry database {path} is empty (0 bytes): it was truncated or never "
+            f"written; {restore}."
+        )
+    try:
+        with open(path, "rb") as stream:
+            header = stream.read(100)
+    except OSError as exc:
+        raise RepositoryError(
+            f"Cannot read the registry database {path}: {exc.strerror or exc}; check its "
+            "permissions."
+        ) from None
+    if len(header) < 100 or not header.startswith(_MAGIC):
+        raise RepositoryError(
+            f"{path} is not an SQLite database (it is damaged or was overwritten); {restore}."
+        )
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65_536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count in the header is valid when its "version-valid-for" matches
+    # the change counter (every SQLite since 3.7.0 writes both).
+    if header[24:28] == header[92:96] and pages and info.st_size < pages * page_size:
+        raise RepositoryError(
+            f"The registry database {path} is truncated ({info.st_size} of "
+            f"{pages * page_size} bytes); {restore}."
+        )
+
+
+def _probe(path: str, target: str) -> None:
+    """Open ``target`` once and read the schema, turning SQLite's errors into ours."""
+    try:
+        connection = sqlite3.connect(target, uri=True, check_same_thread=False)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # a writer holds it; the real connection will wait its turn
+        raise RepositoryError(
+            f"Cannot open the registry database {path}: {exc}; check the file and its "
+            "directory's permissions, or restore the file from a backup."
+        ) from None
+    except sqlite3.DatabaseError as exc:
+        raise RepositoryError(
+            f"The registry database {path} is damaged ({exc}); restore it from a backup."
+        ) from None
+
+
+def _readable(path: str, target: str) -> str:
+    """``target``, or its immutable form when read-only media stop SQLite's shared memory."""
+    try:
+        _probe(path, target)
+        return target
+    except RepositoryError:
+        wal = f"{path}-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            raise  # immutable would ignore the commits in the write-ahead log
+    immutable = f"{target}&immutable=1"
+    _probe(path, immutable)
+    return immutable
