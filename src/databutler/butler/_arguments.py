@@ -1,0 +1,179 @@
+"""Type checks of the arguments of `Butler`'s public methods, before anything is changed.
+
+Each helper checks one kind of argument and returns it in the form the
+method goes on with (an iterable of refs becomes a list, read once), or
+raises `TypeError` naming the argument, what it must be, and what it got:
+``refs must be DatasetRef objects (from put or a query), got int 1``.
+
+Values are checked by type only: whether a name, data ID or ``where``
+expression is valid is for the registry to say.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._dataset_ref import DatasetRef
+from .._dataset_type import DatasetType
+from .._file_dataset import FileDataset
+
+__all__ = [
+    "require_bool",
+    "require_collections",
+    "require_data_id",
+    "require_dataset",
+    "require_file_datasets",
+    "require_mapping",
+    "require_path",
+    "require_put_items",
+    "require_refs",
+    "require_str",
+    "require_strs",
+    "require_timestamp",
+    "require_type",
+]
+
+_REF_HINT = "DatasetRef objects (from put or a query)"
+
+
+def describe(value: object) -> str:
+    """``int 1``: the type and a short repr, for a message."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{type(value).__name__} {shown}"
+
+
+def _refuse(name: str, what: str, value: object) -> TypeError:
+    return TypeError(f"{name} must be {what}, got {describe(value)}.")
+
+
+def require_str(value: object, name: str, *, optional: bool = False) -> Any:
+    """``value`` if it is a `str` (or `None` when ``optional``)."""
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    raise _refuse(name, "a string" + (" or None" if optional else ""), value)
+
+
+def require_bool(value: object, name: str, *, optional: bool = False) -> Any:
+    """``value`` if it is a `bool` (or `None` when ``optional``); ``1`` is not ``True``."""
+    if isinstance(value, bool) or (optional and value is None):
+        return value
+    raise _refuse(name, "True or False" + (" or None" if optional else ""), value)
+
+
+def require_type(value: object, name: str, types: type | tuple[type, ...], what: str) -> Any:
+    """``value`` if it is an instance of ``types``; ``what`` says it in words."""
+    if isinstance(value, types):
+        return value
+    raise _refuse(name, what, value)
+
+
+def require_path(value: object, name: str, *, optional: bool = False) -> Any:
+    """``value`` if it is a path (`str` or `os.PathLike` of `str`), or `None` when ``optional``."""
+    if optional and value is None:
+        return value
+    if isinstance(value, os.PathLike):
+        if isinstance(os.fspath(value), str):
+            return value
+    elif isinstance(value, str):
+        return value
+    raise _refuse(name, "a path (a str or pathlib.Path)" + (" or None" if optional else ""), value)
+
+
+def require_mapping(value: object, name: str, *, optional: bool = True) -> Any:
+    """``value`` if it is a `~collections.abc.Mapping` with `str` keys (or `None`)."""
+    if optional and value is None:
+        return value
+    if not isinstance(value, Mapping):
+        raise _refuse(name, "a mapping (dict)" + (" or None" if optional else ""), value)
+    bad = next((key for key in value if not isinstance(key, str)), None)
+    if bad is not None:
+        raise TypeError(f"{name} must have string keys, got key {describe(bad)}.")
+    return value
+
+
+def require_data_id(value: object, name: str = "data_id") -> Any:
+    """A data ID: a mapping from dimension names to values, or `None`."""
+    return require_mapping(value, name)
+
+
+def _items(value: object, name: str, what: str) -> list[Any]:
+    """The items of an iterable (read once), refusing strings, bytes and mappings."""
+    if isinstance(value, (str, bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        raise _refuse(name, what, value)
+    return list(value)
+
+
+def require_refs(value: object, name: str = "refs") -> list[DatasetRef]:
+    """An iterable of `DatasetRef`, as a list."""
+    if isinstance(value, DatasetRef):
+        raise TypeError(f"{name} must be an iterable of {_REF_HINT}; pass [ref] for one.")
+    refs = _items(value, name, f"an iterable of {_REF_HINT}")
+    bad = next((ref for ref in refs if not isinstance(ref, DatasetRef)), None)
+    if bad is not None:
+        raise TypeError(f"{name} must be {_REF_HINT}, got {describe(bad)}.")
+    return refs
+
+
+def require_strs(value: object, name: str, *, optional: bool = False) -> Any:
+    """An iterable of `str` as a list; one `str` is a list of itself (`None` when ``optional``)."""
+    if optional and value is None:
+        return value
+    if isinstance(value, str):
+        return [value]
+    items = _items(value, name, "a string or an iterable of strings")
+    bad = next((item for item in items if not isinstance(item, str)), None)
+    if bad is not None:
+        raise TypeError(f"{name} must be strings, got {describe(bad)}.")
+    return items
+
+
+def require_collections(value: object, name: str = "collections") -> Any:
+    """Collections to search: `None`, one name (kept a `str`), or an iterable of names."""
+    if value is None or isinstance(value, str):
+        return value
+    return tuple(require_strs(value, name))
+
+
+def require_dataset(value: object, name: str = "dataset") -> Any:
+    """A dataset: a `DatasetRef`, or a dataset type (its name or a `DatasetType`)."""
+    return require_type(
+        value,
+        name,
+        (str, DatasetType, DatasetRef),
+        "a DatasetRef, a DatasetType or a dataset type name",
+    )
+
+
+def require_timestamp(value: object, name: str) -> Any:
+    """A `datetime.datetime` or `None` (unbounded)."""
+    return require_type(value, name, (datetime.datetime, type(None)), "a datetime.datetime or None")
+
+
+def require_put_items(value: object, name: str = "items") -> list[tuple[Any, Any, Any]]:
+    """``(obj, dataset type or ref, data ID)`` triples, as a list."""
+    what = "an iterable of (obj, dataset type or DatasetRef, data ID) tuples"
+    items = _items(value, name, what)
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise TypeError(
+                f"Each of {name} must be a tuple (obj, dataset, data_id), got {describe(item)}."
+            )
+        require_dataset(item[1], f"the dataset of each of {name}")
+        require_data_id(item[2], f"the data ID of each of {name}")
+    return items
+
+
+def require_file_datasets(value: tuple[Any, ...], name: str = "datasets") -> tuple[Any, ...]:
+    """Each positional argument a `FileDataset`."""
+    for item in value:
+        if not isinstance(item, FileDataset):
+            raise TypeError(
+                f"{name} must be FileDataset objects (a file and the datasets it holds), "
+                f"got {describe(item)}."
+            )
+    return value
