@@ -113,9 +113,9 @@ def require_refs(value: object, name: str = "refs") -> list[DatasetRef]:
     if isinstance(value, DatasetRef):
         raise TypeError(f"{name} must be an iterable of {_REF_HINT}; pass [ref] for one.")
     refs = _items(value, name, f"an iterable of {_REF_HINT}")
-    bad = next((ref for ref in refs if not isinstance(ref, DatasetRef)), None)
-    if bad is not None:
-        raise TypeError(f"{name} must be {_REF_HINT}, got {describe(bad)}.")
+    for ref in refs:
+        if not isinstance(ref, DatasetRef):
+            raise TypeError(f"{name} must be {_REF_HINT}, got {describe(ref)}.")
     return refs
 
 
@@ -126,9 +126,9 @@ def require_strs(value: object, name: str, *, optional: bool = False) -> Any:
     if isinstance(value, str):
         return [value]
     items = _items(value, name, "a string or an iterable of strings")
-    bad = next((item for item in items if not isinstance(item, str)), None)
-    if bad is not None:
-        raise TypeError(f"{name} must be strings, got {describe(bad)}.")
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must be strings, got {describe(item)}.")
     return items
 
 

@@ -302,7 +302,7 @@ class Butler:
         """
         require_str(element, "element")
         for record in records:
-            require_mapping(record, "each record", optional=False)
+            require_mapping(record, "records", optional=False)
         require_bool(skip_existing, "skip_existing")
         self._require_writeable("insert dimension records")
         if not skip_existing:
@@ -417,13 +417,16 @@ class Butler:
                     "No run to put into: pass run='name' to put(), or open the butler "
                     "with Butler(root, run='name', writeable=True)."
                 )
-            # Outside the transaction: an empty run left by a failed put is harmless,
-            # and a committed run is cached, so later puts write nothing for it.
-            self.registry.registerRun(target)
+        # A known run is looked up (and cached) outside the transaction, so later
+        # puts write nothing for it; a new one is registered inside it, so that a
+        # failed put leaves no empty run behind.
+        new_run = bool(groups) and not self._is_collection(target)  # type: ignore[arg-type]
         inserts = {
             name: [items[i][2] or {} for i in positions] for name, positions in groups.items()
         }
         with explaining_conflicts(self.registry, inserts, target), self.transaction():
+            if new_run:
+                self.registry.registerRun(target)  # type: ignore[arg-type]
             if resolved:
                 self._import_refs(resolved)
             for name, positions in groups.items():
@@ -435,6 +438,14 @@ class Butler:
                 (obj, ref) for (obj, _, _), ref in zip(items, done, strict=True)
             )
         return done
+
+    def _is_collection(self, name: str) -> bool:
+        """Whether collection ``name`` exists (a cached lookup once it does)."""
+        try:
+            self.registry.getCollectionType(name)
+        except MissingCollectionError:
+            return False
+        return True
 
     def _import_refs(self, refs: list[DatasetRef]) -> None:
         """Make sure the registry has these resolved refs (same ids), creating their runs."""

@@ -1,0 +1,541 @@
+"""Wrong argument types at the `Butler` boundary (issue 9, item 11).
+
+Every public method of `Butler` (and `Butler(...)`, `Butler.create`) is
+called with one argument replaced by a value of a type it does not accept:
+the call must raise `TypeError` or a `DatabutlerError` (never
+`AttributeError`, `KeyError`, an SQLAlchemy error, ...), and the
+repository must be exactly as before.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from databutler import Butler, CollectionType, DatabutlerError, DatasetRef, DatasetType
+from databutler._file_dataset import FileDataset
+from databutler.dimensions import DimensionUniverse
+from databutler.testing.butler import populate
+
+Accepts = Callable[[Any], bool]
+
+
+def is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def optional(accepts: Accepts) -> Accepts:
+    return lambda value: value is None or accepts(value)
+
+
+def is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def is_mapping(value: Any) -> bool:
+    return isinstance(value, Mapping)
+
+
+def is_path(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike))
+
+
+def is_refs(value: Any) -> bool:
+    return isinstance(value, (list, tuple, set, frozenset)) and all(
+        isinstance(v, DatasetRef) for v in value
+    )
+
+
+def is_strs(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, (list, tuple, set, frozenset)) and all(
+        isinstance(v, str) for v in value
+    )
+
+
+def is_dataset(value: Any) -> bool:
+    return isinstance(value, (str, DatasetType, DatasetRef))
+
+
+def is_type(*types: type) -> Accepts:
+    return lambda value: isinstance(value, types)
+
+
+def is_collection_types(value: Any) -> bool:
+    if value is None or isinstance(value, CollectionType):
+        return True
+    return isinstance(value, (list, tuple, set, frozenset)) and all(
+        isinstance(v, CollectionType) for v in value
+    )
+
+
+@dataclass
+class Case:
+    """A public method, valid arguments for it, and what each argument accepts."""
+
+    call: Callable[..., Any]
+    arguments: dict[str, Any]
+    accepts: dict[str, Accepts]
+    positional: tuple[str, ...] = ()  # arguments passed by position, in this order
+    consume: bool = False  # an iterator: read it
+    after: Callable[[], None] = field(default=lambda: None)  # checks after a refused call
+
+
+@dataclass
+class Repository:
+    butler: Butler
+    ref: DatasetRef
+    tmp: Path
+
+    def state(self) -> tuple[Any, ...]:
+        butler = self.butler
+        return (
+            sorted(str(r.id) for r in butler.query_datasets("thing", collections="*")),
+            sorted(butler.query_collections()),
+            sorted(t.name for t in butler.registry.queryDatasetTypes("*")),
+            len(list(butler.query_dimension_records("detector"))),
+        )
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Iterator[Repository]:
+    butler = Butler.create(tmp_path / "repo", run="run")
+    populate(butler)
+    ref = butler.put({"v": 1}, "thing", instrument="HSC", detector=1)
+    butler.put({"v": 2}, "thing", instrument="HSC", detector=2)
+    yield Repository(butler, ref, tmp_path)
+    butler.close()
+
+
+def cases(repo: Repository) -> dict[str, Case]:
+    butler, ref, tmp = repo.butler, repo.ref, repo.tmp
+    data_id = {"instrument": "HSC", "detector": 5}
+    other = tmp / "other"
+
+    def nothing_created() -> None:
+        assert not other.exists()
+
+    refs_only = {"refs": is_refs}
+    return {
+        "__init__": Case(
+            Butler,
+            {"root": butler.root, "run": None, "collections": None, "writeable": False},
+            {
+                "root": is_path,
+                "run": optional(is_str),
+                "collections": optional(is_strs),
+                "writeable": is_bool,
+            },
+        ),
+        "create": Case(
+            Butler.create,
+            {
+                "root": str(other),
+                "db": None,
+                "datastore": None,
+                "universe": None,
+                "namespace": None,
+                "overwrite": False,
+                "run": None,
+            },
+            {
+                "root": is_path,
+                "db": optional(is_str),
+                "datastore": optional(is_type(str, Mapping)),
+                "universe": optional(is_type(DimensionUniverse)),
+                "namespace": optional(is_str),
+                "overwrite": is_bool,
+                "run": optional(is_str),
+            },
+            after=nothing_created,
+        ),
+        "register_dataset_type": Case(
+            butler.register_dataset_type,
+            {
+                "name": "newtype",
+                "dimensions": ["detector"],
+                "storage_class": "StructuredDataDict",
+                "is_calibration": False,
+            },
+            {
+                "name": is_type(str, DatasetType),
+                "dimensions": is_strs,
+                "storage_class": is_str,
+                "is_calibration": is_bool,
+            },
+        ),
+        "insert_dimension_records": Case(
+            butler.insert_dimension_records,
+            {
+                "element": "detector",
+                "records": {"instrument": "HSC", "detector": 50},
+                "skip_existing": False,
+            },
+            {"element": is_str, "records": is_mapping, "skip_existing": is_bool},
+            positional=("element", "records"),
+        ),
+        "collection_chain": Case(
+            butler.collection_chain,
+            {"parent": "chain", "children": ["run"], "mode": "redefine"},
+            {"parent": is_str, "children": is_strs, "mode": is_str},
+        ),
+        "associate": Case(
+            butler.associate, {"tag": "tagged", "refs": [ref]}, {"tag": is_str, **refs_only}
+        ),
+        "certify": Case(
+            butler.certify,
+            {"collection": "calib", "refs": [], "begin": None, "end": None},
+            {
+                "collection": is_str,
+                **refs_only,
+                "begin": optional(is_type(datetime.datetime)),
+                "end": optional(is_type(datetime.datetime)),
+            },
+        ),
+        "put": Case(
+            butler.put,
+            {"obj": {"v": 3}, "dataset": "thing", "data_id": data_id, "run": "run"},
+            {"dataset": is_dataset, "data_id": optional(is_mapping), "run": optional(is_str)},
+        ),
+        "put_many": Case(
+            butler.put_many,
+            {"items": [({"v": 3}, "thing", data_id)], "run": "run"},
+            {"items": lambda v: False, "run": optional(is_str)},
+        ),
+        "find_dataset": Case(
+            butler.find_dataset,
+            {"dataset_type": "thing", "data_id": data_id, "collections": "run"},
+            {
+                "dataset_type": is_type(str, DatasetType),
+                "data_id": optional(is_mapping),
+                "collections": optional(is_strs),
+            },
+        ),
+        "get": Case(
+            butler.get,
+            {
+                "dataset": ref,
+                "data_id": None,
+                "collections": None,
+                "component": None,
+                "parameters": None,
+            },
+            {
+                "dataset": is_dataset,
+                "data_id": optional(is_mapping),
+                "collections": optional(is_strs),
+                "component": optional(is_str),
+                "parameters": optional(is_mapping),
+            },
+        ),
+        "get_many": Case(butler.get_many, {"refs": [ref]}, refs_only),
+        "get_deferred": Case(
+            butler.get_deferred,
+            {"dataset": ref, "data_id": None, "collections": None},
+            {
+                "dataset": is_dataset,
+                "data_id": optional(is_mapping),
+                "collections": optional(is_strs),
+            },
+        ),
+        "exists": Case(
+            butler.exists,
+            {"dataset": ref, "data_id": None, "collections": None, "full_check": True},
+            {
+                "dataset": is_dataset,
+                "data_id": optional(is_mapping),
+                "collections": optional(is_strs),
+                "full_check": is_bool,
+            },
+        ),
+        "exists_many": Case(
+            butler.exists_many,
+            {"refs": [ref], "full_check": True},
+            {**refs_only, "full_check": is_bool},
+        ),
+        "stored_many": Case(
+            butler.stored_many,
+            {"refs": [ref], "full_check": True},
+            {**refs_only, "full_check": is_bool},
+        ),
+        "where": Case(butler.where, {"refs": [ref]}, refs_only),
+        "query_datasets": Case(
+            butler.query_datasets,
+            {
+                "dataset_type": "thing",
+                "collections": "run",
+                "where": "",
+                "bind": None,
+                "in_datastore": None,
+                "not_in_datastore": None,
+            },
+            {
+                "dataset_type": is_type(str, DatasetType),
+                "collections": optional(is_strs),
+                "where": optional(is_str),
+                "bind": optional(is_mapping),
+                "in_datastore": optional(is_str),
+                "not_in_datastore": optional(is_str),
+            },
+            consume=True,
+        ),
+        "query_data_ids": Case(
+            butler.query_data_ids,
+            {"dimensions": ["detector"], "where": "", "bind": None},
+            {"dimensions": is_strs, "where": optional(is_str), "bind": optional(is_mapping)},
+            consume=True,
+        ),
+        "query_dimension_records": Case(
+            butler.query_dimension_records,
+            {"element": "detector", "where": "", "bind": None},
+            {"element": is_str, "where": optional(is_str), "bind": optional(is_mapping)},
+            consume=True,
+        ),
+        "query_collections": Case(
+            butler.query_collections,
+            {"pattern": None, "types": None},
+            {"pattern": optional(is_str), "types": is_collection_types},
+        ),
+        "prune": Case(
+            butler.prune,
+            {"refs": [], "tags": (), "disassociate": None, "unstore": None, "purge": True},
+            {
+                **refs_only,
+                "tags": is_strs,
+                "disassociate": optional(is_bool),
+                "unstore": optional(is_bool),
+                "purge": is_bool,
+            },
+        ),
+        "remove_runs": Case(
+            butler.remove_runs,
+            {"names": [], "unlink_from_chains": False},
+            {"names": is_strs, "unlink_from_chains": is_bool},
+        ),
+        "empty_trash": Case(butler.empty_trash, {"dry_run": True}, {"dry_run": is_bool}),
+        "remove_dataset_type": Case(
+            butler.remove_dataset_type, {"name": "thing"}, {"name": is_str}
+        ),
+        "ingest": Case(
+            butler.ingest,
+            {
+                "datasets": FileDataset(str(tmp / "missing.json"), [ref]),
+                "transfer": "copy",
+                "run": None,
+                "skip_existing": False,
+            },
+            {
+                "datasets": is_type(FileDataset),
+                "transfer": optional(is_str),
+                "run": optional(is_str),
+                "skip_existing": is_bool,
+            },
+            positional=("datasets",),
+        ),
+        "transfer_from": Case(
+            butler.transfer_from,
+            {
+                "source": butler,
+                "refs": [ref],
+                "transfer": "auto",
+                "register_dataset_types": True,
+                "transfer_dimensions": True,
+                "skip_missing": True,
+                "dry_run": True,
+            },
+            {
+                "source": is_type(Butler),
+                **refs_only,
+                "transfer": is_str,
+                "register_dataset_types": is_bool,
+                "transfer_dimensions": is_bool,
+                "skip_missing": is_bool,
+                "dry_run": is_bool,
+            },
+        ),
+        "export": Case(
+            butler.export,
+            {
+                "destination": str(other),
+                "refs": [ref],
+                "collections": None,
+                "format": "yaml",
+                "transfer": "copy",
+            },
+            {
+                "destination": is_path,
+                "refs": optional(is_refs),
+                "collections": optional(is_strs),
+                "format": is_str,
+                "transfer": optional(is_str),
+            },
+            after=nothing_created,
+        ),
+        "import_": Case(
+            butler.import_,
+            {
+                "source": str(other),
+                "transfer": "auto",
+                "skip_dimensions": False,
+                "skip_existing": False,
+            },
+            {
+                "source": is_path,
+                "transfer": optional(is_str),
+                "skip_dimensions": is_bool,
+                "skip_existing": is_bool,
+            },
+        ),
+        "retrieve_artifacts": Case(
+            butler.retrieve_artifacts,
+            {
+                "refs": [ref],
+                "destination": str(other),
+                "transfer": "copy",
+                "preserve_path": True,
+                "overwrite": False,
+            },
+            {
+                **refs_only,
+                "destination": is_path,
+                "transfer": is_str,
+                "preserve_path": is_bool,
+                "overwrite": is_bool,
+            },
+            after=nothing_created,
+        ),
+        "get_uris": Case(butler.get_uris, {"refs": [ref]}, refs_only),
+        "verify": Case(
+            butler.verify,
+            {"repair": False, "delete_unknown": False, "checksums": False},
+            {"repair": is_bool, "delete_unknown": is_bool, "checksums": is_bool},
+        ),
+    }
+
+
+#: Public methods without arguments to get wrong.
+WITHOUT_ARGUMENTS = {"close", "transaction"}
+
+WRONG = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.binary(max_size=6),
+    st.text(max_size=6),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.dictionaries(st.integers(), st.integers(), min_size=1, max_size=2),
+    st.lists(st.integers(), min_size=1, max_size=3),
+    st.lists(st.none(), min_size=1, max_size=2),
+    st.tuples(st.floats()),
+    st.sets(st.integers(), min_size=1, max_size=2),
+    st.builds(object),
+    st.just(Path("/nonexistent/x")),
+)
+
+
+def test_every_public_method_is_covered(repository: Repository) -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(Butler)
+        if not name.startswith("_") and callable(member)
+    }
+    covered = set(cases(repository)) | WITHOUT_ARGUMENTS
+    assert public <= covered, f"no argument-type case for {sorted(public - covered)}"
+    for name, case in cases(repository).items():  # every argument of each is tried
+        signature = inspect.signature(getattr(Butler, name))
+        parameters = {p for p in signature.parameters if p != "self" and not p.startswith("_")} - {
+            "kwargs",
+            "obj",
+        }
+        assert parameters == set(case.accepts), name
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
+@given(data=st.data())
+def test_wrong_types_raise_type_error_and_change_nothing(
+    repository: Repository, data: st.DataObject
+) -> None:
+    all_cases = cases(repository)
+    before = repository.state()
+    name = data.draw(st.sampled_from(sorted(all_cases)), label="method")
+    case = all_cases[name]
+    argument = data.draw(st.sampled_from(sorted(case.accepts)), label="argument")
+    accepts = case.accepts[argument]
+    value = data.draw(WRONG.filter(lambda v: not accepts(v)), label="value")
+    arguments = dict(case.arguments, **{argument: value})
+    args = tuple(arguments.pop(name) for name in case.positional)
+
+    with pytest.raises((TypeError, DatabutlerError)) as error:
+        result = case.call(*args, **arguments)
+        if case.consume:
+            list(result)
+    assert not isinstance(error.value, AttributeError)
+    if type(error.value) is TypeError:  # a message a user understands, naming the argument
+        assert argument in str(error.value) or "each of" in str(error.value), str(error.value)
+    case.after()
+    assert repository.state() == before
+    assert repository.butler.verify().ok
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda b, r: b.get(123),
+            "dataset must be a DatasetRef, a DatasetType or a dataset type name, got int 123",
+        ),
+        (
+            lambda b, r: b.prune([1, 2], purge=True),
+            "refs must be DatasetRef objects (from put or a query), got int 1",
+        ),
+        (
+            lambda b, r: b.put_many(None),
+            "items must be an iterable of (obj, dataset type or DatasetRef",
+        ),
+        (
+            lambda b, r: Butler(None),
+            "root must be a path (a str or pathlib.Path), got NoneType None",
+        ),
+        (lambda b, r: b.retrieve_artifacts([r], None), "destination must be a path"),
+        (
+            lambda b, r: b.query_datasets("thing", collections=1),
+            "collections must be a string or an iterable of strings, got int 1",
+        ),
+        (lambda b, r: b.prune(r, purge=True), "pass [ref] for one"),
+        (lambda b, r: b.verify(repair=1), "repair must be True or False, got int 1"),
+    ],
+)
+def test_the_issue_examples(repository: Repository, call: Any, message: str) -> None:
+    before = repository.state()
+    with pytest.raises(TypeError) as error:
+        call(repository.butler, repository.ref)
+    assert message in str(error.value)
+    assert repository.state() == before
+
+
+def test_strings_keep_their_meaning(repository: Repository) -> None:
+    butler, ref = repository.butler, repository.ref
+    # One collection name is a collection, not an iterable of letters.
+    assert [
+        r.id for r in butler.query_datasets("thing", collections="run", where="detector = 1")
+    ] == [ref.id]
+    assert butler.get("thing", instrument="HSC", detector=1, collections="run") == {"v": 1}
+    assert butler.query_collections(types=CollectionType.RUN) == ["run"]
+    # Refs from any iterable (a generator too) are read once.
+    assert butler.get_many(r for r in [ref]) == [{"v": 1}]
+    assert butler.prune(iter([ref]), purge=True).purged == 1
