@@ -1,7 +1,8 @@
 """A real child process killed (SIGKILL) at many points: nothing acknowledged is lost.
 
-The child runs ``put_many``, ``ingest`` (copy, then move), ``prune(purge=True)``,
-``remove_runs``, and a trash emptied by ``empty_trash``, printing each
+The child (forked, one per kill point, by a process that imported databutler
+once) runs ``put_many``, ``ingest`` (copy, then move), ``prune(purge=True)``,
+``remove_runs``, and a trash emptied by ``empty_trash``, writing each
 operation's result once it returns (acknowledged). It counts events — every
 SQL statement, every artifact write, delete and ingest, every crash point of
 the file datastore — and kills itself at the k-th. The parent then reopens
@@ -31,10 +32,13 @@ from databutler.testing.butler import file_datastore, populate
 from databutler.testing.database import postgresql_uri
 
 #: Kill points per configuration, spread evenly over all the child's events.
-POINTS = 12
+POINTS = 24
 
-CHILD = r"""
-import json, os, signal, sys
+# Imports databutler once, then forks one child per request (a line of JSON on
+# stdin): each child is a real process, killed for real, without paying for
+# the imports again. The zygote answers with the child's fate.
+ZYGOTE = r"""
+import json, os, signal, sys, traceback
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -42,9 +46,10 @@ import databutler.datastores.file as file_module
 from databutler import Butler, DatasetRef, FileDataset
 from databutler.datastores.resources import LocalStore
 
-args = json.loads(sys.argv[1])
+args = {}
 count = 0
 armed = False
+acks = None
 
 
 def tick(*_):
@@ -70,43 +75,78 @@ for name in ("write", "delete", "ingest"):
 
 
 def ack(step, **values):
-    print(json.dumps({"step": step, **values}), flush=True)
+    acks.write(json.dumps({"step": step, **values}) + "\n")
+    acks.flush()  # in the kernel's hands: a SIGKILL cannot lose it
 
 
 def thing(d):
     return DatasetRef("thing", {"instrument": "HSC", "detector": d})
 
 
-butler = Butler(args["repo"], writeable=True, run="main")
-armed = True
-refs = butler.put_many(
-    [({"d": d}, "thing", {"instrument": "HSC", "detector": d}) for d in (0, 1, 2)]
-)
-ack("put", ids={str(r.id): {"d": d} for d, r in zip((0, 1, 2), refs)})
-copied = butler.ingest(
-    *(FileDataset(args["copy"][i], [thing(3 + i)]) for i in range(2)), transfer="copy"
-)
-ack("ingest", ids={str(r.id): json.load(open(args["copy"][i])) for i, r in enumerate(copied)})
-moved = butler.ingest(
-    *(FileDataset(args["move"][i], [thing(5 + i)]) for i in range(2)), transfer="move"
-)
-ack("ingest", ids={str(r.id): {"moved": i} for i, r in enumerate(moved)})
-ack("removing", ids=[str(refs[0].id)])
-butler.prune([refs[0]], purge=True)
-ack("removed", ids=[str(refs[0].id)])
-ack("removing", ids=args["scratch"])
-butler.remove_runs(["scratch"])
-ack("removed", ids=args["scratch"])
-ack("removing", ids=[str(refs[1].id)])
-with butler.transaction():  # phase one only: the next call empties the trash
-    butler.datastore.trash([refs[1]])
-    butler.registry.removeDatasets([refs[1]])
-ack("removed", ids=[str(refs[1].id)])
-butler.empty_trash()
-ack("emptied")
-armed = False
-ack("events", count=count)
+def scenario():
+    global armed
+    butler = Butler(args["repo"], writeable=True, run="main")
+    armed = True
+    refs = butler.put_many(
+        [({"d": d}, "thing", {"instrument": "HSC", "detector": d}) for d in (0, 1, 2)]
+    )
+    ack("put", ids={str(r.id): {"d": d} for d, r in zip((0, 1, 2), refs)})
+    copied = butler.ingest(
+        *(FileDataset(args["copy"][i], [thing(3 + i)]) for i in range(2)), transfer="copy"
+    )
+    ack("ingest", ids={str(r.id): {"copied": i} for i, r in enumerate(copied)})
+    moved = butler.ingest(
+        *(FileDataset(args["move"][i], [thing(5 + i)]) for i in range(2)), transfer="move"
+    )
+    ack("ingest", ids={str(r.id): {"moved": i} for i, r in enumerate(moved)})
+    ack("removing", ids=[str(refs[0].id)])
+    butler.prune([refs[0]], purge=True)
+    ack("removed", ids=[str(refs[0].id)])
+    ack("removing", ids=args["scratch"])
+    butler.remove_runs(["scratch"])
+    ack("removed", ids=args["scratch"])
+    ack("removing", ids=[str(refs[1].id)])
+    with butler.transaction():  # phase one only: the next call empties the trash
+        butler.datastore.trash([refs[1]])
+        butler.registry.removeDatasets([refs[1]])
+    ack("removed", ids=[str(refs[1].id)])
+    butler.empty_trash()
+    ack("emptied")
+    armed = False
+    ack("events", count=count)
+
+
+for line in sys.stdin:
+    args = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            with open(args["acks"], "w") as acks:
+                scenario()
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    killed = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    print(json.dumps({"signal": killed, "code": code}), flush=True)
 """
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[subprocess.Popen[str]]:
+    # Its stderr is the test's (captured): a failing child's traceback shows there.
+    process = subprocess.Popen(
+        [sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield process
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=60)
 
 
 def _configurations() -> Iterator[str]:
@@ -157,15 +197,20 @@ def _setup(kind: str, directory: Path, schemas: list[str]) -> dict[str, Any]:
     }
 
 
-def _run(arguments: dict[str, Any], kill: int) -> tuple[int, list[dict[str, Any]]]:
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps({**arguments, "kill": kill})],
-        capture_output=True,
-        text=True,
-        timeout=120,
+def _run(
+    zygote: subprocess.Popen[str], arguments: dict[str, Any], kill: int
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """Run the scenario in a new child killed at event ``kill``: its signal, its acks."""
+    acks = Path(arguments["repo"]).parent / f"acks-{kill}.jsonl"
+    assert zygote.stdin is not None and zygote.stdout is not None
+    zygote.stdin.write(json.dumps({**arguments, "kill": kill, "acks": str(acks)}) + "\n")
+    zygote.stdin.flush()
+    fate = json.loads(zygote.stdout.readline())
+    assert fate["code"] in (None, 0), (
+        f"the child failed (its traceback is in the captured stderr): {fate}"
     )
-    acks = [json.loads(line) for line in child.stdout.splitlines() if line.startswith("{")]
-    return child.returncode, acks
+    lines = acks.read_text().splitlines() if acks.exists() else []
+    return fate["signal"], [json.loads(line) for line in lines]
 
 
 def _check(arguments: dict[str, Any], acks: list[dict[str, Any]]) -> None:
@@ -205,17 +250,19 @@ def _check(arguments: dict[str, Any], acks: list[dict[str, Any]]) -> None:
         assert report.ok, report.problems
 
 
-def test_killed_anywhere(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_killed_anywhere(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, zygote: subprocess.Popen[str]
+) -> None:
     schemas: list[str] = request.node.schemas
     # A run to the end counts the events (and checks the happy path).
     arguments = _setup(kind, tmp_path / "full", schemas)
-    code, acks = _run(arguments, kill=0)
-    assert code == 0 and acks[-1]["step"] == "events", acks
+    killed, acks = _run(zygote, arguments, kill=0)
+    assert killed is None and acks[-1]["step"] == "events", acks
     _check(arguments, acks)
     events = acks[-1]["count"]
     points = sorted({1 + (events - 1) * n // (POINTS - 1) for n in range(POINTS)})
     for kill in points:
         arguments = _setup(kind, tmp_path / f"kill{kill}", schemas)
-        code, acks = _run(arguments, kill)
-        assert code == -signal.SIGKILL, (kill, acks)
+        killed, acks = _run(zygote, arguments, kill)
+        assert killed == signal.SIGKILL, (kill, acks)
         _check(arguments, acks)
