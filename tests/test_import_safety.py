@@ -456,3 +456,19 @@ def test_imports_in_every_configuration(repositories: RepositoryFactory, tmp_pat
     assert sorted(other.get(ref)["detector"] for ref in imported) == [0, 1, 2]
     assert [source.get(ref) for ref in imported] == [other.get(ref) for ref in imported]
     assert source.verify().ok and other.verify().ok and target.verify().ok
+
+
+@pytest.mark.parametrize(
+    "transfer", ["copy", "hardlink", "symlink", "relsymlink", "move", "direct"]
+)
+def test_a_linked_export_imports_in_every_mode_without_going_through_the_export(
+    source: Butler, target: Butler, tmp_path: Path, transfer: str
+) -> None:
+    exported = source.export(tmp_path / "linked", collections=["r1"], transfer="symlink")
+    stored = file_datastore(source).store.directory  # type: ignore[attr-defined]
+    before = {p: p.read_bytes() for p in stored.rglob("*.json")}
+    refs = target.import_(exported, transfer=transfer)
+    shutil.rmtree(exported)  # what the import made never depends on the export
+    assert sorted(target.get(ref)["detector"] for ref in refs) == [0, 1, 2]
+    assert {p: p.read_bytes() for p in before} == before and not any(p.is_symlink() for p in before)
+    assert source.verify().ok and target.verify().ok

@@ -228,9 +228,10 @@ def artifact_path(directory: Path, manifest: Manifest, entry: ManifestFile) -> s
             f"File {path!r} of {manifest.location} is missing or not a regular file; the "
             "export is incomplete."
         )
-    # Inside the export, read the file itself: a move then never takes a link
-    # away and leaves the file, and two names of one file are seen as one.
-    return str(resolved) if manifest.artifacts == "inside" else str(target)
+    # Read the file itself, not a link to it: a move never takes a link away
+    # and leaves the file, a hard link never links a link, links made by the
+    # import do not go through the export, and two names of one file are one.
+    return str(resolved)
 
 
 def resolve_refs(manifest: Manifest, universe: DimensionUniverse) -> list[list[DatasetRef]]:
