@@ -472,3 +472,28 @@ def test_a_linked_export_imports_in_every_mode_without_going_through_the_export(
     assert sorted(target.get(ref)["detector"] for ref in refs) == [0, 1, 2]
     assert {p: p.read_bytes() for p in before} == before and not any(p.is_symlink() for p in before)
     assert source.verify().ok and target.verify().ok
+
+
+def test_cli_refuses_broken_exports_in_one_line(
+    source: Butler, target: Butler, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    archive = source.export(tmp_path / "export.zip", collections=["r1"])
+    corrupt = tmp_path / "corrupt.zip"
+    corrupt.write_bytes(archive.read_bytes()[:100])
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "export.json").write_text("[1, 2, 3]")
+    before = state(target)
+    repo = str(target.root)
+    target.close()
+    runner = CliRunner()
+    for bad, words in ((corrupt, "neither"), (foreign, "must be a mapping")):
+        result = runner.invoke(main, ["import", repo, str(bad)])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and words in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    again = Butler(repo)
+    assert state(again) == before and again.verify().ok
+    again.close()
