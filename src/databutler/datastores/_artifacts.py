@@ -232,7 +232,8 @@ def _targets(root: Path, placed: Sequence[tuple[str, Artifact]], overwrite: bool
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
             raise FileExistsError(
                 f"{', '.join(existing[:3])}{more} exist(s) already; nothing was written. "
-                "Pass overwrite=True to replace them, or choose another destination."
+                "Pass overwrite=True (--overwrite on the command line) to replace them, or "
+                "choose another destination."
             )
     return targets
 
