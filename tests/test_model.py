@@ -313,6 +313,7 @@ def test_every_public_error_is_a_databutler_error(name: str) -> None:
 def test_error_names_cover_the_tree() -> None:
     assert set(_error_names()) == {
         "AmbiguousDatasetError",
+        "ArtifactCorruptedError",
         "CollectionError",
         "ConfigurationError",
         "ConflictError",
@@ -323,6 +324,7 @@ def test_error_names_cover_the_tree() -> None:
         "DatabutlerError",
         "DimensionConfigError",
         "ExpressionError",
+        "ExportFormatError",
         "IncompatibleVersionError",
         "InvalidDatasetIdError",
         "InvalidNameError",
@@ -331,9 +333,13 @@ def test_error_names_cover_the_tree() -> None:
         "MissingManagerError",
         "OrphanedRecordError",
         "ReadOnlyDatabaseError",
+        "RepositoryError",
+        "RepositoryNotFoundError",
         "SchemaAlreadyDefinedError",
         "TransactionAbortedError",
+        "TransferModeError",
         "UnknownDimensionError",
+        "UnsafePathError",
     }
 
 

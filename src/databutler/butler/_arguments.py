@@ -159,7 +159,7 @@ def require_put_items(value: object, name: str = "items") -> list[tuple[Any, Any
     what = "an iterable of (obj, dataset type or DatasetRef, data ID) tuples"
     items = _items(value, name, what)
     for item in items:
-        if not isinstance(item, tuple) or len(item) != 3:
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
             raise TypeError(
                 f"Each of {name} must be a tuple (obj, dataset, data_id), got {describe(item)}."
             )
