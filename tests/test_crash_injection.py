@@ -144,9 +144,10 @@ def zygote() -> Iterator[subprocess.Popen[str]]:
     try:
         yield process
     finally:
-        assert process.stdin is not None
+        assert process.stdin is not None and process.stdout is not None
         process.stdin.close()
         process.wait(timeout=60)
+        process.stdout.close()
 
 
 def _configurations() -> Iterator[str]:
