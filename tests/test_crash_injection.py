@@ -32,7 +32,7 @@ from databutler.testing.butler import file_datastore, populate
 from databutler.testing.database import postgresql_uri
 
 #: Kill points per configuration, spread evenly over all the child's events.
-POINTS = 24
+POINTS = 16
 
 # Imports databutler once, then forks one child per request (a line of JSON on
 # stdin): each child is a real process, killed for real, without paying for
