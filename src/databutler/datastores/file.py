@@ -302,8 +302,21 @@ class FileDatastore(Datastore):
         ------
         FileNotFoundError
             If a file does not exist.
-        ValueError
-            For an unknown transfer mode, or ``None`` with a file outside the root.
+        TransferModeError
+            For an unknown transfer mode, or one this source or root cannot use.
+        UnsafePathError
+            For an in-place ingest (``None``, or ``auto`` under the root) of a
+            file that resolves outside the root or is reached through a
+            symbolic link, or a link or ``direct`` ingest of a file inside it.
+        InvalidPathError
+            For a name that cannot be a file (empty, NUL) or an unsupported URI.
+
+        Notes
+        -----
+        Sources may be paths, ``file://`` URIs or ``s3://`` URIs (copied in).
+        A ``move`` is journaled before the first file moves: if the process
+        dies before the datasets are committed, the next ingest, writeable
+        open or ``verify(repair=True)`` moves the files back.
         """
         ingest_files(self, items, transfer=transfer, formatter=formatter)
 
