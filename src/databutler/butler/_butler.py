@@ -27,6 +27,7 @@ from ..dimensions import DataCoordinate, DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from ..registry.collections import validate_collection_name
+from ..registry.queries import check_bind, parse_where
 from . import _delete, _exchange
 from ._arguments import (
     require_bool,
@@ -665,8 +666,7 @@ class Butler:
             dataset_type, "dataset_type", (str, DatasetType), "a dataset type name or a DatasetType"
         )
         collections = require_collections(collections)
-        require_str(where, "where", optional=True)
-        require_mapping(bind, "bind")
+        _check_where(where, bind)
         require_str(in_datastore, "in_datastore", optional=True)
         require_str(not_in_datastore, "not_in_datastore", optional=True)
         return self._stream_datasets(
@@ -721,8 +721,7 @@ class Butler:
     ) -> Iterator[DataCoordinate]:
         """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``."""
         names = require_strs(dimensions, "dimensions")
-        require_str(where, "where", optional=True)
-        require_mapping(bind, "bind")
+        _check_where(where, bind)
         return iter(self.registry.queryDataIds(names, where=where, bind=bind))
 
     def query_dimension_records(
@@ -730,8 +729,7 @@ class Butler:
     ) -> Iterator[Any]:
         """Stream the records of one dimension matching ``where``."""
         require_str(element, "element")
-        require_str(where, "where", optional=True)
-        require_mapping(bind, "bind")
+        _check_where(where, bind)
         return iter(self.registry.queryDimensionRecords(element, where=where, bind=bind))
 
     def query_collections(
@@ -926,7 +924,7 @@ class Butler:
         ``transfer=None`` writes only the manifest, pointing at the artifacts
         where they are.
         """
-        require_path(destination, "destination")
+        require_path(destination, "destination", what="a directory or .zip path")
         if refs is not None:
             refs = require_refs(refs)
         collections = require_strs(collections, "collections", optional=True)
@@ -978,7 +976,7 @@ class Butler:
     ) -> list[Path]:
         """Copy the artifacts of ``refs`` into a local directory; return the files written."""
         refs = require_refs(refs)
-        require_path(destination, "destination")
+        require_path(destination, "destination", what="a directory path")
         require_str(transfer, "transfer")
         require_bool(preserve_path, "preserve_path")
         require_bool(overwrite, "overwrite")
@@ -1037,3 +1035,14 @@ class Butler:
                 f"Cannot {what}: this butler is read-only; open it with "
                 f"Butler({self.root!r}, writeable=True)."
             )
+
+
+def _check_where(where: object, bind: object) -> None:
+    """Check a query's ``where`` and ``bind`` whole, before any query runs.
+
+    Raises `~databutler.ExpressionError` (a databutler error) for a ``where``
+    that is not a `str` or `None` or does not parse, or a ``bind`` that is
+    not a mapping of names to supported values.
+    """
+    parse_where(where)
+    check_bind(bind)
