@@ -511,7 +511,10 @@ def test_wrong_types_raise_type_error_and_change_nothing(
             lambda b, r: Butler(None),
             "root must be a path (a str or pathlib.Path), got NoneType None",
         ),
-        (lambda b, r: b.retrieve_artifacts([r], None), "destination must be a path"),
+        (
+            lambda b, r: b.retrieve_artifacts([r], None),
+            "destination must be a directory path (a str or pathlib.Path), got NoneType None",
+        ),
         (
             lambda b, r: b.query_datasets("thing", collections=1),
             "collections must be a string or an iterable of strings, got int 1",

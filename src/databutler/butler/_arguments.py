@@ -72,8 +72,11 @@ def require_type(value: object, name: str, types: type | tuple[type, ...], what:
     raise _refuse(name, what, value)
 
 
-def require_path(value: object, name: str, *, optional: bool = False) -> Any:
-    """``value`` if it is a path (`str` or `os.PathLike` of `str`), or `None` when ``optional``."""
+def require_path(value: object, name: str, *, optional: bool = False, what: str = "a path") -> Any:
+    """``value`` if it is a path (`str` or `os.PathLike` of `str`), or `None` when ``optional``.
+
+    ``what`` names the kind of path in the message (``"a directory path"``).
+    """
     if optional and value is None:
         return value
     if isinstance(value, os.PathLike):
@@ -81,7 +84,7 @@ def require_path(value: object, name: str, *, optional: bool = False) -> Any:
             return value
     elif isinstance(value, str):
         return value
-    raise _refuse(name, "a path (a str or pathlib.Path)" + (" or None" if optional else ""), value)
+    raise _refuse(name, f"{what} (a str or pathlib.Path)" + (" or None" if optional else ""), value)
 
 
 def require_mapping(value: object, name: str, *, optional: bool = True) -> Any:
