@@ -412,12 +412,11 @@ class Butler:
             else:
                 name = dataset.name if isinstance(dataset, DatasetType) else dataset
                 groups.setdefault(name, []).append(i)
-        if groups:
-            if target is None:
-                raise TypeError(
-                    "No run to put into: pass run='name' to put(), or open the butler "
-                    "with Butler(root, run='name', writeable=True)."
-                )
+        if groups and target is None:
+            raise TypeError(
+                "No run to put into: pass run='name' to put(), or open the butler "
+                "with Butler(root, run='name', writeable=True)."
+            )
         # A known run is looked up (and cached) outside the transaction, so later
         # puts write nothing for it; a new one is registered inside it, so that a
         # failed put leaves no empty run behind.

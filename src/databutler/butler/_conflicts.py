@@ -75,6 +75,8 @@ def explain(
                 "dataset per type and data ID."
             ) from exc
         given.add(seen)
+    if run not in registry.queryCollections(run):
+        return  # a new run, registered in the failed transaction: nothing in it to blame
     for ref in registry.streamDatasets(dataset_type, collections=run):
         existing = dict(DataCoordinate.standardize(ref.dataId, universe=universe).required)
         if ref.run == run and _key(existing) in given:

@@ -20,6 +20,7 @@ from ._elements import Dimension, DimensionField
 from ._exceptions import DataIdError, DimensionConfigError, UnknownDimensionError
 from ._group import DimensionGroup
 from ._universe import DimensionUniverse
+from ._values import check_value
 
 __all__ = [
     "DataCoordinate",
@@ -31,4 +32,5 @@ __all__ = [
     "DimensionGroup",
     "DimensionUniverse",
     "UnknownDimensionError",
+    "check_value",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import types
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, TypeAlias
@@ -11,14 +10,12 @@ from ._elements import Dimension, Immutable
 from ._exceptions import DataIdError
 from ._group import DimensionGroup
 from ._universe import DimensionUniverse
+from ._values import check_value
 
 __all__ = ["DataCoordinate", "DataIdValue"]
 
 DataIdValue: TypeAlias = int | str
 """The value of one dimension in a data ID: an `int` or a `str`, per its key type."""
-
-_INT_MIN = -(2**63)
-_INT_MAX = 2**63 - 1
 
 
 class DataCoordinate(Immutable):
@@ -397,24 +394,10 @@ class DataCoordinate(Immutable):
 def _check_value(dimension: Dimension, value: Any) -> DataIdValue:
     """Convert ``value`` to ``dimension``'s key type, or say why it cannot be."""
     key = dimension.key
-    where = f"Data ID value {value!r} ({type(value).__name__}) for {dimension.name!r}"
-    if key.dtype == "int":
-        if isinstance(value, bool):
-            raise DataIdError(f"{where} is a bool; expected int.")
-        try:
-            number = operator.index(value)
-        except TypeError:
-            raise DataIdError(f"{where} has the wrong type; expected int.") from None
-        if not _INT_MIN <= number <= _INT_MAX:
-            raise DataIdError(f"{where} does not fit in a 64-bit signed integer.")
-        return number
-    if not isinstance(value, str):
-        raise DataIdError(f"{where} has the wrong type; expected str.")
-    if not value:
-        raise DataIdError(f"{where} is empty; expected a non-empty str.")
-    if key.length is not None and len(value) > key.length:
-        raise DataIdError(f"{where} is longer than {key.length} characters.")
-    return str(value)
+    checked: DataIdValue = check_value(
+        key.dtype, key.length, value, f"Data ID value {{value}} for {dimension.name!r}"
+    )
+    return checked
 
 
 def _unknown_key_message(key: object, universe: DimensionUniverse) -> str:

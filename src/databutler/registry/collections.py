@@ -74,8 +74,8 @@ def validate_collection_name(name: Any, *, registering: bool = True) -> str:
     if len(name) > limit:
         raise InvalidNameError(
             f"The collection name {name[:40]!r}... is {len(name)} characters long; the limit is "
-            f"{MAX_COLLECTION_NAME} (a run name is one path component of each artifact, which file systems "
-            "limit to 255 bytes). Choose a shorter name."
+            f"{MAX_COLLECTION_NAME} (a run name is one path component of each artifact, "
+            "which file systems limit to 255 bytes). Choose a shorter name."
         )
     if not _NAME_RE.fullmatch(name):
         raise InvalidNameError(f"Invalid collection name {name[:60]!r}; {rule}.")

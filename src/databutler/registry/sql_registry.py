@@ -11,7 +11,7 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_id import DatasetIdGenEnum
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
-from .._exceptions import CollectionError
+from .._exceptions import CollectionError, DataIdError
 from ..dimensions import DataCoordinate, DimensionUniverse
 from .bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from .databases import open_database
@@ -170,15 +170,55 @@ class SqlRegistry:
         dimensions: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> DataCoordinate:
-        """A checked data ID with its implied values filled in from the records."""
+        """A checked data ID with its implied values filled in from the records.
+
+        Raises
+        ------
+        DataIdError
+            If the data ID is malformed, or a dimension record it names does
+            not exist (the message names it and how to insert it).
+        UnknownDimensionError
+            If ``dimensions`` names something that is not a dimension.
+        """
         coordinate = DataCoordinate.standardize(
             dataId, universe=self.dimensions, dimensions=dimensions, **kwargs
         )
-        return self._managers.dimensions.fill_implied([coordinate])[0]
+        return self.expandDataIds([coordinate])[0]
 
     def expandDataIds(self, dataIds: Iterable[DataCoordinate]) -> list[DataCoordinate]:
-        """Checked data IDs with their implied values filled in, in one query per batch."""
-        return self._managers.dimensions.fill_implied(list(dataIds))
+        """Checked data IDs with their implied values filled in, in one query per batch.
+
+        Every dimension record the data IDs name must exist (`DataIdError`
+        otherwise, naming the first one missing).
+        """
+        expanded = self._managers.dimensions.fill_implied(list(dataIds))
+        self._require_records(expanded)
+        return expanded
+
+    def _require_records(self, coordinates: Sequence[DataCoordinate]) -> None:
+        """Raise `DataIdError` for the first dimension record the data IDs name that is missing."""
+        universe = self.dimensions
+        for name in universe.names:
+            keys = universe.group([name]).required
+            wanted: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for coordinate in coordinates:
+                if name in coordinate.mapping:
+                    key = tuple(coordinate.mapping[k] for k in keys)
+                    wanted.setdefault(key, dict(zip(keys, key, strict=True)))
+            if not wanted:
+                continue
+            found = self._managers.dimensions.fetch(name, list(wanted.values()))
+            known = {tuple(record.data_id[k] for k in keys) for record in found}
+            for key, values in wanted.items():
+                if key not in known:
+                    owners = ", ".join(f"{n} {v!r}" for n, v in values.items() if n != name)
+                    of = f" of {owners}" if owners else ""
+                    raise DataIdError(
+                        f"No {name} record for {name} {values[name]!r}{of}; insert it first "
+                        f"with registry.insertDimensionData({name!r}, {{...}}) "
+                        f"(butler.insert_dimension_records, or 'databutler "
+                        "insert-dimension-records')."
+                    )
 
     # -- dataset types ---------------------------------------------------------
 
