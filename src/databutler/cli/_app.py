@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import traceback
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -29,14 +32,36 @@ EXIT_USAGE = 2
 EXIT_PROBLEMS = 3
 EXIT_ABORTED = 4
 
-#: Errors the library raises on purpose, shown as ``Error: <message>`` with exit code 1.
-#: The builtins are those the Butler raises for bad input; their messages name the fix.
-LIBRARY_ERRORS: tuple[type[BaseException], ...] = (
-    DatabutlerError,
-    LookupError,
-    ValueError,
-    TypeError,
-    OSError,
+#: Errors shown as ``Error: <message>`` with exit code 1: those databutler raises on
+#: purpose (their messages name the fix) and the operating system's, about paths the
+#: user gave. Any other exception is a bug: one line says so (`internal_error`).
+LIBRARY_ERRORS: tuple[type[BaseException], ...] = (DatabutlerError, OSError)
+
+#: Environment variable that, set to anything but ``0`` or empty, works like ``--traceback``.
+TRACEBACK_ENV = "DATABUTLER_TRACEBACK"
+
+#: Library wording for Python callers, and the command line's: keywords become options.
+_CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"\boverwrite=True( \(--overwrite\))?", "--overwrite"),
+        (r"\bskip_existing=True( \(--skip-existing on the command line\))?", "--skip-existing"),
+        (r"(?<![-\w])skip_existing\b", "--skip-existing"),
+        (
+            r"\bverify\(repair=True\)( \(databutler verify --repair\))?",
+            "databutler verify --repair",
+        ),
+        (r"\brepair=True\b", "--repair"),
+        (r"\bdelete_unknown=True\b", "--delete-unknown"),
+        (r"\bdry_run=True\b", "--dry-run"),
+        (r"\bpurge=True\b", "--purge"),
+        (r"\bunstore=True\b", "--unstore"),
+        (r"\btags=\[\.\.\.\]", "--tag"),
+        (r"(?<![-\w])tags=", "--tag"),
+        (r"\bcollections=\[\.\.\.\]", "--collections"),
+        (r"\btransfer=None\b", "--transfer direct"),
+        (r"\btransfer='(\w+)'", r"--transfer \1"),
+    )
 )
 
 
@@ -47,13 +72,48 @@ class CommandError(click.ClickException):
 
 
 class _Group(click.Group):
-    """A group whose commands report library errors as one line instead of a traceback."""
+    """A group whose commands report every error as one line instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
         except LIBRARY_ERRORS as exc:
+            _maybe_traceback(ctx, exc)
             raise CommandError(_message(exc)) from exc
+        except Exception as exc:
+            _maybe_traceback(ctx, exc)
+            raise CommandError(internal_error(exc)) from exc
+
+
+def internal_error(exc: BaseException) -> str:
+    """The one line shown for an exception that is not a user's mistake: a bug."""
+    detail = _one_line(str(exc))
+    return (
+        f"internal error: {type(exc).__name__}{': ' + detail if detail else ''} \u2014 this is "
+        f"a bug; rerun with --traceback or {TRACEBACK_ENV}=1 for the traceback"
+    )
+
+
+def _maybe_traceback(ctx: click.Context, exc: BaseException) -> None:
+    """Print ``exc``'s traceback to stderr if ``--traceback`` or the variable asks for it."""
+    wanted = ctx.find_root().params.get("show_traceback") or os.environ.get(
+        TRACEBACK_ENV, ""
+    ).strip() not in ("", "0")
+    if wanted:
+        click.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def cli_wording(message: str) -> str:
+    """``message`` with Python keywords (``overwrite=True``...) named as the options."""
+    for pattern, replacement in _CLI_WORDS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 def _excerpt(expression: str | None, position: int | None) -> str:
@@ -72,15 +132,21 @@ def _message(exc: BaseException) -> str:
         return f"--where{_excerpt(exc.expression, exc.position)}: {exc.reason}"
     # KeyError's str() quotes its argument; the message is what we want.
     if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
-        return exc.args[0]
-    return str(exc) or type(exc).__name__
+        return _one_line(cli_wording(exc.args[0]))
+    return _one_line(cli_wording(str(exc))) or type(exc).__name__
 
 
 @click.group(
     name="databutler", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.version_option(package_name="databutler", prog_name="databutler")
-def main() -> None:
+@click.option(
+    "--traceback",
+    "show_traceback",
+    is_flag=True,
+    help=f"On an error, show its Python traceback too (or set {TRACEBACK_ENV}=1).",
+)
+def main(show_traceback: bool) -> None:
     """Manage a databutler data repository: datasets, collections and datastores.
 
     REPO is a repository root: a directory, s3://bucket/prefix, or the path of
@@ -92,7 +158,8 @@ def main() -> None:
     \b
     Exit codes:
       0  success
-      1  a databutler error: the message on stderr says what to fix
+      1  a databutler error: the one-line message on stderr says what to fix
+         ("internal error: ..." is a bug: rerun with --traceback to report it)
       2  a usage error: unknown option, missing or malformed argument
       3  verify found problems it did not repair
       4  aborted at a confirmation prompt; nothing was changed
