@@ -266,7 +266,7 @@ CHAIN_TERMS = st.sampled_from(
 )
 CHAINS = st.builds(
     lambda n, op, term: f" {op} ".join(term.format(i) for i in range(n)),
-    st.integers(2, 4000),
+    st.integers(2, 3500),
     st.sampled_from(["OR", "AND"]),
     CHAIN_TERMS,
 )
@@ -350,13 +350,13 @@ def test_random_expressions_with_plain_binds(
     agree(butlers, where, bind)
 
 
-@settings(SETTINGS, max_examples=200)
+@settings(SETTINGS, max_examples=150)
 @given(where=TYPED_EXPRESSIONS)
 def test_well_typed_expressions(butlers: dict[str, Butler], where: str) -> None:
     agree(butlers, where, TYPED_BINDS)
 
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=10)
 @given(where=CHAINS)
 def test_long_chains(butlers: dict[str, Butler], where: str) -> None:
     found = agree(butlers, where)
