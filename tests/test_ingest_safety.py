@@ -174,6 +174,7 @@ def test_direct_ingest_never_deletes_the_users_file(butler: Butler, tmp_path: Pa
 
 def test_move_of_a_recorded_artifact_is_refused(butler: Butler) -> None:
     ref = butler.put({"a": 1}, "thing", instrument="HSC", detector=1)
+    assert ref.id is not None
     uri = butler.get_uris([ref])[ref.id]
     artifact = Path(uri.removeprefix("file://"))
     with pytest.raises(ConflictError, match="take it away"):

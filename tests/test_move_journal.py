@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from databutler import Butler, ConflictError
+from databutler import Butler, ConflictError, DatasetRef, FileDataset
+from databutler.datastores.resources import LocalStore
 from databutler.testing.butler import file_datastore, populate
 
 FILES = 3
@@ -127,9 +128,7 @@ def test_killed_move_ingest_is_rolled_back_or_kept(
             assert _journals(butler) == [] and butler.verify().ok
 
 
-def _dataset(path: Path, detector: int) -> object:
-    from databutler import DatasetRef, FileDataset
-
+def _dataset(path: Path, detector: int) -> FileDataset:
     return FileDataset(
         str(path), [DatasetRef("thing", {"instrument": "HSC", "detector": detector})]
     )
@@ -148,7 +147,9 @@ def test_a_taken_source_is_reported_and_the_file_never_deleted(tmp_path: Path) -
         report = butler.verify(repair=True, delete_unknown=True)
         left = [p for p in report.unrepaired if p.kind == "unfinished_move"]
         assert len(left) == 1 and "exists again" in left[0].detail
-        stranded = file_datastore(butler).store.local_path(left[0].path or "")
+        store = file_datastore(butler).store
+        assert isinstance(store, LocalStore)
+        stranded = store.local_path(left[0].path or "")
         assert json.loads(stranded.read_text()) == {"detector": 0}  # kept, not deleted
         assert json.loads(files[1].read_text()) == {"detector": 1}  # this one went back
         assert len(_journals(butler)) == 1
@@ -176,7 +177,9 @@ def test_a_put_never_replaces_a_stranded_file(tmp_path: Path) -> None:
     files[0].write_text("taken")  # the file cannot go back
     with Butler(str(tmp_path / "repo"), writeable=True, run="r") as butler:
         (problem,) = butler.verify().problems
-        stranded = file_datastore(butler).store.local_path(problem.path or "")
+        store = file_datastore(butler).store
+        assert isinstance(store, LocalStore)
+        stranded = store.local_path(problem.path or "")
         # A put that finds a file at its path replaces it only if no record and no
         # journal names it (the default template has the dataset id: forced here).
         with pytest.raises(ConflictError, match="interrupted"):

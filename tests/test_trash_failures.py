@@ -76,7 +76,7 @@ def test_an_invalid_recorded_path(butler: Butler) -> None:
         db.executeRaw(
             f"UPDATE {db.quoted(table)} SET path = {db.PLACEHOLDER} "
             f"WHERE dataset_id = {db.PLACEHOLDER}",
-            ["a/../b.json", *db.encodeIds([refs[0].id])],
+            ["a/../b.json", *db.encodeIds([r.id for r in refs[:1] if r.id is not None])],
             what="damage a record",
         )
     butler.prune(refs, purge=True)
