@@ -888,3 +888,32 @@ def test_all_is_complete() -> None:
         if not name.startswith("_") and name not in ("builder", "expression", "sql")
     }
     assert set(queries.__all__) == public
+
+
+def test_strings_are_ordered_by_code_point_on_postgresql(exposures: Exposures) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    clause = to_sql(parse_expression("name < 'b' AND name = 'c'"), exposures.resolve)
+    assert str(clause.compile(dialect=postgresql.dialect())).count('COLLATE "C"') == 2
+    assert "COLLATE" not in str(clause.compile(dialect=sqlite.dialect()))
+
+
+def test_in_list_items_are_checked_where_they_are(exposures: Exposures) -> None:
+    with pytest.raises(ExpressionError, match="cannot compare 'detector'") as info:
+        exposures.where("detector IN (1, 2, 'x')")
+    assert info.value.position == 19
+    with pytest.raises(ExpressionError, match=r"can only follow IN; write x IN \(:d\)") as info:
+        exposures.where("detector = :d", {"d": [1]})
+    assert info.value.position == 11
+
+
+def test_long_chains_become_in_lists_or_groups(exposures: Exposures) -> None:
+    chain = " OR ".join(f"detector = {i}" for i in range(3000))
+    sql = str(exposures.where(chain).compile(exposures.engine))
+    assert sql.count(" IN ") == 1 and " OR " not in sql
+    mixed = " OR ".join(f"detector = {i} AND name != 'n{i}'" for i in range(2000))
+    assert exposures.ids(mixed) == {r.id for r in ROWS if r.detector is not None and r.name}
+    negated = " AND ".join(f"detector != {i}" for i in range(3, 3000))
+    assert exposures.ids(negated) == {
+        r.id for r in ROWS if r.detector is not None and r.detector < 3
+    }

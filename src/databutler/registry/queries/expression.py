@@ -35,6 +35,15 @@ cannot name a dimension or a field.  A string cannot span lines.  There is no
 arithmetic; ``-`` only negates a number.  An empty expression means "no
 constraint" and parses to ``Literal(True)``.
 
+A bind parameter may also be an item of an ``IN`` list, ``x IN (:values)``
+(daf_butler's spelling); a list, tuple or set bound to it is spliced in.
+
+Parsing checks only the grammar.  Types are checked when the tree is
+translated (`databutler.registry.queries.to_sql`), against the columns the
+identifiers name: comparisons need operands of one kind (numbers, strings,
+booleans, datetimes), a condition must be boolean, literals and bind values
+must fit every backend.
+
 Every node records ``position``, the 0-based column where it starts in the
 text.  Errors point at a column the same way; parentheses and ``NOT`` may nest
 at most `MAX_DEPTH` deep, and an expression is at most `MAX_LENGTH`

@@ -1,8 +1,12 @@
-"""Translation of parsed ``where`` expressions to SQLAlchemy.
+"""Translation of parsed ``where`` expressions to SQLAlchemy, through a type check.
 
-Every literal and every bind value in the expression reaches the database as a
-bound parameter; the only names spliced into SQL are the columns that the
-caller's ``resolve`` function returns.
+`to_sql` first checks the ``bind`` values (`check_bind`), then type-checks the
+tree against the columns the identifiers resolve to (``_check``), and only
+then generates SQL from the typed tree, so that nothing ill-typed or out of
+range reaches a database and SQLite and PostgreSQL answer alike.  Every
+literal and every bind value reaches the database as a bound parameter; the
+only names spliced into SQL are the columns that the caller's ``resolve``
+function returns.
 """
 
 from __future__ import annotations
