@@ -13,6 +13,7 @@ from ._dataset_ref import DatasetId, DatasetRef
 from ._dataset_type import DatasetType, StorageClass
 from ._exceptions import (
     AmbiguousDatasetError,
+    ArgumentConflictError,
     ArtifactCorruptedError,
     CollectionError,
     ConfigurationError,
@@ -24,6 +25,7 @@ from ._exceptions import (
     ExportFormatError,
     ExpressionError,
     IncompatibleVersionError,
+    InvalidArgumentError,
     InvalidDatasetIdError,
     InvalidNameError,
     ManagerMismatchError,
@@ -68,6 +70,7 @@ def __getattr__(name: str) -> _typing.Any:
 
 __all__ = [
     "AmbiguousDatasetError",
+    "ArgumentConflictError",
     "ArtifactCorruptedError",
     "Butler",
     "CollectionError",
@@ -94,6 +97,7 @@ __all__ = [
     "ExpressionError",
     "FileDataset",
     "IncompatibleVersionError",
+    "InvalidArgumentError",
     "InvalidDatasetIdError",
     "InvalidNameError",
     "ManagerMismatchError",

@@ -8,6 +8,8 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── InvalidNameError                (ValueError)    malformed datastore/table name
     ├── InvalidDatasetIdError           (TypeError)     a dataset id that is not a UUID
     ├── AmbiguousDatasetError           (ValueError)    a ref without an id where one is needed
+    ├── InvalidArgumentError            (ValueError)    an unknown mode, format or position
+    ├── ArgumentConflictError           (TypeError)     options that contradict, or ask nothing
     ├── ConfigurationError              (ValueError)    bad manager/database configuration
     │   ├── DimensionConfigError                        a dimension universe description is bad
     │   └── RepositoryError                             repository missing, damaged or misconfigured
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "AmbiguousDatasetError",
+    "ArgumentConflictError",
     "ArtifactCorruptedError",
     "CollectionError",
     "ConfigurationError",
@@ -52,6 +55,7 @@ __all__ = [
     "ExportFormatError",
     "ExpressionError",
     "IncompatibleVersionError",
+    "InvalidArgumentError",
     "InvalidDatasetIdError",
     "InvalidNameError",
     "ManagerMismatchError",
@@ -83,6 +87,14 @@ class InvalidDatasetIdError(DatabutlerError, TypeError):
 
 class AmbiguousDatasetError(DatabutlerError, ValueError):
     """A dataset reference has no id where an id is required."""
+
+
+class InvalidArgumentError(DatabutlerError, ValueError):
+    """A value given for an argument or option is not one of those accepted (a mode, a format)."""
+
+
+class ArgumentConflictError(DatabutlerError, TypeError):
+    """Arguments contradict each other, or none of those that say what to do was given."""
 
 
 class ConfigurationError(DatabutlerError, ValueError):

@@ -15,6 +15,7 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetId, DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
+    ArgumentConflictError,
     ConfigurationError,
     MissingCollectionError,
     ReadOnlyDatabaseError,
@@ -31,6 +32,7 @@ from ..registry.queries import check_bind, parse_where
 from . import _delete, _exchange
 from ._arguments import (
     require_bool,
+    require_collection_types,
     require_collections,
     require_data_id,
     require_dataset,
@@ -413,7 +415,7 @@ class Butler:
                 name = dataset.name if isinstance(dataset, DatasetType) else dataset
                 groups.setdefault(name, []).append(i)
         if groups and target is None:
-            raise TypeError(
+            raise ArgumentConflictError(
                 "No run to put into: pass run='name' to put(), or open the butler "
                 "with Butler(root, run='name', writeable=True)."
             )
@@ -638,7 +640,7 @@ class Butler:
         collections = require_collections(collections)
         if collections is None:
             if not self.collections:
-                raise TypeError(
+                raise ArgumentConflictError(
                     "No collections to search: pass collections=[...], or open the butler with "
                     "Butler(root, collections=[...]) or run=...."
                 )
@@ -732,20 +734,13 @@ class Butler:
         return iter(self.registry.queryDimensionRecords(element, where=where, bind=bind))
 
     def query_collections(
-        self, pattern: str | None = None, types: Iterable[CollectionType] | None = None
+        self,
+        pattern: str | None = None,
+        types: CollectionType | Iterable[CollectionType] | None = None,
     ) -> list[str]:
         """Collection names matching a glob and types (one `CollectionType` or several)."""
         require_str(pattern, "pattern", optional=True)
-        if isinstance(types, CollectionType):
-            types = [types]
-        elif types is not None:
-            types = [
-                require_type(t, "types", CollectionType, "CollectionType values")
-                for t in require_type(
-                    types, "types", (list, tuple, set, frozenset), "CollectionType values"
-                )
-            ]
-        return self.registry.queryCollections(pattern, types)
+        return self.registry.queryCollections(pattern, require_collection_types(types))
 
     # -- deleting ------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._exceptions import CollectionError
+from .._exceptions import CollectionError, InvalidArgumentError
 
 __all__ = ["CHAIN_MODES", "new_chain"]
 
@@ -30,7 +30,9 @@ def new_chain(
         If ``pop`` names a position the chain does not have.
     """
     if mode not in CHAIN_MODES:
-        raise ValueError(f"Unknown chain mode {mode!r}; use one of {', '.join(CHAIN_MODES)}.")
+        raise InvalidArgumentError(
+            f"Unknown chain mode {mode!r}; use one of {', '.join(CHAIN_MODES)}."
+        )
     current = list(current)
     if mode == "redefine":
         return tuple(children)
@@ -54,7 +56,7 @@ def _position(text: str, length: int, parent: str) -> int:
     try:
         index = int(text)
     except ValueError:
-        raise ValueError(f"pop takes positions (0, 1, -1, ...), not {text!r}.") from None
+        raise InvalidArgumentError(f"pop takes positions (0, 1, -1, ...), not {text!r}.") from None
     if not -length <= index < length:
         raise IndexError(f"Chain {parent!r} has {length} children; there is no position {index}.")
     return index % length

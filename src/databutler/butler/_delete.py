@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
-from .._exceptions import CollectionError
+from .._exceptions import ArgumentConflictError, CollectionError
 from ..registry.interfaces import FakeDatasetRef
 
 if TYPE_CHECKING:
@@ -41,28 +41,30 @@ def _check_prune_options(
 ) -> bool:
     """Refuse illegal combinations, naming them; whether artifacts are to be deleted."""
     if disassociate is False and tags:
-        raise TypeError(
+        raise ArgumentConflictError(
             "tags= names collections to take the datasets out of, but disassociate=False; "
             "drop one of them."
         )
     if disassociate and not tags and not purge:
-        raise TypeError("disassociate=True needs the TAGGED collections: pass tags=[...].")
+        raise ArgumentConflictError(
+            "disassociate=True needs the TAGGED collections: pass tags=[...]."
+        )
     if purge and disassociate is False:
-        raise TypeError(
+        raise ArgumentConflictError(
             "purge=True takes the datasets out of every collection; drop disassociate=False."
         )
     if purge and unstore is False:
-        raise TypeError(
+        raise ArgumentConflictError(
             "purge=True deletes the datasets, so it must delete their artifacts too; "
             "drop unstore=False."
         )
     if purge and tags:
-        raise TypeError(
+        raise ArgumentConflictError(
             "purge=True takes the datasets out of every collection; drop tags=, or "
             "drop purge=True to only untag them."
         )
     if not (tags or unstore or purge):
-        raise TypeError("Nothing to do: pass tags=[...], unstore=True or purge=True.")
+        raise ArgumentConflictError("Nothing to do: pass tags=[...], unstore=True or purge=True.")
     return bool(unstore) or purge
 
 

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
 from .._dataset_ref import DatasetRef
-from .._exceptions import ConflictError, ExportFormatError, MissingCollectionError
+from .._exceptions import (
+    ArgumentConflictError,
+    ConflictError,
+    ExportFormatError,
+    InvalidArgumentError,
+    MissingCollectionError,
+)
 from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate
 from ..registry import SqlRegistry
@@ -65,14 +71,16 @@ def ingest(
     datasets = list(datasets)
     datastore_ingest = getattr(butler.datastore, "ingest", None)
     if datastore_ingest is None:
-        raise TypeError(
+        raise ArgumentConflictError(
             f"Datastore {butler.datastore.name!r} cannot ingest files; configure a file "
             "datastore (kind: file) for ingest."
         )
     items: list[tuple[FileDataset, DatasetRef]] = []
     for dataset in datasets:
         if not dataset.refs:
-            raise ValueError(f"FileDataset {dataset.path!r} names no dataset; give it refs.")
+            raise InvalidArgumentError(
+                f"FileDataset {dataset.path!r} names no dataset; give it refs."
+            )
         items.extend((dataset, ref) for ref in dataset.refs)
     inserts: dict[str, list[Mapping[str, Any]]] = {}
     for _, ref in items:
@@ -103,7 +111,7 @@ def _register_refs(
             continue
         target = ref.run or run or butler.run
         if target is None:
-            raise TypeError(
+            raise ArgumentConflictError(
                 "No run to ingest into: pass run='name', or give each ref a run, or open "
                 "the butler with Butler(root, run='name', writeable=True)."
             )
@@ -327,9 +335,13 @@ def export(
 ) -> Path:
     """Write the datasets (and what they need) to a directory or a ``.zip`` file."""
     if format not in _FORMATS:
-        raise ValueError(f"Unknown export format {format!r}; use one of {', '.join(_FORMATS)}.")
+        raise InvalidArgumentError(
+            f"Unknown export format {format!r}; use one of {', '.join(_FORMATS)}."
+        )
     if transfer == "move":
-        raise ValueError("An export never moves artifacts out of the repository; use copy.")
+        raise InvalidArgumentError(
+            "An export never moves artifacts out of the repository; use copy."
+        )
     target = Path(destination).absolute()
     as_zip = target.suffix == ".zip"
     if target.exists() and (as_zip or any(target.iterdir())):
@@ -367,7 +379,7 @@ def _export_selection(
     if refs is not None:
         return list(refs), tags
     if collections is None:
-        raise TypeError("Export what? Pass refs=[...] or collections=[...].")
+        raise ArgumentConflictError("Export what? Pass refs=[...] or collections=[...].")
     names = list(collections)
     types = [t.name for t in butler.registry.queryDatasetTypes()]
     chosen: dict[Any, DatasetRef] = {}
