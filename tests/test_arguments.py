@@ -125,7 +125,7 @@ def cases(repo: Repository) -> dict[str, Case]:
     def nothing_created() -> None:
         assert not other.exists()
 
-    refs_only = {"refs": is_refs}
+    refs_only: dict[str, Accepts] = {"refs": is_refs}
     return {
         "__init__": Case(
             Butler,
@@ -508,7 +508,7 @@ def test_wrong_types_raise_type_error_and_change_nothing(
             "items must be an iterable of (obj, dataset type or DatasetRef",
         ),
         (
-            lambda b, r: Butler(None),
+            lambda b, r: Butler(None),  # type: ignore[arg-type]
             "root must be a path (a str or pathlib.Path), got NoneType None",
         ),
         (
@@ -539,6 +539,7 @@ def test_strings_keep_their_meaning(repository: Repository) -> None:
     ] == [ref.id]
     assert butler.get("thing", instrument="HSC", detector=1, collections="run") == {"v": 1}
     assert butler.query_collections(types=CollectionType.RUN) == ["run"]
+    assert butler.query_collections(types=(t for t in [CollectionType.RUN])) == ["run"]
     # Refs from any iterable (a generator too) are read once.
     assert butler.get_many(r for r in [ref]) == [{"v": 1}]
     assert butler.prune(iter([ref]), purge=True).purged == 1

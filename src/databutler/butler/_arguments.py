@@ -16,12 +16,14 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._file_dataset import FileDataset
 
 __all__ = [
     "require_bool",
+    "require_collection_types",
     "require_collections",
     "require_data_id",
     "require_dataset",
@@ -140,6 +142,20 @@ def require_collections(value: object, name: str = "collections") -> Any:
     if value is None or isinstance(value, str):
         return value
     return tuple(require_strs(value, name))
+
+
+def require_collection_types(value: object, name: str = "types") -> Any:
+    """Collection types: `None`, one `CollectionType`, or an iterable of them (a list then)."""
+    if value is None:
+        return value
+    if isinstance(value, CollectionType):
+        return [value]
+    what = "a CollectionType or an iterable of CollectionType values"
+    types = _items(value, name, what)
+    for item in types:
+        if not isinstance(item, CollectionType):
+            raise TypeError(f"{name} must be CollectionType values, got {describe(item)}.")
+    return types
 
 
 def require_dataset(value: object, name: str = "dataset") -> Any:
