@@ -152,6 +152,17 @@ def test_create_over_a_repository_names_the_option(good_repo: Path) -> None:
     assert "--overwrite" in line and "overwrite=True" not in line
 
 
+def test_prune_without_an_action_names_the_options(good_repo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "repo"
+    shutil.copytree(good_repo, root)
+    result = CliRunner().invoke(main, ["prune-datasets", str(root), "catalog", "--yes"])
+    line = _one_line_error(result)
+    assert "--tag" in line and "--unstore" in line and "--purge" in line
+    assert "=True" not in line and "tags=" not in line
+
+
 def test_cli_wording_translates_keywords() -> None:
     assert cli_wording("pass overwrite=True (--overwrite) to replace it.") == (
         "pass --overwrite to replace it."
