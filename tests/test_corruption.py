@@ -135,6 +135,12 @@ def test_no_corrupt_copy_leaves(make: Callable[..., Butler], tmp_path: Path, how
         p.name != "export.yaml" and p.is_file() for p in (tmp_path / "export").rglob("*")
     )
 
+    if file_datastore(butler).local_roots and DAMAGE[how][1]:
+        # An export pointing at the artifacts where they are is refused too (a stat each).
+        with pytest.raises(ArtifactCorruptedError):
+            butler.export(tmp_path / "in-place", refs=refs, transfer=None)
+        assert butler.export(tmp_path / "in-place-ok", refs=refs[:1], transfer=None).exists()
+
     target = make("target")
     with pytest.raises(ArtifactCorruptedError):
         target.transfer_from(butler, refs)

@@ -15,7 +15,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .._dataset_ref import DatasetRef
@@ -27,6 +27,7 @@ __all__ = [
     "Artifact",
     "check_destination",
     "check_retrieve_mode",
+    "check_sizes",
     "corrupted",
     "write_local",
 ]
@@ -313,6 +314,22 @@ def _produce(artifact: Artifact, temporary: Path, target: Path, transfer: str) -
             os.link(source, temporary)
         except OSError:
             os.symlink(source, temporary)
+
+
+def check_sizes(artifacts: Sequence[Artifact]) -> None:
+    """Refuse artifacts on local disk whose size differs from their record.
+
+    For exports that point at the artifacts where they are (``transfer=None``):
+    a stat each, no read. Artifacts not on local disk are not checked here.
+
+    Raises
+    ------
+    ArtifactCorruptedError
+        Naming the dataset(s) and the artifact.
+    """
+    for artifact in artifacts:
+        if artifact.local is not None and artifact.size >= 0:
+            _check_copy(replace(artifact, checksum=None), artifact.local)
 
 
 def _check_copy(artifact: Artifact, path: Path) -> None:

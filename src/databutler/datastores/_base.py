@@ -19,7 +19,13 @@ from ..registry.interfaces import (
     FakeDatasetRef,
 )
 from ..transaction import DatastoreTransaction
-from ._artifacts import Artifact, check_destination, check_retrieve_mode, write_local
+from ._artifacts import (
+    Artifact,
+    check_destination,
+    check_retrieve_mode,
+    check_sizes,
+    write_local,
+)
 
 __all__ = ["DatasetNotStoredError", "Datastore"]
 
@@ -396,6 +402,7 @@ class Datastore(ABC):
                     f"Artifact {not_files[0]} of datastore {self.name!r} is not a file another "
                     "repository could read; export with a directory and transfer='copy'."
                 )
+            check_sizes(artifacts)  # never point another repository at an altered file
             return [FileDataset(a.uri, list(a.refs), a.formatter) for a in artifacts]
         assert directory is not None  # checked above
         write_local(

@@ -308,6 +308,8 @@ class ChainedDatastore(Datastore):
                     return child.get(ref, component=component, parameters=parameters)
                 except DatasetNotStoredError:
                     continue  # trashed, or its artifact is gone: try the next child
+                # An ArtifactCorruptedError is not caught: damage is reported, not hidden
+                # behind another child's copy (`verify` lists it; see the docs' concepts).
         raise DatasetNotStoredError(
             f"No datastore of chain {self.name!r} ({', '.join(self.names)}) holds {ref}."
         )
