@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from databutler import Butler, DatabutlerError
+from databutler import Butler, CollectionType, DatabutlerError
 from databutler.registry.attributes import GENERATION_KEY
 from databutler.testing.database import postgresql_uri
 
@@ -66,7 +67,7 @@ def visible(root: str, dataset_type: str, collection: str) -> list[dict[str, obj
     with_fresh = Butler(root)
     try:
         refs = with_fresh.query_datasets(dataset_type, collections=collection)
-        return sorted((dict(ref.dataId.required) for ref in refs), key=str)
+        return sorted((dict(ref.dataId.required) for ref in refs), key=str)  # type: ignore[union-attr]
     finally:
         with_fresh.close()
 
@@ -193,3 +194,33 @@ def test_repository_without_generation_row_opens_and_works(root: str) -> None:
     ref = butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
     assert butler.get(ref) == {"a": 1}
     butler.close()
+
+
+def test_schema_change_waits_for_a_write_transaction_that_checked(root: str) -> None:
+    # The generation read at the start of a dataset insert holds off schema changes
+    # until the transaction ends (a share lock on PostgreSQL, the write lock on SQLite),
+    # so the definitions it relied on cannot change under it.
+    writer = Butler(root, run="night1", writeable=True)
+    changer = Butler(root, writeable=True)
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def change() -> None:
+        try:
+            changer.registry.registerCollection("tagged")
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+        finally:
+            done.set()
+
+    with writer.transaction():
+        writer.put({"a": 1}, "thing", instrument="HSC", detector=0)
+        thread = threading.Thread(target=change)
+        thread.start()
+        assert not done.wait(1.0), "the schema change did not wait for the open insert"
+    thread.join(60)
+    assert done.is_set() and not failures, failures
+    assert writer.registry.getCollectionType("tagged") is CollectionType.TAGGED
+    assert visible(root, "thing", "night1") == [{"instrument": "HSC", "detector": 0}]
+    writer.close()
+    changer.close()
