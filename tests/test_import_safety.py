@@ -497,3 +497,46 @@ def test_cli_refuses_broken_exports_in_one_line(
     again = Butler(repo)
     assert state(again) == before and again.verify().ok
     again.close()
+
+
+NAMES = st.one_of(
+    st.sampled_from(
+        ["../x.json", "/abs.json", "r1/../../x.json", "./x.json", "a//b.json", "..", "\\..\\x"]
+    ),
+    st.lists(st.sampled_from(["..", ".", "r1", "x.json", ""]), min_size=1, max_size=4).map(
+        "/".join
+    ),
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(name=NAMES, link=st.booleans())
+def test_any_extra_zip_member_is_imported_or_refused_cleanly(
+    source: Butler, target: Butler, tmp_path: Path, name: str, link: bool
+) -> None:
+    archive = tmp_path / "export.zip"
+    if not archive.exists():
+        source.export(archive, collections=["r1"])
+    hostile = tmp_path / f"hostile-{uuid.uuid4().hex}.zip"
+    shutil.copy(archive, hostile)
+    with zipfile.ZipFile(hostile, "a") as z:
+        info = zipfile.ZipInfo(name)
+        if link:
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(info, "/etc/hostname" if link else "{}")
+    outside = sorted(p.name for p in tmp_path.iterdir())
+    before = state(target)
+    try:
+        refs = target.import_(hostile)
+    except DatabutlerError:
+        assert state(target) == before
+    else:
+        assert not link
+        target.prune(refs, purge=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == outside
+    assert target.verify().ok
+    hostile.unlink()

@@ -23,7 +23,7 @@ import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
@@ -633,30 +633,63 @@ def _parse_time(value: Any) -> Any:
 def _safe_extract(archive_path: Path, directory: Path) -> None:
     """Extract a zip export, refusing corrupt archives and members that would leave ``directory``.
 
-    Members are written as plain files (links in the archive are not made).
+    Every member is checked before any is written; members are written as
+    new plain files (links in the archive are not made, a name given twice
+    is refused), directory entries only name directories.
     """
     root = directory.resolve()
     try:
         with zipfile.ZipFile(archive_path) as archive:
-            for info in archive.infolist():
-                name = info.filename
-                target = (directory / name).resolve()
-                if (
-                    name.startswith(("/", "\\"))
-                    or ".." in Path(name).parts
-                    or not (target == root or target.is_relative_to(root))
-                ):
-                    raise ExportFormatError(
-                        f"Zip member {name!r} of {archive_path} would be written outside the "
-                        "import directory; this archive is not a databutler export."
-                    )
-                if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise ExportFormatError(
-                        f"Zip member {name!r} of {archive_path} is a symbolic link; a databutler "
-                        "export holds plain files only."
-                    )
-            archive.extractall(directory)
+            members = [
+                (info, _member_target(archive_path, root, info)) for info in archive.infolist()
+            ]
+            for info, target in members:
+                if target is None:
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as source, open(target, "xb") as sink:
+                    shutil.copyfileobj(source, sink)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise ExportFormatError(f"{archive_path} is not a readable zip file: {exc}") from None
     except (ValueError, RuntimeError) as exc:  # encrypted or otherwise unreadable members
         raise ExportFormatError(f"{archive_path} cannot be extracted: {exc}") from None
+    except FileExistsError as exc:
+        raise ExportFormatError(
+            f"{archive_path} names {exc.filename} twice (or as a file and a directory); a "
+            "databutler export names each file once."
+        ) from None
+    except OSError as exc:  # a member that is a file on the way to another one
+        raise ExportFormatError(f"{archive_path} cannot be extracted: {exc}") from None
+
+
+def _member_target(archive_path: Path, root: Path, info: zipfile.ZipInfo) -> Path | None:
+    """Where the member ``info`` goes under ``root``; `None` for a directory entry."""
+    name = info.filename
+    parts = PurePosixPath(name).parts
+    if (
+        not name
+        or name.startswith(("/", "\\"))
+        or "\\" in name
+        or "\x00" in name
+        or ".." in parts
+    ):
+        raise ExportFormatError(
+            f"Zip member {name!r} of {archive_path} would be written outside the import "
+            "directory (or has no usable name); this archive is not a databutler export."
+        )
+    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+        raise ExportFormatError(
+            f"Zip member {name!r} of {archive_path} is a symbolic link; a databutler export "
+            "holds plain files only."
+        )
+    target = root.joinpath(*parts) if parts else root
+    if not target.is_relative_to(root):  # pragma: no cover - excluded by the checks above
+        raise ExportFormatError(f"Zip member {name!r} of {archive_path} leaves the archive.")
+    if info.is_dir():
+        return None
+    if target == root:
+        raise ExportFormatError(
+            f"Zip member {name!r} of {archive_path} names the archive's top directory as a "
+            "file; this archive is not a databutler export."
+        )
+    return target
