@@ -390,3 +390,41 @@ def test_immutable_fallback_is_refused_with_an_unmerged_log(repo: Path, tmp_path
     with pytest.raises(RepositoryError):
         sqlite_backend._readable(str(database), f"file:{database}?mode=ro&vfs=nonexistent")
     assert sqlite_backend._readable(str(database), f"file:{database}?mode=ro").endswith("ro")
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+
+def _schema_exists(uri: str, name: str) -> bool:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(uri.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                sqlalchemy.text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": name}
+            ).first()
+        return row is not None
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("writeable", [False, True])
+def test_missing_postgresql_namespace_is_not_created(tmp_path: Path, writeable: bool) -> None:
+    from databutler.testing.database import postgresql_uri
+
+    uri = postgresql_uri()
+    name = f"absent_{uuid.uuid4().hex[:12]}"
+    (tmp_path / "butler.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "registry": {"db": uri, "namespace": name},
+                "datastore": {"kind": "memory", "name": "mem"},
+            }
+        )
+    )
+    message = assert_refused(tmp_path, tmp_path, RepositoryError, name, "namespace",
+                             writeable=writeable)  # fmt: skip
+    assert "\n" not in message
+    assert not _schema_exists(uri, name)

@@ -67,13 +67,15 @@ def open_database(
     """Connect to ``uri`` with the matching `Database` class (see `Database.fromUri`).
 
     ``create=False`` opens only a database that exists: a missing, empty or
-    damaged SQLite file raises `~databutler.RepositoryError` and nothing is
-    created. Writeable SQLite databases are created by default.
+    damaged SQLite file, or a missing PostgreSQL namespace, raises
+    `~databutler.RepositoryError` and nothing is created. By default a
+    writeable SQLite file and a PostgreSQL namespace are created when missing.
     """
+    from .postgresql import PostgresqlDatabase
     from .sqlite import SqliteDatabase
 
     cls = database_class_for_uri(uri)
-    if issubclass(cls, SqliteDatabase):
+    if issubclass(cls, SqliteDatabase | PostgresqlDatabase):
         return cls.fromUri(
             uri, origin=origin, namespace=namespace, writeable=writeable, create=create
         )

@@ -7,12 +7,13 @@ import re
 import select
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any, cast
 
 import sqlalchemy
 from sqlalchemy.dialects import postgresql
 
-from ..._exceptions import ConfigurationError
+from ..._exceptions import ConfigurationError, RepositoryError
 from ..interfaces import Database
 from . import parse_database_url
 
@@ -20,6 +21,9 @@ __all__ = ["PostgresqlDatabase"]
 
 _SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _DRIVERS = (("psycopg", "psycopg"), ("psycopg2", "psycopg2"))
+
+#: Whether a writeable connection may create its namespace (set by ``fromUri``).
+_CREATE: ContextVar[bool] = ContextVar("databutler_postgresql_create", default=True)
 
 
 def _normalize_url(uri: str) -> sqlalchemy.engine.URL:
@@ -75,19 +79,49 @@ class PostgresqlDatabase(Database):
     def __init__(self, **kwargs: Any) -> None:
         _check_namespace(kwargs.get("namespace"))
         super().__init__(**kwargs)
-        if self.namespace is not None and self._writeable:
+        if self.namespace is None:
+            return
+        if self._writeable and _CREATE.get():
             with self._engine.begin() as connection:
                 connection.execute(
                     sqlalchemy.schema.CreateSchema(self.namespace, if_not_exists=True)
                 )
+        elif not _CREATE.get():
+            with self._engine.connect() as connection:
+                exists = connection.execute(
+                    sqlalchemy.text("SELECT 1 FROM pg_namespace WHERE nspname = :name"),
+                    {"name": self.namespace},
+                ).first()
+            if exists is None:
+                self._engine.dispose()
+                raise RepositoryError(
+                    f"PostgreSQL schema {self.namespace!r} does not exist in "
+                    f"{self._engine.url.render_as_string(hide_password=True)}: check "
+                    "'registry.namespace' in butler.yaml; opening never creates it."
+                )
 
     @classmethod
     def fromUri(
-        cls, uri: str, *, origin: int, namespace: str | None = None, writeable: bool = True
+        cls,
+        uri: str,
+        *,
+        origin: int,
+        namespace: str | None = None,
+        writeable: bool = True,
+        create: bool = True,
     ) -> Database:
-        # docstring inherited; checks the namespace before connecting.
+        """Connect to ``uri`` (see `Database.fromUri`), checking the namespace first.
+
+        A writeable connection creates a missing namespace (schema) unless
+        ``create=False`` (how repositories are opened), which refuses it with
+        `~databutler.RepositoryError`.
+        """
         _check_namespace(namespace)
-        return super().fromUri(uri, origin=origin, namespace=namespace, writeable=writeable)
+        token = _CREATE.set(create)
+        try:
+            return super().fromUri(uri, origin=origin, namespace=namespace, writeable=writeable)
+        finally:
+            _CREATE.reset(token)
 
     @classmethod
     def makeEngine(cls, uri: str, *, writeable: bool = True) -> sqlalchemy.engine.Engine:

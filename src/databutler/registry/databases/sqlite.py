@@ -110,9 +110,9 @@ class SqliteDatabase(Database):
                         "create it first."
                     )
                 if os.path.lexists(path):
-                    _check_file(path, allow_empty=True)
+                    _check_file(path, allow_empty=True, writeable=True)
             else:
-                _check_file(path, allow_empty=False)
+                _check_file(path, allow_empty=False, writeable=writeable)
             mode = "rwc" if create else "rw" if writeable else "ro"
             target = f"file:{urllib.parse.quote(path)}?mode={mode}"
             if not writeable:
@@ -206,15 +206,16 @@ def _check_namespace(namespace: str | None) -> None:
         )
 
 
-def _check_file(path: str, *, allow_empty: bool) -> None:
+def _check_file(path: str, *, allow_empty: bool, writeable: bool) -> None:
     """Refuse a registry file that is missing, not a file, or not a whole SQLite database."""
     restore = "restore it from a backup, or fix 'registry.db' in butler.yaml"
     try:
         info = os.stat(path)
     except FileNotFoundError:
+        how = "" if writeable else " read-only"
         raise RepositoryError(
-            f"The registry database {path} does not exist; {restore}. Opening a repository "
-            "never creates its database."
+            f"SQLite database {path} does not exist, so it cannot be opened{how}; {restore}. "
+            "Opening a repository never creates its database."
         ) from None
     except OSError as exc:
         raise RepositoryError(
