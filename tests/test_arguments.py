@@ -21,7 +21,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from databutler import Butler, CollectionType, DatabutlerError, DatasetRef, DatasetType
+from databutler import (
+    ArgumentTypeError,
+    Butler,
+    CollectionType,
+    DatabutlerError,
+    DatasetRef,
+    DatasetType,
+)
 from databutler._file_dataset import FileDataset
 from databutler.dimensions import DimensionUniverse
 from databutler.testing.butler import populate
@@ -485,7 +492,8 @@ def test_wrong_types_raise_type_error_and_change_nothing(
         if case.consume:
             list(result)
     assert not isinstance(error.value, AttributeError)
-    if type(error.value) is TypeError:  # a message a user understands, naming the argument
+    assert isinstance(error.value, DatabutlerError), repr(error.value)  # never a bare TypeError
+    if isinstance(error.value, ArgumentTypeError):  # a message naming the argument
         assert argument in str(error.value) or "each of" in str(error.value), str(error.value)
     case.after()
     assert repository.state() == before
@@ -528,6 +536,7 @@ def test_the_issue_examples(repository: Repository, call: Any, message: str) -> 
     with pytest.raises(TypeError) as error:
         call(repository.butler, repository.ref)
     assert message in str(error.value)
+    assert isinstance(error.value, ArgumentTypeError) and isinstance(error.value, DatabutlerError)
     assert repository.state() == before
 
 

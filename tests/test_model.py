@@ -313,6 +313,8 @@ def test_every_public_error_is_a_databutler_error(name: str) -> None:
 def test_error_names_cover_the_tree() -> None:
     assert set(_error_names()) == {
         "AmbiguousDatasetError",
+        "ArgumentConflictError",
+        "ArgumentTypeError",
         "ArtifactCorruptedError",
         "CollectionError",
         "ConfigurationError",
@@ -326,6 +328,7 @@ def test_error_names_cover_the_tree() -> None:
         "ExpressionError",
         "ExportFormatError",
         "IncompatibleVersionError",
+        "InvalidArgumentError",
         "InvalidDatasetIdError",
         "InvalidNameError",
         "ManagerMismatchError",

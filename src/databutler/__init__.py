@@ -14,6 +14,7 @@ from ._dataset_type import DatasetType, StorageClass
 from ._exceptions import (
     AmbiguousDatasetError,
     ArgumentConflictError,
+    ArgumentTypeError,
     ArtifactCorruptedError,
     CollectionError,
     ConfigurationError,
@@ -71,6 +72,7 @@ def __getattr__(name: str) -> _typing.Any:
 __all__ = [
     "AmbiguousDatasetError",
     "ArgumentConflictError",
+    "ArgumentTypeError",
     "ArtifactCorruptedError",
     "Butler",
     "CollectionError",

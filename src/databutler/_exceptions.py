@@ -10,6 +10,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── AmbiguousDatasetError           (ValueError)    a ref without an id where one is needed
     ├── InvalidArgumentError            (ValueError)    an unknown mode, format or position
     ├── ArgumentConflictError           (TypeError)     options that contradict, or ask nothing
+    ├── ArgumentTypeError               (TypeError)     an argument of a type the call does not take
     ├── ConfigurationError              (ValueError)    bad manager/database configuration
     │   ├── DimensionConfigError                        a dimension universe description is bad
     │   └── RepositoryError                             repository missing, damaged or misconfigured
@@ -43,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "AmbiguousDatasetError",
     "ArgumentConflictError",
+    "ArgumentTypeError",
     "ArtifactCorruptedError",
     "CollectionError",
     "ConfigurationError",
@@ -95,6 +97,14 @@ class InvalidArgumentError(DatabutlerError, ValueError):
 
 class ArgumentConflictError(DatabutlerError, TypeError):
     """Arguments contradict each other, or none of those that say what to do was given."""
+
+
+class ArgumentTypeError(DatabutlerError, TypeError):
+    """An argument of a public call has a type it does not take (``get(123)``).
+
+    The message names the argument, what it must be and what it got; it is
+    raised before anything is changed.
+    """
 
 
 class ConfigurationError(DatabutlerError, ValueError):

@@ -2,7 +2,9 @@
 
 Each helper checks one kind of argument and returns it in the form the
 method goes on with (an iterable of refs becomes a list, read once), or
-raises `TypeError` naming the argument, what it must be, and what it got:
+raises `~databutler.ArgumentTypeError` (a `TypeError` and a
+`~databutler.DatabutlerError`, so that the command line tells it from a bug)
+naming the argument, what it must be, and what it got:
 ``refs must be DatasetRef objects (from put or a query), got int 1``.
 
 Values are checked by type only: whether a name, data ID or ``where``
@@ -19,6 +21,7 @@ from typing import Any
 from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
+from .._exceptions import ArgumentTypeError
 from .._file_dataset import FileDataset
 
 __all__ = [
@@ -49,8 +52,8 @@ def describe(value: object) -> str:
     return f"{type(value).__name__} {shown}"
 
 
-def _refuse(name: str, what: str, value: object) -> TypeError:
-    return TypeError(f"{name} must be {what}, got {describe(value)}.")
+def _refuse(name: str, what: str, value: object) -> ArgumentTypeError:
+    return ArgumentTypeError(f"{name} must be {what}, got {describe(value)}.")
 
 
 def require_str(value: object, name: str, *, optional: bool = False) -> Any:
@@ -97,7 +100,7 @@ def require_mapping(value: object, name: str, *, optional: bool = True) -> Any:
         raise _refuse(name, "a mapping (dict)" + (" or None" if optional else ""), value)
     bad = next((key for key in value if not isinstance(key, str)), None)
     if bad is not None:
-        raise TypeError(f"{name} must have string keys, got key {describe(bad)}.")
+        raise ArgumentTypeError(f"{name} must have string keys, got key {describe(bad)}.")
     return value
 
 
@@ -116,11 +119,11 @@ def _items(value: object, name: str, what: str) -> list[Any]:
 def require_refs(value: object, name: str = "refs") -> list[DatasetRef]:
     """An iterable of `DatasetRef`, as a list."""
     if isinstance(value, DatasetRef):
-        raise TypeError(f"{name} must be an iterable of {_REF_HINT}; pass [ref] for one.")
+        raise ArgumentTypeError(f"{name} must be an iterable of {_REF_HINT}; pass [ref] for one.")
     refs = _items(value, name, f"an iterable of {_REF_HINT}")
     for ref in refs:
         if not isinstance(ref, DatasetRef):
-            raise TypeError(f"{name} must be {_REF_HINT}, got {describe(ref)}.")
+            raise ArgumentTypeError(f"{name} must be {_REF_HINT}, got {describe(ref)}.")
     return refs
 
 
@@ -133,7 +136,7 @@ def require_strs(value: object, name: str, *, optional: bool = False) -> Any:
     items = _items(value, name, "a string or an iterable of strings")
     for item in items:
         if not isinstance(item, str):
-            raise TypeError(f"{name} must be strings, got {describe(item)}.")
+            raise ArgumentTypeError(f"{name} must be strings, got {describe(item)}.")
     return items
 
 
@@ -154,7 +157,7 @@ def require_collection_types(value: object, name: str = "types") -> Any:
     types = _items(value, name, what)
     for item in types:
         if not isinstance(item, CollectionType):
-            raise TypeError(f"{name} must be CollectionType values, got {describe(item)}.")
+            raise ArgumentTypeError(f"{name} must be CollectionType values, got {describe(item)}.")
     return types
 
 
@@ -179,7 +182,7 @@ def require_put_items(value: object, name: str = "items") -> list[tuple[Any, Any
     items = _items(value, name, what)
     for item in items:
         if not isinstance(item, (tuple, list)) or len(item) != 3:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"Each of {name} must be a tuple (obj, dataset, data_id), got {describe(item)}."
             )
         require_dataset(item[1], f"the dataset of each of {name}")
@@ -191,7 +194,7 @@ def require_file_datasets(value: tuple[Any, ...], name: str = "datasets") -> tup
     """Each positional argument a `FileDataset`."""
     for item in value:
         if not isinstance(item, FileDataset):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{name} must be FileDataset objects (a file and the datasets it holds), "
                 f"got {describe(item)}."
             )
