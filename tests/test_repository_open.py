@@ -379,7 +379,9 @@ def test_read_only_media(repo: Path, read_only_mount: Path | None) -> None:
     finally:
         butler.registry.db.dispose()
     assert [r.instrument for r in records] == ["HSC"]
-    message = assert_refused(mounted, repo, RepositoryError, "registry.sqlite3", writeable=True)
+    message = assert_refused(
+        mounted, repo, RepositoryError, "registry.sqlite3", "read-only file system", writeable=True
+    )
     assert "\n" not in message
     assert snapshot(repo) == before
 

@@ -118,6 +118,11 @@ class SqliteDatabase(Database):
             if not writeable:
                 target = _readable(path, target)
             elif not create:
+                if _on_read_only_media(path):
+                    raise RepositoryError(
+                        f"The registry database {path} is on a read-only file system, so it "
+                        "cannot be opened for writing; open the repository read-only."
+                    )
                 _probe(path, target)
 
             def connect() -> sqlite3.Connection:
@@ -293,3 +298,11 @@ def _readable(path: str, target: str) -> str:
     immutable = f"{target}&immutable=1"
     _probe(path, immutable)
     return immutable
+
+
+def _on_read_only_media(path: str) -> bool:
+    """Whether ``path`` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
