@@ -177,6 +177,9 @@ def test_cli_wording_translates_keywords() -> None:
         "run databutler verify --repair again"
     )
     assert cli_wording("--skip-existing stays") == "--skip-existing stays"
+    assert cli_wording("create one with 'databutler create r' (Butler.create in Python).") == (
+        "create one with 'databutler create r'."
+    )
 
 
 # -- internal errors ---------------------------------------------------------------------------
@@ -188,7 +191,7 @@ def buggy_command() -> Iterator[str]:
 
     @click.command(name="explode-for-test")
     def explode() -> None:
-        {}["missing key"]
+        raise KeyError("missing key")
 
     main.add_command(explode)
     try:
