@@ -152,7 +152,7 @@ def test_a_destination_that_is_not_a_path_is_a_type_error(
     before = snapshot(root)
     for retrieve in (butler.retrieve_artifacts, butler.datastore.retrieve_artifacts):
         with pytest.raises(TypeError, match="directory path"):
-            retrieve(refs, destination)  # type: ignore[operator]
+            retrieve(refs, destination)  # type: ignore[operator, arg-type]
     assert_untouched(butler, refs, before, root)
 
 
@@ -203,3 +203,20 @@ def test_retrieving_from_every_configuration(
             butler.retrieve_artifacts(refs, root, transfer="symlink", overwrite=True)
     assert [butler.get(ref) for ref in refs] == [{"detector": d} for d in range(3)]
     assert butler.verify().ok
+
+
+def test_a_ref_returned_by_ingest_retrieves_with_its_paths(
+    local: tuple[Butler, list[DatasetRef], Path], tmp_path: Path
+) -> None:
+    butler, _, _ = local
+    data = tmp_path / "data"
+    data.mkdir()
+    original = data / "x.json"
+    original.write_text('{"detector": 4}')
+    given = DatasetRef("thing", {"instrument": "HSC", "detector": 4}, "r1", uuid.uuid4())
+    [ref] = butler.ingest(FileDataset(str(original), [given]), transfer="direct")
+    assert ref.id == given.id and not isinstance(ref.datasetType, str)
+    [written] = butler.retrieve_artifacts([ref], tmp_path / "out", transfer="symlink")
+    assert written.relative_to(tmp_path / "out").parts[0] == "r1"
+    assert json.loads(written.read_text()) == {"detector": 4}
+    assert not original.is_symlink() and butler.verify().ok

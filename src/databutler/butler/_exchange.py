@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
 from .._dataset_ref import DatasetRef
+from .._dataset_type import DatasetType
 from .._exceptions import (
     ArgumentConflictError,
     ConflictError,
@@ -118,6 +119,10 @@ def _register_refs(
         name = ref.datasetType if isinstance(ref.datasetType, str) else ref.datasetType.name
         groups.setdefault((name, target), []).append(i)
     if resolved:
+        # Complete refs (a DatasetType, a standardized data ID), so that what
+        # is stored and returned can be templated, retrieved and compared.
+        for i in resolved:
+            refs[i] = _complete(registry, refs[i])
         given = [refs[i] for i in resolved]
         known = registry.existingDatasetIds([r.id for r in given])
         if known and not skip_existing:
@@ -146,6 +151,17 @@ def _register_refs(
         for i, ref in zip(fresh, new, strict=True):
             out[i] = ref
     return out
+
+
+def _complete(registry: SqlRegistry, ref: DatasetRef) -> DatasetRef:
+    """``ref`` with its registered dataset type and a standardized data ID."""
+    if isinstance(ref.datasetType, DatasetType) and isinstance(ref.dataId, DataCoordinate):
+        return ref
+    dataset_type = registry.getDatasetType(_type_name(ref))
+    data_id = DataCoordinate.standardize(
+        ref.dataId, universe=registry.dimensions, dimensions=dataset_type.dimensions
+    )
+    return DatasetRef(dataset_type, data_id, run=ref.run, id=ref.id)
 
 
 def _check_same_definitions(
@@ -666,13 +682,7 @@ def _member_target(archive_path: Path, root: Path, info: zipfile.ZipInfo) -> Pat
     """Where the member ``info`` goes under ``root``; `None` for a directory entry."""
     name = info.filename
     parts = PurePosixPath(name).parts
-    if (
-        not name
-        or name.startswith(("/", "\\"))
-        or "\\" in name
-        or "\x00" in name
-        or ".." in parts
-    ):
+    if not name or name.startswith(("/", "\\")) or "\\" in name or "\x00" in name or ".." in parts:
         raise ExportFormatError(
             f"Zip member {name!r} of {archive_path} would be written outside the import "
             "directory (or has no usable name); this archive is not a databutler export."
