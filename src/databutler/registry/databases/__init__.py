@@ -20,11 +20,11 @@ def parse_database_url(uri: str) -> sqlalchemy.engine.URL:
     """
     if not isinstance(uri, str) or not uri.strip():
         raise ConfigurationError(
-            f"A database URI must be a non-empty string such as sqlite:///path/registry.sqlite3 "
-            f"or postgresql://user@host:5432/dbname, not {uri!r}."
+            f"Malformed database URI {uri!r}: give a non-empty string such as "
+            "sqlite:///path/registry.sqlite3 or postgresql://user@host:5432/dbname."
         )
     if "\0" in uri:
-        raise ConfigurationError(f"Database URI {uri!r} contains a NUL character.")
+        raise ConfigurationError(f"Malformed database URI {uri!r}: it contains a NUL character.")
     try:
         return sqlalchemy.engine.make_url(uri)
     except (sqlalchemy.exc.ArgumentError, ValueError, TypeError) as exc:
