@@ -60,7 +60,7 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?<![-\w])tags=", "--tag"),
         (r"\bcollections=\[\.\.\.\]", "--collections"),
         (r" \(Butler\.create in Python\)", ""),
-        (r"\btransfer=None\b", "--transfer direct"),
+        (r"\btransfer=None\b", "--transfer none"),
         (r"\btransfer='(\w+)'", r"--transfer \1"),
     )
 )
