@@ -974,14 +974,22 @@ class Database(ABC):
 
         The rows are fetched at once: keep the result small (a batch).
         """
-        with self._connect_for_read() as connection:
-            result = connection.exec_driver_sql(sql, tuple(params))
-            try:
-                cursor = result.cursor
-                rows = cursor.fetchall() if cursor is not None and cursor.description else []
-                yield list(rows)
-            finally:
-                result.close()
+        attempts = 2 if self._connection is None else 1  # as in `query`
+        for attempt in range(attempts):
+            with self._connect_for_read() as connection:
+                try:
+                    result = connection.exec_driver_sql(sql, tuple(params))
+                except sqlalchemy.exc.DBAPIError as exc:
+                    if exc.connection_invalidated and attempt + 1 < attempts:
+                        continue
+                    raise
+                try:
+                    cursor = result.cursor
+                    rows = cursor.fetchall() if cursor is not None and cursor.description else []
+                    yield list(rows)
+                finally:
+                    result.close()
+                return
 
 
 def _uuid_from_bytes_checked(value: bytes) -> uuid.UUID:
