@@ -30,7 +30,9 @@ def explaining_conflicts(
     try:
         yield
     except ConflictError as exc:
-        if run is not None:
+        # Inside a caller's transaction nothing has rolled back yet (and on PostgreSQL
+        # the transaction accepts no more queries): the plain error must do.
+        if run is not None and not registry.db.isInTransaction():
             for dataset_type, data_ids in inserts.items():
                 explain(registry, dataset_type, data_ids, run, exc)
         raise
