@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/concurrency.py --clients 1,2,4,8 --seconds 10 [--db URI] [--root DIR]
+                                     [--min-rounds K]
 
 For each client count K a new repository is made (SQLite and local files by
 default; ``--db postgresql://...`` puts the registry in a fresh schema of that
@@ -50,8 +51,11 @@ def payload(client: int, round_: int) -> dict[str, Any]:
     return {"client": client, "round": round_, "name": "x" * 40}
 
 
-def client_main(root: str, client: int, run: str, deadline: float, out: str) -> None:
-    """One client: the mix until ``deadline``; writes what was acknowledged to ``out``."""
+def client_main(
+    root: str, client: int, run: str, deadline: float, out: str, min_rounds: int = 0
+) -> None:
+    """One client: the mix until ``deadline`` (and ``min_rounds`` at least); writes what was
+    acknowledged to ``out``."""
     from databutler import Butler
 
     errors: Counter[str] = Counter()
@@ -61,7 +65,7 @@ def client_main(root: str, client: int, run: str, deadline: float, out: str) -> 
     order: list[Any] = []  # refs in put order, oldest first
     with Butler(root, run=run, writeable=True) as butler:
         round_ = 0
-        while time.time() < deadline and round_ < DETECTORS:
+        while (time.time() < deadline or round_ < min_rounds) and round_ < DETECTORS:
             data = payload(client, round_)
             try:
                 ref = butler.put(data, "thing", instrument="Cam", detector=round_)
@@ -141,7 +145,9 @@ def check(root: str, results: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def run_round(clients: int, seconds: float, db: str | None, base: Path) -> bool:
+def run_round(
+    clients: int, seconds: float, db: str | None, base: Path, min_rounds: int = 0
+) -> bool:
     root, namespace = make_repository(base, clients, db)
     context = multiprocessing.get_context("spawn")
     try:
@@ -151,7 +157,8 @@ def run_round(clients: int, seconds: float, db: str | None, base: Path) -> bool:
         deadline = start_at + seconds
         processes = [
             context.Process(
-                target=_delayed, args=(start_at, root, i, f"client{i}", deadline, outs[i])
+                target=_delayed,
+                args=(start_at, root, i, f"client{i}", deadline, outs[i], min_rounds),
             )
             for i in range(clients)
         ]
@@ -197,6 +204,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each round")
     parser.add_argument("--db", default=None, help="registry database URI (postgresql://...)")
     parser.add_argument("--root", default=None, help="directory for the repositories")
+    parser.add_argument(
+        "--min-rounds", type=int, default=0, help="rounds each client runs at least (checks)"
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
     base = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="databutler-conc-"))
@@ -204,7 +214,7 @@ def main() -> int:
     ok = True
     try:
         for clients in counts:
-            ok = run_round(clients, args.seconds, args.db, base) and ok
+            ok = run_round(clients, args.seconds, args.db, base, args.min_rounds) and ok
     finally:
         if not args.root:
             shutil.rmtree(base, ignore_errors=True)
