@@ -36,7 +36,7 @@ def warm_up(directory: Path, seconds: float = 3.0) -> None:
     scratch = directory / "warm-up"
     scratch.mkdir()
     deadline = time.perf_counter() + seconds
-    created = []
+    created: list[Path] = []
     while time.perf_counter() < deadline and len(created) < 20_000:
         path = scratch / f"{len(created)}.tmp"
         path.write_bytes(b"x" * 100)

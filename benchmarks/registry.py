@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy
 
@@ -82,7 +83,7 @@ def run(n: int, uri: str | None) -> int:
 def _phases(registry: SqlRegistry, n: int) -> int:
     exposures = -(-n // DETECTORS)
     set_up(registry, exposures)
-    data_ids = [
+    data_ids: list[dict[str, Any]] = [
         {"instrument": "HSC", "exposure": e, "detector": d}
         for e in range(exposures)
         for d in range(DETECTORS)
@@ -94,7 +95,8 @@ def _phases(registry: SqlRegistry, n: int) -> int:
     sample = refs if n <= SAMPLE else random.Random(1).sample(refs, SAMPLE)
     with timed("find_by_data_id", len(sample)):
         found = [
-            registry.findDataset("raw", ref.dataId, collections="HSC/raw/all") for ref in sample
+            registry.findDataset("raw", ref.dataId, collections="HSC/raw/all")  # type: ignore[arg-type]
+            for ref in sample
         ]
     failures = sum(f is None or f.id != r.id for f, r in zip(found, sample, strict=True))
 

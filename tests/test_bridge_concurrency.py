@@ -45,7 +45,7 @@ def test_concurrent_emptiers_share_the_work(shared: DatabaseFactory) -> None:
         try:
             with first.datastores.register("files").emptyTrash() as (pairs, _):
                 for ref, _info in pairs:
-                    seen["first"].append(ref.id)
+                    seen["first"].append(ref.id)  # type: ignore[arg-type]
                 first_has_rows.set()
                 # Hold the transaction open while the second client tries; on
                 # SQLite it waits for our commit, so do not wait for it forever.
@@ -58,7 +58,7 @@ def test_concurrent_emptiers_share_the_work(shared: DatabaseFactory) -> None:
         try:
             first_has_rows.wait(timeout=30)
             with second.datastores.register("files").emptyTrash() as (pairs, _):
-                seen["second"].extend(ref.id for ref, _info in pairs)
+                seen["second"].extend(ref.id for ref, _info in pairs)  # type: ignore[misc]
         except BaseException as exc:
             errors.append(exc)
         finally:

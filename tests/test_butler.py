@@ -323,7 +323,8 @@ class TestVerify:
         datastore = file_datastore(butler)
         store = datastore.store
         uris = datastore.get_uris(refs)
-        paths = [uris[r.id].removeprefix(store.root.rstrip("/") + "/") for r in refs]
+        prefix = store.root.rstrip("/") + "/"
+        paths = [uris[r.id].removeprefix(prefix) for r in refs]  # type: ignore[index]
         store.delete(paths[0])  # a missing artifact
         store.write(paths[1], b"{}", overwrite=True)  # truncated
         store.write("stray/unknown.json", b"{}")  # unknown to every record

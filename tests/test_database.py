@@ -140,12 +140,12 @@ def test_declare_static_tables_creates_tables(db: Database, databases: DatabaseF
     with db.declareStaticTables(create=True) as context:
         tables = context.addTableTuple(_specs())
         context.addInitializer(ran.append)
-        context.addInitializer(lambda d: d.insert(tables.item, _row(1)))
+        context.addInitializer(lambda d: d.insert(tables.item, _row(1)))  # type: ignore[arg-type]
         # Nothing exists before the block ends.
         assert _table_names(databases) == set()
     assert _table_names(databases) == {"item", "pair", "child"}
     assert isinstance(tables, Specs)
-    assert [t.name for t in tables] == ["item", "pair", "child"]
+    assert [t.name for t in tables] == ["item", "pair", "child"]  # type: ignore[attr-defined]
     assert ran == [db]
     assert _items(databases) == [(1, "n1", 10)]
 
@@ -749,7 +749,7 @@ def test_sqlite_file_pragmas(db: Database, databases: DatabaseFactory) -> None:
     with databases.raw_engine().connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one() > 0
 
 
 @only_sqlite

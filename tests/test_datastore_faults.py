@@ -86,7 +86,7 @@ class Repo:
         return sorted(k.removeprefix(f"{PREFIX}/") for k in keys)
 
     def state(self) -> State:
-        table = self.datastore.records.table.name
+        table = self.datastore.records.table.name  # type: ignore[attr-defined]
         with closing(sqlite3.connect(self.db_path)) as connection:
 
             def ids(sql: str) -> set[uuid.UUID]:

@@ -71,7 +71,7 @@ def rows(registry: SqlRegistry, datastore: FileDatastore) -> dict[str, int]:
         if where is not None:
             sql = sql.where(where == datastore.name)
         with registry.db.query(sql) as result:
-            counts[name] = result.scalar()
+            counts[name] = result.scalar_one()
     return counts
 
 
@@ -631,7 +631,7 @@ def test_file_dataset(registry: SqlRegistry, tmp_path: Path) -> None:
     import databutler.datastores
 
     (ref,) = make_refs(registry, 1)
-    dataset = FileDataset(tmp_path / "a.json", [ref])
+    dataset = FileDataset(tmp_path / "a.json", [ref])  # type: ignore[arg-type]
     assert dataset.path == str(tmp_path / "a.json") and dataset.formatter is None
     assert databutler.datastores.FileDataset is FileDataset
     with pytest.raises(ValueError, match="non-empty"):

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from databutler import Butler, DatabutlerError, ExportFormatError
 from databutler.cli import main
+from databutler.datastores.resources.local import LocalStore
 from databutler.testing.butler import RepositoryFactory, file_datastore, populate
 
 
@@ -258,7 +259,7 @@ def test_corrupt_and_hostile_zips_are_refused(
     assert len(target.import_(archive)) == 3
 
 
-MUTATIONS = st.sampled_from(
+MUTATIONS: st.SearchStrategy[Any] = st.sampled_from(
     [None, 0, -1, 2**70, 1.5, True, "", "x", "../x", "/etc/hostname", "\x00", [], {}, [None]]
 )
 
@@ -317,7 +318,9 @@ def test_exports_pointing_at_their_source_can_be_imported(
     source: Butler, target: Butler, tmp_path: Path, transfer: str | None
 ) -> None:
     exported = source.export(tmp_path / "linked", collections=["r1"], transfer=transfer)
-    before = {p: p.read_bytes() for p in file_datastore(source).store.directory.rglob("*.json")}
+    store = file_datastore(source).store
+    assert isinstance(store, LocalStore)
+    before = {p: p.read_bytes() for p in store.directory.rglob("*.json")}
     refs = target.import_(exported, transfer="move")  # never moves what it only points at
     assert sorted(target.get(ref)["detector"] for ref in refs) == [0, 1, 2]
     assert {p: p.read_bytes() for p in before} == before

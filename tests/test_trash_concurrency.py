@@ -41,7 +41,7 @@ def test_concurrent_emptiers_share_the_trash(repositories: RepositoryFactory) ->
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors
     emptied = [dataset_id for result in results for dataset_id in result]
-    assert sorted(emptied) == sorted(r.id for r in refs)  # each reported by one emptier
+    assert sorted(emptied) == sorted(r.id for r in refs)  # type: ignore[type-var]  # each reported by one emptier
     assert list(file_datastore(butler).store.list()) == []
     report = butler.verify()
     assert report.ok, report.problems
