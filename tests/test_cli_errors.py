@@ -246,3 +246,14 @@ def test_subprocess_shows_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: No repository")
     assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize("inside", ["", "/sub/repo"])
+def test_create_on_a_file_says_so(tmp_path: Path, inside: str) -> None:
+    blocker = tmp_path / "plain.txt"
+    blocker.write_text("hello\n")
+    result = CliRunner().invoke(main, ["create", f"{blocker}{inside}"])
+    line = _one_line_error(result)
+    assert f"{blocker} is a file" in line and "Errno" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]
+    assert blocker.read_text() == "hello\n"

@@ -235,7 +235,30 @@ class RepositoryConfig:
 
 
 def config_store(root: str) -> ResourceStore:
-    """The resource store of a repository root (created when local and missing)."""
+    """The resource store of a repository root (created when local and missing).
+
+    Raises
+    ------
+    RepositoryError
+        If a local root is a file, or its directory cannot be created.
+    """
+    if "://" not in root:
+        path = Path(root)
+        try:
+            blocker = next(
+                (p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None
+            )
+            if blocker is not None:
+                raise RepositoryError(
+                    f"Cannot make a repository at {root}: {blocker} is a file, not a directory. "
+                    "Choose another path."
+                )
+            return store_for(root)
+        except OSError as exc:
+            raise RepositoryError(
+                f"Cannot make a repository at {root}: {exc.strerror or exc}; check the path and "
+                "its permissions."
+            ) from None
     return store_for(root)
 
 
