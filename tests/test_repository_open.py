@@ -430,3 +430,19 @@ def test_missing_postgresql_namespace_is_not_created(tmp_path: Path, writeable: 
                              writeable=writeable)  # fmt: skip
     assert "\n" not in message
     assert not _schema_exists(uri, name)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=30))
+def test_any_root_text_is_refused_cleanly(text: str) -> None:
+    base = Path("/nonexistent-databutler-root")
+    for root in (text, f"{base}/{text}", f"s3x://{text}", f"file://{base}/{text}"):
+        try:
+            Butler(root)
+        except DatabutlerError as exc:
+            assert isinstance(exc, ConfigurationError), exc
+        except (FileNotFoundError, PermissionError, NotADirectoryError):
+            pytest.fail(f"{root!r}: a bare OSError, not a databutler error")
+        else:  # text named an existing repository: impossible under the base
+            assert not root.startswith(str(base))
+    assert not base.exists()
