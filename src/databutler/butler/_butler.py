@@ -17,6 +17,7 @@ from .._dataset_type import DatasetType
 from .._exceptions import (
     ArgumentConflictError,
     ConfigurationError,
+    DatabutlerError,
     MissingCollectionError,
     ReadOnlyDatabaseError,
     RepositoryError,
@@ -123,7 +124,13 @@ class Butler:
         except BaseException as exc:
             if _registry is None:
                 self.registry.db.dispose()
-            if isinstance(exc, ConfigurationError) and not isinstance(exc, RepositoryError):
+            if isinstance(exc, ReadOnlyDatabaseError):  # it wanted tables that are not there
+                raise RepositoryError(
+                    f"Key 'datastore' of {self.root}/{CONFIG_NAME} names datastore tables this "
+                    f"repository's registry does not have ({exc}); restore the configuration "
+                    "the repository was created with."
+                ) from exc
+            if isinstance(exc, DatabutlerError) and not isinstance(exc, RepositoryError):
                 raise RepositoryError(
                     f"Key 'datastore' of {self.root}/{CONFIG_NAME}: {exc}"
                 ) from exc
@@ -215,6 +222,8 @@ class Butler:
                     break
                 made = directory
         try:
+            if not root_uri.startswith("s3://"):
+                Path(root_uri).mkdir(parents=True, exist_ok=True)
             registry, datastore_ = create_repository(
                 root_uri, db, datastore, universe, namespace, overwrite=overwrite
             )

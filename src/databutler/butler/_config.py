@@ -63,7 +63,12 @@ def normalize_root(root: str | os.PathLike[str]) -> str:
             f"Unsupported repository root {text!r} (scheme {scheme!r}); use a local path or "
             "s3://bucket/prefix."
         )
-    path = Path(text.removeprefix("file://")).expanduser().absolute()
+    try:
+        path = Path(text.removeprefix("file://")).expanduser().absolute()
+    except RuntimeError as exc:  # ``~user`` of a user this system does not have
+        raise ConfigurationError(
+            f"Invalid repository root {text!r}: {exc} Give an absolute or relative path."
+        ) from None
     if path.name == CONFIG_NAME:
         path = path.parent
     return str(path)
