@@ -256,3 +256,17 @@ def test_open_with_bad_run_is_refused(tmp_path: Path) -> None:
             Butler(tmp_path / "repo", run=bad, writeable=True)
     with Butler(tmp_path / "repo") as butler:
         assert butler.registry.queryCollections() == []
+
+
+def test_ingest_into_an_empty_run_name_is_refused(tmp_path: Path) -> None:
+    from databutler import DatasetRef, FileDataset, InvalidNameError
+
+    butler = make_repository(str(tmp_path / "repo"))
+    source = tmp_path / "x.json"
+    source.write_text("{}")
+    dataset = FileDataset(str(source), [DatasetRef("thing", {"instrument": "HSC", "detector": 1})])
+    with pytest.raises(InvalidNameError):
+        butler.ingest(dataset, run="")
+    assert source.exists()
+    assert butler.verify().ok
+    butler.close()

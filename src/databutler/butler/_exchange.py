@@ -39,6 +39,7 @@ from .._exceptions import (
 from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate
 from ..registry import SqlRegistry
+from ..registry.collections import validate_collection_name
 from ._conflicts import explaining_conflicts
 from ._manifest import (
     EXPORT_VERSION,
@@ -69,6 +70,8 @@ def ingest(
     skip_existing: bool,
 ) -> list[DatasetRef]:
     """Register the datasets of ``datasets`` and bring their files into the datastore."""
+    if run is not None:  # "" is a bad name, not "the default run"
+        validate_collection_name(run)
     datasets = list(datasets)
     datastore_ingest = getattr(butler.datastore, "ingest", None)
     if datastore_ingest is None:
