@@ -10,6 +10,16 @@ import pytest
 # The shipped contract suites assert in databutler.testing: show their values on failure.
 pytest.register_assert_rewrite("databutler.testing")
 
+# Under CI the property tests draw the same examples every run, so that a landing
+# never hangs on a lucky draw; developers' runs keep exploring new ones.
+import os  # noqa: E402
+
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
 from databutler.registry import RegistryManagerInstances, RegistryManagerTypes  # noqa: E402
 from databutler.registry.interfaces import Database  # noqa: E402
 from databutler.testing.database import DatabaseFactory, database_factory, database_ids  # noqa: E402

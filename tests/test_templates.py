@@ -140,7 +140,12 @@ SEGMENTED = "{run}/{datasetType}/{physical_filter}/{instrument}/{datasetType}_{p
 
 @settings(max_examples=150, deadline=None)
 @given(
-    physical_filter=st.text(min_size=1, max_size=32),
+    # Values a data ID can hold: no NUL, no lone surrogate (those are refused earlier).
+    physical_filter=st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        min_size=1,
+        max_size=32,
+    ),
     run=st.text(max_size=40),
 )
 def test_sanitised_path_stays_inside_root(physical_filter: str, run: str) -> None:
