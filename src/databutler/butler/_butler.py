@@ -222,8 +222,6 @@ class Butler:
                     break
                 made = directory
         try:
-            if not root_uri.startswith("s3://"):
-                Path(root_uri).mkdir(parents=True, exist_ok=True)
             registry, datastore_ = create_repository(
                 root_uri, db, datastore, universe, namespace, overwrite=overwrite
             )

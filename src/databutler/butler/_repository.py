@@ -48,8 +48,6 @@ def create_repository(
         datastore_ = datastore_from_config(
             config.datastore, registry.datastore_bridges, root=root_uri
         )
-        for directory in datastore_.local_roots:  # made here, never when opening
-            directory.mkdir(parents=True, exist_ok=True)
         config.write(overwrite=overwrite)
     except BaseException:
         registry.db.dispose()

@@ -14,7 +14,7 @@ __all__ = ["LocalStore"]
 
 
 class LocalStore(ResourceStore):
-    """Artifacts under the directory ``root`` (made by the first write that needs it).
+    """Artifacts under the directory ``root`` (created when missing).
 
     Writes go to a temporary file in the destination directory, then are
     renamed into place, so a crash never leaves a partial artifact under its
@@ -38,10 +38,8 @@ class LocalStore(ResourceStore):
     delete_concurrency = 1
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
-        # Not made here: opening a repository never creates anything (a root
-        # that went missing is reported, not silently remade); writes make
-        # the directories they need.
         self._root = Path(root).absolute()
+        self._root.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self._temporary_names = itertools.count()
 

@@ -168,6 +168,7 @@ class Database(ABC):
         self._frames: list[_Frame] = []
         self._doomed = False
         self._held = _HeldConnections()
+        self._clones: weakref.WeakSet[Database] = weakref.WeakSet()
         # Forgotten, an instance closes its own connections; `fromUri` makes
         # the instance that created the engine dispose of it too (clones share it).
         self._finalizer = weakref.finalize(self, _finalize, self._held, None)
@@ -224,21 +225,30 @@ class Database(ABC):
 
         Use one clone per thread.
         """
-        return type(self)(
+        clone = type(self)(
             origin=self.origin,
             engine=self._engine,
             namespace=self.namespace,
             writeable=self._writeable,
             metadata=self._metadata,
         )
+        self._clones.add(clone)  # closed with this instance by `dispose`
+        return clone
 
     def dispose(self) -> None:
         """Close this instance's connections and every pooled one of the engine (shared
         with clones)."""
         if self._connection is not None:
             raise RuntimeError("Cannot dispose of a database while a session is open.")
-        self._held.close()
+        self._close_kept()
         self._engine.dispose()
+
+    def _close_kept(self) -> None:
+        """Close the kept connections of this instance and of its clones not in a session."""
+        self._held.close()
+        for clone in list(self._clones):
+            if clone._connection is None:
+                clone._close_kept()
 
     def close(self) -> None:
         """Close the connections this instance keeps (the engine stays for its clones)."""
