@@ -9,17 +9,15 @@ the same databutler error, and the repositories are unchanged afterwards.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from databutler import Butler, DatabutlerError, DataIdError
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import on_both_backends
 
 
 def make_repository(root: str, **kwargs: Any) -> Butler:
@@ -50,24 +48,8 @@ def state(butler: Butler) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def butlers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Butler]]:
     """One repository per backend for the module; unchanged and clean at the end."""
-    root = tmp_path_factory.mktemp("data-ids")
-    uri = postgresql_uri()
-    schema = f"test_data_ids_{uuid.uuid4().hex[:12]}"
-    made = {"sqlite": make_repository(str(root / "sqlite"))}
-    try:
-        made["postgresql"] = make_repository(str(root / "pg"), db=uri, namespace=schema)
-        before = {name: state(butler) for name, butler in made.items()}
+    with on_both_backends(tmp_path_factory.mktemp("data-ids"), make_repository, state) as made:
         yield made
-        assert {name: state(butler) for name, butler in made.items()} == before
-        for butler in made.values():
-            assert butler.verify().ok
-    finally:
-        for butler in made.values():
-            butler.close()
-        engine = sqlalchemy.create_engine(uri)
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
 
 
 class _Undo(Exception):

@@ -7,13 +7,11 @@ component is at most 255 bytes); the longest allowed names work end to end.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +24,7 @@ from databutler import (
 )
 from databutler._dataset_type import MAX_COMPONENT_NAME, MAX_DATASET_TYPE_NAME
 from databutler.registry.collections import MAX_COLLECTION_NAME
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import on_both_backends
 
 
 def make_repository(root: str, **kwargs: Any) -> Butler:
@@ -54,24 +52,8 @@ def state(butler: Butler) -> tuple[list[str], list[str], list[str]]:
 @pytest.fixture(scope="module")
 def butlers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Butler]]:
     """One repository per backend for the module; unchanged and clean at the end."""
-    root = tmp_path_factory.mktemp("names")
-    uri = postgresql_uri()
-    schema = f"test_names_{uuid.uuid4().hex[:12]}"
-    made = {"sqlite": make_repository(str(root / "sqlite"))}
-    try:
-        made["postgresql"] = make_repository(str(root / "pg"), db=uri, namespace=schema)
-        before = {name: state(butler) for name, butler in made.items()}
+    with on_both_backends(tmp_path_factory.mktemp("names"), make_repository, state) as made:
         yield made
-        assert {name: state(butler) for name, butler in made.items()} == before
-        for butler in made.values():
-            assert butler.verify().ok
-    finally:
-        for butler in made.values():
-            butler.close()
-        engine = sqlalchemy.create_engine(uri)
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def outcome(call: Any) -> str:

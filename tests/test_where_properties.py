@@ -19,12 +19,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from databutler import Butler
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import on_both_backends
 from databutler.testing.queries import answers, snapshot, where_repository
 
 UTC = datetime.UTC
@@ -33,25 +32,11 @@ UTC = datetime.UTC
 @pytest.fixture(scope="module")
 def butlers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Butler]]:
     """One repository per backend for the whole module; checked unchanged at the end."""
-    root = tmp_path_factory.mktemp("where-properties")
-    uri = postgresql_uri()
-    schema = f"test_where_{uuid.uuid4().hex[:12]}"
-    made = {"sqlite": where_repository(str(root / "sqlite"))}
-    try:
-        made["postgresql"] = where_repository(str(root / "pg"), db=uri, namespace=schema)
-        before = {name: snapshot(butler) for name, butler in made.items()}
+    with on_both_backends(
+        tmp_path_factory.mktemp("where-properties"), where_repository, snapshot
+    ) as made:
         assert answers(made["sqlite"], None) == answers(made["postgresql"], None)
         yield made
-        assert {name: snapshot(butler) for name, butler in made.items()} == before
-        for butler in made.values():
-            assert butler.verify().ok
-    finally:
-        for butler in made.values():
-            butler.close()
-        engine = sqlalchemy.create_engine(uri)
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def agree(

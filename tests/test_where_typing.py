@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import datetime
 import math
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy
 from click.testing import CliRunner
 
 from databutler import Butler, DatabutlerError, ExpressionError
@@ -23,7 +21,7 @@ from databutler.registry.queries import (
     check_bind,
     parse_where,
 )
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import on_both_backends
 from databutler.testing.queries import RAW, answers, snapshot, where_repository
 
 UTC = datetime.UTC
@@ -32,20 +30,8 @@ UTC = datetime.UTC
 @pytest.fixture(scope="module")
 def butlers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Butler]]:
     """The same small repository on SQLite and on PostgreSQL, shared by the module."""
-    root = tmp_path_factory.mktemp("where")
-    uri = postgresql_uri()
-    schema = f"test_where_{uuid.uuid4().hex[:12]}"
-    made = {"sqlite": where_repository(str(root / "sqlite"))}
-    try:
-        made["postgresql"] = where_repository(str(root / "pg"), db=uri, namespace=schema)
+    with on_both_backends(tmp_path_factory.mktemp("where"), where_repository) as made:
         yield made
-    finally:
-        for butler in made.values():
-            butler.close()
-        engine = sqlalchemy.create_engine(uri)
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def same_answer(butlers: dict[str, Butler], where: Any, bind: Any = None) -> dict[str, Any]:

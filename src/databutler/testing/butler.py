@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ __all__ = [
     "S3Environment",
     "artifact_of",
     "file_datastore",
+    "on_both_backends",
     "populate",
 ]
 
@@ -168,3 +169,36 @@ def artifact_of(butler: Butler, ref: Any) -> tuple[ResourceStore, str]:
     prefix = datastore.store.root.rstrip("/") + "/"
     assert uri.startswith(prefix), f"{uri} is not under {prefix}"
     return datastore.store, uri[len(prefix) :]
+
+
+@contextmanager
+def on_both_backends(
+    root: Path,
+    make: Callable[..., Butler],
+    state: Callable[[Butler], Any] | None = None,
+) -> Iterator[dict[str, Butler]]:
+    """The same repository on SQLite (``"sqlite"``) and PostgreSQL (``"postgresql"``).
+
+    ``make(root, **create_arguments)`` builds each; the PostgreSQL one lives in
+    a fresh schema of the test server, dropped afterwards. With ``state``, the
+    block must leave ``state(butler)`` of both as it found it, and both must
+    verify clean: what property tests of refused input assert.
+    """
+    uri = postgresql_uri()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    made = {"sqlite": make(str(root / "sqlite"))}
+    try:
+        made["postgresql"] = make(str(root / "pg"), db=uri, namespace=schema)
+        before = {name: state(butler) for name, butler in made.items()} if state else None
+        yield made
+        if state is not None:
+            assert {name: state(butler) for name, butler in made.items()} == before
+            for butler in made.values():
+                assert butler.verify().ok
+    finally:
+        for butler in made.values():
+            butler.close()
+        engine = database_class_for_uri(uri).makeEngine(uri)
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
