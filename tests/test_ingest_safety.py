@@ -202,7 +202,7 @@ def test_file_uris_are_paths(butler: Butler, tmp_path: Path) -> None:
     with pytest.raises(DatabutlerError, match="host 'elsewhere'"):
         butler.ingest(_dataset("file://elsewhere/u.json", detector=2), transfer="copy")
     with pytest.raises(DatabutlerError, match="scheme 'http'"):
-        butler.ingest(_dataset("http://example.org/u.json", detector=2), transfer="copy")
+        butler.ingest(_dataset("http://127.0.0.1:9/u.json", detector=2), transfer="copy")
     assert butler.verify().ok
 
 

@@ -177,9 +177,10 @@ def _check_same_definitions(
     groups: dict[tuple[str, str | None], list[DatasetRef]] = {}
     for ref in refs:
         groups.setdefault((_type_name(ref), ref.run or default_run), []).append(ref)
+    registered = {t.name for t in registry.queryDatasetTypes()}
     for (name, run), members in sorted(groups.items(), key=lambda item: repr(item[0])):
         stored: dict[Any, Any] = {}
-        if run is not None and name in {t.name for t in registry.queryDatasetTypes()}:
+        if run is not None and name in registered:
             try:
                 stored = {
                     found.id: tuple(sorted(_required(found).items()))
