@@ -31,12 +31,14 @@ if anything was lost, wrong or resurrected, or if any error occurred.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -45,6 +47,8 @@ from typing import Any
 
 #: Data IDs per client: more than any client reaches in a run of this length.
 DETECTORS = 20_000
+#: Seconds the clients and the parent wait for each other at the start.
+BARRIER_TIMEOUT = 300.0
 
 
 def payload(client: int, round_: int) -> dict[str, Any]:
@@ -52,10 +56,21 @@ def payload(client: int, round_: int) -> dict[str, Any]:
 
 
 def client_main(
-    root: str, client: int, run: str, deadline: float, out: str, min_rounds: int = 0
+    root: str,
+    client: int,
+    run: str,
+    seconds: float,
+    out: str,
+    min_rounds: int = 0,
+    start: Any = None,
 ) -> None:
-    """One client: the mix until ``deadline`` (and ``min_rounds`` at least); writes what was
-    acknowledged to ``out``."""
+    """One client: the mix for ``seconds`` (and ``min_rounds`` at least); writes what was
+    acknowledged to ``out``.
+
+    The client imports databutler and opens the repository first, then waits at ``start`` (a
+    barrier shared with the other clients and the parent), so that the clock measures the mix
+    only, not process start-up.
+    """
     from databutler import Butler
 
     errors: Counter[str] = Counter()
@@ -64,6 +79,12 @@ def client_main(
     pruned: list[str] = []
     order: list[Any] = []  # refs in put order, oldest first
     with Butler(root, run=run, writeable=True) as butler:
+        if start is not None:
+            # Another client failed to start: go on (the parent reports it).
+            with contextlib.suppress(threading.BrokenBarrierError):
+                start.wait(timeout=BARRIER_TIMEOUT)
+        began = time.time()
+        deadline = began + seconds
         round_ = 0
         while (time.time() < deadline or round_ < min_rounds) and round_ < DETECTORS:
             data = payload(client, round_)
@@ -93,7 +114,10 @@ def client_main(
             except Exception as exc:  # counted and reported: the benchmark goes on
                 errors[type(exc).__name__] += 1
             round_ += 1
-    Path(out).write_text(json.dumps({"ops": ops, "errors": errors, "kept": kept, "pruned": pruned}))
+        took = time.time() - began
+    Path(out).write_text(
+        json.dumps({"ops": ops, "seconds": took, "errors": errors, "kept": kept, "pruned": pruned})
+    )
 
 
 def make_repository(base: Path, clients: int, db: str | None) -> tuple[str, str | None]:
@@ -152,24 +176,28 @@ def run_round(
     context = multiprocessing.get_context("spawn")
     try:
         outs = [str(base / f"client-{clients}-{i}.json") for i in range(clients)]
-        # Processes start (and import databutler) before the clock starts.
-        start_at = time.time() + 1.0 + 0.3 * clients
-        deadline = start_at + seconds
+        # The clock starts once every client has imported databutler and opened the
+        # repository: the barrier has one party per client and one for this process.
+        start = context.Barrier(clients + 1)
         processes = [
             context.Process(
-                target=_delayed,
-                args=(start_at, root, i, f"client{i}", deadline, outs[i], min_rounds),
+                target=client_main,
+                args=(root, i, f"client{i}", seconds, outs[i], min_rounds, start),
             )
             for i in range(clients)
         ]
         for process in processes:
             process.start()
+        # A client that dies before the start is reported below as ClientCrashed.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            start.wait(timeout=BARRIER_TIMEOUT)
         for process in processes:
             process.join()
-        elapsed = max(time.time(), deadline) - start_at
         failed = [p.exitcode for p in processes if p.exitcode != 0]
         results = [json.loads(Path(o).read_text()) for o in outs if Path(o).exists()]
         ops = sum(r["ops"] for r in results)
+        # The round lasts as long as its slowest client's mix (at least ``seconds``).
+        elapsed = max([seconds, *(r["seconds"] for r in results)])
         errors: Counter[str] = Counter()
         for r in results:
             errors.update(r["errors"])
@@ -191,11 +219,6 @@ def run_round(
     finally:
         if db and namespace:
             drop_schema(db, namespace)
-
-
-def _delayed(start_at: float, *args: Any) -> None:
-    time.sleep(max(0.0, start_at - time.time()))
-    client_main(*args)
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from databutler import (
     ddl,
 )
 from databutler.registry import RegistryManagerTypes, open_database
+from databutler.registry._committed_cache import CommittedCache
 from databutler.registry.databases.postgresql import PostgresqlDatabase
 from databutler.registry.interfaces import Database
 from databutler.testing.database import DatabaseFactory, postgresql_uri
@@ -565,6 +567,73 @@ def test_is_in_transaction(db: Database, tables: Tables) -> None:
     clone = db.clone()
     with db.transaction():
         assert not clone.isInTransaction()
+
+
+def test_on_commit_runs_after_the_outermost_commit_only(db: Database, tables: Tables) -> None:
+    ran: list[str] = []
+    db.on_commit(lambda: ran.append("outside"))  # no transaction: at once
+    assert ran == ["outside"]
+    with db.transaction():
+        db.on_commit(lambda: ran.append("outer"))
+        with db.transaction():
+            db.on_commit(lambda: ran.append("nested"))
+        with pytest.raises(ValueError, match="undone"), db.transaction(savepoint=True):
+            db.on_commit(lambda: ran.append("rolled-back savepoint"))
+            raise ValueError("undone")
+        with db.transaction(savepoint=True):
+            db.on_commit(lambda: ran.append("kept savepoint"))
+        assert ran == ["outside"]  # nothing before the commit
+    assert ran == ["outside", "outer", "nested", "kept savepoint"]
+    with pytest.raises(ValueError, match="boom"), db.transaction():
+        db.on_commit(lambda: ran.append("rolled back"))
+        raise ValueError("boom")
+    with pytest.raises(TransactionAbortedError), db.transaction():
+        db.on_commit(lambda: ran.append("doomed"))
+        with contextlib.suppress(ValueError), db.transaction():
+            raise ValueError("dooms the outer transaction")
+    with db.transaction():
+        pass  # callbacks of failed transactions do not leak into the next one
+    assert ran == ["outside", "outer", "nested", "kept savepoint"]
+
+
+def test_committed_cache_keeps_no_read_a_write_or_rollback_undid(
+    db: Database, tables: Tables
+) -> None:
+    cache: CommittedCache[str, int] = CommittedCache(db)
+    with db.transaction():
+        cache.keep("a", 1)
+        assert cache.get("a") is None  # not before the commit
+    assert cache.get("a") == 1
+    with pytest.raises(ValueError, match="x"), db.transaction():
+        cache.keep("b", 2)
+        raise ValueError("x")
+    assert "b" not in cache
+    with db.transaction():
+        cache.keep("c", 3)  # read before a write of the same rows...
+        cache.forget("c")  # ...which the write's invalidation cancels
+        cache.keep("d", 4)  # read after the write: kept
+    assert "c" not in cache
+    assert cache.get("d") == 4
+    cache.clear()
+    assert cache.get("a") is None and cache.get("d") is None
+
+
+def test_query_raw_raises_driver_errors_as_sqlalchemy_errors_and_goes_on(
+    db: Database, tables: Tables
+) -> None:
+    db.insert(tables.item, _row(1))
+    for _ in range(2):  # the kept read connection, then the same after the error
+        with (
+            pytest.raises(sqlalchemy.exc.DBAPIError, match="no_such_table"),
+            db.queryRaw("SELECT * FROM no_such_table"),
+        ):
+            pass
+        with db.queryRaw(f"SELECT name FROM {db.quoted(tables.item)}") as rows:
+            assert [tuple(r) for r in rows] == [("n1",)]
+    with db.transaction():  # inside a transaction the rows it wrote are seen
+        db.insert(tables.item, _row(2))
+        with db.queryRaw(f"SELECT id FROM {db.quoted(tables.item)} ORDER BY id") as rows:
+            assert [r[0] for r in rows] == [1, 2]
 
 
 def test_session_is_reentrant_and_pins_one_connection(

@@ -47,6 +47,7 @@ __all__ = [
     "ArgumentTypeError",
     "ArtifactCorruptedError",
     "CollectionError",
+    "ConcurrentUpdateError",
     "ConfigurationError",
     "ConflictError",
     "DataIdError",
@@ -246,6 +247,11 @@ class DatabaseConflictError(DatabaseError):
 
 class TransactionAbortedError(DatabaseError):
     """An inner transaction block failed, so the whole transaction was rolled back."""
+
+
+class ConcurrentUpdateError(DatabaseError):
+    """A transaction collided with another client's (deadlock, serialization failure) and
+    was rolled back whole; repeating it is safe."""
 
 
 if TYPE_CHECKING:

@@ -27,4 +27,3 @@ def dump(data: Any, *, sort_keys: bool = False) -> str:
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return str(yaml.dump(data, Dumper=dumper, sort_keys=sort_keys))
-

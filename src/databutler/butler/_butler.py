@@ -56,6 +56,7 @@ from ._config import (
 from ._conflicts import explaining_conflicts
 from ._delete import PruneResult
 from ._repository import create_repository
+from ._retry import retrying
 from ._values import DatasetExistence, DatasetNotFoundError
 from ._verify import VerifyReport, leaf_datastores, recover_moves, verify_datastore
 
@@ -426,35 +427,39 @@ class Butler:
                 "No run to put into: pass run='name' to put(), or open the butler "
                 "with Butler(root, run='name', writeable=True)."
             )
-        # A known run is looked up (and cached) outside the transaction, so later
-        # puts write nothing for it; a new one is registered inside it, so that a
-        # failed put leaves no empty run behind.
-        new_run = bool(groups) and not self._is_collection(target)  # type: ignore[arg-type]
+        # A run this client has seen is not looked up again (the insert's transaction
+        # checks the cached one), so later puts write nothing for it; a new one is
+        # registered inside the transaction, so that a failed put leaves no empty run.
+        new_run = bool(groups) and not self.registry.known_collection(target)  # type: ignore[arg-type]
         inserts = {
             name: [items[i][2] or {} for i in positions] for name, positions in groups.items()
         }
-        with explaining_conflicts(self.registry, inserts, target), self.transaction():
-            if new_run:
-                self.registry.registerRun(target)  # type: ignore[arg-type]
-            if resolved:
-                self._import_refs(resolved)
-            for name, positions in groups.items():
-                new = self.registry.insertDatasets(name, inserts[name], target)  # type: ignore[arg-type]
-                for i, ref in zip(positions, new, strict=True):
-                    refs[i] = ref
-            done = [ref for ref in refs if ref is not None]
-            self.datastore.put_many(
-                (obj, ref) for (obj, _, _), ref in zip(items, done, strict=True)
-            )
-        return done
 
-    def _is_collection(self, name: str) -> bool:
-        """Whether collection ``name`` exists (a cached lookup once it does)."""
-        try:
-            self.registry.getCollectionType(name)
-        except MissingCollectionError:
-            return False
-        return True
+        def attempt(new_run: bool) -> list[DatasetRef]:
+            with explaining_conflicts(self.registry, inserts, target), self.transaction():
+                if new_run:
+                    self.registry.registerRun(target)  # type: ignore[arg-type]
+                if resolved:
+                    self._import_refs(resolved)
+                for name, positions in groups.items():
+                    new = self.registry.insertDatasets(name, inserts[name], target)  # type: ignore[arg-type]
+                    for i, ref in zip(positions, new, strict=True):
+                        refs[i] = ref
+                done = [ref for ref in refs if ref is not None]
+                self.datastore.put_many(
+                    (obj, ref) for (obj, _, _), ref in zip(items, done, strict=True)
+                )
+            return done
+
+        def put() -> list[DatasetRef]:
+            try:
+                return attempt(new_run)
+            except MissingCollectionError:
+                if new_run or not groups or self.registry.known_collection(target):  # type: ignore[arg-type]
+                    raise
+                return attempt(True)  # another client removed the run since this one saw it
+
+        return retrying(self.registry.db, put, "put datasets")
 
     def _import_refs(self, refs: list[DatasetRef]) -> None:
         """Make sure the registry has these resolved refs (same ids), creating their runs."""
@@ -816,7 +821,13 @@ class Butler:
         require_bool(dry_run, "dry_run")
         if not dry_run:
             self._require_writeable("empty the trash")
-        emptied = len(self.datastore.emptyTrash(dry_run=dry_run))
+        emptied = len(
+            retrying(
+                self.registry.db,
+                lambda: self.datastore.emptyTrash(dry_run=dry_run),
+                "empty the trash",
+            )
+        )
         failures = [
             failure
             for leaf in leaf_datastores(self.datastore)

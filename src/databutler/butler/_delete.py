@@ -9,6 +9,7 @@ clears.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
 from .._exceptions import ArgumentConflictError, CollectionError
 from ..registry.interfaces import FakeDatasetRef
+from ._retry import retrying
 
 if TYPE_CHECKING:
     from ._butler import Butler
@@ -95,18 +97,28 @@ def prune(
     if refs:  # pruning nothing only checks the options: a read-only butler may
         butler._require_writeable("prune datasets")
     untagged = unstored = purged = 0
-    for start in range(0, len(refs), PRUNE_CHUNK):
-        chunk = refs[start : start + PRUNE_CHUNK]
+    db = registry.db
+
+    def remove(chunk: list[DatasetRef]) -> int:
         with butler.transaction():
             if unstore:
                 butler.datastore.trash(chunk)
-            if purge:
-                purged += registry.removeDatasets(chunk)
+            removed = registry.removeDatasets(chunk) if purge else 0
             for tag in tags:
                 registry.disassociate(tag, chunk)
+        return removed
+
+    for start in range(0, len(refs), PRUNE_CHUNK):
+        chunk = refs[start : start + PRUNE_CHUNK]
+        purged += retrying(db, functools.partial(remove, chunk), "prune datasets")
         untagged += len(chunk) if tags else 0
         if unstore:
-            unstored += len(set(butler.datastore.emptyTrash(refs=chunk)))
+            emptied = retrying(
+                db,
+                functools.partial(butler.datastore.emptyTrash, refs=chunk),
+                "empty the trash of pruned datasets",
+            )
+            unstored += len(set(emptied))
     return PruneResult(untagged, unstored, purged)
 
 

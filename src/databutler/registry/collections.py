@@ -19,6 +19,7 @@ import sqlalchemy
 from .. import ddl
 from .._collection_type import CollectionType
 from .._exceptions import CollectionError, ConflictError, InvalidNameError, MissingCollectionError
+from ._committed_cache import CommittedCache
 from .attributes import SchemaGeneration
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 
@@ -119,8 +120,8 @@ class SimpleCollectionManager(VersionedExtension):
         self._db = db
         self._collection, self._chain = tables
         # This client's writes clear these; refresh() does for other clients' changes.
-        self._by_name: dict[str, CollectionRecord] = {}
-        self._children_of: dict[int, list[CollectionRecord]] = {}
+        self._by_name: CommittedCache[str, CollectionRecord] = CommittedCache(db)
+        self._children_of: CommittedCache[int, list[CollectionRecord]] = CommittedCache(db)
         #: Bumped by every change here; set by the registry that owns this manager.
         self.generation: SchemaGeneration | None = None
 
@@ -202,6 +203,10 @@ class SimpleCollectionManager(VersionedExtension):
         with self._db.query(sql) as result:
             return [CollectionRecord(r[0], r[1], CollectionType(r[2]), r[3]) for r in result]
 
+    def cached(self, name: str) -> bool:
+        """Whether ``name`` is in this client's cache (no query)."""
+        return name in self._by_name
+
     def find(self, name: str) -> CollectionRecord:
         """The collection ``name``.
 
@@ -221,9 +226,9 @@ class SimpleCollectionManager(VersionedExtension):
                 f"lists them) or create it: registerRun({name!r}) for a run, "
                 "registerCollection(...) for another type."
             )
-        if not self._db.isInTransaction():  # a rollback must not leave it cached
-            self._by_name[name] = found[0]
-        return found[0]
+        record = found[0]
+        self._by_name.keep(name, record)
+        return record
 
     def query(
         self, pattern: str | None = None, types: Iterable[CollectionType] | None = None
@@ -264,8 +269,7 @@ class SimpleCollectionManager(VersionedExtension):
         )
         with self._db.query(sql) as result:
             children = [CollectionRecord(r[0], r[1], CollectionType(r[2]), r[3]) for r in result]
-        if not self._db.isInTransaction():
-            self._children_of[key] = children
+        self._children_of.keep(key, children)
         return children
 
     def resolve(self, names: Iterable[str]) -> list[CollectionRecord]:

@@ -19,6 +19,7 @@ from .. import ddl
 from .._dataset_type import DatasetType, validate_dataset_type_name
 from .._exceptions import ConflictError, DatabutlerError
 from ..dimensions import DimensionUniverse
+from ._committed_cache import CommittedCache
 from .attributes import SchemaGeneration
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 
@@ -76,7 +77,7 @@ class DatasetTypeManager(VersionedExtension):
         self._table = table
         self._universe = universe
         # name -> record; this client's writes keep it current, refresh() drops it.
-        self._cache: dict[str, DatasetTypeRecord] = {}
+        self._cache: CommittedCache[str, DatasetTypeRecord] = CommittedCache(db)
         #: Bumped by every change here; set by the registry that owns this manager.
         self.generation: SchemaGeneration | None = None
 
@@ -239,9 +240,9 @@ class DatasetTypeManager(VersionedExtension):
                 f"{name!r} is a component of {parent!r}; components are not registered — "
                 f"find {parent!r} and take its component."
             )
-        if not self._db.isInTransaction():  # a rollback must not leave it cached
-            self._cache[name] = found[0]
-        return found[0]
+        record = found[0]
+        self._cache.keep(name, record)
+        return record
 
     def refresh(self) -> None:
         """Forget cached dataset types, to see other clients' changes."""
@@ -271,7 +272,7 @@ class DatasetTypeManager(VersionedExtension):
             If datasets of that type still exist; nothing changes.
         """
         record = self.find(name)
-        self._cache.pop(name, None)
+        self._cache.forget(name)
         try:
             with self._db.transaction():
                 self._db.deleteWhere(self._table, self._table.c.dataset_type_id == record.key)

@@ -11,7 +11,7 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_id import DatasetIdGenEnum
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
-from .._exceptions import CollectionError, DataIdError
+from .._exceptions import CollectionError, DataIdError, MissingCollectionError
 from ..dimensions import DataCoordinate, DimensionUniverse
 from .bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from .databases import open_database
@@ -253,6 +253,22 @@ class SqlRegistry:
     def registerRun(self, name: str, doc: str | None = None) -> bool:
         """Register a RUN collection; whether it was new."""
         return self.registerCollection(name, CollectionType.RUN, doc)
+
+    def known_collection(self, name: str) -> bool:
+        """Whether collection ``name`` exists, from this client's cache once it has seen it.
+
+        A cached answer is not checked against other clients' changes: for
+        callers whose write transaction checks the collection again (a dataset
+        insert does) and that can handle `MissingCollectionError` there.
+        """
+        if self._managers.collections.cached(name):
+            return True
+        self._coherent()
+        try:
+            self._managers.collections.find(name)
+        except MissingCollectionError:
+            return False
+        return True
 
     def getCollectionType(self, name: str) -> CollectionType:
         """The type of collection ``name``."""

@@ -229,8 +229,12 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         for batch in chunked(as_dataset_ids(ids), db.IN_BATCH_SIZE):
             keys = db.encodeIds(batch)
             back = dict(zip(keys, batch, strict=True))
-            sql = base + db.sqlInIds("r.dataset_id", len(back))
-            with db.queryRaw(sql, [self.datastoreName, *db.inIdsParams(sorted(back))]) as rows:
+            # The ids constrain both tables, so that each is read through its primary key
+            # whatever the planner's statistics say (none, right after a bulk load).
+            n = len(back)
+            sql = f"{base}{db.sqlInIds('r.dataset_id', n)} AND {db.sqlInIds('l.dataset_id', n)}"
+            params = db.inIdsParams(sorted(back))
+            with db.queryRaw(sql, [self.datastoreName, *params, *params]) as rows:
                 for row in rows:
                     record = dict(zip(names, row, strict=True))
                     record[id_name] = back[row[at]]
@@ -294,64 +298,52 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         datasets' artifacts, streamed, then, batch by batch, which of them a
         record of a held dataset names (through the index on ``column``).
         """
-        location, trash = self._tables
+        db = self._db
+        p = db.PLACEHOLDER
         name = self.datastoreName
-        held = location.alias("held")
-        stored_again = sqlalchemy.exists().where(
-            held.c.dataset_id == trash.c.dataset_id, held.c.datastore_name == name
-        )
-        page_size = self._db.IN_BATCH_SIZE
+        path = db.quoteName(column.name)
+        table = db.quoted(records)
+        page_size = db.IN_BATCH_SIZE
         trashed = (
-            sqlalchemy.select(trash.c.dataset_id, column)
-            .join_from(records, trash, trash.c.dataset_id == records.c.dataset_id)
-            .where(trash.c.datastore_name == name, ~stored_again)
-            .order_by(trash.c.dataset_id)
-            .limit(page_size)
+            f"SELECT t.dataset_id, r.{path} FROM {table} r JOIN {self._trash_sql} t "
+            f"ON t.dataset_id = r.dataset_id WHERE t.datastore_name = {p} AND NOT EXISTS "
+            f"(SELECT 1 FROM {self._location_sql} held WHERE held.dataset_id = t.dataset_id "
+            f"AND held.datastore_name = {p})"
         )
-        stored = records.alias("stored_records")
-        stored_column = stored.c[column.name]
         still_used = (
-            sqlalchemy.select(stored_column)
-            .distinct()
-            .join_from(
-                stored,
-                location,
-                sqlalchemy.and_(
-                    location.c.dataset_id == stored.c.dataset_id,
-                    location.c.datastore_name == name,
-                ),
-            )
+            f"SELECT DISTINCT s.{path} FROM {table} s JOIN {self._location_sql} l "
+            f"ON l.dataset_id = s.dataset_id AND l.datastore_name = {p} WHERE "
         )
+        order = f" ORDER BY t.dataset_id LIMIT {page_size}"
         keep: set[Any] = set()
         for batch in selected_id_batches(selected, page_size):
-            query = (
-                trashed
-                if batch is None
-                else trashed.where(self._db.inClause(trash.c.dataset_id, batch))
-            )
+            query, params = trashed, [name, name]
+            if batch is not None:
+                keys = db.encodeIds(batch)
+                query += f" AND {db.sqlInIds('t.dataset_id', len(keys))}"
+                params += db.inIdsParams(keys)
             # Keyset pages over the trash: memory stays flat however large it is.
             after: Any = None
             past = False  # whether to start after ``after`` rather than at it
             while True:
-                page_sql = query
-                if after is not None:
-                    key = trash.c.dataset_id
-                    page_sql = query.where(key > after if past else key >= after)
-                with self._db.query(page_sql) as result:
-                    rows = result.all()
-                full = len(rows) == page_size
-                if full and rows[0][0] != rows[-1][0]:
-                    # The last dataset's rows may go on in the next page: take them there.
-                    after, past = rows[-1][0], False
-                    rows = [row for row in rows if row[0] != after]
-                elif full:  # one dataset fills a whole page: go on after it
-                    after, past = rows[-1][0], True
-                candidates = sorted({row[1] for row in rows if row[1] is not None})
+                if after is None:
+                    page_sql, page_params = query + order, params
+                else:
+                    page_sql = f"{query} AND t.dataset_id {'>' if past else '>='} {p}{order}"
+                    page_params = [*params, after]
+                with db.queryRaw(page_sql, page_params) as rows:
+                    full = len(rows) == page_size
+                    if full and rows[0][0] != rows[-1][0]:
+                        # The last dataset's rows may go on in the next page: take them there.
+                        after, past = rows[-1][0], False
+                        rows = [row for row in rows if row[0] != after]
+                    elif full:  # one dataset fills a whole page: go on after it
+                        after, past = rows[-1][0], True
+                    candidates = sorted({row[1] for row in rows if row[1] is not None})
                 if candidates:
-                    with self._db.query(
-                        still_used.where(self._db.inClause(stored_column, candidates))
-                    ) as used:
-                        keep.update(used.scalars())
+                    sql = still_used + db.sqlInValues(f"s.{path}", len(candidates))
+                    with db.queryRaw(sql, [name, *db.inValuesParams(candidates)]) as used:
+                        keep.update(row[0] for row in used)
                 if not full:
                     break
         return keep

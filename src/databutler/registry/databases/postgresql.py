@@ -65,6 +65,10 @@ def _check_namespace(namespace: str | None) -> None:
         )
 
 
+#: SQLSTATEs of a transaction that collided with another one and was rolled back whole.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
 class PostgresqlDatabase(Database):
     """A `Database` on PostgreSQL; ``namespace`` is a schema, created when absent.
 
@@ -169,21 +173,36 @@ class PostgresqlDatabase(Database):
         # docstring inherited
         return [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in values]
 
+    # One value is bound as a plain comparison, more as one array parameter. A prepared
+    # statement's generic plan uses ``column = $1`` as an index condition, where it
+    # may turn ``column = ANY($1)`` on a later column of an index into a filter.
+
     def sqlInIds(self, column: str, n: int) -> str:
-        # docstring inherited; one array parameter, whatever n is.
-        return f"{column} = ANY(%s::uuid[])"
+        # docstring inherited
+        return f"{column} = %s::uuid" if n == 1 else f"{column} = ANY(%s::uuid[])"
 
     def inIdsParams(self, encoded: list[Any]) -> list[Any]:
         # docstring inherited
-        return [encoded]
+        return list(encoded) if len(encoded) == 1 else [encoded]
 
     def sqlInValues(self, column: str, n: int) -> str:
         # docstring inherited
-        return f"{column} = ANY(%s)"
+        return f"{column} = %s" if n == 1 else f"{column} = ANY(%s)"
 
     def inValuesParams(self, values: list[Any]) -> list[Any]:
         # docstring inherited
-        return [values]
+        return list(values) if len(values) == 1 else [values]
+
+    def is_transient(self, error: BaseException) -> bool:
+        # docstring inherited; serialization_failure and deadlock_detected.
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            if getattr(getattr(current, "orig", current), "sqlstate", None) in TRANSIENT_SQLSTATES:
+                return True
+            current = current.__cause__ or current.__context__
+        return False
 
     def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:
         # docstring inherited

@@ -95,6 +95,8 @@ class _Frame:
 
     trans: sqlalchemy.Transaction | None
     savepoint: bool
+    #: How many `Database.on_commit` callbacks were pending when the block began.
+    pending: int = 0
 
 
 class _HeldConnections:
@@ -167,6 +169,7 @@ class Database(ABC):
         self._connection: sqlalchemy.Connection | None = None
         self._frames: list[_Frame] = []
         self._doomed = False
+        self._after_commit: list[Callable[[], None]] = []
         self._held = _HeldConnections()
         self._clones: weakref.WeakSet[Database] = weakref.WeakSet()
         # Forgotten, an instance closes its own connections; `fromUri` makes
@@ -372,6 +375,7 @@ class Database(ABC):
                 frame = _Frame(connection.begin_nested(), True)
             else:
                 frame = _Frame(None, False)
+            frame.pending = len(self._after_commit)
             self._frames.append(frame)
             try:
                 self._lock_tables(connection, list(lock))
@@ -381,8 +385,11 @@ class Database(ABC):
                 if frame.trans is not None:
                     if frame.trans.is_active:
                         frame.trans.rollback()
+                    del self._after_commit[frame.pending :]  # what the block read is undone
                 else:
                     self._doomed = True
+                if not self._frames:
+                    self._after_commit.clear()
                 raise
             self._frames.pop()
             if frame.trans is None:
@@ -390,11 +397,32 @@ class Database(ABC):
             if not self._frames and self._doomed:
                 frame.trans.rollback()
                 self._doomed = False
+                self._after_commit.clear()
                 raise TransactionAbortedError(
                     "An operation inside this transaction failed, so all of its work was rolled "
                     "back; use transaction(savepoint=True) around steps whose errors you catch."
                 )
-            frame.trans.commit()
+            try:
+                frame.trans.commit()
+            except BaseException:
+                if not self._frames:
+                    self._after_commit.clear()
+                raise
+            if not self._frames:
+                callbacks, self._after_commit = self._after_commit, []
+                for callback in callbacks:
+                    callback()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the outermost transaction commits; forget it on rollback.
+
+        Outside a transaction it runs at once. Caches use it to keep what a
+        transaction read without keeping what a rollback undoes.
+        """
+        if self._frames:
+            self._after_commit.append(callback)
+        else:
+            callback()
 
     def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:  # noqa: B027
         """Hook run right after an outermost BEGIN."""
@@ -661,6 +689,11 @@ class Database(ABC):
 
     # ------------------------------------------------------------------
     # Writes
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether ``error`` (or what caused it) means "repeat the transaction": it collided
+        with another client's (deadlock, serialization failure) and was rolled back whole."""
+        return False
 
     def _checkWriteable(self, what: str) -> None:
         if not self._writeable:
@@ -988,18 +1021,59 @@ class Database(ABC):
         for attempt in range(attempts):
             with self._connect_for_read() as connection:
                 try:
-                    result = connection.exec_driver_sql(sql, tuple(params))
+                    rows = self._fetch_raw(connection, sql, tuple(params))
                 except sqlalchemy.exc.DBAPIError as exc:
                     if exc.connection_invalidated and attempt + 1 < attempts:
                         continue
                     raise
-                try:
-                    cursor = result.cursor
-                    rows = cursor.fetchall() if cursor is not None and cursor.description else []
-                    yield list(rows)
-                finally:
-                    result.close()
+                yield rows
                 return
+
+    def _fetch_raw(
+        self, connection: sqlalchemy.Connection, sql: str, params: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        """All rows of one driver-level statement.
+
+        On a connection whose transaction state SQLAlchemy already settled
+        (autocommit, or a transaction it began) and that nothing listens to,
+        the statement goes straight to a driver cursor: SQLAlchemy's result
+        set-up costs more than a small indexed query. Driver errors are raised
+        as SQLAlchemy's, and a dropped connection is invalidated, as
+        `~sqlalchemy.engine.Connection.exec_driver_sql` does.
+        """
+        engine = connection.engine
+        direct = not engine.dispatch.before_cursor_execute and (
+            connection.in_transaction()
+            or connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        )
+        if not direct:
+            result = connection.exec_driver_sql(sql, params)
+            try:
+                cursor = result.cursor
+                return list(cursor.fetchall()) if cursor is not None and cursor.description else []
+            finally:
+                result.close()
+        dialect = engine.dialect
+        fairy = connection.connection
+        cursor = fairy.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+        except dialect.loaded_dbapi.Error as exc:
+            dropped = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+            if dropped:
+                connection.invalidate(exc)
+            raise sqlalchemy.exc.DBAPIError.instance(
+                sql,
+                params,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=dropped,
+                dialect=dialect,
+            ) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
 
 def _uuid_from_bytes_checked(value: bytes) -> uuid.UUID:
