@@ -224,3 +224,29 @@ def test_schema_change_waits_for_a_write_transaction_that_checked(root: str) -> 
     assert visible(root, "thing", "night1") == [{"instrument": "HSC", "detector": 0}]
     writer.close()
     changer.close()
+
+
+@pytest.mark.parametrize("found_before", [True, False], ids=["hit", "miss"])
+def test_find_after_run_recreated_by_child(root: str, found_before: bool) -> None:
+    """The generation read rides on the search's query: a stale run key is caught both when
+    the stale search finds nothing and when it still finds rows."""
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"old": 0}, "thing", instrument="HSC", detector=0)
+    butler.put({"old": 1}, "thing", instrument="HSC", detector=1, run="night2")
+    search = ["night1", "night2"]
+    detector = 1 if found_before else 0
+    assert butler.find_dataset("thing", instrument="HSC", detector=detector, collections=search)
+    in_child(
+        root,
+        """
+        butler.remove_runs(['night1'])
+        butler.empty_trash()
+        butler.put({'new': 1}, 'thing', instrument='HSC', detector=1, run='night1')
+        """,
+    )
+    # night1 has a new key now; this client still has the old one cached.
+    ref = butler.find_dataset("thing", instrument="HSC", detector=1, collections=search)
+    assert ref is not None and ref.run == "night1"
+    assert butler.get(ref) == {"new": 1}
+    assert butler.find_dataset("thing", instrument="HSC", detector=0, collections=search) is None
+    butler.close()

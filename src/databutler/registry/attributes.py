@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy
 
@@ -188,6 +188,16 @@ class SchemaGeneration:
             sql = self._sql
         with self._db.queryRaw(sql, (GENERATION_KEY,)) as rows:
             token = rows[0][0] if rows else None
+        return self.observe(token)
+
+    @property
+    def scalar_sql(self) -> tuple[str, tuple[Any, ...]]:
+        """A scalar subquery for the token, and its parameters, for another read to carry
+        (saving a round trip); give what it returns to `observe`."""
+        return f"({self._sql})", (GENERATION_KEY,)
+
+    def observe(self, token: str | None) -> bool:
+        """Take ``token`` as just read; drop the caches if it changed. Whether it changed."""
         if token == self._seen:
             return False
         self._seen = token

@@ -369,13 +369,13 @@ class SqlRegistry:
         CALIBRATION collections are searched when ``timespan`` (or an instant)
         is given: the calibration valid then matches.
         """
-        self._coherent()
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         data_id = dict(dataId or {}, **kwargs)
         search = [collections] if isinstance(collections, str) else list(collections)
         if isinstance(timespan, datetime.datetime):
             timespan = Timespan(timespan, timespan + datetime.timedelta(microseconds=1))
-        return self._datasets.find(name, data_id, search, timespan)
+        # The coherence check rides on the search's own query (see `_coherent`).
+        return self._datasets.find(name, data_id, search, timespan, coherent=True)
 
     def queryDatasets(
         self,

@@ -30,7 +30,7 @@ from ..._collection_type import CollectionType, Timespan
 from ..._dataset_id import DatasetIdFactory, DatasetIdGenEnum
 from ..._dataset_ref import DatasetRef
 from ..._dataset_type import DatasetType
-from ..._exceptions import CollectionError, ConflictError
+from ..._exceptions import CollectionError, ConflictError, DatabutlerError
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
 from ..collections import CollectionRecord, SimpleCollectionManager
@@ -48,6 +48,9 @@ __all__ = ["ByDimensionsDatasetRecordStorageManager"]
 
 #: Rows fetched at a time when streaming query results.
 _STREAM_BATCH = 10_000
+
+#: What `_find_carrying` carries when the search returned no row.
+_NO_ROWS: Any = object()
 
 
 def tags_table_name(group: DimensionGroup) -> str:
@@ -385,23 +388,66 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         dataId: Mapping[str, Any] | DataCoordinate,
         collections: Sequence[str],
         timespan: Timespan | None = None,
+        *,
+        coherent: bool = False,
     ) -> DatasetRef | None:
         """The first dataset of that type and data ID in ``collections``, searched in order.
 
         CHAINED collections are searched member by member. CALIBRATION
         collections are searched only with a ``timespan``: a dataset valid at
         some time of it matches (more than one is an error).
+
+        With ``coherent``, caches another client made stale are not used: the
+        schema generation is read with the search (one query for both) and,
+        if it changed, the search runs again on fresh caches.
         """
+        generation = self._types.generation if coherent else None
+        if generation is None:
+            return self._find(datasetTypeName, dataId, collections, timespan)
+        if timespan is not None or self._db.isInTransaction():
+            generation.check()
+            return self._find(datasetTypeName, dataId, collections, timespan)
+        try:
+            found, token = self._find_carrying(
+                datasetTypeName, dataId, collections, generation.scalar_sql
+            )
+        except (DatabutlerError, sqlalchemy.exc.DBAPIError):
+            # Possibly an answer from stale caches (a type redefined, a table dropped).
+            if generation.check():
+                return self._find(datasetTypeName, dataId, collections, timespan)
+            raise
+        changed = generation.check() if token is _NO_ROWS else generation.observe(token)
+        return self._find(datasetTypeName, dataId, collections, timespan) if changed else found
+
+    def _find(
+        self,
+        datasetTypeName: str,
+        dataId: Mapping[str, Any] | DataCoordinate,
+        collections: Sequence[str],
+        timespan: Timespan | None = None,
+    ) -> DatasetRef | None:
+        return self._find_carrying(datasetTypeName, dataId, collections, None, timespan)[0]
+
+    def _find_carrying(
+        self,
+        datasetTypeName: str,
+        dataId: Mapping[str, Any] | DataCoordinate,
+        collections: Sequence[str],
+        scalar: tuple[str, tuple[Any, ...]] | None,
+        timespan: Timespan | None = None,
+    ) -> tuple[DatasetRef | None, Any]:
+        """`find`, and the value of the ``scalar`` subquery selected alongside (`_NO_ROWS`
+        when the search returned no row to carry it)."""
         info = self._type_info(datasetTypeName)
         coordinate = DataCoordinate.standardize(
             dataId, universe=self._universe, dimensions=info.group
         )
         resolved = self._collections.resolve(collections)
         if timespan is not None and any(c.type is CollectionType.CALIBRATION for c in resolved):
-            return self._find_with_calibrations(info, coordinate, resolved, timespan)
+            return self._find_with_calibrations(info, coordinate, resolved, timespan), _NO_ROWS
         searched = [c.key for c in resolved if c.type is not CollectionType.CALIBRATION]
         if not searched:
-            return None
+            return None, _NO_ROWS
         db = self._db
         sql = f"{info.find_sql} AND {db.sqlInValues('t.collection_id', len(searched))}"
         params = [
@@ -409,14 +455,23 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             *(coordinate[n] for n in info.group.required),
             *db.inValuesParams(searched),
         ]
+        if scalar is not None:
+            # ``SELECT a, b, c FROM`` becomes ``SELECT a, b, c, (scalar) FROM``.
+            head, _, rest = sql.partition(" FROM ")
+            sql = f"{head}, {scalar[0]} FROM {rest}"
+            params = [*scalar[1], *params]
+        carried: Any = _NO_ROWS
         with db.queryRaw(sql, params) as rows:
-            found = {collection: (dataset_id, run) for dataset_id, collection, run in rows}
+            if rows and scalar is not None:
+                carried = rows[0][3]
+            found = {row[1]: (row[0], row[2]) for row in rows}
         for key in searched:
             if key in found:
                 dataset_id, run_name = found[key]
                 (ref_id,) = db.decodeIds([dataset_id])
-                return DatasetRef(info.datasetType, coordinate, run=run_name, id=ref_id)
-        return None
+                ref = DatasetRef(info.datasetType, coordinate, run=run_name, id=ref_id)
+                return ref, carried
+        return None, carried
 
     def _find_with_calibrations(
         self,
