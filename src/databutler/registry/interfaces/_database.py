@@ -1058,7 +1058,10 @@ class Database(ABC):
         cursor = fairy.cursor()
         try:
             cursor.execute(sql, params)
-            return list(cursor.fetchall()) if cursor.description else []
+            try:
+                return list(cursor.fetchall())
+            except dialect.loaded_dbapi.ProgrammingError:
+                return []  # a statement without rows (psycopg refuses to fetch; sqlite3 gives [])
         except dialect.loaded_dbapi.Error as exc:
             dropped = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
             if dropped:
