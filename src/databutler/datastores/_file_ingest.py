@@ -21,18 +21,22 @@ import tempfile
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError, TransferModeError, UnsafePathError
 from ._base import _id
+from ._file_common import (
+    NO_COMPONENT,
+    FileDatastoreLike,
+    StoredFileInfo,
+    delete_after_failure,
+    formatter_by_suffix,
+)
 from ._file_journal import MoveJournal, is_internal, journaled_paths, move_back, recover
 from .formatters import formatter_for
 from .resources import InvalidPathError, LocalStore, check_relative_path
-
-if TYPE_CHECKING:
-    from .file import FileDatastore
 
 __all__ = ["ingest_files", "transfer_new"]
 
@@ -40,7 +44,7 @@ _LOG = logging.getLogger(__name__)
 
 
 def ingest_files(
-    datastore: FileDatastore,
+    datastore: FileDatastoreLike,
     items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
     *,
     transfer: str | None,
@@ -59,28 +63,18 @@ def ingest_files(
 
 
 def _ingest(
-    datastore: FileDatastore,
+    datastore: FileDatastoreLike,
     items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
     transfer: str | None,
     formatter: str | None,
     downloads: Path,
 ) -> None:
-    from .file import (
-        NO_COMPONENT,
-        StoredFileInfo,
-        _crash_point,
-        _delete_after_failure,
-        _formatter_by_suffix,
-    )
-
     plans = []
     for n, (source, ref) in enumerate(items):
         path, mode, stored = _place(
             datastore, _local_source(datastore, source, transfer, downloads / str(n)), ref, transfer
         )
-        name = (
-            formatter or datastore._configured_formatter(ref) or _formatter_by_suffix(path.suffix)
-        )
+        name = formatter or datastore._configured_formatter(ref) or formatter_by_suffix(path.suffix)
         formatter_for(name)
         data = path.read_bytes() if datastore._checksum else None
         plans.append((path, ref, mode, stored, name, data))
@@ -97,7 +91,7 @@ def _ingest(
     if moves:
         assert isinstance(datastore.store, LocalStore)
         journal = MoveJournal.begin(datastore.store, moves)  # durable before the first move
-        _crash_point("journal_written")
+        datastore._crash_point("journal_written")
         if transaction is not None:
             transaction.registerUndo("ingest moves", _give_back, datastore, moved, journal)
     try:
@@ -109,7 +103,7 @@ def _ingest(
                 transfer_new(datastore, path, stored, mode)
                 if mode == "move":
                     moved.append((stored, path))
-                    _crash_point("moved")
+                    datastore._crash_point("moved")
                 else:
                     written.append(stored)
             infos.append(
@@ -123,12 +117,12 @@ def _ingest(
                     file_size=size,
                 )
             )
-        _crash_point("after_write")
+        datastore._crash_point("after_write")
         datastore._record(refs, infos)
         recorded.extend(refs)
-        _crash_point("recorded")
+        datastore._crash_point("recorded")
     except BaseException as failure:
-        _delete_after_failure(datastore.store, written, failure)
+        delete_after_failure(datastore.store, written, failure)
         if journal is not None:
             _give_back(datastore, moved, journal, failure)
         raise
@@ -136,18 +130,19 @@ def _ingest(
         if transaction is None:
             journal.finish()
         else:  # the moves hold only once the enclosing transaction commits
-            transaction.registerCommit(partial(_finish_after_commit, journal))
+            transaction.registerCommit(partial(_finish_after_commit, datastore, journal))
 
 
-def _finish_after_commit(journal: MoveJournal) -> None:
-    from .file import _crash_point
-
-    _crash_point("committed")
+def _finish_after_commit(datastore: FileDatastoreLike, journal: MoveJournal) -> None:
+    datastore._crash_point("committed")
     journal.finish()
 
 
 def _local_source(
-    datastore: FileDatastore, source: str | os.PathLike[str], transfer: str | None, scratch: Path
+    datastore: FileDatastoreLike,
+    source: str | os.PathLike[str],
+    transfer: str | None,
+    scratch: Path,
 ) -> str | os.PathLike[str]:
     """``source`` as a local path: ``file://`` URIs decoded, ``s3://`` objects downloaded.
 
@@ -209,7 +204,7 @@ def _local_source(
 
 
 def _give_back(
-    datastore: FileDatastore,
+    datastore: FileDatastoreLike,
     moved: list[tuple[str, Path]],
     journal: MoveJournal,
     failure: BaseException | None = None,
@@ -237,7 +232,7 @@ def _give_back(
 
 
 def _place(
-    datastore: FileDatastore,
+    datastore: FileDatastoreLike,
     source: str | os.PathLike[str],
     ref: DatasetRef,
     transfer: str | None,
@@ -290,7 +285,7 @@ def _place(
 
 
 def _in_place_path(
-    datastore: FileDatastore, given: str, lexical: Path, real: Path, inside_real: bool
+    datastore: FileDatastoreLike, given: str, lexical: Path, real: Path, inside_real: bool
 ) -> str:
     """The normalised path, relative to the root, of a file ingested in place."""
     store = datastore.store
@@ -340,7 +335,7 @@ def _in_place_path(
 _MAX_PATH = 1024
 
 
-def _check_targets(datastore: FileDatastore, plans: list[Any]) -> None:
+def _check_targets(datastore: FileDatastoreLike, plans: list[Any]) -> None:
     """Refuse, before anything moves, plans that would use one path twice or steal an artifact."""
     seen: dict[str, Path] = {}
     for path, _, mode, stored, _, _ in plans:
@@ -370,7 +365,7 @@ def _check_targets(datastore: FileDatastore, plans: list[Any]) -> None:
             )
 
 
-def transfer_new(datastore: FileDatastore, source: Path, stored: str, mode: str) -> None:
+def transfer_new(datastore: FileDatastoreLike, source: Path, stored: str, mode: str) -> None:
     """Transfer ``source`` to ``stored``; an artifact there that no record uses is replaced."""
     for attempt in range(2):
         try:

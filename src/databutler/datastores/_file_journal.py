@@ -27,12 +27,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ._file_common import FileDatastoreLike
 from .resources import LocalStore, ResourceStore
-
-if TYPE_CHECKING:
-    from .file import FileDatastore
 
 try:  # POSIX; elsewhere journals are not locked, and only stale ones should exist
     import fcntl
@@ -191,11 +188,11 @@ def _stale_journals(store: ResourceStore) -> Iterator[tuple[Path, list[tuple[str
             os.close(descriptor)
 
 
-def _recorded(datastore: FileDatastore, paths: list[str]) -> set[str]:
+def _recorded(datastore: FileDatastoreLike, paths: list[str]) -> set[str]:
     return {row["path"] for row in datastore.records.fetch(path=paths)} if paths else set()
 
 
-def pending_moves(datastore: FileDatastore) -> list[JournalProblem]:
+def pending_moves(datastore: FileDatastoreLike) -> list[JournalProblem]:
     """Files that interrupted moves left in the datastore unrecorded (nothing is changed)."""
     found = []
     for path, moves in _stale_journals(datastore.store):
@@ -207,7 +204,7 @@ def pending_moves(datastore: FileDatastore) -> list[JournalProblem]:
     return found
 
 
-def recover(datastore: FileDatastore) -> tuple[int, list[JournalProblem]]:
+def recover(datastore: FileDatastoreLike) -> tuple[int, list[JournalProblem]]:
     """Roll back every interrupted move ingest of ``datastore``.
 
     Returns

@@ -17,17 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError
 from ._artifacts import Artifact, corrupted
 from ._base import _id
+from ._file_common import FileDatastoreLike, StoredFileInfo, check_bytes, is_direct
 from ._file_ingest import transfer_new
 from .resources import LocalStore
-
-if TYPE_CHECKING:
-    from .file import FileDatastore, StoredFileInfo
 
 __all__ = ["LINK_MODES", "file_artifacts", "transfer_files"]
 
@@ -36,7 +33,7 @@ LINK_MODES = frozenset({"link", "hardlink", "symlink", "relsymlink"})
 
 
 def transfer_files(
-    target: FileDatastore, source: FileDatastore, refs: Iterable[DatasetRef], transfer: str
+    target: FileDatastoreLike, source: FileDatastoreLike, refs: Iterable[DatasetRef], transfer: str
 ) -> list[DatasetRef]:
     """`FileDatastore.transfer_from` another file datastore."""
     _check_mode(target, source, transfer)
@@ -61,7 +58,7 @@ def transfer_files(
     return todo
 
 
-def _check_mode(target: FileDatastore, source: FileDatastore, transfer: str) -> None:
+def _check_mode(target: FileDatastoreLike, source: FileDatastoreLike, transfer: str) -> None:
     modes = {"auto", "copy", *LINK_MODES}
     if transfer not in modes:
         raise ValueError(
@@ -78,18 +75,16 @@ def _check_mode(target: FileDatastore, source: FileDatastore, transfer: str) -> 
                 )
 
 
-def _target_path(target: FileDatastore, ref: DatasetRef, info: StoredFileInfo) -> str:
+def _target_path(target: FileDatastoreLike, ref: DatasetRef, info: StoredFileInfo) -> str:
     """The same relative path; a direct ingest's outside file gets the template path."""
-    from .file import _is_direct
-
-    if not _is_direct(info.path):
+    if not is_direct(info.path):
         return info.path
     return target._template(ref).format(ref) + posixpath.splitext(info.path)[1]
 
 
 def _plan(
-    target: FileDatastore,
-    source: FileDatastore,
+    target: FileDatastoreLike,
+    source: FileDatastoreLike,
     placement: dict[str, str],
     transfer: str,
     expected: dict[str, list[tuple[StoredFileInfo, DatasetRef]]],
@@ -128,8 +123,8 @@ def _plan(
 
 
 def _copy(
-    target: FileDatastore,
-    source: FileDatastore,
+    target: FileDatastoreLike,
+    source: FileDatastoreLike,
     source_path: str,
     path: str,
     expected: list[tuple[StoredFileInfo, DatasetRef]],
@@ -140,7 +135,7 @@ def _copy(
 
 
 def _check_artifact(
-    source: FileDatastore,
+    source: FileDatastoreLike,
     source_path: str,
     data: bytes,
     expected: list[tuple[StoredFileInfo, DatasetRef]],
@@ -156,8 +151,6 @@ def _check_artifact(
     ArtifactCorruptedError
         Naming the dataset and the artifact; nothing is transferred.
     """
-    from .file import check_bytes
-
     members = [(info, ref) for info, ref in expected if info.member]
     for info, ref in expected:
         if not info.member:
@@ -173,21 +166,17 @@ def _check_artifact(
         raise corrupted(str(ref), source._uri(info), f"the zip archive is damaged: {exc}") from exc
 
 
-def _local_path(datastore: FileDatastore, path: str) -> Path | None:
+def _local_path(datastore: FileDatastoreLike, path: str) -> Path | None:
     """The local file of artifact ``path``, if it is on local disk."""
-    from .file import _is_direct
-
-    if _is_direct(path):
+    if is_direct(path):
         return Path(path.removeprefix("file://"))
     if isinstance(datastore.store, LocalStore):
         return datastore.store.local_path(path)
     return None
 
 
-def file_artifacts(datastore: FileDatastore, refs: list[DatasetRef]) -> list[Artifact]:
+def file_artifacts(datastore: FileDatastoreLike, refs: list[DatasetRef]) -> list[Artifact]:
     """`FileDatastore._artifacts`: one per file or zip member, with the datasets in it."""
-    from .file import _is_direct
-
     located = datastore._locate(refs)
     groups: dict[tuple[str, str], tuple[StoredFileInfo, list[DatasetRef]]] = {}
     for ref in refs:
@@ -200,7 +189,7 @@ def file_artifacts(datastore: FileDatastore, refs: list[DatasetRef]) -> list[Art
         what = ", ".join(str(ref) for ref in members[:3])
         if info.member:
             path = info.member
-        elif _is_direct(info.path):
+        elif is_direct(info.path):
             path = _target_path(datastore, members[0], info)
         else:
             path = info.path

@@ -25,14 +25,12 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._dataset_ref import DatasetId
 from ._base import _id
+from ._file_common import FileDatastoreLike, StoredFileInfo, is_direct
 from .resources import InvalidPathError, check_relative_path
-
-if TYPE_CHECKING:
-    from .file import FileDatastore
 
 __all__ = ["EmptyTrashResult", "TrashFailure", "empty_trash"]
 
@@ -84,7 +82,7 @@ class EmptyTrashResult(int):
 
 
 def empty_trash(
-    datastore: FileDatastore, selected: list[DatasetId] | None, *, dry_run: bool
+    datastore: FileDatastoreLike, selected: list[DatasetId] | None, *, dry_run: bool
 ) -> tuple[list[DatasetId], list[TrashFailure]]:
     """Empty the trash of ``datastore`` (only ``selected`` datasets when given).
 
@@ -109,7 +107,7 @@ def empty_trash(
     return list(dict.fromkeys(emptied)), list(failures.values())
 
 
-def _sweep(datastore: FileDatastore, failures: dict[str, TrashFailure]) -> bool:
+def _sweep(datastore: FileDatastoreLike, failures: dict[str, TrashFailure]) -> bool:
     """Drop the trash rows of datasets stored again since they were trashed.
 
     The read pass does not yield those (their records describe live
@@ -120,7 +118,7 @@ def _sweep(datastore: FileDatastore, failures: dict[str, TrashFailure]) -> bool:
     """
     stuck = {i for failure in failures.values() for i in failure.dataset_ids}
     pending = False
-    with datastore.bridge.emptyTrash(datastore.records, _record_class(), "path") as (pairs, _):
+    with datastore.bridge.emptyTrash(datastore.records, StoredFileInfo, "path") as (pairs, _):
         iterator = iter(pairs)
         for ref, _ in iterator:
             pending = _id(ref) not in stuck
@@ -131,27 +129,27 @@ def _sweep(datastore: FileDatastore, failures: dict[str, TrashFailure]) -> bool:
     return pending
 
 
-def _purge(datastore: FileDatastore, ids: list[DatasetId]) -> list[DatasetId]:
+def _purge(datastore: FileDatastoreLike, ids: list[DatasetId]) -> list[DatasetId]:
     """Step 3: delete the records and trash rows of ``ids``; the ids this call purged."""
     if not ids:
         return []
     bridge = datastore.bridge
-    with bridge.emptyTrash(datastore.records, _record_class(), "path", selected_ids=ids) as (
+    with bridge.emptyTrash(datastore.records, StoredFileInfo, "path", selected_ids=ids) as (
         pairs,
         _,
     ):
         return [_id(ref) for ref, _ in pairs]  # their artifacts are gone already
 
 
-def _reading(datastore: FileDatastore, ids: list[DatasetId] | None) -> Any:
+def _reading(datastore: FileDatastoreLike, ids: list[DatasetId] | None) -> Any:
     """The bridge's read-only pass over the trash (``ids`` only, when given)."""
     return datastore.bridge.emptyTrash(
-        datastore.records, _record_class(), "path", selected_ids=ids, dry_run=True
+        datastore.records, StoredFileInfo, "path", selected_ids=ids, dry_run=True
     )
 
 
 def _delete(
-    datastore: FileDatastore,
+    datastore: FileDatastoreLike,
     pairs: list[tuple[Any, Any]],
     keep: set[Any] | None,
     failures: dict[str, TrashFailure],
@@ -161,12 +159,10 @@ def _delete(
     Returns the datasets with an artifact that could not be deleted (added
     to ``failures``); one bad artifact never stops the others.
     """
-    from .file import _is_direct
-
     kept = keep or set()
     owners: dict[str, list[DatasetId]] = {}
     for ref, info in pairs:
-        if info is not None and info.path not in kept and not _is_direct(info.path):
+        if info is not None and info.path not in kept and not is_direct(info.path):
             owners.setdefault(info.path, []).append(_id(ref))
     reasons: dict[str, str] = {}
     valid = []
@@ -194,9 +190,3 @@ def _delete(
         failures[path] = TrashFailure(datastore.name, path, ids, reason)
         failed.update(ids)
     return failed
-
-
-def _record_class() -> Any:
-    from .file import StoredFileInfo
-
-    return StoredFileInfo

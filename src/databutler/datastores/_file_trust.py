@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from .._dataset_ref import DatasetId, DatasetRef
 from ._base import _id
+from ._file_common import NO_COMPONENT, FileDatastoreLike, StoredFileInfo, formatter_by_suffix
 from .formatters import formatter_for
-
-if TYPE_CHECKING:
-    from .file import FileDatastore, StoredFileInfo
 
 __all__ = ["TRUSTED_SUFFIXES", "find_untracked"]
 
@@ -32,7 +29,7 @@ LIST_AT = 16
 
 
 def find_untracked(
-    datastore: FileDatastore, refs: list[DatasetRef]
+    datastore: FileDatastoreLike, refs: list[DatasetRef]
 ) -> dict[DatasetId, list[StoredFileInfo]]:
     """The artifacts found for those of ``refs`` that have no record at all.
 
@@ -42,8 +39,6 @@ def find_untracked(
         A predicted record (``file_size`` as found, no checksum) for each
         dataset whose artifact exists; the others are left out.
     """
-    from .file import NO_COMPONENT, StoredFileInfo, _formatter_by_suffix
-
     recorded = datastore._infos([_id(r) for r in refs])
     untracked = [r for r in refs if _id(r) not in recorded]
     candidates = {_id(r): _candidates(datastore, r) for r in untracked}
@@ -56,7 +51,7 @@ def find_untracked(
                     dataset_id=_id(ref),
                     component=NO_COMPONENT,
                     path=path,
-                    formatter=formatter or _formatter_by_suffix(posixpath.splitext(path)[1]),
+                    formatter=formatter or formatter_by_suffix(posixpath.splitext(path)[1]),
                     storage_class=str(getattr(ref.datasetType, "storageClass", "")),
                     checksum=None,
                     file_size=sizes[path],
@@ -66,7 +61,7 @@ def find_untracked(
     return found
 
 
-def _candidates(datastore: FileDatastore, ref: DatasetRef) -> dict[str, str | None]:
+def _candidates(datastore: FileDatastoreLike, ref: DatasetRef) -> dict[str, str | None]:
     """Candidate paths of ``ref``'s artifact, in order, with the formatter to read each by."""
     base = datastore._template(ref).format(ref)
     paths: dict[str, str | None] = {}
@@ -78,7 +73,7 @@ def _candidates(datastore: FileDatastore, ref: DatasetRef) -> dict[str, str | No
     return paths
 
 
-def _sizes(datastore: FileDatastore, paths: Iterable[str]) -> dict[str, int]:
+def _sizes(datastore: FileDatastoreLike, paths: Iterable[str]) -> dict[str, int]:
     """Sizes of those of ``paths`` that exist: listing busy directories, probing the rest."""
     by_directory: dict[str, list[str]] = {}
     for path in paths:

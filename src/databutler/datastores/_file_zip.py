@@ -18,17 +18,21 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._dataset_ref import DatasetRef
 from ._base import _id
+from ._file_common import (
+    NO_COMPONENT,
+    FileDatastoreLike,
+    StoredFileInfo,
+    formatter_by_suffix,
+    is_direct,
+)
 from ._file_ingest import transfer_new
 from .formatters import formatter_for
 from .resources import InvalidPathError, LocalStore, StorageError, check_relative_path
 from .templates import sanitize_value
-
-if TYPE_CHECKING:
-    from .file import FileDatastore, StoredFileInfo
 
 __all__ = ["check_member_name", "ingest_zip", "put_zip", "read_member"]
 
@@ -71,11 +75,9 @@ def _archive_path(name: str | None) -> str:
 
 
 def put_zip(
-    datastore: FileDatastore, items: Iterable[tuple[Any, DatasetRef]], *, name: str | None
+    datastore: FileDatastoreLike, items: Iterable[tuple[Any, DatasetRef]], *, name: str | None
 ) -> str:
     """`FileDatastore.put_zip`."""
-    from .file import NO_COMPONENT, StoredFileInfo
-
     path = _archive_path(name)
     refs: list[DatasetRef] = []
     infos: list[StoredFileInfo] = []
@@ -119,7 +121,7 @@ def _zip_bytes(members: Mapping[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def read_member(datastore: FileDatastore, path: str, member: str) -> bytes:
+def read_member(datastore: FileDatastoreLike, path: str, member: str) -> bytes:
     """The bytes of ``member`` of the archive at ``path`` (a store path or a direct URI).
 
     Raises
@@ -129,10 +131,8 @@ def read_member(datastore: FileDatastore, path: str, member: str) -> bytes:
     StorageError
         If the artifact is not a readable zip archive.
     """
-    from .file import _is_direct
-
     source: Any
-    if _is_direct(path):
+    if is_direct(path):
         source = Path(path.removeprefix("file://"))
     elif isinstance(datastore.store, LocalStore):
         source = datastore.store.local_path(path)
@@ -148,7 +148,7 @@ def read_member(datastore: FileDatastore, path: str, member: str) -> bytes:
 
 
 def ingest_zip(
-    datastore: FileDatastore,
+    datastore: FileDatastoreLike,
     path: str | os.PathLike[str],
     refs_by_member: Mapping[str, DatasetRef],
     *,
@@ -177,7 +177,7 @@ def ingest_zip(
 
 
 def _ingest_moving(
-    datastore: FileDatastore,
+    datastore: FileDatastoreLike,
     source: Path,
     stored: str,
     refs: list[DatasetRef],
@@ -202,7 +202,7 @@ def _move_back(store: LocalStore, stored: str, original: Path) -> None:
         os.replace(local, original)
 
 
-def _check_mode(datastore: FileDatastore, transfer: str | None, source: Path) -> str | None:
+def _check_mode(datastore: FileDatastoreLike, transfer: str | None, source: Path) -> str | None:
     """The transfer mode ``transfer`` resolves to for ``source``, checked."""
     modes = {None, "auto", "direct", *datastore.transfer_modes}
     if transfer not in modes:
@@ -243,7 +243,7 @@ def _read_members(
     return {m: present[m] for m in names}, data
 
 
-def _stored_path(datastore: FileDatastore, source: Path, mode: str | None) -> str:
+def _stored_path(datastore: FileDatastoreLike, source: Path, mode: str | None) -> str:
     if mode is None:
         assert isinstance(datastore.store, LocalStore)
         return source.relative_to(datastore.store.directory).as_posix()
@@ -254,16 +254,14 @@ def _stored_path(datastore: FileDatastore, source: Path, mode: str | None) -> st
 
 
 def _member_info(
-    datastore: FileDatastore,
+    datastore: FileDatastoreLike,
     ref: DatasetRef,
     stored: str,
     member: str,
     size: int,
     data: bytes | None,
 ) -> StoredFileInfo:
-    from .file import NO_COMPONENT, StoredFileInfo, _formatter_by_suffix
-
-    name = datastore._configured_formatter(ref) or _formatter_by_suffix(
+    name = datastore._configured_formatter(ref) or formatter_by_suffix(
         posixpath.splitext(member)[1]
     )
     formatter_for(name)

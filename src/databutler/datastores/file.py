@@ -18,83 +18,34 @@ import hashlib
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import sqlalchemy
-
-from .. import ddl
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, OpaqueTableStorage
 from ._artifacts import Artifact, corrupted
 from ._base import DatasetNotStoredError, Datastore, _id
+from ._file_common import (
+    NO_COMPONENT,
+    StoredFileInfo,
+    check_bytes,
+    delete_after_failure,
+    is_direct,
+    records_spec,
+    table_name,
+)
 from ._file_ingest import ingest_files
+from ._file_journal import journaled_paths
+from ._file_transfer import file_artifacts, transfer_files
 from ._file_trash import TrashFailure, empty_trash
+from ._file_trust import find_untracked
+from ._file_zip import ingest_zip, put_zip, read_member
 from .formatters import Formatter, formatter_for, formatter_for_object
 from .resources import LocalStore, ResourceStore, StorageError, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
 __all__ = ["FileDatastore", "StoredFileInfo"]
-
-#: Component value of a record for the whole dataset (NULL cannot be in a key).
-NO_COMPONENT = "__NULL_STRING__"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFileInfo:
-    """What the datastore records about one artifact.
-
-    ``path`` is the artifact (a zip archive for a dataset stored in one);
-    ``member`` names the dataset's member in that archive, ``""`` for a
-    plain file. ``checksum`` and ``file_size`` describe the dataset's own
-    bytes (the member's, in an archive); ``file_size`` is -1 when unknown.
-    """
-
-    dataset_id: DatasetId
-    component: str
-    path: str
-    formatter: str
-    storage_class: str
-    checksum: str | None
-    file_size: int
-    member: str = ""
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> StoredFileInfo:
-        """Build from a records-table row."""
-        return cls(**{name: record[name] for name in cls.__slots__})
-
-    def to_record(self) -> dict[str, Any]:
-        """The records-table row."""
-        return {name: getattr(self, name) for name in self.__slots__}
-
-
-def records_spec() -> ddl.TableSpec:
-    """The records table of a file datastore."""
-    from ..registry.interfaces import DatasetRecordStorageManager
-
-    spec = ddl.TableSpec(
-        [], doc="Artifacts of a file datastore, one row per dataset (and component)."
-    )
-    # dataset_id leads the key (lookups and the trash joins go by it). No
-    # foreign key: records outlive their datasets until the trash is emptied.
-    DatasetRecordStorageManager.addDatasetForeignKey(spec, primaryKey=True, constraint=False)
-    for field in [
-        ddl.FieldSpec("component", sqlalchemy.String, length=32, primaryKey=True),
-        ddl.FieldSpec("path", sqlalchemy.String, length=1024, nullable=False),
-        ddl.FieldSpec("formatter", sqlalchemy.String, length=64, nullable=False),
-        ddl.FieldSpec("storage_class", sqlalchemy.String, length=64, nullable=False),
-        ddl.FieldSpec("checksum", sqlalchemy.String, length=64, nullable=True),
-        ddl.FieldSpec("file_size", sqlalchemy.BigInteger, nullable=False),
-        # The member of a zip archive at ``path``, "" for a plain file. Apart
-        # from ``path`` so that ``path`` always names the artifact to delete.
-        ddl.FieldSpec("member", sqlalchemy.String, length=1024, nullable=False),
-    ]:
-        spec.fields.add(field)
-    spec.indexes.add(ddl.IndexSpec("path"))
-    return spec
 
 
 class FileDatastore(Datastore):
@@ -160,7 +111,7 @@ class FileDatastore(Datastore):
         for formatter in self._formatters.values():
             formatter_for(formatter)  # unknown names fail here, listing valid ones
         self._checksum = checksum
-        table = records_table or _table_name(self.name)
+        table = records_table or table_name(self.name)
         self.records: OpaqueTableStorage = bridge_manager.opaque.register(table, records_spec())
         self._validated: dict[str, FileTemplate] = {}
         #: Artifacts the last `emptyTrash` could not delete (their datasets stay trashed).
@@ -213,7 +164,7 @@ class FileDatastore(Datastore):
             self._record([ref for ref, _, _ in prepared], [info for _, info, _ in prepared])
             recorded.extend(ref for ref, _, _ in prepared)
         except BaseException as failure:
-            _delete_after_failure(self.store, written, failure)
+            delete_after_failure(self.store, written, failure)
             raise
 
     def _write_artifacts(self, items: list[tuple[str, bytes]], written: list[str]) -> None:
@@ -255,8 +206,6 @@ class FileDatastore(Datastore):
                 "another dataset; nothing was stored. Check the file template: it must "
                 "give each dataset its own path."
             )
-        from ._file_journal import journaled_paths
-
         if path in journaled_paths(self.store):
             raise ConflictError(
                 f"Datastore {self.name!r} holds a user's file at {path!r} that an interrupted "
@@ -328,7 +277,7 @@ class FileDatastore(Datastore):
         return None
 
     def _read(self, path: str) -> bytes:
-        if _is_direct(path):
+        if is_direct(path):
             return Path(path.removeprefix("file://")).read_bytes()
         return self.store.read(path)
 
@@ -436,8 +385,6 @@ class FileDatastore(Datastore):
             info = StoredFileInfo.from_record(row)
             found.setdefault(info.dataset_id, []).append(info)
         if self.trust and len(found) < len(refs):
-            from ._file_trust import find_untracked
-
             found.update(find_untracked(self, [r for r in refs if _id(r) not in found]))
         return found
 
@@ -469,18 +416,16 @@ class FileDatastore(Datastore):
     def _read_artifact(self, info: StoredFileInfo) -> bytes:
         """The dataset's bytes: the file, or its member of a zip archive."""
         if info.member:
-            from ._file_zip import read_member
-
             return read_member(self, info.path, info.member)
         return self._read(info.path)
 
     def _artifact_exists(self, info: StoredFileInfo) -> bool:
-        if _is_direct(info.path):
+        if is_direct(info.path):
             return Path(info.path.removeprefix("file://")).is_file()
         return self.store.exists(info.path)
 
     def _uri(self, info: StoredFileInfo) -> str:
-        if _is_direct(info.path):
+        if is_direct(info.path):
             uri = info.path if info.path.startswith("file://") else Path(info.path).as_uri()
         else:
             uri = f"{self.store.root.rstrip('/')}/{info.path}"
@@ -493,8 +438,6 @@ class FileDatastore(Datastore):
 
     def _artifacts(self, refs: list[DatasetRef]) -> list[Artifact]:
         # docstring inherited; the files themselves (zip members extracted).
-        from ._file_transfer import file_artifacts
-
         return file_artifacts(self, refs)
 
     # -- zip archives and transfers (in their own modules) ---------------------
@@ -531,8 +474,6 @@ class FileDatastore(Datastore):
         its offset. Emptying the trash deletes the archive with its last
         member: until then the archive stays whole.
         """
-        from ._file_zip import put_zip
-
         return put_zip(self, items, name=name)
 
     def ingest_zip(
@@ -564,8 +505,6 @@ class FileDatastore(Datastore):
         InvalidPathError
             If a member name is absolute, has ``..`` segments or ``#``.
         """
-        from ._file_zip import ingest_zip
-
         ingest_zip(self, path, refs_by_member, transfer=transfer)
 
     def transfer_from(
@@ -582,8 +521,6 @@ class FileDatastore(Datastore):
         """
         if not isinstance(source, FileDatastore):
             return super().transfer_from(source, refs, transfer=transfer)
-        from ._file_transfer import transfer_files
-
         return transfer_files(self, source, refs, transfer)
 
     def _bring_in(
@@ -609,7 +546,7 @@ class FileDatastore(Datastore):
             self._record(refs, infos)
             recorded.extend(refs)
         except BaseException as failure:
-            _delete_after_failure(self.store, written, failure)
+            delete_after_failure(self.store, written, failure)
             raise
 
     # -- trash ---------------------------------------------------------------
@@ -630,6 +567,10 @@ class FileDatastore(Datastore):
         # docstring inherited
         self.records.delete(["dataset_id"], *({"dataset_id": _id(r)} for r in refs))
 
+    def _crash_point(self, name: str) -> None:
+        """Test hook for the helper modules: see `crash_hook`."""
+        _crash_point(name)
+
 
 #: Test hook: called with a point's name ("after_write": artifacts written, not yet
 #: recorded). Fault tests set it to kill the process there.
@@ -639,62 +580,3 @@ crash_hook: Callable[[str], None] | None = None
 def _crash_point(name: str) -> None:
     if crash_hook is not None:
         crash_hook(name)
-
-
-_SUFFIX_FORMATTERS = {
-    ".json": "json",
-    ".yaml": "yaml",
-    ".yml": "yaml",
-    ".pickle": "pickle",
-    ".pkl": "pickle",
-    ".npy": "npy",
-    ".parquet": "parquet",
-    ".fits": "fits",
-    ".fit": "fits",
-}
-
-
-def _formatter_by_suffix(suffix: str) -> str:
-    return _SUFFIX_FORMATTERS.get(suffix.lower(), "bytes")
-
-
-def _delete_after_failure(store: ResourceStore, paths: list[str], failure: BaseException) -> None:
-    """Delete what a failed put or ingest wrote, keeping ``failure`` the error raised.
-
-    An artifact that cannot be deleted too is noted on ``failure``; no record
-    uses it, so the next put or ingest to its path replaces it.
-    """
-    for path in paths:
-        try:
-            store.delete(path)
-        except Exception as exc:
-            failure.add_note(f"Could not delete {path!r} after the failure: {exc}")
-
-
-def check_bytes(info: StoredFileInfo, data: bytes, what: str, uri: str) -> None:
-    """Refuse ``data`` read for ``info`` unless its size (and recorded checksum) match.
-
-    Raises
-    ------
-    ArtifactCorruptedError
-        Naming ``what`` (the dataset), ``uri``, and what differs.
-    """
-    if info.file_size >= 0 and len(data) != info.file_size:
-        raise corrupted(what, uri, f"recorded {info.file_size} bytes, found {len(data)}")
-    if info.checksum is not None and hashlib.sha256(data).hexdigest() != info.checksum:
-        raise corrupted(what, uri, "its SHA-256 checksum differs from the recorded one")
-
-
-def _is_direct(path: str) -> bool:
-    """Whether a recorded path points outside the store (``direct`` ingest)."""
-    return path.startswith(("file://", "/"))
-
-
-def _table_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in name.lower())
-    table = f"{cleaned}_records"
-    if not table[0].isalpha():
-        table = f"ds_{table}"
-    if len(table) > 63:
-        table = f"ds_{hashlib.sha1(name.encode()).hexdigest()[:16]}_records"
-    return table
