@@ -25,7 +25,7 @@ from databutler.registry import RegistryManagerTypes, open_database
 from databutler.registry._committed_cache import CommittedCache
 from databutler.registry.databases.postgresql import PostgresqlDatabase
 from databutler.registry.interfaces import Database
-from databutler.testing.database import DatabaseFactory, postgresql_uri
+from databutler.testing.database import DatabaseFactory, database_factory, postgresql_uri
 
 only_sqlite_file = pytest.mark.parametrize("databases", ["sqlite-file"], indirect=True)
 only_sqlite = pytest.mark.parametrize("databases", ["sqlite-file", "sqlite-memory"], indirect=True)
@@ -634,6 +634,33 @@ def test_query_raw_raises_driver_errors_as_sqlalchemy_errors_and_goes_on(
         db.insert(tables.item, _row(2))
         with db.queryRaw(f"SELECT id FROM {db.quoted(tables.item)} ORDER BY id") as rows:
             assert [r[0] for r in rows] == [1, 2]
+
+
+def test_insert_guarded_inserts_all_or_nothing_under_its_guard(tmp_path: Path) -> None:
+    with database_factory("postgresql", tmp_path) as databases:
+        db = databases.open()
+        assert db.GUARDED_INSERTS
+        tables = _declare(db, create=True)
+        db.insert(tables.pair, {"a": 1, "b": 1, "c": "token-1"})
+        guard = (tables.pair, {"a": 1, "c": "token-1"})
+
+        def parent_and_child(i: int) -> list[Any]:
+            return [
+                (tables.item, ["id", "name", "value"], (i, f"n{i}", i), ()),
+                (tables.child, ["id", "item_id"], (i, i), ()),  # its foreign key: the item
+            ]
+
+        with db.transaction():
+            assert db.insert_guarded(guard, parent_and_child(1))  # one statement, FK satisfied
+        assert [r[0] for r in _items(databases)] == [1]
+        stale = (tables.pair, {"a": 1, "c": "token-0"})
+        with db.transaction():
+            assert not db.insert_guarded(stale, parent_and_child(2))  # no guard row: nothing
+        assert [r[0] for r in _items(databases)] == [1]
+        with pytest.raises(ConflictError), db.transaction():
+            db.insert_guarded(guard, parent_and_child(1))  # the item exists: nothing more
+        assert [r[0] for r in _items(databases)] == [1]
+        assert _raw(databases, "child", "id") == [(1, 1)]
 
 
 def test_session_is_reentrant_and_pins_one_connection(

@@ -191,6 +191,17 @@ class SchemaGeneration:
         return self.observe(token)
 
     @property
+    def seen(self) -> str | None:
+        """The token this client's caches were last checked against."""
+        return self._seen
+
+    @property
+    def guard(self) -> tuple[sqlalchemy.Table, dict[str, Any]]:
+        """The row that holds the token this client saw, for `Database.insert_guarded`: an
+        insert under it happens only while the caches are current."""
+        return self._table, {"name": GENERATION_KEY, "value": self._seen}
+
+    @property
     def scalar_sql(self) -> tuple[str, tuple[Any, ...]]:
         """A scalar subquery for the token, and its parameters, for another read to carry
         (saving a round trip); give what it returns to `observe`."""

@@ -6,7 +6,7 @@ import importlib.util
 import re
 import select
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, cast
 
@@ -192,6 +192,52 @@ class PostgresqlDatabase(Database):
     def inValuesParams(self, values: list[Any]) -> list[Any]:
         # docstring inherited
         return list(values) if len(values) == 1 else [values]
+
+    GUARDED_INSERTS = True
+
+    def insert_guarded(
+        self,
+        guard: tuple[sqlalchemy.Table, Mapping[str, Any]],
+        inserts: Sequence[tuple[sqlalchemy.Table, Sequence[str], Sequence[Any], Iterable[str]]],
+    ) -> bool:
+        # docstring inherited. One round trip: the guard row is share-locked in a CTE and
+        # every insert selects its row from it, so none happens unless it is there.
+        # Foreign keys between the inserted rows are checked at the end of the statement.
+        guard_table, where = guard
+        shape = (
+            guard_table,
+            tuple(where),
+            tuple((t, tuple(c), tuple(e)) for t, c, _, e in inserts),
+        )
+        prepared = self._guarded_sql.get(shape)
+        if prepared is None:
+            prepared = self._guarded_sql[shape] = self._guarded_statement(shape)
+        sql, bound = prepared
+        params: list[Any] = list(where.values())
+        for (_, _, values, _), processors in zip(inserts, bound, strict=True):
+            row = list(values)
+            for i, process in processors:
+                row[i] = process(row[i])
+            params.extend(row)
+        return self.executeRaw(sql, params, what="insert rows") > 0
+
+    def _guarded_statement(self, shape: Any) -> tuple[str, list[list[tuple[int, Any]]]]:
+        """The SQL of `insert_guarded` for one shape, and each insert's bind processors."""
+        guard_table, where, inserts = shape
+        conditions = " AND ".join(f"{self.quoteName(c)} = %s" for c in where)
+        parts = [f"g AS (SELECT 1 FROM {self.quoted(guard_table)} WHERE {conditions} FOR SHARE)"]
+        statements, bound = [], []
+        dialect = self._engine.dialect
+        for table, columns, encoded in inserts:
+            casts = ", ".join(
+                f"CAST(%s AS {table.columns[c].type.compile(dialect=dialect)})" for c in columns
+            )
+            names = ", ".join(self.quoteName(c) for c in columns)
+            statements.append(f"INSERT INTO {self.quoted(table)} ({names}) SELECT {casts} FROM g")
+            bound.append(self._bound(table, columns, encoded))
+        *first, last = statements
+        parts.extend(f"i{n} AS ({sql})" for n, sql in enumerate(first))
+        return f"WITH {', '.join(parts)} {last}", bound
 
     def is_transient(self, error: BaseException) -> bool:
         # docstring inherited; serialization_failure and deadlock_detected.

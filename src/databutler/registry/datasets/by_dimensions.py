@@ -53,6 +53,10 @@ _STREAM_BATCH = 10_000
 _NO_ROWS: Any = object()
 
 
+class _StaleCaches(Exception):
+    """A guarded insert found the schema generation changed: nothing was inserted."""
+
+
 def tags_table_name(group: DimensionGroup) -> str:
     """The tags table of datasets whose types have ``group``'s required dimensions."""
     digest = hashlib.sha1(",".join(group.required).encode()).hexdigest()[:12]
@@ -254,23 +258,52 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         DataIdError
             If a data ID is malformed or names a dimension record that does not exist.
         """
+        data_ids = list(dataIds)
+        generation = self._types.generation
+        # One dataset on a database that can insert under a guard: the generation check
+        # rides on the insert itself (see `_insert_rows`) instead of a read of its own.
+        guarded = (
+            len(data_ids) == 1
+            and generation is not None
+            and generation.seen is not None
+            and self._db.GUARDED_INSERTS
+        )
         with self._db.transaction():
-            self._check_generation()
-            info = self._type_info(datasetTypeName)
-            datasetType, universe, group = info.datasetType, self._universe, info.group
-            make_id = self._ids.makeDatasetId
-            refs = []
-            from_required = DataCoordinate.from_required
-            for data_id in dataIds:
-                if type(data_id) is dict:
-                    coordinate = from_required(group, data_id)
-                else:
-                    coordinate = DataCoordinate.standardize(
-                        data_id, universe=universe, dimensions=group
-                    )
-                dataset_id = make_id(run, datasetType, coordinate, idGenerationMode)
-                refs.append(DatasetRef(datasetType, coordinate, run=run, id=dataset_id))
-            self._write(info.key, datasetType, run, refs)
+            if not guarded:
+                self._check_generation()
+            try:
+                return self._insert_new(datasetTypeName, run, data_ids, idGenerationMode, guarded)
+            except ConflictError:
+                raise  # the database refused the rows (and PostgreSQL the transaction)
+            except (_StaleCaches, DatabutlerError) as exc:
+                # Nothing is written yet: if the caches were stale, start again afresh.
+                if not guarded or not (self._check_generation() or isinstance(exc, _StaleCaches)):
+                    raise
+            return self._insert_new(datasetTypeName, run, data_ids, idGenerationMode, False)
+
+    def _insert_new(
+        self,
+        datasetTypeName: str,
+        run: str,
+        data_ids: list[Mapping[str, Any]],
+        idGenerationMode: DatasetIdGenEnum,
+        guarded: bool,
+    ) -> list[DatasetRef]:
+        info = self._type_info(datasetTypeName)
+        datasetType, universe, group = info.datasetType, self._universe, info.group
+        make_id = self._ids.makeDatasetId
+        refs = []
+        from_required = DataCoordinate.from_required
+        for data_id in data_ids:
+            if type(data_id) is dict:
+                coordinate = from_required(group, data_id)
+            else:
+                coordinate = DataCoordinate.standardize(
+                    data_id, universe=universe, dimensions=group
+                )
+            dataset_id = make_id(run, datasetType, coordinate, idGenerationMode)
+            refs.append(DatasetRef(datasetType, coordinate, run=run, id=dataset_id))
+        self._write(info.key, datasetType, run, refs, guarded=guarded)
         return refs
 
     def import_(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
@@ -296,18 +329,25 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 out.extend(normalized)
         return out
 
-    def _check_generation(self) -> None:
-        """Drop the caches if another client changed runs or dataset types.
+    def _check_generation(self) -> bool:
+        """Drop the caches if another client changed runs or dataset types; whether it had.
 
         One primary-key read, at the start of each write transaction, so
         that what follows is looked up afresh when needed; on PostgreSQL it
         also holds off schema changes until the transaction ends.
         """
         if self._types.generation is not None:
-            self._types.generation.check(lock=True)
+            return self._types.generation.check(lock=True)
+        return False
 
     def _write(
-        self, type_key: int, datasetType: DatasetType, run: str, refs: list[DatasetRef]
+        self,
+        type_key: int,
+        datasetType: DatasetType,
+        run: str,
+        refs: list[DatasetRef],
+        *,
+        guarded: bool = False,
     ) -> None:
         with self._db.transaction():
             run_record = self._collections.find(run)
@@ -323,7 +363,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                     f"made for {datasetType}. Nothing was added; repeat the call to use the "
                     "current definition."
                 )
-            self._insert_rows(info, datasetType, run, run_record.key, refs)
+            self._insert_rows(info, datasetType, run, run_record.key, refs, guarded=guarded)
 
     def _insert_rows(
         self,
@@ -332,20 +372,56 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         run: str,
         run_key: int,
         refs: list[DatasetRef],
+        *,
+        guarded: bool = False,
     ) -> None:
+        """Insert the dataset and tags rows of ``refs``.
+
+        With ``guarded`` (one ref), both rows go in one statement that also
+        share-locks the schema generation, and only if it is still the one
+        this client's caches were built under; `_StaleCaches` if it was not
+        (nothing was inserted).
+        """
         type_key = info.key
         required = info.group.required
         tag_columns = ["dataset_type_id", "dataset_id", "collection_id", *required]
+        dataset_columns = ["id", "dataset_type_id", "run_id", "ingest_date"]
         db = self._db
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         ingest_date = db.bindValue(self._dataset.c.ingest_date, now)
         try:
+            if guarded:
+                generation = self._types.generation
+                assert generation is not None and len(refs) == 1
+                (ref,) = refs
+                assert ref.id is not None  # made by `_insert_new`
+                (key,) = db.encodeIds([ref.id])
+                inserted = db.insert_guarded(
+                    generation.guard,
+                    [
+                        (
+                            self._dataset,
+                            dataset_columns,
+                            (key, type_key, run_key, ingest_date),
+                            ("id", "ingest_date"),
+                        ),
+                        (
+                            info.tags,
+                            tag_columns,
+                            (type_key, key, run_key, *[ref.dataId[n] for n in required]),
+                            ("dataset_id",),
+                        ),
+                    ],
+                )
+                if not inserted:
+                    raise _StaleCaches()
+                return
             with db.transaction():
                 for batch in chunked(refs, db.IN_BATCH_SIZE):
                     keys = db.encodeIds([r.id for r in batch])
                     db.insertMany(
                         self._dataset,
-                        ["id", "dataset_type_id", "run_id", "ingest_date"],
+                        dataset_columns,
                         [(k, type_key, run_key, ingest_date) for k in keys],
                         encoded=["id", "ingest_date"],
                     )

@@ -177,6 +177,8 @@ class Database(ABC):
         self._finalizer = weakref.finalize(self, _finalize, self._held, None)
         # insertMany's bind processors and SQL, by (table, columns, encoded columns).
         self._insert_many_cache: dict[Any, tuple[list[tuple[int, Any]], str]] = {}
+        # insert_guarded's SQL and bind processors, by the shape of the call.
+        self._guarded_sql: dict[Any, tuple[str, list[list[tuple[int, Any]]]]] = {}
 
     # ------------------------------------------------------------------
     # Construction
@@ -944,15 +946,7 @@ class Database(ABC):
         key = (table, tuple(columns), tuple(encoded))
         prepared = self._insert_many_cache.get(key)
         if prepared is None:
-            dialect = self._engine.dialect
-            skip = set(encoded)
-            found = [
-                (i, p)
-                for i, c in enumerate(columns)
-                if c not in skip
-                and (p := table.columns[c].type.dialect_impl(dialect).bind_processor(dialect))
-                is not None
-            ]
+            found = self._bound(table, columns, encoded)
             names = ", ".join(self.quoteName(c) for c in columns)
             marks = ", ".join([self.PLACEHOLDER] * len(columns))
             sql = f"INSERT INTO {self.quoted(table)} ({names}) VALUES ({marks})"
@@ -970,6 +964,42 @@ class Database(ABC):
         if not converted:
             return
         self.executeRaw(sql, converted, many=True, what=f"insert into {table.name}")
+
+    #: Whether `insert_guarded` works here (one statement for several inserts).
+    GUARDED_INSERTS: bool = False
+
+    def insert_guarded(
+        self,
+        guard: tuple[sqlalchemy.Table, Mapping[str, Any]],
+        inserts: Sequence[tuple[sqlalchemy.Table, Sequence[str], Sequence[Any], Iterable[str]]],
+    ) -> bool:
+        """Insert one row into each table, in order, in one statement, only if ``guard``
+        (a table and column values) names an existing row, which stays share-locked until
+        the transaction ends; whether the rows went in.
+
+        Each insert is ``(table, columns, values, encoded columns)`` as in
+        `insertMany`. Only where `GUARDED_INSERTS` is true.
+
+        Raises
+        ------
+        ConflictError
+            If a row violates a constraint; nothing is inserted.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no guarded inserts.")
+
+    def _bound(
+        self, table: sqlalchemy.Table, columns: Sequence[str], encoded: Iterable[str]
+    ) -> list[tuple[int, Any]]:
+        """``(index, bind processor)`` of the ``columns`` that need one (not ``encoded`` ones)."""
+        dialect = self._engine.dialect
+        skip = set(encoded)
+        return [
+            (i, p)
+            for i, c in enumerate(columns)
+            if c not in skip
+            and (p := table.columns[c].type.dialect_impl(dialect).bind_processor(dialect))
+            is not None
+        ]
 
     def sqlInValues(self, column: str, n: int) -> str:
         """SQL for ``column IN (n values)`` of a plain type; parameters from `inValuesParams`."""
