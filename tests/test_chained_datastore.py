@@ -15,7 +15,13 @@ from databutler.datastores.chained import (
     DatasetTypeNotSupportedError,
 )
 from databutler.registry import SqlRegistry
-from databutler.testing.datastore import DatastoreTests, make_refs
+from databutler.registry.interfaces import DatastoreRegistryBridgeManager
+from databutler.testing.datastore import DatastoreBackend, DatastoreTests, make_refs
+from databutler.testing.datastore_backends import (
+    chained_backdoor,
+    file_backdoor,
+    memory_backdoor,
+)
 
 
 def make_images(registry: SqlRegistry, n: int, run: str = "run") -> list[DatasetRef]:
@@ -32,23 +38,22 @@ def make_images(registry: SqlRegistry, n: int, run: str = "run") -> list[Dataset
 
 
 def chain_of(
-    registry: SqlRegistry,
+    bridges: DatastoreRegistryBridgeManager,
     tmp_path: Path,
     constraints: list[Constraints | None] | None = None,
 ) -> ChainedDatastore:
-    files = FileDatastore("files", registry.datastore_bridges, str(tmp_path / "store"))
-    memory = InMemoryDatastore("memory", registry.datastore_bridges)
+    files = FileDatastore("files", bridges, str(tmp_path / "store"))
+    memory = InMemoryDatastore("memory", bridges)
     return ChainedDatastore("chain", [files, memory], constraints=constraints)
 
 
 class TestChainedDatastore(DatastoreTests):
     @pytest.fixture
-    def datastore(self, registry: SqlRegistry, tmp_path: Path) -> ChainedDatastore:
-        return chain_of(registry, tmp_path)
-
-    @pytest.fixture
-    def other_datastore(self, other_registry: SqlRegistry, tmp_path: Path) -> ChainedDatastore:
-        return chain_of(other_registry, tmp_path / "other")
+    def backend(self, tmp_path: Path) -> DatastoreBackend[ChainedDatastore]:
+        return DatastoreBackend(
+            make=lambda bridges, place: chain_of(bridges, tmp_path / place),
+            backdoor=chained_backdoor(file_backdoor, memory_backdoor),
+        )
 
     def test_put_is_all_or_nothing_across_children(
         self, registry: SqlRegistry, tmp_path: Path
@@ -69,7 +74,7 @@ class TestChainedDatastore(DatastoreTests):
         assert memory.get(ok) == strict.get(ok) == {"v": 1}
 
     def test_put_refuses_what_one_child_holds(self, registry: SqlRegistry, tmp_path: Path) -> None:
-        chain = chain_of(registry, tmp_path)
+        chain = chain_of(registry.datastore_bridges, tmp_path)
         files, memory = chain.children
         (ref,) = make_refs(registry, 1)
         memory.put({"v": 1}, ref)
@@ -78,7 +83,7 @@ class TestChainedDatastore(DatastoreTests):
         assert not files.knows(ref) and memory.get(ref) == {"v": 1}
 
     def test_identity(self, registry: SqlRegistry, tmp_path: Path) -> None:
-        chain = chain_of(registry, tmp_path)
+        chain = chain_of(registry.datastore_bridges, tmp_path)
         assert chain.name == "chain" and chain.names == ("files", "memory")
         assert not chain.is_ephemeral
         both_memory = ChainedDatastore(
@@ -90,7 +95,7 @@ class TestChainedDatastore(DatastoreTests):
 
     def test_constraints_must_match_children(self, registry: SqlRegistry, tmp_path: Path) -> None:
         with pytest.raises(ConfigurationError, match="2 children but 1 constraints"):
-            chain_of(registry, tmp_path, constraints=[None])
+            chain_of(registry.datastore_bridges, tmp_path, constraints=[None])
         with pytest.raises(ConfigurationError, match="at least one child"):
             ChainedDatastore("empty", [])
 
@@ -103,7 +108,9 @@ class TestRouting:
     def test_rejected_type_lands_only_in_accepting_child(
         self, registry: SqlRegistry, tmp_path: Path
     ) -> None:
-        chain = chain_of(registry, tmp_path, constraints=[None, Constraints(reject=["image"])])
+        chain = chain_of(
+            registry.datastore_bridges, tmp_path, constraints=[None, Constraints(reject=["image"])]
+        )
         files, memory = chain.children
         (thing,) = make_refs(registry, 1)
         (image,) = make_images(registry, 1)
@@ -118,7 +125,9 @@ class TestRouting:
     def test_get_falls_through_to_the_child_that_holds_it(
         self, registry: SqlRegistry, tmp_path: Path
     ) -> None:
-        chain = chain_of(registry, tmp_path, constraints=[Constraints(reject=["thing"]), None])
+        chain = chain_of(
+            registry.datastore_bridges, tmp_path, constraints=[Constraints(reject=["thing"]), None]
+        )
         files, memory = chain.children
         (ref,) = make_refs(registry, 1)
         chain.put({"v": 1}, ref)
@@ -127,7 +136,7 @@ class TestRouting:
 
     def test_nothing_accepts(self, registry: SqlRegistry, tmp_path: Path) -> None:
         reject = Constraints(reject=["image"])
-        chain = chain_of(registry, tmp_path, constraints=[reject, reject])
+        chain = chain_of(registry.datastore_bridges, tmp_path, constraints=[reject, reject])
         (thing,) = make_refs(registry, 1)
         (image,) = make_images(registry, 1)
         with pytest.raises(DatasetTypeNotSupportedError, match="type 'image'"):
@@ -139,7 +148,7 @@ class TestRouting:
     def test_locations_name_children_never_the_chain(
         self, registry: SqlRegistry, tmp_path: Path
     ) -> None:
-        chain = chain_of(registry, tmp_path)
+        chain = chain_of(registry.datastore_bridges, tmp_path)
         (ref,) = make_refs(registry, 1)
         chain.put({"v": 1}, ref)
         locations = registry.getDatasetLocations(ref)

@@ -11,7 +11,9 @@ import pytest
 from databutler.datastores import FileDatastore, InMemoryDatastore
 from databutler.datastores.resources.s3 import S3Store
 from databutler.registry import SqlRegistry
-from databutler.testing.datastore import DatastoreTests, make_refs
+from databutler.registry.interfaces import DatastoreRegistryBridgeManager
+from databutler.testing.datastore import DatastoreBackend, DatastoreTests, make_refs
+from databutler.testing.datastore_backends import file_backdoor, memory_backdoor
 from databutler.testing.s3 import make_bucket, s3_endpoint
 
 
@@ -23,22 +25,20 @@ def s3_client() -> Iterator[Any]:
 
 class TestInMemoryDatastore(DatastoreTests):
     @pytest.fixture
-    def datastore(self, registry: SqlRegistry) -> InMemoryDatastore:
-        return InMemoryDatastore("memory", registry.datastore_bridges)
-
-    @pytest.fixture
-    def other_datastore(self, other_registry: SqlRegistry) -> InMemoryDatastore:
-        return InMemoryDatastore("memory", other_registry.datastore_bridges)
+    def backend(self) -> DatastoreBackend[InMemoryDatastore]:
+        return DatastoreBackend(
+            make=lambda bridges, place: InMemoryDatastore("memory", bridges),
+            backdoor=memory_backdoor,
+        )
 
 
 class TestLocalFileDatastore(DatastoreTests):
     @pytest.fixture
-    def datastore(self, registry: SqlRegistry, tmp_path: Path) -> FileDatastore:
-        return FileDatastore("files", registry.datastore_bridges, str(tmp_path / "store"))
-
-    @pytest.fixture
-    def other_datastore(self, other_registry: SqlRegistry, tmp_path: Path) -> FileDatastore:
-        return FileDatastore("files", other_registry.datastore_bridges, str(tmp_path / "other"))
+    def backend(self, tmp_path: Path) -> DatastoreBackend[FileDatastore]:
+        return DatastoreBackend(
+            make=lambda bridges, place: FileDatastore("files", bridges, str(tmp_path / place)),
+            backdoor=file_backdoor,
+        )
 
     def test_artifacts_on_disk(
         self, registry: SqlRegistry, datastore: FileDatastore, tmp_path: Path
@@ -98,15 +98,13 @@ class TestLocalFileDatastore(DatastoreTests):
 
 class TestS3FileDatastore(DatastoreTests):
     @pytest.fixture
-    def datastore(self, registry: SqlRegistry, s3_client: Any) -> FileDatastore:
-        bucket = make_bucket(s3_client)
-        store = S3Store(f"s3://{bucket}/repo", client=s3_client)
-        return FileDatastore("s3files", registry.datastore_bridges, store, checksum=True)
+    def backend(self, s3_client: Any) -> DatastoreBackend[FileDatastore]:
+        def make(bridges: DatastoreRegistryBridgeManager, place: str) -> FileDatastore:
+            store = S3Store(f"s3://{make_bucket(s3_client)}/{place}", client=s3_client)
+            # Checksums recorded in one of the two, so transfers meet both kinds of record.
+            return FileDatastore("s3files", bridges, store, checksum=place == "store")
 
-    @pytest.fixture
-    def other_datastore(self, other_registry: SqlRegistry, s3_client: Any) -> FileDatastore:
-        store = S3Store(f"s3://{make_bucket(s3_client)}/other", client=s3_client)
-        return FileDatastore("s3files", other_registry.datastore_bridges, store)
+        return DatastoreBackend(make=make, backdoor=file_backdoor)
 
 
 class TestIngest:

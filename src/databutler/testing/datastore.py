@@ -1,32 +1,93 @@
-"""The contract suite of `~databutler.datastores.Datastore`.
+"""The contract suite of `~databutler.datastores.Datastore`, for any datastore.
 
-Subclass `DatastoreTests` and provide a ``datastore`` fixture (built on
-``registry.datastore_bridges``) and an ``other_datastore`` fixture: a second
-datastore of the same kind, with its own storage, built on
-``other_registry.datastore_bridges`` (transfers between repositories go
-there). The ``registry`` fixture here makes a registry with a few real
-datasets to store.
+Subclass `DatastoreTests` and provide one fixture, ``backend``: a
+`DatastoreBackend` that says how to make a datastore of your kind on a
+registry's bridge manager, and how to look into its storage without it (the
+backdoor the suite checks cleanups with). The suite makes the rest: the
+registries (SQLite in memory, and PostgreSQL on the server
+``DATABUTLER_TEST_POSTGRESQL`` names; without one those variants skip, or fail
+under CI), the ``datastore`` under test, and an ``other_datastore`` of the
+same kind in another registry, for transfers. For example, for a datastore
+that keeps each dataset as a blob under a directory::
+
+    import pytest
+
+    from databutler.testing.datastore import DatastoreBackend, DatastoreTests
+
+
+    class TestBlobDatastore(DatastoreTests):
+        @pytest.fixture
+        def backend(self, tmp_path):
+            return DatastoreBackend(
+                make=lambda bridges, place: BlobDatastore("blobs", bridges, tmp_path / place),
+                backdoor=lambda datastore: {"blobs": sorted(datastore.directory.iterdir())},
+            )
+
+``make`` is called with ``place`` ``"store"`` for ``datastore`` and
+``"other"`` for ``other_datastore``: two datastores must not share storage.
+``backdoor`` returns what a datastore holds, looked at behind its back, as
+collections by kind (files, objects, records rows...): all empty when it holds
+nothing.
+
+To run over other registries, override ``registry_kind`` (one of
+`~databutler.testing.database.database_ids`), or ``registry`` and
+``other_registry`` themselves (each a new, empty `SqlRegistry`). The
+backdoors of the built-in datastores are in
+`~databutler.testing.datastore_backends`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 
 from .. import ConflictError, DatasetType
-from ..datastores import (
-    ChainedDatastore,
-    DatasetNotStoredError,
-    Datastore,
-    FileDatastore,
-    InMemoryDatastore,
-)
+from ..datastores import DatasetNotStoredError, Datastore
 from ..registry import SqlRegistry
+from ..registry.interfaces import DatastoreRegistryBridgeManager
+from .database import database_factory
 
-__all__ = ["DatastoreTests", "copy_datasets", "leftovers", "make_refs"]
+__all__ = [
+    "REGISTRY_KINDS",
+    "DatastoreBackend",
+    "DatastoreTests",
+    "copy_datasets",
+    "make_refs",
+]
+
+#: The database backends the suite's registries run over by default.
+REGISTRY_KINDS = ("sqlite-memory", "postgresql")
+
+D = TypeVar("D", bound=Datastore)
+
+
+@dataclass(frozen=True)
+class DatastoreBackend(Generic[D]):
+    """How `DatastoreTests` makes datastores of one kind, and reads their storage directly.
+
+    Parameters
+    ----------
+    make : `~collections.abc.Callable`
+        ``make(bridges, place)``: a new datastore on the registry's
+        `DatastoreRegistryBridgeManager`, keeping its artifacts in storage of
+        its own named by ``place`` (``"store"`` or ``"other"``).
+    backdoor : `~collections.abc.Callable`
+        ``backdoor(datastore)``: what a datastore made by ``make`` holds,
+        read without it (files, objects, records rows), as collections by
+        kind; every one empty when it holds nothing.
+    """
+
+    make: Callable[[DatastoreRegistryBridgeManager, str], D]
+    backdoor: Callable[[D], Mapping[str, Collection[Any]]]
+
+    def holds_nothing(self, datastore: D) -> bool:
+        """Whether the backdoor finds nothing at all in ``datastore``'s storage."""
+        return not any(self.backdoor(datastore).values())
 
 
 def make_refs(registry: SqlRegistry, n: int, run: str = "run") -> list:  # type: ignore[type-arg]
@@ -54,37 +115,41 @@ def copy_datasets(source: SqlRegistry, target: SqlRegistry, refs: list) -> None:
     target.importDatasets(refs)
 
 
-def leftovers(datastore: Datastore) -> dict[str, Any]:
-    """What a datastore has, looked at behind its back: files or objects, and records rows.
-
-    Empty values everywhere for a datastore that stores nothing.
-    """
-    if isinstance(datastore, ChainedDatastore):
-        found: dict[str, Any] = {}
-        for child in datastore.children:
-            found.update({f"{child.name}:{k}": v for k, v in leftovers(child).items()})
-        return found
-    if isinstance(datastore, FileDatastore):
-        return {"files": list(datastore.store.list()), "records": list(datastore.records.fetch())}
-    if isinstance(datastore, InMemoryDatastore):
-        return {"objects": list(datastore._objects)}
-    raise TypeError(f"No backdoor into {type(datastore).__name__}.")
-
-
-def _empty(found: dict[str, Any]) -> bool:
-    return not any(found.values())
-
-
 class DatastoreTests:
-    """Tests every datastore must pass."""
+    """Tests every datastore must pass; subclasses provide the ``backend`` fixture."""
+
+    @pytest.fixture(params=REGISTRY_KINDS)
+    def registry_kind(self, request: pytest.FixtureRequest) -> str:
+        """The database the registries are in (one of `database_ids`)."""
+        return str(request.param)
 
     @pytest.fixture
-    def registry(self) -> SqlRegistry:
-        return SqlRegistry.create("sqlite://")
+    def registry(
+        self, registry_kind: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[SqlRegistry]:
+        """A new registry, for ``datastore``."""
+        with database_factory(registry_kind, tmp_path_factory.mktemp("registry")) as databases:
+            yield SqlRegistry.create(databases.open())
 
     @pytest.fixture
-    def other_registry(self) -> SqlRegistry:
-        return SqlRegistry.create("sqlite://")
+    def other_registry(
+        self, registry_kind: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[SqlRegistry]:
+        """A second registry, for ``other_datastore``."""
+        with database_factory(registry_kind, tmp_path_factory.mktemp("registry")) as databases:
+            yield SqlRegistry.create(databases.open())
+
+    @pytest.fixture
+    def datastore(self, backend: DatastoreBackend[Datastore], registry: SqlRegistry) -> Datastore:
+        """The datastore under test."""
+        return backend.make(registry.datastore_bridges, "store")
+
+    @pytest.fixture
+    def other_datastore(
+        self, backend: DatastoreBackend[Datastore], other_registry: SqlRegistry
+    ) -> Datastore:
+        """A datastore of the same kind in ``other_registry``, with storage of its own."""
+        return backend.make(other_registry.datastore_bridges, "other")
 
     def test_put_get(self, registry, datastore) -> None:
         ref, other = make_refs(registry, 2)
@@ -205,7 +270,7 @@ class DatastoreTests:
         assert datastore.get(refs[1]) == {"i": 1}
 
     def test_transfer_is_undone_with_its_transaction(
-        self, registry, datastore, other_registry, other_datastore
+        self, registry, datastore, other_registry, other_datastore, backend
     ) -> None:
         refs = make_refs(registry, 2)
         datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
@@ -215,7 +280,7 @@ class DatastoreTests:
         with pytest.raises(RuntimeError, match="boom"), other_datastore.transaction():
             other_datastore.transfer_from(datastore, refs)
             raise RuntimeError("boom")
-        assert _empty(leftovers(other_datastore))
+        assert backend.holds_nothing(other_datastore)
         assert other_registry.getDatasetLocations(refs[0]) == frozenset()
         assert len(other_datastore.transfer_from(datastore, refs)) == 2  # a retry succeeds
 
