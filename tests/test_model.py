@@ -317,6 +317,7 @@ def test_error_names_cover_the_tree() -> None:
         "ArgumentTypeError",
         "ArtifactCorruptedError",
         "CollectionError",
+        "ConcurrentUpdateError",
         "ConfigurationError",
         "ConflictError",
         "DataIdError",

@@ -29,10 +29,14 @@ def delete_dataset_rows(db: Database, table: sqlalchemy.Table, ids: Iterable[Any
         nothing is deleted.
     """
     total = 0
+    what = f"delete rows of {table.name}"
     try:
         with db.transaction():
             for batch in chunked(as_dataset_ids(ids), db.IN_BATCH_SIZE):
-                total += db.delete(table, ["id"], *({"id": i} for i in batch))
+                # Driver-level: a prune deletes tens of thousands of ids at once.
+                keys = db.encodeIds(dict.fromkeys(batch))
+                sql = f"DELETE FROM {db.quoted(table)} WHERE {db.sqlInIds('id', len(keys))}"
+                total += db.executeRaw(sql, db.inIdsParams(keys), what=what)
     except ConflictError as exc:
         raise OrphanedRecordError(
             "Cannot delete datasets that are still present in one or more datastores; "
