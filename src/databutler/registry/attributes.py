@@ -38,7 +38,7 @@ class DefaultButlerAttributeManager(VersionedExtension):
     """
 
     TABLE_NAME: ClassVar[str] = "butler_attributes"
-    _VERSION = VersionTuple(1, 0, 0)
+    _VERSION: ClassVar[VersionTuple | None] = VersionTuple(1, 0, 0)
 
     def __init__(
         self,
@@ -49,11 +49,6 @@ class DefaultButlerAttributeManager(VersionedExtension):
         super().__init__(registry_schema_version=registry_schema_version)
         self._db = db
         self._table = table
-
-    @classmethod
-    def currentVersions(cls) -> list[VersionTuple]:
-        # docstring inherited
-        return [cls._VERSION]
 
     @classmethod
     def tableSpec(cls) -> ddl.TableSpec:

@@ -108,7 +108,7 @@ class SimpleCollectionManager(VersionedExtension):
         The stored schema version.
     """
 
-    _VERSION: ClassVar[VersionTuple] = VersionTuple(1, 0, 0)
+    _VERSION: ClassVar[VersionTuple | None] = VersionTuple(1, 0, 0)
 
     def __init__(
         self,
@@ -124,11 +124,6 @@ class SimpleCollectionManager(VersionedExtension):
         self._children_of: CommittedCache[int, list[CollectionRecord]] = CommittedCache(db)
         #: Bumped by every change here; set by the registry that owns this manager.
         self.generation: SchemaGeneration | None = None
-
-    @classmethod
-    def currentVersions(cls) -> list[VersionTuple]:
-        # docstring inherited
-        return [cls._VERSION]
 
     @classmethod
     def initialize(

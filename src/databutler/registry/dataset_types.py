@@ -63,7 +63,7 @@ class DatasetTypeManager(VersionedExtension):
     """
 
     TABLE: ClassVar[str] = "dataset_type"
-    _VERSION: ClassVar[VersionTuple] = VersionTuple(1, 0, 0)
+    _VERSION: ClassVar[VersionTuple | None] = VersionTuple(1, 0, 0)
 
     def __init__(
         self,
@@ -80,11 +80,6 @@ class DatasetTypeManager(VersionedExtension):
         self._cache: CommittedCache[str, DatasetTypeRecord] = CommittedCache(db)
         #: Bumped by every change here; set by the registry that owns this manager.
         self.generation: SchemaGeneration | None = None
-
-    @classmethod
-    def currentVersions(cls) -> list[VersionTuple]:
-        # docstring inherited
-        return [cls._VERSION]
 
     @classmethod
     def initialize(

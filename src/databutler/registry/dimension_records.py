@@ -165,7 +165,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
     and go on.
     """
 
-    _VERSION: ClassVar[VersionTuple] = VersionTuple(1, 0, 0)
+    _VERSION: ClassVar[VersionTuple | None] = VersionTuple(1, 0, 0)
 
     def __init__(
         self,
@@ -179,11 +179,6 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         self._universe = universe
         self._tables = dict(tables)
         self._layouts = {name: _Layout.build(universe, name) for name in universe.names}
-
-    @classmethod
-    def currentVersions(cls) -> list[VersionTuple]:
-        # docstring inherited
-        return [cls._VERSION]
 
     @classmethod
     def initialize(

@@ -152,7 +152,7 @@ class ByNameOpaqueTableStorageManager(OpaqueTableStorageManager):
     """
 
     META_TABLE: ClassVar[str] = "opaque_meta"
-    _VERSION = VersionTuple(0, 2, 0)
+    _VERSION: ClassVar[VersionTuple | None] = VersionTuple(0, 2, 0)
 
     def __init__(
         self,
@@ -169,11 +169,6 @@ class ByNameOpaqueTableStorageManager(OpaqueTableStorageManager):
         self._tables = _tables if _tables is not None else {}
         self._lock = _lock if _lock is not None else threading.Lock()
         self._storage: dict[str, ByNameOpaqueTableStorage] = {}
-
-    @classmethod
-    def currentVersions(cls) -> list[VersionTuple]:
-        # docstring inherited
-        return [cls._VERSION]
 
     @classmethod
     def initialize(

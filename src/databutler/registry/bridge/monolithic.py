@@ -539,7 +539,7 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
         The stored schema version.
     """
 
-    _VERSION: ClassVar[VersionTuple] = VersionTuple(0, 2, 1)
+    _VERSION: ClassVar[VersionTuple | None] = VersionTuple(0, 2, 1)
 
     def __init__(
         self,
@@ -564,11 +564,6 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
             f"SELECT datastore_name FROM {location} WHERE dataset_id = {db.PLACEHOLDER}"
         )
         self._locate_sql = f"SELECT dataset_id, datastore_name FROM {location}"
-
-    @classmethod
-    def currentVersions(cls) -> list[VersionTuple]:
-        # docstring inherited
-        return [cls._VERSION]
 
     @classmethod
     def initialize(

@@ -82,7 +82,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         The stored schema version.
     """
 
-    _VERSION: ClassVar[VersionTuple] = VersionTuple(1, 0, 0)
+    _VERSION: ClassVar[VersionTuple | None] = VersionTuple(1, 0, 0)
 
     def __init__(
         self,
@@ -104,11 +104,6 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         self._calibs = CalibrationStorage(db, universe, collections)
         self._ids = DatasetIdFactory()
         self._info: dict[int, _TypeInfo] = {}
-
-    @classmethod
-    def currentVersions(cls) -> list[VersionTuple]:
-        # docstring inherited
-        return [cls._VERSION]
 
     @classmethod
     def initialize(

@@ -8,7 +8,7 @@ contract other managers rely on — ``dataset.id`` as the target of foreign keys
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy
 
@@ -37,7 +37,7 @@ class SimpleDatasetRecordStorageManager(DatasetRecordStorageManager):
         The stored schema version.
     """
 
-    _VERSION = VersionTuple(0, 1, 0)
+    _VERSION: ClassVar[VersionTuple | None] = VersionTuple(0, 1, 0)
 
     def __init__(
         self,
@@ -48,11 +48,6 @@ class SimpleDatasetRecordStorageManager(DatasetRecordStorageManager):
         super().__init__(registry_schema_version=registry_schema_version)
         self._db = db
         self._table = table
-
-    @classmethod
-    def currentVersions(cls) -> list[VersionTuple]:
-        # docstring inherited
-        return [cls._VERSION]
 
     @classmethod
     def initialize(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from ..._exceptions import IncompatibleVersionError
 
@@ -53,7 +52,7 @@ class VersionTuple(NamedTuple):
         return f"{self.major}.{self.minor}.{self.patch}"
 
 
-class VersionedExtension(ABC):
+class VersionedExtension:
     """A registry manager whose schema has a version stored in the repository.
 
     Parameters
@@ -70,11 +69,14 @@ class VersionedExtension(ABC):
         """The fully qualified class name, as stored in the repository."""
         return f"{cls.__module__}.{cls.__qualname__}"
 
+    #: The one schema version a manager supports (`None`: unversioned). A manager that
+    #: supports several overrides `currentVersions` instead.
+    _VERSION: ClassVar[VersionTuple | None] = None
+
     @classmethod
-    @abstractmethod
     def currentVersions(cls) -> list[VersionTuple]:
         """Schema versions this code supports; empty means unversioned."""
-        raise NotImplementedError()
+        return [] if cls._VERSION is None else [cls._VERSION]
 
     @classmethod
     def clsNewSchemaVersion(cls, schema_version: VersionTuple | None) -> VersionTuple | None:

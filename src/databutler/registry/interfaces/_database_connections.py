@@ -1,0 +1,355 @@
+"""Connections and transactions of a `Database`: the mixin `DatabaseConnections`.
+
+It holds what a `~databutler.registry.interfaces.Database` does with its
+connections: the read connection and the session connection kept for the
+instance's lifetime (`_HeldConnections`, closed by `dispose`, `close` or a
+finalizer), sessions, nested transactions with savepoints and after-commit
+callbacks (`on_commit`), the connection a read runs on, and `query`. It is
+the lowest layer of the `Database`: it imports no other part of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from abc import ABC
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy
+import sqlalchemy.exc
+
+from ..._exceptions import TransactionAbortedError
+
+__all__ = ["DatabaseConnections"]
+
+
+@dataclass
+class _Frame:
+    """One level of `Database.transaction` nesting."""
+
+    trans: sqlalchemy.Transaction | None
+    savepoint: bool
+    #: How many `Database.on_commit` callbacks were pending when the block began.
+    pending: int = 0
+
+
+class _HeldConnections:
+    """The connections a `Database` keeps for its lifetime: one for reads, one for sessions.
+
+    Kept apart from the `Database` so that a finalizer can close them when
+    the database is forgotten without keeping it alive.
+    """
+
+    __slots__ = ("reader", "writer")
+
+    def __init__(self) -> None:
+        self.reader: sqlalchemy.Connection | None = None
+        self.writer: sqlalchemy.Connection | None = None
+
+    def close(self) -> None:
+        for connection in (self.reader, self.writer):
+            if connection is not None:
+                with contextlib.suppress(Exception):  # the server may be gone already
+                    connection.close()
+        self.reader = self.writer = None
+
+
+def _finalize(held: _HeldConnections, engine: sqlalchemy.engine.Engine | None) -> None:
+    held.close()
+    if engine is not None:
+        with contextlib.suppress(Exception):
+            engine.dispose()
+
+
+class DatabaseConnections(ABC):
+    """The connection and transaction state of a `Database`, and what works on it.
+
+    Not used on its own: `Database` inherits it, and sets the attributes
+    declared here in its constructor.
+    """
+
+    #: Keep one connection for reads and one for sessions open for the
+    #: instance's lifetime, instead of a pool checkout (with a ping) per call.
+    #: They are closed by `dispose`, or by a finalizer once the instance is
+    #: forgotten; one found dropped by the server is replaced before use.
+    KEEP_READER: bool = True
+
+    _engine: sqlalchemy.engine.Engine
+    _writeable: bool
+    #: The session connection, while a `session` block is open.
+    _connection: sqlalchemy.Connection | None
+    _frames: list[_Frame]
+    _doomed: bool
+    _after_commit: list[Callable[[], None]]
+    _held: _HeldConnections
+    _clones: weakref.WeakSet[DatabaseConnections]
+
+    def dispose(self) -> None:
+        """Close this instance's connections and every pooled one of the engine (shared
+        with clones)."""
+        if self._connection is not None:
+            raise RuntimeError("Cannot dispose of a database while a session is open.")
+        self._close_kept()
+        self._engine.dispose()
+
+    def _close_kept(self) -> None:
+        """Close the kept connections of this instance and of its clones not in a session."""
+        self._held.close()
+        for clone in list(self._clones):
+            if clone._connection is None:
+                clone._close_kept()
+
+    def close(self) -> None:
+        """Close the connections this instance keeps (the engine stays for its clones)."""
+        if self._connection is not None:
+            raise RuntimeError("Cannot close a database while a session is open.")
+        self._held.close()
+
+    def _close_reader(self) -> None:
+        reader, self._held.reader = self._held.reader, None
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.close()
+
+    def _is_stale(self, connection: sqlalchemy.Connection) -> bool:
+        """Whether a kept, idle connection is known to be unusable (closed or dropped)."""
+        return connection.closed or connection.invalidated
+
+    def isWriteable(self) -> bool:
+        """Whether this database accepts writes."""
+        return self._writeable
+
+    def isInTransaction(self) -> bool:
+        """Whether a `transaction` block is open on this instance."""
+        return bool(self._frames)
+
+    @property
+    def dialect_name(self) -> str:
+        """The SQLAlchemy dialect name (``sqlite``, ``postgresql``)."""
+        return self._engine.dialect.name
+
+    def __str__(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    # ------------------------------------------------------------------
+    # Sessions and transactions
+
+    def _begin_mode(self, connection: sqlalchemy.Connection, *, write: bool) -> None:
+        """Tell the backend whether the next BEGIN is for writing (SQLite locks up front)."""
+        connection.info["databutler.write"] = write
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Pin one connection for every operation inside the block; re-entrant."""
+        if self._connection is not None:
+            yield
+            return
+        connection = self._held.writer
+        self._held.writer = None  # a session on another thread would make its own
+        if connection is not None and self._is_stale(connection):
+            with contextlib.suppress(Exception):
+                connection.close()
+            connection = None
+        if connection is None:
+            connection = self._engine.connect()
+        self._connection = connection
+        try:
+            yield
+        except BaseException:
+            self._connection = None
+            if connection.invalidated or connection.in_transaction():
+                with contextlib.suppress(Exception):
+                    connection.close()
+            else:
+                self._keep_writer(connection)
+            raise
+        self._connection = None
+        self._keep_writer(connection)
+
+    def _keep_writer(self, connection: sqlalchemy.Connection) -> None:
+        if not self.KEEP_READER or connection.closed or self._held.writer is not None:
+            connection.close()
+        else:
+            self._held.writer = connection
+
+    @contextmanager
+    def transaction(
+        self,
+        *,
+        interrupting: bool = False,
+        savepoint: bool = False,
+        lock: Iterable[sqlalchemy.Table] = (),
+    ) -> Iterator[None]:
+        """Run the block in a transaction; nested blocks join the outer one.
+
+        Parameters
+        ----------
+        interrupting : `bool`, optional
+            Require that no transaction is open yet (`RuntimeError` otherwise).
+        savepoint : `bool`, optional
+            Make this block a SAVEPOINT, so a failure inside it that the caller
+            catches undoes only the block. Blocks nested in a savepoint block
+            are savepoints too.
+        lock : `~collections.abc.Iterable` [`sqlalchemy.Table`], optional
+            Tables to lock for writing until the transaction ends.
+
+        Raises
+        ------
+        TransactionAbortedError
+            When the outermost block ends normally although an inner,
+            non-savepoint block failed: all of the work was rolled back.
+
+        Notes
+        -----
+        An error in a nested block without a savepoint dooms the whole
+        transaction, as it does on PostgreSQL: catching it inside the outer
+        block does not keep the outer work.
+        """
+        if interrupting and self._frames:
+            raise RuntimeError("This operation must not run inside another transaction.")
+        with self.session():
+            connection = self._connection
+            assert connection is not None
+            if not self._frames:
+                if connection.in_transaction():
+                    connection.rollback()  # end an implicit read transaction
+                self._begin_mode(connection, write=self._writeable)
+                frame = _Frame(connection.begin(), savepoint)
+                self._doomed = False
+                self._on_transaction_begin(connection)
+            elif savepoint or self._frames[-1].savepoint:
+                frame = _Frame(connection.begin_nested(), True)
+            else:
+                frame = _Frame(None, False)
+            frame.pending = len(self._after_commit)
+            self._frames.append(frame)
+            try:
+                self._lock_tables(connection, list(lock))
+                yield
+            except BaseException:
+                self._frames.pop()
+                if frame.trans is not None:
+                    if frame.trans.is_active:
+                        frame.trans.rollback()
+                    del self._after_commit[frame.pending :]  # what the block read is undone
+                else:
+                    self._doomed = True
+                if not self._frames:
+                    self._after_commit.clear()
+                raise
+            self._frames.pop()
+            if frame.trans is None:
+                return
+            if not self._frames and self._doomed:
+                frame.trans.rollback()
+                self._doomed = False
+                self._after_commit.clear()
+                raise TransactionAbortedError(
+                    "An operation inside this transaction failed, so all of its work was rolled "
+                    "back; use transaction(savepoint=True) around steps whose errors you catch."
+                )
+            try:
+                frame.trans.commit()
+            except BaseException:
+                if not self._frames:
+                    self._after_commit.clear()
+                raise
+            if not self._frames:
+                callbacks, self._after_commit = self._after_commit, []
+                for callback in callbacks:
+                    callback()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the outermost transaction commits; forget it on rollback.
+
+        Outside a transaction it runs at once. Caches use it to keep what a
+        transaction read without keeping what a rollback undoes.
+        """
+        if self._frames:
+            self._after_commit.append(callback)
+        else:
+            callback()
+
+    def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:  # noqa: B027
+        """Hook run right after an outermost BEGIN."""
+
+    def _lock_tables(  # noqa: B027
+        self, connection: sqlalchemy.Connection, tables: list[sqlalchemy.Table]
+    ) -> None:
+        """Lock ``tables`` for writing until the transaction ends (no-op: writes serialise)."""
+
+    @contextmanager
+    def _connect_for_read(self) -> Iterator[sqlalchemy.Connection]:
+        """The session connection, or a short-lived one, for reading."""
+        if self._connection is not None:
+            connection = self._connection
+            if not self._frames:
+                self._begin_mode(connection, write=False)
+            try:
+                yield connection
+            finally:
+                if not self._frames and connection.in_transaction():
+                    connection.rollback()
+            return
+        if not self.KEEP_READER:
+            with self._connect_autocommit() as connection:
+                yield connection
+            return
+        # Reads share one connection in autocommit mode: no pool checkout,
+        # BEGIN or ROLLBACK per query, and no snapshot held between them.
+        reader = self._held.reader
+        self._held.reader = None  # a nested read gets its own connection
+        if reader is not None and self._is_stale(reader):
+            with contextlib.suppress(Exception):
+                reader.close()
+            reader = None
+        if reader is None:
+            reader = self._connect_autocommit()
+        try:
+            yield reader
+        except BaseException:
+            with contextlib.suppress(Exception):
+                reader.close()
+            raise
+        else:
+            if self._held.reader is None and not reader.closed:
+                self._held.reader = reader
+            else:
+                reader.close()
+
+    def _connect_autocommit(self) -> sqlalchemy.Connection:
+        """A new connection on which every statement commits by itself."""
+        return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
+    def query(
+        self, sql: sqlalchemy.sql.expression.Executable, *args: Any, **kwargs: Any
+    ) -> Iterator[sqlalchemy.CursorResult[*tuple[Any, ...]]]:
+        """Run a read query; the result is valid only inside the block.
+
+        Uses the session connection when one is open, otherwise the kept read connection.
+        """
+        # A kept connection the server dropped since its last use: a read
+        # outside a session is retried once, on a new connection.
+        attempts = 2 if self._connection is None else 1
+        for attempt in range(attempts):
+            with self._connect_for_read() as connection:
+                try:
+                    result = connection.execute(sql, *args, **kwargs)
+                except sqlalchemy.exc.DBAPIError as exc:
+                    if exc.connection_invalidated and attempt + 1 < attempts:
+                        continue  # the invalidated connection is replaced on the next try
+                    raise
+                try:
+                    yield result
+                finally:
+                    result.close()
+                return
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether ``error`` (or what caused it) means "repeat the transaction": it collided
+        with another client's (deadlock, serialization failure) and was rolled back whole."""
+        return False

@@ -1,0 +1,296 @@
+"""Driver-level statements of a `Database`: the mixin `DatabaseDriverStatements`.
+
+The bulk hot paths keyed by dataset ids skip SQLAlchemy's per-value
+processing and IN-list rendering: this module holds the pieces they use
+(quoting, bind and result processors, `insertMany`, `insert_guarded`, the
+``IN`` SQL and parameters of `sqlInValues`/`sqlInIds`, `encodeIds` and
+`decodeIds`, `executeRaw`, `queryRaw` and its direct-cursor fetch) and the
+module-level helpers that turn GUID bytes into `uuid.UUID` fast. It builds on
+`DatabaseRows`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy
+import sqlalchemy.exc
+
+from ._database_rows import DatabaseRows
+
+__all__ = ["DatabaseDriverStatements"]
+
+
+class DatabaseDriverStatements(DatabaseRows):
+    """Driver-level reads and writes of a `Database`, keyed by dataset ids.
+
+    Not used on its own: `Database` inherits it, and sets the caches
+    declared here in its constructor.
+    """
+
+    # insertMany's bind processors and SQL, by (table, columns, encoded columns).
+    _insert_many_cache: dict[Any, tuple[list[tuple[int, Any]], str]]
+    # insert_guarded's SQL and bind processors, by the shape of the call.
+    _guarded_sql: dict[Any, tuple[str, list[list[tuple[int, Any]]]]]
+
+    # ------------------------------------------------------------------
+    # Driver-level statements keyed by dataset ids: the bulk hot paths skip
+    # SQLAlchemy's per-value processing and IN-list rendering.
+
+    #: Whether one writer at a time holds the whole database (SQLite's BEGIN IMMEDIATE).
+    SERIALIZED_WRITES: bool = False
+
+    #: The driver's parameter placeholder.
+    PLACEHOLDER: str = "?"
+
+    #: Appended to a SELECT to lock its rows (empty where writers serialise).
+    FOR_UPDATE: str = ""
+
+    #: Appended to a SELECT to lock its rows, skipping rows others have locked.
+    FOR_UPDATE_SKIP_LOCKED: str = ""
+
+    def quoted(self, table: sqlalchemy.Table) -> str:
+        """The table's name, qualified and quoted, for driver-level SQL."""
+        return str(self._engine.dialect.identifier_preparer.format_table(table))
+
+    def quoteName(self, name: str) -> str:
+        """A column name, quoted if needed, for driver-level SQL."""
+        return str(self._engine.dialect.identifier_preparer.quote(name))
+
+    def resultProcessors(
+        self, columns: Iterable[sqlalchemy.ColumnElement[Any]]
+    ) -> list[Callable[[Any], Any] | None]:
+        """Per column, what turns a driver value into the column type's Python value.
+
+        `None` where the driver value is already right (most strings and numbers).
+        """
+        dialect = self._engine.dialect
+        return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+
+    def bindValue(self, column: sqlalchemy.ColumnElement[Any], value: Any) -> Any:
+        """``value`` as the driver binds it for ``column`` (its type's bind processor applied)."""
+        dialect = self._engine.dialect
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        return value if process is None else process(value)
+
+    def insertMany(
+        self,
+        table: sqlalchemy.Table,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        encoded: Iterable[str] = (),
+    ) -> None:
+        """Insert tuples of ``columns`` values in one driver-level executemany.
+
+        Values go through their column types' bind processors, so this
+        stores exactly what `insert` would, without per-row SQLAlchemy work;
+        values of the ``encoded`` columns are in driver form already (see
+        `encodeIds`, `bindValue`) and go in as they are.
+
+        Raises
+        ------
+        ConflictError
+            If a row violates a constraint; nothing is inserted.
+        """
+        key = (table, tuple(columns), tuple(encoded))
+        prepared = self._insert_many_cache.get(key)
+        if prepared is None:
+            found = self._bound(table, columns, encoded)
+            names = ", ".join(self.quoteName(c) for c in columns)
+            marks = ", ".join([self.PLACEHOLDER] * len(columns))
+            sql = f"INSERT INTO {self.quoted(table)} ({names}) VALUES ({marks})"
+            prepared = self._insert_many_cache.setdefault(key, (found, sql))
+        processors, sql = prepared
+        if processors:
+            converted = []
+            for row in rows:
+                values = list(row)
+                for i, process in processors:
+                    values[i] = process(values[i])
+                converted.append(tuple(values))
+        else:
+            converted = [tuple(row) for row in rows]
+        if not converted:
+            return
+        self.executeRaw(sql, converted, many=True, what=f"insert into {table.name}")
+
+    #: Whether `insert_guarded` works here (one statement for several inserts).
+    GUARDED_INSERTS: bool = False
+
+    def insert_guarded(
+        self,
+        guard: tuple[sqlalchemy.Table, Mapping[str, Any]],
+        inserts: Sequence[tuple[sqlalchemy.Table, Sequence[str], Sequence[Any], Iterable[str]]],
+    ) -> bool:
+        """Insert one row into each table, in order, in one statement, only if ``guard``
+        (a table and column values) names an existing row, which stays share-locked until
+        the transaction ends; whether the rows went in.
+
+        Each insert is ``(table, columns, values, encoded columns)`` as in
+        `insertMany`. Only where `GUARDED_INSERTS` is true.
+
+        Raises
+        ------
+        ConflictError
+            If a row violates a constraint; nothing is inserted.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no guarded inserts.")
+
+    def _bound(
+        self, table: sqlalchemy.Table, columns: Sequence[str], encoded: Iterable[str]
+    ) -> list[tuple[int, Any]]:
+        """``(index, bind processor)`` of the ``columns`` that need one (not ``encoded`` ones)."""
+        dialect = self._engine.dialect
+        skip = set(encoded)
+        return [
+            (i, p)
+            for i, c in enumerate(columns)
+            if c not in skip
+            and (p := table.columns[c].type.dialect_impl(dialect).bind_processor(dialect))
+            is not None
+        ]
+
+    def sqlInValues(self, column: str, n: int) -> str:
+        """SQL for ``column IN (n values)`` of a plain type; parameters from `inValuesParams`."""
+        return _in_placeholders(column, n)
+
+    def inValuesParams(self, values: list[Any]) -> list[Any]:
+        """The parameters that go with `sqlInValues`."""
+        return values
+
+    def encodeIds(self, ids: Iterable[uuid.UUID]) -> list[Any]:
+        """Dataset ids as the driver binds them to a `~databutler.ddl.GUID` column."""
+        return [i.bytes for i in ids]
+
+    def decodeIds(self, values: Iterable[Any]) -> list[uuid.UUID]:
+        """`~databutler.ddl.GUID` values as the driver returns them, as `uuid.UUID`."""
+        return [_uuid_from_bytes(bytes(v)) for v in values]
+
+    def sqlInIds(self, column: str, n: int) -> str:
+        """SQL for ``column IN (n encoded ids)``; parameters from `inIdsParams`."""
+        return _in_placeholders(column, n)
+
+    def inIdsParams(self, encoded: list[Any]) -> list[Any]:
+        """The parameters that go with `sqlInIds`."""
+        return encoded
+
+    def executeRaw(
+        self, sql: str, params: Sequence[Any] = (), *, many: bool = False, what: str
+    ) -> int:
+        """Run a driver-level write; return the row count.
+
+        ``params`` are one statement's parameters, or with ``many`` a list of
+        tuples, one per execution. Joins the enclosing transaction, like
+        every other write.
+        """
+        args: Any = list(params) if many else tuple(params)
+        with self._writing(what) as connection:
+            result = connection.exec_driver_sql(
+                sql, args, execution_options={"preserve_rowcount": True}
+            )
+            return self._rowcount(result, 0)
+
+    @contextmanager
+    def queryRaw(self, sql: str, params: Sequence[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
+        """Run a driver-level read; rows are driver tuples (ids as in `decodeIds`).
+
+        The rows are fetched at once: keep the result small (a batch).
+        """
+        attempts = 2 if self._connection is None else 1  # as in `query`
+        for attempt in range(attempts):
+            with self._connect_for_read() as connection:
+                try:
+                    rows = self._fetch_raw(connection, sql, tuple(params))
+                except sqlalchemy.exc.DBAPIError as exc:
+                    if exc.connection_invalidated and attempt + 1 < attempts:
+                        continue
+                    raise
+                yield rows
+                return
+
+    def _fetch_raw(
+        self, connection: sqlalchemy.Connection, sql: str, params: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        """All rows of one driver-level statement.
+
+        On a connection whose transaction state SQLAlchemy already settled
+        (autocommit, or a transaction it began) and that nothing listens to,
+        the statement goes straight to a driver cursor: SQLAlchemy's result
+        set-up costs more than a small indexed query. Driver errors are raised
+        as SQLAlchemy's, and a dropped connection is invalidated, as
+        `~sqlalchemy.engine.Connection.exec_driver_sql` does.
+        """
+        engine = connection.engine
+        direct = not engine.dispatch.before_cursor_execute and (
+            connection.in_transaction()
+            or connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        )
+        if not direct:
+            result = connection.exec_driver_sql(sql, params)
+            try:
+                cursor = result.cursor
+                return list(cursor.fetchall()) if cursor is not None and cursor.description else []
+            finally:
+                result.close()
+        dialect = engine.dialect
+        fairy = connection.connection
+        cursor = fairy.cursor()
+        try:
+            cursor.execute(sql, params)
+            try:
+                return list(cursor.fetchall())
+            except dialect.loaded_dbapi.ProgrammingError:
+                return []  # a statement without rows (psycopg refuses to fetch; sqlite3 gives [])
+        except dialect.loaded_dbapi.Error as exc:
+            dropped = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+            if dropped:
+                connection.invalidate(exc)
+            raise sqlalchemy.exc.DBAPIError.instance(
+                sql,
+                params,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=dropped,
+                dialect=dialect,
+            ) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+
+
+def _uuid_from_bytes_checked(value: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=value)
+
+
+def _uuid_from_bytes_fast(value: bytes) -> uuid.UUID:
+    # uuid.UUID(bytes=...) validates its arguments at length; 16 bytes from a
+    # GUID column need none of it. Same slots as UUID.__init__ sets.
+    result = object.__new__(uuid.UUID)
+    object.__setattr__(result, "int", int.from_bytes(value, "big"))
+    object.__setattr__(result, "is_safe", uuid.SafeUUID.unknown)
+    return result
+
+
+def _pick_uuid_from_bytes() -> Callable[[bytes], uuid.UUID]:
+    sample = uuid.uuid4()
+    try:
+        copy = _uuid_from_bytes_fast(sample.bytes)
+        if copy == sample and hash(copy) == hash(sample) and str(copy) == str(sample):
+            return _uuid_from_bytes_fast
+    except (AttributeError, TypeError):
+        pass
+    return _uuid_from_bytes_checked
+
+
+_uuid_from_bytes = _pick_uuid_from_bytes()
+
+
+@functools.lru_cache(maxsize=64)
+def _in_placeholders(column: str, n: int) -> str:
+    return f"{column} IN ({', '.join('?' * n)})"
