@@ -2,7 +2,8 @@
 
 Concrete subclasses (`~databutler.registry.databases.sqlite.SqliteDatabase`,
 `~databutler.registry.databases.postgresql.PostgresqlDatabase`) supply the
-engine and the few statements that differ; everything else lives here.
+engine and the few statements that differ; everything else lives in `Database`
+and the parts it inherits.
 
 A `Database` instance is not thread-safe: give each thread its own `clone`.
 
@@ -188,7 +189,7 @@ class Database(DatabaseSchema, DatabaseDriverStatements):
         return clone
 
     # ------------------------------------------------------------------
-    # Schema
+    # Static tables
 
     @contextmanager
     def declareStaticTables(self, *, create: bool) -> Iterator[StaticTablesContext]:

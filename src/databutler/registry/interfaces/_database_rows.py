@@ -33,6 +33,9 @@ class DatabaseRows(DatabaseConnections):
     #: Largest number of values bound in one ``IN`` clause or array parameter.
     IN_BATCH_SIZE: int = 10_000
 
+    # ------------------------------------------------------------------
+    # Writes
+
     def _checkWriteable(self, what: str) -> None:
         if not self._writeable:
             raise ReadOnlyDatabaseError(
