@@ -1,13 +1,31 @@
-"""What the benchmarks share: the phase line, timing, and a warm-up."""
+"""What the benchmarks share: arguments, the phase line, timing, the verdict, a warm-up."""
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["report", "timed", "warm_up"]
+__all__ = ["parse", "report", "timed", "verdict", "warm_up"]
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The arguments, with ``--n`` (which every benchmark has) checked to be positive."""
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be positive")
+    return args
+
+
+def verdict(failures: int) -> int:
+    """The exit status: 1, said on standard error, when a correctness check failed."""
+    if failures:
+        print(f"# {failures} correctness check(s) failed", file=sys.stderr)
+        return 1
+    return 0
 
 
 def report(phase: str, n: int, seconds: float) -> None:

@@ -73,7 +73,7 @@ from typing import Any, TypeAlias
 
 import sqlalchemy
 
-from _common import report  # benchmarks/ is on the path when run as a script
+from _common import parse, report  # benchmarks/ is on the path when run as a script
 from databutler import ddl
 from databutler.registry import RegistryManagerTypes, open_database
 from databutler.registry.datasets import SimpleDatasetRecordStorageManager
@@ -386,9 +386,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", default=None, metavar="DIR", help="write DIR/<phase>.prof cProfile files"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the dataset ids")
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("--n must be positive")
+    args = parse(parser, argv)
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = sorted(set(args.phases) - set(PHASES))
     if unknown:

@@ -26,7 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import timed, warm_up  # benchmarks/ is on the path when run as a script
+from _common import (  # benchmarks/ is on the path when run as a script
+    parse,
+    timed,
+    verdict,
+    warm_up,
+)
 from databutler import Butler, DatasetRef, FileDataset
 
 
@@ -111,10 +116,7 @@ def run(n: int, repo: str, db: str | None, tmp: Path) -> int:
     print(f"peak_rss_mb={peak:.0f}", flush=True)
     print(f"import_seconds={import_seconds():.3f}", flush=True)
     butler.close()
-    if failures:
-        print(f"# {failures} correctness check(s) failed", file=sys.stderr)
-        return 1
-    return 0
+    return verdict(failures)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=10_000, help="datasets per phase")
     parser.add_argument("--repo", default=None, help="repository root (new directory or s3://)")
     parser.add_argument("--db", default=None, help="registry database URI (empty)")
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("--n must be positive")
+    args = parse(parser, argv)
     with tempfile.TemporaryDirectory(prefix="databutler-butler-bench-") as tmp:
         repo = args.repo or str(Path(tmp) / "repo")
         return run(args.n, repo, args.db, Path(tmp))

@@ -29,7 +29,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from _common import timed, warm_up  # benchmarks/ is on the path when run as a script
+from _common import (  # benchmarks/ is on the path when run as a script
+    parse,
+    timed,
+    verdict,
+    warm_up,
+)
 from databutler import DatasetType
 from databutler.datastores import FileDatastore
 from databutler.registry import SqlRegistry
@@ -120,10 +125,7 @@ def run(n: int, root: str | None, s3: bool) -> int:
             emptied = datastore.emptyTrash()
         failures += len(emptied) != len(everything)
         failures += sum(not f.exists() for f in files)  # direct ingests are never deleted
-        if failures:
-            print(f"# {failures} correctness check(s) failed", file=sys.stderr)
-            return 1
-        return 0
+        return verdict(failures)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, required=True, help="datasets per phase")
     parser.add_argument("--root", default=None, help="artifact root (directory or s3://...)")
     parser.add_argument("--s3", action="store_true", help="use a moto S3 server on 127.0.0.1")
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("--n must be positive")
+    args = parse(parser, argv)
     return run(args.n, args.root, args.s3)
 
 

@@ -28,7 +28,13 @@ from typing import Any
 
 import sqlalchemy
 
-from _common import report, timed, warm_up  # benchmarks/ is on the path when run as a script
+from _common import (  # benchmarks/ is on the path when run as a script
+    parse,
+    report,
+    timed,
+    verdict,
+    warm_up,
+)
 from databutler import DatasetType
 from databutler.registry import SqlRegistry, open_database
 
@@ -113,19 +119,14 @@ def _phases(registry: SqlRegistry, n: int) -> int:
     with timed("remove_run", n):
         registry.removeCollection("HSC/raw/all")
     failures += registry.queryCollections() != []
-    if failures:
-        print(f"# {failures} correctness check(s) failed", file=sys.stderr)
-        return 1
-    return 0
+    return verdict(failures)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, required=True, help="number of datasets")
     parser.add_argument("--db", default=None, help="database URI (default: SQLite in a temp dir)")
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("--n must be positive")
+    args = parse(parser, argv)
     return run(args.n, args.db)
 
 

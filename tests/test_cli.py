@@ -2,8 +2,8 @@
 
 Every command runs against a repository made by `RepositoryFactory`; outputs
 are read back as JSON or CSV and the repository's state is checked through
-the Python API. ``CLI_CONFIGURATIONS`` lists the configurations run; the
-``repo`` fixture (the repository's root) is all a test needs to know.
+the Python API. The shared ``repositories`` fixture (conftest) gives the
+configurations run; the ``repo`` fixture (the repository's root) is all a test needs to know.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import json
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,9 +32,6 @@ DOCS = ROOT / "docs" / "cli.md"
 
 #: Configurations the CLI is tested on; add "sqlite-chained" or "postgresql-s3"
 #: (from databutler.testing.butler.CONFIGURATIONS) to run every test there too.
-CLI_CONFIGURATIONS = ["sqlite-local", "postgresql-s3", "sqlite-chained"]
-
-
 COMMANDS = {
     "create", "config-dump", "register-dataset-type", "remove-dataset-type",
     "insert-dimension-records", "ingest-files", "query-collections", "query-dataset-types",
@@ -86,20 +82,10 @@ def ids_of(rows: list[dict[str, Any]]) -> set[str]:
 # -- fixtures --------------------------------------------------------------------------
 
 
-@pytest.fixture(params=CLI_CONFIGURATIONS)
-def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RepositoryFactory]:
-    s3 = request.getfixturevalue("s3_env") if request.param == "postgresql-s3" else None
-    made = RepositoryFactory(request.param, tmp_path, s3)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
 @pytest.fixture
-def repo(factory: RepositoryFactory) -> str:
+def repo(repositories: RepositoryFactory) -> str:
     """The root of a repository with instrument HSC, detectors 0-4 and dataset type thing."""
-    butler = factory.create("repo")
+    butler = repositories.create("repo")
     populate(butler, detectors=5)
     return butler.root
 
@@ -668,8 +654,10 @@ def test_retrieve_artifacts(repo: str, stored: dict[int, str], tmp_path: Path) -
     run("retrieve-artifacts", repo, target, "thing", "--overwrite", "--no-preserve-path")
 
 
-def test_transfer_datasets(repo: str, stored: dict[int, str], factory: RepositoryFactory) -> None:
-    dest = factory.create("dest").root
+def test_transfer_datasets(
+    repo: str, stored: dict[int, str], repositories: RepositoryFactory
+) -> None:
+    dest = repositories.create("dest").root
     out = run(
         "transfer-datasets", repo, dest, "thing", "--where", "detector > 1", "--dry-run"
     ).stdout
@@ -687,13 +675,13 @@ def test_transfer_datasets(repo: str, stored: dict[int, str], factory: Repositor
 
 @pytest.mark.parametrize("target", ["export", "export.zip"])
 def test_export_and_import(
-    repo: str, stored: dict[int, str], factory: RepositoryFactory, tmp_path: Path, target: str
+    repo: str, stored: dict[int, str], repositories: RepositoryFactory, tmp_path: Path, target: str
 ) -> None:
     run("associate", repo, "tag", "thing", "--where", "detector = 2")
     path = tmp_path / target
     assert "Exported to" in run("export", repo, path).stdout
     assert path.exists()
-    other = factory.create("other").root
+    other = repositories.create("other").root
     assert "Imported 3 dataset(s)" in run("import", other, path).stdout
     assert stored_ids(other) == set(stored.values())
     assert stored_ids(other, "tag") == {stored[2]}
@@ -703,12 +691,12 @@ def test_export_and_import(
 
 
 def test_export_a_selection_as_json(
-    repo: str, stored: dict[int, str], factory: RepositoryFactory, tmp_path: Path
+    repo: str, stored: dict[int, str], repositories: RepositoryFactory, tmp_path: Path
 ) -> None:
     path = tmp_path / "some"
     run("export", repo, path, "thing", "--where", "detector = 3", "--manifest-format", "json")
     assert (path / "export.json").is_file()
-    other = factory.create("other").root
+    other = repositories.create("other").root
     run("import", other, path, "-t", "copy")
     assert stored_ids(other) == {stored[3]}
     fails("import", other, tmp_path, match="export")  # no manifest there
