@@ -1,0 +1,77 @@
+"""What every face of the `Butler` stands on: the mixin base `ButlerBase`.
+
+It declares the state a `~databutler.butler.Butler` sets up when it opens a
+repository (root, configuration, registry, datastore, default run and
+collections, whether it may write) and holds the few pieces that the
+reading, writing, query and maintenance faces all use: `transaction`,
+`dimensions`, the collections a search goes through (`_search`) and the
+read-only check (`_require_writeable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from .._exceptions import ArgumentConflictError, ReadOnlyDatabaseError
+from ..datastores import Datastore
+from ..dimensions import DimensionUniverse
+from ..registry import SqlRegistry
+from ._arguments import require_collections
+from ._config import RepositoryConfig
+
+__all__ = ["ButlerBase"]
+
+
+class ButlerBase:
+    """The repository a `Butler` opened, and what all of its faces share.
+
+    Not used on its own: `Butler` inherits it, and sets the attributes
+    declared here in its constructor.
+    """
+
+    #: The repository: an absolute path or ``s3://bucket/prefix``.
+    root: str
+    config: RepositoryConfig
+    registry: SqlRegistry
+    datastore: Datastore
+    is_writeable: bool
+    #: Where `put` and `ingest` write when not told otherwise.
+    run: str | None
+    #: Collections `get` and the queries search by default, in order.
+    collections: tuple[str, ...]
+
+    @property
+    def dimensions(self) -> DimensionUniverse:
+        """The repository's dimension universe."""
+        return self.registry.dimensions
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One registry transaction and one datastore transaction: an error undoes both.
+
+        Nested blocks join the outer one. The registry commits first, inside
+        the datastore block: a failed commit still undoes the datastore's
+        work, and the datastore's after-commit actions (deleting a move
+        journal) run only once the registry has committed.
+        """
+        with self.datastore.transaction(), self.registry.transaction():
+            yield
+
+    def _search(self, collections: str | Sequence[str] | None) -> tuple[str, ...]:
+        collections = require_collections(collections)
+        if collections is None:
+            if not self.collections:
+                raise ArgumentConflictError(
+                    "No collections to search: pass collections=[...], or open the butler with "
+                    "Butler(root, collections=[...]) or run=...."
+                )
+            return self.collections
+        return (collections,) if isinstance(collections, str) else tuple(collections)
+
+    def _require_writeable(self, what: str) -> None:
+        if not self.is_writeable:
+            raise ReadOnlyDatabaseError(
+                f"Cannot {what}: this butler is read-only; open it with "
+                f"Butler({self.root!r}, writeable=True)."
+            )
