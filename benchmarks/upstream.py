@@ -9,8 +9,9 @@ Each run makes a new repository (a fresh schema of ``--db`` when given, else
 SQLite in a temporary folder), registers one instrument, N detectors and one
 dataset type of small dictionaries, and prints one line per phase,
 ``phase=NAME n=N seconds=S ops_per_s=X``: ``put`` (one call each),
-``get_by_ref``, ``get_by_data_id``, ``stored`` (one ref per call) and
-``prune_half`` (purge, one call). Interleave runs of the two systems on one
+``get_by_ref``, ``get_by_data_id``, ``stored`` and ``find_datastores`` (one
+ref per call; the registry's bridge manager) and ``prune_half`` (purge, one
+call). Interleave runs of the two systems on one
 machine to compare them; the test suite does not run this script.
 """
 
@@ -89,6 +90,12 @@ def run(system: str, n: int, db: str | None) -> None:
         stored: Callable[[Any], bool] = (
             butler.stored if system == "daf_butler" else lambda ref: bool(butler.exists(ref))
         )
+        # The bridge manager of each registry (daf_butler keeps it on its private registry).
+        bridges = (
+            butler._registry._managers.datastores
+            if system == "daf_butler"
+            else butler.registry.datastore_bridges
+        )
         try:
             with timed("put", n):
                 refs = [
@@ -104,6 +111,9 @@ def run(system: str, n: int, db: str | None) -> None:
             with timed("stored", n):
                 for ref in refs:
                     assert stored(ref)
+            with timed("find_datastores", n):
+                for ref in refs:
+                    assert list(bridges.findDatastores(ref))  # upstream answers lazily
             with timed("prune_half", n // 2):
                 if system == "daf_butler":
                     butler.pruneDatasets(refs[: n // 2], purge=True, unstore=True)
