@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from databutler import ConfigurationError, ConflictError, DatasetType
+from databutler import ConfigurationError, ConflictError, DatasetType, TransferModeError
 from databutler._dataset_ref import DatasetRef
-from databutler.datastores import FileDatastore, InMemoryDatastore
+from databutler.datastores import (
+    DatastoreAbilities,
+    DatastoreAbilityError,
+    FileDatastore,
+    InMemoryDatastore,
+)
 from databutler.datastores.chained import (
     ChainedDatastore,
     Constraints,
@@ -153,6 +161,105 @@ class TestRouting:
         chain.put({"v": 1}, ref)
         locations = registry.getDatasetLocations(ref)
         assert set(locations) == {"files", "memory"} and "chain" not in locations
+
+
+class TestAbilities:
+    """A chain derives what it can do from its children, and ingests through those that can."""
+
+    @pytest.fixture
+    def registry(self) -> SqlRegistry:
+        return SqlRegistry.create("sqlite://")
+
+    def _source(self, tmp_path: Path) -> Path:
+        path = tmp_path / "outside" / "a.json"
+        path.parent.mkdir()
+        path.write_text('{"v": 7}')
+        return path
+
+    def test_derived_from_the_children(self, registry: SqlRegistry, tmp_path: Path) -> None:
+        bridges = registry.datastore_bridges
+        chain = chain_of(bridges, tmp_path)
+        files, memory = chain.children
+        assert chain.abilities == DatastoreAbilities(
+            ephemeral=False, supports_ingest=True, transfer_modes=files.abilities.transfer_modes
+        )
+        assert memory.abilities.ephemeral and not memory.abilities.supports_ingest
+        assert files.abilities.supports_ingest and "copy" in files.transfer_modes
+        memories = ChainedDatastore("m", [InMemoryDatastore(n, bridges) for n in ("m1", "m2")])
+        assert memories.abilities == DatastoreAbilities(ephemeral=True)
+        assert memories.is_ephemeral and not memories.abilities.supports_ingest
+
+    def test_nested_chains(self, registry: SqlRegistry, tmp_path: Path) -> None:
+        bridges = registry.datastore_bridges
+        inner = chain_of(bridges, tmp_path)
+        outer = ChainedDatastore("outer", [inner, InMemoryDatastore("last", bridges)])
+        assert outer.children[0] is inner and not outer.has_bridge
+        assert outer.names == ("files", "memory", "last")
+        assert [leaf.name for leaf in outer.leaves] == ["files", "memory", "last"]
+        assert outer.abilities.supports_ingest and not outer.is_ephemeral
+        with pytest.raises(DatastoreAbilityError, match=r"'outer' has no bridge.*files, memory"):
+            outer.bridge  # noqa: B018
+        (ref,) = make_refs(registry, 1)
+        with pytest.raises(RuntimeError), outer.transaction():
+            outer.put({"v": 1}, ref)
+            raise RuntimeError("undo every level")
+        assert registry.getDatasetLocations(ref) == frozenset()
+        assert outer._transaction is inner._transaction is None
+
+    def test_ingest_goes_to_the_children_that_can(
+        self, registry: SqlRegistry, tmp_path: Path
+    ) -> None:
+        chain = chain_of(registry.datastore_bridges, tmp_path)
+        files, memory = chain.children
+        (ref,) = make_refs(registry, 1)
+        chain.ingest([(self._source(tmp_path), ref)], transfer="copy")
+        assert files.get(ref) == {"v": 7} and not memory.knows(ref)
+        assert set(registry.getDatasetLocations(ref)) == {"files"}
+
+    def test_ingest_without_a_child_that_can(self, registry: SqlRegistry, tmp_path: Path) -> None:
+        bridges = registry.datastore_bridges
+        chain = ChainedDatastore("m", [InMemoryDatastore(n, bridges) for n in ("m1", "m2")])
+        (ref,) = make_refs(registry, 1)
+        with pytest.raises(DatastoreAbilityError, match=r"'m' .*cannot ingest"):
+            chain.ingest([(self._source(tmp_path), ref)])
+        assert registry.getDatasetLocations(ref) == frozenset()
+
+    def test_ingest_refuses_a_mode_a_taking_child_lacks(
+        self, registry: SqlRegistry, tmp_path: Path
+    ) -> None:
+        bridges = registry.datastore_bridges
+        files = FileDatastore("files", bridges, str(tmp_path / "store"))
+        copier = _CopyOnly("copier", bridges)
+        chain = ChainedDatastore("chain", [files, copier])
+        assert chain.abilities.transfer_modes == files.abilities.transfer_modes
+        (ref,) = make_refs(registry, 1)
+        source = self._source(tmp_path)
+        with pytest.raises(TransferModeError, match="'copier' of chain 'chain'"):
+            chain.ingest([(source, ref)], transfer="link")
+        assert registry.getDatasetLocations(ref) == frozenset() and source.exists()
+        chain.ingest([(source, ref)], transfer="copy")
+        assert set(registry.getDatasetLocations(ref)) == {"files", "copier"}
+        assert copier.get(ref) == files.get(ref) == {"v": 7}
+
+
+class _CopyOnly(InMemoryDatastore):
+    """A memory datastore that ingests JSON files, by copying only."""
+
+    @property
+    def abilities(self) -> DatastoreAbilities:
+        return DatastoreAbilities(
+            ephemeral=True, supports_ingest=True, transfer_modes=frozenset({"copy"})
+        )
+
+    def ingest(
+        self,
+        items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
+        *,
+        transfer: str | None = "auto",
+        formatter: str | None = None,
+    ) -> None:
+        self._check_ingest(transfer)
+        self.put_many((json.loads(Path(source).read_text()), ref) for source, ref in items)
 
 
 class TestConstraints:

@@ -9,6 +9,7 @@ describes.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from databutler import ConflictError, DatasetId, DatasetRef
-from databutler.datastores import DatasetNotStoredError, Datastore
+from databutler.datastores import DatasetNotStoredError, Datastore, DatastoreAbilities
 from databutler.registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager
 from databutler.testing.datastore import DatastoreBackend, DatastoreTests
 
@@ -28,14 +29,27 @@ def _dataset_id(ref: DatasetRef | DatasetIdRef) -> DatasetId:
 
 
 class JsonDirectoryDatastore(Datastore):
-    """Each dataset as ``<id>.json`` in one directory."""
+    """Each dataset as ``<id>.json`` in one directory; JSON files are ingested by copying."""
 
     def __init__(
         self, name: str, bridge_manager: DatastoreRegistryBridgeManager, directory: Path
     ) -> None:
-        super().__init__(name, bridge_manager)
+        abilities = DatastoreAbilities(
+            supports_ingest=True, transfer_modes=frozenset({"auto", "copy"})
+        )
+        super().__init__(name, bridge_manager, abilities=abilities)
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+
+    def ingest(
+        self,
+        items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
+        *,
+        transfer: str | None = "auto",
+        formatter: str | None = None,
+    ) -> None:
+        self._check_ingest(transfer)  # the declared transfer modes only
+        self.put_many((json.loads(Path(source).read_text()), ref) for source, ref in items)
 
     def _path(self, dataset_id: DatasetId) -> Path:
         return self.directory / f"{dataset_id}.json"

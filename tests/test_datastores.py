@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from databutler.datastores import FileDatastore, InMemoryDatastore
+from databutler import DatabutlerError, TransferModeError
+from databutler.datastores import (
+    DatastoreAbilities,
+    DatastoreAbilityError,
+    FileDatastore,
+    InMemoryDatastore,
+)
 from databutler.datastores.resources.s3 import S3Store
 from databutler.registry import SqlRegistry
 from databutler.registry.interfaces import DatastoreRegistryBridgeManager
@@ -207,3 +213,35 @@ def test_standalone_file_datastore(tmp_path: Path) -> None:
     tables = set(sqlalchemy.inspect(again.db._engine).get_table_names())
     assert {"dataset", "dataset_location", "dataset_location_trash", "files_records"} <= tables
     assert len(list((tmp_path / "store").rglob("*.json"))) == 2
+
+
+class TestAbilities:
+    """What the built-in datastores declare, and the base class's defaults."""
+
+    def test_built_in(self, tmp_path: Path) -> None:
+        bridges = SqlRegistry.create("sqlite://").datastore_bridges
+        files = FileDatastore("files", bridges, str(tmp_path / "store"))
+        memory = InMemoryDatastore("memory", bridges)
+        assert files.abilities.supports_ingest and not files.is_ephemeral
+        assert files.transfer_modes == files.abilities.transfer_modes >= {None, "copy", "direct"}
+        assert memory.abilities == DatastoreAbilities(ephemeral=True) and memory.is_ephemeral
+        assert files.has_bridge and files.leaves == (files,) and files.names == ("files",)
+        assert files.children == () and files.bridge.datastoreName == "files"
+        assert hash(files.abilities) == hash(FileDatastore("f2", bridges, "mem://").abilities)
+
+    def test_no_transfer_modes_without_ingest(self) -> None:
+        with pytest.raises(ValueError, match="supports_ingest"):
+            DatastoreAbilities(transfer_modes=frozenset({"copy"}))
+        assert DatastoreAbilities() == DatastoreAbilities(
+            ephemeral=False, supports_ingest=False, transfer_modes=frozenset()
+        )
+
+    def test_refusals_are_databutler_errors(self, tmp_path: Path) -> None:
+        bridges = SqlRegistry.create("sqlite://").datastore_bridges
+        memory = InMemoryDatastore("memory", bridges)
+        with pytest.raises(DatastoreAbilityError, match=r"'memory' .* cannot ingest") as caught:
+            memory.ingest([])
+        assert isinstance(caught.value, DatabutlerError) and isinstance(caught.value, TypeError)
+        files = FileDatastore("files", bridges, str(tmp_path / "store"))
+        with pytest.raises(TransferModeError, match="Unknown transfer mode 'teleport'"):
+            files.ingest([], transfer="teleport")

@@ -1,7 +1,7 @@
 """Datastores: where datasets' bytes are kept, and how."""
 
 from .._file_dataset import FileDataset
-from ._base import DatasetNotStoredError, Datastore
+from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, DatastoreAbilityError
 from ._file_trash import EmptyTrashResult, TrashFailure
 from .chained import ChainedDatastore, Constraints, DatasetTypeNotSupportedError
 from .file import FileDatastore, StoredFileInfo
@@ -16,6 +16,8 @@ __all__ = [
     "DatasetNotStoredError",
     "DatasetTypeNotSupportedError",
     "Datastore",
+    "DatastoreAbilities",
+    "DatastoreAbilityError",
     "DatastoreFactory",
     "EmptyTrashResult",
     "FileDataset",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._exceptions import DatabutlerError
+from .._exceptions import DatabutlerError, TransferModeError
 from .._file_dataset import FileDataset
 from ..registry.interfaces import (
     DatasetIdRef,
@@ -27,11 +28,69 @@ from ._artifacts import (
     write_local,
 )
 
-__all__ = ["DatasetNotStoredError", "Datastore"]
+__all__ = [
+    "DatasetNotStoredError",
+    "Datastore",
+    "DatastoreAbilities",
+    "DatastoreAbilityError",
+    "IngestItem",
+]
+
+#: One file to ingest: its path (or URI) and the dataset it holds.
+IngestItem = tuple[str | os.PathLike[str], DatasetRef]
 
 
 class DatasetNotStoredError(DatabutlerError, LookupError):
     """The datastore does not hold the dataset asked for."""
+
+
+class DatastoreAbilityError(DatabutlerError, TypeError):
+    """A datastore was asked for something it cannot do (see `Datastore.abilities`).
+
+    For example `Datastore.ingest` on a datastore that does not ingest files,
+    or `Datastore.bridge` of one that keeps no registry records of its own (a
+    chain, whose children do).
+    """
+
+
+@dataclass(frozen=True)
+class DatastoreAbilities:
+    """What a datastore can do, declared by it for callers to read (`Datastore.abilities`).
+
+    Parameters
+    ----------
+    ephemeral : `bool`, optional
+        Whether the artifacts die with the process (its registry records
+        are then kept apart from the persistent ones).
+    supports_ingest : `bool`, optional
+        Whether `Datastore.ingest` brings existing files in; if not, it
+        raises `DatastoreAbilityError`.
+    transfer_modes : `frozenset` [`str` or `None`], optional
+        The transfer modes `Datastore.ingest` accepts (`None` for "in place",
+        as `ingest` spells it); any other is refused with `TransferModeError`
+        before anything changes. A mode listed may still be refused for a
+        particular file or root (links need local disk, for example).
+
+    Raises
+    ------
+    ValueError
+        If transfer modes are given without ``supports_ingest``.
+    """
+
+    ephemeral: bool = False
+    supports_ingest: bool = False
+    transfer_modes: frozenset[str | None] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.transfer_modes and not self.supports_ingest:
+            raise ValueError(
+                "A datastore that cannot ingest accepts no transfer modes; "
+                "set supports_ingest=True or give no transfer_modes."
+            )
+
+
+#: The abilities of a datastore that declares none: the primitives only.
+_BASIC = DatastoreAbilities()
 
 
 class Datastore(ABC):
@@ -45,26 +104,93 @@ class Datastore(ABC):
     ----------
     name : `str`
         The datastore's name, as recorded in the registry.
-    bridge_manager : `DatastoreRegistryBridgeManager`
-        The registry's bridge manager.
+    bridge_manager : `DatastoreRegistryBridgeManager` or `None`
+        The registry's bridge manager; the datastore registers its bridge
+        with it. `None` for a datastore that keeps no registry records of
+        its own (a chain, whose `children` do): it has no `bridge`.
+    abilities : `DatastoreAbilities`, optional
+        What the datastore can do; nothing beyond the primitives (not
+        ephemeral, no ingest) by default.
+    children : `~collections.abc.Sequence` [`Datastore`], optional
+        Datastores this one forwards to (a chain's); none by default.
+        A `transaction` of this datastore opens one on each of them.
     """
 
-    #: Whether the artifacts die with the process.
-    is_ephemeral: ClassVar[bool] = False
-
-    #: Transfer modes `ingest` accepts.
-    transfer_modes: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, name: str, bridge_manager: DatastoreRegistryBridgeManager) -> None:
-        self._bridge = bridge_manager.register(name, ephemeral=self.is_ephemeral)
-        self.name = self._bridge.datastoreName
+    def __init__(
+        self,
+        name: str,
+        bridge_manager: DatastoreRegistryBridgeManager | None,
+        *,
+        abilities: DatastoreAbilities = _BASIC,
+        children: Sequence[Datastore] = (),
+    ) -> None:
+        self._abilities = abilities
+        self._children: tuple[Datastore, ...] = tuple(children)
+        self._bridge: DatastoreRegistryBridge | None = None
+        if bridge_manager is not None:
+            self._bridge = bridge_manager.register(name, ephemeral=abilities.ephemeral)
+            name = self._bridge.datastoreName
+        self.name = name
         self._bridge_manager = bridge_manager
         self._transaction: DatastoreTransaction | None = None
 
     @property
+    def abilities(self) -> DatastoreAbilities:
+        """What this datastore can do (ingest, its transfer modes, ephemeral)."""
+        return self._abilities
+
+    @property
+    def is_ephemeral(self) -> bool:
+        """Whether the artifacts die with the process (``abilities.ephemeral``)."""
+        return self.abilities.ephemeral
+
+    @property
+    def transfer_modes(self) -> frozenset[str | None]:
+        """The transfer modes `ingest` accepts (``abilities.transfer_modes``)."""
+        return self.abilities.transfer_modes
+
+    @property
+    def has_bridge(self) -> bool:
+        """Whether this datastore keeps registry records of its own, through a `bridge`."""
+        return self._bridge is not None
+
+    @property
     def bridge(self) -> DatastoreRegistryBridge:
-        """This datastore's bridge to the registry."""
+        """This datastore's bridge to the registry.
+
+        Raises
+        ------
+        DatastoreAbilityError
+            If the datastore keeps no registry records of its own (a chain:
+            use its `leaves`' bridges); `has_bridge` says so beforehand.
+        """
+        if self._bridge is None:
+            held_by = ", ".join(self.names) or "none"
+            raise DatastoreAbilityError(
+                f"Datastore {self.name!r} has no bridge to the registry: it keeps no records "
+                f"of its own; the datastores holding its datasets ({held_by}) have theirs."
+            )
         return self._bridge
+
+    @property
+    def children(self) -> tuple[Datastore, ...]:
+        """The datastores this one forwards to (a chain's); empty for most."""
+        return self._children
+
+    @property
+    def leaves(self) -> tuple[Datastore, ...]:
+        """The datastores that hold the artifacts themselves, each with its own `bridge`.
+
+        This datastore itself if it has a bridge, then its children's leaves
+        (recursively, in order).
+        """
+        own = (self,) if self._bridge is not None else ()
+        return own + tuple(leaf for child in self._children for leaf in child.leaves)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names the registry records this datastore's datasets under (its `leaves`')."""
+        return tuple(leaf.name for leaf in self.leaves)
 
     @property
     def local_roots(self) -> tuple[Path, ...]:
@@ -84,11 +210,16 @@ class Datastore(ABC):
         Nested blocks hand their undo actions to the enclosing one when they
         succeed. The enclosing transaction is restored however the block
         ends (the upstream system left a dead one behind after an error).
+        Each of the `children` joins with a transaction of its own, which
+        undoes that child's work on an error.
         """
         parent = self._transaction
         self._transaction = DatastoreTransaction(parent)
         try:
-            yield self._transaction
+            with ExitStack() as joined:
+                for child in self._children:
+                    joined.enter_context(child.transaction())
+                yield self._transaction
         except BaseException:
             self._transaction.rollback()
             raise
@@ -182,12 +313,12 @@ class Datastore(ABC):
         Run it in the same transaction as the registry's removal of the datasets.
         """
         items = [refs] if isinstance(refs, DatasetRef) else list(refs)
-        self._bridge.moveToTrash(items, self._transaction)
+        self.bridge.moveToTrash(items, self._transaction)
 
     def forget(self, refs: Iterable[DatasetIdRef] | DatasetRef) -> None:
         """Forget datasets without deleting their artifacts."""
         items = [refs] if isinstance(refs, DatasetRef) else list(refs)
-        self._bridge.forget(items)
+        self.bridge.forget(items)
         self._forget_artifacts(items)
 
     def remove(self, refs: Iterable[DatasetRef] | DatasetRef) -> None:
@@ -208,6 +339,62 @@ class Datastore(ABC):
         if uri is None:
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
         return uri
+
+    # -- ingest --------------------------------------------------------------------
+
+    def ingest(
+        self,
+        items: Iterable[IngestItem],
+        *,
+        transfer: str | None = "auto",
+        formatter: str | None = None,
+    ) -> None:
+        """Bring existing files in as datasets (all-or-nothing).
+
+        Only datastores whose ``abilities.supports_ingest`` is true ingest;
+        this default refuses.
+
+        Parameters
+        ----------
+        items : `~collections.abc.Iterable` [`tuple` [`str` or `os.PathLike`, `DatasetRef`]]
+            A file path (or URI) and the dataset it holds; the datasets must
+            be in the registry already.
+        transfer : `str` or `None`, optional
+            How the file comes in: one of ``abilities.transfer_modes``
+            (``auto``, ``copy``, ``move``, the link modes, ``direct``, or
+            `None` for a file in place; see the datastore's own `ingest`).
+        formatter : `str`, optional
+            How to read the files; by default the datastore chooses (from
+            the dataset type's configuration, else the file extension).
+
+        Raises
+        ------
+        DatastoreAbilityError
+            If this datastore cannot ingest files; nothing changes.
+        TransferModeError
+            For a transfer mode not in ``abilities.transfer_modes``, before
+            anything changes, or one a file or the root cannot use.
+        """
+        self._check_ingest(transfer)
+        raise NotImplementedError(
+            f"Datastore {self.name!r} declares supports_ingest but does not implement ingest."
+        )
+
+    def _check_ingest(self, transfer: str | None) -> None:
+        """Refuse an ingest this datastore cannot do with ``transfer``, as `ingest` documents."""
+        if not self.abilities.supports_ingest:
+            raise DatastoreAbilityError(
+                f"Datastore {self.name!r} ({type(self).__name__}) cannot ingest files "
+                "(abilities.supports_ingest is False); put the objects instead, or ingest "
+                "into a file datastore."
+            )
+        modes = self.abilities.transfer_modes
+        if transfer not in modes:
+            valid = ", ".join(sorted(str(m) for m in modes))
+            raise TransferModeError(
+                f"Unknown transfer mode {transfer!r} for ingest into datastore "
+                f"{self.name!r}; use one of {valid}."
+            )
 
     # -- moving artifacts between datastores and out of them --------------------
 

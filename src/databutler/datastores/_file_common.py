@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import sqlalchemy
 
@@ -30,6 +30,7 @@ from .._dataset_ref import DatasetId, DatasetRef
 from ..registry.interfaces import DatastoreRegistryBridge, OpaqueTableStorage
 from ..transaction import DatastoreTransaction
 from ._artifacts import corrupted
+from ._base import DatastoreAbilities
 from .formatters import Formatter
 from .resources import ResourceStore
 from .templates import FileTemplate
@@ -174,12 +175,14 @@ class FileDatastoreLike(Protocol):
     internals that only they may call.
     """
 
-    #: Transfer modes `FileDatastore.ingest` accepts.
-    transfer_modes: ClassVar[frozenset[str]]
-
     name: str
     _transaction: DatastoreTransaction | None
     _checksum: bool
+
+    @property
+    def abilities(self) -> DatastoreAbilities:
+        """What the datastore can do; ``transfer_modes`` are those `FileDatastore.ingest` takes."""
+        ...
 
     @property
     def store(self) -> ResourceStore:

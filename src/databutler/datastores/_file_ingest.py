@@ -50,11 +50,7 @@ def ingest_files(
     transfer: str | None,
     formatter: str | None,
 ) -> None:
-    """See `FileDatastore.ingest`."""
-    modes = {None, "auto", "direct", *datastore.transfer_modes}
-    if transfer not in modes:
-        valid = ", ".join(sorted(str(m) for m in modes))
-        raise TransferModeError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
+    """See `FileDatastore.ingest` (which has checked ``transfer`` against its abilities)."""
     local = isinstance(datastore.store, LocalStore)
     if local:
         recover(datastore)  # files an interrupted move left here go back first

@@ -204,7 +204,7 @@ def _move_back(store: LocalStore, stored: str, original: Path) -> None:
 
 def _check_mode(datastore: FileDatastoreLike, transfer: str | None, source: Path) -> str | None:
     """The transfer mode ``transfer`` resolves to for ``source``, checked."""
-    modes = {None, "auto", "direct", *datastore.transfer_modes}
+    modes = datastore.abilities.transfer_modes
     if transfer not in modes:
         valid = ", ".join(sorted(str(m) for m in modes))
         raise ValueError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")

@@ -8,21 +8,18 @@ never under the chain's. Which child takes which dataset is decided by
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._exceptions import ConfigurationError, ConflictError, DatabutlerError
-from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridge
-from ..transaction import DatastoreTransaction
+from .._exceptions import ConfigurationError, ConflictError, DatabutlerError, TransferModeError
+from ..registry.interfaces import DatasetIdRef
 from ._artifacts import Artifact
-from ._base import DatasetNotStoredError, Datastore, _id
+from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, IngestItem, _id
 
-__all__ = ["ChainedDatastore", "Constraints", "DatasetTypeNotSupportedError"]
+__all__ = ["ChainedDatastore", "Constraints", "DatasetTypeNotSupportedError", "chain_abilities"]
 
 
 class DatasetTypeNotSupportedError(DatabutlerError, ValueError):
@@ -143,8 +140,6 @@ class ChainedDatastore(Datastore):
         *,
         constraints: Sequence[Constraints | None] | None = None,
     ) -> None:
-        # Datastore.__init__ is not called on purpose: it registers a bridge,
-        # and a chain must not appear in the registry's dataset locations.
         if not children:
             raise ConfigurationError(f"Chained datastore {name!r} needs at least one child.")
         if constraints is None:
@@ -155,62 +150,18 @@ class ChainedDatastore(Datastore):
                 f"{len(constraints)} constraints; give one entry (or None) per child."
             )
         _check_distinct(name, children)
-        self.name = name
-        self.children: tuple[Datastore, ...] = tuple(children)
+        # No bridge manager: a chain keeps no registry records of its own (its
+        # children do), so it never appears in the registry's dataset locations.
+        super().__init__(name, None, abilities=chain_abilities(children), children=children)
         self.constraints: tuple[Constraints | None, ...] = tuple(constraints)
-        self._transaction: DatastoreTransaction | None = None
-
-    @property
-    def is_ephemeral(self) -> bool:  # type: ignore[override]
-        """Whether every child's artifacts die with the process."""
-        return all(child.is_ephemeral for child in self.children)
 
     @property
     def local_roots(self) -> tuple[Path, ...]:
         """Every child's local roots."""
         return tuple(root for child in self.children for root in child.local_roots)
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The children's names, as the registry knows them."""
-        return tuple(child.name for child in self.children)
-
-    @property
-    def bridge(self) -> DatastoreRegistryBridge:
-        """A chain has no bridge; each child has its own.
-
-        Raises
-        ------
-        TypeError
-            Always.
-        """
-        raise TypeError(
-            f"Chained datastore {self.name!r} has no bridge to the registry; "
-            f"use its children's ({', '.join(self.names)})."
-        )
-
     def __repr__(self) -> str:
         return f"ChainedDatastore({self.name!r}, [{', '.join(self.names)}])"
-
-    # -- transactions --------------------------------------------------------
-
-    @contextmanager
-    def transaction(self) -> Iterator[DatastoreTransaction]:
-        # docstring inherited; every child joins, and undoes its own work on an error.
-        parent = self._transaction
-        self._transaction = DatastoreTransaction(parent)
-        try:
-            with ExitStack() as stack:
-                for child in self.children:
-                    stack.enter_context(child.transaction())
-                yield self._transaction
-        except BaseException:
-            self._transaction.rollback()
-            raise
-        else:
-            self._transaction.commit()
-        finally:
-            self._transaction = parent
 
     # -- primitives ----------------------------------------------------------
 
@@ -238,23 +189,32 @@ class ChainedDatastore(Datastore):
 
     def ingest(
         self,
-        items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
+        items: Iterable[IngestItem],
         *,
         transfer: str | None = "auto",
         formatter: str | None = None,
     ) -> None:
         """Ingest files into every child that accepts them and can ingest (all-or-nothing).
 
+        See `Datastore.ingest`; the chain can ingest when one of its children
+        can, in the transfer modes of those children.
+
         Raises
         ------
+        DatastoreAbilityError
+            If no child can ingest files.
+        TransferModeError
+            For a transfer mode no child accepts, or one a child that would
+            take a file does not accept; nothing is ingested.
         DatasetTypeNotSupportedError
             If no child that can ingest files accepts a dataset.
         ValueError
             For ``move`` when more than one child would take a file.
         """
+        self._check_ingest(transfer)
         items = list(items)
-        capable = [i for i, child in enumerate(self.children) if hasattr(child, "ingest")]
-        batches: dict[int, list[tuple[str | os.PathLike[str], DatasetRef]]] = {}
+        capable = [i for i, child in enumerate(self.children) if child.abilities.supports_ingest]
+        batches: dict[int, list[IngestItem]] = {}
         for source, ref in items:
             takers = [i for i in self._targets(ref, "ingested") if i in capable]
             if not takers:
@@ -269,11 +229,16 @@ class ChainedDatastore(Datastore):
                 )
             for i in takers:
                 batches.setdefault(i, []).append((source, ref))
+        for i in batches:
+            child = self.children[i]
+            if transfer not in child.abilities.transfer_modes:
+                raise TransferModeError(
+                    f"Datastore {child.name!r} of chain {self.name!r} does not ingest with "
+                    f"transfer={transfer!r}; nothing was ingested."
+                )
         with self.transaction():
             for i, batch in sorted(batches.items()):
-                self.children[i].ingest(  # type: ignore[attr-defined]
-                    batch, transfer=transfer, formatter=formatter
-                )
+                self.children[i].ingest(batch, transfer=transfer, formatter=formatter)
 
     def _targets(self, ref: DatasetRef, what: str) -> list[int]:
         """Indexes of the children that accept ``ref``."""
@@ -425,6 +390,21 @@ class ChainedDatastore(Datastore):
         # docstring inherited
         for child in self.children:
             child._forget_artifacts(refs)
+
+
+def chain_abilities(children: Sequence[Datastore]) -> DatastoreAbilities:
+    """What a chain of ``children`` can do, derived from what they can.
+
+    Ephemeral when every child is; it ingests when a child does, in any
+    transfer mode one of those children accepts (`ChainedDatastore.ingest`
+    refuses a mode a child that would take a file does not).
+    """
+    ingesting = [child.abilities for child in children if child.abilities.supports_ingest]
+    return DatastoreAbilities(
+        ephemeral=all(child.abilities.ephemeral for child in children),
+        supports_ingest=bool(ingesting),
+        transfer_modes=frozenset(mode for a in ingesting for mode in a.transfer_modes),
+    )
 
 
 def _check_distinct(name: str, children: Sequence[Datastore]) -> None:

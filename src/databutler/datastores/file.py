@@ -19,13 +19,13 @@ import os
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, OpaqueTableStorage
 from ._artifacts import Artifact, corrupted
-from ._base import DatasetNotStoredError, Datastore, _id
+from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, IngestItem, _id
 from ._file_common import (
     NO_COMPONENT,
     StoredFileInfo,
@@ -45,7 +45,17 @@ from .formatters import Formatter, formatter_for, formatter_for_object
 from .resources import LocalStore, ResourceStore, StorageError, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
-__all__ = ["FileDatastore", "StoredFileInfo"]
+__all__ = ["ABILITIES", "FileDatastore", "StoredFileInfo"]
+
+#: What every `FileDatastore` can do: ingest, in these transfer modes (links need a
+#: local root; ``direct`` records the outside path; `None` is a file in place).
+ABILITIES = DatastoreAbilities(
+    ephemeral=False,
+    supports_ingest=True,
+    transfer_modes=frozenset(
+        {None, "auto", "direct", "copy", "move", "link", "hardlink", "symlink", "relsymlink"}
+    ),
+)
 
 
 class FileDatastore(Datastore):
@@ -81,10 +91,6 @@ class FileDatastore(Datastore):
         record-based. Off by default.
     """
 
-    transfer_modes: ClassVar[frozenset[str]] = frozenset(
-        {"copy", "move", "link", "hardlink", "symlink", "relsymlink"}
-    )
-
     def __init__(
         self,
         name: str,
@@ -98,7 +104,8 @@ class FileDatastore(Datastore):
         records_table: str | None = None,
         trust: bool = False,
     ) -> None:
-        super().__init__(name, bridge_manager)
+        super().__init__(name, bridge_manager, abilities=ABILITIES)
+        self._bridges = bridge_manager
         self.trust = trust
         self.store = root if isinstance(root, ResourceStore) else store_for(root)
         if fsync and isinstance(self.store, LocalStore):
@@ -125,7 +132,7 @@ class FileDatastore(Datastore):
         template = self._validated.get(key)
         if template is None:
             template = self._templates.template_for(datasetType)
-            template.validate(datasetType, self._bridge_manager.universe)
+            template.validate(datasetType, self._bridges.universe)
             self._validated[key] = template
         return template
 
@@ -218,7 +225,7 @@ class FileDatastore(Datastore):
 
     def _record(self, refs: list[DatasetRef], infos: list[StoredFileInfo]) -> None:
         """Insert the bridge and records rows together (in the caller's transaction if any)."""
-        with self._bridge_manager.transaction():
+        with self._bridges.transaction():
             self.bridge.insert(refs)
             self.records.insert(*(info.to_record() for info in infos))
 
@@ -226,7 +233,7 @@ class FileDatastore(Datastore):
 
     def ingest(
         self,
-        items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
+        items: Iterable[IngestItem],
         *,
         transfer: str | None = "auto",
         formatter: str | None = None,
@@ -252,7 +259,8 @@ class FileDatastore(Datastore):
         FileNotFoundError
             If a file does not exist.
         TransferModeError
-            For an unknown transfer mode, or one this source or root cannot use.
+            For a transfer mode not in ``abilities.transfer_modes`` (before
+            anything changes), or one this source or root cannot use.
         UnsafePathError
             For an in-place ingest (``None``, or ``auto`` under the root) of a
             file that resolves outside the root or is reached through a
@@ -267,6 +275,7 @@ class FileDatastore(Datastore):
         dies before the datasets are committed, the next ingest, writeable
         open or ``verify(repair=True)`` moves the files back.
         """
+        self._check_ingest(transfer)
         ingest_files(self, items, transfer=transfer, formatter=formatter)
 
     def _configured_formatter(self, ref: DatasetRef) -> str | None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager
-from ._base import DatasetNotStoredError, Datastore, _id
+from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, _id
 
-__all__ = ["InMemoryDatastore"]
+__all__ = ["ABILITIES", "InMemoryDatastore"]
+
+#: What every `InMemoryDatastore` can do: its objects die with the process; no ingest.
+ABILITIES = DatastoreAbilities(ephemeral=True, supports_ingest=False)
 
 
 class InMemoryDatastore(Datastore):
@@ -37,12 +40,10 @@ class InMemoryDatastore(Datastore):
     (``<run>/<type>/<type>_<id>.<ext>``); `get_uris` gives ``mem://`` URIs.
     """
 
-    is_ephemeral: ClassVar[bool] = True
-
     def __init__(
         self, name: str, bridge_manager: DatastoreRegistryBridgeManager, *, copy_on_get: bool = True
     ) -> None:
-        super().__init__(name, bridge_manager)
+        super().__init__(name, bridge_manager, abilities=ABILITIES)
         self._objects: dict[DatasetId, Any] = {}
         self._lock = threading.Lock()
         self._copy_on_get = copy_on_get

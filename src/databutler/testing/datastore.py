@@ -29,6 +29,11 @@ that keeps each dataset as a blob under a directory::
 collections by kind (files, objects, records rows...): all empty when it holds
 nothing.
 
+The suite reads what the datastore declares it can do (`Datastore.abilities`):
+a datastore that ingests must accept the transfer modes it lists and refuse
+every other with `~databutler.TransferModeError` before anything changes; one
+that does not must refuse `Datastore.ingest` with `DatastoreAbilityError`.
+
 To run over other registries, override ``registry_kind`` (one of
 `~databutler.testing.database.database_ids`), or ``registry`` and
 ``other_registry`` themselves (each a new, empty `SqlRegistry`). The
@@ -46,8 +51,13 @@ from typing import Any, Generic, TypeVar
 
 import pytest
 
-from .. import ConflictError, DatasetType
-from ..datastores import DatasetNotStoredError, Datastore
+from .. import ConflictError, DatasetType, TransferModeError
+from ..datastores import (
+    DatasetNotStoredError,
+    Datastore,
+    DatastoreAbilities,
+    DatastoreAbilityError,
+)
 from ..registry import SqlRegistry
 from ..registry.interfaces import DatastoreRegistryBridgeManager
 from .database import database_factory
@@ -161,9 +171,7 @@ class DatastoreTests:
         with pytest.raises(DatasetNotStoredError):
             datastore.get(other)
         # A chain registers no bridge: its children hold the dataset.
-        assert set(registry.getDatasetLocations(ref)) == set(
-            getattr(datastore, "names", (datastore.name,))
-        )
+        assert set(registry.getDatasetLocations(ref)) == set(datastore.names)
 
     def test_put_twice_is_refused(self, registry, datastore) -> None:
         (ref,) = make_refs(registry, 1)
@@ -260,11 +268,9 @@ class DatastoreTests:
         assert sorted(r.id for r in done) == sorted(r.id for r in refs[:2])
         assert [other_datastore.get(r) for r in refs[:2]] == [{"i": 0}, {"i": 1}]
         assert not other_datastore.knows(refs[2])
-        names = set(getattr(other_datastore, "names", (other_datastore.name,)))
+        names = set(other_datastore.names)
         assert set(other_registry.getDatasetLocations(refs[0])) == names
-        assert set(registry.getDatasetLocations(refs[0])) == set(
-            getattr(datastore, "names", (datastore.name,))
-        )
+        assert set(registry.getDatasetLocations(refs[0])) == set(datastore.names)
         # What the target holds already is skipped; the source keeps everything.
         assert other_datastore.transfer_from(datastore, refs) == []
         assert datastore.get(refs[1]) == {"i": 1}
@@ -328,3 +334,83 @@ class DatastoreTests:
         else:
             with pytest.raises(ValueError, match="not a file"):
                 datastore.export(refs, directory=None, transfer=None)
+
+    # -- abilities -------------------------------------------------------------------
+
+    def test_declares_abilities(self, datastore) -> None:
+        abilities = datastore.abilities
+        assert isinstance(abilities, DatastoreAbilities)
+        assert datastore.is_ephemeral is abilities.ephemeral
+        assert datastore.transfer_modes == abilities.transfer_modes
+        assert all(mode is None or isinstance(mode, str) for mode in abilities.transfer_modes)
+        if abilities.supports_ingest:
+            assert abilities.transfer_modes, "a datastore that ingests names its transfer modes"
+        else:
+            assert not abilities.transfer_modes
+        # The datastores holding the artifacts each have a bridge, and their names are
+        # those the registry records datasets under.
+        assert datastore.leaves and all(leaf.has_bridge for leaf in datastore.leaves)
+        assert datastore.names == tuple(leaf.name for leaf in datastore.leaves)
+        if datastore.has_bridge:
+            assert datastore.bridge.datastoreName == datastore.name
+        else:
+            with pytest.raises(DatastoreAbilityError, match=f"{datastore.name!r} has no bridge"):
+                datastore.bridge  # noqa: B018
+
+    def test_ingest_without_the_ability_is_refused(
+        self, registry, datastore, backend, tmp_path: Path
+    ) -> None:
+        if datastore.abilities.supports_ingest:
+            pytest.skip("this datastore ingests files")
+        (ref,) = make_refs(registry, 1)
+        source = _outside_file(tmp_path, {"v": 7})
+        with pytest.raises(DatastoreAbilityError, match="cannot ingest"):
+            datastore.ingest([(source, ref)], transfer="copy")
+        assert backend.holds_nothing(datastore) and not datastore.knows(ref)
+        assert registry.getDatasetLocations(ref) == frozenset()
+        assert json.loads(source.read_text()) == {"v": 7}
+
+    def test_ingest_refuses_an_undeclared_transfer_mode(
+        self, registry, datastore, backend, tmp_path: Path
+    ) -> None:
+        if not datastore.abilities.supports_ingest:
+            pytest.skip("this datastore does not ingest files")
+        modes = datastore.abilities.transfer_modes
+        (ref,) = make_refs(registry, 1)
+        source = _outside_file(tmp_path, {"v": 7})
+        for mode in ("teleport", *sorted(_COMMON_MODES - modes, key=str)):
+            with pytest.raises(TransferModeError):
+                datastore.ingest([(source, ref)], transfer=mode)
+            assert backend.holds_nothing(datastore) and not datastore.knows(ref)
+            assert registry.getDatasetLocations(ref) == frozenset()
+            assert json.loads(source.read_text()) == {"v": 7}
+
+    def test_ingest_copy(self, registry, datastore, backend, tmp_path: Path) -> None:
+        if "copy" not in datastore.abilities.transfer_modes:
+            pytest.skip("this datastore does not ingest by copying")
+        kept, undone = make_refs(registry, 2)
+        source = _outside_file(tmp_path, {"v": 7})
+        with pytest.raises(RuntimeError, match="boom"), datastore.transaction():
+            datastore.ingest([(source, undone)], transfer="copy")
+            raise RuntimeError("boom")
+        assert backend.holds_nothing(datastore) and not datastore.knows(undone)
+        assert registry.getDatasetLocations(undone) == frozenset()
+        datastore.ingest([(source, kept)], transfer="copy")
+        assert datastore.get(kept) == {"v": 7} and datastore.exists(kept)
+        locations = set(registry.getDatasetLocations(kept))
+        assert locations and locations <= set(datastore.names)
+        assert json.loads(source.read_text()) == {"v": 7}  # copied, not moved
+
+
+#: The transfer modes of the built-in datastores' `ingest`.
+_COMMON_MODES: frozenset[str | None] = frozenset(
+    {None, "auto", "direct", "copy", "move", "link", "hardlink", "symlink", "relsymlink"}
+)
+
+
+def _outside_file(tmp_path: Path, content: Any) -> Path:
+    """A JSON file of ``content`` outside every datastore's storage, to ingest."""
+    path = tmp_path / "outside" / "source.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(content))
+    return path
