@@ -1,11 +1,12 @@
 """Compare registry, bridge, records and storage, in both directions, and repair what is safe.
 
-Each file datastore is checked by streaming: SQL anti-joins find location
-rows without records (and records with neither a location nor a trash row),
-and a merge of the records ordered by path with the sorted storage listing
-finds missing artifacts, unknown artifacts and size (optionally checksum)
-mismatches. Memory use does not grow with the number of datasets, except
-for the problems found.
+Each file datastore is checked by streaming, through the queries of its
+bridge (`~databutler.registry.interfaces.DatastoreRegistryBridge`), which owns
+the tables: datasets held without records (and records of datasets neither
+held nor trashed), the trash, and the records ordered by path, which a merge
+with the sorted storage listing turns into missing artifacts, unknown
+artifacts and size (optionally checksum) mismatches. Memory use does not grow
+with the number of datasets, except for the problems found.
 """
 
 from __future__ import annotations
@@ -13,19 +14,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
-
-import sqlalchemy
 
 from ..datastores import ChainedDatastore, Datastore, FileDatastore
 from ..datastores._file_journal import is_internal, journaled_paths, pending_moves, recover
 from ..datastores.resources import LocalStore
 from ..registry.interfaces import Database, FakeDatasetRef
-from ..registry.interfaces._database import chunked
 
 __all__ = ["KINDS", "Problem", "VerifyReport", "recover_moves", "verify_datastore"]
 
@@ -46,7 +44,11 @@ KINDS = {
     "undeletable_artifact": "trashed artifact that cannot be deleted (its trash row is kept)",
 }
 
-_ROWS_PER_FETCH = 10_000
+#: Paths of artifacts ingested in place (``transfer="direct"``), outside the datastore's root.
+_DIRECT_PREFIXES = ("file://", "/")
+
+#: Records columns the storage checks read (besides ``dataset_id`` and ``path``).
+_CHECKED = ("file_size", "checksum", "member")
 
 
 @dataclass(frozen=True)
@@ -116,19 +118,11 @@ def leaf_datastores(datastore: Datastore) -> Iterator[Datastore]:
 class _Checker:
     """The checks and repairs of one file datastore."""
 
-    def __init__(
-        self,
-        db: Database,
-        datastore: FileDatastore,
-        location: sqlalchemy.Table,
-        trash: sqlalchemy.Table,
-        report: VerifyReport,
-    ) -> None:
+    def __init__(self, db: Database, datastore: FileDatastore, report: VerifyReport) -> None:
         self.db = db
         self.datastore = datastore
-        self.records = datastore.records.table  # type: ignore[attr-defined]
-        self.location = location
-        self.trash = trash
+        self.bridge = datastore.bridge
+        self.records = datastore.records
         self.report = report
         self.name = datastore.name
         # Files a move journal names are reported as unfinished moves, never as unknown.
@@ -137,48 +131,20 @@ class _Checker:
     def add(self, kind: str, dataset_id: uuid.UUID | None, path: str | None, detail: str) -> None:
         self.report.problems.append(Problem(kind, self.name, dataset_id, path, detail))
 
-    def _stream(self, sql: sqlalchemy.Select[Any]) -> Iterator[Any]:
-        with self.db.query(
-            sql.execution_options(stream_results=True, yield_per=_ROWS_PER_FETCH)
-        ) as result:
-            yield from result
-
-    def _held(self, dataset_id: Any) -> sqlalchemy.Exists:
-        table = self.location
-        return sqlalchemy.exists().where(
-            table.c.dataset_id == dataset_id, table.c.datastore_name == self.name
-        )
-
-    def _trashed(self, dataset_id: Any) -> sqlalchemy.Exists:
-        table = self.trash
-        return sqlalchemy.exists().where(
-            table.c.dataset_id == dataset_id, table.c.datastore_name == self.name
-        )
-
     # -- table checks ------------------------------------------------------------
 
     def check_tables(self) -> None:
-        location, records, trash = self.location, self.records, self.trash
-        has_records = sqlalchemy.exists().where(records.c.dataset_id == location.c.dataset_id)
-        sql = sqlalchemy.select(location.c.dataset_id).where(
-            location.c.datastore_name == self.name, ~has_records
-        )
-        for (dataset_id,) in self._stream(sql):
+        bridge, records = self.bridge, self.records
+        for dataset_id in bridge.held_without_records(records):
             self.add(
                 "location_without_records",
                 dataset_id,
                 None,
                 "the bridge says this datastore holds it, but it has no record of where",
             )
-        sql = sqlalchemy.select(trash.c.dataset_id).where(trash.c.datastore_name == self.name)
-        for (dataset_id,) in self._stream(sql):
+        for dataset_id in bridge.trashed_ids():
             self.add("stale_trash", dataset_id, None, "trashed, and the trash was not emptied")
-        sql = (
-            sqlalchemy.select(records.c.dataset_id, records.c.path)
-            .where(~self._held(records.c.dataset_id), ~self._trashed(records.c.dataset_id))
-            .distinct()
-        )
-        for dataset_id, path in self._stream(sql):
+        for dataset_id, path in bridge.orphaned_records(records, "path"):
             self.add(
                 "records_without_location",
                 dataset_id,
@@ -189,35 +155,23 @@ class _Checker:
     # -- storage checks ------------------------------------------------------------
 
     def check_storage(self, checksums: bool) -> None:
-        records = self.records
-        path = records.c.path
-        ordered = path.collate("C") if self.db.dialect_name == "postgresql" else path
-        sql = (
-            sqlalchemy.select(
-                path,
-                records.c.dataset_id,
-                records.c.file_size,
-                records.c.checksum,
-                self._held(records.c.dataset_id).label("held"),
-                *([records.c.member] if "member" in records.c else []),
-            )
-            .where(~path.startswith("file://"), ~path.startswith("/"))
-            .order_by(ordered, records.c.dataset_id)
+        rows = self.bridge.ordered_records(
+            self.records, "path", exclude_prefixes=_DIRECT_PREFIXES, columns=_CHECKED
         )
         listing = self.datastore.store.list_sizes()
         artifact = next(listing, None)
-        for stored_path, group in groupby(self._stream(sql), key=lambda row: row[0]):
-            rows = list(group)
-            self.report.checked += len(rows)
+        for stored_path, group in groupby(rows, key=lambda pair: pair[0]["path"]):
+            same_path = list(group)
+            self.report.checked += len(same_path)
             while artifact is not None and artifact[0] < stored_path:
                 self._unknown(artifact[0])
                 artifact = next(listing, None)
             if artifact is None or artifact[0] != stored_path:
-                for row in rows:
-                    if row.held:
-                        self.add("missing_artifact", row.dataset_id, stored_path, "no such file")
+                for row, held in same_path:
+                    if held:
+                        self.add("missing_artifact", row["dataset_id"], stored_path, "no such file")
                 continue
-            self._compare(stored_path, artifact[1], rows, checksums)
+            self._compare(stored_path, artifact[1], same_path, checksums)
             artifact = next(listing, None)
         while artifact is not None:
             self._unknown(artifact[0])
@@ -245,33 +199,31 @@ class _Checker:
             self.add("unfinished_move", None, problem.destination, problem.detail)
         self.journaled = journaled_paths(self.datastore.store)
 
-    def _compare(self, path: str, size: int, rows: list[Any], checksums: bool) -> None:
+    def _compare(
+        self, path: str, size: int, rows: list[tuple[dict[str, Any], bool]], checksums: bool
+    ) -> None:
         data: bytes | None = None
-        for row in rows:
-            if getattr(row, "member", "") or not row.held:
+        for row, held in rows:
+            if row.get("member") or not held:
                 continue  # zip members have their own sizes; trashed ones await deletion
-            if row.file_size is not None and row.file_size >= 0 and row.file_size != size:
+            file_size, dataset_id = row.get("file_size"), row["dataset_id"]
+            if file_size is not None and file_size >= 0 and file_size != size:
                 self.add(
-                    "size_mismatch",
-                    row.dataset_id,
-                    path,
-                    f"recorded {row.file_size} bytes, found {size}",
+                    "size_mismatch", dataset_id, path, f"recorded {file_size} bytes, found {size}"
                 )
-            elif checksums and row.checksum:
+            elif checksums and row.get("checksum"):
                 if data is None:
                     data = self.datastore.store.read(path)
-                if _sha256(data) != row.checksum:
-                    self.add("checksum_mismatch", row.dataset_id, path, "content changed")
+                if _sha256(data) != row["checksum"]:
+                    self.add("checksum_mismatch", dataset_id, path, "content changed")
 
     def _check_direct(self, checksums: bool) -> None:
-        records = self.records
-        sql = sqlalchemy.select(
-            records.c.path, records.c.dataset_id, records.c.file_size, records.c.checksum
-        ).where(
-            sqlalchemy.or_(records.c.path.startswith("file://"), records.c.path.startswith("/")),
-            self._held(records.c.dataset_id),
+        rows = self.bridge.ordered_records(
+            self.records, "path", prefixes=_DIRECT_PREFIXES, held_only=True, columns=_CHECKED
         )
-        for path, dataset_id, file_size, checksum in self._stream(sql):
+        for row, _ in rows:
+            path, dataset_id = row["path"], row["dataset_id"]
+            file_size, checksum = row.get("file_size"), row.get("checksum")
             local = Path(path.removeprefix("file://"))
             self.report.checked += 1
             if not local.is_file():
@@ -298,15 +250,17 @@ class _Checker:
             for p in by_kind.get(kind, [])
             if p.dataset_id is not None
         ]
-        for batch in chunked(dict.fromkeys(forget), self.db.IN_BATCH_SIZE):
+        for batch in _chunked(dict.fromkeys(forget), self.db.IN_BATCH_SIZE):
             datastore.forget([FakeDatasetRef(i) for i in batch])
         for kind in ("missing_artifact", "location_without_records"):
             if by_kind.get(kind):
                 done[kind] = len(by_kind[kind])
         orphans = [p.dataset_id for p in by_kind.get("records_without_location", [])]
-        for batch in chunked(dict.fromkeys(i for i in orphans if i is not None), 1000):
-            datastore.records.delete(["dataset_id"], *({"dataset_id": i} for i in batch))
         if orphans:
+            # Only rows still orphaned: a dataset stored since the check keeps its records.
+            self.bridge.delete_orphaned_records(
+                self.records, dict.fromkeys(i for i in orphans if i is not None)
+            )
             done["records_without_location"] = len(orphans)
         if by_kind.get("stale_trash"):
             datastore.emptyTrash()  # one artifact that cannot be deleted stops nothing
@@ -353,19 +307,33 @@ def recover_moves(datastore: Datastore) -> None:
 def verify_datastore(
     db: Database,
     datastore: Datastore,
-    location: sqlalchemy.Table,
-    trash: sqlalchemy.Table,
+    location: object = None,
+    trash: object = None,
     *,
     repair: bool,
     delete_unknown: bool,
     checksums: bool,
 ) -> VerifyReport:
-    """Check (and with ``repair``, fix) every file datastore under ``datastore``."""
+    """Check (and with ``repair``, fix) every file datastore under ``datastore``.
+
+    Parameters
+    ----------
+    db : `Database`
+        The registry database: the checks of one datastore read in one session.
+    datastore : `Datastore`
+        The datastore; its file datastores (children of chains included) are
+        checked through their bridges and records tables.
+    location, trash : `object`, optional
+        Ignored (the bridge owns its tables); accepted for older callers.
+    repair, delete_unknown, checksums : `bool`
+        As for `Butler.verify`.
+    """
+    del location, trash
     report = VerifyReport()
     for leaf in leaf_datastores(datastore):
         if not isinstance(leaf, FileDatastore):
             continue  # in-memory datastores die with the process: nothing to drift
-        checker = _Checker(db, leaf, location, trash, report)
+        checker = _Checker(db, leaf, report)
         checker.check_moves(repair)  # first: files moved back are no unknown artifacts
         start = len(report.problems)
         with db.session():  # one connection, in a transaction: PostgreSQL streams then
@@ -379,3 +347,9 @@ def verify_datastore(
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._collection_type import CollectionType, Timespan
 from .._dataset_id import DatasetIdGenEnum
@@ -13,18 +15,133 @@ from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import CollectionError, DataIdError, MissingCollectionError
 from ..dimensions import DataCoordinate, DimensionUniverse
-from .bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
 from .databases import open_database
 from .datasets import ByDimensionsDatasetRecordStorageManager
 from .dimension_records import DimensionRecord
-from .interfaces import Database, DatastoreRegistryBridgeManager
+from .interfaces import Database, DatasetRecordStorageManager, DatastoreRegistryBridgeManager
 from .managers import RegistryManagerInstances, RegistryManagerTypes
 from .queries import ExpressionError, check_bind, parse_where
+
+if TYPE_CHECKING:
+    import sqlalchemy
+
+    from .queries import Node
 
 __all__ = ["SqlRegistry"]
 
 #: The managers of a full registry.
 REGISTRY_MANAGERS = RegistryManagerTypes(datasets=ByDimensionsDatasetRecordStorageManager)
+
+
+class _DatasetTypes(Protocol):
+    """The dataset types of a `RegistryDatasets` manager, as `SqlRegistry` uses them."""
+
+    def get(self, name: str) -> DatasetType:
+        """The registered dataset type ``name``."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Remove a dataset type that has no datasets."""
+        ...
+
+    def query(self, pattern: str | None = None) -> list[DatasetType]:
+        """Registered dataset types, optionally those matching a glob."""
+        ...
+
+
+@runtime_checkable
+class RegistryDatasets(Protocol):
+    """What `SqlRegistry` needs of its dataset manager beyond `DatasetRecordStorageManager`.
+
+    `DatasetRecordStorageManager` declares only what other managers need (its
+    foreign keys); the registry's dataset operations are these. A dataset
+    manager that implements both can serve a `SqlRegistry`
+    (`~databutler.registry.datasets.ByDimensionsDatasetRecordStorageManager`
+    does). Each method's contract is the `SqlRegistry` method that calls it.
+    """
+
+    @property
+    def types(self) -> _DatasetTypes:
+        """The dataset types."""
+        ...
+
+    def registerDatasetType(self, datasetType: DatasetType) -> bool:
+        """Register ``datasetType``; whether it was new."""
+        ...
+
+    def insert(
+        self,
+        datasetTypeName: str,
+        run: str,
+        dataIds: Iterable[Mapping[str, Any]],
+        idGenerationMode: DatasetIdGenEnum = ...,
+    ) -> list[DatasetRef]:
+        """New datasets of one type in RUN ``run``, all-or-nothing."""
+        ...
+
+    def import_(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
+        """Datasets added with the ids they have."""
+        ...
+
+    def find(
+        self,
+        datasetTypeName: str,
+        dataId: Mapping[str, Any] | DataCoordinate,
+        collections: Sequence[str],
+        timespan: Timespan | None = None,
+        *,
+        coherent: bool = False,
+    ) -> DatasetRef | None:
+        """The first dataset of that type and data ID in ``collections``, in order."""
+        ...
+
+    def query(
+        self,
+        datasetTypeName: str,
+        collections: Sequence[str],
+        *,
+        where: Node | None = None,
+        bind: Mapping[str, Any] | None = None,
+        in_datastore: str | None = None,
+        not_in_datastore: str | None = None,
+        location: sqlalchemy.Table | None = None,
+    ) -> Iterator[DatasetRef]:
+        """Datasets of a type in ``collections``, streamed (datastore filters join ``location``)."""
+        ...
+
+    def run_dataset_ids(self, run: str) -> list[uuid.UUID]:
+        """Ids of every dataset in RUN ``run``."""
+        ...
+
+    def existing_ids(self, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``ids`` that are datasets of the registry."""
+        ...
+
+    def associate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
+        """Tag datasets into a TAGGED collection."""
+        ...
+
+    def disassociate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
+        """Untag datasets from a TAGGED collection."""
+        ...
+
+    def certify(self, collection: str, refs: Iterable[DatasetRef], timespan: Timespan) -> None:
+        """Make datasets valid in a CALIBRATION collection over ``timespan``."""
+        ...
+
+    def decertify(
+        self,
+        collection: str,
+        datasetTypeName: str,
+        timespan: Timespan,
+        dataIds: Iterable[Mapping[str, Any]] | None = None,
+    ) -> int:
+        """Remove validity within ``timespan`` from a CALIBRATION collection."""
+        ...
+
+    def delete(self, ids: Iterable[Any]) -> int:
+        """Delete datasets by id, all-or-nothing; how many existed."""
+        ...
 
 
 class SqlRegistry:
@@ -39,13 +156,23 @@ class SqlRegistry:
     """
 
     def __init__(self, managers: RegistryManagerInstances) -> None:
-        if not isinstance(managers.datasets, ByDimensionsDatasetRecordStorageManager):
-            raise TypeError("SqlRegistry needs the by-dimensions dataset manager.")
-        if not isinstance(managers.datastores, MonolithicDatastoreRegistryBridgeManager):
-            raise TypeError("SqlRegistry needs the monolithic bridge manager.")
+        datasets, bridges = managers.datasets, managers.datastores
+        if not isinstance(datasets, DatasetRecordStorageManager) or not isinstance(
+            datasets, RegistryDatasets
+        ):
+            raise TypeError(
+                f"SqlRegistry needs a dataset manager that is a DatasetRecordStorageManager and "
+                f"has the registry's dataset operations (RegistryDatasets); "
+                f"{type(datasets).__name__} is not."
+            )
+        if not isinstance(bridges, DatastoreRegistryBridgeManager):
+            raise TypeError(
+                f"SqlRegistry needs a DatastoreRegistryBridgeManager; "
+                f"{type(bridges).__name__} is not one."
+            )
         self._managers = managers
-        self._datasets: ByDimensionsDatasetRecordStorageManager = managers.datasets
-        self._bridges: MonolithicDatastoreRegistryBridgeManager = managers.datastores
+        self._datasets: RegistryDatasets = datasets
+        self._bridges: DatastoreRegistryBridgeManager = bridges
 
     @classmethod
     def create(
@@ -423,9 +550,14 @@ class SqlRegistry:
         check_bind(bind)
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         search = [collections] if isinstance(collections, str) else list(collections)
-        ephemeral = self._bridges.is_ephemeral
-        held_in = in_datastore if in_datastore and ephemeral(in_datastore) else None
-        held_out = not_in_datastore if not_in_datastore and ephemeral(not_in_datastore) else None
+        bridges = self._bridges
+        location = bridges.location_table
+
+        def in_sql(datastore: str) -> bool:
+            return location is not None and not bridges.is_ephemeral(datastore)
+
+        held_in = in_datastore if in_datastore and not in_sql(in_datastore) else None
+        held_out = not_in_datastore if not_in_datastore and not in_sql(not_in_datastore) else None
         rows = self._datasets.query(
             name,
             search,
@@ -433,7 +565,7 @@ class SqlRegistry:
             bind=bind,
             in_datastore=None if held_in else in_datastore,
             not_in_datastore=None if held_out else not_in_datastore,
-            location=self._bridges.location_table,
+            location=location,
         )
         rows = _quoted(rows, where)
         if held_in is not None:
@@ -445,10 +577,14 @@ class SqlRegistry:
     def _filter_held(
         self, refs: Iterator[DatasetRef], datastore: str, *, keep_held: bool
     ) -> Iterator[DatasetRef]:
-        """The refs an ephemeral datastore holds (or, without ``keep_held``, does not)."""
-        from itertools import islice
+        """The refs a datastore holds (or, without ``keep_held``, does not), asked of its bridge.
 
-        bridge = self._bridges.register(datastore, ephemeral=True)
+        For datastores whose locations are not in a table the query can join:
+        ephemeral (in-memory) ones, or all of them under a bridge manager
+        without a `~DatastoreRegistryBridgeManager.location_table`.
+        """
+        bridges = self._bridges
+        bridge = bridges.register(datastore, ephemeral=bridges.is_ephemeral(datastore))
         while batch := list(islice(refs, 1_000)):
             held = bridge.check(ref.id for ref in batch if ref.id is not None)
             yield from (ref for ref in batch if (ref.id in held) == keep_held)

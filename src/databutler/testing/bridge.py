@@ -516,6 +516,139 @@ class DatastoreRegistryBridgeTests:
         assert backdoor.trashed("other") == {refs[0].id}
         assert backdoor.held("other") == {refs[1].id}
 
+    # -- consistency queries ---------------------------------------------
+
+    @staticmethod
+    def add_records(records: OpaqueTableStorage, *rows: tuple[FakeDatasetRef, str, str]) -> None:
+        """Records rows ``(ref, component, path)``."""
+        records.insert(*({"dataset_id": r.id, "component": c, "path": p} for r, c, p in rows))
+
+    def test_held_without_records(self, repo, bridge) -> None:
+        records = make_records_table(repo)
+        refs = self.make_refs(repo, 5)
+        other = repo.datastores.register("other", ephemeral=self.ephemeral)
+        bridge.insert(refs[:4])
+        other.insert(refs[4:])
+        self.add_records(records, (refs[0], "a", "a.fits"), (refs[0], "b", "b.fits"))
+        self.add_records(records, (refs[1], "a", "c.fits"))
+        bridge.moveToTrash(refs[3:4], None)
+        found = bridge.held_without_records(records)
+        assert not isinstance(found, (list, set, tuple))  # streamed
+        assert sorted(found) == [refs[2].id]  # trashed and other datastores' are not held
+
+    def test_trashed_ids(self, repo, bridge) -> None:
+        refs = self.make_refs(repo, 4)
+        other = repo.datastores.register("other", ephemeral=self.ephemeral)
+        bridge.insert(refs)
+        other.insert(refs)
+        bridge.moveToTrash(refs[:2], None)
+        other.moveToTrash(refs[3:], None)
+        bridge.ensure(refs[1:2])  # stored again: its trash entry is stale, and listed
+        assert sorted(bridge.trashed_ids()) == sorted(r.id for r in refs[:2])
+        with bridge.emptyTrash() as (pairs, _):
+            list(pairs)
+        assert list(bridge.trashed_ids()) == []
+        assert list(other.trashed_ids()) == [refs[3].id]
+
+    def test_orphaned_records(self, repo, bridge, backdoor) -> None:
+        records = make_records_table(repo)
+        refs = self.make_refs(repo, 5)
+        other = repo.datastores.register("other", ephemeral=self.ephemeral)
+        bridge.insert(refs[:2])
+        bridge.moveToTrash(refs[1:2], None)
+        other.insert(refs[3:4])
+        self.add_records(
+            records,
+            (refs[0], "a", "held.fits"),
+            (refs[1], "a", "trashed.fits"),
+            (refs[2], "a", "shared.zip"),
+            (refs[2], "b", "shared.zip"),  # the same (dataset, path) twice: reported once
+            (refs[2], "c", "c.fits"),
+            (refs[3], "a", "other.fits"),  # held by another datastore only
+            (refs[4], "a", "late.fits"),
+        )
+        expected = {
+            (refs[2].id, "shared.zip"),
+            (refs[2].id, "c.fits"),
+            (refs[3].id, "other.fits"),
+            (refs[4].id, "late.fits"),
+        }
+        found = list(bridge.orphaned_records(records, "path"))
+        assert sorted(found) == sorted(expected)
+        with pytest.raises(ValueError, match="no column 'nope'"):
+            bridge.orphaned_records(records, "nope")
+        bridge.insert(refs[4:])  # stored since the check: keeps its records
+        bridge.delete_orphaned_records(
+            records, iter([refs[0].id, refs[2].id, refs[3].id, refs[4].id])
+        )
+        assert backdoor.records() == {
+            (refs[0].id, "held.fits"),
+            (refs[1].id, "trashed.fits"),
+            (refs[4].id, "late.fits"),
+        }
+        assert list(bridge.orphaned_records(records, "path")) == []
+        bridge.delete_orphaned_records(records, [])
+
+    def test_ordered_records(self, repo, bridge) -> None:
+        records = make_records_table(repo)
+        refs = self.make_refs(repo, 9)
+        bridge.insert(refs[:7])
+        bridge.moveToTrash(refs[6:7], None)
+        # Code-point order, whatever the database's collation: upper case before
+        # lower case, "_" (0x5F) between them, accented letters last.
+        paths = ["b.fits", "B.fits", "a_b.fits", "a.fits", "\u00e9.fits", "/abs/x.fits"]
+        self.add_records(records, *((ref, "a", p) for ref, p in zip(refs, paths, strict=False)))
+        self.add_records(
+            records,
+            (refs[6], "a", "a.fits"),  # trashed, sharing a path
+            (refs[7], "a", "file:///abs/y.fits"),  # not held
+            (refs[8], "a", "FILE:///abs/z.fits"),  # not held
+        )
+        rows = bridge.ordered_records(records, "path")
+        assert not isinstance(rows, (list, tuple))
+        got = [(row["path"], row["dataset_id"], held) for row, held in rows]
+        by_id = {r.id: n for n, r in enumerate(refs)}
+        expected = sorted(
+            [(p, r.id, True) for r, p in zip(refs, paths, strict=False)]
+            + [
+                ("a.fits", refs[6].id, False),
+                ("file:///abs/y.fits", refs[7].id, False),
+                ("FILE:///abs/z.fits", refs[8].id, False),
+            ],
+            key=lambda t: (t[0], t[1]),
+        )
+        assert [(p, by_id[i], h) for p, i, h in got] == [(p, by_id[i], h) for p, i, h in expected]
+        row, _ = next(iter(bridge.ordered_records(records, "path")))
+        assert set(row) == {"dataset_id", "component", "path"}
+        some = bridge.ordered_records(records, "path", columns=["nope"], held_only=True)
+        assert [set(row) for row, _ in some] == [{"dataset_id", "path"}] * 6
+        assert isinstance(row["dataset_id"], uuid.UUID)
+        direct = ("file://", "/")
+        outside = [
+            row["path"] for row, _ in bridge.ordered_records(records, "path", prefixes=direct)
+        ]
+        assert outside == ["/abs/x.fits", "file:///abs/y.fits"]  # case-sensitive
+        held = bridge.ordered_records(records, "path", prefixes=direct, held_only=True)
+        assert [row["path"] for row, _ in held] == ["/abs/x.fits"]
+        inside = bridge.ordered_records(records, "path", exclude_prefixes=direct, held_only=True)
+        assert [row["path"] for row, _ in inside] == sorted(
+            ["b.fits", "B.fits", "a_b.fits", "a.fits", "\u00e9.fits"]
+        )
+        assert list(bridge.ordered_records(records, "path", prefixes=[])) == []
+        with pytest.raises(ValueError, match="no column 'nope'"):
+            bridge.ordered_records(records, "nope")
+
+    def test_consistency_queries_of_an_empty_bridge(self, repo, bridge) -> None:
+        records = make_records_table(repo)
+        assert list(bridge.held_without_records(records)) == []
+        assert list(bridge.trashed_ids()) == []
+        assert list(bridge.orphaned_records(records, "path")) == []
+        assert list(bridge.ordered_records(records, "path")) == []
+
+    def test_is_ephemeral(self, repo, bridge) -> None:
+        assert repo.datastores.is_ephemeral("files") == self.ephemeral
+        assert not repo.datastores.is_ephemeral("never-registered")
+
     # -- names ----------------------------------------------------------
 
     @pytest.mark.parametrize(("name", "problem"), BAD_DATASTORE_NAMES, ids=lambda v: str(v)[:20])

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..interfaces._database import chunked
 
-__all__ = ["check_empty_trash_arguments", "selected_id_batches"]
+__all__ = ["check_empty_trash_arguments", "check_record_column", "selected_id_batches"]
 
 
 def check_empty_trash_arguments(
@@ -34,12 +34,7 @@ def check_empty_trash_arguments(
             f"emptyTrash was given record_column={record_column!r} without a records table; "
             "pass records_table= too, or drop record_column."
         )
-    table = getattr(records_table, "table", None)
-    if table is not None and record_column not in table.columns:
-        raise ValueError(
-            f"Records table {records_table.name!r} has no column {record_column!r}; its columns "
-            f"are {', '.join(table.columns.keys())}."
-        )
+    check_record_column(records_table, record_column)
 
 
 def selected_id_batches(
@@ -50,3 +45,19 @@ def selected_id_batches(
         yield None
         return
     yield from chunked(selected, size)
+
+
+def check_record_column(records_table: Any, record_column: str) -> None:
+    """Refuse a ``record_column`` that a records table with a known schema does not have.
+
+    Raises
+    ------
+    ValueError
+        If ``records_table`` has an SQL table without that column.
+    """
+    table = getattr(records_table, "table", None)
+    if table is not None and record_column not in table.columns:
+        raise ValueError(
+            f"Records table {records_table.name!r} has no column {record_column!r}; its columns "
+            f"are {', '.join(table.columns.keys())}."
+        )

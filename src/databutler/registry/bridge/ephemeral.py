@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from ..interfaces import (
 )
 from ..interfaces._bridge import as_dataset_ids, ref_ids
 from ..interfaces._database import chunked
-from ._trash import check_empty_trash_arguments
+from ._trash import check_empty_trash_arguments, check_record_column
 
 if TYPE_CHECKING:
     from ...transaction import DatastoreTransaction
@@ -104,6 +104,96 @@ class EphemeralDatastoreRegistryBridge(DatastoreRegistryBridge):
         # docstring inherited
         held = self._held
         return {i for i in as_dataset_ids(refs) if i in held}
+
+    # -- consistency checks ------------------------------------------------------
+    #
+    # The sets are in memory already; the records table is read in batches
+    # (or, by `ordered_records`, whole, to sort it: the rows of an in-memory
+    # datastore's records table are as many as the datasets it holds).
+
+    def held_without_records(self, records_table: OpaqueTableStorage) -> Iterator[uuid.UUID]:
+        # docstring inherited
+        with self._lock:
+            held = sorted(self._held)
+        return self._held_without_records(records_table, held)
+
+    @staticmethod
+    def _held_without_records(
+        records_table: OpaqueTableStorage, held: list[uuid.UUID]
+    ) -> Iterator[uuid.UUID]:
+        for batch in chunked(held, _BATCH):
+            recorded = {row["dataset_id"] for row in records_table.fetch(dataset_id=batch)}
+            yield from (i for i in batch if i not in recorded)
+
+    def trashed_ids(self) -> Iterator[uuid.UUID]:
+        # docstring inherited
+        with self._lock:
+            return iter(sorted(self._trashed))
+
+    def _known(self) -> set[uuid.UUID]:
+        with self._lock:
+            return self._held | self._trashed
+
+    def orphaned_records(
+        self, records_table: OpaqueTableStorage, record_column: str
+    ) -> Iterator[tuple[uuid.UUID, Any]]:
+        # docstring inherited
+        check_record_column(records_table, record_column)
+        return self._orphaned_records(records_table, record_column, self._known())
+
+    @staticmethod
+    def _orphaned_records(
+        records_table: OpaqueTableStorage, record_column: str, known: set[uuid.UUID]
+    ) -> Iterator[tuple[uuid.UUID, Any]]:
+        seen: set[tuple[uuid.UUID, Any]] = set()  # orphans only: the problems found
+        for row in records_table.fetch():
+            pair = (row["dataset_id"], row[record_column])
+            if pair[0] not in known and pair not in seen:
+                seen.add(pair)
+                yield pair
+
+    def delete_orphaned_records(
+        self, records_table: OpaqueTableStorage, ids: Iterable[Any]
+    ) -> None:
+        # docstring inherited
+        with self._lock:
+            known = self._held | self._trashed
+            orphans = [i for i in dict.fromkeys(as_dataset_ids(ids)) if i not in known]
+            if orphans:
+                records_table.delete(["dataset_id"], *({"dataset_id": i} for i in orphans))
+
+    def ordered_records(
+        self,
+        records_table: OpaqueTableStorage,
+        record_column: str,
+        *,
+        prefixes: Sequence[str] | None = None,
+        exclude_prefixes: Sequence[str] = (),
+        held_only: bool = False,
+        columns: Sequence[str] | None = None,
+    ) -> Iterator[tuple[dict[str, Any], bool]]:
+        # docstring inherited
+        check_record_column(records_table, record_column)
+        wanted = None if columns is None else {"dataset_id", record_column, *columns}
+        with self._lock:
+            held = set(self._held)
+        starts = tuple(prefixes) if prefixes is not None else None
+        excluded = tuple(exclude_prefixes)
+        rows = []
+        for row in records_table.fetch():
+            value = row[record_column]
+            if starts is not None and not value.startswith(starts):
+                continue
+            if excluded and value.startswith(excluded):
+                continue
+            is_held = row["dataset_id"] in held
+            if held_only and not is_held:
+                continue
+            if wanted is not None:
+                row = {k: v for k, v in row.items() if k in wanted}
+            rows.append((row, is_held))
+        rows.sort(key=lambda pair: (pair[0][record_column], pair[0]["dataset_id"]))
+        return iter(rows)
 
     @contextmanager
     def emptyTrash(

@@ -10,7 +10,7 @@ registry can delete the dataset in the transaction that trashes it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
@@ -60,6 +60,9 @@ class _TablesTuple(NamedTuple):
 
 #: Width of the ``datastore_name`` columns.
 _NAME_LENGTH = 256
+
+#: Rows fetched at a time by the streamed consistency queries.
+_ROWS_PER_FETCH = 10_000
 
 
 def _makeTableSpecs(datasets: type[DatasetRecordStorageManager]) -> _TableSpecs:
@@ -241,6 +244,117 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                     for i, process in active:
                         record[names[i]] = process(row[i])
                     yield record
+
+    # -- consistency checks -------------------------------------------------
+
+    def _held(self, dataset_id: Any) -> sqlalchemy.Exists:
+        """SQL: this datastore holds the dataset ``dataset_id`` (a column)."""
+        location = self._tables.dataset_location
+        return sqlalchemy.exists().where(
+            location.c.dataset_id == dataset_id, location.c.datastore_name == self.datastoreName
+        )
+
+    def _trashed_sql(self, dataset_id: Any) -> sqlalchemy.Exists:
+        """SQL: the dataset ``dataset_id`` (a column) is in this datastore's trash."""
+        trash = self._tables.dataset_location_trash
+        return sqlalchemy.exists().where(
+            trash.c.dataset_id == dataset_id, trash.c.datastore_name == self.datastoreName
+        )
+
+    def _stream(self, sql: sqlalchemy.Select[Any]) -> Iterator[Any]:
+        """Rows of ``sql``, fetched a page at a time (a server-side cursor on PostgreSQL)."""
+        streamed = sql.execution_options(stream_results=True, yield_per=_ROWS_PER_FETCH)
+        with self._db.session(), self._db.query(streamed) as result:
+            yield from result
+
+    def held_without_records(self, records_table: OpaqueTableStorage) -> Iterator[uuid.UUID]:
+        # docstring inherited
+        records = _sql_table(records_table)
+        location = self._tables.dataset_location
+        has_records = sqlalchemy.exists().where(records.c.dataset_id == location.c.dataset_id)
+        sql = sqlalchemy.select(location.c.dataset_id).where(
+            location.c.datastore_name == self.datastoreName, ~has_records
+        )
+        return (row[0] for row in self._stream(sql))
+
+    def trashed_ids(self) -> Iterator[uuid.UUID]:
+        # docstring inherited
+        trash = self._tables.dataset_location_trash
+        sql = sqlalchemy.select(trash.c.dataset_id).where(
+            trash.c.datastore_name == self.datastoreName
+        )
+        return (row[0] for row in self._stream(sql))
+
+    def orphaned_records(
+        self, records_table: OpaqueTableStorage, record_column: str
+    ) -> Iterator[tuple[uuid.UUID, Any]]:
+        # docstring inherited
+        records = _sql_table(records_table)
+        column = _column(records_table, records, record_column)
+        sql = (
+            sqlalchemy.select(records.c.dataset_id, column)
+            .where(~self._held(records.c.dataset_id), ~self._trashed_sql(records.c.dataset_id))
+            .distinct()
+        )
+        return ((row[0], row[1]) for row in self._stream(sql))
+
+    def delete_orphaned_records(
+        self, records_table: OpaqueTableStorage, ids: Iterable[Any]
+    ) -> None:
+        # docstring inherited
+        db = self._db
+        records = _sql_table(records_table)
+        p = db.PLACEHOLDER
+        location, trash = self._location_sql, self._trash_sql
+        orphaned = (
+            f"NOT EXISTS (SELECT 1 FROM {location} l WHERE l.dataset_id = r.dataset_id "
+            f"AND l.datastore_name = {p}) AND NOT EXISTS (SELECT 1 FROM {trash} t "
+            f"WHERE t.dataset_id = r.dataset_id AND t.datastore_name = {p})"
+        )
+        table = db.quoted(records)
+        with db.transaction():
+            for batch in chunked(dict.fromkeys(as_dataset_ids(ids)), db.IN_BATCH_SIZE):
+                keys = sorted(db.encodeIds(batch))
+                db.executeRaw(
+                    f"DELETE FROM {table} WHERE dataset_id IN (SELECT r.dataset_id FROM {table} r "
+                    f"WHERE {db.sqlInIds('r.dataset_id', len(keys))} AND {orphaned})",
+                    [*db.inIdsParams(keys), self.datastoreName, self.datastoreName],
+                    what=f"delete orphaned records from {records.name}",
+                )
+
+    def ordered_records(
+        self,
+        records_table: OpaqueTableStorage,
+        record_column: str,
+        *,
+        prefixes: Sequence[str] | None = None,
+        exclude_prefixes: Sequence[str] = (),
+        held_only: bool = False,
+        columns: Sequence[str] | None = None,
+    ) -> Iterator[tuple[dict[str, Any], bool]]:
+        # docstring inherited
+        records = _sql_table(records_table)
+        column = _column(records_table, records, record_column)
+        held = self._held(records.c.dataset_id)
+        # Code-point order: SQLite compares strings bytewise (UTF-8) by default;
+        # PostgreSQL would use the database's locale unless told otherwise.
+        ordered = column.collate("C") if self._db.dialect_name == "postgresql" else column
+        read = list(records.columns)
+        if columns is not None:
+            wanted = {"dataset_id", record_column, *columns}
+            read = [c for c in read if c.name in wanted]
+        sql = sqlalchemy.select(held.label("held"), *read)
+        if prefixes is not None:
+            sql = sql.where(
+                sqlalchemy.or_(sqlalchemy.false(), *(_starts(column, p) for p in prefixes))
+            )
+        for prefix in exclude_prefixes:
+            sql = sql.where(~_starts(column, prefix))
+        if held_only:
+            sql = sql.where(held)
+        sql = sql.order_by(ordered, records.c.dataset_id)
+        names = [c.name for c in read]
+        return ((dict(zip(names, row[1:], strict=True)), bool(row[0])) for row in self._stream(sql))
 
     @contextmanager
     def emptyTrash(
@@ -522,6 +636,23 @@ def _sql_table(records_table: OpaqueTableStorage) -> sqlalchemy.Table:
     return records
 
 
+def _column(
+    records_table: OpaqueTableStorage, records: sqlalchemy.Table, name: str
+) -> sqlalchemy.Column[Any]:
+    """Column ``name`` of ``records``; `ValueError` naming the columns if there is none."""
+    if name not in records.columns:
+        raise ValueError(
+            f"Records table {records_table.name!r} has no column {name!r}; its columns "
+            f"are {', '.join(records.columns.keys())}."
+        )
+    return records.columns[name]
+
+
+def _starts(column: sqlalchemy.Column[Any], prefix: str) -> sqlalchemy.ColumnElement[bool]:
+    """SQL "``column`` starts with ``prefix``", case-sensitive and free of LIKE wildcards."""
+    return sqlalchemy.func.substr(column, 1, len(prefix)) == prefix
+
+
 class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
     """Bridges for every datastore of a registry, over two shared tables.
 
@@ -606,16 +737,16 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
 
     @property
     def location_table(self) -> sqlalchemy.Table:
-        """The ``dataset_location`` table, for queries that filter by datastore."""
+        """The ``dataset_location`` table, for queries that filter by datastore (never `None`)."""
         return self._tables.dataset_location
 
     @property
     def trash_table(self) -> sqlalchemy.Table:
-        """The ``dataset_location_trash`` table, for consistency checks."""
+        """The ``dataset_location_trash`` table, for code that reads it directly (tests)."""
         return self._tables.dataset_location_trash
 
     def is_ephemeral(self, name: str) -> bool:
-        """Whether datastore ``name`` has an ephemeral bridge in this process."""
+        # docstring inherited
         return name in self._ephemeral
 
     def transaction(self) -> AbstractContextManager[None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -22,6 +22,8 @@ from ..._exceptions import AmbiguousDatasetError, InvalidDatasetIdError, Invalid
 from ._versioning import VersionedExtension, VersionTuple
 
 if TYPE_CHECKING:
+    import sqlalchemy
+
     from ...dimensions import DimensionUniverse
     from ...transaction import DatastoreTransaction
     from ._database import Database, StaticTablesContext
@@ -280,6 +282,147 @@ class DatastoreRegistryBridge(ABC):
         """
         raise NotImplementedError()
 
+    # -- consistency checks (beyond the upstream interface) ------------------
+    #
+    # What `Butler.verify` asks of the tables the bridge and the datastore's
+    # records share. Every query streams: memory does not grow with the number
+    # of datasets (except where a method says otherwise). A caller that wants
+    # the answers of several of these methods to agree runs them inside one
+    # ``db.session()`` (persistent bridges read in its transaction).
+
+    @abstractmethod
+    def held_without_records(self, records_table: OpaqueTableStorage) -> Iterator[DatasetId]:
+        """Datasets this datastore holds that have no row in ``records_table``.
+
+        A datastore that keeps one records row (or more) per stored dataset
+        has lost track of these: it says it holds them but not where.
+
+        Parameters
+        ----------
+        records_table : `OpaqueTableStorage`
+            The datastore's records table, with a ``dataset_id`` column.
+
+        Returns
+        -------
+        ids : `~collections.abc.Iterator` [`DatasetId`]
+            Each such dataset once, in no particular order, read as the
+            iterator advances.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def trashed_ids(self) -> Iterator[DatasetId]:
+        """Datasets in this datastore's trash, each once, in no particular order.
+
+        Includes trashed datasets that were stored again since (their trash
+        entry is stale). A trash that `emptyTrash` has emptied is empty, so
+        anything listed here is trash that was not emptied.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def orphaned_records(
+        self, records_table: OpaqueTableStorage, record_column: str
+    ) -> Iterator[tuple[DatasetId, Any]]:
+        """Records rows of datasets this datastore neither holds nor has in its trash.
+
+        Nothing will ever delete such rows (`emptyTrash` deletes records of
+        trashed datasets only); see `delete_orphaned_records`.
+
+        Parameters
+        ----------
+        records_table : `OpaqueTableStorage`
+            The datastore's records table, with a ``dataset_id`` column.
+        record_column : `str`
+            Column of ``records_table`` to report with each dataset
+            (``"path"``).
+
+        Returns
+        -------
+        rows : `~collections.abc.Iterator` [`tuple` [`DatasetId`, `typing.Any`]]
+            Distinct ``(dataset_id, value of record_column)`` pairs, in no
+            particular order, read as the iterator advances.
+
+        Raises
+        ------
+        ValueError
+            If ``records_table`` has no column ``record_column`` (checked
+            before the first pair is returned).
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def delete_orphaned_records(
+        self, records_table: OpaqueTableStorage, ids: Iterable[DatasetId]
+    ) -> None:
+        """Delete the records rows of those of ``ids`` this datastore neither holds nor trashed.
+
+        The condition is checked again as the rows are deleted, so a dataset
+        stored (or trashed) since `orphaned_records` listed it keeps its
+        records. All-or-nothing; ids with no records rows are ignored.
+
+        Parameters
+        ----------
+        records_table : `OpaqueTableStorage`
+            The datastore's records table, with a ``dataset_id`` column.
+        ids : `~collections.abc.Iterable` [`DatasetId`]
+            The datasets whose orphaned records rows to delete.
+        """
+        raise NotImplementedError()
+
+    @abstractmethod
+    def ordered_records(
+        self,
+        records_table: OpaqueTableStorage,
+        record_column: str,
+        *,
+        prefixes: Sequence[str] | None = None,
+        exclude_prefixes: Sequence[str] = (),
+        held_only: bool = False,
+        columns: Sequence[str] | None = None,
+    ) -> Iterator[tuple[dict[str, Any], bool]]:
+        """Rows of ``records_table`` in ``record_column`` order, each with whether it is held.
+
+        What a datastore merges with a sorted listing of its storage, to find
+        missing, unknown and changed artifacts in one pass.
+
+        Parameters
+        ----------
+        records_table : `OpaqueTableStorage`
+            The datastore's records table, with a ``dataset_id`` column.
+        record_column : `str`
+            String column to order by (``"path"``).
+        prefixes : `~collections.abc.Sequence` [`str`], optional
+            Only rows whose ``record_column`` value starts with one of these
+            (case-sensitive); all rows when `None`.
+        exclude_prefixes : `~collections.abc.Sequence` [`str`], optional
+            Leave out rows whose ``record_column`` value starts with one of
+            these (case-sensitive).
+        held_only : `bool`, optional
+            Only rows of datasets this datastore holds.
+        columns : `~collections.abc.Sequence` [`str`], optional
+            Columns to read besides ``dataset_id`` and ``record_column``;
+            those ``records_table`` does not have are left out of the rows.
+            Every column when `None`.
+
+        Returns
+        -------
+        rows : `~collections.abc.Iterator` [`tuple` [`dict`, `bool`]]
+            ``(row, held)``: ``row`` maps each column read (see ``columns``)
+            to its value (``dataset_id`` a `DatasetId`); ``held`` is whether
+            this datastore holds that dataset (trash excluded). Ordered by
+            ``record_column`` in code-point order — the order of Python's
+            `str` comparison, whatever the database's collation — then by
+            dataset id; read as the iterator advances.
+
+        Raises
+        ------
+        ValueError
+            If ``records_table`` has no column ``record_column`` (checked
+            before the first row is returned).
+        """
+        raise NotImplementedError()
+
 
 class DatastoreRegistryBridgeManager(VersionedExtension):
     """An abstract base class that defines the interface between Registry and Datastore
@@ -430,6 +573,31 @@ class DatastoreRegistryBridgeManager(VersionedExtension):
             If ``name`` is not a valid datastore name.
         """
         raise NotImplementedError()
+
+    @abstractmethod
+    def is_ephemeral(self, name: str) -> bool:
+        """Whether `register` has handed out an ephemeral bridge for datastore ``name``.
+
+        Beyond the upstream interface: the registry asks it to reach the
+        bridge of a datastore it knows only by name (to trash the datasets
+        of a removed RUN, or to filter a query by an in-memory datastore).
+        An ephemeral bridge lives in this process (shared by clones of
+        this manager), so `False` for a name no bridge was registered for.
+        """
+        raise NotImplementedError()
+
+    @property
+    def location_table(self) -> sqlalchemy.Table | None:
+        """The table of persistent locations, for queries in the registry database; or `None`.
+
+        Beyond the upstream interface. A manager that keeps which (persistent)
+        datastore holds which dataset in a table of the registry database,
+        with columns ``dataset_id`` and ``datastore_name``, returns it, so that
+        a dataset query can filter by datastore in SQL. `None` (the default)
+        means there is no such table: callers filter through
+        `DatastoreRegistryBridge.check` instead.
+        """
+        return None
 
     @abstractmethod
     def findDatastores(self, ref: DatasetIdRef) -> Iterable[str]:
