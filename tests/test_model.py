@@ -322,6 +322,7 @@ def test_error_names_cover_the_tree() -> None:
         "ConflictError",
         "DataIdError",
         "DatasetNotFoundError",
+        "DatastoreAbilityError",
         "DatabaseConflictError",
         "DatabaseError",
         "DatabutlerError",

@@ -54,6 +54,7 @@ __all__ = [
     "DatabaseConflictError",
     "DatabaseError",
     "DatabutlerError",
+    "DatastoreAbilityError",
     "DimensionConfigError",
     "ExportFormatError",
     "ExpressionError",
@@ -158,6 +159,15 @@ class UnsafePathError(DatabutlerError, ValueError):
     Raised before anything is written: for a destination inside a datastore's
     own root, a transfer that would make a file point at itself, or a path
     from untrusted input that leaves its root through ``..`` or a link.
+    """
+
+
+class DatastoreAbilityError(DatabutlerError, TypeError):
+    """A datastore was asked for something it cannot do (see `Datastore.abilities`).
+
+    For example `Datastore.ingest` on a datastore that does not ingest files,
+    or `Datastore.bridge` of one that keeps no registry records of its own (a
+    chain, whose children do).
     """
 
 

@@ -5,18 +5,15 @@ creates one (`create`), `close` and the context manager, and the
 composition of its faces, each a mixin in a module of its own: reading
 (`._butler_read`), writing (`._butler_write`), queries (`._butler_query`)
 and maintenance (`._butler_maintenance`), on the state and helpers they
-share (`._butler_base`). The methods that hand the whole `Butler` to the
-helper modules `._delete` and `._exchange` (`prune`, `remove_runs`,
-`ingest`, `transfer_from`, `export`, `import_`) and `get_deferred`, whose
-handle keeps the `Butler`, stay here: those helpers name `Butler`, so a
-face that called them would import this module back.
+share (`._butler_base`). `get_deferred`, whose handle keeps the
+`Butler`, stays here.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,20 +27,15 @@ from .._exceptions import (
     ReadOnlyDatabaseError,
     RepositoryError,
 )
-from .._file_dataset import FileDataset
 from ..datastores import Datastore, datastore_from_config
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.collections import validate_collection_name
-from . import _delete, _exchange
 from ._arguments import (
     require_bool,
     require_collections,
-    require_file_datasets,
     require_path,
-    require_refs,
     require_str,
-    require_strs,
     require_type,
 )
 from ._butler_maintenance import ButlerMaintenance
@@ -55,7 +47,6 @@ from ._config import (
     RepositoryConfig,
     normalize_root,
 )
-from ._delete import PruneResult
 from ._repository import create_repository
 from ._values import DatasetExistence, DatasetNotFoundError
 from ._verify import recover_moves
@@ -275,195 +266,3 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         """Find a dataset now; read it later with the handle's ``get()``."""
         ref, _ = self._resolve(dataset, data_id, collections, kwargs)
         return DeferredDatasetHandle(self, ref)
-
-    # -- deleting ------------------------------------------------------------------
-
-    def prune(
-        self,
-        refs: Iterable[DatasetRef],
-        *,
-        tags: Iterable[str] = (),
-        disassociate: bool | None = None,
-        unstore: bool | None = None,
-        purge: bool = False,
-    ) -> PruneResult:
-        """Remove datasets from TAGGED collections, from storage, or entirely.
-
-        Parameters
-        ----------
-        refs : `~collections.abc.Iterable` [`DatasetRef`]
-            The datasets.
-        tags : `~collections.abc.Iterable` [`str`], optional
-            TAGGED collections to take them out of.
-        disassociate : `bool`, optional
-            Implied by ``tags``; accepted for readers of the upstream API
-            (``True`` without ``tags`` or ``purge`` is an error).
-        unstore : `bool`, optional
-            Delete their artifacts (the registry keeps the datasets).
-        purge : `bool`, optional
-            Delete the datasets from the registry too (implies ``unstore``,
-            and takes them out of every collection).
-
-        Raises
-        ------
-        TypeError
-            For an illegal combination (named in the message), or no action.
-        CollectionError
-            If a tag is not a TAGGED collection.
-        """
-        refs = require_refs(refs)
-        tags = require_strs(tags, "tags")
-        require_bool(disassociate, "disassociate", optional=True)
-        require_bool(unstore, "unstore", optional=True)
-        require_bool(purge, "purge")
-        return _delete.prune(
-            self, refs, tags=tags, disassociate=disassociate, unstore=unstore, purge=purge
-        )
-
-    def remove_runs(self, names: Iterable[str], *, unlink_from_chains: bool = False) -> int:
-        """Delete RUN collections with their datasets and artifacts; how many datasets went.
-
-        Raises
-        ------
-        CollectionError
-            If one is not a RUN, or is in a chain and ``unlink_from_chains``
-            is false; checked before anything is deleted.
-        """
-        names = require_strs(names, "names")
-        require_bool(unlink_from_chains, "unlink_from_chains")
-        return _delete.remove_runs(self, names, unlink_from_chains=unlink_from_chains)
-
-    # -- moving datasets in and out ------------------------------------------------
-
-    def ingest(
-        self,
-        *datasets: FileDataset,
-        transfer: str | None = "auto",
-        run: str | None = None,
-        skip_existing: bool = False,
-    ) -> list[DatasetRef]:
-        """Bring existing files in as datasets (all-or-nothing); return the new refs.
-
-        Parameters
-        ----------
-        *datasets : `FileDataset`
-            Files and the datasets they hold. Refs without an id are new
-            datasets (inserted into their ``run``, else ``run``, else the
-            butler's); refs with an id keep it.
-        transfer : `str` or `None`, optional
-            ``auto`` (the default), ``copy``, ``move``, ``link``,
-            ``hardlink``, ``symlink``, ``relsymlink``, ``direct`` (use the
-            file where it is, never delete it) or `None` (already inside the
-            datastore root).
-        run : `str`, optional
-            Run for refs that name none.
-        skip_existing : `bool`, optional
-            Skip datasets the registry has already instead of failing.
-        """
-        require_file_datasets(datasets)
-        require_str(transfer, "transfer", optional=True)
-        require_str(run, "run", optional=True)
-        require_bool(skip_existing, "skip_existing")
-        self._require_writeable("ingest files")
-        return _exchange.ingest(
-            self, datasets, transfer=transfer, run=run, skip_existing=skip_existing
-        )
-
-    def transfer_from(
-        self,
-        source: Butler,
-        refs: Iterable[DatasetRef],
-        *,
-        transfer: str = "auto",
-        register_dataset_types: bool = True,
-        transfer_dimensions: bool = True,
-        skip_missing: bool = True,
-        dry_run: bool = False,
-    ) -> list[DatasetRef]:
-        """Copy datasets from another repository, keeping their ids; return those copied.
-
-        The dataset types (registered here unless told not to), the dimension
-        records the data IDs need, the runs, the registry entries and the
-        artifacts come across; datasets this repository has already are
-        skipped. ``skip_missing`` drops datasets whose artifacts the source
-        lacks; ``dry_run`` only reports what would be copied.
-        """
-        require_type(source, "source", Butler, "a Butler (the repository to copy from)")
-        refs = require_refs(refs)
-        require_str(transfer, "transfer")
-        for flag, value in [
-            ("register_dataset_types", register_dataset_types),
-            ("transfer_dimensions", transfer_dimensions),
-            ("skip_missing", skip_missing),
-            ("dry_run", dry_run),
-        ]:
-            require_bool(value, flag)
-        if not dry_run:
-            self._require_writeable("transfer datasets in")
-        return _exchange.transfer_from(
-            self,
-            source,
-            refs,
-            transfer=transfer,
-            register_dataset_types=register_dataset_types,
-            transfer_dimensions=transfer_dimensions,
-            skip_missing=skip_missing,
-            dry_run=dry_run,
-        )
-
-    def export(
-        self,
-        destination: str | os.PathLike[str],
-        *,
-        refs: Iterable[DatasetRef] | None = None,
-        collections: Iterable[str] | None = None,
-        format: str = "yaml",
-        transfer: str | None = "copy",
-    ) -> Path:
-        """Export ``refs``, or everything stored in ``collections``, to a directory or zip.
-
-        The destination gets a manifest (``export.yaml`` or ``export.json``)
-        and the artifacts; a path ending in ``.zip`` gets one zip file.
-        ``transfer=None`` writes only the manifest, pointing at the artifacts
-        where they are.
-        """
-        require_path(destination, "destination", what="a directory or .zip path")
-        if refs is not None:
-            refs = require_refs(refs)
-        collections = require_strs(collections, "collections", optional=True)
-        require_str(format, "format")
-        require_str(transfer, "transfer", optional=True)
-        return _exchange.export(
-            self, destination, refs=refs, collections=collections, format=format, transfer=transfer
-        )
-
-    def import_(
-        self,
-        source: str | os.PathLike[str],
-        *,
-        transfer: str | None = "auto",
-        skip_dimensions: bool = False,
-        skip_existing: bool = False,
-    ) -> list[DatasetRef]:
-        """Import an export (directory or zip), keeping dataset ids; return the refs.
-
-        The export is treated as untrusted: a malformed manifest, or a path
-        that is absolute or leaves the export (through ``..`` or a link), is
-        an `ExportFormatError` before anything changes. With ``skip_existing``
-        datasets the repository has already, with the same id, dataset type,
-        run and data ID, are left out (and not returned) instead of failing
-        the import; an id stored with another definition is still a
-        `ConflictError`.
-        """
-        require_path(source, "source")
-        require_str(transfer, "transfer", optional=True)
-        require_bool(skip_dimensions, "skip_dimensions")
-        require_bool(skip_existing, "skip_existing")
-        self._require_writeable("import datasets")
-        return _exchange.import_(
-            self,
-            source,
-            transfer=transfer,
-            skip_dimensions=skip_dimensions,
-            skip_existing=skip_existing,
-        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from .._dataset_ref import DatasetRef
 from .._exceptions import ArgumentConflictError, ReadOnlyDatabaseError
 from ..datastores import Datastore
 from ..dimensions import DimensionUniverse
@@ -75,3 +76,12 @@ class ButlerBase:
                 f"Cannot {what}: this butler is read-only; open it with "
                 f"Butler({self.root!r}, writeable=True)."
             )
+
+    def _import_refs(self, refs: list[DatasetRef]) -> None:
+        """Make sure the registry has these resolved refs (same ids), creating their runs."""
+        for run in sorted({ref.run for ref in refs if ref.run}):
+            self.registry.registerRun(run)
+        known = self.registry.existingDatasetIds([ref.id for ref in refs])
+        new = [ref for ref in refs if ref.id not in known]
+        if new:
+            self.registry.importDatasets(new)

@@ -2,7 +2,8 @@
 
 It holds what organizes and tidies a repository: collection management
 (`collection_chain`, `associate` into TAGGED collections, `certify` into
-CALIBRATION ones), `remove_dataset_type`, `empty_trash`, and `verify`,
+CALIBRATION ones), deleting (`prune`, `remove_runs`), `remove_dataset_type`,
+`empty_trash`, and `verify`,
 which compares registry, bridge, records and storage and repairs what is
 safe.
 """
@@ -11,18 +12,18 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
-from typing import cast
 
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
 from ..datastores import FileDatastore
 from ..datastores._file_trash import EmptyTrashResult
-from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridgeManager
+from . import _delete
 from ._arguments import require_bool, require_refs, require_str, require_strs, require_timestamp
 from ._butler_base import ButlerBase
 from ._chains import new_chain
+from ._delete import PruneResult
 from ._retry import retrying
-from ._verify import VerifyReport, leaf_datastores, verify_datastore
+from ._verify import VerifyReport, verify_datastore
 
 __all__ = ["ButlerMaintenance"]
 
@@ -82,6 +83,63 @@ class ButlerMaintenance(ButlerBase):
             self.registry.registerCollection(collection, CollectionType.CALIBRATION)
             self.registry.certify(collection, refs, Timespan(begin, end))
 
+    # -- deleting ------------------------------------------------------------------
+
+    def prune(
+        self,
+        refs: Iterable[DatasetRef],
+        *,
+        tags: Iterable[str] = (),
+        disassociate: bool | None = None,
+        unstore: bool | None = None,
+        purge: bool = False,
+    ) -> PruneResult:
+        """Remove datasets from TAGGED collections, from storage, or entirely.
+
+        Parameters
+        ----------
+        refs : `~collections.abc.Iterable` [`DatasetRef`]
+            The datasets.
+        tags : `~collections.abc.Iterable` [`str`], optional
+            TAGGED collections to take them out of.
+        disassociate : `bool`, optional
+            Implied by ``tags``; accepted for readers of the upstream API
+            (``True`` without ``tags`` or ``purge`` is an error).
+        unstore : `bool`, optional
+            Delete their artifacts (the registry keeps the datasets).
+        purge : `bool`, optional
+            Delete the datasets from the registry too (implies ``unstore``,
+            and takes them out of every collection).
+
+        Raises
+        ------
+        TypeError
+            For an illegal combination (named in the message), or no action.
+        CollectionError
+            If a tag is not a TAGGED collection.
+        """
+        refs = require_refs(refs)
+        tags = require_strs(tags, "tags")
+        require_bool(disassociate, "disassociate", optional=True)
+        require_bool(unstore, "unstore", optional=True)
+        require_bool(purge, "purge")
+        return _delete.prune(
+            self, refs, tags=tags, disassociate=disassociate, unstore=unstore, purge=purge
+        )
+
+    def remove_runs(self, names: Iterable[str], *, unlink_from_chains: bool = False) -> int:
+        """Delete RUN collections with their datasets and artifacts; how many datasets went.
+
+        Raises
+        ------
+        CollectionError
+            If one is not a RUN, or is in a chain and ``unlink_from_chains``
+            is false; checked before anything is deleted.
+        """
+        names = require_strs(names, "names")
+        require_bool(unlink_from_chains, "unlink_from_chains")
+        return _delete.remove_runs(self, names, unlink_from_chains=unlink_from_chains)
+
     def empty_trash(self, *, dry_run: bool = False) -> EmptyTrashResult:
         """Delete the artifacts of every trashed dataset; how many datasets were emptied.
 
@@ -101,7 +159,7 @@ class ButlerMaintenance(ButlerBase):
         )
         failures = [
             failure
-            for leaf in leaf_datastores(self.datastore)
+            for leaf in self.datastore.leaves
             if isinstance(leaf, FileDatastore) and not dry_run
             for failure in leaf.trash_failures
         ]
@@ -141,12 +199,9 @@ class ButlerMaintenance(ButlerBase):
         require_bool(checksums, "checksums")
         if repair or delete_unknown:
             self._require_writeable("repair the repository")
-        bridges = cast(MonolithicDatastoreRegistryBridgeManager, self.registry.datastore_bridges)
         return verify_datastore(
             self.registry.db,
             self.datastore,
-            bridges.location_table,
-            bridges.trash_table,
             repair=repair,
             delete_unknown=delete_unknown,
             checksums=checksums,

@@ -10,18 +10,25 @@ know resolved refs with their ids (shared with import and transfer).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import ArgumentConflictError, MissingCollectionError
+from .._file_dataset import FileDataset
+from . import _exchange
 from ._arguments import (
     require_bool,
     require_data_id,
     require_dataset,
+    require_file_datasets,
     require_mapping,
+    require_path,
     require_put_items,
+    require_refs,
     require_str,
     require_strs,
     require_type,
@@ -170,11 +177,137 @@ class ButlerWrites(ButlerBase):
 
         return retrying(self.registry.db, put, "put datasets")
 
-    def _import_refs(self, refs: list[DatasetRef]) -> None:
-        """Make sure the registry has these resolved refs (same ids), creating their runs."""
-        for run in sorted({ref.run for ref in refs if ref.run}):
-            self.registry.registerRun(run)
-        known = self.registry.existingDatasetIds([ref.id for ref in refs])
-        new = [ref for ref in refs if ref.id not in known]
-        if new:
-            self.registry.importDatasets(new)
+    # -- moving datasets in and out ------------------------------------------------
+
+    def ingest(
+        self,
+        *datasets: FileDataset,
+        transfer: str | None = "auto",
+        run: str | None = None,
+        skip_existing: bool = False,
+    ) -> list[DatasetRef]:
+        """Bring existing files in as datasets (all-or-nothing); return the new refs.
+
+        Parameters
+        ----------
+        *datasets : `FileDataset`
+            Files and the datasets they hold. Refs without an id are new
+            datasets (inserted into their ``run``, else ``run``, else the
+            butler's); refs with an id keep it.
+        transfer : `str` or `None`, optional
+            ``auto`` (the default), ``copy``, ``move``, ``link``,
+            ``hardlink``, ``symlink``, ``relsymlink``, ``direct`` (use the
+            file where it is, never delete it) or `None` (already inside the
+            datastore root).
+        run : `str`, optional
+            Run for refs that name none.
+        skip_existing : `bool`, optional
+            Skip datasets the registry has already instead of failing.
+        """
+        require_file_datasets(datasets)
+        require_str(transfer, "transfer", optional=True)
+        require_str(run, "run", optional=True)
+        require_bool(skip_existing, "skip_existing")
+        self._require_writeable("ingest files")
+        return _exchange.ingest(
+            self, datasets, transfer=transfer, run=run, skip_existing=skip_existing
+        )
+
+    def transfer_from(
+        self,
+        source: ButlerBase,
+        refs: Iterable[DatasetRef],
+        *,
+        transfer: str = "auto",
+        register_dataset_types: bool = True,
+        transfer_dimensions: bool = True,
+        skip_missing: bool = True,
+        dry_run: bool = False,
+    ) -> list[DatasetRef]:
+        """Copy datasets from another repository, keeping their ids; return those copied.
+
+        The dataset types (registered here unless told not to), the dimension
+        records the data IDs need, the runs, the registry entries and the
+        artifacts come across; datasets this repository has already are
+        skipped. ``skip_missing`` drops datasets whose artifacts the source
+        lacks; ``dry_run`` only reports what would be copied.
+        """
+        require_type(source, "source", ButlerBase, "a Butler (the repository to copy from)")
+        refs = require_refs(refs)
+        require_str(transfer, "transfer")
+        for flag, value in [
+            ("register_dataset_types", register_dataset_types),
+            ("transfer_dimensions", transfer_dimensions),
+            ("skip_missing", skip_missing),
+            ("dry_run", dry_run),
+        ]:
+            require_bool(value, flag)
+        if not dry_run:
+            self._require_writeable("transfer datasets in")
+        return _exchange.transfer_from(
+            self,
+            source,
+            refs,
+            transfer=transfer,
+            register_dataset_types=register_dataset_types,
+            transfer_dimensions=transfer_dimensions,
+            skip_missing=skip_missing,
+            dry_run=dry_run,
+        )
+
+    def export(
+        self,
+        destination: str | os.PathLike[str],
+        *,
+        refs: Iterable[DatasetRef] | None = None,
+        collections: Iterable[str] | None = None,
+        format: str = "yaml",
+        transfer: str | None = "copy",
+    ) -> Path:
+        """Export ``refs``, or everything stored in ``collections``, to a directory or zip.
+
+        The destination gets a manifest (``export.yaml`` or ``export.json``)
+        and the artifacts; a path ending in ``.zip`` gets one zip file.
+        ``transfer=None`` writes only the manifest, pointing at the artifacts
+        where they are.
+        """
+        require_path(destination, "destination", what="a directory or .zip path")
+        if refs is not None:
+            refs = require_refs(refs)
+        collections = require_strs(collections, "collections", optional=True)
+        require_str(format, "format")
+        require_str(transfer, "transfer", optional=True)
+        return _exchange.export(
+            self, destination, refs=refs, collections=collections, format=format, transfer=transfer
+        )
+
+    def import_(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        transfer: str | None = "auto",
+        skip_dimensions: bool = False,
+        skip_existing: bool = False,
+    ) -> list[DatasetRef]:
+        """Import an export (directory or zip), keeping dataset ids; return the refs.
+
+        The export is treated as untrusted: a malformed manifest, or a path
+        that is absolute or leaves the export (through ``..`` or a link), is
+        an `ExportFormatError` before anything changes. With ``skip_existing``
+        datasets the repository has already, with the same id, dataset type,
+        run and data ID, are left out (and not returned) instead of failing
+        the import; an id stored with another definition is still a
+        `ConflictError`.
+        """
+        require_path(source, "source")
+        require_str(transfer, "transfer", optional=True)
+        require_bool(skip_dimensions, "skip_dimensions")
+        require_bool(skip_existing, "skip_existing")
+        self._require_writeable("import datasets")
+        return _exchange.import_(
+            self,
+            source,
+            transfer=transfer,
+            skip_dimensions=skip_dimensions,
+            skip_existing=skip_existing,
+        )

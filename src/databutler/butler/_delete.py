@@ -21,7 +21,7 @@ from ..registry.interfaces import FakeDatasetRef
 from ._retry import retrying
 
 if TYPE_CHECKING:
-    from ._butler import Butler
+    from ._butler_base import ButlerBase
 
 __all__ = ["PRUNE_CHUNK", "PruneResult", "prune", "remove_runs"]
 
@@ -71,7 +71,7 @@ def _check_prune_options(
 
 
 def prune(
-    butler: Butler,
+    butler: ButlerBase,
     refs: Iterable[DatasetRef],
     *,
     tags: Iterable[str],
@@ -122,7 +122,7 @@ def prune(
     return PruneResult(untagged, unstored, purged)
 
 
-def remove_runs(butler: Butler, names: Iterable[str], *, unlink_from_chains: bool) -> int:
+def remove_runs(butler: ButlerBase, names: Iterable[str], *, unlink_from_chains: bool) -> int:
     """See `Butler.remove_runs`."""
     butler._require_writeable("remove runs")
     registry = butler.registry

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
+from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
@@ -35,6 +36,7 @@ from .._exceptions import (
     ExportFormatError,
     InvalidArgumentError,
     MissingCollectionError,
+    TransferModeError,
 )
 from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate
@@ -51,7 +53,7 @@ from ._manifest import (
 )
 
 if TYPE_CHECKING:
-    from ._butler import Butler
+    from ._butler_base import ButlerBase
 
 __all__ = ["ExportFormatError", "export", "import_", "ingest", "transfer_from"]
 
@@ -62,7 +64,7 @@ _FORMATS = ("yaml", "json")
 
 
 def ingest(
-    butler: Butler,
+    butler: ButlerBase,
     datasets: Iterable[FileDataset],
     *,
     transfer: str | None,
@@ -73,11 +75,17 @@ def ingest(
     if run is not None:  # "" is a bad name, not "the default run"
         validate_collection_name(run)
     datasets = list(datasets)
-    datastore_ingest = getattr(butler.datastore, "ingest", None)
-    if datastore_ingest is None:
+    datastore = butler.datastore
+    if not datastore.abilities.supports_ingest:
         raise ArgumentConflictError(
-            f"Datastore {butler.datastore.name!r} cannot ingest files; configure a file "
+            f"Datastore {datastore.name!r} cannot ingest files; configure a file "
             "datastore (kind: file) for ingest."
+        )
+    if transfer not in datastore.abilities.transfer_modes:
+        modes = ", ".join(sorted(repr(m) for m in datastore.abilities.transfer_modes))
+        raise TransferModeError(
+            f"Datastore {datastore.name!r} cannot ingest with transfer={transfer!r}; "
+            f"use one of {modes}."
         )
     items: list[tuple[FileDataset, DatasetRef]] = []
     for dataset in datasets:
@@ -97,12 +105,12 @@ def ingest(
         for dataset, ref in chosen:
             by_formatter.setdefault(dataset.formatter, []).append((str(dataset.path), ref))
         for formatter, pairs in by_formatter.items():
-            datastore_ingest(pairs, transfer=transfer, formatter=formatter)
+            datastore.ingest(pairs, transfer=transfer, formatter=formatter)
     return [ref for _, ref in chosen]
 
 
 def _register_refs(
-    butler: Butler, refs: list[DatasetRef], run: str | None, skip_existing: bool
+    butler: ButlerBase, refs: list[DatasetRef], run: str | None, skip_existing: bool
 ) -> list[DatasetRef | None]:
     """Resolved refs for ``refs`` (new datasets inserted); `None` for skipped existing ones."""
     registry = butler.registry
@@ -221,8 +229,8 @@ def _data_id_key(registry: SqlRegistry, name: str, data_id: Any) -> Any:
 
 
 def transfer_from(
-    butler: Butler,
-    source: Butler,
+    butler: ButlerBase,
+    source: ButlerBase,
     refs: Iterable[DatasetRef],
     *,
     transfer: str,
@@ -259,7 +267,7 @@ def transfer_from(
 
 
 def _copy_dataset_types(
-    butler: Butler, source: SqlRegistry, refs: list[DatasetRef], *, register: bool
+    butler: ButlerBase, source: SqlRegistry, refs: list[DatasetRef], *, register: bool
 ) -> list[str]:
     """Register the refs' dataset types here (checking them first); the names that were new."""
     names = sorted({_type_name(ref) for ref in refs})
@@ -345,7 +353,7 @@ def _sync_records(registry: SqlRegistry, records: Mapping[str, list[dict[str, An
 
 
 def export(
-    butler: Butler,
+    butler: ButlerBase,
     destination: str | os.PathLike[str],
     *,
     refs: Iterable[DatasetRef] | None,
@@ -391,9 +399,8 @@ def _artifact_mode(transfer: str | None) -> str:
 
 
 def _export_selection(
-    butler: Butler, refs: Iterable[DatasetRef] | None, collections: Iterable[str] | None
+    butler: ButlerBase, refs: Iterable[DatasetRef] | None, collections: Iterable[str] | None
 ) -> tuple[list[DatasetRef], dict[str, list[str]]]:
-    from .._collection_type import CollectionType
 
     tags: dict[str, list[str]] = {}
     if refs is not None:
@@ -419,7 +426,7 @@ def _export_selection(
 
 
 def _manifest(
-    butler: Butler,
+    butler: ButlerBase,
     refs: list[DatasetRef],
     tags: dict[str, list[str]],
     files: list[FileDataset],
@@ -512,7 +519,7 @@ def _zip_directory(directory: Path, target: Path) -> None:
 
 
 def import_(
-    butler: Butler,
+    butler: ButlerBase,
     source: str | os.PathLike[str],
     *,
     transfer: str | None,
@@ -604,7 +611,7 @@ def _check_objects(manifest: Manifest, paths: list[str]) -> None:
 
 
 def _import_directory(
-    butler: Butler,
+    butler: ButlerBase,
     manifest: Manifest,
     files: list[tuple[str, list[DatasetRef]]],
     transfer: str | None,
@@ -627,7 +634,9 @@ def _import_directory(
     imported = ingest(butler, datasets, transfer=transfer, run=None, skip_existing=skip_existing)
     for tag, ids in manifest.tags.items():
         wanted = set(ids)
-        butler.associate(tag, [ref for ref in imported if ref.id in wanted])
+        with butler.registry.transaction():
+            butler.registry.registerCollection(tag, CollectionType.TAGGED)
+            butler.registry.associate(tag, [ref for ref in imported if ref.id in wanted])
     return imported
 
 

@@ -20,7 +20,7 @@ from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
-from ..datastores import ChainedDatastore, Datastore, FileDatastore
+from ..datastores import Datastore, FileDatastore
 from ..datastores._file_journal import is_internal, journaled_paths, pending_moves, recover
 from ..datastores.resources import LocalStore
 from ..registry.interfaces import Database, FakeDatasetRef
@@ -104,15 +104,6 @@ class VerifyReport:
         for problem in self.problems:
             found[problem.kind] = found.get(problem.kind, 0) + 1
         return found
-
-
-def leaf_datastores(datastore: Datastore) -> Iterator[Datastore]:
-    """The datastores that hold artifacts themselves (children of chains, recursively)."""
-    if isinstance(datastore, ChainedDatastore):
-        for child in datastore.children:
-            yield from leaf_datastores(child)
-    else:
-        yield datastore
 
 
 class _Checker:
@@ -296,7 +287,7 @@ def recover_moves(datastore: Datastore) -> None:
     Never fails the caller: what cannot be moved back is logged, kept, and
     reported by `verify`.
     """
-    for leaf in leaf_datastores(datastore):
+    for leaf in datastore.leaves:
         if isinstance(leaf, FileDatastore) and isinstance(leaf.store, LocalStore):
             try:
                 recover(leaf)
@@ -307,8 +298,6 @@ def recover_moves(datastore: Datastore) -> None:
 def verify_datastore(
     db: Database,
     datastore: Datastore,
-    location: object = None,
-    trash: object = None,
     *,
     repair: bool,
     delete_unknown: bool,
@@ -323,14 +312,11 @@ def verify_datastore(
     datastore : `Datastore`
         The datastore; its file datastores (children of chains included) are
         checked through their bridges and records tables.
-    location, trash : `object`, optional
-        Ignored (the bridge owns its tables); accepted for older callers.
     repair, delete_unknown, checksums : `bool`
         As for `Butler.verify`.
     """
-    del location, trash
     report = VerifyReport()
-    for leaf in leaf_datastores(datastore):
+    for leaf in datastore.leaves:
         if not isinstance(leaf, FileDatastore):
             continue  # in-memory datastores die with the process: nothing to drift
         checker = _Checker(db, leaf, report)

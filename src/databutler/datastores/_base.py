@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._exceptions import DatabutlerError, TransferModeError
+from .._exceptions import DatabutlerError, DatastoreAbilityError, TransferModeError
 from .._file_dataset import FileDataset
 from ..registry.interfaces import (
     DatasetIdRef,
@@ -42,15 +42,6 @@ IngestItem = tuple[str | os.PathLike[str], DatasetRef]
 
 class DatasetNotStoredError(DatabutlerError, LookupError):
     """The datastore does not hold the dataset asked for."""
-
-
-class DatastoreAbilityError(DatabutlerError, TypeError):
-    """A datastore was asked for something it cannot do (see `Datastore.abilities`).
-
-    For example `Datastore.ingest` on a datastore that does not ingest files,
-    or `Datastore.bridge` of one that keeps no registry records of its own (a
-    chain, whose children do).
-    """
 
 
 @dataclass(frozen=True)

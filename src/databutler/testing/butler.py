@@ -24,7 +24,6 @@ from typing import Any
 import sqlalchemy
 
 from ..butler import Butler
-from ..butler._verify import leaf_datastores
 from ..datastores import FileDatastore
 from ..datastores.resources import ResourceStore
 from ..registry.databases import database_class_for_uri
@@ -156,7 +155,7 @@ def populate(butler: Butler, detectors: int = 10) -> None:
 
 def file_datastore(butler: Butler) -> FileDatastore:
     """The file datastore of a repository (the first file child of a chain)."""
-    found = [d for d in leaf_datastores(butler.datastore) if isinstance(d, FileDatastore)]
+    found = [d for d in butler.datastore.leaves if isinstance(d, FileDatastore)]
     if not found:
         raise TypeError(f"{butler} has no file datastore.")
     return found[0]
