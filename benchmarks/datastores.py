@@ -122,7 +122,7 @@ def run(n: int, root: str | None, s3: bool) -> int:
         with timed("trash_empty", len(everything)):
             with registry.transaction():
                 datastore.trash(everything)
-            emptied = datastore.emptyTrash()
+            emptied = datastore.empty_trash()
         failures += len(emptied) != len(everything)
         failures += sum(not f.exists() for f in files)  # direct ingests are never deleted
         return verdict(failures)

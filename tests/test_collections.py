@@ -85,13 +85,13 @@ def test_chains_flatten_in_order(collections) -> None:  # type: ignore[no-untype
         collections.register(name, RUN)
     collections.register("inner", CHAINED)
     collections.register("outer", CHAINED)
-    collections.setChain("inner", ["c", "a"])
-    collections.setChain("outer", ["b", "inner", "a", "d"])
-    assert collections.getChain("outer") == ("b", "inner", "a", "d")
+    collections.set_chain("inner", ["c", "a"])
+    collections.set_chain("outer", ["b", "inner", "a", "d"])
+    assert collections.get_chain("outer") == ("b", "inner", "a", "d")
     # Depth-first in chain order; 'a' is searched at its first place only.
     assert [r.name for r in collections.resolve(["outer"])] == ["b", "c", "a", "d"]
     assert [r.name for r in collections.resolve(["d", "outer"])] == ["d", "b", "c", "a"]
-    collections.setChain("inner", ["a"])
+    collections.set_chain("inner", ["a"])
     assert [r.name for r in collections.resolve(["outer"])] == ["b", "a", "d"]
     assert collections.parents("a") == ["inner", "outer"]
 
@@ -100,21 +100,21 @@ def test_cycles_are_refused_and_change_nothing(collections, databases: DatabaseF
     collections.register("run", RUN)
     for name in ("x", "y", "z"):
         collections.register(name, CHAINED)
-    collections.setChain("x", ["y", "run"])
-    collections.setChain("y", ["z"])
+    collections.set_chain("x", ["y", "run"])
+    collections.set_chain("y", ["z"])
     before = _tables(databases)
     with pytest.raises(CollectionError, match=r"cycle \(z -> x -> y -> z\)"):
-        collections.setChain("z", ["x"])
+        collections.set_chain("z", ["x"])
     with pytest.raises(CollectionError, match="cycle"):
-        collections.setChain("x", ["x"])
+        collections.set_chain("x", ["x"])
     with pytest.raises(CollectionError, match="more than once"):
-        collections.setChain("x", ["run", "run"])
+        collections.set_chain("x", ["run", "run"])
     with pytest.raises(MissingCollectionError):
-        collections.setChain("x", ["run", "ghost"])
+        collections.set_chain("x", ["run", "ghost"])
     with pytest.raises(CollectionError, match="is a RUN collection, not CHAINED"):
-        collections.setChain("run", ["x"])
+        collections.set_chain("run", ["x"])
     with pytest.raises(TypeError, match="not the string"):
-        collections.setChain("x", "run")
+        collections.set_chain("x", "run")
     assert _tables(databases) == before
 
 
@@ -148,7 +148,7 @@ def test_documentation(collections) -> None:  # type: ignore[no-untyped-def]
 def test_remove(collections, databases: DatabaseFactory) -> None:  # type: ignore[no-untyped-def]
     collections.register("run", RUN)
     collections.register("chain", CHAINED)
-    collections.setChain("chain", ["run"])
+    collections.set_chain("chain", ["run"])
     before = _tables(databases)
     with pytest.raises(CollectionError, match=r"still in chain\(s\) \['chain'\]"):
         collections.remove("run")

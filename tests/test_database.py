@@ -625,14 +625,14 @@ def test_query_raw_raises_driver_errors_as_sqlalchemy_errors_and_goes_on(
     for _ in range(2):  # the kept read connection, then the same after the error
         with (
             pytest.raises(sqlalchemy.exc.DBAPIError, match="no_such_table"),
-            db.queryRaw("SELECT * FROM no_such_table"),
+            db.query_raw("SELECT * FROM no_such_table"),
         ):
             pass
-        with db.queryRaw(f"SELECT name FROM {db.quoted(tables.item)}") as rows:
+        with db.query_raw(f"SELECT name FROM {db.quoted(tables.item)}") as rows:
             assert [tuple(r) for r in rows] == [("n1",)]
     with db.transaction():  # inside a transaction the rows it wrote are seen
         db.insert(tables.item, _row(2))
-        with db.queryRaw(f"SELECT id FROM {db.quoted(tables.item)} ORDER BY id") as rows:
+        with db.query_raw(f"SELECT id FROM {db.quoted(tables.item)} ORDER BY id") as rows:
             assert [r[0] for r in rows] == [1, 2]
 
 
@@ -940,6 +940,6 @@ def test_new_sqlite_files_use_small_pages(tmp_path: Path) -> None:
 
     db = open_database(f"sqlite:///{tmp_path / 'small.sqlite3'}")
     RegistryManagerTypes().makeRepo(db)
-    with db.queryRaw("PRAGMA page_size") as rows:
+    with db.query_raw("PRAGMA page_size") as rows:
         assert rows[0][0] == PAGE_SIZE == 1024
     db.dispose()

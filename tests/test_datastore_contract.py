@@ -106,7 +106,7 @@ class JsonDirectoryDatastore(Datastore):
         held = self.exists_many(refs)
         return {i: self._path(i).as_uri() for i, found in held.items() if found}
 
-    def emptyTrash(
+    def empty_trash(
         self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         selected = None if refs is None else [_dataset_id(r) for r in refs]

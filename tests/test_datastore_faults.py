@@ -387,7 +387,7 @@ def test_delete_fails_while_emptying_trash(
         monkeypatch.setattr(repo.datastore.store, "delete", _fail_after(delete, skip, error))
     trashed = {ref.id for ref in refs[:2]}
     # Never raises: what cannot be deleted is reported and stays in the trash.
-    emptied = set(repo.datastore.emptyTrash())
+    emptied = set(repo.datastore.empty_trash())
     stuck = {i for f in repo.datastore.trash_failures for i in f.dataset_ids}
     assert emptied | stuck == trashed and not emptied & stuck
     if repo.backend == "s3":
@@ -403,9 +403,9 @@ def test_delete_fails_while_emptying_trash(
         proxy.heal()
     else:
         monkeypatch.setattr(repo.datastore.store, "delete", delete)
-    assert set(repo.datastore.emptyTrash()) == stuck
+    assert set(repo.datastore.empty_trash()) == stuck
     assert_stored(repo, {refs[2]: good[2]})
-    assert repo.datastore.emptyTrash() == []
+    assert repo.datastore.empty_trash() == []
 
 
 # -- failures of the record insert --------------------------------------------

@@ -95,11 +95,11 @@ class TestZip:
         assert member_uri.startswith(f"{uri}#") and member_uri.endswith(f"{refs[0].id}.json")
         assert all(datastore.exists_many(refs).values())
         datastore.trash(refs[:99])
-        assert sorted(datastore.emptyTrash()) == sorted(r.id for r in refs[:99])
+        assert sorted(datastore.empty_trash()) == sorted(r.id for r in refs[:99])
         assert len(files(tmp_path / "store")) == 1  # kept: one member is still held
         assert datastore.get(refs[99]) == {"i": 99}
         datastore.trash(refs[99])
-        assert datastore.emptyTrash() == [refs[99].id]
+        assert datastore.empty_trash() == [refs[99].id]
         assert files(tmp_path / "store") == []
         assert rows(registry, datastore) == NOTHING
 
@@ -574,7 +574,7 @@ class TestTrust:
         datastore.put({"v": 1}, ref)
         datastore.trash(ref)
         with pytest.raises(DatasetNotStoredError):
-            datastore.get(ref)  # trashed, its artifact awaiting emptyTrash
+            datastore.get(ref)  # trashed, its artifact awaiting empty_trash
         assert not datastore.exists(ref)
 
     def test_config_key(self, registry: SqlRegistry, tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ class TestLocalFileDatastore(DatastoreTests):
         assert files == sorted(f"run/thing/thing_{r.id}.json" for r in refs)
         assert datastore.get_uri(refs[0]).endswith(f"run/thing/thing_{refs[0].id}.json")
         datastore.trash(refs[0])
-        datastore.emptyTrash()
+        datastore.empty_trash()
         assert not (tmp_path / "store" / f"run/thing/thing_{refs[0].id}.json").exists()
 
     def test_failed_serialisation_writes_nothing(
@@ -98,7 +98,7 @@ class TestLocalFileDatastore(DatastoreTests):
         datastore.records.insert({**info, "dataset_id": second.id})
         datastore.bridge.insert([second])
         datastore.trash(first)
-        datastore.emptyTrash()
+        datastore.empty_trash()
         assert datastore.get(second) == {"v": 1}  # its artifact survived
 
 
@@ -203,7 +203,7 @@ def test_standalone_file_datastore(tmp_path: Path) -> None:
     store.put_many(({"d": d}, ref) for d, ref in enumerate(refs))
     with repo.db.transaction():
         store.trash(refs[:1])
-    assert store.emptyTrash() == [refs[0].id]
+    assert store.empty_trash() == [refs[0].id]
 
     # Reopened from the file alone, it still knows what it holds.
     again = RegistryManagerTypes().loadRepo(open_database(uri))

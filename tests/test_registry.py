@@ -254,7 +254,7 @@ def test_import_keeps_ids(registry: SqlRegistry) -> None:
     other.insertDimensionData("detector", {"instrument": "HSC", "detector": 8})
     other.registerDatasetType(registry.getDatasetType("bias"))
     other.registerRun("HSC/calib/a")
-    imported = other.importDatasets(refs)
+    imported = other.import_datasets(refs)
     assert [r.id for r in imported] == [refs[0].id]
     found = other.findDataset("bias", instrument="HSC", detector=8, collections="HSC/calib/a")
     assert found is not None and found.id == refs[0].id

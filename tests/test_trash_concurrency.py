@@ -27,7 +27,7 @@ def test_concurrent_emptiers_share_the_trash(repositories: RepositoryFactory) ->
     def empty(i: int) -> None:
         start.wait()
         try:
-            results[i] = clients[i].datastore.emptyTrash()
+            results[i] = clients[i].datastore.empty_trash()
         except BaseException as exc:  # reported below
             results[i] = exc
 

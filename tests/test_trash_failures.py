@@ -73,10 +73,10 @@ def test_an_invalid_recorded_path(butler: Butler) -> None:
     _, good_path = artifact_of(butler, refs[0])
     db = butler.registry.db
     with db.transaction():
-        db.executeRaw(
+        db.execute_raw(
             f"UPDATE {db.quoted(table)} SET path = {db.PLACEHOLDER} "
             f"WHERE dataset_id = {db.PLACEHOLDER}",
-            ["a/../b.json", *db.encodeIds([r.id for r in refs[:1] if r.id is not None])],
+            ["a/../b.json", *db.encode_ids([r.id for r in refs[:1] if r.id is not None])],
             what="damage a record",
         )
     butler.prune(refs, purge=True)

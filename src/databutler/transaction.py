@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ._deprecation import renamed
+
 __all__ = ["DatastoreTransaction"]
 
 _LOG = logging.getLogger(__name__)
@@ -41,9 +43,12 @@ class DatastoreTransaction:
         yield
         self.registerUndo(name, undoFunc, *args, **kwargs)
 
-    def registerCommit(self, func: Callable[[], Any]) -> None:
+    def register_commit(self, func: Callable[[], Any]) -> None:
         """Run ``func()`` once the outermost transaction has committed (dropped on rollback)."""
         self._on_commit.append(func)
+
+    # Deprecated aliases of renamed methods, kept for one release.
+    registerCommit = renamed("register_commit")  # noqa: N815
 
     def rollback(self) -> None:
         """Run every undo action, newest first; log (do not raise) their failures."""

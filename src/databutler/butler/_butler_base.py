@@ -81,7 +81,7 @@ class ButlerBase:
         """Make sure the registry has these resolved refs (same ids), creating their runs."""
         for run in sorted({ref.run for ref in refs if ref.run}):
             self.registry.registerRun(run)
-        known = self.registry.existingDatasetIds([ref.id for ref in refs])
+        known = self.registry.existing_dataset_ids([ref.id for ref in refs])
         new = [ref for ref in refs if ref.id not in known]
         if new:
-            self.registry.importDatasets(new)
+            self.registry.import_datasets(new)

@@ -153,7 +153,7 @@ class ButlerMaintenance(ButlerBase):
         emptied = len(
             retrying(
                 self.registry.db,
-                lambda: self.datastore.emptyTrash(dry_run=dry_run),
+                lambda: self.datastore.empty_trash(dry_run=dry_run),
                 "empty the trash",
             )
         )

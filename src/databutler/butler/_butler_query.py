@@ -73,7 +73,7 @@ class ButlerQueries(ButlerBase):
         search = self._search_globbed(collections)
         names = self._dataset_type_names(dataset_type)
         for name in names:
-            yield from self.registry.streamDatasets(
+            yield from self.registry.stream_datasets(
                 name,
                 collections=search,
                 where=where,

@@ -158,7 +158,7 @@ class ButlerReads(ButlerBase):
         # The registry is asked only about datasets the datastore cannot vouch for.
         nothing = (False, False, False)
         ids = [r.id for r in refs if r.id is not None and not answers.get(r.id, nothing)[2]]
-        recorded = self.registry.existingDatasetIds(ids) if ids else set()
+        recorded = self.registry.existing_dataset_ids(ids) if ids else set()
         result = {}
         for ref in refs:
             flags = DatasetExistence.NONE

@@ -79,7 +79,7 @@ def explain(
         given.add(seen)
     if run not in registry.queryCollections(run):
         return  # a new run, registered in the failed transaction: nothing in it to blame
-    for ref in registry.streamDatasets(dataset_type, collections=run):
+    for ref in registry.stream_datasets(dataset_type, collections=run):
         existing = dict(DataCoordinate.standardize(ref.dataId, universe=universe).required)
         if ref.run == run and _key(existing) in given:
             raise ConflictError(

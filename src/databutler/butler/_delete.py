@@ -115,7 +115,7 @@ def prune(
         if unstore:
             emptied = retrying(
                 db,
-                functools.partial(butler.datastore.emptyTrash, refs=chunk),
+                functools.partial(butler.datastore.empty_trash, refs=chunk),
                 "empty the trash of pruned datasets",
             )
             unstored += len(set(emptied))
@@ -134,17 +134,17 @@ def remove_runs(butler: ButlerBase, names: Iterable[str], *, unlink_from_chains:
                 f"Collection {run!r} is a {kind.name} collection, not a RUN; remove_runs "
                 "deletes runs only."
             )
-        parents = registry.getCollectionParents(run)
+        parents = registry.get_collection_parents(run)
         if parents and not unlink_from_chains:
             raise CollectionError(
                 f"Run {run!r} is in chain(s) {', '.join(parents)}; pass "
                 "unlink_from_chains=True (--unlink) to take it out of them first."
             )
     # Only ids are held (not refs): a run of millions of datasets fits in memory.
-    ids = [dataset_id for run in runs for dataset_id in registry.runDatasetIds(run)]
+    ids = [dataset_id for run in runs for dataset_id in registry.run_dataset_ids(run)]
     with butler.transaction():
         for run in runs:
-            for parent in sorted(registry.getCollectionParents(run)):
+            for parent in sorted(registry.get_collection_parents(run)):
                 chain = [c for c in registry.getCollectionChain(parent) if c != run]
                 registry.setCollectionChain(parent, chain)
         for run in runs:
@@ -153,5 +153,5 @@ def remove_runs(butler: ButlerBase, names: Iterable[str], *, unlink_from_chains:
             registry.removeCollection(run)
     for start in range(0, len(ids), PRUNE_CHUNK):
         chunk = [FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]]
-        butler.datastore.emptyTrash(refs=chunk)
+        butler.datastore.empty_trash(refs=chunk)
     return len(ids)

@@ -135,7 +135,7 @@ def _register_refs(
         for i in resolved:
             refs[i] = _complete(registry, refs[i])
         given = [refs[i] for i in resolved]
-        known = registry.existingDatasetIds([r.id for r in given])
+        known = registry.existing_dataset_ids([r.id for r in given])
         if known and not skip_existing:
             raise ConflictError(
                 f"{len(known)} of these datasets exist already (e.g. {next(iter(known))}); "
@@ -192,7 +192,7 @@ def _check_same_definitions(
             try:
                 stored = {
                     found.id: tuple(sorted(_required(found).items()))
-                    for found in registry.streamDatasets(name, collections=run)
+                    for found in registry.stream_datasets(name, collections=run)
                     if found.run == run
                 }
             except MissingCollectionError:
@@ -212,7 +212,7 @@ def _check_same_definitions(
 def _existing_in_run(registry: SqlRegistry, name: str, run: str) -> dict[Any, DatasetRef]:
     return {
         tuple(sorted(_required(ref).items())): ref
-        for ref in registry.streamDatasets(name, collections=run)
+        for ref in registry.stream_datasets(name, collections=run)
         if ref.run == run
     }
 
@@ -247,7 +247,7 @@ def transfer_from(
     if skip_missing:
         present = source.datastore.exists_many(refs)
         refs = [ref for ref in refs if present.get(ref.id)]  # type: ignore[arg-type]
-    existing = butler.registry.existingDatasetIds([ref.id for ref in refs])
+    existing = butler.registry.existing_dataset_ids([ref.id for ref in refs])
     if dry_run:
         return [ref for ref in refs if ref.id not in existing]
     records = _dimension_records_for(source.registry, refs) if transfer_dimensions else {}
@@ -299,7 +299,7 @@ def _dimension_records_for(
         DataCoordinate.standardize(ref.dataId, universe=universe, dimensions=_dims(registry, ref))
         for ref in refs
     ]
-    full = registry.expandDataIds(coordinates)
+    full = registry.expand_data_ids(coordinates)
     wanted: dict[str, dict[Any, dict[str, Any]]] = {}
     for coordinate in full:
         for name in coordinate.dimensions.names:
@@ -413,7 +413,7 @@ def _export_selection(
     for collection in names:
         kind = butler.registry.getCollectionType(collection)
         for name in types:
-            for ref in butler.registry.streamDatasets(name, collections=collection):
+            for ref in butler.registry.stream_datasets(name, collections=collection):
                 chosen[ref.id] = ref
                 if kind is CollectionType.TAGGED:
                     tags.setdefault(collection, []).append(str(ref.id))

@@ -254,7 +254,7 @@ class _Checker:
             )
             done["records_without_location"] = len(orphans)
         if by_kind.get("stale_trash"):
-            datastore.emptyTrash()  # one artifact that cannot be deleted stops nothing
+            datastore.empty_trash()  # one artifact that cannot be deleted stops nothing
             stuck = {i for f in datastore.trash_failures for i in f.dataset_ids}
             emptied = [p for p in by_kind["stale_trash"] if p.dataset_id not in stuck]
             if emptied:

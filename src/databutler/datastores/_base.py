@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
+from .._deprecation import adopt_renamed_overrides, renamed
 from .._exceptions import DatabutlerError, DatastoreAbilityError, TransferModeError
 from .._file_dataset import FileDataset
 from ..registry.interfaces import (
@@ -254,7 +255,7 @@ class Datastore(ABC):
         raise NotImplementedError()
 
     @abstractmethod
-    def emptyTrash(
+    def empty_trash(
         self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         """Delete the artifacts of trashed datasets (only ``refs``' when given).
@@ -265,6 +266,14 @@ class Datastore(ABC):
             The datasets whose artifacts were (or, with ``dry_run``, would be) deleted.
         """
         raise NotImplementedError()
+
+    # Deprecated aliases of renamed methods, kept for one release.
+    emptyTrash = renamed("empty_trash")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A datastore written against the old names keeps working for a release.
+        super().__init_subclass__(**kwargs)
+        adopt_renamed_overrides(cls)
 
     @abstractmethod
     def _forget_artifacts(self, refs: Sequence[DatasetIdRef]) -> None:
@@ -299,7 +308,7 @@ class Datastore(ABC):
         return self.exists_many([ref])[_id(ref)]
 
     def trash(self, refs: Iterable[DatasetRef] | DatasetRef) -> None:
-        """Mark datasets for deletion; `emptyTrash` deletes their artifacts later.
+        """Mark datasets for deletion; `empty_trash` deletes their artifacts later.
 
         Run it in the same transaction as the registry's removal of the datasets.
         """
@@ -316,7 +325,7 @@ class Datastore(ABC):
         """Trash datasets and delete their artifacts now."""
         items = [refs] if isinstance(refs, DatasetRef) else list(refs)
         self.trash(items)
-        self.emptyTrash(refs=items)
+        self.empty_trash(refs=items)
 
     def get_uri(self, ref: DatasetRef) -> str:
         """Where the artifact of ``ref`` is (see `get_uris`).

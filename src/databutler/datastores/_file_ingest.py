@@ -126,7 +126,7 @@ def _ingest(
         if transaction is None:
             journal.finish()
         else:  # the moves hold only once the enclosing transaction commits
-            transaction.registerCommit(partial(_finish_after_commit, datastore, journal))
+            transaction.register_commit(partial(_finish_after_commit, datastore, journal))
 
 
 def _finish_after_commit(datastore: FileDatastoreLike, journal: MoveJournal) -> None:

@@ -370,14 +370,14 @@ class ChainedDatastore(Datastore):
         for child in self.children:
             child.trash(items)
 
-    def emptyTrash(
+    def empty_trash(
         self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         # docstring inherited; the union over the children.
         items = None if refs is None else list(refs)
         emptied: dict[DatasetId, None] = {}
         for child in self.children:
-            emptied.update(dict.fromkeys(child.emptyTrash(refs=items, dry_run=dry_run)))
+            emptied.update(dict.fromkeys(child.empty_trash(refs=items, dry_run=dry_run)))
         return list(emptied)
 
     def forget(self, refs: Iterable[DatasetIdRef] | DatasetRef) -> None:

@@ -121,7 +121,7 @@ class FileDatastore(Datastore):
         table = records_table or table_name(self.name)
         self.records: OpaqueTableStorage = bridge_manager.opaque.register(table, records_spec())
         self._validated: dict[str, FileTemplate] = {}
-        #: Artifacts the last `emptyTrash` could not delete (their datasets stay trashed).
+        #: Artifacts the last `empty_trash` could not delete (their datasets stay trashed).
         self.trash_failures: list[TrashFailure] = []
 
     # -- put ---------------------------------------------------------------
@@ -560,7 +560,7 @@ class FileDatastore(Datastore):
 
     # -- trash ---------------------------------------------------------------
 
-    def emptyTrash(
+    def empty_trash(
         self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         # docstring inherited; artifacts still used by a stored dataset, and files

@@ -112,7 +112,7 @@ class InMemoryDatastore(Datastore):
         held = self.exists_many(refs)
         return {i: f"mem://{self.name}/{i}" for i, found in held.items() if found}
 
-    def emptyTrash(
+    def empty_trash(
         self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         # docstring inherited

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import sqlalchemy
 
 from .. import ddl
+from .._deprecation import renamed
 from .._exceptions import ConflictError
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 
@@ -51,7 +52,7 @@ class DefaultButlerAttributeManager(VersionedExtension):
         self._table = table
 
     @classmethod
-    def tableSpec(cls) -> ddl.TableSpec:
+    def table_spec(cls) -> ddl.TableSpec:
         """The table's specification."""
         return ddl.TableSpec(
             [
@@ -69,7 +70,7 @@ class DefaultButlerAttributeManager(VersionedExtension):
         registry_schema_version: VersionTuple | None = None,
     ) -> DefaultButlerAttributeManager:
         """Declare the table and return a manager."""
-        table = context.addTable(cls.TABLE_NAME, cls.tableSpec())
+        table = context.addTable(cls.TABLE_NAME, cls.table_spec())
         return cls(db, table, registry_schema_version)
 
     def clone(self, db: Database) -> DefaultButlerAttributeManager:
@@ -108,9 +109,13 @@ class DefaultButlerAttributeManager(VersionedExtension):
                 f"Attribute {name!r} is set already; pass force=True to overwrite it."
             )
 
-    def setMany(self, items: Iterable[tuple[str, str]]) -> None:
+    def set_many(self, items: Iterable[tuple[str, str]]) -> None:
         """Set several new attributes in one statement (all-or-nothing)."""
         self._db.insert(self._table, *({"name": n, "value": v} for n, v in items))
+
+    # Deprecated aliases of renamed methods, kept for one release.
+    tableSpec = renamed("table_spec")
+    setMany = renamed("set_many")  # noqa: N815
 
     def delete(self, name: str) -> bool:
         """Delete ``name``; whether it existed."""
@@ -181,7 +186,7 @@ class SchemaGeneration:
     def _check(self, sql: str) -> bool:
         if not self._db.isInTransaction():
             sql = self._sql
-        with self._db.queryRaw(sql, (GENERATION_KEY,)) as rows:
+        with self._db.query_raw(sql, (GENERATION_KEY,)) as rows:
             token = rows[0][0] if rows else None
         return self.observe(token)
 

@@ -18,6 +18,7 @@ import sqlalchemy
 
 from .. import ddl
 from .._collection_type import CollectionType
+from .._deprecation import renamed
 from .._exceptions import CollectionError, ConflictError, InvalidNameError, MissingCollectionError
 from ._committed_cache import CommittedCache
 from .attributes import SchemaGeneration
@@ -246,7 +247,7 @@ class SimpleCollectionManager(VersionedExtension):
             return records
         return [r for r in records if fnmatch.fnmatchcase(r.name, pattern)]
 
-    def getChain(self, name: str) -> tuple[str, ...]:
+    def get_chain(self, name: str) -> tuple[str, ...]:
         """The direct members of CHAINED collection ``name``, in order."""
         record = self._require(name, CollectionType.CHAINED)
         return tuple(r.name for r in self._children(record.key))
@@ -342,11 +343,11 @@ class SimpleCollectionManager(VersionedExtension):
         record = self.find(name)
         where = self._collection.c.collection_id == record.key
         with self._db.transaction():
-            self._db.updateWhere(self._collection, where, {"doc": doc})
+            self._db.update_where(self._collection, where, {"doc": doc})
             self._bump()
         self.refresh()
 
-    def setChain(self, name: str, children: Sequence[str]) -> None:
+    def set_chain(self, name: str, children: Sequence[str]) -> None:
         """Make CHAINED collection ``name`` search ``children``, in that order.
 
         Raises
@@ -386,6 +387,10 @@ class SimpleCollectionManager(VersionedExtension):
                     for i, m in enumerate(members)
                 ),
             )
+
+    # Deprecated aliases of renamed methods, kept for one release.
+    getChain = renamed("get_chain")  # noqa: N815
+    setChain = renamed("set_chain")  # noqa: N815
 
     def _path_to(self, start: CollectionRecord, target: int) -> list[str] | None:
         """Names from ``start`` down to the collection ``target`` through chains, if any."""

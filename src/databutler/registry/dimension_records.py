@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy
 
 from .. import ddl
+from .._deprecation import renamed
 from .._exceptions import ConflictError, DataIdError, DimensionConfigError
 from ..dimensions import (
     DataCoordinate,
@@ -502,7 +503,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         with self._db.query(sql) as result:
             return [layout.make_record(row) for row in result.mappings()]
 
-    def queryDataIds(
+    def query_data_ids(
         self,
         dimensions: Iterable[str],
         where: Node | None = None,
@@ -537,6 +538,9 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         sql = sql.distinct().order_by(*keys)
         with self._db.query(sql) as result:
             return [DataCoordinate.from_required(group, tuple(row), check=False) for row in result]
+
+    # Deprecated aliases of renamed methods, kept for one release.
+    queryDataIds = renamed("query_data_ids")
 
     def fetch(
         self,
@@ -712,7 +716,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             position = varying[0]
             column = table.columns[layout.key_names[position]]
             clauses.append(
-                self._db.inClause(column, list(dict.fromkeys(k[position] for k in keys)))
+                self._db.in_clause(column, list(dict.fromkeys(k[position] for k in keys)))
             )
         elif varying:
             columns = sqlalchemy.tuple_(*(table.columns[layout.key_names[p]] for p in varying))

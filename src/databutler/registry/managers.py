@@ -81,7 +81,7 @@ class RegistryManagerTypes:
                     if version is not None:
                         attributes.append((_version_key(cls), str(version)))
                 attributes.append((_UNIVERSE_KEY, universe.to_json()))
-                instances.attributes.setMany(attributes)
+                instances.attributes.set_many(attributes)
 
             context.addInitializer(record)
         return instances

@@ -60,7 +60,7 @@ class ByNameOpaqueTableStorage(OpaqueTableStorage):
         for name in columns:
             self._column(name)  # unknown names fail here, listing the columns
         # One driver-level executemany: no per-row SQLAlchemy work.
-        self._db.insertMany(self.table, columns, ([row[c] for c in columns] for row in data))
+        self._db.insert_many(self.table, columns, ([row[c] for c in columns] for row in data))
 
     def ensure(
         self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None
@@ -120,10 +120,10 @@ class ByNameOpaqueTableStorage(OpaqueTableStorage):
             return
         lists.sort(key=lambda item: len(item[1]))
         split_column, split_values = lists.pop()
-        fixed = [self._db.inClause(column, values) for column, values in lists]
+        fixed = [self._db.in_clause(column, values) for column, values in lists]
         budget = max(1, self._db.IN_BATCH_SIZE - sum(len(v) for _, v in lists))
         for batch in chunked(split_values, budget):
-            sql = base.where(*fixed, self._db.inClause(split_column, batch))
+            sql = base.where(*fixed, self._db.in_clause(split_column, batch))
             with self._db.query(sql) as result:
                 rows = [dict(row) for row in result.mappings()]
             yield from rows

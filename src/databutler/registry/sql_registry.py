@@ -13,6 +13,7 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_id import DatasetIdGenEnum
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
+from .._deprecation import renamed
 from .._exceptions import CollectionError, DataIdError, MissingCollectionError
 from ..dimensions import DataCoordinate, DimensionUniverse
 from .databases import open_database
@@ -65,7 +66,7 @@ class RegistryDatasets(Protocol):
         """The dataset types."""
         ...
 
-    def registerDatasetType(self, datasetType: DatasetType) -> bool:
+    def register_dataset_type(self, datasetType: DatasetType) -> bool:
         """Register ``datasetType``; whether it was new."""
         ...
 
@@ -288,7 +289,7 @@ class SqlRegistry:
         node = parse_where(where)
         check_bind(bind)
         with _quoting(where):
-            return self._managers.dimensions.queryDataIds(dimensions, node, bind)
+            return self._managers.dimensions.query_data_ids(dimensions, node, bind)
 
     def expandDataId(
         self,
@@ -310,9 +311,9 @@ class SqlRegistry:
         coordinate = DataCoordinate.standardize(
             dataId, universe=self.dimensions, dimensions=dimensions, **kwargs
         )
-        return self.expandDataIds([coordinate])[0]
+        return self.expand_data_ids([coordinate])[0]
 
-    def expandDataIds(self, dataIds: Iterable[DataCoordinate]) -> list[DataCoordinate]:
+    def expand_data_ids(self, dataIds: Iterable[DataCoordinate]) -> list[DataCoordinate]:
         """Checked data IDs with their implied values filled in, in one query per batch.
 
         Every dimension record the data IDs name must exist (`DataIdError`
@@ -352,7 +353,7 @@ class SqlRegistry:
     def registerDatasetType(self, datasetType: DatasetType) -> bool:
         """Register a dataset type; whether it was new (identical re-registration is fine)."""
         self._coherent()
-        return self._datasets.registerDatasetType(datasetType)
+        return self._datasets.register_dataset_type(datasetType)
 
     def getDatasetType(self, name: str) -> DatasetType:
         """The registered dataset type ``name``."""
@@ -405,12 +406,12 @@ class SqlRegistry:
     def setCollectionChain(self, parent: str, children: Sequence[str]) -> None:
         """Set the ordered members of a CHAINED collection (cycles are refused)."""
         self._coherent()
-        self._managers.collections.setChain(parent, children)
+        self._managers.collections.set_chain(parent, children)
 
     def getCollectionChain(self, parent: str) -> tuple[str, ...]:
         """The ordered members of a CHAINED collection."""
         self._coherent()
-        return self._managers.collections.getChain(parent)
+        return self._managers.collections.get_chain(parent)
 
     def queryCollections(
         self, pattern: str | None = None, types: Iterable[CollectionType] | None = None
@@ -418,7 +419,7 @@ class SqlRegistry:
         """Names of collections matching a glob and types."""
         return [r.name for r in self._managers.collections.query(pattern, types)]
 
-    def getCollectionParents(self, name: str) -> list[str]:
+    def get_collection_parents(self, name: str) -> list[str]:
         """Names of the CHAINED collections that list ``name`` directly."""
         self._coherent()
         return self._managers.collections.parents(name)
@@ -478,7 +479,7 @@ class SqlRegistry:
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         return self._datasets.insert(name, run, dataIds, idGenerationMode)
 
-    def importDatasets(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
+    def import_datasets(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
         """Insert datasets keeping the ids they have."""
         return self._datasets.import_(refs)
 
@@ -520,7 +521,7 @@ class SqlRegistry:
         does (or does not) hold.
         """
         return list(
-            self.streamDatasets(
+            self.stream_datasets(
                 datasetType,
                 collections=collections,
                 where=where,
@@ -530,7 +531,7 @@ class SqlRegistry:
             )
         )
 
-    def streamDatasets(
+    def stream_datasets(
         self,
         datasetType: str | DatasetType,
         *,
@@ -589,13 +590,21 @@ class SqlRegistry:
             held = bridge.check(ref.id for ref in batch if ref.id is not None)
             yield from (ref for ref in batch if (ref.id in held) == keep_held)
 
-    def runDatasetIds(self, run: str) -> list[Any]:
+    def run_dataset_ids(self, run: str) -> list[Any]:
         """The ids of every dataset in RUN collection ``run``."""
         return self._datasets.run_dataset_ids(run)
 
-    def existingDatasetIds(self, ids: Iterable[Any]) -> set[Any]:
+    def existing_dataset_ids(self, ids: Iterable[Any]) -> set[Any]:
         """Those of ``ids`` that are datasets of this registry."""
         return self._datasets.existing_ids(ids)
+
+    # Deprecated aliases of renamed methods, kept for one release.
+    expandDataIds = renamed("expand_data_ids")  # noqa: N815
+    importDatasets = renamed("import_datasets")  # noqa: N815
+    getCollectionParents = renamed("get_collection_parents")  # noqa: N815
+    streamDatasets = renamed("stream_datasets")  # noqa: N815
+    runDatasetIds = renamed("run_dataset_ids")  # noqa: N815
+    existingDatasetIds = renamed("existing_dataset_ids")  # noqa: N815
 
     def associate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
         """Tag datasets into a TAGGED collection."""

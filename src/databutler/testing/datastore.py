@@ -122,7 +122,7 @@ def copy_datasets(source: SqlRegistry, target: SqlRegistry, refs: list) -> None:
         if ref.datasetType.name not in [t.name for t in target.queryDatasetTypes()]:
             target.registerDatasetType(ref.datasetType)
         target.registerRun(ref.run)
-    target.importDatasets(refs)
+    target.import_datasets(refs)
 
 
 class DatastoreTests:
@@ -197,20 +197,20 @@ class DatastoreTests:
         with registry.transaction(), datastore.transaction():
             datastore.trash(refs[:2])
         assert [datastore.exists(r) for r in refs] == [False, False, True]
-        assert datastore.emptyTrash(dry_run=True) != []
+        assert datastore.empty_trash(dry_run=True) != []
         assert datastore.knows(refs[0])  # a dry run deletes nothing
-        assert sorted(datastore.emptyTrash()) == sorted(r.id for r in refs[:2])
+        assert sorted(datastore.empty_trash()) == sorted(r.id for r in refs[:2])
         assert [datastore.knows(r) for r in refs] == [False, False, True]
-        assert datastore.emptyTrash() == []
+        assert datastore.empty_trash() == []
         assert datastore.get(refs[2]) == {"i": 2}
 
     def test_empty_trash_of_selected_refs(self, registry, datastore) -> None:
         refs = make_refs(registry, 3)
         datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
         datastore.trash(refs)
-        assert datastore.emptyTrash(refs=[]) == []
-        assert datastore.emptyTrash(refs=refs[1:2]) == [refs[1].id]
-        assert sorted(datastore.emptyTrash()) == sorted([refs[0].id, refs[2].id])
+        assert datastore.empty_trash(refs=[]) == []
+        assert datastore.empty_trash(refs=refs[1:2]) == [refs[1].id]
+        assert sorted(datastore.empty_trash()) == sorted([refs[0].id, refs[2].id])
 
     def test_failed_transaction_undoes_puts(self, registry, datastore) -> None:
         kept, undone = make_refs(registry, 2)

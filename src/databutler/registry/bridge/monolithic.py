@@ -121,21 +121,21 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
     def _batches(self, refs: Iterable[DatasetIdRef]) -> Iterator[list[Any]]:
         """Encoded, sorted batches of ids (sorted for index locality)."""
         for batch in chunked(ref_ids(refs), self._db.IN_BATCH_SIZE):
-            yield sorted(self._db.encodeIds(batch))
+            yield sorted(self._db.encode_ids(batch))
 
     def _where_mine(self, keys: list[Any]) -> tuple[str, list[Any]]:
         """SQL and parameters for "this datastore's rows with these ids"."""
         db = self._db
-        return f"{self._mine} AND {db.sqlInIds('dataset_id', len(keys))}", [
+        return f"{self._mine} AND {db.sql_in_ids('dataset_id', len(keys))}", [
             self.datastoreName,
-            *db.inIdsParams(keys),
+            *db.in_ids_params(keys),
         ]
 
     def _write_pairs(self, sql: str, refs: Iterable[DatasetIdRef], what: str) -> None:
         name = self.datastoreName
         with self._db.transaction():
             for keys in self._batches(refs):
-                self._db.executeRaw(sql, [(k, name) for k in keys], many=True, what=what)
+                self._db.execute_raw(sql, [(k, name) for k in keys], many=True, what=what)
 
     def insert(self, refs: Iterable[DatasetIdRef]) -> None:
         # docstring inherited
@@ -166,7 +166,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         with self._db.transaction():
             for keys in self._batches(refs):
                 where, params = self._where_mine(keys)
-                self._db.executeRaw(
+                self._db.execute_raw(
                     f"DELETE FROM {self._location_sql} WHERE {where}",
                     params,
                     what="forget datasets",
@@ -184,14 +184,14 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 # cannot slip between the copy and the delete. A dataset trashed
                 # again (stored again before the trash was emptied) needs its
                 # artifacts deleted once: the duplicate is skipped.
-                db.executeRaw(
+                db.execute_raw(
                     f"INSERT INTO {self._trash_sql} (dataset_id, datastore_name) "
                     f"SELECT dataset_id, datastore_name FROM {self._location_sql} WHERE {where}"
                     f"{db.FOR_UPDATE} ON CONFLICT (dataset_id, datastore_name) DO NOTHING",
                     params,
                     what="move datasets to the trash",
                 )
-                db.executeRaw(
+                db.execute_raw(
                     f"DELETE FROM {self._location_sql} WHERE {where}",
                     params,
                     what="move datasets to the trash",
@@ -203,10 +203,10 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         found: set[uuid.UUID] = set()
         with db.session():
             for batch in chunked(as_dataset_ids(refs), db.IN_BATCH_SIZE):
-                keys = db.encodeIds(batch)
+                keys = db.encode_ids(batch)
                 back = dict(zip(keys, batch, strict=True))
                 where, params = self._where_mine(sorted(back))  # sorted: sequential probes
-                with db.queryRaw(
+                with db.query_raw(
                     f"SELECT dataset_id FROM {self._location_sql} WHERE {where}", params
                 ) as rows:
                     found.update(back[row[0]] for row in rows)
@@ -221,7 +221,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         cached = self._held_records_sql.get(records)
         if cached is None:
             names, active, at = self._record_decoder(records)
-            columns = ", ".join(f"r.{db.quoteName(name)}" for name in names)
+            columns = ", ".join(f"r.{db.quote_name(name)}" for name in names)
             base = (
                 f"SELECT {columns} FROM {db.quoted(records)} r JOIN {self._location_sql} l "
                 f"ON l.dataset_id = r.dataset_id AND l.datastore_name = {db.PLACEHOLDER} WHERE "
@@ -230,14 +230,14 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         names, active, at, base = cached
         id_name = names[at]
         for batch in chunked(as_dataset_ids(ids), db.IN_BATCH_SIZE):
-            keys = db.encodeIds(batch)
+            keys = db.encode_ids(batch)
             back = dict(zip(keys, batch, strict=True))
             # The ids constrain both tables, so that each is read through its primary key
             # whatever the planner's statistics say (none, right after a bulk load).
             n = len(back)
-            sql = f"{base}{db.sqlInIds('r.dataset_id', n)} AND {db.sqlInIds('l.dataset_id', n)}"
-            params = db.inIdsParams(sorted(back))
-            with db.queryRaw(sql, [self.datastoreName, *params, *params]) as rows:
+            sql = f"{base}{db.sql_in_ids('r.dataset_id', n)} AND {db.sql_in_ids('l.dataset_id', n)}"
+            params = db.in_ids_params(sorted(back))
+            with db.query_raw(sql, [self.datastoreName, *params, *params]) as rows:
                 for row in rows:
                     record = dict(zip(names, row, strict=True))
                     record[id_name] = back[row[at]]
@@ -314,11 +314,11 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         table = db.quoted(records)
         with db.transaction():
             for batch in chunked(dict.fromkeys(as_dataset_ids(ids)), db.IN_BATCH_SIZE):
-                keys = sorted(db.encodeIds(batch))
-                db.executeRaw(
+                keys = sorted(db.encode_ids(batch))
+                db.execute_raw(
                     f"DELETE FROM {table} WHERE dataset_id IN (SELECT r.dataset_id FROM {table} r "
-                    f"WHERE {db.sqlInIds('r.dataset_id', len(keys))} AND {orphaned})",
-                    [*db.inIdsParams(keys), self.datastoreName, self.datastoreName],
+                    f"WHERE {db.sql_in_ids('r.dataset_id', len(keys))} AND {orphaned})",
+                    [*db.in_ids_params(keys), self.datastoreName, self.datastoreName],
                     what=f"delete orphaned records from {records.name}",
                 )
 
@@ -415,7 +415,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         db = self._db
         p = db.PLACEHOLDER
         name = self.datastoreName
-        path = db.quoteName(column.name)
+        path = db.quote_name(column.name)
         table = db.quoted(records)
         page_size = db.IN_BATCH_SIZE
         trashed = (
@@ -433,9 +433,9 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         for batch in selected_id_batches(selected, page_size):
             query, params = trashed, [name, name]
             if batch is not None:
-                keys = db.encodeIds(batch)
-                query += f" AND {db.sqlInIds('t.dataset_id', len(keys))}"
-                params += db.inIdsParams(keys)
+                keys = db.encode_ids(batch)
+                query += f" AND {db.sql_in_ids('t.dataset_id', len(keys))}"
+                params += db.in_ids_params(keys)
             # Keyset pages over the trash: memory stays flat however large it is.
             after: Any = None
             past = False  # whether to start after ``after`` rather than at it
@@ -445,7 +445,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 else:
                     page_sql = f"{query} AND t.dataset_id {'>' if past else '>='} {p}{order}"
                     page_params = [*params, after]
-                with db.queryRaw(page_sql, page_params) as rows:
+                with db.query_raw(page_sql, page_params) as rows:
                     full = len(rows) == page_size
                     if full and rows[0][0] != rows[-1][0]:
                         # The last dataset's rows may go on in the next page: take them there.
@@ -455,8 +455,8 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                         after, past = rows[-1][0], True
                     candidates = sorted({row[1] for row in rows if row[1] is not None})
                 if candidates:
-                    sql = still_used + db.sqlInValues(f"s.{path}", len(candidates))
-                    with db.queryRaw(sql, [name, *db.inValuesParams(candidates)]) as used:
+                    sql = still_used + db.sql_in_values(f"s.{path}", len(candidates))
+                    with db.query_raw(sql, [name, *db.in_values_params(candidates)]) as used:
                         keep.update(row[0] for row in used)
                 if not full:
                     break
@@ -484,7 +484,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         def joined(page: str) -> str:
             if records is None:
                 return page
-            columns = ", ".join(f"r.{db.quoteName(c.name)}" for c in records.columns)
+            columns = ", ".join(f"r.{db.quote_name(c.name)}" for c in records.columns)
             return (
                 f"SELECT page.dataset_id, page.again, {columns} FROM ({page}) page "
                 f"LEFT JOIN {db.quoted(records)} r ON r.dataset_id = page.dataset_id"
@@ -494,10 +494,10 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         if selected is not None:
             for batch in selected_id_batches(selected, page_size):
                 assert batch is not None
-                keys = db.encodeIds(batch)
-                where = db.sqlInIds("t.dataset_id", len(keys))
+                keys = db.encode_ids(batch)
+                where = db.sql_in_ids("t.dataset_id", len(keys))
                 sql = joined(f"{trash} AND {where}{db.FOR_UPDATE_SKIP_LOCKED}")
-                with db.queryRaw(sql, [self.datastoreName, *db.inIdsParams(keys)]) as rows:
+                with db.query_raw(sql, [self.datastoreName, *db.in_ids_params(keys)]) as rows:
                     if rows:
                         yield rows
             return
@@ -507,7 +507,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         last: Any = None
         while True:
             params = [self.datastoreName] if last is None else [self.datastoreName, last]
-            with db.queryRaw(first if last is None else after, params) as rows:
+            with db.query_raw(first if last is None else after, params) as rows:
                 if not rows:
                     return
                 yield rows
@@ -519,7 +519,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         """Column names, ``(index, processor)`` pairs and the dataset_id index of records rows."""
         columns = list(records.columns)
         names = [c.name for c in columns]
-        processors = self._db.resultProcessors(columns)
+        processors = self._db.result_processors(columns)
         at = names.index("dataset_id")
         active = [(i, f) for i, f in enumerate(processors) if f is not None and i != at]
         return names, active, at
@@ -535,7 +535,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         decoder = self._record_decoder(records) if records is not None else None
         for rows in self._trash_pages(records, selected):
             keys = list(dict.fromkeys(row[0] for row in rows if not row[1]))
-            refs = dict(zip(keys, map(FakeDatasetRef, db.decodeIds(keys)), strict=True))
+            refs = dict(zip(keys, map(FakeDatasetRef, db.decode_ids(keys)), strict=True))
             pairs: list[tuple[FakeDatasetRef, Any]] = []
             append = pairs.append
             if decoder is None:
@@ -582,14 +582,14 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         db = self._db
         if not by_range:
             if records is not None and keys:
-                in_keys = db.sqlInIds("dataset_id", len(keys))
-                db.executeRaw(
+                in_keys = db.sql_in_ids("dataset_id", len(keys))
+                db.execute_raw(
                     f"DELETE FROM {db.quoted(records)} WHERE {in_keys}",
-                    db.inIdsParams(keys),
+                    db.in_ids_params(keys),
                     what=f"delete records from {records.name}",
                 )
             where, params = self._where_mine(list(dict.fromkeys(row[0] for row in rows)))
-            db.executeRaw(
+            db.execute_raw(
                 f"DELETE FROM {self._trash_sql} WHERE {where}", params, what="empty the trash"
             )
             return
@@ -603,12 +603,12 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 f"{self._location_sql} l WHERE l.dataset_id = t.dataset_id "
                 "AND l.datastore_name = t.datastore_name)"
             )
-            db.executeRaw(
+            db.execute_raw(
                 f"DELETE FROM {db.quoted(records)} WHERE dataset_id IN ({emptied})",
                 span,
                 what=f"delete records from {records.name}",
             )
-        purged = db.executeRaw(
+        purged = db.execute_raw(
             f"DELETE FROM {self._trash_sql} WHERE datastore_name = {p} "
             f"AND dataset_id >= {p} AND dataset_id <= {p}",
             span,
@@ -766,8 +766,8 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
     def findDatastores(self, ref: DatasetIdRef) -> frozenset[str]:
         # docstring inherited
         dataset_id = require_dataset_id(ref)
-        (key,) = self._db.encodeIds([dataset_id])
-        with self._db.queryRaw(self._find_sql, (key,)) as rows:
+        (key,) = self._db.encode_ids([dataset_id])
+        with self._db.query_raw(self._find_sql, (key,)) as rows:
             names = {row[0] for row in rows}
         for name, bridge in self._ephemeral.items():
             if dataset_id in bridge:
@@ -781,13 +781,13 @@ class MonolithicDatastoreRegistryBridgeManager(DatastoreRegistryBridgeManager):
         ephemeral = list(self._ephemeral.values())
         with db.session():
             for batch in chunked(ref_ids(refs), db.IN_BATCH_SIZE):
-                keys = db.encodeIds(batch)
+                keys = db.encode_ids(batch)
                 # A dataset given twice is looked up twice; its last set wins, complete.
                 places: list[set[str]] = [set() for _ in keys]
                 found.update(zip(batch, places, strict=True))
                 by_key = dict(zip(keys, places, strict=True))
-                sql = f"{self._locate_sql} WHERE {db.sqlInIds('dataset_id', len(keys))}"
-                with db.queryRaw(sql, db.inIdsParams(sorted(by_key))) as rows:
+                sql = f"{self._locate_sql} WHERE {db.sql_in_ids('dataset_id', len(keys))}"
+                with db.query_raw(sql, db.in_ids_params(sorted(by_key))) as rows:
                     for key, name in rows:
                         by_key[key].add(name)
                 for bridge in ephemeral:

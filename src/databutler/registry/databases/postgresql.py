@@ -165,11 +165,11 @@ class PostgresqlDatabase(Database):
     FOR_UPDATE = " FOR UPDATE"
     FOR_UPDATE_SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
-    def encodeIds(self, ids: Iterable[uuid.UUID]) -> list[Any]:
+    def encode_ids(self, ids: Iterable[uuid.UUID]) -> list[Any]:
         # docstring inherited; the driver binds uuid.UUID natively.
         return list(ids)
 
-    def decodeIds(self, values: Iterable[Any]) -> list[uuid.UUID]:
+    def decode_ids(self, values: Iterable[Any]) -> list[uuid.UUID]:
         # docstring inherited
         return [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in values]
 
@@ -177,19 +177,19 @@ class PostgresqlDatabase(Database):
     # statement's generic plan uses ``column = $1`` as an index condition, where it
     # may turn ``column = ANY($1)`` on a later column of an index into a filter.
 
-    def sqlInIds(self, column: str, n: int) -> str:
+    def sql_in_ids(self, column: str, n: int) -> str:
         # docstring inherited
         return f"{column} = %s::uuid" if n == 1 else f"{column} = ANY(%s::uuid[])"
 
-    def inIdsParams(self, encoded: list[Any]) -> list[Any]:
+    def in_ids_params(self, encoded: list[Any]) -> list[Any]:
         # docstring inherited
         return list(encoded) if len(encoded) == 1 else [encoded]
 
-    def sqlInValues(self, column: str, n: int) -> str:
+    def sql_in_values(self, column: str, n: int) -> str:
         # docstring inherited
         return f"{column} = %s" if n == 1 else f"{column} = ANY(%s)"
 
-    def inValuesParams(self, values: list[Any]) -> list[Any]:
+    def in_values_params(self, values: list[Any]) -> list[Any]:
         # docstring inherited
         return list(values) if len(values) == 1 else [values]
 
@@ -219,12 +219,12 @@ class PostgresqlDatabase(Database):
             for i, process in processors:
                 row[i] = process(row[i])
             params.extend(row)
-        return self.executeRaw(sql, params, what="insert rows") > 0
+        return self.execute_raw(sql, params, what="insert rows") > 0
 
     def _guarded_statement(self, shape: Any) -> tuple[str, list[list[tuple[int, Any]]]]:
         """The SQL of `insert_guarded` for one shape, and each insert's bind processors."""
         guard_table, where, inserts = shape
-        conditions = " AND ".join(f"{self.quoteName(c)} = %s" for c in where)
+        conditions = " AND ".join(f"{self.quote_name(c)} = %s" for c in where)
         parts = [f"g AS (SELECT 1 FROM {self.quoted(guard_table)} WHERE {conditions} FOR SHARE)"]
         statements, bound = [], []
         dialect = self._engine.dialect
@@ -232,7 +232,7 @@ class PostgresqlDatabase(Database):
             casts = ", ".join(
                 f"CAST(%s AS {table.columns[c].type.compile(dialect=dialect)})" for c in columns
             )
-            names = ", ".join(self.quoteName(c) for c in columns)
+            names = ", ".join(self.quote_name(c) for c in columns)
             statements.append(f"INSERT INTO {self.quoted(table)} ({names}) SELECT {casts} FROM g")
             bound.append(self._bound(table, columns, encoded))
         *first, last = statements
@@ -267,7 +267,7 @@ class PostgresqlDatabase(Database):
         # docstring inherited
         return postgresql.insert(table)
 
-    def inClause(self, column: Any, values: Any) -> sqlalchemy.ColumnElement[bool]:
+    def in_clause(self, column: Any, values: Any) -> sqlalchemy.ColumnElement[bool]:
         # docstring inherited
         array = sqlalchemy.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
         return cast(sqlalchemy.ColumnElement[bool], column == sqlalchemy.any_(array))

@@ -34,9 +34,9 @@ def delete_dataset_rows(db: Database, table: sqlalchemy.Table, ids: Iterable[Any
         with db.transaction():
             for batch in chunked(as_dataset_ids(ids), db.IN_BATCH_SIZE):
                 # Driver-level: a prune deletes tens of thousands of ids at once.
-                keys = db.encodeIds(dict.fromkeys(batch))
-                sql = f"DELETE FROM {db.quoted(table)} WHERE {db.sqlInIds('id', len(keys))}"
-                total += db.executeRaw(sql, db.inIdsParams(keys), what=what)
+                keys = db.encode_ids(dict.fromkeys(batch))
+                sql = f"DELETE FROM {db.quoted(table)} WHERE {db.sql_in_ids('id', len(keys))}"
+                total += db.execute_raw(sql, db.in_ids_params(keys), what=what)
     except ConflictError as exc:
         raise OrphanedRecordError(
             "Cannot delete datasets that are still present in one or more datastores; "

@@ -30,6 +30,7 @@ from ..._collection_type import CollectionType, Timespan
 from ..._dataset_id import DatasetIdFactory, DatasetIdGenEnum
 from ..._dataset_ref import DatasetRef
 from ..._dataset_type import DatasetType
+from ..._deprecation import renamed
 from ..._exceptions import CollectionError, ConflictError, DatabutlerError
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
@@ -203,7 +204,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             p = db.PLACEHOLDER
             t, d = db.quoted(tags), db.quoted(self._dataset)
             c = db.quoted(self._collections.table)
-            dims = " AND ".join(f"t.{db.quoteName(n)} = {p}" for n in group.required)
+            dims = " AND ".join(f"t.{db.quote_name(n)} = {p}" for n in group.required)
             find_sql = (
                 f"SELECT t.dataset_id, t.collection_id, c.name FROM {t} t "
                 f"JOIN {d} d ON d.id = t.dataset_id JOIN {c} c ON c.collection_id = d.run_id "
@@ -218,7 +219,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         self._types.refresh()
         self._info.clear()
 
-    def registerDatasetType(self, datasetType: DatasetType) -> bool:
+    def register_dataset_type(self, datasetType: DatasetType) -> bool:
         """Register ``datasetType`` (see `DatasetTypeManager.register`); whether it was new.
 
         Must not be called inside a transaction: it may create a table.
@@ -230,6 +231,9 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         return new
 
     # -- inserting ---------------------------------------------------------
+
+    # Deprecated aliases of renamed methods, kept for one release.
+    registerDatasetType = renamed("register_dataset_type")
 
     def _standardize(self, datasetType: DatasetType, data_id: Any) -> DataCoordinate:
         return DataCoordinate.standardize(
@@ -383,14 +387,14 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         dataset_columns = ["id", "dataset_type_id", "run_id", "ingest_date"]
         db = self._db
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        ingest_date = db.bindValue(self._dataset.c.ingest_date, now)
+        ingest_date = db.bind_value(self._dataset.c.ingest_date, now)
         try:
             if guarded:
                 generation = self._types.generation
                 assert generation is not None and len(refs) == 1
                 (ref,) = refs
                 assert ref.id is not None  # made by `_insert_new`
-                (key,) = db.encodeIds([ref.id])
+                (key,) = db.encode_ids([ref.id])
                 inserted = db.insert_guarded(
                     generation.guard,
                     [
@@ -413,14 +417,14 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 return
             with db.transaction():
                 for batch in chunked(refs, db.IN_BATCH_SIZE):
-                    keys = db.encodeIds([r.id for r in batch])
-                    db.insertMany(
+                    keys = db.encode_ids([r.id for r in batch])
+                    db.insert_many(
                         self._dataset,
                         dataset_columns,
                         [(k, type_key, run_key, ingest_date) for k in keys],
                         encoded=["id", "ingest_date"],
                     )
-                    db.insertMany(
+                    db.insert_many(
                         info.tags,
                         tag_columns,
                         [
@@ -520,11 +524,11 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         if not searched:
             return None, _NO_ROWS
         db = self._db
-        sql = f"{info.find_sql} AND {db.sqlInValues('t.collection_id', len(searched))}"
+        sql = f"{info.find_sql} AND {db.sql_in_values('t.collection_id', len(searched))}"
         params = [
             info.key,
             *(coordinate[n] for n in info.group.required),
-            *db.inValuesParams(searched),
+            *db.in_values_params(searched),
         ]
         if scalar is not None:
             # ``SELECT a, b, c FROM`` becomes ``SELECT a, b, c, (scalar) FROM``.
@@ -532,14 +536,14 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             sql = f"{head}, {scalar[0]} FROM {rest}"
             params = [*scalar[1], *params]
         carried: Any = _NO_ROWS
-        with db.queryRaw(sql, params) as rows:
+        with db.query_raw(sql, params) as rows:
             if rows and scalar is not None:
                 carried = rows[0][3]
             found = {row[1]: (row[0], row[2]) for row in rows}
         for key in searched:
             if key in found:
                 dataset_id, run_name = found[key]
-                (ref_id,) = db.decodeIds([dataset_id])
+                (ref_id,) = db.decode_ids([dataset_id])
                 ref = DatasetRef(info.datasetType, coordinate, run=run_name, id=ref_id)
                 return ref, carried
         return None, carried
@@ -677,7 +681,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         streamed = sql.execution_options(yield_per=_STREAM_BATCH)
         with self._db.session(), self._db.query(streamed) as result:
             for rows in result.partitions(_STREAM_BATCH):
-                ids = self._db.decodeIds([row[0] for row in rows])
+                ids = self._db.decode_ids([row[0] for row in rows])
                 for row, dataset_id in zip(rows, ids, strict=True):
                     coordinate = from_required(group, tuple(row[2:]), check=False)
                     yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
@@ -747,10 +751,10 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         found: set[uuid.UUID] = set()
         table = db.quoted(self._dataset)
         for batch in chunked(ids, db.IN_BATCH_SIZE):
-            keys = db.encodeIds(batch)
+            keys = db.encode_ids(batch)
             back = dict(zip(keys, batch, strict=True))
-            sql = f"SELECT id FROM {table} WHERE {db.sqlInIds('id', len(back))}"
-            with db.queryRaw(sql, db.inIdsParams(sorted(back))) as rows:
+            sql = f"SELECT id FROM {table} WHERE {db.sql_in_ids('id', len(back))}"
+            with db.query_raw(sql, db.in_ids_params(sorted(back))) as rows:
                 found.update(back[row[0]] for row in rows)
         return found
 

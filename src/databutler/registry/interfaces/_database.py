@@ -211,7 +211,7 @@ class Database(DatabaseSchema, DatabaseDriverStatements):
             If ``create`` is false and a declared table does not exist.
         """
         if create:
-            self._checkWriteable("create tables")
+            self._check_writeable("create tables")
             existing = self._existing_table_names()
             if existing:
                 raise SchemaAlreadyDefinedError(

@@ -2,9 +2,9 @@
 
 The bulk hot paths keyed by dataset ids skip SQLAlchemy's per-value
 processing and IN-list rendering: this module holds the pieces they use
-(quoting, bind and result processors, `insertMany`, `insert_guarded`, the
-``IN`` SQL and parameters of `sqlInValues`/`sqlInIds`, `encodeIds` and
-`decodeIds`, `executeRaw`, `queryRaw` and its direct-cursor fetch) and the
+(quoting, bind and result processors, `insert_many`, `insert_guarded`, the
+``IN`` SQL and parameters of `sql_in_values`/`sql_in_ids`, `encode_ids` and
+`decode_ids`, `execute_raw`, `query_raw` and its direct-cursor fetch) and the
 module-level helpers that turn GUID bytes into `uuid.UUID` fast. It builds on
 `DatabaseRows`.
 """
@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy
 import sqlalchemy.exc
 
+from ..._deprecation import renamed
 from ._database_rows import DatabaseRows
 
 __all__ = ["DatabaseDriverStatements"]
@@ -33,7 +34,7 @@ class DatabaseDriverStatements(DatabaseRows):
     declared here in its constructor.
     """
 
-    # insertMany's bind processors and SQL, by (table, columns, encoded columns).
+    # insert_many's bind processors and SQL, by (table, columns, encoded columns).
     _insert_many_cache: dict[Any, tuple[list[tuple[int, Any]], str]]
     # insert_guarded's SQL and bind processors, by the shape of the call.
     _guarded_sql: dict[Any, tuple[str, list[list[tuple[int, Any]]]]]
@@ -54,15 +55,29 @@ class DatabaseDriverStatements(DatabaseRows):
     #: Appended to a SELECT to lock its rows, skipping rows others have locked.
     FOR_UPDATE_SKIP_LOCKED: str = ""
 
+    # Deprecated aliases of renamed methods, kept for one release.
+    quoteName = renamed("quote_name")  # noqa: N815
+    resultProcessors = renamed("result_processors")  # noqa: N815
+    bindValue = renamed("bind_value")  # noqa: N815
+    insertMany = renamed("insert_many")  # noqa: N815
+    sqlInValues = renamed("sql_in_values")  # noqa: N815
+    inValuesParams = renamed("in_values_params")  # noqa: N815
+    encodeIds = renamed("encode_ids")  # noqa: N815
+    decodeIds = renamed("decode_ids")  # noqa: N815
+    sqlInIds = renamed("sql_in_ids")  # noqa: N815
+    inIdsParams = renamed("in_ids_params")  # noqa: N815
+    executeRaw = renamed("execute_raw")  # noqa: N815
+    queryRaw = renamed("query_raw")  # noqa: N815
+
     def quoted(self, table: sqlalchemy.Table) -> str:
         """The table's name, qualified and quoted, for driver-level SQL."""
         return str(self._engine.dialect.identifier_preparer.format_table(table))
 
-    def quoteName(self, name: str) -> str:
+    def quote_name(self, name: str) -> str:
         """A column name, quoted if needed, for driver-level SQL."""
         return str(self._engine.dialect.identifier_preparer.quote(name))
 
-    def resultProcessors(
+    def result_processors(
         self, columns: Iterable[sqlalchemy.ColumnElement[Any]]
     ) -> list[Callable[[Any], Any] | None]:
         """Per column, what turns a driver value into the column type's Python value.
@@ -72,13 +87,13 @@ class DatabaseDriverStatements(DatabaseRows):
         dialect = self._engine.dialect
         return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
 
-    def bindValue(self, column: sqlalchemy.ColumnElement[Any], value: Any) -> Any:
+    def bind_value(self, column: sqlalchemy.ColumnElement[Any], value: Any) -> Any:
         """``value`` as the driver binds it for ``column`` (its type's bind processor applied)."""
         dialect = self._engine.dialect
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         return value if process is None else process(value)
 
-    def insertMany(
+    def insert_many(
         self,
         table: sqlalchemy.Table,
         columns: Sequence[str],
@@ -91,7 +106,7 @@ class DatabaseDriverStatements(DatabaseRows):
         Values go through their column types' bind processors, so this
         stores exactly what `insert` would, without per-row SQLAlchemy work;
         values of the ``encoded`` columns are in driver form already (see
-        `encodeIds`, `bindValue`) and go in as they are.
+        `encode_ids`, `bind_value`) and go in as they are.
 
         Raises
         ------
@@ -102,7 +117,7 @@ class DatabaseDriverStatements(DatabaseRows):
         prepared = self._insert_many_cache.get(key)
         if prepared is None:
             found = self._bound(table, columns, encoded)
-            names = ", ".join(self.quoteName(c) for c in columns)
+            names = ", ".join(self.quote_name(c) for c in columns)
             marks = ", ".join([self.PLACEHOLDER] * len(columns))
             sql = f"INSERT INTO {self.quoted(table)} ({names}) VALUES ({marks})"
             prepared = self._insert_many_cache.setdefault(key, (found, sql))
@@ -118,7 +133,7 @@ class DatabaseDriverStatements(DatabaseRows):
             converted = [tuple(row) for row in rows]
         if not converted:
             return
-        self.executeRaw(sql, converted, many=True, what=f"insert into {table.name}")
+        self.execute_raw(sql, converted, many=True, what=f"insert into {table.name}")
 
     #: Whether `insert_guarded` works here (one statement for several inserts).
     GUARDED_INSERTS: bool = False
@@ -133,7 +148,7 @@ class DatabaseDriverStatements(DatabaseRows):
         the transaction ends; whether the rows went in.
 
         Each insert is ``(table, columns, values, encoded columns)`` as in
-        `insertMany`. Only where `GUARDED_INSERTS` is true.
+        `insert_many`. Only where `GUARDED_INSERTS` is true.
 
         Raises
         ------
@@ -156,31 +171,31 @@ class DatabaseDriverStatements(DatabaseRows):
             is not None
         ]
 
-    def sqlInValues(self, column: str, n: int) -> str:
-        """SQL for ``column IN (n values)`` of a plain type; parameters from `inValuesParams`."""
+    def sql_in_values(self, column: str, n: int) -> str:
+        """SQL for ``column IN (n values)`` of a plain type; parameters from `in_values_params`."""
         return _in_placeholders(column, n)
 
-    def inValuesParams(self, values: list[Any]) -> list[Any]:
-        """The parameters that go with `sqlInValues`."""
+    def in_values_params(self, values: list[Any]) -> list[Any]:
+        """The parameters that go with `sql_in_values`."""
         return values
 
-    def encodeIds(self, ids: Iterable[uuid.UUID]) -> list[Any]:
+    def encode_ids(self, ids: Iterable[uuid.UUID]) -> list[Any]:
         """Dataset ids as the driver binds them to a `~databutler.ddl.GUID` column."""
         return [i.bytes for i in ids]
 
-    def decodeIds(self, values: Iterable[Any]) -> list[uuid.UUID]:
+    def decode_ids(self, values: Iterable[Any]) -> list[uuid.UUID]:
         """`~databutler.ddl.GUID` values as the driver returns them, as `uuid.UUID`."""
         return [_uuid_from_bytes(bytes(v)) for v in values]
 
-    def sqlInIds(self, column: str, n: int) -> str:
-        """SQL for ``column IN (n encoded ids)``; parameters from `inIdsParams`."""
+    def sql_in_ids(self, column: str, n: int) -> str:
+        """SQL for ``column IN (n encoded ids)``; parameters from `in_ids_params`."""
         return _in_placeholders(column, n)
 
-    def inIdsParams(self, encoded: list[Any]) -> list[Any]:
-        """The parameters that go with `sqlInIds`."""
+    def in_ids_params(self, encoded: list[Any]) -> list[Any]:
+        """The parameters that go with `sql_in_ids`."""
         return encoded
 
-    def executeRaw(
+    def execute_raw(
         self, sql: str, params: Sequence[Any] = (), *, many: bool = False, what: str
     ) -> int:
         """Run a driver-level write; return the row count.
@@ -197,8 +212,8 @@ class DatabaseDriverStatements(DatabaseRows):
             return self._rowcount(result, 0)
 
     @contextmanager
-    def queryRaw(self, sql: str, params: Sequence[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
-        """Run a driver-level read; rows are driver tuples (ids as in `decodeIds`).
+    def query_raw(self, sql: str, params: Sequence[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
+        """Run a driver-level read; rows are driver tuples (ids as in `decode_ids`).
 
         The rows are fetched at once: keep the result small (a batch).
         """

@@ -1,9 +1,9 @@
 """Row operations of a `Database` through SQLAlchemy: the mixin `DatabaseRows`.
 
 It holds the writes that take SQLAlchemy tables and row mappings (`insert`,
-`ensure`, `replace`, `delete`, `updateWhere`, `deleteWhere`), the write
+`ensure`, `replace`, `delete`, `update_where`, `deleteWhere`), the write
 guard every write goes through (`_writing`: read-only check, joining the
-open transaction, constraint errors as `ConflictError`), `inClause`, and the
+open transaction, constraint errors as `ConflictError`), `in_clause`, and the
 module-level helper `chunked` that splits large sets of values into batches.
 It builds on `DatabaseConnections`.
 """
@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy
 import sqlalchemy.exc
 
+from ..._deprecation import adopt_renamed_overrides, renamed
 from ..._exceptions import ConflictError, ReadOnlyDatabaseError
 from ._database_connections import DatabaseConnections
 
@@ -36,7 +37,7 @@ class DatabaseRows(DatabaseConnections):
     # ------------------------------------------------------------------
     # Writes
 
-    def _checkWriteable(self, what: str) -> None:
+    def _check_writeable(self, what: str) -> None:
         if not self._writeable:
             raise ReadOnlyDatabaseError(
                 f"Cannot {what}: database {self} was opened read-only; reopen it with "
@@ -46,7 +47,7 @@ class DatabaseRows(DatabaseConnections):
     @contextmanager
     def _writing(self, what: str) -> Iterator[sqlalchemy.Connection]:
         """A connection inside a (possibly joined) transaction, with errors translated."""
-        self._checkWriteable(what)
+        self._check_writeable(what)
         frames = self._frames
         try:
             if frames and not frames[-1].savepoint and self._connection is not None:
@@ -178,7 +179,7 @@ class DatabaseRows(DatabaseConnections):
                 column = table.columns[varying[0]]
                 total = 0
                 for batch in chunked((r[varying[0]] for r in rows), self.IN_BATCH_SIZE):
-                    stmt = table.delete().where(*where, self.inClause(column, batch))
+                    stmt = table.delete().where(*where, self.in_clause(column, batch))
                     total += self._rowcount(connection.execute(stmt), 0)
                 return total
             stmt = table.delete().where(
@@ -188,7 +189,7 @@ class DatabaseRows(DatabaseConnections):
             params = [{f"_key_{c}": r[c] for c in varying} for r in rows]
             return self._rowcount(connection.execute(stmt, params), len(params))
 
-    def updateWhere(
+    def update_where(
         self,
         table: sqlalchemy.Table,
         where: sqlalchemy.ColumnElement[bool],
@@ -212,7 +213,7 @@ class DatabaseRows(DatabaseConnections):
     # ------------------------------------------------------------------
     # Expressions
 
-    def inClause(
+    def in_clause(
         self, column: sqlalchemy.ColumnElement[Any], values: Sequence[Any]
     ) -> sqlalchemy.ColumnElement[bool]:
         """``column IN values``, in the form this backend runs fastest.
@@ -221,6 +222,15 @@ class DatabaseRows(DatabaseConnections):
         with `chunked`.
         """
         return column.in_(values)
+
+    # Deprecated aliases of renamed methods, kept for one release.
+    updateWhere = renamed("update_where")  # noqa: N815
+    inClause = renamed("in_clause")  # noqa: N815
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A backend written against the old names keeps working for a release.
+        super().__init_subclass__(**kwargs)
+        adopt_renamed_overrides(cls)
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -101,7 +101,7 @@ class DatabaseSchema(DatabaseRows):
                 f"Cannot create table {name!r} inside a transaction; register tables before "
                 "starting one."
             )
-        self._checkWriteable(f"create table {name!r}")
+        self._check_writeable(f"create table {name!r}")
         table = self._convertTableSpec(name, spec, self._metadata)
         try:
             with self.transaction():
