@@ -10,7 +10,7 @@ with the standard AWS settings); ``--s3`` starts a moto S3 server on
 127.0.0.1 and uses it. One line per phase, ``phase=NAME n=N seconds=S
 ops_per_s=X``: ``put_many``, ``put`` (one at a time), ``get`` (one at a
 time), ``ingest_copy``, ``ingest_direct``, ``trash_empty`` (trash all, then
-emptyTrash). On local disk it first prints ``baseline_plain_python``: the
+empty_trash). On local disk it first prints ``baseline_plain_python``: the
 same files and one row each written by plain Python, the floor this machine
 allows at that moment (its disk speed varies several-fold from minute to
 minute).
