@@ -339,7 +339,7 @@ class FileDatastore(Datastore):
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
         info = infos[0]
         try:
-            data = self._read_checked(info, str(ref))
+            data = self._read_checked(info, ref)
         except FileNotFoundError as exc:
             raise DatasetNotStoredError(
                 f"Datastore {self.name!r} has a record of {ref} but its artifact "
@@ -397,8 +397,9 @@ class FileDatastore(Datastore):
             found.update(find_untracked(self, [r for r in refs if _id(r) not in found]))
         return found
 
-    def _read_checked(self, info: StoredFileInfo, what: str) -> bytes:
-        """The dataset's bytes, checked against its record (``what`` names the dataset).
+    def _read_checked(self, info: StoredFileInfo, what: object) -> bytes:
+        """The dataset's bytes, checked against its record (``what``, named only in an error,
+        is the dataset).
 
         Every read compares the size with the recorded one (the length of
         what was read: no extra request on S3), and the SHA-256 checksum
@@ -417,9 +418,11 @@ class FileDatastore(Datastore):
             data = self._read_artifact(info)
         except StorageError as exc:
             if info.member and isinstance(exc.__cause__, zipfile.BadZipFile):
-                raise corrupted(what, self._uri(info), str(exc.__cause__)) from exc
+                raise corrupted(str(what), self._uri(info), str(exc.__cause__)) from exc
             raise
-        check_bytes(info, data, what, self._uri(info))
+        # The messages (and the URI) are only built when there is something to check.
+        if info.checksum is not None or (info.file_size >= 0 and len(data) != info.file_size):
+            check_bytes(info, data, str(what), self._uri(info))
         return data
 
     def _read_artifact(self, info: StoredFileInfo) -> bytes:

@@ -60,9 +60,10 @@ class LocalStore(ResourceStore):
         return self._root / check_relative_path(path)
 
     def read(self, path: str) -> bytes:
-        # docstring inherited
+        # docstring inherited; a string path (this runs once per dataset read)
         try:
-            return self.local_path(path).read_bytes()
+            with open(os.path.join(self._root_text, check_relative_path(path)), "rb") as file:
+                return file.read()
         except IsADirectoryError:
             raise FileNotFoundError(f"{path!r} is a directory, not an artifact.") from None
 
