@@ -283,12 +283,16 @@ def _uuid_from_bytes_checked(value: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=value)
 
 
+#: Read once: an enum member's attribute lookup costs more than the rest of the decoding.
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+
+
 def _uuid_from_bytes_fast(value: bytes) -> uuid.UUID:
     # uuid.UUID(bytes=...) validates its arguments at length; 16 bytes from a
     # GUID column need none of it. Same slots as UUID.__init__ sets.
     result = object.__new__(uuid.UUID)
     object.__setattr__(result, "int", int.from_bytes(value, "big"))
-    object.__setattr__(result, "is_safe", uuid.SafeUUID.unknown)
+    object.__setattr__(result, "is_safe", _SAFE_UNKNOWN)
     return result
 
 
