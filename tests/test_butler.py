@@ -20,6 +20,7 @@ from databutler import (
     ExportFormatError,
     FileDataset,
     ReadOnlyDatabaseError,
+    UnresolvedRef,
 )
 from databutler.testing.butler import RepositoryFactory, S3Environment, file_datastore, populate
 
@@ -257,7 +258,7 @@ class TestMovingData:
             files.append(path)
         refs = butler.ingest(
             *(
-                FileDataset(str(p), [DatasetRef("thing", {"instrument": "HSC", "detector": d})])
+                FileDataset(str(p), [UnresolvedRef("thing", {"instrument": "HSC", "detector": d})])
                 for d, p in enumerate(files)
             ),
             transfer="copy",
@@ -268,6 +269,44 @@ class TestMovingData:
         assert butler.ingest(FileDataset(str(files[0]), [refs[0]]), skip_existing=True) == []
         assert len(artifacts(butler)) == 3
 
+    def test_ingest_unresolved_and_resolved_refs(self, butler: Butler, tmp_path: Path) -> None:
+        thing = butler.registry.getDatasetType("thing")
+        paths = []
+        for d in range(4):
+            path = tmp_path / f"in{d}.json"
+            path.write_text(f'{{"d": {d}}}')
+            paths.append(str(path))
+        kept = uuid.uuid4()
+        refs = butler.ingest(
+            FileDataset(paths[0], [UnresolvedRef("thing", {"instrument": "HSC", "detector": 0})]),
+            FileDataset(
+                paths[1], [UnresolvedRef(thing, {"instrument": "HSC", "detector": 1}, "r9")]
+            ),
+            FileDataset(
+                paths[2], [DatasetRef(thing, {"instrument": "HSC", "detector": 2}, "r1", kept)]
+            ),
+            FileDataset(paths[3], [UnresolvedRef("thing", {"instrument": "HSC", "detector": 3})]),
+            transfer="copy",
+        )
+        # Every returned ref is resolved: the registered type, a new (or the kept) id.
+        assert all(r.datasetType == thing and isinstance(r.id, uuid.UUID) for r in refs)
+        assert [r.run for r in refs] == ["r1", "r9", "r1", "r1"]  # the ref's run, else the butler's
+        assert refs[2].id == kept
+        assert len({r.id for r in refs}) == 4
+        assert [butler.get(r) for r in refs] == [{"d": d} for d in range(4)]
+        again = UnresolvedRef("thing", {"instrument": "HSC", "detector": 0})
+        assert butler.ingest(FileDataset(paths[0], [again]), skip_existing=True) == []
+        with pytest.raises(ConflictError):
+            butler.ingest(FileDataset(paths[0], [again]), transfer="copy")
+        assert butler.verify().ok
+
+    def test_file_dataset_takes_only_refs(self, tmp_path: Path) -> None:
+        path = str(tmp_path / "x.json")
+        with pytest.raises(TypeError, match="DatasetRef or UnresolvedRef objects, got dict"):
+            FileDataset(path, [{"instrument": "HSC", "detector": 1}])  # type: ignore[list-item]
+        with pytest.raises(TypeError, match="DatasetRef or UnresolvedRef objects, got str"):
+            FileDataset(path, ["thing"])  # type: ignore[list-item]
+
     def test_round_trip(self, repositories: RepositoryFactory, tmp_path: Path) -> None:
         """create → register → put/ingest → query → transfer → export/import → prune → verify."""
         source = repositories.create("source", run="r1")
@@ -276,7 +315,7 @@ class TestMovingData:
         extra = tmp_path / "extra.json"
         extra.write_text('{"extra": true}')
         refs += source.ingest(
-            FileDataset(str(extra), [DatasetRef("thing", {"instrument": "HSC", "detector": 9})]),
+            FileDataset(str(extra), [UnresolvedRef("thing", {"instrument": "HSC", "detector": 9})]),
             transfer="copy",
         )
         source.associate("best", refs[:2])

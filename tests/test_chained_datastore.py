@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -263,8 +264,12 @@ class _CopyOnly(InMemoryDatastore):
 
 
 class TestConstraints:
-    thing = DatasetRef(DatasetType("thing", ["instrument", "detector"], "StructuredDataDict"), {})
-    image = DatasetRef(DatasetType("image", ["instrument", "visit"], "ImageDict"), {})
+    thing = DatasetRef(
+        DatasetType("thing", ["instrument", "detector"], "StructuredDataDict"), {}, id=uuid.uuid4()
+    )
+    image = DatasetRef(
+        DatasetType("image", ["instrument", "visit"], "ImageDict"), {}, id=uuid.uuid4()
+    )
 
     def test_default_accepts_everything(self) -> None:
         assert Constraints().accepts(self.thing) and Constraints().accepts(self.image)

@@ -334,6 +334,32 @@ def test_ingest_files_from_a_csv_table(repo: str, tmp_path: Path) -> None:
     assert (data / "t1.json").exists()  # auto copies into the repository
 
 
+def test_ingest_files_registers_each_row_with_a_new_id(repo: str, tmp_path: Path) -> None:
+    """Rows are unresolved refs: ingest gives each a new id, in RUN, with the registered type."""
+    for d in (1, 2):
+        (tmp_path / f"t{d}.json").write_text(json.dumps({"detector": d}))
+    table = tmp_path / "files.csv"
+    table.write_text("file,detector\nt1.json,1\nt2.json,2\n")
+    args = ("ingest-files", repo, "thing", "fresh", table, "--data-id", "instrument=HSC")
+    run(*args)
+    rows = run_json("query-datasets", repo, "thing", "--collections", "fresh")
+    assert sorted((r["type"], r["run"], r["detector"]) for r in rows) == [
+        ("thing", "fresh", 1),
+        ("thing", "fresh", 2),
+    ]
+    assert len(ids_of(rows)) == 2
+    with Butler(repo) as butler:
+        thing = butler.registry.getDatasetType("thing")
+        refs = list(butler.query_datasets("thing", collections="fresh"))
+        assert all(r.datasetType == thing and str(r.id) in ids_of(rows) for r in refs)
+    # The same rows again are the same datasets: refused, or skipped with --skip-existing.
+    fails(*args, match="exist")
+    assert "Ingested 0 'thing' dataset(s)" in run(*args, "--skip-existing").stdout
+    assert ids_of(run_json("query-datasets", repo, "thing", "--collections", "fresh")) == ids_of(
+        rows
+    )
+
+
 def test_ingest_files_from_a_tsv_table_with_a_prefix(repo: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

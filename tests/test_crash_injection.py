@@ -43,7 +43,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 import databutler.datastores.file as file_module
-from databutler import Butler, DatasetRef, FileDataset
+from databutler import Butler, FileDataset, UnresolvedRef
 from databutler.datastores.resources import LocalStore
 
 args = {}
@@ -80,7 +80,7 @@ def ack(step, **values):
 
 
 def thing(d):
-    return DatasetRef("thing", {"instrument": "HSC", "detector": d})
+    return UnresolvedRef("thing", {"instrument": "HSC", "detector": d})
 
 
 def scenario():

@@ -140,7 +140,7 @@ class TestZip:
             datastore.put_zip([])
         with pytest.raises(ValueError, match="given twice"):
             datastore.put_zip([({"v": 1}, ref), ({"v": 2}, ref)])
-        with pytest.raises(AmbiguousDatasetError, match="resolve it"):
+        with pytest.raises(AmbiguousDatasetError, match="has no id"):  # refs always have one
             datastore.put_zip([({"v": 1}, DatasetRef(ref.datasetType, ref.dataId, "run"))])
         registry.removeDatasets([gone])  # the bridge's foreign key refuses it
         with pytest.raises(Exception, match="not a dataset of the registry"):
@@ -389,7 +389,7 @@ class TestTransfer:
         assert files(tmp_path / "target") == [] and rows(other_registry, target) == NOTHING
         with pytest.raises(ValueError, match="Unknown transfer mode 'direct'"):
             target.transfer_from(datastore, refs, transfer="direct")
-        with pytest.raises(AmbiguousDatasetError):
+        with pytest.raises(AmbiguousDatasetError, match="has no id"):  # refs always have one
             target.transfer_from(datastore, [DatasetRef(refs[0].datasetType, {}, "run")])
 
     def test_different_bytes_at_the_same_path_conflict(
@@ -638,5 +638,5 @@ def test_file_dataset(registry: SqlRegistry, tmp_path: Path) -> None:
         FileDataset("", [ref])
     with pytest.raises(ValueError, match="has no refs"):
         FileDataset("a.json", [])
-    with pytest.raises(TypeError, match="must be DatasetRef objects, got str"):
+    with pytest.raises(TypeError, match="must be DatasetRef or UnresolvedRef objects, got str"):
         FileDataset("a.json", ["not a ref"])  # type: ignore[list-item]

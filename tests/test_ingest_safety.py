@@ -19,9 +19,9 @@ from databutler import (
     Butler,
     ConflictError,
     DatabutlerError,
-    DatasetRef,
     FileDataset,
     TransferModeError,
+    UnresolvedRef,
     UnsafePathError,
 )
 from databutler.testing.butler import RepositoryFactory, S3Environment, file_datastore, populate
@@ -43,7 +43,7 @@ def _root(butler: Butler) -> Path:
 
 def _dataset(path: str | Path, detector: int = 0) -> FileDataset:
     return FileDataset(
-        str(path), [DatasetRef("thing", {"instrument": "HSC", "detector": detector})]
+        str(path), [UnresolvedRef("thing", {"instrument": "HSC", "detector": detector})]
     )
 
 
@@ -174,7 +174,6 @@ def test_direct_ingest_never_deletes_the_users_file(butler: Butler, tmp_path: Pa
 
 def test_move_of_a_recorded_artifact_is_refused(butler: Butler) -> None:
     ref = butler.put({"a": 1}, "thing", instrument="HSC", detector=1)
-    assert ref.id is not None
     uri = butler.get_uris([ref])[ref.id]
     artifact = Path(uri.removeprefix("file://"))
     with pytest.raises(ConflictError, match="take it away"):

@@ -18,12 +18,14 @@ import databutler
 import databutler.registry.interfaces as interfaces
 from databutler import (
     AmbiguousDatasetError,
+    ArgumentTypeError,
     ConfigurationError,
     ConflictError,
     DatabaseConflictError,
     DatabaseError,
     DatabutlerError,
     DatasetRef,
+    DatasetType,
     DatastoreTransaction,
     DimensionUniverse,
     IncompatibleVersionError,
@@ -35,9 +37,13 @@ from databutler import (
     ReadOnlyDatabaseError,
     SchemaAlreadyDefinedError,
     TransactionAbortedError,
+    UnresolvedRef,
 )
 from databutler._dataset_ref import require_dataset_id
 from databutler.registry.interfaces import FakeDatasetRef
+
+RAW = DatasetType("raw", ["instrument", "exposure", "detector"], "StructuredDataDict")
+CALEXP = DatasetType("calexp", ["instrument", "visit", "detector"], "StructuredDataDict")
 
 # ----------------------------------------------------------------------
 # FakeDatasetRef
@@ -58,11 +64,11 @@ def test_fake_ref_equality_and_hash() -> None:
     assert ref != FakeDatasetRef(v)
     assert hash(ref) == hash(u)
     # Equal to anything with the same id, such as a full DatasetRef ...
-    full = DatasetRef("raw", {"exposure": 1}, run="r", id=u)
+    full = DatasetRef(RAW, {"exposure": 1}, run="r", id=u)
     assert ref == full
     assert full == ref
     assert ref == types.SimpleNamespace(id=u)
-    assert ref != DatasetRef("raw", {}, id=v)
+    assert ref != DatasetRef(RAW, {}, id=v)
     # ... but not to objects without an id, nor to the bare UUID.
     assert ref != u
     assert ref != "x"
@@ -113,45 +119,105 @@ def test_fake_ref_pickles(u: uuid.UUID) -> None:
 
 def test_dataset_ref_is_frozen_and_hashable() -> None:
     u = uuid.uuid4()
-    ref = DatasetRef("raw", {"exposure": 1, "detector": 2}, run="run1", id=u)
+    ref = DatasetRef(RAW, {"exposure": 1, "detector": 2}, run="run1", id=u)
     with pytest.raises(dataclasses.FrozenInstanceError):
         ref.id = uuid.uuid4()  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         ref.run = "other"  # type: ignore[misc]
     assert ref.id == u
-    same = DatasetRef("raw", {"detector": 2, "exposure": 1}, run="run1", id=u)
+    same = DatasetRef(RAW, {"detector": 2, "exposure": 1}, run="run1", id=u)
     assert ref == same
     assert hash(ref) == hash(same)
     assert len({ref, same}) == 1
-    assert ref != DatasetRef("raw", {"exposure": 1, "detector": 3}, run="run1", id=u)
-    assert ref != DatasetRef("calexp", {"exposure": 1, "detector": 2}, run="run1", id=u)
+    assert ref != DatasetRef(RAW, {"exposure": 1, "detector": 3}, run="run1", id=u)
+    assert ref != DatasetRef(CALEXP, {"exposure": 1, "detector": 2}, run="run1", id=u)
+    assert ref != DatasetRef(RAW, {"exposure": 1, "detector": 2}, run="run2", id=u)
+    assert ref != DatasetRef(RAW, {"exposure": 1, "detector": 2}, run="run1", id=uuid.uuid4())
+    assert dataclasses.replace(ref, run="run2").run == "run2"
+    assert pickle.loads(pickle.dumps(ref)) == ref
 
 
 def test_dataset_ref_copies_its_data_id() -> None:
+    u = uuid.uuid4()
     data_id = {"exposure": 1}
-    ref = DatasetRef("raw", data_id)
+    ref = DatasetRef(RAW, data_id, id=u)
     data_id["exposure"] = 2
     assert ref.dataId == {"exposure": 1}
-    assert ref == DatasetRef("raw", {"exposure": 1})
-
-
-def test_dataset_ref_id_may_be_none() -> None:
-    ref = DatasetRef("raw", {})
-    assert ref.id is None
+    assert ref == DatasetRef(RAW, {"exposure": 1}, id=u)
     assert ref.run is None
+
+
+def test_dataset_ref_needs_an_id() -> None:
+    with pytest.raises(AmbiguousDatasetError, match=r"has no id.*UnresolvedRef") as excinfo:
+        DatasetRef(RAW, {"exposure": 1}, run="r")
+    assert isinstance(excinfo.value, DatabutlerError)
     with pytest.raises(AmbiguousDatasetError, match="has no id"):
-        require_dataset_id(ref)
+        DatasetRef(RAW, {}, "r", None)
 
 
 @pytest.mark.parametrize("bad", [str(uuid.uuid4()), 5, uuid.uuid4().bytes])
 def test_dataset_ref_rejects_non_uuid_id(bad: Any) -> None:
-    with pytest.raises(InvalidDatasetIdError, match=r"not a uuid\.UUID"):
-        DatasetRef("raw", {}, id=bad)
+    with pytest.raises(InvalidDatasetIdError, match=r"not a uuid\.UUID.*uuid\.UUID\(\.\.\.\)"):
+        DatasetRef(RAW, {}, id=bad)
+
+
+def test_dataset_ref_needs_a_dataset_type() -> None:
+    u = uuid.uuid4()
+    message = r"needs a DatasetType, not str 'raw': pass registry\.getDatasetType\('raw'\)"
+    with pytest.raises(ArgumentTypeError, match=message) as excinfo:
+        DatasetRef("raw", {}, id=u)  # type: ignore[arg-type]
+    assert isinstance(excinfo.value, DatabutlerError)
+    assert "UnresolvedRef" in str(excinfo.value)
+    with pytest.raises(ArgumentTypeError, match="needs a DatasetType, not NoneType"):
+        DatasetRef(None, {}, id=u)  # type: ignore[arg-type]
+    # The dataset type is checked first: a name without an id names both fixes.
+    with pytest.raises(ArgumentTypeError, match="needs a DatasetType"):
+        DatasetRef("raw", {})  # type: ignore[arg-type]
+
+
+def test_dataset_ref_refuses_a_data_id_that_is_not_a_mapping() -> None:
+    with pytest.raises(ArgumentTypeError, match="data ID must be a mapping"):
+        DatasetRef(RAW, 5, id=uuid.uuid4())  # type: ignore[arg-type]
+
+
+def test_unresolved_ref() -> None:
+    data_id = {"exposure": 1}
+    ref = UnresolvedRef("raw", data_id, run="r")
+    data_id["exposure"] = 2
+    assert ref.data_id == {"exposure": 1}
+    assert ref.dataset_type_name == "raw"
+    assert UnresolvedRef(RAW, {}).dataset_type_name == "raw"
+    assert ref == UnresolvedRef("raw", {"exposure": 1}, "r")
+    assert ref != UnresolvedRef("raw", {"exposure": 2}, "r")
+    assert len({ref, UnresolvedRef("raw", {"exposure": 1}, "r")}) == 1
+    assert not hasattr(ref, "id")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ref.run = "other"  # type: ignore[misc]
+    assert databutler.UnresolvedRef is UnresolvedRef
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((5, {}), "dataset_type must be a dataset type name or a DatasetType"),
+        (("", {}), "dataset_type must be a dataset type name or a DatasetType"),
+        (("raw", 5), "data ID must be a mapping"),
+        (("raw", {}, 5), "run must be a RUN collection name or None"),
+    ],
+)
+def test_unresolved_ref_refuses_bad_values(args: tuple[Any, ...], message: str) -> None:
+    with pytest.raises(ArgumentTypeError, match=message):
+        UnresolvedRef(*args)
+
+
+def test_unresolved_ref_has_no_id_for_the_bridge() -> None:
+    with pytest.raises(AmbiguousDatasetError, match=r"has no id.*ingest"):
+        require_dataset_id(UnresolvedRef("raw", {}))
 
 
 def test_require_dataset_id() -> None:
     u = uuid.uuid4()
-    assert require_dataset_id(DatasetRef("raw", {}, id=u)) is u
+    assert require_dataset_id(DatasetRef(RAW, {}, id=u)) is u
     assert require_dataset_id(FakeDatasetRef(u)) is u
     with pytest.raises(InvalidDatasetIdError, match="with an 'id' attribute"):
         require_dataset_id(u)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from databutler import Butler, ConflictError, DatasetRef, FileDataset
+from databutler import Butler, ConflictError, FileDataset, UnresolvedRef
 from databutler.datastores.resources import LocalStore
 from databutler.testing.butler import file_datastore, populate
 
@@ -27,7 +27,7 @@ FILES = 3
 CHILD = """
 import json, os, signal, sys
 import databutler.datastores.file as file_module
-from databutler import Butler, DatasetRef, FileDataset
+from databutler import Butler, FileDataset, UnresolvedRef
 
 args = json.loads(sys.argv[1])
 seen = {}
@@ -40,7 +40,7 @@ def hook(point):
 file_module.crash_hook = hook
 butler = Butler(args["repo"], writeable=True)
 datasets = [
-    FileDataset(path, [DatasetRef("thing", {"instrument": "HSC", "detector": d})])
+    FileDataset(path, [UnresolvedRef("thing", {"instrument": "HSC", "detector": d})])
     for d, path in enumerate(args["files"])
 ]
 refs = butler.ingest(*datasets, transfer="move", run="r")
@@ -130,7 +130,7 @@ def test_killed_move_ingest_is_rolled_back_or_kept(
 
 def _dataset(path: Path, detector: int) -> FileDataset:
     return FileDataset(
-        str(path), [DatasetRef("thing", {"instrument": "HSC", "detector": detector})]
+        str(path), [UnresolvedRef("thing", {"instrument": "HSC", "detector": detector})]
     )
 
 

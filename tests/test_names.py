@@ -241,12 +241,14 @@ def test_open_with_bad_run_is_refused(tmp_path: Path) -> None:
 
 
 def test_ingest_into_an_empty_run_name_is_refused(tmp_path: Path) -> None:
-    from databutler import DatasetRef, FileDataset, InvalidNameError
+    from databutler import FileDataset, InvalidNameError, UnresolvedRef
 
     butler = make_repository(str(tmp_path / "repo"))
     source = tmp_path / "x.json"
     source.write_text("{}")
-    dataset = FileDataset(str(source), [DatasetRef("thing", {"instrument": "HSC", "detector": 1})])
+    dataset = FileDataset(
+        str(source), [UnresolvedRef("thing", {"instrument": "HSC", "detector": 1})]
+    )
     with pytest.raises(InvalidNameError):
         butler.ingest(dataset, run="")
     assert source.exists()

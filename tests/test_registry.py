@@ -56,7 +56,7 @@ def test_insert_and_find(registry: SqlRegistry) -> None:
         "bias", [{"instrument": "HSC", "detector": d} for d in (1, 2, 3)], "HSC/calib/a"
     )
     assert [r.dataId["detector"] for r in refs] == [1, 2, 3]
-    assert all(r.run == "HSC/calib/a" and r.id is not None and r.id.version == 7 for r in refs)
+    assert all(r.run == "HSC/calib/a" and r.id.version == 7 for r in refs)
     found = registry.findDataset("bias", instrument="HSC", detector=2, collections="HSC/calib/a")
     assert found == refs[1] and found is not None and found.id == refs[1].id
     assert (
@@ -86,7 +86,7 @@ def test_deterministic_ids(registry: SqlRegistry) -> None:
     mode = DatasetIdGenEnum.DATAID_TYPE_RUN
     first = registry.insertDatasets("bias", [data_id], "HSC/calib/a", mode)[0]
     second = registry.insertDatasets("bias", [data_id], "HSC/calib/b", mode)[0]
-    assert first.id is not None and first.id != second.id and first.id.version == 5
+    assert first.id != second.id and first.id.version == 5
     with pytest.raises(ConflictError, match="Nothing was added"):
         registry.insertDatasets("bias", [data_id], "HSC/calib/a", mode)
 

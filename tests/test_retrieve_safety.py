@@ -99,7 +99,8 @@ def test_a_direct_artifact_is_never_replaced_by_a_link_to_itself(
     data.mkdir()
     # Named as the datastore's template would name it, so retrieving the artifact
     # without its directories into ``data`` targets the original file itself.
-    new = DatasetRef("thing", {"instrument": "HSC", "detector": 3}, "r1", uuid.uuid4())
+    thing = butler.registry.getDatasetType("thing")
+    new = DatasetRef(thing, {"instrument": "HSC", "detector": 3}, "r1", uuid.uuid4())
     original = data / f"thing_{new.id}.json"
     original.write_text('{"detector": 3}')
     [ref] = butler.ingest(FileDataset(str(original), [new]), transfer="direct")
@@ -213,9 +214,10 @@ def test_a_ref_returned_by_ingest_retrieves_with_its_paths(
     data.mkdir()
     original = data / "x.json"
     original.write_text('{"detector": 4}')
-    given = DatasetRef("thing", {"instrument": "HSC", "detector": 4}, "r1", uuid.uuid4())
+    thing = butler.registry.getDatasetType("thing")
+    given = DatasetRef(thing, {"instrument": "HSC", "detector": 4}, "r1", uuid.uuid4())
     [ref] = butler.ingest(FileDataset(str(original), [given]), transfer="direct")
-    assert ref.id == given.id and not isinstance(ref.datasetType, str)
+    assert ref.id == given.id and ref.datasetType == thing
     [written] = butler.retrieve_artifacts([ref], tmp_path / "out", transfer="symlink")
     assert written.relative_to(tmp_path / "out").parts[0] == "r1"
     assert json.loads(written.read_text()) == {"detector": 4}

@@ -76,7 +76,7 @@ def test_an_invalid_recorded_path(butler: Butler) -> None:
         db.execute_raw(
             f"UPDATE {db.quoted(table)} SET path = {db.PLACEHOLDER} "
             f"WHERE dataset_id = {db.PLACEHOLDER}",
-            ["a/../b.json", *db.encode_ids([r.id for r in refs[:1] if r.id is not None])],
+            ["a/../b.json", *db.encode_ids([r.id for r in refs[:1]])],
             what="damage a record",
         )
     butler.prune(refs, purge=True)

@@ -102,7 +102,7 @@ def test_datastore_filters_with_and_without_a_location_table(
     registry = _registry(databases, datastores=manager)
     refs = _fill(registry)
     bridges = registry.datastore_bridges
-    ids_of = [FakeDatasetRef(r.id) for r in refs if r.id is not None]
+    ids_of = [FakeDatasetRef(r.id) for r in refs]
     bridges.register("files").insert(ids_of[:2])
     bridges.register("memory", ephemeral=True).insert(ids_of[1:4])
 

@@ -9,7 +9,7 @@ import typing as _typing
 
 from ._collection_type import CollectionType, Timespan
 from ._dataset_id import DatasetIdFactory, DatasetIdGenEnum
-from ._dataset_ref import DatasetId, DatasetRef
+from ._dataset_ref import DatasetId, DatasetRef, UnresolvedRef
 from ._dataset_type import DatasetType, StorageClass
 from ._exceptions import (
     AmbiguousDatasetError,
@@ -119,6 +119,7 @@ __all__ = [
     "TransactionAbortedError",
     "TransferModeError",
     "UnknownDimensionError",
+    "UnresolvedRef",
     "UnsafePathError",
     "VerifyReport",
 ]

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ._exceptions import AmbiguousDatasetError, InvalidDatasetIdError
+from ._dataset_type import DatasetType
+from ._exceptions import AmbiguousDatasetError, ArgumentTypeError, InvalidDatasetIdError
 
 if TYPE_CHECKING:
     from .dimensions import DataCoordinate
 
-__all__ = ["DatasetId", "DatasetRef", "require_dataset_id"]
+__all__ = ["DatasetId", "DatasetRef", "UnresolvedRef", "require_dataset_id"]
 
 DatasetId: TypeAlias = uuid.UUID
 """A dataset's identity: a `uuid.UUID`, unique across repositories."""
@@ -29,10 +30,15 @@ def require_dataset_id(ref: Any) -> DatasetId:
     Raises
     ------
     AmbiguousDatasetError
-        If ``ref.id`` is `None` (an unresolved reference).
+        If ``ref`` is an `UnresolvedRef`, or ``ref.id`` is `None`.
     InvalidDatasetIdError
         If ``ref`` has no ``id`` or it is not a `uuid.UUID`.
     """
+    if isinstance(ref, UnresolvedRef):
+        raise AmbiguousDatasetError(
+            f"{ref!r} has no id: it is ingest input the registry has not resolved; "
+            "pass the DatasetRef that ingest (or a query) returned."
+        )
     try:
         value = ref.id
     except AttributeError:
@@ -52,43 +58,150 @@ def require_dataset_id(ref: Any) -> DatasetId:
     return value
 
 
-def _check_id(value: Any) -> DatasetId | None:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    raise InvalidDatasetIdError(
-        f"Dataset id {value!r} is a {type(value).__name__}, not a uuid.UUID; "
-        "convert it with uuid.UUID(...)."
-    )
+def _plain_data_id(data_id: Any, owner: str) -> tuple[Any, Any]:
+    """``data_id`` as stored (a copy unless a `DataCoordinate`) and its hashable key."""
+    if hasattr(data_id, "required"):  # a DataCoordinate: hashable as it is
+        return data_id, data_id
+    try:
+        plain = dict(data_id)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(
+            f"{owner} data ID must be a mapping of dimension name to value (or a "
+            f"DataCoordinate), not {type(data_id).__name__}."
+        ) from None
+    return plain, tuple(sorted(plain.items()))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class DatasetRef:
-    """A reference to one dataset: its type, data ID, run and id.
+    """A reference to one resolved dataset: its type, data ID, run and id.
 
-    This is the minimal form the bridge needs; the registry grows it.
+    The registry makes these (`~SqlRegistry.insertDatasets`, queries,
+    ``Butler.put`` and ``Butler.ingest``); a file to ingest that the
+    registry has not resolved yet is described by an `UnresolvedRef`.
 
     Parameters
     ----------
-    datasetType : `DatasetType` or `str`
-        The dataset type (or its name).
+    datasetType : `DatasetType`
+        The dataset type (not its name: look it up with
+        ``registry.getDatasetType(name)``).
     dataId : `~collections.abc.Mapping`
-        Data ID, dimension name to value.
+        Data ID, dimension name to value (or a `DataCoordinate`).
     run : `str` or `None`
         Name of the RUN collection the dataset belongs to.
-    id : `uuid.UUID` or `None`, optional
-        The dataset id; `None` for an unresolved reference.
+    id : `uuid.UUID`
+        The dataset id; required (the parameter defaults to `None` only to
+        refuse its absence with a clear error).
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``datasetType`` is not a `DatasetType` (a name, say), or
+        ``dataId`` is not a mapping.
+    AmbiguousDatasetError
+        If ``id`` is not given.
+    InvalidDatasetIdError
+        If ``id`` is not a `uuid.UUID`.
     """
 
-    datasetType: Any
+    datasetType: DatasetType
     dataId: Mapping[str, Any] | DataCoordinate = field(hash=False, compare=False)
+    run: str | None
+    id: DatasetId
+    _data_id_key: Any = field(init=False, repr=False)
+
+    def __init__(
+        self,
+        datasetType: DatasetType,
+        dataId: Mapping[str, Any] | DataCoordinate,
+        run: str | None = None,
+        id: DatasetId | None = None,
+    ) -> None:
+        object.__setattr__(self, "datasetType", datasetType)
+        object.__setattr__(self, "dataId", dataId)
+        object.__setattr__(self, "run", run)
+        object.__setattr__(self, "id", id)
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        dataset_type: object = self.datasetType
+        if not isinstance(dataset_type, DatasetType):
+            hint = (
+                f"registry.getDatasetType({dataset_type!r})"
+                if isinstance(dataset_type, str)
+                else "the registered DatasetType"
+            )
+            raise ArgumentTypeError(
+                f"DatasetRef needs a DatasetType, not {type(dataset_type).__name__} "
+                f"{dataset_type!r}: pass {hint}; to ingest a file the registry has not "
+                "resolved yet, describe it with UnresolvedRef(dataset_type, data_id, run)."
+            )
+        data_id, key = _plain_data_id(self.dataId, "DatasetRef")
+        object.__setattr__(self, "dataId", data_id)
+        object.__setattr__(self, "_data_id_key", key)
+        dataset_id: object = self.id
+        if dataset_id is None:
+            raise AmbiguousDatasetError(
+                f"DatasetRef({dataset_type.name!r}, {data_id!r}) has no id: a "
+                "DatasetRef is a resolved dataset, as the registry returns it (insertDatasets, "
+                "queries, put, ingest); to ingest a file not yet in the registry, describe it "
+                "with UnresolvedRef(dataset_type, data_id, run)."
+            )
+        if not isinstance(dataset_id, uuid.UUID):
+            raise InvalidDatasetIdError(
+                f"Dataset id {dataset_id!r} is a {type(dataset_id).__name__}, not a uuid.UUID; "
+                "convert it with uuid.UUID(...)."
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedRef:
+    """A dataset to ingest that the registry has not resolved yet: no id.
+
+    Give these to `FileDataset` for ``Butler.ingest``; ingest registers the
+    dataset (in ``run``, else the run given to ingest, else the Butler's)
+    and returns its resolved `DatasetRef`.
+
+    Parameters
+    ----------
+    dataset_type : `str` or `DatasetType`
+        The registered dataset type, or its name.
+    data_id : `~collections.abc.Mapping`
+        Data ID, dimension name to value (or a `DataCoordinate`).
+    run : `str` or `None`, optional
+        The RUN collection to ingest into; `None` for ingest's default.
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``dataset_type`` is neither a name nor a `DatasetType`, ``data_id``
+        is not a mapping, or ``run`` is not a string.
+    """
+
+    dataset_type: str | DatasetType
+    data_id: Mapping[str, Any] | DataCoordinate = field(hash=False, compare=False)
     run: str | None = None
-    id: DatasetId | None = None
     _data_id_key: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_id(self.id)
-        if hasattr(self.dataId, "required"):  # a DataCoordinate: hashable as it is
-            object.__setattr__(self, "_data_id_key", self.dataId)
-        else:
-            object.__setattr__(self, "dataId", dict(self.dataId))
-            object.__setattr__(self, "_data_id_key", tuple(sorted(self.dataId.items())))
+        dataset_type: object = self.dataset_type
+        if not isinstance(dataset_type, str | DatasetType) or not dataset_type:
+            raise ArgumentTypeError(
+                "UnresolvedRef dataset_type must be a dataset type name or a DatasetType, "
+                f"not {type(dataset_type).__name__} {dataset_type!r}."
+            )
+        run: object = self.run
+        if run is not None and not isinstance(run, str):
+            raise ArgumentTypeError(
+                f"UnresolvedRef run must be a RUN collection name or None, not "
+                f"{type(run).__name__} {run!r}."
+            )
+        data_id, key = _plain_data_id(self.data_id, "UnresolvedRef")
+        object.__setattr__(self, "data_id", data_id)
+        object.__setattr__(self, "_data_id_key", key)
+
+    @property
+    def dataset_type_name(self) -> str:
+        """The name of the dataset type."""
+        dataset_type = self.dataset_type
+        return dataset_type if isinstance(dataset_type, str) else dataset_type.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ._dataset_ref import DatasetRef
+from ._dataset_ref import DatasetRef, UnresolvedRef
 
 __all__ = ["FileDataset"]
 
@@ -20,8 +20,11 @@ class FileDataset:
         The file: a path (relative to an export directory, or absolute) or a
         URI (``file:///...``, ``s3://...``; ``...zip#member`` for a member of
         a zip archive).
-    refs : `list` [`DatasetRef`]
-        The datasets the file holds (more than one when they share it).
+    refs : `list` [`DatasetRef` or `UnresolvedRef`]
+        The datasets the file holds (more than one when they share it):
+        resolved `DatasetRef` objects keep their ids when ingested (as an
+        export lists them); `UnresolvedRef` objects (a dataset type, a data
+        ID, optionally a run) are registered by ingest with new ids.
     formatter : `str`, optional
         Name of the formatter that reads the file (``json``, ``npy``, ...);
         `None` to choose by the file extension.
@@ -30,13 +33,13 @@ class FileDataset:
     ------
     TypeError
         If ``path`` is not a string or path, or ``refs`` holds something
-        other than `DatasetRef` objects.
+        other than `DatasetRef` or `UnresolvedRef` objects.
     ValueError
         If ``path`` is empty or ``refs`` is empty.
     """
 
     path: str
-    refs: list[DatasetRef]
+    refs: list[DatasetRef | UnresolvedRef]
     formatter: str | None = None
 
     def __post_init__(self) -> None:
@@ -47,13 +50,14 @@ class FileDataset:
         path = os.fspath(self.path)
         if not isinstance(path, str) or not path:
             raise ValueError("FileDataset path must be a non-empty string.")
-        refs = [self.refs] if isinstance(self.refs, DatasetRef) else list(self.refs)
+        refs = [self.refs] if isinstance(self.refs, DatasetRef | UnresolvedRef) else list(self.refs)
         if not refs:
             raise ValueError(f"FileDataset {path!r} has no refs; give the datasets the file holds.")
-        bad = [type(r).__name__ for r in refs if not isinstance(r, DatasetRef)]
+        bad = [type(r).__name__ for r in refs if not isinstance(r, DatasetRef | UnresolvedRef)]
         if bad:
             raise TypeError(
-                f"FileDataset {path!r} refs must be DatasetRef objects, got {', '.join(bad[:3])}."
+                f"FileDataset {path!r} refs must be DatasetRef or UnresolvedRef objects, got "
+                f"{', '.join(bad[:3])}."
             )
         object.__setattr__(self, "path", path)
         object.__setattr__(self, "refs", refs)

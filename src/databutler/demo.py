@@ -24,7 +24,7 @@ def run_demo(directory: str | Path, *, echo: Callable[[str], None] = print) -> N
     FileExistsError
         If ``directory`` holds a repository already.
     """
-    from . import Butler, DatasetRef, FileDataset
+    from . import Butler, FileDataset, UnresolvedRef
 
     root = Path(directory).absolute()
     echo(f"1. Create a repository in {root} (SQLite registry, files on local disk)")
@@ -59,8 +59,8 @@ def run_demo(directory: str | Path, *, echo: Callable[[str], None] = print) -> N
             for d in (4, 5):
                 path = Path(incoming, f"catalog_{d}.json")
                 path.write_text(f'{{"detector": {d}, "sources": []}}')
-                ref = DatasetRef("catalog", {"instrument": "HSC", "detector": d})
-                datasets.append(FileDataset(str(path), [ref]))
+                to_ingest = UnresolvedRef("catalog", {"instrument": "HSC", "detector": d})
+                datasets.append(FileDataset(str(path), [to_ingest]))
             ingested = butler.ingest(*datasets, transfer="copy")
         echo(f"   ingested {len(ingested)} files by copy")
 

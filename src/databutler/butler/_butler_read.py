@@ -71,8 +71,6 @@ class ButlerReads(ButlerBase):
         require_data_id(data_id)
         collections = require_collections(collections)
         if isinstance(dataset, DatasetRef):
-            if dataset.id is None:
-                raise TypeError(f"{dataset!r} has no id; pass the dataset type and data ID.")
             return dataset, None
         name = dataset.name if isinstance(dataset, DatasetType) else dataset
         parent, _, component = name.partition(".")
@@ -149,7 +147,7 @@ class ButlerReads(ButlerBase):
             ref, _ = self._resolve(dataset, data_id, collections, kwargs)
         except DatasetNotFoundError:
             return DatasetExistence.NONE
-        return self._existence([ref], full_check=full_check)[ref.id]  # type: ignore[index]
+        return self._existence([ref], full_check=full_check)[ref.id]
 
     def _existence(
         self, refs: list[DatasetRef], *, full_check: bool
@@ -157,12 +155,12 @@ class ButlerReads(ButlerBase):
         answers = self.datastore.existence_many(refs, full_check=full_check)
         # The registry is asked only about datasets the datastore cannot vouch for.
         nothing = (False, False, False)
-        ids = [r.id for r in refs if r.id is not None and not answers.get(r.id, nothing)[2]]
+        ids = [r.id for r in refs if not answers.get(r.id, nothing)[2]]
         recorded = self.registry.existing_dataset_ids(ids) if ids else set()
-        result = {}
+        result: dict[DatasetId, DatasetExistence] = {}
         for ref in refs:
             flags = DatasetExistence.NONE
-            known, present, registered = answers.get(ref.id, nothing)  # type: ignore[arg-type]
+            known, present, registered = answers.get(ref.id, nothing)
             if registered or ref.id in recorded:
                 flags |= DatasetExistence.RECORDED
             if known:
@@ -172,7 +170,7 @@ class ButlerReads(ButlerBase):
             elif not full_check and DatasetExistence.DATASTORE in flags:
                 flags |= DatasetExistence.ASSUMED
             result[ref.id] = flags
-        return result  # type: ignore[return-value]
+        return result
 
     def exists_many(
         self, refs: Iterable[DatasetRef], *, full_check: bool = True
@@ -181,7 +179,7 @@ class ButlerReads(ButlerBase):
         refs = require_refs(refs)
         require_bool(full_check, "full_check")
         flags = self._existence(refs, full_check=full_check)
-        return {ref: flags[ref.id] for ref in refs}  # type: ignore[index]
+        return {ref: flags[ref.id] for ref in refs}
 
     def stored_many(
         self, refs: Iterable[DatasetRef], *, full_check: bool = True

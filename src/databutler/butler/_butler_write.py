@@ -191,16 +191,16 @@ class ButlerWrites(ButlerBase):
         Parameters
         ----------
         *datasets : `FileDataset`
-            Files and the datasets they hold. Refs without an id are new
-            datasets (inserted into their ``run``, else ``run``, else the
-            butler's); refs with an id keep it.
+            Files and the datasets they hold. An `UnresolvedRef` is a new
+            dataset (inserted with a new id into its ``run``, else ``run``,
+            else the butler's); a resolved `DatasetRef` keeps its id.
         transfer : `str` or `None`, optional
             ``auto`` (the default), ``copy``, ``move``, ``link``,
             ``hardlink``, ``symlink``, ``relsymlink``, ``direct`` (use the
             file where it is, never delete it) or `None` (already inside the
             datastore root).
         run : `str`, optional
-            Run for refs that name none.
+            Run for unresolved refs that name none.
         skip_existing : `bool`, optional
             Skip datasets the registry has already instead of failing.
         """

@@ -91,9 +91,6 @@ def prune(
                 "be disassociated from (use purge=True to delete datasets from their run)."
             )
     refs = list(refs)
-    for ref in refs:
-        if ref.id is None:
-            raise TypeError(f"{ref!r} has no id; prune resolved refs (from a query).")
     if refs:  # pruning nothing only checks the options: a read-only butler may
         butler._require_writeable("prune datasets")
     untagged = unstored = purged = 0

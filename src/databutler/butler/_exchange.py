@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
 from .._collection_type import CollectionType
-from .._dataset_ref import DatasetRef
-from .._dataset_type import DatasetType
+from .._dataset_ref import DatasetRef, UnresolvedRef
 from .._exceptions import (
+    AmbiguousDatasetError,
     ArgumentConflictError,
     ConflictError,
     ExportFormatError,
@@ -87,7 +87,7 @@ def ingest(
             f"Datastore {datastore.name!r} cannot ingest with transfer={transfer!r}; "
             f"use one of {modes}."
         )
-    items: list[tuple[FileDataset, DatasetRef]] = []
+    items: list[tuple[FileDataset, DatasetRef | UnresolvedRef]] = []
     for dataset in datasets:
         if not dataset.refs:
             raise InvalidArgumentError(
@@ -96,8 +96,8 @@ def ingest(
         items.extend((dataset, ref) for ref in dataset.refs)
     inserts: dict[str, list[Mapping[str, Any]]] = {}
     for _, ref in items:
-        if ref.id is None:
-            inserts.setdefault(_type_name(ref), []).append(dict(ref.dataId))
+        if isinstance(ref, UnresolvedRef):
+            inserts.setdefault(ref.dataset_type_name, []).append(dict(ref.data_id))
     with explaining_conflicts(butler.registry, inserts, run or butler.run), butler.transaction():
         resolved = _register_refs(butler, [ref for _, ref in items], run, skip_existing)
         chosen = [(d, r) for (d, _), r in zip(items, resolved, strict=True) if r is not None]
@@ -110,16 +110,26 @@ def ingest(
 
 
 def _register_refs(
-    butler: ButlerBase, refs: list[DatasetRef], run: str | None, skip_existing: bool
+    butler: ButlerBase,
+    refs: list[DatasetRef | UnresolvedRef],
+    run: str | None,
+    skip_existing: bool,
 ) -> list[DatasetRef | None]:
-    """Resolved refs for ``refs`` (new datasets inserted); `None` for skipped existing ones."""
+    """Resolved refs for ``refs`` (new datasets inserted); `None` for skipped existing ones.
+
+    A `DatasetRef` keeps its id; an `UnresolvedRef` is registered in its run,
+    else ``run``, else the Butler's.
+    """
     registry = butler.registry
     out: list[DatasetRef | None] = [None] * len(refs)
-    groups: dict[tuple[str, str], list[int]] = {}
-    resolved: list[int] = []
+    groups: dict[tuple[str, str], list[tuple[int, UnresolvedRef]]] = {}
+    given: list[tuple[int, DatasetRef]] = []
     for i, ref in enumerate(refs):
-        if ref.id is not None:
-            resolved.append(i)
+        if isinstance(ref, DatasetRef):
+            # Complete refs (the registered dataset type, a standardized data
+            # ID), so that what is stored and returned can be templated,
+            # retrieved and compared.
+            given.append((i, _complete(registry, ref)))
             continue
         target = ref.run or run or butler.run
         if target is None:
@@ -127,15 +137,9 @@ def _register_refs(
                 "No run to ingest into: pass run='name', or give each ref a run, or open "
                 "the butler with Butler(root, run='name', writeable=True)."
             )
-        name = ref.datasetType if isinstance(ref.datasetType, str) else ref.datasetType.name
-        groups.setdefault((name, target), []).append(i)
-    if resolved:
-        # Complete refs (a DatasetType, a standardized data ID), so that what
-        # is stored and returned can be templated, retrieved and compared.
-        for i in resolved:
-            refs[i] = _complete(registry, refs[i])
-        given = [refs[i] for i in resolved]
-        known = registry.existing_dataset_ids([r.id for r in given])
+        groups.setdefault((ref.dataset_type_name, target), []).append((i, ref))
+    if given:
+        known = registry.existing_dataset_ids([r.id for _, r in given])
         if known and not skip_existing:
             raise ConflictError(
                 f"{len(known)} of these datasets exist already (e.g. {next(iter(known))}); "
@@ -144,31 +148,30 @@ def _register_refs(
             )
         if known:
             _check_same_definitions(
-                registry, [r for r in given if r.id in known], run or butler.run
+                registry, [r for _, r in given if r.id in known], run or butler.run
             )
-        butler._import_refs([r for r in given if r.id not in known])
-        for i in resolved:
-            out[i] = None if refs[i].id in known else refs[i]
-    for (name, target), positions in sorted(groups.items()):
+        butler._import_refs([r for _, r in given if r.id not in known])
+        for i, ref in given:
+            out[i] = None if ref.id in known else ref
+    for (name, target), members in sorted(groups.items(), key=lambda item: item[0]):
         registry.registerRun(target)
-        data_ids = [refs[i].dataId for i in positions]
         existing = _existing_in_run(registry, name, target) if skip_existing else {}
-        fresh = []
-        for i, data_id in zip(positions, data_ids, strict=True):
-            key = _data_id_key(registry, name, data_id)
-            if key not in existing:
-                fresh.append(i)
-        new = registry.insertDatasets(name, [dict(refs[i].dataId) for i in fresh], target)
-        for i, ref in zip(fresh, new, strict=True):
-            out[i] = ref
+        fresh = [
+            (i, ref)
+            for i, ref in members
+            if _data_id_key(registry, name, ref.data_id) not in existing
+        ]
+        new = registry.insertDatasets(name, [dict(ref.data_id) for _, ref in fresh], target)
+        for (i, _), made in zip(fresh, new, strict=True):
+            out[i] = made
     return out
 
 
 def _complete(registry: SqlRegistry, ref: DatasetRef) -> DatasetRef:
     """``ref`` with its registered dataset type and a standardized data ID."""
-    if isinstance(ref.datasetType, DatasetType) and isinstance(ref.dataId, DataCoordinate):
+    if isinstance(ref.dataId, DataCoordinate):
         return ref
-    dataset_type = registry.getDatasetType(_type_name(ref))
+    dataset_type = registry.getDatasetType(ref.datasetType.name)
     data_id = DataCoordinate.standardize(
         ref.dataId, universe=registry.dimensions, dimensions=dataset_type.dimensions
     )
@@ -184,7 +187,7 @@ def _check_same_definitions(
     """
     groups: dict[tuple[str, str | None], list[DatasetRef]] = {}
     for ref in refs:
-        groups.setdefault((_type_name(ref), ref.run or default_run), []).append(ref)
+        groups.setdefault((ref.datasetType.name, ref.run or default_run), []).append(ref)
     registered = {t.name for t in registry.queryDatasetTypes()}
     for (name, run), members in sorted(groups.items(), key=lambda item: repr(item[0])):
         stored: dict[Any, Any] = {}
@@ -241,12 +244,9 @@ def transfer_from(
 ) -> list[DatasetRef]:
     """Copy datasets (registry entries, keeping ids, and artifacts) from ``source``."""
     refs = [ref for ref in refs]
-    for ref in refs:
-        if ref.id is None:
-            raise TypeError(f"{ref!r} has no id; transfer resolved refs (from a query).")
     if skip_missing:
         present = source.datastore.exists_many(refs)
-        refs = [ref for ref in refs if present.get(ref.id)]  # type: ignore[arg-type]
+        refs = [ref for ref in refs if present.get(ref.id)]
     existing = butler.registry.existing_dataset_ids([ref.id for ref in refs])
     if dry_run:
         return [ref for ref in refs if ref.id not in existing]
@@ -270,7 +270,7 @@ def _copy_dataset_types(
     butler: ButlerBase, source: SqlRegistry, refs: list[DatasetRef], *, register: bool
 ) -> list[str]:
     """Register the refs' dataset types here (checking them first); the names that were new."""
-    names = sorted({_type_name(ref) for ref in refs})
+    names = sorted({ref.datasetType.name for ref in refs})
     known = {t.name for t in butler.registry.queryDatasetTypes()}
     missing = [name for name in names if name not in known]
     if missing and not register:
@@ -286,17 +286,15 @@ def _copy_dataset_types(
     return missing
 
 
-def _type_name(ref: DatasetRef) -> str:
-    return ref.datasetType if isinstance(ref.datasetType, str) else ref.datasetType.name
-
-
 def _dimension_records_for(
     registry: SqlRegistry, refs: list[DatasetRef]
 ) -> dict[str, list[dict[str, Any]]]:
     """The dimension records the refs' data IDs need, dependencies first."""
     universe = registry.dimensions
     coordinates = [
-        DataCoordinate.standardize(ref.dataId, universe=universe, dimensions=_dims(registry, ref))
+        DataCoordinate.standardize(
+            ref.dataId, universe=universe, dimensions=ref.datasetType.dimensions
+        )
         for ref in refs
     ]
     full = registry.expand_data_ids(coordinates)
@@ -312,13 +310,6 @@ def _dimension_records_for(
             found = registry.queryDimensionRecords(name, list(wanted[name].values()))
             records[name] = [record.to_dict() for record in found]
     return records
-
-
-def _dims(registry: SqlRegistry, ref: DatasetRef) -> Any:
-    dataset_type = ref.datasetType
-    if isinstance(dataset_type, str):
-        dataset_type = registry.getDatasetType(dataset_type)
-    return dataset_type.dimensions
 
 
 def _sync_records(registry: SqlRegistry, records: Mapping[str, list[dict[str, Any]]]) -> None:
@@ -432,7 +423,7 @@ def _manifest(
     files: list[FileDataset],
 ) -> dict[str, Any]:
     registry = butler.registry
-    type_names = sorted({_type_name(ref) for ref in refs})
+    type_names = sorted({ref.datasetType.name for ref in refs})
     dataset_types = []
     for name in type_names:
         t = registry.getDatasetType(name)
@@ -458,16 +449,27 @@ def _manifest(
                 "refs": [
                     {
                         "id": str(ref.id),
-                        "dataset_type": _type_name(ref),
+                        "dataset_type": ref.datasetType.name,
                         "run": ref.run,
                         "data_id": _required(ref),
                     }
-                    for ref in f.refs
+                    for ref in _exported_refs(f)
                 ],
             }
             for f in files
         ],
     }
+
+
+def _exported_refs(dataset: FileDataset) -> list[DatasetRef]:
+    """The refs of a file the datastore exported: all resolved, as it holds only those."""
+    refs = [ref for ref in dataset.refs if isinstance(ref, DatasetRef)]
+    if len(refs) != len(dataset.refs):
+        raise AmbiguousDatasetError(
+            f"The datastore exported {dataset.path!r} with unresolved refs; an export "
+            "lists only stored, resolved datasets."
+        )
+    return refs
 
 
 def _required(ref: DatasetRef) -> dict[str, Any]:
@@ -597,12 +599,12 @@ def _check_objects(manifest: Manifest, paths: list[str]) -> None:
     wanted = [(i, uri) for i, uri in enumerate(paths) if uri.startswith("s3://")]
     if not wanted:
         return
-    from ..datastores.resources.s3 import S3Store
+    from ..datastores.resources import ResourceStore, store_for
 
-    stores: dict[str, S3Store] = {}
+    stores: dict[str, ResourceStore] = {}
     for i, uri in wanted:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
-        store = stores.get(bucket) or stores.setdefault(bucket, S3Store(f"s3://{bucket}"))
+        store = stores.get(bucket) or stores.setdefault(bucket, store_for(f"s3://{bucket}"))
         if not store.exists(key):
             raise ExportFormatError(
                 f"{manifest.location}: files[{i}] names {uri}, which does not exist; the "
@@ -626,7 +628,7 @@ def _import_directory(
     datasets = [
         FileDataset(
             file_path,
-            [DatasetRef(types[_type_name(r)], r.dataId, run=r.run, id=r.id) for r in refs],
+            [DatasetRef(types[r.datasetType.name], r.dataId, run=r.run, id=r.id) for r in refs],
             entry.formatter,
         )
         for (file_path, refs), entry in zip(files, manifest.files, strict=True)

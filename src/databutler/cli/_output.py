@@ -136,9 +136,8 @@ def _text(value: Any) -> str:
 
 def dataset_row(ref: DatasetRef, **extra: Any) -> dict[str, Any]:
     """A dataset as one row: ``type``, ``run``, ``id``, its data ID values, then ``extra``."""
-    name = ref.datasetType if isinstance(ref.datasetType, str) else ref.datasetType.name
     data_id = getattr(ref.dataId, "mapping", ref.dataId)
-    return {"type": name, "run": ref.run, "id": ref.id, **data_id, **extra}
+    return {"type": ref.datasetType.name, "run": ref.run, "id": ref.id, **data_id, **extra}
 
 
 @contextmanager

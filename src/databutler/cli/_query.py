@@ -90,7 +90,7 @@ def query_datasets(repo: str, query: DatasetQuery, show_uri: bool, fmt: str) -> 
             rows = [dataset_row(ref) for ref in refs]
         else:
             uris = butler.get_uris(refs)
-            rows = [dataset_row(ref, uri=uris.get(ref.id)) for ref in refs]  # type: ignore[arg-type]
+            rows = [dataset_row(ref, uri=uris.get(ref.id)) for ref in refs]
     emit(rows, fmt, columns=DATASET_COLUMNS, empty="No datasets.")
 
 
@@ -103,7 +103,7 @@ def where(repo: str, query: DatasetQuery, fmt: str) -> None:
     with open_butler(repo) as butler:
         refs = query.refs(butler)
         held = butler.where(refs)
-    rows = [dataset_row(ref, datastores=sorted(held.get(ref.id, ()))) for ref in refs]  # type: ignore[arg-type]
+    rows = [dataset_row(ref, datastores=sorted(held.get(ref.id, ()))) for ref in refs]
     emit(rows, fmt, columns=DATASET_COLUMNS, empty="No datasets.")
 
 

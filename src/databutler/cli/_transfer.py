@@ -62,7 +62,7 @@ def ingest_files(
     TABLE_FILE is CSV or TSV with a header: the first column is the file (a
     path or URI), the others are data ID values (e.g. path,detector).
     """
-    from .. import DatasetRef, FileDataset
+    from .. import FileDataset, UnresolvedRef
 
     entries = read_file_table(table_file, prefix)
     with open_butler(repo, writeable=True) as butler:
@@ -70,7 +70,7 @@ def ingest_files(
             FileDataset(
                 file,
                 [
-                    DatasetRef(
+                    UnresolvedRef(
                         dataset_type,
                         typed_data_id(
                             butler.dimensions,

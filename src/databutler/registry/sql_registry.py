@@ -587,7 +587,7 @@ class SqlRegistry:
         bridges = self._bridges
         bridge = bridges.register(datastore, ephemeral=bridges.is_ephemeral(datastore))
         while batch := list(islice(refs, 1_000)):
-            held = bridge.check(ref.id for ref in batch if ref.id is not None)
+            held = bridge.check(ref.id for ref in batch)
             yield from (ref for ref in batch if (ref.id in held) == keep_held)
 
     def run_dataset_ids(self, run: str) -> list[Any]:

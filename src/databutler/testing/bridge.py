@@ -18,6 +18,8 @@ import pytest
 import sqlalchemy
 
 from .. import ddl
+from .._dataset_ref import UnresolvedRef
+from .._dataset_type import DatasetType
 from .._exceptions import (
     AmbiguousDatasetError,
     ConflictError,
@@ -174,7 +176,8 @@ class DatastoreRegistryBridgeTests:
 
     def test_insert_accepts_full_dataset_refs(self, repo, bridge, backdoor) -> None:
         (fake,) = self.make_refs(repo, 1)
-        ref = DatasetRef("calexp", {"instrument": "HSC", "detector": 12}, run="run1", id=fake.id)
+        calexp = DatasetType("calexp", ["instrument", "detector"], "StructuredDataDict")
+        ref = DatasetRef(calexp, {"instrument": "HSC", "detector": 12}, run="run1", id=fake.id)
         bridge.insert([ref])
         assert backdoor.held("files") == {fake.id}
 
@@ -226,7 +229,7 @@ class DatastoreRegistryBridgeTests:
         with pytest.raises(InvalidDatasetIdError, match=r"not a uuid\.UUID"):
             call([*refs, NotAUuid()])
         with pytest.raises(AmbiguousDatasetError, match="no id"):
-            call([*refs, DatasetRef("calexp", {}, run="r", id=None)])
+            call([*refs, UnresolvedRef("calexp", {}, run="r")])
         with pytest.raises(InvalidDatasetIdError, match="'id' attribute"):
             call([*refs, "not a ref"])
         assert backdoor.snapshot() == before
@@ -682,7 +685,7 @@ class DatastoreRegistryBridgeTests:
 
     def test_find_datastores_needs_an_id(self, repo) -> None:
         with pytest.raises(AmbiguousDatasetError):
-            repo.datastores.findDatastores(DatasetRef("calexp", {}, run="r", id=None))
+            repo.datastores.findDatastores(UnresolvedRef("calexp", {}, run="r"))
 
     def test_locate(self, repo, bridge) -> None:
         refs = self.make_refs(repo, 4)

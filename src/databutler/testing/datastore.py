@@ -51,7 +51,7 @@ from typing import Any, Generic, TypeVar
 
 import pytest
 
-from .. import ConflictError, DatasetType, TransferModeError
+from .. import ConflictError, DatasetRef, DatasetType, TransferModeError
 from ..datastores import (
     DatasetNotStoredError,
     Datastore,
@@ -100,7 +100,7 @@ class DatastoreBackend(Generic[D]):
         return not any(self.backdoor(datastore).values())
 
 
-def make_refs(registry: SqlRegistry, n: int, run: str = "run") -> list:  # type: ignore[type-arg]
+def make_refs(registry: SqlRegistry, n: int, run: str = "run") -> list[DatasetRef]:
     """``n`` new datasets of type ``thing`` (one per detector) in ``run``."""
     if "thing" not in [t.name for t in registry.queryDatasetTypes()]:
         registry.insertDimensionData("instrument", {"instrument": "Cam"})
@@ -115,13 +115,14 @@ def make_refs(registry: SqlRegistry, n: int, run: str = "run") -> list:  # type:
     )
 
 
-def copy_datasets(source: SqlRegistry, target: SqlRegistry, refs: list) -> None:  # type: ignore[type-arg]
+def copy_datasets(source: SqlRegistry, target: SqlRegistry, refs: list[DatasetRef]) -> None:
     """Insert the datasets ``refs`` of ``source`` into ``target``, keeping their ids."""
     make_refs(target, 0)  # the dimension records and the dataset types
     for ref in refs:
         if ref.datasetType.name not in [t.name for t in target.queryDatasetTypes()]:
             target.registerDatasetType(ref.datasetType)
-        target.registerRun(ref.run)
+        if ref.run is not None:
+            target.registerRun(ref.run)
     target.import_datasets(refs)
 
 

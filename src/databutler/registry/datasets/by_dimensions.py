@@ -309,9 +309,9 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         """Add datasets with the ids they already have (from another repository)."""
         by_key: dict[tuple[str, str], list[DatasetRef]] = {}
         for ref in refs:
-            if ref.id is None or ref.run is None:
-                raise ValueError(f"Cannot import {ref!r}: it needs an id and a run.")
-            by_key.setdefault((_type_name(ref.datasetType), ref.run), []).append(ref)
+            if ref.run is None:
+                raise ValueError(f"Cannot import {ref!r}: it needs a run.")
+            by_key.setdefault((ref.datasetType.name, ref.run), []).append(ref)
         out: list[DatasetRef] = []
         with self._db.transaction():
             self._check_generation()
@@ -393,7 +393,6 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 generation = self._types.generation
                 assert generation is not None and len(refs) == 1
                 (ref,) = refs
-                assert ref.id is not None  # made by `_insert_new`
                 (key,) = db.encode_ids([ref.id])
                 inserted = db.insert_guarded(
                     generation.guard,
@@ -777,14 +776,8 @@ class _TypeInfo:
     find_sql: str
 
 
-def _type_name(datasetType: Any) -> str:
-    return datasetType if isinstance(datasetType, str) else str(datasetType.name)
-
-
 def _by_type(refs: Iterable[DatasetRef]) -> dict[str, list[DatasetRef]]:
     out: dict[str, list[DatasetRef]] = {}
     for ref in refs:
-        if ref.id is None:
-            raise ValueError(f"{ref!r} has no id; resolve it first.")
-        out.setdefault(_type_name(ref.datasetType), []).append(ref)
+        out.setdefault(ref.datasetType.name, []).append(ref)
     return out

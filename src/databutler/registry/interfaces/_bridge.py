@@ -45,6 +45,7 @@ MAX_DATASTORE_NAME_LENGTH = 256
 
 _DATASTORE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@/:<>+=-]*")
 _DATASTORE_NAME_CHAR_RE = re.compile(r"[A-Za-z0-9_.@/:<>+=-]")
+_NO_ID = object()  # what FakeDatasetRef.__eq__ reads from an object without ``id``
 
 
 def validate_datastore_name(name: Any) -> str:
@@ -119,10 +120,10 @@ class FakeDatasetRef:
         return f"FakeDatasetRef({self.id})"
 
     def __eq__(self, other: object) -> bool:
-        try:
-            return bool(self.id == other.id)  # type: ignore[attr-defined]
-        except AttributeError:
+        other_id = getattr(other, "id", _NO_ID)
+        if other_id is _NO_ID:
             return NotImplemented
+        return bool(self.id == other_id)
 
     def __hash__(self) -> int:
         return hash(self.id)
