@@ -32,7 +32,7 @@ from _common import (  # benchmarks/ is on the path when run as a script
     verdict,
     warm_up,
 )
-from databutler import Butler, DatasetRef, FileDataset
+from databutler import Butler, FileDataset, UnresolvedRef
 
 
 def import_seconds() -> float:
@@ -75,7 +75,7 @@ def run(n: int, repo: str, db: str | None, tmp: Path) -> int:
 
     with timed("where", n):
         places = butler.where(refs)
-    failures += sum(places[r.id] != {"files"} for r in refs)  # type: ignore[index]
+    failures += sum(places[r.id] != {"files"} for r in refs)
 
     with timed("get_by_ref", n):
         for ref in refs:
@@ -96,7 +96,7 @@ def run(n: int, repo: str, db: str | None, tmp: Path) -> int:
         path = incoming / f"f{d}.json"
         path.write_text('{"name": "%s", "value": 1.5}' % ("x" * 70))
         datasets.append(
-            FileDataset(str(path), [DatasetRef("thing", {"instrument": "Cam", "detector": d})])
+            FileDataset(str(path), [UnresolvedRef("thing", {"instrument": "Cam", "detector": d})])
         )
     with timed("ingest", n):
         ingested = butler.ingest(*datasets, transfer="copy")

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
-from ..datastores import FileDatastore
-from ..datastores._file_trash import EmptyTrashResult
+from ..datastores import EmptyTrashResult
 from . import _delete
 from ._arguments import require_bool, require_refs, require_str, require_strs, require_timestamp
 from ._butler_base import ButlerBase
@@ -160,7 +159,7 @@ class ButlerMaintenance(ButlerBase):
         failures = [
             failure
             for leaf in self.datastore.leaves
-            if isinstance(leaf, FileDatastore) and not dry_run
+            if not dry_run
             for failure in leaf.trash_failures
         ]
         return EmptyTrashResult(emptied, tuple(failures))

@@ -2,7 +2,13 @@
 
 from .._file_dataset import FileDataset
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, DatastoreAbilityError
-from ._file_trash import EmptyTrashResult, TrashFailure
+from ._maintenance import (
+    PROBLEM_KINDS,
+    EmptyTrashResult,
+    StorageCheck,
+    StorageProblem,
+    TrashFailure,
+)
 from .chained import ChainedDatastore, Constraints, DatasetTypeNotSupportedError
 from .file import FileDatastore, StoredFileInfo
 from .memory import InMemoryDatastore
@@ -11,6 +17,7 @@ from .config import KINDS, DatastoreFactory, datastore_from_config, register_kin
 
 __all__ = [
     "KINDS",
+    "PROBLEM_KINDS",
     "ChainedDatastore",
     "Constraints",
     "DatasetNotStoredError",
@@ -23,6 +30,8 @@ __all__ = [
     "FileDataset",
     "FileDatastore",
     "InMemoryDatastore",
+    "StorageCheck",
+    "StorageProblem",
     "StoredFileInfo",
     "TrashFailure",
     "datastore_from_config",

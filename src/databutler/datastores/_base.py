@@ -1,11 +1,16 @@
-"""The `Datastore` interface: put, get, trash and empty the trash of datasets' artifacts."""
+"""The `Datastore` interface: put, get, trash and empty the trash of datasets' artifacts.
+
+Besides the primitives, the maintenance hooks the Butler calls on each leaf
+datastore, with safe defaults: `Datastore.verify_storage`,
+`Datastore.recover_moves` and `Datastore.trash_failures`.
+"""
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,7 @@ from ._artifacts import (
     check_sizes,
     write_local,
 )
+from ._maintenance import StorageCheck, TrashFailure
 
 __all__ = [
     "DatasetNotStoredError",
@@ -266,6 +272,68 @@ class Datastore(ABC):
             The datasets whose artifacts were (or, with ``dry_run``, would be) deleted.
         """
         raise NotImplementedError()
+
+    trash_failures: Sequence[TrashFailure] = ()
+    """The artifacts the last `empty_trash` could not delete (their datasets stay trashed).
+
+    A datastore that can fail to delete an artifact without failing the call
+    (one bad file never stops the others) sets it on each `empty_trash`, to
+    the failures of that call; none by default. A chain's are its `leaves`'.
+    """
+
+    def recover_moves(self) -> None:
+        """Roll back the work a crashed process left half done in this datastore's storage.
+
+        The Butler calls it on each of its `leaves` when it opens a
+        repository for writing. A file datastore moves back the files of
+        move ingests that were interrupted (see `verify_storage`'s
+        ``unfinished_move``); by default there is nothing to do. What cannot
+        be rolled back is kept for `verify_storage` to report; an error
+        raised here is logged by the Butler, never passed on.
+        """
+        return None
+
+    def verify_storage(
+        self,
+        *,
+        repair: bool = False,
+        delete_unknown: bool = False,
+        checksums: bool = False,
+        reading: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> StorageCheck:
+        """Compare this datastore's registry rows, records and storage; with ``repair``, fix.
+
+        The Butler's ``verify`` calls it on each of its `leaves` and reports
+        what it returns. Each kind of problem is one of `PROBLEM_KINDS`, which
+        also says what ``repair`` does about it. A datastore whose artifacts
+        die with the process has nothing that can drift: this default checks
+        nothing and returns an empty `StorageCheck`.
+
+        Parameters
+        ----------
+        repair : `bool`, optional
+            Forget datasets whose artifacts are missing and locations without
+            records, drop records of datasets neither held nor trashed, empty
+            stale trash and roll back interrupted moves. Size and checksum
+            mismatches are only reported.
+        delete_unknown : `bool`, optional
+            With ``repair``, also delete artifacts that no record mentions.
+        checksums : `bool`, optional
+            Read every artifact with a recorded checksum and compare it.
+        reading : `~collections.abc.Callable`, optional
+            A context manager factory to hold open while the checks stream the
+            registry's tables (the Butler passes its database's ``session``,
+            so that they read on one connection); none by default. Repairs
+            run outside it.
+
+        Returns
+        -------
+        check : `StorageCheck`
+            The problems found (in order, those a repair could not fix after
+            the fixed ones of their kind), the repairs made by kind, and the
+            number of records compared with the storage.
+        """
+        return StorageCheck()
 
     # Deprecated aliases of renamed methods, kept for one release.
     emptyTrash = renamed("empty_trash")

@@ -2,8 +2,8 @@
 
 The file datastore is one class (``file.py``) and a helper module per idea
 (``_file_ingest``, ``_file_journal``, ``_file_transfer``, ``_file_trash``,
-``_file_trust``, ``_file_zip``). They all depend on this module, and the
-helpers never on ``file.py``:
+``_file_trust``, ``_file_verify``, ``_file_zip``). They all depend on this
+module, and the helpers never on ``file.py``:
 
 - the record of one artifact, `StoredFileInfo`, and its table
   (`records_spec`, `table_name`, `NO_COMPONENT`);
@@ -19,7 +19,7 @@ helpers never on ``file.py``:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,10 +27,11 @@ import sqlalchemy
 
 from .. import ddl
 from .._dataset_ref import DatasetId, DatasetRef
-from ..registry.interfaces import DatastoreRegistryBridge, OpaqueTableStorage
+from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridge, OpaqueTableStorage
 from ..transaction import DatastoreTransaction
 from ._artifacts import corrupted
 from ._base import DatastoreAbilities
+from ._maintenance import TrashFailure
 from .formatters import Formatter
 from .resources import ResourceStore
 from .templates import FileTemplate
@@ -201,6 +202,21 @@ class FileDatastoreLike(Protocol):
 
     def knows_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
         """Whether the datastore has a record of each dataset."""
+        ...
+
+    @property
+    def trash_failures(self) -> Sequence[TrashFailure]:
+        """The artifacts the last `empty_trash` could not delete."""
+        ...
+
+    def forget(self, refs: Iterable[DatasetIdRef] | DatasetRef) -> None:
+        """Forget datasets without deleting their artifacts."""
+        ...
+
+    def empty_trash(
+        self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
+    ) -> list[DatasetId]:
+        """Delete the artifacts of trashed datasets (only ``refs``' when given)."""
         ...
 
     def _template(self, ref: DatasetRef) -> FileTemplate:

@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from .._dataset_ref import DatasetId
 from ._base import _id
 from ._file_common import FileDatastoreLike, StoredFileInfo, is_direct
+from ._maintenance import EmptyTrashResult, TrashFailure
 from .resources import InvalidPathError, check_relative_path
 
+# The value types live in ``_maintenance`` (public as ``databutler.datastores.*``);
+# they are named here too for importers of their old place.
 __all__ = ["EmptyTrashResult", "TrashFailure", "empty_trash"]
 
 _LOG = logging.getLogger(__name__)
@@ -41,44 +43,6 @@ CHUNK = 10_000
 
 #: Times the whole trash is read again for what was trashed while it was emptied.
 ROUNDS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class TrashFailure:
-    """A trashed artifact that could not be deleted; its datasets stay in the trash."""
-
-    datastore: str
-    path: str
-    dataset_ids: tuple[DatasetId, ...]
-    reason: str
-
-    def __str__(self) -> str:
-        return (
-            f"Could not delete artifact {self.path!r} of datastore {self.datastore!r} "
-            f"({len(self.dataset_ids)} trashed dataset(s)): {self.reason}. Its trash rows are "
-            "kept; fix the cause (permissions, a directory in its place) and empty the trash "
-            "again, or run verify(repair=True)."
-        )
-
-
-class EmptyTrashResult(int):
-    """How many datasets `Butler.empty_trash` emptied (an `int`), and what it could not delete.
-
-    ``failures`` lists the artifacts that could not be deleted (`TrashFailure`);
-    their datasets stay in the trash, everything else was emptied.
-    """
-
-    failures: tuple[TrashFailure, ...]
-
-    def __new__(cls, emptied: int, failures: tuple[TrashFailure, ...] = ()) -> EmptyTrashResult:
-        result = super().__new__(cls, emptied)
-        result.failures = tuple(failures)
-        return result
-
-    @property
-    def ok(self) -> bool:
-        """Whether every trashed artifact could be deleted."""
-        return not self.failures
 
 
 def empty_trash(

@@ -18,6 +18,7 @@ import hashlib
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ from ._file_journal import journaled_paths
 from ._file_transfer import file_artifacts, transfer_files
 from ._file_trash import TrashFailure, empty_trash
 from ._file_trust import find_untracked
+from ._file_verify import recover_moves, verify_storage
 from ._file_zip import ingest_zip, put_zip, read_member
+from ._maintenance import StorageCheck
 from .formatters import Formatter, formatter_for, formatter_for_object
 from .resources import LocalStore, ResourceStore, StorageError, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
@@ -574,6 +577,26 @@ class FileDatastore(Datastore):
         selected = None if refs is None else list(dict.fromkeys(_id(r) for r in refs))
         emptied, self.trash_failures = empty_trash(self, selected, dry_run=dry_run)
         return emptied
+
+    # -- checks and recovery (in _file_verify) -----------------------------------
+
+    def recover_moves(self) -> None:
+        # docstring inherited; moves happen only on local roots, which hold the journals.
+        recover_moves(self)
+
+    def verify_storage(
+        self,
+        *,
+        repair: bool = False,
+        delete_unknown: bool = False,
+        checksums: bool = False,
+        reading: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> StorageCheck:
+        # docstring inherited; the records (through the bridge's streamed queries) against
+        # the storage listing, files ingested in place, and the move journal.
+        return verify_storage(
+            self, repair=repair, delete_unknown=delete_unknown, checksums=checksums, reading=reading
+        )
 
     def _forget_artifacts(self, refs: Sequence[DatasetIdRef]) -> None:
         # docstring inherited

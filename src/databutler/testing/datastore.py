@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -53,10 +54,13 @@ import pytest
 
 from .. import ConflictError, DatasetRef, DatasetType, TransferModeError
 from ..datastores import (
+    PROBLEM_KINDS,
     DatasetNotStoredError,
     Datastore,
     DatastoreAbilities,
     DatastoreAbilityError,
+    StorageCheck,
+    TrashFailure,
 )
 from ..registry import SqlRegistry
 from ..registry.interfaces import DatastoreRegistryBridgeManager
@@ -401,6 +405,74 @@ class DatastoreTests:
         locations = set(registry.getDatasetLocations(kept))
         assert locations and locations <= set(datastore.names)
         assert json.loads(source.read_text()) == {"v": 7}  # copied, not moved
+
+    # -- maintenance: verify_storage, recover_moves, trash_failures ------------------
+
+    def test_verify_storage_of_a_consistent_datastore(self, registry, datastore, backend) -> None:
+        refs = make_refs(registry, 3)
+        datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
+        before = backend.backdoor(datastore)
+        entered = []
+
+        @contextmanager
+        def reading() -> Iterator[None]:
+            entered.append(True)
+            yield
+
+        for leaf in datastore.leaves:
+            check = leaf.verify_storage(checksums=True, reading=reading)
+            assert isinstance(check, StorageCheck)
+            assert check.problems == [] and check.repaired == {}
+            assert check.checked >= 0
+            # Repairing a consistent datastore changes nothing, unknown files included.
+            check = leaf.verify_storage(repair=True, delete_unknown=True, reading=reading)
+            assert check.problems == [] and check.repaired == {}
+        assert len(entered) <= 2 * len(datastore.leaves)  # at most once a call
+        assert backend.backdoor(datastore) == before
+        assert [datastore.get(r) for r in refs] == [{"i": 0}, {"i": 1}, {"i": 2}]
+        # Without a reading context, and on the datastore itself (a chain's checks are
+        # its leaves': it finds nothing of its own).
+        assert datastore.verify_storage().problems == []
+
+    def test_verify_storage_reports_and_repairs_stale_trash(self, registry, datastore) -> None:
+        refs = make_refs(registry, 3)
+        datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
+        datastore.trash(refs[:2])  # the trash is not emptied
+        trashed = {r.id for r in refs[:2]}
+        for leaf in datastore.leaves:
+            check = leaf.verify_storage()
+            assert {p.kind for p in check.problems} <= {"stale_trash"}
+            assert all(p.kind in PROBLEM_KINDS for p in check.problems)
+            assert all(p.datastore == leaf.name for p in check.problems)
+            assert {p.dataset_id for p in check.problems} <= trashed
+            assert leaf.empty_trash(dry_run=True) != []  # a check repairs nothing
+            reported = len(check.problems)
+            check = leaf.verify_storage(repair=True)
+            assert len(check.problems) == reported
+            if reported:  # a datastore that reports stale trash empties it on repair
+                assert check.repaired == {"stale_trash": reported}
+                assert leaf.empty_trash(dry_run=True) == []
+                assert leaf.verify_storage().problems == []
+        assert datastore.get(refs[2]) == {"i": 2}
+
+    def test_recover_moves_with_nothing_to_recover(self, registry, datastore, backend) -> None:
+        refs = make_refs(registry, 2)
+        datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
+        before = backend.backdoor(datastore)
+        for leaf in datastore.leaves:
+            leaf.recover_moves()
+        assert backend.backdoor(datastore) == before
+        assert [datastore.get(r) for r in refs] == [{"i": 0}, {"i": 1}]
+
+    def test_trash_failures_after_emptying(self, registry, datastore) -> None:
+        refs = make_refs(registry, 2)
+        datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
+        for leaf in datastore.leaves:
+            assert all(isinstance(f, TrashFailure) for f in leaf.trash_failures)
+        datastore.trash(refs)
+        assert sorted(datastore.empty_trash()) == sorted(r.id for r in refs)
+        for leaf in datastore.leaves:
+            assert list(leaf.trash_failures) == []  # every artifact could be deleted
 
 
 #: The transfer modes of the built-in datastores' `ingest`.
