@@ -108,7 +108,7 @@ def _ingest(
                     component=NO_COMPONENT,
                     path=stored,
                     formatter=name,
-                    storage_class=str(getattr(ref.datasetType, "storageClass", "")),
+                    storage_class=ref.datasetType.storageClass,
                     checksum=hashlib.sha256(data).hexdigest() if data is not None else None,
                     file_size=size,
                 )

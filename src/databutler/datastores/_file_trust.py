@@ -52,7 +52,7 @@ def find_untracked(
                     component=NO_COMPONENT,
                     path=path,
                     formatter=formatter or formatter_by_suffix(posixpath.splitext(path)[1]),
-                    storage_class=str(getattr(ref.datasetType, "storageClass", "")),
+                    storage_class=ref.datasetType.storageClass,
                     checksum=None,
                     file_size=sizes[path],
                 )

@@ -105,10 +105,6 @@ def _keys(dataset_type: Any) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _type_name(ref: DatasetRef) -> str:
-    return str(getattr(ref.datasetType, "name", ref.datasetType))
-
-
 class ChainedDatastore(Datastore):
     """Forwards every operation to its children; each stores what it accepts.
 
@@ -220,7 +216,7 @@ class ChainedDatastore(Datastore):
             if not takers:
                 raise DatasetTypeNotSupportedError(
                     f"No child of chain {self.name!r} that can ingest files accepts datasets "
-                    f"of type {_type_name(ref)!r}; nothing was ingested."
+                    f"of type {ref.datasetType.name!r}; nothing was ingested."
                 )
             if transfer == "move" and len(takers) > 1:
                 raise ValueError(
@@ -247,7 +243,7 @@ class ChainedDatastore(Datastore):
         if not targets:
             raise DatasetTypeNotSupportedError(
                 f"No datastore of chain {self.name!r} ({', '.join(self.names)}) accepts "
-                f"datasets of type {_type_name(ref)!r}; nothing was {what}."
+                f"datasets of type {ref.datasetType.name!r}; nothing was {what}."
             )
         return targets
 

@@ -131,7 +131,7 @@ class FileDatastore(Datastore):
 
     def _template(self, ref: DatasetRef) -> FileTemplate:
         datasetType = ref.datasetType
-        key = getattr(datasetType, "name", str(datasetType))
+        key = datasetType.name
         template = self._validated.get(key)
         if template is None:
             template = self._templates.template_for(datasetType)
@@ -156,7 +156,7 @@ class FileDatastore(Datastore):
                 component=NO_COMPONENT,
                 path=path,
                 formatter=formatter.name,
-                storage_class=str(getattr(ref.datasetType, "storageClass", "")),
+                storage_class=ref.datasetType.storageClass,
                 checksum=hashlib.sha256(data).hexdigest() if self._checksum else None,
                 file_size=len(data),
             )
@@ -283,8 +283,8 @@ class FileDatastore(Datastore):
 
     def _configured_formatter(self, ref: DatasetRef) -> str | None:
         datasetType = ref.datasetType
-        for key in (getattr(datasetType, "name", None), getattr(datasetType, "storageClass", None)):
-            if key is not None and key in self._formatters:
+        for key in (datasetType.name, datasetType.storageClass):
+            if key in self._formatters:
                 return self._formatters[key]
         return None
 
