@@ -76,6 +76,33 @@ class StoredFileInfo:
         """Build from a records-table row."""
         return cls(**{name: record[name] for name in cls.__slots__})
 
+    @classmethod
+    def for_ref(
+        cls,
+        ref: DatasetRef,
+        path: str,
+        formatter: str,
+        file_size: int,
+        *,
+        data: bytes | None = None,
+        member: str = "",
+    ) -> StoredFileInfo:
+        """The record of ``ref``'s whole dataset stored at ``path`` (``member`` of an archive).
+
+        The checksum is the SHA-256 of ``data`` when given (pass it only where
+        checksums are recorded), else none.
+        """
+        return cls(
+            dataset_id=ref.id,
+            component=NO_COMPONENT,
+            path=path,
+            formatter=formatter,
+            storage_class=ref.datasetType.storageClass,
+            checksum=hashlib.sha256(data).hexdigest() if data is not None else None,
+            file_size=file_size,
+            member=member,
+        )
+
     def to_record(self) -> dict[str, Any]:
         """The records-table row."""
         return {name: getattr(self, name) for name in self.__slots__}

@@ -14,7 +14,6 @@ cannot give back.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -26,9 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError, TransferModeError, UnsafePathError
-from ._base import _id
 from ._file_common import (
-    NO_COMPONENT,
     FileDatastoreLike,
     StoredFileInfo,
     delete_after_failure,
@@ -102,17 +99,7 @@ def _ingest(
                     datastore._crash_point("moved")
                 else:
                     written.append(stored)
-            infos.append(
-                StoredFileInfo(
-                    dataset_id=_id(ref),
-                    component=NO_COMPONENT,
-                    path=stored,
-                    formatter=name,
-                    storage_class=ref.datasetType.storageClass,
-                    checksum=hashlib.sha256(data).hexdigest() if data is not None else None,
-                    file_size=size,
-                )
-            )
+            infos.append(StoredFileInfo.for_ref(ref, stored, name, size, data=data))
         datastore._crash_point("after_write")
         datastore._record(refs, infos)
         recorded.extend(refs)

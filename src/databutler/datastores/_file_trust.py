@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from .._dataset_ref import DatasetId, DatasetRef
 from ._base import _id
-from ._file_common import NO_COMPONENT, FileDatastoreLike, StoredFileInfo, formatter_by_suffix
+from ._file_common import FileDatastoreLike, StoredFileInfo, formatter_by_suffix
 from .formatters import formatter_for
 
 __all__ = ["TRUSTED_SUFFIXES", "find_untracked"]
@@ -47,15 +47,8 @@ def find_untracked(
     for ref in untracked:
         for path, formatter in candidates[_id(ref)].items():
             if path in sizes:
-                info = StoredFileInfo(
-                    dataset_id=_id(ref),
-                    component=NO_COMPONENT,
-                    path=path,
-                    formatter=formatter or formatter_by_suffix(posixpath.splitext(path)[1]),
-                    storage_class=ref.datasetType.storageClass,
-                    checksum=None,
-                    file_size=sizes[path],
-                )
+                name = formatter or formatter_by_suffix(posixpath.splitext(path)[1])
+                info = StoredFileInfo.for_ref(ref, path, name, sizes[path])
                 found[_id(ref)] = [info]
                 break
     return found

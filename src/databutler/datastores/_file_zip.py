@@ -9,7 +9,6 @@ directory and the member), a remote one is read whole.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import posixpath
@@ -23,7 +22,6 @@ from typing import Any
 from .._dataset_ref import DatasetRef
 from ._base import _id
 from ._file_common import (
-    NO_COMPONENT,
     FileDatastoreLike,
     StoredFileInfo,
     formatter_by_suffix,
@@ -95,14 +93,12 @@ def put_zip(
         members[member] = data
         refs.append(ref)
         infos.append(
-            StoredFileInfo(
-                dataset_id=_id(ref),
-                component=NO_COMPONENT,
-                path=path,
-                formatter=formatter.name,
-                storage_class=ref.datasetType.storageClass,
-                checksum=hashlib.sha256(data).hexdigest() if datastore._checksum else None,
-                file_size=len(data),
+            StoredFileInfo.for_ref(
+                ref,
+                path,
+                formatter.name,
+                len(data),
+                data=data if datastore._checksum else None,
                 member=member,
             )
         )
@@ -265,13 +261,4 @@ def _member_info(
         posixpath.splitext(member)[1]
     )
     formatter_for(name)
-    return StoredFileInfo(
-        dataset_id=_id(ref),
-        component=NO_COMPONENT,
-        path=stored,
-        formatter=name,
-        storage_class=ref.datasetType.storageClass,
-        checksum=hashlib.sha256(data).hexdigest() if data is not None else None,
-        file_size=size,
-        member=member,
-    )
+    return StoredFileInfo.for_ref(ref, stored, name, size, data=data, member=member)

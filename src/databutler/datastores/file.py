@@ -14,7 +14,6 @@ deleted again, so a failure leaves neither a file nor a row.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,7 +27,6 @@ from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, 
 from ._artifacts import Artifact, corrupted
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, IngestItem, _id
 from ._file_common import (
-    NO_COMPONENT,
     StoredFileInfo,
     check_bytes,
     delete_after_failure,
@@ -151,14 +149,8 @@ class FileDatastore(Datastore):
             formatter = self._formatter(ref, obj)
             data = formatter.to_bytes(obj)  # serialise before touching storage
             path = self._template(ref).format(ref) + formatter.extension
-            info = StoredFileInfo(
-                dataset_id=_id(ref),
-                component=NO_COMPONENT,
-                path=path,
-                formatter=formatter.name,
-                storage_class=ref.datasetType.storageClass,
-                checksum=hashlib.sha256(data).hexdigest() if self._checksum else None,
-                file_size=len(data),
+            info = StoredFileInfo.for_ref(
+                ref, path, formatter.name, len(data), data=data if self._checksum else None
             )
             prepared.append((ref, info, data))
         written: list[str] = []
