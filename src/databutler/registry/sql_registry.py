@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import inspect
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from .._collection_type import CollectionType, Timespan
 from .._dataset_id import DatasetIdGenEnum
@@ -143,6 +145,27 @@ class RegistryDatasets(Protocol):
     def delete(self, ids: Iterable[Any]) -> int:
         """Delete datasets by id, all-or-nothing; how many existed."""
         ...
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _listing(stream: Callable[_P, Iterator[_T]], name: str, doc: str) -> Callable[_P, list[_T]]:
+    """A method that lists what ``stream`` yields: one signature for a streamed query and
+    its listed twin."""
+
+    @functools.wraps(stream)
+    def listed(*args: _P.args, **kwargs: _P.kwargs) -> list[_T]:
+        return list(stream(*args, **kwargs))
+
+    listed.__name__ = name
+    listed.__qualname__ = f"SqlRegistry.{name}"
+    listed.__doc__ = doc
+    signature = inspect.signature(stream)
+    returns = str(signature.return_annotation).replace("Iterator[", "list[", 1)
+    listed.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+    return listed
 
 
 class SqlRegistry:
@@ -505,32 +528,6 @@ class SqlRegistry:
         # The coherence check rides on the search's own query (see `_coherent`).
         return self._datasets.find(name, data_id, search, timespan, coherent=True)
 
-    def queryDatasets(
-        self,
-        datasetType: str | DatasetType,
-        *,
-        collections: Sequence[str] | str,
-        where: str | None = "",
-        bind: Mapping[str, Any] | None = None,
-        in_datastore: str | None = None,
-        not_in_datastore: str | None = None,
-    ) -> list[DatasetRef]:
-        """Datasets of one type in ``collections`` matching ``where``.
-
-        ``in_datastore``/``not_in_datastore`` keep datasets a named datastore
-        does (or does not) hold.
-        """
-        return list(
-            self.stream_datasets(
-                datasetType,
-                collections=collections,
-                where=where,
-                bind=bind,
-                in_datastore=in_datastore,
-                not_in_datastore=not_in_datastore,
-            )
-        )
-
     def stream_datasets(
         self,
         datasetType: str | DatasetType,
@@ -541,7 +538,11 @@ class SqlRegistry:
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
     ) -> Iterator[DatasetRef]:
-        """Like `queryDatasets`, but streamed: rows are read as the iterator advances.
+        """Datasets of one type in ``collections`` matching ``where``, streamed: rows are
+        read as the iterator advances (`queryDatasets` lists them).
+
+        ``in_datastore``/``not_in_datastore`` keep datasets a named datastore
+        does (or does not) hold.
 
         A datastore filter naming an ephemeral (in-memory) datastore, which
         the SQL tables do not know, is applied batch by batch to the rows.
@@ -574,6 +575,17 @@ class SqlRegistry:
         if held_out is not None:
             rows = self._filter_held(rows, held_out, keep_held=False)
         return rows
+
+    queryDatasets = _listing(
+        stream_datasets,
+        "queryDatasets",
+        """Datasets of one type in ``collections`` matching ``where``, as a list.
+
+        ``in_datastore``/``not_in_datastore`` keep datasets a named datastore
+        does (or does not) hold. `stream_datasets` takes the same arguments
+        and reads the rows as its iterator advances.
+        """,
+    )
 
     def _filter_held(
         self, refs: Iterator[DatasetRef], datastore: str, *, keep_held: bool
