@@ -250,3 +250,31 @@ def test_find_after_run_recreated_by_child(root: str, found_before: bool) -> Non
     assert butler.get(ref) == {"new": 1}
     assert butler.find_dataset("thing", instrument="HSC", detector=0, collections=search) is None
     butler.close()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "butler.registry.registerRun('unrelated')",
+        "butler.register_dataset_type('other', ['detector'], 'StructuredDataDict')",
+        "butler.collection_chain('all', ['night1'])",
+    ],
+    ids=["new-run", "new-type", "new-chain"],
+)
+def test_put_after_an_unrelated_schema_change_by_child(root: str, change: str) -> None:
+    """Another client's schema change makes this client's caches stale but not wrong: the
+    next put notices (on PostgreSQL, its guarded insert finds another generation), refreshes
+    and succeeds within the same call."""
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+    in_child(root, change)
+    ref = butler.put({"a": 2}, "thing", instrument="HSC", detector=1)
+    assert butler.get(ref) == {"a": 2}
+    refs = butler.put_many(
+        [({"a": 3}, "thing", {"instrument": "HSC", "detector": 2})]
+    )  # the caches are current again: the guarded insert goes through at once
+    assert [butler.get(r) for r in refs] == [{"a": 3}]
+    assert visible(root, "thing", "night1") == [
+        {"instrument": "HSC", "detector": d} for d in (0, 1, 2)
+    ]
+    butler.close()

@@ -54,10 +54,6 @@ _STREAM_BATCH = 10_000
 _NO_ROWS: Any = object()
 
 
-class _StaleCaches(Exception):
-    """A guarded insert found the schema generation changed: nothing was inserted."""
-
-
 def tags_table_name(group: DimensionGroup) -> str:
     """The tags table of datasets whose types have ``group``'s required dimensions."""
     digest = hashlib.sha1(",".join(group.required).encode()).hexdigest()[:12]
@@ -271,14 +267,21 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             if not guarded:
                 self._check_generation()
             try:
-                return self._insert_new(datasetTypeName, run, data_ids, idGenerationMode, guarded)
+                refs = self._insert_new(datasetTypeName, run, data_ids, idGenerationMode, guarded)
             except ConflictError:
                 raise  # the database refused the rows (and PostgreSQL the transaction)
-            except (_StaleCaches, DatabutlerError) as exc:
-                # Nothing is written yet: if the caches were stale, start again afresh.
-                if not guarded or not (self._check_generation() or isinstance(exc, _StaleCaches)):
+            except DatabutlerError:
+                # Refused before anything was written, perhaps because of stale caches.
+                if not guarded or not self._check_generation():
                     raise
-            return self._insert_new(datasetTypeName, run, data_ids, idGenerationMode, False)
+                refs = None
+            else:
+                if refs is None:  # the guard found another generation: nothing was written
+                    self._check_generation()
+            if refs is None:  # again, on fresh caches, with the generation share-locked
+                refs = self._insert_new(datasetTypeName, run, data_ids, idGenerationMode, False)
+                assert refs is not None
+            return refs
 
     def _insert_new(
         self,
@@ -287,7 +290,9 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         data_ids: list[Mapping[str, Any]],
         idGenerationMode: DatasetIdGenEnum,
         guarded: bool,
-    ) -> list[DatasetRef]:
+    ) -> list[DatasetRef] | None:
+        """The new refs, inserted; with ``guarded``, `None` if the caches were stale (nothing
+        was inserted: see `_insert_rows`)."""
         info = self._type_info(datasetTypeName)
         datasetType, universe, group = info.datasetType, self._universe, info.group
         make_id = self._ids.makeDatasetId
@@ -302,8 +307,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 )
             dataset_id = make_id(run, datasetType, coordinate, idGenerationMode)
             refs.append(DatasetRef(datasetType, coordinate, run=run, id=dataset_id))
-        self._write(info.key, datasetType, run, refs, guarded=guarded)
-        return refs
+        return refs if self._write(info.key, datasetType, run, refs, guarded=guarded) else None
 
     def import_(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
         """Add datasets with the ids they already have (from another repository)."""
@@ -347,22 +351,29 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         refs: list[DatasetRef],
         *,
         guarded: bool = False,
-    ) -> None:
+    ) -> bool:
+        """Insert ``refs`` into ``run``; whether they went in (only a guarded insert finding
+        stale caches says no).
+
+        The checks come before the nested transaction block, so that an error
+        they raise (perhaps from stale caches, which the caller may refresh and
+        retry) does not doom the caller's transaction.
+        """
+        run_record = self._collections.find(run)
+        if run_record.type is not CollectionType.RUN:
+            raise CollectionError(
+                f"Datasets go into RUN collections; {run!r} is {run_record.type.name}."
+            )
+        info = self._type_info(datasetType.name)
+        if info.key != type_key or info.datasetType != datasetType:
+            raise DatasetTypeConflictError(
+                f"Dataset type {datasetType.name!r} was redefined (by another client) "
+                f"while these datasets were prepared: now {info.datasetType}, they were "
+                f"made for {datasetType}. Nothing was added; repeat the call to use the "
+                "current definition."
+            )
         with self._db.transaction():
-            run_record = self._collections.find(run)
-            if run_record.type is not CollectionType.RUN:
-                raise CollectionError(
-                    f"Datasets go into RUN collections; {run!r} is {run_record.type.name}."
-                )
-            info = self._type_info(datasetType.name)
-            if info.key != type_key or info.datasetType != datasetType:
-                raise DatasetTypeConflictError(
-                    f"Dataset type {datasetType.name!r} was redefined (by another client) "
-                    f"while these datasets were prepared: now {info.datasetType}, they were "
-                    f"made for {datasetType}. Nothing was added; repeat the call to use the "
-                    "current definition."
-                )
-            self._insert_rows(info, datasetType, run, run_record.key, refs, guarded=guarded)
+            return self._insert_rows(info, datasetType, run, run_record.key, refs, guarded=guarded)
 
     def _insert_rows(
         self,
@@ -373,13 +384,13 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         refs: list[DatasetRef],
         *,
         guarded: bool = False,
-    ) -> None:
-        """Insert the dataset and tags rows of ``refs``.
+    ) -> bool:
+        """Insert the dataset and tags rows of ``refs``; whether they went in.
 
         With ``guarded`` (one ref), both rows go in one statement that also
         share-locks the schema generation, and only if it is still the one
-        this client's caches were built under; `_StaleCaches` if it was not
-        (nothing was inserted).
+        this client's caches were built under; if it was not, nothing is
+        inserted and the answer is `False` (no error: the transaction goes on).
         """
         type_key = info.key
         required = info.group.required
@@ -411,9 +422,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                         ),
                     ],
                 )
-                if not inserted:
-                    raise _StaleCaches()
-                return
+                return inserted
             with db.transaction():
                 for batch in chunked(refs, db.IN_BATCH_SIZE):
                     keys = db.encode_ids([r.id for r in batch])
@@ -432,6 +441,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                         ],
                         encoded=["dataset_id"],
                     )
+            return True
         except ConflictError as exc:
             raise ConflictError(
                 f"Cannot add these {datasetType.name!r} datasets to run {run!r}: one has an id "
