@@ -14,7 +14,9 @@ database, dropped afterwards), then K processes run the same mix for
 - ``get`` it back by data ID and compare the bytes;
 - every 4th round, ``query`` the client's run with a ``where`` expression;
 - every 8th round, ``prune`` (purge) the client's four oldest datasets and
-  ``empty_trash``.
+  ``empty_trash``;
+- every 16th round, ``put`` into a new run of its own (a schema change that
+  every other client's caches must notice while they keep putting).
 
 Every call that returns counts as one acknowledged operation. Per K it prints::
 
@@ -77,6 +79,7 @@ def client_main(
     ops = 0
     kept: dict[str, dict[str, Any]] = {}  # dataset id -> payload, acknowledged and not pruned
     pruned: list[str] = []
+    runs: list[str] = []  # the new runs this client made
     order: list[Any] = []  # refs in put order, oldest first
     with Butler(root, run=run, writeable=True) as butler:
         if start is not None:
@@ -111,12 +114,27 @@ def client_main(
                     ops += 1
                     butler.empty_trash()
                     ops += 1
+                if round_ % 16 == 15:
+                    extra = f"{run}-extra{round_}"
+                    ref = butler.put(data, "thing", instrument="Cam", detector=round_, run=extra)
+                    runs.append(extra)
+                    kept[str(ref.id)] = data
+                    ops += 1
             except Exception as exc:  # counted and reported: the benchmark goes on
                 errors[type(exc).__name__] += 1
             round_ += 1
         took = time.time() - began
     Path(out).write_text(
-        json.dumps({"ops": ops, "seconds": took, "errors": errors, "kept": kept, "pruned": pruned})
+        json.dumps(
+            {
+                "ops": ops,
+                "seconds": took,
+                "errors": errors,
+                "kept": kept,
+                "pruned": pruned,
+                "runs": runs,
+            }
+        )
     )
 
 
@@ -153,9 +171,9 @@ def check(root: str, results: list[dict[str, Any]]) -> dict[str, int]:
     counts = Counter(acknowledged=0, kept=0, lost=0, wrong=0, resurrected=0)
     with Butler(root) as butler:
         for client, result in enumerate(results):
+            search = [f"client{client}", *result["runs"]]
             stored = {
-                str(ref.id): ref
-                for ref in butler.query_datasets("thing", collections=f"client{client}")
+                str(ref.id): ref for ref in butler.query_datasets("thing", collections=search)
             }
             counts["acknowledged"] += len(result["kept"]) + len(result["pruned"])
             counts["kept"] += len(result["kept"])
