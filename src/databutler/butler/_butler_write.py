@@ -143,10 +143,11 @@ class ButlerWrites(ButlerBase):
                 "No run to put into: pass run='name' to put(), or open the butler "
                 "with Butler(root, run='name', writeable=True)."
             )
+        run_name = target or ""  # used only when there are datasets to insert, and then set
         # A run this client has seen is not looked up again (the insert's transaction
         # checks the cached one), so later puts write nothing for it; a new one is
         # registered inside the transaction, so that a failed put leaves no empty run.
-        new_run = bool(groups) and not self.registry.known_collection(target)  # type: ignore[arg-type]
+        new_run = bool(groups) and not self.registry.known_collection(run_name)
         inserts = {
             name: [items[i][2] or {} for i in positions] for name, positions in groups.items()
         }
@@ -154,11 +155,11 @@ class ButlerWrites(ButlerBase):
         def attempt(new_run: bool) -> list[DatasetRef]:
             with explaining_conflicts(self.registry, inserts, target), self.transaction():
                 if new_run:
-                    self.registry.registerRun(target)  # type: ignore[arg-type]
+                    self.registry.registerRun(run_name)
                 if resolved:
                     self._import_refs(resolved)
                 for name, positions in groups.items():
-                    new = self.registry.insertDatasets(name, inserts[name], target)  # type: ignore[arg-type]
+                    new = self.registry.insertDatasets(name, inserts[name], run_name)
                     for i, ref in zip(positions, new, strict=True):
                         refs[i] = ref
                 done = [ref for ref in refs if ref is not None]
@@ -171,7 +172,7 @@ class ButlerWrites(ButlerBase):
             try:
                 return attempt(new_run)
             except MissingCollectionError:
-                if new_run or not groups or self.registry.known_collection(target):  # type: ignore[arg-type]
+                if new_run or not groups or self.registry.known_collection(run_name):
                     raise
                 return attempt(True)  # another client removed the run since this one saw it
 

@@ -30,18 +30,19 @@ def retrying(db: Database, work: Callable[[], T], what: str) -> T:
     at once as `ConcurrentUpdateError`.
     """
     attempts = 1 if db.isInTransaction() else ATTEMPTS
-    for attempt in range(attempts):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return work()
         except Exception as exc:
             if not db.is_transient(exc):
                 raise
-            if attempt + 1 >= attempts:
+            if attempt >= attempts:
                 raise ConcurrentUpdateError(
                     f"Could not {what}: it collided with another client's changes "
-                    f"{attempt + 1} time(s) and was rolled back whole; repeat it"
+                    f"{attempt} time(s) and was rolled back whole; repeat it"
                     + (" (the whole transaction)." if attempts == 1 else " later.")
                 ) from exc
-            # Jittered exponential pause, so that the colliding clients part ways.
-            time.sleep(random.uniform(0, FIRST_PAUSE * 2**attempt))
-    raise AssertionError("unreachable")
+        # Jittered exponential pause, so that the colliding clients part ways.
+        time.sleep(random.uniform(0, FIRST_PAUSE * 2 ** (attempt - 1)))
