@@ -289,21 +289,27 @@ class ButlerWrites(ButlerBase):
         transfer: str | None = "auto",
         skip_dimensions: bool = False,
         skip_existing: bool = False,
+        skip_unknown_fields: bool = False,
     ) -> list[DatasetRef]:
         """Import an export (directory or zip), keeping dataset ids; return the refs.
 
-        The export is treated as untrusted: a malformed manifest, or a path
-        that is absolute or leaves the export (through ``..`` or a link), is
-        an `ExportFormatError` before anything changes. With ``skip_existing``
+        ``source`` is a databutler export or a daf_butler one (its directory
+        or YAML file; see docs/coming-from-daf-butler.md). The export is
+        treated as untrusted: a malformed manifest, or a path that is
+        absolute or leaves the export (through ``..`` or a link), is an
+        `ExportFormatError` before anything changes. With ``skip_existing``
         datasets the repository has already, with the same id, dataset type,
         run and data ID, are left out (and not returned) instead of failing
         the import; an id stored with another definition is still a
-        `ConflictError`.
+        `ConflictError`. With ``skip_unknown_fields`` the dimension records,
+        and record fields, of a daf_butler export that this repository's
+        dimension universe has no place for are left out instead of refused.
         """
         require_path(source, "source")
         require_str(transfer, "transfer", optional=True)
         require_bool(skip_dimensions, "skip_dimensions")
         require_bool(skip_existing, "skip_existing")
+        require_bool(skip_unknown_fields, "skip_unknown_fields")
         self._require_writeable("import datasets")
         return _exchange.import_(
             self,
@@ -311,4 +317,5 @@ class ButlerWrites(ButlerBase):
             transfer=transfer,
             skip_dimensions=skip_dimensions,
             skip_existing=skip_existing,
+            skip_unknown_fields=skip_unknown_fields,
         )

@@ -43,6 +43,7 @@ from ..dimensions import DataCoordinate
 from ..registry import SqlRegistry
 from ..registry.collections import validate_collection_name
 from ._conflicts import explaining_conflicts
+from ._daf_butler_export import DafButlerExport, is_daf_butler_export, read_daf_butler_export
 from ._manifest import (
     EXPORT_VERSION,
     Manifest,
@@ -527,18 +528,20 @@ def import_(
     transfer: str | None,
     skip_dimensions: bool,
     skip_existing: bool = False,
+    skip_unknown_fields: bool = False,
 ) -> list[DatasetRef]:
-    """Import an export directory or zip: types, records, runs, datasets, files and tags.
+    """Import an export: types, records, collections, datasets, files, tags and certifications.
 
-    The export is untrusted input: its manifest is checked whole, and every
-    artifact path is resolved, before the repository is changed.
+    ``source`` is a databutler export (a directory or a zip of one), a
+    daf_butler export (its directory, or its YAML file, with the files it
+    copied beside it), or a zip of either. The export is untrusted input: it
+    is checked whole, and every artifact path resolved, before the
+    repository is changed; a failure leaves the repository as it was.
     """
     path = Path(source).absolute()
     if not path.exists():
         raise ExportFormatError(f"{path} does not exist; give an export directory or zip file.")
-    if path.is_file():
-        if not zipfile.is_zipfile(path):
-            raise ExportFormatError(f"{path} is neither an export directory nor a zip file of one.")
+    if path.is_file() and zipfile.is_zipfile(path):
         with tempfile.TemporaryDirectory(prefix="databutler-import-") as tmp:
             _safe_extract(path, Path(tmp))
             # The extracted files go with the temporary directory: links to them
@@ -549,14 +552,44 @@ def import_(
                 transfer="copy",
                 skip_dimensions=skip_dimensions,
                 skip_existing=skip_existing,
+                skip_unknown_fields=skip_unknown_fields,
             )
-    manifest = read_manifest(path)
-    # Refuse a bad manifest before changing anything.
+    upstream: DafButlerExport | None = None
     registry = butler.registry
+    if path.is_file():
+        if is_daf_butler_export(path):
+            upstream = read_daf_butler_export(
+                path,
+                registry.dimensions,
+                skip_dimensions=skip_dimensions,
+                skip_unknown_fields=skip_unknown_fields,
+            )
+            manifest, path = upstream.manifest, path.parent
+        elif path.name in ("export.yaml", "export.json"):
+            path = path.parent
+            manifest = read_manifest(path)
+        else:
+            raise ExportFormatError(
+                f"{path} is neither an export directory, an export's YAML file, nor a zip "
+                "file of an export."
+            )
+    elif is_daf_butler_export(path / "export.yaml"):
+        upstream = read_daf_butler_export(
+            path / "export.yaml",
+            registry.dimensions,
+            skip_dimensions=skip_dimensions,
+            skip_unknown_fields=skip_unknown_fields,
+        )
+        manifest = upstream.manifest
+    else:
+        manifest = read_manifest(path)
+    # Refuse a bad manifest before changing anything.
     check_records(manifest, registry.dimensions)
     refs = resolve_refs(manifest, registry.dimensions)
     paths = [artifact_path(path, manifest, entry) for entry in manifest.files]
     _check_objects(manifest, paths)
+    if upstream is not None:
+        _check_collections(registry, upstream)
     if manifest.artifacts != "inside" and transfer in ("move", "auto", None, "direct"):
         # Never move, nor record in place, a file the export only points at: it
         # belongs to the exporting repository, whose purge would delete it.
@@ -570,7 +603,9 @@ def import_(
             if registry.registerDatasetType(dataset_type):
                 added.append(dataset_type.name)
         with butler.transaction():
-            return _import_directory(
+            if upstream is not None:
+                _register_collections(registry, manifest, upstream)
+            imported = _import_directory(
                 butler,
                 manifest,
                 list(zip(paths, refs, strict=True)),
@@ -578,10 +613,78 @@ def import_(
                 skip_dimensions,
                 skip_existing,
             )
+            if upstream is not None:
+                _certify_and_chain(registry, manifest, refs, imported, upstream)
+            return imported
     except BaseException:
         for name in added:
             registry.removeDatasetType(name)
         raise
+
+
+def _check_collections(registry: SqlRegistry, upstream: DafButlerExport) -> None:
+    """Refuse collections that clash with the repository's, before anything changes."""
+    kinds = dict(upstream.collections)
+    kinds.update({run: CollectionType.RUN for run in upstream.manifest.runs})
+    for name, kind in sorted(kinds.items()):
+        validate_collection_name(name)
+        if registry.known_collection(name):
+            here = registry.getCollectionType(name)
+            if here is not kind:
+                raise ConflictError(
+                    f"Collection {name!r} is {here.name} here and {kind.name} in the export; "
+                    "rename or remove one of them, then import again. Nothing was changed."
+                )
+    for chain, children in sorted(upstream.chains.items()):
+        missing = [c for c in children if c not in kinds and not registry.known_collection(c)]
+        if missing:
+            raise ExportFormatError(
+                f"{upstream.manifest.location}: chain {chain!r} has child collection(s) "
+                f"{', '.join(map(repr, missing))}, which neither the export nor this "
+                "repository has; export them too, or create them here first."
+            )
+        if registry.known_collection(chain):
+            present = registry.getCollectionChain(chain)
+            if tuple(present) != children:
+                raise ConflictError(
+                    f"Chain {chain!r} exists here with children {list(present)}; the export "
+                    f"gives {list(children)}. Rename or remove one of them, then import "
+                    "again. Nothing was changed."
+                )
+
+
+def _register_collections(
+    registry: SqlRegistry, manifest: Manifest, upstream: DafButlerExport
+) -> None:
+    """Register the export's runs and other collections (chains last, once filled)."""
+    docs = upstream.docs
+    for run in manifest.runs:
+        registry.registerRun(run, doc=docs.get(run))
+    for name, kind in upstream.collections.items():
+        registry.registerCollection(name, kind, doc=docs.get(name))
+
+
+def _certify_and_chain(
+    registry: SqlRegistry,
+    manifest: Manifest,
+    refs: list[list[DatasetRef]],
+    imported: list[DatasetRef],
+    upstream: DafButlerExport,
+) -> None:
+    types = {t.name: registry.getDatasetType(t.name) for t in manifest.dataset_types}
+    by_id = {
+        ref.id: DatasetRef(types[ref.datasetType.name], ref.dataId, run=ref.run, id=ref.id)
+        for group in refs
+        for ref in group
+    }
+    # Datasets skipped as existing (skip_existing) keep the certifications they have.
+    fresh = {ref.id for ref in imported}
+    for certification in upstream.certifications:
+        members = [by_id[i] for i in certification.ids if i in fresh]
+        if members:
+            registry.certify(certification.collection, members, certification.timespan)
+    for chain, children in upstream.chains.items():
+        registry.setCollectionChain(chain, children)
 
 
 def _check_objects(manifest: Manifest, paths: list[str]) -> None:

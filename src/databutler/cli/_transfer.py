@@ -182,13 +182,25 @@ def _collections(butler: Butler, patterns: tuple[str, ...]) -> list[str]:
     is_flag=True,
     help="Leave out datasets that exist here already, identical (same id, type, run, data ID).",
 )
+@click.option(
+    "--skip-unknown-fields",
+    is_flag=True,
+    help="Leave out dimension records and record fields (of a daf_butler export) that this "
+    "repository's dimensions have no place for.",
+)
 def import_(
-    repo: str, source: Path, transfer: str | None, skip_dimensions: bool, skip_existing: bool
+    repo: str,
+    source: Path,
+    transfer: str | None,
+    skip_dimensions: bool,
+    skip_existing: bool,
+    skip_unknown_fields: bool,
 ) -> None:
     """Import an export directory or zip.
 
-    SOURCE is what export wrote: a directory or a .zip file. The export is
-    checked whole before anything changes; paths that leave it are refused.
+    SOURCE is what export wrote: a directory or a .zip file; or a daf_butler
+    export (its directory or its YAML file). The export is checked whole
+    before anything changes; paths that leave it are refused.
     """
     with open_butler(repo, writeable=True) as butler, progress("Importing"):
         refs = butler.import_(
@@ -196,6 +208,7 @@ def import_(
             transfer=transfer,
             skip_dimensions=skip_dimensions,
             skip_existing=skip_existing,
+            skip_unknown_fields=skip_unknown_fields,
         )
     click.echo(f"Imported {len(refs)} dataset(s).")
 
