@@ -22,6 +22,7 @@ from databutler import (
     ReadOnlyDatabaseError,
     UnresolvedRef,
 )
+from databutler.datastores import StoredFileInfo
 from databutler.testing.butler import RepositoryFactory, S3Environment, file_datastore, populate
 
 
@@ -233,6 +234,23 @@ class TestPrune:
         # A purged dataset can be put again under its old id.
         again = butler.put({"back": True}, refs[2])
         assert again.id == refs[2].id and butler.get(again) == {"back": True}
+
+    def test_put_failing_at_commit_leaves_no_artifact_and_no_row(self, butler: Butler) -> None:
+        # On PostgreSQL the bridge and records rows go out with the COMMIT: a
+        # violation found there must undo the put as one found earlier does.
+        (ref,) = put_things(butler, range(1))
+        butler.prune([ref], purge=True)
+        assert artifacts(butler) == []
+        stray = StoredFileInfo.for_ref(ref, "elsewhere.json", "json", 1)
+        records = file_datastore(butler).records
+        records.insert(stray.to_record())  # a records row no dataset has: the put's row conflicts
+        with pytest.raises(ConflictError):
+            butler.put({"back": True}, ref)
+        assert artifacts(butler) == []
+        assert butler.registry.existing_dataset_ids([ref.id]) == set()
+        assert location_rows(butler) == 0
+        records.delete(["dataset_id"], {"dataset_id": ref.id})
+        assert butler.get(butler.put({"back": True}, ref)) == {"back": True}
 
     def test_remove_runs(self, butler: Butler) -> None:
         put_things(butler, range(3))

@@ -663,6 +663,97 @@ def test_insert_guarded_inserts_all_or_nothing_under_its_guard(tmp_path: Path) -
         assert _raw(databases, "child", "id") == [(1, 1)]
 
 
+def _deferred_insert(db: Database, table: sqlalchemy.Table, i: int, *, note: str = "") -> None:
+    """Insert item ``i`` with `execute_deferred`; a conflict is explained with ``note``."""
+    sql = f"INSERT INTO {db.quoted(table)} (id, name, value) VALUES ({db.PLACEHOLDER}, "
+    sql += f"{db.PLACEHOLDER}, {db.PLACEHOLDER})"
+
+    def explain(exc: ConflictError) -> ConflictError:
+        return ConflictError(f"{note}: {exc}", exc.orig)
+
+    db.execute_deferred(sql, [(i, f"n{i}", i)], many=True, what="insert into item", explain=explain)
+
+
+def test_deferred_writes_are_pipelined_on_postgresql_only(db: Database) -> None:
+    # psycopg 3 sends queued writes with the next statement or the COMMIT.
+    expected = db.dialect_name == "postgresql"
+    assert db.PIPELINED_WRITES is expected
+
+
+def test_deferred_writes_are_seen_by_later_statements_and_committed(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    with db.transaction():
+        _deferred_insert(db, tables.item, 1)
+        _deferred_insert(db, tables.item, 2)
+        with db.query_raw(f"SELECT id FROM {db.quoted(tables.item)} ORDER BY id") as rows:
+            assert [r[0] for r in rows] == [1, 2]  # a read sends them first
+        _deferred_insert(db, tables.item, 3)
+        db.insert(tables.child, {"id": 3, "item_id": 3})  # a write after them, in order
+        _deferred_insert(db, tables.item, 4)  # sent with the COMMIT
+    assert [r[0] for r in _items(databases)] == [1, 2, 3, 4]
+    assert _raw(databases, "child", "id") == [(3, 3)]
+    _deferred_insert(db, tables.item, 5)  # outside a transaction: at once
+    assert [r[0] for r in _items(databases)] == [1, 2, 3, 4, 5]
+
+
+def test_deferred_conflict_at_commit_is_explained_and_rolls_back_everything(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    db.insert(tables.item, _row(1))
+    explained = r"item one \(again\): Cannot insert into item"
+    with pytest.raises(ConflictError, match=explained), db.transaction():
+        db.insert(tables.item, _row(2))
+        _deferred_insert(db, tables.item, 1, note="item one (again)")
+        _deferred_insert(db, tables.item, 3)
+    assert not db.isInTransaction()
+    assert [r[0] for r in _items(databases)] == [1]
+    with db.transaction():  # the next transaction starts clean
+        _deferred_insert(db, tables.item, 4)
+    assert [r[0] for r in _items(databases)] == [1, 4]
+
+
+def test_deferred_conflict_in_a_savepoint_keeps_the_outer_work(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    with db.transaction():
+        db.insert(tables.item, _row(1))
+        with pytest.raises(ConflictError, match="twice"), db.transaction(savepoint=True):
+            _deferred_insert(db, tables.item, 2)
+            _deferred_insert(db, tables.item, 1, note="twice")  # raised by the block's end
+        _deferred_insert(db, tables.item, 3)
+    assert [r[0] for r in _items(databases)] == [1, 3]
+
+
+def test_deferred_conflict_caught_by_a_read_dooms_the_transaction(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    db.insert(tables.item, _row(1))
+    with pytest.raises(TransactionAbortedError), db.transaction():
+        db.insert(tables.item, _row(2))
+        try:
+            _deferred_insert(db, tables.item, 1, note="caught")
+            with db.query_raw(f"SELECT id FROM {db.quoted(tables.item)}"):
+                pass
+        except ConflictError as exc:
+            assert "caught" in str(exc)
+    assert [r[0] for r in _items(databases)] == [1]
+
+
+def test_deferred_writes_of_a_failed_block_are_never_sent(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    with db.transaction():
+        db.insert(tables.item, _row(1))
+        with pytest.raises(ValueError, match="inner"), db.transaction(savepoint=True):
+            _deferred_insert(db, tables.item, 2)
+            raise ValueError("inner")
+    with pytest.raises(ValueError, match="outer"), db.transaction():
+        _deferred_insert(db, tables.item, 3)
+        raise ValueError("outer")
+    assert [r[0] for r in _items(databases)] == [1]
+
+
 def test_session_is_reentrant_and_pins_one_connection(
     db: Database, tables: Tables, databases: DatabaseFactory
 ) -> None:

@@ -60,7 +60,10 @@ class ByNameOpaqueTableStorage(OpaqueTableStorage):
         for name in columns:
             self._column(name)  # unknown names fail here, listing the columns
         # One driver-level executemany: no per-row SQLAlchemy work.
-        self._db.insert_many(self.table, columns, ([row[c] for c in columns] for row in data))
+        # Sent with the transaction's next statement or its COMMIT where the database pipelines.
+        self._db.insert_many(
+            self.table, columns, ([row[c] for c in columns] for row in data), deferred=True
+        )
 
     def ensure(
         self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None

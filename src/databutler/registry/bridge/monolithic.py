@@ -10,7 +10,7 @@ registry can delete the dataset in the transaction that trashes it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, cast
 
@@ -131,35 +131,48 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             *db.in_ids_params(keys),
         ]
 
-    def _write_pairs(self, sql: str, refs: Iterable[DatasetIdRef], what: str) -> None:
+    def _write_pairs(
+        self,
+        sql: str,
+        refs: Iterable[DatasetIdRef],
+        what: str,
+        explain: Callable[[ConflictError], BaseException],
+    ) -> None:
+        # Sent with the transaction's next statement or its COMMIT where the
+        # database pipelines: storing a dataset costs no round trip of its own.
         name = self.datastoreName
         with self._db.transaction():
             for keys in self._batches(refs):
-                self._db.execute_raw(sql, [(k, name) for k in keys], many=True, what=what)
+                self._db.execute_deferred(
+                    sql, [(k, name) for k in keys], many=True, what=what, explain=explain
+                )
 
     def insert(self, refs: Iterable[DatasetIdRef]) -> None:
         # docstring inherited
         name = self.datastoreName
-        try:
-            self._write_pairs(self._insert_sql, refs, "insert into dataset_location")
-        except ConflictError as exc:
-            raise ConflictError(
+
+        def explain(exc: ConflictError) -> ConflictError:
+            return ConflictError(
                 f"Datastore {name!r} cannot record these datasets as stored: one is recorded "
                 "already, or is not a dataset of the registry. Nothing was recorded; use ensure() "
                 f"to skip datasets recorded already. ({exc})",
                 exc.orig,
-            ) from exc
+            )
+
+        self._write_pairs(self._insert_sql, refs, "insert into dataset_location", explain)
 
     def ensure(self, refs: Iterable[DatasetIdRef]) -> None:
         # docstring inherited
-        try:
-            self._write_pairs(self._ensure_sql, refs, "insert into dataset_location")
-        except ConflictError as exc:
-            raise ConflictError(
-                f"Datastore {self.datastoreName!r} cannot record these datasets as stored: one is "
+        name = self.datastoreName
+
+        def explain(exc: ConflictError) -> ConflictError:
+            return ConflictError(
+                f"Datastore {name!r} cannot record these datasets as stored: one is "
                 f"not a dataset of the registry. Nothing was recorded. ({exc})",
                 exc.orig,
-            ) from exc
+            )
+
+        self._write_pairs(self._ensure_sql, refs, "insert into dataset_location", explain)
 
     def forget(self, refs: Iterable[DatasetIdRef]) -> None:
         # docstring inherited

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 import select
@@ -14,7 +15,7 @@ import sqlalchemy
 from sqlalchemy.dialects import postgresql
 
 from ..._exceptions import ConfigurationError, RepositoryError
-from ..interfaces import Database
+from ..interfaces import Database, Deferred
 from . import parse_database_url
 
 __all__ = ["PostgresqlDatabase"]
@@ -65,6 +66,15 @@ def _check_namespace(namespace: str | None) -> None:
         )
 
 
+def _pipelines(engine: sqlalchemy.engine.Engine) -> bool:
+    """Whether the engine's driver can send several statements before reading their results."""
+    if engine.dialect.driver != "psycopg":
+        return False  # psycopg2 has no pipeline mode
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
 #: SQLSTATEs of a transaction that collided with another one and was rolled back whole.
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 
@@ -83,6 +93,7 @@ class PostgresqlDatabase(Database):
     def __init__(self, **kwargs: Any) -> None:
         _check_namespace(kwargs.get("namespace"))
         super().__init__(**kwargs)
+        self.PIPELINED_WRITES = _pipelines(self._engine)
         if self.namespace is None:
             return
         if self._writeable and _CREATE.get():
@@ -249,6 +260,50 @@ class PostgresqlDatabase(Database):
                 return True
             current = current.__cause__ or current.__context__
         return False
+
+    def _send_deferred(
+        self, connection: sqlalchemy.Connection, queued: list[Deferred], *, commit: bool
+    ) -> None:
+        # docstring inherited. One psycopg pipeline: every statement (and the COMMIT)
+        # goes out at once and the results come back in one round trip. The server
+        # skips what follows a failed statement; the first cursor without a result
+        # is the one that failed.
+        raw: Any = connection.connection.dbapi_connection
+        cursors: list[Any] = []
+        try:
+            with raw.pipeline():
+                for item in queued:
+                    cursor = raw.cursor()
+                    cursors.append(cursor)
+                    if not item.many:
+                        cursor.execute(item.sql, item.args)
+                    elif len(item.args) == 1:  # cheaper than a one-row executemany
+                        cursor.execute(item.sql, item.args[0])
+                    else:
+                        cursor.executemany(item.sql, item.args)
+                if commit:
+                    raw.commit()
+        except connection.dialect.loaded_dbapi.Error as exc:
+            failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), None)
+            culprit = queued[failed] if failed is not None else None
+            dropped = connection.dialect.is_disconnect(exc, raw, None)
+            if dropped:
+                connection.invalidate(exc)
+            error = sqlalchemy.exc.DBAPIError.instance(
+                culprit.sql if culprit is not None else "COMMIT",
+                culprit.args if culprit is not None else (),
+                exc,
+                connection.dialect.loaded_dbapi.Error,
+                connection_invalidated=dropped,
+                dialect=connection.dialect,
+            )
+            if culprit is not None and isinstance(error, sqlalchemy.exc.IntegrityError):
+                raise culprit.conflict(error) from exc
+            raise error from exc
+        finally:
+            for cursor in cursors:
+                with contextlib.suppress(Exception):
+                    cursor.close()
 
     def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:
         # docstring inherited

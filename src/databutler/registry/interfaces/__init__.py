@@ -14,6 +14,7 @@ from ._bridge import (
     StoredDatastoreItemInfoFactory,
 )
 from ._database import Database, StaticTablesContext
+from ._database_connections import Deferred
 from ._datasets import DatasetRecordStorageManager
 from ._opaque import OpaqueTableStorage, OpaqueTableStorageManager
 from ._versioning import VersionedExtension, VersionTuple
@@ -27,6 +28,7 @@ __all__ = [
     "DatasetRef",
     "DatastoreRegistryBridge",
     "DatastoreRegistryBridgeManager",
+    "Deferred",
     "FakeDatasetRef",
     "IncompatibleVersionError",
     "OpaqueTableStorage",

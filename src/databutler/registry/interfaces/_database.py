@@ -120,6 +120,7 @@ class Database(DatabaseSchema, DatabaseDriverStatements):
         self._frames = []
         self._doomed = False
         self._after_commit = []
+        self._deferred = []
         self._held = _HeldConnections()
         self._clones = weakref.WeakSet()
         # Forgotten, an instance closes its own connections; `fromUri` makes

@@ -4,8 +4,10 @@ It holds what a `~databutler.registry.interfaces.Database` does with its
 connections: the read connection and the session connection kept for the
 instance's lifetime (`_HeldConnections`, closed by `dispose`, `close` or a
 finalizer), sessions, nested transactions with savepoints and after-commit
-callbacks (`on_commit`), the connection a read runs on, and `query`. It is
-the lowest layer of the `Database`: it imports no other part of it.
+callbacks (`on_commit`), writes deferred to the next statement or the commit
+(`Deferred`, sent in one round trip where the backend pipelines), the
+connection a read runs on, and `query`. It is the lowest layer of the
+`Database`: it imports no other part of it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from typing import Any
 import sqlalchemy
 import sqlalchemy.exc
 
-from ..._exceptions import TransactionAbortedError
+from ..._exceptions import ConflictError, TransactionAbortedError
 
-__all__ = ["DatabaseConnections"]
+__all__ = ["DatabaseConnections", "Deferred"]
 
 
 @dataclass
@@ -34,6 +36,26 @@ class _Frame:
     savepoint: bool
     #: How many `Database.on_commit` callbacks were pending when the block began.
     pending: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A driver-level write whose result nobody reads, waiting to be sent (see
+    `DatabaseDriverStatements.execute_deferred`)."""
+
+    sql: str
+    #: One statement's parameters, or with ``many`` a list of them.
+    args: Any
+    many: bool
+    #: What the statement does, for an error message ("insert into dataset_location").
+    what: str
+    #: Turns the `ConflictError` a constraint violation becomes into the caller's error.
+    explain: Callable[[ConflictError], BaseException] | None = None
+
+    def conflict(self, error: sqlalchemy.exc.IntegrityError) -> BaseException:
+        """The error a constraint violation of this statement is raised as."""
+        conflict = ConflictError(f"Cannot {self.what}: {error.orig}", error.orig)
+        return conflict if self.explain is None else self.explain(conflict)
 
 
 class _HeldConnections:
@@ -84,6 +106,8 @@ class DatabaseConnections(ABC):
     _frames: list[_Frame]
     _doomed: bool
     _after_commit: list[Callable[[], None]]
+    #: Writes queued by `execute_deferred`, in order, sent before anything else runs.
+    _deferred: list[Deferred]
     _held: _HeldConnections
     _clones: weakref.WeakSet[DatabaseConnections]
 
@@ -221,6 +245,7 @@ class DatabaseConnections(ABC):
                 self._doomed = False
                 self._on_transaction_begin(connection)
             elif savepoint or self._frames[-1].savepoint:
+                self.flush_deferred()  # queued writes belong to the enclosing block
                 frame = _Frame(connection.begin_nested(), True)
             else:
                 frame = _Frame(None, False)
@@ -232,6 +257,7 @@ class DatabaseConnections(ABC):
             except BaseException:
                 self._frames.pop()
                 if frame.trans is not None:
+                    self._deferred.clear()  # queued since the block began: never sent
                     if frame.trans.is_active:
                         frame.trans.rollback()
                     del self._after_commit[frame.pending :]  # what the block read is undone
@@ -244,6 +270,7 @@ class DatabaseConnections(ABC):
             if frame.trans is None:
                 return
             if not self._frames and self._doomed:
+                self._deferred.clear()
                 frame.trans.rollback()
                 self._doomed = False
                 self._after_commit.clear()
@@ -252,8 +279,17 @@ class DatabaseConnections(ABC):
                     "back; use transaction(savepoint=True) around steps whose errors you catch."
                 )
             try:
+                if self._deferred:
+                    # Queued writes go out with the COMMIT (or the savepoint's release):
+                    # one round trip where the backend pipelines.
+                    queued, self._deferred = self._deferred, []
+                    self._send_deferred(connection, queued, commit=not self._frames)
                 frame.trans.commit()
             except BaseException:
+                if frame.trans.is_active:
+                    with contextlib.suppress(Exception):  # the error says what went wrong
+                        frame.trans.rollback()
+                del self._after_commit[frame.pending :]
                 if not self._frames:
                     self._after_commit.clear()
                 raise
@@ -261,6 +297,38 @@ class DatabaseConnections(ABC):
                 callbacks, self._after_commit = self._after_commit, []
                 for callback in callbacks:
                     callback()
+
+    def flush_deferred(self) -> None:
+        """Send the writes `execute_deferred` queued, before anything else runs.
+
+        Every statement of the session runs after it: reads see the queued
+        rows, and errors come out in program order. A failure here fails
+        the enclosing transaction block, as the write itself would have.
+        """
+        if not self._deferred:
+            return
+        queued, self._deferred = self._deferred, []
+        connection = self._connection
+        assert connection is not None, "writes are deferred only inside a transaction"
+        try:
+            self._send_deferred(connection, queued, commit=False)
+        except BaseException:
+            if self._frames and not self._frames[-1].savepoint:
+                self._doomed = True  # the server aborted the transaction
+            raise
+
+    def _send_deferred(
+        self, connection: sqlalchemy.Connection, queued: list[Deferred], *, commit: bool
+    ) -> None:
+        """Send ``queued`` in order (and then COMMIT, if ``commit``), as few round trips
+        as the backend allows; a constraint violation raises its statement's `Deferred.conflict`.
+
+        Only backends that set `PIPELINED_WRITES` queue writes; others run them at once.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not defer writes.")
+
+    #: Whether `execute_deferred` queues writes to send them together (a pipelining driver).
+    PIPELINED_WRITES: bool = False
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the outermost transaction commits; forget it on rollback.
@@ -286,6 +354,7 @@ class DatabaseConnections(ABC):
         """The session connection, or a short-lived one, for reading."""
         if self._connection is not None:
             connection = self._connection
+            self.flush_deferred()  # a read sees what this session wrote
             if not self._frames:
                 self._begin_mode(connection, write=False)
             try:

@@ -4,7 +4,8 @@ The bulk hot paths keyed by dataset ids skip SQLAlchemy's per-value
 processing and IN-list rendering: this module holds the pieces they use
 (quoting, bind and result processors, `insert_many`, `insert_guarded`, the
 ``IN`` SQL and parameters of `sql_in_values`/`sql_in_ids`, `encode_ids` and
-`decode_ids`, `execute_raw`, `query_raw` and its direct-cursor fetch) and the
+`decode_ids`, `execute_raw`, `execute_deferred`, `query_raw` and its
+direct-cursor fetch) and the
 module-level helpers that turn GUID bytes into `uuid.UUID` fast. It builds on
 `DatabaseRows`.
 """
@@ -22,6 +23,8 @@ import sqlalchemy
 import sqlalchemy.exc
 
 from ..._deprecation import renamed
+from ..._exceptions import ConflictError
+from ._database_connections import Deferred
 from ._database_rows import DatabaseRows
 
 __all__ = ["DatabaseDriverStatements"]
@@ -100,13 +103,15 @@ class DatabaseDriverStatements(DatabaseRows):
         rows: Iterable[Sequence[Any]],
         *,
         encoded: Iterable[str] = (),
+        deferred: bool = False,
     ) -> None:
         """Insert tuples of ``columns`` values in one driver-level executemany.
 
         Values go through their column types' bind processors, so this
         stores exactly what `insert` would, without per-row SQLAlchemy work;
         values of the ``encoded`` columns are in driver form already (see
-        `encode_ids`, `bind_value`) and go in as they are.
+        `encode_ids`, `bind_value`) and go in as they are. With ``deferred``
+        the insert may be sent later in the transaction (`execute_deferred`).
 
         Raises
         ------
@@ -133,7 +138,11 @@ class DatabaseDriverStatements(DatabaseRows):
             converted = [tuple(row) for row in rows]
         if not converted:
             return
-        self.execute_raw(sql, converted, many=True, what=f"insert into {table.name}")
+        what = f"insert into {table.name}"
+        if deferred:
+            self.execute_deferred(sql, converted, many=True, what=what)
+        else:
+            self.execute_raw(sql, converted, many=True, what=what)
 
     #: Whether `insert_guarded` works here (one statement for several inserts).
     GUARDED_INSERTS: bool = False
@@ -210,6 +219,44 @@ class DatabaseDriverStatements(DatabaseRows):
                 sql, args, execution_options={"preserve_rowcount": True}
             )
             return self._rowcount(result, 0)
+
+    def execute_deferred(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        many: bool = False,
+        what: str,
+        explain: Callable[[ConflictError], BaseException] | None = None,
+    ) -> None:
+        """Run a driver-level write whose row count nobody reads, perhaps a little later.
+
+        Inside a transaction, where the backend pipelines (`PIPELINED_WRITES`:
+        PostgreSQL through psycopg 3), the write is queued and sent with the
+        session's next statement, or with the COMMIT (one round trip for all
+        of them); elsewhere it runs at once. Either way it belongs to the
+        enclosing transaction, and a constraint violation is raised as
+        ``explain(ConflictError(...))`` (or the `ConflictError`): at once, or
+        by the statement, block end or commit that sends it.
+        """
+        self._check_writeable(what)
+        args: Any = list(params) if many else tuple(params)
+        if many and not args:
+            return
+        if (
+            self.PIPELINED_WRITES
+            and self._frames
+            and self._connection is not None
+            and not self._engine.dispatch.before_cursor_execute  # listeners see every statement
+        ):
+            self._deferred.append(Deferred(sql, args, many, what, explain))
+            return
+        try:
+            self.execute_raw(sql, args, many=many, what=what)
+        except ConflictError as exc:
+            if explain is None:
+                raise
+            raise explain(exc) from exc
 
     @contextmanager
     def query_raw(self, sql: str, params: Sequence[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:

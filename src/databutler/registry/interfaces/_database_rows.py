@@ -54,6 +54,7 @@ class DatabaseRows(DatabaseConnections):
                 # Joining an open transaction: what a nested transaction() block
                 # does, without its bookkeeping (an error dooms the transaction).
                 try:
+                    self.flush_deferred()  # statements run in program order
                     yield self._connection
                 except BaseException:
                     self._doomed = True
