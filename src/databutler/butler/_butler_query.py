@@ -1,22 +1,26 @@
 """The query face of the `Butler`: the mixin `ButlerQueries`.
 
 It holds the searches of a repository: `query_datasets` (dataset types and
-collections may be globs), `query_data_ids`, `query_dimension_records` and
-`query_collections`, and `_check_where`, which checks a query's ``where``
-and ``bind`` whole at the call, before any query runs.
+collections may be globs; ``find_first``), `query_data_ids`,
+`query_dimension_records` (all three with ``order_by`` and ``limit``, done
+in SQL) and `query_collections`, and `_check_where`, which checks a query's
+``where`` and ``bind`` whole at the call, before any query runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice
 from typing import Any
 
 from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
+from .._exceptions import ArgumentConflictError
 from ..dimensions import DataCoordinate
-from ..registry.queries import check_bind, parse_where
+from ..registry.queries import check_bind, check_limit, parse_order_by, parse_where
 from ._arguments import (
+    require_bool,
     require_collection_types,
     require_collections,
     require_str,
@@ -43,12 +47,37 @@ class ButlerQueries(ButlerBase):
         bind: Mapping[str, Any] | None = None,
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
+        find_first: bool = False,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
     ) -> Iterator[DatasetRef]:
         """Stream the datasets of one type in ``collections`` matching ``where``.
 
         ``dataset_type`` may be a glob (``"calexp*"``); ``collections`` too
-        (``"*"`` for all). Arguments are checked at the call, not when the
-        results are first read.
+        (``"*"`` for all). With ``find_first=True`` each data ID gives only
+        the dataset of the first collection, in the order given (chains
+        flattened in order), that has one; the collections must then be
+        names, not globs. ``order_by`` is a name or a list of names to sort
+        by — dimensions (``"detector"``), record fields
+        (``"exposure.obs_id"``), ``"run"``, ``"ingest_date"`` — each with
+        ``-`` in front to sort descending; ties are ordered by the data ID,
+        then the dataset id. ``limit`` is the most datasets returned (`None`:
+        all of them). The ordering and the limit are done by the database and
+        rows stream. With a glob matching several dataset types, the types
+        come one after the other (by name), ``limit`` counting over all.
+
+        Arguments are checked at the call, not when the results are first
+        read.
+
+        Raises
+        ------
+        ArgumentConflictError
+            If ``find_first`` is asked with a glob in ``collections``.
+        ArgumentTypeError
+            If an argument has the wrong type (``limit`` not an `int`).
+        InvalidArgumentError
+            If an ``order_by`` name is unknown to the dataset type, or
+            ``limit`` is negative.
         """
         require_type(
             dataset_type, "dataset_type", (str, DatasetType), "a dataset type name or a DatasetType"
@@ -57,35 +86,39 @@ class ButlerQueries(ButlerBase):
         _check_where(where, bind)
         require_str(in_datastore, "in_datastore", optional=True)
         require_str(not_in_datastore, "not_in_datastore", optional=True)
-        return self._stream_datasets(
-            dataset_type, collections, where, bind, in_datastore, not_in_datastore
-        )
-
-    def _stream_datasets(
-        self,
-        dataset_type: str | DatasetType,
-        collections: str | Sequence[str] | None,
-        where: str | None,
-        bind: Mapping[str, Any] | None,
-        in_datastore: str | None,
-        not_in_datastore: str | None,
-    ) -> Iterator[DatasetRef]:
+        require_bool(find_first, "find_first")
+        terms = parse_order_by(order_by)
+        count = check_limit(limit)
+        if find_first:
+            globs = [c for c in self._search(collections) if _is_glob(c)]
+            if globs:
+                raise ArgumentConflictError(
+                    f"find_first=True needs collections in search order, but {globs[0]!r} is a "
+                    "glob, whose matches have no order; list the collections (or a CHAINED "
+                    "collection) by name, or pass find_first=False."
+                )
         search = self._search_globbed(collections)
-        names = self._dataset_type_names(dataset_type)
-        for name in names:
-            yield from self.registry.stream_datasets(
+        streams = [
+            self.registry.stream_datasets(
                 name,
                 collections=search,
                 where=where,
                 bind=bind,
                 in_datastore=in_datastore,
                 not_in_datastore=not_in_datastore,
+                find_first=find_first,
+                order_by=[str(term) for term in terms],
+                limit=count,
             )
+            for name in self._dataset_type_names(dataset_type)
+        ]
+        found = chain.from_iterable(streams)
+        return found if count is None else islice(found, count)
 
     def _dataset_type_names(self, dataset_type: str | DatasetType) -> list[str]:
         if isinstance(dataset_type, DatasetType):
             return [dataset_type.name]
-        if any(c in dataset_type for c in "*?["):
+        if _is_glob(dataset_type):
             return sorted(t.name for t in self.registry.queryDatasetTypes(dataset_type))
         self.registry.getDatasetType(dataset_type)  # unknown names fail here
         return [dataset_type]
@@ -94,7 +127,7 @@ class ButlerQueries(ButlerBase):
         search = self._search(collections)
         found: list[str] = []
         for item in search:
-            if any(c in item for c in "*?["):
+            if _is_glob(item):
                 found.extend(self.registry.queryCollections(item))
             else:
                 found.append(item)
@@ -106,19 +139,45 @@ class ButlerQueries(ButlerBase):
         *,
         where: str | None = "",
         bind: Mapping[str, Any] | None = None,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
     ) -> Iterator[DataCoordinate]:
-        """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``."""
+        """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``.
+
+        ``order_by`` names dimensions and record fields (``"-exposure"``,
+        ``"exposure.obs_id"``); ties, and everything without it, are ordered
+        by the data ID. ``limit`` is the most data IDs returned. Arguments
+        are checked at the call (`InvalidArgumentError` for an unknown
+        ``order_by`` name or a negative ``limit``).
+        """
         names = require_strs(dimensions, "dimensions")
         _check_where(where, bind)
-        return iter(self.registry.queryDataIds(names, where=where, bind=bind))
+        return self.registry.stream_data_ids(
+            names, where=where, bind=bind, order_by=order_by, limit=limit
+        )
 
     def query_dimension_records(
-        self, element: str, *, where: str | None = "", bind: Mapping[str, Any] | None = None
+        self,
+        element: str,
+        *,
+        where: str | None = "",
+        bind: Mapping[str, Any] | None = None,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
     ) -> Iterator[Any]:
-        """Stream the records of one dimension matching ``where``."""
+        """Stream the records of one dimension matching ``where``.
+
+        ``order_by`` names the element's own fields (``"obs_id"``), and
+        dimensions and record fields (``"-exposure.exposure_time"``); ties,
+        and everything without it, are ordered by the record's key.
+        ``limit`` is the most records returned. Arguments are checked at the
+        call.
+        """
         require_str(element, "element")
         _check_where(where, bind)
-        return iter(self.registry.queryDimensionRecords(element, where=where, bind=bind))
+        return self.registry.stream_dimension_records(
+            element, where=where, bind=bind, order_by=order_by, limit=limit
+        )
 
     def query_collections(
         self,
@@ -128,6 +187,10 @@ class ButlerQueries(ButlerBase):
         """Collection names matching a glob and types (one `CollectionType` or several)."""
         require_str(pattern, "pattern", optional=True)
         return self.registry.queryCollections(pattern, require_collection_types(types))
+
+
+def _is_glob(name: str) -> bool:
+    return any(c in name for c in "*?[")
 
 
 def _check_where(where: object, bind: object) -> None:

@@ -37,9 +37,9 @@ floats never NaN, so that every backend stores the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import sqlalchemy
 
@@ -59,13 +59,18 @@ from .interfaces import Database, StaticTablesContext, VersionedExtension, Versi
 from .interfaces._database import chunked
 
 if TYPE_CHECKING:
-    from .queries import Node
+    from .queries import Node, OrderTerm
 
 __all__ = [
     "DimensionRecord",
     "DimensionRecordConflictError",
     "StaticDimensionRecordStorageManager",
 ]
+
+_T = TypeVar("_T")
+
+#: Rows fetched at a time when streaming query results.
+_STREAM_BATCH = 10_000
 
 
 class DimensionRecordConflictError(ConflictError):
@@ -474,52 +479,113 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
     # -- reading --------------------------------------------------------
 
     def query(
-        self, element: str, where: Node | None = None, bind: Mapping[str, Any] | None = None
+        self,
+        element: str,
+        where: Node | None = None,
+        bind: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[OrderTerm] = (),
+        limit: int | None = None,
     ) -> list[DimensionRecord]:
         """Records of ``element`` matching a parsed ``where`` expression (all without one).
 
         The expression may use the element's key, the keys of the dimensions
         it requires or implies, its own fields (``exposure.exposure_time``)
-        and fields of those other dimensions' records.
+        and fields of those other dimensions' records. `stream` takes the
+        same arguments and reads the rows as its iterator advances.
         """
-        from .queries import DimensionColumns, to_sql
+        return list(self.stream(element, where, bind, order_by=order_by, limit=limit))
+
+    def stream(
+        self,
+        element: str,
+        where: Node | None = None,
+        bind: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[OrderTerm] = (),
+        limit: int | None = None,
+    ) -> Iterator[DimensionRecord]:
+        """`query`, streamed: the SQL is built (and checked) at the call, rows read as needed.
+
+        ``order_by`` may name the element's own fields bare (``obs_id``) as
+        well as anything ``where`` may use; ties (and everything without
+        ``order_by``) are ordered by the record's key.
+        """
+        from .queries import DimensionColumns, apply_order, order_clauses, to_sql
 
         layout = self._layout(element)
         table = self.table(element)
         sql = sqlalchemy.select(table)
+        base = {name: table.c[name] for name in (*layout.key_names, *layout.implied)}
+        columns = DimensionColumns(self._universe, self.table, base)
+
+        def resolve(identifier: Any) -> Any:
+            # A bare field name means a field of this element's own record.
+            name = identifier.name
+            if identifier.field is None and name not in self._universe and name in table.c:
+                return table.c[name]
+            return columns.resolve(identifier)
+
         if where is not None:
-            base = {name: table.c[name] for name in (*layout.key_names, *layout.implied)}
-            columns = DimensionColumns(self._universe, self.table, base)
+            sql = sql.where(to_sql(where, resolve, bind))
+        own = [name for name in table.c.keys() if name not in base]  # noqa: SIM118
+        order = order_clauses(
+            order_by,
+            lambda term: resolve(term.identifier),
+            lambda: [*own, *columns.names()],
+            [table.c[name] for name in layout.key_names],
+        )
+        sql = columns.apply(apply_order(sql, order, limit))
+        return self._stream_rows(sql, layout.make_record, mappings=True)
 
-            def resolve(identifier: Any) -> Any:
-                # A bare field name means a field of this element's own record.
-                name = identifier.name
-                if identifier.field is None and name not in self._universe and name in table.c:
-                    return table.c[name]
-                return columns.resolve(identifier)
-
-            sql = columns.apply(sql.where(to_sql(where, resolve, bind)))
-        sql = sql.order_by(*(table.c[name] for name in layout.key_names))
-        with self._db.query(sql) as result:
-            return [layout.make_record(row) for row in result.mappings()]
+    def _stream_rows(
+        self, sql: sqlalchemy.Select[Any], make: Callable[[Any], _T], *, mappings: bool
+    ) -> Iterator[_T]:
+        # A session: streaming needs a transaction (a server-side cursor on PostgreSQL).
+        streamed = sql.execution_options(yield_per=_STREAM_BATCH)
+        with self._db.session(), self._db.query(streamed) as result:
+            rows: Any = result.mappings() if mappings else result
+            for batch in rows.partitions(_STREAM_BATCH):
+                for row in batch:
+                    yield make(row)
 
     def query_data_ids(
         self,
         dimensions: Iterable[str],
         where: Node | None = None,
         bind: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[OrderTerm] = (),
+        limit: int | None = None,
     ) -> list[DataCoordinate]:
         """Every data ID of ``dimensions`` whose records exist and match ``where``.
 
         The records of the required dimensions are joined on their shared
         keys, so the answer is every combination the records allow (every
-        detector of every exposure of an instrument, say).
+        detector of every exposure of an instrument, say). `stream_data_ids`
+        takes the same arguments and reads the rows as its iterator advances.
         """
-        from .queries import DimensionColumns, to_sql
+        return list(self.stream_data_ids(dimensions, where, bind, order_by=order_by, limit=limit))
+
+    def stream_data_ids(
+        self,
+        dimensions: Iterable[str],
+        where: Node | None = None,
+        bind: Mapping[str, Any] | None = None,
+        *,
+        order_by: Sequence[OrderTerm] = (),
+        limit: int | None = None,
+    ) -> Iterator[DataCoordinate]:
+        """`query_data_ids`, streamed: the SQL is built (and checked) at the call.
+
+        Ordered by ``order_by`` (dimensions and record fields), then by the
+        data ID.
+        """
+        from .queries import DimensionColumns, apply_order, order_clauses, to_sql
 
         group = self._universe.group(dimensions)
         if not group.required:
-            return []
+            return iter(())
         tables = {name: self.table(name).alias(f"key_{name}") for name in group.required}
         first, *rest = group.required
         joined: Any = tables[first]
@@ -531,13 +597,20 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             joined = joined.join(tables[name], onclause)
         keys = [tables[name].c[name] for name in group.required]
         sql = sqlalchemy.select(*keys).select_from(joined)
+        base = {name: tables[name].c[name] for name in group.required}
+        columns = DimensionColumns(self._universe, self.table, base)
         if where is not None:
-            base = {name: tables[name].c[name] for name in group.required}
-            columns = DimensionColumns(self._universe, self.table, base)
-            sql = columns.apply(sql.where(to_sql(where, columns.resolve, bind)))
-        sql = sql.distinct().order_by(*keys)
-        with self._db.query(sql) as result:
-            return [DataCoordinate.from_required(group, tuple(row), check=False) for row in result]
+            sql = sql.where(to_sql(where, columns.resolve, bind))
+        order = order_clauses(
+            order_by, lambda term: columns.resolve(term.identifier), columns.names, keys
+        )
+        sql = columns.apply(apply_order(sql.distinct(), order, limit))
+        width = len(keys)
+
+        def make(row: Any) -> DataCoordinate:
+            return DataCoordinate.from_required(group, tuple(row[:width]), check=False)
+
+        return self._stream_rows(sql, make, mappings=False)
 
     # Deprecated aliases of renamed methods, kept for one release.
     queryDataIds = renamed("query_data_ids")

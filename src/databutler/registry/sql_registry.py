@@ -23,7 +23,14 @@ from .datasets import ByDimensionsDatasetRecordStorageManager
 from .dimension_records import DimensionRecord
 from .interfaces import Database, DatasetRecordStorageManager, DatastoreRegistryBridgeManager
 from .managers import RegistryManagerInstances, RegistryManagerTypes
-from .queries import ExpressionError, check_bind, parse_where
+from .queries import (
+    ExpressionError,
+    OrderTerm,
+    check_bind,
+    check_limit,
+    parse_order_by,
+    parse_where,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -108,6 +115,9 @@ class RegistryDatasets(Protocol):
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
         location: sqlalchemy.Table | None = None,
+        find_first: bool = False,
+        order_by: Sequence[OrderTerm] = (),
+        limit: int | None = None,
     ) -> Iterator[DatasetRef]:
         """Datasets of a type in ``collections``, streamed (datastore filters join ``location``)."""
         ...
@@ -283,20 +293,64 @@ class SqlRegistry:
         *,
         where: str | None = "",
         bind: Mapping[str, Any] | None = None,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
     ) -> list[DimensionRecord]:
         """Records of one dimension: for the given data IDs, or matching ``where``, or all.
 
         ``where`` and ``bind`` are checked whole (syntax, types, values)
-        before any SQL runs; problems raise `ExpressionError`.
+        before any SQL runs; problems raise `ExpressionError`. ``order_by``
+        and ``limit`` are as for `stream_dimension_records`.
         """
         node = parse_where(where)
         check_bind(bind)
-        if node is not None:
-            if dataIds is not None:
+        terms = parse_order_by(order_by)
+        count = check_limit(limit)
+        if dataIds is not None:
+            if node is not None:
                 raise TypeError("Give dataIds or where=, not both.")
-            with _quoting(where):
-                return self._managers.dimensions.query(element, node, bind)
-        return self._managers.dimensions.fetch(element, dataIds)
+            if terms or count is not None:
+                raise TypeError("Give dataIds or order_by=/limit=, not both.")
+            return self._managers.dimensions.fetch(element, dataIds)
+        return list(self._dimension_records(element, node, where, bind, terms, count))
+
+    def stream_dimension_records(
+        self,
+        element: str,
+        *,
+        where: str | None = "",
+        bind: Mapping[str, Any] | None = None,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[DimensionRecord]:
+        """Records of one dimension matching ``where``, streamed.
+
+        ``order_by`` names the element's own fields (``obs_id``), dimensions
+        and record fields (``exposure.obs_id``), ``-`` in front for
+        descending; ties are ordered by the record's key. ``limit`` (an
+        `int` of 0 or more) is the most records returned. Everything is
+        checked at the call; rows are read as the iterator advances.
+        """
+        node = parse_where(where)
+        check_bind(bind)
+        terms = parse_order_by(order_by)
+        count = check_limit(limit)
+        return self._dimension_records(element, node, where, bind, terms, count)
+
+    def _dimension_records(
+        self,
+        element: str,
+        node: Node | None,
+        where: str | None,
+        bind: Mapping[str, Any] | None,
+        terms: tuple[OrderTerm, ...],
+        limit: int | None,
+    ) -> Iterator[DimensionRecord]:
+        with _quoting(where):
+            rows = self._managers.dimensions.stream(
+                element, node, bind, order_by=terms, limit=limit
+            )
+        return _quoted(rows, where)
 
     def queryDataIds(
         self,
@@ -304,15 +358,42 @@ class SqlRegistry:
         *,
         where: str | None = "",
         bind: Mapping[str, Any] | None = None,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
     ) -> list[DataCoordinate]:
         """Data IDs of ``dimensions`` that the dimension records allow, matching ``where``.
 
-        ``where`` and ``bind`` are checked as by `queryDimensionRecords`.
+        ``where`` and ``bind`` are checked as by `queryDimensionRecords`;
+        ``order_by`` and ``limit`` are as for `stream_data_ids`.
+        """
+        return list(
+            self.stream_data_ids(dimensions, where=where, bind=bind, order_by=order_by, limit=limit)
+        )
+
+    def stream_data_ids(
+        self,
+        dimensions: Iterable[str],
+        *,
+        where: str | None = "",
+        bind: Mapping[str, Any] | None = None,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[DataCoordinate]:
+        """`queryDataIds`, streamed; ordered by ``order_by`` then by the data ID.
+
+        ``order_by`` names dimensions and record fields (``exposure.obs_id``),
+        ``-`` in front for descending; ``limit`` is the most data IDs
+        returned. Everything is checked at the call.
         """
         node = parse_where(where)
         check_bind(bind)
+        terms = parse_order_by(order_by)
+        count = check_limit(limit)
         with _quoting(where):
-            return self._managers.dimensions.query_data_ids(dimensions, node, bind)
+            rows = self._managers.dimensions.stream_data_ids(
+                dimensions, node, bind, order_by=terms, limit=count
+            )
+        return _quoted(rows, where)
 
     def expandDataId(
         self,
@@ -537,19 +618,30 @@ class SqlRegistry:
         bind: Mapping[str, Any] | None = None,
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
+        find_first: bool = False,
+        order_by: str | Iterable[str] | None = None,
+        limit: int | None = None,
     ) -> Iterator[DatasetRef]:
         """Datasets of one type in ``collections`` matching ``where``, streamed: rows are
         read as the iterator advances (`queryDatasets` lists them).
 
         ``in_datastore``/``not_in_datastore`` keep datasets a named datastore
-        does (or does not) hold.
+        does (or does not) hold. With ``find_first``, each data ID gives only
+        the dataset of the first collection, in search order (chains
+        flattened in order), that has one. ``order_by`` names dimensions,
+        record fields (``exposure.obs_id``), ``run`` and ``ingest_date``,
+        ``-`` in front for descending; ties are ordered by the data ID, then
+        the dataset id. ``limit`` is the most datasets returned.
 
         A datastore filter naming an ephemeral (in-memory) datastore, which
-        the SQL tables do not know, is applied batch by batch to the rows.
+        the SQL tables do not know, is applied batch by batch to the rows
+        (and ``limit`` after it).
         """
         self._coherent()
         node = parse_where(where)
         check_bind(bind)
+        terms = parse_order_by(order_by)
+        count = check_limit(limit)
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         search = [collections] if isinstance(collections, str) else list(collections)
         bridges = self._bridges
@@ -560,20 +652,28 @@ class SqlRegistry:
 
         held_in = in_datastore if in_datastore and not in_sql(in_datastore) else None
         held_out = not_in_datastore if not_in_datastore and not in_sql(not_in_datastore) else None
-        rows = self._datasets.query(
-            name,
-            search,
-            where=node,
-            bind=bind,
-            in_datastore=None if held_in else in_datastore,
-            not_in_datastore=None if held_out else not_in_datastore,
-            location=location,
-        )
+        filtered = held_in is not None or held_out is not None
+        with _quoting(where):
+            rows = self._datasets.query(
+                name,
+                search,
+                where=node,
+                bind=bind,
+                in_datastore=None if held_in else in_datastore,
+                not_in_datastore=None if held_out else not_in_datastore,
+                location=location,
+                find_first=find_first,
+                order_by=terms,
+                # Rows filtered here are counted after the filter, not in SQL.
+                limit=None if filtered else count,
+            )
         rows = _quoted(rows, where)
         if held_in is not None:
             rows = self._filter_held(rows, held_in, keep_held=True)
         if held_out is not None:
             rows = self._filter_held(rows, held_out, keep_held=False)
+        if filtered and count is not None:
+            rows = islice(rows, count)
         return rows
 
     queryDatasets = _listing(
@@ -678,6 +778,6 @@ def _quoting(where: object) -> Iterator[None]:
         raise
 
 
-def _quoted(rows: Iterator[DatasetRef], where: object) -> Iterator[DatasetRef]:
+def _quoted(rows: Iterator[_T], where: object) -> Iterator[_T]:
     with _quoting(where):
         yield from rows

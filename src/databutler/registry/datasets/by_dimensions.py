@@ -43,7 +43,7 @@ from ._delete import delete_dataset_rows
 from .calibs import CalibrationStorage
 
 if TYPE_CHECKING:
-    from ..queries import Node
+    from ..queries import Node, OrderTerm
 
 __all__ = ["ByDimensionsDatasetRecordStorageManager"]
 
@@ -645,46 +645,122 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         in_datastore: str | None = None,
         not_in_datastore: str | None = None,
         location: sqlalchemy.Table | None = None,
+        find_first: bool = False,
+        order_by: Sequence[OrderTerm] = (),
+        limit: int | None = None,
     ) -> Iterator[DatasetRef]:
         """Datasets of one type in ``collections`` (each once), optionally filtered.
 
         ``where`` may use the dataset type's required dimensions; with
         ``location`` (the bridge's ``dataset_location`` table) the results can
         be restricted to datasets a datastore holds, or does not hold.
+
+        With ``find_first``, each data ID gives only the dataset of the first
+        of ``collections`` (chains flattened in order) that has one. With
+        ``order_by`` (dimensions, record fields, ``run``, ``ingest_date``) or
+        ``limit``, the rows are ordered in SQL, ties broken by the data ID and
+        then the dataset id, and at most ``limit`` come back.
+
+        The query is built (and every name in it checked) at the call; rows
+        are read as the returned iterator advances.
         """
-        from ..queries import DimensionColumns, to_sql
+        sql = self._query_sql(
+            datasetTypeName,
+            collections,
+            where=where,
+            bind=bind,
+            in_datastore=in_datastore,
+            not_in_datastore=not_in_datastore,
+            location=location,
+            find_first=find_first,
+            order_by=order_by,
+            limit=limit,
+        )
+        if sql is None:
+            return iter(())
+        return self._stream_refs(self._type_info(datasetTypeName), sql)
+
+    def _query_sql(
+        self,
+        datasetTypeName: str,
+        collections: Sequence[str],
+        *,
+        where: Node | None,
+        bind: Mapping[str, Any] | None,
+        in_datastore: str | None,
+        not_in_datastore: str | None,
+        location: sqlalchemy.Table | None,
+        find_first: bool,
+        order_by: Sequence[OrderTerm],
+        limit: int | None,
+    ) -> sqlalchemy.Select[Any] | None:
+        from ..queries import DimensionColumns, apply_order, order_clauses, to_sql
 
         info = self._type_info(datasetTypeName)
-        datasetType, group, tags = info.datasetType, info.group, info.tags
+        group, tags = info.group, info.tags
         searched = self._collections.resolve(collections)
         keys = [c.key for c in searched if c.type is not CollectionType.CALIBRATION]
         if not keys:
-            return
-        run = self._collections.table.alias("run")
-        # The id comes back as the driver returns it, decoded a batch at a time.
-        raw_id = sqlalchemy.type_coerce(tags.c.dataset_id, sqlalchemy.types.NullType())
-        sql = (
-            sqlalchemy.select(raw_id, run.c.name, *(tags.c[n] for n in group.required))
-            .join_from(tags, self._dataset, self._dataset.c.id == tags.c.dataset_id)
-            .join(run, run.c.collection_id == self._dataset.c.run_id)
-            .where(tags.c.dataset_type_id == info.key, tags.c.collection_id.in_(keys))
-        )
-        if len(keys) > 1:  # a dataset may be in several of them: report it once
-            sql = sql.distinct()
-        if where is not None:
-            columns = DimensionColumns(
-                self._universe, self._dimensions.table, {n: tags.c[n] for n in group.required}
+            return None
+        found: Any = tags
+        if find_first and len(keys) > 1:
+            # Rank each row by its collection's place in the search; keep the best per data ID.
+            places = {key: i for i, key in enumerate(keys)}
+            rank = sqlalchemy.case(places, value=tags.c.collection_id)
+            dims = [tags.c[n] for n in group.required]
+            best = sqlalchemy.func.row_number().over(partition_by=dims or None, order_by=rank)
+            found = (
+                sqlalchemy.select(tags.c.dataset_id, *dims, best.label("search_rank"))
+                .where(tags.c.dataset_type_id == info.key, tags.c.collection_id.in_(keys))
+                .subquery("found_first")
             )
-            sql = columns.apply(sql.where(to_sql(where, columns.resolve, bind)))
+        run = self._collections.table.alias("run")
+        dataset = self._dataset
+        # The id comes back as the driver returns it, decoded a batch at a time.
+        raw_id = sqlalchemy.type_coerce(found.c.dataset_id, sqlalchemy.types.NullType())
+        sql = (
+            sqlalchemy.select(raw_id, run.c.name, *(found.c[n] for n in group.required))
+            .join_from(found, dataset, dataset.c.id == found.c.dataset_id)
+            .join(run, run.c.collection_id == dataset.c.run_id)
+        )
+        if found is tags:
+            sql = sql.where(tags.c.dataset_type_id == info.key, tags.c.collection_id.in_(keys))
+            if len(keys) > 1:  # a dataset may be in several of them: report it once
+                sql = sql.distinct()
+        else:
+            sql = sql.where(found.c.search_rank == 1)
+        columns = DimensionColumns(
+            self._universe, self._dimensions.table, {n: found.c[n] for n in group.required}
+        )
+        if where is not None:
+            sql = sql.where(to_sql(where, columns.resolve, bind))
         for name, holds in ((in_datastore, True), (not_in_datastore, False)):
             if name is None:
                 continue
             if location is None:
                 raise ValueError("Datastore filters need the bridge's dataset_location table.")
             held = sqlalchemy.exists().where(
-                location.c.dataset_id == tags.c.dataset_id, location.c.datastore_name == name
+                location.c.dataset_id == found.c.dataset_id, location.c.datastore_name == name
             )
             sql = sql.where(held if holds else ~held)
+        if order_by or limit is not None:
+            own = {"run": run.c.name, "ingest_date": dataset.c.ingest_date}
+
+            def resolve(term: OrderTerm) -> Any:
+                return own[term.name] if term.name in own else columns.resolve(term.identifier)
+
+            order = order_clauses(
+                order_by,
+                resolve,
+                lambda: [*own, *columns.names()],
+                [*(found.c[n] for n in group.required), found.c.dataset_id],
+            )
+            sql = apply_order(sql, order, limit)
+        return columns.apply(sql)
+
+    def _stream_refs(self, info: _TypeInfo, sql: sqlalchemy.Select[Any]) -> Iterator[DatasetRef]:
+        datasetType, group = info.datasetType, info.group
+        width = 2 + len(group.required)
         from_required = DataCoordinate.from_required
         # A session: streaming needs a transaction (a server-side cursor on PostgreSQL).
         streamed = sql.execution_options(yield_per=_STREAM_BATCH)
@@ -692,7 +768,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             for rows in result.partitions(_STREAM_BATCH):
                 ids = self._db.decode_ids([row[0] for row in rows])
                 for row, dataset_id in zip(rows, ids, strict=True):
-                    coordinate = from_required(group, tuple(row[2:]), check=False)
+                    coordinate = from_required(group, tuple(row[2:width]), check=False)
                     yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
 
     # -- tagging and removing ------------------------------------------------

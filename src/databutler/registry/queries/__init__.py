@@ -1,5 +1,6 @@
 """Registry queries: the ``where`` expression language and its translation to SQL."""
 
+from ._ordering import OrderTerm, apply_order, check_limit, order_clauses, parse_order_by
 from ._values import MAX_STRING_LENGTH, MAX_TERMS
 from .builder import DimensionColumns
 from .expression import (
@@ -45,11 +46,16 @@ __all__ = [
     "Node",
     "Not",
     "Or",
+    "OrderTerm",
     "Resolver",
+    "apply_order",
     "bind_names",
     "check_bind",
+    "check_limit",
     "identifiers",
+    "order_clauses",
     "parse_expression",
+    "parse_order_by",
     "parse_where",
     "to_sql",
 ]

@@ -101,6 +101,16 @@ class DimensionColumns:
             return self.key(name)  # exposure.id is the exposure key itself
         return self.field(name, field)
 
+    def names(self) -> list[str]:
+        """The names `resolve` knows: each reachable dimension, then ``dimension.field``."""
+        reachable = self._reachable()
+        names = list(reachable)
+        for element in reachable:
+            keys = {*self._universe[element].required, element, *self._universe[element].implied}
+            table = self._table_of(element)
+            names.extend(f"{element}.{c}" for c in table.c.keys() if c not in keys)  # noqa: SIM118
+        return names
+
     def apply(self, select: sqlalchemy.Select[Any]) -> sqlalchemy.Select[Any]:
         """``select`` with every join the resolved identifiers need."""
         for table, onclause in self._joins.values():

@@ -240,6 +240,11 @@ class _Bytewise(ColumnElement[str]):
         return self
 
 
+def bytewise(clause: ColumnElement[Any]) -> ColumnElement[str]:
+    """``clause`` (a string) compared and ordered by code point on every backend."""
+    return _Bytewise(clause)
+
+
 @compiles(_Bytewise)
 def _compile_bytewise(element: _Bytewise, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clause.self_group(), **kw))
