@@ -28,6 +28,7 @@ from databutler.registry.queries import (
     Node,
     Not,
     Or,
+    RangeLiteral,
     bind_names,
     identifiers,
     parse_expression,
@@ -918,3 +919,165 @@ def test_long_chains_become_in_lists_or_groups(exposures: Exposures) -> None:
     assert exposures.ids(negated) == {
         r.id for r in ROWS if r.detector is not None and r.detector < 3
     }
+
+
+# -- integer ranges and strides ---------------------------------------------------------------
+
+
+def test_ranges_parse_into_range_literals() -> None:
+    detector = Identifier("detector")
+    assert parse_expression("detector IN (1..5)") == InList(detector, (RangeLiteral(1, 5),))
+    assert parse_expression("detector IN (1..10:2)") == InList(detector, (RangeLiteral(1, 10, 2),))
+    assert parse_expression("detector IN (1, 3..5, 9)") == InList(
+        detector, (lit(1), RangeLiteral(3, 5), lit(9))
+    )
+    assert parse_expression("detector not in (-10 .. -1 : 3)") == InList(
+        detector, (RangeLiteral(-10, -1, 3),), negated=True
+    )
+    node = parse_expression("x IN (:a, 7..7, 1)")
+    assert isinstance(node, InList)
+    assert node.items[1] == RangeLiteral(7, 7)
+    assert node.items[1].position == 10
+    assert list(RangeLiteral(1, 10, 3).values()) == [1, 4, 7, 10]
+
+
+@pytest.mark.parametrize(
+    ("text", "rendered"),
+    [
+        ("x IN (1..5)", "x IN (1..5)"),
+        ("x IN (1..10:1)", "x IN (1..5)".replace("5", "10")),
+        ("x NOT IN (0 .. 8 :4, 9)", "x NOT IN (0..8:4, 9)"),
+        ("x IN (-3..-1)", "x IN (-3..-1)"),
+    ],
+)
+def test_ranges_render_and_parse_back(text: str, rendered: str) -> None:
+    node = parse_expression(text)
+    assert str(node) == rendered
+    assert parse_expression(rendered) == node
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "fragment"),
+    [
+        ("x IN (5..1)", 6, "the range 5..1 at column 6 is empty"),
+        ("x IN (5..1)", 6, "write 1..5"),
+        ("x IN (1..10:0)", 12, "stride 0 at column 12"),
+        ("x IN (1..10:-2)", 12, "negative stride at column 12; a stride is 1 or more"),
+        ("x IN (1..10:2.5)", 12, "a stride is a whole number"),
+        ("x IN (1..10:b)", 11, "expected a stride after ':' at column 11, found a name"),
+        ("x IN (1.5..3)", 6, "the start of a range must be a whole number"),
+        ("x IN (1..3.5)", 9, "the end of a range must be a whole number"),
+        ("x IN (1..'a')", 9, "the end of a range must be a whole number"),
+        ("x IN (a..3)", 8, "expected a field name after 'a.'"),
+        ("x IN (1..)", 9, "expected the end of the range after '..'"),
+        ("x = 1..5", 5, "ranges are items of an IN list"),
+        ("x IN (1:5)", 7, "expected ',' or ')' in the IN list"),
+        ("x IN (TRUE..3)", 6, "reserved word"),
+    ],
+)
+def test_range_errors_point_at_the_column(text: str, position: int, fragment: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse_expression(text)
+    assert info.value.position == position, str(info.value)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RangeLiteral(5, 1),
+        lambda: RangeLiteral(1, 5, 0),
+        lambda: RangeLiteral(1, 5, -1),
+        lambda: RangeLiteral(True, 5),  # type: ignore[arg-type]
+        lambda: RangeLiteral(1.0, 5),  # type: ignore[arg-type]
+    ],
+)
+def test_range_literals_that_cannot_be_written_are_refused(make: Callable[[], Node]) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        make()
+
+
+RANGES: list[tuple[str, Callable[[Row], bool]]] = [
+    ("detector IN (1..3)", lambda r: r.detector in range(1, 4)),
+    ("detector IN (1..9:4)", lambda r: r.detector in (1, 5, 9)),
+    ("detector IN (2..8:3)", lambda r: r.detector in (2, 5, 8)),
+    ("detector NOT IN (2..5)", lambda r: r.detector is not None and r.detector not in (2, 3, 4, 5)),
+    ("detector IN (1, 4..5, 9)", lambda r: r.detector in (1, 4, 5, 9)),
+    ("detector IN (-3..3:2)", lambda r: r.detector in (-3, -1, 1, 3)),
+    ("detector IN (-9..-1)", lambda r: False),
+    ("detector IN (9..9)", lambda r: r.detector == 9),
+    ("NOT detector IN (1..8:7)", lambda r: r.detector is not None and r.detector not in (1, 8)),
+    ("detector IN (3..4:5) OR instrument = 'DECam'", lambda r: r.detector == 3 or r.id in (7, 8)),
+    ("3 IN (1..5:2) AND detector = 2", lambda r: r.detector == 2),
+    ("4 IN (1..5:2) OR detector = 2", lambda r: r.detector == 2),
+]
+
+
+@pytest.mark.parametrize(("text", "predicate"), RANGES, ids=[r[0] for r in RANGES])
+def test_ranges_select_the_expected_rows(
+    exposures: Exposures, text: str, predicate: Callable[[Row], bool]
+) -> None:
+    assert exposures.ids(text) == {row.id for row in ROWS if predicate(row)}
+
+
+def test_ranges_need_an_integer_operand(exposures: Exposures) -> None:
+    with pytest.raises(ExpressionError, match=r"'exposure_time' \(a float\) is not one") as info:
+        exposures.where("exposure_time IN (1..3)")
+    assert info.value.position == 18
+    with pytest.raises(ExpressionError, match=r"'name' \(a string\) is not one"):
+        exposures.where("name NOT IN ('a', 1..3)")
+    with pytest.raises(ExpressionError, match="a condition"):
+        exposures.where("(detector = 1) IN (0..1)")
+    with pytest.raises(ExpressionError, match="does not fit in a signed 64-bit integer"):
+        exposures.where("detector IN (1..9223372036854775808)")
+
+
+@pytest.fixture(scope="module")
+def integers() -> Iterator[tuple[sqlalchemy.Engine, sqlalchemy.Table]]:
+    engine = sqlalchemy.create_engine("sqlite://")
+    metadata = sqlalchemy.MetaData()
+    table = sqlalchemy.Table("numbers", metadata, sqlalchemy.Column("x", sqlalchemy.BigInteger))
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), [{"x": x} for x in range(-40, 41)] + [{"x": None}])
+    yield engine, table
+    engine.dispose()
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.integers(-45, 45),
+    st.integers(0, 60),
+    st.integers(1, 12),
+    st.booleans(),
+)
+def test_ranges_match_python_ranges(
+    integers: tuple[sqlalchemy.Engine, sqlalchemy.Table],
+    start: int,
+    length: int,
+    stride: int,
+    negated: bool,
+) -> None:
+    engine, table = integers
+    text = f"x {'NOT IN' if negated else 'IN'} ({start}..{start + length}:{stride})"
+    clause = to_sql(parse_expression(text), lambda identifier: table.c[identifier.name])
+    with engine.connect() as connection:
+        found = set(connection.execute(sqlalchemy.select(table.c.x).where(clause)).scalars())
+    members = set(range(start, start + length + 1, stride))
+    expected = {x for x in range(-40, 41) if (x in members) != negated}
+    assert found == expected, text
+
+
+ANY_RANGE = st.builds(
+    lambda start, length, stride: RangeLiteral(start, start + length, stride),
+    st.integers(-(2**40), 2**40),
+    st.integers(0, 2**20),
+    st.integers(1, 1000),
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(ANY_LITERAL | ANY_RANGE, min_size=1, max_size=4), st.booleans())
+def test_in_lists_with_ranges_parse_back_equal(items: list[Node], negated: bool) -> None:
+    node = InList(Identifier("x"), tuple(items), negated)
+    assert parse_expression(str(node)) == node

@@ -145,6 +145,25 @@ ACCEPTED: list[tuple[Any, Any, set[tuple[str, int]]]] = [
         {d for d in ALL_RAW if d[1] < 3},
     ),
     (" OR ".join(f"detector > {i}" for i in range(4, 3000)), None, {("HSC", 5)}),
+    # Integer ranges (both ends included) and strides.
+    ("detector IN (1..3)", None, {("HSC", 1), ("HSC", 2), ("HSC", 3), ("LSST", 2)}),
+    ("detector IN (0..5:2)", None, {("HSC", 0), ("HSC", 2), ("HSC", 4), ("LSST", 0), ("LSST", 2)}),
+    ("detector IN (1..10:4)", None, {("HSC", 1), ("HSC", 5)}),
+    ("detector NOT IN (1..4)", None, {("HSC", 0), ("HSC", 5), ("LSST", 0)}),
+    ("detector IN (-4..4:3)", None, {("HSC", 2), ("LSST", 2)}),
+    ("detector IN (-6..0:3)", None, {("HSC", 0), ("LSST", 0)}),
+    ("detector IN (0, 3..4) AND instrument = 'HSC'", None, {("HSC", 0), ("HSC", 3), ("HSC", 4)}),
+    (
+        "detector NOT IN (:d, 4..9:5)",  # neither 0 nor 4 nor 9
+        {"d": [0]},
+        {("HSC", 1), ("HSC", 2), ("HSC", 3), ("HSC", 5), ("LSST", 2)},
+    ),
+    ("exposure IN (1..9223372036854775807:2) AND detector = 0", None, {("HSC", 0), ("LSST", 0)}),
+    (
+        "exposure IN (-9223372036854775808..9223372036854775807:3)",  # 1, 4, ... (1 mod 3)
+        None,
+        {("HSC", 0), ("HSC", 1), ("HSC", 4), ("HSC", 5), ("LSST", 0), ("LSST", 2)},
+    ),
 ]
 
 
@@ -207,6 +226,12 @@ REFUSED: list[tuple[Any, Any, str]] = [
         "cannot compare 'detector' (an integer) with :d (a string",
     ),
     ("detector IN (:d)", {"d": [[1]]}, "inside a list; give a flat list"),
+    ("instrument IN (1..3)", None, "'instrument' (a string) is not one; ranges only apply"),
+    ("exposure.exposure_time NOT IN (1..3)", None, "'exposure.exposure_time' (a float)"),
+    ("detector IN (5..1)", None, "is empty: a range counts up"),
+    ("detector IN (1..5:0)", None, "a stride is 1 or more"),
+    ("detector IN (1..5:-2)", None, "negative stride"),
+    ("detector IN (0..99999999999999999999)", None, "does not fit in a signed 64-bit integer"),
     ("instrument = 'a\x00b'", None, "NUL"),
     ("instrument = :s", {"s": "a\x00"}, "NUL"),
     ("instrument = '\ud800'", None, "lone surrogate"),

@@ -21,6 +21,7 @@ from .expression import (
     Node,
     Not,
     Or,
+    RangeLiteral,
     parse_expression,
 )
 from .sql import Resolver, bind_names, check_bind, identifiers, parse_where, to_sql
@@ -47,6 +48,7 @@ __all__ = [
     "Not",
     "Or",
     "OrderTerm",
+    "RangeLiteral",
     "Resolver",
     "apply_order",
     "bind_names",

@@ -14,7 +14,9 @@ only comparisons whose meaning is the same on every backend:
   64-bit integer to a double in its own way;
 - ``IN`` lists become chains of equalities (the SQL generator turns chains
   on one column back into ``IN``), so that list items are checked like any
-  other comparison;
+  other comparison; a range ``a..b:s`` becomes ``a <= x AND x <= b`` and,
+  with a stride, a test of ``x``'s remainder (`Remainder`) written so that
+  no backend computes a value beyond 64 bits;
 - ``AND``/``OR`` with a constant term are simplified, as three-valued logic
   allows.
 """
@@ -41,6 +43,7 @@ from ._nodes import (
     Node,
     Not,
     Or,
+    RangeLiteral,
 )
 from ._values import (
     INT_MAX,
@@ -62,6 +65,7 @@ __all__ = [
     "Negation",
     "NullTest",
     "Operand",
+    "Remainder",
     "Value",
     "check",
 ]
@@ -124,6 +128,15 @@ class NullTest(Cond):
 
     operand: Column | Cond
     negated: bool
+
+
+@dataclass(slots=True)
+class Remainder(Cond):
+    """``column % divisor = remainder``, with SQL's ``%`` (the sign of ``column``)."""
+
+    column: Column
+    divisor: int
+    remainder: int
 
 
 @dataclass(slots=True)
@@ -232,15 +245,19 @@ class _Checker:
             case InList(operand=operand, items=items, negated=negated):
                 member = self.operand(operand)
                 values: list[Operand] = []
+                ranges: list[Cond] = []
                 for item in items:
-                    if isinstance(item, BindParameter) and isinstance(
+                    if isinstance(item, RangeLiteral):
+                        self.count(item, 1)
+                        ranges.append(self.in_range(member, item))
+                    elif isinstance(item, BindParameter) and isinstance(
                         self.binds.get(item.name), list
                     ):
                         values.extend(self.bind_items(item))
                     else:
                         self.count(item, 1)
                         values.append(self.operand(item))
-                return self.membership(node, member, values, negated)
+                return self.membership(node, member, values, negated, ranges)
             case InBind(operand=operand, bind=bind, negated=negated):
                 member = self.operand(operand)
                 given = self.binds.get(bind.name, [])
@@ -286,10 +303,70 @@ class _Checker:
                 return BoolColumn(column)
         raise self.error(node, f"{node} at column {node.position} is not a condition")
 
-    def membership(self, node: Node, left: Operand, items: list[Operand], negated: bool) -> Cond:
-        """``left [NOT] IN (items)`` as a chain of (in)equalities."""
+    def membership(
+        self,
+        node: Node,
+        left: Operand,
+        items: list[Operand],
+        negated: bool,
+        ranges: Sequence[Cond] = (),
+    ) -> Cond:
+        """``left [NOT] IN (items, ranges)`` as a chain of (in)equalities and range tests."""
         op, chain = ("!=", "and") if negated else ("=", "or")
-        return junction(chain, [self.compare(_at(item, node), op, left, item) for item in items])
+        terms = [self.compare(_at(item, node), op, left, item) for item in items]
+        terms.extend(negate(term) if negated else term for term in ranges)
+        return junction(chain, terms)
+
+    def in_range(self, member: Operand, node: RangeLiteral) -> Cond:
+        """``member IN (start..stop:stride)``: bounds, and a remainder test for a stride."""
+        if member.kind != "int":
+            raise self.error(
+                node,
+                f"the range {node} at column {node.position} holds integers, but "
+                f"{self.describe(member)} is not one; ranges only apply to integer fields "
+                "such as detector or exposure",
+            )
+        for end in (node.start, node.stop):
+            problem = check_int(end, f"the range {node} at column {node.position}: its end")
+            if problem:
+                raise self.error(node, problem)
+        start, stride = node.start, node.stride
+        stop = start + (node.stop - start) // stride * stride  # the last value in the range
+        if isinstance(member, Value):
+            return Const(member.value in range(start, stop + 1, stride))
+        assert isinstance(member, Column)
+        if start == stop:
+            return Compare("=", member, Value("int", start, node))
+        terms: list[Cond] = [
+            Compare(">=", member, Value("int", start, node)),
+            Compare("<=", member, Value("int", stop, node)),
+        ]
+        if stride > 1:
+            # SQL's % takes the sign of the dividend: x and start agree modulo stride when
+            # x % stride is start's remainder of x's sign (0 is both).
+            positive, negative = start % stride, -(-start % stride)
+            if start >= 0:
+                terms.append(Remainder(member, stride, positive))
+            elif stop <= 0:
+                terms.append(Remainder(member, stride, negative))
+            else:
+                zero = Value("int", 0, node)
+                terms.append(
+                    junction(
+                        "or",
+                        [
+                            junction(
+                                "and",
+                                [Compare(">=", member, zero), Remainder(member, stride, positive)],
+                            ),
+                            junction(
+                                "and",
+                                [Compare("<", member, zero), Remainder(member, stride, negative)],
+                            ),
+                        ],
+                    )
+                )
+        return junction("and", terms)
 
     # -- operands ------------------------------------------------------------
 

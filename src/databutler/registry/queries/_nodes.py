@@ -55,7 +55,7 @@ def _check_condition(node: Node) -> None:
 
 
 def _operand_text(node: Node) -> str:
-    if isinstance(node, Identifier | Literal | BindParameter):
+    if isinstance(node, Identifier | Literal | BindParameter | RangeLiteral):
         return str(node)
     return f"({node})"
 
@@ -131,6 +131,37 @@ class BindParameter(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class RangeLiteral(Node):
+    """The integers ``start..stop:stride`` (both ends included), an item of an ``IN`` list.
+
+    ``1..5`` is 1, 2, 3, 4, 5 and ``1..10:3`` is 1, 4, 7, 10, as in daf_butler.
+    ``stop`` is at least ``start`` and ``stride`` at least 1.
+    """
+
+    start: int
+    stop: int
+    stride: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("start", "stop", "stride"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"A range's {name} must be an int, not {value!r}.")
+        if self.stride < 1:
+            raise ValueError(f"A range's stride must be 1 or more, not {self.stride}.")
+        if self.stop < self.start:
+            raise ValueError(f"The range {self.start}..{self.stop} is empty.")
+
+    def __str__(self) -> str:
+        text = f"{self.start}..{self.stop}"
+        return text if self.stride == 1 else f"{text}:{self.stride}"
+
+    def values(self) -> range:
+        """The integers of the range, as a Python `range`."""
+        return range(self.start, self.stop + 1, self.stride)
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison(Node):
     """``left op right``; ``<>`` is stored as ``!=``."""
 
@@ -151,7 +182,7 @@ class Comparison(Node):
 
 @dataclass(frozen=True, slots=True)
 class InList(Node):
-    """``operand [NOT] IN (item, ...)``, with at least one item."""
+    """``operand [NOT] IN (item, ...)``, with at least one item; items may be `RangeLiteral`."""
 
     operand: Node
     items: tuple[Node, ...]

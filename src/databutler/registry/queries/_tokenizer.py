@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from ._errors import _NUMBER, _NUMBER_TAIL, _WHITESPACE, _WORD, KEYWORDS, ExpressionError
+
+_RANGE_START = re.compile(r"[0-9]+(?=\.\.)")
+"""The digits of an integer that a range's '..' follows (``1`` of ``1..5``)."""
+_STRIDE_AHEAD = re.compile(r":\s*-?[0-9]")
+"""A ':' before a number: a range's stride (``:2`` of ``1..10:2``), never a bind."""
 
 # ---------------------------------------------------------------------------
 # Tokenizer
@@ -21,6 +27,7 @@ _END, _WORD_TOKEN, _KEYWORD, _NUMBER_TOKEN, _STRING, _BIND, _OPERATOR = (
     "operator",
 )
 _PUNCTUATION = {"(", ")", ",", "-"}
+_RANGE, _STRIDE = "..", ":"
 
 # Characters that are not part of the language, with the fix to suggest.
 _CHARACTER_HINTS = {
@@ -35,7 +42,8 @@ _CHARACTER_HINTS = {
     "`": "quote strings with ' or \"; identifiers are not quoted",
     "[": "lists are written in parentheses: x IN (1, 2)",
     "]": "lists are written in parentheses: x IN (1, 2)",
-    ".": "a '.' must join a name and a field, as in visit.exposure_time",
+    ".": "a '.' must join a name and a field, as in visit.exposure_time, "
+    "or two make a range, as in detector IN (1..5)",
 }
 
 
@@ -60,6 +68,8 @@ class _Token:
             return f"string {self.text}"
         if self.kind == _BIND:
             return f"bind parameter {self.text}"
+        if self.kind == _RANGE:
+            return "'..' (a range)"
         return f"'{self.text}'"
 
 
@@ -91,8 +101,12 @@ class _Tokenizer:
             return self._string(pos)
         if char.isascii() and (char.isalpha() or char == "_"):
             return self._word(pos)
+        if text.startswith(_RANGE, pos):
+            return _Token(_RANGE, _RANGE, None, pos, pos + 2)
         if _NUMBER.match(text, pos):
             return self._number(pos)
+        if char == ":" and _STRIDE_AHEAD.match(text, pos):
+            return _Token(_STRIDE, _STRIDE, None, pos, pos + 1)  # 1..10:2
         if char == ":":
             match = _WORD.match(text, pos + 1)
             if not match:
@@ -188,10 +202,11 @@ class _Tokenizer:
 
     def _number(self, start: int) -> _Token:
         text = self.text
-        match = _NUMBER.match(text, start)
+        match = _RANGE_START.match(text, start) or _NUMBER.match(text, start)
         assert match is not None
         end = match.end()
-        tail = _NUMBER_TAIL.match(text, end)
+        # A number followed by '..' begins a range (1..5), whatever the parser makes of it.
+        tail = None if text.startswith(_RANGE, end) else _NUMBER_TAIL.match(text, end)
         if tail:
             junk = text[start : tail.end()]
             raise self.error(

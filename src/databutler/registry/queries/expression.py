@@ -18,9 +18,11 @@ Grammar (keywords are case-insensitive)::
     and_expr   := not_expr ( AND not_expr )*
     not_expr   := NOT not_expr | predicate
     predicate  := operand cmp operand
-                | operand [NOT] IN '(' operand ( ',' operand )* ')'
+                | operand [NOT] IN '(' item ( ',' item )* ')'
                 | operand [NOT] IN bind
                 | operand     -- only an identifier, bind, TRUE, FALSE or '(' expr ')'
+    item       := operand | range
+    range      := ['-'] integer '..' ['-'] integer [ ':' integer ]   -- 1..5, 1..10:2
     cmp        := '=' | '!=' | '<>' | '<' | '<=' | '>' | '>='
     operand    := ['-'] number | string | TRUE | FALSE | NULL | identifier | bind
                 | '(' expr ')'
@@ -72,6 +74,7 @@ __all__ = [
     "Node",
     "Not",
     "Or",
+    "RangeLiteral",
     "parse_expression",
 ]
 
@@ -96,6 +99,7 @@ from ._nodes import (
     Node,
     Not,
     Or,
+    RangeLiteral,
 )
 from ._tokenizer import (
     _BIND,
@@ -103,6 +107,8 @@ from ._tokenizer import (
     _KEYWORD,
     _NUMBER_TOKEN,
     _OPERATOR,
+    _RANGE,
+    _STRIDE,
     _STRING,
     _WORD_TOKEN,
     _Token,
@@ -162,6 +168,8 @@ class _Parser:
         word = token.text.upper() if token.kind == _WORD_TOKEN else ""
         if token.kind == ")":
             hint = "there is no '(' for it to close"
+        elif token.kind in (_RANGE, _STRIDE):
+            hint = "ranges are items of an IN list, as in detector IN (1..5) or (1..10:2)"
         elif token.kind == "-" and self.text[token.end : token.end + 1] == "-":
             hint = "SQL comments (--) are not part of the language"
         elif token.kind == _OPERATOR:
@@ -301,7 +309,7 @@ class _Parser:
             raise self.error(
                 position, f"empty IN list at column {position}; an IN list needs at least one value"
             )
-        items = [self.value(self.operand(depth, "a value in the IN list"), "inside an IN list")]
+        items = [self.list_item(depth, "a value in the IN list")]
         while True:
             separator = self.advance()
             if separator.kind == ")":
@@ -312,8 +320,65 @@ class _Parser:
                     f"expected ',' or ')' in the IN list opened at column {token.position}, "
                     f"found {separator.describe()} at column {separator.position}",
                 )
-            item = self.operand(depth, "a value after ','")
-            items.append(self.value(item, "inside an IN list"))
+            items.append(self.list_item(depth, "a value after ','"))
+
+    def list_item(self, depth: int, expected: str) -> Node:
+        """A value of an IN list, or a range ``start..stop[:stride]``."""
+        first = self.peek()
+        item = self.value(self.operand(depth, expected), "inside an IN list")
+        if self.peek().kind != _RANGE:
+            return item
+        self.advance()
+        start = self.range_end(item, first, "start")
+        end_token = self.peek()
+        end = self.value(self.operand(depth, "the end of the range after '..'"), "in a range")
+        stop = self.range_end(end, end_token, "end")
+        stride = 1
+        if self.peek().kind == _BIND:  # 1..10:step
+            token = self.peek()
+            raise self.error(
+                token.position,
+                f"expected a stride after ':' at column {token.position}, found a name; a stride "
+                "is a whole number, 1 or more, as in 1..10:2",
+            )
+        if self.peek().kind == _STRIDE:
+            self.advance()
+            token = self.advance()
+            if token.kind == "-":
+                raise self.error(
+                    token.position,
+                    f"negative stride at column {token.position}; a stride is 1 or more and "
+                    f"ranges count up: write {start}..{stop}:2 (both ends included)",
+                )
+            if token.kind != _NUMBER_TOKEN or not isinstance(token.value, int):
+                raise self.error(
+                    token.position,
+                    f"expected a stride after ':' at column {token.position}, found "
+                    f"{token.describe()}; a stride is a whole number, 1 or more, as in 1..10:2",
+                )
+            stride = token.value
+            if stride < 1:
+                raise self.error(
+                    token.position,
+                    f"stride {stride} at column {token.position} would never reach the end of "
+                    f"the range; a stride is 1 or more, as in {start}..{stop}:2",
+                )
+        if stop < start:
+            raise self.error(
+                first.position,
+                f"the range {start}..{stop} at column {first.position} is empty: a range counts "
+                f"up from its start to its end (both included); write {stop}..{start}",
+            )
+        return RangeLiteral(start, stop, stride, position=first.position)
+
+    def range_end(self, node: Node, token: _Token, which: str) -> int:
+        if isinstance(node, Literal) and type(node.value) is int:
+            return node.value
+        raise self.error(
+            token.position,
+            f"the {which} of a range must be a whole number, found {token.describe()} at "
+            f"column {token.position}; write ranges as 1..5 or 1..10:2",
+        )
 
     def operand(self, depth: int, expected: str) -> Node | _Null:
         token = self.advance()
@@ -328,6 +393,10 @@ class _Parser:
             return Literal(value == "TRUE", position=position)
         if kind == _KEYWORD and value == "NULL":
             return _Null(position)
+        if kind == _STRIDE:  # a ':' before a number, where only a bind can be
+            raise self.error(
+                position, f"expected a parameter name after ':' at column {position}, as in :name"
+            )
         if kind == "-":
             number = self.advance()
             if number.kind != _NUMBER_TOKEN:

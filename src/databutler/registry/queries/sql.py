@@ -31,6 +31,7 @@ from ._check import (
     Negation,
     NullTest,
     Operand,
+    Remainder,
     Value,
     check,
 )
@@ -301,6 +302,10 @@ def _emit(cond: Cond) -> _Sql:
             return _Sql(clause, sql.depth + 1, sql.parens)
         case Compare(op=op, left=left, right=right):
             return _compare(op, left, right)
+        case Remainder(column=column, divisor=divisor, remainder=remainder):
+            integer = column.sql.type
+            modulo: ColumnElement[Any] = column.sql % sqlalchemy.literal(divisor, integer)
+            return _Sql(modulo == sqlalchemy.literal(remainder, integer), 3, 1)
         case Junction(op=op, terms=terms):
             return _junction(op, terms)
     raise AssertionError(f"unexpected condition {cond!r}")
