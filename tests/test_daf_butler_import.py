@@ -21,8 +21,17 @@ import numpy as np
 import pytest
 import sqlalchemy
 from click.testing import CliRunner
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-from databutler import Butler, CollectionType, ConflictError, ExportFormatError, ddl
+from databutler import (
+    Butler,
+    CollectionType,
+    ConflictError,
+    DatabutlerError,
+    ExportFormatError,
+    ddl,
+)
 from databutler.butler._daf_butler_export import tai_to_utc
 from databutler.cli import main
 from databutler.dimensions import DataCoordinate
@@ -501,5 +510,111 @@ def test_cli_imports_and_explains_without_traceback(tmp_path: Path, v1: Path) ->
     butler = Butler(str(repo))
     try:
         check_import(butler, id_map_v1())
+    finally:
+        butler.close()
+
+
+# -- where the files are ----------------------------------------------------------------------
+
+
+def test_links_leading_out_are_copied_never_moved(tmp_path: Path, v1: Path) -> None:
+    """An export made with a link transfer holds links to the source repository's files."""
+    elsewhere = Path(shutil.copytree(V1, tmp_path / "source-datastore"))
+    for path in [p for p in v1.rglob("*") if p.is_file() and p.name != "export.yaml"]:
+        path.unlink()
+        path.symlink_to(elsewhere / path.relative_to(v1))
+    butler = Butler.create(root=str(tmp_path / "repo"))
+    try:
+        butler.import_(v1, transfer="move", skip_unknown_fields=True)
+        check_import(butler, id_map_v1())
+        stored = [Path(u.removeprefix("file://")) for u in all_uris(butler)]
+        assert stored and not any(p.is_symlink() for p in stored)
+    finally:
+        butler.close()
+    assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*") if p.is_file()) == sorted(
+        p.relative_to(V1) for p in V1.rglob("*") if p.is_file()
+    )
+
+
+def test_absolute_paths_are_copied_from_where_they_are(tmp_path: Path, v1: Path) -> None:
+    """Paths outside the export (absolute, or file:// URIs) are read where they are, copied."""
+    text = (v1 / "export.yaml").read_text()
+    elsewhere = Path(shutil.copytree(V1, tmp_path / "source-datastore"))
+    text = text.replace("    path: ", f"    path: {elsewhere}/")
+    text = text.replace(f"    path: {elsewhere}/u/", f"    path: {elsewhere.as_uri()}/u/")
+    (v1 / "export.yaml").write_text(text)
+    for path in [p for p in v1.iterdir() if p.is_dir()]:
+        shutil.rmtree(path)
+    butler = Butler.create(root=str(tmp_path / "repo"))
+    try:
+        butler.import_(v1, transfer="move", skip_unknown_fields=True)
+        check_import(butler, id_map_v1())
+    finally:
+        butler.close()
+    assert len([p for p in elsewhere.rglob("*") if p.is_file()]) == len(EXPECTED["datasets"]) + 1
+
+
+def test_mixed_absolute_and_relative_paths_are_refused(fresh: Butler, v1: Path) -> None:
+    edit(v1, "    path: u/", f"    path: {v1}/u/")
+    before = state(fresh)
+    with pytest.raises(ExportFormatError, match="some files are given by absolute path"):
+        fresh.import_(v1, skip_unknown_fields=True)
+    assert state(fresh) == before
+
+
+def all_uris(butler: Butler) -> list[str]:
+    refs = [
+        ref
+        for name in ("bias", "catalog", "counter", "raw_array", "summary")
+        for ref in butler.query_datasets(name, collections="*")
+    ]
+    return list(butler.get_uris(refs).values())
+
+
+def test_what_was_left_out_is_logged(
+    fresh: Butler, v1: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="databutler"):
+        fresh.import_(v1, skip_unknown_fields=True)
+    (message,) = [r.getMessage() for r in caplog.records if "Left out" in r.getMessage()]
+    assert "exposure.group (2 record(s))" in message
+    assert "group (2 record(s))" in message
+    assert "instrument.exposure_max (1 record(s))" in message
+
+
+# -- any damage to the document is a databutler error -------------------------------------------
+
+TOKENS = st.sampled_from(
+    ["", "- ", ": ", "!uuid ", "!uuid 'x'", "!lsst.daf.butler.Timespan ", "!butler_time/tai/iso ",
+     "!!binary ", "null", "[", "{", "'", "\n", "  ", "0", "-1", "1.5", "true", "type: ",
+     "version: 0", "EMPTY", "&a ", "*a", "\t"]
+)  # fmt: skip
+
+
+# Each example makes a repository: no shrinking (slow); the failing input is printed whole.
+@settings(
+    max_examples=40,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(position=st.floats(0, 1), cut=st.integers(0, 40), token=TOKENS)
+def test_damaged_exports_are_refused_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, position: float, cut: int, token: str
+) -> None:
+    root = tmp_path_factory.mktemp("damaged")
+    export = Path(shutil.copytree(V1, root / "export"))
+    text = (export / "export.yaml").read_text()
+    at = int(position * len(text))
+    (export / "export.yaml").write_text(text[:at] + token + text[at + cut :])
+    butler = Butler.create(root=str(root / "repo"))
+    try:
+        before = state(butler)
+        try:
+            butler.import_(export, skip_unknown_fields=True)
+        except DatabutlerError:
+            assert state(butler) == before
+        else:
+            assert butler.verify().ok
     finally:
         butler.close()

@@ -38,6 +38,7 @@ export carries nothing and is dropped silently.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import re
 import uuid
@@ -60,6 +61,8 @@ __all__ = [
     "is_daf_butler_export",
     "read_daf_butler_export",
 ]
+
+_LOG = logging.getLogger(__name__)
 
 #: The ``description`` of every daf_butler export.
 DESCRIPTION = "Butler Data Repository Export"
@@ -187,7 +190,14 @@ def read_daf_butler_export(
     reader = _Reader(where, universe, legacy)
     for i, entry in enumerate(_list(top.get("data"), where, "'data'")):
         reader.entry(entry, f"{where}: data[{i}]")
-    return reader.finish(file.parent, skip_dimensions, skip_unknown_fields)
+    export = reader.finish(file.parent, skip_dimensions, skip_unknown_fields)
+    if export.skipped:
+        _LOG.warning(
+            "Left out of the import of %s (skip_unknown_fields): %s.",
+            where,
+            ", ".join(f"{name} ({n} record(s))" for name, n in sorted(export.skipped.items())),
+        )
+    return export
 
 
 # -- YAML -----------------------------------------------------------------------------------
