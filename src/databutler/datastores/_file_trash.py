@@ -82,7 +82,8 @@ def _sweep(datastore: FileDatastoreLike, failures: dict[str, TrashFailure]) -> b
     """
     stuck = {i for failure in failures.values() for i in failure.dataset_ids}
     pending = False
-    with datastore.bridge.emptyTrash(datastore.records, StoredFileInfo, "path") as (pairs, _):
+    # No record_column: nothing is deleted here, so what held datasets still use is not needed.
+    with datastore.bridge.emptyTrash(datastore.records, StoredFileInfo) as (pairs, _):
         iterator = iter(pairs)
         for ref, _ in iterator:
             pending = _id(ref) not in stuck
@@ -97,12 +98,7 @@ def _purge(datastore: FileDatastoreLike, ids: list[DatasetId]) -> list[DatasetId
     """Step 3: delete the records and trash rows of ``ids``; the ids this call purged."""
     if not ids:
         return []
-    bridge = datastore.bridge
-    with bridge.emptyTrash(datastore.records, StoredFileInfo, "path", selected_ids=ids) as (
-        pairs,
-        _,
-    ):
-        return [_id(ref) for ref, _ in pairs]  # their artifacts are gone already
+    return datastore.bridge.purge_trash(datastore.records, ids)  # the artifacts are gone
 
 
 def _reading(datastore: FileDatastoreLike, ids: list[DatasetId] | None) -> Any:

@@ -447,6 +447,33 @@ class DatastoreRegistryBridgeTests:
         assert backdoor.held("files") == {ref.id}
         assert backdoor.trashed("files") == set()
 
+    def test_purge_trash_drops_rows_of_given_trashed_datasets(self, repo, bridge, backdoor) -> None:
+        records = make_records_table(repo)
+        refs = self.make_refs(repo, 5)
+        bridge.insert(refs)
+        records.insert(
+            *(
+                {"dataset_id": r.id, "component": "__NULL_STRING__", "path": f"{n}.fits"}
+                for n, r in enumerate(refs)
+            )
+        )
+        bridge.moveToTrash(refs[:4], None)
+        bridge.insert([refs[2]])  # stored again: its records describe a live artifact
+        unknown = uuid.uuid4()
+        purged = bridge.purge_trash(records, [refs[0].id, refs[2].id, refs[3].id, unknown])
+        assert sorted(purged) == sorted([refs[0].id, refs[3].id])
+        assert backdoor.trashed("files") == {refs[1].id}  # not asked for: kept
+        assert backdoor.records() == {
+            (refs[1].id, "1.fits"),
+            (refs[2].id, "2.fits"),
+            (refs[4].id, "4.fits"),
+        }
+        assert backdoor.held("files") == {refs[2].id, refs[4].id}
+        assert bridge.purge_trash(records, []) == []
+        assert bridge.purge_trash(None, [refs[1].id]) == [refs[1].id]  # no records table
+        assert backdoor.trashed("files") == set()
+        assert (refs[1].id, "1.fits") in backdoor.records()
+
     def test_empty_trash_in_many_pages(self, repo, bridge, backdoor) -> None:
         repo.db.IN_BATCH_SIZE = 3
         records = make_records_table(repo)

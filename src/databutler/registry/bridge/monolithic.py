@@ -411,6 +411,27 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 keep = self._preserved(records, records.columns[record_column], selected)
             yield self._trashed(records, record_class, selected, dry_run), keep
 
+    def purge_trash(
+        self, records_table: OpaqueTableStorage | None, ids: Iterable[uuid.UUID]
+    ) -> list[uuid.UUID]:
+        # docstring inherited. The trash rows of ``ids`` are read (locked, on
+        # PostgreSQL; rows another emptier holds are its to purge) without the
+        # records join and the item infos a full emptyTrash pass builds.
+        if not self._db.isWriteable():
+            raise ReadOnlyDatabaseError(
+                f"Cannot empty the trash of datastore {self.datastoreName!r}: database "
+                f"{self._db} was opened read-only; use a writeable database."
+            )
+        records = _sql_table(records_table) if records_table is not None else None
+        selected = list(dict.fromkeys(as_dataset_ids(ids)))
+        purged: list[uuid.UUID] = []
+        with self._db.transaction():
+            for rows in self._trash_pages(None, selected):
+                keys = list(dict.fromkeys(row[0] for row in rows if not row[1]))
+                self._purge(records, rows, keys, by_range=False)
+                purged.extend(self._db.decode_ids(keys))
+        return purged
+
     def _preserved(
         self,
         records: sqlalchemy.Table,

@@ -159,6 +159,14 @@ EmptyTrashContext: TypeAlias = AbstractContextManager[
 ]
 
 
+class _NoInfo:
+    """A record class for `DatastoreRegistryBridge.purge_trash`, which needs no item infos."""
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> None:
+        return None
+
+
 class DatastoreRegistryBridge(ABC):
     """What one datastore uses to tell the registry which datasets it holds.
 
@@ -282,6 +290,29 @@ class DatastoreRegistryBridge(ABC):
             ``record_column`` without ``records_table``.
         """
         raise NotImplementedError()
+
+    def purge_trash(
+        self, records_table: OpaqueTableStorage | None, ids: Iterable[DatasetId]
+    ) -> list[DatasetId]:
+        """Drop ``ids`` from this datastore's trash, once the caller has deleted their artifacts.
+
+        The last step of emptying the trash in two passes (beyond the
+        upstream interface): a dry-run `emptyTrash` says what to delete, the
+        caller deletes the artifacts, and this removes the rows, in one
+        transaction. A dataset's rows in ``records_table`` go with its trash
+        row, except for a dataset stored again since it was trashed (its
+        records describe live artifacts: only the stale trash row goes). Ids
+        not in the trash are ignored.
+
+        Returns
+        -------
+        purged : `list` [`DatasetId`]
+            The datasets whose records went too (those a non-dry-run
+            `emptyTrash` over ``ids`` would have yielded), each once.
+        """
+        record_class = None if records_table is None else _NoInfo
+        with self.emptyTrash(records_table, record_class, selected_ids=ids) as (pairs, _):
+            return list(dict.fromkeys(ref.id for ref, _ in pairs))
 
     # -- consistency checks (beyond the upstream interface) ------------------
     #
