@@ -573,9 +573,9 @@ def import_(
                 f"{path} is neither an export directory, an export's YAML file, nor a zip "
                 "file of an export."
             )
-    elif is_daf_butler_export(path / "export.yaml"):
+    elif (found := _daf_butler_file(path)) is not None:
         upstream = read_daf_butler_export(
-            path / "export.yaml",
+            found,
             registry.dimensions,
             skip_dimensions=skip_dimensions,
             skip_unknown_fields=skip_unknown_fields,
@@ -620,6 +620,20 @@ def import_(
         for name in added:
             registry.removeDatasetType(name)
         raise
+
+
+def _daf_butler_file(directory: Path) -> Path | None:
+    """The daf_butler export file of ``directory``: ``export.yaml``, else its one such YAML file."""
+    if (directory / "export.yaml").is_file() or (directory / "export.json").is_file():
+        candidate = directory / "export.yaml"
+        return candidate if is_daf_butler_export(candidate) else None
+    found = sorted(p for p in directory.glob("*.y*ml") if is_daf_butler_export(p))
+    if len(found) > 1:
+        raise ExportFormatError(
+            f"{directory} holds several daf_butler exports ({', '.join(p.name for p in found)}); "
+            "give the one to import by its file path."
+        )
+    return found[0] if found else None
 
 
 def _check_collections(registry: SqlRegistry, upstream: DafButlerExport) -> None:
