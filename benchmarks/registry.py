@@ -12,6 +12,10 @@ per phase, ``phase=NAME n=N seconds=S ops_per_s=X``:
 - ``find_by_data_id``: ``findDataset`` once per dataset (a sample of 10,000 above that, n=10000);
 - ``query_all``: ``queryDatasets`` of the dataset type in its run, all N refs;
 - ``query_where``: the same with ``where="exposure < <half>"`` (n = refs returned);
+- ``order_by_limit``: ``stream_datasets`` (what ``Butler.query_datasets`` runs) with
+  ``order_by=["-detector", "-exposure"]`` and ``limit=100``, repeated (n = queries; each
+  returns exactly the 100 expected refs). Ordered and cut in SQL, read as a stream, so
+  its time does not grow with N;
 - ``remove_run``: ``removeCollection`` of the run, its N datasets with it.
 """
 
@@ -40,6 +44,8 @@ from databutler.registry import SqlRegistry, open_database
 
 DETECTORS = 100
 SAMPLE = 10_000
+ORDERED_QUERIES = 200
+LIMIT = 100
 
 
 def set_up(registry: SqlRegistry, exposures: int) -> None:
@@ -116,10 +122,47 @@ def _phases(registry: SqlRegistry, n: int) -> int:
     report("query_where", len(some), time.perf_counter() - start)
     failures += len(some) != sum(1 for d in data_ids if d["exposure"] < half)
 
+    failures += _order_by_limit(registry, data_ids)
+
     with timed("remove_run", n):
         registry.removeCollection("HSC/raw/all")
     failures += registry.queryCollections() != []
     return verdict(failures)
+
+
+def _order_by_limit(registry: SqlRegistry, data_ids: list[dict[str, Any]]) -> int:
+    """Time the ``order_by_limit`` phase; the number of wrong answers."""
+    _analyze(registry)
+    expected = sorted(data_ids, key=lambda d: (d["detector"], d["exposure"]), reverse=True)
+    expected_keys = [(d["detector"], d["exposure"]) for d in expected[:LIMIT]]
+    failures = 0
+    with timed("order_by_limit", ORDERED_QUERIES):
+        for _ in range(ORDERED_QUERIES):
+            refs = registry.stream_datasets(
+                "raw",
+                collections="HSC/raw/all",
+                where="instrument = 'HSC'",
+                order_by=["-detector", "-exposure"],
+                limit=LIMIT,
+            )
+            keys = [(ref.dataId["detector"], ref.dataId["exposure"]) for ref in refs]
+            failures += keys != expected_keys
+    return failures
+
+
+def _analyze(registry: SqlRegistry) -> None:
+    """PostgreSQL: gather the tables' statistics (untimed), as autovacuum soon does after a
+    bulk insert; without them the planner takes the new tables for empty ones."""
+    engine = registry.db._engine
+    if engine.dialect.name != "postgresql":
+        return
+    schema = registry.db.namespace
+    with engine.begin() as connection:
+        tables = connection.execute(
+            sqlalchemy.text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema}
+        ).scalars()
+        for table in list(tables):
+            connection.execute(sqlalchemy.text(f'ANALYZE "{schema}"."{table}"'))
 
 
 def main(argv: list[str] | None = None) -> int:

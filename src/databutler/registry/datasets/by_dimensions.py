@@ -658,8 +658,9 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         With ``find_first``, each data ID gives only the dataset of the first
         of ``collections`` (chains flattened in order) that has one. With
         ``order_by`` (dimensions, record fields, ``run``, ``ingest_date``) or
-        ``limit``, the rows are ordered in SQL, ties broken by the data ID and
-        then the dataset id, and at most ``limit`` come back.
+        ``limit``, the rows are ordered in SQL, ties broken by the data ID (and,
+        where one data ID can have several datasets, the dataset id), and at
+        most ``limit`` come back.
 
         The query is built (and every name in it checked) at the call; rows
         are read as the returned iterator advances.
@@ -749,12 +750,12 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             def resolve(term: OrderTerm) -> Any:
                 return own[term.name] if term.name in own else columns.resolve(term.identifier)
 
-            order = order_clauses(
-                order_by,
-                resolve,
-                lambda: [*own, *columns.names()],
-                [*(found.c[n] for n in group.required), found.c.dataset_id],
-            )
+            # The data ID is unique in one collection, and after find_first; over several
+            # collections the same one may come from two datasets, then ordered by id.
+            ties = [found.c[n] for n in group.required]
+            if found is tags and len(keys) > 1:
+                ties.append(found.c.dataset_id)
+            order = order_clauses(order_by, resolve, lambda: [*own, *columns.names()], ties)
             sql = apply_order(sql, order, limit)
         return columns.apply(sql)
 

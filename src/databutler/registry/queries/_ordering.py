@@ -26,7 +26,7 @@ from ..._exceptions import ArgumentTypeError, InvalidArgumentError
 from ._errors import KEYWORDS
 from ._nodes import Identifier
 from ._values import column_kind
-from .sql import bytewise
+from .sql import Bytewise, bytewise
 
 __all__ = ["OrderTerm", "apply_order", "check_limit", "order_clauses", "parse_order_by"]
 
@@ -195,11 +195,22 @@ def apply_order(
     """
     labels = [expr.label(f"order_{i}") for i, (expr, _) in enumerate(order)]
     select = select.add_columns(*labels)
-    for label, (_, descending) in zip(labels, order, strict=True):
-        # NULL sorts as the largest value on both backends (PostgreSQL's default;
-        # SQLite's is the opposite, so both are spelled out).
-        clause = label.desc().nulls_first() if descending else label.asc().nulls_last()
+    for label, (expr, descending) in zip(labels, order, strict=True):
+        clause = label.desc() if descending else label.asc()
+        if _nullable(expr):
+            # NULL sorts as the largest value on both backends (PostgreSQL's default;
+            # SQLite's is the opposite, so both are spelled out). Not said for a column
+            # that cannot hold NULL, so that SQLite still reads it in the order of an index.
+            clause = clause.nulls_first() if descending else clause.nulls_last()
         select = select.order_by(clause)
     if limit is not None:
         select = select.limit(limit)
     return select
+
+
+def _nullable(expr: sqlalchemy.ColumnElement[Any]) -> bool:
+    """Whether ``expr`` may be NULL: unless it is (a string view of) a NOT NULL column."""
+    if isinstance(expr, Bytewise):
+        expr = expr.clause
+    # A column of an alias or a subquery is a Column too, NOT NULL as its source.
+    return not isinstance(expr, sqlalchemy.Column) or bool(expr.nullable)

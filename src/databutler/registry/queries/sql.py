@@ -226,7 +226,7 @@ def _compile_parenthesized(element: _Parenthesized, compiler: Any, **kw: Any) ->
     return "(" + str(compiler.process(element.clause, **kw)) + ")"
 
 
-class _Bytewise(ColumnElement[str]):
+class Bytewise(ColumnElement[str]):
     """A string operand ordered by code point: ``COLLATE "C"`` on PostgreSQL (whose
     default collation follows the locale), as SQLite's BINARY collation orders."""
 
@@ -243,16 +243,16 @@ class _Bytewise(ColumnElement[str]):
 
 def bytewise(clause: ColumnElement[Any]) -> ColumnElement[str]:
     """``clause`` (a string) compared and ordered by code point on every backend."""
-    return _Bytewise(clause)
+    return Bytewise(clause)
 
 
-@compiles(_Bytewise)
-def _compile_bytewise(element: _Bytewise, compiler: Any, **kw: Any) -> str:
+@compiles(Bytewise)
+def _compile_bytewise(element: Bytewise, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clause.self_group(), **kw))
 
 
-@compiles(_Bytewise, "postgresql")
-def _compile_bytewise_postgresql(element: _Bytewise, compiler: Any, **kw: Any) -> str:
+@compiles(Bytewise, "postgresql")
+def _compile_bytewise_postgresql(element: Bytewise, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clause.self_group(), **kw)) + ' COLLATE "C"'
 
 
@@ -339,7 +339,7 @@ def _compare(op: str, left: Operand, right: Operand) -> _Sql:
     lhs, rhs = _operand(left, right), _operand(right, left)
     a, b = lhs.clause, rhs.clause
     if op in ("<", "<=", ">", ">=") and left.kind == "str":
-        a, b = _Bytewise(a), _Bytewise(b)
+        a, b = Bytewise(a), Bytewise(b)
     match op:
         case "=":
             clause = a == b
