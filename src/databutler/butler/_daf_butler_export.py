@@ -19,8 +19,10 @@ daf_butler (LSST's Data Butler) writes an export as one YAML document,
        validity_ranges: [{timespan, dataset_ids}]}  ({begin, end, dataset_ids} in 0)
 
 with the YAML tags ``!uuid`` (a dataset id), ``!butler_time/tai/iso`` (an
-instant, TAI, nanoseconds) and ``!lsst.daf.butler.Timespan`` (a mapping of
-``begin`` and ``end``, or ``EMPTY``). Version-0 exports number datasets with
+instant, TAI, nanoseconds), ``!lsst.daf.butler.Timespan`` (a mapping of
+``begin`` and ``end``, or ``EMPTY``) and, in records, sphgeom's regions
+(``!<lsst.sphgeom.ConvexPolygon>`` and the like, a mapping of ``encoded``), with
+``!!binary`` for byte fields (``skymap.hash``). Version-0 exports number datasets with
 integers, which daf_butler turns into UUIDs (version 3, in a fixed
 namespace); the same ids come out here.
 
@@ -88,7 +90,11 @@ _V0_NAMESPACE = uuid.UUID("4d4851f4-2890-4d41-8779-5f38a3f5062b")
 _ENTRY_TYPES = ("dimension", "collection", "run", "dataset_type", "dataset", "associations")
 _TIME_TAG = "!butler_time/tai/iso"
 _TIMESPAN_TAG = "!lsst.daf.butler.Timespan"
-_SCALARS = (str, int, float, bool, type(None), datetime.datetime)
+# sphgeom's regions, as daf_butler writes them in records (tag lsst.sphgeom.<class>).
+_REGION_TAGS = tuple(
+    f"lsst.sphgeom.{name}"
+    for name in ("ConvexPolygon", "Ellipse", "Circle", "Box", "UnionRegion", "IntersectionRegion")
+)
 # Dimensions daf_butler keeps no records of, whose values databutler does keep
 # as key-only records: made from the values the other records name.
 _RECORDLESS = ("band",)
@@ -206,6 +212,9 @@ def read_daf_butler_export(
 def _load(file: Path) -> Any:
     import yaml
 
+    # libyaml's CSafeLoader (when PyYAML has it) is SafeLoader's constructor on a C
+    # parser, about six times faster on a large export; either knows only plain
+    # YAML types, and the subclass adds daf_butler's three tags and nothing else.
     base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class Loader(base):  # type: ignore[misc]
@@ -214,18 +223,21 @@ def _load(file: Path) -> Any:
     Loader.add_constructor("!uuid", _construct_uuid)
     Loader.add_constructor(_TIME_TAG, _construct_time)
     Loader.add_constructor(_TIMESPAN_TAG, _construct_timespan)
+    for tag in _REGION_TAGS:
+        Loader.add_constructor(tag, _construct_region)
     try:
         text = file.read_bytes()
         return yaml.load(text, Loader=Loader)
     except OSError as exc:
         raise ExportFormatError(f"{file} cannot be read: {exc.strerror or exc}.") from None
     except yaml.constructor.ConstructorError as exc:
-        tag = re.search(r"tag '([^']*)'", str(exc))
-        if tag and "could not determine a constructor" in str(exc):
+        unknown = re.search(r"tag '([^']*)'", str(exc))
+        if unknown and "could not determine a constructor" in str(exc):
             raise ExportFormatError(
-                f"{file} uses the YAML tag {tag.group(1)!r}{_mark(exc)}, which a daf_butler "
-                f"export does not have (only !uuid, {_TIME_TAG} and {_TIMESPAN_TAG}); "
-                "refusing to guess what it means. Re-export it with daf_butler."
+                f"{file} uses the YAML tag {unknown.group(1)!r}{_mark(exc)}, which a daf_butler "
+                f"export does not have (only !uuid, {_TIME_TAG}, {_TIMESPAN_TAG} and "
+                "sphgeom regions); refusing to guess what it means. Re-export it with "
+                "daf_butler."
             ) from None
         raise ExportFormatError(f"{file} has a malformed tagged value: {exc}") from None
     except yaml.YAMLError as exc:
@@ -275,6 +287,26 @@ def _construct_timespan(loader: Any, node: Any) -> _Bounds:
     if set(bounds) - {"begin", "end"}:
         raise _constructor_error(node, f"{_TIMESPAN_TAG} has only 'begin' and 'end'")
     return _Bounds(bounds.get("begin"), bounds.get("end"))
+
+
+def _construct_region(loader: Any, node: Any) -> _Region:
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        raise _constructor_error(node, f"{node.tag} is a mapping with 'encoded'")
+    fields = loader.construct_mapping(node)
+    encoded = fields.get("encoded")
+    if set(fields) != {"encoded"} or not isinstance(encoded, str):
+        raise _constructor_error(node, f"{node.tag} is a mapping with 'encoded' only")
+    return _Region(node.tag.removeprefix("lsst.sphgeom."), encoded)
+
+
+@dataclass(frozen=True, slots=True)
+class _Region:
+    """A sphgeom region as written (databutler's dimensions have no regions)."""
+
+    kind: str
+    encoded: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,10 +435,10 @@ class _Reader:
             record = _mapping(row, where, label)
             for key, value in record.items():
                 _string(key, where, f"a key of {label}")
-                if not isinstance(value, _SCALARS):
+                if not isinstance(value, _RECORD_VALUES):
                     raise ExportFormatError(
                         f"{where}: {label}.{key} is a {type(value).__name__}; record values are "
-                        "strings, numbers, booleans, times or null."
+                        "strings, numbers, booleans, bytes, times, regions or null."
                     )
             rows.append((f"{where}: {label}", record))
 
@@ -696,6 +728,9 @@ class _Reader:
         return out
 
 
+_RECORD_VALUES = (str, int, float, bool, type(None), bytes, datetime.datetime, _Region)
+
+
 def _map_records(
     universe: DimensionUniverse,
     found: Mapping[str, list[tuple[str, Mapping[str, Any]]]],
@@ -718,6 +753,7 @@ def _map_records(
         allowed = {element, *dimension.required, *dimension.implied}
         allowed.update(f.name for f in dimension.metadata)
         times = {f.name for f in dimension.metadata if f.dtype == "datetime"}
+        strings = {f.name for f in dimension.metadata if f.dtype == "string"}
         unknown: dict[str, int] = {}
         mapped = []
         for where, row in rows:
@@ -732,9 +768,12 @@ def _map_records(
                     continue
                 if name in times:
                     value = _utc(value, where, f"{key}")
-                elif isinstance(value, datetime.datetime):
+                elif isinstance(value, bytes) and name in strings:
+                    value = value.hex()  # daf_butler's hash fields (skymap.hash) are bytes
+                elif isinstance(value, datetime.datetime | bytes | _Region):
                     raise ExportFormatError(
-                        f"{where}: {key} is a time, but {element}.{name} is not a time here."
+                        f"{where}: {key} is a {type(value).__name__}, which {element}.{name} "
+                        "cannot hold here."
                     )
                 record[name] = value
             mapped.append(record)
