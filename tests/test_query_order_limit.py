@@ -7,6 +7,7 @@ and expects the same exact answers: lists of data IDs (or runs) in order.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -399,6 +400,19 @@ def test_cli_errors_have_no_traceback(repo: str, args: list[str], match: str) ->
 def test_cli_limit_must_be_a_number(repo: str) -> None:
     result = cli("query-data-ids", repo, "detector", "--limit", "three", code=2)
     assert "'three' is not a valid integer" in result.stderr
+
+
+# -- the docs' examples run ----------------------------------------------------------------
+
+
+def test_query_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (DOCS / "queries.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/queries.md", "exec"), namespace)
 
 
 def test_errors_are_databutler_errors() -> None:
