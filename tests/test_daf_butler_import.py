@@ -339,6 +339,14 @@ def test_move_takes_the_files(tmp_path: Path, v1: Path) -> None:
         butler.close()
 
 
+def test_formatters_under_their_old_module_names(fresh: Butler, v1: Path) -> None:
+    edit(v1, "formatters.json.JsonFormatter", "formatters.jsonFormatter.JsonFormatter")
+    edit(v1, "formatters.yaml.YamlFormatter", "formatters.yamlFormatter.YamlFormatter", count=99)
+    edit(v1, "formatters.pickle.PickleFormatter", "formatters.pickleFormatter.PickleFormatter")
+    fresh.import_(v1, skip_unknown_fields=True)
+    check_import(fresh, id_map_v1())
+
+
 def test_export_file_of_another_name(fresh: Butler, v1: Path) -> None:
     (v1 / "export.yaml").rename(v1 / "calibs.yaml")
     assert len(fresh.import_(v1, skip_unknown_fields=True)) == len(EXPECTED["datasets"])

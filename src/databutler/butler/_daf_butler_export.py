@@ -75,6 +75,12 @@ FORMATTERS: Mapping[str, str] = {
     "lsst.daf.butler.formatters.yaml.YamlFormatter": "yaml",
     "lsst.daf.butler.formatters.pickle.PickleFormatter": "pickle",
     "lsst.daf.butler.formatters.parquet.ParquetFormatter": "parquet",
+    # The same formatters under their module names of 2019-2021 (in version-0 exports).
+    "lsst.daf.butler.formatters.jsonFormatter.JsonFormatter": "json",
+    "lsst.daf.butler.formatters.yamlFormatter.YamlFormatter": "yaml",
+    "lsst.daf.butler.formatters.pickleFormatter.PickleFormatter": "pickle",
+    "lsst.daf.butler.formatters.parquetFormatter.ParquetFormatter": "parquet",
+    "lsst.daf.butler.formatters.fitsExposureFormatter.FitsExposureFormatter": "fits",
     # Files of these are plain FITS: databutler reads them as astropy HDU lists.
     "lsst.obs.base.formatters.fitsExposure.FitsExposureFormatter": "fits",
     "lsst.obs.base.formatters.fitsExposure.FitsImageFormatter": "fits",
