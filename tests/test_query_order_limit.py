@@ -26,6 +26,7 @@ from databutler._exceptions import (
     InvalidArgumentError,
 )
 from databutler.cli import main
+from databutler.testing.butler import CHAINED
 from databutler.testing.database import postgresql_uri
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -252,6 +253,55 @@ def test_bad_order_by(butler: Butler, order_by: Any, error: type[Exception], mat
         butler.query_datasets(RAW, collections="r1", order_by=order_by)
     with pytest.raises(error, match=match):
         butler.query_data_ids(["detector"], order_by=order_by)
+
+
+def test_limit_counts_over_every_type_of_a_glob(tmp_path: Path) -> None:
+    with Butler.create(str(tmp_path / "types"), run="r") as butler:
+        butler.insert_dimension_records("instrument", {"instrument": "HSC"})
+        butler.insert_dimension_records(
+            "detector", *({"instrument": "HSC", "detector": d} for d in range(3))
+        )
+        for name in ("calexp", "bias"):
+            butler.register_dataset_type(name, ["detector"], "StructuredDataDict")
+            butler.registry.insertDatasets(
+                name, [{"instrument": "HSC", "detector": d} for d in range(3)], "r"
+            )
+        found = butler.query_datasets("*", collections="r", order_by="-detector", limit=4)
+        assert [(ref.datasetType.name, ref.dataId["detector"]) for ref in found] == [
+            ("bias", 2),
+            ("bias", 1),
+            ("bias", 0),
+            ("calexp", 2),
+        ]
+        assert len(list(butler.query_datasets("*", collections="r", limit=None))) == 6
+
+
+def test_limit_after_a_filter_on_an_in_memory_datastore(tmp_path: Path) -> None:
+    # The memory child's holdings are not in SQL: the filter runs on the rows, the limit after.
+    with Butler.create(str(tmp_path / "chained"), run="r", datastore=CHAINED) as butler:
+        butler.insert_dimension_records("instrument", {"instrument": "HSC"})
+        butler.insert_dimension_records(
+            "detector", *({"instrument": "HSC", "detector": d} for d in range(5))
+        )
+        butler.register_dataset_type("thing", ["detector"], "StructuredDataDict")
+        refs = [butler.put({"d": d}, "thing", instrument="HSC", detector=d) for d in range(5)]
+        cache = butler.datastore.children[1]  # type: ignore[attr-defined]
+        cache.forget([refs[4], refs[2]])
+        found = butler.query_datasets(
+            "thing", collections="r", in_datastore="cache", order_by="-detector", limit=2
+        )
+        assert [ref.dataId["detector"] for ref in found] == [3, 1]
+        found = butler.query_datasets(
+            "thing", collections="r", not_in_datastore="cache", order_by="detector", limit=1
+        )
+        assert [ref.dataId["detector"] for ref in found] == [2]
+
+
+def test_results_stream(butler: Butler) -> None:
+    found = butler.query_datasets(RAW, collections="r1", order_by="detector", limit=2)
+    assert isinstance(found, Iterator) and not isinstance(found, list)
+    assert isinstance(butler.query_data_ids("detector", limit=2), Iterator)
+    assert isinstance(butler.query_dimension_records("detector", limit=2), Iterator)
 
 
 # -- find_first ----------------------------------------------------------------------------
