@@ -536,16 +536,28 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             [table.c[name] for name in layout.key_names],
         )
         sql = columns.apply(apply_order(sql, order, limit))
-        return self._stream_rows(sql, layout.make_record, mappings=True)
+        return self._stream_rows(sql, layout.make_record, limit, mappings=True)
 
     def _stream_rows(
-        self, sql: sqlalchemy.Select[Any], make: Callable[[Any], _T], *, mappings: bool
+        self,
+        sql: sqlalchemy.Select[Any],
+        make: Callable[[Any], _T],
+        limit: int | None,
+        *,
+        mappings: bool,
     ) -> Iterator[_T]:
+        if limit is not None and limit <= _STREAM_BATCH:
+            # Bounded by the limit: read in one round trip.
+            with self._db.query(sql) as result:
+                rows: Any = (result.mappings() if mappings else result).all()
+            for row in rows:
+                yield make(row)
+            return
         # A session: streaming needs a transaction (a server-side cursor on PostgreSQL).
         streamed = sql.execution_options(yield_per=_STREAM_BATCH)
         with self._db.session(), self._db.query(streamed) as result:
-            rows: Any = result.mappings() if mappings else result
-            for batch in rows.partitions(_STREAM_BATCH):
+            found: Any = result.mappings() if mappings else result
+            for batch in found.partitions(_STREAM_BATCH):
                 for row in batch:
                     yield make(row)
 
@@ -610,7 +622,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         def make(row: Any) -> DataCoordinate:
             return DataCoordinate.from_required(group, tuple(row[:width]), check=False)
 
-        return self._stream_rows(sql, make, mappings=False)
+        return self._stream_rows(sql, make, limit, mappings=False)
 
     # Deprecated aliases of renamed methods, kept for one release.
     queryDataIds = renamed("query_data_ids")

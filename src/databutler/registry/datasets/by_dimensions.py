@@ -679,7 +679,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         )
         if sql is None:
             return iter(())
-        return self._stream_refs(self._type_info(datasetTypeName), sql)
+        return self._stream_refs(self._type_info(datasetTypeName), sql, limit)
 
     def _query_sql(
         self,
@@ -759,18 +759,17 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             sql = apply_order(sql, order, limit)
         return columns.apply(sql)
 
-    def _stream_refs(self, info: _TypeInfo, sql: sqlalchemy.Select[Any]) -> Iterator[DatasetRef]:
+    def _stream_refs(
+        self, info: _TypeInfo, sql: sqlalchemy.Select[Any], limit: int | None
+    ) -> Iterator[DatasetRef]:
         datasetType, group = info.datasetType, info.group
         width = 2 + len(group.required)
         from_required = DataCoordinate.from_required
-        # A session: streaming needs a transaction (a server-side cursor on PostgreSQL).
-        streamed = sql.execution_options(yield_per=_STREAM_BATCH)
-        with self._db.session(), self._db.query(streamed) as result:
-            for rows in result.partitions(_STREAM_BATCH):
-                ids = self._db.decode_ids([row[0] for row in rows])
-                for row, dataset_id in zip(rows, ids, strict=True):
-                    coordinate = from_required(group, tuple(row[2:width]), check=False)
-                    yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
+        for rows in _batches(self._db, sql, limit):
+            ids = self._db.decode_ids([row[0] for row in rows])
+            for row, dataset_id in zip(rows, ids, strict=True):
+                coordinate = from_required(group, tuple(row[2:width]), check=False)
+                yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
 
     # -- tagging and removing ------------------------------------------------
 
@@ -861,6 +860,23 @@ class _TypeInfo:
     group: DimensionGroup
     tags: sqlalchemy.Table
     find_sql: str
+
+
+def _batches(db: Database, sql: sqlalchemy.Select[Any], limit: int | None) -> Iterator[Any]:
+    """The rows of ``sql``, a batch at a time.
+
+    Streamed through a session (a server-side cursor on PostgreSQL, which needs a
+    transaction), unless a ``limit`` within one batch bounds them: those are read in
+    one round trip.
+    """
+    if limit is not None and limit <= _STREAM_BATCH:
+        with db.query(sql) as result:
+            rows = result.fetchall()
+        yield rows
+        return
+    streamed = sql.execution_options(yield_per=_STREAM_BATCH)
+    with db.session(), db.query(streamed) as result:
+        yield from result.partitions(_STREAM_BATCH)
 
 
 def _by_type(refs: Iterable[DatasetRef]) -> dict[str, list[DatasetRef]]:
