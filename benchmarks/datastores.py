@@ -24,6 +24,7 @@ import os
 import sqlite3
 import sys
 import tempfile
+import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -67,7 +68,7 @@ def plain_python_puts(directory: Path, payload: Any, n: int) -> None:
     connection.close()
 
 
-def run(n: int, root: str | None, s3: bool) -> int:
+def run(n: int, root: str | None, s3: bool, table_rows: int = 100_000) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="databutler-ds-bench-")))
         registry = SqlRegistry.create(f"sqlite:///{tmp / 'registry.sqlite3'}")
@@ -125,7 +126,40 @@ def run(n: int, root: str | None, s3: bool) -> int:
             emptied = datastore.empty_trash()
         failures += len(emptied) != len(everything)
         failures += sum(not f.exists() for f in files)  # direct ingests are never deleted
+        failures += table_phases(registry, datastore, min(n, 20), table_rows)
         return verdict(failures)
+
+
+def table_phases(registry: SqlRegistry, datastore: FileDatastore, reads: int, rows: int) -> int:
+    """``get_all``, ``get_columns`` and ``convert`` on one wide Parquet table; failed checks."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    registry.registerDatasetType(DatasetType("table", ["detector"], "ArrowTable"))
+    registry.registerRun("tables")
+    (ref,) = registry.insertDatasets("table", [{"instrument": "Cam", "detector": 0}], "tables")
+    rng = np.random.default_rng(11)
+    table = pa.table({f"c{i:02d}": rng.random(rows) for i in range(50)})
+    datastore.put(table, ref)
+    wanted = ["c07", "c31"]
+    start = time.perf_counter()
+    with timed("get_all", reads):
+        failures: int = sum(datastore.get(ref).num_columns != 50 for _ in range(reads))
+    everything = time.perf_counter() - start
+    start = time.perf_counter()
+    with timed("get_columns", reads):
+        for _ in range(reads):
+            part = datastore.get(ref, parameters={"columns": wanted})
+            failures += bool(part.column_names != wanted or part.num_rows != rows)
+    some = time.perf_counter() - start
+    print(f"get_columns_speedup={everything / some:.1f}", flush=True)
+    as_frame = ref.override_storage_class("DataFrame")
+    with timed("convert", reads):
+        for _ in range(reads):
+            frame = datastore.get(as_frame)
+            failures += bool(not isinstance(frame, pd.DataFrame) or frame.shape != (rows, 50))
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,8 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, required=True, help="datasets per phase")
     parser.add_argument("--root", default=None, help="artifact root (directory or s3://...)")
     parser.add_argument("--s3", action="store_true", help="use a moto S3 server on 127.0.0.1")
+    parser.add_argument(
+        "--table-rows", type=int, default=100_000, help="rows of the Parquet table phases"
+    )
     args = parse(parser, argv)
-    return run(args.n, args.root, args.s3)
+    return run(args.n, args.root, args.s3, args.table_rows)
 
 
 if __name__ == "__main__":

@@ -209,7 +209,7 @@ def test_json_refuses_cycles_and_deep_nesting() -> None:
         ("pickle", lambda: None, r"type 'function'"),
         ("npy", [1, 2], r"type 'list'; it writes numpy.ndarray"),
         ("npy", np.array([{}]), r"type 'numpy.ndarray' of object dtype; use the 'pickle'"),
-        ("parquet", {"a": [1]}, r"type 'dict'; it writes pyarrow.Table and pandas.DataFrame"),
+        ("parquet", {"a": 1}, r"type 'dict' \(Cannot convert an object of type 'dict' to an Arrow"),
         ("parquet", pd.DataFrame({"a": [1, "x"]}), r"type 'pandas.*DataFrame' \("),
         ("bytes", "text", r"type 'str'; it writes bytes and bytearray"),
     ],
@@ -249,7 +249,7 @@ def test_corrupt_bytes(formatter: str, data: bytes) -> None:
     [
         ("json", "none"),
         ("npy", "'slice'"),
-        ("parquet", "'columns'"),
+        ("parquet", "'columns', 'rows'"),
         ("fits", "'hdu'"),
         ("bytes", "none"),
     ],
@@ -257,10 +257,10 @@ def test_corrupt_bytes(formatter: str, data: bytes) -> None:
 def test_unknown_parameter(formatter: str, supported: str) -> None:
     with pytest.raises(
         FormatterError,
-        match=rf"'{formatter}' formatter does not support parameter\(s\) 'rows', 'zoom'; "
+        match=rf"'{formatter}' formatter does not support parameter\(s\) 'zoom'; "
         rf"supported parameters: {supported}\.",
     ):
-        formatter_for(formatter).from_bytes(b"", parameters={"zoom": 2, "rows": 1})
+        formatter_for(formatter).from_bytes(b"", parameters={"zoom": 2})
 
 
 def test_parquet_bad_columns() -> None:
@@ -509,21 +509,26 @@ def test_fits_missing_astropy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_fits_through_a_file_datastore(tmp_path: Path) -> None:
     registry = SqlRegistry.create("sqlite://")
-    hdus_ref, image_ref = make_refs(registry, 2)
+    # The storage class, not the object's type, picks the formatter (issue 11): the
+    # datasets are of storage class Fits, whose components are image, mask, variance
+    # and header, and whose 'hdu' parameter selects one HDU as an HDUList of its own.
+    hdus_ref, image_ref = (ref.override_storage_class("Fits") for ref in make_refs(registry, 2))
     datastore = FileDatastore("files", registry.datastore_bridges, str(tmp_path / "store"))
     hdus = fits.HDUList([fits.PrimaryHDU(IMAGE), fits.ImageHDU(IMAGE * 2, name="VAR")])
     hdus[0].header["OBJECT"] = "M31"
-    datastore.put(hdus, hdus_ref)  # chosen by the object's type
+    datastore.put(hdus, hdus_ref)
     assert datastore.get_uri(hdus_ref).endswith(".fits")
     assert_same_hdus(datastore.get(hdus_ref), hdus)
-    np.testing.assert_array_equal(datastore.get(hdus_ref, component="primary"), IMAGE)
+    np.testing.assert_array_equal(datastore.get(hdus_ref, component="image"), IMAGE)
     assert datastore.get(hdus_ref, component="header")["OBJECT"] == "M31"
-    np.testing.assert_array_equal(datastore.get(hdus_ref, parameters={"hdu": "VAR"}), IMAGE * 2)
+    selected = datastore.get(hdus_ref, parameters={"hdu": "VAR"})
+    assert isinstance(selected, fits.HDUList) and len(selected) == 1
+    np.testing.assert_array_equal(selected[0].data, IMAGE * 2)
     # A FITS file from elsewhere is read by its extension.
     source = tmp_path / "calexp.fit"
     fits.PrimaryHDU(IMAGE).writeto(source)
     datastore.ingest([(source, image_ref)], transfer="copy")
-    np.testing.assert_array_equal(datastore.get(image_ref, component="primary"), IMAGE)
+    np.testing.assert_array_equal(datastore.get(image_ref, component="image"), IMAGE)
 
 
 # -- registry -------------------------------------------------------------------------------
@@ -538,6 +543,7 @@ def test_registry() -> None:
         "parquet": ".parquet",
         "fits": ".fits",
         "bytes": ".bin",
+        "text": ".txt",
     }
     assert {name: cls.extension for name, cls in FORMATTERS.items()} == expected
     for name, cls in FORMATTERS.items():
@@ -547,7 +553,7 @@ def test_registry() -> None:
     with pytest.raises(
         ConfigurationError,
         match=r"No formatter is named 'hdf5'; valid names: 'bytes', 'fits', 'json', 'npy', "
-        r"'parquet', 'pickle', 'yaml'\.",
+        r"'parquet', 'pickle', 'text', 'yaml'\.",
     ):
         formatter_for("hdf5")
 

@@ -38,6 +38,7 @@ from ._exceptions import (
     RepositoryError,
     RepositoryNotFoundError,
     SchemaAlreadyDefinedError,
+    StorageClassError,
     TransactionAbortedError,
     TransferModeError,
     UnknownDimensionError,
@@ -45,6 +46,7 @@ from ._exceptions import (
 )
 from ._file_dataset import FileDataset
 from .dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
+from .storage_classes import StorageClassRegistry
 from .transaction import DatastoreTransaction
 
 if _typing.TYPE_CHECKING:
@@ -115,6 +117,8 @@ __all__ = [
     "RepositoryNotFoundError",
     "SchemaAlreadyDefinedError",
     "StorageClass",
+    "StorageClassError",
+    "StorageClassRegistry",
     "Timespan",
     "TransactionAbortedError",
     "TransferModeError",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ._dataset_type import DatasetType
+from ._dataset_type import DatasetType, StorageClass
 from ._exceptions import AmbiguousDatasetError, ArgumentTypeError, InvalidDatasetIdError
 
 if TYPE_CHECKING:
@@ -152,6 +152,43 @@ class DatasetRef:
                 f"Dataset id {dataset_id!r} is a {type(dataset_id).__name__}, not a uuid.UUID; "
                 "convert it with uuid.UUID(...)."
             )
+
+    def override_storage_class(self, storage_class: str | StorageClass) -> DatasetRef:
+        """This dataset, to be read as another storage class.
+
+        Parameters
+        ----------
+        storage_class : `str` or `StorageClass`
+            The storage class (or its name) ``get`` is to return the dataset as.
+
+        Returns
+        -------
+        ref : `DatasetRef`
+            A new ref: same id, data ID and run; its dataset type has the
+            same name, dimensions and calibration flag, and ``storage_class``.
+            A datastore reading it converts what it stored (see
+            ``Butler.get``); whether the two storage classes convert is
+            checked there, against the datastore's storage classes.
+
+        Raises
+        ------
+        ArgumentTypeError
+            If ``storage_class`` is neither a name nor a `StorageClass`.
+        InvalidNameError
+            If the name is malformed.
+        """
+        if not isinstance(storage_class, str | StorageClass):
+            raise ArgumentTypeError(
+                f"storage_class must be a storage class name or a StorageClass, not "
+                f"{type(storage_class).__name__} {storage_class!r}."
+            )
+        parent = self.datasetType
+        dataset_type = DatasetType(
+            parent.name, parent.dimensions, storage_class, isCalibration=parent.isCalibration
+        )
+        if dataset_type == parent:
+            return self
+        return DatasetRef(dataset_type, self.dataId, self.run, self.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import InvalidNameError
+from .storage_classes import MAX_STORAGE_CLASS_NAME, StorageClass
 
 __all__ = [
     "MAX_COMPONENT_NAME",
     "MAX_DATASET_TYPE_NAME",
+    "MAX_STORAGE_CLASS_NAME",
     "DatasetType",
     "StorageClass",
     "validate_dataset_type_name",
@@ -27,9 +29,6 @@ MAX_DATASET_TYPE_NAME = 128
 #: extension, the default file template's file name stays within the 255 bytes
 #: every file system allows for one path component.
 MAX_COMPONENT_NAME = 64
-
-#: Longest storage class name: the registry's ``dataset_type.storage_class`` column.
-MAX_STORAGE_CLASS_NAME = 64
 
 
 def validate_dataset_type_name(name: Any) -> str:
@@ -69,38 +68,6 @@ def validate_dataset_type_name(name: Any) -> str:
             "names can hold). Choose a shorter name."
         )
     return name
-
-
-@dataclass(frozen=True, slots=True)
-class StorageClass:
-    """How a dataset is held in memory: its Python type and its components.
-
-    Parameters
-    ----------
-    name : `str`
-        The storage class name (``StructuredDataDict``, ``ArrowTable``, ...).
-    pytype : `str`, optional
-        Fully qualified name of the in-memory Python type.
-    components : `~collections.abc.Mapping` [`str`, `str`], optional
-        Component name to the storage class name of that component.
-    """
-
-    name: str
-    pytype: str | None = None
-    components: Mapping[str, str] = field(default_factory=dict, hash=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.name):
-            raise InvalidNameError(
-                f"Invalid storage class name {self.name!r}; use letters, digits and underscores, "
-                "starting with a letter or underscore."
-            )
-        if len(self.name) > MAX_STORAGE_CLASS_NAME:
-            raise InvalidNameError(
-                f"Storage class name {self.name[:40]!r}... is {len(self.name)} characters long; "
-                f"the limit is {MAX_STORAGE_CLASS_NAME} (the registry's column)."
-            )
-        object.__setattr__(self, "components", dict(self.components))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── ExportFormatError               (ValueError)    an export that is malformed or unsafe
     ├── TransferModeError               (ValueError)    unknown transfer mode, or not possible there
     ├── ExpressionError                 (ValueError)    a bad query `where` expression or bind value
+    ├── StorageClassError     (TypeError, ValueError)   object/storage class mismatch, bad read
     ├── ArtifactCorruptedError                          artifact bytes differ from the record
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError)
@@ -70,6 +71,7 @@ __all__ = [
     "RepositoryError",
     "RepositoryNotFoundError",
     "SchemaAlreadyDefinedError",
+    "StorageClassError",
     "TransactionAbortedError",
     "TransferModeError",
     "UnknownDimensionError",
@@ -180,6 +182,16 @@ class TransferModeError(DatabutlerError, ValueError):
 
 class ExportFormatError(DatabutlerError, ValueError):
     """An export (directory, zip or manifest) is missing, malformed, or names unsafe paths."""
+
+
+class StorageClassError(DatabutlerError, TypeError, ValueError):
+    """An object does not fit a storage class, or a read asks what the storage class lacks.
+
+    Raised by ``put`` for an object of another type than the dataset type's
+    storage class holds (with no converter for it), and by ``get`` for a
+    conversion, component or read parameter the storage class does not have;
+    the message names the storage class, what it expects and what is valid.
+    """
 
 
 class ExpressionError(DatabutlerError, ValueError):

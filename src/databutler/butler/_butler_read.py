@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._dataset_type import DatasetType
+from .._dataset_type import DatasetType, StorageClass
 from ._arguments import (
     require_bool,
     require_collections,
@@ -92,12 +92,31 @@ class ButlerReads(ButlerBase):
         collections: str | Sequence[str] | None = None,
         component: str | None = None,
         parameters: Mapping[str, Any] | None = None,
+        storage_class: str | StorageClass | None = None,
         **kwargs: Any,
     ) -> Any:
         """Read a dataset: by ref, or by dataset type and data ID (a mapping or keywords).
 
-        ``"type.component"`` or ``component=`` reads one component;
-        ``parameters`` select a subset (formatter-specific).
+        Parameters
+        ----------
+        dataset : `str`, `DatasetType` or `DatasetRef`
+            What to read: a ref, or a dataset type (``"type.component"``
+            names a component) found with ``data_id`` in ``collections``.
+        data_id : `~collections.abc.Mapping`, optional
+            The data ID (or give it as keywords).
+        collections : `str` or `~collections.abc.Sequence` [`str`], optional
+            Where to search; the butler's collections by default.
+        component : `str`, optional
+            Read only this component (``"rowcount"``, ``"header"``, ...; see
+            the storage class's components).
+        parameters : `~collections.abc.Mapping` [`str`, `object`], optional
+            Read parameters of the stored storage class (``columns`` and
+            ``rows`` of tables, ``slice`` of arrays, ``hdu`` of FITS), applied
+            before any conversion, while reading where the formatter can.
+        storage_class : `str` or `StorageClass`, optional
+            Return the dataset as this storage class (``"DataFrame"`` for an
+            ``ArrowTable`` dataset); `DatasetRef.override_storage_class`
+            does the same for a ref.
 
         Raises
         ------
@@ -105,10 +124,22 @@ class ButlerReads(ButlerBase):
             If no dataset matches.
         DatasetNotStoredError
             If the dataset exists but its datastore does not hold it.
+        StorageClassError
+            If the dataset cannot be read as ``storage_class``, or its
+            storage class has no such component or parameter (the message
+            lists the valid ones).
         """
         require_str(component, "component", optional=True)
         require_mapping(parameters, "parameters")
+        require_type(
+            storage_class,
+            "storage_class",
+            (str, StorageClass, type(None)),
+            "a storage class name or a StorageClass",
+        )
         ref, named = self._resolve(dataset, data_id, collections, kwargs)
+        if storage_class is not None:
+            ref = ref.override_storage_class(storage_class)
         return self.datastore.get(ref, component=component or named, parameters=parameters)
 
     def get_many(self, refs: Iterable[DatasetRef]) -> list[Any]:

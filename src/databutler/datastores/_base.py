@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._deprecation import adopt_renamed_overrides, renamed
@@ -25,6 +25,7 @@ from ..registry.interfaces import (
     DatastoreRegistryBridgeManager,
     FakeDatasetRef,
 )
+from ..storage_classes import StorageClassRegistry
 from ..transaction import DatastoreTransaction
 from ._artifacts import (
     Artifact,
@@ -34,6 +35,9 @@ from ._artifacts import (
     write_local,
 )
 from ._maintenance import StorageCheck, TrashFailure
+
+if TYPE_CHECKING:
+    from ._formatter_base import Formatter
 
 __all__ = [
     "DatasetNotStoredError",
@@ -112,6 +116,10 @@ class Datastore(ABC):
     children : `~collections.abc.Sequence` [`Datastore`], optional
         Datastores this one forwards to (a chain's); none by default.
         A `transaction` of this datastore opens one on each of them.
+    storage_classes : `StorageClassRegistry`, optional
+        The storage classes it knows: what ``put`` checks objects against,
+        which formatter writes them, what ``get`` converts to. The shipped
+        defaults when not given.
     """
 
     def __init__(
@@ -121,8 +129,11 @@ class Datastore(ABC):
         *,
         abilities: DatastoreAbilities = _BASIC,
         children: Sequence[Datastore] = (),
+        storage_classes: StorageClassRegistry | None = None,
     ) -> None:
         self._abilities = abilities
+        #: The storage classes this datastore knows (see `StorageClassRegistry`).
+        self.storage_classes = storage_classes or _default_storage_classes()
         self._children: tuple[Datastore, ...] = tuple(children)
         self._bridge: DatastoreRegistryBridge | None = None
         if bridge_manager is not None:
@@ -689,7 +700,6 @@ class Datastore(ABC):
         by the object's type, at the default file template's path; datastores
         with files override it to describe the files themselves.
         """
-        from .formatters import formatter_for_object
         from .templates import DEFAULT_TEMPLATE, FileTemplate
 
         held = self.exists_many(refs)
@@ -700,7 +710,7 @@ class Datastore(ABC):
             if not held[_id(ref)]:
                 continue
             obj = self.get(ref)
-            formatter = formatter_for_object(obj)
+            formatter = self._formatter_for(ref, obj)
             data = formatter.to_bytes(obj)
             artifacts.append(
                 Artifact(
@@ -712,6 +722,25 @@ class Datastore(ABC):
                 )
             )
         return artifacts
+
+    def _formatter_for(self, ref: DatasetRef, obj: Any) -> Formatter:
+        """The formatter that writes ``obj`` as ``ref``: its storage class's, else by its type."""
+        from .formatters import formatter_for, formatter_for_object
+
+        storage_class = self.storage_classes.get(ref.datasetType.storageClass)
+        if storage_class is not None and storage_class.formatter is not None:
+            return formatter_for(storage_class.formatter)
+        return formatter_for_object(obj)
+
+
+_DEFAULTS: list[StorageClassRegistry] = []
+
+
+def _default_storage_classes() -> StorageClassRegistry:
+    """The registry of the shipped storage classes, made once."""
+    if not _DEFAULTS:
+        _DEFAULTS.append(StorageClassRegistry())
+    return _DEFAULTS[0]
 
 
 def _constant(data: bytes) -> Callable[[], bytes]:

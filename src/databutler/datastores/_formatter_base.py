@@ -13,7 +13,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from .._exceptions import ConfigurationError, DatabutlerError
 
@@ -92,6 +92,56 @@ class Formatter(ABC):
 
     #: Whether `from_bytes` accepts a ``component``.
     supports_components: ClassVar[bool] = False
+
+    #: Read parameters `from_bytes` applies while reading, returning the same
+    #: type it would without them; a datastore applies the others in memory.
+    pushdown_parameters: ClassVar[frozenset[str]] = frozenset()
+
+    #: Derived components `read_derived` computes from the bytes, without
+    #: building the whole object.
+    derived_components: ClassVar[frozenset[str]] = frozenset()
+
+    #: Whether `read_file` reads only the parts of a file a read needs
+    #: (given parameters or a derived component), rather than all its bytes.
+    reads_parts: ClassVar[bool] = False
+
+    def read_file(
+        self,
+        file: BinaryIO,
+        *,
+        component: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Deserialize from a seekable binary file, as `from_bytes` does from its bytes.
+
+        Formatters that set `reads_parts` read only what they need; the
+        default reads every byte and calls `from_bytes`.
+        """
+        return self.from_bytes(file.read(), component=component, parameters=parameters)
+
+    def read_file_derived(self, file: BinaryIO, component: str, pytype: str | None) -> Any:
+        """`read_derived` from a seekable binary file (see `read_file`)."""
+        return self.read_derived(file.read(), component, pytype)
+
+    def read_derived(self, data: bytes, component: str, pytype: str | None) -> Any:
+        """Compute the derived component ``component`` (one of `derived_components`).
+
+        Parameters
+        ----------
+        data : `bytes`
+            Bytes written by `to_bytes`.
+        component : `str`
+            The component's name.
+        pytype : `str` or `None`
+            Qualified name of the Python type the whole dataset is read as
+            (components may depend on it, as a DataFrame's ``columns`` does).
+
+        Raises
+        ------
+        FormatterError
+            Raised if the bytes cannot be read.
+        """
+        raise FormatterError(f"The {self.name!r} formatter computes no component {component!r}.")
 
     @abstractmethod
     def to_bytes(self, obj: Any) -> bytes:

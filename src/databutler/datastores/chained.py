@@ -311,23 +311,24 @@ class ChainedDatastore(Datastore):
         return artifacts
 
     def _get_many(self, refs: list[DatasetRef]) -> list[Any]:
-        # docstring inherited; each from the first child that holds it.
-        pending = {_id(r): r for r in refs}
-        found: dict[DatasetId, Any] = {}
+        # docstring inherited; each from the first child that holds it. Keyed by
+        # position: one dataset may be asked for twice, as two storage classes.
+        pending = dict(enumerate(refs))
+        found: dict[int, Any] = {}
         for child in self.children:
             if not pending:
                 break
             exists = child.exists_many(list(pending.values()))
-            held = [r for r in pending.values() if exists[_id(r)]]
-            found.update(zip((_id(r) for r in held), child._get_many(held), strict=True))
-            for ref in held:
-                del pending[_id(ref)]
+            held = [i for i, r in pending.items() if exists[_id(r)]]
+            found.update(zip(held, child._get_many([pending[i] for i in held]), strict=True))
+            for i in held:
+                del pending[i]
         if pending:
             raise DatasetNotStoredError(
                 f"No datastore of chain {self.name!r} ({', '.join(self.names)}) holds "
                 f"{next(iter(pending.values()))}."
             )
-        return [found[_id(r)] for r in refs]
+        return [found[i] for i in range(len(refs))]
 
     def transfer_from(
         self, source: Datastore, refs: Iterable[DatasetRef], *, transfer: str = "auto"

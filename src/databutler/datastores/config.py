@@ -8,6 +8,17 @@ and that kind's keys, for example::
         {"kind": "memory", "name": "cache"},
     ], "constraints": [None, {"accept": ["all"], "reject": ["raw"]}]}
 
+Every kind takes an optional ``storage_classes`` key: storage classes to know
+besides the shipped ones (or to redefine them), by name (see
+`~databutler.storage_classes.StorageClassRegistry.with_config`)::
+
+    {"kind": "file", "name": "files", "storage_classes": {
+        "SourceTable": {"inherits": "ArrowTable"},
+        "Notes": {"pytype": "str", "formatter": "text"},
+    }}
+
+A chain's storage classes are its children's too (a child's own entries win).
+
 Every mistake (an unknown kind or key, a missing key, a value of the wrong
 type) raises `~databutler.ConfigurationError` naming the key and what is valid.
 """
@@ -19,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 from .._exceptions import ConfigurationError
 from ..registry.interfaces import DatastoreRegistryBridgeManager
+from ..storage_classes import StorageClassRegistry
 from ._base import Datastore
 from .chained import ChainedDatastore, Constraints
 from .file import FileDatastore
@@ -179,6 +191,19 @@ def _str_mapping(what: str, config: Mapping[str, Any], key: str) -> dict[str, st
     return dict(value)
 
 
+def _storage_classes(what: str, config: Mapping[str, Any]) -> StorageClassRegistry | None:
+    """The shipped storage classes plus the configured ones; `None` if none are configured."""
+    value = config.get("storage_classes")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"Key 'storage_classes' of {what} configuration must be a mapping of storage "
+            f"class name to its description, not {value!r}."
+        )
+    return StorageClassRegistry().with_config(value)
+
+
 def _name(what: str, config: Mapping[str, Any]) -> str:
     name = _typed(what, config, "name", str, "a string")
     if not name:
@@ -193,7 +218,15 @@ def _file(
     config: Mapping[str, Any], bridge_manager: DatastoreRegistryBridgeManager, *, root: str | None
 ) -> Datastore:
     what = "file datastore"
-    optional = ("templates", "formatters", "checksum", "fsync", "records_table", "trust")
+    optional = (
+        "templates",
+        "formatters",
+        "checksum",
+        "fsync",
+        "records_table",
+        "trust",
+        "storage_classes",
+    )
     _check_keys(what, config, ("name",), ("root", *optional))
     name = _name(what, config)
     where = _typed(what, config, "root", str, "a string")
@@ -214,6 +247,7 @@ def _file(
         fsync=bool(_typed(what, config, "fsync", bool, _BOOLEAN)),
         records_table=_typed(what, config, "records_table", str, "a string"),
         trust=bool(_typed(what, config, "trust", bool, _BOOLEAN)),
+        storage_classes=_storage_classes(what, config),
     )
 
 
@@ -221,12 +255,13 @@ def _memory(
     config: Mapping[str, Any], bridge_manager: DatastoreRegistryBridgeManager, *, root: str | None
 ) -> Datastore:
     what = "memory datastore"
-    _check_keys(what, config, ("name",), ("copy_on_get",))
+    _check_keys(what, config, ("name",), ("copy_on_get", "storage_classes"))
     copy_on_get = _typed(what, config, "copy_on_get", bool, _BOOLEAN)
     return InMemoryDatastore(
         _name(what, config),
         bridge_manager,
         copy_on_get=True if copy_on_get is None else copy_on_get,
+        storage_classes=_storage_classes(what, config),
     )
 
 
@@ -234,13 +269,17 @@ def _chained(
     config: Mapping[str, Any], bridge_manager: DatastoreRegistryBridgeManager, *, root: str | None
 ) -> Datastore:
     what = "chained datastore"
-    _check_keys(what, config, ("name", "datastores"), ("constraints",))
+    _check_keys(what, config, ("name", "datastores"), ("constraints", "storage_classes"))
     name = _name(what, config)
     children_config = _typed(what, config, "datastores", list, "a list of configurations")
     if not children_config:
         raise ConfigurationError(f"Chained datastore {name!r} needs at least one datastore.")
+    _storage_classes(what, config)  # checked here, named by the chain
+    shared = config.get("storage_classes")
     children = []
     for i, child in enumerate(children_config):
+        if shared and isinstance(child, Mapping):
+            child = {**child, "storage_classes": {**shared, **child.get("storage_classes", {})}}
         try:
             children.append(datastore_from_config(child, bridge_manager, root=root))
         except ConfigurationError as exc:

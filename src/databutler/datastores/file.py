@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, OpaqueTableStorage
+from ..storage_classes import StorageClassRegistry
 from ._artifacts import Artifact, corrupted
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, IngestItem, _id
 from ._file_common import (
@@ -42,7 +43,8 @@ from ._file_trust import find_untracked
 from ._file_verify import recover_moves, verify_storage
 from ._file_zip import ingest_zip, put_zip, read_member
 from ._maintenance import StorageCheck
-from .formatters import Formatter, formatter_for, formatter_for_object
+from ._storage import DatasetReader, check_put, read_dataset
+from .formatters import Formatter, formatter_for
 from .resources import LocalStore, ResourceStore, StorageError, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
@@ -75,7 +77,9 @@ class FileDatastore(Datastore):
         ``default``; `DEFAULT_TEMPLATE` when not given.
     formatters : `~collections.abc.Mapping` [`str`, `str`], optional
         Formatter name (``json``, ``pickle``, ``npy``, ...) by dataset type or
-        storage class name; otherwise chosen from the object's type.
+        storage class name; otherwise the storage class's formatter, or (for
+        a storage class ``storage_classes`` does not know) the one the
+        object's type calls for.
     checksum : `bool`, optional
         Record a SHA-256 checksum of every artifact.
     fsync : `bool`, optional
@@ -90,6 +94,8 @@ class FileDatastore(Datastore):
         then look for its artifact at its template path with each known
         formatter extension, and read it by that extension. `knows` stays
         record-based. Off by default.
+    storage_classes : `StorageClassRegistry`, optional
+        The storage classes it knows; the shipped defaults when not given.
     """
 
     def __init__(
@@ -104,8 +110,9 @@ class FileDatastore(Datastore):
         fsync: bool = False,
         records_table: str | None = None,
         trust: bool = False,
+        storage_classes: StorageClassRegistry | None = None,
     ) -> None:
-        super().__init__(name, bridge_manager, abilities=ABILITIES)
+        super().__init__(name, bridge_manager, abilities=ABILITIES, storage_classes=storage_classes)
         self._bridges = bridge_manager
         self.trust = trust
         self.store = root if isinstance(root, ResourceStore) else store_for(root)
@@ -139,13 +146,16 @@ class FileDatastore(Datastore):
 
     def _formatter(self, ref: DatasetRef, obj: Any) -> Formatter:
         name = self._configured_formatter(ref)
-        return formatter_for(name) if name is not None else formatter_for_object(obj)
+        return formatter_for(name) if name is not None else self._formatter_for(ref, obj)
 
     def put_many(self, items: Iterable[tuple[Any, DatasetRef]]) -> None:
-        # docstring inherited
+        # docstring inherited; each object is checked against (or converted to) its
+        # storage class, and written by the formatter configured for its dataset type
+        # or storage class, else by its storage class's formatter.
         prepared = []
-        for obj, ref in items:
+        for given, ref in items:
             _id(ref)
+            obj, _ = check_put(self.storage_classes, given, ref)
             formatter = self._formatter(ref, obj)
             data = formatter.to_bytes(obj)  # serialise before touching storage
             path = self._template(ref).format(ref) + formatter.extension
@@ -333,16 +343,79 @@ class FileDatastore(Datastore):
         if not infos:
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
         info = infos[0]
-        try:
-            data = self._read_checked(info, ref)
-        except FileNotFoundError as exc:
-            raise DatasetNotStoredError(
-                f"Datastore {self.name!r} has a record of {ref} but its artifact "
-                f"{info.path!r} is missing."
-            ) from exc
-        return formatter_for(info.formatter).from_bytes(
-            data, component=component, parameters=parameters
+        formatter = formatter_for(info.formatter)
+
+        def data() -> bytes:
+            try:
+                return self._read_checked(info, ref)
+            except FileNotFoundError as exc:
+                raise self._missing(ref, info) from exc
+
+        def whole(pushed: Mapping[str, Any]) -> Any:
+            if pushed and self._reads_parts(formatter, info):
+                with self._open_checked(info, ref) as file:
+                    return formatter.read_file(file, parameters=pushed)
+            return formatter.from_bytes(data(), parameters=pushed or None)
+
+        def derived(component: str, pytype: str | None) -> Any:
+            if self._reads_parts(formatter, info):
+                with self._open_checked(info, ref) as file:
+                    return formatter.read_file_derived(file, component, pytype)
+            return formatter.read_derived(data(), component, pytype)
+
+        def legacy(component: str | None, parameters: Mapping[str, Any] | None) -> Any:
+            return formatter.from_bytes(data(), component=component, parameters=parameters)
+
+        reader = DatasetReader(
+            whole=whole,
+            legacy=legacy,
+            pushdown=formatter.pushdown_parameters,
+            native_derived=formatter.derived_components,
+            derived=derived,
         )
+        return read_dataset(
+            self.storage_classes,
+            reader,
+            stored_as=info.storage_class,
+            ref=ref,
+            component=component,
+            parameters=parameters,
+        )
+
+    def _missing(self, ref: DatasetRef, info: StoredFileInfo) -> DatasetNotStoredError:
+        return DatasetNotStoredError(
+            f"Datastore {self.name!r} has a record of {ref} but its artifact "
+            f"{info.path!r} is missing."
+        )
+
+    def _reads_parts(self, formatter: Formatter, info: StoredFileInfo) -> bool:
+        """Whether to let ``formatter`` read only parts of the artifact of ``info``.
+
+        Not for a zip member, nor when a checksum is recorded: checking it
+        needs every byte.
+        """
+        return formatter.reads_parts and not info.member and info.checksum is None
+
+    @contextmanager
+    def _open_checked(self, info: StoredFileInfo, ref: DatasetRef) -> Iterator[BinaryIO]:
+        """The artifact of ``info`` as a seekable file, its size checked against the record."""
+        try:
+            if is_direct(info.path):
+                file: BinaryIO = open(Path(info.path.removeprefix("file://")), "rb")  # noqa: SIM115
+            else:
+                file = self.store.open(info.path)
+        except FileNotFoundError as exc:
+            raise self._missing(ref, info) from exc
+        with file:
+            size = file.seek(0, os.SEEK_END)
+            if info.file_size >= 0 and size != info.file_size:
+                raise corrupted(
+                    str(ref),
+                    self._uri(info),
+                    f"recorded {info.file_size} bytes, found {size}",
+                )
+            file.seek(0)
+            yield file
 
     def knows_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
         # docstring inherited

@@ -15,6 +15,7 @@ list of table columns). Formatters are chosen by short registered name
     "fits"     .fits      astropy HDUList or HDU, ndarray,    astropy
                           astropy.table.Table
     "bytes"    .bin       bytes, bytearray                    -
+    "text"     .txt       str (UTF-8)                         -
 
 The optional packages are imported only when a formatter needs them; a missing
 one raises `ConfigurationError` saying what to install. Every failure to write
@@ -53,6 +54,7 @@ __all__ = [
     "NumpyFormatter",
     "ParquetFormatter",
     "PickleFormatter",
+    "TextFormatter",
     "YamlFormatter",
     "formatter_for",
     "formatter_for_object",
@@ -233,6 +235,7 @@ class NumpyFormatter(Formatter):
     name = "npy"
     extension = ".npy"
     supported_parameters = frozenset({"slice"})
+    pushdown_parameters = frozenset({"slice"})
 
     def to_bytes(self, obj: Any) -> bytes:
         # docstring inherited
@@ -304,6 +307,39 @@ class BytesFormatter(Formatter):
         return bytes(data)
 
 
+# -- text -------------------------------------------------------------------------------
+
+
+class TextFormatter(Formatter):
+    """A `str` as UTF-8 text."""
+
+    name = "text"
+    extension = ".txt"
+
+    def to_bytes(self, obj: Any) -> bytes:
+        # docstring inherited
+        if not isinstance(obj, str):
+            raise self._cannot_write(obj, "; it writes str")
+        try:
+            return obj.encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates
+            raise self._cannot_write(obj, f" ({exc})") from exc
+
+    def from_bytes(
+        self,
+        data: bytes,
+        *,
+        component: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
+        # docstring inherited
+        self.check_read_options(component, parameters)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._cannot_read(exc) from exc
+
+
 # -- registry -----------------------------------------------------------------------------
 
 #: Formatter classes by registered name.
@@ -318,6 +354,7 @@ FORMATTERS: Mapping[str, type[Formatter]] = MappingProxyType(
             ParquetFormatter,
             FitsFormatter,
             BytesFormatter,
+            TextFormatter,
         )
     }
 )

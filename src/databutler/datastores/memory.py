@@ -10,7 +10,9 @@ from typing import Any
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager
+from ..storage_classes import StorageClassRegistry
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, _id
+from ._storage import DatasetReader, check_put, read_dataset
 
 __all__ = ["ABILITIES", "InMemoryDatastore"]
 
@@ -29,28 +31,49 @@ class InMemoryDatastore(Datastore):
         The registry's bridge manager.
     copy_on_get : `bool`, optional
         Return copies from `get` (the default), so callers cannot change what
-        is stored; ``False`` returns the stored objects themselves.
+        is stored; ``False`` returns the stored objects themselves (unless a
+        read converts them or applies parameters).
+    storage_classes : `StorageClassRegistry`, optional
+        The storage classes it knows; the shipped defaults when not given.
 
     Notes
     -----
-    There are no files: `retrieve_artifacts` and `export` write each object
-    serialised by the formatter its type calls for (`formatter_for_object`:
-    JSON for plain data, ``.npy`` for arrays, Parquet for tables, bytes as
-    they are, pickle for anything else) at the default file template's path
-    (``<run>/<type>/<type>_<id>.<ext>``); `get_uris` gives ``mem://`` URIs.
+    ``put`` checks (or converts) each object against its storage class, as a
+    file datastore does, and ``get`` converts, applies parameters and
+    computes derived components in memory. There are no files:
+    `retrieve_artifacts` and `export` write each object serialised by its
+    storage class's formatter (for an unknown storage class, the one its
+    type calls for: `formatter_for_object`) at the default file template's
+    path (``<run>/<type>/<type>_<id>.<ext>``); `get_uris` gives ``mem://`` URIs.
     """
 
     def __init__(
-        self, name: str, bridge_manager: DatastoreRegistryBridgeManager, *, copy_on_get: bool = True
+        self,
+        name: str,
+        bridge_manager: DatastoreRegistryBridgeManager,
+        *,
+        copy_on_get: bool = True,
+        storage_classes: StorageClassRegistry | None = None,
     ) -> None:
-        super().__init__(name, bridge_manager, abilities=ABILITIES)
-        self._objects: dict[DatasetId, Any] = {}
+        super().__init__(name, bridge_manager, abilities=ABILITIES, storage_classes=storage_classes)
+        #: Each dataset's object and the storage class it was put as.
+        self._objects: dict[DatasetId, tuple[Any, str]] = {}
         self._lock = threading.Lock()
         self._copy_on_get = copy_on_get
 
     def put_many(self, items: Iterable[tuple[Any, DatasetRef]]) -> None:
         # docstring inherited
-        stored = [(_id(ref), ref, copy.deepcopy(obj)) for obj, ref in items]
+        stored = [
+            (
+                _id(ref),
+                ref,
+                (
+                    copy.deepcopy(check_put(self.storage_classes, obj, ref)[0]),
+                    ref.datasetType.storageClass,
+                ),
+            )
+            for obj, ref in items
+        ]
         with self._lock:
             taken = [str(i) for i, _, _ in stored if i in self._objects]
             if taken:
@@ -88,14 +111,26 @@ class InMemoryDatastore(Datastore):
         dataset_id = _id(ref)
         if not self.bridge.check([dataset_id]):
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
-        obj = self._objects[dataset_id]
-        if component is not None:
-            obj = _component(obj, component)
-        if parameters:
-            raise ValueError(
-                f"InMemoryDatastore supports no read parameters, got {sorted(parameters)}."
-            )
-        return copy.deepcopy(obj) if self._copy_on_get else obj
+        obj, stored_as = self._objects[dataset_id]
+
+        def legacy(component: str | None, parameters: Mapping[str, Any] | None) -> Any:
+            if parameters:
+                raise ValueError(
+                    f"InMemoryDatastore supports no read parameters for a dataset of storage "
+                    f"class {stored_as!r} (one it does not know), got {sorted(parameters)}."
+                )
+            return obj if component is None else _component(obj, component)
+
+        reader = DatasetReader(whole=lambda _: obj, legacy=legacy)
+        result = read_dataset(
+            self.storage_classes,
+            reader,
+            stored_as=stored_as,
+            ref=ref,
+            component=component,
+            parameters=parameters,
+        )
+        return copy.deepcopy(result) if self._copy_on_get else result
 
     def knows_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
         # docstring inherited

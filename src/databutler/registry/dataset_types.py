@@ -19,6 +19,7 @@ from .. import ddl
 from .._dataset_type import DatasetType, validate_dataset_type_name
 from .._exceptions import ConflictError, DatabutlerError
 from ..dimensions import DimensionUniverse
+from ..storage_classes import StorageClassRegistry
 from ._committed_cache import CommittedCache
 from .attributes import SchemaGeneration
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
@@ -165,7 +166,11 @@ class DatasetTypeManager(VersionedExtension):
         ------
         DatasetTypeConflictError
             If a type of that name exists with another definition (named in
-            the message); nothing changes.
+            the message); nothing changes. A definition that differs only by
+            a storage class that converts to or from the registered one is
+            not another definition: the registered type is returned, unchanged
+            (``registered`` false), and its datasets can be put and read as
+            either storage class.
         UnknownDimensionError
             If a dimension is not in the universe.
         ValueError
@@ -190,7 +195,7 @@ class DatasetTypeManager(VersionedExtension):
             if inserted and self.generation is not None:
                 self.generation.bump()
         record = self.find(wanted.name)
-        if record.datasetType != wanted:
+        if record.datasetType != wanted and not _compatible(record.datasetType, wanted):
             differences = [
                 f"{what}: registered {old!r}, given {new!r}"
                 for what, old, new in (
@@ -277,3 +282,24 @@ class DatasetTypeManager(VersionedExtension):
             raise DatasetTypeConflictError(
                 f"Dataset type {name!r} still has datasets; remove them first ({exc})."
             ) from exc
+
+
+#: The shipped storage classes, which decide what a compatible redefinition is.
+_SHIPPED = StorageClassRegistry()
+
+
+def _compatible(registered: DatasetType, given: DatasetType) -> bool:
+    """Whether ``given`` differs from ``registered`` only by a storage class that converts.
+
+    The shipped storage classes decide (the registry does not see a datastore's
+    configuration); names they do not know are compatible only when equal.
+    """
+    if (registered.dimensions, registered.isCalibration) != (
+        given.dimensions,
+        given.isCalibration,
+    ):
+        return False
+    old, new = _SHIPPED.get(registered.storageClass), _SHIPPED.get(given.storageClass)
+    if old is None or new is None:
+        return False
+    return new.converts_from(old) or old.converts_from(new)

@@ -9,11 +9,12 @@ no artifact path can escape its root.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..._exceptions import DatabutlerError
 
@@ -103,6 +104,20 @@ class ResourceStore(ABC):
             If there is no artifact at ``path``.
         """
         raise NotImplementedError()
+
+    def open(self, path: str) -> BinaryIO:
+        """A seekable binary file of ``path``'s content, for reading parts of it.
+
+        Stores that can read a byte range without the rest (local files, S3
+        ranged requests) override this; by default the whole content is read.
+        Close it when done.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no artifact at ``path``.
+        """
+        return io.BytesIO(self.read(path))
 
     @abstractmethod
     def write(self, path: str, data: bytes, *, overwrite: bool = False) -> None:

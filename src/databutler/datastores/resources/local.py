@@ -8,6 +8,7 @@ import shutil
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ._base import ResourceStore, StorageError, check_relative_path, cpu_count
 
@@ -64,6 +65,13 @@ class LocalStore(ResourceStore):
         try:
             with open(os.path.join(self._root_text, check_relative_path(path)), "rb") as file:
                 return file.read()
+        except IsADirectoryError:
+            raise FileNotFoundError(f"{path!r} is a directory, not an artifact.") from None
+
+    def open(self, path: str) -> BinaryIO:
+        # docstring inherited; the file itself
+        try:
+            return open(os.path.join(self._root_text, check_relative_path(path)), "rb")
         except IsADirectoryError:
             raise FileNotFoundError(f"{path!r} is a directory, not an artifact.") from None
 
