@@ -593,7 +593,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         Ordered by ``order_by`` (dimensions and record fields), then by the
         data ID.
         """
-        from .queries import DimensionColumns, apply_order, order_clauses, to_sql
+        from .queries import DimensionColumns, apply_order, dimension_term, order_clauses, to_sql
 
         group = self._universe.group(dimensions)
         if not group.required:
@@ -614,7 +614,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         if where is not None:
             sql = sql.where(to_sql(where, columns.resolve, bind))
         order = order_clauses(
-            order_by, lambda term: columns.resolve(term.identifier), columns.names, keys
+            order_by, lambda term: dimension_term(columns, term), columns.names, keys
         )
         sql = columns.apply(apply_order(sql.distinct(), order, limit))
         width = len(keys)

@@ -695,7 +695,13 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         order_by: Sequence[OrderTerm],
         limit: int | None,
     ) -> sqlalchemy.Select[Any] | None:
-        from ..queries import DimensionColumns, apply_order, order_clauses, to_sql
+        from ..queries import (
+            DimensionColumns,
+            apply_order,
+            dimension_term,
+            order_clauses,
+            to_sql,
+        )
 
         info = self._type_info(datasetTypeName)
         group, tags = info.group, info.tags
@@ -748,7 +754,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             own = {"run": run.c.name, "ingest_date": dataset.c.ingest_date}
 
             def resolve(term: OrderTerm) -> Any:
-                return own[term.name] if term.name in own else columns.resolve(term.identifier)
+                return own[term.name] if term.name in own else dimension_term(columns, term)
 
             # The data ID is unique in one collection, and after find_first; over several
             # collections the same one may come from two datasets, then ordered by id.

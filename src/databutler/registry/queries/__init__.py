@@ -1,6 +1,13 @@
 """Registry queries: the ``where`` expression language and its translation to SQL."""
 
-from ._ordering import OrderTerm, apply_order, check_limit, order_clauses, parse_order_by
+from ._ordering import (
+    OrderTerm,
+    apply_order,
+    check_limit,
+    dimension_term,
+    order_clauses,
+    parse_order_by,
+)
 from ._values import MAX_STRING_LENGTH, MAX_TERMS
 from .builder import DimensionColumns
 from .expression import (
@@ -54,6 +61,7 @@ __all__ = [
     "bind_names",
     "check_bind",
     "check_limit",
+    "dimension_term",
     "identifiers",
     "order_clauses",
     "parse_expression",

@@ -2,8 +2,9 @@
 
 ``order_by`` names what to sort by, as daf_butler spells it: a dimension
 (``detector``, its key value), a field of a dimension record
-(``exposure.obs_id``), or a name a query adds of its own (``run`` and
-``ingest_date`` for datasets); a leading ``-`` sorts that term descending.
+(``exposure.obs_id``, or ``obs_id`` when one dimension of the query has such
+a field), or a name a query adds of its own (``run`` and ``ingest_date`` for
+datasets); a leading ``-`` sorts that term descending.
 Whatever the names leave tied is ordered by the rest of the row's key (the
 data ID, then the dataset id), so that the order, and what ``limit`` keeps,
 is the same on every backend.
@@ -26,9 +27,17 @@ from ..._exceptions import ArgumentTypeError, InvalidArgumentError
 from ._errors import KEYWORDS
 from ._nodes import Identifier
 from ._values import column_kind
+from .builder import DimensionColumns
 from .sql import Bytewise, bytewise
 
-__all__ = ["OrderTerm", "apply_order", "check_limit", "order_clauses", "parse_order_by"]
+__all__ = [
+    "OrderTerm",
+    "apply_order",
+    "check_limit",
+    "dimension_term",
+    "order_clauses",
+    "parse_order_by",
+]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
 
@@ -118,6 +127,32 @@ def check_limit(value: object, name: str = "limit") -> int | None:
             "pass None for every result."
         )
     return value
+
+
+def dimension_term(columns: DimensionColumns, term: OrderTerm) -> sqlalchemy.ColumnElement[Any]:
+    """The column of a term naming a dimension or a record field, through ``columns``.
+
+    A bare name that is not a dimension is a field of the one dimension of the
+    query whose records have it (``obs_id`` for ``exposure.obs_id``), as in
+    daf_butler.
+
+    Raises
+    ------
+    LookupError
+        If the query has no such dimension or field.
+    InvalidArgumentError
+        If a bare field name belongs to several of the query's dimensions.
+    """
+    if term.identifier.field is None:
+        holders = columns.fields_named(term.name)
+        if len(holders) > 1:
+            raise InvalidArgumentError(
+                f"Cannot order by {str(term)!r}: {', '.join(holders)} all have a field "
+                f"{term.name!r}; name one, as in '{holders[0]}.{term.name}'."
+            )
+        if holders:
+            return columns.field(holders[0], term.name)
+    return columns.resolve(term.identifier)
 
 
 def order_clauses(

@@ -101,6 +101,18 @@ class DimensionColumns:
             return self.key(name)  # exposure.id is the exposure key itself
         return self.field(name, field)
 
+    def fields_named(self, name: str) -> list[str]:
+        """The reachable dimensions whose records have a field ``name`` (not a key)."""
+        if name in self._universe:
+            return []
+        found = []
+        for element in self._reachable():
+            dimension = self._universe[element]
+            keys = {*dimension.required, element, *dimension.implied}
+            if name in self._table_of(element).c and name not in keys:
+                found.append(element)
+        return found
+
     def names(self) -> list[str]:
         """The names `resolve` knows: each reachable dimension, then ``dimension.field``."""
         reachable = self._reachable()
