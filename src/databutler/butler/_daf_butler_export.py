@@ -631,6 +631,7 @@ class _Reader:
         skipped: dict[str, int] = {}
         records: dict[str, list[dict[str, Any]]] = {}
         if not skip_dimensions:
+            _drop_default_groups(self.universe, self.records)
             records = _map_records(self.universe, self.records, skip_unknown_fields, skipped)
             _add_recordless(self.universe, records, [d.data_id for d in ids.values()])
         manifest = Manifest(
@@ -795,6 +796,40 @@ def _map_records(
             f"{'; '.join(problems)}. {_SKIP_HINT}"
         )
     return out
+
+
+def _drop_default_groups(
+    universe: DimensionUniverse, found: dict[str, list[tuple[str, Mapping[str, Any]]]]
+) -> None:
+    """Leave out the groups that only name their exposure, when the universe has no groups.
+
+    daf_butler puts every exposure in a ``group``; one named after the
+    exposure's id is the default its metadata translators give (and what
+    databutler writes in its daf_butler exports): it says nothing the
+    exposure does not, so it is dropped rather than refused as unknown.
+    """
+    if "group" in universe or "exposure" not in found:
+        return
+    default: set[tuple[Any, Any]] = set()
+    other: set[tuple[Any, Any]] = set()
+    exposures = []
+    for where, row in found["exposure"]:
+        group = row.get("group")
+        if group is not None and group == str(row.get("id")):
+            default.add((row.get("instrument"), group))
+            row = {k: v for k, v in row.items() if k != "group"}
+        elif group is not None:
+            other.add((row.get("instrument"), group))
+        exposures.append((where, row))
+    found["exposure"] = exposures
+    if "group" in found:
+        dropped = default - other
+        found["group"] = [
+            (where, row)
+            for where, row in found["group"]
+            if (row.get("instrument"), row.get("name")) not in dropped
+            or set(row) != {"instrument", "name"}
+        ]
 
 
 def _add_recordless(

@@ -44,6 +44,7 @@ from ..registry import SqlRegistry
 from ..registry.collections import validate_collection_name
 from ._conflicts import explaining_conflicts
 from ._daf_butler_export import DafButlerExport, is_daf_butler_export, read_daf_butler_export
+from ._daf_butler_writer import plan_daf_butler_export
 from ._manifest import (
     EXPORT_VERSION,
     Manifest,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ExportFormatError", "export", "import_", "ingest", "transfer_from"]
 
-_FORMATS = ("yaml", "json")
+_FORMATS = ("yaml", "json", "daf_butler")
 
 
 # -- ingest ----------------------------------------------------------------------------
@@ -356,7 +357,8 @@ def export(
     """Write the datasets (and what they need) to a directory or a ``.zip`` file."""
     if format not in _FORMATS:
         raise InvalidArgumentError(
-            f"Unknown export format {format!r}; use one of {', '.join(_FORMATS)}."
+            f"Unknown export format {format!r}; use one of {', '.join(_FORMATS)} "
+            "(daf_butler: the format lsst-daf-butler's 'butler import' reads)."
         )
     if transfer == "move":
         raise InvalidArgumentError(
@@ -366,6 +368,8 @@ def export(
     as_zip = target.suffix == ".zip"
     if target.exists() and (as_zip or any(target.iterdir())):
         raise FileExistsError(f"{target} exists already; export to a new directory or zip.")
+    if format == "daf_butler":
+        return _export_daf_butler(butler, target, refs, collections, transfer)
     chosen, tags = _export_selection(butler, refs, collections)
     with _staging(target, as_zip) as directory:
         files = butler.datastore.export(
@@ -379,6 +383,87 @@ def export(
         if as_zip:
             _zip_directory(directory, target)
     return target
+
+
+def _export_daf_butler(
+    butler: ButlerBase,
+    target: Path,
+    refs: Iterable[DatasetRef] | None,
+    collections: Iterable[str] | None,
+    transfer: str | None,
+) -> Path:
+    """Write an export lsst-daf-butler imports (see `._daf_butler_writer`).
+
+    Everything daf_butler could not hold is refused before any file is
+    written; the export is made beside ``target`` and renamed into place, so
+    a failure (a formatter daf_butler lacks) leaves nothing at ``target``.
+    """
+    registry = butler.registry
+    chosen, names = _daf_butler_selection(butler, refs, collections)
+    records = _dimension_records_for(registry, chosen) if chosen else {}
+    plan = plan_daf_butler_export(registry, chosen, records, names)
+    as_zip = target.suffix == ".zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    try:
+        files = butler.datastore.export(
+            chosen, directory=staging, transfer="copy" if as_zip else transfer
+        )
+        (staging / "export.yaml").write_text(plan.render(files), encoding="utf-8")
+        if as_zip:
+            _zip_directory(staging, target)
+        else:
+            if target.exists():
+                target.rmdir()  # checked empty above
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _daf_butler_selection(
+    butler: ButlerBase, refs: Iterable[DatasetRef] | None, collections: Iterable[str] | None
+) -> tuple[list[DatasetRef], list[str]]:
+    """The stored datasets to export, and the collections besides their runs.
+
+    Chains bring their children (recursively); a TAGGED collection brings its
+    members, a CALIBRATION one the datasets certified in it.
+    """
+    registry = butler.registry
+    if refs is not None:
+        return list(refs), []
+    if collections is None:
+        raise ArgumentConflictError("Export what? Pass refs=[...] or collections=[...].")
+    names: list[str] = []
+    pending = list(collections)
+    while pending:
+        name = pending.pop(0)
+        if name in names:
+            continue
+        names.append(name)
+        if registry.getCollectionType(name) is CollectionType.CHAINED:
+            pending.extend(registry.getCollectionChain(name))
+    types = registry.queryDatasetTypes()
+    chosen: dict[Any, DatasetRef] = {}
+    certified: set[Any] = set()
+    for name in names:
+        kind = registry.getCollectionType(name)
+        if kind is CollectionType.CALIBRATION:
+            certified.update(i for i, _ in registry.query_certifications(name))
+        elif kind is not CollectionType.CHAINED:
+            for dataset_type in types:
+                for ref in registry.stream_datasets(dataset_type.name, collections=name):
+                    chosen[ref.id] = ref
+    if certified - set(chosen):
+        # Certified datasets are found in their runs (calibration types only).
+        runs = registry.queryCollections(types=[CollectionType.RUN])
+        for dataset_type in types:
+            if dataset_type.isCalibration and runs:
+                for ref in registry.stream_datasets(dataset_type.name, collections=runs):
+                    if ref.id in certified:
+                        chosen[ref.id] = ref
+    stored = butler.datastore.knows_many(chosen.values())
+    return [ref for dataset_id, ref in chosen.items() if stored.get(dataset_id)], names
 
 
 def _artifact_mode(transfer: str | None) -> str:

@@ -139,11 +139,14 @@ def transfer_datasets(
 @click.argument("destination", type=click.Path(path_type=Path))
 @dataset_query_options(required=False)
 @click.option(
+    "--format",
     "--manifest-format",
-    type=click.Choice(("yaml", "json")),
+    "manifest_format",
+    type=click.Choice(("yaml", "json", "daf_butler")),
     default="yaml",
     show_default=True,
-    help="Format of the manifest.",
+    help="Format of the export: databutler's manifest in YAML or JSON, or daf_butler's "
+    "export (for lsst-daf-butler's 'butler import').",
 )
 @transfer_option("copy")
 def export(
@@ -153,7 +156,9 @@ def export(
 
     DESTINATION is a new directory or a .zip file.
     Without DATASET_TYPE, --where or datastore options, whole collections are
-    exported (every one by default), tags included.
+    exported (every one by default), tags included; in daf_butler format
+    also chains, with their children, and CALIBRATION collections, with their
+    validity ranges.
     """
     with open_butler(repo) as butler:
         if query.filtered:

@@ -733,6 +733,23 @@ class SqlRegistry:
         self._coherent()
         self._datasets.certify(collection, refs, timespan)
 
+    def query_certifications(self, collection: str) -> list[tuple[uuid.UUID, Timespan]]:
+        """``(dataset id, validity range)`` of every dataset certified in ``collection``.
+
+        Raises
+        ------
+        CollectionError
+            If ``collection`` is not a CALIBRATION collection.
+        """
+        self._coherent()
+        from .datasets.calibs import CalibrationStorage
+
+        groups = {
+            self.dimensions.group(t.dimensions) for t in self.queryDatasetTypes() if t.isCalibration
+        }
+        storage = CalibrationStorage(self.db, self.dimensions, self._managers.collections)
+        return storage.certifications(collection, sorted(groups, key=lambda g: g.required))
+
     def decertify(
         self,
         collection: str,

@@ -215,6 +215,27 @@ class CalibrationStorage:
             self._db.insert(table, *keep)
         return len(hits)
 
+    def certifications(
+        self, collection: str, groups: Iterable[DimensionGroup]
+    ) -> list[tuple[Any, Timespan]]:
+        """``(dataset id, validity range)`` of every certification in ``collection``.
+
+        ``groups`` are the dimensions of the repository's calibration dataset
+        types (one calibs table each); one query per table.
+        """
+        key = self._collection(collection)
+        out: list[tuple[Any, Timespan]] = []
+        for group in groups:
+            table = self.table(group)
+            sql = (
+                sqlalchemy.select(table.c.dataset_id, table.c.validity_begin, table.c.validity_end)
+                .where(table.c.collection_id == key)
+                .order_by(table.c.calib_id)
+            )
+            with self._db.query(sql) as result:
+                out.extend((row[0], Timespan(from_ns(row[1]), from_ns(row[2]))) for row in result)
+        return out
+
     def find(
         self,
         collection_key: int,
