@@ -500,3 +500,156 @@ def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, str(docs), "exec"), namespace)
+
+
+# -- composites stored as one artifact per component ---------------------------------------
+
+
+def make_composite(repositories: RepositoryFactory, name: str) -> Butler:
+    """A repository whose ``Calexp`` (an ExposureLike) is disassembled: ``calexp`` is of it."""
+    arguments = repositories.create_arguments(name)
+    base = arguments.get("datastore", {"kind": "file", "name": "files"})
+    arguments["datastore"] = {
+        **base,
+        "storage_classes": {"Calexp": {"inherits": "ExposureLike", "disassemble": True}},
+    }
+    butler = Butler.create(**arguments, run="r1")
+    populate(butler, 3)
+    butler.register_dataset_type("calexp", ["detector"], "Calexp")
+    return butler
+
+
+@pytest.fixture
+def composite_butler(repositories: RepositoryFactory) -> Iterator[Butler]:
+    butler = make_composite(repositories, "composite")
+    try:
+        yield butler
+    finally:
+        butler.close()
+
+
+def exposure(scale: float = 1.0) -> fits.HDUList:
+    primary = fits.PrimaryHDU(np.arange(6.0).reshape(2, 3) * scale)
+    primary.header["OBJECT"] = "M31"
+    primary.header["EXPTIME"] = 30.0
+    primary.header.add_history("flat-fielded")
+    return fits.HDUList(
+        [
+            primary,
+            fits.ImageHDU(np.array([[0, 1, 0], [2, 0, 0]], dtype=np.int32), name="MASK"),
+            fits.ImageHDU(np.full((2, 3), 0.25), name="VARIANCE"),
+        ]
+    )
+
+
+def records_of(butler: Butler, ref: Any) -> dict[str, tuple[str, str, str]]:
+    """Component to (path, formatter, storage class) of the records rows of ``ref``."""
+    rows = file_datastore(butler).records.fetch(dataset_id=[ref.id])
+    return {r["component"]: (r["path"], r["formatter"], r["storage_class"]) for r in rows}
+
+
+def test_disassembled_put_writes_one_artifact_per_component(composite_butler: Butler) -> None:
+    butler = composite_butler
+    ref = put(butler, exposure(), "calexp")
+    records = records_of(butler, ref)
+    assert sorted(records) == ["header", "image", "mask", "variance"]
+    store = file_datastore(butler).store
+    magic = {".json": b"{", ".npy": b"\x93NUMPY"}
+    for component, (path, formatter, storage_class) in records.items():
+        extension = ".json" if component == "header" else ".npy"
+        assert path.endswith(f".{component}{extension}"), path
+        assert formatter == ("json" if component == "header" else "npy")
+        assert storage_class == "Calexp"
+        assert store.read(path).startswith(magic[extension])
+    assert sorted(p for p in store.list() if str(ref.id) in p) == sorted(
+        path for path, _, _ in records.values()
+    )
+    # The whole dataset comes back assembled.
+    back = get(butler, "calexp")
+    assert type(back) is fits.HDUList and [h.name for h in back] == ["PRIMARY", "MASK", "VARIANCE"]
+    np.testing.assert_array_equal(back[0].data, np.arange(6.0).reshape(2, 3))
+    assert back[0].header["OBJECT"] == "M31" and back[0].header["EXPTIME"] == 30.0
+    assert list(back[0].header["HISTORY"]) == ["flat-fielded"]
+    assert back["MASK"].data.dtype == np.int32 and back["MASK"].data.tolist() == [
+        [0, 1, 0],
+        [2, 0, 0],
+    ]
+    selected = get(butler, "calexp", parameters={"hdu": "VARIANCE"})
+    np.testing.assert_array_equal(selected[0].data, np.full((2, 3), 0.25))
+    assert butler.verify().ok
+
+
+def test_disassembled_component_reads_only_its_artifact(composite_butler: Butler) -> None:
+    butler = composite_butler
+    ref = put(butler, exposure(), "calexp")
+    records = records_of(butler, ref)
+    # The image's artifact gone: its other components still read, from their own files.
+    file_datastore(butler).store.delete(records["image"][0])
+    assert get(butler, "calexp", component="mask").tolist() == [[0, 1, 0], [2, 0, 0]]
+    assert get(butler, "calexp.header")["OBJECT"] == "M31"
+    np.testing.assert_array_equal(
+        get(butler, "calexp", component="variance", parameters={"slice": (0, slice(0, 2))}),
+        [0.25, 0.25],
+    )
+    with pytest.raises(
+        StorageClassError, match=r"Component 'mask' .* no read parameter\(s\) 'hdu'"
+    ):
+        get(butler, "calexp", component="mask", parameters={"hdu": 1})
+    if len(butler.datastore.leaves) > 1:  # the chain's memory datastore has it whole
+        assert get(butler, "calexp")[0].header["OBJECT"] == "M31"
+        return
+    with pytest.raises(LookupError, match=r"artifact .*\.image\.npy' is missing"):
+        get(butler, "calexp")
+
+
+def test_disassembled_prune_removes_every_artifact(composite_butler: Butler) -> None:
+    butler = composite_butler
+    ref = put(butler, exposure(), "calexp")
+    kept = put(butler, exposure(2.0), "calexp", detector=1)
+    store = file_datastore(butler).store
+    paths = [path for path, _, _ in records_of(butler, ref).values()]
+    butler.prune([ref], purge=True)
+    assert not any(store.exists(path) for path in paths)
+    assert records_of(butler, ref) == {}
+    assert len(records_of(butler, kept)) == 4
+    np.testing.assert_array_equal(get(butler, "calexp", detector=1)[0].data[0], [0.0, 2.0, 4.0])
+    assert butler.verify().ok
+
+
+def test_disassembled_put_refuses_a_bad_component(composite_butler: Butler) -> None:
+    butler = composite_butler
+    before = sorted(file_datastore(butler).store.list())
+    with pytest.raises(StorageClassError, match=r"Storage class 'Calexp' holds"):
+        put(butler, "not an exposure", "calexp")
+    assert sorted(file_datastore(butler).store.list()) == before
+    assert list(butler.query_datasets("calexp", collections="r1")) == []
+
+
+def test_disassemble_needs_an_assembler() -> None:
+    with pytest.raises(ConfigurationError, match=r"'disassemble: true' but no assembler"):
+        StorageClassRegistry().with_config({"X": {"inherits": "Fits", "disassemble": True}})
+
+
+def test_disassembled_transfer_and_export(
+    composite_butler: Butler, repositories: RepositoryFactory, tmp_path: Path
+) -> None:
+    butler = composite_butler
+    ref = put(butler, exposure(), "calexp")
+    # To a repository of the same configuration: the component artifacts, as they are.
+    target = make_composite(repositories, "target")
+    try:
+        assert [r.id for r in target.transfer_from(butler, [ref])] == [ref.id]
+        assert sorted(records_of(target, ref)) == ["header", "image", "mask", "variance"]
+        assert get(target, "calexp.mask").tolist() == [[0, 1, 0], [2, 0, 0]]
+        assert get(target, "calexp")[0].header["OBJECT"] == "M31"
+    finally:
+        target.close()
+    # Exported (and retrieved), it is one FITS file of the whole dataset.
+    (retrieved,) = butler.retrieve_artifacts([ref], tmp_path / "out", preserve_path=False)
+    assert retrieved.name.endswith(".fits") and retrieved.read_bytes().startswith(b"SIMPLE  =")
+    export = butler.export(tmp_path / "export", refs=[ref])
+    plain = repositories.create("plain")
+    (imported,) = plain.import_(export)
+    whole = plain.get(imported)
+    assert type(whole) is fits.HDUList and whole[0].header["OBJECT"] == "M31"
+    np.testing.assert_array_equal(whole["MASK"].data, [[0, 1, 0], [2, 0, 0]])

@@ -28,6 +28,7 @@ import sqlalchemy
 from .. import ddl
 from .._dataset_ref import DatasetId, DatasetRef
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridge, OpaqueTableStorage
+from ..storage_classes import StorageClassRegistry
 from ..transaction import DatastoreTransaction
 from ._artifacts import corrupted
 from ._base import DatastoreAbilities
@@ -86,15 +87,18 @@ class StoredFileInfo:
         *,
         data: bytes | None = None,
         member: str = "",
+        component: str = NO_COMPONENT,
     ) -> StoredFileInfo:
         """The record of ``ref``'s whole dataset stored at ``path`` (``member`` of an archive).
 
         The checksum is the SHA-256 of ``data`` when given (pass it only where
-        checksums are recorded), else none.
+        checksums are recorded), else none. For one stored ``component`` of a
+        disassembled dataset, the record names it; its storage class is still
+        the dataset's (the component's is that storage class's).
         """
         return cls(
             dataset_id=ref.id,
-            component=NO_COMPONENT,
+            component=component,
             path=path,
             formatter=formatter,
             storage_class=ref.datasetType.storageClass,
@@ -206,6 +210,7 @@ class FileDatastoreLike(Protocol):
     name: str
     _transaction: DatastoreTransaction | None
     _checksum: bool
+    storage_classes: StorageClassRegistry
 
     @property
     def abilities(self) -> DatastoreAbilities:
@@ -244,6 +249,16 @@ class FileDatastoreLike(Protocol):
         self, *, refs: Iterable[DatasetIdRef] | None = None, dry_run: bool = False
     ) -> list[DatasetId]:
         """Delete the artifacts of trashed datasets (only ``refs``' when given)."""
+        ...
+
+    def get(
+        self,
+        ref: DatasetRef,
+        *,
+        component: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The dataset ``ref`` as its storage class (see `Datastore.get`)."""
         ...
 
     def _template(self, ref: DatasetRef) -> FileTemplate:

@@ -22,8 +22,9 @@ from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError
 from ._artifacts import Artifact, corrupted
 from ._base import _id
-from ._file_common import FileDatastoreLike, StoredFileInfo, check_bytes, is_direct
+from ._file_common import NO_COMPONENT, FileDatastoreLike, StoredFileInfo, check_bytes, is_direct
 from ._file_ingest import transfer_new
+from .formatters import formatter_for
 from .resources import LocalStore
 
 __all__ = ["LINK_MODES", "file_artifacts", "transfer_files"]
@@ -179,12 +180,14 @@ def file_artifacts(datastore: FileDatastoreLike, refs: list[DatasetRef]) -> list
     """`FileDatastore._artifacts`: one per file or zip member, with the datasets in it."""
     located = datastore._locate(refs)
     groups: dict[tuple[str, str], tuple[StoredFileInfo, list[DatasetRef]]] = {}
+    artifacts = []
     for ref in refs:
         infos = located.get(_id(ref))
-        if infos:
+        if infos and infos[0].component != NO_COMPONENT:
+            artifacts.append(_assembled(datastore, ref, infos[0]))
+        elif infos:
             info = infos[0]
             groups.setdefault((info.path, info.member), (info, []))[1].append(ref)
-    artifacts = []
     for info, members in groups.values():
         what = ", ".join(str(ref) for ref in members[:3])
         if info.member:
@@ -207,3 +210,29 @@ def file_artifacts(datastore: FileDatastoreLike, refs: list[DatasetRef]) -> list
             )
         )
     return artifacts
+
+
+def _assembled(datastore: FileDatastoreLike, ref: DatasetRef, info: StoredFileInfo) -> Artifact:
+    """A dataset stored as one artifact per component, as one file of its whole storage class.
+
+    Exports and retrieved copies hold it whole, in its storage class's format,
+    at its template path: what another repository ingests as one artifact.
+    """
+    storage_class = datastore.storage_classes.get(info.storage_class)
+    name = storage_class.formatter if storage_class is not None else None
+    formatter = formatter_for(name or "pickle")
+
+    def read() -> bytes:
+        return formatter.to_bytes(datastore.get(ref.override_storage_class(info.storage_class)))
+
+    path = datastore._template(ref).format(ref) + formatter.extension
+    return Artifact(
+        refs=(ref,),
+        path=path,
+        # Not a file another repository could read in place: exports copy it.
+        uri=f"assembled:{datastore.name}/{path}",
+        formatter=formatter.name,
+        read=read,
+        local=None,
+        extracted=True,
+    )

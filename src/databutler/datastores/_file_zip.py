@@ -28,6 +28,7 @@ from ._file_common import (
     is_direct,
 )
 from ._file_ingest import transfer_new
+from ._storage import check_put
 from .formatters import formatter_for
 from .resources import InvalidPathError, LocalStore, StorageError, check_relative_path
 from .templates import sanitize_value
@@ -80,8 +81,9 @@ def put_zip(
     refs: list[DatasetRef] = []
     infos: list[StoredFileInfo] = []
     members: dict[str, bytes] = {}
-    for obj, ref in items:
+    for given, ref in items:
         _id(ref)  # an unresolved ref fails first, saying so
+        obj, _ = check_put(datastore.storage_classes, given, ref)
         formatter = datastore._formatter(ref, obj)
         data = formatter.to_bytes(obj)  # serialise before touching storage
         member = datastore._template(ref).format(ref) + formatter.extension

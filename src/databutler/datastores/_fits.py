@@ -7,15 +7,13 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
+from ..storage_classes._conversions import header_dict as _header_dict
 from ._formatter_base import Formatter, FormatterError, _is_instance, _quoted, _require
 
 __all__ = ["FitsFormatter"]
 
 #: What to install for this formatter, as the argument of ``pip install``.
 _INSTALL = "'databutler[fits]'"
-
-#: Header keywords that may repeat: `FitsFormatter` gathers their values in a list.
-_COMMENTARY = frozenset({"COMMENT", "HISTORY"})
 
 
 def _is_hdu(obj: Any) -> bool:
@@ -28,22 +26,6 @@ def _is_hdu(obj: Any) -> bool:
 def _is_fits_object(obj: Any) -> bool:
     """Whether ``obj`` is an astropy HDU list or HDU, without importing astropy."""
     return _is_instance(obj, "astropy.io.fits", "HDUList") or _is_hdu(obj)
-
-
-def _header_dict(header: Any, fits: ModuleType) -> dict[str, Any]:
-    """Return a FITS header as a `dict` of keyword to value.
-
-    ``COMMENT`` and ``HISTORY`` map to lists of their cards' text; undefined
-    values are `None`; blank cards, which only lay the header out, are left out.
-    """
-    values: dict[str, Any] = {}
-    for card in header.cards:
-        keyword = card.keyword
-        if keyword in _COMMENTARY:
-            values.setdefault(keyword, []).append(str(card.value))
-        elif keyword:
-            values[keyword] = None if isinstance(card.value, fits.card.Undefined) else card.value
-    return values
 
 
 class FitsFormatter(Formatter):

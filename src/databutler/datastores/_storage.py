@@ -21,9 +21,21 @@ from typing import Any
 from .._dataset_ref import DatasetRef
 from .._exceptions import StorageClassError
 from ..storage_classes import StorageClass, StorageClassRegistry
-from ..storage_classes._conversions import apply_parameters, derived_component
+from ..storage_classes._conversions import ASSEMBLERS, apply_parameters, derived_component
 
-__all__ = ["DatasetReader", "check_put", "read_dataset"]
+__all__ = ["DatasetReader", "assemble", "check_put", "read_dataset", "split"]
+
+
+def split(storage_class: StorageClass, obj: Any) -> dict[str, Any]:
+    """The stored components of ``obj``, by its storage class's assembler."""
+    assert storage_class.assembler is not None, "only composites are split"
+    return ASSEMBLERS[storage_class.assembler][0](obj)
+
+
+def assemble(storage_class: StorageClass, parts: Mapping[str, Any]) -> Any:
+    """The object the stored components ``parts`` of ``storage_class`` make together."""
+    assert storage_class.assembler is not None, "only composites are assembled"
+    return ASSEMBLERS[storage_class.assembler][1](parts)
 
 
 def _what(ref: DatasetRef) -> str:
@@ -135,7 +147,7 @@ def _component(
     component: str,
     params: dict[str, Any],
 ) -> Any:
-    if component in stored.derived_components:
+    if component in stored.all_components:
         if not params and component in reader.native_derived and reader.derived is not None:
             return reader.derived(component, stored.pytype)
         pushed = {k: v for k, v in params.items() if k in reader.pushdown}
@@ -143,7 +155,15 @@ def _component(
         rest = {k: v for k, v in params.items() if k not in pushed}
         if rest:
             obj = apply_parameters(obj, rest)
-        return derived_component(obj, component)
+        if component in stored.derived_components or stored.assembler is None:
+            return derived_component(obj, component)
+        parts = split(stored, obj)
+        if component not in parts:
+            raise StorageClassError(
+                f"{what.capitalize()} (storage class {stored.name!r}) has no {component!r}; "
+                f"it has {', '.join(map(repr, sorted(parts)))}."
+            )
+        return parts[component]
     if stored.all_components:
         raise StorageClassError(
             f"Storage class {stored.name!r} of {what} has no component {component!r}; "

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._exceptions import ConflictError
+from .._exceptions import ConflictError, StorageClassError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, OpaqueTableStorage
-from ..storage_classes import StorageClassRegistry
+from ..storage_classes import StorageClass, StorageClassRegistry
+from ..storage_classes._conversions import apply_parameters
 from ._artifacts import Artifact, corrupted
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, IngestItem, _id
 from ._file_common import (
+    NO_COMPONENT,
     StoredFileInfo,
     check_bytes,
     delete_after_failure,
@@ -43,8 +45,8 @@ from ._file_trust import find_untracked
 from ._file_verify import recover_moves, verify_storage
 from ._file_zip import ingest_zip, put_zip, read_member
 from ._maintenance import StorageCheck
-from ._storage import DatasetReader, check_put, read_dataset
-from .formatters import Formatter, formatter_for
+from ._storage import DatasetReader, assemble, check_put, read_dataset, split
+from .formatters import Formatter, formatter_for, formatter_for_object
 from .resources import LocalStore, ResourceStore, StorageError, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
@@ -155,7 +157,14 @@ class FileDatastore(Datastore):
         prepared = []
         for given, ref in items:
             _id(ref)
-            obj, _ = check_put(self.storage_classes, given, ref)
+            obj, storage_class = check_put(self.storage_classes, given, ref)
+            if (
+                storage_class is not None
+                and storage_class.disassemble
+                and self._configured_formatter(ref) is None
+            ):
+                prepared.extend(self._disassembled(ref, storage_class, obj))
+                continue
             formatter = self._formatter(ref, obj)
             data = formatter.to_bytes(obj)  # serialise before touching storage
             path = self._template(ref).format(ref) + formatter.extension
@@ -173,11 +182,43 @@ class FileDatastore(Datastore):
         try:
             self._write_artifacts([(info.path, data) for _, info, data in prepared], written)
             _crash_point("after_write")
-            self._record([ref for ref, _, _ in prepared], [info for _, info, _ in prepared])
-            recorded.extend(ref for ref, _, _ in prepared)
+            refs = list({_id(ref): ref for ref, _, _ in prepared}.values())
+            self._record(refs, [info for _, info, _ in prepared])
+            recorded.extend(refs)
         except BaseException as failure:
             delete_after_failure(self.store, written, failure)
             raise
+
+    def _disassembled(
+        self, ref: DatasetRef, storage_class: StorageClass, obj: Any
+    ) -> list[tuple[DatasetRef, StoredFileInfo, bytes]]:
+        """One artifact per stored component of ``obj``: ``<template path>.<component><ext>``.
+
+        Each is checked against (or converted to) its component's storage
+        class and written by that storage class's formatter.
+        """
+        base = self._template(ref).format(ref)
+        prepared = []
+        for component, value in sorted(split(storage_class, obj).items()):
+            part_class = self.storage_classes.get(storage_class.components[component])
+            if part_class is not None:
+                what = f"component {component!r} of the object put as {ref.datasetType.name!r}"
+                value = self.storage_classes.coerce(value, part_class, what=what)
+            if part_class is not None and part_class.formatter is not None:
+                formatter = formatter_for(part_class.formatter)
+            else:
+                formatter = formatter_for_object(value)
+            data = formatter.to_bytes(value)
+            info = StoredFileInfo.for_ref(
+                ref,
+                f"{base}.{component}{formatter.extension}",
+                formatter.name,
+                len(data),
+                data=data if self._checksum else None,
+                component=component,
+            )
+            prepared.append((ref, info, data))
+        return prepared
 
     def _write_artifacts(self, items: list[tuple[str, bytes]], written: list[str]) -> None:
         """Write new artifacts, several at once where the store gains from it.
@@ -342,6 +383,8 @@ class FileDatastore(Datastore):
         """Read and check the artifact of ``ref`` described by ``infos``."""
         if not infos:
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
+        if infos[0].component != NO_COMPONENT:
+            return self._load_disassembled(ref, infos, component, parameters)
         info = infos[0]
         formatter = formatter_for(info.formatter)
 
@@ -377,6 +420,71 @@ class FileDatastore(Datastore):
             self.storage_classes,
             reader,
             stored_as=info.storage_class,
+            ref=ref,
+            component=component,
+            parameters=parameters,
+        )
+
+    def _load_disassembled(
+        self,
+        ref: DatasetRef,
+        infos: list[StoredFileInfo],
+        component: str | None,
+        parameters: Mapping[str, Any] | None,
+    ) -> Any:
+        """Read a dataset stored as one artifact per component: one of them, or all assembled."""
+        stored_as = infos[0].storage_class
+        composite = self.storage_classes.get(stored_as)
+        parts = {info.component: info for info in infos}
+        if composite is None or composite.assembler is None:
+            raise StorageClassError(
+                f"Dataset {ref.datasetType.name!r} ({ref.id}) is stored as components "
+                f"{', '.join(map(repr, sorted(parts)))} of storage class {stored_as!r}, which "
+                f"datastore {self.name!r} cannot assemble; add {stored_as!r} (with its "
+                "assembler) to the datastore configuration's storage_classes."
+            )
+
+        def read(info: StoredFileInfo) -> Any:
+            try:
+                data = self._read_checked(info, ref)
+            except FileNotFoundError as exc:
+                raise self._missing(ref, info) from exc
+            value = formatter_for(info.formatter).from_bytes(data)
+            part_class = self.storage_classes.get(composite.components.get(info.component, ""))
+            if part_class is None:
+                return value
+            return self.storage_classes.coerce(
+                value, part_class, what=f"component {info.component!r}"
+            )
+
+        if component is not None and component in parts:
+            value = read(parts[component])
+            if parameters:
+                part_class = self.storage_classes.get(composite.components[component])
+                valid = part_class.parameters if part_class is not None else frozenset()
+                unknown = sorted(set(parameters) - valid)
+                if unknown:
+                    raise StorageClassError(
+                        f"Component {component!r} of dataset {ref.datasetType.name!r} has no "
+                        f"read parameter(s) {', '.join(map(repr, unknown))}; its parameters: "
+                        f"{', '.join(map(repr, sorted(valid))) or 'none'}."
+                    )
+                value = apply_parameters(value, parameters)
+            return value
+
+        def whole(_: Mapping[str, Any]) -> Any:
+            return assemble(composite, {name: read(info) for name, info in parts.items()})
+
+        def legacy(component: str | None, parameters: Mapping[str, Any] | None) -> Any:
+            raise StorageClassError(
+                f"Dataset {ref.datasetType.name!r} ({ref.id}) has no component {component!r}; "
+                f"its components: {', '.join(map(repr, sorted(composite.all_components)))}."
+            )
+
+        return read_dataset(
+            self.storage_classes,
+            DatasetReader(whole=whole, legacy=legacy),
+            stored_as=stored_as,
             ref=ref,
             component=component,
             parameters=parameters,

@@ -7,11 +7,12 @@ holds the storage classes a datastore knows: `DEFAULT_STORAGE_CLASSES`, plus
 those of the repository's datastore configuration (``storage_classes``).
 """
 
-from ._conversions import CONVERTERS, DERIVED_COMPONENTS, PARAMETERS
+from ._conversions import ASSEMBLERS, CONVERTERS, DERIVED_COMPONENTS, PARAMETERS
 from ._registry import DEFAULT_STORAGE_CLASSES, StorageClassRegistry
 from ._storage_class import MAX_STORAGE_CLASS_NAME, StorageClass
 
 __all__ = [
+    "ASSEMBLERS",
     "CONVERTERS",
     "DEFAULT_STORAGE_CLASSES",
     "DERIVED_COMPONENTS",

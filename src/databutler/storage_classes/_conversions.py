@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any
@@ -19,6 +20,7 @@ from .._exceptions import ConfigurationError, StorageClassError
 from ._storage_class import loaded_type, type_name
 
 __all__ = [
+    "ASSEMBLERS",
     "CONVERTERS",
     "DERIVED_COMPONENTS",
     "PARAMETERS",
@@ -326,11 +328,29 @@ def _named_image(extname: str) -> Callable[[Any], Any]:
     return read
 
 
-def _header(obj: Any) -> dict[str, Any]:
-    from ..datastores._fits import _header_dict
+#: Header keywords that may repeat: `header_dict` gathers their values in a list.
+_COMMENTARY = frozenset({"COMMENT", "HISTORY"})
 
+
+def header_dict(header: Any, fits: ModuleType) -> dict[str, Any]:
+    """Return a FITS header as a `dict` of keyword to value.
+
+    ``COMMENT`` and ``HISTORY`` map to lists of their cards' text; undefined
+    values are `None`; blank cards, which only lay the header out, are left out.
+    """
+    values: dict[str, Any] = {}
+    for card in header.cards:
+        keyword = card.keyword
+        if keyword in _COMMENTARY:
+            values.setdefault(keyword, []).append(str(card.value))
+        elif keyword:
+            values[keyword] = None if isinstance(card.value, fits.card.Undefined) else card.value
+    return values
+
+
+def _header(obj: Any) -> dict[str, Any]:
     fits = _module("astropy.io.fits", "astropy")
-    return _header_dict(to_hdulist(obj)[0].header, fits)
+    return header_dict(to_hdulist(obj)[0].header, fits)
 
 
 #: Derived components computed in memory, by component name.
@@ -350,6 +370,57 @@ DERIVED_COMPONENTS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
 def derived_component(obj: Any, component: str) -> Any:
     """The derived component ``component`` of ``obj``, computed in memory."""
     return DERIVED_COMPONENTS[component](obj)
+
+
+# -- composites: split into stored components, and put back together ----------------------
+
+#: Header keywords astropy derives from the data: not carried in a ``header`` component.
+_STRUCTURAL = re.compile(r"SIMPLE|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|XTENSION")
+
+
+def split_hdulist(obj: Any) -> dict[str, Any]:
+    """An HDU list's ``image`` (primary data), ``header`` (primary header as a `dict`),
+    and ``mask`` and ``variance`` (the image HDUs of those names) where present."""
+    hdus = to_hdulist(obj)
+    parts = {"header": _header(hdus)}
+    readers = (
+        ("image", _image),
+        ("mask", _named_image("MASK")),
+        ("variance", _named_image("VARIANCE")),
+    )
+    for name, read in readers:
+        try:
+            value = read(hdus)
+        except StorageClassError:  # no such HDU: no such component
+            continue
+        if value is not None:
+            parts[name] = value
+    return parts
+
+
+def assemble_hdulist(parts: Mapping[str, Any]) -> Any:
+    """The HDU list `split_hdulist` made ``parts`` from (header values, not card layout)."""
+    fits = _module("astropy.io.fits", "astropy")
+    primary = fits.PrimaryHDU(parts.get("image"))
+    for keyword, value in (parts.get("header") or {}).items():
+        if _STRUCTURAL.fullmatch(keyword):
+            continue
+        if keyword in _COMMENTARY:
+            for text in value:
+                primary.header.append((keyword, text))
+        else:
+            primary.header[keyword] = value
+    hdus = fits.HDUList([primary])
+    for name in ("MASK", "VARIANCE"):
+        if parts.get(name.lower()) is not None:
+            hdus.append(fits.ImageHDU(parts[name.lower()], name=name))
+    return hdus
+
+
+#: Split and assemble functions of composite storage classes, by registered name.
+ASSEMBLERS: Mapping[str, tuple[Callable[[Any], dict[str, Any]], Callable[[Any], Any]]] = (
+    MappingProxyType({"hdulist": (split_hdulist, assemble_hdulist)})
+)
 
 
 # -- read parameters --------------------------------------------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .._exceptions import ConfigurationError, InvalidNameError, StorageClassError
-from ._conversions import CONVERTERS, DERIVED_COMPONENTS, PARAMETERS, convert
+from ._conversions import ASSEMBLERS, CONVERTERS, DERIVED_COMPONENTS, PARAMETERS, convert
 from ._storage_class import StorageClass, type_name
 
 __all__ = ["DEFAULT_STORAGE_CLASSES", "StorageClassRegistry"]
@@ -89,13 +89,16 @@ DEFAULT_STORAGE_CLASSES: tuple[StorageClass, ...] = (
             "astropy.table.Table": "hdulist",
         },
     ),
+    # A composite: its components can be stored as artifacts of their own
+    # (``disassemble: true`` in a datastore's configuration of it).
     StorageClass(
         "ExposureLike",
         "astropy.io.fits.HDUList",
-        derived_components=_FITS_COMPONENTS,
+        components=_FITS_COMPONENTS,
         parameters=("hdu",),
         formatter="fits",
         converters={"numpy.ndarray": "hdulist", "astropy.io.fits.PrimaryHDU": "hdulist"},
+        assembler="hdulist",
     ),
 )
 
@@ -107,6 +110,8 @@ _CONFIG_KEYS = (
     "components",
     "derived_components",
     "converters",
+    "assembler",
+    "disassemble",
 )
 
 
@@ -286,6 +291,25 @@ def _from_config(name: str, entry: Any, known: Mapping[str, StorageClass]) -> St
                 f"; valid names: {', '.join(map(repr, sorted(valid)))}."
             )
         mappings[key] = dict(value)
+    assembler = entry.get("assembler", base.assembler)
+    if assembler is not None and assembler not in ASSEMBLERS:
+        raise ConfigurationError(
+            f"{where.capitalize()} names assembler {assembler!r}; valid assemblers: "
+            f"{', '.join(map(repr, sorted(ASSEMBLERS)))}."
+        )
+    disassemble = entry.get("disassemble", base.disassemble)
+    if not isinstance(disassemble, bool):
+        raise ConfigurationError(
+            f"Key 'disassemble' of {where} must be a boolean (true or false), not {disassemble!r}."
+        )
+    if disassemble and (assembler is None or not mappings["components"]):
+        raise ConfigurationError(
+            f"{where.capitalize()} has 'disassemble: true' but no "
+            f"{'assembler' if assembler is None else 'components'}: a storage class is "
+            "disassembled into its stored components, split and put back together by its "
+            f"assembler ({', '.join(map(repr, sorted(ASSEMBLERS)))}); inherit from one that "
+            "has them (ExposureLike)."
+        )
     pytype = entry.get("pytype", base.pytype)
     if pytype is not None and not isinstance(pytype, str):
         raise ConfigurationError(
@@ -300,6 +324,8 @@ def _from_config(name: str, entry: Any, known: Mapping[str, StorageClass]) -> St
             parameters=parameters,
             formatter=formatter,
             converters=mappings["converters"],
+            assembler=assembler,
+            disassemble=disassemble,
         )
     except InvalidNameError as exc:
         raise ConfigurationError(f"In the datastore configuration: {exc}") from exc

@@ -64,6 +64,14 @@ class StorageClass:
         Qualified Python type name of an object this storage class accepts
         too, to the registered name of the converter that turns it into
         `pytype` (see `databutler.storage_classes.CONVERTERS`).
+    assembler : `str`, optional
+        Registered name of what splits an object into its stored
+        `components` and puts them back together (see
+        `databutler.storage_classes.ASSEMBLERS`).
+    disassemble : `bool`, optional
+        Whether file datastores write each stored component as an artifact
+        of its own (needs an ``assembler``); by default the whole object is
+        one artifact.
 
     Raises
     ------
@@ -83,6 +91,8 @@ class StorageClass:
     parameters: frozenset[str] = field(default_factory=frozenset, hash=False)
     formatter: str | None = field(default=None, hash=False)
     converters: Mapping[str, str] = field(default_factory=dict, hash=False)
+    assembler: str | None = field(default=None, hash=False)
+    disassemble: bool = field(default=False, hash=False)
 
     def __init__(
         self,
@@ -94,6 +104,8 @@ class StorageClass:
         parameters: Iterable[str] = (),
         formatter: str | None = None,
         converters: Mapping[str, str] | None = None,
+        assembler: str | None = None,
+        disassemble: bool = False,
     ) -> None:
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise InvalidNameError(
@@ -112,6 +124,8 @@ class StorageClass:
         object.__setattr__(self, "parameters", frozenset(parameters))
         object.__setattr__(self, "formatter", formatter)
         object.__setattr__(self, "converters", dict(converters or {}))
+        object.__setattr__(self, "assembler", assembler)
+        object.__setattr__(self, "disassemble", bool(disassemble))
 
     @property
     def all_components(self) -> dict[str, str]:
