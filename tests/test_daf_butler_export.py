@@ -33,6 +33,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -79,6 +81,7 @@ def build_source(butler: Butler) -> None:
     )
     butler.register_dataset_type("visit_summary", ["visit", "detector"], "StructuredDataDict")
     butler.register_dataset_type("dark", ["detector"], "StructuredDataDict", is_calibration=True)
+    butler.register_dataset_type("table", ["detector"], "ArrowTable")
     butler.registry.registerRun("u/me/run", doc="Made by databutler.")
     summaries = [
         butler.put({"detector": d, "mean": 0.5 * d}, "visit_summary", run="u/me/run",
@@ -89,6 +92,9 @@ def build_source(butler: Butler) -> None:
         butler.put({"dark": d}, "dark", run="u/me/run", instrument="DummyCam", detector=d)
         for d in range(2)
     ]
+    butler.put(pa.table({"x": [1, 2], "y": ["a", "b"]}), "table", run="u/me/run",
+               instrument="DummyCam", detector=2)  # fmt: skip
+    butler.put(7, "counter", run="u/me/run", instrument="DummyCam")
     butler.registry.registerCollection("u/me/tagged", CollectionType.TAGGED, doc="Two of mine.")
     butler.registry.associate("u/me/tagged", [summaries[1], darks[0]])
     butler.registry.registerCollection("u/me/darks", CollectionType.CALIBRATION)
@@ -238,6 +244,12 @@ def test_utc_to_tai_inverts_tai_to_utc() -> None:
 
 # -- the schema of daf_butler's reader -------------------------------------------------------
 
+_EXTENSIONS = {
+    "JsonFormatter": ".json",
+    "YamlFormatter": ".yaml",
+    "PickleFormatter": ".pickle",
+    "ParquetFormatter": ".parq",
+}
 _TAGS = {"!uuid", "!butler_time/tai/iso", "!lsst.daf.butler.Timespan"}
 _TAI = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9}")
 
@@ -347,6 +359,9 @@ def check_schema(document: Any) -> None:
                 assert isinstance(record["path"], str)
                 # The reader imports the formatter by its class name.
                 assert re.fullmatch(r"lsst(\.\w+)+\.\w+Formatter", record["formatter"])
+                # daf_butler's formatters check the file's extension at ingest.
+                extension = _EXTENSIONS.get(record["formatter"].rsplit(".", 1)[-1])
+                assert extension is None or record["path"].endswith(extension), record
                 dataset_ids.update(i.value for i in record["dataset_id"])
         elif kind == "associations":
             assert entry["collection"] in collections_seen
@@ -437,8 +452,17 @@ _UPSTREAM_IMPORT = textwrap.dedent(
             return [when(value.begin), when(value.end)]
         return value
 
+    def value(obj):
+        if hasattr(obj, "colnames"):  # astropy
+            return {"table": {n: obj[n].tolist() for n in obj.colnames}}
+        if hasattr(obj, "column_names"):  # pyarrow
+            return {"table": {n: obj.column(n).to_pylist() for n in obj.column_names}}
+        if hasattr(obj, "tolist"):  # numpy
+            return {"array": obj.tolist(), "dtype": str(obj.dtype)}
+        return obj
+
     source = Path(sys.argv[1])
-    out = {"datasets": {}, "collections": {}, "records": {}}
+    out = {"datasets": {}, "collections": {}, "records": {}, "values": {}}
     with tempfile.TemporaryDirectory() as tmp:
         Butler.makeRepo(tmp)
         butler = Butler.from_config(tmp, writeable=True)
@@ -451,6 +475,7 @@ _UPSTREAM_IMPORT = textwrap.dedent(
                 ref.datasetType.isCalibration(), ref.run, dict(ref.dataId.required),
                 hashlib.sha256(butler.getURI(ref).read()).hexdigest(),
             ]
+            out["values"][str(ref.id)] = value(butler.get(ref))
         for name in registry.queryCollections():
             kind = registry.getCollectionType(name)
             entry = {"type": kind.name, "doc": registry.getCollectionDocumentation(name) or None}
@@ -498,6 +523,13 @@ def test_daf_butler_imports_it(local_source: Butler, tmp_path: Path) -> None:
         return None if when is None else when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
     assert {i: tuple(v) for i, v in got["datasets"].items()} == want["datasets"]
+    # daf_butler reads every dataset back as the value databutler holds.
+    refs = [
+        ref
+        for t in local_source.registry.queryDatasetTypes()
+        for ref in local_source.registry.stream_datasets(t.name, collections=runs(local_source))
+    ]
+    assert got["values"] == {str(ref.id): plain(local_source.get(ref)) for ref in refs}
     assert sorted(got["collections"]) == sorted(want["collections"])
     for name, entry in want["collections"].items():
         if "certifications" in entry:
@@ -530,6 +562,17 @@ def test_daf_butler_imports_it(local_source: Butler, tmp_path: Path) -> None:
     assert sorted((r["id"], r["cell_x"], r["cell_y"]) for r in records["patch"]) == [
         (0, 0, 0), (1, 1, 0)
     ]  # fmt: skip
+
+
+def plain(obj: Any) -> Any:
+    """A value in the JSON form the daf_butler script prints."""
+    if isinstance(obj, np.ndarray):
+        return {"array": obj.tolist(), "dtype": str(obj.dtype)}
+    if isinstance(obj, pa.Table):
+        return {"table": {n: obj.column(n).to_pylist() for n in obj.column_names}}
+    if hasattr(obj, "colnames"):  # astropy
+        return {"table": {n: obj[n].tolist() for n in obj.colnames}}
+    return json.loads(json.dumps(obj))
 
 
 # -- what daf_butler cannot hold -------------------------------------------------------------

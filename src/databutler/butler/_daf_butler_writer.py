@@ -35,6 +35,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from .._collection_type import CollectionType, Timespan
@@ -85,6 +86,13 @@ _FITS_FORMATTER_CLASSES: Mapping[str, str] = {
     "MaskedImageF": f"{_OBS_BASE}.fitsExposure.FitsMaskedImageFormatter",
 }
 
+# The one file extension each of those formatters accepts (daf_butler checks it at ingest).
+_EXTENSIONS: Mapping[str, str] = {
+    _FORMATTER_CLASSES["json"]: ".json",
+    _FORMATTER_CLASSES["yaml"]: ".yaml",
+    _FORMATTER_CLASSES["pickle"]: ".pickle",
+    _FORMATTER_CLASSES["parquet"]: ".parq",
+}
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _FIXES = (
     "Export without those datasets (select them with refs=... or --where), or export in "
@@ -257,15 +265,26 @@ class DafButlerPlan:
     associations: list[dict[str, Any]]
     storage_classes: dict[str, str] = field(default_factory=dict)
 
-    def render(self, files: Sequence[FileDataset]) -> str:
+    def render(self, files: Sequence[FileDataset]) -> tuple[str, dict[str, str]]:
         """The export's YAML, with the files the datastore exported for ``refs``.
+
+        Returns
+        -------
+        text : `str`
+            The YAML document.
+        renames : `dict` [`str`, `str`]
+            Exported files (paths relative to the export) to rename before the
+            document is valid: daf_butler's formatters accept one file
+            extension each (``.parq``, not ``.parquet``), and check it.
 
         Raises
         ------
         ExportFormatError
-            If a file's formatter has no daf_butler counterpart, or a file
-            holds datasets of several types or runs.
+            If a file's formatter has no daf_butler counterpart, a file
+            holds datasets of several types or runs, or a file outside the
+            export (``transfer=None``) has an extension daf_butler refuses.
         """
+        renames: dict[str, str] = {}
         grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for dataset in files:
             refs = sorted(
@@ -284,14 +303,26 @@ class DafButlerPlan:
                     f"Artifact {path} is a member of a zip file, which daf_butler cannot read "
                     "in place; export with transfer='copy'."
                 )
+            formatter = formatter_class(
+                dataset.formatter, self.storage_classes[key[0]], key[0], path
+            )
+            extension = _EXTENSIONS.get(formatter)
+            if extension is not None and not path.endswith(extension):
+                if "://" in path:
+                    raise ExportFormatError(
+                        f"Artifact {path} would have to be named *{extension} for daf_butler's "
+                        f"{formatter.rsplit('.', 1)[-1]} to read it; export with a transfer "
+                        "mode (transfer='copy'), which names the copies as daf_butler needs."
+                    )
+                renamed = str(PurePosixPath(path).with_suffix(extension))
+                renames[path] = renamed
+                path = renamed
             grouped.setdefault(key, []).append(
                 {
                     "dataset_id": [ref.id for ref in refs],
                     "data_id": [_required(ref) for ref in refs],
                     "path": path,
-                    "formatter": formatter_class(
-                        dataset.formatter, self.storage_classes[key[0]], key[0], path
-                    ),
+                    "formatter": formatter,
                 }
             )
         data: list[dict[str, Any]] = [*self.dimensions, *self.collections]
@@ -301,7 +332,7 @@ class DafButlerPlan:
                 {"type": "dataset", "dataset_type": name, "run": run, "records": grouped[name, run]}
             )
         data.extend(self.associations)
-        return _dump(
+        text = _dump(
             {
                 "description": DESCRIPTION,
                 "version": FORMAT_VERSION,
@@ -310,6 +341,14 @@ class DafButlerPlan:
                 "data": data,
             }
         )
+        taken = set(renames.values()) & {str(f.path) for f in files}
+        if taken:
+            raise ExportFormatError(
+                f"Exported files would be renamed onto other exported files ({sorted(taken)[0]}) "
+                "to get the extensions daf_butler's formatters need; export these datasets in "
+                "separate exports."
+            )
+        return text, renames
 
 
 def _required(ref: DatasetRef) -> dict[str, Any]:

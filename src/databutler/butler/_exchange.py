@@ -409,7 +409,10 @@ def _export_daf_butler(
         files = butler.datastore.export(
             chosen, directory=staging, transfer="copy" if as_zip else transfer
         )
-        (staging / "export.yaml").write_text(plan.render(files), encoding="utf-8")
+        text, renames = plan.render(files)
+        for old, new in renames.items():
+            os.replace(staging.joinpath(*old.split("/")), staging.joinpath(*new.split("/")))
+        (staging / "export.yaml").write_text(text, encoding="utf-8")
         if as_zip:
             _zip_directory(staging, target)
         else:
