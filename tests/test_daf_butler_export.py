@@ -652,6 +652,17 @@ def test_formatter_daf_butler_lacks_is_refused(tmp_path: Path) -> None:
         butler.close()
 
 
+def test_storage_class_daf_butler_lacks_is_refused(tmp_path: Path) -> None:
+    butler = Butler.create(root=str(tmp_path / "repo"))
+    try:
+        butler.insert_dimension_records("instrument", {"instrument": "Cam"})
+        butler.register_dataset_type("zero_point", ["instrument"], "float")
+        butler.put(25.5, "zero_point", run="r", instrument="Cam")  # JSON: the formatter is fine
+        _refused(butler, tmp_path, "no storage class 'float' (dataset type 'zero_point')")
+    finally:
+        butler.close()
+
+
 def test_times_before_1972_are_refused(tmp_path: Path) -> None:
     butler = Butler.create(root=str(tmp_path / "repo"))
     try:

@@ -93,6 +93,9 @@ _EXTENSIONS: Mapping[str, str] = {
     _FORMATTER_CLASSES["pickle"]: ".pickle",
     _FORMATTER_CLASSES["parquet"]: ".parq",
 }
+# databutler's own storage classes that daf_butler's configuration does not define
+# (daf_butler accepts any name at import, and fails only when the dataset is read).
+_NOT_UPSTREAM = frozenset({"float", "Pickle", "Text", "Bytes", "Fits", "ExposureLike"})
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _FIXES = (
     "Export without those datasets (select them with refs=... or --where), or export in "
@@ -417,6 +420,14 @@ def plan_daf_butler_export(
     types = {
         name: registry.getDatasetType(name) for name in sorted({r.datasetType.name for r in refs})
     }
+    lacking = {n: t.storageClass for n, t in types.items() if t.storageClass in _NOT_UPSTREAM}
+    if lacking:
+        raise ExportFormatError(
+            "daf_butler has no storage class "
+            + ", ".join(f"{c!r} (dataset type {n!r})" for n, c in sorted(lacking.items()))
+            + ": it would import those datasets but could not read them. Nothing was "
+            "written. " + _FIXES
+        )
     used = {d for t in types.values() for d in universe.group(t.dimensions).names}
     used.update(records)
     _check_universe(universe, used, types)
