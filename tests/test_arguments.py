@@ -70,6 +70,17 @@ def is_strs(value: Any) -> bool:
     )
 
 
+def is_order_by(value: Any) -> bool:
+    """One name, or a list or tuple of them (a set has no order to sort by)."""
+    if isinstance(value, str):
+        return True
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def is_dataset(value: Any) -> bool:
     return isinstance(value, (str, DatasetType, DatasetRef))
 
@@ -285,6 +296,9 @@ def cases(repo: Repository) -> dict[str, Case]:
                 "bind": None,
                 "in_datastore": None,
                 "not_in_datastore": None,
+                "find_first": False,
+                "order_by": None,
+                "limit": None,
             },
             {
                 "dataset_type": is_type(str, DatasetType),
@@ -293,19 +307,40 @@ def cases(repo: Repository) -> dict[str, Case]:
                 "bind": optional(is_mapping),
                 "in_datastore": optional(is_str),
                 "not_in_datastore": optional(is_str),
+                "find_first": is_bool,
+                "order_by": optional(is_order_by),
+                "limit": optional(is_count),
             },
             consume=True,
         ),
         "query_data_ids": Case(
             butler.query_data_ids,
-            {"dimensions": ["detector"], "where": "", "bind": None},
-            {"dimensions": is_strs, "where": optional(is_str), "bind": optional(is_mapping)},
+            {
+                "dimensions": ["detector"],
+                "where": "",
+                "bind": None,
+                "order_by": None,
+                "limit": None,
+            },
+            {
+                "dimensions": is_strs,
+                "where": optional(is_str),
+                "bind": optional(is_mapping),
+                "order_by": optional(is_order_by),
+                "limit": optional(is_count),
+            },
             consume=True,
         ),
         "query_dimension_records": Case(
             butler.query_dimension_records,
-            {"element": "detector", "where": "", "bind": None},
-            {"element": is_str, "where": optional(is_str), "bind": optional(is_mapping)},
+            {"element": "detector", "where": "", "bind": None, "order_by": None, "limit": None},
+            {
+                "element": is_str,
+                "where": optional(is_str),
+                "bind": optional(is_mapping),
+                "order_by": optional(is_order_by),
+                "limit": optional(is_count),
+            },
             consume=True,
         ),
         "query_collections": Case(

@@ -212,8 +212,13 @@ def test_several_collections_report_each_dataset_once_in_order(butler: Butler) -
 def test_bare_field_names_belong_to_the_one_dimension_that_has_them(butler: Butler) -> None:
     found = butler.query_datasets(RAW, collections="r1", order_by=["obs_id", "-detector"], limit=5)
     assert keys(found) == [(11, 3), (11, 2), (11, 1), (11, 0), (12, 3)]
-    found = butler.query_data_ids(["exposure", "detector"], order_by=["-full_name"], limit=4)
-    assert [(d["exposure"], d["detector"]) for d in found] == [(10, 3), (11, 3), (12, 3), (10, 0)]
+    data_ids = butler.query_data_ids(["exposure", "detector"], order_by=["-full_name"], limit=4)
+    assert [(d["exposure"], d["detector"]) for d in data_ids] == [
+        (10, 3),
+        (11, 3),
+        (12, 3),
+        (10, 0),
+    ]
     with pytest.raises(InvalidArgumentError, match=r"exposure, visit all have a field"):
         butler.query_data_ids(["exposure", "visit"], order_by="exposure_time")
 

@@ -17,7 +17,7 @@ value ascending, before them descending.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,8 @@ def parse_order_by(value: object, name: str = "order_by") -> tuple[OrderTerm, ..
     Raises
     ------
     ArgumentTypeError
-        If ``value`` is not `None`, a `str` or an iterable of `str`.
+        If ``value`` is not `None`, a `str` or an ordered iterable of `str`
+        (a set or a mapping is refused).
     InvalidArgumentError
         If a name is empty or not ``name`` / ``element.field`` (with an
         optional leading ``-``), or names a reserved word.
@@ -78,7 +79,8 @@ def parse_order_by(value: object, name: str = "order_by") -> tuple[OrderTerm, ..
         return ()
     if isinstance(value, str):
         items: list[Any] = [value]
-    elif isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
+    elif isinstance(value, (bytes, bytearray, Mapping, Set)) or not isinstance(value, Iterable):
+        # A set has no order to sort by; a mapping's values would be ignored.
         raise ArgumentTypeError(
             f"{name} must be a name or a list of names such as ['detector', '-exposure'], "
             f"got {type(value).__name__} {value!r}."
