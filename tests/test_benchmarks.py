@@ -13,8 +13,24 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 PHASES = {
     "bridge.py": ["insert", "check", "locate", "find_datastores", "move_to_trash", "empty_trash"],
-    "registry.py": ["insert_many", "find_by_data_id", "query_all", "query_where", "remove_run"],
-    "datastores.py": ["put_many", "put", "get", "ingest_copy", "ingest_direct", "trash_empty"],
+    "registry.py": [
+        "insert_many",
+        "find_by_data_id",
+        "query_all",
+        "query_where",
+        "remove_run",
+        "order_by_limit",
+    ],
+    "datastores.py": [
+        "put_many",
+        "put",
+        "get",
+        "ingest_copy",
+        "ingest_direct",
+        "trash_empty",
+        "get_columns",
+        "convert",
+    ],
     "butler.py": [
         "put",
         "get_by_data_id",
