@@ -1,9 +1,9 @@
 """What `FileDatastore` and its helper modules share; it imports none of them.
 
 The file datastore is one class (``file.py``) and a helper module per idea
-(``_file_ingest``, ``_file_journal``, ``_file_transfer``, ``_file_trash``,
-``_file_trust``, ``_file_verify``, ``_file_zip``). They all depend on this
-module, and the helpers never on ``file.py``:
+(``_file_ingest``, ``_file_journal``, ``_file_read``, ``_file_transfer``,
+``_file_trash``, ``_file_trust``, ``_file_verify``, ``_file_zip``). They all
+depend on this module, and the helpers never on ``file.py``:
 
 - the record of one artifact, `StoredFileInfo`, and its table
   (`records_spec`, `table_name`, `NO_COMPONENT`);

@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._exceptions import ConflictError, StorageClassError
+from .._exceptions import ConflictError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, OpaqueTableStorage
-from ..storage_classes import StorageClass, StorageClassRegistry
-from ..storage_classes._conversions import apply_parameters
+from ..storage_classes import StorageClassRegistry
 from ._artifacts import Artifact, corrupted
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, IngestItem, _id
 from ._file_common import (
-    NO_COMPONENT,
     StoredFileInfo,
     check_bytes,
     delete_after_failure,
@@ -39,14 +37,15 @@ from ._file_common import (
 )
 from ._file_ingest import ingest_files
 from ._file_journal import journaled_paths
+from ._file_read import disassembled, load
 from ._file_transfer import file_artifacts, transfer_files
 from ._file_trash import TrashFailure, empty_trash
 from ._file_trust import find_untracked
 from ._file_verify import recover_moves, verify_storage
 from ._file_zip import ingest_zip, put_zip, read_member
 from ._maintenance import StorageCheck
-from ._storage import DatasetReader, assemble, check_put, read_dataset, split
-from .formatters import Formatter, formatter_for, formatter_for_object
+from ._storage import check_put
+from .formatters import Formatter, formatter_for
 from .resources import LocalStore, ResourceStore, StorageError, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
@@ -163,7 +162,7 @@ class FileDatastore(Datastore):
                 and storage_class.disassemble
                 and self._configured_formatter(ref) is None
             ):
-                prepared.extend(self._disassembled(ref, storage_class, obj))
+                prepared.extend(disassembled(self, ref, storage_class, obj))
                 continue
             formatter = self._formatter(ref, obj)
             data = formatter.to_bytes(obj)  # serialise before touching storage
@@ -188,37 +187,6 @@ class FileDatastore(Datastore):
         except BaseException as failure:
             delete_after_failure(self.store, written, failure)
             raise
-
-    def _disassembled(
-        self, ref: DatasetRef, storage_class: StorageClass, obj: Any
-    ) -> list[tuple[DatasetRef, StoredFileInfo, bytes]]:
-        """One artifact per stored component of ``obj``: ``<template path>.<component><ext>``.
-
-        Each is checked against (or converted to) its component's storage
-        class and written by that storage class's formatter.
-        """
-        base = self._template(ref).format(ref)
-        prepared = []
-        for component, value in sorted(split(storage_class, obj).items()):
-            part_class = self.storage_classes.get(storage_class.components[component])
-            if part_class is not None:
-                what = f"component {component!r} of the object put as {ref.datasetType.name!r}"
-                value = self.storage_classes.coerce(value, part_class, what=what)
-            if part_class is not None and part_class.formatter is not None:
-                formatter = formatter_for(part_class.formatter)
-            else:
-                formatter = formatter_for_object(value)
-            data = formatter.to_bytes(value)
-            info = StoredFileInfo.for_ref(
-                ref,
-                f"{base}.{component}{formatter.extension}",
-                formatter.name,
-                len(data),
-                data=data if self._checksum else None,
-                component=component,
-            )
-            prepared.append((ref, info, data))
-        return prepared
 
     def _write_artifacts(self, items: list[tuple[str, bytes]], written: list[str]) -> None:
         """Write new artifacts, several at once where the store gains from it.
@@ -380,150 +348,10 @@ class FileDatastore(Datastore):
         component: str | None,
         parameters: Mapping[str, Any] | None,
     ) -> Any:
-        """Read and check the artifact of ``ref`` described by ``infos``."""
+        """Read and check the artifact(s) of ``ref`` described by ``infos`` (see `_file_read`)."""
         if not infos:
             raise DatasetNotStoredError(f"Datastore {self.name!r} does not hold {ref}.")
-        if infos[0].component != NO_COMPONENT:
-            return self._load_disassembled(ref, infos, component, parameters)
-        info = infos[0]
-        formatter = formatter_for(info.formatter)
-
-        def data() -> bytes:
-            try:
-                return self._read_checked(info, ref)
-            except FileNotFoundError as exc:
-                raise self._missing(ref, info) from exc
-
-        def whole(pushed: Mapping[str, Any]) -> Any:
-            if pushed and self._reads_parts(formatter, info):
-                with self._open_checked(info, ref) as file:
-                    return formatter.read_file(file, parameters=pushed)
-            return formatter.from_bytes(data(), parameters=pushed or None)
-
-        def derived(component: str, pytype: str | None) -> Any:
-            if self._reads_parts(formatter, info):
-                with self._open_checked(info, ref) as file:
-                    return formatter.read_file_derived(file, component, pytype)
-            return formatter.read_derived(data(), component, pytype)
-
-        def legacy(component: str | None, parameters: Mapping[str, Any] | None) -> Any:
-            return formatter.from_bytes(data(), component=component, parameters=parameters)
-
-        reader = DatasetReader(
-            whole=whole,
-            legacy=legacy,
-            pushdown=formatter.pushdown_parameters,
-            native_derived=formatter.derived_components,
-            derived=derived,
-        )
-        return read_dataset(
-            self.storage_classes,
-            reader,
-            stored_as=info.storage_class,
-            ref=ref,
-            component=component,
-            parameters=parameters,
-        )
-
-    def _load_disassembled(
-        self,
-        ref: DatasetRef,
-        infos: list[StoredFileInfo],
-        component: str | None,
-        parameters: Mapping[str, Any] | None,
-    ) -> Any:
-        """Read a dataset stored as one artifact per component: one of them, or all assembled."""
-        stored_as = infos[0].storage_class
-        composite = self.storage_classes.get(stored_as)
-        parts = {info.component: info for info in infos}
-        if composite is None or composite.assembler is None:
-            raise StorageClassError(
-                f"Dataset {ref.datasetType.name!r} ({ref.id}) is stored as components "
-                f"{', '.join(map(repr, sorted(parts)))} of storage class {stored_as!r}, which "
-                f"datastore {self.name!r} cannot assemble; add {stored_as!r} (with its "
-                "assembler) to the datastore configuration's storage_classes."
-            )
-
-        def read(info: StoredFileInfo) -> Any:
-            try:
-                data = self._read_checked(info, ref)
-            except FileNotFoundError as exc:
-                raise self._missing(ref, info) from exc
-            value = formatter_for(info.formatter).from_bytes(data)
-            part_class = self.storage_classes.get(composite.components.get(info.component, ""))
-            if part_class is None:
-                return value
-            return self.storage_classes.coerce(
-                value, part_class, what=f"component {info.component!r}"
-            )
-
-        if component is not None and component in parts:
-            value = read(parts[component])
-            if parameters:
-                part_class = self.storage_classes.get(composite.components[component])
-                valid = part_class.parameters if part_class is not None else frozenset()
-                unknown = sorted(set(parameters) - valid)
-                if unknown:
-                    raise StorageClassError(
-                        f"Component {component!r} of dataset {ref.datasetType.name!r} has no "
-                        f"read parameter(s) {', '.join(map(repr, unknown))}; its parameters: "
-                        f"{', '.join(map(repr, sorted(valid))) or 'none'}."
-                    )
-                value = apply_parameters(value, parameters)
-            return value
-
-        def whole(_: Mapping[str, Any]) -> Any:
-            return assemble(composite, {name: read(info) for name, info in parts.items()})
-
-        def legacy(component: str | None, parameters: Mapping[str, Any] | None) -> Any:
-            raise StorageClassError(
-                f"Dataset {ref.datasetType.name!r} ({ref.id}) has no component {component!r}; "
-                f"its components: {', '.join(map(repr, sorted(composite.all_components)))}."
-            )
-
-        return read_dataset(
-            self.storage_classes,
-            DatasetReader(whole=whole, legacy=legacy),
-            stored_as=stored_as,
-            ref=ref,
-            component=component,
-            parameters=parameters,
-        )
-
-    def _missing(self, ref: DatasetRef, info: StoredFileInfo) -> DatasetNotStoredError:
-        return DatasetNotStoredError(
-            f"Datastore {self.name!r} has a record of {ref} but its artifact "
-            f"{info.path!r} is missing."
-        )
-
-    def _reads_parts(self, formatter: Formatter, info: StoredFileInfo) -> bool:
-        """Whether to let ``formatter`` read only parts of the artifact of ``info``.
-
-        Not for a zip member, nor when a checksum is recorded: checking it
-        needs every byte.
-        """
-        return formatter.reads_parts and not info.member and info.checksum is None
-
-    @contextmanager
-    def _open_checked(self, info: StoredFileInfo, ref: DatasetRef) -> Iterator[BinaryIO]:
-        """The artifact of ``info`` as a seekable file, its size checked against the record."""
-        try:
-            if is_direct(info.path):
-                file: BinaryIO = open(Path(info.path.removeprefix("file://")), "rb")  # noqa: SIM115
-            else:
-                file = self.store.open(info.path)
-        except FileNotFoundError as exc:
-            raise self._missing(ref, info) from exc
-        with file:
-            size = file.seek(0, os.SEEK_END)
-            if info.file_size >= 0 and size != info.file_size:
-                raise corrupted(
-                    str(ref),
-                    self._uri(info),
-                    f"recorded {info.file_size} bytes, found {size}",
-                )
-            file.seek(0)
-            yield file
+        return load(self, ref, infos, component, parameters)
 
     def knows_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:
         # docstring inherited
