@@ -222,6 +222,34 @@ def test_export_of_refs_carries_their_runs_only(local_source: Butler, tmp_path: 
         target.close()
 
 
+def test_export_pointing_at_the_files(local_source: Butler, tmp_path: Path) -> None:
+    """transfer=None: the export lists the repository's files by URI, copies nothing."""
+    refs = [
+        ref
+        for t in local_source.registry.queryDatasetTypes()
+        if t.name != "table"
+        for ref in local_source.registry.stream_datasets(t.name, collections=runs(local_source))
+    ]
+    written = local_source.export(tmp_path / "out", refs=refs, format="daf_butler", transfer=None)
+    assert [p.name for p in written.iterdir()] == ["export.yaml"]
+    paths = [r["path"] for e in load(written / "export.yaml")["data"] if e["type"] == "dataset"
+             for r in e["records"]]  # fmt: skip
+    assert len(paths) == len(refs) and all(p.startswith("file:///") for p in paths)
+    target = Butler.create(root=str(tmp_path / "target"))
+    try:
+        assert sorted(r.id for r in target.import_(written)) == sorted(r.id for r in refs)
+        assert {r.id: target.get(r) for r in refs if r.datasetType.name == "summary"} == {
+            r.id: local_source.get(r) for r in refs if r.datasetType.name == "summary"
+        }
+    finally:
+        target.close()
+    # A .parquet file would have to be renamed .parq for daf_butler: not possible in place.
+    with pytest.raises(ExportFormatError, match=r"named \*\.parq for .*\(transfer='copy'\)"):
+        local_source.export(tmp_path / "out2", collections=["u/me/run"], format="daf_butler",
+                            transfer=None)  # fmt: skip
+    assert not (tmp_path / "out2").exists()
+
+
 def test_chain_children_come_along(local_source: Butler, tmp_path: Path) -> None:
     written = local_source.export(tmp_path / "out", collections=["u/me/chain"], format="daf_butler")
     document = load(written / "export.yaml")

@@ -269,6 +269,8 @@ class ButlerWrites(ButlerBase):
 
         The destination gets a manifest (``export.yaml`` or ``export.json``)
         and the artifacts; a path ending in ``.zip`` gets one zip file.
+        ``format="daf_butler"`` writes the export lsst-daf-butler's
+        ``butler import`` reads (see docs/coming-from-daf-butler.md).
         ``transfer=None`` writes only the manifest, pointing at the artifacts
         where they are.
         """
