@@ -285,7 +285,7 @@ class FileDatastoreLike(Protocol):
         """The bytes of the artifact at a recorded ``path``."""
         ...
 
-    def _read_checked(self, info: StoredFileInfo, what: str) -> bytes:
+    def _read_checked(self, info: StoredFileInfo, what: object) -> bytes:
         """The dataset's bytes, checked against its record."""
         ...
 

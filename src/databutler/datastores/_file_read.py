@@ -76,7 +76,7 @@ def load(
 
     def data() -> bytes:
         try:
-            return datastore._read_checked(info, str(ref))
+            return datastore._read_checked(info, ref)
         except FileNotFoundError as exc:
             raise _missing(datastore, ref, info) from exc
 
@@ -133,7 +133,7 @@ def _load_disassembled(
 
     def read(info: StoredFileInfo) -> Any:
         try:
-            data = datastore._read_checked(info, str(ref))
+            data = datastore._read_checked(info, ref)
         except FileNotFoundError as exc:
             raise _missing(datastore, ref, info) from exc
         value = formatter_for(info.formatter).from_bytes(data)

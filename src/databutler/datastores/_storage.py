@@ -38,8 +38,31 @@ def assemble(storage_class: StorageClass, parts: Mapping[str, Any]) -> Any:
     return ASSEMBLERS[storage_class.assembler][1](parts)
 
 
-def _what(ref: DatasetRef) -> str:
-    return f"dataset {ref.datasetType.name!r} ({ref.id})"
+class _What:
+    """Names a dataset in an error message, built only when one is raised (every read
+    passes one; building the text each time cost more than a small read)."""
+
+    __slots__ = ("prefix", "ref", "suffix")
+
+    def __init__(self, ref: DatasetRef, prefix: str = "", suffix: str = "") -> None:
+        self.ref, self.prefix, self.suffix = ref, prefix, suffix
+
+    def __str__(self) -> str:
+        ref = self.ref
+        return f"{self.prefix}dataset {ref.datasetType.name!r} ({ref.id}){self.suffix}"
+
+    def but(self, *, prefix: str = "", suffix: str = "") -> _What:
+        """The same dataset described with another prefix and suffix."""
+        return _What(self.ref, prefix, suffix)
+
+    def capitalize(self) -> str:
+        """The text with its first letter upper-case (the rest as it is, names included)."""
+        text = str(self)
+        return text[:1].upper() + text[1:]
+
+
+def _what(ref: DatasetRef) -> _What:
+    return _What(ref)
 
 
 def check_put(
@@ -56,7 +79,7 @@ def check_put(
     storage_class = registry.get(ref.datasetType.storageClass)
     if storage_class is None:
         return obj, None
-    what = f"the object put as {_what(ref)}"
+    what = _What(ref, prefix="the object put as ")
     return registry.coerce(obj, storage_class, what=what), storage_class
 
 
@@ -115,7 +138,7 @@ def read_dataset(
     if stored is None:
         obj = reader.legacy(component, parameters)
         if wanted is not None and component is None:
-            obj = registry.coerce(obj, wanted, what=f"{what} (of unknown storage class)")
+            obj = registry.coerce(obj, wanted, what=what.but(suffix=" (of unknown storage class)"))
         return obj
     params = dict(parameters or {})
     unknown = sorted(set(params) - stored.parameters)
@@ -130,7 +153,7 @@ def read_dataset(
     if wanted is not None and wanted.name != stored.name:
         registry.check_conversion(stored, wanted, what.capitalize())
     pushed = {k: v for k, v in params.items() if k in reader.pushdown}
-    obj = registry.coerce(reader.whole(pushed), stored, what=f"{what} as read")
+    obj = registry.coerce(reader.whole(pushed), stored, what=what.but(suffix=" as read"))
     rest = {k: v for k, v in params.items() if k not in pushed}
     if rest:
         obj = apply_parameters(obj, rest)
@@ -143,7 +166,7 @@ def _component(
     registry: StorageClassRegistry,
     reader: DatasetReader,
     stored: StorageClass,
-    what: str,
+    what: _What,
     component: str,
     params: dict[str, Any],
 ) -> Any:
@@ -151,7 +174,7 @@ def _component(
         if not params and component in reader.native_derived and reader.derived is not None:
             return reader.derived(component, stored.pytype)
         pushed = {k: v for k, v in params.items() if k in reader.pushdown}
-        obj = registry.coerce(reader.whole(pushed), stored, what=f"{what} as read")
+        obj = registry.coerce(reader.whole(pushed), stored, what=what.but(suffix=" as read"))
         rest = {k: v for k, v in params.items() if k not in pushed}
         if rest:
             obj = apply_parameters(obj, rest)

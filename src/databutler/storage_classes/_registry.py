@@ -177,7 +177,7 @@ class StorageClassRegistry(Mapping[str, StorageClass]):
             classes[str(name)] = _from_config(str(name), entry, classes)
         return StorageClassRegistry(classes.values())
 
-    def coerce(self, obj: Any, storage_class: StorageClass, *, what: str) -> Any:
+    def coerce(self, obj: Any, storage_class: StorageClass, *, what: object) -> Any:
         """``obj`` as an object of ``storage_class``: as it is, or converted.
 
         Parameters
@@ -186,8 +186,9 @@ class StorageClassRegistry(Mapping[str, StorageClass]):
             The object (to put, or as read).
         storage_class : `StorageClass`
             The storage class it must be.
-        what : `str`
-            What ``obj`` is, for the error message (``"the object put as 'x'"``).
+        what : `object`
+            What ``obj`` is, for the error message (``"the object put as 'x'"``);
+            turned into text only when there is an error.
 
         Raises
         ------
