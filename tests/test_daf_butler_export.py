@@ -79,6 +79,14 @@ def build_source(butler: Butler) -> None:
             "datetime_end": at(2024, 1, 1, 3, 1, 0),
         },
     )
+    # Open-ended: daf_butler reads the two times as one timespan, unbounded at the end.
+    butler.insert_dimension_records(
+        "exposure",
+        {"instrument": "DummyCam", "exposure": 103, "physical_filter": "d-r",
+         "day_obs": 20240102, "obs_id": "DC_103", "datetime_begin": at(2024, 1, 2, 5)},
+    )  # fmt: skip
+    butler.register_dataset_type("note", ["exposure"], "StructuredDataDict")
+    butler.put({"seen": True}, "note", run="u/me/run", instrument="DummyCam", exposure=103)
     butler.register_dataset_type("visit_summary", ["visit", "detector"], "StructuredDataDict")
     butler.register_dataset_type("dark", ["detector"], "StructuredDataDict", is_calibration=True)
     butler.register_dataset_type("table", ["detector"], "ArrowTable")
@@ -572,7 +580,7 @@ def test_daf_butler_imports_it(local_source: Butler, tmp_path: Path) -> None:
     assert [(r["id"], r["full_name"]) for r in records["detector"]] == [
         (0, "S00"), (1, "S01"), (2, "S02")
     ]  # fmt: skip
-    assert sorted(r["name"] for r in records["group"]) == ["101", "102"]
+    assert sorted(r["name"] for r in records["group"]) == ["101", "102", "103"]
     exposures = {
         r["id"]: (r["group"], r["physical_filter"], r["day_obs"], r["obs_id"], r["timespan"])
         for r in records["exposure"]
@@ -687,6 +695,25 @@ def test_storage_class_daf_butler_lacks_is_refused(tmp_path: Path) -> None:
         butler.register_dataset_type("zero_point", ["instrument"], "float")
         butler.put(25.5, "zero_point", run="r", instrument="Cam")  # JSON: the formatter is fine
         _refused(butler, tmp_path, "no storage class 'float' (dataset type 'zero_point')")
+    finally:
+        butler.close()
+
+
+def test_records_daf_butler_would_name_files_alike_are_refused(tmp_path: Path) -> None:
+    butler = Butler.create(root=str(tmp_path / "repo"))
+    try:
+        butler.insert_dimension_records("instrument", {"instrument": "Cam"})
+        butler.insert_dimension_records(
+            "detector",
+            *({"instrument": "Cam", "detector": d} for d in range(3)),  # no full_name
+            {"instrument": "Cam", "detector": 3, "full_name": "S3"},
+        )
+        butler.register_dataset_type("flat", ["detector"], "StructuredDataDict")
+        for d in range(4):
+            butler.put({"d": d}, "flat", run="r", instrument="Cam", detector=d)
+        # daf_butler's own import would write detectors 0-2's flats to one file.
+        _refused(butler, tmp_path, "detectors 0, 1, 2 of instrument 'Cam' have no full_name",
+                 "write several datasets to one file")  # fmt: skip
     finally:
         butler.close()
 

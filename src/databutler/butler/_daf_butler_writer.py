@@ -177,6 +177,8 @@ _UNIVERSE: Mapping[str, _Element] = {
 # What databutler lacks and this module makes up (see the module docstring).
 _MADE_UP = {("exposure", "group")}
 _TIME_FIELDS = ("datetime_begin", "datetime_end")
+# The fields daf_butler's file templates name files by (see _check_file_names).
+_FILE_NAMES = {"detector": "full_name", "exposure": "obs_id"}
 
 
 # -- YAML values ------------------------------------------------------------------------------
@@ -521,6 +523,10 @@ def _dimension_entries(
                     record[key] = _hash_bytes(value, row)
                 else:
                     record[key] = value
+            if element.temporal and any(f in record for f in _TIME_FIELDS):
+                # daf_butler reads the two as one timespan: both or neither (null: unbounded).
+                for time_field in _TIME_FIELDS:
+                    record.setdefault(time_field, None)
             if name == "exposure":
                 # daf_butler's default group of an exposure: its id (see the docstring).
                 record["group"] = str(row[name])
@@ -535,11 +541,43 @@ def _dimension_entries(
             + _FIXES[0].lower()
             + _FIXES[1:]
         )
+    _check_file_names(out)
     if "group" in out:
         groups = {(r["instrument"], r["group"]) for r in out["exposure"]}
         out["group"] = [{"instrument": i, "name": g} for i, g in sorted(groups)]
     order = [n for n in _UNIVERSE if n in out]
     return [{"type": "dimension", "element": n, "records": out[n]} for n in order]
+
+
+def _check_file_names(records: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Refuse records daf_butler would name several datasets' files after.
+
+    daf_butler's file templates name a file by its detector's ``full_name``
+    and its exposure's ``obs_id`` (keys of those dimensions there, unique per
+    instrument), writing a missing one as ``None``: its import of two
+    datasets told apart by such records writes them to one file, silently
+    keeping one.
+    """
+    problems = []
+    for element, name in _FILE_NAMES.items():
+        seen: dict[tuple[Any, str], list[Any]] = {}
+        for row in records.get(element, ()):
+            value = row.get(name)
+            seen.setdefault((row["instrument"], str(value)), []).append(row["id"])
+        for (instrument, value), ids in sorted(seen.items(), key=str):
+            if len(ids) > 1:
+                shown = ", ".join(map(str, sorted(ids)[:5])) + (", ..." if len(ids) > 5 else "")
+                what = f"no {name}" if value == "None" else f"{name} {value!r}"
+                problems.append(f"{element}s {shown} of instrument {instrument!r} have {what}")
+    if problems:
+        raise ExportFormatError(
+            "daf_butler names the files of datasets by their detector's full_name and "
+            "exposure's obs_id (keys of those dimensions there): "
+            + "; ".join(problems)
+            + ", so its import would write several datasets to one file. Nothing was "
+            "written. Give those records distinct values (they are set when the records "
+            "are inserted), or " + _FIXES[0].lower() + _FIXES[1:]
+        )
 
 
 def _key(row: Mapping[str, Any], name: str) -> str:
