@@ -87,6 +87,11 @@ def build_source(butler: Butler) -> None:
     )  # fmt: skip
     butler.register_dataset_type("note", ["exposure"], "StructuredDataDict")
     butler.put({"seen": True}, "note", run="u/me/run", instrument="DummyCam", exposure=103)
+    # A band no physical filter has: daf_butler keeps no band records, databutler makes one.
+    butler.insert_dimension_records("band", {"band": "i"})
+    butler.register_dataset_type("coadd_note", ["patch", "band"], "StructuredDataDict")
+    butler.put({"depth": 26.1}, "coadd_note", run="u/me/run", skymap="dummy", tract=0,
+               patch=1, band="i")  # fmt: skip
     butler.register_dataset_type("visit_summary", ["visit", "detector"], "StructuredDataDict")
     butler.register_dataset_type("dark", ["detector"], "StructuredDataDict", is_calibration=True)
     butler.register_dataset_type("table", ["detector"], "ArrowTable")
