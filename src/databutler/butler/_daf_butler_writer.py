@@ -13,7 +13,10 @@ Everything is checked before a byte is written (`plan_daf_butler_export`):
 databutler's records are mapped onto daf_butler's default dimension universe,
 and a dimension, a dimension's shape (what it requires or implies) or a
 record field with a value that universe has no place for is an
-`ExportFormatError` naming it. The mapping is the inverse of the import's:
+`ExportFormatError` naming it; so are storage classes only databutler has,
+and detectors or exposures daf_butler's file templates would name alike
+(its import would then keep one dataset per file). The mapping is the
+inverse of the import's:
 
 - a record's own key goes back to daf_butler's field name (``name`` or ``id``);
 - times become TAI (``!butler_time/tai/iso``, nanosecond digits);
@@ -415,8 +418,10 @@ def plan_daf_butler_export(
     ------
     ExportFormatError
         If daf_butler's default universe has no place for a dimension,
-        dimension shape or record field, a time is before 1972, or a sky
-        map's hash is not hexadecimal.
+        dimension shape or record field, a time is before 1972, a sky map's
+        hash is not hexadecimal, detectors or exposures would give their
+        datasets' files one name in daf_butler (a shared or missing
+        ``full_name`` or ``obs_id``), or a storage class is databutler's own.
     """
     universe = registry.dimensions
     types = {
