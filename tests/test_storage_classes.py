@@ -328,6 +328,27 @@ def test_get_converts_tables(butler: Butler) -> None:
     assert [type(x) for x in butler.get_many([as_frame, ref])] == [pd.DataFrame, pa.Table]
 
 
+def test_a_fits_table_converts_to_every_table_kind(butler: Butler) -> None:
+    # FITS stores columns big-endian; Arrow takes only the machine's byte order.
+    put(butler, Table({"n": [1, 2], "x": [0.5, 1.5], "s": ["a", "bb"]}), "astropy")
+    arrow = get(butler, "astropy", storage_class="ArrowTable")
+    assert type(arrow) is pa.Table
+    assert arrow.to_pydict() == {"n": [1, 2], "x": [0.5, 1.5], "s": ["a", "bb"]}
+    frame = get(butler, "astropy", storage_class="DataFrame")
+    assert type(frame) is pd.DataFrame and frame["n"].tolist() == [1, 2]
+    structured = get(butler, "astropy", storage_class="ArrowNumpy")
+    assert structured["x"].tolist() == [0.5, 1.5]
+
+
+def test_get_refuses_a_storage_class_nobody_defines(butler: Butler) -> None:
+    ref = put(butler, pa.table({"a": [1]}), "table")
+    message = r"cannot be read as storage class 'DataFrme': no storage class has that name"
+    with pytest.raises(StorageClassError, match=message):
+        get(butler, "table", storage_class="DataFrme")
+    with pytest.raises(StorageClassError, match=message):
+        butler.get(ref.override_storage_class("DataFrme"))
+
+
 def test_units_survive_astropy_through_parquet(butler: Butler) -> None:
     table = Table({"flux": [1.0, 2.0]})
     table["flux"].unit = u.Jy

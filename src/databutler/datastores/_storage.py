@@ -133,8 +133,18 @@ def read_dataset(
         what is valid.
     """
     stored = registry.get(stored_as)
-    wanted = registry.get(ref.datasetType.storageClass)
+    requested = ref.datasetType.storageClass
+    wanted = registry.get(requested)
     what = _what(ref)
+    if wanted is None and requested != stored_as:
+        # Asked for by name (get(storage_class=...), override_storage_class): a
+        # misspelt name must not quietly return the dataset as it is stored.
+        readable = registry.readable_as(stored) if stored is not None else []
+        raise StorageClassError(
+            f"{what.capitalize()} cannot be read as storage class {requested!r}: no storage "
+            f"class has that name. It is stored as {stored_as!r}"
+            + (f"; it can be read as {', '.join(map(repr, readable))}." if readable else ".")
+        )
     if stored is None:
         obj = reader.legacy(component, parameters)
         if wanted is not None and component is None:

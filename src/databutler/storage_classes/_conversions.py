@@ -78,6 +78,14 @@ def _refuse(obj: Any, target: str, why: str = "") -> StorageClassError:
 # -- tables ---------------------------------------------------------------------------
 
 
+def _native(array: Any) -> Any:
+    """``array`` in the machine's byte order (FITS columns are big-endian; Arrow takes none)."""
+    dtype = getattr(array, "dtype", None)
+    if dtype is None or dtype.isnative:
+        return array
+    return array.astype(dtype.newbyteorder("="))
+
+
 def to_arrow(obj: Any) -> Any:
     """Any table as a `pyarrow.Table`."""
     pa = _module("pyarrow", "pyarrow")
@@ -92,7 +100,7 @@ def to_arrow(obj: Any) -> Any:
             for name in obj.colnames:
                 column = obj[name]
                 mask = getattr(column, "mask", None)
-                data = column.data.data if mask is not None else column.data
+                data = _native(column.data.data if mask is not None else column.data)
                 array = pa.array(data, mask=mask) if mask is not None else pa.array(data)
                 metadata = {}
                 if column.unit is not None:
@@ -103,7 +111,7 @@ def to_arrow(obj: Any) -> Any:
                 arrays.append(array)
             return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
         if kind == "numpy":
-            return pa.table({name: obj[name] for name in obj.dtype.names})
+            return pa.table({name: _native(obj[name]) for name in obj.dtype.names})
         if kind == "dict":
             return pa.table(dict(obj))
     except (pa.ArrowException, ValueError, TypeError) as exc:
