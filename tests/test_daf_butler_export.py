@@ -38,6 +38,8 @@ import pyarrow as pa
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from databutler import (
     Butler,
@@ -281,6 +283,20 @@ def test_utc_to_tai_inverts_tai_to_utc() -> None:
     assert utc_to_tai(at(2024, 1, 1)) == "2024-01-01 00:00:37.000000000"
     with pytest.raises(ValueError, match="before 1972"):
         utc_to_tai(at(1971, 12, 31, 23, 59, 59))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    when=st.datetimes(
+        min_value=datetime.datetime(1972, 1, 1),
+        max_value=datetime.datetime(2200, 1, 1),
+        timezones=st.just(UTC),
+    )
+)
+def test_utc_to_tai_round_trips(when: datetime.datetime) -> None:
+    text = utc_to_tai(when)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}000", text)
+    assert tai_to_utc(text) == when
 
 
 # -- the schema of daf_butler's reader -------------------------------------------------------
