@@ -78,14 +78,6 @@ def _refuse(obj: Any, target: str, why: str = "") -> StorageClassError:
 # -- tables ---------------------------------------------------------------------------
 
 
-def _native(array: Any) -> Any:
-    """``array`` in the machine's byte order (FITS columns are big-endian; Arrow takes none)."""
-    dtype = getattr(array, "dtype", None)
-    if dtype is None or dtype.isnative:
-        return array
-    return array.astype(dtype.newbyteorder("="))
-
-
 def to_arrow(obj: Any) -> Any:
     """Any table as a `pyarrow.Table`."""
     pa = _module("pyarrow", "pyarrow")
@@ -311,7 +303,7 @@ def _image_hdu(obj: Any, extname: str | None) -> Any:
 
 
 def _native(data: Any) -> Any:
-    """An image in this machine's byte order (FITS stores big-endian)."""
+    """An array in this machine's byte order (FITS stores big-endian; Arrow takes only native)."""
     dtype = getattr(data, "dtype", None)
     if dtype is None or dtype.isnative or dtype.byteorder == "|":
         return data
