@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from databutler import (
     DatabutlerError,
     DatasetRef,
     DatasetType,
+    StorageClass,
 )
 from databutler._file_dataset import FileDataset
 from databutler.dimensions import DimensionUniverse
@@ -95,6 +97,28 @@ def is_collection_types(value: Any) -> bool:
     return isinstance(value, (list, tuple, set, frozenset)) and all(
         isinstance(v, CollectionType) for v in value
     )
+
+
+def is_dataset_types(value: Any) -> bool:
+    """A dataset type (name or `DatasetType`), or a non-empty iterable of them."""
+    if isinstance(value, (str, DatasetType)):
+        return True
+    return (
+        isinstance(value, (list, tuple, set, frozenset))
+        and len(value) > 0
+        and all(isinstance(v, (str, DatasetType)) for v in value)
+    )
+
+
+def is_dataset_id(value: Any) -> bool:
+    """A `uuid.UUID`, or a string that is one."""
+    if isinstance(value, uuid.UUID):
+        return True
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True
 
 
 @dataclass
@@ -317,6 +341,8 @@ def cases(repo: Repository) -> dict[str, Case]:
             butler.query_data_ids,
             {
                 "dimensions": ["detector"],
+                "datasets": None,
+                "collections": None,
                 "where": "",
                 "bind": None,
                 "order_by": None,
@@ -324,6 +350,8 @@ def cases(repo: Repository) -> dict[str, Case]:
             },
             {
                 "dimensions": is_strs,
+                "datasets": optional(is_dataset_types),
+                "collections": optional(is_strs),
                 "where": optional(is_str),
                 "bind": optional(is_mapping),
                 "order_by": optional(is_order_by),
@@ -333,15 +361,56 @@ def cases(repo: Repository) -> dict[str, Case]:
         ),
         "query_dimension_records": Case(
             butler.query_dimension_records,
-            {"element": "detector", "where": "", "bind": None, "order_by": None, "limit": None},
+            {
+                "element": "detector",
+                "datasets": None,
+                "collections": None,
+                "where": "",
+                "bind": None,
+                "order_by": None,
+                "limit": None,
+            },
             {
                 "element": is_str,
+                "datasets": optional(is_dataset_types),
+                "collections": optional(is_strs),
                 "where": optional(is_str),
                 "bind": optional(is_mapping),
                 "order_by": optional(is_order_by),
                 "limit": optional(is_count),
             },
             consume=True,
+        ),
+        "query_dataset_associations": Case(
+            butler.query_dataset_associations,
+            {
+                "dataset_type": "thing",
+                "collections": "run",
+                "collection_types": None,
+                "flatten_chains": False,
+            },
+            {
+                "dataset_type": is_type(str, DatasetType),
+                "collections": optional(is_strs),
+                "collection_types": is_collection_types,
+                "flatten_chains": is_bool,
+            },
+            consume=True,
+        ),
+        "get_dataset": Case(
+            butler.get_dataset,
+            {
+                "id": ref.id,
+                "storage_class": None,
+                "dimension_records": False,
+                "datastore_records": False,
+            },
+            {
+                "id": is_dataset_id,
+                "storage_class": optional(is_type(str, StorageClass)),
+                "dimension_records": is_bool,
+                "datastore_records": is_bool,
+            },
         ),
         "query_collections": Case(
             butler.query_collections,

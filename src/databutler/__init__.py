@@ -52,12 +52,14 @@ from .transaction import DatastoreTransaction
 if _typing.TYPE_CHECKING:
     from ._exceptions import ConflictError, OrphanedRecordError
     from .butler import Butler, DatasetExistence, DatasetNotFoundError, VerifyReport
+    from .registry.queries import DatasetAssociation
 
 #: Names imported on first use: they need SQLAlchemy, which "import databutler" avoids.
 _LAZY = {
     "ConflictError": "._exceptions",
     "OrphanedRecordError": "._exceptions",
     "Butler": ".butler",
+    "DatasetAssociation": ".registry.queries",
     "DatasetExistence": ".butler",
     "DatasetNotFoundError": ".butler",
     "VerifyReport": ".butler",
@@ -89,6 +91,7 @@ __all__ = [
     "DatabaseConflictError",
     "DatabaseError",
     "DatabutlerError",
+    "DatasetAssociation",
     "DatasetExistence",
     "DatasetId",
     "DatasetIdFactory",

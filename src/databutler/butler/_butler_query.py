@@ -9,17 +9,30 @@ in SQL) and `query_collections`, and `_check_where`, which checks a query's
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from typing import Any
 
 from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
-from .._dataset_type import DatasetType
-from .._exceptions import ArgumentConflictError
+from .._dataset_type import DatasetType, StorageClass
+from .._exceptions import (
+    ArgumentConflictError,
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidDatasetIdError,
+)
 from ..dimensions import DataCoordinate
-from ..registry.queries import check_bind, check_limit, parse_order_by, parse_where
+from ..registry.queries import (
+    DatasetAssociation,
+    check_bind,
+    check_limit,
+    parse_order_by,
+    parse_where,
+)
 from ._arguments import (
+    describe,
     require_bool,
     require_collection_types,
     require_collections,
@@ -137,6 +150,8 @@ class ButlerQueries(ButlerBase):
         self,
         dimensions: Iterable[str] | str,
         *,
+        datasets: str | DatasetType | Iterable[str | DatasetType] | None = None,
+        collections: str | Sequence[str] | None = None,
         where: str | None = "",
         bind: Mapping[str, Any] | None = None,
         order_by: str | Iterable[str] | None = None,
@@ -144,22 +159,37 @@ class ButlerQueries(ButlerBase):
     ) -> Iterator[DataCoordinate]:
         """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``.
 
-        ``order_by`` names dimensions and record fields (``"-exposure"``,
-        ``"exposure.obs_id"``); ties, and everything without it, are ordered
-        by the data ID. ``limit`` is the most data IDs returned. Arguments
-        are checked at the call (`InvalidArgumentError` for an unknown
-        ``order_by`` name or a negative ``limit``).
+        With ``datasets`` (a dataset type, a glob, or several), only the data
+        IDs for which a dataset of each type exists in ``collections`` (names
+        or globs; the Butler's collections by default): the dataset has the
+        data ID's values of the dimensions they share, any value of the
+        others (``detector`` with ``datasets="raw"``: the detectors with a
+        raw of any exposure). ``order_by`` names dimensions and record
+        fields (``"-exposure"``, ``"exposure.obs_id"``); ties, and everything
+        without it, are ordered by the data ID. ``limit`` is the most data
+        IDs returned. Arguments are checked at the call
+        (`InvalidArgumentError` for an unknown ``order_by`` name or a
+        negative ``limit``, `MissingDatasetTypeError` for an unknown type).
         """
         names = require_strs(dimensions, "dimensions")
+        types, search = self._dataset_constraint(datasets, collections)
         _check_where(where, bind)
         return self.registry.stream_data_ids(
-            names, where=where, bind=bind, order_by=order_by, limit=limit
+            names,
+            where=where,
+            bind=bind,
+            order_by=order_by,
+            limit=limit,
+            datasets=types,
+            collections=search,
         )
 
     def query_dimension_records(
         self,
         element: str,
         *,
+        datasets: str | DatasetType | Iterable[str | DatasetType] | None = None,
+        collections: str | Sequence[str] | None = None,
         where: str | None = "",
         bind: Mapping[str, Any] | None = None,
         order_by: str | Iterable[str] | None = None,
@@ -167,6 +197,8 @@ class ButlerQueries(ButlerBase):
     ) -> Iterator[Any]:
         """Stream the records of one dimension matching ``where``.
 
+        ``datasets`` and ``collections`` keep only the records for which a
+        dataset of each type exists there, as for `query_data_ids`.
         ``order_by`` names the element's own fields (``"obs_id"``), and
         dimensions and record fields (``"-exposure.exposure_time"``); ties,
         and everything without it, are ordered by the record's key.
@@ -174,10 +206,153 @@ class ButlerQueries(ButlerBase):
         call.
         """
         require_str(element, "element")
+        types, search = self._dataset_constraint(datasets, collections)
         _check_where(where, bind)
         return self.registry.stream_dimension_records(
-            element, where=where, bind=bind, order_by=order_by, limit=limit
+            element,
+            where=where,
+            bind=bind,
+            order_by=order_by,
+            limit=limit,
+            datasets=types,
+            collections=search,
         )
+
+    def _dataset_constraint(
+        self,
+        datasets: object,
+        collections: object,
+    ) -> tuple[list[str] | None, list[str] | None]:
+        """The dataset type names and collections (globs expanded) a query must find datasets in.
+
+        `None` twice when there is no ``datasets``; ``collections`` without
+        ``datasets`` is an `ArgumentConflictError` (it would mean nothing).
+        """
+        search: str | Sequence[str] | None = require_collections(collections)
+        if datasets is None:
+            if search is not None:
+                raise ArgumentConflictError(
+                    "collections= says where to look for datasets=, which is not given: pass "
+                    "datasets=[dataset type, ...] too, or leave collections out."
+                )
+            return None, None
+        what = "a dataset type name or DatasetType, or an iterable of them"
+        if isinstance(datasets, str | DatasetType):
+            items: list[Any] = [datasets]
+        elif isinstance(datasets, Iterable) and not isinstance(datasets, bytes | Mapping):
+            items = list(datasets)
+        else:
+            raise ArgumentTypeError(f"datasets must be {what}, got {describe(datasets)}.")
+        if not items:
+            raise InvalidArgumentError(
+                "datasets is empty: name at least one dataset type, or pass datasets=None."
+            )
+        names: list[str] = []
+        for item in items:
+            require_type(item, "datasets", (str, DatasetType), what)
+            found = self._dataset_type_names(item)
+            if not found:
+                raise InvalidArgumentError(
+                    f"datasets: no dataset type matches {item!r}; query_dataset_types() lists them."
+                )
+            names.extend(found)
+        return list(dict.fromkeys(names)), self._search_globbed(search)
+
+    def query_dataset_associations(
+        self,
+        dataset_type: str | DatasetType,
+        collections: str | Sequence[str] | None = None,
+        *,
+        collection_types: CollectionType | Iterable[CollectionType] | None = None,
+        flatten_chains: bool = False,
+    ) -> Iterator[DatasetAssociation]:
+        """Stream each dataset of one type in each collection, with its validity range there.
+
+        daf_butler's ``Registry.queryDatasetAssociations``: for each of
+        ``collections`` (names or globs, in order; the Butler's own by
+        default) of one of ``collection_types`` (all by default), a
+        `~databutler.DatasetAssociation` ``(ref, collection, timespan)`` per
+        dataset it holds, ordered by data ID. ``timespan`` is the range over
+        which the dataset is certified in a CALIBRATION collection (one
+        association per range), `None` in RUN and TAGGED ones. A CHAINED
+        collection holds nothing itself; with ``flatten_chains=True`` its
+        members are listed in its place. Arguments are checked at the call.
+
+        Raises
+        ------
+        MissingDatasetTypeError
+            If ``dataset_type`` is not registered.
+        MissingCollectionError
+            If a collection named (not a glob) does not exist.
+        ArgumentTypeError
+            If an argument has the wrong type.
+        """
+        require_type(
+            dataset_type, "dataset_type", (str, DatasetType), "a dataset type name or a DatasetType"
+        )
+        search = self._search(collections)
+        types = require_collection_types(collection_types, "collection_types")
+        require_bool(flatten_chains, "flatten_chains")
+        return self.registry.queryDatasetAssociations(
+            dataset_type,
+            search,
+            collectionTypes=tuple(CollectionType) if types is None else types,
+            flattenChains=flatten_chains,
+        )
+
+    def get_dataset(
+        self,
+        id: uuid.UUID | str,
+        *,
+        storage_class: str | StorageClass | None = None,
+        dimension_records: bool = False,
+        datastore_records: bool = False,
+    ) -> DatasetRef | None:
+        """The dataset with this id, or `None` if the repository has none.
+
+        As daf_butler's ``Butler.get_dataset``: ``id`` is a `uuid.UUID` or its
+        string form; the `DatasetRef` has the full data ID (implied values
+        filled), its run and dataset type. ``storage_class`` gives the ref
+        that storage class (a `get` with it converts). ``datastore_records``
+        is accepted for daf_butler's signature; databutler's refs never carry
+        datastore records (the datastore reads its own), so it changes
+        nothing. ``dimension_records=True`` is refused: databutler's data IDs
+        do not carry records.
+
+        Raises
+        ------
+        InvalidDatasetIdError
+            If ``id`` is not a `uuid.UUID` nor a string that is one.
+        ArgumentTypeError
+            If another argument has the wrong type.
+        InvalidArgumentError
+            If ``dimension_records`` is `True`.
+        """
+        dataset_id = _dataset_id(id)
+        require_type(
+            storage_class,
+            "storage_class",
+            (str, StorageClass, type(None)),
+            "a storage class name, a StorageClass or None",
+        )
+        require_bool(dimension_records, "dimension_records")
+        require_bool(datastore_records, "datastore_records")
+        if dimension_records:
+            raise InvalidArgumentError(
+                "dimension_records=True is not supported: databutler data IDs do not carry "
+                "dimension records; read them with query_dimension_records(element, "
+                "where=...) for the ref's data ID."
+            )
+        ref = self.registry.getDataset(dataset_id)
+        if ref is None:
+            return None
+        data_id = ref.dataId
+        if isinstance(data_id, DataCoordinate) and not data_id.has_full():
+            (full,) = self.registry.expand_data_ids([data_id])
+            ref = DatasetRef(ref.datasetType, full, run=ref.run, id=ref.id)
+        if storage_class is not None:
+            ref = ref.override_storage_class(storage_class)
+        return ref
 
     def query_collections(
         self,
@@ -187,6 +362,21 @@ class ButlerQueries(ButlerBase):
         """Collection names matching a glob and types (one `CollectionType` or several)."""
         require_str(pattern, "pattern", optional=True)
         return self.registry.queryCollections(pattern, require_collection_types(types))
+
+
+def _dataset_id(value: object) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise InvalidDatasetIdError(
+        f"A dataset id is a uuid.UUID or its string form "
+        f"('2f0e4c9a-5b1d-4e0a-9c3e-7d6b8a1f2e3d'), got {describe(value)}; pass the id of a "
+        "DatasetRef (ref.id) or copy it as query-datasets prints it."
+    )
 
 
 def _is_glob(name: str) -> bool:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import TYPE_CHECKING, Any
+
 import click
 
+from .._collection_type import CollectionType
 from ._app import main, open_butler
 from ._options import (
     DatasetQuery,
@@ -13,6 +17,10 @@ from ._options import (
     split_commas,
 )
 from ._output import dataset_row, emit, track
+
+if TYPE_CHECKING:
+    from .._dataset_ref import DatasetRef
+    from ..butler import Butler
 
 COLLECTION_TYPES = ("RUN", "TAGGED", "CHAINED", "CALIBRATION")
 DATASET_COLUMNS = ("type", "run", "id")
@@ -24,6 +32,21 @@ order_by_option = click.option(
     metavar="NAME",
     help="Sort by this dimension or record field (exposure.obs_id), '-' in front for "
     "descending (repeatable, comma-separated); ties are sorted by the data ID.",
+)
+datasets_option = click.option(
+    "--datasets",
+    multiple=True,
+    metavar="DATASET_TYPE",
+    help="Only those for which a dataset of this type (name or glob; repeatable, "
+    "comma-separated: one of each) exists in --collections.",
+)
+collections_option = click.option(
+    "--collections",
+    "-c",
+    multiple=True,
+    metavar="COLLECTION",
+    help="Where to look for --datasets (names or globs; repeatable, comma-separated); "
+    "every collection by default.",
 )
 limit_option = click.option(
     "--limit",
@@ -120,6 +143,8 @@ def query_datasets(
 
     DATASET_TYPE is a name or glob (every type by default). Each row is the
     dataset's type, run, id and data ID; --order-by also takes run and ingest_date.
+    A dataset certified in a CALIBRATION collection searched has a row per
+    validity range, with collection, valid_from and valid_to (empty: unbounded).
     """
     with open_butler(repo) as butler:
         found = butler.query_datasets(
@@ -133,12 +158,45 @@ def query_datasets(
             limit=limit,
         )
         refs = list(track(found, "Finding datasets"))
-        if not show_uri:
-            rows = [dataset_row(ref) for ref in refs]
-        else:
-            uris = butler.get_uris(refs)
-            rows = [dataset_row(ref, uri=uris.get(ref.id)) for ref in refs]
+        uris = butler.get_uris(refs) if show_uri else {}
+        validity = _validity(butler, refs, list(query.collections) or "*")
+        rows = []
+        for ref in refs:
+            extra = {"uri": uris.get(ref.id)} if show_uri else {}
+            for certified in validity.get(ref.id) or [{}]:
+                rows.append(dataset_row(ref, **certified, **extra))
     emit(rows, fmt, columns=DATASET_COLUMNS, empty="No datasets.")
+
+
+def _validity(
+    butler: Butler, refs: list[DatasetRef], collections: str | list[str]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Where each of ``refs`` is certified: ``collection``, ``valid_from``, ``valid_to``.
+
+    A dataset certified over several ranges gets one entry per range; only
+    CALIBRATION collections of the search (chains flattened) count. An
+    unbounded side is shown empty (JSON ``null``).
+    """
+    wanted = {ref.id for ref in refs if ref.datasetType.isCalibration}
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    if not wanted:
+        return out
+    for name in sorted({ref.datasetType.name for ref in refs if ref.id in wanted}):
+        for found in butler.query_dataset_associations(
+            name,
+            collections,
+            collection_types=CollectionType.CALIBRATION,
+            flatten_chains=True,
+        ):
+            if found.ref.id in wanted and found.timespan is not None:
+                out.setdefault(found.ref.id, []).append(
+                    {
+                        "collection": found.collection,
+                        "valid_from": found.timespan.begin,
+                        "valid_to": found.timespan.end,
+                    }
+                )
+    return out
 
 
 @main.command()
@@ -158,6 +216,8 @@ def where(repo: str, query: DatasetQuery, fmt: str) -> None:
 @repo_argument
 @click.argument("dimensions", nargs=-1, required=True)
 @click.option("--where", default="", help='Expression on the data ID, e.g. "detector > 2".')
+@datasets_option
+@collections_option
 @order_by_option
 @limit_option
 @format_option
@@ -165,17 +225,24 @@ def query_data_ids(
     repo: str,
     dimensions: tuple[str, ...],
     where: str,
+    datasets: tuple[str, ...],
+    collections: tuple[str, ...],
     order_by: tuple[str, ...],
     limit: int | None,
     fmt: str,
 ) -> None:
     """List data IDs the dimension records allow.
 
-    The data IDs of DIMENSIONS, with the values they imply.
+    The data IDs of DIMENSIONS, with the values they imply; with --datasets,
+    only those for which such datasets exist.
     """
     with open_butler(repo) as butler:
         found = butler.query_data_ids(
-            dimensions, where=where, order_by=split_commas(order_by), limit=limit
+            dimensions,
+            where=where,
+            order_by=split_commas(order_by),
+            limit=limit,
+            **_dataset_constraint(datasets, collections),
         )
         rows = [dict(data_id.mapping) for data_id in track(found, "Finding data IDs")]
         columns = butler.dimensions.group(dimensions).names
@@ -186,19 +253,45 @@ def query_data_ids(
 @repo_argument
 @click.argument("element")
 @click.option("--where", default="", help='Expression on the records, e.g. "detector < 10".')
+@datasets_option
+@collections_option
 @order_by_option
 @limit_option
 @format_option
 def query_dimension_records(
-    repo: str, element: str, where: str, order_by: tuple[str, ...], limit: int | None, fmt: str
+    repo: str,
+    element: str,
+    where: str,
+    datasets: tuple[str, ...],
+    collections: tuple[str, ...],
+    order_by: tuple[str, ...],
+    limit: int | None,
+    fmt: str,
 ) -> None:
     """List the records of one dimension.
 
-    --order-by may also name the element's own fields bare (obs_id).
+    --order-by may also name the element's own fields bare (obs_id); with
+    --datasets, only records for which such datasets exist.
     """
     with open_butler(repo) as butler:
         found = butler.query_dimension_records(
-            element, where=where, order_by=split_commas(order_by), limit=limit
+            element,
+            where=where,
+            order_by=split_commas(order_by),
+            limit=limit,
+            **_dataset_constraint(datasets, collections),
         )
         rows = [dict(record.values) for record in track(found, "Finding records")]
     emit(rows, fmt, empty="No records.")
+
+
+def _dataset_constraint(datasets: tuple[str, ...], collections: tuple[str, ...]) -> dict[str, Any]:
+    """``datasets=`` and ``collections=`` of a query from the options (every collection
+    by default)."""
+    names = split_commas(datasets)
+    searched = split_commas(collections)
+    if not names:
+        if searched:
+            raise click.UsageError("--collections says where to look for --datasets; pass both.")
+        return {}
+    return {"datasets": names, "collections": searched or "*"}

@@ -69,6 +69,12 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+#: A further condition of a query, made from its dimension key columns (a function of
+#: a dimension's name, `LookupError` for one the query does not have).
+Constraint = Callable[
+    [Callable[[str], sqlalchemy.ColumnElement[Any]]], sqlalchemy.ColumnElement[bool]
+]
+
 #: Rows fetched at a time when streaming query results.
 _STREAM_BATCH = 10_000
 
@@ -504,12 +510,16 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         *,
         order_by: Sequence[OrderTerm] = (),
         limit: int | None = None,
+        exists: Sequence[Constraint] = (),
     ) -> Iterator[DimensionRecord]:
         """`query`, streamed: the SQL is built (and checked) at the call, rows read as needed.
 
         ``order_by`` may name the element's own fields bare (``obs_id``) as
         well as anything ``where`` may use; ties (and everything without
-        ``order_by``) are ordered by the record's key.
+        ``order_by``) are ordered by the record's key. Each of ``exists``
+        makes a condition from the query's dimension key columns (given as
+        a function of the dimension's name) that the records must meet too:
+        the existence of datasets, say.
         """
         from .queries import DimensionColumns, apply_order, order_clauses, to_sql
 
@@ -528,6 +538,8 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
 
         if where is not None:
             sql = sql.where(to_sql(where, resolve, bind))
+        for constraint in exists:
+            sql = sql.where(constraint(columns.key))
         own = [name for name in table.c.keys() if name not in base]  # noqa: SIM118
         order = order_clauses(
             order_by,
@@ -587,11 +599,12 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         *,
         order_by: Sequence[OrderTerm] = (),
         limit: int | None = None,
+        exists: Sequence[Constraint] = (),
     ) -> Iterator[DataCoordinate]:
         """`query_data_ids`, streamed: the SQL is built (and checked) at the call.
 
         Ordered by ``order_by`` (dimensions and record fields), then by the
-        data ID.
+        data ID. ``exists`` are further conditions, as for `stream`.
         """
         from .queries import DimensionColumns, apply_order, dimension_term, order_clauses, to_sql
 
@@ -613,6 +626,8 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         columns = DimensionColumns(self._universe, self.table, base)
         if where is not None:
             sql = sql.where(to_sql(where, columns.resolve, bind))
+        for constraint in exists:
+            sql = sql.where(constraint(columns.key))
         order = order_clauses(
             order_by, lambda term: dimension_term(columns, term), columns.names, keys
         )

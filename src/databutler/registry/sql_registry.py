@@ -16,11 +16,16 @@ from .._dataset_id import DatasetIdGenEnum
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._deprecation import renamed
-from .._exceptions import CollectionError, DataIdError, MissingCollectionError
+from .._exceptions import (
+    ArgumentConflictError,
+    CollectionError,
+    DataIdError,
+    MissingCollectionError,
+)
 from ..dimensions import DataCoordinate, DimensionUniverse
 from .databases import open_database
 from .datasets import ByDimensionsDatasetRecordStorageManager
-from .dimension_records import DimensionRecord
+from .dimension_records import Constraint, DimensionRecord
 from .interfaces import Database, DatasetRecordStorageManager, DatastoreRegistryBridgeManager
 from .managers import RegistryManagerInstances, RegistryManagerTypes
 from .queries import (
@@ -35,7 +40,8 @@ from .queries import (
 if TYPE_CHECKING:
     import sqlalchemy
 
-    from .queries import Node
+    from .collections import CollectionRecord
+    from .queries import DatasetAssociation, Node
 
 __all__ = ["SqlRegistry"]
 
@@ -120,6 +126,25 @@ class RegistryDatasets(Protocol):
         limit: int | None = None,
     ) -> Iterator[DatasetRef]:
         """Datasets of a type in ``collections``, streamed (datastore filters join ``location``)."""
+        ...
+
+    def associations(
+        self, datasetTypeName: str, collections: Sequence[CollectionRecord]
+    ) -> Iterator[tuple[DatasetRef, str, Timespan | None]]:
+        """``(ref, collection, validity range)`` of the type's datasets in each collection."""
+        ...
+
+    def exists_clause(
+        self,
+        datasetTypeName: str,
+        collections: Sequence[str],
+        key: Callable[[str], sqlalchemy.ColumnElement[Any]],
+    ) -> sqlalchemy.ColumnElement[bool]:
+        """SQL that holds where a dataset of the type is in one of ``collections``."""
+        ...
+
+    def refs_by_id(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DatasetRef]:
+        """The datasets with these ids; absent ids are left out."""
         ...
 
     def run_dataset_ids(self, run: str) -> list[uuid.UUID]:
@@ -295,24 +320,28 @@ class SqlRegistry:
         bind: Mapping[str, Any] | None = None,
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
+        datasets: str | DatasetType | Iterable[str | DatasetType] | None = None,
+        collections: str | Sequence[str] | None = None,
     ) -> list[DimensionRecord]:
         """Records of one dimension: for the given data IDs, or matching ``where``, or all.
 
         ``where`` and ``bind`` are checked whole (syntax, types, values)
-        before any SQL runs; problems raise `ExpressionError`. ``order_by``
-        and ``limit`` are as for `stream_dimension_records`.
+        before any SQL runs; problems raise `ExpressionError`. ``order_by``,
+        ``limit``, ``datasets`` and ``collections`` are as for
+        `stream_dimension_records`.
         """
         node = parse_where(where)
         check_bind(bind)
         terms = parse_order_by(order_by)
         count = check_limit(limit)
+        exists = self._dataset_constraints(datasets, collections)
         if dataIds is not None:
             if node is not None:
                 raise TypeError("Give dataIds or where=, not both.")
-            if terms or count is not None:
-                raise TypeError("Give dataIds or order_by=/limit=, not both.")
+            if terms or count is not None or exists:
+                raise TypeError("Give dataIds or order_by=/limit=/datasets=, not both.")
             return self._managers.dimensions.fetch(element, dataIds)
-        return list(self._dimension_records(element, node, where, bind, terms, count))
+        return list(self._dimension_records(element, node, where, bind, terms, count, exists))
 
     def stream_dimension_records(
         self,
@@ -322,20 +351,25 @@ class SqlRegistry:
         bind: Mapping[str, Any] | None = None,
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
+        datasets: str | DatasetType | Iterable[str | DatasetType] | None = None,
+        collections: str | Sequence[str] | None = None,
     ) -> Iterator[DimensionRecord]:
         """Records of one dimension matching ``where``, streamed.
 
         ``order_by`` names the element's own fields (``obs_id``), dimensions
         and record fields (``exposure.obs_id``), ``-`` in front for
         descending; ties are ordered by the record's key. ``limit`` (an
-        `int` of 0 or more) is the most records returned. Everything is
+        `int` of 0 or more) is the most records returned. With ``datasets``
+        (dataset type names), only records for which a dataset of each type
+        exists in ``collections``, as for `stream_data_ids`. Everything is
         checked at the call; rows are read as the iterator advances.
         """
         node = parse_where(where)
         check_bind(bind)
         terms = parse_order_by(order_by)
         count = check_limit(limit)
-        return self._dimension_records(element, node, where, bind, terms, count)
+        exists = self._dataset_constraints(datasets, collections)
+        return self._dimension_records(element, node, where, bind, terms, count, exists)
 
     def _dimension_records(
         self,
@@ -345,12 +379,50 @@ class SqlRegistry:
         bind: Mapping[str, Any] | None,
         terms: tuple[OrderTerm, ...],
         limit: int | None,
+        exists: Sequence[Constraint] = (),
     ) -> Iterator[DimensionRecord]:
         with _quoting(where):
             rows = self._managers.dimensions.stream(
-                element, node, bind, order_by=terms, limit=limit
+                element, node, bind, order_by=terms, limit=limit, exists=exists
             )
         return _quoted(rows, where)
+
+    def _dataset_constraints(
+        self,
+        datasets: str | DatasetType | Iterable[str | DatasetType] | None,
+        collections: str | Sequence[str] | None,
+    ) -> list[Constraint]:
+        """The conditions that a dataset of each of ``datasets`` exists in ``collections``.
+
+        Checked here, at the call: every type registered, every collection
+        existing, ``collections`` given when ``datasets`` is.
+
+        Raises
+        ------
+        ArgumentConflictError
+            If ``datasets`` is given without ``collections``.
+        MissingDatasetTypeError
+            If a dataset type is not registered.
+        MissingCollectionError
+            If a collection does not exist.
+        """
+        if datasets is None:
+            return []
+        items = [datasets] if isinstance(datasets, str | DatasetType) else list(datasets)
+        names = [d if isinstance(d, str) else d.name for d in items]
+        for name in names:
+            self.getDatasetType(name)
+        if collections is None:
+            raise ArgumentConflictError(
+                f"datasets={names!r} needs the collections to look for them in: pass "
+                "collections=[...]."
+            )
+        search = [collections] if isinstance(collections, str) else list(collections)
+        self._managers.collections.resolve(search)  # unknown collections fail here
+        manager = self._datasets
+        return [
+            functools.partial(manager.exists_clause, name, search) for name in dict.fromkeys(names)
+        ]
 
     def queryDataIds(
         self,
@@ -360,14 +432,25 @@ class SqlRegistry:
         bind: Mapping[str, Any] | None = None,
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
+        datasets: str | DatasetType | Iterable[str | DatasetType] | None = None,
+        collections: str | Sequence[str] | None = None,
     ) -> list[DataCoordinate]:
         """Data IDs of ``dimensions`` that the dimension records allow, matching ``where``.
 
         ``where`` and ``bind`` are checked as by `queryDimensionRecords`;
-        ``order_by`` and ``limit`` are as for `stream_data_ids`.
+        ``order_by``, ``limit``, ``datasets`` and ``collections`` are as for
+        `stream_data_ids`.
         """
         return list(
-            self.stream_data_ids(dimensions, where=where, bind=bind, order_by=order_by, limit=limit)
+            self.stream_data_ids(
+                dimensions,
+                where=where,
+                bind=bind,
+                order_by=order_by,
+                limit=limit,
+                datasets=datasets,
+                collections=collections,
+            )
         )
 
     def stream_data_ids(
@@ -378,20 +461,28 @@ class SqlRegistry:
         bind: Mapping[str, Any] | None = None,
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
+        datasets: str | DatasetType | Iterable[str | DatasetType] | None = None,
+        collections: str | Sequence[str] | None = None,
     ) -> Iterator[DataCoordinate]:
         """`queryDataIds`, streamed; ordered by ``order_by`` then by the data ID.
 
         ``order_by`` names dimensions and record fields (``exposure.obs_id``),
         ``-`` in front for descending; ``limit`` is the most data IDs
-        returned. Everything is checked at the call.
+        returned. With ``datasets`` (a dataset type or several), only data
+        IDs for which a dataset of each type exists in ``collections``
+        (names; chains flattened): the dataset agrees on the dimensions it
+        shares with the data ID, the others are free (``detector`` data IDs
+        with ``raw`` datasets: of any exposure). Everything is checked at
+        the call.
         """
         node = parse_where(where)
         check_bind(bind)
         terms = parse_order_by(order_by)
         count = check_limit(limit)
+        exists = self._dataset_constraints(datasets, collections)
         with _quoting(where):
             rows = self._managers.dimensions.stream_data_ids(
-                dimensions, node, bind, order_by=terms, limit=count
+                dimensions, node, bind, order_by=terms, limit=count, exists=exists
             )
         return _quoted(rows, where)
 
@@ -702,6 +793,19 @@ class SqlRegistry:
             held = bridge.check(ref.id for ref in batch)
             yield from (ref for ref in batch if (ref.id in held) == keep_held)
 
+    def getDataset(self, id: uuid.UUID) -> DatasetRef | None:  # noqa: N802 (daf_butler's name)
+        """The dataset with this id (full data ID, run, dataset type), or `None`."""
+        self._coherent()
+        return self._datasets.refs_by_id([id]).get(id)
+
+    def get_datasets(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DatasetRef]:
+        """The datasets with these ids, by id; ids of no dataset are left out.
+
+        A few queries per batch of ids (one, then one per dataset type found).
+        """
+        self._coherent()
+        return self._datasets.refs_by_id(ids)
+
     def run_dataset_ids(self, run: str) -> list[Any]:
         """The ids of every dataset in RUN collection ``run``."""
         return self._datasets.run_dataset_ids(run)
@@ -749,6 +853,54 @@ class SqlRegistry:
         }
         storage = CalibrationStorage(self.db, self.dimensions, self._managers.collections)
         return storage.certifications(collection, sorted(groups, key=lambda g: g.required))
+
+    def queryDatasetAssociations(  # noqa: N802 (daf_butler's name)
+        self,
+        datasetType: str | DatasetType,
+        collections: str | Sequence[str],
+        *,
+        collectionTypes: Iterable[CollectionType] = tuple(CollectionType),  # noqa: N803
+        flattenChains: bool = False,  # noqa: N803
+    ) -> Iterator[DatasetAssociation]:
+        """Each dataset of one type in each collection, with its validity range there.
+
+        As daf_butler's method of that name: for each of ``collections``
+        (names or globs, in the order given) whose type is one of
+        ``collectionTypes``, a `DatasetAssociation` (ref, collection,
+        timespan) per dataset it holds, ordered by data ID. In a CALIBRATION
+        collection ``timespan`` is the validity range (a dataset certified
+        over several ranges comes once per range); elsewhere it is `None`.
+        A CHAINED collection holds nothing itself: with ``flattenChains``
+        its members (recursively) are listed in its place. Streamed, one
+        query per collection.
+
+        Raises
+        ------
+        MissingCollectionError
+            If a collection named (not a glob) does not exist.
+        MissingDatasetTypeError
+            If the dataset type is not registered.
+        """
+        self._coherent()
+        from .queries import DatasetAssociation
+
+        name = datasetType if isinstance(datasetType, str) else datasetType.name
+        self.getDatasetType(name)  # an unknown type fails here, at the call
+        wanted = frozenset(collectionTypes)
+        manager = self._managers.collections
+        names: list[str] = []
+        for item in [collections] if isinstance(collections, str) else list(collections):
+            if any(c in item for c in "*?["):
+                names.extend(self.queryCollections(item))
+            else:
+                names.append(item)
+        records: list[CollectionRecord] = []
+        for item in dict.fromkeys(names):
+            found = manager.find(item)
+            records.extend(manager.resolve([item]) if flattenChains else [found])
+        chosen = [r for r in dict.fromkeys(records) if r.type in wanted]
+        rows = self._datasets.associations(name, chosen)
+        return (DatasetAssociation(ref, collection, span) for ref, collection, span in rows)
 
     def decertify(
         self,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,7 +31,12 @@ from ..._dataset_id import DatasetIdFactory, DatasetIdGenEnum
 from ..._dataset_ref import DatasetRef
 from ..._dataset_type import DatasetType
 from ..._deprecation import renamed
-from ..._exceptions import CollectionError, ConflictError, DatabutlerError
+from ..._exceptions import (
+    ArgumentConflictError,
+    CollectionError,
+    ConflictError,
+    DatabutlerError,
+)
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
 from ..collections import CollectionRecord, SimpleCollectionManager
@@ -40,7 +45,7 @@ from ..dimension_records import StaticDimensionRecordStorageManager
 from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
 from ..interfaces._database import Database, chunked
 from ._delete import delete_dataset_rows
-from .calibs import CalibrationStorage
+from .calibs import CalibrationStorage, from_ns
 
 if TYPE_CHECKING:
     from ..queries import Node, OrderTerm
@@ -707,10 +712,34 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         group, tags = info.group, info.tags
         searched = self._collections.resolve(collections)
         keys = [c.key for c in searched if c.type is not CollectionType.CALIBRATION]
-        if not keys:
+        calib_keys, calibs = self._calibration_search(info, searched, find_first)
+        if not keys and not calib_keys:
             return None
         found: Any = tags
-        if find_first and len(keys) > 1:
+        # Whether one data ID can come with several datasets (ordered then by dataset id).
+        several = len(keys) > 1
+        if calibs is not None:
+            # Datasets certified in CALIBRATION collections (each once, whatever its
+            # validity ranges), with those of the other collections.
+            dims = [tags.c[n] for n in group.required]
+            parts = [
+                sqlalchemy.select(
+                    calibs.c.dataset_id, *(calibs.c[n] for n in group.required)
+                ).where(
+                    calibs.c.dataset_type_id == info.key, calibs.c.collection_id.in_(calib_keys)
+                )
+            ]
+            if keys:
+                parts.append(
+                    sqlalchemy.select(tags.c.dataset_id, *dims).where(
+                        tags.c.dataset_type_id == info.key, tags.c.collection_id.in_(keys)
+                    )
+                )
+            # UNION (and DISTINCT for one part) keeps one row per dataset and data ID.
+            union = sqlalchemy.union(*parts) if len(parts) > 1 else parts[0].distinct()
+            found = union.subquery("found")
+            several = True
+        elif find_first and len(keys) > 1:
             # Rank each row by its collection's place in the search; keep the best per data ID.
             places = {key: i for i, key in enumerate(keys)}
             rank = sqlalchemy.case(places, value=tags.c.collection_id)
@@ -734,7 +763,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             sql = sql.where(tags.c.dataset_type_id == info.key, tags.c.collection_id.in_(keys))
             if len(keys) > 1:  # a dataset may be in several of them: report it once
                 sql = sql.distinct()
-        else:
+        elif calibs is None:
             sql = sql.where(found.c.search_rank == 1)
         columns = DimensionColumns(
             self._universe, self._dimensions.table, {n: found.c[n] for n in group.required}
@@ -759,11 +788,158 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             # The data ID is unique in one collection, and after find_first; over several
             # collections the same one may come from two datasets, then ordered by id.
             ties = [found.c[n] for n in group.required]
-            if found is tags and len(keys) > 1:
+            if several and not find_first:
                 ties.append(found.c.dataset_id)
             order = order_clauses(order_by, resolve, lambda: [*own, *columns.names()], ties)
             sql = apply_order(sql, order, limit)
         return columns.apply(sql)
+
+    def _calibration_search(
+        self, info: _TypeInfo, searched: Sequence[CollectionRecord], find_first: bool
+    ) -> tuple[list[int], sqlalchemy.Table | None]:
+        """The keys of the CALIBRATION collections a query of ``info``'s type searches,
+        and the calibs table to search them in (`None`: nothing to search).
+
+        Raises
+        ------
+        ArgumentConflictError
+            With ``find_first``: which of several certified datasets comes
+            "first" needs a time, that a query has not.
+        """
+        if not info.datasetType.isCalibration:
+            return [], None
+        calibrations = [c for c in searched if c.type is CollectionType.CALIBRATION]
+        if not calibrations:
+            return [], None
+        if find_first:
+            raise ArgumentConflictError(
+                f"find_first=True cannot choose among the {info.datasetType.name!r} datasets "
+                f"certified in CALIBRATION collection {calibrations[0].name!r}: which one is "
+                "first depends on a time; pass find_first=False to list every certified "
+                "dataset, or find one with find_dataset(..., timespan=...)."
+            )
+        table = self._calibs.existing_table(info.group)
+        if table is None:
+            return [], None
+        return [c.key for c in calibrations], table
+
+    def exists_clause(
+        self,
+        datasetTypeName: str,
+        collections: Sequence[str],
+        key: Callable[[str], sqlalchemy.ColumnElement[Any]],
+    ) -> sqlalchemy.ColumnElement[bool]:
+        """SQL that holds where a dataset of the type is in one of ``collections``.
+
+        ``key(name)`` is the query's column of dimension ``name``'s value
+        (`LookupError` when the query has none). The dataset must agree with
+        the query on every dimension of its type, or implied by them (an
+        exposure's ``physical_filter`` and ``band``), that the query has; the
+        others are free (``detector`` constrained by ``raw`` datasets: of any
+        exposure). Chains are flattened; a dataset certified in a CALIBRATION
+        collection counts whatever its validity range.
+        """
+        info = self._type_info(datasetTypeName)
+        group = info.group
+        searched = self._collections.resolve(collections)
+        keys = [c.key for c in searched if c.type is not CollectionType.CALIBRATION]
+        calib_keys: list[int] = []
+        calibs = None
+        if info.datasetType.isCalibration:
+            calib_keys = [c.key for c in searched if c.type is CollectionType.CALIBRATION]
+            calibs = self._calibs.existing_table(group) if calib_keys else None
+        from ..queries import DimensionColumns
+
+        clauses = []
+        for table, among in ((info.tags, keys), (calibs, calib_keys)):
+            if table is None or not among:
+                continue
+            inner = DimensionColumns(
+                self._universe,
+                self._dimensions.table,
+                {name: table.c[name] for name in group.required},
+                prefix="exists_record_",
+            )
+            # The dataset's dimensions and those they imply (an exposure's band), each
+            # equal to the query's value, unless a dimension already matched implies it.
+            match = []
+            settled: list[str] = []
+            for name in inner.reachable():
+                if any(name in self._universe[m].implied for m in settled):
+                    settled.append(name)
+                    continue
+                try:
+                    outer = key(name)
+                except LookupError:
+                    continue
+                match.append(inner.key(name) == outer)
+                settled.append(name)
+            sql = (
+                sqlalchemy.select(sqlalchemy.literal(1))
+                .select_from(table)
+                .where(
+                    table.c.dataset_type_id == info.key,
+                    table.c.collection_id.in_(among),
+                    *match,
+                )
+            )
+            clauses.append(inner.apply(sql).exists())
+        return sqlalchemy.or_(sqlalchemy.false(), *clauses)
+
+    def associations(
+        self, datasetTypeName: str, collections: Sequence[CollectionRecord]
+    ) -> Iterator[tuple[DatasetRef, str, Timespan | None]]:
+        """``(ref, collection, validity range)`` of each dataset of the type in each collection.
+
+        ``collections`` are searched in the order given (CHAINED ones hold
+        nothing themselves); in each, rows come ordered by data ID (then by
+        the start of the validity range). The validity range is `None` except
+        in CALIBRATION collections, where a dataset comes once per range it
+        is certified over. One query per collection; rows stream.
+        """
+        info = self._type_info(datasetTypeName)
+        group = info.group
+        run = self._collections.table.alias("run")
+        dataset = self._dataset
+        for collection in collections:
+            if collection.type is CollectionType.CHAINED:
+                continue
+            calibration = collection.type is CollectionType.CALIBRATION
+            if calibration:
+                table = (
+                    self._calibs.existing_table(group) if info.datasetType.isCalibration else None
+                )
+                if table is None:
+                    continue
+                extra = [table.c.validity_begin, table.c.validity_end]
+            else:
+                table, extra = info.tags, []
+            dims = [table.c[n] for n in group.required]
+            raw_id = sqlalchemy.type_coerce(table.c.dataset_id, sqlalchemy.types.NullType())
+            sql = (
+                sqlalchemy.select(raw_id, run.c.name, *dims, *extra)
+                .join_from(table, dataset, dataset.c.id == table.c.dataset_id)
+                .join(run, run.c.collection_id == dataset.c.run_id)
+                .where(
+                    table.c.dataset_type_id == info.key,
+                    table.c.collection_id == collection.key,
+                )
+                .order_by(*dims, *extra, table.c.dataset_id)
+            )
+            width = 2 + len(group.required)
+            for rows in _batches(self._db, sql, None):
+                ids = self._db.decode_ids([row[0] for row in rows])
+                for row, dataset_id in zip(rows, ids, strict=True):
+                    coordinate = DataCoordinate.from_required(
+                        group, tuple(row[2:width]), check=False
+                    )
+                    ref = DatasetRef(info.datasetType, coordinate, run=row[1], id=dataset_id)
+                    timespan = (
+                        Timespan(from_ns(row[width]), from_ns(row[width + 1]))
+                        if calibration
+                        else None
+                    )
+                    yield ref, collection.name, timespan
 
     def _stream_refs(
         self, info: _TypeInfo, sql: sqlalchemy.Select[Any], limit: int | None
@@ -848,6 +1024,51 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             with db.query_raw(sql, db.in_ids_params(sorted(back))) as rows:
                 found.update(back[row[0]] for row in rows)
         return found
+
+    def refs_by_id(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DatasetRef]:
+        """The datasets with these ids (full data ID, run, type); absent ids are left out.
+
+        Two queries per batch of ids: their types and runs, then their data
+        IDs from each type's tags table (the row tagging a dataset into its run).
+        """
+        db, dataset = self._db, self._dataset
+        types, run = self._types.table, self._collections.table
+        out: dict[uuid.UUID, DatasetRef] = {}
+        for batch in chunked(dict.fromkeys(ids), db.IN_BATCH_SIZE):
+            sql = (
+                sqlalchemy.select(types.c.name)
+                .distinct()
+                .join_from(dataset, types, types.c.dataset_type_id == dataset.c.dataset_type_id)
+                .where(dataset.c.id.in_(batch))
+            )
+            with db.query(sql) as result:
+                names = sorted(result.scalars())
+            for name in names:
+                info = self._type_info(name)
+                tags, group = info.tags, info.group
+                raw_id = sqlalchemy.type_coerce(tags.c.dataset_id, sqlalchemy.types.NullType())
+                sql = (
+                    sqlalchemy.select(raw_id, run.c.name, *(tags.c[n] for n in group.required))
+                    .join_from(
+                        tags,
+                        dataset,
+                        sqlalchemy.and_(
+                            dataset.c.id == tags.c.dataset_id,
+                            dataset.c.run_id == tags.c.collection_id,
+                        ),
+                    )
+                    .join(run, run.c.collection_id == dataset.c.run_id)
+                    .where(tags.c.dataset_type_id == info.key, tags.c.dataset_id.in_(batch))
+                )
+                with db.query(sql) as result:
+                    rows = result.all()
+                decoded = db.decode_ids([row[0] for row in rows])
+                for row, dataset_id in zip(rows, decoded, strict=True):
+                    coordinate = DataCoordinate.from_required(group, tuple(row[2:]), check=False)
+                    out[dataset_id] = DatasetRef(
+                        info.datasetType, coordinate, run=row[1], id=dataset_id
+                    )
+        return out
 
     def run_dataset_ids(self, run: str) -> list[uuid.UUID]:
         """Ids of every dataset in RUN ``run``."""

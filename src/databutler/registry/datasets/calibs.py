@@ -106,6 +106,13 @@ class CalibrationStorage:
         """The calibs table for ``group`` (created when missing; not inside a transaction)."""
         return self._db.ensureTableExists(calibs_table_name(group), self._spec(group))
 
+    def existing_table(self, group: DimensionGroup) -> sqlalchemy.Table | None:
+        """The calibs table for ``group``, or `None` if nothing was ever certified with it.
+
+        For queries: unlike `table`, it never creates the table.
+        """
+        return self._db.getExistingTable(calibs_table_name(group), self._spec(group))
+
     def _collection(self, name: str) -> int:
         record = self._collections.find(name)
         if record.type is not CollectionType.CALIBRATION:

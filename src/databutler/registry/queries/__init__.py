@@ -1,5 +1,6 @@
 """Registry queries: the ``where`` expression language and its translation to SQL."""
 
+from ._associations import DatasetAssociation
 from ._ordering import (
     OrderTerm,
     apply_order,
@@ -43,6 +44,7 @@ __all__ = [
     "BindParameter",
     "Comparison",
     "ComparisonOperator",
+    "DatasetAssociation",
     "DimensionColumns",
     "ExpressionError",
     "Identifier",

@@ -37,6 +37,9 @@ class DimensionColumns:
         The record table of a dimension.
     base : `~collections.abc.Mapping` [`str`, `sqlalchemy.ColumnElement`]
         Columns already in the query that hold the key value of a dimension.
+    prefix : `str`, optional
+        Start of the names of the record tables joined (``record_exposure``); a
+        subquery uses another, so that its names do not hide its query's.
     """
 
     def __init__(
@@ -44,10 +47,13 @@ class DimensionColumns:
         universe: DimensionUniverse,
         table_of: Callable[[str], sqlalchemy.Table],
         base: Mapping[str, sqlalchemy.ColumnElement[Any]],
+        *,
+        prefix: str = "record_",
     ) -> None:
         self._universe = universe
         self._table_of = table_of
         self._base = dict(base)
+        self._prefix = prefix
         self._joins: dict[str, tuple[Any, sqlalchemy.ColumnElement[bool]]] = {}
 
     def key(self, name: str) -> sqlalchemy.ColumnElement[Any]:
@@ -69,6 +75,10 @@ class DimensionColumns:
             f"{name!r} is not a dimension of this query; use one of {', '.join(reachable)}"
         )
 
+    def reachable(self) -> list[str]:
+        """The base dimensions, then those they imply, directly or through others."""
+        return self._reachable()
+
     def _reachable(self) -> list[str]:
         """The base dimensions and those they imply, directly or through others."""
         found = list(self._base)
@@ -82,7 +92,7 @@ class DimensionColumns:
             raise LookupError(f"{element!r} is not a dimension")
         joined = self._joins.get(element)
         if joined is None:
-            table = self._table_of(element).alias(f"record_{element}")
+            table = self._table_of(element).alias(f"{self._prefix}{element}")
             keys = (*self._universe[element].required, element)
             onclause = sqlalchemy.and_(*(table.c[k] == self.key(k) for k in keys))
             joined = self._joins[element] = (table, onclause)
