@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -42,6 +43,8 @@ def utc(text: str) -> datetime.datetime:
 JAN, FEB, OLD = utc("2024-01-01"), utc("2024-02-01"), utc("2023-01-01")
 # raw datasets: (exposure, detector) in each run.
 RAW = {"r1": [(10, 0), (10, 1), (11, 2), (12, 3)], "r2": [(11, 0)]}
+# An instant between the ingestion of r1's raws and r2's, by repository root.
+INGESTED: dict[str, datetime.datetime] = {}
 
 
 def _fill(butler: Butler) -> None:
@@ -73,6 +76,10 @@ def _fill(butler: Butler) -> None:
     butler.register_dataset_type("bias", ["detector"], "StructuredDataDict", is_calibration=True)
     registry = butler.registry
     for run, keys in RAW.items():
+        if run == "r2":  # r2's raws are ingested after this instant
+            time.sleep(0.01)
+            INGESTED[butler.root] = datetime.datetime.now(datetime.UTC)
+            time.sleep(0.01)
         registry.registerRun(run)
         registry.insertDatasets(
             "raw", [{"instrument": "HSC", "exposure": e, "detector": d} for e, d in keys], run
@@ -452,5 +459,39 @@ def test_cli_datasets_and_collections(repo: str) -> None:
     assert "pass both" in result.stderr
 
 
-# Keep the error classes imported for the later sections' tests.
-_ = ExpressionError
+# -- 4. ingest_date in where -----------------------------------------------------------------
+
+
+def test_where_compares_ingest_date(butler: Butler) -> None:
+    between = INGESTED[butler.root]
+
+    def raws(where: str, bind: dict[str, Any]) -> list[tuple[Any, ...]]:
+        found = butler.query_datasets("raw", collections=["r1", "r2"], where=where, bind=bind)
+        return sorted((r.dataId["exposure"], r.dataId["detector"], r.run) for r in found)
+
+    assert raws("ingest_date > :t", {"t": between}) == [(11, 0, "r2")]
+    assert raws("raw.ingest_date < :t", {"t": between}) == [
+        (10, 0, "r1"),
+        (10, 1, "r1"),
+        (11, 2, "r1"),
+        (12, 3, "r1"),
+    ]
+    # An aware datetime in another time zone is the same instant.
+    elsewhere = between.astimezone(datetime.timezone(datetime.timedelta(hours=-5)))
+    assert raws("ingest_date > :t AND detector = 0", {"t": elsewhere}) == [(11, 0, "r2")]
+    assert raws("ingest_date < :t", {"t": utc("2000-01-01")}) == []
+
+
+def test_ingest_date_is_typed(butler: Butler) -> None:
+    with pytest.raises(ExpressionError, match=r"cannot compare 'ingest_date' \(a datetime\)"):
+        butler.query_datasets("raw", collections="r1", where="ingest_date > 5")
+    with pytest.raises(ExpressionError, match="has no time zone"):
+        butler.query_datasets(
+            "raw",
+            collections="r1",
+            where="ingest_date > :t",
+            bind={"t": datetime.datetime(2024, 1, 1)},
+        )
+    # Only datasets have one.
+    with pytest.raises(ExpressionError, match="unknown identifier 'ingest_date'"):
+        butler.query_data_ids(["detector"], where="ingest_date > :t", bind={"t": JAN})

@@ -702,6 +702,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
     ) -> sqlalchemy.Select[Any] | None:
         from ..queries import (
             DimensionColumns,
+            Identifier,
             apply_order,
             dimension_term,
             order_clauses,
@@ -769,7 +770,16 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             self._universe, self._dimensions.table, {n: found.c[n] for n in group.required}
         )
         if where is not None:
-            sql = sql.where(to_sql(where, columns.resolve, bind))
+
+            def resolve_where(identifier: Identifier) -> Any:
+                # The dataset's own ingest_date (also raw.ingest_date), then dimensions.
+                if identifier.field is None and identifier.name == "ingest_date":
+                    return dataset.c.ingest_date
+                if identifier.name == datasetTypeName and identifier.field == "ingest_date":
+                    return dataset.c.ingest_date
+                return columns.resolve(identifier)
+
+            sql = sql.where(to_sql(where, resolve_where, bind))
         for name, holds in ((in_datastore, True), (not_in_datastore, False)):
             if name is None:
                 continue
