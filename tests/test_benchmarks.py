@@ -43,6 +43,7 @@ PHASES = {
         "prune_empty",
         "verify",
     ],
+    "migrate.py": ["migrate"],
 }
 
 

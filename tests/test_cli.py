@@ -37,7 +37,7 @@ COMMANDS = {
     "insert-dimension-records", "ingest-files", "query-collections", "query-dataset-types",
     "query-datasets", "query-data-ids", "query-dimension-records", "where", "prune-datasets",
     "remove-runs", "empty-trash", "collection-chain", "associate", "certify-calibrations",
-    "retrieve-artifacts", "transfer-datasets", "export", "import", "verify", "demo",
+    "retrieve-artifacts", "transfer-datasets", "export", "import", "verify", "demo", "migrate",
 }  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from ._config import (
     RepositoryConfig,
     normalize_root,
 )
+from ._migrate import MigrationReport, migrate
 from ._repository import create_repository
 from ._values import DatasetExistence, DatasetNotFoundError
 from ._verify import recover_moves
@@ -222,6 +223,82 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
                 shutil.rmtree(made, ignore_errors=True)
             raise
         return cls(root_uri, run=run, writeable=True, _registry=registry, _datastore=datastore_)
+
+    @staticmethod
+    def migrate_from(
+        source: str | os.PathLike[str],
+        root: str | os.PathLike[str],
+        *,
+        transfer: str = "direct",
+        db: str | None = None,
+        namespace: str | None = None,
+        batch_size: int = 10_000,
+        skip_missing: bool = False,
+        skip_unknown_fields: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> MigrationReport:
+        """Migrate the daf_butler repository ``source`` into the databutler repository ``root``.
+
+        ``root`` is created (with ``db`` and ``namespace``) unless it is a
+        repository already: running the same migration again continues an
+        interrupted one. See `._migrate` for what is read and carried.
+
+        Parameters
+        ----------
+        source : `str` or `os.PathLike`
+            The daf_butler repository's root (or its ``butler.yaml``); SQLite
+            registry, file datastore. It is only read.
+        root : `str` or `os.PathLike`
+            The databutler repository to write.
+        transfer : `str`, optional
+            ``direct`` (artifacts stay where they are) or ``copy``.
+        db, namespace : `str`, optional
+            The new repository's registry database and PostgreSQL schema.
+        batch_size : `int`, optional
+            Datasets read and written per transaction.
+        skip_missing : `bool`, optional
+            Leave out datasets whose artifact is missing instead of stopping.
+        skip_unknown_fields : `bool`, optional
+            Leave out dimension records and fields the universe has no place for.
+        progress : callable, optional
+            Called with (datasets done, datasets in the source) after each batch.
+
+        Returns
+        -------
+        report : `MigrationReport`
+            Counts, and the destination's `verify` report.
+
+        Raises
+        ------
+        RepositoryError
+            For a source this migration does not read (PostgreSQL, another
+            datastore, unknown dimensions or formatters, a missing artifact).
+        IncompatibleVersionError
+            For a registry manager, or manager version, it does not read.
+        """
+        require_path(source, "source")
+        require_path(root, "root")
+        require_str(transfer, "transfer")
+        require_str(db, "db", optional=True)
+        require_str(namespace, "namespace", optional=True)
+        if isinstance(batch_size, bool):
+            require_type(batch_size, "batch_size", (), "a positive int")
+        require_type(batch_size, "batch_size", int, "a positive int")
+        require_bool(skip_missing, "skip_missing")
+        require_bool(skip_unknown_fields, "skip_unknown_fields")
+        if progress is not None and not callable(progress):
+            require_type(progress, "progress", (), "a callable (done, total) or None")
+        return migrate(
+            source,
+            root,
+            transfer=transfer,
+            db=db,
+            namespace=namespace,
+            batch_size=batch_size,
+            skip_missing=skip_missing,
+            skip_unknown_fields=skip_unknown_fields,
+            progress=progress,
+        )
 
     def _use_run(self, run: str, *, register: bool) -> None:
         """Check the default run's name; register the run (writeable butlers) if it is new.

@@ -11,11 +11,12 @@ commands are grouped by what they touch:
 - ``_transfer``: ``ingest-files``, ``transfer-datasets``, ``export``, ``import``,
   ``retrieve-artifacts``
 - ``_verify``: ``verify``
+- ``_migrate``: ``migrate`` (a daf_butler repository into a databutler one)
 
 Nothing in ``databutler/__init__.py`` imports this package.
 """
 
-from . import _delete, _query, _registry, _repo, _transfer, _verify  # noqa: F401  (registers commands)
+from . import _delete, _migrate, _query, _registry, _repo, _transfer, _verify  # noqa: F401  (registers commands)
 from ._app import EXIT_ABORTED, EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
 from ._reference import render_reference
 

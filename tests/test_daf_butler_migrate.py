@@ -1,0 +1,348 @@
+"""Migrating a real daf_butler repository (``tests/fixtures/daf_butler/repo``).
+
+The repository was made by lsst-daf-butler itself, with
+``tests/fixtures/daf_butler/make.py --repo PATH`` run in a scratch copy of the
+script (so that the committed exports stay as they are); ``repo/expected.json``
+is the ``expected.json`` of that run: daf_butler's own answers about it (ids,
+data IDs, collections, certifications, each file's SHA-256 and content). The
+registry was then compacted with ``VACUUM``. Each test migrates a copy, on
+SQLite and PostgreSQL, in place and copying.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy
+from click.testing import CliRunner
+
+from databutler import Butler, IncompatibleVersionError, RepositoryError
+from databutler.butler._migrate import MigrationReport
+from databutler.cli import main
+from databutler.registry.databases import database_class_for_uri
+from databutler.testing.database import postgresql_uri
+
+REPO = Path(__file__).parent / "fixtures" / "daf_butler" / "repo"
+EXPECTED = json.loads((REPO / "expected.json").read_text())
+THEIRS = {d["id"]: d for d in EXPECTED["datasets"]}
+DATASET_TYPES = sorted({d["dataset_type"] for d in EXPECTED["datasets"]})
+COADD = next(d for d in EXPECTED["datasets"] if d["dataset_type"] == "coadd_summary")
+UTC = datetime.UTC
+COADD_PATH = (
+    "u/someone/processing/coadd_summary/0/0/coadd_summary_0_0_dummy_u_someone_processing.yaml"
+)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A copy of the daf_butler repository (tests damage it, and in-place migrations use it)."""
+    return Path(shutil.copytree(REPO, tmp_path / "daf_butler"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Where to migrate to: the root, and the registry database of each backend."""
+    if request.param == "sqlite":
+        yield {"root": str(tmp_path / "dest")}
+        return
+    uri = postgresql_uri()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    yield {"root": str(tmp_path / "dest"), "db": uri, "namespace": schema}
+    engine = database_class_for_uri(uri).makeEngine(uri)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def hashes(root: Path) -> dict[str, str]:
+    """Every file under ``root`` and its SHA-256: the source must not change."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def plain(value: Any) -> Any:
+    """A read value in the form expected.json gives it."""
+    if isinstance(value, np.ndarray):
+        return {"array": value.tolist(), "dtype": str(value.dtype)}
+    if type(value).__module__.startswith("pyarrow"):
+        return {"table": {name: value.column(name).to_pylist() for name in value.column_names}}
+    if type(value).__module__.startswith("astropy"):
+        return {"table": {name: value[name].tolist() for name in value.colnames}}
+    return value
+
+
+def utc(text: str | None) -> datetime.datetime | None:
+    return None if text is None else datetime.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def check(root: str, *, inside: Path | None, leave_out: tuple[str, ...] = ()) -> None:
+    """The databutler repository at ``root`` holds what daf_butler had (but ``leave_out``).
+
+    ``inside``: where every artifact must be (the source for an in-place
+    migration, the destination for a copy).
+    """
+    with Butler(root) as butler:
+        found = {
+            str(ref.id): ref
+            for name in DATASET_TYPES
+            for ref in butler.query_datasets(name, collections="*")
+        }
+        assert sorted(found) == sorted(set(THEIRS) - set(leave_out))
+        uris = butler.get_uris(list(found.values()))
+        for dataset_id, ref in found.items():
+            expected = THEIRS[dataset_id]
+            assert ref.datasetType.name == expected["dataset_type"]
+            assert ref.datasetType.storageClass == expected["storage_class"]
+            assert ref.run == expected["run"]
+            assert dict(ref.dataId.required.items()) == expected["data_id"]
+            path = Path(uris[ref.id].removeprefix("file://"))
+            if inside is not None:
+                assert path.is_relative_to(inside), path
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == expected["sha256"]
+            assert plain(butler.get(ref)) == expected["value"]
+        registry = butler.registry
+        kinds = {name: registry.getCollectionType(name).name for name in butler.query_collections()}
+        assert kinds == {name: c["type"] for name, c in EXPECTED["collections"].items()}
+        for name, expected in EXPECTED["collections"].items():
+            assert registry.getCollectionDocumentation(name) == expected["doc"]
+            if "children" in expected:
+                assert list(registry.getCollectionChain(name)) == expected["children"]
+            if "members" in expected:
+                members = [
+                    str(ref.id)
+                    for dataset_type in DATASET_TYPES
+                    for ref in butler.query_datasets(dataset_type, collections=name)
+                ]
+                assert sorted(members) == sorted(set(expected["members"]) - set(leave_out))
+            if "certifications" in expected:
+                got = sorted(
+                    [str(i), t.begin, t.end] for i, t in registry.query_certifications(name)
+                )
+                want = sorted(
+                    [i, utc(b), utc(e)]
+                    for i, b, e in expected["certifications"]
+                    if i not in leave_out
+                )
+                assert got == want
+        # The validity ranges choose the bias as daf_butler would.
+        for when, level in (("2024-01-01T12:00:00", 101), ("2030-01-01T00:00:00", 201)):
+            hit = registry.findDataset(
+                "bias", instrument="DummyCam", detector=1, collections="DummyCam/calib",
+                timespan=utc(when),
+            )  # fmt: skip
+            assert hit is not None and butler.get(hit)["level"] == level
+        # Times carried as UTC: TAI 04:00:00.123456789 is UTC 03:59:23.123457.
+        exposures = {
+            r.data_id["exposure"]: r.to_dict() for r in butler.query_dimension_records("exposure")
+        }
+        assert exposures[102]["datetime_begin"] == datetime.datetime(
+            2024, 1, 2, 3, 59, 23, 123457, tzinfo=UTC
+        )
+        assert butler.verify().ok
+
+
+@pytest.mark.parametrize("transfer", ["direct", "copy"])
+def test_migrate_keeps_everything(source: Path, target: dict[str, Any], transfer: str) -> None:
+    before = hashes(source)
+    report = Butler.migrate_from(source, **target, transfer=transfer, skip_unknown_fields=True)
+    assert isinstance(report, MigrationReport)
+    assert (report.total, report.migrated, report.already) == (len(THEIRS), len(THEIRS), 0)
+    assert report.ok and report.verify.checked == len(THEIRS)
+    assert report.universe == ("daf_butler", 8)
+    assert report.skipped_fields == {
+        "day_obs.datetime_begin": 1,
+        "day_obs.datetime_end": 1,
+        "exposure.group": 2,
+        "group": 2,
+        "instrument.exposure_max": 1,
+        "patch.region": 2,
+        "tract.region": 1,
+    }
+    inside = source if transfer == "direct" else Path(target["root"])
+    check(target["root"], inside=inside)
+    # Running it again changes nothing.
+    again = Butler.migrate_from(source, **target, transfer=transfer, skip_unknown_fields=True)
+    assert (again.migrated, again.already) == (0, len(THEIRS))
+    check(target["root"], inside=inside)
+    assert hashes(source) == before
+
+
+def test_interrupted_migration_resumes(source: Path, target: dict[str, Any]) -> None:
+    """Small batches; a missing artifact stops it after some committed; the rerun finishes."""
+    artifact = source / "u/someone/processing/coadd_summary/0/1"
+    moved = source.parent / "held-back"
+    shutil.move(artifact, moved)
+    before = hashes(source)
+    progress: list[tuple[int, int]] = []
+    with pytest.raises(RepositoryError, match=r"coadd_summary_0_1_dummy.*missing.*--skip-missing"):
+        Butler.migrate_from(
+            source,
+            **target,
+            batch_size=2,
+            skip_unknown_fields=True,
+            progress=lambda done, total: progress.append((done, total)),
+        )
+    assert hashes(source) == before
+    assert progress[0] == (0, len(THEIRS)) and progress[-1][0] >= 10
+    # What was committed is a valid repository of its own.
+    with Butler(target["root"]) as butler:
+        assert butler.verify().ok
+        partial = {
+            str(ref.id)
+            for name in DATASET_TYPES
+            for ref in butler.query_datasets(name, collections="*")
+        }
+    assert 10 <= len(partial) < len(THEIRS)
+    shutil.move(moved, artifact)
+    report = Butler.migrate_from(source, **target, batch_size=2, skip_unknown_fields=True)
+    assert report.already == len(partial)
+    assert report.migrated == len(THEIRS) - len(partial)
+    check(target["root"], inside=source)
+
+
+def test_skip_missing_leaves_out_what_is_gone(source: Path, tmp_path: Path) -> None:
+    gone = source / "u/someone/processing/coadd_summary/0/1"
+    shutil.rmtree(gone)
+    root = str(tmp_path / "dest")
+    report = Butler.migrate_from(source, root, skip_missing=True, skip_unknown_fields=True)
+    (missing,) = report.missing
+    assert missing.startswith(str(gone))
+    missing_id = next(
+        d["id"] for d in EXPECTED["datasets"] if d["data_id"] == {**COADD["data_id"], "patch": 1}
+    )
+    check(root, inside=source, leave_out=(missing_id,))
+
+
+# -- refusals: a databutler error naming the problem; no destination made; the source unchanged
+
+
+def edit_attribute(source: Path, name: str, value: str) -> None:
+    with sqlite3.connect(source / "gen3.sqlite3") as db:
+        db.execute("UPDATE butler_attributes SET value = ? WHERE name = ?", (value, name))
+    db.close()
+
+
+DATASETS = "lsst.daf.butler.registry.datasets.byDimensions._manager."
+DATASETS += "ByDimensionsDatasetRecordStorageManagerUUID"
+
+
+def refuse_version(source: Path) -> None:
+    edit_attribute(source, f"version:{DATASETS}", "3.0.0")
+
+
+def refuse_manager(source: Path) -> None:
+    name = "config:registry.managers.collections"
+    edit_attribute(
+        source, name, "lsst.daf.butler.registry.collections.nameKey.NameKeyCollectionManager"
+    )
+
+
+def refuse_extra_manager(source: Path) -> None:
+    with sqlite3.connect(source / "gen3.sqlite3") as db:
+        db.execute(
+            "INSERT INTO butler_attributes VALUES ('config:registry.managers.obscore', "
+            "'lsst.daf.butler.registry.obscore._manager.ObsCoreLiveTableManager')"
+        )
+    db.close()
+
+
+def edit_config(source: Path, old: str, new: str) -> None:
+    config = source / "butler.yaml"
+    text = config.read_text()
+    assert old in text
+    config.write_text(text.replace(old, new))
+
+
+REFUSALS = {
+    "version": (refuse_version, IncompatibleVersionError, r"schema version 3\.0\.0.*2\.0\.x"),
+    "manager": (refuse_manager, IncompatibleVersionError, "NameKeyCollectionManager"),
+    "extra manager": (refuse_extra_manager, IncompatibleVersionError, "'obscore'"),
+    "postgresql": (
+        lambda s: edit_config(
+            s, "sqlite:///<butlerRoot>/gen3.sqlite3", "postgresql://u@db.example/x"
+        ),
+        RepositoryError,
+        "PostgreSQL sources are not supported yet",
+    ),
+    "chained datastore": (
+        lambda s: edit_config(
+            s,
+            "cls: lsst.daf.butler.datastores.fileDatastore.FileDatastore",
+            "cls: lsst.daf.butler.datastores.chainedDatastore.ChainedDatastore",
+        ),
+        RepositoryError,
+        "ChainedDatastore.*only a file datastore",
+    ),
+    "formatter": (
+        lambda s: _sql(
+            s,
+            "UPDATE file_datastore_records SET formatter = 'my.Formatter' WHERE path LIKE '%.json'",
+        ),
+        RepositoryError,
+        "formatter 'my.Formatter'",
+    ),
+    "unknown fields": (lambda s: None, RepositoryError, "--skip-unknown-fields"),
+    "no repository": (
+        lambda s: (s / "butler.yaml").unlink(),
+        RepositoryError,
+        "not a daf_butler repository",
+    ),
+}
+
+
+def _sql(source: Path, statement: str) -> None:
+    with sqlite3.connect(source / "gen3.sqlite3") as db:
+        db.execute(statement)
+    db.close()
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_refusals(source: Path, tmp_path: Path, case: str) -> None:
+    damage, error, message = REFUSALS[case]
+    damage(source)
+    before = hashes(source)
+    dest = tmp_path / "dest"
+    flags = {"skip_unknown_fields": case != "unknown fields"}
+    with pytest.raises(error, match=message):
+        Butler.migrate_from(source, dest, **flags)
+    assert not dest.exists()
+    assert hashes(source) == before
+
+
+def test_missing_artifact_is_named(source: Path, tmp_path: Path) -> None:
+    (source / COADD_PATH).unlink()
+    with pytest.raises(RepositoryError, match=r"Artifact .*coadd_summary_0_0.* is missing"):
+        Butler.migrate_from(source, tmp_path / "dest", skip_unknown_fields=True)
+
+
+def test_cli(source: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    dest = tmp_path / "dest"
+    refused = runner.invoke(main, ["migrate", str(source), str(dest)])
+    assert refused.exit_code == 1, refused.output
+    assert "Traceback" not in refused.output and "--skip-unknown-fields" in refused.output
+    assert not dest.exists()
+    bad = runner.invoke(main, ["migrate", str(tmp_path / "nowhere"), str(dest)])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    assert "not a daf_butler repository" in bad.output
+    done = runner.invoke(
+        main,
+        ["migrate", str(source), str(dest), "--transfer", "copy", "--skip-unknown-fields", "-q"],
+    )
+    assert done.exit_code == 0, done.output
+    assert f"Migrated {len(THEIRS)} dataset(s) of {len(THEIRS)}" in done.output
+    assert "Verified: no problems" in done.output
+    check(str(dest), inside=dest)
