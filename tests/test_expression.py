@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import pickle
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -29,6 +30,7 @@ from databutler.registry.queries import (
     Not,
     Or,
     RangeLiteral,
+    TimeLiteral,
     bind_names,
     identifiers,
     parse_expression,
@@ -506,6 +508,7 @@ FRAGMENTS = [
     "a", "visit.exposure_time", "=", "!=", "<>", "<", "<=", ">", ">=", "(", ")", ",", "AND",
     "or", "NOT", "IN", "NULL", "TRUE", "false", "'s'", '"t"', "'", '"', "\\", "1", "-", "2.5e3",
     ".", ":b", ":", ";", "IS", "é", "\n", "--", "x.", "in", "1e",
+    "T'2024-01-01'", "T", "t'60000.5/mjd'", "T'x'", "/tai", "T'",
 ]  # fmt: skip
 
 
@@ -1081,3 +1084,90 @@ ANY_RANGE = st.builds(
 def test_in_lists_with_ranges_parse_back_equal(items: list[Node], negated: bool) -> None:
     node = InList(Identifier("x"), tuple(items), negated)
     assert parse_expression(str(node)) == node
+
+
+# ---------------------------------------------------------------------------
+# Time literals
+
+
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime.datetime:
+    return datetime.datetime(year, month, day, hour, minute, second, us)  # naive: UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("T'2026-11-29T12:00:00'", utc(2026, 11, 29, 12)),
+        ("T'2026-11-29 12:00:00'", utc(2026, 11, 29, 12)),
+        ("t'2026-11-29'", utc(2026, 11, 29)),
+        ('T"2026-11-29T12:00"', utc(2026, 11, 29, 12)),
+        ("T'2026-11-29T12:00:00.25'", utc(2026, 11, 29, 12, 0, 0, 250000)),
+        ("T'2026-11-29T12:00:00.1234567'", utc(2026, 11, 29, 12, 0, 0, 123457)),
+        ("T'2026-11-29T12:00:00Z'", utc(2026, 11, 29, 12)),
+        ("T'2026-11-29T12:00:00+00:00'", utc(2026, 11, 29, 12)),
+        ("T'isot/2026-11-29T12:00:00/utc'", utc(2026, 11, 29, 12)),
+        # TAI is 37 s ahead of UTC since 2017, 36 s before.
+        ("T'2026-11-29T12:00:37/tai'", utc(2026, 11, 29, 12)),
+        ("T'2016-12-31T23:59:59/tai'", utc(2016, 12, 31, 23, 59, 23)),
+        ("T'2026-11-29T12:01:09.184/tt'", utc(2026, 11, 29, 12)),
+        # MJD (TAI unless told): 60000.5 is 2023-02-25 12:00 TAI.
+        ("T'60000.5'", utc(2023, 2, 25, 11, 59, 23)),
+        ("T'mjd/60000.5'", utc(2023, 2, 25, 11, 59, 23)),
+        ("T'60000.5/mjd'", utc(2023, 2, 25, 11, 59, 23)),
+        ("T'mjd/60000.5/utc'", utc(2023, 2, 25, 12)),
+        ("T'60000.25/mjd/utc'", utc(2023, 2, 25, 6)),
+        ("T'jd/2460000.5/utc'", utc(2023, 2, 25)),
+        ("T'unix/1764417600'", utc(2025, 11, 29, 12)),
+        ("T'unix/0.5'", utc(1970, 1, 1, 0, 0, 0, 500000)),
+    ],
+)
+def test_time_literals(text: str, value: datetime.datetime) -> None:
+    node = parse_expression(f"x > {text}")
+    assert node == Comparison(">", Identifier("x"), TimeLiteral(value))
+    assert isinstance(node, Comparison) and node.right.position == 4
+    # Written back as UTC ISO text, which parses to the same instant.
+    assert parse_expression(str(node)) == node
+
+
+def test_time_literals_in_lists_and_render() -> None:
+    node = parse_expression("x IN (T'2024-01-01', T'2024-01-02T00:00:37/tai') AND t = 1")
+    assert str(node) == ("x IN (T'2024-01-01T00:00:00', T'2024-01-02T00:00:00') AND t = 1")
+    # T alone, or T before anything but a quote, is still a name.
+    assert parse_expression("T = 1") == Comparison("=", Identifier("T"), Literal(1))
+    assert parse_expression("T.x = T") == Comparison("=", Identifier("T", "x"), Identifier("T"))
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "fragment"),
+    [
+        ("x > T'2026-13-01'", 4, "not a valid date and time (month must be in 1..12)"),
+        ("x > T'2026-11-31'", 4, "day is out of range"),
+        ("x > T'2026-11-29T25:00'", 4, "hour must be in 0..23"),
+        ("x > T'yesterday'", 4, "is not an ISO date and time"),
+        ("x > T''", 4, "is not [format/]value[/scale]"),
+        ("x > T'60000.5/ut1'", 4, "unknown time scale 'ut1'; use utc, tai or tt"),
+        ("x > T'fits/2026-11-29'", 4, "unknown time format 'fits'; use iso, isot, mjd, jd or unix"),
+        ("x > T'mjd/2026-11-29'", 4, "is not a number, as the mjd format needs"),
+        ("x > T'2026-11-29T12:00+01:00'", 4, "has a UTC offset; give it in UTC"),
+        ("x > T'1960-01-01/tai'", 4, "a TAI time before 1972"),
+        ("x > T'99999999/mjd'", 4, "outside the years 1 to 9999"),
+        ("x > T'2026-11-29", 5, "unterminated string"),
+        ("T'2026-11-29'", 0, "is a time, not a condition"),
+        ("x = 1 OR T'2026-11-29'", 9, "is a time, not a condition"),
+        ("x IN (T'2026-11-29'..T'2026-11-30')", 6, "the start of a range must be a whole number"),
+    ],
+)
+def test_time_literal_errors(text: str, position: int, fragment: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        parse_expression(text)
+    assert info.value.position == position, str(info.value)
+    assert fragment in info.value.reason, info.value.reason
+
+
+def test_time_literal_node_refuses_aware_and_other_values() -> None:
+    with pytest.raises(TypeError, match="naive UTC datetime"):
+        TimeLiteral(datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC))
+    with pytest.raises(TypeError, match="naive UTC datetime"):
+        TimeLiteral("2024-01-01")  # type: ignore[arg-type]

@@ -482,6 +482,39 @@ def test_where_compares_ingest_date(butler: Butler) -> None:
     assert raws("ingest_date < :t", {"t": utc("2000-01-01")}) == []
 
 
+def test_ingest_date_with_time_literals(butler: Butler, repo: str) -> None:
+    found = butler.query_datasets(
+        "raw", collections=["r1", "r2"], where="ingest_date > T'2000-01-01'"
+    )
+    assert len(list(found)) == 5
+    found = butler.query_datasets("raw", collections="r1", where="ingest_date < T'51544.5/mjd'")
+    assert list(found) == []
+    # The literal for the instant between r1's and r2's ingestion (UTC ISO text).
+    between = INGESTED[butler.root].replace(tzinfo=None).isoformat()
+    found = butler.query_datasets(
+        "raw", collections=["r1", "r2"], where=f"raw.ingest_date >= T'{between}'"
+    )
+    assert [(r.dataId["exposure"], r.run) for r in found] == [(11, "r2")]
+    rows = json.loads(
+        run_cli(
+            "query-datasets",
+            repo,
+            "raw",
+            "--where",
+            f"ingest_date < T'{between}Z'",
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert sorted(r["run"] for r in rows) == ["r1"] * 4
+    result = run_cli(
+        "query-datasets", repo, "raw", "--where", "ingest_date > T'2026-02-30'", code=1
+    )
+    assert result.stderr.startswith("Error: ")
+    assert "malformed time literal at column 14" in result.stderr
+    assert "day is out of range for month" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_ingest_date_is_typed(butler: Butler) -> None:
     with pytest.raises(ExpressionError, match=r"cannot compare 'ingest_date' \(a datetime\)"):
         butler.query_datasets("raw", collections="r1", where="ingest_date > 5")

@@ -30,6 +30,7 @@ from .expression import (
     Not,
     Or,
     RangeLiteral,
+    TimeLiteral,
     parse_expression,
 )
 from .sql import Resolver, bind_names, check_bind, identifiers, parse_where, to_sql
@@ -59,6 +60,7 @@ __all__ = [
     "OrderTerm",
     "RangeLiteral",
     "Resolver",
+    "TimeLiteral",
     "apply_order",
     "bind_names",
     "check_bind",

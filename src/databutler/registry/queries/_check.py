@@ -44,6 +44,7 @@ from ._nodes import (
     Not,
     Or,
     RangeLiteral,
+    TimeLiteral,
 )
 from ._values import (
     INT_MAX,
@@ -376,6 +377,8 @@ class _Checker:
                 return self.column(node)
             case Literal(value=value):
                 return self.literal(node, value)
+            case TimeLiteral(value=value):
+                return Value("datetime", value, node)
             case BindParameter():
                 return self.bind_scalar(node)
         checked = self.condition(node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -50,12 +51,12 @@ def _check_word(word: str, what: str) -> None:
 
 
 def _check_condition(node: Node) -> None:
-    if isinstance(node, Literal) and not isinstance(node.value, bool):
+    if isinstance(node, Literal | TimeLiteral) and not isinstance(node.value, bool):
         raise ValueError(f"{node} is a value, not a condition.")
 
 
 def _operand_text(node: Node) -> str:
-    if isinstance(node, Identifier | Literal | BindParameter | RangeLiteral):
+    if isinstance(node, Identifier | Literal | TimeLiteral | BindParameter | RangeLiteral):
         return str(node)
     return f"({node})"
 
@@ -114,6 +115,26 @@ class Literal(Node):
         if isinstance(value, str):
             return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         return repr(value)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeLiteral(Node):
+    """An instant written ``T'2026-11-29T12:00:00'`` (the forms: `._time.parse_time`).
+
+    ``value`` is the instant as a naive UTC `datetime.datetime`, the form
+    datetime columns hold; it is written back as UTC ISO text.
+    """
+
+    value: datetime.datetime
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, datetime.datetime) or self.value.tzinfo is not None:
+            raise TypeError(
+                f"A time literal's value must be a naive UTC datetime, not {self.value!r}."
+            )
+
+    def __str__(self) -> str:
+        return f"T'{self.value.isoformat()}'"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import _NUMBER, _NUMBER_TAIL, _WHITESPACE, _WORD, KEYWORDS, ExpressionError
+from ._time import parse_time
 
 _RANGE_START = re.compile(r"[0-9]+(?=\.\.)")
 """The digits of an integer that a range's '..' follows (``1`` of ``1..5``)."""
@@ -17,7 +18,7 @@ _STRIDE_AHEAD = re.compile(r":\s*-?[0-9]")
 # ---------------------------------------------------------------------------
 # Tokenizer
 
-_END, _WORD_TOKEN, _KEYWORD, _NUMBER_TOKEN, _STRING, _BIND, _OPERATOR = (
+_END, _WORD_TOKEN, _KEYWORD, _NUMBER_TOKEN, _STRING, _BIND, _OPERATOR, _TIME = (
     "end",
     "word",
     "keyword",
@@ -25,6 +26,7 @@ _END, _WORD_TOKEN, _KEYWORD, _NUMBER_TOKEN, _STRING, _BIND, _OPERATOR = (
     "string",
     "bind",
     "operator",
+    "time",
 )
 _PUNCTUATION = {"(", ")", ",", "-"}
 _RANGE, _STRIDE = "..", ":"
@@ -68,6 +70,8 @@ class _Token:
             return f"string {self.text}"
         if self.kind == _BIND:
             return f"bind parameter {self.text}"
+        if self.kind == _TIME:
+            return f"time {self.text}"
         if self.kind == _RANGE:
             return "'..' (a range)"
         return f"'{self.text}'"
@@ -99,6 +103,8 @@ class _Tokenizer:
         char = text[pos]
         if char in "'\"":
             return self._string(pos)
+        if char in "Tt" and text[pos + 1 : pos + 2] in ("'", '"'):
+            return self._time(pos)
         if char.isascii() and (char.isalpha() or char == "_"):
             return self._word(pos)
         if text.startswith(_RANGE, pos):
@@ -163,6 +169,17 @@ class _Tokenizer:
         raise self.error(
             start, f"unterminated string starting at column {start}; close it with {quote}"
         )
+
+    def _time(self, start: int) -> _Token:
+        """A time literal, ``T'2026-11-29T12:00:00'``, its value a naive UTC datetime."""
+        string = self._string(start + 1)
+        try:
+            value = parse_time(string.value)
+        except ValueError as exc:
+            raise self.error(
+                start, f"malformed time literal at column {start}: {exc.args[0]}"
+            ) from None
+        return _Token(_TIME, self.text[start : string.end], value, start, string.end)
 
     def _word(self, start: int) -> _Token:
         text = self.text

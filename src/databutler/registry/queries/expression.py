@@ -24,8 +24,9 @@ Grammar (keywords are case-insensitive)::
     item       := operand | range
     range      := ['-'] integer '..' ['-'] integer [ ':' integer ]   -- 1..5, 1..10:2
     cmp        := '=' | '!=' | '<>' | '<' | '<=' | '>' | '>='
-    operand    := ['-'] number | string | TRUE | FALSE | NULL | identifier | bind
+    operand    := ['-'] number | string | time | TRUE | FALSE | NULL | identifier | bind
                 | '(' expr ')'
+    time       := T'[format/]value[/scale]'  -- T'2026-11-29T12:00:00', T'mjd/61008.5/tai'
     identifier := word [ '.' word ]       -- word := [A-Za-z_][A-Za-z0-9_]*
     bind       := ':' word
     number     := 12 | 1.5 | .5 | 2e-3 | 1.5E+10
@@ -75,6 +76,7 @@ __all__ = [
     "Not",
     "Or",
     "RangeLiteral",
+    "TimeLiteral",
     "parse_expression",
 ]
 
@@ -100,6 +102,7 @@ from ._nodes import (
     Not,
     Or,
     RangeLiteral,
+    TimeLiteral,
 )
 from ._tokenizer import (
     _BIND,
@@ -110,6 +113,7 @@ from ._tokenizer import (
     _RANGE,
     _STRIDE,
     _STRING,
+    _TIME,
     _WORD_TOKEN,
     _Token,
     _Tokenizer,
@@ -254,6 +258,13 @@ class _Parser:
                 f"NULL at column {start.position} is not a condition; "
                 "test a value with 'x = NULL' or 'x != NULL'",
             )
+        if isinstance(node, TimeLiteral):
+            raise self.error(
+                start.position,
+                f"{start.text} at column {start.position} is a time, not a condition; "
+                "compare a datetime field with it, as in exposure.datetime_begin > "
+                f"{start.text}",
+            )
         if isinstance(node, Literal) and not isinstance(node.value, bool):
             kind = "a string" if isinstance(node.value, str) else "a number"
             raise self.error(
@@ -385,6 +396,8 @@ class _Parser:
         kind, value, position = token.kind, token.value, token.position
         if kind in (_NUMBER_TOKEN, _STRING):
             return Literal(value, position=position)
+        if kind == _TIME:
+            return TimeLiteral(value, position=position)
         if kind == _WORD_TOKEN:
             return Identifier(value[0], value[1], position=position)
         if kind == _BIND:

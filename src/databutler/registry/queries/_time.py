@@ -1,0 +1,169 @@
+"""Time literals of the ``where`` language: ``T'2026-11-29T12:00:00'``, ``T'60000.5/mjd'``.
+
+The text inside ``T'...'`` is daf_butler's: ``[format/]value[/scale]``.
+
+- ``value`` is an ISO date or date and time (``2026-11-29``,
+  ``2026-11-29T12:00:00.5``, a space for the ``T``; ``Z`` or ``+00:00`` at
+  the end means UTC) or a number (``60000.5``).
+- ``format`` is ``iso`` or ``isot`` for ISO text, ``mjd`` (days since
+  1858-11-17), ``jd`` (Julian days) or ``unix`` (seconds since 1970) for a
+  number; without one, text is ISO and a number is MJD.
+- ``scale`` is ``utc``, ``tai`` or ``tt``; without one ISO and ``unix``
+  times are UTC, MJD and JD times TAI, as in daf_butler (astropy).
+
+The instant becomes a naive UTC `datetime.datetime` to the microsecond, the
+form databutler stores datetimes in, so it compares with datetime columns
+and bind values alike on every backend. TAI and TT times are converted with
+the leap seconds announced up to 2017 (TAI - UTC = 37 s since then); before
+1972, when UTC started counting whole leap seconds, they are refused.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import re
+
+__all__ = ["parse_time"]
+
+_ISO = re.compile(
+    r"(?P<date>\d{4}-\d{1,2}-\d{1,2})"
+    r"(?:[ Tt](?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d*))?)?)?"
+    r"(?P<zone>Z|z|\+00:00)?"
+)
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+_NUMBER_FORMATS = ("mjd", "jd", "unix")
+_TEXT_FORMATS = ("iso", "isot")
+_SCALES = ("utc", "tai", "tt")
+_EXAMPLES = "T'2026-11-29T12:00:00', T'2026-11-29 12:00:00/tai' or T'61008.5/mjd'"
+
+# TAI - UTC in seconds from each UTC date on (leap seconds since 1972, IERS).
+_LEAP_SECONDS = (
+    ((1972, 1, 1), 10), ((1972, 7, 1), 11), ((1973, 1, 1), 12), ((1974, 1, 1), 13),
+    ((1975, 1, 1), 14), ((1976, 1, 1), 15), ((1977, 1, 1), 16), ((1978, 1, 1), 17),
+    ((1979, 1, 1), 18), ((1980, 1, 1), 19), ((1981, 7, 1), 20), ((1982, 7, 1), 21),
+    ((1983, 7, 1), 22), ((1985, 7, 1), 23), ((1988, 1, 1), 24), ((1990, 1, 1), 25),
+    ((1991, 1, 1), 26), ((1992, 7, 1), 27), ((1993, 7, 1), 28), ((1994, 7, 1), 29),
+    ((1996, 1, 1), 30), ((1997, 7, 1), 31), ((1999, 1, 1), 32), ((2006, 1, 1), 33),
+    ((2009, 1, 1), 34), ((2012, 7, 1), 35), ((2015, 7, 1), 36), ((2017, 1, 1), 37),
+)  # fmt: skip
+#: (the TAI instant from which TAI - UTC is ``seconds``, ``seconds``), in order.
+_TAI_STARTS = tuple(
+    (datetime.datetime(*day) + datetime.timedelta(seconds=seconds), seconds)
+    for day, seconds in _LEAP_SECONDS
+)
+_TT_MINUS_TAI = datetime.timedelta(seconds=32.184)
+_MJD_EPOCH = datetime.datetime(1858, 11, 17)
+_UNIX_EPOCH = datetime.datetime(1970, 1, 1)
+_JD_MINUS_MJD = decimal.Decimal("2400000.5")
+_MICROSECONDS = {"mjd": 86_400_000_000, "jd": 86_400_000_000, "unix": 1_000_000}
+
+
+def parse_time(text: str) -> datetime.datetime:
+    """The instant a time literal's text names, as a naive UTC datetime.
+
+    Raises
+    ------
+    ValueError
+        If the text is not such a time; the message says what is wrong and
+        how to write it.
+    """
+    parts = text.strip().split("/")
+    formats = (*_NUMBER_FORMATS, *_TEXT_FORMATS)
+    fmt = scale = None
+    if len(parts) > 1 and parts[0].lower() in formats:  # daf_butler's 'mjd/60000.5[/tai]'
+        fmt = parts.pop(0).lower()
+    elif len(parts) > 1 and parts[1].lower() in formats:  # also '60000.5/mjd[/tai]'
+        fmt = parts.pop(1).lower()
+    if len(parts) > 1 and fmt is None and parts[0].isalpha():
+        raise ValueError(
+            f"the time {text!r} has the unknown time format {parts[0]!r}; use iso, isot, mjd, "
+            f"jd or unix (as in {_EXAMPLES})"
+        )
+    if len(parts) > 2 or not parts[0]:
+        raise ValueError(
+            f"the time {text!r} is not [format/]value[/scale]; write it as {_EXAMPLES}"
+        )
+    value = parts[0].strip()
+    if len(parts) == 2:
+        scale = parts[1].lower()
+    if scale is not None and scale not in _SCALES:
+        raise ValueError(
+            f"the time {text!r} has the unknown time scale {scale!r}; use utc, tai or tt "
+            f"(as in {_EXAMPLES})"
+        )
+    if fmt is None:
+        fmt = "mjd" if _NUMBER.fullmatch(value) else "isot"
+    if fmt in _TEXT_FORMATS:
+        when = _iso(value, text)
+        scale = scale or "utc"
+    else:
+        if not _NUMBER.fullmatch(value):
+            raise ValueError(f"the time {text!r} is not a number, as the {fmt} format needs")
+        when = _number(value, fmt, text)
+        scale = scale or ("utc" if fmt == "unix" else "tai")
+    if scale == "tt":
+        when -= _TT_MINUS_TAI
+        scale = "tai"
+    if scale == "tai":
+        when = _tai_to_utc(when, text)
+    return when
+
+
+def _iso(value: str, text: str) -> datetime.datetime:
+    match = _ISO.fullmatch(value)
+    if match is None:
+        if re.search(r"[+-]\d\d:?\d\d$", value):
+            raise ValueError(
+                f"the time {text!r} has a UTC offset; give it in UTC (or end it with Z, or "
+                f"give a scale: /tai), as in {_EXAMPLES}"
+            )
+        raise ValueError(
+            f"the time {text!r} is not an ISO date and time (YYYY-MM-DD[THH:MM[:SS[.ffffff]]]) "
+            f"nor a number; write it as {_EXAMPLES}"
+        )
+    fraction = match.group("fraction") or ""
+    try:
+        year, month, day = (int(part) for part in match.group("date").split("-"))
+        when = datetime.datetime(
+            year,
+            month,
+            day,
+            int(match.group("hour") or 0),
+            int(match.group("minute") or 0),
+            int(match.group("second") or 0),
+        )
+    except ValueError as exc:
+        raise ValueError(f"the time {text!r} is not a valid date and time ({exc})") from None
+    microseconds = round(decimal.Decimal(f"0.{fraction or '0'}") * 1_000_000)
+    return _shift(when, microseconds, text)
+
+
+def _number(value: str, fmt: str, text: str) -> datetime.datetime:
+    number = decimal.Decimal(value)
+    if fmt == "jd":
+        number -= _JD_MINUS_MJD
+    epoch = _UNIX_EPOCH if fmt == "unix" else _MJD_EPOCH
+    return _shift(epoch, round(number * _MICROSECONDS[fmt]), text)
+
+
+def _shift(when: datetime.datetime, microseconds: int, text: str) -> datetime.datetime:
+    try:
+        return when + datetime.timedelta(microseconds=microseconds)
+    except OverflowError:
+        raise ValueError(
+            f"the time {text!r} is outside the years 1 to 9999 that can be compared"
+        ) from None
+
+
+def _tai_to_utc(tai: datetime.datetime, text: str) -> datetime.datetime:
+    offset = None
+    for start, seconds in _TAI_STARTS:
+        if tai >= start:
+            offset = seconds
+    if offset is None:
+        raise ValueError(
+            f"the time {text!r} is a TAI time before 1972, which is not converted to UTC; "
+            "give it in UTC (/utc)"
+        )
+    return tai - datetime.timedelta(seconds=offset)
