@@ -29,6 +29,7 @@ from click.testing import CliRunner
 from databutler import Butler, IncompatibleVersionError, RepositoryError
 from databutler.butler._migrate import MigrationReport
 from databutler.cli import main
+from databutler.dimensions import DataCoordinate
 from databutler.registry.databases import database_class_for_uri
 from databutler.testing.database import postgresql_uri
 
@@ -107,6 +108,7 @@ def check(root: str, *, inside: Path | None, leave_out: tuple[str, ...] = ()) ->
             assert ref.datasetType.name == expected["dataset_type"]
             assert ref.datasetType.storageClass == expected["storage_class"]
             assert ref.run == expected["run"]
+            assert isinstance(ref.dataId, DataCoordinate)
             assert dict(ref.dataId.required.items()) == expected["data_id"]
             path = Path(uris[ref.id].removeprefix("file://"))
             if inside is not None:
@@ -226,6 +228,23 @@ def test_skip_missing_leaves_out_what_is_gone(source: Path, tmp_path: Path) -> N
     check(root, inside=source, leave_out=(missing_id,))
 
 
+def test_datasets_without_a_file_are_registered_only(source: Path, tmp_path: Path) -> None:
+    """A dataset daf_butler's datastore does not hold comes across in the registry alone."""
+    counter = next(d["id"] for d in EXPECTED["datasets"] if d["dataset_type"] == "counter")
+    _sql(
+        source,
+        f"DELETE FROM file_datastore_records WHERE dataset_id = '{counter.replace('-', '')}'",
+    )
+    _sql(source, f"DELETE FROM dataset_location WHERE dataset_id = '{counter.replace('-', '')}'")
+    root = str(tmp_path / "dest")
+    report = Butler.migrate_from(source, root, skip_unknown_fields=True)
+    assert (report.migrated, report.registry_only, report.ok) == (len(THEIRS), 1, True)
+    with Butler(root) as butler:
+        (ref,) = butler.query_datasets("counter", collections="*")
+        assert str(ref.id) == counter
+        assert butler.stored_many([ref]) == {ref: False}
+
+
 # -- refusals: a databutler error naming the problem; no destination made; the source unchanged
 
 
@@ -315,9 +334,8 @@ def test_refusals(source: Path, tmp_path: Path, case: str) -> None:
     damage(source)
     before = hashes(source)
     dest = tmp_path / "dest"
-    flags = {"skip_unknown_fields": case != "unknown fields"}
     with pytest.raises(error, match=message):
-        Butler.migrate_from(source, dest, **flags)
+        Butler.migrate_from(source, dest, skip_unknown_fields=case != "unknown fields")
     assert not dest.exists()
     assert hashes(source) == before
 
