@@ -78,6 +78,11 @@ class ButlerQueries(ButlerBase):
         all of them). The ordering and the limit are done by the database and
         rows stream. With a glob matching several dataset types, the types
         come one after the other (by name), ``limit`` counting over all.
+        A CALIBRATION collection gives each dataset certified in it once
+        (`query_dataset_associations` gives their validity ranges);
+        ``find_first=True`` is refused there for a calibration type, whose
+        first dataset depends on a time. ``where`` may also compare
+        ``ingest_date`` (with an aware datetime or a ``T'...'`` literal).
 
         Arguments are checked at the call, not when the results are first
         read.
@@ -85,7 +90,8 @@ class ButlerQueries(ButlerBase):
         Raises
         ------
         ArgumentConflictError
-            If ``find_first`` is asked with a glob in ``collections``.
+            If ``find_first`` is asked with a glob in ``collections``, or
+            for a calibration type with a CALIBRATION collection searched.
         ArgumentTypeError
             If an argument has the wrong type (``limit`` not an `int`).
         InvalidArgumentError

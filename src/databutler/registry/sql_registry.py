@@ -722,7 +722,9 @@ class SqlRegistry:
         flattened in order), that has one. ``order_by`` names dimensions,
         record fields (``exposure.obs_id``), ``run`` and ``ingest_date``,
         ``-`` in front for descending; ties are ordered by the data ID, then
-        the dataset id. ``limit`` is the most datasets returned.
+        the dataset id. ``limit`` is the most datasets returned. CALIBRATION
+        collections give the datasets certified in them, each once (not
+        with ``find_first``, for a calibration type: `ArgumentConflictError`).
 
         A datastore filter naming an ephemeral (in-memory) datastore, which
         the SQL tables do not know, is applied batch by batch to the rows

@@ -656,9 +656,13 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
     ) -> Iterator[DatasetRef]:
         """Datasets of one type in ``collections`` (each once), optionally filtered.
 
-        ``where`` may use the dataset type's required dimensions; with
-        ``location`` (the bridge's ``dataset_location`` table) the results can
-        be restricted to datasets a datastore holds, or does not hold.
+        ``where`` may use the dataset type's dimensions (and those they
+        imply) and ``ingest_date``; with ``location`` (the bridge's
+        ``dataset_location`` table) the results can be restricted to datasets
+        a datastore holds, or does not hold. For a calibration type,
+        CALIBRATION collections give the datasets certified in them, each
+        once whatever its validity ranges; with ``find_first`` they are
+        refused (`ArgumentConflictError`).
 
         With ``find_first``, each data ID gives only the dataset of the first
         of ``collections`` (chains flattened in order) that has one. With
