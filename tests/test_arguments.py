@@ -271,6 +271,7 @@ def cases(repo: Repository) -> dict[str, Case]:
                 "collections": None,
                 "component": None,
                 "parameters": None,
+                "storage_class": None,
             },
             {
                 "dataset": is_dataset,
@@ -278,6 +279,7 @@ def cases(repo: Repository) -> dict[str, Case]:
                 "collections": optional(is_strs),
                 "component": optional(is_str),
                 "parameters": optional(is_mapping),
+                "storage_class": optional(is_type(str, StorageClass)),
             },
         ),
         "get_many": Case(butler.get_many, {"refs": [ref]}, refs_only),
@@ -499,12 +501,14 @@ def cases(repo: Repository) -> dict[str, Case]:
                 "transfer": "auto",
                 "skip_dimensions": False,
                 "skip_existing": False,
+                "skip_unknown_fields": False,
             },
             {
                 "source": is_path,
                 "transfer": optional(is_str),
                 "skip_dimensions": is_bool,
                 "skip_existing": is_bool,
+                "skip_unknown_fields": is_bool,
             },
         ),
         "retrieve_artifacts": Case(
