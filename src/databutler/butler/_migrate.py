@@ -49,7 +49,7 @@ from .._exceptions import (
     RepositoryNotFoundError,
 )
 from .._file_dataset import FileDataset
-from ..dimensions import DataCoordinate, DimensionUniverse
+from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from ._daf_butler_export import (
     FORMATTERS,
     _add_recordless,
@@ -516,25 +516,63 @@ class _Source:
 
     # -- datasets, in pages -----------------------------------------------------------------
 
-    def datasets(self, dataset_type: _Type, size: int) -> Iterator[list[tuple[Any, ...]]]:
-        """Pages of ``(id, run_id, data ID values..., path, formatter, component, stored)``."""
-        columns = ", ".join(f't."{d}"' for d in dataset_type.dimensions)
-        sql = (
-            f"SELECT d.id, d.run_id, {columns}{', ' if columns else ''}"
-            "r.path, r.formatter, r.component, "
-            "EXISTS (SELECT 1 FROM dataset_location l WHERE l.dataset_id = d.id) "
-            f'FROM dataset d JOIN "{dataset_type.tags}" t '
-            "ON t.dataset_id = d.id AND t.collection_id = d.run_id "
-            f'LEFT JOIN "{self.records_table}" r ON r.dataset_id = d.id '
-            "WHERE d.dataset_type_id = ? AND d.id > ? ORDER BY d.id LIMIT ?"
-        )
+    def datasets(
+        self, types: Mapping[int, _Type], size: int
+    ) -> Iterator[list[tuple[str, _Type, int, tuple[Any, ...], tuple[Any, ...] | None]]]:
+        """Pages of ``(id, type, run_id, data ID values, (path, formatter, component) or None)``.
+
+        One keyset walk of ``dataset`` by id (its primary key); each page's data
+        IDs, records and locations are read by range of ids over the primary
+        keys of the other tables: a few queries per page, each reading only
+        the page's rows, whatever the repository's size.
+        """
         last = ""
         while True:
-            page = self._fetch(sql, (dataset_type.key, last, size))
+            page = self._fetch(
+                "SELECT id, dataset_type_id, run_id FROM dataset WHERE id > ? ORDER BY id LIMIT ?",
+                (last, size),
+            )
             if not page:
                 return
-            yield page
-            last = page[-1][0]
+            first, last = page[0][0], page[-1][0]
+            span = (first, last)
+            records = {
+                row[0]: row[1:]
+                for row in self._fetch(
+                    f'SELECT dataset_id, path, formatter, component FROM "{self.records_table}" '
+                    "WHERE dataset_id BETWEEN ? AND ?",
+                    span,
+                )
+            }
+            located = {
+                row[0]
+                for row in self._fetch(
+                    "SELECT dataset_id FROM dataset_location WHERE dataset_id BETWEEN ? AND ?",
+                    span,
+                )
+            }
+            data_ids: dict[tuple[str, int], tuple[Any, ...]] = {}
+            tables = {types[key].tags: types[key].dimensions for _, key, _ in page}
+            for table, dimensions in tables.items():
+                columns = "".join(f', "{d}"' for d in dimensions)
+                for row in self._fetch(
+                    f'SELECT dataset_id, collection_id{columns} FROM "{table}" '
+                    "WHERE dataset_id BETWEEN ? AND ?",
+                    span,
+                ):
+                    data_ids[(row[0], row[1])] = row[2:]
+            out = []
+            for dataset_id, key, run in page:
+                values = data_ids.get((dataset_id, run))
+                if values is None:
+                    raise RepositoryError(
+                        f"Dataset {uuid.UUID(dataset_id)} of the daf_butler repository "
+                        f"{self.root} has no data ID in {types[key].tags} for its run; the "
+                        "registry is damaged."
+                    )
+                stored = records.get(dataset_id) if dataset_id in located else None
+                out.append((dataset_id, types[key], run, values, stored))
+            yield out
 
     def members(self, table: str, collection: int, size: int) -> Iterator[list[str]]:
         last = ""
@@ -705,11 +743,17 @@ class _Migration:
         missing: list[str] = []
         migrated = already = registry_only = 0
         self._tick()
-        for t in plan.types:
-            dataset_type = self.registry.getDatasetType(t.dataset_type.name)
-            for page in source.datasets(t, self.batch_size):
-                m, a, r = self._page(t, dataset_type, page, names, skip_missing, missing)
-                migrated, already, registry_only = migrated + m, already + a, registry_only + r
+        registered = {
+            t.key: (
+                self.registry.getDatasetType(t.dataset_type.name),
+                self.butler.dimensions.group(t.dataset_type.dimensions),
+            )
+            for t in plan.types
+        }
+        by_key = {t.key: t for t in plan.types}
+        for page in source.datasets(by_key, self.batch_size):
+            m, a, r = self._page(registered, page, names, skip_missing, missing)
+            migrated, already, registry_only = migrated + m, already + a, registry_only + r
         for t in plan.types:
             for key, name, kind, _ in plan.collections:
                 if kind is CollectionType.TAGGED:
@@ -740,31 +784,29 @@ class _Migration:
 
     def _page(
         self,
-        t: _Type,
-        dataset_type: DatasetType,
-        page: list[tuple[Any, ...]],
+        registered: Mapping[int, tuple[DatasetType, DimensionGroup]],
+        page: list[tuple[str, _Type, int, tuple[Any, ...], tuple[Any, ...] | None]],
         runs: Mapping[int, str],
         skip_missing: bool,
         missing: list[str],
     ) -> tuple[int, int, int]:
         """Write one page of datasets in one transaction: (migrated, already, registry-only)."""
-        width = len(t.dimensions)
-        group = self.butler.dimensions.group(dataset_type.dimensions)
         ids = [uuid.UUID(row[0]) for row in page]
         known = self.registry.existing_dataset_ids(ids)
         files: dict[tuple[str, str], list[DatasetRef]] = {}
         bare: list[DatasetRef] = []
-        for dataset_id, row in zip(ids, page, strict=True):
+        for dataset_id, (_, t, run, values, stored) in zip(ids, page, strict=True):
             if dataset_id in known:
                 continue
-            values = dict(zip(t.dimensions, row[2 : 2 + width], strict=True))
+            dataset_type, group = registered[t.key]
             # A complete data ID, so that the writes below need not standardize it again.
-            data_id = DataCoordinate.from_required(group, values)
-            ref = DatasetRef(dataset_type, data_id, run=runs[row[1]], id=dataset_id)
-            path, formatter, component, located = row[2 + width :]
-            if path is None or not located:
+            values_by_name = dict(zip(t.dimensions, values, strict=True))
+            data_id = DataCoordinate.from_required(group, values_by_name)
+            ref = DatasetRef(dataset_type, data_id, run=runs[run], id=dataset_id)
+            if stored is None:
                 bare.append(ref)
                 continue
+            path, formatter, component = stored
             if component != _NO_COMPONENT:
                 raise RepositoryError(
                     f"Dataset {dataset_id} ({t.dataset_type.name}) of the daf_butler repository "
