@@ -575,20 +575,19 @@ class _Source:
             yield out
 
     def members(self, table: str, collection: int, size: int) -> Iterator[list[str]]:
-        last = ""
+        """Pages of the ids of datasets in ``collection``, by rowid: daf_butler's index on
+        ``collection_id`` keeps them in that order, so that no page sorts the collection."""
+        last = -1
         while True:
-            page = [
-                row[0]
-                for row in self._fetch(
-                    f'SELECT dataset_id FROM "{table}" WHERE collection_id = ? AND dataset_id > ? '
-                    "ORDER BY dataset_id LIMIT ?",
-                    (collection, last, size),
-                )
-            ]
-            if not page:
+            rows = self._fetch(
+                f'SELECT rowid, dataset_id FROM "{table}" WHERE collection_id = ? AND rowid > ? '
+                "ORDER BY rowid LIMIT ?",
+                (collection, last, size),
+            )
+            if not rows:
                 return
-            yield page
-            last = page[-1]
+            yield [row[1] for row in rows]
+            last = rows[-1][0]
 
     def certifications(self, table: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
         last = -1
