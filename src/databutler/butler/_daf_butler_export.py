@@ -52,6 +52,7 @@ from typing import Any
 from .._collection_type import CollectionType, Timespan
 from .._dataset_type import DatasetType
 from .._exceptions import DatabutlerError, ExportFormatError
+from .._leap_seconds import utc_from_tai
 from ..dimensions import DimensionUniverse
 from ._manifest import Manifest, ManifestFile, ManifestRef
 
@@ -104,20 +105,6 @@ _REGION_TAGS = tuple(
 # Dimensions daf_butler keeps no records of, whose values databutler does keep
 # as key-only records: made from the values the other records name.
 _RECORDLESS = ("band",)
-# TAI - UTC in seconds from each UTC date on (leap seconds since 1972, IERS).
-_LEAP_SECONDS = (
-    ((1972, 1, 1), 10), ((1972, 7, 1), 11), ((1973, 1, 1), 12), ((1974, 1, 1), 13),
-    ((1975, 1, 1), 14), ((1976, 1, 1), 15), ((1977, 1, 1), 16), ((1978, 1, 1), 17),
-    ((1979, 1, 1), 18), ((1980, 1, 1), 19), ((1981, 7, 1), 20), ((1982, 7, 1), 21),
-    ((1983, 7, 1), 22), ((1985, 7, 1), 23), ((1988, 1, 1), 24), ((1990, 1, 1), 25),
-    ((1991, 1, 1), 26), ((1992, 7, 1), 27), ((1993, 7, 1), 28), ((1994, 7, 1), 29),
-    ((1996, 1, 1), 30), ((1997, 7, 1), 31), ((1999, 1, 1), 32), ((2006, 1, 1), 33),
-    ((2009, 1, 1), 34), ((2012, 7, 1), 35), ((2015, 7, 1), 36), ((2017, 1, 1), 37),
-)  # fmt: skip
-_TAI_STARTS = tuple(
-    (datetime.datetime(*day, tzinfo=datetime.UTC) + datetime.timedelta(seconds=s), s)
-    for day, s in _LEAP_SECONDS
-)
 _TIME_TEXT = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?")
 _SNIFF_BYTES = 65536
 _SKIP_HINT = (
@@ -344,13 +331,10 @@ def tai_to_utc(text: str) -> datetime.datetime:
     tai = datetime.datetime.fromisoformat(f"{day}T{clock}").replace(
         tzinfo=datetime.UTC
     ) + datetime.timedelta(microseconds=round(nanoseconds / 1000))
-    offset = None
-    for start, seconds in _TAI_STARTS:
-        if tai >= start:
-            offset = seconds
-    if offset is None:
-        raise ValueError("times before 1972 (TAI) are not converted to UTC here")
-    return tai - datetime.timedelta(seconds=offset)
+    try:
+        return utc_from_tai(tai)
+    except ValueError:
+        raise ValueError("times before 1972 (TAI) are not converted to UTC here") from None
 
 
 def _utc(value: Any, where: str, label: str) -> datetime.datetime | None:

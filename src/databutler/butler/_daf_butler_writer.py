@@ -45,9 +45,10 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
 from .._exceptions import ExportFormatError
 from .._file_dataset import FileDataset
+from .._leap_seconds import tai_from_utc
 from ..dimensions import DataCoordinate, DimensionUniverse
 from ..registry import SqlRegistry
-from ._daf_butler_export import _TAI_STARTS, DESCRIPTION
+from ._daf_butler_export import DESCRIPTION
 
 __all__ = [
     "FORMAT_VERSION",
@@ -215,13 +216,12 @@ def utc_to_tai(when: datetime.datetime) -> str:
     if when.tzinfo is None:
         raise ValueError(f"time {when.isoformat()} has no time zone")
     utc = when.astimezone(datetime.UTC)
-    offset = None
-    for start, seconds in _TAI_STARTS:
-        if utc + datetime.timedelta(seconds=seconds) >= start:
-            offset = seconds
-    if offset is None:
-        raise ValueError(f"time {utc.isoformat()} is before 1972, where TAI is not converted")
-    tai = utc + datetime.timedelta(seconds=offset)
+    try:
+        tai = tai_from_utc(utc)
+    except ValueError:
+        raise ValueError(
+            f"time {utc.isoformat()} is before 1972, where TAI is not converted"
+        ) from None
     return tai.strftime("%Y-%m-%d %H:%M:%S.") + f"{tai.microsecond:06d}000"
 
 

@@ -24,6 +24,8 @@ import datetime
 import decimal
 import re
 
+from ..._leap_seconds import utc_from_tai
+
 __all__ = ["parse_time"]
 
 _ISO = re.compile(
@@ -37,21 +39,6 @@ _TEXT_FORMATS = ("iso", "isot")
 _SCALES = ("utc", "tai", "tt")
 _EXAMPLES = "T'2026-11-29T12:00:00', T'2026-11-29 12:00:00/tai' or T'61008.5/mjd'"
 
-# TAI - UTC in seconds from each UTC date on (leap seconds since 1972, IERS).
-_LEAP_SECONDS = (
-    ((1972, 1, 1), 10), ((1972, 7, 1), 11), ((1973, 1, 1), 12), ((1974, 1, 1), 13),
-    ((1975, 1, 1), 14), ((1976, 1, 1), 15), ((1977, 1, 1), 16), ((1978, 1, 1), 17),
-    ((1979, 1, 1), 18), ((1980, 1, 1), 19), ((1981, 7, 1), 20), ((1982, 7, 1), 21),
-    ((1983, 7, 1), 22), ((1985, 7, 1), 23), ((1988, 1, 1), 24), ((1990, 1, 1), 25),
-    ((1991, 1, 1), 26), ((1992, 7, 1), 27), ((1993, 7, 1), 28), ((1994, 7, 1), 29),
-    ((1996, 1, 1), 30), ((1997, 7, 1), 31), ((1999, 1, 1), 32), ((2006, 1, 1), 33),
-    ((2009, 1, 1), 34), ((2012, 7, 1), 35), ((2015, 7, 1), 36), ((2017, 1, 1), 37),
-)  # fmt: skip
-#: (the TAI instant from which TAI - UTC is ``seconds``, ``seconds``), in order.
-_TAI_STARTS = tuple(
-    (datetime.datetime(*day) + datetime.timedelta(seconds=seconds), seconds)
-    for day, seconds in _LEAP_SECONDS
-)
 _TT_MINUS_TAI = datetime.timedelta(seconds=32.184)
 _MJD_EPOCH = datetime.datetime(1858, 11, 17)
 _UNIX_EPOCH = datetime.datetime(1970, 1, 1)
@@ -157,13 +144,10 @@ def _shift(when: datetime.datetime, microseconds: int, text: str) -> datetime.da
 
 
 def _tai_to_utc(tai: datetime.datetime, text: str) -> datetime.datetime:
-    offset = None
-    for start, seconds in _TAI_STARTS:
-        if tai >= start:
-            offset = seconds
-    if offset is None:
+    try:
+        return utc_from_tai(tai)
+    except ValueError:
         raise ValueError(
             f"the time {text!r} is a TAI time before 1972, which is not converted to UTC; "
             "give it in UTC (/utc)"
-        )
-    return tai - datetime.timedelta(seconds=offset)
+        ) from None
