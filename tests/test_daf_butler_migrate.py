@@ -341,6 +341,19 @@ def test_refusals(source: Path, tmp_path: Path, case: str) -> None:
     assert hashes(source) == before
 
 
+def test_the_source_is_no_destination(source: Path, tmp_path: Path) -> None:
+    """Opening a daf_butler repository as a databutler one would write to its registry."""
+    before = hashes(source)
+    for dest in (source, source / "butler.yaml"):
+        with pytest.raises(RepositoryError, match="is the source"):
+            Butler.migrate_from(dest, dest, skip_unknown_fields=True)
+    other = Path(shutil.copytree(REPO, tmp_path / "other"))
+    with pytest.raises(RepositoryError, match="is a daf_butler repository"):
+        Butler.migrate_from(source, other, skip_unknown_fields=True)
+    assert hashes(source) == before
+    assert hashes(other) == hashes(REPO)
+
+
 def test_missing_artifact_is_named(source: Path, tmp_path: Path) -> None:
     (source / COADD_PATH).unlink()
     with pytest.raises(RepositoryError, match=r"Artifact .*coadd_summary_0_0.* is missing"):

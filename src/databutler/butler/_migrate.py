@@ -204,12 +204,17 @@ class _Source:
                 f"The registry of the daf_butler repository {path} ({self.db_path}) cannot be "
                 f"read as SQLite: {exc}. Check the file (and registry.db in butler.yaml)."
             ) from None
-        self.tables = {
-            row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        self.attributes = dict(self._fetch("SELECT name, value FROM butler_attributes"))
-        self._check_managers()
-        self.universe_config = self._universe_config()
+        try:
+            self.tables = {
+                row[0]
+                for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            self.attributes = dict(self._fetch("SELECT name, value FROM butler_attributes"))
+            self._check_managers()
+            self.universe_config = self._universe_config()
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -641,6 +646,7 @@ def migrate(
         raise InvalidArgumentError(f"batch_size must be a positive integer, not {batch_size!r}.")
     upstream = _Source(source)
     try:
+        _check_destination(upstream, destination)
         try:
             butler: Butler | None = Butler(destination, writeable=True)
         except RepositoryNotFoundError:
@@ -658,6 +664,27 @@ def migrate(
                 butler.close()
     finally:
         upstream.close()
+
+
+def _check_destination(source: _Source, destination: str | os.PathLike[str]) -> None:
+    """Refuse a destination that is the source, or another daf_butler repository.
+
+    Opening one as a databutler repository would write to its registry.
+    """
+    given = os.fspath(destination)
+    if "://" in given and not given.startswith("file://"):
+        return
+    path = Path(given.removeprefix("file://")).absolute()
+    if path.name == "butler.yaml":
+        path = path.parent
+    config = path / "butler.yaml"
+    same = path.exists() and os.path.samefile(path, source.root)
+    if same or (config.is_file() and "lsst.daf.butler" in config.read_text(errors="replace")):
+        raise RepositoryError(
+            f"The destination {path} is {'the source' if same else 'a daf_butler repository'}; "
+            "a migration writes a new databutler repository beside the daf_butler one and "
+            "leaves the source as it is. Give another directory as the destination."
+        )
 
 
 @dataclass(frozen=True, slots=True)
