@@ -54,7 +54,15 @@ from .._dataset_type import DatasetType
 from .._exceptions import DatabutlerError, ExportFormatError
 from .._leap_seconds import utc_from_tai
 from ..dimensions import DimensionUniverse
-from ._manifest import Manifest, ManifestFile, ManifestRef
+from ._manifest import (
+    Manifest,
+    ManifestFile,
+    ManifestRef,
+    as_list,
+    as_mapping,
+    as_string,
+    shortened,
+)
 
 __all__ = [
     "DESCRIPTION",
@@ -179,15 +187,15 @@ def read_daf_butler_export(
         counterpart of, or has data the universe has no room for.
     """
     where = str(file)
-    top = _mapping(_load(file), where, "the export")
+    top = as_mapping(_load(file), where, "the export")
     if top.get("description") != DESCRIPTION:
         raise ExportFormatError(
             f"{where} is not a daf_butler export: its 'description' is "
-            f"{_short(top.get('description'))}, not {DESCRIPTION!r}."
+            f"{shortened(top.get('description'))}, not {DESCRIPTION!r}."
         )
     legacy = _version(top.get("version"), where)
     reader = _Reader(where, universe, legacy)
-    for i, entry in enumerate(_list(top.get("data"), where, "'data'")):
+    for i, entry in enumerate(as_list(top.get("data"), where, "'data'")):
         reader.entry(entry, f"{where}: data[{i}]")
     export = reader.finish(file.parent, skip_dimensions, skip_unknown_fields)
     if export.skipped:
@@ -256,7 +264,7 @@ def _construct_uuid(loader: Any, node: Any) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise _constructor_error(node, f"!uuid {_short(value)} is not a UUID") from None
+        raise _constructor_error(node, f"!uuid {shortened(value)} is not a UUID") from None
 
 
 def _construct_time(loader: Any, node: Any) -> datetime.datetime:
@@ -264,7 +272,7 @@ def _construct_time(loader: Any, node: Any) -> datetime.datetime:
     try:
         return tai_to_utc(str(value))
     except ValueError as exc:
-        raise _constructor_error(node, f"{_TIME_TAG} {_short(value)}: {exc}") from None
+        raise _constructor_error(node, f"{_TIME_TAG} {shortened(value)}: {exc}") from None
 
 
 def _construct_timespan(loader: Any, node: Any) -> _Bounds:
@@ -347,7 +355,7 @@ def _utc(value: Any, where: str, label: str) -> datetime.datetime | None:
         return value.astimezone(datetime.UTC)
     raise ExportFormatError(
         f"{where}: {label} must be a time ({_TIME_TAG} or a YAML timestamp), not "
-        f"{type(value).__name__} {_short(value)}."
+        f"{type(value).__name__} {shortened(value)}."
     )
 
 
@@ -361,7 +369,7 @@ def _version(value: Any, where: str) -> bool:
     match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", str(value)) if isinstance(value, str) else None
     if match is None:
         raise ExportFormatError(
-            f"{where}: 'version' is {_short(value)}; a daf_butler export has version 0 or "
+            f"{where}: 'version' is {shortened(value)}; a daf_butler export has version 0 or "
             "'MAJOR.MINOR.PATCH'."
         )
     major, minor = int(match.group(1)), int(match.group(2))
@@ -408,23 +416,23 @@ class _Reader:
         self.certifications: list[tuple[str, str, Timespan, list[uuid.UUID]]] = []
 
     def entry(self, entry: Any, where: str) -> None:
-        fields = _mapping(entry, where, "the entry")
+        fields = as_mapping(entry, where, "the entry")
         kind = fields.get("type")
         if kind not in _ENTRY_TYPES:
             raise ExportFormatError(
-                f"{where}: 'type' is {_short(kind)}; a daf_butler export has entries of type "
+                f"{where}: 'type' is {shortened(kind)}; a daf_butler export has entries of type "
                 f"{', '.join(_ENTRY_TYPES)}."
             )
         getattr(self, f"_{kind}")(fields, f"{where} ({kind})")
 
     def _dimension(self, fields: Mapping[Any, Any], where: str) -> None:
-        element = _string(fields.get("element"), where, "'element'")
+        element = as_string(fields.get("element"), where, "'element'")
         rows = self.records.setdefault(element, [])
-        for i, row in enumerate(_list(fields.get("records"), where, "'records'")):
+        for i, row in enumerate(as_list(fields.get("records"), where, "'records'")):
             label = f"records[{i}]"
-            record = _mapping(row, where, label)
+            record = as_mapping(row, where, label)
             for key, value in record.items():
-                _string(key, where, f"a key of {label}")
+                as_string(key, where, f"a key of {label}")
                 if not isinstance(value, _RECORD_VALUES):
                     raise ExportFormatError(
                         f"{where}: {label}.{key} is a {type(value).__name__}; record values are "
@@ -433,26 +441,26 @@ class _Reader:
             rows.append((f"{where}: {label}", record))
 
     def _collection(self, fields: Mapping[Any, Any], where: str) -> None:
-        name = _string(fields.get("name"), where, "'name'")
+        name = as_string(fields.get("name"), where, "'name'")
         kind_name = fields.get("collection_type")
         kind = _collection_type(kind_name, where)
         self._declare(name, kind, where)
         doc = fields.get("doc")
         if doc is not None:
-            self.docs[name] = _string(doc, where, "'doc'")
+            self.docs[name] = as_string(doc, where, "'doc'")
         if kind is CollectionType.RUN:
             self.runs.append(name)
         elif kind is CollectionType.CHAINED:
             children = []
-            for i, child in enumerate(_list(fields.get("children"), where, "'children'")):
+            for i, child in enumerate(as_list(fields.get("children"), where, "'children'")):
                 # Old exports give [name, dataset type restriction]; restrictions are gone.
                 if isinstance(child, list) and len(child) == 2:
                     child = child[0]
-                children.append(_string(child, where, f"children[{i}]"))
+                children.append(as_string(child, where, f"children[{i}]"))
             self.chains[name] = tuple(children)
 
     def _run(self, fields: Mapping[Any, Any], where: str) -> None:
-        name = _string(fields.get("name"), where, "'name'")
+        name = as_string(fields.get("name"), where, "'name'")
         self._declare(name, CollectionType.RUN, where)
         self.runs.append(name)
 
@@ -464,12 +472,12 @@ class _Reader:
             )
 
     def _dataset_type(self, fields: Mapping[Any, Any], where: str) -> None:
-        name = _string(fields.get("name"), where, "'name'")
+        name = as_string(fields.get("name"), where, "'name'")
         dimensions = tuple(
-            _string(d, where, f"dimensions[{i}]")
-            for i, d in enumerate(_list(fields.get("dimensions"), where, "'dimensions'"))
+            as_string(d, where, f"dimensions[{i}]")
+            for i, d in enumerate(as_list(fields.get("dimensions"), where, "'dimensions'"))
         )
-        storage_class = _string(fields.get("storage_class"), where, "'storage_class'")
+        storage_class = as_string(fields.get("storage_class"), where, "'storage_class'")
         is_calibration = fields.get("is_calibration", False)
         if not isinstance(is_calibration, bool):
             raise ExportFormatError(f"{where}: 'is_calibration' must be true or false.")
@@ -481,11 +489,11 @@ class _Reader:
             )
 
     def _dataset(self, fields: Mapping[Any, Any], where: str) -> None:
-        dataset_type = _string(fields.get("dataset_type"), where, "'dataset_type'")
-        run = _string(fields.get("run"), where, "'run'")
-        for i, row in enumerate(_list(fields.get("records"), where, "'records'")):
+        dataset_type = as_string(fields.get("dataset_type"), where, "'dataset_type'")
+        run = as_string(fields.get("run"), where, "'run'")
+        for i, row in enumerate(as_list(fields.get("records"), where, "'records'")):
             label = f"{where}: records[{i}]"
-            record = _mapping(row, label, "the record")
+            record = as_mapping(row, label, "the record")
             ids = record.get("dataset_id")
             data_ids = record.get("data_id")
             # A file of one dataset may give its id and data ID alone, not in lists.
@@ -502,10 +510,10 @@ class _Reader:
                     f"{label}: the dataset has no 'path': the export holds no file for it "
                     "(exported without a datastore?). Export it again with its files."
                 )
-            path = _string(path, label, "'path'")
+            path = as_string(path, label, "'path'")
             formatter = record.get("formatter")
             if formatter is not None:
-                formatter = _formatter(_string(formatter, label, "'formatter'"), label, path)
+                formatter = _formatter(as_string(formatter, label, "'formatter'"), label, path)
             datasets = [
                 _Dataset(
                     self._id(dataset_id, label, f"dataset_id[{n}]"),
@@ -518,23 +526,23 @@ class _Reader:
             self.files.append(_File(path, formatter, datasets, label))
 
     def _associations(self, fields: Mapping[Any, Any], where: str) -> None:
-        collection = _string(fields.get("collection"), where, "'collection'")
+        collection = as_string(fields.get("collection"), where, "'collection'")
         kind = _collection_type(fields.get("collection_type"), where)
         if kind is CollectionType.TAGGED:
-            ids = _list(fields.get("dataset_ids"), where, "'dataset_ids'")
+            ids = as_list(fields.get("dataset_ids"), where, "'dataset_ids'")
             members = self.tags.setdefault(collection, [])
             members.extend(
                 (where, self._id(i, where, f"dataset_ids[{n}]")) for n, i in enumerate(ids)
             )
         elif kind is CollectionType.CALIBRATION:
-            ranges = _list(fields.get("validity_ranges"), where, "'validity_ranges'")
+            ranges = as_list(fields.get("validity_ranges"), where, "'validity_ranges'")
             for n, entry in enumerate(ranges):
                 label = f"validity_ranges[{n}]"
-                found = _mapping(entry, where, label)
+                found = as_mapping(entry, where, label)
                 timespan = self._timespan(found, where, label)
                 ids = [
                     self._id(i, where, f"{label}.dataset_ids[{m}]")
-                    for m, i in enumerate(_list(found.get("dataset_ids"), where, label))
+                    for m, i in enumerate(as_list(found.get("dataset_ids"), where, label))
                 ]
                 self.certifications.append((where, collection, timespan, ids))
         else:
@@ -548,7 +556,7 @@ class _Reader:
             if not isinstance(bounds, _Bounds):
                 raise ExportFormatError(
                     f"{where}: {label}.timespan must be tagged {_TIMESPAN_TAG}, not "
-                    f"{type(bounds).__name__} {_short(bounds)}."
+                    f"{type(bounds).__name__} {shortened(bounds)}."
                 )
         else:  # the older form, 'begin' and 'end' beside the ids
             bounds = _Bounds(found.get("begin"), found.get("end"))
@@ -576,7 +584,7 @@ class _Reader:
             except ValueError:
                 pass
         raise ExportFormatError(
-            f"{where}: {label} is {_short(value)}; a dataset id is a !uuid"
+            f"{where}: {label} is {shortened(value)}; a dataset id is a !uuid"
             + (" or, in a version-0 export, an integer." if self.legacy else ".")
         )
 
@@ -884,49 +892,19 @@ def _collection_type(value: Any, where: str) -> CollectionType:
     names = [kind.name for kind in CollectionType]
     if not isinstance(value, str) or value not in names:
         raise ExportFormatError(
-            f"{where}: 'collection_type' is {_short(value)}; expected one of {', '.join(names)}."
+            f"{where}: 'collection_type' is {shortened(value)}; expected one of {', '.join(names)}."
         )
     return CollectionType[value]
 
 
 def _data_id(value: Any, where: str, label: str) -> dict[str, int | str]:
-    data_id = _mapping(value, where, label)
+    data_id = as_mapping(value, where, label)
     out: dict[str, int | str] = {}
     for key, item in data_id.items():
-        _string(key, where, f"a key of {label}")
+        as_string(key, where, f"a key of {label}")
         if isinstance(item, bool) or not isinstance(item, int | str):
             raise ExportFormatError(
-                f"{where}: {label} value {key}={_short(item)} must be an integer or a string."
+                f"{where}: {label} value {key}={shortened(item)} must be an integer or a string."
             )
         out[key] = item
     return out
-
-
-def _mapping(value: Any, where: str, label: str) -> Mapping[Any, Any]:
-    if not isinstance(value, Mapping):
-        raise ExportFormatError(
-            f"{where}: {label} must be a mapping, not {type(value).__name__} {_short(value)}."
-        )
-    return value
-
-
-def _list(value: Any, where: str, label: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ExportFormatError(
-            f"{where}: {label} must be a list, not {type(value).__name__} {_short(value)}."
-        )
-    return value
-
-
-def _string(value: Any, where: str, label: str) -> str:
-    if not isinstance(value, str) or not value or "\x00" in value:
-        raise ExportFormatError(
-            f"{where}: {label} must be a non-empty string, not {type(value).__name__} "
-            f"{_short(value)}."
-        )
-    return value
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

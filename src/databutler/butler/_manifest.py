@@ -43,9 +43,13 @@ __all__ = [
     "ManifestFile",
     "ManifestRef",
     "artifact_path",
+    "as_list",
+    "as_mapping",
+    "as_string",
     "check_records",
     "read_manifest",
     "resolve_refs",
+    "shortened",
 ]
 
 #: The manifest layout version.
@@ -105,7 +109,7 @@ def read_manifest(directory: Path) -> Manifest:
     """
     candidate, data = _load(directory)
     where = str(candidate)
-    top = _mapping(data, where, "the manifest")
+    top = as_mapping(data, where, "the manifest")
     if top.get("databutler_export") != EXPORT_VERSION:
         raise ExportFormatError(
             f"{where} is not a databutler export of version {EXPORT_VERSION} "
@@ -123,30 +127,31 @@ def read_manifest(directory: Path) -> Manifest:
         )
     types = tuple(
         _dataset_type(entry, f"{where}: dataset_types[{i}]")
-        for i, entry in enumerate(_list(top.get("dataset_types"), where, "'dataset_types'"))
+        for i, entry in enumerate(as_list(top.get("dataset_types"), where, "'dataset_types'"))
     )
     declared = {t.name for t in types}
     files = tuple(
         _file(entry, f"{where}: files[{i}]", declared)
-        for i, entry in enumerate(_list(top.get("files"), where, "'files'"))
+        for i, entry in enumerate(as_list(top.get("files"), where, "'files'"))
     )
     dimensions: dict[str, list[dict[str, Any]]] = {}
-    for name, rows in _mapping(top.get("dimensions") or {}, where, "'dimensions'").items():
+    for name, rows in as_mapping(top.get("dimensions") or {}, where, "'dimensions'").items():
         label = f"dimensions[{name!r}]"
-        _string(name, where, f"a key of {label}")
+        as_string(name, where, f"a key of {label}")
         dimensions[name] = [
-            _record(row, where, f"{label}[{i}]") for i, row in enumerate(_list(rows, where, label))
+            _record(row, where, f"{label}[{i}]")
+            for i, row in enumerate(as_list(rows, where, label))
         ]
     runs = tuple(
-        _string(run, where, f"runs[{i}]")
-        for i, run in enumerate(_list(top.get("runs") or [], where, "'runs'"))
+        as_string(run, where, f"runs[{i}]")
+        for i, run in enumerate(as_list(top.get("runs") or [], where, "'runs'"))
     )
     tags: dict[str, list[uuid.UUID]] = {}
-    for tag, ids in _mapping(top.get("tags") or {}, where, "'tags'").items():
-        _string(tag, where, "a key of 'tags'")
+    for tag, ids in as_mapping(top.get("tags") or {}, where, "'tags'").items():
+        as_string(tag, where, "a key of 'tags'")
         tags[tag] = [
             _uuid(i, where, f"tags[{tag!r}][{n}]")
-            for n, i in enumerate(_list(ids, where, f"tags[{tag!r}]"))
+            for n, i in enumerate(as_list(ids, where, f"tags[{tag!r}]"))
         ]
     ids = {ref.id for entry in files for ref in entry.refs}
     for tag, members in tags.items():
@@ -328,14 +333,14 @@ def _load(directory: Path) -> tuple[Path, Any]:
 
 
 def _dataset_type(entry: Any, where: str) -> DatasetType:
-    fields = _mapping(entry, where, "the entry")
+    fields = as_mapping(entry, where, "the entry")
     _known_keys(fields, _TYPE_KEYS, where)
-    name = _string(fields.get("name"), where, "'name'")
+    name = as_string(fields.get("name"), where, "'name'")
     dimensions = [
-        _string(d, where, f"dimensions[{i}]")
-        for i, d in enumerate(_list(fields.get("dimensions"), where, "'dimensions'"))
+        as_string(d, where, f"dimensions[{i}]")
+        for i, d in enumerate(as_list(fields.get("dimensions"), where, "'dimensions'"))
     ]
-    storage_class = _string(fields.get("storage_class"), where, "'storage_class'")
+    storage_class = as_string(fields.get("storage_class"), where, "'storage_class'")
     is_calibration = fields.get("is_calibration", False)
     if not isinstance(is_calibration, bool):
         raise ExportFormatError(f"{where}: 'is_calibration' must be true or false.")
@@ -351,15 +356,15 @@ def _dataset_type(entry: Any, where: str) -> DatasetType:
 
 
 def _file(entry: Any, where: str, declared: set[str]) -> ManifestFile:
-    fields = _mapping(entry, where, "the entry")
+    fields = as_mapping(entry, where, "the entry")
     _known_keys(fields, _FILE_KEYS, where)
-    path = _string(fields.get("path"), where, "'path'")
+    path = as_string(fields.get("path"), where, "'path'")
     formatter = fields.get("formatter")
     if formatter is not None:
-        _string(formatter, where, "'formatter'")
+        as_string(formatter, where, "'formatter'")
     refs = tuple(
         _ref(r, f"{where}.refs[{i}]", declared)
-        for i, r in enumerate(_list(fields.get("refs"), where, "'refs'"))
+        for i, r in enumerate(as_list(fields.get("refs"), where, "'refs'"))
     )
     if not refs:
         raise ExportFormatError(f"{where}: 'refs' is empty; every file holds a dataset.")
@@ -367,18 +372,18 @@ def _file(entry: Any, where: str, declared: set[str]) -> ManifestFile:
 
 
 def _ref(entry: Any, where: str, declared: set[str]) -> ManifestRef:
-    fields = _mapping(entry, where, "the entry")
+    fields = as_mapping(entry, where, "the entry")
     _known_keys(fields, _REF_KEYS, where)
     dataset_id = _uuid(fields.get("id"), where, "'id'")
-    dataset_type = _string(fields.get("dataset_type"), where, "'dataset_type'")
+    dataset_type = as_string(fields.get("dataset_type"), where, "'dataset_type'")
     if dataset_type not in declared:
         raise ExportFormatError(
             f"{where}: dataset type {dataset_type!r} is not among the manifest's dataset_types."
         )
-    run = _string(fields.get("run"), where, "'run'")
-    data_id = _mapping(fields.get("data_id"), where, "'data_id'")
+    run = as_string(fields.get("run"), where, "'run'")
+    data_id = as_mapping(fields.get("data_id"), where, "'data_id'")
     for key, value in data_id.items():
-        _string(key, where, "a data ID key")
+        as_string(key, where, "a data ID key")
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise ExportFormatError(
                 f"{where}: data ID value {key}={value!r} must be an integer or a string."
@@ -387,9 +392,9 @@ def _ref(entry: Any, where: str, declared: set[str]) -> ManifestRef:
 
 
 def _record(row: Any, where: str, label: str) -> dict[str, Any]:
-    fields = _mapping(row, where, label)
+    fields = as_mapping(row, where, label)
     for key, value in fields.items():
-        _string(key, where, f"a key of {label}")
+        as_string(key, where, f"a key of {label}")
         if not isinstance(value, _SCALARS):
             raise ExportFormatError(
                 f"{where}: {label}.{key} is a {type(value).__name__}; record values are "
@@ -407,27 +412,30 @@ def _known_keys(fields: Mapping[Any, Any], allowed: set[str], where: str) -> Non
         )
 
 
-def _mapping(value: Any, where: str, label: str) -> Mapping[Any, Any]:
+def as_mapping(value: Any, where: str, label: str) -> Mapping[Any, Any]:
+    """``value`` if it is a mapping, else an `ExportFormatError` naming ``where`` and ``label``."""
     if not isinstance(value, Mapping):
         raise ExportFormatError(
-            f"{where}: {label} must be a mapping, not {type(value).__name__} {_short(value)}."
+            f"{where}: {label} must be a mapping, not {type(value).__name__} {shortened(value)}."
         )
     return value
 
 
-def _list(value: Any, where: str, label: str) -> list[Any]:
+def as_list(value: Any, where: str, label: str) -> list[Any]:
+    """``value`` if it is a list, else an `ExportFormatError` naming ``where`` and ``label``."""
     if not isinstance(value, list):
         raise ExportFormatError(
-            f"{where}: {label} must be a list, not {type(value).__name__} {_short(value)}."
+            f"{where}: {label} must be a list, not {type(value).__name__} {shortened(value)}."
         )
     return value
 
 
-def _string(value: Any, where: str, label: str) -> str:
-    if not isinstance(value, str) or not value:
+def as_string(value: Any, where: str, label: str) -> str:
+    """``value`` if it is a non-empty string without NUL, else an `ExportFormatError`."""
+    if not isinstance(value, str) or not value or "\x00" in value:
         raise ExportFormatError(
             f"{where}: {label} must be a non-empty string, not {type(value).__name__} "
-            f"{_short(value)}."
+            f"{shortened(value)}."
         )
     try:
         value.encode("utf-8")
@@ -439,13 +447,14 @@ def _string(value: Any, where: str, label: str) -> str:
 
 
 def _uuid(value: Any, where: str, label: str) -> uuid.UUID:
-    text = _string(value, where, label)
+    text = as_string(value, where, label)
     try:
         return uuid.UUID(text)
     except ValueError:
-        raise ExportFormatError(f"{where}: {label} {_short(text)} is not a UUID.") from None
+        raise ExportFormatError(f"{where}: {label} {shortened(text)} is not a UUID.") from None
 
 
-def _short(value: Any) -> str:
+def shortened(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters for an error message."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
