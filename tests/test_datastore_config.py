@@ -113,7 +113,7 @@ def test_register_kind(registry: SqlRegistry) -> None:
             {"kind": "file", "name": "f", "root": "/r", "colour": "red"},
             "Unknown key\\(s\\) 'colour' in file datastore configuration; valid keys are "
             "'checksum', 'formatters', 'fsync', 'kind', 'name', 'records_table', 'root', "
-            "'templates', 'trust'",
+            "'storage_classes', 'templates', 'trust'",
         ),
         ({"kind": "file", "root": "/r"}, "File datastore configuration lacks required key 'name'"),
         ({"kind": "file", "name": "f"}, "File datastore 'f' lacks required key 'root'"),

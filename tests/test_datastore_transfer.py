@@ -28,7 +28,7 @@ from databutler.datastores import (
 from databutler.datastores.resources import InvalidPathError
 from databutler.datastores.resources.s3 import S3Store
 from databutler.registry import SqlRegistry
-from databutler.testing.datastore import copy_datasets, make_refs
+from databutler.testing.datastore import ANY_OBJECT, copy_datasets, make_refs
 from databutler.testing.s3 import make_bucket, s3_endpoint
 
 
@@ -106,7 +106,7 @@ class TestZip:
     def test_named_archive_and_records(
         self, registry: SqlRegistry, datastore: FileDatastore
     ) -> None:
-        refs = make_refs(registry, 2)
+        refs = make_refs(registry, 2, storage_class=ANY_OBJECT)  # formats by the objects' types
         datastore.put_zip([({"a": 1}, refs[0]), (b"raw", refs[1])], name="batch-1")
         records = list(datastore.records.fetch())
         assert {r["path"] for r in records} == {"zips/batch-1.zip"}
@@ -216,7 +216,7 @@ class TestIngestZip:
     def test_in_place(
         self, registry: SqlRegistry, datastore: FileDatastore, tmp_path: Path
     ) -> None:
-        (ref,) = make_refs(registry, 1)
+        (ref,) = make_refs(registry, 1, storage_class=ANY_OBJECT)  # a list, not a dict
         inside = self._zip(tmp_path / "store", {"a.json": b"[1]"})
         datastore.ingest_zip(inside, {"a.json": ref}, transfer=None)
         assert datastore.get(ref) == [1]
@@ -287,9 +287,9 @@ class TestIngestZip:
 
 
 def two_repositories(
-    registry: SqlRegistry, other_registry: SqlRegistry, n: int
+    registry: SqlRegistry, other_registry: SqlRegistry, n: int, storage_class: str = ANY_OBJECT
 ) -> list[DatasetRef]:
-    refs = make_refs(registry, n)
+    refs = make_refs(registry, n, storage_class=storage_class)
     copy_datasets(registry, other_registry, refs)
     return refs
 
@@ -534,7 +534,7 @@ class TestTrust:
     def test_formatter_by_extension(
         self, registry: SqlRegistry, other_registry: SqlRegistry, tmp_path: Path
     ) -> None:
-        refs = make_refs(registry, 3)
+        refs = make_refs(registry, 3, storage_class=ANY_OBJECT)  # formats by the objects' types
         copy_datasets(registry, other_registry, refs)
         objects = [(np.arange(4), refs[0]), (b"\x00raw", refs[1]), ({"y": 1}, refs[2])]
         writer = FileDatastore(

@@ -67,6 +67,7 @@ from ..registry.interfaces import DatastoreRegistryBridgeManager
 from .database import database_factory
 
 __all__ = [
+    "ANY_OBJECT",
     "REGISTRY_KINDS",
     "DatastoreBackend",
     "DatastoreTests",
@@ -104,14 +105,26 @@ class DatastoreBackend(Generic[D]):
         return not any(self.backdoor(datastore).values())
 
 
-def make_refs(registry: SqlRegistry, n: int, run: str = "run") -> list[DatasetRef]:
-    """``n`` new datasets of type ``thing`` (one per detector) in ``run``."""
-    if "thing" not in [t.name for t in registry.queryDatasetTypes()]:
+#: A storage class no registry defines: its datasets take any object, written by the
+#: formatter its type calls for (what tests of other things than storage classes want).
+ANY_OBJECT = "AnyObject"
+
+
+def make_refs(
+    registry: SqlRegistry, n: int, run: str = "run", *, storage_class: str = "StructuredDataDict"
+) -> list[DatasetRef]:
+    """``n`` new datasets of type ``thing`` (one per detector) in ``run``.
+
+    ``thing`` is registered with ``storage_class`` (`ANY_OBJECT` for datasets
+    of any kind) unless the registry has it already.
+    """
+    if not list(registry.queryDimensionRecords("instrument")):
         registry.insertDimensionData("instrument", {"instrument": "Cam"})
         registry.insertDimensionData(
             "detector", *({"instrument": "Cam", "detector": d} for d in range(100))
         )
-        registry.registerDatasetType(DatasetType("thing", ["detector"], "StructuredDataDict"))
+    if "thing" not in [t.name for t in registry.queryDatasetTypes()]:
+        registry.registerDatasetType(DatasetType("thing", ["detector"], storage_class))
     registry.registerRun(run)
     taken = len(registry.queryDatasets("thing", collections=run))
     return registry.insertDatasets(
@@ -121,10 +134,11 @@ def make_refs(registry: SqlRegistry, n: int, run: str = "run") -> list[DatasetRe
 
 def copy_datasets(source: SqlRegistry, target: SqlRegistry, refs: list[DatasetRef]) -> None:
     """Insert the datasets ``refs`` of ``source`` into ``target``, keeping their ids."""
-    make_refs(target, 0)  # the dimension records and the dataset types
     for ref in refs:
         if ref.datasetType.name not in [t.name for t in target.queryDatasetTypes()]:
             target.registerDatasetType(ref.datasetType)
+    make_refs(target, 0)  # the dimension records (and ``thing``, if no ref has it)
+    for ref in refs:
         if ref.run is not None:
             target.registerRun(ref.run)
     target.import_datasets(refs)
