@@ -407,6 +407,7 @@ def test_error_names_cover_the_tree() -> None:
         "RepositoryError",
         "RepositoryNotFoundError",
         "SchemaAlreadyDefinedError",
+        "StorageClassError",
         "TransactionAbortedError",
         "TransferModeError",
         "UnknownDimensionError",
