@@ -341,6 +341,16 @@ def test_refusals(source: Path, tmp_path: Path, case: str) -> None:
     assert hashes(source) == before
 
 
+def test_records_of_dimensions_databutler_lacks_are_counted(source: Path, tmp_path: Path) -> None:
+    _sql(source, "INSERT INTO ssp_hypothesis_table (name) VALUES ('h1'), ('h2')")
+    with pytest.raises(
+        RepositoryError, match="2 record\\(s\\) of dimension 'ssp_hypothesis_table'"
+    ):
+        Butler.migrate_from(source, tmp_path / "dest")
+    report = Butler.migrate_from(source, tmp_path / "dest", skip_unknown_fields=True)
+    assert report.skipped_fields["ssp_hypothesis_table"] == 2 and report.ok
+
+
 def test_the_source_is_no_destination(source: Path, tmp_path: Path) -> None:
     """Opening a daf_butler repository as a databutler one would write to its registry."""
     before = hashes(source)

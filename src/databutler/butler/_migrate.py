@@ -365,12 +365,23 @@ class _Source:
 
     # -- dimension records ------------------------------------------------------------------
 
-    def records(self) -> dict[str, list[tuple[str, Mapping[str, Any]]]]:
-        """Every dimension record, as `_map_records` takes them (times as UTC datetimes)."""
+    def records(
+        self, universe: DimensionUniverse
+    ) -> tuple[dict[str, list[tuple[str, Mapping[str, Any]]]], dict[str, int]]:
+        """The dimension records `_map_records` maps (times as UTC datetimes), and how many
+        records each dimension the universe lacks has (counted, not read: those, such as
+        ``visit_detector_region``, can be as many as the datasets). ``group`` is read:
+        default groups are dropped rather than counted."""
         found: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+        unknown: dict[str, int] = {}
         for element, description in self.universe_config["elements"].items():
             if element not in self.tables or not isinstance(description, Mapping):
                 continue  # no table of its own (a view, like band)
+            if element not in universe and element != "group":
+                (count,) = self._fetch(f'SELECT count(*) FROM "{element}"')[0]
+                if count:
+                    unknown[element] = count
+                continue
             fields = [*description.get("keys", ()), *description.get("metadata", ())]
             hashes = {
                 f["name"] for f in fields if isinstance(f, Mapping) and f.get("type") == "hash"
@@ -378,7 +389,13 @@ class _Source:
             flags = {
                 f["name"] for f in fields if isinstance(f, Mapping) and f.get("type") == "bool"
             }
-            cursor = self.db.execute(f'SELECT * FROM "{element}"')
+            try:
+                cursor = self.db.execute(f'SELECT * FROM "{element}"')
+            except sqlite3.Error as exc:
+                raise RepositoryError(
+                    f"The {element} table of the daf_butler repository {self.root} cannot be "
+                    f"read ({exc}); it may be damaged."
+                ) from None
             columns = [c[0] for c in cursor.description]
             rows = found.setdefault(element, [])
             for n, values in enumerate(cursor):
@@ -396,7 +413,7 @@ class _Source:
                         value = bool(value)
                     record[column] = value
                 rows.append((where, record))
-        return found
+        return found, unknown
 
     def _time(self, ns: int, where: str) -> datetime.datetime:
         seconds, rest = divmod(int(ns), 1_000_000_000)
@@ -708,12 +725,13 @@ class _Plan:
         collections = source.collections()
         chains = source.chains({key: name for key, name, _, _ in collections})
         skipped: dict[str, int] = {}
-        found = source.records()
+        found, unknown = source.records(universe)
         _drop_default_groups(universe, found)
         try:
             records = _map_records(universe, found, True, skipped)
         except ExportFormatError as exc:
             raise RepositoryError(str(exc)) from None
+        skipped.update(unknown)
         if skipped and not skip_unknown:
             problems = [
                 f"{n} record(s) of dimension {name!r}" if "." not in name
