@@ -13,26 +13,24 @@ releases, and its file datastore — and writes a databutler repository:
    the same choice, with the same kind of error).
 2. Dimension records, dataset types and collections are written (existing
    identical ones are kept: a second run continues the first).
-3. Datasets stream in keyset pages of ``batch_size`` per dataset type; each
-   page is one transaction (registry rows, datastore records, bridge rows),
-   datasets the destination has already are skipped. Artifacts stay where
-   they are (``direct``) or are copied (``copy``).
+3. Datasets stream in keyset pages of ``batch_size`` (one walk of the
+   ``dataset`` table by id); each page is one transaction (registry rows,
+   datastore records, bridge rows), datasets the destination has already are
+   skipped. Artifacts stay where they are (``direct``) or are copied (``copy``).
 4. TAGGED memberships and certifications, in pages; then the chains.
 5. The destination is verified.
 
-The source is only read: its database is opened read-only.
+The source is only read (`._daf_butler_repository` reads it): its database
+is opened read-only, and a destination that is the source, or another
+daf_butler repository, is refused.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime
-import json
 import logging
 import os
-import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,9 +39,7 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
-    DatabutlerError,
     ExportFormatError,
-    IncompatibleVersionError,
     InvalidArgumentError,
     RepositoryError,
     RepositoryNotFoundError,
@@ -55,8 +51,12 @@ from ._daf_butler_export import (
     _add_recordless,
     _drop_default_groups,
     _map_records,
-    _Region,
-    tai_to_utc,
+)
+from ._daf_butler_repository import (
+    NO_COMPONENT,
+    DafButlerRepository,
+    DatasetRow,
+    DatasetTypeTables,
 )
 from ._exchange import _sync_records
 
@@ -71,57 +71,6 @@ _LOG = logging.getLogger(__name__)
 #: The transfer modes of a migration: artifacts left in place, or copied.
 TRANSFERS = ("direct", "copy")
 
-#: The registry managers read here: their class names (as ``butler_attributes``
-#: and ``butler.yaml`` spell them) and the (major, minor) schema versions.
-_MANAGERS: Mapping[str, tuple[frozenset[str], tuple[int, int]]] = {
-    "attributes": (
-        frozenset({"lsst.daf.butler.registry.attributes.DefaultButlerAttributeManager"}),
-        (1, 0),
-    ),
-    "dimensions": (
-        frozenset(
-            {"lsst.daf.butler.registry.dimensions.static.StaticDimensionRecordStorageManager"}
-        ),
-        (6, 0),
-    ),
-    "collections": (
-        frozenset(
-            {"lsst.daf.butler.registry.collections.synthIntKey.SynthIntKeyCollectionManager"}
-        ),
-        (2, 0),
-    ),
-    "datasets": (
-        frozenset(
-            {
-                "lsst.daf.butler.registry.datasets.byDimensions."
-                "ByDimensionsDatasetRecordStorageManagerUUID",
-                "lsst.daf.butler.registry.datasets.byDimensions._manager."
-                "ByDimensionsDatasetRecordStorageManagerUUID",
-            }
-        ),
-        (2, 0),
-    ),
-    "opaque": (
-        frozenset({"lsst.daf.butler.registry.opaque.ByNameOpaqueTableStorageManager"}),
-        (0, 2),
-    ),
-    "datastores": (
-        frozenset(
-            {"lsst.daf.butler.registry.bridge.monolithic.MonolithicDatastoreRegistryBridgeManager"}
-        ),
-        (0, 2),
-    ),
-}
-_FILE_DATASTORE = "lsst.daf.butler.datastores.fileDatastore.FileDatastore"
-_ROOT_TOKEN = "<butlerRoot>"
-# daf_butler's CollectionType values.
-_COLLECTION_TYPES = {1: CollectionType.RUN, 2: CollectionType.TAGGED, 3: CollectionType.CHAINED,
-                     4: CollectionType.CALIBRATION}  # fmt: skip
-# The bounds daf_butler stores for a timespan unbounded at either end (TAI ns).
-_NS_MIN = 0
-_NS_MAX = 4102444800000000000
-_NO_COMPONENT = "__NULL_STRING__"
-_EPOCH = datetime.datetime(1970, 1, 1)
 _SKIP_HINT = (
     "Pass skip_unknown_fields=True (databutler migrate --skip-unknown-fields) to migrate "
     "without them."
@@ -161,481 +110,6 @@ class MigrationReport:
         return self.verify.ok
 
 
-# -- the source -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Type:
-    key: int
-    dataset_type: DatasetType
-    dimensions: tuple[str, ...]
-    tags: str
-    calibs: str | None
-
-
-class _Source:
-    """A daf_butler repository, read-only: its configuration, managers and tables."""
-
-    def __init__(self, source: str | os.PathLike[str]) -> None:
-        given = os.fspath(source)
-        if "://" in given and not given.startswith("file://"):
-            raise RepositoryError(
-                f"{given}: only local daf_butler repositories are migrated; copy the "
-                "repository (butler.yaml, registry and datastore) to a local directory first."
-            )
-        path = Path(given.removeprefix("file://")).absolute()
-        if path.is_file():
-            path = path.parent
-        config_file = path / "butler.yaml"
-        if not config_file.is_file():
-            raise RepositoryNotFoundError(
-                f"{path} is not a daf_butler repository: it has no butler.yaml. Give the "
-                "repository's root directory (or its butler.yaml)."
-            )
-        self.root = path
-        self.config = self._read_config(config_file)
-        self.db_path = self._db_path()
-        self.datastore_root, self.records_table = self._datastore()
-        try:
-            self.db = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True)
-            self.db.execute("SELECT 1 FROM sqlite_master").fetchall()
-        except sqlite3.Error as exc:
-            raise RepositoryError(
-                f"The registry of the daf_butler repository {path} ({self.db_path}) cannot be "
-                f"read as SQLite: {exc}. Check the file (and registry.db in butler.yaml)."
-            ) from None
-        try:
-            self.tables = {
-                row[0]
-                for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            self.attributes = dict(self._fetch("SELECT name, value FROM butler_attributes"))
-            self._check_managers()
-            self.universe_config = self._universe_config()
-        except BaseException:
-            self.db.close()
-            raise
-
-    def close(self) -> None:
-        self.db.close()
-
-    def _fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self.db.execute(sql, parameters).fetchall()
-        except sqlite3.Error as exc:
-            raise RepositoryError(
-                f"The registry of the daf_butler repository {self.root} is not laid out as "
-                f"databutler reads it ({exc}); it may be damaged, or made by managers this "
-                "migration does not read."
-            ) from None
-
-    def _read_config(self, file: Path) -> Mapping[str, Any]:
-        import yaml
-
-        try:
-            config = yaml.safe_load(file.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise RepositoryError(f"{file} is not valid YAML: {exc}") from None
-        if not isinstance(config, Mapping):
-            raise RepositoryError(f"{file} is not a daf_butler configuration (a mapping).")
-        return config
-
-    def _section(self, name: str) -> Mapping[str, Any]:
-        section = self.config.get(name) or {}
-        if not isinstance(section, Mapping):
-            raise RepositoryError(f"{self.root}/butler.yaml: {name!r} is not a mapping.")
-        return section
-
-    def _db_path(self) -> Path:
-        uri = self._section("registry").get("db", f"sqlite:///{_ROOT_TOKEN}/gen3.sqlite3")
-        if not isinstance(uri, str):
-            raise RepositoryError(f"{self.root}/butler.yaml: registry.db is not a string.")
-        uri = uri.replace(_ROOT_TOKEN, str(self.root))
-        scheme = uri.partition(":")[0].partition("+")[0].lower()
-        if scheme in ("postgresql", "postgres"):
-            raise RepositoryError(
-                f"The daf_butler repository {self.root} keeps its registry in PostgreSQL "
-                f"({uri.partition('@')[2] or uri}): PostgreSQL sources are not supported yet. "
-                "Export it with daf_butler ('butler export') and import the export with "
-                "'databutler import', or copy it into a SQLite daf_butler repository first."
-            )
-        if scheme != "sqlite" or not uri.startswith("sqlite:///"):
-            raise RepositoryError(
-                f"{self.root}/butler.yaml: registry.db is {uri!r}; only SQLite registries "
-                "(sqlite:///path) are migrated."
-            )
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.is_absolute():
-            path = self.root / path
-        if not path.is_file():
-            raise RepositoryError(
-                f"The registry of the daf_butler repository {self.root}, {path}, does not "
-                "exist; restore it (registry.db in butler.yaml names it)."
-            )
-        return path
-
-    def _datastore(self) -> tuple[Path, str]:
-        section = self._section("datastore")
-        cls = section.get("cls", _FILE_DATASTORE)
-        if cls != _FILE_DATASTORE:
-            raise RepositoryError(
-                f"The daf_butler repository {self.root} has a datastore of class {cls!r}; only "
-                f"a file datastore ({_FILE_DATASTORE}) is migrated. Migrate a repository "
-                "whose datastore is one FileDatastore, or export the datasets with daf_butler "
-                "and import the export."
-            )
-        root = str(section.get("root", _ROOT_TOKEN)).replace(_ROOT_TOKEN, str(self.root))
-        if "://" in root and not root.startswith("file://"):
-            raise RepositoryError(
-                f"The datastore of the daf_butler repository {self.root} is at {root}; only "
-                "local datastores are migrated. Copy the artifacts to a local directory first."
-            )
-        records = section.get("records", {})
-        table = (
-            records.get("table", "file_datastore_records") if isinstance(records, Mapping) else None
-        )
-        if not isinstance(table, str):
-            raise RepositoryError(
-                f"{self.root}/butler.yaml: datastore.records.table is not a name."
-            )
-        path = Path(root.removeprefix("file://"))
-        return (path if path.is_absolute() else self.root / path), table
-
-    def _check_managers(self) -> None:
-        for name, value in sorted(self.attributes.items()):
-            if not name.startswith("config:registry.managers."):
-                continue
-            kind = name.removeprefix("config:registry.managers.")
-            known = _MANAGERS.get(kind)
-            if known is None:
-                raise IncompatibleVersionError(
-                    f"The daf_butler repository {self.root} uses a {kind!r} registry manager "
-                    f"({value}), which this migration does not read; it reads only the managers "
-                    f"{', '.join(sorted(_MANAGERS))} of daf_butler's defaults."
-                )
-            classes, (major, minor) = known
-            if value not in classes:
-                raise IncompatibleVersionError(
-                    f"The daf_butler repository {self.root} uses the {kind} manager {value}; "
-                    f"this migration reads only {' or '.join(sorted(classes))} (the default of "
-                    "recent daf_butler releases). Migrate the repository to the default "
-                    "managers with daf_butler first, or export and import it."
-                )
-            version = self.attributes.get(f"version:{value}")
-            parts = str(version).split(".")
-            if version is None or len(parts) != 3 or not all(p.isdigit() for p in parts):
-                raise IncompatibleVersionError(
-                    f"The daf_butler repository {self.root} records no usable schema version of "
-                    f"its {kind} manager {value} (found {version!r}) in butler_attributes."
-                )
-            if (int(parts[0]), int(parts[1])) != (major, minor):
-                raise IncompatibleVersionError(
-                    f"The {kind} manager {value} of the daf_butler repository {self.root} has "
-                    f"schema version {version}; this migration reads version {major}.{minor}.x. "
-                    "Upgrade the repository with daf_butler's migration tools "
-                    "(daf_butler_migrate) to that version first."
-                )
-        for kind in ("collections", "datasets", "dimensions", "datastores", "opaque"):
-            if f"config:registry.managers.{kind}" not in self.attributes:
-                raise IncompatibleVersionError(
-                    f"The daf_butler repository {self.root} records no {kind} manager in "
-                    "butler_attributes; it is older than this migration reads (or not a "
-                    "daf_butler registry)."
-                )
-
-    def _universe_config(self) -> Mapping[str, Any]:
-        text = self.attributes.get("config:dimensions.json")
-        try:
-            config = json.loads(text) if text is not None else None
-        except json.JSONDecodeError:
-            config = None
-        if not isinstance(config, Mapping) or not isinstance(config.get("elements"), Mapping):
-            raise RepositoryError(
-                f"The daf_butler repository {self.root} has no readable dimension universe "
-                "(config:dimensions.json in butler_attributes)."
-            )
-        return config
-
-    @property
-    def universe(self) -> tuple[str, int]:
-        return (
-            str(self.universe_config.get("namespace", "daf_butler")),
-            int(self.universe_config.get("version", 0)),
-        )
-
-    # -- dimension records ------------------------------------------------------------------
-
-    def records(
-        self, universe: DimensionUniverse
-    ) -> tuple[dict[str, list[tuple[str, Mapping[str, Any]]]], dict[str, int]]:
-        """The dimension records `_map_records` maps (times as UTC datetimes), and how many
-        records each dimension the universe lacks has (counted, not read: those, such as
-        ``visit_detector_region``, can be as many as the datasets). ``group`` is read:
-        default groups are dropped rather than counted."""
-        found: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
-        unknown: dict[str, int] = {}
-        for element, description in self.universe_config["elements"].items():
-            if element not in self.tables or not isinstance(description, Mapping):
-                continue  # no table of its own (a view, like band)
-            if element not in universe and element != "group":
-                (count,) = self._fetch(f'SELECT count(*) FROM "{element}"')[0]
-                if count:
-                    unknown[element] = count
-                continue
-            fields = [*description.get("keys", ()), *description.get("metadata", ())]
-            hashes = {
-                f["name"] for f in fields if isinstance(f, Mapping) and f.get("type") == "hash"
-            }
-            flags = {
-                f["name"] for f in fields if isinstance(f, Mapping) and f.get("type") == "bool"
-            }
-            try:
-                cursor = self.db.execute(f'SELECT * FROM "{element}"')
-            except sqlite3.Error as exc:
-                raise RepositoryError(
-                    f"The {element} table of the daf_butler repository {self.root} cannot be "
-                    f"read ({exc}); it may be damaged."
-                ) from None
-            columns = [c[0] for c in cursor.description]
-            rows = found.setdefault(element, [])
-            for n, values in enumerate(cursor):
-                where = f"{self.root}: {element} record {n}"
-                record: dict[str, Any] = {}
-                for column, value in zip(columns, values, strict=True):
-                    if column in ("timespan_begin", "timespan_end"):
-                        column = "datetime_" + column.removeprefix("timespan_")
-                        value = None if value is None else self._time(value, where)
-                    elif column == "region" and value is not None:
-                        value = _Region("region", base64.b64decode(value).hex())
-                    elif column in hashes and isinstance(value, str):
-                        value = base64.b64decode(value)
-                    elif column in flags and value is not None:
-                        value = bool(value)
-                    record[column] = value
-                rows.append((where, record))
-        return found, unknown
-
-    def _time(self, ns: int, where: str) -> datetime.datetime:
-        seconds, rest = divmod(int(ns), 1_000_000_000)
-        text = (_EPOCH + datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
-        try:
-            return tai_to_utc(f"{text}.{rest:09d}")
-        except ValueError as exc:
-            raise RepositoryError(f"{where}: time {text} (TAI): {exc}") from None
-
-    def timespan(self, begin: int, end: int, where: str) -> Timespan:
-        return Timespan(
-            None if begin is None or begin <= _NS_MIN else self._time(begin, where),
-            None if end is None or end >= _NS_MAX else self._time(end, where),
-        )
-
-    # -- collections and dataset types ------------------------------------------------------
-
-    def collections(self) -> list[tuple[int, str, CollectionType, str | None]]:
-        out = []
-        for key, name, kind, doc in self._fetch(
-            "SELECT collection_id, name, type, doc FROM collection ORDER BY collection_id"
-        ):
-            if kind not in _COLLECTION_TYPES:
-                raise RepositoryError(
-                    f"Collection {name!r} of the daf_butler repository {self.root} has type "
-                    f"{kind}, which is none of daf_butler's (1-4)."
-                )
-            out.append((key, name, _COLLECTION_TYPES[kind], doc or None))
-        return out
-
-    def chains(self, names: Mapping[int, str]) -> dict[str, list[str]]:
-        chains: dict[str, list[str]] = {}
-        for parent, _, child in self._fetch(
-            "SELECT parent, position, child FROM collection_chain ORDER BY parent, position"
-        ):
-            chains.setdefault(names[parent], []).append(names[child])
-        return chains
-
-    def dataset_types(self, universe: DimensionUniverse) -> list[_Type]:
-        groups: dict[int, list[str]] = {}
-        for key, name in self._fetch(
-            "SELECT dimension_graph_id, dimension_name FROM dimension_graph_definition"
-        ):
-            groups.setdefault(key, []).append(name)
-        out = []
-        for key, name, storage_class, group, tags, calibs in self._fetch(
-            "SELECT id, name, storage_class, dimensions_key, tag_association_table, "
-            "calibration_association_table FROM dataset_type ORDER BY id"
-        ):
-            dimensions = tuple(sorted(groups.get(group, ())))
-            unknown = [d for d in dimensions if d not in universe]
-            if unknown:
-                raise RepositoryError(
-                    f"Dataset type {name!r} of the daf_butler repository {self.root} has "
-                    f"dimension(s) {', '.join(unknown)}, which databutler's dimension universe "
-                    f"does not have ({', '.join(universe.names)}); its datasets cannot be "
-                    "migrated. Remove the dataset type in daf_butler (or migrate a copy "
-                    "without it)."
-                )
-            try:
-                dataset_type = DatasetType(
-                    name, dimensions, storage_class, isCalibration=calibs is not None
-                )
-            except (DatabutlerError, ValueError, TypeError) as exc:
-                raise RepositoryError(
-                    f"Dataset type {name!r} of the daf_butler repository {self.root} is not "
-                    f"valid in databutler: {exc}"
-                ) from None
-            for table in (tags, calibs):
-                if table is not None and table not in self.tables:
-                    raise RepositoryError(
-                        f"The daf_butler repository {self.root} names table {table} for "
-                        f"dataset type {name!r}, and has no such table; it is damaged."
-                    )
-            out.append(_Type(key, dataset_type, dimensions, tags, calibs))
-        return out
-
-    def check_records(self) -> None:
-        """Refuse formatters databutler has no counterpart of, and datasets stored in parts."""
-        table = self.records_table
-        if table not in self.tables:
-            raise RepositoryError(
-                f"The daf_butler repository {self.root} has no datastore records table "
-                f"{table!r} (datastore.records.table in butler.yaml); it is damaged."
-            )
-        for (formatter,) in self._fetch(f'SELECT DISTINCT formatter FROM "{table}"'):
-            if formatter not in FORMATTERS:
-                (path,) = self._fetch(
-                    f'SELECT path FROM "{table}" WHERE formatter = ? LIMIT 1', (formatter,)
-                )[0]
-                readers = ", ".join(sorted(set(FORMATTERS.values())))
-                raise RepositoryError(
-                    f"The daf_butler repository {self.root} has files written by the "
-                    f"daf_butler formatter {formatter!r} (e.g. {path}), which databutler has "
-                    f"no counterpart of (it reads files of {readers} here). Convert or "
-                    "remove those datasets in daf_butler, then migrate."
-                )
-        parts = self._fetch(
-            f'SELECT dataset_id, component FROM "{table}" WHERE component != ? LIMIT 1',
-            (_NO_COMPONENT,),
-        )
-        if parts:
-            raise RepositoryError(
-                f"Dataset {uuid.UUID(parts[0][0])} of the daf_butler repository {self.root} "
-                f"is stored in parts (component {parts[0][1]!r}); disassembled composites are "
-                "not migrated yet. Remove those datasets in daf_butler (or migrate a copy "
-                "without them)."
-            )
-
-    def count(self) -> int:
-        return int(self._fetch("SELECT count(*) FROM dataset")[0][0])
-
-    def trashed(self) -> int:
-        return int(self._fetch("SELECT count(*) FROM dataset_location_trash")[0][0])
-
-    def band_values(self, types: list[_Type]) -> set[str]:
-        values: set[str] = set()
-        for t in types:
-            if "band" in t.dimensions:
-                values.update(v for (v,) in self._fetch(f'SELECT DISTINCT band FROM "{t.tags}"'))
-        return values
-
-    # -- datasets, in pages -----------------------------------------------------------------
-
-    def datasets(
-        self, types: Mapping[int, _Type], size: int
-    ) -> Iterator[list[tuple[str, _Type, int, tuple[Any, ...], tuple[Any, ...] | None]]]:
-        """Pages of ``(id, type, run_id, data ID values, (path, formatter, component) or None)``.
-
-        One keyset walk of ``dataset`` by id (its primary key); each page's data
-        IDs, records and locations are read by range of ids over the primary
-        keys of the other tables: a few queries per page, each reading only
-        the page's rows, whatever the repository's size.
-        """
-        last = ""
-        while True:
-            page = self._fetch(
-                "SELECT id, dataset_type_id, run_id FROM dataset WHERE id > ? ORDER BY id LIMIT ?",
-                (last, size),
-            )
-            if not page:
-                return
-            first, last = page[0][0], page[-1][0]
-            span = (first, last)
-            records = {
-                row[0]: row[1:]
-                for row in self._fetch(
-                    f'SELECT dataset_id, path, formatter, component FROM "{self.records_table}" '
-                    "WHERE dataset_id BETWEEN ? AND ?",
-                    span,
-                )
-            }
-            located = {
-                row[0]
-                for row in self._fetch(
-                    "SELECT dataset_id FROM dataset_location WHERE dataset_id BETWEEN ? AND ?",
-                    span,
-                )
-            }
-            data_ids: dict[tuple[str, int], tuple[Any, ...]] = {}
-            tables = {types[key].tags: types[key].dimensions for _, key, _ in page}
-            for table, dimensions in tables.items():
-                columns = "".join(f', "{d}"' for d in dimensions)
-                for row in self._fetch(
-                    f'SELECT dataset_id, collection_id{columns} FROM "{table}" '
-                    "WHERE dataset_id BETWEEN ? AND ?",
-                    span,
-                ):
-                    data_ids[(row[0], row[1])] = row[2:]
-            out = []
-            for dataset_id, key, run in page:
-                values = data_ids.get((dataset_id, run))
-                if values is None:
-                    raise RepositoryError(
-                        f"Dataset {uuid.UUID(dataset_id)} of the daf_butler repository "
-                        f"{self.root} has no data ID in {types[key].tags} for its run; the "
-                        "registry is damaged."
-                    )
-                stored = records.get(dataset_id) if dataset_id in located else None
-                out.append((dataset_id, types[key], run, values, stored))
-            yield out
-
-    def members(self, table: str, collection: int, size: int) -> Iterator[list[str]]:
-        """Pages of the ids of datasets in ``collection``, by rowid: daf_butler's index on
-        ``collection_id`` keeps them in that order, so that no page sorts the collection."""
-        last = -1
-        while True:
-            rows = self._fetch(
-                f'SELECT rowid, dataset_id FROM "{table}" WHERE collection_id = ? AND rowid > ? '
-                "ORDER BY rowid LIMIT ?",
-                (collection, last, size),
-            )
-            if not rows:
-                return
-            yield [row[1] for row in rows]
-            last = rows[-1][0]
-
-    def certifications(self, table: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
-        last = -1
-        while True:
-            page = self._fetch(
-                "SELECT id, dataset_id, collection_id, timespan_begin, timespan_end "
-                f'FROM "{table}" WHERE id > ? ORDER BY id LIMIT ?',
-                (last, size),
-            )
-            if not page:
-                return
-            yield page
-            last = page[-1][0]
-
-    def artifact(self, path: str) -> str:
-        """The local path of an artifact (strings: pathlib would intern every file name)."""
-        if path.startswith("file://"):
-            return path.removeprefix("file://")
-        if "://" in path:
-            raise RepositoryError(
-                f"The daf_butler repository {self.root} records an artifact at {path}; only "
-                "local files are migrated. Copy it to the datastore first."
-            )
-        return os.path.join(self.datastore_root, path)
-
-
 # -- the migration ------------------------------------------------------------------------
 
 
@@ -661,7 +135,7 @@ def migrate(
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive integer, not {batch_size!r}.")
-    upstream = _Source(source)
+    upstream = DafButlerRepository(source)
     try:
         _check_destination(upstream, destination)
         try:
@@ -683,7 +157,7 @@ def migrate(
         upstream.close()
 
 
-def _check_destination(source: _Source, destination: str | os.PathLike[str]) -> None:
+def _check_destination(source: DafButlerRepository, destination: str | os.PathLike[str]) -> None:
     """Refuse a destination that is the source, or another daf_butler repository.
 
     Opening one as a databutler repository would write to its registry.
@@ -708,7 +182,7 @@ def _check_destination(source: _Source, destination: str | os.PathLike[str]) -> 
 class _Plan:
     """What is read from the source before anything is written, all of it checked."""
 
-    types: list[_Type]
+    types: list[DatasetTypeTables]
     collections: list[tuple[int, str, CollectionType, str | None]]
     chains: dict[str, list[str]]
     records: dict[str, list[dict[str, Any]]]
@@ -719,7 +193,9 @@ class _Plan:
         return {key: name for key, name, _, _ in self.collections}
 
     @classmethod
-    def make(cls, source: _Source, universe: DimensionUniverse, skip_unknown: bool) -> _Plan:
+    def make(
+        cls, source: DafButlerRepository, universe: DimensionUniverse, skip_unknown: bool
+    ) -> _Plan:
         types = source.dataset_types(universe)
         source.check_records()
         collections = source.collections()
@@ -755,7 +231,7 @@ class _Plan:
 class _Migration:
     def __init__(
         self,
-        source: _Source,
+        source: DafButlerRepository,
         plan: _Plan,
         butler: Butler,
         transfer: str,
@@ -829,7 +305,7 @@ class _Migration:
     def _page(
         self,
         registered: Mapping[int, tuple[DatasetType, DimensionGroup]],
-        page: list[tuple[str, _Type, int, tuple[Any, ...], tuple[Any, ...] | None]],
+        page: list[DatasetRow],
         runs: Mapping[int, str],
         skip_missing: bool,
         missing: list[str],
@@ -851,7 +327,7 @@ class _Migration:
                 bare.append(ref)
                 continue
             path, formatter, component = stored
-            if component != _NO_COMPONENT:
+            if component != NO_COMPONENT:
                 raise RepositoryError(
                     f"Dataset {dataset_id} ({t.dataset_type.name}) of the daf_butler repository "
                     f"{self.source.root} is stored in parts (component {component!r}); "
