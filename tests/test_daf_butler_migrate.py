@@ -364,6 +364,17 @@ def test_the_source_is_no_destination(source: Path, tmp_path: Path) -> None:
     assert hashes(other) == hashes(REPO)
 
 
+def test_a_databutler_repository_is_no_source(tmp_path: Path) -> None:
+    ours = tmp_path / "ours"
+    with Butler.create(ours, run="r"):
+        pass
+    before = sorted(p.name for p in ours.rglob("*"))
+    with pytest.raises(RepositoryError, match="is a databutler repository, not a daf_butler one"):
+        Butler.migrate_from(ours, tmp_path / "dest")
+    assert sorted(p.name for p in ours.rglob("*")) == before  # not even a -wal file
+    assert not (tmp_path / "dest").exists()
+
+
 def test_missing_artifact_is_named(source: Path, tmp_path: Path) -> None:
     (source / COADD_PATH).unlink()
     with pytest.raises(RepositoryError, match=r"Artifact .*coadd_summary_0_0.* is missing"):

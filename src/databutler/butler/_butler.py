@@ -26,6 +26,7 @@ from .._exceptions import (
     MissingCollectionError,
     ReadOnlyDatabaseError,
     RepositoryError,
+    RepositoryNotFoundError,
 )
 from ..datastores import Datastore, datastore_from_config
 from ..dimensions import DimensionUniverse
@@ -288,12 +289,19 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         require_bool(skip_unknown_fields, "skip_unknown_fields")
         if progress is not None and not callable(progress):
             require_type(progress, "progress", (), "a callable (done, total) or None")
+
+        def open_destination() -> Butler | None:
+            try:
+                return Butler(root, writeable=True)
+            except RepositoryNotFoundError:
+                return None
+
         return migrate(
             source,
             root,
+            open_destination=open_destination,
+            create_destination=lambda: Butler.create(root, db=db, namespace=namespace),
             transfer=transfer,
-            db=db,
-            namespace=namespace,
             batch_size=batch_size,
             skip_missing=skip_missing,
             skip_unknown_fields=skip_unknown_fields,

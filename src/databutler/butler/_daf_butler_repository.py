@@ -132,6 +132,14 @@ class DafButlerRepository:
             )
         self.root = path
         self.config = self._read_config(config_file)
+        if "databutler" in self.config:
+            # Its registry is not daf_butler's; reading it would only fail later (and a
+            # read-only open of its WAL-mode database would still add files beside it).
+            raise RepositoryError(
+                f"{path} is a databutler repository, not a daf_butler one: there is nothing "
+                "to migrate. Open it with Butler(...), or copy datasets from it with "
+                "transfer_from / 'databutler transfer-datasets'."
+            )
         self.db_path = self._db_path()
         self.datastore_root, self.records_table = self._datastore()
         try:

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
@@ -42,10 +42,10 @@ from .._exceptions import (
     ExportFormatError,
     InvalidArgumentError,
     RepositoryError,
-    RepositoryNotFoundError,
 )
 from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
+from ._butler_write import ButlerWrites
 from ._daf_butler_export import (
     FORMATTERS,
     _add_recordless,
@@ -59,10 +59,7 @@ from ._daf_butler_repository import (
     DatasetTypeTables,
 )
 from ._exchange import _sync_records
-
-if TYPE_CHECKING:
-    from ._butler import Butler
-    from ._verify import VerifyReport
+from ._verify import VerifyReport, verify_datastore
 
 __all__ = ["MigrationReport", "migrate"]
 
@@ -117,17 +114,17 @@ def migrate(
     source: str | os.PathLike[str],
     destination: str | os.PathLike[str],
     *,
+    open_destination: Callable[[], ButlerWrites | None],
+    create_destination: Callable[[], ButlerWrites],
     transfer: str = "direct",
-    db: str | None = None,
-    namespace: str | None = None,
     batch_size: int = 10_000,
     skip_missing: bool = False,
     skip_unknown_fields: bool = False,
     progress: Progress | None = None,
 ) -> MigrationReport:
-    """See `Butler.migrate_from`."""
-    from ._butler import Butler
-
+    """See `Butler.migrate_from`, which opens the destination (``open_destination``: `None`
+    when there is no repository there yet) or creates it (``create_destination``, only once
+    the source is found readable); either is released (``dispose``) at the end."""
     if transfer not in TRANSFERS:
         raise InvalidArgumentError(
             f"transfer={transfer!r}: a migration leaves the artifacts in place ('direct') or "
@@ -138,21 +135,18 @@ def migrate(
     upstream = DafButlerRepository(source)
     try:
         _check_destination(upstream, destination)
-        try:
-            butler: Butler | None = Butler(destination, writeable=True)
-        except RepositoryNotFoundError:
-            butler = None
+        butler = open_destination()
         try:
             # Everything about the source is checked before a new destination is made.
             universe = butler.dimensions if butler is not None else DimensionUniverse()
             plan = _Plan.make(upstream, universe, skip_unknown_fields)
             if butler is None:
-                butler = Butler.create(destination, db=db, namespace=namespace)
+                butler = create_destination()
             migration = _Migration(upstream, plan, butler, transfer, batch_size, progress)
             return migration.run(skip_missing)
         finally:
             if butler is not None:
-                butler.close()
+                butler.registry.db.dispose()
     finally:
         upstream.close()
 
@@ -233,7 +227,7 @@ class _Migration:
         self,
         source: DafButlerRepository,
         plan: _Plan,
-        butler: Butler,
+        butler: ButlerWrites,
         transfer: str,
         batch_size: int,
         progress: Progress | None,
@@ -283,7 +277,13 @@ class _Migration:
                 self._certify(t.calibs, names)
         for chain, children in plan.chains.items():
             self.registry.setCollectionChain(chain, children)
-        report = self.butler.verify()
+        report = verify_datastore(
+            self.registry.db,
+            self.butler.datastore,
+            repair=False,
+            delete_unknown=False,
+            checksums=False,
+        )
         return MigrationReport(
             source=str(source.root),
             destination=self.butler.root,
