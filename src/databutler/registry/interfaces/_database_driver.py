@@ -5,9 +5,8 @@ processing and IN-list rendering: this module holds the pieces they use
 (quoting, bind and result processors, `insert_many`, `insert_guarded`, the
 ``IN`` SQL and parameters of `sql_in_values`/`sql_in_ids`, `encode_ids` and
 `decode_ids`, `execute_raw`, `execute_deferred`, `query_raw` and its
-direct-cursor fetch) and the
-module-level helpers that turn GUID bytes into `uuid.UUID` fast. It builds on
-`DatabaseRows`.
+direct-cursor fetch) and the module-level helpers that turn GUID bytes into
+`uuid.UUID` fast. It builds on `DatabaseRows`.
 """
 
 from __future__ import annotations
