@@ -180,6 +180,19 @@ def test_cli_wording_translates_keywords() -> None:
     assert cli_wording("create one with 'databutler create r' (Butler.create in Python).") == (
         "create one with 'databutler create r'."
     )
+    assert cli_wording(
+        "Pass skip_unknown_fields=True (databutler import --skip-unknown-fields) to import "
+        "without them, or skip_dimensions=True (--skip-dimensions) to import none."
+    ) == ("Pass --skip-unknown-fields to import without them, or --skip-dimensions to import none.")
+    assert cli_wording("pass skip_missing=True (databutler migrate --skip-missing) to") == (
+        "pass --skip-missing to"
+    )
+    assert cli_wording("find_first=True needs an order; or pass find_first=False.") == (
+        "--find-first needs an order; or leave out --find-first."
+    )
+    assert cli_wording("limit must be 0 or more, got -1; pass None for every result.") == (
+        "--limit must be 0 or more, got -1; leave out --limit for every result."
+    )
 
 
 # -- internal errors ---------------------------------------------------------------------------

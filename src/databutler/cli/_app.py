@@ -60,6 +60,16 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?<![-\w])tags=", "--tag"),
         (r"\bcollections=\[\.\.\.\]", "--collections"),
         (r" \(Butler\.create in Python\)", ""),
+        (
+            r"\bskip_unknown_fields=True( \(databutler \w+ --skip-unknown-fields\))?",
+            "--skip-unknown-fields",
+        ),
+        (r"\bskip_dimensions=True( \(--skip-dimensions\))?", "--skip-dimensions"),
+        (r"\bskip_missing=True( \(databutler \w+ --skip-missing\))?", "--skip-missing"),
+        (r"\bfind_first=True\b", "--find-first"),
+        (r"\bpass find_first=False\b", "leave out --find-first"),
+        (r"^limit must be", "--limit must be"),
+        (r"; pass None for every result", "; leave out --limit for every result"),
         (r"\btransfer=None\b", "--transfer none"),
         (r"\btransfer='(\w+)'", r"--transfer \1"),
     )
