@@ -269,7 +269,7 @@ def test_cli_lists_a_calibration_collection_with_validity(repo: str) -> None:
     )
     assert [sorted(r) for r in rows] == [["detector", "id", "instrument", "run", "type"]] * 2
     result = run_cli("query-datasets", repo, "bias", "-c", "calib", "--find-first", code=1)
-    assert result.stderr.startswith("Error: find_first=True cannot choose")
+    assert result.stderr.startswith("Error: --find-first cannot choose")
     assert "Traceback" not in result.stderr
 
 

@@ -60,6 +60,7 @@ from ._manifest import (
     ManifestRef,
     as_list,
     as_mapping,
+    as_record,
     as_string,
     shortened,
 )
@@ -430,14 +431,8 @@ class _Reader:
         rows = self.records.setdefault(element, [])
         for i, row in enumerate(as_list(fields.get("records"), where, "'records'")):
             label = f"records[{i}]"
-            record = as_mapping(row, where, label)
-            for key, value in record.items():
-                as_string(key, where, f"a key of {label}")
-                if not isinstance(value, _RECORD_VALUES):
-                    raise ExportFormatError(
-                        f"{where}: {label}.{key} is a {type(value).__name__}; record values are "
-                        "strings, numbers, booleans, bytes, times, regions or null."
-                    )
+            values = "strings, numbers, booleans, bytes, times, regions or null"
+            record = as_record(row, where, label, _RECORD_VALUES, values)
             rows.append((f"{where}: {label}", record))
 
     def _collection(self, fields: Mapping[Any, Any], where: str) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "artifact_path",
     "as_list",
     "as_mapping",
+    "as_record",
     "as_string",
     "check_records",
     "read_manifest",
@@ -139,7 +140,7 @@ def read_manifest(directory: Path) -> Manifest:
         label = f"dimensions[{name!r}]"
         as_string(name, where, f"a key of {label}")
         dimensions[name] = [
-            _record(row, where, f"{label}[{i}]")
+            as_record(row, where, f"{label}[{i}]")
             for i, row in enumerate(as_list(rows, where, label))
         ]
     runs = tuple(
@@ -391,14 +392,22 @@ def _ref(entry: Any, where: str, declared: set[str]) -> ManifestRef:
     return ManifestRef(dataset_id, dataset_type, run, dict(data_id))
 
 
-def _record(row: Any, where: str, label: str) -> dict[str, Any]:
+def as_record(
+    row: Any,
+    where: str,
+    label: str,
+    kinds: tuple[type, ...] = _SCALARS,
+    described: str = "strings, numbers, booleans or null",
+) -> dict[str, Any]:
+    """``row`` as a dimension record: string keys, values of ``kinds`` (``described``), or
+    an `ExportFormatError` naming ``where`` and ``label``."""
     fields = as_mapping(row, where, label)
     for key, value in fields.items():
         as_string(key, where, f"a key of {label}")
-        if not isinstance(value, _SCALARS):
+        if not isinstance(value, kinds):
             raise ExportFormatError(
                 f"{where}: {label}.{key} is a {type(value).__name__}; record values are "
-                "strings, numbers, booleans or null."
+                f"{described}."
             )
     return dict(fields)
 

@@ -424,35 +424,6 @@ class SqlRegistry:
             functools.partial(manager.exists_clause, name, search) for name in dict.fromkeys(names)
         ]
 
-    def queryDataIds(
-        self,
-        dimensions: Iterable[str],
-        *,
-        where: str | None = "",
-        bind: Mapping[str, Any] | None = None,
-        order_by: str | Iterable[str] | None = None,
-        limit: int | None = None,
-        datasets: str | DatasetType | Iterable[str | DatasetType] | None = None,
-        collections: str | Sequence[str] | None = None,
-    ) -> list[DataCoordinate]:
-        """Data IDs of ``dimensions`` that the dimension records allow, matching ``where``.
-
-        ``where`` and ``bind`` are checked as by `queryDimensionRecords`;
-        ``order_by``, ``limit``, ``datasets`` and ``collections`` are as for
-        `stream_data_ids`.
-        """
-        return list(
-            self.stream_data_ids(
-                dimensions,
-                where=where,
-                bind=bind,
-                order_by=order_by,
-                limit=limit,
-                datasets=datasets,
-                collections=collections,
-            )
-        )
-
     def stream_data_ids(
         self,
         dimensions: Iterable[str],
@@ -485,6 +456,14 @@ class SqlRegistry:
                 dimensions, node, bind, order_by=terms, limit=count, exists=exists
             )
         return _quoted(rows, where)
+
+    queryDataIds = _listing(
+        stream_data_ids,
+        "queryDataIds",
+        """Data IDs of ``dimensions`` that the dimension records allow, matching ``where``,
+        as a list; `stream_data_ids` takes the same arguments and streams them.
+        """,
+    )
 
     def expandDataId(
         self,
