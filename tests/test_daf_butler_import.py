@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import json
 import shutil
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,10 +34,8 @@ from databutler import (
 from databutler.butler._daf_butler_export import tai_to_utc
 from databutler.cli import main
 from databutler.dimensions import DataCoordinate
-from databutler.registry.databases import database_class_for_uri
 from databutler.registry.datasets.calibs import calibs_table_name, from_ns
-from databutler.testing.butler import file_datastore
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import file_datastore, registry_arguments
 
 FIXTURES = Path(__file__).parent / "fixtures" / "daf_butler"
 V1 = FIXTURES / "export_v1"
@@ -58,22 +55,12 @@ def utc(text: str) -> datetime.datetime:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Butler]:
     """A new, empty, writeable repository (files on local disk) on each registry backend."""
-    if request.param == "sqlite":
-        butler = Butler.create(root=str(tmp_path / "repo"))
-        yield butler
-        butler.close()
-        return
-    uri = postgresql_uri()
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    butler = Butler.create(root=str(tmp_path / "repo"), db=uri, namespace=schema)
-    try:
-        yield butler
-    finally:
-        butler.close()
-        engine = database_class_for_uri(uri).makeEngine(uri)
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+    with registry_arguments(request.param) as arguments:
+        butler = Butler.create(root=str(tmp_path / "repo"), **arguments)
+        try:
+            yield butler
+        finally:
+            butler.close()
 
 
 @pytest.fixture

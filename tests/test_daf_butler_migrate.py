@@ -16,22 +16,19 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import sqlalchemy
 from click.testing import CliRunner
 
 from databutler import Butler, IncompatibleVersionError, RepositoryError
 from databutler.butler._migrate import MigrationReport
 from databutler.cli import main
 from databutler.dimensions import DataCoordinate
-from databutler.registry.databases import database_class_for_uri
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import registry_arguments
 
 REPO = Path(__file__).parent / "fixtures" / "daf_butler" / "repo"
 EXPECTED = json.loads((REPO / "expected.json").read_text())
@@ -53,16 +50,8 @@ def source(tmp_path: Path) -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Where to migrate to: the root, and the registry database of each backend."""
-    if request.param == "sqlite":
-        yield {"root": str(tmp_path / "dest")}
-        return
-    uri = postgresql_uri()
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    yield {"root": str(tmp_path / "dest"), "db": uri, "namespace": schema}
-    engine = database_class_for_uri(uri).makeEngine(uri)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    engine.dispose()
+    with registry_arguments(request.param) as arguments:
+        yield {"root": str(tmp_path / "dest"), **arguments}
 
 
 def hashes(root: Path) -> dict[str, str]:

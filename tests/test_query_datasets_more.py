@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy
 from click.testing import CliRunner, Result
 
 from databutler import (
@@ -33,7 +32,7 @@ from databutler import (
 from databutler.cli import main
 from databutler.dimensions import DataCoordinate
 from databutler.registry.dataset_types import MissingDatasetTypeError
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import registry_arguments
 
 
 def utc(text: str) -> datetime.datetime:
@@ -100,24 +99,13 @@ def _fill(butler: Butler) -> None:
 def repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The root of a filled repository, on SQLite or PostgreSQL (a fresh schema)."""
     root = tmp_path_factory.mktemp(f"more-{request.param}") / "repo"
-    arguments: dict[str, Any] = {}
-    uri = None
-    if request.param == "postgresql":
-        uri = postgresql_uri()
-        arguments = {"db": uri, "namespace": f"test_{uuid.uuid4().hex[:16]}"}
-    butler = Butler.create(str(root), **arguments)
-    try:
-        _fill(butler)
-        butler.close()
+    with registry_arguments(request.param) as arguments:
+        butler = Butler.create(str(root), **arguments)
+        try:
+            _fill(butler)
+        finally:
+            butler.close()
         yield str(root)
-    finally:
-        butler.close()
-        if uri is not None:
-            engine = sqlalchemy.create_engine(uri)
-            with engine.begin() as connection:
-                schema = arguments["namespace"]
-                connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            engine.dispose()
 
 
 @pytest.fixture

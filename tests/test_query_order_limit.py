@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy
 from click.testing import CliRunner
 
 from databutler import Butler, CollectionType
@@ -26,8 +24,7 @@ from databutler._exceptions import (
     InvalidArgumentError,
 )
 from databutler.cli import main
-from databutler.testing.butler import CHAINED
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import CHAINED, registry_arguments
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -102,24 +99,13 @@ def _fill(butler: Butler) -> None:
 def repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The root of a filled repository, on SQLite or PostgreSQL (a fresh schema)."""
     root = tmp_path_factory.mktemp(f"order-{request.param}") / "repo"
-    arguments: dict[str, Any] = {}
-    uri = None
-    if request.param == "postgresql":
-        uri = postgresql_uri()
-        arguments = {"db": uri, "namespace": f"test_{uuid.uuid4().hex[:16]}"}
-    butler = Butler.create(str(root), **arguments)
-    try:
-        _fill(butler)
-        butler.close()
+    with registry_arguments(request.param) as arguments:
+        butler = Butler.create(str(root), **arguments)
+        try:
+            _fill(butler)
+        finally:
+            butler.close()
         yield str(root)
-    finally:
-        butler.close()
-        if uri is not None:
-            engine = sqlalchemy.create_engine(uri)
-            with engine.begin() as connection:
-                schema = arguments["namespace"]
-                connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            engine.dispose()
 
 
 @pytest.fixture

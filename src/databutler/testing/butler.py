@@ -38,6 +38,7 @@ __all__ = [
     "file_datastore",
     "on_both_backends",
     "populate",
+    "registry_arguments",
 ]
 
 CONFIGURATIONS = ("sqlite-local", "postgresql-s3", "sqlite-chained")
@@ -197,7 +198,30 @@ def on_both_backends(
     finally:
         for butler in made.values():
             butler.close()
-        engine = database_class_for_uri(uri).makeEngine(uri)
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+        _drop_schema(uri, schema)
+
+
+@contextmanager
+def registry_arguments(backend: str) -> Iterator[dict[str, Any]]:
+    """`Butler.create` arguments for a new registry on ``backend``.
+
+    ``{}`` for ``"sqlite"`` (the registry in the repository); for
+    ``"postgresql"`` a fresh schema of the test server, dropped when the block
+    ends (close the butlers made with it first).
+    """
+    if backend == "sqlite":
+        yield {}
+        return
+    uri = postgresql_uri()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        yield {"db": uri, "namespace": schema}
+    finally:
+        _drop_schema(uri, schema)
+
+
+def _drop_schema(uri: str, schema: str) -> None:
+    engine = database_class_for_uri(uri).makeEngine(uri)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
