@@ -18,6 +18,10 @@ __all__ = ["DimensionUniverse"]
 _DEFAULT_RESOURCE = "default_universe.json"
 
 
+_GROUP_CACHE_SIZE = 4096
+"""How many groups a universe keeps (there are few distinct ones in practice)."""
+
+
 @functools.cache
 def _default_description_text() -> str:
     return importlib.resources.files(__package__).joinpath(_DEFAULT_RESOURCE).read_text("utf-8")
@@ -55,7 +59,7 @@ class DimensionUniverse(Immutable):
     Instances are immutable and hashable.
     """
 
-    __slots__ = ("_dimensions", "_hash", "_json", "_names", "_namespace", "_version")
+    __slots__ = ("_dimensions", "_groups", "_hash", "_json", "_names", "_namespace", "_version")
 
     _namespace: str
     _version: int
@@ -63,6 +67,7 @@ class DimensionUniverse(Immutable):
     _names: tuple[str, ...]
     _json: str
     _hash: int
+    _groups: dict[frozenset[str], DimensionGroup]
 
     def __init__(
         self,
@@ -93,6 +98,7 @@ class DimensionUniverse(Immutable):
         setattr_(self, "_names", tuple(dimensions))
         setattr_(self, "_json", json.dumps(self.to_config()))
         setattr_(self, "_hash", hash(self._json))
+        setattr_(self, "_groups", {})
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DimensionUniverse:
@@ -233,7 +239,15 @@ class DimensionUniverse(Immutable):
         UnknownDimensionError
             If a name is not a dimension of this universe (a `KeyError`).
         """
-        return DimensionGroup(self, names)
+        key = frozenset((names,) if isinstance(names, str) else names)
+        found = self._groups.get(key)
+        if found is None:
+            # Groups are immutable, so one per set of names is built and kept
+            # (a universe has few); a name that is not a dimension raises here.
+            found = DimensionGroup(self, key)
+            if len(self._groups) < _GROUP_CACHE_SIZE:
+                self._groups[key] = found
+        return found
 
     @property
     def empty(self) -> DimensionGroup:
