@@ -10,7 +10,6 @@ an occupied range is refused, and decertifying cuts ranges back.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -21,30 +20,15 @@ from ... import ddl
 from ..._collection_type import CollectionType, Timespan
 from ..._dataset_ref import DatasetRef
 from ..._exceptions import CollectionError, ConflictError
+from ..._timespan_ns import MAX_NS as _MAX
+from ..._timespan_ns import MIN_NS as _MIN
+from ..._timespan_ns import from_ns, to_ns
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
 from ..collections import SimpleCollectionManager
 from ..interfaces._database import Database
 
 __all__ = ["CalibrationStorage", "from_ns", "to_ns"]
-
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-_MIN = -(2**62)
-_MAX = 2**62
-
-
-def to_ns(when: datetime.datetime | None, *, unbounded: int) -> int:
-    """A time-zone-aware instant as integer nanoseconds since 1970 (``unbounded`` for `None`)."""
-    if when is None:
-        return unbounded
-    return (when - _EPOCH) // datetime.timedelta(microseconds=1) * 1000
-
-
-def from_ns(value: int) -> datetime.datetime | None:
-    """The inverse of `to_ns` (`None` for the sentinels)."""
-    if value <= _MIN or value >= _MAX:
-        return None
-    return _EPOCH + datetime.timedelta(microseconds=value // 1000)
 
 
 def calibs_table_name(group: DimensionGroup) -> str:
