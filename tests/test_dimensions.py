@@ -355,7 +355,7 @@ BAD_DESCRIPTIONS = {
     ),
     "length on int key": (
         _set(("dimensions", "detector", "key", "length"), 8),
-        r"'detector': its key \('id'\) has a 'length', but only string fields have one",
+        r"'detector': its key \('id'\) has a 'length', but only string and bytes fields have one",
     ),
     "zero length": (
         _set(("dimensions", "instrument", "key", "length"), 0),

@@ -237,9 +237,9 @@ def _parse_field(
         )
     length = config.get("length")
     if length is not None:
-        if dtype != "string":
+        if dtype not in ("string", "bytes"):
             raise DimensionConfigError(
-                f"{where} ({name!r}) has a 'length', but only string fields have one."
+                f"{where} ({name!r}) has a 'length', but only string and bytes fields have one."
             )
         if not isinstance(length, int) or isinstance(length, bool) or length < 1:
             raise DimensionConfigError(

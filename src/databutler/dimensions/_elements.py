@@ -7,6 +7,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from .._collection_type import Timespan
+
 __all__ = ["FIELD_TYPES", "KEY_TYPES", "Dimension", "DimensionField"]
 
 FIELD_TYPES: dict[str, type] = {
@@ -15,8 +17,18 @@ FIELD_TYPES: dict[str, type] = {
     "float": float,
     "bool": bool,
     "datetime": datetime.datetime,
+    "timespan": Timespan,
+    "region": bytes,
+    "bytes": bytes,
 }
-"""Field type names in a universe description, with their Python types."""
+"""Field type names in a universe description, with their Python types.
+
+A ``timespan`` field holds a `~databutler.Timespan` (stored as two integer
+columns, see `databutler.registry.dimension_records`); a ``region`` field
+holds a sky region as the opaque bytes of its encoding (sphgeom's
+``Region.encode()``: stored and carried over, never interpreted); a
+``bytes`` field holds a byte string (daf_butler's ``hash`` fields).
+"""
 
 KEY_TYPES = ("string", "int")
 """The field types a dimension's key may have."""
@@ -48,9 +60,10 @@ class DimensionField:
         Field name (``id``, ``name``, ``exposure_time``, ...).
     dtype : `str`
         Type name in the description: ``string``, ``int``, ``float``,
-        ``bool`` or ``datetime``.
+        ``bool``, ``datetime``, ``timespan``, ``region`` or ``bytes``.
     length : `int`, optional
-        Maximum length of a ``string`` field; `None` for no limit.
+        Maximum length of a ``string`` field (characters) or a ``bytes``
+        field (bytes); `None` for no limit.
     nullable : `bool`, optional
         Whether the field may be empty (never for a key).
     """

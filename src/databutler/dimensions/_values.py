@@ -13,6 +13,7 @@ import numbers
 import operator
 from typing import Any
 
+from .._collection_type import Timespan
 from ._exceptions import DataIdError
 
 __all__ = ["INT_MAX", "INT_MIN", "check_value", "describe_value"]
@@ -37,9 +38,11 @@ def check_value(dtype: str, length: int | None, value: Any, what: str) -> Any:
     Parameters
     ----------
     dtype : `str`
-        ``string``, ``int``, ``float``, ``bool`` or ``datetime``.
+        ``string``, ``int``, ``float``, ``bool``, ``datetime``,
+        ``timespan``, ``region`` or ``bytes``.
     length : `int`, optional
-        The longest string (in characters) the column holds.
+        The longest string (in characters) or byte string (in bytes) the
+        column holds.
     value : `~typing.Any`
         The value (not `None`: the caller decides whether a field may be empty).
     what : `str`
@@ -109,6 +112,25 @@ def check_value(dtype: str, length: int | None, value: Any, what: str) -> Any:
         if not isinstance(value, bool):
             raise DataIdError(f"{given} has the wrong type; expected bool.")
         return value
+    if dtype == "timespan":
+        if not isinstance(value, Timespan):
+            raise DataIdError(
+                f"{given} has the wrong type; expected a databutler.Timespan "
+                "(Timespan(begin, end), either bound None for unbounded)."
+            )
+        return value
+    if dtype in ("region", "bytes"):
+        if not isinstance(value, bytes | bytearray | memoryview):
+            hint = " (a region's encoded bytes, e.g. sphgeom's region.encode())"
+            raise DataIdError(
+                f"{given} has the wrong type; expected bytes{hint if dtype == 'region' else ''}."
+            )
+        data = bytes(value)
+        if dtype == "region" and not data:
+            raise DataIdError(f"{given} is empty; a region is non-empty bytes (or None).")
+        if length is not None and len(data) > length:
+            raise DataIdError(f"{given} is longer than {length} bytes ({len(data)}).")
+        return data
     if dtype != "datetime":
         raise DataIdError(f"{given}: unknown value type {dtype!r}.")
     if not isinstance(value, datetime.datetime):

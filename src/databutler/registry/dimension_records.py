@@ -26,6 +26,20 @@ columns as::
     float     Float (double precision)
     bool      Boolean
     datetime  DateTime without time zone, holding UTC
+    timespan  two BigInteger columns F_begin and F_end (below)
+    region    LargeBinary: the region's encoded bytes, opaque (never queried)
+    bytes     LargeBinary(length)
+
+A ``timespan`` field ``F`` (``exposure.timespan``) is stored as the two
+columns ``F_begin`` and ``F_end``, a half-open range ``[begin, end)`` in the
+scale of CALIBRATION validity ranges (`databutler._timespan_ns`): integer
+nanoseconds since 1970 UTC, ``-2**62`` for an unbounded begin and ``2**62``
+for an unbounded end. A record without a timespan has NULL in both (the
+columns are nullable unless the field says otherwise). Each such table has
+an index on ``(F_begin, F_end)``. Overlap with ``[b, e)`` is ``F_begin < e
+AND b < F_end`` on every backend: the same two columns on SQLite and
+PostgreSQL (deliberately not PostgreSQL's ``tstzrange``), so both answer
+identically. ``F_begin`` and ``F_end`` may not be the names of other fields.
 
 Table and column names are part of schema version 1.0.0; renaming any is a
 new major version. A record's field names are its column names; its key may
@@ -54,7 +68,15 @@ from ..dimensions import (
     DimensionUniverse,
 )
 from ._dimension_record import DimensionRecord
-from ._dimension_values import COLUMN_TYPES, from_db, preview, to_db
+from ._dimension_values import (
+    COLUMN_TYPES,
+    from_db,
+    preview,
+    timespan_columns,
+    timespan_from_db,
+    timespan_to_db,
+    to_db,
+)
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
 from .interfaces._database import chunked
 
@@ -96,7 +118,9 @@ class _Layout:
     """The primary key: required dimensions, then the dimension itself."""
     implied: tuple[str, ...]
     fields: Mapping[str, DimensionField]
-    """Every column, in table order, with the field that types its values."""
+    """Every record field, in table order, with its type."""
+    columns: Mapping[str, str]
+    """Every column, in table order, with the field it holds (a timespan has two)."""
     alias: str | None
     """The key's own name (``id``), accepted for the key column, if it is free."""
 
@@ -114,8 +138,27 @@ class _Layout:
                     f"the column of dimension {field.name!r} in table {name!r}; rename the field."
                 )
             fields[field.name] = field
+        columns: dict[str, str] = {}
+        for field_name, field in fields.items():
+            names = timespan_columns(field_name) if field.dtype == "timespan" else (field_name,)
+            for column in names:
+                if column in columns or (column != field_name and column in fields):
+                    raise DimensionConfigError(
+                        f"Dimension {name!r}: the column {column!r} of timespan field "
+                        f"{field_name!r} has the name of another field or column of table "
+                        f"{name!r}; rename one of them."
+                    )
+                columns[column] = field_name
         alias = dimension.key.name if dimension.key.name not in fields else None
-        return cls(dimension, universe.group([name]), key_names, dimension.implied, fields, alias)
+        return cls(
+            dimension,
+            universe.group([name]),
+            key_names,
+            dimension.implied,
+            fields,
+            columns,
+            alias,
+        )
 
     @property
     def name(self) -> str:
@@ -146,8 +189,19 @@ class _Layout:
             return "an implied dimension"
         return "a metadata field that is not nullable"
 
+    def values_of(self, row: Mapping[Any, Any]) -> dict[str, Any]:
+        """A row of the table as record values, by field name."""
+        values: dict[str, Any] = {}
+        for name, field in self.fields.items():
+            if field.dtype == "timespan":
+                begin, end = timespan_columns(name)
+                values[name] = timespan_from_db(row[begin], row[end])
+            else:
+                values[name] = from_db(field, row[name])
+        return values
+
     def make_record(self, row: Mapping[Any, Any]) -> DimensionRecord:
-        values = {name: from_db(field, row[name]) for name, field in self.fields.items()}
+        values = self.values_of(row)
         data_id = DataCoordinate(
             self.group, {name: values[name] for name in (*self.key_names, *self.implied)}
         )
@@ -241,6 +295,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
     def _table_spec(layout: _Layout) -> ddl.TableSpec:
         dimension = layout.dimension
         specs = []
+        indexes = []
         for column, field in layout.fields.items():
             if column in layout.key_names:
                 doc = f"Key of the {column} dimension."
@@ -248,11 +303,25 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
                 doc = f"The {column} this {dimension.name} implies."
             else:
                 doc = None
+            if field.dtype == "timespan":
+                begin, end = timespan_columns(column)
+                for part, text in ((begin, "begin (inclusive)"), (end, "end (exclusive)")):
+                    specs.append(
+                        ddl.FieldSpec(
+                            part,
+                            COLUMN_TYPES["timespan"],
+                            nullable=field.nullable,
+                            doc=f"The {column} {text}: ns since 1970 UTC; NULL for no {column}.",
+                        )
+                    )
+                indexes.append(ddl.IndexSpec(begin, end))
+                continue
             specs.append(
                 ddl.FieldSpec(
                     column,
                     COLUMN_TYPES[field.dtype],
-                    length=field.length,
+                    length=field.length if field.dtype == "string" else None,
+                    nbytes=field.length if field.dtype == "bytes" else None,
                     primaryKey=column in layout.key_names,
                     nullable=field.nullable,  # never for key and implied columns
                     doc=doc,
@@ -269,6 +338,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         return ddl.TableSpec(
             specs,
             foreignKeys=foreign_keys,
+            indexes=indexes,
             doc=f"Records of the {dimension.name} dimension. {dimension.doc}".strip(),
         )
 
@@ -389,10 +459,11 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
                 f"The {layout.name} record for {layout.describe(key)} was removed by another "
                 "client while this one was syncing it; try again."
             )
+        stored, given = layout.values_of(existing), layout.values_of(row)
         differences = [
-            f"{name}={from_db(field, existing[name])!r} (given {from_db(field, row[name])!r})"
-            for name, field in layout.fields.items()
-            if existing[name] != row[name]
+            f"{name}={stored[name]!r} (given {given[name]!r})"
+            for name in layout.fields
+            if stored[name] != given[name]
         ]
         if differences:
             raise DimensionRecordConflictError(
@@ -442,10 +513,14 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         if missing:
             described = "; ".join(f"{name!r} ({layout.role(name)})" for name in missing)
             raise DataIdError(f"The {what} has no value for {described}.")
-        return {
-            name: to_db(field, values.get(name), f"The {what}: field {name!r}")
-            for name, field in layout.fields.items()
-        }
+        row: dict[str, Any] = {}
+        for name, field in layout.fields.items():
+            value = to_db(field, values.get(name), f"The {what}: field {name!r}")
+            if field.dtype == "timespan":
+                row.update(zip(timespan_columns(name), timespan_to_db(value), strict=True))
+            else:
+                row[name] = value
+        return row
 
     def _explain_conflict(
         self,
@@ -686,7 +761,16 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
                     f"Cannot select {layout.name} records by {name!r}: not a field; valid fields "
                     f"are: {layout.field_list()}."
                 )
-            if value is None:
+            if field.dtype == "timespan":
+                begin, end = timespan_columns(column)
+                bounds = timespan_to_db(to_db(field, value, f"Selecting {layout.name} records"))
+                for part, bound in zip((begin, end), bounds, strict=True):
+                    filters.append(
+                        table.columns[part].is_(None)
+                        if bound is None
+                        else table.columns[part] == bound
+                    )
+            elif value is None:
                 filters.append(table.columns[column].is_(None))
             else:
                 converted = to_db(field, value, f"Selecting {layout.name} records: {name!r}")
