@@ -237,9 +237,10 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
     registerDatasetType = renamed("register_dataset_type")
 
     def _standardize(self, datasetType: DatasetType, data_id: Any) -> DataCoordinate:
-        return DataCoordinate.standardize(
-            data_id, universe=self._universe, dimensions=datasetType.dimensions
-        )
+        group = self._universe.group(datasetType.dimensions)
+        if isinstance(data_id, DataCoordinate) and data_id.dimensions == group:
+            return data_id  # checked when it was made, for these very dimensions
+        return DataCoordinate.standardize(data_id, universe=self._universe, dimensions=group)
 
     def insert(
         self,
