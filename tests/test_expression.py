@@ -37,7 +37,7 @@ from databutler.registry.queries import (
     to_sql,
 )
 
-KEYWORDS = {"AND", "OR", "NOT", "IN", "TRUE", "FALSE", "NULL"}
+KEYWORDS = {"AND", "OR", "NOT", "IN", "TRUE", "FALSE", "NULL", "OVERLAPS"}
 
 
 def cmp(op: Any, left: Node, right: Node) -> Comparison:
@@ -325,10 +325,12 @@ def test_literal_refuses_other_types() -> None:
         ("a = 1e999", 4, "too large"),
         ("a = :", 4, "expected a parameter name after ':'"),
         ("a = :1", 4, "expected a parameter name"),
-        ("a = -b", 5, "expected a number after '-'"),
+        ("a = -", 5, "expected a value after '-'"),
         ("a = 1 && b", 6, "use AND"),
         ("a = 1 || b", 6, "use OR"),
-        ("a = 1 + 2", 6, "arithmetic is not supported"),
+        ("a = 1 + ", 8, "expected a value after '+'"),
+        ("a + 1", 0, "is a number, not a condition"),
+        ("foo(a) = 1", 0, "unknown function 'foo'"),
         ("a = 1 -- comment", 6, "SQL comments"),
         ("détecteur = 1", 1, "unexpected 'é'"),
         ("a = `x`", 4, "identifiers are not quoted"),

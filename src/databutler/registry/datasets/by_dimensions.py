@@ -45,10 +45,19 @@ from ..dimension_records import StaticDimensionRecordStorageManager
 from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
 from ..interfaces._database import Database, chunked
 from ._delete import delete_dataset_rows
+from ._temporal import (
+    AMBIGUOUS,
+    ambiguity_error,
+    check_order,
+    record_timespan,
+    temporal_element,
+    temporal_rows,
+)
 from .calibs import CalibrationStorage, from_ns
 
 if TYPE_CHECKING:
     from ..queries import Node, OrderTerm
+    from ..queries._values import SpanColumns
 
 __all__ = ["ByDimensionsDatasetRecordStorageManager"]
 
@@ -533,6 +542,19 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             dataId, universe=self._universe, dimensions=info.group
         )
         resolved = self._collections.resolve(collections)
+        if (
+            timespan is None
+            and info.datasetType.isCalibration
+            and any(c.type is CollectionType.CALIBRATION for c in resolved)
+        ):
+            # A data ID naming an exposure (visit, day_obs) gives the time: its timespan.
+            given = dataId.mapping if isinstance(dataId, DataCoordinate) else dataId
+            extra = [n for n in given if n in self._universe and n not in info.group.names]
+            element = temporal_element(self._dimensions.table, extra)
+            if element is not None:
+                timespan = record_timespan(
+                    self._db, self._universe, self._dimensions.table, element, given
+                )
         if timespan is not None and any(c.type is CollectionType.CALIBRATION for c in resolved):
             return self._find_with_calibrations(info, coordinate, resolved, timespan), _NO_ROWS
         searched = [c.key for c in resolved if c.type is not CollectionType.CALIBRATION]
@@ -576,9 +598,13 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                     continue
                 hits = self._calibs.find(collection.key, info.key, info.group, coordinate, timespan)
                 if len(hits) > 1:
+                    candidates = ", ".join(
+                        f"{h[0]} (run {self._run_of(h[0])!r})" for h in sorted(hits, key=str)
+                    )
                     raise CollectionError(
                         f"{len(hits)} {info.datasetType.name!r} datasets for {coordinate} are "
-                        f"valid in {collection.name!r} during {timespan}; give a narrower time."
+                        f"valid in {collection.name!r} during {timespan}: {candidates}; give a "
+                        "narrower time, or decertify all but one over it."
                     )
                 if hits:
                     dataset_id = hits[0][0]
@@ -675,6 +701,16 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         The query is built (and every name in it checked) at the call; rows
         are read as the returned iterator advances.
         """
+        temporal = self._temporal_query(
+            datasetTypeName, collections, where, bind, find_first, order_by, limit
+        )
+        if temporal is not None:
+            if in_datastore is not None or not_in_datastore is not None:
+                raise ArgumentConflictError(
+                    "A calibration lookup by time (a where naming a dimension with a timespan) "
+                    "cannot also filter by datastore; filter the refs it returns instead."
+                )
+            return temporal
         sql = self._query_sql(
             datasetTypeName,
             collections,
@@ -782,6 +818,8 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                     return dataset.c.ingest_date
                 if identifier.name == datasetTypeName and identifier.field == "ingest_date":
                     return dataset.c.ingest_date
+                if identifier.name == datasetTypeName and identifier.field == "timespan":
+                    return self._validity(info, found.c.dataset_id, keys, calib_keys, calibs)
                 return columns.resolve(identifier)
 
             sql = sql.where(to_sql(where, resolve_where, bind))
@@ -808,6 +846,136 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             order = order_clauses(order_by, resolve, lambda: [*own, *columns.names()], ties)
             sql = apply_order(sql, order, limit)
         return columns.apply(sql)
+
+    def _validity(
+        self,
+        info: _TypeInfo,
+        dataset_id: sqlalchemy.ColumnElement[Any],
+        keys: list[int],
+        calib_keys: list[int],
+        calibs: sqlalchemy.Table | None,
+    ) -> SpanColumns:
+        """``<type>.timespan`` in a query: the validity ranges of a dataset certified in the
+        searched CALIBRATION collections; in RUN and TAGGED collections a dataset is valid
+        at every time (it overlaps any timespan)."""
+        from ..queries._values import SpanColumns
+
+        def overlaps(begin: Any, end: Any) -> sqlalchemy.ColumnElement[bool]:
+            clauses: list[sqlalchemy.ColumnElement[bool]] = []
+            if calibs is not None and calib_keys:
+                valid = calibs.alias("validity")
+                clauses.append(
+                    sqlalchemy.exists().where(
+                        valid.c.dataset_id == dataset_id,
+                        valid.c.dataset_type_id == info.key,
+                        valid.c.collection_id.in_(calib_keys),
+                        valid.c.validity_begin < end,
+                        begin < valid.c.validity_end,
+                    )
+                )
+            if keys:
+                tagged = info.tags.alias("untimed")
+                clauses.append(
+                    sqlalchemy.exists().where(
+                        tagged.c.dataset_id == dataset_id,
+                        tagged.c.dataset_type_id == info.key,
+                        tagged.c.collection_id.in_(keys),
+                    )
+                )
+            return sqlalchemy.or_(sqlalchemy.false(), *clauses)
+
+        return SpanColumns(overlaps=overlaps)
+
+    def _extra_dimensions(self, info: _TypeInfo, where: Node | None) -> list[str]:
+        """Dimensions a ``where`` names that the type's dimensions neither have nor imply."""
+        if where is None:
+            return []
+        from ..queries import DimensionColumns, identifiers
+
+        reachable = DimensionColumns(
+            self._universe,
+            self._dimensions.table,
+            {n: None for n in info.group.required},  # type: ignore[misc]
+        ).reachable()
+        named = {i.name for i in identifiers(where)}
+        return [n for n in self._universe.names if n in named and n not in reachable]
+
+    def _temporal_query(
+        self,
+        datasetTypeName: str,
+        collections: Sequence[str],
+        where: Node | None,
+        bind: Mapping[str, Any] | None,
+        find_first: bool,
+        order_by: Sequence[OrderTerm],
+        limit: int | None,
+    ) -> Iterator[DatasetRef] | None:
+        """A calibration lookup by time, when ``where`` names a dimension with a timespan
+        (``exposure``) that a calibration type lacks and CALIBRATION collections are
+        searched: one ref per (data ID, exposure), in one statement (`None` otherwise)."""
+        info = self._type_info(datasetTypeName)
+        if not info.datasetType.isCalibration:
+            return None
+        extra = self._extra_dimensions(info, where)
+        searched = self._collections.resolve(collections)
+        if not extra or not any(c.type is CollectionType.CALIBRATION for c in searched):
+            return None
+        element = temporal_element(self._dimensions.table, extra)
+        if element is None:
+            return None
+        from ..queries import DimensionColumns, apply_order, to_sql
+
+        def where_sql(base: Mapping[str, Any]) -> tuple[Any, Any]:
+            columns = DimensionColumns(self._universe, self._dimensions.table, base)
+            return to_sql(where, columns.resolve, bind), columns.apply  # type: ignore[arg-type]
+
+        rows, keys = temporal_rows(
+            universe=self._universe,
+            table_of=self._dimensions.table,
+            type_key=info.key,
+            group=info.group,
+            tags=info.tags,
+            calibs=self._calibs.existing_table(info.group),
+            searched=searched,
+            element=element,
+            where=where_sql,
+            find_first=find_first,
+        )
+        names = [*info.group.required, *keys]
+        check_order(order_by, names)
+        run = self._collections.table.alias("run")
+        dataset = self._dataset
+        raw_id = sqlalchemy.type_coerce(rows.c.dataset_id, sqlalchemy.types.NullType())
+        counted = [rows.c[AMBIGUOUS]] if find_first else []
+        sql = (
+            sqlalchemy.select(raw_id, run.c.name, *(rows.c[n] for n in names), *counted)
+            .join_from(rows, dataset, dataset.c.id == rows.c.dataset_id)
+            .join(run, run.c.collection_id == dataset.c.run_id)
+        )
+        sql = sql.where(rows.c.search_rank == 1) if find_first else sql.distinct()
+        order = [(rows.c[t.name], t.descending) for t in order_by]
+        order += [(rows.c[n], False) for n in names if n not in {t.name for t in order_by}]
+        sql = apply_order(sql, order, limit)
+        return self._stream_temporal(info, sql, limit, names, find_first)
+
+    def _stream_temporal(
+        self,
+        info: _TypeInfo,
+        sql: sqlalchemy.Select[Any],
+        limit: int | None,
+        names: list[str],
+        find_first: bool,
+    ) -> Iterator[DatasetRef]:
+        datasetType, group = info.datasetType, info.group
+        width = 2 + len(group.required)
+        for rows in _batches(self._db, sql, limit):
+            ids = self._db.decode_ids([row[0] for row in rows])
+            for row, dataset_id in zip(rows, ids, strict=True):
+                if find_first and row[2 + len(names)] > 1:
+                    keys = dict(zip(names, row[2 : 2 + len(names)], strict=True))
+                    raise ambiguity_error(datasetType.name, keys, row[2 + len(names)])
+                coordinate = DataCoordinate.from_required(group, tuple(row[2:width]), check=False)
+                yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
 
     def _calibration_search(
         self, info: _TypeInfo, searched: Sequence[CollectionRecord], find_first: bool

@@ -24,6 +24,7 @@ only comparisons whose meaning is the same on every backend:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,24 +34,31 @@ import sqlalchemy
 from ._errors import ExpressionError
 from ._nodes import (
     And,
+    BinaryOperation,
     BindParameter,
     Comparison,
+    Glob,
     Identifier,
     InBind,
     InList,
     IsNull,
     Literal,
+    Negative,
     Node,
     Not,
     Or,
+    Overlaps,
     RangeLiteral,
     TimeLiteral,
+    TimespanLiteral,
 )
+from ._time import MAX_NS, MIN_NS, ns_of
 from ._values import (
     INT_MAX,
     INT_MIN,
     MAX_TERMS,
     BindValues,
+    SpanColumns,
     check_int,
     check_string,
     column_kind,
@@ -62,11 +70,14 @@ __all__ = [
     "Compare",
     "Cond",
     "Const",
+    "GlobMatch",
     "Junction",
     "Negation",
     "NullTest",
     "Operand",
+    "Overlap",
     "Remainder",
+    "Span",
     "Value",
     "check",
 ]
@@ -155,6 +166,37 @@ class Negation(Cond):
     term: Cond
 
 
+@dataclass(slots=True)
+class Span:
+    """A timespan operand: nanosecond bounds (SQL, or `int` for a constant), or a
+    resolver's own ``overlaps`` builder (`SpanColumns`)."""
+
+    begin: sqlalchemy.ColumnElement[Any] | int
+    end: sqlalchemy.ColumnElement[Any] | int
+    node: Node
+    overlaps: Any = None
+
+    @property
+    def constant(self) -> bool:
+        return self.overlaps is None and isinstance(self.begin, int) and isinstance(self.end, int)
+
+
+@dataclass(slots=True)
+class Overlap(Cond):
+    """``left OVERLAPS right``; ``left`` is never constant."""
+
+    left: Span
+    right: Span
+
+
+@dataclass(slots=True)
+class GlobMatch(Cond):
+    """``GLOB(column, pattern)``: ``*`` any characters, ``?`` one character."""
+
+    column: Column
+    pattern: str
+
+
 Operand = Column | Value | Cond
 
 
@@ -191,7 +233,7 @@ def negate(term: Cond) -> Cond:
 
 def check(
     node: Node,
-    resolve: Callable[[Identifier], sqlalchemy.ColumnElement[Any]],
+    resolve: Callable[[Identifier], sqlalchemy.ColumnElement[Any] | SpanColumns],
     binds: BindValues,
     text: str | None,
 ) -> Cond:
@@ -208,7 +250,7 @@ def check(
 class _Checker:
     def __init__(
         self,
-        resolve: Callable[[Identifier], sqlalchemy.ColumnElement[Any]],
+        resolve: Callable[[Identifier], sqlalchemy.ColumnElement[Any] | SpanColumns],
         binds: BindValues,
         text: str | None,
     ) -> None:
@@ -216,7 +258,7 @@ class _Checker:
         self.binds = binds
         self.text = text
         self.terms = 0
-        self.columns: dict[Identifier, sqlalchemy.ColumnElement[Any]] = {}
+        self.columns: dict[Identifier, sqlalchemy.ColumnElement[Any] | SpanColumns] = {}
 
     def error(self, node: Node, reason: str) -> ExpressionError:
         return ExpressionError(reason, self.text, node.position)
@@ -270,6 +312,21 @@ class _Checker:
                         f"{describe_kind(given[0])} ({given[1]!r})",
                     )
                 return self.membership(node, member, self.bind_items(bind), negated)
+            case Overlaps(left=left, right=right):
+                self.count(node, 1)
+                return self.overlap(node, self.span(left), self.span(right))
+            case Glob(operand=operand, pattern=pattern):
+                self.count(node, 1)
+                return self.glob(node, self.operand(operand), self.operand(pattern))
+            case IsNull(operand=Identifier() as operand, negated=negated) if isinstance(
+                self.resolved(operand), SpanColumns
+            ):
+                self.count(node, 1)
+                spans = self.resolved(operand)
+                assert isinstance(spans, SpanColumns)
+                if spans.begin is None:
+                    return Const(negated)  # a validity range is never NULL
+                return NullTest(Column(spans.begin, "int", operand), negated)
             case IsNull(operand=operand, negated=negated):
                 self.count(node, 1)
                 checked = self.operand(operand)
@@ -381,12 +438,23 @@ class _Checker:
                 return Value("datetime", value, node)
             case BindParameter():
                 return self.bind_scalar(node)
+            case BinaryOperation(op=op, left=left, right=right):
+                return self.arithmetic(node, op, self.operand(left), self.operand(right))
+            case Negative(operand=operand):
+                zero = Value("int", 0, node)
+                return self.arithmetic(node, "-", zero, self.operand(operand))
+            case TimespanLiteral():
+                raise self.error(
+                    node,
+                    f"{node} at column {node.position} is a timespan; timespans are tested "
+                    "with OVERLAPS, as in exposure.timespan OVERLAPS (T'2026-01-01', NULL)",
+                )
         checked = self.condition(node)
         if isinstance(checked, Const):
             return Value("bool", checked.value, node)
         return checked
 
-    def column(self, node: Identifier) -> Column:
+    def resolved(self, node: Identifier) -> sqlalchemy.ColumnElement[Any] | SpanColumns:
         sql = self.columns.get(node)
         if sql is None:
             try:
@@ -397,6 +465,17 @@ class _Checker:
                     node, f"unknown identifier '{node}' at column {node.position}: {message}"
                 ) from exc
             self.columns[node] = sql
+        return sql
+
+    def column(self, node: Identifier) -> Column:
+        sql = self.resolved(node)
+        if isinstance(sql, SpanColumns):
+            raise self.error(
+                node,
+                f"'{node}' at column {node.position} is a timespan; timespans are tested with "
+                f"OVERLAPS, as in {node} OVERLAPS (T'2026-01-01', T'2026-01-02'), or with "
+                f"{node} = NULL",
+            )
         kind = column_kind(sql)
         if kind is None:
             raise self.error(
@@ -463,8 +542,165 @@ class _Checker:
             return f"{operand.node} ({kind})"
         return "a condition (a boolean)"
 
+    # -- arithmetic, patterns and time ------------------------------------------
+
+    def arithmetic(self, node: Node, op: str, left: Operand, right: Operand) -> Operand:
+        """``left op right`` on numbers: folded for constants, else a computed column."""
+        for side in (left, right):
+            if side.kind not in _NUMBERS or (op == "%" and side.kind != "int"):
+                what = "integers" if op == "%" else "numbers"
+                raise self.error(
+                    _at(side, node),
+                    f"'{op}' at column {node.position} works on {what}, but "
+                    f"{self.describe(side)} is not one; arithmetic applies to integer and "
+                    "float fields, literals and bind values",
+                )
+        kind = "int" if left.kind == right.kind == "int" else "float"
+        if isinstance(right, Value) and op in ("/", "%") and right.value == 0:
+            raise self.error(
+                node,
+                f"division by zero at column {node.position} ({node}); divide by another value",
+            )
+        if isinstance(left, Value) and isinstance(right, Value):
+            return self.folded(node, op, kind, left.value, right.value)
+        assert isinstance(left, Column | Value) and isinstance(right, Column | Value)
+        a, b = _number_sql(left, kind), _number_sql(right, kind)
+        type_ = _TYPES[kind]
+        if op in ("/", "%") and isinstance(right, Column):
+            # A zero divisor gives NULL on both backends (PostgreSQL would fail the query).
+            b = sqlalchemy.func.nullif(b, sqlalchemy.literal(0, type_), type_=type_)
+        match op:
+            case "+":
+                sql = a + b
+            case "-":
+                sql = a - b
+            case "*":
+                sql = a * b
+            case "/":
+                # Integer division truncates toward zero on both backends; SQLAlchemy
+                # renders // on integers as a plain '/'.
+                sql = a // b if kind == "int" else a / b
+            case _:
+                sql = a % b
+        return Column(sqlalchemy.type_coerce(sql, type_), kind, node)
+
+    def folded(self, node: Node, op: str, kind: str, a: Any, b: Any) -> Value:
+        result: Any
+        match op:
+            case "+":
+                result = a + b
+            case "-":
+                result = a - b
+            case "*":
+                result = a * b
+            case "/" if kind == "int":
+                quotient = abs(a) // abs(b)
+                result = quotient if (a >= 0) == (b > 0) else -quotient
+            case "/":
+                result = a / b
+            case _:
+                quotient = abs(a) // abs(b)
+                result = a - b * (quotient if (a >= 0) == (b > 0) else -quotient)
+        if kind == "int":
+            problem = check_int(result, f"the value of {node} at column {node.position}:")
+            if problem:
+                raise self.error(node, problem)
+        else:
+            result = float(result)
+            if not math.isfinite(result):
+                raise self.error(node, f"{node} at column {node.position} is not finite")
+        return Value(kind, result, node)
+
+    def glob(self, node: Node, operand: Operand, pattern: Operand) -> Cond:
+        if operand.kind != "str":
+            raise self.error(
+                _at(operand, node),
+                f"GLOB at column {node.position} matches strings, but {self.describe(operand)} "
+                "is not one; use it on a string field such as exposure.obs_id",
+            )
+        if not isinstance(pattern, Value) or pattern.kind != "str":
+            raise self.error(
+                _at(pattern, node),
+                f"the pattern of GLOB at column {node.position} must be a string literal or a "
+                f"string bind value, not {self.describe(pattern)}; write GLOB(field, 'HSC*')",
+            )
+        if isinstance(operand, Value):
+            return Const(_glob_regex(pattern.value).fullmatch(operand.value) is not None)
+        assert isinstance(operand, Column)
+        return GlobMatch(operand, pattern.value)
+
+    def span(self, node: Node) -> Span:
+        """A timespan operand of OVERLAPS; an instant is the timespan ``[t, t + 1 ns)``."""
+        if isinstance(node, TimespanLiteral):
+            bounds = [
+                self.instant(bound, node) if bound is not None else unbounded
+                for bound, unbounded in ((node.begin, MIN_NS), (node.end, MAX_NS))
+            ]
+            if bounds[1] <= bounds[0]:
+                raise self.error(
+                    node,
+                    f"the timespan {node} at column {node.position} ends before or when it "
+                    "begins; a timespan's end is after its begin",
+                )
+            return Span(bounds[0], bounds[1], node)
+        if isinstance(node, Identifier):
+            resolved = self.resolved(node)
+            if isinstance(resolved, SpanColumns):
+                if resolved.overlaps is not None:
+                    return Span(0, 0, node, resolved.overlaps)
+                assert resolved.begin is not None and resolved.end is not None
+                return Span(resolved.begin, resolved.end, node)
+        if isinstance(node, BindParameter):
+            bound = self.bind_scalar(node)
+            if bound.kind == "timespan":
+                return Span(bound.value[0], bound.value[1], node)
+        at = self.instant(node, node)
+        return Span(at, at + 1, node)
+
+    def instant(self, node: Node, where: Node) -> int:
+        """Nanoseconds of a time literal or datetime bind value."""
+        if isinstance(node, TimeLiteral):
+            return ns_of(node.value)
+        if isinstance(node, BindParameter):
+            bound = self.bind_scalar(node)
+            if bound.kind == "datetime":
+                return ns_of(bound.value)
+            described = self.describe(bound)
+        elif isinstance(node, Identifier):
+            described = self.describe(self.column(node))
+        else:
+            described = str(node)
+        raise self.error(
+            node,
+            f"OVERLAPS at column {where.position} takes timespans (a (T'...', T'...') literal, "
+            "a timespan field such as exposure.timespan, a Timespan bind value) or a time "
+            f"(T'...' or a datetime bind value), not {described}",
+        )
+
+    def overlap(self, node: Node, left: Span, right: Span) -> Cond:
+        if left.overlaps is not None and right.overlaps is not None:
+            raise self.error(
+                node,
+                f"OVERLAPS at column {node.position} cannot compare {left.node} with "
+                f"{right.node}; compare each with a timespan or a dimension's timespan",
+            )
+        if left.constant and right.constant:
+            a, b, c, d = left.begin, left.end, right.begin, right.end
+            assert isinstance(a, int) and isinstance(b, int)
+            assert isinstance(c, int) and isinstance(d, int)
+            return Const(a < d and c < b)
+        if left.constant or right.overlaps is not None:
+            left, right = right, left
+        return Overlap(left, right)
+
     def compare(self, node: Node, op: str, left: Operand, right: Operand) -> Cond:
         lk, rk = left.kind, right.kind
+        if "timespan" in (lk, rk):
+            raise self.error(
+                node,
+                f"'{op}' at column {node.position} cannot compare timespans; test them with "
+                "OVERLAPS, as in exposure.timespan OVERLAPS :span",
+            )
         if lk != rk and not (lk in _NUMBERS and rk in _NUMBERS):
             raise self.error(
                 node,
@@ -492,6 +728,25 @@ class _Checker:
                 # A condition compared with TRUE or FALSE is itself or its negation.
                 return left if (op == "=") == right.value else negate(left)
         return Compare(op, left, right)
+
+
+_TYPES: dict[str, Any] = {"int": sqlalchemy.BigInteger(), "float": sqlalchemy.Float()}
+
+
+def _number_sql(operand: Column | Value, kind: str) -> sqlalchemy.ColumnElement[Any]:
+    """An arithmetic operand as SQL of ``kind`` (an integer becomes a float to mix with one)."""
+    if isinstance(operand, Value):
+        value = float(operand.value) if kind == "float" else operand.value
+        return sqlalchemy.literal(value, _TYPES[kind])
+    if kind == "float" and operand.kind == "int":
+        return sqlalchemy.cast(operand.sql, sqlalchemy.Float)
+    return operand.sql
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """The regular expression of a GLOB pattern (for constants, matched in Python)."""
+    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
+    return re.compile("".join(parts), re.S)
 
 
 def _at(operand: Operand, default: Node) -> Node:

@@ -24,7 +24,7 @@ the condition sits in a subquery; no hand-written condition needs more.
 ComparisonOperator = typing.Literal["=", "!=", "<", "<=", ">", ">="]
 LiteralValue = bool | int | float | str
 
-KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "TRUE", "FALSE", "NULL"})
+KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "TRUE", "FALSE", "NULL", "OVERLAPS"})
 """Reserved words (matched case-insensitively); they cannot name a dimension or field."""
 _COMPARISON_OPERATORS: frozenset[str] = frozenset(typing.get_args(ComparisonOperator))
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

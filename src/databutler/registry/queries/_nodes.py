@@ -53,10 +53,15 @@ def _check_word(word: str, what: str) -> None:
 def _check_condition(node: Node) -> None:
     if isinstance(node, Literal | TimeLiteral) and not isinstance(node.value, bool):
         raise ValueError(f"{node} is a value, not a condition.")
+    if isinstance(node, BinaryOperation | Negative | TimespanLiteral):
+        raise ValueError(f"{node} is a value, not a condition.")
 
 
 def _operand_text(node: Node) -> str:
-    if isinstance(node, Identifier | Literal | TimeLiteral | BindParameter | RangeLiteral):
+    if isinstance(
+        node,
+        Identifier | Literal | TimeLiteral | BindParameter | RangeLiteral | TimespanLiteral | Glob,
+    ):
         return str(node)
     return f"({node})"
 
@@ -305,3 +310,87 @@ class Not(Node):
 
     def children(self) -> tuple[Node, ...]:
         return (self.term,)
+
+
+ARITHMETIC_OPERATORS = frozenset({"+", "-", "*", "/", "%"})
+"""The binary arithmetic operators, as daf_butler's grammar has them."""
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryOperation(Node):
+    """``left op right`` with an arithmetic operator: ``+ - * / %``."""
+
+    op: str
+    left: Node
+    right: Node
+
+    def __post_init__(self) -> None:
+        if self.op not in ARITHMETIC_OPERATORS:
+            raise ValueError(f"Unknown arithmetic operator {self.op!r}.")
+
+    def __str__(self) -> str:
+        return f"{_operand_text(self.left)} {self.op} {_operand_text(self.right)}"
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, slots=True)
+class Negative(Node):
+    """``-operand`` for an operand that is not a number (``-detector``)."""
+
+    operand: Node
+
+    def __str__(self) -> str:
+        return f"-{_operand_text(self.operand)}"
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
+
+
+@dataclass(frozen=True, slots=True)
+class TimespanLiteral(Node):
+    """``(begin, end)``: a half-open time range; a `None` bound (``NULL``) is unbounded.
+
+    Each bound is a `TimeLiteral` or a `BindParameter` (holding an aware datetime).
+    """
+
+    begin: Node | None
+    end: Node | None
+
+    def __str__(self) -> str:
+        begin = "NULL" if self.begin is None else str(self.begin)
+        end = "NULL" if self.end is None else str(self.end)
+        return f"({begin}, {end})"
+
+    def children(self) -> tuple[Node, ...]:
+        return tuple(n for n in (self.begin, self.end) if n is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Overlaps(Node):
+    """``left OVERLAPS right``: two timespans (or a timespan and an instant) share a time."""
+
+    left: Node
+    right: Node
+
+    def __str__(self) -> str:
+        return f"{_operand_text(self.left)} OVERLAPS {_operand_text(self.right)}"
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
+
+
+@dataclass(frozen=True, slots=True)
+class Glob(Node):
+    """``GLOB(operand, pattern)``: a string matching a pattern of ``*`` (any characters,
+    none included) and ``?`` (one character); every other character stands for itself."""
+
+    operand: Node
+    pattern: Node
+
+    def __str__(self) -> str:
+        return f"GLOB({self.operand}, {self.pattern})"
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand, self.pattern)

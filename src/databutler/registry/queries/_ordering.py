@@ -26,7 +26,7 @@ import sqlalchemy
 from ..._exceptions import ArgumentTypeError, InvalidArgumentError
 from ._errors import KEYWORDS
 from ._nodes import Identifier
-from ._values import column_kind
+from ._values import SpanColumns, column_kind
 from .builder import DimensionColumns
 from .sql import Bytewise, bytewise
 
@@ -154,7 +154,12 @@ def dimension_term(columns: DimensionColumns, term: OrderTerm) -> sqlalchemy.Col
             )
         if holders:
             return columns.field(holders[0], term.name)
-    return columns.resolve(term.identifier)
+    resolved = columns.resolve(term.identifier)
+    if isinstance(resolved, SpanColumns):
+        if resolved.begin is None:
+            raise LookupError(f"{term.name} cannot be ordered by")
+        return resolved.begin  # a timespan orders by its begin, as in daf_butler
+    return resolved
 
 
 def order_clauses(

@@ -26,7 +26,21 @@ import re
 
 from ..._leap_seconds import utc_from_tai
 
-__all__ = ["parse_time"]
+__all__ = ["MAX_NS", "MIN_NS", "ns_of", "parse_time"]
+
+MIN_NS = -(2**62)
+"""Nanoseconds stored for an unbounded begin (the calibration and record timespan scale)."""
+MAX_NS = 2**62
+"""Nanoseconds stored for an unbounded end."""
+
+
+def ns_of(when: datetime.datetime) -> int:
+    """Integer nanoseconds since 1970 UTC of an instant (aware, or naive UTC), the scale
+    timespans are stored in (`databutler.registry.datasets.calibs.to_ns`)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.UTC).replace(tzinfo=None)
+    return (when - _UNIX_EPOCH) // datetime.timedelta(microseconds=1) * 1000
+
 
 _ISO = re.compile(
     r"(?P<date>\d{4}-\d{1,2}-\d{1,2})"

@@ -28,7 +28,7 @@ _END, _WORD_TOKEN, _KEYWORD, _NUMBER_TOKEN, _STRING, _BIND, _OPERATOR, _TIME = (
     "operator",
     "time",
 )
-_PUNCTUATION = {"(", ")", ",", "-"}
+_PUNCTUATION = {"(", ")", ",", "-", "+", "*", "/", "%"}
 _RANGE, _STRIDE = "..", ":"
 
 # Characters that are not part of the language, with the fix to suggest.
@@ -37,10 +37,6 @@ _CHARACTER_HINTS = {
     "&": "use AND to join conditions",
     "|": "use OR to join conditions",
     "!": "use != for 'not equal' or NOT to negate a condition",
-    "+": "arithmetic is not supported",
-    "*": "arithmetic is not supported",
-    "/": "arithmetic is not supported",
-    "%": "arithmetic and LIKE patterns are not supported",
     "`": "quote strings with ' or \"; identifiers are not quoted",
     "[": "lists are written in parentheses: x IN (1, 2)",
     "]": "lists are written in parentheses: x IN (1, 2)",
@@ -125,6 +121,12 @@ class _Tokenizer:
             return _Token(_OPERATOR, two, "!=" if two == "<>" else two, pos, pos + 2)
         if two == "==":
             raise self.error(pos, f"unexpected '==' at column {pos}; use a single '=' for equality")
+        if two == "--":
+            raise self.error(
+                pos,
+                f"unexpected '--' at column {pos} — SQL comments (--) are not part of the "
+                "language; to subtract a negative number write a - (-1)",
+            )
         if two in ("&&", "||"):
             word = "AND" if two == "&&" else "OR"
             raise self.error(pos, f"unexpected '{two}' at column {pos}; use {word}")

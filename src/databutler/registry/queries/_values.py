@@ -12,12 +12,15 @@ import math
 import numbers
 import operator
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy
 
+from ..._collection_type import Timespan
 from ...ddl import GUID
+from ._time import MAX_NS, MIN_NS, ns_of
 
 __all__ = [
     "INT_MAX",
@@ -25,6 +28,7 @@ __all__ = [
     "MAX_STRING_LENGTH",
     "MAX_TERMS",
     "BindValues",
+    "SpanColumns",
     "column_kind",
     "describe_kind",
 ]
@@ -49,7 +53,31 @@ _KIND_NAMES = {
     "bool": "a boolean",
     "datetime": "a datetime",
     "uuid": "a UUID",
+    "timespan": "a timespan",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class SpanColumns:
+    """What a resolver returns for a timespan field: its two nanosecond columns.
+
+    ``begin`` and ``end`` hold a half-open range in integer nanoseconds since
+    1970 UTC (``MIN_NS``/``MAX_NS`` for unbounded, NULL in both for no
+    timespan). A resolver may instead give ``overlaps``, which builds the SQL
+    condition "overlaps ``[begin, end)``" itself (a calibration's validity
+    ranges, held in another table).
+    """
+
+    begin: sqlalchemy.ColumnElement[Any] | None = None
+    end: sqlalchemy.ColumnElement[Any] | None = None
+    overlaps: (
+        Callable[
+            [sqlalchemy.ColumnElement[Any], sqlalchemy.ColumnElement[Any]],
+            sqlalchemy.ColumnElement[bool],
+        ]
+        | None
+    ) = None
+
 
 BindValues = dict[str, tuple[str, Any] | list[tuple[str, Any]]]
 """Checked bind values: ``(kind, value)`` for a scalar, a list of them for a collection."""
@@ -143,11 +171,16 @@ def scalar(value: object, what: str) -> tuple[str, Any] | str:
             return f"{what} {value!r} is out of range in UTC"
     if isinstance(value, uuid.UUID):
         return ("uuid", value)
+    if isinstance(value, Timespan):
+        begin = MIN_NS if value.begin is None else ns_of(value.begin)
+        end = MAX_NS if value.end is None else ns_of(value.end)
+        return ("timespan", (begin, end))
     if value is None:
         return f"{what} is None; test for NULL in the expression with 'x = NULL' instead"
     return (
         f"{what} is a {type(value).__name__}; bind values must be int, float, str, bool, "
-        "an aware datetime or uuid.UUID (or a list, tuple or set of them after IN)"
+        "an aware datetime, a databutler.Timespan or uuid.UUID (or a list, tuple or set of "
+        "them after IN)"
     )
 
 

@@ -22,6 +22,7 @@ import sqlalchemy
 
 from ...dimensions import DimensionUniverse
 from ._nodes import Identifier
+from ._values import SpanColumns
 
 __all__ = ["DimensionColumns"]
 
@@ -102,13 +103,21 @@ class DimensionColumns:
             raise LookupError(f"{element} has no field {field!r}; its fields are {fields}")
         return table.c[field]
 
-    def resolve(self, identifier: Identifier) -> sqlalchemy.ColumnElement[Any]:
-        """The column an expression identifier names (a `where` resolver)."""
+    def resolve(self, identifier: Identifier) -> sqlalchemy.ColumnElement[Any] | SpanColumns:
+        """The column an expression identifier names (a `where` resolver); for a timespan
+        field (``exposure.timespan``, stored as ``timespan_begin``/``timespan_end``), its
+        two columns."""
         name, field = identifier.name, identifier.field
         if field is None:
             return self.key(name)
         if name in self._universe and field == self._universe[name].key.name:
             return self.key(name)  # exposure.id is the exposure key itself
+        if name in self._universe:
+            columns = self._table_of(name).c
+            if field not in columns and f"{field}_begin" in columns and f"{field}_end" in columns:
+                return SpanColumns(
+                    self.field(name, f"{field}_begin"), self.field(name, f"{field}_end")
+                )
         return self.field(name, field)
 
     def fields_named(self, name: str) -> list[str]:

@@ -62,21 +62,26 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
     "And",
+    "BinaryOperation",
     "BindParameter",
     "Comparison",
     "ComparisonOperator",
     "ExpressionError",
+    "Glob",
     "Identifier",
     "InBind",
     "InList",
     "IsNull",
     "Literal",
     "LiteralValue",
+    "Negative",
     "Node",
     "Not",
     "Or",
+    "Overlaps",
     "RangeLiteral",
     "TimeLiteral",
+    "TimespanLiteral",
     "parse_expression",
 ]
 
@@ -91,18 +96,23 @@ from ._errors import (
 )
 from ._nodes import (
     And,
+    BinaryOperation,
     BindParameter,
     Comparison,
+    Glob,
     Identifier,
     InBind,
     InList,
     IsNull,
     Literal,
+    Negative,
     Node,
     Not,
     Or,
+    Overlaps,
     RangeLiteral,
     TimeLiteral,
+    TimespanLiteral,
 )
 from ._tokenizer import (
     _BIND,
@@ -159,11 +169,12 @@ class _Parser:
     def parse(self) -> Node:
         if self.peek().kind == _END:
             return Literal(True, position=0)
+        first = self.peek()
         node = self.or_expr(0, "a condition")
         token = self.peek()
         if token.kind != _END:
             raise self.unexpected(token)
-        return node
+        return self.condition(node, first)
 
     def unexpected(self, token: _Token) -> ExpressionError:
         """An error for a token found after a complete condition."""
@@ -180,8 +191,11 @@ class _Parser:
             hint = "comparisons cannot be chained; join them with AND or OR"
         elif word == "IS":
             hint = "test for NULL with '= NULL' or '!= NULL'"
-        elif word in ("LIKE", "BETWEEN", "ILIKE", "GLOB"):
-            hint = f"{word} is not supported; use comparisons joined with AND or OR"
+        elif word in ("LIKE", "BETWEEN", "ILIKE"):
+            hint = (
+                f"{word} is not supported; use comparisons joined with AND or OR, or "
+                "GLOB(field, 'pattern*') for patterns"
+            )
         elif (
             token.kind == _STRING
             and previous is not None
@@ -202,38 +216,54 @@ class _Parser:
             )
         return depth + 1
 
-    def or_expr(self, depth: int, expected: str) -> Node:
-        start = self.peek().position
-        terms = [self.and_expr(depth, expected)]
+    def or_expr(self, depth: int, expected: str, value_ok: bool = False) -> Node | _Null:
+        """``and_expr (OR and_expr)*``; with ``value_ok`` (inside parentheses) a lone term
+        may be a value rather than a condition, as in ``(exposure + 1) * 2``."""
+        first = self.peek()
+        terms = [self.and_expr(depth, expected, value_ok)]
         while self.is_keyword(self.peek(), "OR"):
             self.advance()
             terms.append(self.and_expr(depth, "a condition after OR"))
-        return terms[0] if len(terms) == 1 else Or(tuple(terms), position=start)
+        if len(terms) == 1:
+            return terms[0]
+        head = self.condition(terms[0], first)
+        return Or((head, *terms[1:]), position=first.position)  # type: ignore[arg-type]
 
-    def and_expr(self, depth: int, expected: str) -> Node:
-        start = self.peek().position
-        terms = [self.not_expr(depth, expected)]
+    def and_expr(self, depth: int, expected: str, value_ok: bool = False) -> Node | _Null:
+        first = self.peek()
+        terms = [self.not_expr(depth, expected, value_ok)]
         while self.is_keyword(self.peek(), "AND"):
             self.advance()
             terms.append(self.not_expr(depth, "a condition after AND"))
-        return terms[0] if len(terms) == 1 else And(tuple(terms), position=start)
+        if len(terms) == 1:
+            return terms[0]
+        head = self.condition(terms[0], first)
+        return And((head, *terms[1:]), position=first.position)  # type: ignore[arg-type]
 
-    def not_expr(self, depth: int, expected: str) -> Node:
+    def not_expr(self, depth: int, expected: str, value_ok: bool = False) -> Node | _Null:
         token = self.peek()
         if self.is_keyword(token, "NOT"):
             self.advance()
             term = self.not_expr(self.enter(depth, token), "a condition after NOT")
+            assert not isinstance(term, _Null)
             return Not(term, position=token.position)
-        return self.predicate(depth, expected)
+        return self.predicate(depth, expected, value_ok)
 
-    def predicate(self, depth: int, expected: str) -> Node:
+    def predicate(self, depth: int, expected: str, value_ok: bool = False) -> Node | _Null:
         start = self.peek()
-        left = self.operand(depth, expected)
+        left = self.arith(depth, expected)
         token = self.peek()
         if token.kind == _OPERATOR:
             self.advance()
-            right = self.operand(depth, f"a value after '{token.text}'")
+            right = self.arith(depth, f"a value after '{token.text}'")
             return self.comparison(start, token, left, right)
+        if self.is_keyword(token, "OVERLAPS"):
+            self.advance()
+            lhs = self.value(left, "the left of OVERLAPS")
+            rhs = self.value(
+                self.arith(depth, "a timespan or a time after OVERLAPS"), "the right of OVERLAPS"
+            )
+            return Overlaps(lhs, rhs, position=start.position)
         negated = False
         if self.is_keyword(token, "NOT"):
             if not self.is_keyword(self.peek(1), "IN"):
@@ -249,7 +279,7 @@ class _Parser:
             self.advance()
             operand = self.value(left, "the left of IN")
             return self.in_rest(start, operand, negated, depth)
-        return self.condition(left, start)
+        return left if value_ok else self.condition(left, start)
 
     def condition(self, node: Node | _Null, start: _Token) -> Node:
         if isinstance(node, _Null):
@@ -264,6 +294,18 @@ class _Parser:
                 f"{start.text} at column {start.position} is a time, not a condition; "
                 "compare a datetime field with it, as in exposure.datetime_begin > "
                 f"{start.text}",
+            )
+        if isinstance(node, TimespanLiteral):
+            raise self.error(
+                start.position,
+                f"{node} at column {start.position} is a timespan, not a condition; "
+                f"test it with OVERLAPS, as in exposure.timespan OVERLAPS {node}",
+            )
+        if isinstance(node, BinaryOperation | Negative):
+            raise self.error(
+                start.position,
+                f"{node} at column {start.position} is a number, not a condition; "
+                "compare it with =, !=, <, <=, >, >= or IN",
             )
         if isinstance(node, Literal) and not isinstance(node.value, bool):
             kind = "a string" if isinstance(node.value, str) else "a number"
@@ -336,13 +378,13 @@ class _Parser:
     def list_item(self, depth: int, expected: str) -> Node:
         """A value of an IN list, or a range ``start..stop[:stride]``."""
         first = self.peek()
-        item = self.value(self.operand(depth, expected), "inside an IN list")
+        item = self.value(self.arith(depth, expected), "inside an IN list")
         if self.peek().kind != _RANGE:
             return item
         self.advance()
         start = self.range_end(item, first, "start")
         end_token = self.peek()
-        end = self.value(self.operand(depth, "the end of the range after '..'"), "in a range")
+        end = self.value(self.arith(depth, "the end of the range after '..'"), "in a range")
         stop = self.range_end(end, end_token, "end")
         stride = 1
         if self.peek().kind == _BIND:  # 1..10:step
@@ -391,6 +433,111 @@ class _Parser:
             f"column {token.position}; write ranges as 1..5 or 1..10:2",
         )
 
+    def arith(self, depth: int, expected: str) -> Node | _Null:
+        """``term (('+' | '-') term)*``; terms are ``factor (('*' | '/' | '%') factor)*``."""
+        left = self.term(depth, expected)
+        while self.peek().kind in ("+", "-"):
+            op = self.advance()
+            right = self.term(depth, f"a value after '{op.text}'")
+            left = self.arithmetic(op, left, right)
+        return left
+
+    def term(self, depth: int, expected: str) -> Node | _Null:
+        left = self.operand(depth, expected)
+        while self.peek().kind in ("*", "/", "%"):
+            op = self.advance()
+            right = self.operand(depth, f"a value after '{op.text}'")
+            left = self.arithmetic(op, left, right)
+        return left
+
+    def arithmetic(self, op: _Token, left: Node | _Null, right: Node | _Null) -> Node:
+        for side in (left, right):
+            if isinstance(side, _Null):
+                raise self.error(
+                    side.position,
+                    f"NULL at column {side.position} cannot take part in arithmetic "
+                    f"('{op.text}' at column {op.position}); compare a value with NULL instead",
+                )
+        assert not isinstance(left, _Null) and not isinstance(right, _Null)
+        return BinaryOperation(op.text, left, right, position=left.position)
+
+    def function(self, name: _Token, depth: int) -> Node:
+        """``GLOB(operand, pattern)``, the one function of the language (daf_butler's)."""
+        if name.text.upper() != "GLOB" or name.value[1] is not None:
+            raise self.error(
+                name.position,
+                f"unknown function '{name.text}' at column {name.position}; the language has "
+                "one function, GLOB(field, 'pattern*')",
+            )
+        opened = self.advance()
+        args: list[Node] = []
+        while True:
+            args.append(
+                self.value(
+                    self.arith(self.enter(depth, opened), "an argument of GLOB"), "inside GLOB"
+                )
+            )
+            separator = self.advance()
+            if separator.kind == ")":
+                break
+            if separator.kind != ",":
+                raise self.error(
+                    separator.position,
+                    f"expected ',' or ')' in GLOB( at column {opened.position}, found "
+                    f"{separator.describe()} at column {separator.position}",
+                )
+        if len(args) != 2:
+            raise self.error(
+                name.position,
+                f"GLOB at column {name.position} takes two arguments, the string and the "
+                f"pattern, as in GLOB(exposure.obs_id, 'HSC*'); found {len(args)}",
+            )
+        return Glob(args[0], args[1], position=name.position)
+
+    def timespan_ahead(self) -> bool:
+        """Whether the '(' just read opens a timespan literal: ``(T'...', NULL)``."""
+        first, second = self.peek(), self.peek(1)
+        bound = first.kind in (_TIME, _BIND) or self.is_keyword(first, "NULL")
+        return bound and second.kind == ","
+
+    def timespan(self, opened: _Token) -> Node:
+        bounds: list[Node | None] = []
+        for which, after in (("begin", ","), ("end", ")")):
+            token = self.advance()
+            if token.kind == _TIME:
+                bounds.append(TimeLiteral(token.value, position=token.position))
+            elif token.kind == _BIND:
+                bounds.append(BindParameter(token.value, position=token.position))
+            elif self.is_keyword(token, "NULL"):
+                bounds.append(None)
+            else:
+                raise self.error(
+                    token.position,
+                    f"expected the {which} of the timespan opened at column {opened.position} "
+                    f"(a time T'...', a :bind or NULL for unbounded), found {token.describe()} "
+                    f"at column {token.position}",
+                )
+            close = self.advance()
+            if close.kind != after:
+                raise self.error(
+                    close.position,
+                    f"expected '{after}' at column {close.position} in the timespan opened at "
+                    f"column {opened.position}, found {close.describe()}; write a timespan as "
+                    "(T'2026-01-01', T'2026-01-02')",
+                )
+        begin, end = bounds
+        if (
+            isinstance(begin, TimeLiteral)
+            and isinstance(end, TimeLiteral)
+            and end.value <= begin.value
+        ):
+            raise self.error(
+                opened.position,
+                f"the timespan at column {opened.position} ends ({end}) before or when it "
+                f"begins ({begin}); a timespan's end is after its begin",
+            )
+        return TimespanLiteral(begin, end, position=opened.position)
+
     def operand(self, depth: int, expected: str) -> Node | _Null:
         token = self.advance()
         kind, value, position = token.kind, token.value, token.position
@@ -398,6 +545,8 @@ class _Parser:
             return Literal(value, position=position)
         if kind == _TIME:
             return TimeLiteral(value, position=position)
+        if kind == _WORD_TOKEN and self.peek().kind == "(":
+            return self.function(token, depth)
         if kind == _WORD_TOKEN:
             return Identifier(value[0], value[1], position=position)
         if kind == _BIND:
@@ -411,16 +560,17 @@ class _Parser:
                 position, f"expected a parameter name after ':' at column {position}, as in :name"
             )
         if kind == "-":
-            number = self.advance()
-            if number.kind != _NUMBER_TOKEN:
-                raise self.error(
-                    number.position,
-                    f"expected a number after '-' at column {number.position}, found "
-                    f"{number.describe()}; arithmetic is not supported",
-                )
-            return Literal(-number.value, position=position)
+            if self.peek().kind == _NUMBER_TOKEN:
+                return Literal(-self.advance().value, position=position)
+            negated = self.value(
+                self.operand(self.enter(depth, token), f"a value after '-' at column {position}"),
+                "after '-'",
+            )
+            return Negative(negated, position=position)
+        if kind == "(" and self.timespan_ahead():
+            return self.timespan(token)
         if kind == "(":
-            node = self.or_expr(self.enter(depth, token), "a condition after '('")
+            node = self.or_expr(self.enter(depth, token), "a condition after '('", value_ok=True)
             close = self.advance()
             if close.kind != ")":
                 raise self.error(

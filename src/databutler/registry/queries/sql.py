@@ -27,20 +27,22 @@ from ._check import (
     Compare,
     Cond,
     Const,
+    GlobMatch,
     Junction,
     Negation,
     NullTest,
     Operand,
+    Overlap,
     Remainder,
     Value,
     check,
 )
-from ._values import BindValues, _BindError, _check_bind
+from ._values import BindValues, SpanColumns, _BindError, _check_bind
 from .expression import BindParameter, ExpressionError, Identifier, Node, parse_expression
 
 __all__ = ["Resolver", "bind_names", "check_bind", "identifiers", "parse_where", "to_sql"]
 
-Resolver = Callable[[Identifier], sqlalchemy.ColumnElement[Any]]
+Resolver = Callable[[Identifier], "sqlalchemy.ColumnElement[Any] | SpanColumns"]
 """Maps an identifier of an expression to the column (or SQL expression) it names."""
 
 
@@ -256,6 +258,44 @@ def _compile_bytewise_postgresql(element: Bytewise, compiler: Any, **kw: Any) ->
     return str(compiler.process(element.clause.self_group(), **kw)) + ' COLLATE "C"'
 
 
+def _bound(bound: ColumnElement[Any] | int) -> ColumnElement[Any]:
+    """A timespan bound (nanoseconds) as SQL."""
+    if isinstance(bound, int):
+        return sqlalchemy.literal(bound, sqlalchemy.BigInteger())
+    return bound
+
+
+class _GlobMatch(ColumnElement[bool]):
+    r"""``GLOB(column, pattern)``, case-sensitive on every backend: SQLite's GLOB (``[``
+    escaped as ``[[]``), PostgreSQL's LIKE (``%``, ``_`` and ``\`` escaped)."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012
+        ("clause", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_string),
+    ]
+    type = sqlalchemy.Boolean()
+
+    def __init__(self, clause: ColumnElement[Any], pattern: str) -> None:
+        self.clause = clause
+        self.pattern = pattern
+
+
+@compiles(_GlobMatch)
+def _compile_glob(element: _GlobMatch, compiler: Any, **kw: Any) -> str:
+    pattern = element.pattern.replace("[", "[[]")
+    match = element.clause.op("GLOB")(sqlalchemy.literal(pattern, sqlalchemy.String()))
+    return str(compiler.process(match, **kw))
+
+
+@compiles(_GlobMatch, "postgresql")
+def _compile_glob_postgresql(element: _GlobMatch, compiler: Any, **kw: Any) -> str:
+    escaped = element.pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = escaped.replace("*", "%").replace("?", "_")
+    match = element.clause.like(sqlalchemy.literal(pattern, sqlalchemy.String()), escape="\\")
+    return str(compiler.process(match, **kw))
+
+
 @dataclass(frozen=True, slots=True)
 class _Sql:
     """Generated SQL with how deep it nests: ``depth`` estimates the depth of the
@@ -308,6 +348,14 @@ def _emit(cond: Cond) -> _Sql:
             return _Sql(modulo == sqlalchemy.literal(remainder, integer), 3, 1)
         case Junction(op=op, terms=terms):
             return _junction(op, terms)
+        case Overlap(left=left, right=right):
+            begin, end = _bound(right.begin), _bound(right.end)
+            if left.overlaps is not None:
+                return _Sql(left.overlaps(begin, end), 4, 2)
+            a, b = _bound(left.begin), _bound(left.end)
+            return _Sql(sqlalchemy.and_(a < end, begin < b), 3, 1)
+        case GlobMatch(column=column, pattern=pattern):
+            return _Sql(_GlobMatch(column.sql, pattern), 2)
     raise AssertionError(f"unexpected condition {cond!r}")
 
 
