@@ -43,8 +43,7 @@ from .._exceptions import (
     InvalidArgumentError,
     RepositoryError,
 )
-from .._file_dataset import FileDataset
-from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
+from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse, check_value
 from ._butler_write import ButlerWrites
 from ._daf_butler_export import (
     FORMATTERS,
@@ -72,6 +71,10 @@ _SKIP_HINT = (
     "Pass skip_unknown_fields=True (databutler migrate --skip-unknown-fields) to migrate "
     "without them."
 )
+
+#: How many checked data ID values `_Migration._data_id` keeps.
+_CHECKED_VALUES = 100_000
+_UNSEEN = object()
 
 #: Called with (datasets done, datasets in the source) as pages commit.
 Progress = Callable[[int, int], None]
@@ -241,6 +244,8 @@ class _Migration:
         self.progress = progress
         self.total = source.count()
         self.done = 0
+        self._checked: dict[tuple[str, type, Any], Any] = {}
+        self._orders: dict[tuple[DimensionGroup, tuple[str, ...]], tuple[tuple[str, int], ...]] = {}
 
     def run(self, skip_missing: bool) -> MigrationReport:
         source, plan = self.source, self.plan
@@ -310,21 +315,26 @@ class _Migration:
         skip_missing: bool,
         missing: list[str],
     ) -> tuple[int, int, int]:
-        """Write one page of datasets in one transaction: (migrated, already, registry-only)."""
+        """Write one page of datasets in one transaction: (migrated, already, registry-only).
+
+        The bulk path: the ids already in the destination are read once, the
+        data IDs are built checked (each distinct value once), and the new
+        datasets go to the registry (`import_datasets`) and the datastore
+        (``ingest``, per formatter) directly, in batches.
+        """
         ids = [uuid.UUID(row[0]) for row in page]
         known = self.registry.existing_dataset_ids(ids)
-        files: dict[tuple[str, str], list[DatasetRef]] = {}
-        bare: list[DatasetRef] = []
+        files: dict[str, list[tuple[str, DatasetRef]]] = {}
+        refs: list[DatasetRef] = []
         for dataset_id, (_, t, run, values, stored) in zip(ids, page, strict=True):
             if dataset_id in known:
                 continue
             dataset_type, group = registered[t.key]
             # A complete data ID, so that the writes below need not standardize it again.
-            values_by_name = dict(zip(t.dimensions, values, strict=True))
-            data_id = DataCoordinate.from_required(group, values_by_name)
+            data_id = self._data_id(group, t.dimensions, values)
             ref = DatasetRef(dataset_type, data_id, run=runs[run], id=dataset_id)
             if stored is None:
-                bare.append(ref)
+                refs.append(ref)
                 continue
             path, formatter, component = stored
             if component != NO_COMPONENT:
@@ -344,28 +354,70 @@ class _Migration:
                     "Convert those datasets in daf_butler, or remove them, and migrate again."
                 )
             artifact = self.source.artifact(path)
-            if not os.path.isfile(artifact):
-                if skip_missing:
-                    missing.append(artifact)
-                    continue
-                raise RepositoryError(
-                    f"Artifact {artifact} of dataset {dataset_id} ({t.dataset_type.name}) is "
-                    f"missing from the daf_butler repository {self.source.root}. Restore it, or "
-                    "pass skip_missing=True (databutler migrate --skip-missing) to leave such "
-                    "datasets out. Datasets migrated so far are kept; run again to continue."
-                )
-            files.setdefault((artifact, mapped), []).append(ref)
-        if files or bare:
-            with self.butler.transaction():
-                if bare:
-                    self.butler._import_refs(bare)
-                if files:
-                    datasets = [FileDataset(p, list(refs), f) for (p, f), refs in files.items()]
-                    self.butler.ingest(*datasets, transfer=self.transfer)
+            if skip_missing and not os.path.isfile(artifact):
+                missing.append(artifact)
+                continue
+            refs.append(ref)
+            files.setdefault(mapped, []).append((artifact, ref))
+        if refs:
+            try:
+                with self.butler.transaction():
+                    self.registry.import_datasets(refs)
+                    for formatter, pairs in files.items():
+                        self.butler.datastore.ingest(
+                            pairs, transfer=self.transfer, formatter=formatter
+                        )
+            except FileNotFoundError:
+                # Rolled back; which artifact is gone (looked for only now: one stat per file
+                # for every page would cost as much as recording them).
+                for pairs in files.values():
+                    for artifact, ref in pairs:
+                        if not os.path.isfile(artifact):
+                            raise RepositoryError(
+                                f"Artifact {artifact} of dataset {ref.id} "
+                                f"({ref.datasetType.name}) is missing from the daf_butler "
+                                f"repository {self.source.root}. Restore it, or pass "
+                                "skip_missing=True (databutler migrate --skip-missing) to leave "
+                                "such datasets out. Datasets migrated so far are kept; run "
+                                "again to continue."
+                            ) from None
+                raise
         self.done += len(page)
         self._tick()
-        migrated = sum(len(refs) for refs in files.values()) + len(bare)
-        return migrated, len(known), len(bare)
+        registry_only = len(refs) - sum(len(pairs) for pairs in files.values())
+        return len(refs), len(known), registry_only
+
+    def _data_id(
+        self, group: DimensionGroup, names: tuple[str, ...], values: tuple[Any, ...]
+    ) -> DataCoordinate:
+        """The data ID of ``values`` (of the dimensions ``names``), each distinct value
+        checked once (there are far fewer instruments, detectors and exposures than datasets)."""
+        order = self._orders.get((group, names))
+        if order is None:
+            required = group.required
+            if len(names) != len(required) or set(names) != set(required):
+                return DataCoordinate.from_required(group, dict(zip(names, values, strict=True)))
+            order = self._orders[(group, names)] = tuple(
+                (name, names.index(name)) for name in required
+            )
+        cache = self._checked
+        if len(cache) > _CHECKED_VALUES:
+            cache.clear()  # memory stays bounded, whatever the number of exposures
+        checked = []
+        for name, index in order:
+            value = values[index]
+            key = (name, value.__class__, value)  # bool and int, 1 and 1.0: told apart
+            found = cache.get(key, _UNSEEN)
+            if found is _UNSEEN:
+                dimension_key = self.butler.dimensions[name].key
+                found = cache[key] = check_value(
+                    dimension_key.dtype,
+                    dimension_key.length,
+                    value,
+                    f"Data ID value {{value}} for {name!r}",
+                )
+            checked.append(found)
+        return DataCoordinate.from_required(group, tuple(checked), check=False)
 
     def _associate(self, tag: str, ids: list[str]) -> None:
         refs = self.registry.get_datasets([uuid.UUID(i) for i in ids])

@@ -14,10 +14,12 @@ cannot give back.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,9 @@ def _ingest(
     formatter: str | None,
     downloads: Path,
 ) -> None:
+    if transfer == "direct":
+        _ingest_direct(datastore, items, formatter)
+        return
     plans = []
     for n, (source, ref) in enumerate(items):
         path, mode, stored = _place(
@@ -114,6 +119,104 @@ def _ingest(
             journal.finish()
         else:  # the moves hold only once the enclosing transaction commits
             transaction.register_commit(partial(_finish_after_commit, datastore, journal))
+
+
+def _ingest_direct(
+    datastore: FileDatastoreLike,
+    items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
+    formatter: str | None,
+) -> None:
+    """Record files as they are (``direct``), many at a time: the bulk path of `_place`.
+
+    The same checks and the same recorded paths as `_place` gives a ``direct``
+    ingest (the directories resolved, the file's own name kept; a file that
+    really is inside the datastore root refused), with each directory and the
+    root resolved once per call, containment compared on the resolved strings,
+    and the file itself resolved only when it is a symbolic link. Nothing is
+    written but the records: the files are never deleted by databutler.
+    """
+    resolver = _Resolver(datastore)
+    checked: set[str] = set()
+    unused = Path()  # no download: an s3:// source is refused for a direct ingest
+    infos = []
+    refs = []
+    for source, ref in items:
+        given = os.fspath(_local_source(datastore, source, "direct", unused))
+        stored, size = resolver.direct(given)
+        name = formatter or datastore._configured_formatter(ref)
+        if name is None:
+            name = formatter_by_suffix(os.path.splitext(stored)[1])
+        if name not in checked:
+            formatter_for(name)
+            checked.add(name)
+        data = Path(stored).read_bytes() if datastore._checksum else None
+        infos.append(StoredFileInfo.for_ref(ref, stored, name, size, data=data))
+        refs.append(ref)
+    recorded: list[DatasetRef] = []  # filled only once this call has recorded them
+    transaction = datastore._transaction
+    if transaction is not None:
+        transaction.registerUndo("ingest", datastore._undo_put, recorded, [])
+    datastore._crash_point("after_write")
+    datastore._record(refs, infos)
+    recorded.extend(refs)
+    datastore._crash_point("recorded")
+
+
+class _Resolver:
+    """Resolves files to record in place for one ingest: each directory once, strings only."""
+
+    def __init__(self, datastore: FileDatastoreLike) -> None:
+        self.datastore = datastore
+        self.cwd = os.getcwd()
+        store = datastore.store
+        self.real_root: str | None = None
+        if isinstance(store, LocalStore):
+            self.real_root = os.path.realpath(store.directory)
+        root = self.real_root
+        self.prefix = None if root is None else (root if root.endswith(os.sep) else root + os.sep)
+        self.directories: dict[str, str] = {}
+
+    def inside(self, real: str) -> bool:
+        """Whether the resolved path ``real`` is the root or inside it."""
+        return self.prefix is not None and (real == self.real_root or real.startswith(self.prefix))
+
+    def direct(self, given: str) -> tuple[str, int]:
+        """The path to record for ``given`` ingested ``direct``, and the file's size."""
+        if not given:
+            raise InvalidPathError(f"A file to ingest must be a non-empty path, not {given!r}.")
+        absolute = given if given.startswith("/") else os.path.join(self.cwd, given)
+        directory, name = os.path.split(absolute)
+        real_directory = self.directories.get(directory)
+        if real_directory is None:
+            real_directory = self.directories[directory] = os.path.realpath(directory)
+        path = os.path.join(real_directory, name) if name else real_directory
+        status = _status(os.lstat, path)
+        real = path
+        if status is not None and stat.S_ISLNK(status.st_mode):
+            real = os.path.realpath(path)  # the file itself is a link: where does it lead?
+            status = _status(os.stat, path)
+        if status is None or not stat.S_ISREG(status.st_mode):
+            raise FileNotFoundError(f"Cannot ingest {given}: no such file.")
+        if self.inside(real):
+            raise UnsafePathError(
+                f"{given} is inside the root of datastore {self.datastore.name!r}; "
+                "transfer='direct' would make an artifact that deleting another dataset can "
+                "break. Ingest it in place (transfer=None) or use transfer='copy'."
+            )
+        return path, status.st_size
+
+
+#: What `os.stat` fails with for a path that is no file (as `pathlib.Path.is_file` treats it).
+_NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
+def _status(call: Callable[[str], os.stat_result], path: str) -> os.stat_result | None:
+    try:
+        return call(path)
+    except OSError as exc:
+        if exc.errno in _NO_FILE:
+            return None
+        raise
 
 
 def _finish_after_commit(datastore: FileDatastoreLike, journal: MoveJournal) -> None:

@@ -16,8 +16,11 @@ journal names is never an unknown artifact, and never deleted.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from itertools import groupby, islice
@@ -74,6 +77,10 @@ def verify_storage(
         for kind, n in checker.repair(check.problems[start:], delete_unknown).items():
             check.repaired[kind] = check.repaired.get(kind, 0) + n
     return check
+
+
+#: What `os.stat` fails with for a path that is no file (as `pathlib.Path.is_file` says).
+_NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 
 class _Checker:
@@ -184,16 +191,22 @@ class _Checker:
         for row, _ in rows:
             path, dataset_id = row["path"], row["dataset_id"]
             file_size, checksum = row.get("file_size"), row.get("checksum")
-            local = Path(path.removeprefix("file://"))
+            local = path.removeprefix("file://")
             self.check.checked += 1
-            if not local.is_file():
+            try:  # one stat per file (strings, not Path objects: there can be millions)
+                status = os.stat(local)
+            except OSError as exc:
+                if exc.errno not in _NO_FILE:
+                    raise
+                status = None
+            if status is None or not stat.S_ISREG(status.st_mode):
                 self.add("missing_artifact", dataset_id, path, "directly ingested file is gone")
-            elif file_size is not None and local.stat().st_size != file_size:
-                found = local.stat().st_size
+            elif file_size is not None and status.st_size != file_size:
+                found = status.st_size
                 self.add(
                     "size_mismatch", dataset_id, path, f"recorded {file_size} bytes, found {found}"
                 )
-            elif checksums and checksum and _sha256(local.read_bytes()) != checksum:
+            elif checksums and checksum and _sha256(Path(local).read_bytes()) != checksum:
                 self.add("checksum_mismatch", dataset_id, path, "content changed")
 
     # -- repairs ---------------------------------------------------------------
