@@ -6,7 +6,8 @@ script (so that the committed exports stay as they are); ``repo/expected.json``
 is the ``expected.json`` of that run: daf_butler's own answers about it (ids,
 data IDs, collections, certifications, each file's SHA-256 and content). The
 registry was then compacted with ``VACUUM``. Each test migrates a copy, on
-SQLite and PostgreSQL, in place and copying.
+SQLite and PostgreSQL, in place and copying; the registry is also copied into
+PostgreSQL, as a source (the tests at the end).
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import datetime
 import hashlib
 import json
 import shutil
+import socket
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy
 from click.testing import CliRunner
 
 from databutler import Butler, IncompatibleVersionError, RepositoryError
 from databutler.butler._migrate import MigrationReport
 from databutler.cli import main
 from databutler.dimensions import DataCoordinate
+from databutler.registry.databases import database_class_for_uri
 from databutler.testing.butler import registry_arguments
+from databutler.testing.database import postgresql_uri
 
 REPO = Path(__file__).parent / "fixtures" / "daf_butler" / "repo"
 EXPECTED = json.loads((REPO / "expected.json").read_text())
@@ -279,12 +285,12 @@ REFUSALS = {
     "version": (refuse_version, IncompatibleVersionError, r"schema version 3\.0\.0.*2\.0\.x"),
     "manager": (refuse_manager, IncompatibleVersionError, "NameKeyCollectionManager"),
     "extra manager": (refuse_extra_manager, IncompatibleVersionError, "'obscore'"),
-    "postgresql": (
+    "unreachable postgresql": (
         lambda s: edit_config(
-            s, "sqlite:///<butlerRoot>/gen3.sqlite3", "postgresql://u@db.example/x"
+            s, "sqlite:///<butlerRoot>/gen3.sqlite3", f"postgresql://u@127.0.0.1:{_closed_port()}/x"
         ),
         RepositoryError,
-        "PostgreSQL sources are not supported yet",
+        "cannot be reached",
     ),
     "chained datastore": (
         lambda s: edit_config(
@@ -310,6 +316,12 @@ REFUSALS = {
         "not a daf_butler repository",
     ),
 }
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _sql(source: Path, statement: str) -> None:
@@ -388,3 +400,182 @@ def test_cli(source: Path, tmp_path: Path) -> None:
     assert f"Migrated {len(THEIRS)} dataset(s) of {len(THEIRS)}" in done.output
     assert "Verified: no problems" in done.output
     check(str(dest), inside=dest)
+
+
+# -- PostgreSQL sources -----------------------------------------------------------------------
+#
+# The fixture's SQLite registry is copied, every table with the same names and values, into a
+# fresh schema of the test server, and its butler.yaml points there (registry.db and
+# registry.namespace). Two layouts: "as-sqlite" (the SQLite file's column types: ids as 32 hex
+# digits, timespans as two BIGINT columns) and "daf_butler" (as daf_butler lays out a PostgreSQL
+# registry: ids as uuid, each timespan one int8range column "timespan", unbounded ends open).
+# The migration must give what the SQLite source gives, in place and copying, and write
+# nothing to the source's schema.
+
+_NS_MAX = 4102444800000000000  # daf_butler's bound for "unbounded" on SQLite
+_TYPES = {"INTEGER": "BIGINT", "SMALLINT": "BIGINT", "FLOAT": "DOUBLE PRECISION"}
+
+
+def _pg_type(declared: str, native: bool) -> str:
+    if declared == "CHAR(32)":
+        return "UUID" if native else "CHAR(32)"
+    if declared.startswith(("VARCHAR", "TEXT")):
+        return "TEXT"
+    return _TYPES.get(declared, declared)
+
+
+def _range(begin: int | None, end: int | None) -> str | None:
+    if begin is None and end is None:
+        return None
+    lower = "" if begin is None or begin <= 0 else str(begin)
+    upper = "" if end is None or end >= _NS_MAX else str(end)
+    return f"[{lower},{upper})"
+
+
+def copy_registry(sqlite_file: Path, uri: str, schema: str, *, native: bool) -> list[str]:
+    """Every table of ``sqlite_file`` into ``schema``; the tables' names."""
+    source = sqlite3.connect(sqlite_file)
+    engine = database_class_for_uri(uri).makeEngine(uri)
+    names = [
+        row[0] for row in source.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    ]
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        for table in names:
+            info = source.execute(f'PRAGMA table_info("{table}")').fetchall()
+            columns = [(c[1], _pg_type(c[2], native)) for c in info]
+            ranged = native and {"timespan_begin", "timespan_end"} <= {c for c, _ in columns}
+            if ranged:
+                columns = [(c, t) for c, t in columns if c != "timespan_end"]
+                columns = [("timespan", "INT8RANGE") if c == "timespan_begin" else (c, t)
+                           for c, t in columns]  # fmt: skip
+            connection.exec_driver_sql(
+                f'CREATE TABLE "{schema}"."{table}" ('
+                + ", ".join(f'"{c}" {t}' for c, t in columns)
+                + ")"
+            )
+            flags = {c[1] for c in info if c[2] == "BOOLEAN"}
+            rows = []
+            for values in source.execute(f'SELECT * FROM "{table}"'):
+                row = dict(zip([c[1] for c in info], values, strict=True))
+                for flag in flags:
+                    row[flag] = None if row[flag] is None else bool(row[flag])
+                if ranged:
+                    row["timespan"] = _range(row.pop("timespan_begin"), row.pop("timespan_end"))
+                rows.append(tuple(row[c] for c, _ in columns))
+            if rows:
+                placeholders = ", ".join(f"CAST(%s AS {t})" for _, t in columns)
+                connection.exec_driver_sql(
+                    f'INSERT INTO "{schema}"."{table}" VALUES ({placeholders})', rows
+                )
+    engine.dispose()
+    source.close()
+    return sorted(names)
+
+
+def _drop(uri: str, schema: str) -> None:
+    engine = database_class_for_uri(uri).makeEngine(uri)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    engine.dispose()
+
+
+def _tables(uri: str, schema: str) -> dict[str, int]:
+    engine = database_class_for_uri(uri).makeEngine(uri)
+    with engine.connect() as connection:
+        names = [
+            row[0]
+            for row in connection.execute(
+                sqlalchemy.text(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
+                ),
+                {"s": schema},
+            )
+        ]
+        counts = {
+            name: connection.exec_driver_sql(f'SELECT count(*) FROM "{schema}"."{name}"').scalar()
+            for name in names
+        }
+    engine.dispose()
+    return {name: int(n or 0) for name, n in counts.items()}
+
+
+def _repository(root: Path, db: str, namespace: str | None) -> Path:
+    """The fixture's files (not its SQLite registry) with a butler.yaml naming ``db``."""
+    shutil.copytree(REPO, root, ignore=shutil.ignore_patterns("gen3.sqlite3"))
+    config = root / "butler.yaml"
+    text = config.read_text()
+    old = "  db: sqlite:///<butlerRoot>/gen3.sqlite3\n"
+    assert old in text
+    extra = f"  namespace: {namespace}\n" if namespace is not None else ""
+    config.write_text(text.replace(old, f"  db: {db}\n{extra}"))
+    return root
+
+
+@pytest.fixture(params=["as-sqlite", "daf_butler"])
+def pg_source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
+    """A daf_butler repository with its registry in a fresh schema (dropped afterwards)."""
+    uri = postgresql_uri()
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        names = copy_registry(
+            REPO / "gen3.sqlite3", uri, schema, native=request.param == "daf_butler"
+        )
+        assert len(names) == 54
+        yield _repository(tmp_path / "daf_butler", uri, schema), uri, schema
+    finally:
+        _drop(uri, schema)
+
+
+@pytest.mark.parametrize("transfer", ["direct", "copy"])
+def test_postgresql_source_keeps_everything(
+    pg_source: tuple[Path, str, str], tmp_path: Path, transfer: str
+) -> None:
+    root, uri, schema = pg_source
+    files, tables = hashes(root), _tables(uri, schema)
+    dest = tmp_path / "dest"
+    report = Butler.migrate_from(root, dest, transfer=transfer, skip_unknown_fields=True)
+    assert (report.total, report.migrated, report.already) == (len(THEIRS), len(THEIRS), 0)
+    assert report.ok and report.verify.checked == len(THEIRS)
+    assert report.universe == ("daf_butler", 8)
+    check(str(dest), inside=root if transfer == "direct" else dest)
+    again = Butler.migrate_from(root, dest, transfer=transfer, skip_unknown_fields=True)
+    assert (again.migrated, again.already) == (0, len(THEIRS))
+    check(str(dest), inside=root if transfer == "direct" else dest)
+    # The source is only read: its files and its schema are as they were.
+    assert hashes(root) == files
+    assert _tables(uri, schema) == tables
+
+
+def test_postgresql_source_in_pages_of_one(
+    pg_source: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    """Keyset pages by dataset id (PostgreSQL has no rowid): TAGGED members and
+    certifications across pages of one, and a second run that finds everything done."""
+    root, _, _ = pg_source
+    dest = tmp_path / "dest"
+    Butler.migrate_from(root, dest, batch_size=1, skip_unknown_fields=True)
+    check(str(dest), inside=root)
+
+
+def test_an_unreachable_server_is_named(tmp_path: Path) -> None:
+    port = _closed_port()
+    root = _repository(tmp_path / "daf_butler", f"postgresql://postgres@127.0.0.1:{port}/x", None)
+    with pytest.raises(RepositoryError, match=rf"127\.0\.0\.1:{port}/x.*cannot be reached"):
+        Butler.migrate_from(root, tmp_path / "dest", skip_unknown_fields=True)
+    assert not (tmp_path / "dest").exists()
+
+
+def test_a_missing_schema_is_named(tmp_path: Path) -> None:
+    uri = postgresql_uri()
+    root = _repository(tmp_path / "daf_butler", uri, "no_such_schema_here")
+    with pytest.raises(RepositoryError, match=r"'no_such_schema_here'.*no such schema"):
+        Butler.migrate_from(root, tmp_path / "dest", skip_unknown_fields=True)
+    assert not (tmp_path / "dest").exists()
+
+
+def test_a_bad_namespace_is_named(tmp_path: Path) -> None:
+    root = _repository(tmp_path / "daf_butler", postgresql_uri(), "bad name; drop")
+    with pytest.raises(RepositoryError, match="namespace"):
+        Butler.migrate_from(root, tmp_path / "dest", skip_unknown_fields=True)
+    assert not (tmp_path / "dest").exists()

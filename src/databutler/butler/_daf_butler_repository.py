@@ -1,16 +1,19 @@
 """Reading a daf_butler repository as it is on disk: `DafButlerRepository`.
 
 The repository's ``butler.yaml`` says where its registry and datastore are;
-its SQLite registry is read directly with the ``sqlite3`` module, opened
-read-only, in the layout of daf_butler's default managers of recent
+its registry is read directly (`._daf_butler_db`: SQLite opened read-only,
+or PostgreSQL in one read-only snapshot, in the schema ``registry.namespace``
+names), in the layout of daf_butler's default managers of recent
 releases (their classes and schema versions are checked first, from
 ``butler_attributes``): the dimension tables named by the universe in
 ``config:dimensions.json``, ``collection``/``run``/``collection_chain``,
 ``dataset_type`` and ``dimension_graph_definition``, ``dataset`` with the
 dynamic ``dataset_tags_*``/``dataset_calibs_*`` tables, the bridge's
 ``dataset_location``/``dataset_location_trash`` and the datastore's records
-table. Large tables are read in keyset pages. `._migrate` writes what this
-reads into a databutler repository.
+table. Large tables are read in keyset pages. On PostgreSQL daf_butler
+keeps dataset ids as ``uuid`` and timespans as one ``int8range`` column;
+both layouts are read (`._daf_butler_db.as_uuid`, ``range_bounds``). `._migrate` writes what
+this reads into a databutler repository.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ import base64
 import datetime
 import json
 import os
-import sqlite3
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,15 @@ from .._exceptions import (
     RepositoryNotFoundError,
 )
 from ..dimensions import DimensionUniverse
+from ._daf_butler_db import (
+    NS_MAX,
+    NS_MIN,
+    PostgreSQLSource,
+    SourceDatabase,
+    SQLiteSource,
+    as_uuid,
+    range_bounds,
+)
 from ._daf_butler_export import FORMATTERS, _Region, tai_to_utc
 
 __all__ = ["NO_COMPONENT", "DafButlerRepository", "DatasetRow", "DatasetTypeTables"]
@@ -85,9 +95,6 @@ _ROOT_TOKEN = "<butlerRoot>"
 # daf_butler's CollectionType values.
 _COLLECTION_TYPES = {1: CollectionType.RUN, 2: CollectionType.TAGGED, 3: CollectionType.CHAINED,
                      4: CollectionType.CALIBRATION}  # fmt: skip
-# The bounds daf_butler stores for a timespan unbounded at either end (TAI ns).
-_NS_MIN = 0
-_NS_MAX = 4102444800000000000
 #: The component daf_butler records for a dataset stored whole.
 NO_COMPONENT = "__NULL_STRING__"
 _EPOCH = datetime.datetime(1970, 1, 1)
@@ -140,21 +147,10 @@ class DafButlerRepository:
                 "to migrate. Open it with Butler(...), or copy datasets from it with "
                 "transfer_from / 'databutler transfer-datasets'."
             )
-        self.db_path = self._db_path()
         self.datastore_root, self.records_table = self._datastore()
+        self.db = self._open_database()
         try:
-            self.db = sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True)
-            self.db.execute("SELECT 1 FROM sqlite_master").fetchall()
-        except sqlite3.Error as exc:
-            raise RepositoryError(
-                f"The registry of the daf_butler repository {path} ({self.db_path}) cannot be "
-                f"read as SQLite: {exc}. Check the file (and registry.db in butler.yaml)."
-            ) from None
-        try:
-            self.tables = {
-                row[0]
-                for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            self.tables = self._tables()
             self.attributes = dict(self._fetch("SELECT name, value FROM butler_attributes"))
             self._check_managers()
             self.universe_config = self._universe_config()
@@ -165,10 +161,19 @@ class DafButlerRepository:
     def close(self) -> None:
         self.db.close()
 
+    def _tables(self) -> set[str]:
+        try:
+            return self.db.tables()
+        except self.db.errors as exc:
+            raise RepositoryError(
+                f"The registry of the daf_butler repository {self.root} ({self.db.where}) "
+                f"cannot be read: {exc}"
+            ) from None
+
     def _fetch(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
-            return self.db.execute(sql, parameters).fetchall()
-        except sqlite3.Error as exc:
+            return self.db.fetch(sql, parameters)
+        except self.db.errors as exc:
             raise RepositoryError(
                 f"The registry of the daf_butler repository {self.root} is not laid out as "
                 f"databutler reads it ({exc}); it may be damaged, or made by managers this "
@@ -192,23 +197,26 @@ class DafButlerRepository:
             raise RepositoryError(f"{self.root}/butler.yaml: {name!r} is not a mapping.")
         return section
 
-    def _db_path(self) -> Path:
-        uri = self._section("registry").get("db", f"sqlite:///{_ROOT_TOKEN}/gen3.sqlite3")
+    def _open_database(self) -> SourceDatabase:
+        registry = self._section("registry")
+        uri = registry.get("db", f"sqlite:///{_ROOT_TOKEN}/gen3.sqlite3")
         if not isinstance(uri, str):
             raise RepositoryError(f"{self.root}/butler.yaml: registry.db is not a string.")
         uri = uri.replace(_ROOT_TOKEN, str(self.root))
         scheme = uri.partition(":")[0].partition("+")[0].lower()
         if scheme in ("postgresql", "postgres"):
-            raise RepositoryError(
-                f"The daf_butler repository {self.root} keeps its registry in PostgreSQL "
-                f"({uri.partition('@')[2] or uri}): PostgreSQL sources are not supported yet. "
-                "Export it with daf_butler ('butler export') and import the export with "
-                "'databutler import', or copy it into a SQLite daf_butler repository first."
-            )
+            namespace = registry.get("namespace")
+            if namespace is not None and not isinstance(namespace, str):
+                raise RepositoryError(
+                    f"{self.root}/butler.yaml: registry.namespace is not a schema name."
+                )
+            if scheme == "postgres":
+                uri = "postgresql" + uri.removeprefix("postgres")
+            return PostgreSQLSource(uri, namespace, self.root)
         if scheme != "sqlite" or not uri.startswith("sqlite:///"):
             raise RepositoryError(
-                f"{self.root}/butler.yaml: registry.db is {uri!r}; only SQLite registries "
-                "(sqlite:///path) are migrated."
+                f"{self.root}/butler.yaml: registry.db is {uri!r}; only SQLite "
+                "(sqlite:///path) and PostgreSQL (postgresql://...) registries are migrated."
             )
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.is_absolute():
@@ -218,7 +226,7 @@ class DafButlerRepository:
                 f"The registry of the daf_butler repository {self.root}, {path}, does not "
                 "exist; restore it (registry.db in butler.yaml names it)."
             )
-        return path
+        return SQLiteSource(path, self.root)
 
     def _datastore(self) -> tuple[Path, str]:
         section = self._section("datastore")
@@ -336,30 +344,46 @@ class DafButlerRepository:
                 f["name"] for f in fields if isinstance(f, Mapping) and f.get("type") == "bool"
             }
             try:
-                cursor = self.db.execute(f'SELECT * FROM "{element}"')
-            except sqlite3.Error as exc:
+                columns, cursor = self.db.cursor(f'SELECT * FROM "{element}"')
+                rows = found.setdefault(element, [])
+                for n, values in enumerate(cursor):
+                    rows.append(self._record(element, n, columns, values, hashes, flags))
+            except self.db.errors as exc:
                 raise RepositoryError(
                     f"The {element} table of the daf_butler repository {self.root} cannot be "
                     f"read ({exc}); it may be damaged."
                 ) from None
-            columns = [c[0] for c in cursor.description]
-            rows = found.setdefault(element, [])
-            for n, values in enumerate(cursor):
-                where = f"{self.root}: {element} record {n}"
-                record: dict[str, Any] = {}
-                for column, value in zip(columns, values, strict=True):
-                    if column in ("timespan_begin", "timespan_end"):
-                        column = "datetime_" + column.removeprefix("timespan_")
-                        value = None if value is None else self._time(value, where)
-                    elif column == "region" and value is not None:
-                        value = _Region("region", base64.b64decode(value).hex())
-                    elif column in hashes and isinstance(value, str):
-                        value = base64.b64decode(value)
-                    elif column in flags and value is not None:
-                        value = bool(value)
-                    record[column] = value
-                rows.append((where, record))
         return found, unknown
+
+    def _record(
+        self,
+        element: str,
+        n: int,
+        columns: list[str],
+        values: tuple[Any, ...],
+        hashes: set[str],
+        flags: set[str],
+    ) -> tuple[str, dict[str, Any]]:
+        where = f"{self.root}: {element} record {n}"
+        record: dict[str, Any] = {}
+        for column, value in zip(columns, values, strict=True):
+            if column == "timespan":  # PostgreSQL's layout: one int8range
+                bounds = range_bounds(value, where)
+                begin, end = (None, None) if bounds is None else bounds
+                record["datetime_begin"] = None if begin is None else self._time(begin, where)
+                record["datetime_end"] = None if end is None else self._time(end, where)
+                continue
+            if column in ("timespan_begin", "timespan_end"):
+                column = "datetime_" + column.removeprefix("timespan_")
+                value = None if value is None else self._time(value, where)
+            elif column == "region" and value is not None:
+                value = _Region("region", base64.b64decode(value).hex())
+            elif column in hashes and isinstance(value, str):
+                value = base64.b64decode(value)
+            elif column in flags and value is not None:
+                value = bool(value)
+            record[column] = value
+        return where, record
 
     def _time(self, ns: int, where: str) -> datetime.datetime:
         seconds, rest = divmod(int(ns), 1_000_000_000)
@@ -371,8 +395,8 @@ class DafButlerRepository:
 
     def timespan(self, begin: int, end: int, where: str) -> Timespan:
         return Timespan(
-            None if begin is None or begin <= _NS_MIN else self._time(begin, where),
-            None if end is None or end >= _NS_MAX else self._time(end, where),
+            None if begin is None or begin <= NS_MIN else self._time(begin, where),
+            None if end is None or end >= NS_MAX else self._time(end, where),
         )
 
     # -- collections and dataset types ------------------------------------------------------
@@ -463,7 +487,7 @@ class DafButlerRepository:
         )
         if parts:
             raise RepositoryError(
-                f"Dataset {uuid.UUID(parts[0][0])} of the daf_butler repository {self.root} "
+                f"Dataset {as_uuid(parts[0][0])} of the daf_butler repository {self.root} "
                 f"is stored in parts (component {parts[0][1]!r}); disassembled composites are "
                 "not migrated yet. Remove those datasets in daf_butler (or migrate a copy "
                 "without them)."
@@ -496,12 +520,10 @@ class DafButlerRepository:
         keys of the other tables: a few queries per page, each reading only
         the page's rows, whatever the repository's size.
         """
-        last = ""
+        page = self._fetch(
+            "SELECT id, dataset_type_id, run_id FROM dataset ORDER BY id LIMIT ?", (size,)
+        )
         while True:
-            page = self._fetch(
-                "SELECT id, dataset_type_id, run_id FROM dataset WHERE id > ? ORDER BY id LIMIT ?",
-                (last, size),
-            )
             if not page:
                 return
             first, last = page[0][0], page[-1][0]
@@ -536,17 +558,25 @@ class DafButlerRepository:
                 values = data_ids.get((dataset_id, run))
                 if values is None:
                     raise RepositoryError(
-                        f"Dataset {uuid.UUID(dataset_id)} of the daf_butler repository "
+                        f"Dataset {as_uuid(dataset_id)} of the daf_butler repository "
                         f"{self.root} has no data ID in {types[key].tags} for its run; the "
                         "registry is damaged."
                     )
                 stored = records.get(dataset_id) if dataset_id in located else None
                 out.append((dataset_id, types[key], run, values, stored))
             yield out
+            page = self._fetch(
+                "SELECT id, dataset_type_id, run_id FROM dataset WHERE id > ? ORDER BY id LIMIT ?",
+                (last, size),
+            )
 
-    def members(self, table: str, collection: int, size: int) -> Iterator[list[str]]:
-        """Pages of the ids of datasets in ``collection``, by rowid: daf_butler's index on
-        ``collection_id`` keeps them in that order, so that no page sorts the collection."""
+    def members(self, table: str, collection: int, size: int) -> Iterator[list[Any]]:
+        """Pages of the ids of datasets in ``collection``, by rowid on SQLite (daf_butler's
+        index on ``collection_id`` keeps them in that order, so that no page sorts the
+        collection), by dataset id on PostgreSQL (which has no rowid)."""
+        if not self.db.rowid:
+            yield from self._members_by_id(table, collection, size)
+            return
         last = -1
         while True:
             rows = self._fetch(
@@ -559,18 +589,56 @@ class DafButlerRepository:
             yield [row[1] for row in rows]
             last = rows[-1][0]
 
+    def _members_by_id(self, table: str, collection: int, size: int) -> Iterator[list[Any]]:
+        query = f'SELECT dataset_id FROM "{table}" WHERE collection_id = ?'
+        ids = [
+            row[0]
+            for row in self._fetch(f"{query} ORDER BY dataset_id LIMIT ?", (collection, size))
+        ]
+        while ids:
+            yield ids
+            ids = [
+                row[0]
+                for row in self._fetch(
+                    f"{query} AND dataset_id > ? ORDER BY dataset_id LIMIT ?",
+                    (collection, ids[-1], size),
+                )
+            ]
+
     def certifications(self, table: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages of ``(id, dataset id, collection key, begin, end)`` (TAI ns; `None` or
+        daf_butler's bounds for unbounded), by id."""
+        ranged = "timespan" in self._columns(table)  # PostgreSQL's layout: one int8range
+        timespan = "timespan" if ranged else "timespan_begin, timespan_end"
         last = -1
         while True:
             page = self._fetch(
-                "SELECT id, dataset_id, collection_id, timespan_begin, timespan_end "
+                f"SELECT id, dataset_id, collection_id, {timespan} "
                 f'FROM "{table}" WHERE id > ? ORDER BY id LIMIT ?',
                 (last, size),
             )
             if not page:
                 return
+            if ranged:
+                page = [self._certification(row) for row in page]
             yield page
             last = page[-1][0]
+
+    def _certification(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        where = f"{self.root}: validity range of dataset {as_uuid(row[1])}"
+        bounds = range_bounds(row[3], where)
+        if bounds is None:
+            raise RepositoryError(f"{where} is NULL; the registry is damaged.")
+        return (*row[:3], *bounds)
+
+    def _columns(self, table: str) -> list[str]:
+        try:
+            return self.db.columns(table)
+        except self.db.errors as exc:
+            raise RepositoryError(
+                f"The {table} table of the daf_butler repository {self.root} cannot be read "
+                f"({exc}); it may be damaged."
+            ) from None
 
     def artifact(self, path: str) -> str:
         """The local path of an artifact (strings: pathlib would intern every file name)."""

@@ -45,6 +45,7 @@ from .._exceptions import (
 )
 from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse, check_value
 from ._butler_write import ButlerWrites
+from ._daf_butler_db import as_uuid
 from ._daf_butler_export import (
     FORMATTERS,
     _add_recordless,
@@ -322,7 +323,7 @@ class _Migration:
         datasets go to the registry (`import_datasets`) and the datastore
         (``ingest``, per formatter) directly, in batches.
         """
-        ids = [uuid.UUID(row[0]) for row in page]
+        ids = [as_uuid(row[0]) for row in page]
         known = self.registry.existing_dataset_ids(ids)
         files: dict[str, list[tuple[str, DatasetRef]]] = {}
         refs: list[DatasetRef] = []
@@ -419,15 +420,15 @@ class _Migration:
             checked.append(found)
         return DataCoordinate.from_required(group, tuple(checked), check=False)
 
-    def _associate(self, tag: str, ids: list[str]) -> None:
-        refs = self.registry.get_datasets([uuid.UUID(i) for i in ids])
+    def _associate(self, tag: str, ids: list[Any]) -> None:
+        refs = self.registry.get_datasets([as_uuid(i) for i in ids])
         if refs:
             self.registry.associate(tag, list(refs.values()))
 
     def _certify(self, table: str, names: Mapping[int, str]) -> None:
         existing: dict[str, set[tuple[uuid.UUID, Timespan]]] = {}
         for page in self.source.certifications(table, self.batch_size):
-            refs = self.registry.get_datasets({uuid.UUID(row[1]) for row in page})
+            refs = self.registry.get_datasets({as_uuid(row[1]) for row in page})
             groups: dict[tuple[str, Timespan], list[DatasetRef]] = {}
             for _, dataset_id, collection, begin, end in page:
                 name = names[collection]
@@ -435,7 +436,7 @@ class _Migration:
                     existing[name] = set(self.registry.query_certifications(name))
                 where = f"{self.source.root}: {table} row of dataset {dataset_id}"
                 timespan = self.source.timespan(begin, end, where)
-                ref = refs.get(uuid.UUID(dataset_id))
+                ref = refs.get(as_uuid(dataset_id))
                 if ref is None or (ref.id, timespan) in existing[name]:
                     continue  # left out (a missing artifact), or certified by an earlier run
                 groups.setdefault((name, timespan), []).append(ref)
