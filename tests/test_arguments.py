@@ -30,6 +30,7 @@ from databutler import (
     DatasetRef,
     DatasetType,
     StorageClass,
+    Timespan,
 )
 from databutler._file_dataset import FileDataset
 from databutler.dimensions import DimensionUniverse
@@ -256,11 +257,12 @@ def cases(repo: Repository) -> dict[str, Case]:
         ),
         "find_dataset": Case(
             butler.find_dataset,
-            {"dataset_type": "thing", "data_id": data_id, "collections": "run"},
+            {"dataset_type": "thing", "data_id": data_id, "collections": "run", "timespan": None},
             {
                 "dataset_type": is_type(str, DatasetType),
                 "data_id": optional(is_mapping),
                 "collections": optional(is_strs),
+                "timespan": optional(is_type(Timespan, datetime.datetime)),
             },
         ),
         "get": Case(
@@ -325,8 +327,10 @@ def cases(repo: Repository) -> dict[str, Case]:
                 "find_first": False,
                 "order_by": None,
                 "limit": None,
+                "with_dimension_records": False,
             },
             {
+                "with_dimension_records": is_bool,
                 "dataset_type": is_type(str, DatasetType),
                 "collections": optional(is_strs),
                 "where": optional(is_str),
@@ -349,8 +353,10 @@ def cases(repo: Repository) -> dict[str, Case]:
                 "bind": None,
                 "order_by": None,
                 "limit": None,
+                "with_dimension_records": False,
             },
             {
+                "with_dimension_records": is_bool,
                 "dimensions": is_strs,
                 "datasets": optional(is_dataset_types),
                 "collections": optional(is_strs),

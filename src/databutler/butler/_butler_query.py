@@ -63,6 +63,7 @@ class ButlerQueries(ButlerBase):
         find_first: bool = False,
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
+        with_dimension_records: bool = False,
     ) -> Iterator[DatasetRef]:
         """Stream the datasets of one type in ``collections`` matching ``where``.
 
@@ -83,6 +84,16 @@ class ButlerQueries(ButlerBase):
         ``find_first=True`` is refused there for a calibration type, whose
         first dataset depends on a time. ``where`` may also compare
         ``ingest_date`` (with an aware datetime or a ``T'...'`` literal).
+
+        Each ref's data ID has its implied values; with
+        ``with_dimension_records=True`` it also carries its dimensions' records
+        (``ref.dataId.records["exposure"].timespan``), fetched a batch at a time.
+        For a calibration type searched in CALIBRATION collections, a ``where``
+        naming a dimension whose records have a timespan (``exposure IN (...)``)
+        looks the calibrations up by time, in one statement: one ref per
+        (data ID, exposure), the dataset valid over the exposure's timespan
+        (with ``find_first=True``, that of the first collection that has one;
+        two valid at once in that collection are a `CollectionError`).
 
         Arguments are checked at the call, not when the results are first
         read.
@@ -106,6 +117,7 @@ class ButlerQueries(ButlerBase):
         require_str(in_datastore, "in_datastore", optional=True)
         require_str(not_in_datastore, "not_in_datastore", optional=True)
         require_bool(find_first, "find_first")
+        require_bool(with_dimension_records, "with_dimension_records")
         terms = parse_order_by(order_by)
         count = check_limit(limit)
         if find_first:
@@ -128,6 +140,7 @@ class ButlerQueries(ButlerBase):
                 find_first=find_first,
                 order_by=[str(term) for term in terms],
                 limit=count,
+                with_dimension_records=with_dimension_records,
             )
             for name in self._dataset_type_names(dataset_type)
         ]
@@ -162,8 +175,14 @@ class ButlerQueries(ButlerBase):
         bind: Mapping[str, Any] | None = None,
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
+        with_dimension_records: bool = False,
     ) -> Iterator[DataCoordinate]:
         """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``.
+
+        Each data ID has its implied values (an exposure's ``physical_filter``
+        and ``band``); with ``with_dimension_records=True`` it also carries the
+        record of each of its dimensions (``data_id.records["exposure"].timespan``),
+        fetched a batch of data IDs at a time.
 
         With ``datasets`` (a dataset type, a glob, or several), only the data
         IDs for which a dataset of each type exists in ``collections`` (names
@@ -180,6 +199,7 @@ class ButlerQueries(ButlerBase):
         names = require_strs(dimensions, "dimensions")
         types, search = self._dataset_constraint(datasets, collections)
         _check_where(where, bind)
+        require_bool(with_dimension_records, "with_dimension_records")
         return self.registry.stream_data_ids(
             names,
             where=where,
@@ -188,6 +208,7 @@ class ButlerQueries(ButlerBase):
             limit=limit,
             datasets=types,
             collections=search,
+            with_dimension_records=with_dimension_records,
         )
 
     def query_dimension_records(

@@ -9,13 +9,16 @@ resolution of a dataset type and data ID into a ref that they share.
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._collection_type import Timespan
 from .._dataset_ref import DatasetId, DatasetRef
 from .._dataset_type import DatasetType, StorageClass
+from .._exceptions import InvalidArgumentError
 from ._arguments import (
     require_bool,
     require_collections,
@@ -45,18 +48,45 @@ class ButlerReads(ButlerBase):
         data_id: Mapping[str, Any] | None = None,
         *,
         collections: str | Sequence[str] | None = None,
+        timespan: Timespan | datetime.datetime | None = None,
         **kwargs: Any,
     ) -> DatasetRef | None:
-        """The first matching dataset in the search collections, or `None`."""
+        """The first matching dataset in the search collections, or `None`.
+
+        CALIBRATION collections are searched for a calibration type when a
+        time is known: ``timespan`` (a `Timespan`, or an aware instant), or
+        else a dimension of the data ID whose record has a timespan
+        (``exposure=...``: the calibration valid over that exposure).
+
+        Raises
+        ------
+        CollectionError
+            If several datasets certified in one collection are valid then
+            (the message names them).
+        DataIdError
+            If the data ID names an exposure without a record or whose
+            record has no timespan.
+        """
         require_type(
             dataset_type, "dataset_type", (str, DatasetType), "a dataset type name or a DatasetType"
         )
         require_data_id(data_id)
         collections = require_collections(collections)
+        require_type(
+            timespan,
+            "timespan",
+            (Timespan, datetime.datetime, type(None)),
+            "a Timespan or an aware datetime",
+        )
+        if isinstance(timespan, datetime.datetime) and timespan.utcoffset() is None:
+            raise InvalidArgumentError(
+                f"timespan {timespan!r} has no time zone, so names no instant; give an aware "
+                "datetime (tzinfo=datetime.UTC) or a Timespan."
+            )
         name = dataset_type.name if isinstance(dataset_type, DatasetType) else dataset_type
         parent = name.partition(".")[0]
         return self.registry.findDataset(
-            parent, data_id, collections=self._search(collections), **kwargs
+            parent, data_id, collections=self._search(collections), timespan=timespan, **kwargs
         )
 
     def _resolve(

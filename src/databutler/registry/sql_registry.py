@@ -18,11 +18,14 @@ from .._dataset_type import DatasetType
 from .._deprecation import renamed
 from .._exceptions import (
     ArgumentConflictError,
+    ArgumentTypeError,
     CollectionError,
     DataIdError,
     MissingCollectionError,
 )
 from ..dimensions import DataCoordinate, DimensionUniverse
+from ._expanded import BATCH as EXPANSION_BATCH
+from ._expanded import expand_in_bulk, full_in_bulk
 from .databases import open_database
 from .datasets import ByDimensionsDatasetRecordStorageManager
 from .dimension_records import Constraint, DimensionRecord
@@ -434,6 +437,7 @@ class SqlRegistry:
         limit: int | None = None,
         datasets: str | DatasetType | Iterable[str | DatasetType] | None = None,
         collections: str | Sequence[str] | None = None,
+        with_dimension_records: bool = False,
     ) -> Iterator[DataCoordinate]:
         """`queryDataIds`, streamed; ordered by ``order_by`` then by the data ID.
 
@@ -451,11 +455,33 @@ class SqlRegistry:
         terms = parse_order_by(order_by)
         count = check_limit(limit)
         exists = self._dataset_constraints(datasets, collections)
+        _require_flag(with_dimension_records)
         with _quoting(where):
             rows = self._managers.dimensions.stream_data_ids(
                 dimensions, node, bind, order_by=terms, limit=count, exists=exists
             )
-        return _quoted(rows, where)
+        return self._full_data_ids(_quoted(rows, where), with_dimension_records)
+
+    def _full_data_ids(
+        self, data_ids: Iterator[DataCoordinate], with_records: bool
+    ) -> Iterator[DataCoordinate]:
+        """Data IDs with their implied values (and, ``with_records``, their records),
+        a batch at a time."""
+        manager = self._managers.dimensions
+        if with_records:
+            return expand_in_bulk(manager, data_ids)
+        return full_in_bulk(manager, data_ids)
+
+    def _full_refs(self, refs: Iterator[DatasetRef], with_records: bool) -> Iterator[DatasetRef]:
+        """Refs whose data IDs have their implied values (and, ``with_records``, their
+        records), a batch at a time."""
+        while batch := list(islice(refs, EXPANSION_BATCH)):
+            if not with_records and all(r.dataId.has_full() for r in batch):  # type: ignore[union-attr]
+                yield from batch
+                continue
+            ids = self._full_data_ids(iter([r.dataId for r in batch]), with_records)  # type: ignore[misc]
+            for ref, data_id in zip(batch, ids, strict=True):
+                yield DatasetRef(ref.datasetType, data_id, ref.run, ref.id)
 
     queryDataIds = _listing(
         stream_data_ids,
@@ -691,6 +717,7 @@ class SqlRegistry:
         find_first: bool = False,
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
+        with_dimension_records: bool = False,
     ) -> Iterator[DatasetRef]:
         """Datasets of one type in ``collections`` matching ``where``, streamed: rows are
         read as the iterator advances (`queryDatasets` lists them).
@@ -714,6 +741,7 @@ class SqlRegistry:
         check_bind(bind)
         terms = parse_order_by(order_by)
         count = check_limit(limit)
+        _require_flag(with_dimension_records)
         name = datasetType if isinstance(datasetType, str) else datasetType.name
         search = [collections] if isinstance(collections, str) else list(collections)
         bridges = self._bridges
@@ -746,7 +774,7 @@ class SqlRegistry:
             rows = self._filter_held(rows, held_out, keep_held=False)
         if filtered and count is not None:
             rows = islice(rows, count)
-        return rows
+        return self._full_refs(rows, with_dimension_records)
 
     queryDatasets = _listing(
         stream_datasets,
@@ -903,6 +931,13 @@ class SqlRegistry:
     def getDatasetLocations(self, ref: DatasetRef) -> frozenset[str]:
         """Names of the datastores holding ``ref``."""
         return frozenset(self._managers.datastores.findDatastores(ref))
+
+
+def _require_flag(value: object) -> None:
+    if not isinstance(value, bool):
+        raise ArgumentTypeError(
+            f"with_dimension_records must be True or False, not {type(value).__name__} {value!r}."
+        )
 
 
 class _FakeRefs:
