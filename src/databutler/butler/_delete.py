@@ -10,12 +10,13 @@ clears.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._collection_type import CollectionType
-from .._dataset_ref import DatasetRef
+from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ArgumentConflictError, CollectionError
 from ..registry.interfaces import FakeDatasetRef
 from ._retry import retrying
@@ -25,8 +26,24 @@ if TYPE_CHECKING:
 
 __all__ = ["PRUNE_CHUNK", "PruneResult", "prune", "remove_runs"]
 
-#: Refs per transaction when pruning.
-PRUNE_CHUNK = 50_000
+#: Refs per transaction when pruning (small enough that deleting one chunk's
+#: artifacts overlaps trashing the next, large enough that statements are few).
+PRUNE_CHUNK = 5_000
+
+_LOG = logging.getLogger(__name__)
+
+
+def _finish_quietly(emptying: Callable[[], list[DatasetId]]) -> None:
+    """Finish emptying a chunk's trash while another error is on its way (logged, not raised).
+
+    Its trash rows stay if this fails too: `Butler.empty_trash` clears them.
+    """
+    try:
+        emptying()
+    except Exception:
+        _LOG.exception(
+            "Could not finish emptying the trash of pruned datasets; Butler.empty_trash will."
+        )
 
 
 @dataclass(frozen=True)
@@ -105,17 +122,28 @@ def prune(
                 registry.disassociate(tag, chunk)
         return removed
 
-    for start in range(0, len(refs), PRUNE_CHUNK):
-        chunk = refs[start : start + PRUNE_CHUNK]
-        purged += retrying(db, functools.partial(remove, chunk), "prune datasets")
-        untagged += len(chunk) if tags else 0
-        if unstore:
-            emptied = retrying(
-                db,
-                functools.partial(butler.datastore.empty_trash, refs=chunk),
-                "empty the trash of pruned datasets",
-            )
-            unstored += len(set(emptied))
+    def finish(emptying: Callable[[], list[DatasetId]]) -> int:
+        return len(set(retrying(db, emptying, "empty the trash of pruned datasets")))
+
+    # A pipeline: a chunk's artifacts are deleted (in the background, where the
+    # datastore can) while the next chunk is trashed; its rows go after that.
+    emptying: Callable[[], list[DatasetId]] | None = None
+    try:
+        for start in range(0, len(refs), PRUNE_CHUNK):
+            chunk = refs[start : start + PRUNE_CHUNK]
+            purged += retrying(db, functools.partial(remove, chunk), "prune datasets")
+            untagged += len(chunk) if tags else 0
+            if unstore:
+                previous, emptying = emptying, None
+                if previous is not None:
+                    unstored += finish(previous)
+                emptying = butler.datastore.start_empty_trash(chunk)
+        if emptying is not None:
+            previous, emptying = emptying, None
+            unstored += finish(previous)
+    finally:
+        if emptying is not None:  # a later chunk failed: this one's artifacts are going anyway
+            _finish_quietly(emptying)
     return PruneResult(untagged, unstored, purged)
 
 
@@ -148,7 +176,19 @@ def remove_runs(butler: ButlerBase, names: Iterable[str], *, unlink_from_chains:
             # Trashes the run's datasets in every datastore holding them, then
             # deletes the datasets and the run.
             registry.removeCollection(run)
-    for start in range(0, len(ids), PRUNE_CHUNK):
-        chunk = [FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]]
-        butler.datastore.empty_trash(refs=chunk)
+    # Each chunk's trash is read (and its deletions started) while the one
+    # before is deleted; then that one's rows are purged.
+    emptying: Callable[[], list[DatasetId]] | None = None
+    try:
+        for start in range(0, len(ids), PRUNE_CHUNK):
+            chunk = [FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]]
+            previous, emptying = emptying, butler.datastore.start_empty_trash(chunk)
+            if previous is not None:
+                previous()
+        if emptying is not None:
+            previous, emptying = emptying, None
+            previous()
+    finally:
+        if emptying is not None:
+            _finish_quietly(emptying)
     return len(ids)

@@ -7,6 +7,7 @@ datastore, with safe defaults: `Datastore.verify_storage`,
 
 from __future__ import annotations
 
+import functools
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -283,6 +284,18 @@ class Datastore(ABC):
             The datasets whose artifacts were (or, with ``dry_run``, would be) deleted.
         """
         raise NotImplementedError()
+
+    def start_empty_trash(self, refs: Iterable[DatasetIdRef]) -> Callable[[], list[DatasetId]]:
+        """Begin emptying the trash of ``refs``; call the result to finish.
+
+        Between the two the caller may use the database (a prune trashes its
+        next chunk) while the artifacts are deleted, where the datastore can
+        do that in the background. The result waits for the deletions, purges
+        the rows and returns the emptied datasets, as `empty_trash` does; it
+        may be called again after a failure, to finish what is left. By
+        default nothing starts before it is called, which runs `empty_trash`.
+        """
+        return functools.partial(self.empty_trash, refs=list(refs))
 
     trash_failures: Sequence[TrashFailure] = ()
     """The artifacts the last `empty_trash` could not delete (their datasets stay trashed).

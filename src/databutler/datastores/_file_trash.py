@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from typing import Any
 
 from .._dataset_ref import DatasetId
@@ -34,7 +35,7 @@ from .resources import InvalidPathError, check_relative_path
 
 # The value types live in ``_maintenance`` (public as ``databutler.datastores.*``);
 # they are named here too for importers of their old place.
-__all__ = ["EmptyTrashResult", "TrashFailure", "empty_trash"]
+__all__ = ["EmptyTrashResult", "Emptying", "TrashFailure", "empty_trash"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -69,6 +70,55 @@ def empty_trash(
     for failure in failures.values():
         _LOG.warning("%s", failure)
     return list(dict.fromkeys(emptied)), list(failures.values())
+
+
+class Emptying:
+    """The selected datasets' trash being emptied: artifacts deleted in the background.
+
+    Made, it reads the datasets' trash rows and records (a read-only pass)
+    and starts deleting their artifacts in a thread; the database is free
+    meanwhile, so a prune trashes its next chunk while this one's artifacts
+    go. Called, it waits for the deletions, then purges the rows of the
+    datasets whose artifacts are gone and returns their ids. It may be
+    called again (after the purge failed): the artifacts are deleted once,
+    the purge runs again for what is left. Rows go only after their
+    artifacts, as in `empty_trash`.
+    """
+
+    def __init__(self, datastore: FileDatastoreLike, selected: list[DatasetId]) -> None:
+        self._datastore = datastore
+        with _reading(datastore, selected) as (pairs, keep):
+            read = list(pairs)
+        self._ids = list(dict.fromkeys(_id(ref) for ref, _ in read))
+        self._plan = _Plan(read, keep)
+        self._error: Exception | None = None
+        self._failures: dict[str, TrashFailure] | None = None
+        self._thread = threading.Thread(
+            target=self._delete, name="databutler-empty-trash", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def failures(self) -> list[TrashFailure]:
+        """The artifacts that could not be deleted (known once called)."""
+        return list(self._failures.values()) if self._failures is not None else []
+
+    def _delete(self) -> None:
+        try:
+            self._datastore.store.delete_many(self._plan.valid)  # already gone is not an error
+        except Exception as exc:  # settled (culprits found, reported) when called
+            self._error = exc
+
+    def __call__(self) -> list[DatasetId]:
+        self._thread.join()
+        if self._failures is None:
+            failures: dict[str, TrashFailure] = {}
+            self._plan.settle(self._datastore, self._error, failures)
+            self._failures = failures
+            for failure in failures.values():
+                _LOG.warning("%s", failure)
+        failed = {i for failure in self._failures.values() for i in failure.dataset_ids}
+        return _purge(self._datastore, [i for i in self._ids if i not in failed])
 
 
 def _sweep(datastore: FileDatastoreLike, failures: dict[str, TrashFailure]) -> bool:
@@ -119,34 +169,55 @@ def _delete(
     Returns the datasets with an artifact that could not be deleted (added
     to ``failures``); one bad artifact never stops the others.
     """
-    kept = keep or set()
-    owners: dict[str, list[DatasetId]] = {}
-    for ref, info in pairs:
-        if info is not None and info.path not in kept and not is_direct(info.path):
-            owners.setdefault(info.path, []).append(_id(ref))
-    reasons: dict[str, str] = {}
-    valid = []
-    for path in sorted(owners):
-        try:
-            valid.append(check_relative_path(path))
-        except InvalidPathError as exc:
-            reasons[path] = f"the recorded path is not valid ({exc})"
+    plan = _Plan(pairs, keep)
+    error: Exception | None = None
     try:
-        datastore.store.delete_many(valid)  # already gone is not an error
-    except Exception:
-        for path in valid:  # find the culprits; deleting twice is harmless
+        datastore.store.delete_many(plan.valid)  # already gone is not an error
+    except Exception as exc:
+        error = exc
+    return plan.settle(datastore, error, failures)
+
+
+class _Plan:
+    """The artifacts a chunk of trashed datasets lets go, and their owners."""
+
+    def __init__(self, pairs: list[tuple[Any, Any]], keep: set[Any] | None) -> None:
+        kept = keep or set()
+        self.owners: dict[str, list[DatasetId]] = {}
+        for ref, info in pairs:
+            if info is not None and info.path not in kept and not is_direct(info.path):
+                self.owners.setdefault(info.path, []).append(_id(ref))
+        self.reasons: dict[str, str] = {}
+        self.valid: list[str] = []
+        for path in sorted(self.owners):
             try:
-                datastore.store.delete(path)
-            except IsADirectoryError:
-                reasons[path] = "a directory is in its place"
-            except Exception as exc:
-                reasons[path] = f"{type(exc).__name__}: {exc}"
-    failed: set[DatasetId] = set()
-    for path, reason in reasons.items():
-        ids = tuple(dict.fromkeys(owners[path]))
-        previous = failures.get(path)
-        if previous is not None:
-            ids = tuple(dict.fromkeys(previous.dataset_ids + ids))
-        failures[path] = TrashFailure(datastore.name, path, ids, reason)
-        failed.update(ids)
-    return failed
+                self.valid.append(check_relative_path(path))
+            except InvalidPathError as exc:
+                self.reasons[path] = f"the recorded path is not valid ({exc})"
+
+    def settle(
+        self,
+        datastore: FileDatastoreLike,
+        error: Exception | None,
+        failures: dict[str, TrashFailure],
+    ) -> set[DatasetId]:
+        """After `delete_many` (which raised ``error``, or not): the datasets that failed."""
+        reasons = self.reasons
+        if error is not None:
+            for path in self.valid:  # find the culprits; deleting twice is harmless
+                try:
+                    datastore.store.delete(path)
+                except IsADirectoryError:
+                    reasons[path] = "a directory is in its place"
+                except Exception as exc:
+                    reasons[path] = f"{type(exc).__name__}: {exc}"
+        owners = self.owners
+        failed: set[DatasetId] = set()
+        for path, reason in reasons.items():
+            ids = tuple(dict.fromkeys(owners[path]))
+            previous = failures.get(path)
+            if previous is not None:
+                ids = tuple(dict.fromkeys(previous.dataset_ids + ids))
+            failures[path] = TrashFailure(datastore.name, path, ids, reason)
+            failed.update(ids)
+        return failed

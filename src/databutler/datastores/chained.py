@@ -377,6 +377,19 @@ class ChainedDatastore(Datastore):
             emptied.update(dict.fromkeys(child.empty_trash(refs=items, dry_run=dry_run)))
         return list(emptied)
 
+    def start_empty_trash(self, refs: Iterable[DatasetIdRef]) -> Callable[[], list[DatasetId]]:
+        # docstring inherited; every child starts, then each finishes (the union).
+        items = list(refs)
+        started = [child.start_empty_trash(items) for child in self.children]
+
+        def finish() -> list[DatasetId]:
+            emptied: dict[DatasetId, None] = {}
+            for child in started:
+                emptied.update(dict.fromkeys(child()))
+            return list(emptied)
+
+        return finish
+
     def forget(self, refs: Iterable[DatasetIdRef] | DatasetRef) -> None:
         # docstring inherited
         items = [refs] if isinstance(refs, DatasetRef) else list(refs)

@@ -39,7 +39,7 @@ from ._file_ingest import ingest_files
 from ._file_journal import journaled_paths
 from ._file_read import disassembled, load
 from ._file_transfer import file_artifacts, transfer_files
-from ._file_trash import TrashFailure, empty_trash
+from ._file_trash import Emptying, TrashFailure, empty_trash
 from ._file_trust import find_untracked
 from ._file_verify import recover_moves, verify_storage
 from ._file_zip import ingest_zip, put_zip, read_member
@@ -578,6 +578,17 @@ class FileDatastore(Datastore):
         selected = None if refs is None else list(dict.fromkeys(_id(r) for r in refs))
         emptied, self.trash_failures = empty_trash(self, selected, dry_run=dry_run)
         return emptied
+
+    def start_empty_trash(self, refs: Iterable[DatasetIdRef]) -> Callable[[], list[DatasetId]]:
+        # docstring inherited; the artifacts are deleted in a thread (see _file_trash.Emptying).
+        emptying = Emptying(self, list(dict.fromkeys(_id(r) for r in refs)))
+
+        def finish() -> list[DatasetId]:
+            emptied = emptying()
+            self.trash_failures = emptying.failures
+            return emptied
+
+        return finish
 
     # -- checks and recovery (in _file_verify) -----------------------------------
 

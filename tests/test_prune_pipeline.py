@@ -1,0 +1,107 @@
+"""Pruning in chunks: a chunk's artifacts are deleted while the next is trashed.
+
+`Butler.prune` and `Butler.remove_runs` work through `_delete.PRUNE_CHUNK`
+datasets at a time and overlap deleting one chunk's artifacts (in a thread,
+for a file datastore) with trashing the next. These tests make the chunks
+tiny so that a handful of datasets crosses several of them, and check through
+the storage and the registry that everything went, or, when a later chunk
+fails, that what was done is whole and what was not is untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import databutler.butler._delete as delete_module
+from databutler import Butler
+from databutler.testing.butler import file_datastore, populate, registry_arguments
+
+N = 11
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def butler(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: Any) -> Iterator[Butler]:
+    monkeypatch.setattr(delete_module, "PRUNE_CHUNK", 3)
+    with registry_arguments(request.param) as arguments:
+        made = Butler.create(str(tmp_path / "repo"), run="run", **arguments)
+        try:
+            populate(made, detectors=N)
+            yield made
+        finally:
+            made.close()
+
+
+def _artifacts(butler: Butler) -> set[str]:
+    return set(file_datastore(butler).store.list())  # what is on disk
+
+
+def _trash_rows(butler: Butler) -> int:
+    return int(butler.empty_trash(dry_run=True))  # trashed datasets it would empty
+
+
+def _put_all(butler: Butler) -> list[Any]:
+    return [butler.put({"d": d}, "thing", instrument="HSC", detector=d) for d in range(N)]
+
+
+def test_prune_across_chunks_deletes_everything(butler: Butler) -> None:
+    refs = _put_all(butler)
+    assert len(_artifacts(butler)) == N
+    result = butler.prune(refs, purge=True)
+    assert (result.unstored, result.purged) == (N, N)
+    assert _artifacts(butler) == set()
+    assert _trash_rows(butler) == 0
+    assert list(butler.query_datasets("thing", collections="run")) == []
+    assert butler.verify().ok
+
+
+def test_unstore_across_chunks_keeps_the_datasets(butler: Butler) -> None:
+    refs = _put_all(butler)
+    result = butler.prune(refs, unstore=True)
+    assert (result.unstored, result.purged) == (N, 0)
+    assert _artifacts(butler) == set()
+    assert _trash_rows(butler) == 0
+    assert sorted(r.dataId["detector"] for r in butler.query_datasets("thing")) == list(range(N))
+    assert not any(butler.exists(r) for r in refs)
+
+
+def test_remove_runs_across_chunks(butler: Butler) -> None:
+    _put_all(butler)
+    assert butler.remove_runs(["run"]) == N
+    assert _artifacts(butler) == set()
+    assert _trash_rows(butler) == 0
+    assert butler.verify().ok
+
+
+def test_failure_in_a_later_chunk_finishes_the_earlier_ones(
+    butler: Butler, monkeypatch: Any
+) -> None:
+    refs = _put_all(butler)
+    registry = butler.registry
+    original = registry.removeDatasets
+    calls = []
+
+    def fail_on_third(chunk: Any) -> Any:
+        calls.append(len(list(chunk)))
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")
+        return original(chunk)
+
+    monkeypatch.setattr(registry, "removeDatasets", fail_on_third)
+    with pytest.raises(RuntimeError, match="went away"):
+        butler.prune(refs, purge=True)
+    monkeypatch.undo()
+    # Chunks one and two (six datasets) are gone whole, artifacts and rows; the
+    # failed third and the rest are untouched, their artifacts readable.
+    left = sorted(r.dataId["detector"] for r in butler.query_datasets("thing"))
+    assert left == list(range(6, N))
+    assert len(_artifacts(butler)) == N - 6
+    assert _trash_rows(butler) == 0
+    assert all(butler.get(r) == {"d": r.dataId["detector"]} for r in refs[6:])
+    assert butler.verify().ok
+    result = butler.prune(refs[6:], purge=True)
+    assert (result.unstored, result.purged) == (N - 6, N - 6)
+    assert _artifacts(butler) == set()
