@@ -16,12 +16,19 @@ per phase, ``phase=NAME n=N seconds=S ops_per_s=X``:
   ``order_by=["-detector", "-exposure"]`` and ``limit=100``, repeated (n = queries; each
   returns exactly the 100 expected refs). Ordered and cut in SQL, read as a stream, so
   its time does not grow with N;
-- ``remove_run``: ``removeCollection`` of the run, its N datasets with it.
+- ``remove_run``: ``removeCollection`` of the run, its N datasets with it;
+- ``calib_lookup``: one calibration per exposure for 10,000 exposures (n=10000): a
+  ``bias`` (instrument, detector) certified over 100 consecutive ranges in a
+  CALIBRATION collection, found for each exposure through its record's timespan by
+  one ``stream_datasets`` call (``where="exposure IN (...) AND detector = 0"``,
+  ``find_first=True``), the temporal join done in SQL. Needs a universe whose
+  exposures have a ``timespan`` (version 2); skipped otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import random
 import sys
 import tempfile
@@ -39,13 +46,17 @@ from _common import (  # benchmarks/ is on the path when run as a script
     verdict,
     warm_up,
 )
-from databutler import DatasetType
+from databutler import CollectionType, DatasetType, Timespan
 from databutler.registry import SqlRegistry, open_database
 
 DETECTORS = 100
 SAMPLE = 10_000
 ORDERED_QUERIES = 200
 LIMIT = 100
+CALIB_EXPOSURES = 10_000
+CALIB_RANGES = 100
+CALIB_FIRST_EXPOSURE = 1_000_000
+EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def set_up(registry: SqlRegistry, exposures: int) -> None:
@@ -58,20 +69,25 @@ def set_up(registry: SqlRegistry, exposures: int) -> None:
     registry.insertDimensionData(
         "detector", *({"instrument": "HSC", "detector": d} for d in range(DETECTORS))
     )
-    registry.insertDimensionData(
-        "exposure",
-        *(
-            {
-                "instrument": "HSC",
-                "exposure": e,
-                "physical_filter": "HSC-R",
-                "day_obs": 20261126,
-            }
-            for e in range(exposures)
-        ),
-    )
+    if "group" in registry.dimensions:  # universe version 2: an exposure implies its group
+        registry.insertDimensionData("group", {"instrument": "HSC", "group": "g"})
+    registry.insertDimensionData("exposure", *(_exposure(registry, e) for e in range(exposures)))
     registry.registerDatasetType(DatasetType("raw", ["exposure", "detector"], "Exposure"))
     registry.registerRun("HSC/raw/all")
+
+
+def _exposure(registry: SqlRegistry, exposure: int, **fields: Any) -> dict[str, Any]:
+    """An exposure record of the set-up's instrument, filter and day (and group)."""
+    record = {
+        "instrument": "HSC",
+        "exposure": exposure,
+        "physical_filter": "HSC-R",
+        "day_obs": 20261126,
+        **fields,
+    }
+    if "group" in registry.dimensions:
+        record["group"] = "g"
+    return record
 
 
 def run(n: int, uri: str | None) -> int:
@@ -127,7 +143,55 @@ def _phases(registry: SqlRegistry, n: int) -> int:
     with timed("remove_run", n):
         registry.removeCollection("HSC/raw/all")
     failures += registry.queryCollections() != []
+    failures += _calib_lookup(registry)
     return verdict(failures)
+
+
+def _calib_lookup(registry: SqlRegistry) -> int:
+    """Time the ``calib_lookup`` phase; the number of wrong answers."""
+    fields = {f.name for f in registry.dimensions["exposure"].metadata}
+    if "timespan" not in fields:
+        print("phase=calib_lookup skipped: this universe's exposures have no timespan")
+        return 0
+    # Exposures of 30 s, one a minute; 100 biases, each valid over 100 of them.
+    minute = datetime.timedelta(minutes=1)
+    registry.insertDimensionData(
+        "exposure",
+        *(
+            _exposure(
+                registry,
+                CALIB_FIRST_EXPOSURE + i,
+                timespan=Timespan(EPOCH + i * minute, EPOCH + i * minute + minute / 2),
+            )
+            for i in range(CALIB_EXPOSURES)
+        ),
+    )
+    registry.registerDatasetType(DatasetType("bias", ["detector"], "Exposure", isCalibration=True))
+    registry.registerCollection("HSC/calib", CollectionType.CALIBRATION)
+    per_range = CALIB_EXPOSURES // CALIB_RANGES
+    biases = []
+    for r in range(CALIB_RANGES):  # one run per bias: a run holds one per data ID
+        registry.registerRun(f"HSC/calib/{r}")
+        biases += registry.insertDatasets(
+            "bias", [{"instrument": "HSC", "detector": 0}], f"HSC/calib/{r}"
+        )
+    for r, ref in enumerate(biases):
+        begin = None if r == 0 else EPOCH + r * per_range * minute
+        end = None if r == CALIB_RANGES - 1 else EPOCH + (r + 1) * per_range * minute
+        registry.certify("HSC/calib", [ref], Timespan(begin, end))
+    _analyze(registry)
+    last = CALIB_FIRST_EXPOSURE + CALIB_EXPOSURES - 1
+    with timed("calib_lookup", CALIB_EXPOSURES):
+        found = list(
+            registry.stream_datasets(
+                "bias",
+                collections="HSC/calib",
+                where=f"exposure IN ({CALIB_FIRST_EXPOSURE}..{last}) AND detector = 0",
+                find_first=True,
+            )
+        )
+    expected = [biases[i // per_range].id for i in range(CALIB_EXPOSURES)]
+    return int([ref.id for ref in found] != expected)
 
 
 def _order_by_limit(registry: SqlRegistry, data_ids: list[dict[str, Any]]) -> int:

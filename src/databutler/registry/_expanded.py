@@ -9,17 +9,26 @@ dimension's records by their keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from ..dimensions import DataCoordinate
+import sqlalchemy
+
+from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 
 if TYPE_CHECKING:
     from ._dimension_record import DimensionRecord
     from .dimension_records import StaticDimensionRecordStorageManager
 
-__all__ = ["BATCH", "DataCoordinateWithRecords", "expand_in_bulk", "full_in_bulk"]
+__all__ = [
+    "BATCH",
+    "DataCoordinateWithRecords",
+    "expand_in_bulk",
+    "full_in_bulk",
+    "implied_columns",
+    "trusted_full",
+]
 
 BATCH = 1_000
 """Data IDs expanded together (a few queries per dimension for each batch)."""
@@ -96,3 +105,54 @@ def expand_in_bulk(
                 key = tuple(coordinate.mapping.get(k) for k in required)
                 records_of[name] = found[name].get(key)
             yield DataCoordinateWithRecords.of(coordinate, records_of)
+
+
+def implied_columns(
+    universe: DimensionUniverse,
+    table_of: Callable[[str], sqlalchemy.Table],
+    base: Mapping[str, sqlalchemy.ColumnElement[Any]],
+    wanted: Iterable[str],
+) -> tuple[list[str], list[sqlalchemy.ColumnElement[Any]], list[tuple[Any, Any]]]:
+    """The columns of a query's implied dimensions, read from the records that imply them.
+
+    ``base`` holds the columns of the query's required dimensions; ``wanted`` names
+    the implied ones (an exposure's ``physical_filter``, that filter's ``band``).
+    Returns their names, their columns, and the ``(table, onclause)`` pairs to
+    LEFT OUTER JOIN (a record without an implied value leaves it NULL, and keeps its
+    row).
+    """
+    values: dict[str, sqlalchemy.ColumnElement[Any]] = dict(base)
+    pending = [name for name in wanted if name not in values]
+    joins: list[tuple[Any, Any]] = []
+    holders = list(values)
+    for holder in holders:  # grows as it goes: breadth first
+        dimension = universe[holder]
+        here = [m for m in dimension.implied if m in pending and m not in values]
+        keys = (*dimension.required, holder)
+        if here and all(k in values for k in keys):
+            table = table_of(holder).alias(f"implied_{holder}")
+            joins.append((table, sqlalchemy.and_(*(table.c[k] == values[k] for k in keys))))
+            for name in here:
+                values[name] = table.c[name]
+                holders.append(name)
+    names = [name for name in pending if name in values]
+    return names, [values[name] for name in names], joins
+
+
+def trusted_full(
+    group: DimensionGroup, required: tuple[Any, ...], implied: Mapping[str, Any]
+) -> DataCoordinate:
+    """A coordinate from values read back from the registry (checked when stored):
+    ``required`` in ``group.required`` order, ``implied`` values (`None` ones left out)."""
+    known = {k: v for k, v in implied.items() if v is not None}
+    if not known:
+        return DataCoordinate.from_required(group, required, check=False)
+    values = dict(zip(group.required, required, strict=True))
+    mapping = {**values, **known}
+    self = object.__new__(DataCoordinate)
+    setattr_ = object.__setattr__
+    setattr_(self, "_dimensions", group)
+    setattr_(self, "_mapping", mapping)
+    setattr_(self, "_required", values)
+    setattr_(self, "_hash", None)
+    return self

@@ -39,6 +39,7 @@ from ..._exceptions import (
 )
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
+from .._expanded import implied_columns, trusted_full
 from ..collections import CollectionRecord, SimpleCollectionManager
 from ..dataset_types import DatasetTypeConflictError, DatasetTypeManager
 from ..dimension_records import StaticDimensionRecordStorageManager
@@ -807,9 +808,14 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 sql = sql.distinct()
         elif calibs is None:
             sql = sql.where(found.c.search_rank == 1)
-        columns = DimensionColumns(
-            self._universe, self._dimensions.table, {n: found.c[n] for n in group.required}
+        base = {n: found.c[n] for n in group.required}
+        columns = DimensionColumns(self._universe, self._dimensions.table, base)
+        # The implied values come with the rows (full data IDs), after the required ones.
+        implied, implied_sql, implied_joins = implied_columns(
+            self._universe, self._dimensions.table, base, info.implied
         )
+        assert tuple(implied) == info.implied, (implied, info.implied)
+        sql = sql.add_columns(*implied_sql)
         if where is not None:
 
             def resolve_where(identifier: Identifier) -> Any:
@@ -845,6 +851,8 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 ties.append(found.c.dataset_id)
             order = order_clauses(order_by, resolve, lambda: [*own, *columns.names()], ties)
             sql = apply_order(sql, order, limit)
+        for table, onclause in implied_joins:
+            sql = sql.join(table, onclause, isouter=True)
         return columns.apply(sql)
 
     def _validity(
@@ -1129,11 +1137,17 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
     ) -> Iterator[DatasetRef]:
         datasetType, group = info.datasetType, info.group
         width = 2 + len(group.required)
+        implied = info.implied
+        end = width + len(implied)
         from_required = DataCoordinate.from_required
         for rows in _batches(self._db, sql, limit):
             ids = self._db.decode_ids([row[0] for row in rows])
             for row, dataset_id in zip(rows, ids, strict=True):
-                coordinate = from_required(group, tuple(row[2:width]), check=False)
+                if implied:
+                    values = dict(zip(implied, row[width:end], strict=True))
+                    coordinate = trusted_full(group, tuple(row[2:width]), values)
+                else:
+                    coordinate = from_required(group, tuple(row[2:width]), check=False)
                 yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
 
     # -- tagging and removing ------------------------------------------------
@@ -1270,6 +1284,11 @@ class _TypeInfo:
     group: DimensionGroup
     tags: sqlalchemy.Table
     find_sql: str
+
+    @property
+    def implied(self) -> tuple[str, ...]:
+        """The implied dimensions of the type (values read with its data IDs)."""
+        return tuple(n for n in self.group.names if n not in self.group.required)
 
 
 def _batches(db: Database, sql: sqlalchemy.Select[Any], limit: int | None) -> Iterator[Any]:
