@@ -144,9 +144,11 @@ def migrate(
             # Everything about the source is checked before a new destination is made.
             universe = butler.dimensions if butler is not None else DimensionUniverse()
             plan = _Plan.make(upstream, universe, skip_unknown_fields)
+            fresh = butler is None
             if butler is None:
                 butler = create_destination()
             migration = _Migration(upstream, plan, butler, transfer, batch_size, progress)
+            migration.fresh = fresh
             return migration.run(skip_missing)
         finally:
             if butler is not None:
@@ -245,6 +247,7 @@ class _Migration:
         self.progress = progress
         self.total = source.count()
         self.done = 0
+        self.fresh = False
         self._checked: dict[tuple[str, type, Any], Any] = {}
         self._orders: dict[tuple[DimensionGroup, tuple[str, ...]], tuple[tuple[str, int], ...]] = {}
 
@@ -324,7 +327,8 @@ class _Migration:
         (``ingest``, per formatter) directly, in batches.
         """
         ids = [as_uuid(row[0]) for row in page]
-        known = self.registry.existing_dataset_ids(ids)
+        # A destination this run created holds only what it wrote: nothing to look up.
+        known = set() if self.fresh else self.registry.existing_dataset_ids(ids)
         files: dict[str, list[tuple[str, DatasetRef]]] = {}
         refs: list[DatasetRef] = []
         for dataset_id, (_, t, run, values, stored) in zip(ids, page, strict=True):

@@ -180,6 +180,27 @@ class _Resolver:
         """Whether the resolved path ``real`` is the root or inside it."""
         return self.prefix is not None and (real == self.real_root or real.startswith(self.prefix))
 
+    def _resolve(self, directory: str) -> str:
+        """``os.path.realpath(directory)``, from its parent's when that is known already:
+        one `os.lstat` for a directory that is not a link (siblings share the parent)."""
+        parent, name = os.path.split(directory)
+        resolved = None
+        if name not in ("", ".", "..") and parent != directory:
+            real_parent = self.directories.get(parent)
+            if real_parent is not None:
+                candidate = os.path.join(real_parent, name)
+                status = _status(os.lstat, candidate)
+                if status is not None and stat.S_ISDIR(status.st_mode):
+                    resolved = candidate  # a real directory, no link: nothing to follow
+        if resolved is None:
+            resolved = os.path.realpath(directory)
+            if parent != directory and parent not in self.directories:
+                self.directories[parent] = os.path.realpath(parent)
+        if len(self.directories) > _DIRECTORIES:
+            self.directories.clear()
+        self.directories[directory] = resolved
+        return resolved
+
     def direct(self, given: str) -> tuple[str, int]:
         """The path to record for ``given`` ingested ``direct``, and the file's size."""
         if not given:
@@ -188,7 +209,7 @@ class _Resolver:
         directory, name = os.path.split(absolute)
         real_directory = self.directories.get(directory)
         if real_directory is None:
-            real_directory = self.directories[directory] = os.path.realpath(directory)
+            real_directory = self._resolve(directory)
         path = os.path.join(real_directory, name) if name else real_directory
         status = _status(os.lstat, path)
         real = path
@@ -205,6 +226,9 @@ class _Resolver:
             )
         return path, status.st_size
 
+
+#: How many resolved directories one ingest keeps.
+_DIRECTORIES = 100_000
 
 #: What `os.stat` fails with for a path that is no file (as `pathlib.Path.is_file` treats it).
 _NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
