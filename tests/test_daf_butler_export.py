@@ -53,6 +53,7 @@ from databutler.butler._daf_butler_writer import utc_to_tai
 from databutler.cli import main
 from databutler.dimensions import DimensionUniverse
 from databutler.testing.butler import RepositoryFactory, artifact_of
+from databutler.testing.dimensions import universe_v1
 
 FIXTURES = Path(__file__).parent / "fixtures" / "daf_butler"
 UTC = datetime.UTC
@@ -171,14 +172,14 @@ def runs(butler: Butler) -> list[str]:
 
 @pytest.fixture
 def source(repositories: RepositoryFactory) -> Butler:
-    butler = repositories.create("source")
+    butler = repositories.create("source", universe=universe_v1())
     build_source(butler)
     return butler
 
 
 @pytest.fixture
 def local_source(tmp_path: Path) -> Iterator[Butler]:
-    butler = Butler.create(root=str(tmp_path / "local-source"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "local-source"))
     build_source(butler)
     yield butler
     butler.close()
@@ -200,7 +201,7 @@ def test_round_trip_keeps_everything(
     written = export_all(source, tmp_path / ("out.zip" if as_zip else "out"))
     assert written.is_file() if as_zip else (written / "export.yaml").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging left
-    target = repositories.create("target")
+    target = repositories.create("target", universe=universe_v1())
     # No skip_unknown_fields: what databutler writes, it reads back whole.
     imported = target.import_(written)
     want = everything(source)
@@ -230,7 +231,7 @@ def test_export_of_refs_carries_their_runs_only(local_source: Butler, tmp_path: 
     collections = [e for e in document["data"] if e["type"] == "collection"]
     assert [(e["name"], e["collection_type"]) for e in collections] == [("u/me/run", "RUN")]
     assert not [e for e in document["data"] if e["type"] == "associations"]
-    target = Butler.create(root=str(tmp_path / "target"))
+    target = Butler.create(universe=universe_v1(), root=str(tmp_path / "target"))
     try:
         assert sorted(r.id for r in target.import_(written)) == sorted(r.id for r in refs)
     finally:
@@ -250,7 +251,7 @@ def test_export_pointing_at_the_files(local_source: Butler, tmp_path: Path) -> N
     paths = [r["path"] for e in load(written / "export.yaml")["data"] if e["type"] == "dataset"
              for r in e["records"]]  # fmt: skip
     assert len(paths) == len(refs) and all(p.startswith("file:///") for p in paths)
-    target = Butler.create(root=str(tmp_path / "target"))
+    target = Butler.create(universe=universe_v1(), root=str(tmp_path / "target"))
     try:
         assert sorted(r.id for r in target.import_(written)) == sorted(r.id for r in refs)
         assert {r.id: target.get(r) for r in refs if r.datasetType.name == "summary"} == {
@@ -636,7 +637,7 @@ def plain(obj: Any) -> Any:
 
 
 def _universe(change: Any) -> DimensionUniverse:
-    text = resources.files("databutler.dimensions").joinpath("default_universe.json").read_text()
+    text = resources.files("databutler.dimensions").joinpath("default_universe_v1.json").read_text()
     config = json.loads(text)
     config["namespace"] = "mine"
     change(config["dimensions"])
@@ -698,7 +699,7 @@ def test_record_field_daf_butler_lacks_is_refused(tmp_path: Path) -> None:
 def test_formatter_daf_butler_lacks_is_refused(tmp_path: Path) -> None:
     import numpy as np
 
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         butler.insert_dimension_records("instrument", {"instrument": "Cam"})
         butler.register_dataset_type("array", ["instrument"], "NumpyArray")
@@ -710,7 +711,7 @@ def test_formatter_daf_butler_lacks_is_refused(tmp_path: Path) -> None:
 
 
 def test_storage_class_daf_butler_lacks_is_refused(tmp_path: Path) -> None:
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         butler.insert_dimension_records("instrument", {"instrument": "Cam"})
         butler.register_dataset_type("zero_point", ["instrument"], "float")
@@ -721,7 +722,7 @@ def test_storage_class_daf_butler_lacks_is_refused(tmp_path: Path) -> None:
 
 
 def test_records_daf_butler_would_name_files_alike_are_refused(tmp_path: Path) -> None:
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         butler.insert_dimension_records("instrument", {"instrument": "Cam"})
         butler.insert_dimension_records(
@@ -740,7 +741,7 @@ def test_records_daf_butler_would_name_files_alike_are_refused(tmp_path: Path) -
 
 
 def test_times_before_1972_are_refused(tmp_path: Path) -> None:
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         butler.insert_dimension_records("instrument", {"instrument": "Cam"})
         butler.insert_dimension_records("band", {"band": "g"})

@@ -36,6 +36,7 @@ from databutler.cli import main
 from databutler.dimensions import DataCoordinate
 from databutler.registry.datasets.calibs import calibs_table_name, from_ns
 from databutler.testing.butler import file_datastore, registry_arguments
+from databutler.testing.dimensions import universe_v1
 
 FIXTURES = Path(__file__).parent / "fixtures" / "daf_butler"
 V1 = FIXTURES / "export_v1"
@@ -56,7 +57,7 @@ def utc(text: str) -> datetime.datetime:
 def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Butler]:
     """A new, empty, writeable repository (files on local disk) on each registry backend."""
     with registry_arguments(request.param) as arguments:
-        butler = Butler.create(root=str(tmp_path / "repo"), **arguments)
+        butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"), **arguments)
         try:
             yield butler
         finally:
@@ -283,7 +284,7 @@ def test_unknown_fields_are_refused_by_default(fresh: Butler, v1: Path) -> None:
 
 def test_skip_dimensions_needs_records_present(fresh: Butler, v1: Path) -> None:
     fresh.import_(v1, skip_unknown_fields=True, skip_dimensions=False)
-    second = Butler.create(root=str(Path(fresh.root).parent / "second"))
+    second = Butler.create(universe=universe_v1(), root=str(Path(fresh.root).parent / "second"))
     try:
         # Without records the data IDs cannot be checked: refused, unchanged.
         before = state(second)
@@ -295,7 +296,7 @@ def test_skip_dimensions_needs_records_present(fresh: Butler, v1: Path) -> None:
 
 
 def test_transfer_modes(tmp_path: Path, v1: Path) -> None:
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         butler.import_(v1 / "export.yaml", transfer="symlink", skip_unknown_fields=True)
         ref = butler.find_dataset(
@@ -316,7 +317,7 @@ def test_transfer_modes(tmp_path: Path, v1: Path) -> None:
 
 
 def test_move_takes_the_files(tmp_path: Path, v1: Path) -> None:
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         butler.import_(v1, transfer="move", skip_unknown_fields=True)
         left = [p for p in v1.rglob("*") if p.is_file()]
@@ -357,7 +358,7 @@ def test_zip_of_an_export(tmp_path: Path, v1: Path) -> None:
         for path in sorted(v1.rglob("*")):
             if path.is_file():
                 out.write(path, path.relative_to(v1).as_posix())
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         assert len(butler.import_(archive, skip_unknown_fields=True)) == len(EXPECTED["datasets"])
         check_import(butler, id_map_v1())
@@ -532,7 +533,9 @@ def test_cli_imports_and_explains_without_traceback(
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     repo = tmp_path / "repo"
-    assert runner.invoke(main, ["create", str(repo)]).exit_code == 0
+    universe = tmp_path / "universe_v1.json"
+    universe.write_text(universe_v1().to_json())
+    assert runner.invoke(main, ["create", str(repo), "--universe", str(universe)]).exit_code == 0
     refused = runner.invoke(main, ["import", str(repo), str(v1)])
     assert refused.exit_code == 1
     assert "Traceback" not in refused.output
@@ -569,7 +572,7 @@ def test_links_leading_out_are_copied_never_moved(tmp_path: Path, v1: Path) -> N
     for path in [p for p in v1.rglob("*") if p.is_file() and p.name != "export.yaml"]:
         path.unlink()
         path.symlink_to(elsewhere / path.relative_to(v1))
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         butler.import_(v1, transfer="move", skip_unknown_fields=True)
         check_import(butler, id_map_v1())
@@ -591,7 +594,7 @@ def test_absolute_paths_are_copied_from_where_they_are(tmp_path: Path, v1: Path)
     (v1 / "export.yaml").write_text(text)
     for path in [p for p in v1.iterdir() if p.is_dir()]:
         shutil.rmtree(path)
-    butler = Butler.create(root=str(tmp_path / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(tmp_path / "repo"))
     try:
         butler.import_(v1, transfer="move", skip_unknown_fields=True)
         check_import(butler, id_map_v1())
@@ -652,7 +655,7 @@ def test_damaged_exports_are_refused_cleanly(
     text = (export / "export.yaml").read_text()
     at = int(position * len(text))
     (export / "export.yaml").write_text(text[:at] + token + text[at + cut :])
-    butler = Butler.create(root=str(root / "repo"))
+    butler = Butler.create(universe=universe_v1(), root=str(root / "repo"))
     try:
         before = state(butler)
         try:

@@ -23,8 +23,9 @@ from databutler.registry.dimension_records import (
 )
 from databutler.registry.interfaces import Database
 from databutler.testing.database import DatabaseFactory
+from databutler.testing.dimensions import universe_v1
 
-UNIVERSE = DimensionUniverse()
+UNIVERSE = universe_v1()  # these tests describe the version-1 layout
 UTC = datetime.UTC
 HST = datetime.timezone(datetime.timedelta(hours=-10))
 BEGIN = datetime.datetime(2024, 3, 1, 22, 15, 30, 123456, tzinfo=HST)
@@ -137,7 +138,7 @@ def test_tables_are_named_and_keyed_by_dimension(
     assert not nullable["physical_filter"] and not nullable["day_obs"] and nullable["obs_id"]
     assert manager.table("exposure").name == "exposure"
     assert manager.universe is UNIVERSE
-    with pytest.raises(UnknownDimensionError, match="valid dimensions are: instrument"):
+    with pytest.raises(UnknownDimensionError, match="valid elements are: instrument"):
         manager.table("nope")
 
 

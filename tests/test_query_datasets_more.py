@@ -58,12 +58,14 @@ def _fill(butler: Butler) -> None:
     butler.insert_dimension_records(
         "detector", *({"instrument": "HSC", "detector": d} for d in range(4))
     )
+    butler.insert_dimension_records("group", {"instrument": "HSC", "group": "g"})
     butler.insert_dimension_records(
         "exposure",
         *(
             {
                 "instrument": "HSC",
                 "exposure": e,
+                "group": "g",
                 "obs_id": f"o{e}",
                 "physical_filter": f,
                 "day_obs": 20240101,
@@ -276,6 +278,7 @@ def test_get_dataset_by_uuid_or_string(butler: Butler) -> None:
         "band": "g",
         "day_obs": 20240101,
         "detector": 0,
+        "group": "g",
         "physical_filter": "HSC-G",
         "exposure": 11,
     }

@@ -60,12 +60,14 @@ def _fill(butler: Butler) -> None:
             for d, name in FULL_NAMES.items()
         ),
     )
+    butler.insert_dimension_records("group", {"instrument": "HSC", "group": "g"})
     butler.insert_dimension_records(
         "exposure",
         *(
             {
                 "instrument": "HSC",
                 "exposure": e,
+                "group": "g",
                 "obs_id": obs_id,
                 "exposure_time": seconds,
                 "physical_filter": physical_filter,

@@ -53,7 +53,7 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_type import DatasetType
 from .._exceptions import DatabutlerError, ExportFormatError
 from .._leap_seconds import utc_from_tai
-from ..dimensions import DimensionUniverse
+from ..dimensions import Dimension, DimensionUniverse
 from ._manifest import (
     Manifest,
     ManifestFile,
@@ -722,7 +722,57 @@ class _Reader:
         return out
 
 
-_RECORD_VALUES = (str, int, float, bool, type(None), bytes, datetime.datetime, _Region)
+_RECORD_VALUES = (str, int, float, bool, type(None), bytes, datetime.datetime, _Region, _Bounds)
+# How daf_butler's exports write a record's timespan: two times beside the other fields.
+_TIMESPAN_FIELDS = ("datetime_begin", "datetime_end")
+# The type code (first byte) of sphgeom's encoded regions, by class.
+_REGION_CODES = {
+    "Box": b"b",
+    "Circle": b"c",
+    "ConvexPolygon": b"p",
+    "Ellipse": b"e",
+    "UnionRegion": b"u",
+    "IntersectionRegion": b"i",
+}
+
+
+def _region_bytes(value: _Region, where: str, label: str) -> bytes:
+    """A sphgeom region as its encoded bytes (what daf_butler's registry stores)."""
+    try:
+        data = bytes.fromhex(value.encoded)
+    except ValueError:
+        raise ExportFormatError(
+            f"{where}: {label} ({value.kind}) has 'encoded' {shortened(value.encoded)}, which "
+            "is not hexadecimal."
+        ) from None
+    if not data or data[:1] != _REGION_CODES.get(value.kind, data[:1]):
+        raise ExportFormatError(
+            f"{where}: {label} is tagged lsst.sphgeom.{value.kind} but its encoded bytes do "
+            "not start with that class's type code."
+        )
+    return data
+
+
+def _record_timespan(
+    row: Mapping[str, Any], name: str, where: str
+) -> tuple[Timespan | None, tuple[str, ...]]:
+    """The timespan of a daf_butler record, and the export fields it came from."""
+    if isinstance(row.get(name), _Bounds):
+        bounds: _Bounds = row[name]
+        used: tuple[str, ...] = (name,)
+    elif any(row.get(f) is not None for f in _TIMESPAN_FIELDS):
+        bounds = _Bounds(row.get(_TIMESPAN_FIELDS[0]), row.get(_TIMESPAN_FIELDS[1]))
+        used = _TIMESPAN_FIELDS
+    else:
+        return None, tuple(f for f in (name, *_TIMESPAN_FIELDS) if f in row)
+    if bounds.empty:
+        return None, used
+    begin = _utc(bounds.begin, where, f"{used[0]}")
+    end = _utc(bounds.end, where, f"{used[-1]}")
+    try:
+        return Timespan(begin, end), used
+    except ValueError as exc:
+        raise ExportFormatError(f"{where}: {name}: {exc}") from None
 
 
 def _map_records(
@@ -731,40 +781,59 @@ def _map_records(
     skip_unknown: bool,
     skipped: dict[str, int],
 ) -> dict[str, list[dict[str, Any]]]:
-    """daf_butler records as records of ``universe``; refuses (or skips) what has no place."""
+    """daf_butler records as records of ``universe``; refuses (or skips) what has no place.
+
+    A record's timespan (``datetime_begin`` and ``datetime_end`` in the
+    export, or a ``timespan``) goes to the element's ``timespan`` field when
+    it has one, and to ``datetime_begin``/``datetime_end`` fields otherwise
+    (databutler's version-1 universe). Regions become their encoded bytes
+    for ``region`` fields; ``bytes`` fields (``skymap.hash``) keep bytes,
+    which string fields hold as hexadecimal.
+    """
     problems: list[str] = []
     out: dict[str, list[dict[str, Any]]] = {}
     for element, rows in found.items():
         if not rows:
             continue
-        if element not in universe:
+        dimension = universe.get_element(element)
+        if dimension is None:
             if skip_unknown:
                 skipped[element] = skipped.get(element, 0) + len(rows)
             else:
                 problems.append(f"{len(rows)} record(s) of dimension {element!r}")
             continue
-        dimension = universe[element]
-        allowed = {element, *dimension.required, *dimension.implied}
-        allowed.update(f.name for f in dimension.metadata)
-        times = {f.name for f in dimension.metadata if f.dtype == "datetime"}
-        strings = {f.name for f in dimension.metadata if f.dtype == "string"}
+        own_key = dimension.key.name if isinstance(dimension, Dimension) else None
+        types = {f.name: f.dtype for f in dimension.metadata}
+        allowed = {element, *dimension.required, *dimension.implied, *types}
+        timespans = [name for name, dtype in types.items() if dtype == "timespan"]
         unknown: dict[str, int] = {}
         mapped = []
         for where, row in rows:
             record: dict[str, Any] = {}
+            taken: set[str] = set()
+            for name in timespans[:1]:
+                record[name], used = _record_timespan(row, name, where)
+                taken.update(used)
             for key, value in row.items():
+                if key in taken:
+                    continue
                 # The record's own key is 'name' or 'id' upstream (as in the
                 # universe's description); the other dimensions go by name.
-                name = element if key == dimension.key.name and element not in row else key
+                name = element if key == own_key and element not in row else key
                 if name not in allowed:
                     if value is not None:
                         unknown[name] = unknown.get(name, 0) + 1
                     continue
-                if name in times:
+                dtype = types.get(name)
+                if dtype == "datetime":
                     value = _utc(value, where, f"{key}")
-                elif isinstance(value, bytes) and name in strings:
+                elif dtype == "region" and isinstance(value, _Region):
+                    value = _region_bytes(value, where, key)
+                elif isinstance(value, bytes) and dtype == "string":
                     value = value.hex()  # daf_butler's hash fields (skymap.hash) are bytes
-                elif isinstance(value, datetime.datetime | bytes | _Region):
+                elif isinstance(value, bytes) and dtype == "bytes":
+                    pass
+                elif isinstance(value, datetime.datetime | bytes | _Region | _Bounds):
                     raise ExportFormatError(
                         f"{where}: {key} is a {type(value).__name__}, which {element}.{name} "
                         "cannot hold here."

@@ -20,11 +20,17 @@ inverse of the import's:
 
 - a record's own key goes back to daf_butler's field name (``name`` or ``id``);
 - times become TAI (``!butler_time/tai/iso``, nanosecond digits);
-- ``skymap.hash`` (hexadecimal digits here) becomes bytes (``!!binary``);
+- a record's ``timespan`` (databutler's version-2 universe, or a daf_butler one),
+  or its ``datetime_begin``/``datetime_end`` (version 1), is written as the two
+  times ``datetime_begin`` and ``datetime_end`` daf_butler's exports hold;
+- a ``region`` (its encoded bytes here) becomes sphgeom's tagged mapping
+  (``!<lsst.sphgeom.ConvexPolygon> {encoded: hex}``, the class from its first byte);
+- ``skymap.hash`` (bytes, or hexadecimal digits in version 1) becomes bytes (``!!binary``);
 - ``band`` records are not written (daf_butler derives bands from physical filters);
-- daf_butler's exposures each belong to a ``group``, which databutler does not
-  have: every exposure is given the group named after its id, as daf_butler's
-  metadata translators do by default, and the import drops such groups again.
+- daf_butler's exposures each belong to a ``group``, which databutler's version-1
+  universe does not have: there every exposure is given the group named after its
+  id, as daf_butler's metadata translators do by default, and the import drops such
+  groups again. A universe with groups writes its own.
 
 Formatters map back to daf_butler's classes (`formatter_class`); a file whose
 formatter daf_butler has no counterpart of is refused too, by `render`, before
@@ -160,7 +166,7 @@ _UNIVERSE: Mapping[str, _Element] = {
         ["instrument"],
         ["physical_filter", "day_obs"],
         "name seq_num exposure_time target_name observation_reason science_program "
-        "azimuth zenith_angle",
+        "azimuth zenith_angle region",
         temporal=True,
     ),
     "exposure": _element(
@@ -174,13 +180,22 @@ _UNIVERSE: Mapping[str, _Element] = {
         temporal=True,
     ),
     "skymap": _element("name", str, fields="hash tract_max patch_nx_max patch_ny_max"),
-    "tract": _element("id", int, ["skymap"]),
-    "patch": _element("id", int, ["skymap", "tract"], fields="cell_x cell_y"),
+    "tract": _element("id", int, ["skymap"], fields="region"),
+    "patch": _element("id", int, ["skymap", "tract"], fields="cell_x cell_y region"),
     "visit_system": _element("id", int, ["instrument"], fields="name"),
 }
 # What databutler lacks and this module makes up (see the module docstring).
 _MADE_UP = {("exposure", "group")}
 _TIME_FIELDS = ("datetime_begin", "datetime_end")
+# sphgeom's region classes by the first byte of their encoding.
+_REGION_CLASSES = {
+    ord("b"): "Box",
+    ord("c"): "Circle",
+    ord("p"): "ConvexPolygon",
+    ord("e"): "Ellipse",
+    ord("u"): "UnionRegion",
+    ord("i"): "IntersectionRegion",
+}
 # The fields daf_butler's file templates name files by (see _check_file_names).
 _FILE_NAMES = {"detector": "full_name", "exposure": "obs_id"}
 
@@ -193,6 +208,14 @@ class _Tai:
     """A time written as ``!butler_time/tai/iso``."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Region:
+    """A region written as sphgeom's ``!<lsst.sphgeom.CLASS> {encoded: hex}``."""
+
+    kind: str
+    encoded: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +269,13 @@ def _dump(document: Mapping[str, Any]) -> str:
 
     # One dataset type entry precedes the datasets of each of its runs: written
     # out each time, as daf_butler does, not as YAML anchors and aliases.
+    def region_node(dumper: Any, value: _Region) -> Any:
+        return dumper.represent_mapping(
+            f"lsst.sphgeom.{value.kind}", {"encoded": value.encoded.hex()}
+        )
+
     Dumper.ignore_aliases = lambda self, data: True
+    Dumper.add_representer(_Region, region_node)
     Dumper.add_representer(uuid.UUID, uuid_node)
     Dumper.add_representer(_Tai, time_node)
     Dumper.add_representer(_Span, span_node)
@@ -522,6 +551,14 @@ def _dimension_entries(
                     continue  # a null field carries nothing
                 elif element.temporal and key in _TIME_FIELDS:
                     record[key] = _tai(value, f"{name}.{key} of {_key(row, name)}")
+                elif element.temporal and key == "timespan" and isinstance(value, Timespan):
+                    label = f"{name}.timespan of {_key(row, name)}"
+                    for time_field, bound in zip(
+                        _TIME_FIELDS, (value.begin, value.end), strict=True
+                    ):
+                        record[time_field] = None if bound is None else _tai(bound, label)
+                elif key == "region" and key in element.fields:
+                    record[key] = _region(value, f"{name}.region of {_key(row, name)}")
                 elif key not in element.fields:
                     problems[f"{name}.{key}"] = problems.get(f"{name}.{key}", 0) + 1
                 elif name == "skymap" and key == "hash":
@@ -532,7 +569,7 @@ def _dimension_entries(
                 # daf_butler reads the two as one timespan: both or neither (null: unbounded).
                 for time_field in _TIME_FIELDS:
                     record.setdefault(time_field, None)
-            if name == "exposure":
+            if name == "exposure" and "group" not in universe:
                 # daf_butler's default group of an exposure: its id (see the docstring).
                 record["group"] = str(row[name])
                 out.setdefault("group", [])
@@ -547,7 +584,7 @@ def _dimension_entries(
             + _FIXES[1:]
         )
     _check_file_names(out)
-    if "group" in out:
+    if "group" in out and "group" not in universe:
         groups = {(r["instrument"], r["group"]) for r in out["exposure"]}
         out["group"] = [{"instrument": i, "name": g} for i, g in sorted(groups)]
     order = [n for n in _UNIVERSE if n in out]
@@ -601,7 +638,20 @@ def _tai(value: Any, label: str) -> _Tai:
         ) from None
 
 
+def _region(value: Any, label: str) -> _Region:
+    kind = _REGION_CLASSES.get(value[0]) if isinstance(value, bytes) and value else None
+    if kind is None:
+        raise ExportFormatError(
+            f"{label} is not the encoding of a sphgeom region (its first byte names none of "
+            f"{', '.join(_REGION_CLASSES.values())}); daf_butler could not read it back. "
+            "Correct the record, or clear its region."
+        )
+    return _Region(kind, value)
+
+
 def _hash_bytes(value: Any, row: Mapping[str, Any]) -> bytes:
+    if isinstance(value, bytes):
+        return value
     if not isinstance(value, str) or _HEX.fullmatch(value) is None:
         raise ExportFormatError(
             f"skymap.hash of sky map {row.get('skymap')!r} is {value!r}; daf_butler keeps a "

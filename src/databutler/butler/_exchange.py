@@ -14,7 +14,6 @@ or ``export.json``, and the artifacts under their datastore paths::
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shutil
@@ -51,6 +50,8 @@ from ._manifest import (
     artifact_path,
     check_records,
     read_manifest,
+    record_from_plain,
+    record_to_plain,
     resolve_refs,
 )
 
@@ -528,7 +529,7 @@ def _manifest(
     return {
         "databutler_export": EXPORT_VERSION,
         "dataset_types": dataset_types,
-        "dimensions": {name: [_plain(r) for r in rows] for name, rows in records.items()},
+        "dimensions": {name: [record_to_plain(r) for r in rows] for name, rows in records.items()},
         "runs": sorted({ref.run for ref in refs if ref.run}),
         "tags": tags,
         "files": [
@@ -567,10 +568,6 @@ def _required(ref: DatasetRef) -> dict[str, Any]:
     if isinstance(data_id, DataCoordinate):
         return dict(data_id.required.items())
     return dict(data_id)
-
-
-def _plain(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime.datetime) else v for k, v in row.items()}
 
 
 def _dump(manifest: dict[str, Any], format: str) -> str:
@@ -850,20 +847,15 @@ def _import_directory(
 def _typed_records(
     registry: SqlRegistry, dimensions: Mapping[str, list[dict[str, Any]]]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Manifest records with their datetimes parsed back."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, rows in dimensions.items():
-        out[name] = [{k: _parse_time(v) for k, v in row.items()} for row in rows]
-    return out
-
-
-def _parse_time(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
-        try:
-            return datetime.datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    return value
+    """Manifest records with their times, timespans and bytes read back by the fields' types."""
+    universe = registry.dimensions
+    return {
+        name: [
+            record_from_plain(universe, name, row, f"dimensions[{name!r}][{i}]")
+            for i, row in enumerate(rows)
+        ]
+        for name, rows in dimensions.items()
+    }
 
 
 def _safe_extract(archive_path: Path, directory: Path) -> None:

@@ -20,6 +20,7 @@ Any violation is an `ExportFormatError` naming the entry and the field.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import uuid
@@ -30,6 +31,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .. import _yaml
+from .._collection_type import Timespan
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import DatabutlerError, ExportFormatError
@@ -49,6 +51,8 @@ __all__ = [
     "as_string",
     "check_records",
     "read_manifest",
+    "record_from_plain",
+    "record_to_plain",
     "resolve_refs",
     "shortened",
 ]
@@ -62,6 +66,9 @@ ARTIFACT_MODES = ("inside", "linked", "external")
 _FORMATS = ("yaml", "json")
 _KEYS = {"databutler_export", "artifacts", "dataset_types", "dimensions", "runs", "tags", "files"}
 _SCALARS = (str, int, float, bool, type(None))
+# Record values of databutler's own manifests: a timespan is a mapping (record_to_plain).
+_RECORD_VALUES = (*_SCALARS, dict)
+_RECORD_VALUES_TEXT = "strings, numbers, booleans, null or (timespans) mappings of begin and end"
 _TYPE_KEYS = {"name", "dimensions", "storage_class", "is_calibration"}
 _FILE_KEYS = {"path", "formatter", "refs"}
 _REF_KEYS = {"id", "dataset_type", "run", "data_id"}
@@ -140,7 +147,7 @@ def read_manifest(directory: Path) -> Manifest:
         label = f"dimensions[{name!r}]"
         as_string(name, where, f"a key of {label}")
         dimensions[name] = [
-            as_record(row, where, f"{label}[{i}]")
+            as_record(row, where, f"{label}[{i}]", _RECORD_VALUES, _RECORD_VALUES_TEXT)
             for i, row in enumerate(as_list(rows, where, label))
         ]
     runs = tuple(
@@ -286,20 +293,21 @@ def resolve_refs(manifest: Manifest, universe: DimensionUniverse) -> list[list[D
 
 
 def check_records(manifest: Manifest, universe: DimensionUniverse) -> None:
-    """Check that every dimension record names a dimension and has its key values.
+    """Check that every dimension record names a dimension element and has its key values.
 
     Raises
     ------
     ExportFormatError
-        For an unknown dimension or a record without a required value.
+        For an unknown element or a record without a required value.
     """
     for name, rows in manifest.dimensions.items():
-        if name not in universe.names:
+        element = universe.get_element(name)
+        if element is None:
             raise ExportFormatError(
                 f"{manifest.location}: dimensions has records of {name!r}, which is not a "
-                f"dimension; valid dimensions are: {', '.join(universe.names)}."
+                f"dimension element; valid elements are: {', '.join(universe.elements)}."
             )
-        required = universe.group([name]).required
+        required = universe.group([name]).required if name in universe.names else element.required
         for i, row in enumerate(rows):
             missing = [key for key in required if key not in row]
             if missing:
@@ -307,6 +315,86 @@ def check_records(manifest: Manifest, universe: DimensionUniverse) -> None:
                     f"{manifest.location}: dimensions[{name!r}][{i}] has no value for "
                     f"{', '.join(missing)}; every {name} record needs {', '.join(required)}."
                 )
+
+
+def record_to_plain(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A dimension record's values as JSON and YAML hold them.
+
+    Datetimes become ISO 8601 text, a `Timespan` a mapping ``{begin, end}``
+    of ISO text or null (unbounded), bytes (regions, hashes) hexadecimal
+    text. `record_from_plain` reads them back by the fields' types.
+    """
+    return {name: _plain_value(value) for name, value in row.items()}
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, Timespan):
+        return {
+            "begin": None if value.begin is None else value.begin.isoformat(),
+            "end": None if value.end is None else value.end.isoformat(),
+        }
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def record_from_plain(
+    universe: DimensionUniverse, element: str, row: Mapping[str, Any], where: str
+) -> dict[str, Any]:
+    """The inverse of `record_to_plain`, typed by ``element``'s fields in ``universe``.
+
+    Values of fields the element does not have pass unchanged (the registry
+    names them when it refuses the record); values of the wrong shape are
+    an `ExportFormatError` naming ``where`` and the field.
+    """
+    found = universe.get_element(element)
+    types = {} if found is None else {field.name: field.dtype for field in found.metadata}
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        dtype = types.get(name)
+        if value is None or dtype is None or isinstance(value, bytes | Timespan):
+            out[name] = value  # bytes and timespans come typed from daf_butler's exports
+        elif dtype == "datetime":
+            out[name] = _plain_time(value, where, name)
+        elif dtype == "timespan":
+            bounds = as_mapping(value, where, name)
+            if set(bounds) != {"begin", "end"}:
+                raise ExportFormatError(
+                    f"{where}: {name} is a timespan, a mapping of 'begin' and 'end' (ISO times "
+                    f"or null), not {shortened(value)}."
+                )
+            begin = _plain_time(bounds["begin"], where, f"{name}.begin")
+            end = _plain_time(bounds["end"], where, f"{name}.end")
+            try:
+                out[name] = Timespan(begin, end)
+            except ValueError as exc:
+                raise ExportFormatError(f"{where}: {name}: {exc}") from None
+        elif dtype in ("region", "bytes"):
+            try:
+                out[name] = bytes.fromhex(as_string(value, where, name))
+            except ValueError:
+                raise ExportFormatError(
+                    f"{where}: {name} holds bytes, written as hexadecimal text, not "
+                    f"{shortened(value)}."
+                ) from None
+        else:
+            out[name] = value
+    return out
+
+
+def _plain_time(value: Any, where: str, label: str) -> datetime.datetime | None:
+    if value is None or isinstance(value, datetime.datetime):
+        return value  # YAML may have read an ISO time as a timestamp already
+    if isinstance(value, str):
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ExportFormatError(
+        f"{where}: {label} must be an ISO 8601 time with a time zone, not {shortened(value)}."
+    )
 
 
 # -- reading and checking ----------------------------------------------------------------

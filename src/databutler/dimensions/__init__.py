@@ -16,7 +16,7 @@ A `DimensionGroup` is a set of dimensions closed over those relations; a
 """
 
 from ._coordinate import DataCoordinate, DataIdValue
-from ._elements import Dimension, DimensionField
+from ._elements import Dimension, DimensionCombination, DimensionField
 from ._exceptions import DataIdError, DimensionConfigError, UnknownDimensionError
 from ._group import DimensionGroup
 from ._universe import DimensionUniverse
@@ -27,6 +27,7 @@ __all__ = [
     "DataIdError",
     "DataIdValue",
     "Dimension",
+    "DimensionCombination",
     "DimensionConfigError",
     "DimensionField",
     "DimensionGroup",

@@ -7,7 +7,13 @@ A description is the JSON-able mapping a repository stores::
                                  "requires": ["instrument"], "implies": [],
                                  "metadata": [{"name": "full_name", "type": "string"}],
                                  "doc": "..."},
-                    ...}}
+                    ...},
+     "elements": {"visit_definition": {"requires": ["exposure", "visit"],
+                                       "implies": [], "metadata": [], "doc": "..."},
+                  ...}}
+
+``elements`` (optional) declares the elements that have records but are not
+dimensions: no key of their own, identified by the dimensions they require.
 
 `parse_description` checks all of it and returns the dimensions in universe
 order: a topological order (everything a dimension requires or implies comes
@@ -21,14 +27,16 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from ._elements import FIELD_TYPES, KEY_TYPES, Dimension, DimensionField
+from ._elements import FIELD_TYPES, KEY_TYPES, Dimension, DimensionCombination, DimensionField
 from ._exceptions import DimensionConfigError
 
 __all__ = ["ParsedDescription", "load_json", "parse_description"]
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_TOP_FIELDS = ("namespace", "version", "dimensions")
+_TOP_FIELDS = ("namespace", "version", "dimensions", "elements")
+_REQUIRED_TOP_FIELDS = ("namespace", "version", "dimensions")
 _DIMENSION_FIELDS = ("key", "requires", "implies", "metadata", "doc")
+_ELEMENT_FIELDS = ("requires", "implies", "metadata", "doc")
 _KEY_FIELDS = ("name", "type", "length")
 _METADATA_FIELDS = ("name", "type", "length", "nullable")
 
@@ -40,6 +48,8 @@ class ParsedDescription(NamedTuple):
     version: int
     dimensions: tuple[Dimension, ...]
     """In universe order."""
+    combinations: tuple[DimensionCombination, ...] = ()
+    """The elements that are not dimensions, in the order of the description."""
 
 
 def load_json(text: str | bytes) -> Any:
@@ -83,7 +93,7 @@ def parse_description(config: Any) -> ParsedDescription:
         the dimensions depend on each other in a cycle. The message names
         the dimension and the problem.
     """
-    top = _check_fields(config, _TOP_FIELDS, required=_TOP_FIELDS, where="The description")
+    top = _check_fields(config, _TOP_FIELDS, required=_REQUIRED_TOP_FIELDS, where="The description")
     namespace = top["namespace"]
     if not isinstance(namespace, str):
         raise DimensionConfigError(
@@ -124,7 +134,102 @@ def parse_description(config: Any) -> ParsedDescription:
         )
         for name in order
     )
-    return ParsedDescription(namespace, version, dimensions)
+    combinations = _parse_combinations(top.get("elements", {}), declared, required, position)
+    return ParsedDescription(namespace, version, dimensions, combinations)
+
+
+def _parse_combinations(
+    entries: Any,
+    declared: Mapping[str, _Entry],
+    required: Mapping[str, set[str]],
+    position: Mapping[str, int],
+) -> tuple[DimensionCombination, ...]:
+    if not isinstance(entries, Mapping):
+        raise DimensionConfigError(
+            f"The description's 'elements' must map element names to their descriptions, "
+            f"not {entries!r}."
+        )
+    out = []
+    for name, entry in entries.items():
+        _check_dimension_name(name)
+        where = f"Element {name!r}"
+        if name in declared:
+            raise DimensionConfigError(
+                f"{where} is declared both under 'dimensions' and under 'elements'; keep one."
+            )
+        entry = _check_fields(entry, _ELEMENT_FIELDS, required=("requires",), where=where)
+        requires = _parse_names(name, "requires", entry["requires"], what="Element")
+        implies = _parse_names(name, "implies", entry.get("implies", []), what="Element")
+        if not requires:
+            raise DimensionConfigError(
+                f"{where} requires no dimension; an element without a key of its own is "
+                "identified by the dimensions it requires, so list at least one."
+            )
+        for kind, others in (("requires", requires), ("implies", implies)):
+            for other in others:
+                if other not in declared:
+                    raise DimensionConfigError(
+                        f"{where} {kind} unknown dimension {other!r}; known dimensions: "
+                        f"{', '.join(declared)}."
+                    )
+        both = [other for other in requires if other in implies]
+        if both:
+            raise DimensionConfigError(f"{where} both requires and implies {both[0]!r}.")
+        closed: set[str] = set(requires)
+        for dependency in requires:
+            closed |= required[dependency]
+        for implied in implies:
+            if implied in closed:
+                raise DimensionConfigError(
+                    f"{where} implies {implied!r}, which it already requires "
+                    "(through another dimension)."
+                )
+            missing = sorted(required[implied] - closed)
+            if missing:
+                raise DimensionConfigError(
+                    f"{where} implies {implied!r}, which requires "
+                    f"{', '.join(map(repr, missing))}; {name!r} must require that too."
+                )
+        metadata = _parse_metadata(
+            where,
+            entry.get("metadata", []),
+            {other: f"the dimension {other!r}" for other in (*closed, *implies)},
+        )
+        doc = entry.get("doc", "")
+        if not isinstance(doc, str):
+            raise DimensionConfigError(f"{where}: 'doc' must be a string, not {doc!r}.")
+        out.append(
+            DimensionCombination(
+                name=name,
+                required=tuple(sorted(closed, key=position.__getitem__)),
+                direct_required=requires,
+                implied=implies,
+                metadata=metadata,
+                doc=doc,
+            )
+        )
+    return tuple(out)
+
+
+def _parse_metadata(
+    where: str, raw_metadata: Any, seen: Mapping[str, str]
+) -> tuple[DimensionField, ...]:
+    if not isinstance(raw_metadata, list):
+        raise DimensionConfigError(
+            f"{where}: 'metadata' must be a list of fields, not {raw_metadata!r}."
+        )
+    metadata = tuple(
+        _parse_field(field, where=f"{where}: metadata field {index}", allowed=_METADATA_FIELDS)
+        for index, field in enumerate(raw_metadata)
+    )
+    taken = dict(seen)
+    for field in metadata:
+        if field.name in taken:
+            raise DimensionConfigError(
+                f"{where}: metadata field {field.name!r} has the same name as {taken[field.name]}."
+            )
+        taken[field.name] = "another metadata field"
+    return metadata
 
 
 class _Entry(NamedTuple):
@@ -176,25 +281,14 @@ def _parse_entry(name: str, entry: Any) -> _Entry:
     both = [other for other in requires if other in implies]
     if both:
         raise DimensionConfigError(f"{where} both requires and implies {both[0]!r}.")
-    raw_metadata = entry.get("metadata", [])
-    if not isinstance(raw_metadata, list):
-        raise DimensionConfigError(
-            f"{where}: 'metadata' must be a list of fields, not {raw_metadata!r}."
-        )
-    metadata = tuple(
-        _parse_field(field, where=f"{where}: metadata field {index}", allowed=_METADATA_FIELDS)
-        for index, field in enumerate(raw_metadata)
+    metadata = _parse_metadata(
+        where,
+        entry.get("metadata", []),
+        {
+            key.name: "its key",
+            **{other: f"the dimension {other!r}" for other in requires + implies},
+        },
     )
-    seen = {
-        key.name: "its key",
-        **{other: f"the dimension {other!r}" for other in requires + implies},
-    }
-    for field in metadata:
-        if field.name in seen:
-            raise DimensionConfigError(
-                f"{where}: metadata field {field.name!r} has the same name as {seen[field.name]}."
-            )
-        seen[field.name] = "another metadata field"
     if key.name in requires + implies:
         raise DimensionConfigError(
             f"{where}: its key {key.name!r} has the same name as the dimension {key.name!r}."
@@ -205,8 +299,8 @@ def _parse_entry(name: str, entry: Any) -> _Entry:
     return _Entry(key, requires, implies, metadata, doc)
 
 
-def _parse_names(name: str, kind: str, value: Any) -> tuple[str, ...]:
-    where = f"Dimension {name!r}"
+def _parse_names(name: str, kind: str, value: Any, what: str = "Dimension") -> tuple[str, ...]:
+    where = f"{what} {name!r}"
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise DimensionConfigError(
             f"{where}: {kind!r} must be a list of dimension names, not {value!r}."

@@ -9,7 +9,7 @@ from typing import Any
 
 from .._collection_type import Timespan
 
-__all__ = ["FIELD_TYPES", "KEY_TYPES", "Dimension", "DimensionField"]
+__all__ = ["FIELD_TYPES", "KEY_TYPES", "Dimension", "DimensionCombination", "DimensionField"]
 
 FIELD_TYPES: dict[str, type] = {
     "string": str,
@@ -152,6 +152,59 @@ class Dimension:
         """
         return {
             "key": self.key.to_config(key=True),
+            "requires": list(self.direct_required),
+            "implies": list(self.implied),
+            "metadata": [field.to_config() for field in self.metadata],
+            "doc": self.doc,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionCombination:
+    """An element of a universe that has records but is not a dimension.
+
+    Its records are identified by the values of the dimensions it requires,
+    with no key of its own (``visit_definition`` relates an exposure to a
+    visit; ``visit_detector_region`` holds the region of one detector in one
+    visit). Its name is never a data ID key. Get one with
+    ``universe.element(name)``.
+
+    Parameters
+    ----------
+    name : `str`
+        The element's name, also the name of its record table.
+    required : `tuple` [`str`, ...]
+        Every dimension whose value identifies a record, closed recursively,
+        in universe order.
+    direct_required : `tuple` [`str`, ...]
+        The required dimensions as declared in the description.
+    implied : `tuple` [`str`, ...]
+        The dimensions whose values a record determines, as declared.
+    metadata : `tuple` [`DimensionField`, ...]
+        The other fields of its records.
+    doc : `str`, optional
+        What the element means.
+    """
+
+    name: str
+    required: tuple[str, ...]
+    direct_required: tuple[str, ...]
+    implied: tuple[str, ...]
+    metadata: tuple[DimensionField, ...]
+    doc: str = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def to_config(self) -> dict[str, Any]:
+        """This element's entry in the ``elements`` of a universe description.
+
+        Returns
+        -------
+        config : `dict` [`str`, `~typing.Any`]
+            ``requires``, ``implies``, ``metadata`` and ``doc``, in that order.
+        """
+        return {
             "requires": list(self.direct_required),
             "implies": list(self.implied),
             "metadata": [field.to_config() for field in self.metadata],

@@ -8,8 +8,9 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ._daf_butler import translate_daf_butler_config
 from ._description import load_json, parse_description
-from ._elements import Dimension, Immutable
+from ._elements import Dimension, DimensionCombination, Immutable
 from ._exceptions import DimensionConfigError, UnknownDimensionError
 from ._group import DimensionGroup
 
@@ -59,12 +60,24 @@ class DimensionUniverse(Immutable):
     Instances are immutable and hashable.
     """
 
-    __slots__ = ("_dimensions", "_groups", "_hash", "_json", "_names", "_namespace", "_version")
+    __slots__ = (
+        "_combinations",
+        "_dimensions",
+        "_elements",
+        "_groups",
+        "_hash",
+        "_json",
+        "_names",
+        "_namespace",
+        "_version",
+    )
 
     _namespace: str
     _version: int
     _dimensions: dict[str, Dimension]
     _names: tuple[str, ...]
+    _combinations: dict[str, DimensionCombination]
+    _elements: tuple[str, ...]
     _json: str
     _hash: int
     _groups: dict[frozenset[str], DimensionGroup]
@@ -96,6 +109,9 @@ class DimensionUniverse(Immutable):
         setattr_(self, "_version", parsed.version)
         setattr_(self, "_dimensions", dimensions)
         setattr_(self, "_names", tuple(dimensions))
+        combinations = {element.name: element for element in parsed.combinations}
+        setattr_(self, "_combinations", combinations)
+        setattr_(self, "_elements", (*dimensions, *combinations))
         setattr_(self, "_json", json.dumps(self.to_config()))
         setattr_(self, "_hash", hash(self._json))
         setattr_(self, "_groups", {})
@@ -128,6 +144,48 @@ class DimensionUniverse(Immutable):
             exist, or the dimensions depend on each other in a cycle.
         """
         return cls(config)
+
+    @classmethod
+    def from_daf_butler_config(cls, config: Mapping[str, Any]) -> DimensionUniverse:
+        """The universe of a daf_butler dimension configuration, translated.
+
+        Parameters
+        ----------
+        config : `~collections.abc.Mapping` [`str`, `~typing.Any`]
+            daf_butler's dimension configuration: the JSON its registries
+            store in ``butler_attributes`` under ``config:dimensions.json``
+            (parsed), or its ``dimensions.yaml``.
+
+        Returns
+        -------
+        universe : `DimensionUniverse`
+            The same namespace and version (``daf_butler``, 8, ...), the same
+            dimensions, keys and relationships; elements without a key of
+            their own (``visit_definition``) are elements that are not
+            dimensions; alternate keys (``exposure.obs_id``) are non-nullable
+            fields; the elements of its temporal and spatial families have a
+            ``timespan`` and a ``region`` field. Skypix dimensions and data ID
+            packers are left out.
+
+        Raises
+        ------
+        DimensionConfigError
+            If the configuration has something the translation does not know
+            (a record storage class of its own, a field type, a key); the
+            message names it.
+        """
+        if not isinstance(config, Mapping):
+            raise DimensionConfigError(
+                f"A daf_butler dimension configuration is a mapping (parse its JSON or YAML "
+                f"first), not {type(config).__name__}."
+            )
+        description = translate_daf_butler_config(config)
+        try:
+            return cls(description)
+        except DimensionConfigError as exc:
+            raise DimensionConfigError(
+                f"The daf_butler dimension configuration does not make a databutler universe: {exc}"
+            ) from None
 
     @classmethod
     def from_json(cls, text: str) -> DimensionUniverse:
@@ -170,11 +228,16 @@ class DimensionUniverse(Immutable):
             A new JSON-able mapping that `from_config` turns back into an
             equal universe; dimensions are in universe order.
         """
-        return {
+        config: dict[str, Any] = {
             "namespace": self._namespace,
             "version": self._version,
             "dimensions": {name: dim.to_config() for name, dim in self._dimensions.items()},
         }
+        if self._combinations:
+            config["elements"] = {
+                name: element.to_config() for name, element in self._combinations.items()
+            }
+        return config
 
     def to_json(self) -> str:
         """Serialise to the JSON stored in a repository's attributes.
@@ -201,6 +264,38 @@ class DimensionUniverse(Immutable):
     def names(self) -> tuple[str, ...]:
         """All dimension names, each after every dimension it requires or implies."""
         return self._names
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """Every element with records: the dimensions (`names`), then the others.
+
+        The others (``visit_definition``, ``visit_detector_region``, ...) have
+        records identified by the dimensions they require, and are never data
+        ID keys.
+        """
+        return self._elements
+
+    def element(self, name: str) -> Dimension | DimensionCombination:
+        """The dimension or other element called ``name``.
+
+        Raises
+        ------
+        UnknownDimensionError
+            If there is no element of that name; the message lists them.
+        """
+        found = self.get_element(name)
+        if found is None:
+            raise UnknownDimensionError(
+                f"{name!r} is not a dimension element; valid elements are: "
+                f"{', '.join(self._elements)}."
+            )
+        return found
+
+    def get_element(self, name: str) -> Dimension | DimensionCombination | None:
+        """The dimension or other element called ``name``, or `None` if there is none."""
+        if not isinstance(name, str):
+            return None
+        return self._dimensions.get(name) or self._combinations.get(name)
 
     def __getitem__(self, name: str) -> Dimension:
         try:
@@ -255,6 +350,11 @@ class DimensionUniverse(Immutable):
         return self.group(())
 
     def _unknown_message(self, name: object) -> str:
+        if isinstance(name, str) and name in self._combinations:
+            return (
+                f"{name!r} is an element of the universe but not a dimension (it has records, "
+                f"and no values of its own); valid dimensions are: {', '.join(self._names)}."
+            )
         return f"{name!r} is not a dimension; valid dimensions are: {', '.join(self._names)}."
 
     def __eq__(self, other: object) -> bool:

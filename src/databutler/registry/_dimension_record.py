@@ -87,7 +87,8 @@ class DimensionRecord:
             raise AttributeError(name) from None
         if name in values:
             return values[name]
-        if name == data_id.universe[element].key.name and element in values:
+        dimension = data_id.universe.get(element)
+        if dimension is not None and name == dimension.key.name and element in values:
             return values[element]
         raise AttributeError(
             f"A {element} record has no field {name!r}; its fields are {', '.join(values)}."

@@ -63,6 +63,7 @@ from .._exceptions import ConflictError, DataIdError, DimensionConfigError
 from ..dimensions import (
     DataCoordinate,
     Dimension,
+    DimensionCombination,
     DimensionField,
     DimensionGroup,
     DimensionUniverse,
@@ -112,10 +113,10 @@ class DimensionRecordConflictError(ConflictError):
 class _Layout:
     """How one dimension's records map onto its table."""
 
-    dimension: Dimension
+    dimension: Dimension | DimensionCombination
     group: DimensionGroup
     key_names: tuple[str, ...]
-    """The primary key: required dimensions, then the dimension itself."""
+    """The primary key: required dimensions, then the dimension itself (if it is one)."""
     implied: tuple[str, ...]
     fields: Mapping[str, DimensionField]
     """Every record field, in table order, with its type."""
@@ -126,15 +127,16 @@ class _Layout:
 
     @classmethod
     def build(cls, universe: DimensionUniverse, name: str) -> _Layout:
-        dimension = universe[name]
-        key_names = (*dimension.required, name)
+        dimension = universe.element(name)
+        is_dimension = isinstance(dimension, Dimension)
+        key_names = (*dimension.required, name) if is_dimension else dimension.required
         fields: dict[str, DimensionField] = {}
         for column in (*key_names, *dimension.implied):
             fields[column] = universe[column].key
         for field in dimension.metadata:
             if field.name in fields:
                 raise DimensionConfigError(
-                    f"Dimension {name!r}: metadata field {field.name!r} has the same name as "
+                    f"Element {name!r}: metadata field {field.name!r} has the same name as "
                     f"the column of dimension {field.name!r} in table {name!r}; rename the field."
                 )
             fields[field.name] = field
@@ -144,15 +146,17 @@ class _Layout:
             for column in names:
                 if column in columns or (column != field_name and column in fields):
                     raise DimensionConfigError(
-                        f"Dimension {name!r}: the column {column!r} of timespan field "
+                        f"Element {name!r}: the column {column!r} of timespan field "
                         f"{field_name!r} has the name of another field or column of table "
                         f"{name!r}; rename one of them."
                     )
                 columns[column] = field_name
-        alias = dimension.key.name if dimension.key.name not in fields else None
+        alias = None
+        if isinstance(dimension, Dimension) and dimension.key.name not in fields:
+            alias = dimension.key.name
         return cls(
             dimension,
-            universe.group([name]),
+            universe.group([name] if is_dimension else [*dimension.required, *dimension.implied]),
             key_names,
             dimension.implied,
             fields,
@@ -244,7 +248,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         self._db = db
         self._universe = universe
         self._tables = dict(tables)
-        self._layouts = {name: _Layout.build(universe, name) for name in universe.names}
+        self._layouts = {name: _Layout.build(universe, name) for name in universe.elements}
 
     @classmethod
     def initialize(
@@ -280,13 +284,13 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             table, or a dimension's table name is taken by another table.
         """
         tables: dict[str, sqlalchemy.Table] = {}
-        for name in universe.names:
+        for name in universe.elements:
             spec = cls._table_spec(_Layout.build(universe, name))
             table = context.addTable(name, spec)
             if [column.name for column in table.columns] != spec.fields.names():
                 raise DimensionConfigError(
-                    f"Dimension {name!r} needs a table named {name!r}, but another manager "
-                    "declared a table of that name; rename the dimension."
+                    f"Element {name!r} needs a table named {name!r}, but another manager "
+                    "declared a table of that name; rename the element."
                 )
             tables[name] = table
         return cls(db, universe, tables, registry_schema_version)
@@ -327,6 +331,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
                     doc=doc,
                 )
             )
+        kind = "dimension" if isinstance(dimension, Dimension) else "element"
         foreign_keys = []
         universe = layout.group.universe
         for other in (*dimension.required, *dimension.implied):
@@ -339,7 +344,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             specs,
             foreignKeys=foreign_keys,
             indexes=indexes,
-            doc=f"Records of the {dimension.name} dimension. {dimension.doc}".strip(),
+            doc=f"Records of the {dimension.name} {kind}. {dimension.doc}".strip(),
         )
 
     def clone(self, db: Database) -> StaticDimensionRecordStorageManager:
@@ -364,7 +369,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
     def _layout(self, name: str) -> _Layout:
         layout = self._layouts.get(name) if isinstance(name, str) else None
         if layout is None:
-            self._universe[name]  # raises UnknownDimensionError, listing the valid names
+            self._universe.element(name)  # raises UnknownDimensionError, listing the valid names
             raise AssertionError(name)  # pragma: no cover
         return layout
 

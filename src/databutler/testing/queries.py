@@ -29,8 +29,8 @@ _UTC = datetime.UTC
 
 
 def where_universe() -> DimensionUniverse:
-    """The default dimensions, with a boolean field ``science`` on exposures."""
-    text = resources.files("databutler.dimensions").joinpath("default_universe.json").read_text()
+    """The version-1 default dimensions, with a boolean field ``science`` on exposures."""
+    text = resources.files("databutler.dimensions").joinpath("default_universe_v1.json").read_text()
     config = json.loads(text)
     config["dimensions"]["exposure"]["metadata"].append({"name": "science", "type": "bool"})
     return DimensionUniverse.from_config(config)
