@@ -14,6 +14,7 @@ tests do not depend on the shipped default.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -488,3 +489,19 @@ def test_with_dimension_records(butler: Butler) -> None:
     )
     assert [d.records["exposure"].obs_id for d in data_ids] == ["HSC001", "HSC002"]
     assert [d["band"] for d in data_ids] == ["g", "r"]
+
+
+# -- the docs' examples run ----------------------------------------------------------------
+
+
+def test_calibration_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exposure = DimensionUniverse()["exposure"]
+    if "timespan" not in {f.name for f in exposure.metadata}:
+        pytest.skip("the default universe's exposures have no timespan (universe version 1)")
+    text = (Path(__file__).parents[1] / "docs" / "calibrations.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 7
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, "docs/calibrations.md", "exec"), namespace)
