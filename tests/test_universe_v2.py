@@ -532,3 +532,17 @@ def test_fixture_export_comes_across_whole(tmp_path: Path, backend: str) -> None
              "region": patch1},
         ],
     }  # fmt: skip
+
+
+def test_dimensions_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = Path(__file__).parent.parent / "docs" / "dimensions.md"
+    text = docs.read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], str(docs), "exec"), {})
+    (description,) = re.findall(r"```json\n(.*?)```", text, re.S)
+    universe = DimensionUniverse(json.loads(description))
+    assert universe.names == ("instrument", "exposure")
+    assert universe.elements == ("instrument", "exposure", "exposure_note")
+    assert universe.element("exposure_note").required == ("instrument", "exposure")
