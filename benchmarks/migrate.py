@@ -7,11 +7,13 @@ Usage::
 Generates a repository in daf_butler's layout — ``butler.yaml``, an SQLite
 registry written directly with SQL in the tables and schema versions of
 daf_butler's default managers (as ``tests/fixtures/daf_butler/repo`` has
-them: ``butler_attributes``, dimension tables, ``collection``/``run``,
+them: ``butler_attributes`` with that repository's dimension universe,
+daf_butler's version 8, and its dimension tables, ``collection``/``run``,
 ``dataset_type``, ``dataset``, a ``dataset_tags_*`` table,
 ``dataset_location``, ``file_datastore_records``) and one small JSON file
 per dataset — then migrates it with ``Butler.migrate_from`` (``direct``: the
-files stay where they are) into a new databutler repository on SQLite.
+files stay where they are) into a new databutler repository on SQLite, with
+the source's universe (the default).
 Prints ``phase=migrate n=N seconds=S ops_per_s=X`` (the migration, its
 final ``verify()`` included) and ``peak_rss_mb=M``. Fails (exit 1) unless
 all N datasets were migrated and the destination verifies clean.
@@ -20,7 +22,6 @@ all N datasets were migrated and the destination verifies clean.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sqlite3
 import sys
@@ -53,30 +54,12 @@ MANAGERS = {
         "0.2.1",
     ),
 }
-UNIVERSE = {
-    "version": 8,
-    "namespace": "daf_butler",
-    "elements": {
-        "instrument": {"keys": [{"name": "name", "type": "string"}]},
-        "physical_filter": {"keys": [{"name": "name", "type": "string"}]},
-        "detector": {"keys": [{"name": "id", "type": "int"}]},
-        "day_obs": {"keys": [{"name": "id", "type": "int"}]},
-        "exposure": {"keys": [{"name": "id", "type": "int"}]},
-    },
-}
+#: The daf_butler repository made by lsst-daf-butler for the tests: its universe (daf_butler
+#: version 8) and its dimension tables' definitions are the generated repository's.
+FIXTURE = Path(__file__).parents[1] / "tests" / "fixtures" / "daf_butler" / "repo" / "gen3.sqlite3"
+DIMENSION_TABLES = ("instrument", "physical_filter", "detector", "day_obs", "group", "exposure")
 SCHEMA = """
 CREATE TABLE butler_attributes (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE instrument (name VARCHAR(32) PRIMARY KEY, visit_max BIGINT, exposure_max BIGINT,
-    detector_max BIGINT, class_name VARCHAR(64));
-CREATE TABLE physical_filter (instrument VARCHAR(32), name VARCHAR(32), band VARCHAR(32),
-    PRIMARY KEY (instrument, name));
-CREATE TABLE detector (instrument VARCHAR(32), id BIGINT, full_name VARCHAR(32),
-    purpose VARCHAR(32), PRIMARY KEY (instrument, id));
-CREATE TABLE day_obs (instrument VARCHAR(32), id BIGINT, timespan_begin BIGINT,
-    timespan_end BIGINT, PRIMARY KEY (instrument, id));
-CREATE TABLE exposure (instrument VARCHAR(32), id BIGINT, day_obs BIGINT,
-    physical_filter VARCHAR(32), obs_id TEXT, exposure_time FLOAT, timespan_begin BIGINT,
-    timespan_end BIGINT, PRIMARY KEY (instrument, id));
 CREATE TABLE collection (collection_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
     type SMALLINT NOT NULL, doc TEXT);
 CREATE TABLE run (collection_id BIGINT PRIMARY KEY, host TEXT, timespan_begin BIGINT,
@@ -122,22 +105,43 @@ def generate(root: Path, n: int) -> None:
     (root / "butler.yaml").write_text(BUTLER_YAML)
     db = sqlite3.connect(root / "gen3.sqlite3")
     db.executescript(SCHEMA)
-    attributes = [("config:dimensions.json", json.dumps(UNIVERSE))]
+    fixture = sqlite3.connect(f"{FIXTURE.as_uri()}?mode=ro", uri=True)
+    for table in DIMENSION_TABLES:
+        (ddl,) = fixture.execute(
+            "SELECT sql FROM sqlite_master WHERE name = ?", (table,)
+        ).fetchone()
+        db.execute(ddl)
+    (universe,) = fixture.execute(
+        "SELECT value FROM butler_attributes WHERE name = 'config:dimensions.json'"
+    ).fetchone()
+    fixture.close()
+    attributes = [("config:dimensions.json", universe)]
     for kind, (cls, version) in MANAGERS.items():
         attributes += [(f"config:registry.managers.{kind}", cls), (f"version:{cls}", version)]
     db.executemany("INSERT INTO butler_attributes VALUES (?, ?)", attributes)
     exposures = (n + DETECTORS - 1) // DETECTORS
-    db.execute("INSERT INTO instrument VALUES ('Cam', 1000000, NULL, ?, 'cam.Cam')", (DETECTORS,))
+    db.execute(
+        "INSERT INTO instrument (name, visit_max, exposure_max, detector_max, class_name) "
+        "VALUES ('Cam', 1000000, 1000000, ?, 'cam.Cam')",
+        (DETECTORS,),
+    )
     db.execute("INSERT INTO physical_filter VALUES ('Cam', 'r1', 'r')")
     db.executemany(
-        "INSERT INTO detector VALUES ('Cam', ?, ?, 'SCIENCE')",
+        "INSERT INTO detector (instrument, id, full_name, purpose) VALUES ('Cam', ?, ?, 'SCIENCE')",
         [(d, f"S{d:03d}") for d in range(DETECTORS)],
     )
-    db.execute("INSERT INTO day_obs VALUES ('Cam', 20240101, NULL, NULL)")
+    db.execute(
+        "INSERT INTO day_obs VALUES ('Cam', 20240101, ?, ?)", (DAY_NS, DAY_NS + 86400 * 10**9)
+    )
     db.executemany(
-        "INSERT INTO exposure VALUES ('Cam', ?, 20240101, 'r1', ?, 30.0, ?, ?)",
+        "INSERT INTO \"group\" VALUES ('Cam', ?)", [(f"g{e}",) for e in range(exposures)]
+    )
+    db.executemany(
+        'INSERT INTO exposure (instrument, id, day_obs, "group", physical_filter, obs_id, '
+        "exposure_time, timespan_begin, timespan_end) "
+        "VALUES ('Cam', ?, 20240101, ?, 'r1', ?, 30.0, ?, ?)",
         [
-            (e, f"CAM_{e}", DAY_NS + e * 60 * 10**9, DAY_NS + (e * 60 + 30) * 10**9)
+            (e, f"g{e}", f"CAM_{e}", DAY_NS + e * 60 * 10**9, DAY_NS + (e * 60 + 30) * 10**9)
             for e in range(exposures)
         ],
     )

@@ -28,7 +28,13 @@ import pytest
 import sqlalchemy
 from click.testing import CliRunner
 
-from databutler import Butler, IncompatibleVersionError, RepositoryError
+from databutler import (
+    Butler,
+    IncompatibleVersionError,
+    InvalidArgumentError,
+    RepositoryError,
+    Timespan,
+)
 from databutler.butler._migrate import MigrationReport
 from databutler.cli import main
 from databutler.dimensions import DataCoordinate
@@ -145,10 +151,60 @@ def check(root: str, *, inside: Path | None, leave_out: tuple[str, ...] = ()) ->
         exposures = {
             r.data_id["exposure"]: r.to_dict() for r in butler.query_dimension_records("exposure")
         }
-        assert exposures[102]["datetime_begin"] == datetime.datetime(
+        assert exposures[102]["timespan"].begin == datetime.datetime(
             2024, 1, 2, 3, 59, 23, 123457, tzinfo=UTC
         )
         assert butler.verify().ok
+
+
+def source_records() -> dict[str, list[dict[str, Any]]]:
+    """The fixture's dimension records as daf_butler's universe has them, read with SQL:
+    what a migration with the source's universe must give, value for value."""
+    import base64
+
+    from databutler._leap_seconds import utc_from_tai
+
+    def when(ns: int) -> datetime.datetime:
+        seconds, rest = divmod(ns, 10**9)
+        tai = datetime.datetime(1970, 1, 1, tzinfo=UTC) + datetime.timedelta(
+            seconds=seconds, microseconds=round(rest / 1000)
+        )
+        return utc_from_tai(tai)
+
+    keys = {
+        "instrument": "name", "physical_filter": "name", "detector": "id", "group": "name",
+        "day_obs": "id", "exposure": "id", "skymap": "name", "tract": "id", "patch": "id",
+    }  # fmt: skip
+    out: dict[str, list[dict[str, Any]]] = {}
+    with sqlite3.connect(REPO / "gen3.sqlite3") as db:
+        for element, key in keys.items():
+            cursor = db.execute(f'SELECT * FROM "{element}"')
+            names = [c[0] for c in cursor.description]
+            for row in cursor:
+                record = dict(zip(names, row, strict=True))
+                record[element] = record.pop(key)
+                if "timespan_begin" in record:
+                    begin, end = record.pop("timespan_begin"), record.pop("timespan_end")
+                    both = begin is not None and end is not None
+                    record["timespan"] = Timespan(when(begin), when(end)) if both else None
+                for name in ("region", "hash"):
+                    if record.get(name) is not None:
+                        record[name] = base64.b64decode(record[name])
+                for flag in ("has_simulated", "can_see_sky"):
+                    if record.get(flag) is not None:
+                        record[flag] = bool(record[flag])
+                out.setdefault(element, []).append(record)
+    db.close()
+    return out
+
+
+def check_records(root: str) -> None:
+    """Every dimension record of the fixture is in ``root`` unchanged (the source's universe)."""
+    with Butler(root) as butler:
+        assert (butler.dimensions.namespace, butler.dimensions.version) == ("daf_butler", 8)
+        for element, expected in source_records().items():
+            found = [r.to_dict() for r in butler.query_dimension_records(element)]
+            assert sorted(found, key=repr) == sorted(expected, key=repr), element
 
 
 @pytest.mark.parametrize("transfer", ["direct", "copy"])
@@ -159,22 +215,40 @@ def test_migrate_keeps_everything(source: Path, target: dict[str, Any], transfer
     assert (report.total, report.migrated, report.already) == (len(THEIRS), len(THEIRS), 0)
     assert report.ok and report.verify.checked == len(THEIRS)
     assert report.universe == ("daf_butler", 8)
-    assert report.skipped_fields == {
-        "day_obs.datetime_begin": 1,
-        "day_obs.datetime_end": 1,
-        "exposure.group": 2,
-        "group": 2,
-        "instrument.exposure_max": 1,
-        "patch.region": 2,
-        "tract.region": 1,
-    }
+    assert report.skipped_fields == {}  # the source's universe has a place for everything
     inside = source if transfer == "direct" else Path(target["root"])
     check(target["root"], inside=inside)
+    check_records(target["root"])
     # Running it again changes nothing.
     again = Butler.migrate_from(source, **target, transfer=transfer, skip_unknown_fields=True)
     assert (again.migrated, again.already) == (0, len(THEIRS))
     check(target["root"], inside=inside)
     assert hashes(source) == before
+
+
+def test_default_universe(source: Path, tmp_path: Path) -> None:
+    """universe='default': databutler's universe, the records mapped onto it; a destination
+    that exists keeps its universe whatever is asked."""
+    root = str(tmp_path / "dest")
+    report = Butler.migrate_from(source, root, universe="default")
+    assert (report.migrated, report.skipped_fields, report.ok) == (len(THEIRS), {}, True)
+    check(root, inside=source)
+    again = Butler.migrate_from(source, root, universe="source")
+    assert (again.migrated, again.already) == (0, len(THEIRS))
+    with Butler(root) as butler:
+        assert (butler.dimensions.namespace, butler.dimensions.version) == ("databutler", 2)
+        (day,) = [
+            r.to_dict()
+            for r in butler.query_dimension_records("day_obs")
+            if r.data_id["day_obs"] == 20240101
+        ]
+        assert day["timespan"] == Timespan(
+            datetime.datetime(2024, 1, 1, 12, 0, tzinfo=UTC),
+            datetime.datetime(2024, 1, 2, 12, 0, tzinfo=UTC),
+        )
+    with pytest.raises(InvalidArgumentError, match=r"'source'.*'default'"):
+        Butler.migrate_from(source, tmp_path / "other", universe="mine")
+    assert not (tmp_path / "other").exists()
 
 
 def test_interrupted_migration_resumes(source: Path, target: dict[str, Any]) -> None:
@@ -309,13 +383,36 @@ REFUSALS = {
         RepositoryError,
         "formatter 'my.Formatter'",
     ),
-    "unknown fields": (lambda s: None, RepositoryError, "--skip-unknown-fields"),
+    "unknown fields": (
+        lambda s: _sql(s, "INSERT INTO ssp_hypothesis_table (name) VALUES ('h1')"),
+        RepositoryError,
+        "ssp_hypothesis_table.*--skip-unknown-fields",
+    ),
+    "untranslatable universe": (
+        lambda s: edit_attribute(
+            s, "config:dimensions.json", _with_storage(s, "detector", "my.Storage")
+        ),
+        RepositoryError,
+        r"universe of the daf_butler repository .*my\.Storage.*--universe default",
+    ),
     "no repository": (
         lambda s: (s / "butler.yaml").unlink(),
         RepositoryError,
         "not a daf_butler repository",
     ),
 }
+
+
+def _with_storage(source: Path, element: str, cls: str) -> str:
+    """The source's universe, with a record storage class of its own for ``element``."""
+    with sqlite3.connect(source / "gen3.sqlite3") as db:
+        (text,) = db.execute(
+            "SELECT value FROM butler_attributes WHERE name = 'config:dimensions.json'"
+        ).fetchone()
+    db.close()
+    config = json.loads(text)
+    config["elements"][element]["storage"] = {"cls": cls}
+    return json.dumps(config)
 
 
 def _closed_port() -> int:
@@ -336,8 +433,11 @@ def test_refusals(source: Path, tmp_path: Path, case: str) -> None:
     damage(source)
     before = hashes(source)
     dest = tmp_path / "dest"
+    universe = "source" if case == "untranslatable universe" else "default"
     with pytest.raises(error, match=message):
-        Butler.migrate_from(source, dest, skip_unknown_fields=case != "unknown fields")
+        Butler.migrate_from(
+            source, dest, universe=universe, skip_unknown_fields=case != "unknown fields"
+        )
     assert not dest.exists()
     assert hashes(source) == before
 
@@ -347,9 +447,14 @@ def test_records_of_dimensions_databutler_lacks_are_counted(source: Path, tmp_pa
     with pytest.raises(
         RepositoryError, match="2 record\\(s\\) of dimension 'ssp_hypothesis_table'"
     ):
-        Butler.migrate_from(source, tmp_path / "dest")
-    report = Butler.migrate_from(source, tmp_path / "dest", skip_unknown_fields=True)
-    assert report.skipped_fields["ssp_hypothesis_table"] == 2 and report.ok
+        Butler.migrate_from(source, tmp_path / "dest", universe="default")
+    report = Butler.migrate_from(
+        source, tmp_path / "dest", universe="default", skip_unknown_fields=True
+    )
+    assert report.skipped_fields == {"ssp_hypothesis_table": 2} and report.ok
+    # The source's universe has a place for them.
+    report = Butler.migrate_from(source, tmp_path / "ours")
+    assert report.skipped_fields == {} and report.ok
 
 
 def test_the_source_is_no_destination(source: Path, tmp_path: Path) -> None:
@@ -385,7 +490,8 @@ def test_missing_artifact_is_named(source: Path, tmp_path: Path) -> None:
 def test_cli(source: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     dest = tmp_path / "dest"
-    refused = runner.invoke(main, ["migrate", str(source), str(dest)])
+    _sql(source, "INSERT INTO ssp_hypothesis_table (name) VALUES ('h1')")
+    refused = runner.invoke(main, ["migrate", str(source), str(dest), "--universe", "default"])
     assert refused.exit_code == 1, refused.output
     assert "Traceback" not in refused.output and "--skip-unknown-fields" in refused.output
     assert not dest.exists()
@@ -394,7 +500,7 @@ def test_cli(source: Path, tmp_path: Path) -> None:
     assert "not a daf_butler repository" in bad.output
     done = runner.invoke(
         main,
-        ["migrate", str(source), str(dest), "--transfer", "copy", "--skip-unknown-fields", "-q"],
+        ["migrate", str(source), str(dest), "--transfer", "copy", "--universe", "source", "-q"],
     )
     assert done.exit_code == 0, done.output
     assert f"Migrated {len(THEIRS)} dataset(s) of {len(THEIRS)}" in done.output
@@ -539,6 +645,7 @@ def test_postgresql_source_keeps_everything(
     assert report.ok and report.verify.checked == len(THEIRS)
     assert report.universe == ("daf_butler", 8)
     check(str(dest), inside=root if transfer == "direct" else dest)
+    check_records(str(dest))  # timespans from int8range too
     again = Butler.migrate_from(root, dest, transfer=transfer, skip_unknown_fields=True)
     assert (again.migrated, again.already) == (0, len(THEIRS))
     check(str(dest), inside=root if transfer == "direct" else dest)

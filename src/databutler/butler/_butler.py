@@ -231,6 +231,7 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         root: str | os.PathLike[str],
         *,
         transfer: str = "direct",
+        universe: str = "source",
         db: str | None = None,
         namespace: str | None = None,
         batch_size: int = 10_000,
@@ -248,11 +249,16 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         ----------
         source : `str` or `os.PathLike`
             The daf_butler repository's root (or its ``butler.yaml``); SQLite
-            registry, file datastore. It is only read.
+            or PostgreSQL registry, file datastore. It is only read.
         root : `str` or `os.PathLike`
             The databutler repository to write.
         transfer : `str`, optional
             ``direct`` (artifacts stay where they are) or ``copy``.
+        universe : `str`, optional
+            The dimension universe of a new ``root``: ``source`` (the daf_butler
+            repository's own, translated: data IDs and records carry over
+            unchanged) or ``default`` (databutler's, records mapped onto it). An
+            existing ``root`` keeps its universe.
         db, namespace : `str`, optional
             The new repository's registry database and PostgreSQL schema.
         batch_size : `int`, optional
@@ -272,14 +278,16 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         Raises
         ------
         RepositoryError
-            For a source this migration does not read (PostgreSQL, another
-            datastore, unknown dimensions or formatters, a missing artifact).
+            For a source this migration does not read (a registry it cannot
+            reach, another datastore, unknown dimensions or formatters, a
+            missing artifact).
         IncompatibleVersionError
             For a registry manager, or manager version, it does not read.
         """
         require_path(source, "source")
         require_path(root, "root")
         require_str(transfer, "transfer")
+        require_str(universe, "universe")
         require_str(db, "db", optional=True)
         require_str(namespace, "namespace", optional=True)
         if isinstance(batch_size, bool):
@@ -300,8 +308,11 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
             source,
             root,
             open_destination=open_destination,
-            create_destination=lambda: Butler.create(root, db=db, namespace=namespace),
+            create_destination=lambda dimensions: Butler.create(
+                root, db=db, namespace=namespace, universe=dimensions
+            ),
             transfer=transfer,
+            universe=universe,
             batch_size=batch_size,
             skip_missing=skip_missing,
             skip_unknown_fields=skip_unknown_fields,

@@ -1,28 +1,35 @@
-"""Migrating a daf_butler repository: read its SQLite registry directly, write databutler's.
+"""Migrating a daf_butler repository: read its registry directly, write databutler's.
 
 `migrate` reads a daf_butler (LSST's Data Butler) repository — its
-``butler.yaml``, its SQLite registry made by the default managers of recent
-releases, and its file datastore — and writes a databutler repository:
+``butler.yaml``, its SQLite or PostgreSQL registry made by the default
+managers of recent releases, and its file datastore — and writes a
+databutler repository:
 
 1. The source is checked before anything is written: the registry managers
    and their versions (``butler_attributes``), the datastore (a file
-   datastore), the database (SQLite; PostgreSQL sources are not supported
-   yet), the dataset types (dimensions the universe has, storage classes,
-   formatters) and the dimension records, mapped onto the destination's
-   universe as `._daf_butler_export` maps an export's (``skip_unknown_fields``
-   the same choice, with the same kind of error).
+   datastore), the dataset types (dimensions the universe has, storage
+   classes, formatters) and the dimension records. A new destination gets the
+   source's own universe (``universe="source"``: its ``config:dimensions.json``
+   translated, so records and data IDs carry over unchanged) or databutler's
+   default one (``"default"``); an existing destination keeps its own. The
+   records are mapped onto that universe as `._daf_butler_export` maps an
+   export's (``skip_unknown_fields`` the same choice, with the same kind of
+   error).
 2. Dimension records, dataset types and collections are written (existing
    identical ones are kept: a second run continues the first).
 3. Datasets stream in keyset pages of ``batch_size`` (one walk of the
    ``dataset`` table by id); each page is one transaction (registry rows,
-   datastore records, bridge rows), datasets the destination has already are
-   skipped. Artifacts stay where they are (``direct``) or are copied (``copy``).
+   datastore records, bridge rows, each batched), datasets the destination has
+   already are skipped. Artifacts stay where they are (``direct``: the
+   datastore's bulk path, which resolves each directory once) or are copied
+   (``copy``).
 4. TAGGED memberships and certifications, in pages; then the chains.
 5. The destination is verified.
 
-The source is only read (`._daf_butler_repository` reads it): its database
-is opened read-only, and a destination that is the source, or another
-daf_butler repository, is refused.
+The source is only read (`._daf_butler_repository` reads it, through
+`._daf_butler_db`): SQLite opened read-only, PostgreSQL in one read-only
+transaction; a destination that is the source, or another daf_butler
+repository, is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
+    DimensionConfigError,
     ExportFormatError,
     InvalidArgumentError,
     RepositoryError,
@@ -67,6 +75,8 @@ _LOG = logging.getLogger(__name__)
 
 #: The transfer modes of a migration: artifacts left in place, or copied.
 TRANSFERS = ("direct", "copy")
+#: The universes of a new destination: the source's own, or databutler's default.
+UNIVERSES = ("source", "default")
 
 _SKIP_HINT = (
     "Pass skip_unknown_fields=True (databutler migrate --skip-unknown-fields) to migrate "
@@ -119,16 +129,23 @@ def migrate(
     destination: str | os.PathLike[str],
     *,
     open_destination: Callable[[], ButlerWrites | None],
-    create_destination: Callable[[], ButlerWrites],
+    create_destination: Callable[[DimensionUniverse], ButlerWrites],
     transfer: str = "direct",
+    universe: str = "source",
     batch_size: int = 10_000,
     skip_missing: bool = False,
     skip_unknown_fields: bool = False,
     progress: Progress | None = None,
 ) -> MigrationReport:
     """See `Butler.migrate_from`, which opens the destination (``open_destination``: `None`
-    when there is no repository there yet) or creates it (``create_destination``, only once
-    the source is found readable); either is released (``dispose``) at the end."""
+    when there is no repository there yet) or creates it with a universe
+    (``create_destination``, only once the source is found readable); either is released
+    (``dispose``) at the end."""
+    if universe not in UNIVERSES:
+        raise InvalidArgumentError(
+            f"universe={universe!r}: a new destination gets the source's dimension universe "
+            "('source') or databutler's default one ('default')."
+        )
     if transfer not in TRANSFERS:
         raise InvalidArgumentError(
             f"transfer={transfer!r}: a migration leaves the artifacts in place ('direct') or "
@@ -142,11 +159,16 @@ def migrate(
         butler = open_destination()
         try:
             # Everything about the source is checked before a new destination is made.
-            universe = butler.dimensions if butler is not None else DimensionUniverse()
-            plan = _Plan.make(upstream, universe, skip_unknown_fields)
+            if butler is not None:
+                dimensions = butler.dimensions  # an existing destination keeps its own
+            elif universe == "source":
+                dimensions = _source_universe(upstream)
+            else:
+                dimensions = DimensionUniverse()
+            plan = _Plan.make(upstream, dimensions, skip_unknown_fields)
             fresh = butler is None
             if butler is None:
-                butler = create_destination()
+                butler = create_destination(dimensions)
             migration = _Migration(upstream, plan, butler, transfer, batch_size, progress)
             migration.fresh = fresh
             return migration.run(skip_missing)
@@ -155,6 +177,19 @@ def migrate(
                 butler.registry.db.dispose()
     finally:
         upstream.close()
+
+
+def _source_universe(source: DafButlerRepository) -> DimensionUniverse:
+    """The source's own dimension universe (its ``config:dimensions.json``), translated."""
+    try:
+        return DimensionUniverse.from_daf_butler_config(source.universe_config)
+    except DimensionConfigError as exc:
+        raise RepositoryError(
+            f"The dimension universe of the daf_butler repository {source.root} "
+            f"({'/'.join(map(str, source.universe))}) cannot be used by databutler: {exc} "
+            "Pass universe='default' (databutler migrate --universe default) to migrate into "
+            "databutler's default universe instead."
+        ) from None
 
 
 def _check_destination(source: DafButlerRepository, destination: str | os.PathLike[str]) -> None:

@@ -25,6 +25,15 @@ PROBLEM_COLUMNS = ("kind", "datastore", "dataset_id", "path", "detail")
     "copy: they are copied into DEST's datastore.",
 )
 @click.option(
+    "--universe",
+    type=click.Choice(["source", "default"]),
+    default="source",
+    show_default=True,
+    help="Dimension universe of a new DEST: source (the daf_butler repository's own: data "
+    "IDs and records carry over unchanged) or default (databutler's). An existing DEST keeps "
+    "its own.",
+)
+@click.option(
     "--db",
     metavar="URI",
     help="Registry database of a new DEST (postgresql://...); SQLite in DEST by default.",
@@ -53,6 +62,7 @@ def migrate(
     source: str,
     dest: str,
     transfer: str,
+    universe: str,
     db: str | None,
     namespace: str | None,
     batch_size: int,
@@ -62,8 +72,8 @@ def migrate(
 ) -> None:
     """Migrate the daf_butler repository SOURCE into the databutler repository DEST.
 
-    SOURCE is a daf_butler repository root (SQLite registry, file datastore);
-    it is only read. DEST is created unless it exists: running the same
+    SOURCE is a daf_butler repository root (SQLite or PostgreSQL registry, file
+    datastore); it is only read. DEST is created unless it exists: running the same
     command again continues an interrupted migration, skipping the datasets
     already migrated. Dimension records, dataset types, collections (RUN,
     TAGGED, CHAINED, CALIBRATION, with their validity ranges) and datasets
@@ -77,6 +87,7 @@ def migrate(
             source,
             dest,
             transfer=transfer,
+            universe=universe,
             db=db,
             namespace=namespace,
             batch_size=batch_size,
