@@ -491,6 +491,41 @@ def test_with_dimension_records(butler: Butler) -> None:
     assert [d["band"] for d in data_ids] == ["g", "r"]
 
 
+def test_records_of_a_long_stream(butler: Butler) -> None:
+    """More results than one streamed batch (10,000): the records are read on the side,
+    without ending the stream's transaction (PostgreSQL's server-side cursor)."""
+    exposures = range(100, 3450)
+    butler.insert_dimension_records(
+        "exposure",
+        *(
+            {"instrument": "HSC", "exposure": e, "physical_filter": "HSC-R", "obs_id": str(e)}
+            for e in exposures
+        ),
+    )
+    data_ids = [
+        {"instrument": "HSC", "exposure": e, "detector": d} for e in exposures for d in range(3)
+    ]
+    butler.registry.insertDatasets("raw", data_ids, "raw")
+    where = "exposure >= 100"
+    refs = list(
+        butler.query_datasets("raw", collections="raw", where=where, with_dimension_records=True)
+    )
+    assert len(refs) == 10_050
+    last: Any = refs[-1].dataId
+    assert (last["exposure"], last["detector"], last["band"]) == (3449, 2, "r")
+    assert last.records["exposure"].obs_id == "3449"
+    found: list[Any] = list(
+        butler.query_data_ids(["exposure", "detector"], where=where, with_dimension_records=True)
+    )
+    assert len(found) == 10_050
+    assert [(d["exposure"], d["band"], d.records["exposure"].obs_id) for d in found[-2:]] == [
+        (3448, "r", "3448"),  # ordered by detector, then exposure
+        (3449, "r", "3449"),
+    ]
+    plain = list(butler.query_data_ids(["exposure", "detector"], where=where))
+    assert len(plain) == 10_050 and plain[-1]["physical_filter"] == "HSC-R"
+
+
 # -- the docs' examples run ----------------------------------------------------------------
 
 
