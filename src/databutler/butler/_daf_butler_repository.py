@@ -515,36 +515,25 @@ class DafButlerRepository:
     ]:
         """Pages of ``(id, type, run_id, data ID values, (path, formatter, component) or None)``.
 
-        One keyset walk of ``dataset`` by id (its primary key); each page's data
-        IDs, records and locations are read by range of ids over the primary
-        keys of the other tables: a few queries per page, each reading only
-        the page's rows, whatever the repository's size.
+        One keyset walk of ``dataset`` by id (its primary key), each row with
+        its datastore record and whether the bridge holds it (joined by
+        primary key); each page's data IDs are read by range of ids over the
+        tags tables' primary keys: a query per page and dataset type, each
+        reading only the page's rows, whatever the repository's size.
         """
-        page = self._fetch(
-            "SELECT id, dataset_type_id, run_id FROM dataset ORDER BY id LIMIT ?", (size,)
+        select = (
+            "SELECT d.id, d.dataset_type_id, d.run_id, r.path, r.formatter, r.component, "
+            "EXISTS (SELECT 1 FROM dataset_location l WHERE l.dataset_id = d.id) "
+            f'FROM dataset d LEFT JOIN "{self.records_table}" r ON r.dataset_id = d.id'
         )
+        page = self._fetch(f"{select} ORDER BY d.id LIMIT ?", (size,))
         while True:
             if not page:
                 return
-            first, last = page[0][0], page[-1][0]
-            span = (first, last)
-            records = {
-                row[0]: row[1:]
-                for row in self._fetch(
-                    f'SELECT dataset_id, path, formatter, component FROM "{self.records_table}" '
-                    "WHERE dataset_id BETWEEN ? AND ?",
-                    span,
-                )
-            }
-            located = {
-                row[0]
-                for row in self._fetch(
-                    "SELECT dataset_id FROM dataset_location WHERE dataset_id BETWEEN ? AND ?",
-                    span,
-                )
-            }
-            data_ids: dict[tuple[str, int], tuple[Any, ...]] = {}
-            tables = {types[key].tags: types[key].dimensions for _, key, _ in page}
+            last = page[-1][0]
+            span = (page[0][0], last)
+            data_ids: dict[tuple[Any, int], tuple[Any, ...]] = {}
+            tables = {types[row[1]].tags: types[row[1]].dimensions for row in page}
             for table, dimensions in tables.items():
                 columns = "".join(f', "{d}"' for d in dimensions)
                 for row in self._fetch(
@@ -554,7 +543,7 @@ class DafButlerRepository:
                 ):
                     data_ids[(row[0], row[1])] = row[2:]
             out = []
-            for dataset_id, key, run in page:
+            for dataset_id, key, run, path, formatter, component, located in page:
                 values = data_ids.get((dataset_id, run))
                 if values is None:
                     raise RepositoryError(
@@ -562,13 +551,10 @@ class DafButlerRepository:
                         f"{self.root} has no data ID in {types[key].tags} for its run; the "
                         "registry is damaged."
                     )
-                stored = records.get(dataset_id) if dataset_id in located else None
+                stored = (path, formatter, component) if located and path is not None else None
                 out.append((dataset_id, types[key], run, values, stored))
             yield out
-            page = self._fetch(
-                "SELECT id, dataset_type_id, run_id FROM dataset WHERE id > ? ORDER BY id LIMIT ?",
-                (last, size),
-            )
+            page = self._fetch(f"{select} WHERE d.id > ? ORDER BY d.id LIMIT ?", (last, size))
 
     def members(self, table: str, collection: int, size: int) -> Iterator[list[Any]]:
         """Pages of the ids of datasets in ``collection``, by rowid on SQLite (daf_butler's
