@@ -9,6 +9,7 @@ API, databutler's own exports (YAML and JSON) and ``sync``.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,27 @@ def test_check_value_of_the_new_types() -> None:
     assert check_value("bytes", 2, b"ab", "x") == b"ab"
     with pytest.raises(DataIdError, match="x: 'ab' \\(str\\) has the wrong type; expected bytes"):
         check_value("bytes", None, "ab", "x")
+
+
+def test_command_line_shows_timespans_and_bytes(butler: Butler) -> None:
+    from click.testing import CliRunner
+
+    from databutler.cli import main
+
+    butler.insert_dimension_records("exposure", exposure(1, NO_BEGIN), exposure(2, None))
+    butler.insert_dimension_records("skymap", {"skymap": "rings", "hash": b"\x01\xff"})
+    runner = CliRunner()
+    shown = runner.invoke(
+        main, ["query-dimension-records", butler.root, "exposure", "--format", "json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.output)
+    assert [(r["exposure"], r["timespan"]) for r in rows] == [
+        (1, {"begin": None, "end": "2024-03-01T03:00:00.123456+00:00"}),
+        (2, None),
+    ]
+    shown = runner.invoke(
+        main, ["query-dimension-records", butler.root, "skymap", "--format", "csv"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[1].startswith("rings,01ff,")

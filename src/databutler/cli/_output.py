@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from .._collection_type import Timespan
+
 if TYPE_CHECKING:
     from .._dataset_ref import DatasetRef
 
@@ -113,6 +115,10 @@ def _plain(value: Any) -> Any:
         return sorted(items, key=str) if isinstance(value, set | frozenset) else items
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
+    if isinstance(value, Timespan):  # a record's timespan; None is unbounded
+        return {"begin": _plain(value.begin), "end": _plain(value.end)}
+    if isinstance(value, bytes):  # a record's region or hash
+        return value.hex()
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, uuid.UUID | os.PathLike):
