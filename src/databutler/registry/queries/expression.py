@@ -17,15 +17,21 @@ Grammar (keywords are case-insensitive)::
     or_expr    := and_expr ( OR and_expr )*
     and_expr   := not_expr ( AND not_expr )*
     not_expr   := NOT not_expr | predicate
-    predicate  := operand cmp operand
-                | operand [NOT] IN '(' item ( ',' item )* ')'
-                | operand [NOT] IN bind
-                | operand     -- only an identifier, bind, TRUE, FALSE or '(' expr ')'
-    item       := operand | range
+    predicate  := arith cmp arith
+                | arith OVERLAPS arith
+                | arith [NOT] IN '(' item ( ',' item )* ')'
+                | arith [NOT] IN bind
+                | arith       -- a condition: an identifier, bind, TRUE, FALSE, GLOB(...)
+                              -- or '(' expr ')'
+    item       := arith | range
     range      := ['-'] integer '..' ['-'] integer [ ':' integer ]   -- 1..5, 1..10:2
     cmp        := '=' | '!=' | '<>' | '<' | '<=' | '>' | '>='
-    operand    := ['-'] number | string | time | TRUE | FALSE | NULL | identifier | bind
-                | '(' expr ')'
+    arith      := term ( ( '+' | '-' ) term )*
+    term       := operand ( ( '*' | '/' | '%' ) operand )*
+    operand    := '-' operand | number | string | time | TRUE | FALSE | NULL
+                | identifier | bind | GLOB '(' arith ',' arith ')'
+                | '(' expr ')' | timespan
+    timespan   := '(' bound ',' bound ')'      -- bound := time | bind | NULL
     time       := T'[format/]value[/scale]'  -- T'2026-11-29T12:00:00', T'mjd/61008.5/tai'
     identifier := word [ '.' word ]       -- word := [A-Za-z_][A-Za-z0-9_]*
     bind       := ':' word
@@ -33,10 +39,13 @@ Grammar (keywords are case-insensitive)::
     string     := '...' | "..."           -- escapes: \\ and the enclosing quote
 
 ``NULL`` may only appear on one side of ``=`` (meaning ``IS NULL``) or of
-``!=``/``<>`` (meaning ``IS NOT NULL``).  The `KEYWORDS` are reserved and
-cannot name a dimension or a field.  A string cannot span lines.  There is no
-arithmetic; ``-`` only negates a number.  An empty expression means "no
-constraint" and parses to ``Literal(True)``.
+``!=``/``<>`` (meaning ``IS NOT NULL``), and as a bound of a timespan
+(unbounded).  The `KEYWORDS` are reserved and cannot name a dimension or a
+field.  A string cannot span lines.  Arithmetic has daf_butler's precedence
+(unary minus, then ``* / %``, then ``+ -``, left to right, all before the
+comparisons); ``-`` before a number is part of the number.  ``--`` is refused
+(it reads like an SQL comment).  ``GLOB`` is the one function.  An empty
+expression means "no constraint" and parses to ``Literal(True)``.
 
 A bind parameter may also be an item of an ``IN`` list, ``x IN (:values)``
 (daf_butler's spelling); a list, tuple or set bound to it is spliced in.
