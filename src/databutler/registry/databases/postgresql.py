@@ -282,7 +282,14 @@ class PostgresqlDatabase(Database):
                     else:
                         cursor.executemany(item.sql, item.args)
                 if commit:
-                    raw.commit()
+                    # A COMMIT statement, not raw.commit(): that would sync the pipeline
+                    # and its exit sync again, one round trip more. The connection reads
+                    # the transaction's state from the server's reply either way.
+                    ending = raw.cursor()
+                    try:
+                        ending.execute("COMMIT")
+                    finally:
+                        ending.close()
         except connection.dialect.loaded_dbapi.Error as exc:
             failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), None)
             culprit = queued[failed] if failed is not None else None
