@@ -272,3 +272,52 @@ def test_command_line_shows_timespans_and_bytes(butler: Butler) -> None:
     )
     assert shown.exit_code == 0, shown.output
     assert shown.output.splitlines()[1].startswith("rings,01ff,")
+
+
+def test_command_line_inserts_timespans_regions_and_other_elements(
+    butler: Butler, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from databutler.cli import main
+
+    records = tmp_path / "records.yaml"
+    records.write_text(
+        "exposure:\n"
+        "- {instrument: HSC, id: 1, physical_filter: HSC-G, group: night, day_obs: 20240301,\n"
+        "   timespan: {begin: '2024-03-01T03:00:00.123456+00:00', end: null}}\n"
+        "visit:\n"
+        "- {instrument: HSC, id: 1, physical_filter: HSC-G, day_obs: 20240301, region: 70ff}\n"
+        "visit_definition:\n"
+        "- {instrument: HSC, exposure: 1, visit: 1}\n"
+    )
+    table = tmp_path / "exposures.csv"
+    table.write_text(
+        "instrument,exposure,physical_filter,group,day_obs,timespan\n"
+        'HSC,2,HSC-G,night,20240301,"{""begin"": null, ""end"": ""2024-03-01T03:00:00Z""}"\n'
+        "HSC,3,HSC-G,night,20240301,\n"
+    )
+    runner = CliRunner()
+    done = runner.invoke(main, ["insert-dimension-records", butler.root, str(records)])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(
+        main, ["insert-dimension-records", butler.root, str(table), "--element", "exposure"]
+    )
+    assert done.exit_code == 0, done.output
+    assert {r.exposure: r.timespan for r in butler.query_dimension_records("exposure")} == {
+        1: Timespan(T0, None),
+        2: Timespan(None, T0.replace(microsecond=0)),
+        3: None,
+    }
+    assert [r.region for r in butler.query_dimension_records("visit")] == [b"\x70\xff"]
+    assert [r.to_dict() for r in butler.query_dimension_records("visit_definition")] == [
+        {"instrument": "HSC", "exposure": 1, "visit": 1}
+    ]
+    table.write_text("instrument,exposure,physical_filter,group,day_obs,timespan\n"
+                     "HSC,4,HSC-G,night,20240301,2024-03-01\n")  # fmt: skip
+    refused = runner.invoke(
+        main, ["insert-dimension-records", butler.root, str(table), "--element", "exposure"]
+    )
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert "a timespan is {begin, end} with ISO times or null" in refused.output
+    assert len(list(butler.query_dimension_records("exposure"))) == 3

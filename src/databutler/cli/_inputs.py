@@ -2,13 +2,17 @@
 
 Text from CSV files and ``NAME=VALUE`` options is typed by the dimension
 fields it fills: integers for integer keys (``detector``), floats, booleans,
-and ISO dates for datetime fields (UTC when no time zone is given).
+and ISO dates for datetime fields (UTC when no time zone is given); a timespan
+is ``{begin, end}`` (a YAML mapping, or that JSON in a CSV cell, as the query
+commands print it; null for unbounded) and bytes (regions, hashes) are
+hexadecimal text.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +30,13 @@ _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 def _typed(dtype: str, value: Any, where: str) -> Any:
     """``value`` converted to a field of type ``dtype`` (text is parsed; others pass)."""
+    if dtype == "timespan":
+        return _timespan(value, where)
+    if dtype in ("region", "bytes") and isinstance(value, str) and value.strip():
+        try:
+            return bytes.fromhex(value.strip())
+        except ValueError:
+            raise CommandError(f"{where}: {value!r} is not hexadecimal bytes.") from None
     if isinstance(value, datetime.datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
     if isinstance(value, datetime.date) and dtype == "datetime":
@@ -56,6 +67,32 @@ def _typed(dtype: str, value: Any, where: str) -> Any:
     return value
 
 
+def _timespan(value: Any, where: str) -> Any:
+    """A timespan from ``{begin, end}`` (a mapping, or its JSON text); ISO times or null."""
+    from .._collection_type import Timespan
+
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, Mapping) or set(value) != {"begin", "end"}:
+        raise CommandError(
+            f"{where}: a timespan is {{begin, end}} with ISO times or null (unbounded), e.g. "
+            '{"begin": "2024-01-01T03:00:00+00:00", "end": null}.'
+        )
+    bounds = [_typed("datetime", value[side], f"{where}.{side}") for side in ("begin", "end")]
+    for bound in bounds:
+        if bound is not None and not isinstance(bound, datetime.datetime):
+            raise CommandError(f"{where}: {bound!r} is not an ISO date-time.")
+    try:
+        return Timespan(bounds[0], bounds[1])
+    except ValueError as exc:
+        raise CommandError(f"{where}: {exc}") from None
+
+
 def typed_data_id(universe: DimensionUniverse, values: Mapping[str, Any]) -> dict[str, Any]:
     """A data ID with each value typed as its dimension's key (unknown names left alone)."""
     typed = {}
@@ -71,8 +108,12 @@ def typed_record(
     universe: DimensionUniverse, element: str, record: Mapping[str, Any], where: str
 ) -> dict[str, Any]:
     """A dimension record with each field typed as ``element`` declares it."""
-    dimension = universe[element]
-    types = {element: dimension.key.dtype, dimension.key.name: dimension.key.dtype}
+    from ..dimensions import Dimension
+
+    dimension = universe.element(element)
+    types = {}
+    if isinstance(dimension, Dimension):
+        types = {element: dimension.key.dtype, dimension.key.name: dimension.key.dtype}
     for name in (*dimension.required, *dimension.implied):
         types[name] = universe[name].key.dtype
     types.update((field.name, field.dtype) for field in dimension.metadata)
