@@ -27,6 +27,7 @@ from databutler import (
     CollectionType,
     DataIdError,
     DatasetNotFoundError,
+    ExportFormatError,
     ExpressionError,
     Timespan,
 )
@@ -524,6 +525,72 @@ def test_records_of_a_long_stream(butler: Butler) -> None:
     ]
     plain = list(butler.query_data_ids(["exposure", "detector"], where=where))
     assert len(plain) == 10_050 and plain[-1]["physical_filter"] == "HSC-R"
+
+
+# -- export and import keep the collection structure ---------------------------------------
+
+
+def test_export_import_keeps_chains_tags_and_certifications(
+    butler: Butler, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    registry = butler.registry
+    registry.registerCollection("HSC/tagged", CollectionType.TAGGED)
+    raws = list(butler.query_datasets("raw", collections="raw"))
+    registry.associate("HSC/tagged", raws[:2])
+    registry.registerCollection("HSC/defaults", CollectionType.CHAINED)
+    registry.setCollectionChain("HSC/defaults", ["HSC/tagged", "HSC/calib"])
+    export = butler.export(tmp_path / "export", collections=["HSC/defaults"])
+    with registry_arguments("sqlite") as arguments:
+        universe = DimensionUniverse.from_config(UNIVERSE)
+        target = Butler.create(str(tmp_path / "target"), universe=universe, **arguments)
+        try:
+            target.import_(export)
+            assert target.registry.getCollectionChain("HSC/defaults") == (
+                "HSC/tagged",
+                "HSC/calib",
+            )
+            assert target.registry.getCollectionType("HSC/tagged") is CollectionType.TAGGED
+            tagged = target.query_datasets("raw", collections="HSC/tagged")
+            assert sorted(r.id for r in tagged) == sorted(r.id for r in raws[:2])
+            assert sorted(
+                (str(i), s) for i, s in target.registry.query_certifications("HSC/calib")
+            ) == sorted((str(i), s) for i, s in registry.query_certifications("HSC/calib"))
+            # The lookup by time works there as here (exposure 2's record came with its raw).
+            assert target.get(
+                "bias", instrument="HSC", detector=2, exposure=2, collections="HSC/defaults"
+            ) == {"v": "old", "d": 2}
+        finally:
+            target.close()
+
+
+def test_import_refuses_a_chain_it_cannot_make(butler: Butler, tmp_path: Path) -> None:
+    import yaml
+
+    butler.registry.registerCollection("HSC/defaults", CollectionType.CHAINED)
+    butler.registry.setCollectionChain("HSC/defaults", ["raw", "HSC/calib"])
+    export = butler.export(tmp_path / "export", collections=["HSC/defaults"])
+    manifest_path = export / "export.yaml"
+    manifest = yaml.safe_load(manifest_path.read_text())
+    assert manifest["chains"] == {"HSC/defaults": ["raw", "HSC/calib"]}
+    assert sorted(manifest["runs"]) == ["calib/new", "calib/old", "raw"]
+    assert [
+        (c["begin"], c["end"], len(c["ids"])) for c in manifest["calibrations"]["HSC/calib"]
+    ] == [
+        (None, "2026-01-03T00:00:00+00:00", 3),
+        ("2026-01-03T00:00:00+00:00", None, 3),
+    ]
+    manifest["chains"]["HSC/defaults"].append("nowhere")
+    manifest_path.write_text(yaml.safe_dump(manifest))
+    with registry_arguments("sqlite") as arguments:
+        universe = DimensionUniverse.from_config(UNIVERSE)
+        target = Butler.create(str(tmp_path / "target"), universe=universe, **arguments)
+        try:
+            with pytest.raises(ExportFormatError, match=r"child collection\(s\) nowhere"):
+                target.import_(export)
+            assert target.registry.queryCollections() == []
+            assert target.registry.queryDimensionRecords("exposure") == []
+        finally:
+            target.close()
 
 
 # -- the docs' examples run ----------------------------------------------------------------

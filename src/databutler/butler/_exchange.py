@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
-from .._collection_type import CollectionType
+from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef, UnresolvedRef
 from .._exceptions import (
     AmbiguousDatasetError,
@@ -372,11 +372,15 @@ def export(
     if format == "daf_butler":
         return _export_daf_butler(butler, target, refs, collections, transfer)
     chosen, tags = _export_selection(butler, refs, collections)
+    structure = _collection_structure(butler, chosen, collections if refs is None else None)
     with _staging(target, as_zip) as directory:
         files = butler.datastore.export(
             chosen, directory=directory, transfer=transfer if not as_zip else "copy"
         )
         manifest = _manifest(butler, chosen, tags, files)
+        # Runs a chain names are exported even without datasets, so the chain can be made.
+        manifest["runs"] = sorted({*manifest["runs"], *structure.pop("runs", [])})
+        manifest.update(structure)
         manifest["artifacts"] = _artifact_mode(transfer if not as_zip else "copy")
         name = f"export.{format}"
         text = _dump(manifest, format)
@@ -479,6 +483,60 @@ def _artifact_mode(transfer: str | None) -> str:
     return "inside"
 
 
+def _expand_chains(registry: SqlRegistry, collections: Iterable[str]) -> list[str]:
+    """``collections`` and, for each CHAINED one, its children (recursively), each once."""
+    names: list[str] = []
+    pending = list(collections)
+    while pending:
+        name = pending.pop(0)
+        if name in names:
+            continue
+        names.append(name)
+        if registry.getCollectionType(name) is CollectionType.CHAINED:
+            pending.extend(registry.getCollectionChain(name))
+    return names
+
+
+def _collection_structure(
+    butler: ButlerBase, chosen: list[DatasetRef], collections: Iterable[str] | None
+) -> dict[str, Any]:
+    """The manifest's ``chains`` and ``calibrations`` (and the RUN children of chains) for
+    an export of ``collections``: chains with their children, CALIBRATION collections with
+    the validity ranges of the exported datasets certified in them."""
+    if collections is None:
+        return {}
+    registry = butler.registry
+    exported = {ref.id for ref in chosen}
+    chains: dict[str, list[str]] = {}
+    calibrations: dict[str, list[dict[str, Any]]] = {}
+    runs: list[str] = []
+    for name in _expand_chains(registry, collections):
+        kind = registry.getCollectionType(name)
+        if kind is CollectionType.CHAINED:
+            chains[name] = list(registry.getCollectionChain(name))
+        elif kind is CollectionType.CALIBRATION:
+            ranges: dict[Timespan, list[str]] = {}
+            for dataset_id, timespan in registry.query_certifications(name):
+                if dataset_id in exported:
+                    ranges.setdefault(timespan, []).append(str(dataset_id))
+            calibrations[name] = [
+                {
+                    "begin": None if span.begin is None else span.begin.isoformat(),
+                    "end": None if span.end is None else span.end.isoformat(),
+                    "ids": ids,
+                }
+                for span, ids in ranges.items()
+            ]
+        elif kind is CollectionType.RUN:
+            runs.append(name)
+    structure: dict[str, Any] = {"runs": runs}
+    if chains:
+        structure["chains"] = chains
+    if calibrations:
+        structure["calibrations"] = calibrations
+    return structure
+
+
 def _export_selection(
     butler: ButlerBase, refs: Iterable[DatasetRef] | None, collections: Iterable[str] | None
 ) -> tuple[list[DatasetRef], dict[str, list[str]]]:
@@ -488,7 +546,9 @@ def _export_selection(
         return list(refs), tags
     if collections is None:
         raise ArgumentConflictError("Export what? Pass refs=[...] or collections=[...].")
-    names = list(collections)
+    # Chains bring their children, so that TAGGED members and CALIBRATION certifications
+    # of collections in a chain are exported with it.
+    names = _expand_chains(butler.registry, collections)
     types = [t.name for t in butler.registry.queryDatasetTypes()]
     chosen: dict[Any, DatasetRef] = {}
     for collection in names:
@@ -823,6 +883,7 @@ def _import_directory(
     skip_existing: bool,
 ) -> list[DatasetRef]:
     registry = butler.registry
+    _check_structure(registry, manifest)
     if not skip_dimensions:
         _sync_records(registry, _typed_records(registry, manifest.dimensions))
     # The types as registered (dimensions closed over what they imply).
@@ -841,7 +902,86 @@ def _import_directory(
         with butler.registry.transaction():
             butler.registry.registerCollection(tag, CollectionType.TAGGED)
             butler.registry.associate(tag, [ref for ref in imported if ref.id in wanted])
+    _certify_and_chain_own(registry, manifest, imported)
     return imported
+
+
+def _check_structure(registry: SqlRegistry, manifest: Manifest) -> None:
+    """Refuse, before anything is imported, a manifest's collections that cannot be made:
+    a name already used by another kind of collection, a chain here with other children,
+    a child that is neither in the export nor here, or chains that contain each other."""
+    kinds = {run: CollectionType.RUN for run in manifest.runs}
+    kinds.update({tag: CollectionType.TAGGED for tag in manifest.tags})
+    kinds.update({name: CollectionType.CALIBRATION for name in manifest.calibrations})
+    kinds.update({chain: CollectionType.CHAINED for chain in manifest.chains})
+    where = manifest.location
+    for name, kind in kinds.items():
+        if registry.known_collection(name) and registry.getCollectionType(name) is not kind:
+            raise ExportFormatError(
+                f"{where}: collection {name!r} is {kind.name} in the export but "
+                f"{registry.getCollectionType(name).name} here; rename one of them."
+            )
+    for chain, children in manifest.chains.items():
+        missing = [c for c in children if c not in kinds and not registry.known_collection(c)]
+        if missing:
+            raise ExportFormatError(
+                f"{where}: chain {chain!r} has child collection(s) {', '.join(missing)} that "
+                "are neither in the export nor in this repository."
+            )
+        if registry.known_collection(chain):
+            present = list(registry.getCollectionChain(chain))
+            if present != children:
+                raise ExportFormatError(
+                    f"{where}: chain {chain!r} exists here with children {present}; the export "
+                    f"has {children}. Rename or redefine one of them first."
+                )
+    visiting: set[str] = set()
+    done: set[str] = set()
+
+    def visit(chain: str) -> None:
+        if chain in done:
+            return
+        if chain in visiting:
+            raise ExportFormatError(f"{where}: chain {chain!r} contains itself.")
+        visiting.add(chain)
+        for child in manifest.chains.get(chain, []):
+            visit(child)
+        visiting.discard(chain)
+        done.add(chain)
+
+    for chain in manifest.chains:
+        visit(chain)
+
+
+def _certify_and_chain_own(
+    registry: SqlRegistry, manifest: Manifest, imported: list[DatasetRef]
+) -> None:
+    """Make the manifest's CALIBRATION collections (with their certifications), its runs
+    without datasets and its chains (children first)."""
+    for run in manifest.runs:
+        registry.registerRun(run)
+    by_id = {ref.id: ref for ref in imported}
+    for collection, ranges in manifest.calibrations.items():
+        with registry.transaction():
+            registry.registerCollection(collection, CollectionType.CALIBRATION)
+            for timespan, ids in ranges:
+                members = [by_id[i] for i in ids if i in by_id]
+                if members:
+                    registry.certify(collection, members, timespan)
+    made: set[str] = set()
+
+    def make(chain: str) -> None:
+        if chain in made:
+            return
+        made.add(chain)
+        for child in manifest.chains[chain]:
+            if child in manifest.chains:
+                make(child)
+        registry.registerCollection(chain, CollectionType.CHAINED)
+        registry.setCollectionChain(chain, manifest.chains[chain])
+
+    for chain in manifest.chains:
+        make(chain)
 
 
 def _typed_records(

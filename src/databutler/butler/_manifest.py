@@ -25,7 +25,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
@@ -64,7 +64,18 @@ EXPORT_VERSION = 1
 ARTIFACT_MODES = ("inside", "linked", "external")
 
 _FORMATS = ("yaml", "json")
-_KEYS = {"databutler_export", "artifacts", "dataset_types", "dimensions", "runs", "tags", "files"}
+_KEYS = {
+    "databutler_export",
+    "artifacts",
+    "dataset_types",
+    "dimensions",
+    "runs",
+    "tags",
+    "files",
+    "chains",
+    "calibrations",
+}
+_CERTIFICATION_KEYS = {"begin", "end", "ids"}
 _SCALARS = (str, int, float, bool, type(None))
 # Record values of databutler's own manifests: a timespan is a mapping (record_to_plain).
 _RECORD_VALUES = (*_SCALARS, dict)
@@ -104,6 +115,10 @@ class Manifest:
     runs: tuple[str, ...]
     tags: dict[str, list[uuid.UUID]]
     files: tuple[ManifestFile, ...]
+    chains: dict[str, list[str]] = field(default_factory=dict)
+    """CHAINED collections and their children, in order."""
+    calibrations: dict[str, list[tuple[Timespan, list[uuid.UUID]]]] = field(default_factory=dict)
+    """CALIBRATION collections: the datasets certified in each, by validity range."""
 
 
 def read_manifest(directory: Path) -> Manifest:
@@ -169,7 +184,71 @@ def read_manifest(directory: Path) -> Manifest:
                 f"{where}: tags[{tag!r}] names dataset(s) {', '.join(strangers[:3])} that no "
                 "entry of 'files' holds; a tag may only name datasets of the export."
             )
-    return Manifest(candidate, artifacts, types, dimensions, runs, tags, files)
+    chains: dict[str, list[str]] = {}
+    for chain, children in as_mapping(top.get("chains") or {}, where, "'chains'").items():
+        as_string(chain, where, "a key of 'chains'")
+        chains[chain] = [
+            as_string(child, where, f"chains[{chain!r}][{n}]")
+            for n, child in enumerate(as_list(children, where, f"chains[{chain!r}]"))
+        ]
+    calibrations: dict[str, list[tuple[Timespan, list[uuid.UUID]]]] = {}
+    entries = as_mapping(top.get("calibrations") or {}, where, "'calibrations'")
+    for collection, ranges in entries.items():
+        as_string(collection, where, "a key of 'calibrations'")
+        label = f"calibrations[{collection!r}]"
+        calibrations[collection] = [
+            _certification(entry, where, f"{label}[{n}]", ids)
+            for n, entry in enumerate(as_list(ranges, where, label))
+        ]
+    return Manifest(
+        candidate, artifacts, types, dimensions, runs, tags, files, chains, calibrations
+    )
+
+
+def _certification(
+    entry: Any, where: str, label: str, known: set[uuid.UUID]
+) -> tuple[Timespan, list[uuid.UUID]]:
+    """One validity range of a CALIBRATION collection: ``{begin, end, ids}``."""
+    found = as_mapping(entry, where, label)
+    unknown = sorted(str(k) for k in found if k not in _CERTIFICATION_KEYS)
+    if unknown:
+        raise ExportFormatError(
+            f"{where}: {label} has unknown key(s) {', '.join(unknown)}; expected begin, end "
+            "and ids."
+        )
+    bounds = [_instant(found.get(side), where, f"{label}.{side}") for side in ("begin", "end")]
+    try:
+        timespan = Timespan(bounds[0], bounds[1])
+    except ValueError as exc:
+        raise ExportFormatError(f"{where}: {label}: {exc}") from None
+    ids = [
+        _uuid(i, where, f"{label}.ids[{n}]")
+        for n, i in enumerate(as_list(found.get("ids"), where, f"{label}.ids"))
+    ]
+    strangers = [str(i) for i in ids if i not in known]
+    if strangers:
+        raise ExportFormatError(
+            f"{where}: {label} certifies dataset(s) {', '.join(strangers[:3])} that no entry "
+            "of 'files' holds; a certification may only name datasets of the export."
+        )
+    return timespan, ids
+
+
+def _instant(value: Any, where: str, label: str) -> datetime.datetime | None:
+    """A validity bound: an ISO time with its UTC offset, or null for unbounded."""
+    if value is None:
+        return None
+    text = as_string(value, where, label)
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or when.utcoffset() is None:
+        raise ExportFormatError(
+            f"{where}: {label} is {text!r}; expected an ISO time with its UTC offset "
+            "(2026-01-01T00:00:00+00:00), or null for unbounded."
+        )
+    return when
 
 
 def artifact_path(directory: Path, manifest: Manifest, entry: ManifestFile) -> str:
