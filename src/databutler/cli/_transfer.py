@@ -156,9 +156,9 @@ def export(
 
     DESTINATION is a new directory or a .zip file.
     Without DATASET_TYPE, --where or datastore options, whole collections are
-    exported (every one by default), tags included; in daf_butler format
-    also chains, with their children, and CALIBRATION collections, with their
-    validity ranges.
+    exported (every one by default) with their structure, in either format:
+    TAGGED membership, chains with their children, and CALIBRATION
+    collections with their validity ranges.
     """
     with open_butler(repo) as butler:
         if query.filtered:
