@@ -593,6 +593,39 @@ def test_import_refuses_a_chain_it_cannot_make(butler: Butler, tmp_path: Path) -
             target.close()
 
 
+def test_transfer_keeps_tags_certifications_and_chains(butler: Butler, tmp_path: Path) -> None:
+    registry = butler.registry
+    registry.registerCollection("HSC/tagged", CollectionType.TAGGED)
+    raws = list(butler.query_datasets("raw", collections="raw"))
+    registry.associate("HSC/tagged", raws[:1])
+    registry.registerCollection("HSC/defaults", CollectionType.CHAINED)
+    registry.setCollectionChain("HSC/defaults", ["HSC/tagged", "HSC/calib"])
+    registry.registerCollection("HSC/outer", CollectionType.CHAINED)
+    registry.setCollectionChain("HSC/outer", ["HSC/defaults", "raw"])
+    registry.registerCollection("unrelated", CollectionType.CHAINED)
+    registry.setCollectionChain("unrelated", ["calib/old"])
+    biases = list(butler.query_datasets("bias", collections="HSC/calib"))
+    new_biases = [ref for ref in biases if ref.run == "calib/new"]
+    with registry_arguments("sqlite") as arguments:
+        universe = DimensionUniverse.from_config(UNIVERSE)
+        target = Butler.create(str(tmp_path / "target"), universe=universe, **arguments)
+        try:
+            target.transfer_from(butler, [*raws, *new_biases])
+            assert target.registry.getCollectionChain("HSC/defaults") == ("HSC/tagged", "HSC/calib")
+            assert target.registry.getCollectionChain("HSC/outer") == ("HSC/defaults", "raw")
+            assert not target.registry.known_collection("unrelated")
+            tagged = target.query_datasets("raw", collections="HSC/tagged")
+            assert [r.id for r in tagged] == [raws[0].id]
+            assert sorted(
+                (str(i), s) for i, s in target.registry.query_certifications("HSC/calib")
+            ) == sorted((str(r.id), Timespan(day(3), None)) for r in new_biases)
+            assert target.get(
+                "bias", instrument="HSC", detector=0, exposure=4, collections="HSC/outer"
+            ) == {"v": "new", "d": 0}
+        finally:
+            target.close()
+
+
 # -- the docs' examples run ----------------------------------------------------------------
 
 

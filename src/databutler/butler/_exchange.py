@@ -266,7 +266,61 @@ def transfer_from(
         for name in added:
             butler.registry.removeDatasetType(name)
         raise
+    _carry_structure(butler.registry, source.registry, refs)
     return [ref for ref in refs if ref.id not in existing]
+
+
+def _carry_structure(target: SqlRegistry, source: SqlRegistry, refs: list[DatasetRef]) -> None:
+    """Give the transferred datasets the collection structure they have in ``source``:
+    their TAGGED memberships and CALIBRATION certifications (collections made as needed),
+    then the source's chains that hold one of those collections (or the datasets' runs)
+    and whose children all exist here now (a chain already here is left as it is).
+    A query per dataset type and collection."""
+    ids = {ref.id: ref for ref in refs}
+    if not ids:
+        return
+    kinds = [CollectionType.TAGGED, CollectionType.CALIBRATION]
+    holders = source.queryCollections(types=kinds)
+    tagged: dict[str, list[DatasetRef]] = {}
+    certified: dict[tuple[str, Timespan], list[DatasetRef]] = {}
+    for name in sorted({ref.datasetType.name for ref in refs}):
+        if not holders:
+            break
+        for association in source.queryDatasetAssociations(name, holders, collectionTypes=kinds):
+            ref = ids.get(association.ref.id)
+            if ref is None:
+                continue
+            if association.timespan is None:
+                tagged.setdefault(association.collection, []).append(ref)
+            else:
+                key = (association.collection, association.timespan)
+                certified.setdefault(key, []).append(ref)
+    for collection, members in tagged.items():
+        target.registerCollection(collection, CollectionType.TAGGED)
+        target.associate(collection, members)
+    for (collection, timespan), members in certified.items():
+        target.registerCollection(collection, CollectionType.CALIBRATION)
+        present = {i for i, span in target.query_certifications(collection) if span == timespan}
+        fresh = [ref for ref in members if ref.id not in present]
+        if fresh:
+            target.certify(collection, fresh, timespan)
+    # Chains holding a collection this transfer filled, directly or through another chain.
+    touched = {ref.run for ref in refs} | set(tagged) | {c for c, _ in certified}
+    chains = {
+        name: list(source.getCollectionChain(name))
+        for name in source.queryCollections(types=[CollectionType.CHAINED])
+    }
+    made = True
+    while made:  # chains of chains: until no more can be made
+        made = False
+        for chain, children in chains.items():
+            if target.known_collection(chain) or not touched.intersection(children):
+                continue
+            if all(target.known_collection(child) for child in children):
+                target.registerCollection(chain, CollectionType.CHAINED)
+                target.setCollectionChain(chain, children)
+                touched.add(chain)
+                made = True
 
 
 def _copy_dataset_types(
