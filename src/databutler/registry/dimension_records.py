@@ -1,7 +1,8 @@
-"""Dimension records: one static table per dimension of the universe.
+"""Dimension records: one static table per element of the universe.
 
-Every dimension ``D`` of the universe has a table named ``D`` (``instrument``,
-``detector``, ...). Its columns, in this order, are all named by dimension or
+Every element ``D`` of the universe has a table named ``D`` (``instrument``,
+``detector``, ..., and ``visit_definition`` and the other elements that are
+not dimensions). Its columns, in this order, are all named by dimension or
 field name, so a key column has the same name in every table that holds it:
 
 =============================  ==========================  =============================
@@ -14,7 +15,9 @@ column                         type                        constraint
 =============================  ==========================  =============================
 
 The primary key is the required columns and then ``D``, in universe order
-(``detector(instrument, detector)``). The foreign key to a required dimension
+(``detector(instrument, detector)``); an element that is not a dimension has
+no ``D`` column, and its primary key is its required columns
+(``visit_definition(instrument, exposure, visit)``). The foreign key to a required dimension
 ``R`` uses R's whole key (``R``'s required columns and ``R``); the foreign key
 to an implied dimension ``I`` uses the required columns the two share plus
 ``I`` (``exposure(instrument, physical_filter)`` references
