@@ -128,8 +128,11 @@ class DimensionUniverse(Immutable):
             "length": N}``, length optional) and optionally ``requires`` and
             ``implies`` (lists of dimension names), ``metadata`` (a list of
             ``{"name", "type", "length"?, "nullable"?}`` with type ``string``,
-            ``int``, ``float``, ``bool`` or ``datetime``; nullable by default)
-            and ``doc``.
+            ``int``, ``float``, ``bool``, ``datetime``, ``timespan``,
+            ``region`` or ``bytes``; nullable by default) and ``doc``. An
+            optional ``"elements": {name: entry}`` declares elements that are
+            not dimensions: ``requires`` (at least one dimension) and
+            optionally ``implies``, ``metadata`` and ``doc``.
 
         Returns
         -------
