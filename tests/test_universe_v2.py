@@ -589,3 +589,21 @@ def test_daf_butler_format_round_trip_of_version_2_records(butler: Butler, tmp_p
             assert target.get("deep", skymap="rings", tract=0, collections="r") == {"t": 0}
         finally:
             target.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("elements", "tract", "keys", 0, "type"), ["int"]),
+        (("elements", "detector", "storage", "cls"), {"a": 1}),
+        (("elements", "exposure", "metadata", 0, "type"), {"int": 1}),
+    ],
+)
+def test_translation_refuses_values_of_the_wrong_kind(path: tuple[Any, ...], value: Any) -> None:
+    config = daf_butler_config()
+    where: Any = config
+    for part in path[:-1]:
+        where = where[part]
+    where[path[-1]] = value
+    with pytest.raises(DimensionConfigError):
+        DimensionUniverse.from_daf_butler_config(config)

@@ -197,7 +197,7 @@ def _field(value: Any, where: str) -> dict[str, Any]:
             f"translates only {', '.join(map(repr, _FIELD))}."
         )
     dtype = fields.get("type")
-    if dtype not in _TYPES:
+    if not isinstance(dtype, str) or dtype not in _TYPES:
         raise DimensionConfigError(
             f"The {where} ({fields.get('name')!r}) has type {_short(dtype)}, which databutler "
             f"does not translate; known types: {', '.join(_TYPES)}."
@@ -220,7 +220,7 @@ def _check_storage(value: Any, where: str) -> None:
             "databutler knows the record storage of daf_butler's default managers only."
         )
     cls = storage.get("cls")
-    if cls not in _STORAGE:
+    if not isinstance(cls, str) or cls not in _STORAGE:
         raise DimensionConfigError(
             f"The {where} stores its records with {_short(cls)}, a storage class databutler "
             f"does not know (it knows {', '.join(sorted(_STORAGE))}); a custom storage class "
