@@ -305,7 +305,7 @@ def _construct_region(loader: Any, node: Any) -> _Region:
 
 @dataclass(frozen=True, slots=True)
 class _Region:
-    """A sphgeom region as written (databutler's dimensions have no regions)."""
+    """A sphgeom region as written: its class and encoded bytes (hexadecimal)."""
 
     kind: str
     encoded: str
