@@ -527,6 +527,21 @@ def test_records_of_a_long_stream(butler: Butler) -> None:
     assert len(plain) == 10_050 and plain[-1]["physical_filter"] == "HSC-R"
 
 
+def test_expand_data_id_has_records(butler: Butler) -> None:
+    expanded: Any = butler.registry.expandDataId(instrument="HSC", exposure=3, detector=1)
+    assert dict(expanded) == {
+        "instrument": "HSC",
+        "band": "g",
+        "physical_filter": "HSC-G",
+        "detector": 1,
+        "exposure": 3,
+    }
+    assert expanded.records["exposure"].timespan == Timespan(day(3), day(3, "00:00:30"))
+    assert expanded.records["detector"].full_name == "ccd1"
+    assert expanded.records["physical_filter"].band == "g"
+    assert expanded == butler.registry.expandDataId(instrument="HSC", exposure=3, detector=1)
+
+
 # -- export and import keep the collection structure ---------------------------------------
 
 

@@ -505,7 +505,8 @@ class SqlRegistry:
         dimensions: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> DataCoordinate:
-        """A checked data ID with its implied values filled in from the records.
+        """A checked data ID with its implied values filled in, and its dimensions' records
+        (``records``).
 
         Raises
         ------
@@ -518,7 +519,9 @@ class SqlRegistry:
         coordinate = DataCoordinate.standardize(
             dataId, universe=self.dimensions, dimensions=dimensions, **kwargs
         )
-        return self.expand_data_ids([coordinate])[0]
+        (expanded,) = self.expand_data_ids([coordinate])
+        # As daf_butler's: the records come along (``data_id.records["exposure"]``).
+        return next(expand_in_bulk(self._managers.dimensions, [expanded]))
 
     def expand_data_ids(self, dataIds: Iterable[DataCoordinate]) -> list[DataCoordinate]:
         """Checked data IDs with their implied values filled in, in one query per batch.
