@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from databutler import Butler, DataIdError, DimensionConfigError, Timespan
+from databutler import Butler, DataIdError, DimensionConfigError, ExportFormatError, Timespan
 from databutler._timespan_ns import MAX_NS, MIN_NS, from_ns, to_ns
 from databutler.dimensions import DimensionUniverse, check_value
 from databutler.registry.dimension_records import DimensionRecordConflictError
@@ -321,3 +322,35 @@ def test_command_line_inserts_timespans_regions_and_other_elements(
     assert refused.exit_code != 0 and "Traceback" not in refused.output
     assert "a timespan is {begin, end} with ISO times or null" in refused.output
     assert len(list(butler.query_dimension_records("exposure"))) == 3
+
+
+@pytest.mark.parametrize(
+    ("timespan", "says"),
+    [
+        ({"begin": "yesterday", "end": None}, "timespan.begin must be an ISO 8601 time"),
+        ({"begin": None}, "timespan is a timespan, a mapping of 'begin' and 'end'"),
+        ("2024-03-01", "timespan is a timespan, a mapping of 'begin' and 'end'"),
+        (
+            {"begin": "2024-03-02T00:00:00+00:00", "end": "2024-03-01T00:00:00+00:00"},
+            "is not after its begin",
+        ),
+    ],
+)
+def test_own_exports_with_bad_timespans_are_refused(
+    butler: Butler, tmp_path: Path, timespan: Any, says: str
+) -> None:
+    butler.insert_dimension_records("exposure", exposure(1, BOUNDED))
+    butler.register_dataset_type("raw", ["exposure", "detector"], "StructuredDataDict")
+    butler.put({"n": 1}, "raw", instrument="HSC", exposure=1, detector=1)
+    out = tmp_path / "out"
+    butler.export(out, collections=["r"], format="json")
+    manifest = json.loads((out / "export.json").read_text())
+    manifest["dimensions"]["exposure"][0]["timespan"] = timespan
+    (out / "export.json").write_text(json.dumps(manifest))
+    target = Butler.create(str(tmp_path / "target"))
+    try:
+        with pytest.raises(ExportFormatError, match=re.escape(says)):
+            target.import_(out)
+        assert list(target.query_dimension_records("exposure")) == []
+    finally:
+        target.close()

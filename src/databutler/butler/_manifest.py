@@ -438,14 +438,13 @@ def record_from_plain(
         elif dtype == "datetime":
             out[name] = _plain_time(value, where, name)
         elif dtype == "timespan":
-            bounds = as_mapping(value, where, name)
-            if set(bounds) != {"begin", "end"}:
+            if not isinstance(value, Mapping) or set(value) != {"begin", "end"}:
                 raise ExportFormatError(
                     f"{where}: {name} is a timespan, a mapping of 'begin' and 'end' (ISO times "
                     f"or null), not {shortened(value)}."
                 )
-            begin = _plain_time(bounds["begin"], where, f"{name}.begin")
-            end = _plain_time(bounds["end"], where, f"{name}.end")
+            begin = _plain_time(value["begin"], where, f"{name}.begin")
+            end = _plain_time(value["end"], where, f"{name}.end")
             try:
                 out[name] = Timespan(begin, end)
             except ValueError as exc:
