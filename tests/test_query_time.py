@@ -463,6 +463,30 @@ def test_bulk_lookup_is_one_statement(butler: Butler) -> None:
     assert len([s for s in statements if "temporal_exposure" in s]) == 1
 
 
+def test_lookup_matches_what_the_exposure_implies(butler: Butler) -> None:
+    """A flat (detector, physical_filter) found by exposure is of the exposure's filter."""
+    butler.register_dataset_type(
+        "flat", ["detector", "physical_filter"], "StructuredDataDict", is_calibration=True
+    )
+    flats = [
+        butler.put({"f": f}, "flat", instrument="HSC", detector=0, physical_filter=f, run="flats")
+        for f in ("HSC-G", "HSC-R")
+    ]
+    butler.registry.certify("HSC/calib", flats, Timespan(None, None))
+    # Exposure 1 is HSC-G, 2 is HSC-R; the data ID need not give the filter.
+    assert butler.get(
+        "flat", instrument="HSC", detector=0, exposure=1, collections="HSC/calib"
+    ) == {"f": "HSC-G"}
+    assert butler.get(
+        "flat", instrument="HSC", detector=0, exposure=2, collections="HSC/calib"
+    ) == {"f": "HSC-R"}
+    refs = butler.query_datasets(
+        "flat", collections="HSC/calib", where="exposure IN (1..4)", find_first=True
+    )
+    # Ordered by the flat's data ID, then the exposure: 1 and 3 are HSC-G, 2 and 4 HSC-R.
+    assert [r.dataId["physical_filter"] for r in refs] == ["HSC-G", "HSC-G", "HSC-R", "HSC-R"]
+
+
 # -- results with records ------------------------------------------------------------------
 
 

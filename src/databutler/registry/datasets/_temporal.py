@@ -33,7 +33,7 @@ __all__ = [
     "AMBIGUOUS",
     "ambiguity_error",
     "check_order",
-    "record_timespan",
+    "record_time",
     "temporal_element",
     "temporal_rows",
 ]
@@ -53,14 +53,15 @@ def temporal_element(table_of: TableOf, names: Iterable[str]) -> str | None:
     return None
 
 
-def record_timespan(
+def record_time(
     db: Database,
     universe: DimensionUniverse,
     table_of: TableOf,
     element: str,
     data_id: Mapping[str, Any],
-) -> Timespan:
-    """The timespan of ``element``'s record for ``data_id``.
+) -> tuple[Timespan, dict[str, Any]]:
+    """The timespan of ``element``'s record for ``data_id``, and the values the record
+    implies (an exposure's ``physical_filter``).
 
     Raises
     ------
@@ -71,9 +72,10 @@ def record_timespan(
     coordinate = DataCoordinate.standardize(data_id, universe=universe, dimensions=[element])
     table = table_of(element)
     keys = coordinate.dimensions.required
-    sql = sqlalchemy.select(table.c.timespan_begin, table.c.timespan_end).where(
-        *(table.c[k] == coordinate[k] for k in keys)
-    )
+    implied = list(universe[element].implied)
+    sql = sqlalchemy.select(
+        table.c.timespan_begin, table.c.timespan_end, *(table.c[k] for k in implied)
+    ).where(*(table.c[k] == coordinate[k] for k in keys))
     with db.query(sql) as result:
         row = result.first()
     shown = ", ".join(f"{k}={coordinate[k]!r}" for k in keys)
@@ -88,7 +90,8 @@ def record_timespan(
             f"The {element} record for {shown} has no timespan, so no time to look a "
             f"calibration up at; give the record a timespan, or pass timespan=... instead."
         )
-    return Timespan(from_ns(row[0]), from_ns(row[1]))
+    values = {k: v for k, v in zip(implied, row[2:], strict=True) if v is not None}
+    return Timespan(from_ns(row[0]), from_ns(row[1])), values
 
 
 def ambiguity_error(
@@ -164,7 +167,9 @@ def temporal_rows(
     if not parts:
         raise LookupError("nothing to search")
     found = (sqlalchemy.union_all(*parts) if len(parts) > 1 else parts[0]).subquery("candidates")
-    shared = [k for k in universe.group([element]).required if k in required]
+    # The record agrees with the dataset on the keys they share, and on the values it
+    # implies that the type requires (an exposure's physical_filter for a flat).
+    shared = [k for k in required if k in record.c and k != element]
     base: dict[str, sqlalchemy.ColumnElement[Any]] = {n: found.c[n] for n in required}
     base.update({k: record.c[k] for k in extra})
     condition, apply = where(base)

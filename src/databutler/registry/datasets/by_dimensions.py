@@ -50,7 +50,7 @@ from ._temporal import (
     AMBIGUOUS,
     ambiguity_error,
     check_order,
-    record_timespan,
+    record_time,
     temporal_element,
     temporal_rows,
 )
@@ -539,23 +539,25 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         """`find`, and the value of the ``scalar`` subquery selected alongside (`_NO_ROWS`
         when the search returned no row to carry it)."""
         info = self._type_info(datasetTypeName)
-        coordinate = DataCoordinate.standardize(
-            dataId, universe=self._universe, dimensions=info.group
-        )
         resolved = self._collections.resolve(collections)
         if (
             timespan is None
             and info.datasetType.isCalibration
             and any(c.type is CollectionType.CALIBRATION for c in resolved)
         ):
-            # A data ID naming an exposure (visit, day_obs) gives the time: its timespan.
+            # A data ID naming an exposure (visit, day_obs) gives the time, its timespan,
+            # and the values its record implies (a flat's physical_filter).
             given = dataId.mapping if isinstance(dataId, DataCoordinate) else dataId
             extra = [n for n in given if n in self._universe and n not in info.group.names]
             element = temporal_element(self._dimensions.table, extra)
             if element is not None:
-                timespan = record_timespan(
+                timespan, implied = record_time(
                     self._db, self._universe, self._dimensions.table, element, given
                 )
+                dataId = {**{k: v for k, v in implied.items() if k in info.group}, **given}
+        coordinate = DataCoordinate.standardize(
+            dataId, universe=self._universe, dimensions=info.group
+        )
         if timespan is not None and any(c.type is CollectionType.CALIBRATION for c in resolved):
             return self._find_with_calibrations(info, coordinate, resolved, timespan), _NO_ROWS
         searched = [c.key for c in resolved if c.type is not CollectionType.CALIBRATION]
