@@ -14,6 +14,7 @@ import copy
 import datetime
 import json
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -607,3 +608,60 @@ def test_translation_refuses_values_of_the_wrong_kind(path: tuple[Any, ...], val
     where[path[-1]] = value
     with pytest.raises(DimensionConfigError):
         DimensionUniverse.from_daf_butler_config(config)
+
+
+def test_records_of_elements_that_are_not_dimensions_are_imported(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(FIXTURES / "export_v1", export)
+    with (export / "export.yaml").open("a") as file:
+        file.write(
+            "- type: dimension\n"
+            "  element: visit_system\n"
+            "  records:\n"
+            "  - {instrument: DummyCam, id: 0, name: one-to-one}\n"
+            "- type: dimension\n"
+            "  element: visit\n"
+            "  records:\n"
+            "  - {instrument: DummyCam, id: 101, name: v101, physical_filter: d-g,\n"
+            "     day_obs: 20240101, seq_num: null, exposure_time: 30.0, target_name: null,\n"
+            "     observation_reason: null, science_program: null, azimuth: null,\n"
+            "     zenith_angle: null, region: null,\n"
+            "     datetime_begin: !butler_time/tai/iso '2024-01-01 03:00:00.000000000',\n"
+            "     datetime_end: !butler_time/tai/iso '2024-01-01 03:00:30.000000000'}\n"
+            "- type: dimension\n"
+            "  element: visit_definition\n"
+            "  records:\n"
+            "  - {instrument: DummyCam, exposure: 101, visit: 101}\n"
+            "- type: dimension\n"
+            "  element: visit_system_membership\n"
+            "  records:\n"
+            "  - {instrument: DummyCam, visit_system: 0, visit: 101}\n"
+            "- type: dimension\n"
+            "  element: visit_detector_region\n"
+            "  records:\n"
+            "  - instrument: DummyCam\n"
+            "    visit: 101\n"
+            "    detector: 1\n"
+            "    region: !<lsst.sphgeom.ConvexPolygon>\n"
+            "      encoded: '70000102'\n"
+        )
+    universe = DimensionUniverse.from_daf_butler_config(daf_butler_config())
+    butler = Butler.create(str(tmp_path / "repo"), universe=universe)
+    try:
+        butler.import_(export)
+        records = {
+            name: [r.to_dict() for r in butler.query_dimension_records(name)]
+            for name in ("visit_definition", "visit_system_membership", "visit_detector_region")
+        }
+        (visit,) = butler.query_dimension_records("visit")
+    finally:
+        butler.close()
+    assert records == {
+        "visit_definition": [{"instrument": "DummyCam", "visit": 101, "exposure": 101}],
+        "visit_system_membership": [{"instrument": "DummyCam", "visit": 101, "visit_system": 0}],
+        "visit_detector_region": [
+            {"instrument": "DummyCam", "visit": 101, "detector": 1, "region": b"p\x00\x01\x02"}
+        ],
+    }
+    assert visit.timespan == Timespan(tai("2024-01-01 03:00:00"), tai("2024-01-01 03:00:30"))
+    assert (visit.name, visit.region) == ("v101", None)

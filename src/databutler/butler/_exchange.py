@@ -373,11 +373,15 @@ def _sync_records(registry: SqlRegistry, records: Mapping[str, list[dict[str, An
     """Insert the records the target lacks (batched); an existing differing record is an error."""
     universe = registry.dimensions
     with registry.transaction():
-        for name in universe.names:
+        for name in universe.elements:  # dimensions first, then elements like visit_definition
             rows = records.get(name)
             if not rows:
                 continue
-            keys = universe.group([name]).required
+            keys = (
+                universe.group([name]).required
+                if name in universe
+                else universe.element(name).required
+            )
             wanted = [{k: row[k] for k in keys} for row in rows]
             stored = {
                 tuple(record.data_id[k] for k in keys): record.to_dict()
