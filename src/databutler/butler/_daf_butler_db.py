@@ -198,9 +198,13 @@ class PostgreSQLSource(SourceDatabase):
         }
 
     def close(self) -> None:
+        # Nothing was written: ending the snapshot cannot lose anything, and a connection
+        # the server dropped must not hide the error that brought the migration here.
         try:
-            self.connection.rollback()  # nothing was written: end the snapshot
+            self.connection.rollback()
             self.connection.close()
+        except self.errors:
+            pass
         finally:
             self.engine.dispose()
 
