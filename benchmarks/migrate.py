@@ -56,7 +56,14 @@ MANAGERS = {
 }
 #: The daf_butler repository made by lsst-daf-butler for the tests: its universe (daf_butler
 #: version 8) and its dimension tables' definitions are the generated repository's.
-FIXTURE = Path(__file__).parents[1] / "tests" / "fixtures" / "daf_butler" / "repo" / "gen3.sqlite3"
+FIXTURE = (
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "fixtures"
+    / "daf_butler"
+    / "repo"
+    / "gen3.sqlite3"
+)
 DIMENSION_TABLES = ("instrument", "physical_filter", "detector", "day_obs", "group", "exposure")
 SCHEMA = """
 CREATE TABLE butler_attributes (name TEXT PRIMARY KEY, value TEXT NOT NULL);

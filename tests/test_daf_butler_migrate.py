@@ -686,3 +686,36 @@ def test_a_bad_namespace_is_named(tmp_path: Path) -> None:
     with pytest.raises(RepositoryError, match="namespace"):
         Butler.migrate_from(root, tmp_path / "dest", skip_unknown_fields=True)
     assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize("page", [10_000, 3])
+def test_verify_finds_a_changed_direct_file(
+    source: Path, target: dict[str, Any], page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final check really looks at each file left in place: one gone, one changed, one
+    gone from a dataset the datastore no longer holds (not reported), in pages of ``page``."""
+    from databutler.datastores import _file_verify
+
+    monkeypatch.setattr(_file_verify, "_DIRECT_PAGE", page)
+    report = Butler.migrate_from(source, **target, skip_unknown_fields=True)
+    assert report.ok and report.verify.checked == len(THEIRS)
+    with Butler(target["root"], writeable=True) as butler:
+        refs = {
+            ref.id: ref
+            for name in DATASET_TYPES
+            for ref in butler.query_datasets(name, collections="*")
+        }
+        uris = butler.get_uris(refs.values())
+        gone, changed, forgotten = sorted(refs)[:3]
+        Path(uris[gone].removeprefix("file://")).unlink()
+        with open(uris[changed].removeprefix("file://"), "ab") as file:
+            file.write(b"\n# changed after the migration\n")
+        butler.datastore.bridge.moveToTrash([refs[forgotten]], None)
+        Path(uris[forgotten].removeprefix("file://")).unlink()
+        found = butler.verify()
+    assert sorted((p.kind, p.dataset_id) for p in found.problems) == [
+        ("missing_artifact", gone),
+        ("size_mismatch", changed),
+        ("stale_trash", forgotten),
+    ]
+    assert found.checked == len(THEIRS) - 1

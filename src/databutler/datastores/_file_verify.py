@@ -23,12 +23,15 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId
-from ..registry.interfaces import FakeDatasetRef
+from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridge
+from ..registry.interfaces import Database, FakeDatasetRef
+from ..registry.opaque import ByNameOpaqueTableStorage
 from ._file_common import FileDatastoreLike
 from ._file_journal import is_internal, journaled_paths, pending_moves, recover
 from ._maintenance import StorageCheck, StorageProblem
@@ -43,6 +46,9 @@ _DIRECT_PREFIXES = ("file://", "/")
 
 #: Records columns the storage checks read (besides ``dataset_id`` and ``path``).
 _CHECKED = ("file_size", "checksum", "member")
+
+#: Directly ingested files' records read per query by `_Checker._check_direct`.
+_DIRECT_PAGE = 10_000
 
 #: Datasets forgotten per call when a repair forgets those with missing artifacts.
 FORGET_BATCH = 10_000
@@ -185,12 +191,7 @@ class _Checker:
                     self.add("checksum_mismatch", dataset_id, path, "content changed")
 
     def _check_direct(self, checksums: bool) -> None:
-        rows = self.bridge.ordered_records(
-            self.records, "path", prefixes=_DIRECT_PREFIXES, held_only=True, columns=_CHECKED
-        )
-        for row, _ in rows:
-            path, dataset_id = row["path"], row["dataset_id"]
-            file_size, checksum = row.get("file_size"), row.get("checksum")
+        for path, file_size, checksum, dataset_id in self._direct_rows():
             local = path.removeprefix("file://")
             self.check.checked += 1
             try:  # one stat per file (strings, not Path objects: there can be millions)
@@ -200,14 +201,67 @@ class _Checker:
                     raise
                 status = None
             if status is None or not stat.S_ISREG(status.st_mode):
-                self.add("missing_artifact", dataset_id, path, "directly ingested file is gone")
+                self.add("missing_artifact", dataset_id(), path, "directly ingested file is gone")
             elif file_size is not None and status.st_size != file_size:
                 found = status.st_size
                 self.add(
-                    "size_mismatch", dataset_id, path, f"recorded {file_size} bytes, found {found}"
+                    "size_mismatch",
+                    dataset_id(),
+                    path,
+                    f"recorded {file_size} bytes, found {found}",
                 )
             elif checksums and checksum and _sha256(Path(local).read_bytes()) != checksum:
-                self.add("checksum_mismatch", dataset_id, path, "content changed")
+                self.add("checksum_mismatch", dataset_id(), path, "content changed")
+
+    def _direct_rows(
+        self,
+    ) -> Iterator[tuple[str, int | None, str | None, Callable[[], DatasetId]]]:
+        """``(path, file_size, checksum, id)`` of the held datasets' directly ingested files
+        (the id decoded only when asked for: a problem).
+
+        A registry's records and bridge tables are read in driver-level pages by
+        dataset id (the records' primary key; ``_DIRECT_PAGE`` rows a query, no
+        per-row SQLAlchemy work); other storage goes through the bridge's
+        `ordered_records`.
+        """
+        records, bridge = self.records, self.bridge
+        if not (
+            isinstance(records, ByNameOpaqueTableStorage)
+            and isinstance(bridge, MonolithicDatastoreRegistryBridge)
+        ):
+            ordered = bridge.ordered_records(
+                records, "path", prefixes=_DIRECT_PREFIXES, held_only=True, columns=_CHECKED
+            )
+            for row, _ in ordered:
+                found = partial(_given, row["dataset_id"])
+                yield row["path"], row.get("file_size"), row.get("checksum"), found
+            return
+        db = records.database
+        p = db.PLACEHOLDER
+        location = db.quoted(bridge._tables.dataset_location)  # the bridge's table, read only
+        select = (
+            "SELECT r.dataset_id, r.path, r.file_size, r.checksum "
+            f"FROM {db.quoted(records.table)} r "
+            f"WHERE (substr(r.path, 1, 1) = {p} OR substr(r.path, 1, 7) = {p}) "
+            f"AND EXISTS (SELECT 1 FROM {location} l "
+            f"WHERE l.dataset_id = r.dataset_id AND l.datastore_name = {p})"
+        )
+        params: list[Any] = ["/", "file://", bridge.datastoreName]
+        last: Any = None
+        while True:
+            if last is None:
+                sql = f"{select} ORDER BY r.dataset_id LIMIT {_DIRECT_PAGE}"
+                page_params = params
+            else:
+                sql = f"{select} AND r.dataset_id > {p} ORDER BY r.dataset_id LIMIT {_DIRECT_PAGE}"
+                page_params = [*params, last]
+            with db.query_raw(sql, page_params) as fetched:
+                page = list(fetched)
+            for key, path, file_size, checksum in page:
+                yield path, file_size, checksum, partial(_decoded, db, key)
+            if len(page) < _DIRECT_PAGE:
+                return
+            last = page[-1][0]
 
     # -- repairs ---------------------------------------------------------------
 
@@ -261,6 +315,15 @@ class _Checker:
             datastore.store.delete_many(unknown)  # in batches (S3) or several at once
             done["unknown_artifact"] = len(by_kind["unknown_artifact"])
         return done
+
+
+def _given(dataset_id: DatasetId) -> DatasetId:
+    return dataset_id
+
+
+def _decoded(db: Database, key: Any) -> DatasetId:
+    """The dataset id of ``key``, a driver-level value."""
+    return db.decode_ids([key])[0]
 
 
 def _sha256(data: bytes) -> str:

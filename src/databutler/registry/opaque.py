@@ -46,6 +46,11 @@ class ByNameOpaqueTableStorage(OpaqueTableStorage):
         self._db = db
         self.table = table
 
+    @property
+    def database(self) -> Database:
+        """The database holding the table (for driver-level reads of it)."""
+        return self._db
+
     def insert(
         self, *data: dict[str, Any], transaction: DatastoreTransaction | None = None
     ) -> None:
