@@ -179,7 +179,6 @@ def _calib_lookup(registry: SqlRegistry) -> int:
         begin = None if r == 0 else EPOCH + r * per_range * minute
         end = None if r == CALIB_RANGES - 1 else EPOCH + (r + 1) * per_range * minute
         registry.certify("HSC/calib", [ref], Timespan(begin, end))
-    _analyze(registry)
     last = CALIB_FIRST_EXPOSURE + CALIB_EXPOSURES - 1
     with timed("calib_lookup", CALIB_EXPOSURES):
         found = list(
@@ -196,7 +195,6 @@ def _calib_lookup(registry: SqlRegistry) -> int:
 
 def _order_by_limit(registry: SqlRegistry, data_ids: list[dict[str, Any]]) -> int:
     """Time the ``order_by_limit`` phase; the number of wrong answers."""
-    _analyze(registry)
     expected = sorted(data_ids, key=lambda d: (d["detector"], d["exposure"]), reverse=True)
     expected_keys = [(d["detector"], d["exposure"]) for d in expected[:LIMIT]]
     failures = 0
@@ -212,21 +210,6 @@ def _order_by_limit(registry: SqlRegistry, data_ids: list[dict[str, Any]]) -> in
             keys = [(ref.dataId["detector"], ref.dataId["exposure"]) for ref in refs]
             failures += keys != expected_keys
     return failures
-
-
-def _analyze(registry: SqlRegistry) -> None:
-    """PostgreSQL: gather the tables' statistics (untimed), as autovacuum soon does after a
-    bulk insert; without them the planner takes the new tables for empty ones."""
-    engine = registry.db._engine
-    if engine.dialect.name != "postgresql":
-        return
-    schema = registry.db.namespace
-    with engine.begin() as connection:
-        tables = connection.execute(
-            sqlalchemy.text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema}
-        ).scalars()
-        for table in list(tables):
-            connection.execute(sqlalchemy.text(f'ANALYZE "{schema}"."{table}"'))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -142,6 +142,7 @@ class DatabaseDriverStatements(DatabaseRows):
             self.execute_deferred(sql, converted, many=True, what=what)
         else:
             self.execute_raw(sql, converted, many=True, what=what)
+        self._wrote(table, len(converted))
 
     #: Whether `insert_guarded` works here (one statement for several inserts).
     GUARDED_INSERTS: bool = False

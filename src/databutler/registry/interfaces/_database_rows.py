@@ -94,12 +94,24 @@ class DatabaseRows(DatabaseConnections):
                 raise TypeError("insert() takes either rows or select=, not both.")
             columns = list(names) if names is not None else list(select.selected_columns.keys())
             with self._writing(f"insert into {table.name}") as connection:
-                connection.execute(table.insert().from_select(columns, select))
+                result = connection.execute(
+                    table.insert().from_select(columns, select),
+                    execution_options={"preserve_rowcount": True},
+                )
+                self._wrote(table, self._rowcount(result, 0))
             return
         if not rows:
             return
         with self._writing(f"insert into {table.name}") as connection:
             connection.execute(table.insert(), list(rows))
+        self._wrote(table, len(rows))
+
+    def _wrote(self, table: sqlalchemy.Table, rows: int) -> None:
+        """Note that ``rows`` rows were just inserted into ``table`` (in a transaction or not).
+
+        For backends whose planner needs statistics kept fresh after bulk
+        loads (PostgreSQL); nothing by default.
+        """
 
     def ensure(
         self,
@@ -139,8 +151,11 @@ class DatabaseRows(DatabaseConnections):
         stmt = stmt.execution_options(preserve_rowcount=True)
         with self._writing(f"insert into {table.name}") as connection:
             if select is not None:
-                return self._rowcount(connection.execute(stmt), 0)
-            return self._rowcount(connection.execute(stmt, list(rows)), len(rows))
+                count = self._rowcount(connection.execute(stmt), 0)
+            else:
+                count = self._rowcount(connection.execute(stmt, list(rows)), len(rows))
+        self._wrote(table, count)
+        return count
 
     def replace(self, table: sqlalchemy.Table, *rows: Mapping[str, Any]) -> None:
         """Insert rows, overwriting every non-key column of rows with the same primary key."""
