@@ -113,3 +113,26 @@ def test_missing_files_directories_and_dangling_links_are_refused(
     for bad in ("gone.json", "dir.json", "dangling.json", "loop.json", "ok.json/x"):
         _refused(butler, [tmp_path / "ok.json", tmp_path / bad], FileNotFoundError, "no such file")
     assert os.path.isfile(tmp_path / "ok.json")
+
+
+def test_the_bulk_records_are_the_ones_a_single_ingest_writes(
+    butler: Butler, tmp_path: Path
+) -> None:
+    """A batch's rows (written as plain tuples) hold what `StoredFileInfo` gives one file."""
+    from databutler.datastores._file_common import StoredFileInfo
+
+    files = []
+    for d in range(3):
+        path = tmp_path / f"{d}.json"
+        path.write_text(f'{{"d": {d}}}')
+        files.append(path)
+    refs = butler.ingest(*_datasets(list(files)), transfer="direct")
+    records = file_datastore(butler).records
+    for ref, path in zip(refs, files, strict=True):
+        (row,) = records.fetch(dataset_id=ref.id)
+        expected = StoredFileInfo.for_ref(
+            ref, str(path), row["formatter"], path.stat().st_size
+        ).to_record()
+        assert row == expected
+        assert row["component"] == "__NULL_STRING__" and row["checksum"] is None
+        assert row["storage_class"] == ref.datasetType.storageClass

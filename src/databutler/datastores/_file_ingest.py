@@ -27,7 +27,9 @@ from urllib.parse import unquote, urlsplit
 
 from .._dataset_ref import DatasetRef
 from .._exceptions import ConflictError, TransferModeError, UnsafePathError
+from ..registry.opaque import ByNameOpaqueTableStorage
 from ._file_common import (
+    NO_COMPONENT,
     FileDatastoreLike,
     StoredFileInfo,
     delete_after_failure,
@@ -138,7 +140,12 @@ def _ingest_direct(
     resolver = _Resolver(datastore)
     checked: set[str] = set()
     unused = Path()  # no download: an s3:// source is refused for a direct ingest
+    records = datastore.records
+    # A registry's records table takes plain rows (no StoredFileInfo, no dictionary a row);
+    # recorded checksums need the file read, and go the general way.
+    lean = isinstance(records, ByNameOpaqueTableStorage) and not datastore._checksum
     infos = []
+    rows: list[tuple[str, str, str, str, None, int, str]] = []
     refs = []
     for source, ref in items:
         given = os.fspath(_local_source(datastore, source, "direct", unused))
@@ -149,17 +156,39 @@ def _ingest_direct(
         if name not in checked:
             formatter_for(name)
             checked.add(name)
-        data = Path(stored).read_bytes() if datastore._checksum else None
-        infos.append(StoredFileInfo.for_ref(ref, stored, name, size, data=data))
+        if lean:
+            # The columns of `StoredFileInfo.for_ref` (whole dataset, no checksum).
+            rows.append((NO_COMPONENT, stored, name, ref.datasetType.storageClass, None, size, ""))
+        else:
+            data = Path(stored).read_bytes() if datastore._checksum else None
+            infos.append(StoredFileInfo.for_ref(ref, stored, name, size, data=data))
         refs.append(ref)
     recorded: list[DatasetRef] = []  # filled only once this call has recorded them
     transaction = datastore._transaction
     if transaction is not None:
         transaction.registerUndo("ingest", datastore._undo_put, recorded, [])
     datastore._crash_point("after_write")
-    datastore._record(refs, infos)
+    if lean:
+        assert isinstance(records, ByNameOpaqueTableStorage)
+        with records.database.transaction():  # the bridge's and the records' rows together
+            datastore.bridge.insert(refs)
+            records.insert_by_id([ref.id for ref in refs], _RECORD_COLUMNS, rows)
+    else:
+        datastore._record(refs, infos)
     recorded.extend(refs)
     datastore._crash_point("recorded")
+
+
+#: The records columns `_ingest_direct` writes besides ``dataset_id``.
+_RECORD_COLUMNS = (
+    "component",
+    "path",
+    "formatter",
+    "storage_class",
+    "checksum",
+    "file_size",
+    "member",
+)
 
 
 class _Resolver:

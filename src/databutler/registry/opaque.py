@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy
@@ -68,6 +69,29 @@ class ByNameOpaqueTableStorage(OpaqueTableStorage):
         # Sent with the transaction's next statement or its COMMIT where the database pipelines.
         self._db.insert_many(
             self.table, columns, ([row[c] for c in columns] for row in data), deferred=True
+        )
+
+    def insert_by_id(
+        self, ids: Sequence[uuid.UUID], columns: Sequence[str], values: Iterable[Sequence[Any]]
+    ) -> None:
+        """Insert rows of ``dataset_id`` (from ``ids``) and ``columns`` (from ``values``, in
+        the same order): `insert` for many rows of one shape, without a dictionary a row.
+
+        Raises
+        ------
+        ValueError
+            If a name in ``columns`` is not a column of the table.
+        ConflictError
+            If a row violates a constraint; nothing is inserted.
+        """
+        if not ids:
+            return
+        for name in ("dataset_id", *columns):
+            self._column(name)
+        db = self._db
+        rows = [(key, *row) for key, row in zip(db.encode_ids(ids), values, strict=True)]
+        db.insert_many(
+            self.table, ["dataset_id", *columns], rows, encoded=["dataset_id"], deferred=True
         )
 
     def ensure(
