@@ -128,9 +128,11 @@ class _Checker:
     # -- storage checks ------------------------------------------------------------
 
     def check_storage(self, checksums: bool) -> None:
-        rows = self.bridge.ordered_records(
-            self.records, "path", exclude_prefixes=_DIRECT_PREFIXES, columns=_CHECKED
-        )
+        rows: Iterator[tuple[dict[str, Any], bool]] = iter(())
+        if self._has_stored_records():
+            rows = self.bridge.ordered_records(
+                self.records, "path", exclude_prefixes=_DIRECT_PREFIXES, columns=_CHECKED
+            )
         listing = self.datastore.store.list_sizes()
         artifact = next(listing, None)
         for stored_path, group in groupby(rows, key=lambda pair: pair[0]["path"]):
@@ -150,6 +152,21 @@ class _Checker:
             self._unknown(artifact[0])
             artifact = next(listing, None)
         self._check_direct(checksums)
+
+    def _has_stored_records(self) -> bool:
+        """Whether any record names a file in the datastore's root (not ingested ``direct``):
+        one cheap look, so that a datastore of files left in place is not read twice."""
+        records = self.records
+        if not isinstance(records, ByNameOpaqueTableStorage):
+            return True  # the bridge's ordered query says it
+        db = records.database
+        p = db.PLACEHOLDER
+        sql = (
+            f"SELECT 1 FROM {db.quoted(records.table)} "
+            f"WHERE NOT (substr(path, 1, 1) = {p} OR substr(path, 1, 7) = {p}) LIMIT 1"
+        )
+        with db.query_raw(sql, ["/", "file://"]) as found:
+            return bool(found)
 
     def _unknown(self, path: str) -> None:
         if is_internal(path) or path in self.journaled:
