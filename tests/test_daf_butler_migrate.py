@@ -719,3 +719,24 @@ def test_verify_finds_a_changed_direct_file(
         ("stale_trash", forgotten),
     ]
     assert found.checked == len(THEIRS) - 1
+
+
+@pytest.mark.parametrize(
+    "where", ["", " WHERE rowid = (SELECT min(rowid) FROM dataset_tags_00000001)"]
+)
+def test_a_bad_data_id_value_is_refused(source: Path, tmp_path: Path, where: str) -> None:
+    """Each distinct value is checked: a detector that is no integer, in every row of a page
+    (checked a column at a time) or in one (the column mixes types: a row at a time)."""
+    from databutler import DataIdError
+
+    _sql(source, f"UPDATE dataset_tags_00000001 SET detector = 'x' || detector{where}")
+    root = tmp_path / "dest"
+    with pytest.raises(
+        DataIdError,
+        match=r"Data ID value 'x[0-9]+' \(str\) for 'detector' has the wrong type; expected int",
+    ):
+        Butler.migrate_from(source, root, skip_unknown_fields=True)
+    with Butler(str(root)) as butler:
+        assert [
+            ref for name in DATASET_TYPES for ref in butler.query_datasets(name, collections="*")
+        ] == []

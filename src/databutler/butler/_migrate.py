@@ -366,12 +366,17 @@ class _Migration:
         known = set() if self.fresh else self.registry.existing_dataset_ids(ids)
         files: dict[str, list[tuple[str, DatasetRef]]] = {}
         refs: list[DatasetRef] = []
+        plain = self._plain_types(registered, page)
+        from_required = DataCoordinate.from_required
         for dataset_id, (_, t, run, values, stored) in zip(ids, page, strict=True):
             if dataset_id in known:
                 continue
             dataset_type, group = registered[t.key]
             # A complete data ID, so that the writes below need not standardize it again.
-            data_id = self._data_id(group, t.dimensions, values)
+            if t.key in plain:  # every value of the page checked already, and kept as it is
+                data_id = from_required(group, values, check=False)
+            else:
+                data_id = self._data_id(group, t.dimensions, values)
             ref = DatasetRef(dataset_type, data_id, run=runs[run], id=dataset_id)
             if stored is None:
                 refs.append(ref)
@@ -426,6 +431,56 @@ class _Migration:
         self._tick()
         registry_only = len(refs) - sum(len(pairs) for pairs in files.values())
         return len(refs), len(known), registry_only
+
+    def _plain_types(
+        self,
+        registered: Mapping[int, tuple[DatasetType, DimensionGroup]],
+        page: list[DatasetRow],
+    ) -> set[int]:
+        """The dataset types of ``page`` whose data ID values are all valid as they are and
+        come in the order of their dimensions' required ones: each distinct value of each
+        column checked once here (`_data_id`'s checks, a column at a time), so that their
+        rows need no per-value work."""
+        by_type: dict[int, list[tuple[Any, ...]]] = {}
+        types = {}
+        for _, t, _, values, _ in page:
+            by_type.setdefault(t.key, []).append(values)
+            types[t.key] = t
+        plain = set()
+        for key, rows in by_type.items():
+            group = registered[key][1]
+            names = types[key].dimensions
+            if names != tuple(group.required):
+                continue  # another order: reordered a row at a time
+            if all(self._column_plain(name, rows, i) for i, name in enumerate(names)):
+                plain.add(key)
+        return plain
+
+    def _column_plain(self, name: str, rows: list[tuple[Any, ...]], index: int) -> bool:
+        """Whether every value of column ``index`` of ``rows`` is a valid ``name`` value as it
+        is (checked: each distinct value once); a value that is not raises, as in `_data_id`."""
+        column = [row[index] for row in rows]
+        classes = set(map(type, column))
+        if len(classes) != 1:
+            return False  # 1 and True, 1 and 1.0 would meet in one set: a row at a time
+        (cls,) = classes
+        cache = self._checked
+        if len(cache) > _CHECKED_VALUES:
+            cache.clear()  # memory stays bounded, whatever the number of exposures
+        dimension_key = self.butler.dimensions[name].key
+        for value in set(column):
+            key = (name, cls, value)
+            found = cache.get(key, _UNSEEN)
+            if found is _UNSEEN:
+                found = cache[key] = check_value(
+                    dimension_key.dtype,
+                    dimension_key.length,
+                    value,
+                    f"Data ID value {{value}} for {name!r}",
+                )
+            if found is not value and (type(found) is not cls or found != value):
+                return False  # stored converted: a row at a time
+        return True
 
     def _data_id(
         self, group: DimensionGroup, names: tuple[str, ...], values: tuple[Any, ...]
