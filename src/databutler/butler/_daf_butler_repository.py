@@ -148,6 +148,7 @@ class DafButlerRepository:
                 "transfer_from / 'databutler transfer-datasets'."
             )
         self.datastore_root, self.records_table = self._datastore()
+        self._root_text = os.fspath(self.datastore_root)  # `artifact` joins strings
         self.db = self._open_database()
         try:
             self.tables = self._tables()
@@ -635,4 +636,7 @@ class DafButlerRepository:
                 f"The daf_butler repository {self.root} records an artifact at {path}; only "
                 "local files are migrated. Copy it to the datastore first."
             )
-        return os.path.join(self.datastore_root, path)
+        root = self._root_text
+        if path and not path.startswith("/") and root and not root.endswith("/"):
+            return f"{root}/{path}"  # what os.path.join gives, without its checks
+        return os.path.join(root, path)

@@ -235,11 +235,20 @@ class _Resolver:
         if not given:
             raise InvalidPathError(f"A file to ingest must be a non-empty path, not {given!r}.")
         absolute = given if given.startswith("/") else os.path.join(self.cwd, given)
-        directory, name = os.path.split(absolute)
+        # os.path.split and os.path.join, without their work where the plain string
+        # operations give the same (a directory not ending in a slash, a name).
+        directory, _, name = absolute.rpartition("/")
+        if not directory or directory.endswith("/"):
+            directory, name = os.path.split(absolute)
         real_directory = self.directories.get(directory)
         if real_directory is None:
             real_directory = self._resolve(directory)
-        path = os.path.join(real_directory, name) if name else real_directory
+        if not name:
+            path = real_directory
+        elif real_directory.endswith("/"):
+            path = real_directory + name
+        else:
+            path = f"{real_directory}/{name}"
         status = _status(os.lstat, path)
         real = path
         if status is not None and stat.S_ISLNK(status.st_mode):
