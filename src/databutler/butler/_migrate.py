@@ -39,6 +39,7 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -374,7 +375,9 @@ class _Migration:
             dataset_type, group = registered[t.key]
             # A complete data ID, so that the writes below need not standardize it again.
             if t.key in plain:  # every value of the page checked already, and kept as it is
-                data_id = from_required(group, values, check=False)
+                order = plain[t.key]
+                ordered = values if order is None else order(values)
+                data_id = from_required(group, ordered, check=False)
             else:
                 data_id = self._data_id(group, t.dimensions, values)
             ref = DatasetRef(dataset_type, data_id, run=runs[run], id=dataset_id)
@@ -436,24 +439,28 @@ class _Migration:
         self,
         registered: Mapping[int, tuple[DatasetType, DimensionGroup]],
         page: list[DatasetRow],
-    ) -> set[int]:
-        """The dataset types of ``page`` whose data ID values are all valid as they are and
-        come in the order of their dimensions' required ones: each distinct value of each
-        column checked once here (`_data_id`'s checks, a column at a time), so that their
-        rows need no per-value work."""
+    ) -> dict[int, Callable[[tuple[Any, ...]], tuple[Any, ...]] | None]:
+        """The dataset types of ``page`` whose data ID values are all valid as they are, each
+        with what puts a row's values in the order of its dimensions' required ones (`None`:
+        in that order already). Each distinct value of each column is checked once here
+        (`_data_id`'s checks, a column at a time), so that their rows need no per-value
+        work."""
         by_type: dict[int, list[tuple[Any, ...]]] = {}
         types = {}
         for _, t, _, values, _ in page:
             by_type.setdefault(t.key, []).append(values)
             types[t.key] = t
-        plain = set()
+        plain: dict[int, Callable[[tuple[Any, ...]], tuple[Any, ...]] | None] = {}
         for key, rows in by_type.items():
-            group = registered[key][1]
+            required = tuple(registered[key][1].required)
             names = types[key].dimensions
-            if names != tuple(group.required):
-                continue  # another order: reordered a row at a time
+            if len(names) != len(required) or set(names) != set(required):
+                continue  # not the dimensions' required ones: `_data_id` says what is wrong
             if all(self._column_plain(name, rows, i) for i, name in enumerate(names)):
-                plain.add(key)
+                if names == required:
+                    plain[key] = None
+                else:  # two names or more: itemgetter gives a tuple
+                    plain[key] = itemgetter(*(names.index(n) for n in required))
         return plain
 
     def _column_plain(self, name: str, rows: list[tuple[Any, ...]], index: int) -> bool:
