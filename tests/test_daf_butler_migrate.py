@@ -693,7 +693,9 @@ def test_verify_finds_a_changed_direct_file(
     source: Path, target: dict[str, Any], page: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The final check really looks at each file left in place: one gone, one changed, one
-    gone from a dataset the datastore no longer holds (not reported), in pages of ``page``."""
+    gone from a dataset the datastore no longer holds (not reported), and a second record of
+    one dataset (another component) naming a file that is not there, in pages of ``page``
+    (3: that dataset's two records on both sides of a page's end)."""
     from databutler.datastores import _file_verify
 
     monkeypatch.setattr(_file_verify, "_DIRECT_PAGE", page)
@@ -706,19 +708,23 @@ def test_verify_finds_a_changed_direct_file(
             for ref in butler.query_datasets(name, collections="*")
         }
         uris = butler.get_uris(refs.values())
-        gone, changed, forgotten = sorted(refs)[:3]
+        gone, changed, forgotten, twice = sorted(refs)[:4]
         Path(uris[gone].removeprefix("file://")).unlink()
         with open(uris[changed].removeprefix("file://"), "ab") as file:
             file.write(b"\n# changed after the migration\n")
         butler.datastore.bridge.moveToTrash([refs[forgotten]], None)
         Path(uris[forgotten].removeprefix("file://")).unlink()
+        records = butler.datastore.records
+        (row,) = records.fetch(dataset_id=twice)
+        records.insert({**row, "component": "extra", "path": str(source / "no-such-file")})
         found = butler.verify()
     assert sorted((p.kind, p.dataset_id) for p in found.problems) == [
         ("missing_artifact", gone),
+        ("missing_artifact", twice),
         ("size_mismatch", changed),
         ("stale_trash", forgotten),
     ]
-    assert found.checked == len(THEIRS) - 1
+    assert found.checked == len(THEIRS)  # one not held, one dataset twice
 
 
 @pytest.mark.parametrize(

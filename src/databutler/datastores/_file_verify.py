@@ -2,7 +2,9 @@
 
 `FileDatastore.verify_storage` is `verify_storage` here. The datastore's
 tables are read by streaming, through the queries of its bridge
-(`~databutler.registry.interfaces.DatastoreRegistryBridge`), which owns them:
+(`~databutler.registry.interfaces.DatastoreRegistryBridge`), which owns them
+(the records of files ingested ``direct`` in a registry: in driver-level
+pages by primary key, one ``stat`` a file):
 datasets held without records (and records of datasets neither held nor
 trashed), the trash, and the records ordered by path, which a merge with the
 sorted storage listing turns into missing artifacts, unknown artifacts and
@@ -237,9 +239,9 @@ class _Checker:
         (the id decoded only when asked for: a problem).
 
         A registry's records and bridge tables are read in driver-level pages by
-        dataset id (the records' primary key; ``_DIRECT_PAGE`` rows a query, no
-        per-row SQLAlchemy work); other storage goes through the bridge's
-        `ordered_records`.
+        the records' primary key (dataset id, component; ``_DIRECT_PAGE`` rows a
+        query, no per-row SQLAlchemy work); other storage goes through the
+        bridge's `ordered_records`.
         """
         records, bridge = self.records, self.bridge
         if not (
@@ -257,28 +259,25 @@ class _Checker:
         p = db.PLACEHOLDER
         location = db.quoted(bridge._tables.dataset_location)  # the bridge's table, read only
         select = (
-            "SELECT r.dataset_id, r.path, r.file_size, r.checksum "
+            "SELECT r.dataset_id, r.component, r.path, r.file_size, r.checksum "
             f"FROM {db.quoted(records.table)} r "
             f"WHERE (substr(r.path, 1, 1) = {p} OR substr(r.path, 1, 7) = {p}) "
             f"AND EXISTS (SELECT 1 FROM {location} l "
             f"WHERE l.dataset_id = r.dataset_id AND l.datastore_name = {p})"
         )
         params: list[Any] = ["/", "file://", bridge.datastoreName]
-        last: Any = None
+        order = f"ORDER BY r.dataset_id, r.component LIMIT {_DIRECT_PAGE}"
+        after = f"AND (r.dataset_id > {p} OR (r.dataset_id = {p} AND r.component > {p}))"
+        sql, page_params = f"{select} {order}", params
         while True:
-            if last is None:
-                sql = f"{select} ORDER BY r.dataset_id LIMIT {_DIRECT_PAGE}"
-                page_params = params
-            else:
-                sql = f"{select} AND r.dataset_id > {p} ORDER BY r.dataset_id LIMIT {_DIRECT_PAGE}"
-                page_params = [*params, last]
             with db.query_raw(sql, page_params) as fetched:
                 page = list(fetched)
-            for key, path, file_size, checksum in page:
+            for key, _, path, file_size, checksum in page:
                 yield path, file_size, checksum, partial(_decoded, db, key)
             if len(page) < _DIRECT_PAGE:
                 return
-            last = page[-1][0]
+            last, component = page[-1][0], page[-1][1]  # keyset: the primary key
+            sql, page_params = f"{select} {after} {order}", [*params, last, last, component]
 
     # -- repairs ---------------------------------------------------------------
 
