@@ -648,9 +648,8 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             for row in rows:
                 yield make(row)
             return
-        # A session: streaming needs a transaction (a server-side cursor on PostgreSQL).
-        streamed = sql.execution_options(yield_per=_STREAM_BATCH)
-        with self._db.session(), self._db.query(streamed) as result:
+        # Streamed: a server-side cursor on PostgreSQL, in a transaction of its own.
+        with self._db.stream(sql, _STREAM_BATCH) as result:
             found: Any = result.mappings() if mappings else result
             for batch in found.partitions(_STREAM_BATCH):
                 for row in batch:

@@ -276,8 +276,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
 
     def _stream(self, sql: sqlalchemy.Select[Any]) -> Iterator[Any]:
         """Rows of ``sql``, fetched a page at a time (a server-side cursor on PostgreSQL)."""
-        streamed = sql.execution_options(stream_results=True, yield_per=_ROWS_PER_FETCH)
-        with self._db.session(), self._db.query(streamed) as result:
+        with self._db.stream(sql, _ROWS_PER_FETCH) as result:
             yield from result
 
     def held_without_records(self, records_table: OpaqueTableStorage) -> Iterator[uuid.UUID]:

@@ -255,6 +255,8 @@ class PostgresqlDatabase(Database):
 
     GUARDED_INSERTS = True
 
+    STREAM_ON_OWN_CONNECTION = True
+
     def insert_guarded(
         self,
         guard: tuple[sqlalchemy.Table, Mapping[str, Any]],

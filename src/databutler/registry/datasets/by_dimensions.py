@@ -1305,8 +1305,7 @@ def _batches(db: Database, sql: sqlalchemy.Select[Any], limit: int | None) -> It
             rows = result.fetchall()
         yield rows
         return
-    streamed = sql.execution_options(yield_per=_STREAM_BATCH)
-    with db.session(), db.query(streamed) as result:
+    with db.stream(sql, _STREAM_BATCH) as result:
         yield from result.partitions(_STREAM_BATCH)
 
 

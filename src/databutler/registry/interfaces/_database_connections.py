@@ -418,6 +418,41 @@ class DatabaseConnections(ABC):
                     result.close()
                 return
 
+    #: Whether a stream outside a transaction reads on a connection of its own
+    #: (PostgreSQL: its server-side cursor lives in a transaction, which a read or
+    #: write on the session connection while the caller iterates would end).
+    STREAM_ON_OWN_CONNECTION: bool = False
+
+    @contextmanager
+    def stream(
+        self, sql: sqlalchemy.sql.expression.Executable, rows_per_fetch: int
+    ) -> Iterator[sqlalchemy.CursorResult[*tuple[Any, ...]]]:
+        """A read whose rows are fetched ``rows_per_fetch`` at a time; valid inside the block.
+
+        Inside a transaction (or a `session`) it runs on that connection, and
+        sees its writes. Outside one the caller may read and write while it
+        iterates: where the backend needs it (`STREAM_ON_OWN_CONNECTION`) the
+        stream has a connection and a read transaction of its own, which
+        those reads and writes neither end nor wait for.
+        """
+        streamed = sql.execution_options(stream_results=True, yield_per=rows_per_fetch)
+        if self._connection is not None or not self.STREAM_ON_OWN_CONNECTION:
+            # In a transaction, or a session the caller pinned to read through one connection.
+            with self.session(), self.query(streamed) as result:
+                yield result
+            return
+        connection = self._engine.connect()
+        try:
+            self._begin_mode(connection, write=False)
+            with connection.begin():
+                result = connection.execute(streamed)
+                try:
+                    yield result
+                finally:
+                    result.close()
+        finally:
+            connection.close()
+
     def is_transient(self, error: BaseException) -> bool:
         """Whether ``error`` (or what caused it) means "repeat the transaction": it collided
         with another client's (deadlock, serialization failure) and was rolled back whole."""
