@@ -338,8 +338,15 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             for (name, run), group in by_key.items():
                 record = self._types.find(name)
                 datasetType = record.datasetType
+                dimensions = self._universe.group(datasetType.dimensions)
+                # A ref of this very type whose data ID is a coordinate of its dimensions
+                # (checked when it was made) is taken as it is; the others are standardized.
                 normalized = [
-                    DatasetRef(
+                    r
+                    if (r.datasetType is datasetType or r.datasetType == datasetType)
+                    and isinstance(r.dataId, DataCoordinate)
+                    and r.dataId.dimensions == dimensions
+                    else DatasetRef(
                         datasetType, self._standardize(datasetType, r.dataId), run=run, id=r.id
                     )
                     for r in group
