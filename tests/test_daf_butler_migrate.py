@@ -39,7 +39,7 @@ from databutler.butler._migrate import MigrationReport
 from databutler.cli import main
 from databutler.dimensions import DataCoordinate
 from databutler.registry.databases import database_class_for_uri
-from databutler.testing.butler import registry_arguments
+from databutler.testing.butler import file_datastore, registry_arguments
 from databutler.testing.database import postgresql_uri
 
 REPO = Path(__file__).parent / "fixtures" / "daf_butler" / "repo"
@@ -714,7 +714,7 @@ def test_verify_finds_a_changed_direct_file(
             file.write(b"\n# changed after the migration\n")
         butler.datastore.bridge.moveToTrash([refs[forgotten]], None)
         Path(uris[forgotten].removeprefix("file://")).unlink()
-        records = butler.datastore.records
+        records = file_datastore(butler).records
         (row,) = records.fetch(dataset_id=twice)
         records.insert({**row, "component": "extra", "path": str(source / "no-such-file")})
         found = butler.verify()
