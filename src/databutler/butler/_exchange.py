@@ -500,15 +500,7 @@ def _daf_butler_selection(
         return list(refs), []
     if collections is None:
         raise ArgumentConflictError("Export what? Pass refs=[...] or collections=[...].")
-    names: list[str] = []
-    pending = list(collections)
-    while pending:
-        name = pending.pop(0)
-        if name in names:
-            continue
-        names.append(name)
-        if registry.getCollectionType(name) is CollectionType.CHAINED:
-            pending.extend(registry.getCollectionChain(name))
+    names = _expand_chains(registry, collections)
     types = registry.queryDatasetTypes()
     chosen: dict[Any, DatasetRef] = {}
     certified: set[Any] = set()
