@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._collection_type import CollectionType
 from .._dataset_ref import DatasetId, DatasetRef
@@ -32,18 +32,49 @@ PRUNE_CHUNK = 5_000
 
 _LOG = logging.getLogger(__name__)
 
+Emptying = Callable[[], list[DatasetId]]
+"""A chunk's trash being emptied: called, it finishes and returns the emptied ids."""
 
-def _finish_quietly(emptying: Callable[[], list[DatasetId]]) -> None:
-    """Finish emptying a chunk's trash while another error is on its way (logged, not raised).
 
-    Its trash rows stay if this fails too: `Butler.empty_trash` clears them.
+class _EmptyingBehind:
+    """Empties the trash of chunks one chunk behind, as a pipeline.
+
+    `add` starts emptying a chunk (the datastore reads its trash and deletes
+    its artifacts in the background where it can), then finishes the chunk
+    before it (its rows go only after its artifacts): so one chunk's
+    artifacts are deleted while the caller trashes the next. Leaving the
+    block after an error finishes what was started (logged, not raised; its
+    trash rows stay if that fails too, for `Butler.empty_trash`).
     """
-    try:
-        emptying()
-    except Exception:
-        _LOG.exception(
-            "Could not finish emptying the trash of pruned datasets; Butler.empty_trash will."
-        )
+
+    def __init__(self, start: Callable[[list[Any]], Emptying], finish: Callable[[Emptying], int]):
+        self._start = start
+        self._finish = finish
+        self._pending: Emptying | None = None
+
+    def __enter__(self) -> _EmptyingBehind:
+        return self
+
+    def add(self, chunk: list[Any]) -> int:
+        """Start emptying ``chunk``, finish the one before; how many datasets that emptied."""
+        previous, self._pending = self._pending, self._start(chunk)
+        return 0 if previous is None else self._finish(previous)
+
+    def close(self) -> int:
+        """Finish the last chunk; how many datasets it emptied."""
+        previous, self._pending = self._pending, None
+        return 0 if previous is None else self._finish(previous)
+
+    def __exit__(self, *exc_info: object) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            pending()
+        except Exception:
+            _LOG.exception(
+                "Could not finish emptying the trash of pruned datasets; Butler.empty_trash will."
+            )
 
 
 @dataclass(frozen=True)
@@ -122,28 +153,17 @@ def prune(
                 registry.disassociate(tag, chunk)
         return removed
 
-    def finish(emptying: Callable[[], list[DatasetId]]) -> int:
+    def finish(emptying: Emptying) -> int:
         return len(set(retrying(db, emptying, "empty the trash of pruned datasets")))
 
-    # A pipeline: a chunk's artifacts are deleted (in the background, where the
-    # datastore can) while the next chunk is trashed; its rows go after that.
-    emptying: Callable[[], list[DatasetId]] | None = None
-    try:
+    with _EmptyingBehind(butler.datastore.start_empty_trash, finish) as behind:
         for start in range(0, len(refs), PRUNE_CHUNK):
             chunk = refs[start : start + PRUNE_CHUNK]
             purged += retrying(db, functools.partial(remove, chunk), "prune datasets")
             untagged += len(chunk) if tags else 0
             if unstore:
-                previous, emptying = emptying, None
-                if previous is not None:
-                    unstored += finish(previous)
-                emptying = butler.datastore.start_empty_trash(chunk)
-        if emptying is not None:
-            previous, emptying = emptying, None
-            unstored += finish(previous)
-    finally:
-        if emptying is not None:  # a later chunk failed: this one's artifacts are going anyway
-            _finish_quietly(emptying)
+                unstored += behind.add(chunk)
+        unstored += behind.close()
     return PruneResult(untagged, unstored, purged)
 
 
@@ -176,19 +196,8 @@ def remove_runs(butler: ButlerBase, names: Iterable[str], *, unlink_from_chains:
             # Trashes the run's datasets in every datastore holding them, then
             # deletes the datasets and the run.
             registry.removeCollection(run)
-    # Each chunk's trash is read (and its deletions started) while the one
-    # before is deleted; then that one's rows are purged.
-    emptying: Callable[[], list[DatasetId]] | None = None
-    try:
+    with _EmptyingBehind(butler.datastore.start_empty_trash, lambda e: len(e())) as behind:
         for start in range(0, len(ids), PRUNE_CHUNK):
-            chunk = [FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]]
-            previous, emptying = emptying, butler.datastore.start_empty_trash(chunk)
-            if previous is not None:
-                previous()
-        if emptying is not None:
-            previous, emptying = emptying, None
-            previous()
-    finally:
-        if emptying is not None:
-            _finish_quietly(emptying)
+            behind.add([FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]])
+        behind.close()
     return len(ids)
