@@ -32,7 +32,7 @@ from databutler import (
 from databutler.cli import main
 from databutler.dimensions import DataCoordinate
 from databutler.registry.dataset_types import MissingDatasetTypeError
-from databutler.testing.butler import registry_arguments
+from databutler.testing.exposures import filled_repository, insert_filters
 
 
 def utc(text: str) -> datetime.datetime:
@@ -47,13 +47,7 @@ INGESTED: dict[str, datetime.datetime] = {}
 
 
 def _fill(butler: Butler) -> None:
-    butler.insert_dimension_records("instrument", {"instrument": "HSC"})
-    butler.insert_dimension_records("band", {"band": "g"}, {"band": "r"})
-    butler.insert_dimension_records(
-        "physical_filter",
-        {"instrument": "HSC", "physical_filter": "HSC-G", "band": "g"},
-        {"instrument": "HSC", "physical_filter": "HSC-R", "band": "r"},
-    )
+    insert_filters(butler)
     butler.insert_dimension_records("day_obs", {"instrument": "HSC", "day_obs": 20240101})
     butler.insert_dimension_records(
         "detector", *({"instrument": "HSC", "detector": d} for d in range(4))
@@ -101,13 +95,8 @@ def _fill(butler: Butler) -> None:
 def repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The root of a filled repository, on SQLite or PostgreSQL (a fresh schema)."""
     root = tmp_path_factory.mktemp(f"more-{request.param}") / "repo"
-    with registry_arguments(request.param) as arguments:
-        butler = Butler.create(str(root), **arguments)
-        try:
-            _fill(butler)
-        finally:
-            butler.close()
-        yield str(root)
+    with filled_repository(request.param, root, _fill) as filled:
+        yield filled
 
 
 @pytest.fixture

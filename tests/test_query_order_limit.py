@@ -24,7 +24,8 @@ from databutler._exceptions import (
     InvalidArgumentError,
 )
 from databutler.cli import main
-from databutler.testing.butler import CHAINED, registry_arguments
+from databutler.testing.butler import CHAINED
+from databutler.testing.exposures import filled_repository, insert_filters
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -41,13 +42,7 @@ ALL_KEYS = [(e, d) for e in EXPOSURES for d in FULL_NAMES]
 
 
 def _fill(butler: Butler) -> None:
-    butler.insert_dimension_records("instrument", {"instrument": "HSC"})
-    butler.insert_dimension_records("band", {"band": "g"}, {"band": "r"})
-    butler.insert_dimension_records(
-        "physical_filter",
-        {"instrument": "HSC", "physical_filter": "HSC-G", "band": "g"},
-        {"instrument": "HSC", "physical_filter": "HSC-R", "band": "r"},
-    )
+    insert_filters(butler)
     butler.insert_dimension_records(
         "day_obs",
         {"instrument": "HSC", "day_obs": 20240101},
@@ -101,13 +96,8 @@ def _fill(butler: Butler) -> None:
 def repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The root of a filled repository, on SQLite or PostgreSQL (a fresh schema)."""
     root = tmp_path_factory.mktemp(f"order-{request.param}") / "repo"
-    with registry_arguments(request.param) as arguments:
-        butler = Butler.create(str(root), **arguments)
-        try:
-            _fill(butler)
-        finally:
-            butler.close()
-        yield str(root)
+    with filled_repository(request.param, root, _fill) as filled:
+        yield filled
 
 
 @pytest.fixture

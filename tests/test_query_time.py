@@ -33,6 +33,7 @@ from databutler import (
 )
 from databutler.dimensions import DimensionUniverse
 from databutler.testing.butler import registry_arguments
+from databutler.testing.exposures import insert_filters
 
 UNIVERSE = {
     "namespace": "query_time_test",
@@ -88,13 +89,7 @@ def butler(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Butler]:
 
 
 def _fill(butler: Butler) -> None:
-    butler.insert_dimension_records("instrument", {"instrument": "HSC"})
-    butler.insert_dimension_records("band", {"band": "g"}, {"band": "r"})
-    butler.insert_dimension_records(
-        "physical_filter",
-        {"instrument": "HSC", "physical_filter": "HSC-G", "band": "g"},
-        {"instrument": "HSC", "physical_filter": "HSC-R", "band": "r"},
-    )
+    insert_filters(butler)
     butler.insert_dimension_records(
         "detector",
         *({"instrument": "HSC", "detector": d, "full_name": f"ccd{d}"} for d in range(3)),
