@@ -193,6 +193,16 @@ def test_cli_wording_translates_keywords() -> None:
     assert cli_wording("limit must be 0 or more, got -1; pass None for every result.") == (
         "--limit must be 0 or more, got -1; leave out --limit for every result."
     )
+    assert cli_wording("SQLite databases have no namespaces (got namespace='foo'); use") == (
+        "SQLite databases have no namespaces (got --namespace 'foo'); use"
+    )
+    assert (
+        cli_wording(
+            "nothing to migrate. Open it with Butler(...), or copy datasets from it with "
+            "transfer_from / 'databutler transfer-datasets'."
+        )
+        == "nothing to migrate. Copy datasets from it with 'databutler transfer-datasets'."
+    )
 
 
 # -- internal errors ---------------------------------------------------------------------------

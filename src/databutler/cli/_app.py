@@ -70,6 +70,11 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bpass find_first=False\b", "leave out --find-first"),
         (r"^limit must be", "--limit must be"),
         (r"; pass None for every result", "; leave out --limit for every result"),
+        (r"\(got namespace=('[^']*')\)", r"(got --namespace \1)"),
+        (
+            r"Open it with Butler\(\.\.\.\), or copy datasets from it with transfer_from / ",
+            "Copy datasets from it with ",
+        ),
         (r"\btransfer=None\b", "--transfer none"),
         (r"\btransfer='(\w+)'", r"--transfer \1"),
     )
