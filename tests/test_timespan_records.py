@@ -18,7 +18,14 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from databutler import Butler, DataIdError, DimensionConfigError, ExportFormatError, Timespan
+from databutler import (
+    Butler,
+    DataIdError,
+    DimensionConfigError,
+    ExportFormatError,
+    InvalidArgumentError,
+    Timespan,
+)
 from databutler._timespan_ns import MAX_NS, MIN_NS, from_ns, to_ns
 from databutler.dimensions import DimensionUniverse, check_value
 from databutler.registry.dimension_records import DimensionRecordConflictError
@@ -157,6 +164,13 @@ def test_bad_timespans_are_refused_unchanged(butler: Butler, value: Any, says: s
     with pytest.raises(DataIdError, match=says) as caught:
         butler.insert_dimension_records("exposure", exposure(1, None) | {"timespan": value})
     assert "field 'timespan'" in str(caught.value)
+    assert list(butler.query_dimension_records("exposure")) == []
+
+
+def test_times_beyond_the_storable_range_are_refused(butler: Butler) -> None:
+    far = Timespan(datetime.datetime(9999, 12, 31, tzinfo=datetime.UTC), None)
+    with pytest.raises(InvalidArgumentError, match="outside the range a time range can store"):
+        butler.insert_dimension_records("exposure", exposure(1, far))
     assert list(butler.query_dimension_records("exposure")) == []
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 
+from ._exceptions import InvalidArgumentError
+
 __all__ = ["EPOCH", "MAX_NS", "MIN_NS", "from_ns", "to_ns"]
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -29,10 +31,21 @@ _MICROSECOND = datetime.timedelta(microseconds=1)
 
 
 def to_ns(when: datetime.datetime | None, *, unbounded: int) -> int:
-    """A time-zone-aware instant as integer nanoseconds since 1970 (``unbounded`` for `None`)."""
+    """A time-zone-aware instant as integer nanoseconds since 1970 (``unbounded`` for `None`).
+
+    Raises `~databutler.InvalidArgumentError` for an instant the scale cannot
+    hold (before 1823-11-12 or after 2116-02-20 UTC; use an unbounded side).
+    """
     if when is None:
         return unbounded
-    return (when - EPOCH) // _MICROSECOND * 1000
+    value = (when - EPOCH) // _MICROSECOND * 1000
+    if not MIN_NS < value < MAX_NS:
+        raise InvalidArgumentError(
+            f"The time {when.isoformat()} is outside the range a time range can store "
+            f"({from_ns(MIN_NS + 1000):%Y-%m-%d} to {from_ns(MAX_NS - 1000):%Y-%m-%d} UTC); "
+            "leave that side unbounded instead."
+        )
+    return value
 
 
 def from_ns(value: int) -> datetime.datetime | None:
