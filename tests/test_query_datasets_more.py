@@ -434,6 +434,9 @@ def test_cli_datasets_and_collections(repo: str) -> None:
     assert [r["detector"] for r in found] == [0, 1, 2]
     result = run_cli("query-data-ids", repo, "detector", "--datasets", "flat", code=1)
     assert result.stderr.startswith("Error: ") and "'flat'" in result.stderr
+    result = run_cli("query-data-ids", repo, "detector", "--datasets", "fl*", code=1)
+    assert "databutler query-dataset-types lists them" in result.stderr
+    assert "query_dataset_types()" not in result.stderr
     assert "Traceback" not in result.stderr
     result = run_cli("query-data-ids", repo, "detector", "-c", "r1", code=2)
     assert "pass both" in result.stderr

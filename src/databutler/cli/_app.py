@@ -66,6 +66,7 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\bskip_dimensions=True( \(--skip-dimensions\))?", "--skip-dimensions"),
         (r"\bskip_missing=True( \(databutler \w+ --skip-missing\))?", "--skip-missing"),
+        (r"\buniverse='(\w+)'( \(databutler \w+ --universe \1\))?", r"--universe \1"),
         (r"\bfind_first=True\b", "--find-first"),
         (r"\bpass find_first=False\b", "leave out --find-first"),
         (r"^limit must be", "--limit must be"),
@@ -77,6 +78,8 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\btransfer=None\b", "--transfer none"),
         (r"\btransfer='(\w+)'", r"--transfer \1"),
+        (r"\bquery_dataset_types\(\) lists them", "databutler query-dataset-types lists them"),
+        (r"^datasets: ", "--datasets: "),
     )
 )
 
