@@ -193,6 +193,9 @@ def test_cli_wording_translates_keywords() -> None:
     assert cli_wording("limit must be 0 or more, got -1; pass None for every result.") == (
         "--limit must be 0 or more, got -1; leave out --limit for every result."
     )
+    assert cli_wording("Pass universe='default' (databutler migrate --universe default) to") == (
+        "Pass --universe default to"
+    )
     assert cli_wording("SQLite databases have no namespaces (got namespace='foo'); use") == (
         "SQLite databases have no namespaces (got --namespace 'foo'); use"
     )

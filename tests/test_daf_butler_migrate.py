@@ -494,6 +494,7 @@ def test_cli(source: Path, tmp_path: Path) -> None:
     refused = runner.invoke(main, ["migrate", str(source), str(dest), "--universe", "default"])
     assert refused.exit_code == 1, refused.output
     assert "Traceback" not in refused.output and "--skip-unknown-fields" in refused.output
+    assert "skip_unknown_fields" not in refused.output
     assert not dest.exists()
     bad = runner.invoke(main, ["migrate", str(tmp_path / "nowhere"), str(dest)])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
@@ -506,6 +507,15 @@ def test_cli(source: Path, tmp_path: Path) -> None:
     assert f"Migrated {len(THEIRS)} dataset(s) of {len(THEIRS)}" in done.output
     assert "Verified: no problems" in done.output
     check(str(dest), inside=dest)
+
+
+def test_cli_refusal_names_the_option(source: Path, tmp_path: Path) -> None:
+    """An untranslatable source universe: the CLI names --universe, not universe='default'."""
+    edit_attribute(source, "config:dimensions.json", _with_storage(source, "detector", "my.S"))
+    refused = CliRunner().invoke(main, ["migrate", str(source), str(tmp_path / "dest")])
+    assert refused.exit_code == 1, refused.output
+    assert "Traceback" not in refused.output and "universe=" not in refused.output
+    assert "Pass --universe default to migrate" in refused.output
 
 
 # -- PostgreSQL sources -----------------------------------------------------------------------
