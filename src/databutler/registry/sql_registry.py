@@ -519,9 +519,12 @@ class SqlRegistry:
         coordinate = DataCoordinate.standardize(
             dataId, universe=self.dimensions, dimensions=dimensions, **kwargs
         )
-        (expanded,) = self.expand_data_ids([coordinate])
-        # As daf_butler's: the records come along (``data_id.records["exposure"]``).
-        return next(expand_in_bulk(self._managers.dimensions, [expanded]))
+        # As daf_butler's: the records come along (``data_id.records["exposure"]``),
+        # fetched once; a missing one is named by _require_records.
+        expanded = next(expand_in_bulk(self._managers.dimensions, [coordinate]))
+        if any(expanded.records[name] is None for name in expanded.mapping):
+            self._require_records([expanded])
+        return expanded
 
     def expand_data_ids(self, dataIds: Iterable[DataCoordinate]) -> list[DataCoordinate]:
         """Checked data IDs with their implied values filled in, in one query per batch.
