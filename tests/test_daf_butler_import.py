@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import sqlalchemy
 from click.testing import CliRunner
@@ -33,9 +32,9 @@ from databutler import (
 )
 from databutler.butler._daf_butler_export import tai_to_utc
 from databutler.cli import main
-from databutler.dimensions import DataCoordinate
 from databutler.registry.datasets.calibs import calibs_table_name, from_ns
 from databutler.testing.butler import file_datastore, registry_arguments
+from databutler.testing.daf_butler import check_dataset
 from databutler.testing.dimensions import universe_v1
 
 FIXTURES = Path(__file__).parent / "fixtures" / "daf_butler"
@@ -114,17 +113,6 @@ def certifications(butler: Butler, dataset_type: str) -> list[list[Any]]:
     )
 
 
-def plain(value: Any) -> Any:
-    """A read value in the form expected.json gives it."""
-    if isinstance(value, np.ndarray):
-        return {"array": value.tolist(), "dtype": str(value.dtype)}
-    if type(value).__module__.startswith("pyarrow"):
-        return {"table": {name: value.column(name).to_pylist() for name in value.column_names}}
-    if type(value).__module__.startswith("astropy"):  # ArrowAstropy read as its storage class
-        return {"table": {name: value[name].tolist() for name in value.colnames}}
-    return value
-
-
 def check_import(butler: Butler, ids: dict[str, str], *, run_docs: bool = True) -> None:
     """The repository holds exactly what daf_butler exported (``ids``: ours to theirs).
 
@@ -144,15 +132,7 @@ def check_import(butler: Butler, ids: dict[str, str], *, run_docs: bool = True) 
     assert sorted(found) == sorted(theirs)
     uris = butler.get_uris(list(found.values()))
     for their_id, ref in found.items():
-        expected = theirs[their_id]
-        assert ref.datasetType.name == expected["dataset_type"]
-        assert ref.datasetType.storageClass == expected["storage_class"]
-        assert ref.run == expected["run"]
-        assert isinstance(ref.dataId, DataCoordinate)
-        assert dict(ref.dataId.required.items()) == expected["data_id"]
-        path = Path(uris[ref.id].removeprefix("file://"))
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == expected["sha256"]
-        assert plain(butler.get(ref)) == expected["value"]
+        check_dataset(butler, ref, theirs[their_id], uris[ref.id])
     assert butler.get("counter", instrument="DummyCam", collections=collections) == 42
 
     kinds = {name: butler.registry.getCollectionType(name) for name in butler.query_collections()}
