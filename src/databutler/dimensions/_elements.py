@@ -100,7 +100,37 @@ class DimensionField:
 
 
 @dataclass(frozen=True, slots=True)
-class Dimension:
+class _Element:
+    """What a `Dimension` and a `DimensionCombination` share (documented on each)."""
+
+    name: str
+    required: tuple[str, ...]
+    direct_required: tuple[str, ...]
+    implied: tuple[str, ...]
+    metadata: tuple[DimensionField, ...]
+    doc: str = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def to_config(self) -> dict[str, Any]:
+        """This element's entry in the ``elements`` of a universe description.
+
+        Returns
+        -------
+        config : `dict` [`str`, `~typing.Any`]
+            ``requires``, ``implies``, ``metadata`` and ``doc``, in that order.
+        """
+        return {
+            "requires": list(self.direct_required),
+            "implies": list(self.implied),
+            "metadata": [field.to_config() for field in self.metadata],
+            "doc": self.doc,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension(_Element):
     """One dimension of a universe: how its values are keyed and what it depends on.
 
     Instances are made by `DimensionUniverse`; get them with ``universe[name]``.
@@ -130,16 +160,7 @@ class Dimension:
         What the dimension means.
     """
 
-    name: str
-    key: DimensionField
-    required: tuple[str, ...]
-    direct_required: tuple[str, ...]
-    implied: tuple[str, ...]
-    metadata: tuple[DimensionField, ...]
-    doc: str = ""
-
-    def __str__(self) -> str:
-        return self.name
+    key: DimensionField = dataclasses.field(kw_only=True)
 
     def to_config(self) -> dict[str, Any]:
         """This dimension's entry in a universe description.
@@ -150,17 +171,11 @@ class Dimension:
             ``key``, ``requires``, ``implies``, ``metadata`` and ``doc``, in
             that order.
         """
-        return {
-            "key": self.key.to_config(key=True),
-            "requires": list(self.direct_required),
-            "implies": list(self.implied),
-            "metadata": [field.to_config() for field in self.metadata],
-            "doc": self.doc,
-        }
+        return {"key": self.key.to_config(key=True), **_Element.to_config(self)}
 
 
 @dataclass(frozen=True, slots=True)
-class DimensionCombination:
+class DimensionCombination(_Element):
     """An element of a universe that has records but is not a dimension.
 
     Its records are identified by the values of the dimensions it requires,
@@ -185,28 +200,3 @@ class DimensionCombination:
     doc : `str`, optional
         What the element means.
     """
-
-    name: str
-    required: tuple[str, ...]
-    direct_required: tuple[str, ...]
-    implied: tuple[str, ...]
-    metadata: tuple[DimensionField, ...]
-    doc: str = ""
-
-    def __str__(self) -> str:
-        return self.name
-
-    def to_config(self) -> dict[str, Any]:
-        """This element's entry in the ``elements`` of a universe description.
-
-        Returns
-        -------
-        config : `dict` [`str`, `~typing.Any`]
-            ``requires``, ``implies``, ``metadata`` and ``doc``, in that order.
-        """
-        return {
-            "requires": list(self.direct_required),
-            "implies": list(self.implied),
-            "metadata": [field.to_config() for field in self.metadata],
-            "doc": self.doc,
-        }
