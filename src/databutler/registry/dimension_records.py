@@ -770,7 +770,9 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
                 )
             if field.dtype == "timespan":
                 begin, end = timespan_columns(column)
-                bounds = timespan_to_db(to_db(field, value, f"Selecting {layout.name} records"))
+                bounds = timespan_to_db(
+                    to_db(field, value, f"Selecting {layout.name} records: {name!r}")
+                )
                 for part, bound in zip((begin, end), bounds, strict=True):
                     filters.append(
                         table.columns[part].is_(None)
