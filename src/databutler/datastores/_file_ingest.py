@@ -257,12 +257,17 @@ class _Resolver:
         if status is None or not stat.S_ISREG(status.st_mode):
             raise FileNotFoundError(f"Cannot ingest {given}: no such file.")
         if self.inside(real):
-            raise UnsafePathError(
-                f"{given} is inside the root of datastore {self.datastore.name!r}; "
-                "transfer='direct' would make an artifact that deleting another dataset can "
-                "break. Ingest it in place (transfer=None) or use transfer='copy'."
-            )
+            raise _inside_root(given, self.datastore, "direct")
         return path, status.st_size
+
+
+def _inside_root(given: str, datastore: FileDatastoreLike, mode: str) -> UnsafePathError:
+    """The refusal of a file inside the datastore root for a mode that would link to it."""
+    return UnsafePathError(
+        f"{given} is inside the root of datastore {datastore.name!r}; transfer={mode!r} "
+        "would make an artifact that deleting another dataset can break. Ingest it in "
+        "place (transfer=None) or use transfer='copy'."
+    )
 
 
 #: How many resolved directories one ingest keeps.
@@ -422,11 +427,7 @@ def _place(
             "transfer='copy' (or 'direct' to leave the file where it is)."
         )
     if inside_real and mode in ("direct", "symlink", "relsymlink"):
-        raise UnsafePathError(
-            f"{given} is inside the root of datastore {datastore.name!r}; transfer={mode!r} "
-            "would make an artifact that deleting another dataset can break. Ingest it in "
-            "place (transfer=None) or use transfer='copy'."
-        )
+        raise _inside_root(given, datastore, mode)
     if mode == "direct":
         return path, mode, os.fspath(path)
     return path, mode, datastore._template(ref).format(ref) + path.suffix
