@@ -282,6 +282,12 @@ def test_group_unknown_name() -> None:
         UNIVERSE.group(["instrument", "ccd"])
     assert isinstance(info.value, KeyError)
     assert "valid dimensions are: instrument, band" in str(info.value)
+    with pytest.raises(UnknownDimensionError, match=r"\['ccd'\] is not a dimension"):
+        UNIVERSE.group(["instrument", ["ccd"]])  # type: ignore[list-item]
+
+
+def test_groups_are_kept_per_set_of_names() -> None:
+    assert UNIVERSE.group(iter(["visit", "instrument"])) is UNIVERSE.group(["instrument", "visit"])
 
 
 @given(st.lists(st.sampled_from(DEFAULT_ORDER), unique=True))

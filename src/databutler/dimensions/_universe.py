@@ -337,7 +337,11 @@ class DimensionUniverse(Immutable):
         UnknownDimensionError
             If a name is not a dimension of this universe (a `KeyError`).
         """
-        key = frozenset((names,) if isinstance(names, str) else names)
+        given = (names,) if isinstance(names, str) else tuple(names)
+        try:
+            key = frozenset(given)
+        except TypeError:  # an unhashable name: not a dimension, as DimensionGroup says
+            return DimensionGroup(self, given)
         found = self._groups.get(key)
         if found is None:
             # Groups are immutable, so one per set of names is built and kept
