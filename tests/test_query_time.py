@@ -284,6 +284,21 @@ def test_overlaps_errors(butler: Butler, where: str, says: str) -> None:
     assert says in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("where", "bind"),
+    [
+        ("exposure.timespan OVERLAPS T'1700-01-01'", None),
+        ("exposure.timespan OVERLAPS (T'2026-01-01', T'2200-01-01')", None),
+        ("exposure.timespan OVERLAPS (NULL, :old)", {"old": utc("1700-01-01T00:00:00")}),
+        ("exposure.timespan OVERLAPS :span", {"span": Timespan(utc("1700-01-01T00:00:00"), None)}),
+    ],
+)
+def test_overlaps_time_outside_the_stored_range(butler: Butler, where: str, bind: Any) -> None:
+    """A time the nanosecond scale cannot hold is an ExpressionError, not an OverflowError."""
+    with pytest.raises(ExpressionError, match="outside the range timespans are stored in"):
+        exposures(butler, where, bind=bind)
+
+
 def test_calibration_validity_in_where(butler: Butler) -> None:
     def query(where: str, **kwargs: Any) -> list[tuple[int, str]]:
         return versions(

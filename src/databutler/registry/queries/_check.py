@@ -659,12 +659,19 @@ class _Checker:
 
     def instant(self, node: Node, where: Node) -> int:
         """Nanoseconds of a time literal or datetime bind value."""
+        when = None
         if isinstance(node, TimeLiteral):
-            return ns_of(node.value)
-        if isinstance(node, BindParameter):
+            when = node.value
+        elif isinstance(node, BindParameter):
             bound = self.bind_scalar(node)
             if bound.kind == "datetime":
-                return ns_of(bound.value)
+                when = bound.value
+        if when is not None:
+            try:
+                return ns_of(when)
+            except ValueError as exc:
+                raise self.error(node, f"{exc.args[0]} (at column {node.position})") from None
+        if isinstance(node, BindParameter):
             described = self.describe(bound)
         elif isinstance(node, Identifier):
             described = self.describe(self.column(node))

@@ -25,21 +25,28 @@ import decimal
 import re
 
 from ..._leap_seconds import utc_from_tai
+from ..._timespan_ns import MAX_NS, MIN_NS, from_ns
 
 __all__ = ["MAX_NS", "MIN_NS", "ns_of", "parse_time"]
-
-MIN_NS = -(2**62)
-"""Nanoseconds stored for an unbounded begin (the calibration and record timespan scale)."""
-MAX_NS = 2**62
-"""Nanoseconds stored for an unbounded end."""
 
 
 def ns_of(when: datetime.datetime) -> int:
     """Integer nanoseconds since 1970 UTC of an instant (aware, or naive UTC), the scale
-    timespans are stored in (`databutler.registry.datasets.calibs.to_ns`)."""
+    timespans are stored in (`databutler._timespan_ns`).
+
+    Raises `ValueError` for an instant the scale cannot hold (the message says
+    which years it can).
+    """
     if when.tzinfo is not None:
         when = when.astimezone(datetime.UTC).replace(tzinfo=None)
-    return (when - _UNIX_EPOCH) // datetime.timedelta(microseconds=1) * 1000
+    value = (when - _UNIX_EPOCH) // datetime.timedelta(microseconds=1) * 1000
+    if not MIN_NS < value < MAX_NS:
+        raise ValueError(
+            f"the time {when.isoformat()} UTC is outside the range timespans are stored in "
+            f"({from_ns(MIN_NS + 1000):%Y-%m-%d} to {from_ns(MAX_NS - 1000):%Y-%m-%d} UTC); "
+            "leave that side of a timespan unbounded (NULL) instead"
+        )
+    return value
 
 
 _ISO = re.compile(

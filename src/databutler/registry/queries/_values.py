@@ -172,8 +172,11 @@ def scalar(value: object, what: str) -> tuple[str, Any] | str:
     if isinstance(value, uuid.UUID):
         return ("uuid", value)
     if isinstance(value, Timespan):
-        begin = MIN_NS if value.begin is None else ns_of(value.begin)
-        end = MAX_NS if value.end is None else ns_of(value.end)
+        try:
+            begin = MIN_NS if value.begin is None else ns_of(value.begin)
+            end = MAX_NS if value.end is None else ns_of(value.end)
+        except ValueError as exc:
+            return f"{what}: {exc.args[0]}"
         return ("timespan", (begin, end))
     if value is None:
         return f"{what} is None; test for NULL in the expression with 'x = NULL' instead"
