@@ -1234,8 +1234,9 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
     def refs_by_id(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DatasetRef]:
         """The datasets with these ids (full data ID, run, type); absent ids are left out.
 
-        Two queries per batch of ids: their types and runs, then their data
-        IDs from each type's tags table (the row tagging a dataset into its run).
+        Per batch of ids, one query for their types, then one per type found
+        for runs and data IDs from its tags table (the row tagging a dataset
+        into its run).
         """
         db, dataset = self._db, self._dataset
         types, run = self._types.table, self._collections.table
