@@ -9,8 +9,7 @@ import click
 
 from ._app import EXIT_PROBLEMS, main
 from ._output import interactive
-
-PROBLEM_COLUMNS = ("kind", "datastore", "dataset_id", "path", "detail")
+from ._verify import PROBLEM_COLUMNS
 
 
 @main.command()
