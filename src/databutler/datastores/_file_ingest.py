@@ -218,7 +218,7 @@ class _Resolver:
             real_parent = self.directories.get(parent)
             if real_parent is not None:
                 candidate = os.path.join(real_parent, name)
-                status = _status(os.lstat, candidate)
+                status = file_status(os.lstat, candidate)
                 if status is not None and stat.S_ISDIR(status.st_mode):
                     resolved = candidate  # a real directory, no link: nothing to follow
         if resolved is None:
@@ -249,11 +249,11 @@ class _Resolver:
             path = real_directory + name
         else:
             path = f"{real_directory}/{name}"
-        status = _status(os.lstat, path)
+        status = file_status(os.lstat, path)
         real = path
         if status is not None and stat.S_ISLNK(status.st_mode):
             real = os.path.realpath(path)  # the file itself is a link: where does it lead?
-            status = _status(os.stat, path)
+            status = file_status(os.stat, path)
         if status is None or not stat.S_ISREG(status.st_mode):
             raise FileNotFoundError(f"Cannot ingest {given}: no such file.")
         if self.inside(real):
@@ -277,7 +277,8 @@ _DIRECTORIES = 100_000
 _NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 
-def _status(call: Callable[[str], os.stat_result], path: str) -> os.stat_result | None:
+def file_status(call: Callable[[str], os.stat_result], path: str) -> os.stat_result | None:
+    """``call(path)`` (`os.stat` or `os.lstat`), or None where there is no such file."""
     try:
         return call(path)
     except OSError as exc:

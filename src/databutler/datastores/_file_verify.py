@@ -18,7 +18,6 @@ journal names is never an unknown artifact, and never deleted.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
@@ -35,6 +34,7 @@ from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridge
 from ..registry.interfaces import Database, FakeDatasetRef
 from ..registry.opaque import ByNameOpaqueTableStorage
 from ._file_common import FileDatastoreLike
+from ._file_ingest import file_status
 from ._file_journal import is_internal, journaled_paths, pending_moves, recover
 from ._maintenance import StorageCheck, StorageProblem
 from .resources import LocalStore
@@ -85,10 +85,6 @@ def verify_storage(
         for kind, n in checker.repair(check.problems[start:], delete_unknown).items():
             check.repaired[kind] = check.repaired.get(kind, 0) + n
     return check
-
-
-#: What `os.stat` fails with for a path that is no file (as `pathlib.Path.is_file` says).
-_NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 
 class _Checker:
@@ -213,12 +209,8 @@ class _Checker:
         for path, file_size, checksum, dataset_id in self._direct_rows():
             local = path.removeprefix("file://")
             self.check.checked += 1
-            try:  # one stat per file (strings, not Path objects: there can be millions)
-                status = os.stat(local)
-            except OSError as exc:
-                if exc.errno not in _NO_FILE:
-                    raise
-                status = None
+            # One stat per file (strings, not Path objects: there can be millions).
+            status = file_status(os.stat, local)
             if status is None or not stat.S_ISREG(status.st_mode):
                 self.add("missing_artifact", dataset_id(), path, "directly ingested file is gone")
             elif file_size is not None and status.st_size != file_size:
