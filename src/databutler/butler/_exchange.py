@@ -298,10 +298,12 @@ def _carry_structure(target: SqlRegistry, source: SqlRegistry, refs: list[Datase
     for collection, members in tagged.items():
         target.registerCollection(collection, CollectionType.TAGGED)
         target.associate(collection, members)
+    present: dict[str, set[tuple[Any, Timespan]]] = {}  # each collection's, read once
     for (collection, timespan), members in certified.items():
-        target.registerCollection(collection, CollectionType.CALIBRATION)
-        present = {i for i, span in target.query_certifications(collection) if span == timespan}
-        fresh = [ref for ref in members if ref.id not in present]
+        if collection not in present:
+            target.registerCollection(collection, CollectionType.CALIBRATION)
+            present[collection] = set(target.query_certifications(collection))
+        fresh = [ref for ref in members if (ref.id, timespan) not in present[collection]]
         if fresh:
             target.certify(collection, fresh, timespan)
     # Chains holding a collection this transfer filled, directly or through another chain.
