@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import functools
 import inspect
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -236,7 +235,6 @@ class SqlRegistry:
         self._managers = managers
         self._datasets: RegistryDatasets = datasets
         self._bridges: DatastoreRegistryBridgeManager = bridges
-        self._expansion = threading.local()
 
     @classmethod
     def create(
@@ -469,12 +467,9 @@ class SqlRegistry:
     ) -> Iterator[DataCoordinate]:
         """Data IDs with their implied values (and, ``with_records``, their records),
         a batch at a time."""
-        # Their own connection: a query on the stream's would end the transaction that
-        # holds its server-side cursor (PostgreSQL).
-        manager = getattr(self._expansion, "manager", None)
-        if manager is None:
-            manager = self._managers.dimensions.clone(self.db.clone())
-            self._expansion.manager = manager
+        # The stream being expanded has a connection of its own (`Database.stream`), so
+        # these reads cannot end the transaction that holds its server-side cursor.
+        manager = self._managers.dimensions
         if with_records:
             return expand_in_bulk(manager, data_ids)
         return full_in_bulk(manager, data_ids)
