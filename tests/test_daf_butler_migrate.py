@@ -467,6 +467,29 @@ def test_missing_artifact_is_named(source: Path, tmp_path: Path) -> None:
         Butler.migrate_from(source, tmp_path / "dest", skip_unknown_fields=True)
 
 
+def test_a_damaged_dataset_id_is_named(source: Path, tmp_path: Path) -> None:
+    # One id that is not 32 hexadecimal digits (daf_butler's CHAR(32) on SQLite).
+    _sql(
+        source,
+        "UPDATE dataset SET id = 'zz' || substr(id, 3) WHERE id = (SELECT max(id) FROM dataset)",
+    )
+    with pytest.raises(RepositoryError, match=r"'zz[0-9a-f]{30}' is not a dataset id .*damaged"):
+        Butler.migrate_from(source, tmp_path / "dest", skip_unknown_fields=True)
+
+
+def test_a_new_destination_is_laid_out_for_bulk_loading(source: Path, tmp_path: Path) -> None:
+    # A migration fills its new registry in large transactions: 4 KiB pages, not the
+    # 1 KiB pages a repository made for one put at a time gets.
+    Butler.migrate_from(source, tmp_path / "dest", skip_unknown_fields=True)
+    Butler.create(tmp_path / "plain").close()
+    sizes = {}
+    for name in ("dest", "plain"):
+        with sqlite3.connect(tmp_path / name / "registry.sqlite3") as db:
+            (sizes[name],) = db.execute("PRAGMA page_size").fetchone()
+        db.close()
+    assert sizes == {"dest": 4096, "plain": 1024}
+
+
 def test_cli(source: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     dest = tmp_path / "dest"

@@ -153,6 +153,21 @@ class DatasetRef:
                 "convert it with uuid.UUID(...)."
             )
 
+    @classmethod
+    def _from_checked(
+        cls, datasetType: DatasetType, dataId: DataCoordinate, run: str, id: DatasetId
+    ) -> DatasetRef:
+        """A ref of parts its caller made checked (a `DatasetType`, a `DataCoordinate`, a
+        `uuid.UUID`): bulk paths that build thousands skip the constructor's checks."""
+        self = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(self, "datasetType", datasetType)
+        setattr_(self, "dataId", dataId)
+        setattr_(self, "run", run)
+        setattr_(self, "id", id)
+        setattr_(self, "_data_id_key", dataId)  # a DataCoordinate is hashable as it is
+        return self
+
     def override_storage_class(self, storage_class: str | StorageClass) -> DatasetRef:
         """This dataset, to be read as another storage class.
 

@@ -32,6 +32,7 @@ from ..datastores import Datastore, datastore_from_config
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.collections import validate_collection_name
+from ..registry.interfaces import Database
 from ._arguments import (
     require_bool,
     require_collections,
@@ -304,13 +305,15 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
             except RepositoryNotFoundError:
                 return None
 
+        def create_destination(dimensions: DimensionUniverse) -> Butler:
+            with Database.created_for_bulk_loading():  # filled in large transactions
+                return Butler.create(root, db=db, namespace=namespace, universe=dimensions)
+
         return migrate(
             source,
             root,
             open_destination=open_destination,
-            create_destination=lambda dimensions: Butler.create(
-                root, db=db, namespace=namespace, universe=dimensions
-            ),
+            create_destination=create_destination,
             transfer=transfer,
             universe=universe,
             batch_size=batch_size,

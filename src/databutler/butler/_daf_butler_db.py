@@ -211,7 +211,27 @@ class PostgreSQLSource(SourceDatabase):
 
 def as_uuid(value: Any) -> uuid.UUID:
     """A dataset id as daf_butler stores it (32 hex digits on SQLite, ``uuid`` on PostgreSQL)."""
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        if value.__class__ is str and len(value) == 32 and value.isalnum():
+            # What uuid.UUID(value) does for 32 hex digits (refusing what it refuses), without
+            # its parsing of the other spellings: this runs once a dataset.
+            made = _new(uuid.UUID)
+            _set(made, "int", int(value, 16))
+            _set(made, "is_safe", uuid.SafeUUID.unknown)
+            return made
+        return uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        raise RepositoryError(
+            f"{value!r} is not a dataset id as daf_butler stores one (32 hexadecimal digits, "
+            "or a uuid); the daf_butler registry is damaged. Repair it, or remove that dataset "
+            "in daf_butler, and migrate again."
+        ) from None
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def range_bounds(value: Any, where: str) -> tuple[int, int] | None:

@@ -52,6 +52,7 @@ from .._exceptions import (
     InvalidArgumentError,
     RepositoryError,
 )
+from .._gc import collection_paused
 from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse, check_value
 from ._butler_write import ButlerWrites
 from ._daf_butler_db import as_uuid
@@ -310,8 +311,13 @@ class _Migration:
             for t in plan.types
         }
         by_key = {t.key: t for t in plan.types}
-        for page in source.datasets(by_key, self.batch_size):
-            m, a, r = self._page(registered, page, names, skip_missing, missing)
+        pages = source.datasets(by_key, self.batch_size)
+        while True:
+            with collection_paused():  # a page's objects go by reference counting
+                page = next(pages, None)
+                if page is None:
+                    break
+                m, a, r = self._page(registered, page, names, skip_missing, missing)
             migrated, already, registry_only = migrated + m, already + a, registry_only + r
         for t in plan.types:
             for key, name, kind, _ in plan.collections:
@@ -322,13 +328,14 @@ class _Migration:
                 self._certify(t.calibs, names)
         for chain, children in plan.chains.items():
             self.registry.setCollectionChain(chain, children)
-        report = verify_datastore(
-            self.registry.db,
-            self.butler.datastore,
-            repair=False,
-            delete_unknown=False,
-            checksums=False,
-        )
+        with collection_paused():
+            report = verify_datastore(
+                self.registry.db,
+                self.butler.datastore,
+                repair=False,
+                delete_unknown=False,
+                checksums=False,
+            )
         return MigrationReport(
             source=str(source.root),
             destination=self.butler.root,
@@ -369,6 +376,7 @@ class _Migration:
         refs: list[DatasetRef] = []
         plain = self._plain_types(registered, page)
         from_required = DataCoordinate.from_required
+        make_ref = DatasetRef._from_checked  # each part checked here
         for dataset_id, (_, t, run, values, stored) in zip(ids, page, strict=True):
             if dataset_id in known:
                 continue
@@ -380,7 +388,7 @@ class _Migration:
                 data_id = from_required(group, ordered, check=False)
             else:
                 data_id = self._data_id(group, t.dimensions, values)
-            ref = DatasetRef(dataset_type, data_id, run=runs[run], id=dataset_id)
+            ref = make_ref(dataset_type, data_id, runs[run], dataset_id)
             if stored is None:
                 refs.append(ref)
                 continue

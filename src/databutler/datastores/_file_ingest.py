@@ -317,7 +317,8 @@ def _local_source(
     if not isinstance(given, str):
         raise TypeError(f"A file to ingest is a path or a URI string, not {given!r}.")
     try:
-        os.fsencode(given)  # names the file system cannot hold fail here, not deep inside
+        if not given.isascii():  # ASCII always encodes
+            os.fsencode(given)  # names the file system cannot hold fail here, not deep inside
     except UnicodeEncodeError:
         raise InvalidPathError(
             f"File name {given!r} is not valid text (a lone surrogate); rename the file."

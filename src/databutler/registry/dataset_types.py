@@ -17,7 +17,7 @@ import sqlalchemy
 
 from .. import ddl
 from .._dataset_type import DatasetType, validate_dataset_type_name
-from .._exceptions import ConflictError, DatabutlerError
+from .._exceptions import ArgumentTypeError, ConflictError, DatabutlerError, InvalidNameError
 from ..dimensions import DimensionUniverse
 from ..storage_classes import StorageClassRegistry
 from ._committed_cache import CommittedCache
@@ -173,15 +173,19 @@ class DatasetTypeManager(VersionedExtension):
             either storage class.
         UnknownDimensionError
             If a dimension is not in the universe.
-        ValueError
-            For a component dataset type.
+        InvalidNameError
+            For a component dataset type (a `ValueError`).
         """
         if not isinstance(datasetType, DatasetType):
-            raise TypeError(f"Expected a DatasetType, got {datasetType!r}.")
+            raise ArgumentTypeError(
+                f"Expected a DatasetType, got {datasetType!r}; make one with "
+                "DatasetType(name, dimensions, storage_class)."
+            )
         if datasetType.isComponent():
-            raise ValueError(
-                f"Dataset type {datasetType.name!r} is a component; register its parent "
-                f"{datasetType.nameAndComponent()[0]!r} instead."
+            raise InvalidNameError(
+                f"Dataset type {datasetType.name!r} is a component (a '.' in its name); "
+                f"register its parent {datasetType.nameAndComponent()[0]!r} instead, or a "
+                "name without '.'."
             )
         wanted = self._normalize(datasetType)
         row = {

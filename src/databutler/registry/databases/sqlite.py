@@ -26,6 +26,9 @@ BUSY_TIMEOUT_MS = 300_000
 #: Page size of new database files, in bytes.
 PAGE_SIZE = 1024
 
+#: Page size of new database files made for bulk loading (`Database.created_for_bulk_loading`).
+BULK_PAGE_SIZE = 4096
+
 #: Page cache per connection, in KiB (SQLite's default is 2 MiB).
 CACHE_KIB = 65_536
 
@@ -132,6 +135,8 @@ class SqliteDatabase(Database):
             # connection per thread, which would make clones share transactions).
             engine = sqlalchemy.create_engine("sqlite://", creator=connect, poolclass=QueuePool)
 
+        bulk = Database.bulk_loaded_layout()  # for the file this engine may create
+
         @sqlalchemy.event.listens_for(engine, "connect")
         def _configure(dbapi_connection: sqlite3.Connection, record: Any) -> None:
             # We issue BEGIN ourselves (below); the driver's implicit BEGIN would
@@ -140,8 +145,11 @@ class SqliteDatabase(Database):
             cursor = dbapi_connection.cursor()
             # Small pages for a new file (no effect on an existing one): a put
             # touches ~8 B-tree pages, and every commit appends each to the WAL,
-            # so 1 KiB pages write a third of the bytes 4 KiB pages do.
-            cursor.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+            # so 1 KiB pages write a third of the bytes 4 KiB pages do. A file
+            # made to be bulk-loaded gets 4 KiB pages: its commits write tens of
+            # thousands of pages, a WAL frame each, and deeper B-trees with 1 KiB.
+            size = BULK_PAGE_SIZE if bulk else PAGE_SIZE
+            cursor.execute(f"PRAGMA page_size = {size}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if writeable and not in_memory:

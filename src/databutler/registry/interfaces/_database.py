@@ -23,6 +23,7 @@ import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 import sqlalchemy
@@ -86,6 +87,10 @@ class StaticTablesContext:
         self._initializers.append(initializer)
 
 
+#: Whether databases created now are for bulk loading (`Database.created_for_bulk_loading`).
+_BULK_LOADED: ContextVar[bool] = ContextVar("databutler_bulk_loaded", default=False)
+
+
 class Database(DatabaseSchema, DatabaseDriverStatements):
     """One database engine and namespace, with transactions, sessions and bulk writes.
 
@@ -131,6 +136,28 @@ class Database(DatabaseSchema, DatabaseDriverStatements):
 
     # ------------------------------------------------------------------
     # Construction
+
+    @staticmethod
+    @contextmanager
+    def created_for_bulk_loading() -> Iterator[None]:
+        """Lay out the databases created in the body for loading in large transactions.
+
+        For a repository that is filled in bulk as it is made (a migration):
+        on SQLite its file gets 4 KiB pages rather than the 1 KiB pages that
+        suit one small put a transaction (a page is written to the log whole
+        at every commit, so large transactions want fewer, larger pages).
+        Databases that exist already are not changed.
+        """
+        token = _BULK_LOADED.set(True)
+        try:
+            yield
+        finally:
+            _BULK_LOADED.reset(token)
+
+    @staticmethod
+    def bulk_loaded_layout() -> bool:
+        """Whether a database created now is for bulk loading (`created_for_bulk_loading`)."""
+        return _BULK_LOADED.get()
 
     @classmethod
     @abstractmethod

@@ -126,6 +126,7 @@ class DatabaseDriverStatements(DatabaseRows):
             sql = f"INSERT INTO {self.quoted(table)} ({names}) VALUES ({marks})"
             prepared = self._insert_many_cache.setdefault(key, (found, sql))
         processors, sql = prepared
+        converted: list[Sequence[Any]]
         if processors:
             converted = []
             for row in rows:
@@ -133,6 +134,8 @@ class DatabaseDriverStatements(DatabaseRows):
                 for i, process in processors:
                     values[i] = process(values[i])
                 converted.append(tuple(values))
+        elif isinstance(rows, list) and not deferred:
+            converted = rows  # run now: the driver takes any sequence a row, no copy needed
         else:
             converted = [tuple(row) for row in rows]
         if not converted:
@@ -213,7 +216,9 @@ class DatabaseDriverStatements(DatabaseRows):
         tuples, one per execution. Joins the enclosing transaction, like
         every other write.
         """
-        args: Any = list(params) if many else tuple(params)
+        args: Any = (
+            (params if isinstance(params, list) else list(params)) if many else tuple(params)
+        )
         with self._writing(what) as connection:
             result = connection.exec_driver_sql(
                 sql, args, execution_options={"preserve_rowcount": True}
