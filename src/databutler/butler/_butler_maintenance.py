@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
+from .._gc import collection_paused
 from ..datastores import EmptyTrashResult
 from . import _delete
 from ._arguments import require_bool, require_refs, require_str, require_strs, require_timestamp
@@ -149,13 +150,14 @@ class ButlerMaintenance(ButlerBase):
         require_bool(dry_run, "dry_run")
         if not dry_run:
             self._require_writeable("empty the trash")
-        emptied = len(
-            retrying(
-                self.registry.db,
-                lambda: self.datastore.empty_trash(dry_run=dry_run),
-                "empty the trash",
+        with collection_paused():  # the trash's rows and paths go by reference counting
+            emptied = len(
+                retrying(
+                    self.registry.db,
+                    lambda: self.datastore.empty_trash(dry_run=dry_run),
+                    "empty the trash",
+                )
             )
-        )
         failures = [
             failure
             for leaf in self.datastore.leaves

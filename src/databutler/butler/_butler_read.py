@@ -19,6 +19,7 @@ from .._collection_type import Timespan
 from .._dataset_ref import DatasetId, DatasetRef
 from .._dataset_type import DatasetType, StorageClass
 from .._exceptions import InvalidArgumentError
+from .._gc import collection_paused
 from ._arguments import (
     require_bool,
     require_collections,
@@ -180,7 +181,9 @@ class ButlerReads(ButlerBase):
         DatasetNotStoredError
             If a dataset is not held by the datastore; nothing is returned.
         """
-        return self.datastore.get_many(require_refs(refs))
+        refs = require_refs(refs)
+        with collection_paused():  # the rows and paths of a batch go by reference counting
+            return self.datastore.get_many(refs)
 
     def exists(
         self,

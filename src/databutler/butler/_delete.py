@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .._collection_type import CollectionType
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ArgumentConflictError, CollectionError
+from .._gc import collection_paused
 from ..registry.interfaces import FakeDatasetRef
 from ._retry import retrying
 
@@ -156,7 +157,8 @@ def prune(
     def finish(emptying: Emptying) -> int:
         return len(set(retrying(db, emptying, "empty the trash of pruned datasets")))
 
-    with _EmptyingBehind(butler.datastore.start_empty_trash, finish) as behind:
+    # What the chunks make goes by reference counting; the refs are held by the caller.
+    with collection_paused(), _EmptyingBehind(butler.datastore.start_empty_trash, finish) as behind:
         for start in range(0, len(refs), PRUNE_CHUNK):
             chunk = refs[start : start + PRUNE_CHUNK]
             purged += retrying(db, functools.partial(remove, chunk), "prune datasets")
@@ -196,7 +198,8 @@ def remove_runs(butler: ButlerBase, names: Iterable[str], *, unlink_from_chains:
             # Trashes the run's datasets in every datastore holding them, then
             # deletes the datasets and the run.
             registry.removeCollection(run)
-    with _EmptyingBehind(butler.datastore.start_empty_trash, lambda e: len(e())) as behind:
+    emptying = _EmptyingBehind(butler.datastore.start_empty_trash, lambda e: len(e()))
+    with collection_paused(), emptying as behind:  # only the ids are held
         for start in range(0, len(ids), PRUNE_CHUNK):
             behind.add([FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]])
         behind.close()

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._gc import collection_paused
 from ..datastores import PROBLEM_KINDS, Datastore, StorageCheck
 from ..registry.interfaces import Database
 
@@ -117,9 +118,13 @@ def verify_datastore(
     """
     report = VerifyReport()
     for leaf in datastore.leaves:
-        check = leaf.verify_storage(
-            repair=repair, delete_unknown=delete_unknown, checksums=checksums, reading=db.session
-        )
+        with collection_paused():  # rows streamed, each freed by reference counting
+            check = leaf.verify_storage(
+                repair=repair,
+                delete_unknown=delete_unknown,
+                checksums=checksums,
+                reading=db.session,
+            )
         _add(report, check)
     return report
 
