@@ -66,7 +66,8 @@ def remove_dataset_type(repo: str, name: str, dry_run: bool, yes: bool) -> None:
     "--element",
     "-e",
     metavar="DIMENSION",
-    help="The dimension of the records (CSV, or a YAML list).",
+    help="The dimension (or other element, e.g. visit_definition) of the records (CSV, or a "
+    "YAML list).",
 )
 @click.option("--skip-existing", is_flag=True, help="Skip records identical to stored ones.")
 def insert_dimension_records(
@@ -81,8 +82,12 @@ def insert_dimension_records(
           name to a list of records, inserted in file order.
     CSV:  a header naming the fields, then one record per row (with --element).
 
-    Text values are typed by the dimension's fields (integer keys, floats,
-    true/false, ISO dates).
+    Text values are typed by the element's fields (integer keys, floats,
+    true/false, ISO dates). A timespan field is {begin, end} with ISO
+    date-times or null for unbounded (in CSV, that mapping as JSON text);
+    region and bytes fields are hexadecimal text. Elements that are not
+    dimensions (visit_definition, visit_system_membership, ...) take
+    records the same way.
     """
     groups = read_records(file, element)
     with open_butler(repo, writeable=True) as butler:
