@@ -58,6 +58,24 @@ class TestLocalStore(ResourceStoreTests):
             store.ingest(other, "in/raw.fits", "copy")
         assert store.read("in/raw.fits") == b"raw"
 
+    def test_copy_refuses_any_existing_target_and_leaves_nothing(
+        self, store: LocalStore, tmp_path: Path
+    ) -> None:
+        source = tmp_path / "raw.fits"
+        source.write_bytes(b"raw")
+        via = tmp_path / "via.fits"
+        via.symlink_to(source)
+        store.ingest(via, "deep/new/dir/raw.fits", "copy")  # directories made, link followed
+        target = store.local_path("deep/new/dir/raw.fits")
+        assert target.read_bytes() == b"raw" and not target.is_symlink()
+        dangling = store.local_path("deep/new/dir/gone.fits")
+        dangling.symlink_to(tmp_path / "nothing")
+        with pytest.raises(FileExistsError, match="exists already"):
+            store.ingest(source, "deep/new/dir/gone.fits", "copy")
+        assert dangling.is_symlink() and not dangling.exists()  # untouched
+        left = sorted(p.name for p in target.parent.iterdir())
+        assert left == ["gone.fits", "raw.fits"]  # no temporary file left behind
+
     def test_ingest_errors(self, store: LocalStore, tmp_path: Path) -> None:
         with pytest.raises(FileNotFoundError):
             store.ingest(tmp_path / "missing.fits", "x", "copy")

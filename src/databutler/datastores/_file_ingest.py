@@ -70,9 +70,14 @@ def _ingest(
         _ingest_direct(datastore, items, formatter)
         return
     plans = []
+    resolver = _Resolver(datastore)  # the root and each directory resolved once for the call
     for n, (source, ref) in enumerate(items):
         path, mode, stored = _place(
-            datastore, _local_source(datastore, source, transfer, downloads / str(n)), ref, transfer
+            datastore,
+            _local_source(datastore, source, transfer, downloads / str(n)),
+            ref,
+            transfer,
+            resolver,
         )
         name = formatter or datastore._configured_formatter(ref) or formatter_by_suffix(path.suffix)
         formatter_for(name)
@@ -391,6 +396,7 @@ def _place(
     source: str | os.PathLike[str],
     ref: DatasetRef,
     transfer: str | None,
+    resolver: _Resolver,
 ) -> tuple[Path, str | None, str]:
     """The checked source file, the transfer mode used for it and the path to record.
 
@@ -398,31 +404,42 @@ def _place(
     resolved, so that what is recorded is the real file inside the root,
     named by its normalised relative path; one that resolves outside the
     root or reaches its file through a symbolic link is refused, because
-    purging the dataset would delete the file the link leads to.
+    purging the dataset would delete the file the link leads to. Paths are
+    strings until the end (``resolver`` resolves the root and each directory
+    once a call; the file itself only when it is a symbolic link).
     """
     given = os.fspath(source)
     if not isinstance(given, str) or not given:
         raise InvalidPathError(f"A file to ingest must be a non-empty path, not {source!r}.")
-    absolute = os.path.join(os.getcwd(), given)
-    lexical = Path(os.path.normpath(absolute))  # ".." collapsed by name only
+    absolute = os.path.join(resolver.cwd, given)
     # As the kernel sees it: every directory resolved (".." after a link included),
     # the file's own name kept.
-    path = Path(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
-    if not path.is_file():
+    directory, name = os.path.split(absolute)
+    real_directory = resolver.directories.get(directory)
+    if real_directory is None:
+        real_directory = resolver._resolve(directory)
+    path = os.path.join(real_directory, name)
+    status = file_status(os.lstat, path)
+    real = path
+    if status is not None and stat.S_ISLNK(status.st_mode):
+        real = os.path.realpath(path)  # the file itself is a link: where does it lead?
+        status = file_status(os.stat, path)
+    if status is None or not stat.S_ISREG(status.st_mode):
         raise FileNotFoundError(f"Cannot ingest {given}: no such file.")
     store = datastore.store
-    local_root = store.directory if isinstance(store, LocalStore) else None
-    real_root = Path(os.path.realpath(local_root)) if local_root is not None else None
-    real = Path(os.path.realpath(path))
-    inside_real = real_root is not None and real.is_relative_to(real_root)
+    local_root = os.fspath(store.directory) if isinstance(store, LocalStore) else None
+    inside_real = resolver.inside(real)
+    lexical = os.path.normpath(absolute)  # ".." collapsed by name only
     inside_name = local_root is not None and (
-        lexical.is_relative_to(local_root) or lexical.is_relative_to(real_root or local_root)
+        _within(lexical, local_root)
+        or (resolver.real_root is not None and _within(lexical, resolver.real_root))
     )
     mode = transfer
     if transfer == "auto":
         mode = None if (inside_real or inside_name) else "copy"
     if mode is None:
-        return path, None, _in_place_path(datastore, given, lexical, real, inside_real)
+        stored = _in_place_path(datastore, given, Path(lexical), Path(real), inside_real)
+        return Path(path), None, stored
     if mode not in ("direct", "copy") and local_root is None:
         raise TransferModeError(
             f"Transfer mode {mode!r} needs a local root, not {store.root}; use "
@@ -431,8 +448,19 @@ def _place(
     if inside_real and mode in ("direct", "symlink", "relsymlink"):
         raise _inside_root(given, datastore, mode)
     if mode == "direct":
-        return path, mode, os.fspath(path)
-    return path, mode, datastore._template(ref).format(ref) + path.suffix
+        return Path(path), mode, path
+    return Path(path), mode, datastore._template(ref).format(ref) + _suffix(name)
+
+
+def _within(path: str, root: str) -> bool:
+    """Whether the normalised absolute ``path`` is ``root`` or below it (by name)."""
+    return path == root or path.startswith(root if root.endswith("/") else root + "/")
+
+
+def _suffix(name: str) -> str:
+    """``pathlib.PurePath(name).suffix``, of a string."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 def _in_place_path(

@@ -216,15 +216,18 @@ class LocalStore(ResourceStore):
         source_path = Path(source).absolute()
         if not source_path.is_file():
             raise FileNotFoundError(f"Cannot ingest {source_path}: no such file.")
+        if mode == "copy":
+            # `write` refuses an existing artifact (its link() fails, dangling links included)
+            # and makes the directories; reading follows any link to the file's bytes.
+            with open(source_path, "rb") as stream:
+                self.write(destination, stream.read())
+            return
         target = self.local_path(destination)
         if target.exists() or target.is_symlink():
             raise FileExistsError(f"Artifact {destination!r} exists already in {self.root}.")
         target.parent.mkdir(parents=True, exist_ok=True)
         resolved = source_path.resolve()  # a link to a link points at the original
-        if mode == "copy":
-            with resolved.open("rb") as stream:
-                self.write(destination, stream.read())
-        elif mode == "move":
+        if mode == "move":
             shutil.move(os.fspath(source_path), target)
         elif mode == "hardlink":
             os.link(resolved, target)
