@@ -57,6 +57,18 @@ def test_get_and_put_while_datasets_stream(butler: Butler) -> None:
     assert again == {d: {"again": d} for d in range(N)}
 
 
+def test_puts_into_the_streamed_collection_are_not_streamed(butler: Butler) -> None:
+    # The stream reads what was there when it started: a dataset put into the very
+    # collection (and dataset type) being read is not read back, so such a loop ends.
+    seen = []
+    for ref in butler.query_datasets("thing", collections="run"):
+        seen.append(ref.dataId["detector"])
+        butler.put({"new": len(seen)}, "thing", instrument="HSC", detector=N - 1 + len(seen))
+        assert len(seen) <= N
+    assert sorted(seen) == list(range(N))
+    assert len(list(butler.query_datasets("thing", collections="run"))) == 2 * N
+
+
 def test_records_while_dimension_records_stream(butler: Butler) -> None:
     seen = []
     for record in butler.query_dimension_records("detector"):

@@ -56,6 +56,11 @@ class SqliteDatabase(Database):
     def __init__(self, *, namespace: str | None = None, **kwargs: Any) -> None:
         _check_namespace(namespace)
         super().__init__(namespace=None, **kwargs)
+        # A stream outside a transaction reads a snapshot on a connection of its own (WAL:
+        # the caller's writes meanwhile neither wait for it nor show up in it), so that a
+        # loop putting into the collection it queries ends. An in-memory database has one
+        # connection only, which the stream shares.
+        self.STREAM_ON_OWN_CONNECTION = not isinstance(self._engine.pool, StaticPool)
 
     @classmethod
     def fromUri(
