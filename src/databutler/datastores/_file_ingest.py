@@ -240,6 +240,21 @@ class _Resolver:
         if not given:
             raise InvalidPathError(f"A file to ingest must be a non-empty path, not {given!r}.")
         absolute = given if given.startswith("/") else os.path.join(self.cwd, given)
+        path, real, size = self.file(given, absolute)
+        if self.inside(real):
+            raise _inside_root(given, self.datastore, "direct")
+        return path, size
+
+    def file(self, given: str, absolute: str) -> tuple[str, str, int]:
+        """The regular file at ``absolute`` (``given`` made absolute) as the kernel sees it:
+        its path with every directory resolved and its own name kept, where it really is
+        (resolved too when it is itself a link), and its size.
+
+        Raises
+        ------
+        FileNotFoundError
+            If no regular file is there (naming ``given``).
+        """
         # os.path.split and os.path.join, without their work where the plain string
         # operations give the same (a directory not ending in a slash, a name).
         directory, _, name = absolute.rpartition("/")
@@ -261,9 +276,7 @@ class _Resolver:
             status = file_status(os.stat, path)
         if status is None or not stat.S_ISREG(status.st_mode):
             raise FileNotFoundError(f"Cannot ingest {given}: no such file.")
-        if self.inside(real):
-            raise _inside_root(given, self.datastore, "direct")
-        return path, status.st_size
+        return path, real, status.st_size
 
 
 def _inside_root(given: str, datastore: FileDatastoreLike, mode: str) -> UnsafePathError:
@@ -414,18 +427,7 @@ def _place(
     absolute = os.path.join(resolver.cwd, given)
     # As the kernel sees it: every directory resolved (".." after a link included),
     # the file's own name kept.
-    directory, name = os.path.split(absolute)
-    real_directory = resolver.directories.get(directory)
-    if real_directory is None:
-        real_directory = resolver._resolve(directory)
-    path = os.path.join(real_directory, name)
-    status = file_status(os.lstat, path)
-    real = path
-    if status is not None and stat.S_ISLNK(status.st_mode):
-        real = os.path.realpath(path)  # the file itself is a link: where does it lead?
-        status = file_status(os.stat, path)
-    if status is None or not stat.S_ISREG(status.st_mode):
-        raise FileNotFoundError(f"Cannot ingest {given}: no such file.")
+    path, real, _ = resolver.file(given, absolute)
     store = datastore.store
     local_root = os.fspath(store.directory) if isinstance(store, LocalStore) else None
     inside_real = resolver.inside(real)
@@ -449,7 +451,7 @@ def _place(
         raise _inside_root(given, datastore, mode)
     if mode == "direct":
         return Path(path), mode, path
-    return Path(path), mode, datastore._template(ref).format(ref) + _suffix(name)
+    return Path(path), mode, datastore._template(ref).format(ref) + _suffix(path)
 
 
 def _within(path: str, root: str) -> bool:
@@ -457,8 +459,9 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root if root.endswith("/") else root + "/")
 
 
-def _suffix(name: str) -> str:
-    """``pathlib.PurePath(name).suffix``, of a string."""
+def _suffix(path: str) -> str:
+    """``pathlib.PurePath(path).suffix``, of a string."""
+    name = path.rpartition("/")[2]
     i = name.rfind(".")
     return name[i:] if 0 < i < len(name) - 1 else ""
 
