@@ -479,23 +479,29 @@ class _Migration:
         if len(classes) != 1:
             return False  # 1 and True, 1 and 1.0 would meet in one set: a row at a time
         (cls,) = classes
-        cache = self._checked
-        if len(cache) > _CHECKED_VALUES:
-            cache.clear()  # memory stays bounded, whatever the number of exposures
-        dimension_key = self.butler.dimensions[name].key
         for value in set(column):
-            key = (name, cls, value)
-            found = cache.get(key, _UNSEEN)
-            if found is _UNSEEN:
-                found = cache[key] = check_value(
-                    dimension_key.dtype,
-                    dimension_key.length,
-                    value,
-                    f"Data ID value {{value}} for {name!r}",
-                )
+            found = self._checked_value(name, value)
             if found is not value and (type(found) is not cls or found != value):
                 return False  # stored converted: a row at a time
         return True
+
+    def _checked_value(self, name: str, value: Any) -> Any:
+        """``value`` checked as a value of dimension ``name`` (as it is stored), each
+        distinct value once (there are far fewer exposures and detectors than datasets)."""
+        key = (name, value.__class__, value)  # bool and int, 1 and 1.0: told apart
+        cache = self._checked
+        found = cache.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            if len(cache) > _CHECKED_VALUES:
+                cache.clear()  # memory stays bounded, whatever the number of exposures
+            dimension_key = self.butler.dimensions[name].key
+            found = cache[key] = check_value(
+                dimension_key.dtype,
+                dimension_key.length,
+                value,
+                f"Data ID value {{value}} for {name!r}",
+            )
+        return found
 
     def _data_id(
         self, group: DimensionGroup, names: tuple[str, ...], values: tuple[Any, ...]
@@ -510,24 +516,8 @@ class _Migration:
             order = self._orders[(group, names)] = tuple(
                 (name, names.index(name)) for name in required
             )
-        cache = self._checked
-        if len(cache) > _CHECKED_VALUES:
-            cache.clear()  # memory stays bounded, whatever the number of exposures
-        checked = []
-        for name, index in order:
-            value = values[index]
-            key = (name, value.__class__, value)  # bool and int, 1 and 1.0: told apart
-            found = cache.get(key, _UNSEEN)
-            if found is _UNSEEN:
-                dimension_key = self.butler.dimensions[name].key
-                found = cache[key] = check_value(
-                    dimension_key.dtype,
-                    dimension_key.length,
-                    value,
-                    f"Data ID value {{value}} for {name!r}",
-                )
-            checked.append(found)
-        return DataCoordinate.from_required(group, tuple(checked), check=False)
+        checked = tuple(self._checked_value(name, values[index]) for name, index in order)
+        return DataCoordinate.from_required(group, checked, check=False)
 
     def _associate(self, tag: str, ids: list[Any]) -> None:
         refs = self.registry.get_datasets([as_uuid(i) for i in ids])

@@ -206,13 +206,11 @@ class _Resolver:
         self.real_root: str | None = None
         if isinstance(store, LocalStore):
             self.real_root = os.path.realpath(store.directory)
-        root = self.real_root
-        self.prefix = None if root is None else (root if root.endswith(os.sep) else root + os.sep)
         self.directories: dict[str, str] = {}
 
     def inside(self, real: str) -> bool:
         """Whether the resolved path ``real`` is the root or inside it."""
-        return self.prefix is not None and (real == self.real_root or real.startswith(self.prefix))
+        return self.real_root is not None and _within(real, self.real_root)
 
     def _resolve(self, directory: str) -> str:
         """``os.path.realpath(directory)``, from its parent's when that is known already:

@@ -230,10 +230,9 @@ class _Checker:
         """``(path, file_size, checksum, id)`` of the held datasets' directly ingested files
         (the id decoded only when asked for: a problem).
 
-        A registry's records and bridge tables are read in driver-level pages by
-        the records' primary key (dataset id, component; ``_DIRECT_PAGE`` rows a
-        query, no per-row SQLAlchemy work); other storage goes through the
-        bridge's `ordered_records`.
+        A registry's records table is read through its bridge's `held_record_pages`
+        (driver-level pages by the records' primary key, ``_DIRECT_PAGE`` rows a
+        query); other storage goes through the bridge's `ordered_records`.
         """
         records, bridge = self.records, self.bridge
         if not (
@@ -248,28 +247,12 @@ class _Checker:
                 yield row["path"], row.get("file_size"), row.get("checksum"), found
             return
         db = records.database
-        p = db.PLACEHOLDER
-        location = db.quoted(bridge._tables.dataset_location)  # the bridge's table, read only
-        select = (
-            "SELECT r.dataset_id, r.component, r.path, r.file_size, r.checksum "
-            f"FROM {db.quoted(records.table)} r "
-            f"WHERE (substr(r.path, 1, 1) = {p} OR substr(r.path, 1, 7) = {p}) "
-            f"AND EXISTS (SELECT 1 FROM {location} l "
-            f"WHERE l.dataset_id = r.dataset_id AND l.datastore_name = {p})"
+        pages = bridge.held_record_pages(
+            records, "path", _DIRECT_PREFIXES, ("file_size", "checksum"), _DIRECT_PAGE
         )
-        params: list[Any] = ["/", "file://", bridge.datastoreName]
-        order = f"ORDER BY r.dataset_id, r.component LIMIT {_DIRECT_PAGE}"
-        after = f"AND (r.dataset_id > {p} OR (r.dataset_id = {p} AND r.component > {p}))"
-        sql, page_params = f"{select} {order}", params
-        while True:
-            with db.query_raw(sql, page_params) as fetched:
-                page = list(fetched)
+        for page in pages:
             for key, _, path, file_size, checksum in page:
                 yield path, file_size, checksum, partial(_decoded, db, key)
-            if len(page) < _DIRECT_PAGE:
-                return
-            last, component = page[-1][0], page[-1][1]  # keyset: the primary key
-            sql, page_params = f"{select} {after} {order}", [*params, last, last, component]
 
     # -- repairs ---------------------------------------------------------------
 

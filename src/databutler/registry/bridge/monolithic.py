@@ -279,6 +279,52 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         with self._db.stream(sql, _ROWS_PER_FETCH) as result:
             yield from result
 
+    def held_record_pages(
+        self,
+        records_table: OpaqueTableStorage,
+        record_column: str,
+        prefixes: Sequence[str],
+        columns: Sequence[str],
+        page: int,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages of ``(dataset_id, component, record_column, *columns)`` rows of the records
+        of datasets this datastore holds whose ``record_column`` starts with one of
+        ``prefixes``, in primary-key order (dataset id, component), ``page`` rows a query.
+
+        Driver-level rows (ids as the driver returns them: `Database.decode_ids`), with no
+        per-row SQLAlchemy work: for reading millions of records (a verify of files
+        ingested in place).
+        """
+        records = _sql_table(records_table)
+        for name in ("component", record_column, *columns):
+            _column(records_table, records, name)
+        db = self._db
+        p = db.PLACEHOLDER
+        starts = " OR ".join(
+            f"substr(r.{db.quote_name(record_column)}, 1, {len(x)}) = {p}" for x in prefixes
+        )
+        read = ", ".join(
+            f"r.{db.quote_name(c)}" for c in ("dataset_id", "component", record_column, *columns)
+        )
+        select = (
+            f"SELECT {read} FROM {db.quoted(records)} r WHERE ({starts or 'FALSE'}) "
+            f"AND EXISTS (SELECT 1 FROM {db.quoted(self._tables.dataset_location)} l "
+            f"WHERE l.dataset_id = r.dataset_id AND l.datastore_name = {p})"
+        )
+        params: list[Any] = [*prefixes, self.datastoreName]
+        order = f"ORDER BY r.dataset_id, r.component LIMIT {int(page)}"
+        after = f"AND (r.dataset_id > {p} OR (r.dataset_id = {p} AND r.component > {p}))"
+        sql, page_params = f"{select} {order}", params
+        while True:
+            with db.query_raw(sql, page_params) as fetched:
+                rows = list(fetched)
+            if rows:
+                yield rows
+            if len(rows) < page:
+                return
+            last, component = rows[-1][0], rows[-1][1]  # keyset: the primary key
+            sql, page_params = f"{select} {after} {order}", [*params, last, last, component]
+
     def held_without_records(self, records_table: OpaqueTableStorage) -> Iterator[uuid.UUID]:
         # docstring inherited
         records = _sql_table(records_table)
