@@ -10,24 +10,20 @@ what it catches is a plan that goes quadratic.
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 
 from databutler import Butler
-from databutler.testing.database import postgresql_uri
+from databutler.testing.butler import registry_arguments
 
 N = 10_000
 
 
 @pytest.mark.postgresql
 def test_prune_and_read_right_after_a_bulk_load(tmp_path: Path) -> None:
-    db = postgresql_uri()
-    namespace = f"test_{uuid.uuid4().hex[:16]}"
-    try:
-        with Butler.create(str(tmp_path / "repo"), db=db, namespace=namespace, run="r") as butler:
+    with registry_arguments("postgresql") as arguments:
+        with Butler.create(str(tmp_path / "repo"), run="r", **arguments) as butler:
             butler.insert_dimension_records("instrument", {"instrument": "Cam"})
             butler.insert_dimension_records(
                 "detector", *({"instrument": "Cam", "detector": d} for d in range(N))
@@ -47,11 +43,6 @@ def test_prune_and_read_right_after_a_bulk_load(tmp_path: Path) -> None:
             assert butler.verify().ok
         assert pruned < 20, f"pruning {N // 2} fresh datasets took {pruned:.1f} s"
         assert read < 20, f"reading {N // 20} fresh datasets took {read:.1f} s"
-    finally:
-        engine = sqlalchemy.create_engine(db.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE'))
-        engine.dispose()
 
 
 def _reltuples(butler: Butler, namespace: str, table: str) -> float:
@@ -69,11 +60,10 @@ def test_bulk_loads_leave_fresh_statistics(tmp_path: Path) -> None:
     """Implied values join the exposure records: with statistics of empty tables the
     planner took a secondary index and filtered every exposure per row (seconds for
     10,000 refs). The library analyzes what it bulk-loads, after the commit."""
-    db = postgresql_uri()
-    namespace = f"test_{uuid.uuid4().hex[:16]}"
     exposures, detectors = 500, 20
-    try:
-        with Butler.create(str(tmp_path / "repo"), db=db, namespace=namespace, run="r") as butler:
+    with registry_arguments("postgresql") as arguments:
+        namespace = arguments["namespace"]
+        with Butler.create(str(tmp_path / "repo"), run="r", **arguments) as butler:
             butler.insert_dimension_records("instrument", {"instrument": "Cam"})
             butler.insert_dimension_records("band", {"band": "r"})
             butler.insert_dimension_records(
@@ -118,8 +108,3 @@ def test_bulk_loads_leave_fresh_statistics(tmp_path: Path) -> None:
         assert {ref.dataId["band"] for ref in refs} == {"r"}
         assert {ref.dataId["group"] for ref in refs} == {"g"}
         assert queried < 20, f"reading {len(refs)} fresh refs took {queried:.1f} s"
-    finally:
-        engine = sqlalchemy.create_engine(db.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE'))
-        engine.dispose()

@@ -580,15 +580,23 @@ def test_expand_data_id_has_records(butler: Butler) -> None:
 # -- export and import keep the collection structure ---------------------------------------
 
 
+def _tag_and_chain(butler: Butler, tagged: int) -> list[Any]:
+    """Tag the first ``tagged`` raws into ``HSC/tagged`` and chain ``HSC/defaults`` over it and
+    ``HSC/calib``; the raws."""
+    registry = butler.registry
+    registry.registerCollection("HSC/tagged", CollectionType.TAGGED)
+    raws = list(butler.query_datasets("raw", collections="raw"))
+    registry.associate("HSC/tagged", raws[:tagged])
+    registry.registerCollection("HSC/defaults", CollectionType.CHAINED)
+    registry.setCollectionChain("HSC/defaults", ["HSC/tagged", "HSC/calib"])
+    return raws
+
+
 def test_export_import_keeps_chains_tags_and_certifications(
     butler: Butler, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     registry = butler.registry
-    registry.registerCollection("HSC/tagged", CollectionType.TAGGED)
-    raws = list(butler.query_datasets("raw", collections="raw"))
-    registry.associate("HSC/tagged", raws[:2])
-    registry.registerCollection("HSC/defaults", CollectionType.CHAINED)
-    registry.setCollectionChain("HSC/defaults", ["HSC/tagged", "HSC/calib"])
+    raws = _tag_and_chain(butler, 2)
     export = butler.export(tmp_path / "export", collections=["HSC/defaults"])
     with registry_arguments("sqlite") as arguments:
         universe = DimensionUniverse.from_config(UNIVERSE)
@@ -645,11 +653,7 @@ def test_import_refuses_a_chain_it_cannot_make(butler: Butler, tmp_path: Path) -
 
 def test_transfer_keeps_tags_certifications_and_chains(butler: Butler, tmp_path: Path) -> None:
     registry = butler.registry
-    registry.registerCollection("HSC/tagged", CollectionType.TAGGED)
-    raws = list(butler.query_datasets("raw", collections="raw"))
-    registry.associate("HSC/tagged", raws[:1])
-    registry.registerCollection("HSC/defaults", CollectionType.CHAINED)
-    registry.setCollectionChain("HSC/defaults", ["HSC/tagged", "HSC/calib"])
+    raws = _tag_and_chain(butler, 1)
     registry.registerCollection("HSC/outer", CollectionType.CHAINED)
     registry.setCollectionChain("HSC/outer", ["HSC/defaults", "raw"])
     registry.registerCollection("unrelated", CollectionType.CHAINED)

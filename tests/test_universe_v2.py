@@ -32,6 +32,7 @@ from databutler import (
 from databutler.dimensions import DataCoordinate, Dimension, DimensionCombination, DimensionUniverse
 from databutler.testing.butler import registry_arguments
 from databutler.testing.dimensions import universe_v1
+from databutler.testing.exposures import insert_filters
 
 FIXTURES = Path(__file__).parent / "fixtures" / "daf_butler"
 UNIVERSE = DimensionUniverse()
@@ -210,13 +211,7 @@ T0 = datetime.datetime(2024, 3, 1, 3, tzinfo=UTC)
 
 
 def fill(butler: Butler) -> None:
-    butler.insert_dimension_records("instrument", {"instrument": "HSC"})
-    butler.insert_dimension_records("band", {"band": "g"}, {"band": "r"})
-    butler.insert_dimension_records(
-        "physical_filter",
-        {"instrument": "HSC", "physical_filter": "HSC-G", "band": "g"},
-        {"instrument": "HSC", "physical_filter": "HSC-R", "band": "r"},
-    )
+    insert_filters(butler)
     butler.insert_dimension_records("group", {"instrument": "HSC", "group": "g1"})
     butler.insert_dimension_records("day_obs", {"instrument": "HSC", "day_obs": 20240301})
     butler.insert_dimension_records(
