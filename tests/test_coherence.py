@@ -277,4 +277,6 @@ def test_put_after_an_unrelated_schema_change_by_child(root: str, change: str) -
     assert visible(root, "thing", "night1") == [
         {"instrument": "HSC", "detector": d} for d in (0, 1, 2)
     ]
+    # A try that found the caches stale (on PostgreSQL, at its commit) left no artifact.
+    assert len([p for p in (Path(root) / "files" / "night1").rglob("*") if p.is_file()]) == 3
     butler.close()

@@ -24,7 +24,7 @@ from databutler import (
 from databutler.registry import RegistryManagerTypes, open_database
 from databutler.registry._committed_cache import CommittedCache
 from databutler.registry.databases.postgresql import PostgresqlDatabase
-from databutler.registry.interfaces import Database
+from databutler.registry.interfaces import Database, GuardChangedError
 from databutler.testing.database import DatabaseFactory, database_factory, postgresql_uri
 
 only_sqlite_file = pytest.mark.parametrize("databases", ["sqlite-file"], indirect=True)
@@ -661,6 +661,97 @@ def test_insert_guarded_inserts_all_or_nothing_under_its_guard(tmp_path: Path) -
             db.insert_guarded(guard, parent_and_child(1))  # the item exists: nothing more
         assert [r[0] for r in _items(databases)] == [1]
         assert _raw(databases, "child", "id") == [(1, 1)]
+
+
+def test_deferred_guarded_insert_rides_on_the_commit_and_a_changed_guard_repeats(
+    tmp_path: Path,
+) -> None:
+    """In a `repeatable` block the guarded rows are queued; a guard changed by the time
+    they are sent fails the transaction whole, for the block to repeat on fresh caches."""
+    with database_factory("postgresql", tmp_path) as databases:
+        db = databases.open()
+        tables = _declare(db, create=True)
+        db.insert(tables.pair, {"a": 1, "b": 1, "c": "token-1"})
+        changed: list[int] = []
+
+        def parent_and_child(i: int) -> list[Any]:
+            return [
+                (tables.item, ["id", "name", "value"], (i, f"n{i}", i), ()),
+                (tables.child, ["id", "item_id"], (i, i), ()),
+            ]
+
+        def guarded(token: str, i: int) -> bool:
+            return db.insert_guarded(
+                (tables.pair, {"a": 1, "c": token}),
+                parent_and_child(i),
+                explain=lambda exc: ConflictError(f"item {i} explained: {exc}", exc.orig),
+                on_changed=lambda: changed.append(i),
+            )
+
+        with db.repeatable(), db.transaction():
+            assert guarded("token-1", 1)
+            _deferred_one_row(db, tables.pair, 2)  # goes out in the same statement
+        assert [r[0] for r in _items(databases)] == [1]
+        assert _raw(databases, "child", "id") == [(1, 1)]
+        assert _pairs(databases) == [(1, 1, "token-1"), (2, 2, "p2")]
+        with pytest.raises(GuardChangedError) as caught, db.repeatable(), db.transaction():
+            assert guarded("token-0", 2)  # queued: the answer comes with the commit
+            _deferred_one_row(db, tables.pair, 3)
+        assert changed == [2] and db.is_transient(caught.value)
+        with (
+            pytest.raises(ConflictError, match="item 1 explained"),
+            db.repeatable(),
+            db.transaction(),
+        ):
+            guarded("token-1", 1)  # the item exists
+        with db.transaction():  # outside a repeatable block: sent at once, as before
+            assert not guarded("token-0", 2)
+        assert [r[0] for r in _items(databases)] == [1]
+        assert _raw(databases, "child", "id") == [(1, 1)]
+        assert _pairs(databases) == [(1, 1, "token-1"), (2, 2, "p2")]
+        assert changed == [2]
+
+
+def _deferred_one_row(db: Database, table: sqlalchemy.Table, i: int, note: str = "") -> None:
+    """Queue pair ``(i, i, "p{i}")`` as a plain one-row insert (`Deferred.inserts_into`)."""
+    p = db.PLACEHOLDER
+    db.execute_deferred(
+        f"INSERT INTO {db.quoted(table)} (a, b, c) VALUES ({p}, {p}, {p})",
+        [(i, i, f"p{i}")],
+        many=True,
+        what="insert into pair",
+        explain=lambda exc: ConflictError(f"pair {note}: {exc}", exc.orig),
+        inserts_into=table.name,
+    )
+
+
+def test_one_row_inserts_of_a_transaction_commit_together_or_not_at_all(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    """On PostgreSQL a transaction made only of queued one-row inserts is one statement:
+    its foreign keys are checked at its end, and a violation names the right write."""
+    with db.transaction():
+        if db.PIPELINED_WRITES:  # queued: the child may come before its parent
+            db.insert_many(tables.child, ["id", "item_id"], [(7, 7)], deferred=True)
+        db.insert_many(tables.item, ["id", "name", "value"], [(7, "n7", 70)], deferred=True)
+        _deferred_one_row(db, tables.pair, 1)
+    assert [r[0] for r in _items(databases)] == [7]
+    assert _raw(databases, "child", "id") == ([(7, 7)] if db.PIPELINED_WRITES else [])
+    assert _pairs(databases) == [(1, 1, "p1")]
+    with pytest.raises(ConflictError, match="pair again"), db.transaction():
+        db.insert_many(tables.item, ["id", "name", "value"], [(8, "n8", 80)], deferred=True)
+        _deferred_one_row(db, tables.pair, 1, note="again")  # exists: the whole commit fails
+    with pytest.raises(ConflictError, match="insert into item"), db.transaction():
+        _deferred_one_row(db, tables.pair, 2)
+        db.insert_many(tables.item, ["id", "name", "value"], [(7, "n9", 90)], deferred=True)
+    assert [r[0] for r in _items(databases)] == [7]
+    assert _pairs(databases) == [(1, 1, "p1")]
+    with db.transaction():  # the connection goes on in transactions of its own
+        _deferred_one_row(db, tables.pair, 3)
+        with db.query_raw(f"SELECT a FROM {db.quoted(tables.pair)} ORDER BY a") as rows:
+            assert [r[0] for r in rows] == [1, 3]
+        _deferred_one_row(db, tables.pair, 4)
+    assert [r[0] for r in _pairs(databases)] == [1, 3, 4]
 
 
 def _deferred_insert(db: Database, table: sqlalchemy.Table, i: int, *, note: str = "") -> None:

@@ -34,7 +34,10 @@ def retrying(db: Database, work: Callable[[], T], what: str) -> T:
     while True:
         attempt += 1
         try:
-            return work()
+            if attempts == 1:
+                return work()
+            with db.repeatable():  # its writes may leave checks to the COMMIT
+                return work()
         except Exception as exc:
             if not db.is_transient(exc):
                 raise

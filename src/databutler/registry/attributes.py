@@ -207,6 +207,11 @@ class SchemaGeneration:
         (saving a round trip); give what it returns to `observe`."""
         return f"({self._sql})", (GENERATION_KEY,)
 
+    def forget(self) -> None:
+        """Forget the token seen: the next `check` drops the caches (whatever it reads), and
+        no insert is guarded by the old one meanwhile (`seen` is `None`)."""
+        self._seen = None
+
     def observe(self, token: str | None) -> bool:
         """Take ``token`` as just read; drop the caches if it changed. Whether it changed."""
         if token == self._seen:

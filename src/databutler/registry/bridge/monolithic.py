@@ -141,10 +141,18 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         # Sent with the transaction's next statement or its COMMIT where the
         # database pipelines: storing a dataset costs no round trip of its own.
         name = self.datastoreName
+        # A plain insert of one pair may be sent as part of one statement with the
+        # transaction's other such writes (see `Database.execute_deferred`).
+        table = self._tables.dataset_location.name if sql is self._insert_sql else None
         with self._db.transaction():
             for keys in self._batches(refs):
                 self._db.execute_deferred(
-                    sql, [(k, name) for k in keys], many=True, what=what, explain=explain
+                    sql,
+                    [(k, name) for k in keys],
+                    many=True,
+                    what=what,
+                    explain=explain,
+                    inserts_into=table if len(keys) == 1 else None,
                 )
 
     def insert(self, refs: Iterable[DatasetIdRef]) -> None:

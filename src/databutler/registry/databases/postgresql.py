@@ -11,13 +11,13 @@ import select
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import sqlalchemy
 from sqlalchemy.dialects import postgresql
 
-from ..._exceptions import ConfigurationError, RepositoryError
-from ..interfaces import Database, Deferred
+from ..._exceptions import ConfigurationError, ConflictError, RepositoryError
+from ..interfaces import Database, Deferred, GuardChangedError
 from . import parse_database_url
 
 __all__ = ["PostgresqlDatabase"]
@@ -77,6 +77,32 @@ def _pipelines(engine: sqlalchemy.engine.Engine) -> bool:
     return bool(psycopg.Pipeline.is_supported())
 
 
+def _raise_failed(
+    connection: sqlalchemy.Connection, raw: Any, exc: Any, culprit: Deferred | None
+) -> NoReturn:
+    """Raise the error of deferred writes that failed with ``exc`` (``culprit`` failed, if
+    known): a constraint violation as its `Deferred.conflict`, else SQLAlchemy's error."""
+    dropped = connection.dialect.is_disconnect(exc, raw, None)
+    if dropped:
+        connection.invalidate(exc)
+    error = sqlalchemy.exc.DBAPIError.instance(
+        culprit.sql if culprit is not None else "COMMIT",
+        culprit.args if culprit is not None else (),
+        exc,
+        connection.dialect.loaded_dbapi.Error,
+        connection_invalidated=dropped,
+        dialect=connection.dialect,
+    )
+    if culprit is not None and isinstance(error, sqlalchemy.exc.IntegrityError):
+        raise culprit.conflict(error) from exc
+    raise error from exc
+
+
+#: libpq's transaction status of a connection with no transaction open (``PQTRANS_IDLE``).
+_IDLE = 0
+#: The SQLSTATE of a NOT NULL violation.
+_NOT_NULL_VIOLATION = "23502"
+
 #: SQLSTATEs of a transaction that collided with another one and was rolled back whole.
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 
@@ -102,6 +128,9 @@ class PostgresqlDatabase(Database):
         self._unanalyzed: dict[str, int] = {}  # rows this process wrote since its ANALYZE
         self._analyzed: dict[str, int] = {}  # rows it had written at that ANALYZE
         self._analyze_queued: dict[str, Callable[[], None]] = {}
+        # `_defer_guarded`'s statements and `_send_as_one`'s, by the shape of the call.
+        self._deferred_guarded_sql: dict[Any, tuple[list[str], list[list[tuple[int, Any]]]]] = {}
+        self._combined_sql: dict[tuple[str, ...], str] = {}
         if self.namespace is None:
             return
         if self._writeable and _CREATE.get():
@@ -261,10 +290,16 @@ class PostgresqlDatabase(Database):
         self,
         guard: tuple[sqlalchemy.Table, Mapping[str, Any]],
         inserts: Sequence[tuple[sqlalchemy.Table, Sequence[str], Sequence[Any], Iterable[str]]],
+        *,
+        explain: Callable[[ConflictError], BaseException] | None = None,
+        on_changed: Callable[[], None] | None = None,
     ) -> bool:
         # docstring inherited. One round trip: the guard row is share-locked in a CTE and
         # every insert selects its row from it, so none happens unless it is there.
         # Foreign keys between the inserted rows are checked at the end of the statement.
+        if on_changed is not None and self._repeatable and self._deferring():
+            self._defer_guarded(guard, inserts, explain, on_changed)
+            return True
         guard_table, where = guard
         shape = (
             guard_table,
@@ -282,6 +317,89 @@ class PostgresqlDatabase(Database):
                 row[i] = process(row[i])
             params.extend(row)
         return self.execute_raw(sql, params, what="insert rows") > 0
+
+    def _defer_guarded(
+        self,
+        guard: tuple[sqlalchemy.Table, Mapping[str, Any]],
+        inserts: Sequence[tuple[sqlalchemy.Table, Sequence[str], Sequence[Any], Iterable[str]]],
+        explain: Callable[[ConflictError], BaseException] | None,
+        on_changed: Callable[[], None],
+    ) -> None:
+        """Queue `insert_guarded`'s rows as plain one-row inserts (see `_send_deferred`).
+
+        The guard rides on the first insert: its first value is read through
+        the share-locked guard row, so a changed guard makes it NULL, and the
+        NOT NULL violation fails the transaction before anything is kept.
+        """
+        guard_table, where = guard
+        shape = (
+            guard_table,
+            tuple(where),
+            tuple((t, tuple(c), tuple(e)) for t, c, _, e in inserts),
+        )
+        prepared = self._deferred_guarded_sql.get(shape)
+        if prepared is None:
+            prepared = self._deferred_guarded_sql[shape] = self._deferred_guarded_statements(shape)
+        statements, bound = prepared
+        where_values = list(where.values())
+        first_table, first_columns = inserts[0][0].name, inserts[0][1]
+
+        def explain_first(conflict: ConflictError) -> BaseException:
+            diag = getattr(conflict.orig, "diag", None)
+            if (
+                getattr(conflict.orig, "sqlstate", None) == _NOT_NULL_VIOLATION
+                and getattr(diag, "table_name", None) == first_table
+                and getattr(diag, "column_name", None) == first_columns[0]
+            ):
+                on_changed()
+                return GuardChangedError(
+                    "The registry's definitions changed while these rows were prepared; "
+                    "nothing was written. Repeat the call."
+                )
+            explained: BaseException = conflict if explain is None else explain(conflict)
+            return explained
+
+        for n, ((table, _, values, _), sql, processors) in enumerate(
+            zip(inserts, statements, bound, strict=True)
+        ):
+            row = list(values)
+            for i, process in processors:
+                row[i] = process(row[i])
+            if n == 0:
+                row[1:1] = where_values  # the guard's parameters follow the first value
+            self._deferred.append(
+                Deferred(
+                    sql,
+                    tuple(row),
+                    False,
+                    f"insert into {table.name}",
+                    explain_first if n == 0 else explain,
+                    table.name,
+                )
+            )
+
+    def _deferred_guarded_statements(
+        self, shape: Any
+    ) -> tuple[list[str], list[list[tuple[int, Any]]]]:
+        """The one-row inserts of `_defer_guarded` for one shape, and their bind processors."""
+        guard_table, where, inserts = shape
+        conditions = " AND ".join(f"{self.quote_name(c)} = %s" for c in where)
+        dialect = self._engine.dialect
+        statements, bound = [], []
+        for n, (table, columns, encoded) in enumerate(inserts):
+            marks = ["%s"] * len(columns)
+            if n == 0:
+                kind = table.columns[columns[0]].type.compile(dialect=dialect)
+                marks[0] = (
+                    f"(SELECT CAST(%s AS {kind}) FROM {self.quoted(guard_table)} "
+                    f"WHERE {conditions} FOR SHARE)"
+                )
+            names = ", ".join(self.quote_name(c) for c in columns)
+            statements.append(
+                f"INSERT INTO {self.quoted(table)} ({names}) VALUES ({', '.join(marks)})"
+            )
+            bound.append(self._bound(table, columns, encoded))
+        return statements, bound
 
     def _guarded_statement(self, shape: Any) -> tuple[str, list[list[tuple[int, Any]]]]:
         """The SQL of `insert_guarded` for one shape, and each insert's bind processors."""
@@ -301,16 +419,12 @@ class PostgresqlDatabase(Database):
         parts.extend(f"i{n} AS ({sql})" for n, sql in enumerate(first))
         return f"WITH {', '.join(parts)} {last}", bound
 
-    def is_transient(self, error: BaseException) -> bool:
-        # docstring inherited; serialization_failure and deadlock_detected.
-        seen: set[int] = set()
-        current: BaseException | None = error
-        while current is not None and id(current) not in seen:
-            seen.add(id(current))
-            if getattr(getattr(current, "orig", current), "sqlstate", None) in TRANSIENT_SQLSTATES:
-                return True
-            current = current.__cause__ or current.__context__
-        return False
+    def _is_collision(self, error: BaseException) -> bool:
+        # docstring inherited; also serialization_failure and deadlock_detected.
+        return (
+            super()._is_collision(error)
+            or getattr(getattr(error, "orig", error), "sqlstate", None) in TRANSIENT_SQLSTATES
+        )
 
     def _send_deferred(
         self, connection: sqlalchemy.Connection, queued: list[Deferred], *, commit: bool
@@ -320,6 +434,8 @@ class PostgresqlDatabase(Database):
         # skips what follows a failed statement; the first cursor without a result
         # is the one that failed.
         raw: Any = connection.connection.dbapi_connection
+        if commit and self._send_as_one(connection, raw, queued):
+            return
         cursors: list[Any] = []
         try:
             with raw.pipeline():
@@ -343,25 +459,50 @@ class PostgresqlDatabase(Database):
                         ending.close()
         except connection.dialect.loaded_dbapi.Error as exc:
             failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), None)
-            culprit = queued[failed] if failed is not None else None
-            dropped = connection.dialect.is_disconnect(exc, raw, None)
-            if dropped:
-                connection.invalidate(exc)
-            error = sqlalchemy.exc.DBAPIError.instance(
-                culprit.sql if culprit is not None else "COMMIT",
-                culprit.args if culprit is not None else (),
-                exc,
-                connection.dialect.loaded_dbapi.Error,
-                connection_invalidated=dropped,
-                dialect=connection.dialect,
-            )
-            if culprit is not None and isinstance(error, sqlalchemy.exc.IntegrityError):
-                raise culprit.conflict(error) from exc
-            raise error from exc
+            _raise_failed(connection, raw, exc, queued[failed] if failed is not None else None)
         finally:
             for cursor in cursors:
                 with contextlib.suppress(Exception):
                     cursor.close()
+
+    def _send_as_one(
+        self, connection: sqlalchemy.Connection, raw: Any, queued: list[Deferred]
+    ) -> bool:
+        """Send ``queued`` as one statement on its own (autocommit), if it can be; whether it was.
+
+        It can when nothing of the transaction has reached the server yet and
+        every queued write inserts one row (`Deferred.inserts_into`): a `put`.
+        Their inserts become the parts of one ``WITH`` statement, which the
+        server runs and commits whole, without BEGIN and COMMIT round trips.
+        Foreign keys between the rows are checked at the statement's end; a
+        violation names its table, and so its write.
+        """
+        if raw.info.transaction_status != _IDLE or not all(
+            item.inserts_into is not None and (not item.many or len(item.args) == 1)
+            for item in queued
+        ):
+            return False
+        texts = tuple(item.sql for item in queued)
+        sql = self._combined_sql.get(texts)
+        if sql is None:
+            *first, last = texts
+            parts = ", ".join(f"w{n} AS ({text})" for n, text in enumerate(first))
+            sql = self._combined_sql[texts] = f"WITH {parts} {last}" if parts else last
+        params: list[Any] = []
+        for item in queued:
+            params.extend(item.args[0] if item.many else item.args)
+        raw.autocommit = True
+        try:
+            with raw.cursor() as cursor:
+                cursor.execute(sql, params)
+        except connection.dialect.loaded_dbapi.Error as exc:
+            table = getattr(getattr(exc, "diag", None), "table_name", None)
+            culprit = next((item for item in queued if item.inserts_into == table), None)
+            _raise_failed(connection, raw, exc, culprit)
+        finally:
+            with contextlib.suppress(Exception):  # a dropped connection is invalidated
+                raw.autocommit = False
+        return True
 
     def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:
         # docstring inherited

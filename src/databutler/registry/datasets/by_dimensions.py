@@ -422,6 +422,16 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         db = self._db
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         ingest_date = db.bind_value(self._dataset.c.ingest_date, now)
+
+        def explain(exc: ConflictError) -> ConflictError:
+            return ConflictError(
+                f"Cannot add these {datasetType.name!r} datasets to run {run!r}: one has an id "
+                "that exists already, a data ID the run already holds for this dataset type, "
+                "or a data ID naming a dimension record that does not exist. Nothing was added. "
+                f"({exc})",
+                exc.orig,
+            )
+
         try:
             if guarded:
                 generation = self._types.generation
@@ -444,6 +454,8 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                             ("dataset_id",),
                         ),
                     ],
+                    explain=explain,
+                    on_changed=generation.forget,
                 )
                 return inserted
             with db.transaction():
@@ -466,13 +478,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                     )
             return True
         except ConflictError as exc:
-            raise ConflictError(
-                f"Cannot add these {datasetType.name!r} datasets to run {run!r}: one has an id "
-                "that exists already, a data ID the run already holds for this dataset type, "
-                "or a data ID naming a dimension record that does not exist. Nothing was added. "
-                f"({exc})",
-                exc.orig,
-            ) from exc
+            raise explain(exc) from exc
 
     @staticmethod
     def _tag_row(

@@ -14,7 +14,7 @@ from ._bridge import (
     StoredDatastoreItemInfoFactory,
 )
 from ._database import Database, StaticTablesContext
-from ._database_connections import Deferred
+from ._database_connections import Deferred, GuardChangedError
 from ._datasets import DatasetRecordStorageManager
 from ._opaque import OpaqueTableStorage, OpaqueTableStorageManager
 from ._versioning import VersionedExtension, VersionTuple
@@ -30,6 +30,7 @@ __all__ = [
     "DatastoreRegistryBridgeManager",
     "Deferred",
     "FakeDatasetRef",
+    "GuardChangedError",
     "IncompatibleVersionError",
     "OpaqueTableStorage",
     "OpaqueTableStorageManager",

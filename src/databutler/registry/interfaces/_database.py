@@ -126,6 +126,7 @@ class Database(DatabaseSchema, DatabaseDriverStatements):
         self._doomed = False
         self._after_commit = []
         self._deferred = []
+        self._repeatable = 0
         self._held = _HeldConnections()
         self._clones = weakref.WeakSet()
         # Forgotten, an instance closes its own connections; `fromUri` makes

@@ -23,9 +23,14 @@ from typing import Any
 import sqlalchemy
 import sqlalchemy.exc
 
-from ..._exceptions import ConflictError, TransactionAbortedError
+from ..._exceptions import ConcurrentUpdateError, ConflictError, TransactionAbortedError
 
-__all__ = ["DatabaseConnections", "Deferred"]
+__all__ = ["DatabaseConnections", "Deferred", "GuardChangedError"]
+
+
+class GuardChangedError(ConcurrentUpdateError):
+    """The guard row of a deferred `insert_guarded` had changed when the transaction was
+    sent: nothing was written, and the work repeats on fresh caches (see `repeatable`)."""
 
 
 @dataclass
@@ -51,6 +56,10 @@ class Deferred:
     what: str
     #: Turns the `ConflictError` a constraint violation becomes into the caller's error.
     explain: Callable[[ConflictError], BaseException] | None = None
+    #: The (unqualified) table this statement only inserts one row into, or `None`. Such
+    #: statements may be sent as one (see `DatabaseConnections._send_deferred`); a
+    #: constraint violation there is told apart by its table.
+    inserts_into: str | None = None
 
     def conflict(self, error: sqlalchemy.exc.IntegrityError) -> BaseException:
         """The error a constraint violation of this statement is raised as."""
@@ -108,6 +117,8 @@ class DatabaseConnections(ABC):
     _after_commit: list[Callable[[], None]]
     #: Writes queued by `execute_deferred`, in order, sent before anything else runs.
     _deferred: list[Deferred]
+    #: Depth of `repeatable` blocks.
+    _repeatable: int
     _held: _HeldConnections
     _clones: weakref.WeakSet[DatabaseConnections]
 
@@ -455,5 +466,40 @@ class DatabaseConnections(ABC):
 
     def is_transient(self, error: BaseException) -> bool:
         """Whether ``error`` (or what caused it) means "repeat the transaction": it collided
-        with another client's (deadlock, serialization failure) and was rolled back whole."""
+        with another client's (deadlock, serialization failure, a changed guard) and was
+        rolled back whole."""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            if self._is_collision(current):
+                return True
+            current = current.__cause__ or current.__context__
         return False
+
+    def _is_collision(self, error: BaseException) -> bool:
+        """Whether ``error`` itself (not its causes) is a collision, for `is_transient`."""
+        return isinstance(error, GuardChangedError)
+
+    @contextmanager
+    def repeatable(self) -> Iterator[None]:
+        """Mark the block as repeated whole when it fails with a transient error.
+
+        Its transactions may then defer a check whose failure only such a
+        repeat mends: `insert_guarded` sends its guard with the COMMIT
+        instead of on its own, and a changed guard raises `GuardChangedError`.
+        """
+        self._repeatable += 1
+        try:
+            yield
+        finally:
+            self._repeatable -= 1
+
+    def _deferring(self) -> bool:
+        """Whether writes queue now to go out with the next statement or the COMMIT."""
+        return (
+            self.PIPELINED_WRITES
+            and bool(self._frames)
+            and self._connection is not None
+            and not self._engine.dispatch.before_cursor_execute  # listeners see every statement
+        )

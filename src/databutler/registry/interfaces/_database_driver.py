@@ -142,7 +142,13 @@ class DatabaseDriverStatements(DatabaseRows):
             return
         what = f"insert into {table.name}"
         if deferred:
-            self.execute_deferred(sql, converted, many=True, what=what)
+            self.execute_deferred(
+                sql,
+                converted,
+                many=True,
+                what=what,
+                inserts_into=table.name if len(converted) == 1 else None,
+            )
         else:
             self.execute_raw(sql, converted, many=True, what=what)
         self._wrote(table, len(converted))
@@ -154,6 +160,9 @@ class DatabaseDriverStatements(DatabaseRows):
         self,
         guard: tuple[sqlalchemy.Table, Mapping[str, Any]],
         inserts: Sequence[tuple[sqlalchemy.Table, Sequence[str], Sequence[Any], Iterable[str]]],
+        *,
+        explain: Callable[[ConflictError], BaseException] | None = None,
+        on_changed: Callable[[], None] | None = None,
     ) -> bool:
         """Insert one row into each table, in order, in one statement, only if ``guard``
         (a table and column values) names an existing row, which stays share-locked until
@@ -162,10 +171,17 @@ class DatabaseDriverStatements(DatabaseRows):
         Each insert is ``(table, columns, values, encoded columns)`` as in
         `insert_many`. Only where `GUARDED_INSERTS` is true.
 
+        Given ``on_changed``, inside a `repeatable` block where writes are
+        deferred, the inserts and their guard are queued instead (the answer is
+        then `True`): a guard found changed when they are sent calls
+        ``on_changed`` and fails the transaction with `GuardChangedError`, for
+        the block to repeat.
+
         Raises
         ------
         ConflictError
-            If a row violates a constraint; nothing is inserted.
+            If a row violates a constraint; nothing is inserted. (``explain``
+            turns it into the caller's error, when the rows were queued.)
         """
         raise NotImplementedError(f"{type(self).__name__} has no guarded inserts.")
 
@@ -233,6 +249,7 @@ class DatabaseDriverStatements(DatabaseRows):
         many: bool = False,
         what: str,
         explain: Callable[[ConflictError], BaseException] | None = None,
+        inserts_into: str | None = None,
     ) -> None:
         """Run a driver-level write whose row count nobody reads, perhaps a little later.
 
@@ -242,19 +259,17 @@ class DatabaseDriverStatements(DatabaseRows):
         of them); elsewhere it runs at once. Either way it belongs to the
         enclosing transaction, and a constraint violation is raised as
         ``explain(ConflictError(...))`` (or the `ConflictError`): at once, or
-        by the statement, block end or commit that sends it.
+        by the statement, block end or commit that sends it. ``inserts_into``
+        names the table when the statement is a plain insert of one row (with
+        ``many``, one set of parameters) into it: such writes may go out as one
+        statement (`Deferred.inserts_into`).
         """
         self._check_writeable(what)
         args: Any = list(params) if many else tuple(params)
         if many and not args:
             return
-        if (
-            self.PIPELINED_WRITES
-            and self._frames
-            and self._connection is not None
-            and not self._engine.dispatch.before_cursor_execute  # listeners see every statement
-        ):
-            self._deferred.append(Deferred(sql, args, many, what, explain))
+        if self._deferring():
+            self._deferred.append(Deferred(sql, args, many, what, explain, inserts_into))
             return
         try:
             self.execute_raw(sql, args, many=many, what=what)
