@@ -125,6 +125,9 @@ class PostgresqlDatabase(Database):
         _check_namespace(kwargs.get("namespace"))
         super().__init__(**kwargs)
         self.PIPELINED_WRITES = _pipelines(self._engine)
+        # psycopg 3 sends ids in binary (``%b``): its text form of a uuid[] costs about
+        # 1.3 µs an id to build, five times the binary one (psycopg2 has text only).
+        self._ids_mark = "%b" if self._engine.dialect.driver == "psycopg" else "%s"
         self._unanalyzed: dict[str, int] = {}  # rows this process wrote since its ANALYZE
         self._analyzed: dict[str, int] = {}  # rows it had written at that ANALYZE
         self._analyze_queued: dict[str, Callable[[], None]] = {}
@@ -227,7 +230,8 @@ class PostgresqlDatabase(Database):
 
     def sql_in_ids(self, column: str, n: int) -> str:
         # docstring inherited
-        return f"{column} = %s::uuid" if n == 1 else f"{column} = ANY(%s::uuid[])"
+        mark = self._ids_mark
+        return f"{column} = {mark}::uuid" if n == 1 else f"{column} = ANY({mark}::uuid[])"
 
     def in_ids_params(self, encoded: list[Any]) -> list[Any]:
         # docstring inherited

@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy
@@ -278,23 +277,51 @@ class DatabaseDriverStatements(DatabaseRows):
                 raise
             raise explain(exc) from exc
 
-    @contextmanager
-    def query_raw(self, sql: str, params: Sequence[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
+    def query_raw(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> contextlib.AbstractContextManager[list[tuple[Any, ...]]]:
         """Run a driver-level read; rows are driver tuples (ids as in `decode_ids`).
 
-        The rows are fetched at once: keep the result small (a batch).
+        Use it as ``with db.query_raw(sql, params) as rows:``. The rows are
+        fetched at once, by the call: keep the result small (a batch).
         """
+        return _Fetched(self._read_raw(sql, tuple(params)))
+
+    def _read_raw(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """The rows of `query_raw`."""
+        reader = self._held.reader
+        if (
+            self._connection is None
+            and reader is not None
+            and not reader.invalidated
+            and not reader.closed
+        ):
+            # The kept read connection, without the checks of `_connect_for_read`: if the
+            # server dropped it, the read fails, and is made again on a new connection.
+            self._held.reader = None  # a nested read gets its own connection
+            try:
+                rows = self._fetch_raw(reader, sql, params)
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    reader.close()
+                if not (isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated):
+                    raise
+            else:
+                if self._held.reader is None:
+                    self._held.reader = reader
+                else:
+                    reader.close()
+                return rows
         attempts = 2 if self._connection is None else 1  # as in `query`
         for attempt in range(attempts):
             with self._connect_for_read() as connection:
                 try:
-                    rows = self._fetch_raw(connection, sql, tuple(params))
+                    return self._fetch_raw(connection, sql, params)
                 except sqlalchemy.exc.DBAPIError as exc:
                     if exc.connection_invalidated and attempt + 1 < attempts:
                         continue
                     raise
-                yield rows
-                return
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _fetch_raw(
         self, connection: sqlalchemy.Connection, sql: str, params: tuple[Any, ...]
@@ -344,6 +371,21 @@ class DatabaseDriverStatements(DatabaseRows):
         finally:
             with contextlib.suppress(Exception):
                 cursor.close()
+
+
+class _Fetched:
+    """Rows fetched already, handed out by a ``with`` block (see `query_raw`)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def __enter__(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
 
 
 def _uuid_from_bytes_checked(value: bytes) -> uuid.UUID:
