@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from databutler import Butler, CollectionType, DatabutlerError
+from databutler import Butler, DatabutlerError
 from databutler.registry.attributes import GENERATION_KEY
 from databutler.testing.database import postgresql_uri
 
@@ -167,21 +167,28 @@ def test_schema_changes_bump_the_generation_and_plain_puts_do_not(root: str) -> 
     def token() -> str | None:
         return attributes.get(GENERATION_KEY)
 
-    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
     before = token()
-    assert before is not None  # registering night1 bumped it
+    assert before is not None  # registering the dataset type "thing" bumped it
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
     butler.put({"a": 2}, "thing", instrument="HSC", detector=1)
+    # Neither the puts nor the new run night1 they made: a new collection makes no
+    # client's cache wrong, so other clients keep theirs.
+    assert token() == before
+    butler.registry.registerCollection("tagged")
     assert token() == before
     butler.register_dataset_type("other", ["instrument"], "StructuredDataDict")
     after_type = token()
     assert after_type != before
-    butler.registry.registerCollection("tagged")
-    after_collection = token()
-    assert after_collection != after_type
+    butler.collection_chain("all", ["night1"])  # the chain is new, its members too: a bump
+    after_chain = token()
+    assert after_chain != after_type
+    butler.registry.removeCollection("tagged")
+    after_removal = token()
+    assert after_removal != after_chain
     # A failed change rolls its bump back too.
     with pytest.raises(DatabutlerError):
         butler.register_dataset_type("other", ["detector"], "StructuredDataDict")
-    assert token() == after_collection
+    assert token() == after_removal
     butler.close()
 
 
@@ -202,12 +209,13 @@ def test_schema_change_waits_for_a_write_transaction_that_checked(root: str) -> 
     # so the definitions it relied on cannot change under it.
     writer = Butler(root, run="night1", writeable=True)
     changer = Butler(root, writeable=True)
+    changer.registry.registerCollection("tagged")
     done = threading.Event()
     failures: list[BaseException] = []
 
     def change() -> None:
         try:
-            changer.registry.registerCollection("tagged")
+            changer.registry.setCollectionDocumentation("tagged", "changed meanwhile")
         except BaseException as exc:  # reported below
             failures.append(exc)
         finally:
@@ -220,7 +228,7 @@ def test_schema_change_waits_for_a_write_transaction_that_checked(root: str) -> 
         assert not done.wait(1.0), "the schema change did not wait for the open insert"
     thread.join(60)
     assert done.is_set() and not failures, failures
-    assert writer.registry.getCollectionType("tagged") is CollectionType.TAGGED
+    assert writer.registry.getCollectionDocumentation("tagged") == "changed meanwhile"
     assert visible(root, "thing", "night1") == [{"instrument": "HSC", "detector": 0}]
     writer.close()
     changer.close()
@@ -262,9 +270,10 @@ def test_find_after_run_recreated_by_child(root: str, found_before: bool) -> Non
     ids=["new-run", "new-type", "new-chain"],
 )
 def test_put_after_an_unrelated_schema_change_by_child(root: str, change: str) -> None:
-    """Another client's schema change makes this client's caches stale but not wrong: the
-    next put notices (on PostgreSQL, its guarded insert finds another generation), refreshes
-    and succeeds within the same call."""
+    """Another client's change leaves this client's caches right: a new run changes nothing
+    they hold; a new dataset type or chain makes them stale but not wrong, and the next put
+    notices (on PostgreSQL, its guarded insert finds another generation), refreshes and
+    succeeds within the same call."""
     butler = Butler(root, run="night1", writeable=True)
     butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
     in_child(root, change)

@@ -280,6 +280,23 @@ def _put(config: Any, place: tuple[str, ...], value: Any) -> Any:
     return config
 
 
+@pytest.mark.parametrize("name", ["dataset", "other"])
+def test_datastore_renamed_in_butler_yaml_is_refused_without_making_its_directory(
+    repo: Path, name: str
+) -> None:
+    # Found by test_fuzzed_butler_yaml: the file datastore made its directory
+    # (<repo>/<name>) before the registry refused its records table.
+    config_path = repo / "butler.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["datastore"]["name"] = name
+    config_path.write_text(yaml.safe_dump(config))
+    before = _without_sqlite_logs(snapshot(repo))
+    with pytest.raises(RepositoryError, match=r"butler\.yaml"):
+        Butler(repo)
+    assert not (repo / name).exists()
+    assert _without_sqlite_logs(snapshot(repo)) == before
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(place=st.sampled_from(_PLACES), value=yaml_values)

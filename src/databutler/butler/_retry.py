@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .._exceptions import ConcurrentUpdateError
-from ..registry.interfaces import Database
+from ..registry.interfaces import Database, GuardChangedError
 
 T = TypeVar("T")
 
@@ -47,5 +47,8 @@ def retrying(db: Database, work: Callable[[], T], what: str) -> T:
                     f"{attempt} time(s) and was rolled back whole; repeat it"
                     + (" (the whole transaction)." if attempts == 1 else " later.")
                 ) from exc
-        # Jittered exponential pause, so that the colliding clients part ways.
-        time.sleep(random.uniform(0, FIRST_PAUSE * 2 ** (attempt - 1)))
+            # Stale caches (forgotten already) are not a collision: repeat at once.
+            stale = isinstance(exc, GuardChangedError)
+        if not stale:
+            # Jittered exponential pause, so that the colliding clients part ways.
+            time.sleep(random.uniform(0, FIRST_PAUSE * 2 ** (attempt - 1)))

@@ -116,9 +116,6 @@ class FileDatastore(Datastore):
         super().__init__(name, bridge_manager, abilities=ABILITIES, storage_classes=storage_classes)
         self._bridges = bridge_manager
         self.trust = trust
-        self.store = root if isinstance(root, ResourceStore) else store_for(root)
-        if fsync and isinstance(self.store, LocalStore):
-            self.store.fsync = True
         self._templates = FileTemplates(
             dict(templates) if templates else {"default": DEFAULT_TEMPLATE},
             universe=bridge_manager.universe,
@@ -132,6 +129,11 @@ class FileDatastore(Datastore):
         self._validated: dict[str, FileTemplate] = {}
         #: Artifacts the last `empty_trash` could not delete (their datasets stay trashed).
         self.trash_failures: list[TrashFailure] = []
+        # Last: a local store makes its directory, which a configuration refused above
+        # (an unknown formatter, records tables a read-only registry lacks) must not leave.
+        self.store = root if isinstance(root, ResourceStore) else store_for(root)
+        if fsync and isinstance(self.store, LocalStore):
+            self.store.fsync = True
 
     # -- put ---------------------------------------------------------------
 

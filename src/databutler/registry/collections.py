@@ -319,17 +319,19 @@ class SimpleCollectionManager(VersionedExtension):
         cached = self._by_name.get(name)
         if cached is not None and cached.type is type and doc in (None, cached.doc):
             return cached, False  # known (committed) already: nothing to write
-        self.refresh()
+        if cached is not None:
+            self._by_name.forget(name)  # read it again: another client may have changed it
         inserted = 0
         try:
             record = self.find(name)  # a read: no write lock for a known collection
         except MissingCollectionError:
             validate_collection_name(name)  # new names get the stricter rules
             row = {"name": name, "type": type.value, "doc": doc}
-            with self._db.transaction():
-                inserted = self._db.ensure(self._collection, row)
-                if inserted:
-                    self._bump()
+            # No bump: a new collection makes no client's cache wrong (they hold only
+            # collections that exist, by name, and look others up), so other clients
+            # keep their caches; a removal, a chain's new members or new documentation
+            # do bump.
+            inserted = self._db.ensure(self._collection, row)
             record = self.find(name)
         if record.type is not type:
             raise CollectionError(
