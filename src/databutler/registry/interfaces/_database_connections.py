@@ -360,11 +360,25 @@ class DatabaseConnections(ABC):
     ) -> None:
         """Lock ``tables`` for writing until the transaction ends (no-op: writes serialise)."""
 
+    def _reads_on_session(self) -> bool:
+        """Whether a read now goes to the session connection rather than the kept read one.
+
+        Inside a transaction it must (it sees the transaction's writes). In a
+        session outside one it need not where the backend lets reads have their
+        own connection (`STREAM_ON_OWN_CONNECTION`): the session then holds
+        nothing a read must see, and its connection would wrap each read in a
+        BEGIN and a ROLLBACK, two round trips more.
+        """
+        return self._connection is not None and (
+            bool(self._frames) or not (self.STREAM_ON_OWN_CONNECTION and self.KEEP_READER)
+        )
+
     @contextmanager
     def _connect_for_read(self) -> Iterator[sqlalchemy.Connection]:
         """The session connection, or a short-lived one, for reading."""
-        if self._connection is not None:
+        if self._reads_on_session():
             connection = self._connection
+            assert connection is not None
             self.flush_deferred()  # a read sees what this session wrote
             if not self._frames:
                 self._begin_mode(connection, write=False)
@@ -413,8 +427,8 @@ class DatabaseConnections(ABC):
         Uses the session connection when one is open, otherwise the kept read connection.
         """
         # A kept connection the server dropped since its last use: a read
-        # outside a session is retried once, on a new connection.
-        attempts = 2 if self._connection is None else 1
+        # on it is retried once, on a new connection.
+        attempts = 1 if self._reads_on_session() else 2
         for attempt in range(attempts):
             with self._connect_for_read() as connection:
                 try:
@@ -447,8 +461,8 @@ class DatabaseConnections(ABC):
         those reads and writes neither end nor wait for.
         """
         streamed = sql.execution_options(stream_results=True, yield_per=rows_per_fetch)
-        if self._connection is not None or not self.STREAM_ON_OWN_CONNECTION:
-            # In a transaction, or a session the caller pinned to read through one connection.
+        if self._reads_on_session() or not self.STREAM_ON_OWN_CONNECTION:
+            # In a transaction (or a session, where reads have no connection of their own).
             with self.session(), self.query(streamed) as result:
                 yield result
             return

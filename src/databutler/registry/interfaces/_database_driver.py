@@ -289,13 +289,9 @@ class DatabaseDriverStatements(DatabaseRows):
 
     def _read_raw(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """The rows of `query_raw`."""
+        on_session = self._reads_on_session()
         reader = self._held.reader
-        if (
-            self._connection is None
-            and reader is not None
-            and not reader.invalidated
-            and not reader.closed
-        ):
+        if not on_session and reader is not None and not reader.invalidated and not reader.closed:
             # The kept read connection, without the checks of `_connect_for_read`: if the
             # server dropped it, the read fails, and is made again on a new connection.
             self._held.reader = None  # a nested read gets its own connection
@@ -312,7 +308,7 @@ class DatabaseDriverStatements(DatabaseRows):
                 else:
                     reader.close()
                 return rows
-        attempts = 2 if self._connection is None else 1  # as in `query`
+        attempts = 1 if on_session else 2  # as in `query`
         for attempt in range(attempts):
             with self._connect_for_read() as connection:
                 try:
