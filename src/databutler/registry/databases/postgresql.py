@@ -98,6 +98,23 @@ def _raise_failed(
     raise error from exc
 
 
+def _guarded_shape(
+    guard: tuple[sqlalchemy.Table, Mapping[str, Any]],
+    inserts: Sequence[tuple[sqlalchemy.Table, Sequence[str], Sequence[Any], Iterable[str]]],
+) -> tuple[Any, ...]:
+    """What the SQL of an `insert_guarded` call depends on: the tables and column names."""
+    guard_table, where = guard
+    return guard_table, tuple(where), tuple((t, tuple(c), tuple(e)) for t, c, _, e in inserts)
+
+
+def _bound_row(values: Sequence[Any], processors: list[tuple[int, Any]]) -> list[Any]:
+    """``values`` with the bind processors applied (``(index, processor)`` pairs)."""
+    row = list(values)
+    for i, process in processors:
+        row[i] = process(row[i])
+    return row
+
+
 #: libpq's transaction status of a connection with no transaction open (``PQTRANS_IDLE``).
 _IDLE = 0
 #: The SQLSTATE of a NOT NULL violation.
@@ -304,22 +321,14 @@ class PostgresqlDatabase(Database):
         if on_changed is not None and self._repeatable and self._deferring():
             self._defer_guarded(guard, inserts, explain, on_changed)
             return True
-        guard_table, where = guard
-        shape = (
-            guard_table,
-            tuple(where),
-            tuple((t, tuple(c), tuple(e)) for t, c, _, e in inserts),
-        )
+        shape = _guarded_shape(guard, inserts)
         prepared = self._guarded_sql.get(shape)
         if prepared is None:
             prepared = self._guarded_sql[shape] = self._guarded_statement(shape)
         sql, bound = prepared
-        params: list[Any] = list(where.values())
+        params: list[Any] = list(guard[1].values())
         for (_, _, values, _), processors in zip(inserts, bound, strict=True):
-            row = list(values)
-            for i, process in processors:
-                row[i] = process(row[i])
-            params.extend(row)
+            params.extend(_bound_row(values, processors))
         return self.execute_raw(sql, params, what="insert rows") > 0
 
     def _defer_guarded(
@@ -335,17 +344,12 @@ class PostgresqlDatabase(Database):
         the share-locked guard row, so a changed guard makes it NULL, and the
         NOT NULL violation fails the transaction before anything is kept.
         """
-        guard_table, where = guard
-        shape = (
-            guard_table,
-            tuple(where),
-            tuple((t, tuple(c), tuple(e)) for t, c, _, e in inserts),
-        )
+        shape = _guarded_shape(guard, inserts)
         prepared = self._deferred_guarded_sql.get(shape)
         if prepared is None:
             prepared = self._deferred_guarded_sql[shape] = self._deferred_guarded_statements(shape)
         statements, bound = prepared
-        where_values = list(where.values())
+        where_values = list(guard[1].values())
         first_table, first_columns = inserts[0][0].name, inserts[0][1]
 
         def explain_first(conflict: ConflictError) -> BaseException:
@@ -366,9 +370,7 @@ class PostgresqlDatabase(Database):
         for n, ((table, _, values, _), sql, processors) in enumerate(
             zip(inserts, statements, bound, strict=True)
         ):
-            row = list(values)
-            for i, process in processors:
-                row[i] = process(row[i])
+            row = _bound_row(values, processors)
             if n == 0:
                 row[1:1] = where_values  # the guard's parameters follow the first value
             self._deferred.append(
