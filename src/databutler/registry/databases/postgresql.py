@@ -117,6 +117,10 @@ def _bound_row(values: Sequence[Any], processors: list[tuple[int, Any]]) -> list
 
 #: libpq's transaction status of a connection with no transaction open (``PQTRANS_IDLE``).
 _IDLE = 0
+#: At most this many queued inserts go out as one statement (a `put` makes four, one
+#: more bridge and records row for each further datastore of a chain); more take the
+#: pipeline, so that neither the statement's parameters nor the cache of its SQL grow.
+_MAX_AS_ONE = 16
 #: The SQLSTATE of a NOT NULL violation.
 _NOT_NULL_VIOLATION = "23502"
 
@@ -483,9 +487,13 @@ class PostgresqlDatabase(Database):
         Foreign keys between the rows are checked at the statement's end; a
         violation names its table, and so its write.
         """
-        if raw.info.transaction_status != _IDLE or not all(
-            item.inserts_into is not None and (not item.many or len(item.args) == 1)
-            for item in queued
+        if (
+            len(queued) > _MAX_AS_ONE
+            or raw.info.transaction_status != _IDLE
+            or not all(
+                item.inserts_into is not None and (not item.many or len(item.args) == 1)
+                for item in queued
+            )
         ):
             return False
         texts = tuple(item.sql for item in queued)
