@@ -74,13 +74,17 @@ class _HeldConnections:
     the database is forgotten without keeping it alive.
     """
 
-    __slots__ = ("reader", "writer")
+    __slots__ = ("cursor", "cursor_of", "reader", "writer")
 
     def __init__(self) -> None:
         self.reader: sqlalchemy.Connection | None = None
         self.writer: sqlalchemy.Connection | None = None
+        #: A driver cursor kept for reads on ``reader``, and the driver connection it is of.
+        self.cursor: Any = None
+        self.cursor_of: Any = None
 
     def close(self) -> None:
+        self.cursor = self.cursor_of = None
         for connection in (self.reader, self.writer):
             if connection is not None:
                 with contextlib.suppress(Exception):  # the server may be gone already

@@ -296,7 +296,7 @@ class DatabaseDriverStatements(DatabaseRows):
             # server dropped it, the read fails, and is made again on a new connection.
             self._held.reader = None  # a nested read gets its own connection
             try:
-                rows = self._fetch_raw(reader, sql, params)
+                rows = self._fetch_kept(reader, sql, params)
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     reader.close()
@@ -343,30 +343,57 @@ class DatabaseDriverStatements(DatabaseRows):
                 return list(cursor.fetchall()) if cursor is not None and cursor.description else []
             finally:
                 result.close()
-        dialect = engine.dialect
-        fairy = connection.connection
-        cursor = fairy.cursor()
+        cursor = connection.connection.cursor()
         try:
-            cursor.execute(sql, params)
-            try:
-                return list(cursor.fetchall())
-            except dialect.loaded_dbapi.ProgrammingError:
-                return []  # a statement without rows (psycopg refuses to fetch; sqlite3 gives [])
-        except dialect.loaded_dbapi.Error as exc:
-            dropped = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
-            if dropped:
-                connection.invalidate(exc)
-            raise sqlalchemy.exc.DBAPIError.instance(
-                sql,
-                params,
-                exc,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=dropped,
-                dialect=dialect,
-            ) from exc
+            return _fetch_all(connection, cursor, sql, params)
         finally:
             with contextlib.suppress(Exception):
                 cursor.close()
+
+    def _fetch_kept(
+        self, reader: sqlalchemy.Connection, sql: str, params: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        """`_fetch_raw` on the kept read connection (autocommit), through a driver cursor
+        kept with it: a per-call read costs no cursor of its own."""
+        raw = reader.connection.dbapi_connection
+        if raw is None or reader.engine.dispatch.before_cursor_execute:
+            return self._fetch_raw(reader, sql, params)
+        held = self._held
+        cursor = held.cursor
+        if cursor is None or held.cursor_of is not raw:
+            cursor = held.cursor = raw.cursor()
+            held.cursor_of = raw
+        try:
+            return _fetch_all(reader, cursor, sql, params)
+        except BaseException:
+            held.cursor = held.cursor_of = None
+            raise
+
+
+def _fetch_all(
+    connection: sqlalchemy.Connection, cursor: Any, sql: str, params: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    """Run ``sql`` on the driver ``cursor`` of ``connection`` and return every row; driver
+    errors are raised as SQLAlchemy's, a dropped connection invalidated."""
+    dialect = connection.dialect
+    try:
+        cursor.execute(sql, params)
+        try:
+            return list(cursor.fetchall())
+        except dialect.loaded_dbapi.ProgrammingError:
+            return []  # a statement without rows (psycopg refuses to fetch; sqlite3 gives [])
+    except dialect.loaded_dbapi.Error as exc:
+        dropped = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
+        if dropped:
+            connection.invalidate(exc)
+        raise sqlalchemy.exc.DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dropped,
+            dialect=dialect,
+        ) from exc
 
 
 class _Fetched:
