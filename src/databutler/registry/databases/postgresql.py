@@ -309,7 +309,7 @@ class PostgresqlDatabase(Database):
 
     GUARDED_INSERTS = True
 
-    STREAM_ON_OWN_CONNECTION = True
+    READS_ON_OWN_CONNECTION = True
 
     def insert_guarded(
         self,

@@ -56,11 +56,11 @@ class SqliteDatabase(Database):
     def __init__(self, *, namespace: str | None = None, **kwargs: Any) -> None:
         _check_namespace(namespace)
         super().__init__(namespace=None, **kwargs)
-        # A stream outside a transaction reads a snapshot on a connection of its own (WAL:
-        # the caller's writes meanwhile neither wait for it nor show up in it), so that a
-        # loop putting into the collection it queries ends. An in-memory database has one
-        # connection only, which the stream shares.
-        self.STREAM_ON_OWN_CONNECTION = not isinstance(self._engine.pool, StaticPool)
+        # Reads outside a transaction run on a connection of their own; a stream reads a
+        # snapshot there (WAL: the caller's writes meanwhile neither wait for it nor show up
+        # in it), so that a loop putting into the collection it queries ends. An in-memory
+        # database has one connection only, which every read shares.
+        self.READS_ON_OWN_CONNECTION = not isinstance(self._engine.pool, StaticPool)
 
     @classmethod
     def fromUri(

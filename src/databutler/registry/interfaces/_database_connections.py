@@ -369,12 +369,12 @@ class DatabaseConnections(ABC):
 
         Inside a transaction it must (it sees the transaction's writes). In a
         session outside one it need not where the backend lets reads have their
-        own connection (`STREAM_ON_OWN_CONNECTION`): the session then holds
+        own connection (`READS_ON_OWN_CONNECTION`): the session then holds
         nothing a read must see, and its connection would wrap each read in a
         BEGIN and a ROLLBACK, two round trips more.
         """
         return self._connection is not None and (
-            bool(self._frames) or not (self.STREAM_ON_OWN_CONNECTION and self.KEEP_READER)
+            bool(self._frames) or not (self.READS_ON_OWN_CONNECTION and self.KEEP_READER)
         )
 
     @contextmanager
@@ -447,10 +447,11 @@ class DatabaseConnections(ABC):
                     result.close()
                 return
 
-    #: Whether a stream outside a transaction reads on a connection of its own
-    #: (PostgreSQL: its server-side cursor lives in a transaction, which a read or
+    #: Whether reads outside a transaction may run on a connection of their own, even in a
+    #: session: a read on the kept autocommit one (`_reads_on_session`), a stream on a new
+    #: one (PostgreSQL: its server-side cursor lives in a transaction, which a read or
     #: write on the session connection while the caller iterates would end).
-    STREAM_ON_OWN_CONNECTION: bool = False
+    READS_ON_OWN_CONNECTION: bool = False
 
     @contextmanager
     def stream(
@@ -460,12 +461,12 @@ class DatabaseConnections(ABC):
 
         Inside a transaction (or a `session`) it runs on that connection, and
         sees its writes. Outside one the caller may read and write while it
-        iterates: where the backend needs it (`STREAM_ON_OWN_CONNECTION`) the
+        iterates: where the backend needs it (`READS_ON_OWN_CONNECTION`) the
         stream has a connection and a read transaction of its own, which
         those reads and writes neither end nor wait for.
         """
         streamed = sql.execution_options(stream_results=True, yield_per=rows_per_fetch)
-        if self._reads_on_session() or not self.STREAM_ON_OWN_CONNECTION:
+        if self._reads_on_session() or not self.READS_ON_OWN_CONNECTION:
             # In a transaction (or a session, where reads have no connection of their own).
             with self.session(), self.query(streamed) as result:
                 yield result
