@@ -289,3 +289,47 @@ def test_put_after_an_unrelated_schema_change_by_child(root: str, change: str) -
     # A try that found the caches stale (on PostgreSQL, at its commit) left no artifact.
     assert len([p for p in (Path(root) / "files" / "night1").rglob("*") if p.is_file()]) == 3
     butler.close()
+
+
+def test_a_query_checks_the_caches_once_and_sees_changes_made_before_it(root: str) -> None:
+    """`query_datasets` makes several registry calls that each check the caches; one read
+    of the generation serves them all (`SqlRegistry.caches_checked_once`), and a change
+    another client made before the query is still seen by it."""
+    butler = Butler(root, run="a", writeable=True)
+    butler.put({"run": "a"}, "thing", instrument="HSC", detector=0)
+    butler.put({"run": "b"}, "thing", instrument="HSC", detector=1, run="b")
+    butler.collection_chain("all", ["a"])
+    registry = butler.registry
+    reads: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if "butler_attributes" in statement and GENERATION_KEY in str(parameters):
+            reads.append(statement)
+
+    engine = registry.db._engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    try:
+        found = list(butler.query_datasets("thing", collections="all", where="detector >= 0"))
+        assert [ref.run for ref in found] == ["a"]
+        assert len(reads) == 1
+        in_child(root, "butler.collection_chain('all', ['b'])")
+        reads.clear()
+        found = list(butler.query_datasets("thing", collections="all"))
+        assert [ref.run for ref in found] == ["b"]
+        assert len(reads) == 1
+        # Inside the block, forgetting the token makes the next check read again.
+        reads.clear()
+        with registry.caches_checked_once():
+            registry.getDatasetType("thing")
+            registry.getDatasetType("thing")
+            registry._managers.generation.forget()
+            registry.getDatasetType("thing")
+        assert len(reads) == 2
+        # Outside it, every call checks.
+        reads.clear()
+        registry.getDatasetType("thing")
+        registry.getDatasetType("thing")
+        assert len(reads) == 2
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+        butler.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -1125,3 +1126,76 @@ def test_new_sqlite_files_use_small_pages(tmp_path: Path) -> None:
     with db.query_raw("PRAGMA page_size") as rows:
         assert rows[0][0] == PAGE_SIZE == 1024
     db.dispose()
+
+
+def _series(n: int) -> sqlalchemy.Select[Any]:
+    return sqlalchemy.select(sqlalchemy.func.generate_series(1, n).label("n"))
+
+
+def _backend_pid(connection: sqlalchemy.Connection | None) -> int:
+    assert connection is not None
+    raw: Any = connection.connection.dbapi_connection
+    return int(raw.info.backend_pid)
+
+
+def test_streams_outside_a_session_are_one_statement_on_a_kept_connection(tmp_path: Path) -> None:
+    """PostgreSQL streams outside a session read their rows in chunks of one autocommit
+    statement, on a connection kept for streams: left early, or dropped by the server,
+    the next stream still reads every row."""
+    with database_factory("postgresql", tmp_path) as databases:
+        db = databases.open()
+        assert isinstance(db, PostgresqlDatabase)
+        with db.stream_batches(_series(2500), 1000) as batches:
+            sizes = [len(batch) for batch in batches]
+        assert sizes == [1000, 1000, 500]
+        kept = db._held.streamer
+        assert kept is not None
+        pid = _backend_pid(kept)
+        # Left after the first chunk of a long result: the rest is cancelled, and the
+        # connection is kept, idle, for the next stream.
+        with db.stream_batches(_series(5_000_000), 1000) as batches:
+            first = next(iter(batches))
+        assert [row[0] for row in first] == list(range(1, 1001))
+        assert db._held.streamer is kept and _backend_pid(kept) == pid
+        with db.stream_batches(_series(10), 1000) as batches:
+            assert [row[0] for batch in batches for row in batch] == list(range(1, 11))
+        # The server drops the kept connection: the next stream runs on a new one.
+        with databases.raw_engine().connect() as admin:
+            admin.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        time.sleep(0.2)
+        with db.stream_batches(_series(1500), 1000) as batches:
+            assert sum(len(batch) for batch in batches) == 1500
+        assert _backend_pid(db._held.streamer) != pid
+        # A statement failing midway raises SQLAlchemy's error; the next stream reads.
+        failing = sqlalchemy.select(
+            sqlalchemy.literal_column("1") / (sqlalchemy.func.generate_series(1, 3) - 2)
+        )
+        with pytest.raises(sqlalchemy.exc.DataError, match="division by zero"):
+            with db.stream_batches(failing, 1000) as batches:
+                list(batches)
+        with db.stream_batches(_series(3), 1000) as batches:
+            assert [row[0] for batch in batches for row in batch] == [1, 2, 3]
+        # Inside a session, a stream sees the session's writes (a server-side cursor).
+        tables = _declare(db, create=True)
+        with db.transaction():
+            db.insert(tables.item, *({"id": i, "name": f"n{i}", "value": i} for i in range(5)))
+            with db.stream_batches(sqlalchemy.select(tables.item.c.id), 2) as batches:
+                assert sorted(row[0] for batch in batches for row in batch) == list(range(5))
+
+
+def test_chunked_streams_apply_result_and_bind_types(tmp_path: Path) -> None:
+    """A column whose type converts the driver's value is converted in a chunked stream;
+    a statement with a parameter whose type converts it reads through the cursor path."""
+    with database_factory("postgresql", tmp_path) as databases:
+        db = databases.open()
+        half = sqlalchemy.func.generate_series(1, 3) / sqlalchemy.literal_column("2.0")
+        floats = sqlalchemy.select(
+            sqlalchemy.cast(half, sqlalchemy.Numeric(asdecimal=False)).label("half")
+        )
+        with db.stream_batches(floats, 10) as batches:
+            halves = [row[0] for batch in batches for row in batch]
+        assert halves == [0.5, 1.0, 1.5]
+        assert all(type(h) is float for h in halves)  # the driver gives Decimal
+        document = sqlalchemy.select(sqlalchemy.literal({"a": [1, 2]}, sqlalchemy.JSON).label("j"))
+        with db.stream_batches(document, 10) as batches:
+            assert [row[0] for batch in batches for row in batch] == [{"a": [1, 2]}]

@@ -10,6 +10,7 @@ fails, that what was done is whole and what was not is untouched.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,24 @@ from typing import Any
 import pytest
 
 import databutler.butler._delete as delete_module
+import databutler.datastores._file_trash as file_trash
 from databutler import Butler
 from databutler.testing.butler import file_datastore, populate, registry_arguments
 
 N = 11
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=[("sqlite", 0), ("sqlite", 64), ("postgresql", 0), ("postgresql", 64)],
+    ids=["sqlite-thread", "sqlite-inline", "postgresql-thread", "postgresql-inline"],
+)
 def butler(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: Any) -> Iterator[Butler]:
+    """A repository pruned three datasets a chunk; each chunk's artifacts deleted in a
+    thread (``INLINE_DELETES`` 0) or, being few, when the chunk is finished."""
+    backend, inline = request.param
     monkeypatch.setattr(delete_module, "PRUNE_CHUNK", 3)
-    with registry_arguments(request.param) as arguments:
+    monkeypatch.setattr(file_trash, "INLINE_DELETES", inline)
+    with registry_arguments(backend) as arguments:
         made = Butler.create(str(tmp_path / "repo"), run="run", **arguments)
         try:
             populate(made, detectors=N)
@@ -105,3 +114,21 @@ def test_failure_in_a_later_chunk_finishes_the_earlier_ones(
     result = butler.prune(refs[6:], purge=True)
     assert (result.unstored, result.purged) == (N - 6, N - 6)
     assert _artifacts(butler) == set()
+
+
+def test_a_small_prune_deletes_its_artifacts_without_a_thread(
+    butler: Butler, monkeypatch: Any
+) -> None:
+    refs = _put_all(butler)
+    started: list[str] = []
+    real = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        real(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    butler.prune(refs[:2], purge=True)
+    assert len(_artifacts(butler)) == N - 2
+    threaded = file_trash.INLINE_DELETES < 2
+    assert ("databutler-empty-trash" in started) == threaded

@@ -128,22 +128,23 @@ class ButlerQueries(ButlerBase):
                     "glob, whose matches have no order; list the collections (or a CHAINED "
                     "collection) by name, or pass find_first=False."
                 )
-        search = self._search_globbed(collections)
-        streams = [
-            self.registry.stream_datasets(
-                name,
-                collections=search,
-                where=where,
-                bind=bind,
-                in_datastore=in_datastore,
-                not_in_datastore=not_in_datastore,
-                find_first=find_first,
-                order_by=[str(term) for term in terms],
-                limit=count,
-                with_dimension_records=with_dimension_records,
-            )
-            for name in self._dataset_type_names(dataset_type)
-        ]
+        with self.registry.caches_checked_once():
+            search = self._search_globbed(collections)
+            streams = [
+                self.registry.stream_datasets(
+                    name,
+                    collections=search,
+                    where=where,
+                    bind=bind,
+                    in_datastore=in_datastore,
+                    not_in_datastore=not_in_datastore,
+                    find_first=find_first,
+                    order_by=[str(term) for term in terms],
+                    limit=count,
+                    with_dimension_records=with_dimension_records,
+                )
+                for name in self._dataset_type_names(dataset_type)
+            ]
         found = chain.from_iterable(streams)
         return found if count is None else islice(found, count)
 

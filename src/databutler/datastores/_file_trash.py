@@ -45,6 +45,10 @@ CHUNK = 10_000
 #: Times the whole trash is read again for what was trashed while it was emptied.
 ROUNDS = 3
 
+#: At most this many artifacts of an `Emptying` are deleted when it is called, without a
+#: thread: for a few, starting a thread costs more than deleting them meanwhile gains.
+INLINE_DELETES = 64
+
 
 def empty_trash(
     datastore: FileDatastoreLike, selected: list[DatasetId] | None, *, dry_run: bool
@@ -56,6 +60,8 @@ def empty_trash(
     """
     emptied: list[DatasetId] = []
     failures: dict[str, TrashFailure] = {}
+    if selected is None and datastore.bridge.trash_is_empty():
+        return emptied, []  # one read, where the passes below take several
     if dry_run:
         with _reading(datastore, selected) as (pairs, _):
             return list(dict.fromkeys(_id(ref) for ref, _ in pairs)), []
@@ -76,7 +82,8 @@ class Emptying:
     """The selected datasets' trash being emptied: artifacts deleted in the background.
 
     Made, it reads the datasets' trash rows and records (a read-only pass)
-    and starts deleting their artifacts in a thread; the database is free
+    and starts deleting their artifacts in a thread (more than `INLINE_DELETES`
+    of them; fewer are deleted when it is called); the database is free
     meanwhile, so a prune trashes its next chunk while this one's artifacts
     go. Called, it waits for the deletions, then purges the rows of the
     datasets whose artifacts are gone and returns their ids. It may be
@@ -93,10 +100,12 @@ class Emptying:
         self._plan = _Plan(read, keep)
         self._error: Exception | None = None
         self._failures: dict[str, TrashFailure] | None = None
-        self._thread = threading.Thread(
-            target=self._delete, name="databutler-empty-trash", daemon=True
-        )
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if len(self._plan.valid) > INLINE_DELETES:
+            self._thread = threading.Thread(
+                target=self._delete, name="databutler-empty-trash", daemon=True
+            )
+            self._thread.start()
 
     @property
     def failures(self) -> list[TrashFailure]:
@@ -110,8 +119,11 @@ class Emptying:
             self._error = exc
 
     def __call__(self) -> list[DatasetId]:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         if self._failures is None:
+            if self._thread is None:
+                self._delete()  # a few artifacts: deleted now, without a thread
             failures: dict[str, TrashFailure] = {}
             self._plan.settle(self._datastore, self._error, failures)
             self._failures = failures

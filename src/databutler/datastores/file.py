@@ -582,7 +582,8 @@ class FileDatastore(Datastore):
         return emptied
 
     def start_empty_trash(self, refs: Iterable[DatasetIdRef]) -> Callable[[], list[DatasetId]]:
-        # docstring inherited; the artifacts are deleted in a thread (see _file_trash.Emptying).
+        # docstring inherited; the artifacts are deleted in a thread, or when called if they
+        # are few (see _file_trash.Emptying).
         emptying = Emptying(self, list(dict.fromkeys(_id(r) for r in refs)))
 
         def finish() -> list[DatasetId]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import sqlalchemy
@@ -162,6 +164,8 @@ class SchemaGeneration:
         self._table = table
         self.on_change = on_change
         self._seen: str | None = None
+        #: Per thread: whether a `once` block is open (`False`) and its token read (`True`).
+        self._once = threading.local()
         # Driver-level SQL: this runs once per call and write transaction, so
         # it skips SQLAlchemy's statement handling. Where writers serialise
         # (SQLite: FOR_UPDATE is empty) no lock clause is needed.
@@ -181,7 +185,24 @@ class SchemaGeneration:
             check and the writes that rely on the caches (SQLite write
             transactions are exclusive already). For write transactions.
         """
+        if not lock and getattr(self._once, "read", False):
+            return False  # read already in this `once` block
         return self._check(self._sql_share if lock else self._sql)
+
+    @contextmanager
+    def once(self) -> Iterator[None]:
+        """Let one read of the token serve every `check` without ``lock`` in the block:
+        for one call made of several registry calls (a butler query), each of which
+        checks. Re-entrant; per thread. A `forget` in the block makes the next check
+        read again."""
+        if hasattr(self._once, "read"):
+            yield
+            return
+        self._once.read = False
+        try:
+            yield
+        finally:
+            del self._once.read
 
     def _check(self, sql: str) -> bool:
         if not self._db.isInTransaction():
@@ -211,9 +232,13 @@ class SchemaGeneration:
         """Forget the token seen: the next `check` drops the caches (whatever it reads), and
         no insert is guarded by the old one meanwhile (`seen` is `None`)."""
         self._seen = None
+        if hasattr(self._once, "read"):
+            self._once.read = False
 
     def observe(self, token: str | None) -> bool:
         """Take ``token`` as just read; drop the caches if it changed. Whether it changed."""
+        if hasattr(self._once, "read"):
+            self._once.read = True
         if token == self._seen:
             return False
         self._seen = token

@@ -295,6 +295,13 @@ class SqlRegistry:
         """Pick up changes made by other clients."""
         self._managers.refresh()
 
+    @contextmanager
+    def caches_checked_once(self) -> Iterator[None]:
+        """Check the caches once for every registry call in the block (the first one that
+        checks): for one operation made of several calls, such as a butler query."""
+        with self._managers.generation.once():
+            yield
+
     def _coherent(self) -> None:
         """Drop cached runs, collections and dataset types if another client changed them.
 

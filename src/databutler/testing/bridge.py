@@ -289,6 +289,20 @@ class DatastoreRegistryBridgeTests:
         transaction.rollback()
         assert backdoor.snapshot() == before
 
+    def test_trash_is_empty_only_without_trash_rows(self, repo, bridge, backdoor) -> None:
+        refs = self.make_refs(repo, 2)
+        assert bridge.trash_is_empty()
+        bridge.insert(refs)
+        assert bridge.trash_is_empty()  # held is not trashed
+        bridge.moveToTrash(refs[:1], None)
+        assert not bridge.trash_is_empty()
+        bridge.insert(refs[:1])  # stored again: its stale trash row still counts
+        assert not bridge.trash_is_empty()
+        with bridge.emptyTrash() as (pairs, _):
+            list(pairs)
+        assert backdoor.trashed("files") == set()
+        assert bridge.trash_is_empty()
+
     # -- emptyTrash -----------------------------------------------------
 
     def test_empty_trash_without_records(self, repo, bridge, backdoor) -> None:

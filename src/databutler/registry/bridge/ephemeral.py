@@ -195,6 +195,11 @@ class EphemeralDatastoreRegistryBridge(DatastoreRegistryBridge):
         rows.sort(key=lambda pair: (pair[0][record_column], pair[0]["dataset_id"]))
         return iter(rows)
 
+    def trash_is_empty(self) -> bool:
+        # docstring inherited
+        with self._lock:
+            return not self._trashed
+
     @contextmanager
     def emptyTrash(
         self,

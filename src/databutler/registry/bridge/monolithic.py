@@ -464,6 +464,12 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 keep = self._preserved(records, records.columns[record_column], selected)
             yield self._trashed(records, record_class, selected, dry_run), keep
 
+    def trash_is_empty(self) -> bool:
+        # docstring inherited; one read, which stops at the first row.
+        sql = f"SELECT 1 FROM {self._trash_sql} WHERE datastore_name = {self._db.PLACEHOLDER}"
+        with self._db.query_raw(sql + " LIMIT 1", (self.datastoreName,)) as rows:
+            return not rows
+
     def purge_trash(
         self, records_table: OpaqueTableStorage | None, ids: Iterable[uuid.UUID]
     ) -> list[uuid.UUID]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import itertools
 import logging
 import re
 import select
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, NoReturn, cast
 
@@ -18,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..._exceptions import ConfigurationError, ConflictError, RepositoryError
 from ..interfaces import Database, Deferred, GuardChangedError
+from ..interfaces._database_driver import driver_error
 from . import parse_database_url
 
 __all__ = ["PostgresqlDatabase"]
@@ -77,6 +79,76 @@ def _pipelines(engine: sqlalchemy.engine.Engine) -> bool:
     return bool(psycopg.Pipeline.is_supported())
 
 
+def _chunks_rows(engine: sqlalchemy.engine.Engine) -> bool:
+    """Whether the engine's driver can stream one statement's rows in chunks (libpq 17+)."""
+    if engine.dialect.driver != "psycopg":
+        return False
+    import psycopg
+
+    return psycopg.pq.version() >= 170000
+
+
+def _chunks(
+    connection: sqlalchemy.Connection,
+    sql: str,
+    params: Mapping[str, Any],
+    columns: Sequence[sqlalchemy.ColumnElement[Any]],
+    size: int,
+) -> Generator[Sequence[Any], None, None]:
+    """The rows of ``sql`` on ``connection`` (autocommit), ``size`` at a time, streamed by
+    the driver, with the result processors of ``columns`` applied as SQLAlchemy would
+    (chosen by the types the server reports); driver errors are raised as SQLAlchemy's."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    rows = cursor.stream(sql, params, size=size)
+    error = connection.dialect.loaded_dbapi.Error
+    processors: list[tuple[int, Any]] | None = None
+    try:
+        while True:
+            try:
+                batch: list[Any] = list(itertools.islice(rows, size))
+            except error as exc:
+                raise driver_error(connection, cursor, exc, sql, params) from exc
+            if processors is None and batch:
+                processors = _result_processors(connection.dialect, columns, cursor.description)
+            if batch and processors:
+                batch = [_processed_row(row, processors) for row in batch]
+            if batch:
+                yield batch
+            if len(batch) < size:
+                return
+    finally:
+        with contextlib.suppress(Exception):
+            rows.close()
+        with contextlib.suppress(Exception):
+            cursor.close()
+
+
+def _result_processors(
+    dialect: sqlalchemy.Dialect,
+    columns: Sequence[sqlalchemy.ColumnElement[Any]],
+    description: Sequence[Any],
+) -> list[tuple[int, Any]]:
+    """``(index, processor)`` for each of ``columns`` whose driver value needs converting,
+    given the type codes of the cursor's ``description``."""
+    found = []
+    for i, (column, described) in enumerate(zip(columns, description, strict=True)):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+        if process is not None:
+            found.append((i, process))
+    return found
+
+
+def _with_first(
+    first: Sequence[Any] | None, rest: Iterator[Sequence[Any]]
+) -> Iterator[Sequence[Any]]:
+    """The batch ``first`` (if any), then those of ``rest``."""
+    if first is not None:
+        yield first
+        yield from rest
+
+
 def _raise_failed(
     connection: sqlalchemy.Connection, raw: Any, exc: Any, culprit: Deferred | None
 ) -> NoReturn:
@@ -107,8 +179,8 @@ def _guarded_shape(
     return guard_table, tuple(where), tuple((t, tuple(c), tuple(e)) for t, c, _, e in inserts)
 
 
-def _bound_row(values: Sequence[Any], processors: list[tuple[int, Any]]) -> list[Any]:
-    """``values`` with the bind processors applied (``(index, processor)`` pairs)."""
+def _processed_row(values: Sequence[Any], processors: list[tuple[int, Any]]) -> list[Any]:
+    """``values`` with the processors applied (``(index, processor)`` pairs)."""
     row = list(values)
     for i, process in processors:
         row[i] = process(row[i])
@@ -146,6 +218,7 @@ class PostgresqlDatabase(Database):
         _check_namespace(kwargs.get("namespace"))
         super().__init__(**kwargs)
         self.PIPELINED_WRITES = _pipelines(self._engine)
+        self._chunked = _chunks_rows(self._engine)
         # psycopg 3 sends ids in binary (``%b``): its text form of a uuid[] costs about
         # 1.3 µs an id to build, five times the binary one (psycopg2 has text only).
         self._ids_mark = "%b" if self._engine.dialect.driver == "psycopg" else "%s"
@@ -311,6 +384,73 @@ class PostgresqlDatabase(Database):
 
     READS_ON_OWN_CONNECTION = True
 
+    @contextlib.contextmanager
+    def stream_batches(
+        self, sql: sqlalchemy.Select[Any], rows_per_fetch: int
+    ) -> Iterator[Iterator[Sequence[Any]]]:
+        # docstring inherited. Outside a session, with psycopg 3 on libpq 17 or later, the
+        # rows come in chunks of the one statement, run in autocommit on a connection kept
+        # for streams: one round trip for a small result, where a server-side cursor costs
+        # BEGIN, DECLARE, its description, FETCHes, CLOSE and COMMIT. The statement's
+        # snapshot is the stream's, as the cursor's transaction was.
+        statement = self._driver_statement(sql) if self._streams_in_chunks() else None
+        if statement is None:
+            with super().stream_batches(sql, rows_per_fetch) as batches:
+                yield batches
+            return
+        text, params = statement
+        columns = list(sql.selected_columns)
+        held = self._held
+        connection, held.streamer = held.streamer, None
+        for attempt in range(2):
+            if connection is None or connection.closed or connection.invalidated:
+                connection = self._connect_autocommit()
+            chunks = _chunks(connection, text, params, columns, rows_per_fetch)
+            try:
+                first = next(chunks, None)
+            except sqlalchemy.exc.DBAPIError as exc:
+                with contextlib.suppress(Exception):
+                    connection.close()
+                connection = None
+                if exc.connection_invalidated and attempt == 0:
+                    continue  # dropped by the server while kept: once more on a new one
+                raise
+            break
+        assert connection is not None
+        finished = False
+        try:
+            yield _with_first(first, chunks)
+            finished = True
+        finally:
+            chunks.close()  # an unread rest is cancelled and drained by the driver
+            raw = connection.connection.dbapi_connection
+            idle = raw is not None and raw.pgconn.transaction_status == _IDLE
+            if finished and idle and held.streamer is None and not connection.invalidated:
+                held.streamer = connection
+            else:
+                with contextlib.suppress(Exception):
+                    connection.close()
+
+    def _streams_in_chunks(self) -> bool:
+        """Whether a stream may now run as one statement read in chunks (`stream_batches`)."""
+        return (
+            self._chunked
+            and not self._reads_on_session()
+            and not self._engine.dispatch.before_cursor_execute  # listeners see every statement
+        )
+
+    def _driver_statement(
+        self, sql: sqlalchemy.Select[Any]
+    ) -> tuple[str, Mapping[str, Any]] | None:
+        """``sql`` as driver SQL and its parameters; `None` if a parameter's type converts
+        its value (the cursor path binds those)."""
+        dialect = self._engine.dialect
+        compiled = sql.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        for bind in compiled.binds.values():
+            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                return None
+        return str(compiled), compiled.params
+
     def insert_guarded(
         self,
         guard: tuple[sqlalchemy.Table, Mapping[str, Any]],
@@ -332,7 +472,7 @@ class PostgresqlDatabase(Database):
         sql, bound = prepared
         params: list[Any] = list(guard[1].values())
         for (_, _, values, _), processors in zip(inserts, bound, strict=True):
-            params.extend(_bound_row(values, processors))
+            params.extend(_processed_row(values, processors))
         return self.execute_raw(sql, params, what="insert rows") > 0
 
     def _defer_guarded(
@@ -374,7 +514,7 @@ class PostgresqlDatabase(Database):
         for n, ((table, _, values, _), sql, processors) in enumerate(
             zip(inserts, statements, bound, strict=True)
         ):
-            row = _bound_row(values, processors)
+            row = _processed_row(values, processors)
             if n == 0:
                 row[1:1] = where_values  # the guard's parameters follow the first value
             self._deferred.append(

@@ -1310,17 +1310,16 @@ class _TypeInfo:
 def _batches(db: Database, sql: sqlalchemy.Select[Any], limit: int | None) -> Iterator[Any]:
     """The rows of ``sql``, a batch at a time.
 
-    Streamed through a session (a server-side cursor on PostgreSQL, which needs a
-    transaction), unless a ``limit`` within one batch bounds them: those are read in
-    one round trip.
+    Streamed (`Database.stream_batches`), unless a ``limit`` within one batch bounds
+    them: those are read in one round trip.
     """
     if limit is not None and limit <= _STREAM_BATCH:
         with db.query(sql) as result:
             rows = result.fetchall()
         yield rows
         return
-    with db.stream(sql, _STREAM_BATCH) as result:
-        yield from result.partitions(_STREAM_BATCH)
+    with db.stream_batches(sql, _STREAM_BATCH) as batches:
+        yield from batches
 
 
 def _by_type(refs: Iterable[DatasetRef]) -> dict[str, list[DatasetRef]]:

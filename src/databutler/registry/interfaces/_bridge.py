@@ -291,6 +291,11 @@ class DatastoreRegistryBridge(ABC):
         """
         raise NotImplementedError()
 
+    def trash_is_empty(self) -> bool:
+        """Whether this datastore's trash certainly has no row (beyond the upstream
+        interface): emptying it would do nothing. `False` when unknown."""
+        return False
+
     def purge_trash(
         self, records_table: OpaqueTableStorage | None, ids: Iterable[DatasetId]
     ) -> list[DatasetId]:

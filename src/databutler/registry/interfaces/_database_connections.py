@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from abc import ABC
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -74,22 +74,24 @@ class _HeldConnections:
     the database is forgotten without keeping it alive.
     """
 
-    __slots__ = ("cursor", "cursor_of", "reader", "writer")
+    __slots__ = ("cursor", "cursor_of", "reader", "streamer", "writer")
 
     def __init__(self) -> None:
         self.reader: sqlalchemy.Connection | None = None
         self.writer: sqlalchemy.Connection | None = None
+        #: One for streams outside a session, where the backend streams without a transaction.
+        self.streamer: sqlalchemy.Connection | None = None
         #: A driver cursor kept for reads on ``reader``, and the driver connection it is of.
         self.cursor: Any = None
         self.cursor_of: Any = None
 
     def close(self) -> None:
         self.cursor = self.cursor_of = None
-        for connection in (self.reader, self.writer):
+        for connection in (self.reader, self.writer, self.streamer):
             if connection is not None:
                 with contextlib.suppress(Exception):  # the server may be gone already
                     connection.close()
-        self.reader = self.writer = None
+        self.reader = self.writer = self.streamer = None
 
 
 def _finalize(held: _HeldConnections, engine: sqlalchemy.engine.Engine | None) -> None:
@@ -482,6 +484,19 @@ class DatabaseConnections(ABC):
                     result.close()
         finally:
             connection.close()
+
+    @contextmanager
+    def stream_batches(
+        self, sql: sqlalchemy.Select[Any], rows_per_fetch: int
+    ) -> Iterator[Iterator[Sequence[Any]]]:
+        """The rows of ``sql`` in lists of at most ``rows_per_fetch``, read as the iterator
+        advances; valid inside the block. Rows are read by position.
+
+        Where and how it reads is as in `stream`; backends may read the rows
+        without a transaction where one statement's snapshot is enough.
+        """
+        with self.stream(sql, rows_per_fetch) as result:
+            yield result.partitions(rows_per_fetch)
 
     def is_transient(self, error: BaseException) -> bool:
         """Whether ``error`` (or what caused it) means "repeat the transaction": it collided

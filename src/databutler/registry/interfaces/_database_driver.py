@@ -383,17 +383,27 @@ def _fetch_all(
         except dialect.loaded_dbapi.ProgrammingError:
             return []  # a statement without rows (psycopg refuses to fetch; sqlite3 gives [])
     except dialect.loaded_dbapi.Error as exc:
-        dropped = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
-        if dropped:
-            connection.invalidate(exc)
-        raise sqlalchemy.exc.DBAPIError.instance(
-            sql,
-            params,
-            exc,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dropped,
-            dialect=dialect,
-        ) from exc
+        raise driver_error(connection, cursor, exc, sql, params) from exc
+
+
+def driver_error(
+    connection: sqlalchemy.Connection, cursor: Any, error: Any, sql: str, params: Any
+) -> sqlalchemy.exc.StatementError:
+    """The driver's ``error`` on ``connection`` as SQLAlchemy raises it, for code that runs
+    statements on driver cursors; a dropped connection is invalidated first."""
+    dialect = connection.dialect
+    dropped = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    if dropped:
+        connection.invalidate(error)
+    raised: sqlalchemy.exc.StatementError = sqlalchemy.exc.DBAPIError.instance(
+        sql,
+        params,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=dropped,
+        dialect=dialect,
+    )
+    return raised
 
 
 class _Fetched:

@@ -64,6 +64,7 @@ characters long.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 __all__ = [
@@ -623,4 +624,12 @@ def parse_expression(text: str) -> Node:
             text,
             MAX_LENGTH,
         )
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Node:
+    """The tree of ``text``, kept for the next parse of the same text (a query's
+    expression is parsed where it is checked, then where it is used; trees are
+    immutable)."""
     return _Parser(text).parse()
