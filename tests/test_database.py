@@ -1170,9 +1170,11 @@ def test_streams_outside_a_session_are_one_statement_on_a_kept_connection(tmp_pa
         failing = sqlalchemy.select(
             sqlalchemy.literal_column("1") / (sqlalchemy.func.generate_series(1, 3) - 2)
         )
-        with pytest.raises(sqlalchemy.exc.DataError, match="division by zero"):
-            with db.stream_batches(failing, 1000) as batches:
-                list(batches)
+        with (
+            pytest.raises(sqlalchemy.exc.DataError, match="division by zero"),
+            db.stream_batches(failing, 1000) as batches,
+        ):
+            list(batches)
         with db.stream_batches(_series(3), 1000) as batches:
             assert [row[0] for batch in batches for row in batch] == [1, 2, 3]
         # Inside a session, a stream sees the session's writes (a server-side cursor).

@@ -40,9 +40,14 @@ def test_prune_and_read_right_after_a_bulk_load(tmp_path: Path) -> None:
             for ref in refs[N // 2 :: 10]:
                 assert butler.get(ref) == {"d": ref.dataId["detector"]}
             read = time.perf_counter() - start
+            start = time.perf_counter()
+            for d in range(N // 2, N, 10):  # found and read with the records in one statement
+                assert butler.get("thing", instrument="Cam", detector=d) == {"d": d}
+            found = time.perf_counter() - start
             assert butler.verify().ok
         assert pruned < 20, f"pruning {N // 2} fresh datasets took {pruned:.1f} s"
         assert read < 20, f"reading {N // 20} fresh datasets took {read:.1f} s"
+        assert found < 20, f"reading {N // 20} fresh datasets by data ID took {found:.1f} s"
 
 
 def _reltuples(butler: Butler, namespace: str, table: str) -> float:

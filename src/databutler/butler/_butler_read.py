@@ -20,6 +20,7 @@ from .._dataset_ref import DatasetId, DatasetRef
 from .._dataset_type import DatasetType, StorageClass
 from .._exceptions import InvalidArgumentError
 from .._gc import collection_paused
+from ..registry.interfaces import FindRider
 from ._arguments import (
     require_bool,
     require_collections,
@@ -98,22 +99,41 @@ class ButlerReads(ButlerBase):
         kwargs: dict[str, Any],
     ) -> tuple[DatasetRef, str | None]:
         """The ref to read and the component named in the dataset type, if any."""
+        ref, component, _ = self._resolve_riding(dataset, data_id, collections, kwargs, None)
+        return ref, component
+
+    def _resolve_riding(
+        self,
+        dataset: str | DatasetType | DatasetRef,
+        data_id: Mapping[str, Any] | None,
+        collections: str | Sequence[str] | None,
+        kwargs: dict[str, Any],
+        rider: FindRider | None,
+    ) -> tuple[DatasetRef, str | None, list[dict[str, Any]] | None]:
+        """`_resolve`, and ``rider``'s rows of the dataset, read by its find (`None`: not
+        read, for a ref or where the find could not carry them)."""
         require_dataset(dataset)
         require_data_id(data_id)
         collections = require_collections(collections)
         if isinstance(dataset, DatasetRef):
-            return dataset, None
+            return dataset, None, None
         name = dataset.name if isinstance(dataset, DatasetType) else dataset
         parent, _, component = name.partition(".")
         search = self._search(collections)
-        ref = self.registry.findDataset(parent, data_id, collections=search, **kwargs)
+        records = None
+        if rider is None:
+            ref = self.registry.findDataset(parent, data_id, collections=search, **kwargs)
+        else:
+            ref, records = self.registry.find_dataset_riding(
+                parent, dict(data_id or {}, **kwargs), collections=search, rider=rider
+            )
         if ref is None:
             shown = dict(data_id or {}, **kwargs)
             raise DatasetNotFoundError(
                 f"No {parent!r} dataset with data ID {shown} in collections {list(search)}; "
                 "check the data ID, or search other collections (collections=...)."
             )
-        return ref, component or None
+        return ref, component or None, records
 
     def get(
         self,
@@ -168,9 +188,14 @@ class ButlerReads(ButlerBase):
             (str, StorageClass, type(None)),
             "a storage class name or a StorageClass",
         )
-        ref, named = self._resolve(dataset, data_id, collections, kwargs)
+        rider = None if isinstance(dataset, DatasetRef) else self.datastore.records_rider()
+        ref, named, records = self._resolve_riding(dataset, data_id, collections, kwargs, rider)
         if storage_class is not None:
             ref = ref.override_storage_class(storage_class)
+        if records is not None:  # read with the find: one statement for both
+            return self.datastore.get_found(
+                ref, records, component=component or named, parameters=parameters
+            )
         return self.datastore.get(ref, component=component or named, parameters=parameters)
 
     def get_many(self, refs: Iterable[DatasetRef]) -> list[Any]:

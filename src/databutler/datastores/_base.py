@@ -25,6 +25,7 @@ from ..registry.interfaces import (
     DatastoreRegistryBridge,
     DatastoreRegistryBridgeManager,
     FakeDatasetRef,
+    FindRider,
 )
 from ..storage_classes import StorageClassRegistry
 from ..transaction import DatastoreTransaction
@@ -261,6 +262,25 @@ class Datastore(ABC):
             If this datastore does not hold ``ref``.
         """
         raise NotImplementedError()
+
+    def records_rider(self) -> FindRider | None:
+        """What reads this datastore's records of a dataset in the registry statement that
+        finds it by data ID (for `get_found`); `None` where it cannot (the default)."""
+        return None
+
+    def get_found(
+        self,
+        ref: DatasetRef,
+        records: list[dict[str, Any]],
+        *,
+        component: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """`get`, given the ``records`` of ``ref`` that `records_rider` read with its find.
+
+        The default reads them again (`get`).
+        """
+        return self.get(ref, component=component, parameters=parameters)
 
     @abstractmethod
     def knows_many(self, refs: Iterable[DatasetRef]) -> dict[DatasetId, bool]:

@@ -23,7 +23,12 @@ from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ConflictError
-from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager, OpaqueTableStorage
+from ..registry.interfaces import (
+    DatasetIdRef,
+    DatastoreRegistryBridgeManager,
+    FindRider,
+    OpaqueTableStorage,
+)
 from ..storage_classes import StorageClassRegistry
 from ._artifacts import Artifact, corrupted
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, IngestItem, _id
@@ -336,6 +341,24 @@ class FileDatastore(Datastore):
     ) -> Any:
         # docstring inherited
         infos = self._locate([ref]).get(_id(ref))
+        return self._load(ref, infos, component, parameters)
+
+    def records_rider(self) -> FindRider | None:
+        # docstring inherited
+        return self.bridge.held_records_rider(self.records)
+
+    def get_found(
+        self,
+        ref: DatasetRef,
+        records: list[dict[str, Any]],
+        *,
+        component: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> Any:
+        # docstring inherited; under `trust`, a dataset without records is looked for.
+        infos = [StoredFileInfo.from_record(record) for record in records]
+        if not infos and self.trust:
+            return self.get(ref, component=component, parameters=parameters)
         return self._load(ref, infos, component, parameters)
 
     def _get_many(self, refs: list[DatasetRef]) -> list[Any]:

@@ -29,7 +29,12 @@ from ._expanded import expand_in_bulk, full_in_bulk
 from .databases import open_database
 from .datasets import ByDimensionsDatasetRecordStorageManager
 from .dimension_records import Constraint, DimensionRecord
-from .interfaces import Database, DatasetRecordStorageManager, DatastoreRegistryBridgeManager
+from .interfaces import (
+    Database,
+    DatasetRecordStorageManager,
+    DatastoreRegistryBridgeManager,
+    FindRider,
+)
 from .managers import RegistryManagerInstances, RegistryManagerTypes
 from .queries import (
     ExpressionError,
@@ -112,6 +117,19 @@ class RegistryDatasets(Protocol):
         coherent: bool = False,
     ) -> DatasetRef | None:
         """The first dataset of that type and data ID in ``collections``, in order."""
+        ...
+
+    def find_riding(
+        self,
+        datasetTypeName: str,
+        dataId: Mapping[str, Any] | DataCoordinate,
+        collections: Sequence[str],
+        timespan: Timespan | None = None,
+        *,
+        coherent: bool = False,
+        rider: FindRider | None = None,
+    ) -> tuple[DatasetRef | None, list[dict[str, Any]] | None]:
+        """`find`, and ``rider``'s rows of the dataset found (`None`: not read)."""
         ...
 
     def query(
@@ -719,6 +737,23 @@ class SqlRegistry:
             timespan = Timespan(timespan, timespan + datetime.timedelta(microseconds=1))
         # The coherence check rides on the search's own query (see `_coherent`).
         return self._datasets.find(name, data_id, search, timespan, coherent=True)
+
+    def find_dataset_riding(
+        self,
+        datasetType: str | DatasetType,
+        dataId: Mapping[str, Any] | None = None,
+        *,
+        collections: Sequence[str] | str,
+        rider: FindRider,
+        **kwargs: Any,
+    ) -> tuple[DatasetRef | None, list[dict[str, Any]] | None]:
+        """`findDataset` (without a time), and ``rider``'s rows of the dataset found, read
+        by the same statement: how a datastore reads its records with the search (see
+        `FindRider`). The rows are `None` where the search could not carry them."""
+        name = datasetType if isinstance(datasetType, str) else datasetType.name
+        data_id = dict(dataId or {}, **kwargs)
+        search = [collections] if isinstance(collections, str) else list(collections)
+        return self._datasets.find_riding(name, data_id, search, coherent=True, rider=rider)
 
     def stream_datasets(
         self,

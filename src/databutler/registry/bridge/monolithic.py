@@ -26,6 +26,7 @@ from ..interfaces import (
     DatastoreRegistryBridge,
     DatastoreRegistryBridgeManager,
     FakeDatasetRef,
+    FindRider,
     OpaqueTableStorage,
     OpaqueTableStorageManager,
     StaticTablesContext,
@@ -117,6 +118,7 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         self._mine = f"datastore_name = {p}"
         # held_records' SQL and row decoding, by records table.
         self._held_records_sql: dict[sqlalchemy.Table, Any] = {}
+        self._riders: dict[sqlalchemy.Table, FindRider] = {}
 
     def _batches(self, refs: Iterable[DatasetIdRef]) -> Iterator[list[Any]]:
         """Encoded, sorted batches of ids (sorted for index locality)."""
@@ -265,6 +267,38 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                     for i, process in active:
                         record[names[i]] = process(row[i])
                     yield record
+
+    def held_records_rider(self, records_table: OpaqueTableStorage) -> FindRider | None:
+        # docstring inherited; the records joined with this datastore's locations, by the
+        # found id (both keys lead with it, so the plan does not depend on statistics).
+        records = _sql_table(records_table)
+        rider = self._riders.get(records)
+        if rider is None:
+            db = self._db
+            names, active, at = self._record_decoder(records)
+            id_name = names[at]
+
+            def decode(rows: list[tuple[Any, ...]], dataset_id: Any) -> list[dict[str, Any]]:
+                found = []
+                for row in rows:
+                    if row[at] is None:
+                        continue  # the join matched nothing: not held (or no records)
+                    record = dict(zip(names, row, strict=True))
+                    record[id_name] = dataset_id
+                    for i, process in active:
+                        record[names[i]] = process(row[i])
+                    found.append(record)
+                return found
+
+            join = (
+                f"LEFT JOIN ({db.quoted(records)} hr JOIN {self._location_sql} hl "
+                f"ON hl.dataset_id = hr.dataset_id AND hl.datastore_name = {db.PLACEHOLDER}) "
+                "ON hr.dataset_id = {dataset_id} AND hl.dataset_id = {dataset_id}"
+            )
+            columns = ", ".join(f"hr.{db.quote_name(name)}" for name in names)
+            rider = FindRider(join, columns, len(names), (self.datastoreName,), decode)
+            self._riders[records] = rider
+        return rider
 
     # -- consistency checks -------------------------------------------------
 

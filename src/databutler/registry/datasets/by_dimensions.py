@@ -43,7 +43,12 @@ from .._expanded import implied_columns, trusted_full
 from ..collections import CollectionRecord, SimpleCollectionManager
 from ..dataset_types import DatasetTypeConflictError, DatasetTypeManager
 from ..dimension_records import StaticDimensionRecordStorageManager
-from ..interfaces import DatasetRecordStorageManager, StaticTablesContext, VersionTuple
+from ..interfaces import (
+    DatasetRecordStorageManager,
+    FindRider,
+    StaticTablesContext,
+    VersionTuple,
+)
 from ..interfaces._database import Database, chunked
 from ._delete import delete_dataset_rows
 from ._temporal import (
@@ -514,32 +519,48 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         schema generation is read with the search (one query for both) and,
         if it changed, the search runs again on fresh caches.
         """
-        generation = self._types.generation if coherent else None
-        if generation is None:
-            return self._find(datasetTypeName, dataId, collections, timespan)
-        if timespan is not None or self._db.isInTransaction():
-            generation.check()
-            return self._find(datasetTypeName, dataId, collections, timespan)
-        try:
-            found, token = self._find_carrying(
-                datasetTypeName, dataId, collections, generation.scalar_sql
-            )
-        except (DatabutlerError, sqlalchemy.exc.DBAPIError):
-            # Possibly an answer from stale caches (a type redefined, a table dropped).
-            if generation.check():
-                return self._find(datasetTypeName, dataId, collections, timespan)
-            raise
-        changed = generation.check() if token is _NO_ROWS else generation.observe(token)
-        return self._find(datasetTypeName, dataId, collections, timespan) if changed else found
+        return self.find_riding(datasetTypeName, dataId, collections, timespan, coherent=coherent)[
+            0
+        ]
 
-    def _find(
+    def find_riding(
         self,
         datasetTypeName: str,
         dataId: Mapping[str, Any] | DataCoordinate,
         collections: Sequence[str],
         timespan: Timespan | None = None,
-    ) -> DatasetRef | None:
-        return self._find_carrying(datasetTypeName, dataId, collections, None, timespan)[0]
+        *,
+        coherent: bool = False,
+        rider: FindRider | None = None,
+    ) -> tuple[DatasetRef | None, list[dict[str, Any]] | None]:
+        """`find`, and ``rider``'s rows of the dataset found, read by the same statement
+        (`None` where they were not: nothing found, a search of CALIBRATION
+        collections, or no ``rider``)."""
+        generation = self._types.generation if coherent else None
+        if generation is None:
+            return self._find_carrying(datasetTypeName, dataId, collections, None, timespan, rider)[
+                ::2
+            ]
+        if timespan is not None or self._db.isInTransaction():
+            generation.check()
+            return self._find_carrying(datasetTypeName, dataId, collections, None, timespan, rider)[
+                ::2
+            ]
+        try:
+            found, token, ridden = self._find_carrying(
+                datasetTypeName, dataId, collections, generation.scalar_sql, None, rider
+            )
+        except (DatabutlerError, sqlalchemy.exc.DBAPIError):
+            # Possibly an answer from stale caches (a type redefined, a table dropped).
+            if generation.check():
+                return self._find_carrying(datasetTypeName, dataId, collections, None, None, rider)[
+                    ::2
+                ]
+            raise
+        changed = generation.check() if token is _NO_ROWS else generation.observe(token)
+        if changed:
+            return self._find_carrying(datasetTypeName, dataId, collections, None, None, rider)[::2]
+        return found, ridden
 
     def _find_carrying(
         self,
@@ -548,9 +569,10 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         collections: Sequence[str],
         scalar: tuple[str, tuple[Any, ...]] | None,
         timespan: Timespan | None = None,
-    ) -> tuple[DatasetRef | None, Any]:
-        """`find`, and the value of the ``scalar`` subquery selected alongside (`_NO_ROWS`
-        when the search returned no row to carry it)."""
+        rider: FindRider | None = None,
+    ) -> tuple[DatasetRef | None, Any, list[dict[str, Any]] | None]:
+        """`find_riding`, with the value of the ``scalar`` subquery selected alongside
+        (`_NO_ROWS` when the search returned no row to carry it) in the middle."""
         info = self._type_info(datasetTypeName)
         resolved = self._collections.resolve(collections)
         if (
@@ -572,10 +594,11 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             dataId, universe=self._universe, dimensions=info.group
         )
         if timespan is not None and any(c.type is CollectionType.CALIBRATION for c in resolved):
-            return self._find_with_calibrations(info, coordinate, resolved, timespan), _NO_ROWS
+            calibration = self._find_with_calibrations(info, coordinate, resolved, timespan)
+            return calibration, _NO_ROWS, None
         searched = [c.key for c in resolved if c.type is not CollectionType.CALIBRATION]
         if not searched:
-            return None, _NO_ROWS
+            return None, _NO_ROWS, None
         db = self._db
         sql = f"{info.find_sql} AND {db.sql_in_values('t.collection_id', len(searched))}"
         params = [
@@ -583,23 +606,37 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             *(coordinate[n] for n in info.group.required),
             *db.in_values_params(searched),
         ]
+        width = 0
+        if rider is not None:
+            # ``SELECT a, b, c FROM x WHERE`` becomes ``SELECT a, b, c, r FROM x JOIN ... WHERE``.
+            head, _, rest = sql.partition(" WHERE ")
+            sql = f"{head} {rider.join.replace('{dataset_id}', 't.dataset_id')} WHERE {rest}"
+            head, _, rest = sql.partition(" FROM ")
+            sql = f"{head}, {rider.columns} FROM {rest}"
+            params = [*rider.params, *params]
+            width = rider.width
         if scalar is not None:
             # ``SELECT a, b, c FROM`` becomes ``SELECT a, b, c, (scalar) FROM``.
             head, _, rest = sql.partition(" FROM ")
             sql = f"{head}, {scalar[0]} FROM {rest}"
             params = [*scalar[1], *params]
         carried: Any = _NO_ROWS
+        ridden: dict[Any, list[tuple[Any, ...]]] = {}
         with db.query_raw(sql, params) as rows:
             if rows and scalar is not None:
-                carried = rows[0][3]
+                carried = rows[0][3 + width]
             found = {row[1]: (row[0], row[2]) for row in rows}
+            if width:
+                for row in rows:
+                    ridden.setdefault(row[1], []).append(tuple(row[3 : 3 + width]))
         for key in searched:
             if key in found:
                 dataset_id, run_name = found[key]
                 (ref_id,) = db.decode_ids([dataset_id])
                 ref = DatasetRef(info.datasetType, coordinate, run=run_name, id=ref_id)
-                return ref, carried
-        return None, carried
+                records = None if rider is None else rider.decode(ridden[key], ref_id)
+                return ref, carried, records
+        return None, carried, None
 
     def _find_with_calibrations(
         self,

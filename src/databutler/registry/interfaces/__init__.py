@@ -11,6 +11,7 @@ from ._bridge import (
     DatastoreRegistryBridge,
     DatastoreRegistryBridgeManager,
     FakeDatasetRef,
+    FindRider,
     StoredDatastoreItemInfoFactory,
 )
 from ._database import Database, StaticTablesContext
@@ -30,6 +31,7 @@ __all__ = [
     "DatastoreRegistryBridgeManager",
     "Deferred",
     "FakeDatasetRef",
+    "FindRider",
     "GuardChangedError",
     "IncompatibleVersionError",
     "OpaqueTableStorage",

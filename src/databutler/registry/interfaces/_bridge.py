@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from ..._dataset_ref import DatasetId, DatasetRef, require_dataset_id
@@ -36,6 +37,7 @@ __all__ = [
     "DatastoreRegistryBridge",
     "DatastoreRegistryBridgeManager",
     "FakeDatasetRef",
+    "FindRider",
     "StoredDatastoreItemInfoFactory",
     "validate_datastore_name",
 ]
@@ -159,6 +161,26 @@ EmptyTrashContext: TypeAlias = AbstractContextManager[
 ]
 
 
+@dataclass(frozen=True)
+class FindRider:
+    """Rows another layer reads in the statement that finds a dataset by data ID.
+
+    Beyond the upstream interface. The search adds ``join`` (a ``LEFT JOIN``
+    whose condition names the found dataset's id as ``{dataset_id}``) and the
+    ``width`` columns of ``columns``; ``params`` are the join's parameters. It
+    hands back, with the ref, the rider's rows of the dataset it found (none
+    where the join matched nothing), for ``decode`` to turn into what the
+    rider's layer wants: a datastore reads its records with the find, one
+    statement where it would take two.
+    """
+
+    join: str
+    columns: str
+    width: int
+    params: tuple[Any, ...]
+    decode: Callable[[list[tuple[Any, ...]], DatasetId], list[dict[str, Any]]]
+
+
 class _NoInfo:
     """A record class for `DatastoreRegistryBridge.purge_trash`, which needs no item infos."""
 
@@ -245,6 +267,15 @@ class DatastoreRegistryBridge(ABC):
         wanted = list(as_dataset_ids(ids))
         held = self.check(wanted)
         return records_table.fetch(dataset_id=[i for i in wanted if i in held])
+
+    def held_records_rider(self, records_table: OpaqueTableStorage) -> FindRider | None:
+        """What reads `held_records` of a dataset in the statement that finds it (rows of
+        ``records_table`` decoded as `held_records` gives them); `None` where the
+        bridge and the records do not share the registry's database.
+
+        Beyond the upstream interface.
+        """
+        return None
 
     @abstractmethod
     def emptyTrash(
