@@ -1201,3 +1201,37 @@ def test_chunked_streams_apply_result_and_bind_types(tmp_path: Path) -> None:
         document = sqlalchemy.select(sqlalchemy.literal({"a": [1, 2]}, sqlalchemy.JSON).label("j"))
         with db.stream_batches(document, 10) as batches:
             assert [row[0] for batch in batches for row in batch] == [{"a": [1, 2]}]
+
+
+def test_a_counted_write_goes_out_with_the_queued_ones(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    """`execute_raw` after queued writes (PostgreSQL: one pipeline for all of them) sees
+    their rows and returns its own count; a queued write that fails raises its own error
+    and undoes the transaction whole."""
+    p = db.PLACEHOLDER
+    item = db.quoted(tables.item)
+    with db.transaction():
+        for i in range(3):
+            _deferred_insert(db, tables.item, i)
+        queued = len(db._deferred)
+        count = db.execute_raw(
+            f"UPDATE {item} SET value = value + 1 WHERE id < {p}", (2,), what="update items"
+        )
+        assert count == 2  # the queued rows were there for it
+        assert not db._deferred
+    assert queued == (3 if db.PIPELINED_WRITES else 0)
+    assert [(r[0], r[2]) for r in _items(databases)] == [(0, 1), (1, 2), (2, 2)]
+    with pytest.raises(ConflictError, match="queued again"), db.transaction():
+        _deferred_insert(db, tables.item, 5)
+        _deferred_insert(db, tables.item, 1, note="queued again")  # exists
+        db.execute_raw(f"DELETE FROM {item} WHERE id = {p}", (0,), what="delete an item")
+    assert [r[0] for r in _items(databases)] == [0, 1, 2]
+    with pytest.raises(ConflictError, match="Cannot insert the last"), db.transaction():
+        _deferred_insert(db, tables.item, 6)
+        db.execute_raw(
+            f"INSERT INTO {item} (id, name, value) VALUES ({p}, {p}, {p})",
+            (2, "again", 0),
+            what="insert the last",
+        )
+    assert [r[0] for r in _items(databases)] == [0, 1, 2]

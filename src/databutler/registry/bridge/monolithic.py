@@ -207,14 +207,16 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                 # cannot slip between the copy and the delete. A dataset trashed
                 # again (stored again before the trash was emptied) needs its
                 # artifacts deleted once: the duplicate is skipped.
-                db.execute_raw(
+                # Queued: they go out with the transaction's next statement (a prune's
+                # delete of the datasets) or its COMMIT.
+                db.execute_deferred(
                     f"INSERT INTO {self._trash_sql} (dataset_id, datastore_name) "
                     f"SELECT dataset_id, datastore_name FROM {self._location_sql} WHERE {where}"
                     f"{db.FOR_UPDATE} ON CONFLICT (dataset_id, datastore_name) DO NOTHING",
                     params,
                     what="move datasets to the trash",
                 )
-                db.execute_raw(
+                db.execute_deferred(
                     f"DELETE FROM {self._location_sql} WHERE {where}",
                     params,
                     what="move datasets to the trash",
@@ -708,15 +710,16 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         """
         db = self._db
         if not by_range:
+            # Queued: they go out with the COMMIT (or the next statement).
             if records is not None and keys:
                 in_keys = db.sql_in_ids("dataset_id", len(keys))
-                db.execute_raw(
+                db.execute_deferred(
                     f"DELETE FROM {db.quoted(records)} WHERE {in_keys}",
                     db.in_ids_params(keys),
                     what=f"delete records from {records.name}",
                 )
             where, params = self._where_mine(list(dict.fromkeys(row[0] for row in rows)))
-            db.execute_raw(
+            db.execute_deferred(
                 f"DELETE FROM {self._trash_sql} WHERE {where}", params, what="empty the trash"
             )
             return

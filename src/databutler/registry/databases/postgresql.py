@@ -578,14 +578,14 @@ class PostgresqlDatabase(Database):
 
     def _send_deferred(
         self, connection: sqlalchemy.Connection, queued: list[Deferred], *, commit: bool
-    ) -> None:
+    ) -> int:
         # docstring inherited. One psycopg pipeline: every statement (and the COMMIT)
         # goes out at once and the results come back in one round trip. The server
         # skips what follows a failed statement; the first cursor without a result
         # is the one that failed.
         raw: Any = connection.connection.dbapi_connection
         if commit and self._send_as_one(connection, raw, queued):
-            return
+            return 1
         cursors: list[Any] = []
         try:
             with raw.pipeline():
@@ -607,6 +607,7 @@ class PostgresqlDatabase(Database):
                         ending.execute("COMMIT")
                     finally:
                         ending.close()
+            return int(cursors[-1].rowcount) if cursors else 0
         except connection.dialect.loaded_dbapi.Error as exc:
             failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), None)
             _raise_failed(connection, raw, exc, queued[failed] if failed is not None else None)

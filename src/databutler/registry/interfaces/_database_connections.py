@@ -334,11 +334,28 @@ class DatabaseConnections(ABC):
                 self._doomed = True  # the server aborted the transaction
             raise
 
+    def _send_with_queued(self, item: Deferred) -> int:
+        """Send the queued writes and then ``item``, together; ``item``'s row count.
+
+        For a write whose row count its caller reads (`execute_raw`), inside a
+        transaction with writes queued: as `flush_deferred` then the write,
+        in one round trip instead of two.
+        """
+        queued, self._deferred = self._deferred, []
+        connection = self._connection
+        assert connection is not None, "writes are deferred only inside a transaction"
+        try:
+            return self._send_deferred(connection, [*queued, item], commit=False)
+        except BaseException:
+            self._doomed = True  # the server aborted the transaction
+            raise
+
     def _send_deferred(
         self, connection: sqlalchemy.Connection, queued: list[Deferred], *, commit: bool
-    ) -> None:
+    ) -> int:
         """Send ``queued`` in order (and then COMMIT, if ``commit``), as few round trips
         as the backend allows; a constraint violation raises its statement's `Deferred.conflict`.
+        Returns the row count of the last statement.
 
         Only backends that set `PIPELINED_WRITES` queue writes; others run them at once.
         """

@@ -234,6 +234,10 @@ class DatabaseDriverStatements(DatabaseRows):
         args: Any = (
             (params if isinstance(params, list) else list(params)) if many else tuple(params)
         )
+        if self._deferred and not many and self._deferring() and not self._frames[-1].savepoint:
+            # The queued writes and this one go out together: one round trip.
+            self._check_writeable(what)
+            return self._send_with_queued(Deferred(sql, args, False, what))
         with self._writing(what) as connection:
             result = connection.exec_driver_sql(
                 sql, args, execution_options={"preserve_rowcount": True}
