@@ -1235,3 +1235,25 @@ def test_a_counted_write_goes_out_with_the_queued_ones(
             what="insert the last",
         )
     assert [r[0] for r in _items(databases)] == [0, 1, 2]
+
+
+def test_a_stream_abandoned_by_its_reader_keeps_its_connection(tmp_path: Path) -> None:
+    """A generator reading a chunked stream that its consumer stops (closed early) leaves
+    the kept connection idle and kept, for the next stream."""
+    with database_factory("postgresql", tmp_path) as databases:
+        db = databases.open()
+
+        def numbers() -> Iterator[int]:
+            with db.stream_batches(_series(1_000_000), 1000) as batches:
+                for batch in batches:
+                    yield from (row[0] for row in batch)
+
+        reader = numbers()
+        assert [next(reader) for _ in range(3)] == [1, 2, 3]
+        kept_before = db._held.streamer  # taken by the open stream
+        reader.close()
+        kept = db._held.streamer
+        assert kept_before is None and kept is not None
+        with db.stream_batches(_series(5), 1000) as batches:
+            assert [row[0] for batch in batches for row in batch] == [1, 2, 3, 4, 5]
+        assert db._held.streamer is kept

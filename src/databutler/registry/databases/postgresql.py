@@ -417,15 +417,19 @@ class PostgresqlDatabase(Database):
                 raise
             break
         assert connection is not None
-        finished = False
+        keep = True
         try:
             yield _with_first(first, chunks)
-            finished = True
+        except GeneratorExit:
+            raise  # the caller's generator was closed early: the connection is fine
+        except BaseException:
+            keep = False
+            raise
         finally:
             chunks.close()  # an unread rest is cancelled and drained by the driver
             raw = connection.connection.dbapi_connection
             idle = raw is not None and raw.pgconn.transaction_status == _IDLE
-            if finished and idle and held.streamer is None and not connection.invalidated:
+            if keep and idle and held.streamer is None and not connection.invalidated:
                 held.streamer = connection
             else:
                 with contextlib.suppress(Exception):
