@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -1243,7 +1243,7 @@ def test_a_stream_abandoned_by_its_reader_keeps_its_connection(tmp_path: Path) -
     with database_factory("postgresql", tmp_path) as databases:
         db = databases.open()
 
-        def numbers() -> Iterator[int]:
+        def numbers() -> Generator[int, None, None]:
             with db.stream_batches(_series(1_000_000), 1000) as batches:
                 for batch in batches:
                     yield from (row[0] for row in batch)
