@@ -107,18 +107,6 @@ class RegistryDatasets(Protocol):
         """Datasets added with the ids they have."""
         ...
 
-    def find(
-        self,
-        datasetTypeName: str,
-        dataId: Mapping[str, Any] | DataCoordinate,
-        collections: Sequence[str],
-        timespan: Timespan | None = None,
-        *,
-        coherent: bool = False,
-    ) -> DatasetRef | None:
-        """The first dataset of that type and data ID in ``collections``, in order."""
-        ...
-
     def find_riding(
         self,
         datasetTypeName: str,
@@ -129,7 +117,8 @@ class RegistryDatasets(Protocol):
         coherent: bool = False,
         rider: FindRider | None = None,
     ) -> tuple[DatasetRef | None, list[dict[str, Any]] | None]:
-        """`find`, and ``rider``'s rows of the dataset found (`None`: not read)."""
+        """The first dataset of that type and data ID in ``collections``, in order, and
+        ``rider``'s rows of it (`None`: not read)."""
         ...
 
     def query(
@@ -736,7 +725,7 @@ class SqlRegistry:
         if isinstance(timespan, datetime.datetime):
             timespan = Timespan(timespan, timespan + datetime.timedelta(microseconds=1))
         # The coherence check rides on the search's own query (see `_coherent`).
-        return self._datasets.find(name, data_id, search, timespan, coherent=True)
+        return self._datasets.find_riding(name, data_id, search, timespan, coherent=True)[0]
 
     def find_dataset_riding(
         self,
