@@ -70,3 +70,33 @@ def test_the_first_collection_searched_gives_the_dataset_and_its_records(butler:
             "run": "a",
             "again": True,
         }
+
+
+
+def test_the_find_reads_records_and_locations_through_their_keys(tmp_path: Path) -> None:
+    """On SQLite the statement of a get by data ID looks the records and locations up by
+    the found id: no scan of either table, which would make every get as slow as the
+    repository is big. (PostgreSQL's plan, on 10,000 fresh datasets, is covered by
+    test_postgresql_plans.py.)"""
+    with Butler.create(str(tmp_path / "repo"), run="a") as butler:
+        populate(butler, detectors=3)
+        for d in range(3):
+            butler.put({"d": d}, "thing", instrument="HSC", detector=d)
+        seen: list[tuple[str, Any]] = []
+
+        def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            seen.append((statement, parameters))
+
+        engine = butler.registry.db._engine
+        sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert butler.get("thing", instrument="HSC", detector=2) == {"d": 2}
+        finally:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+        ((sql, parameters),) = seen
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters).all()
+        details = [str(row[-1]) for row in plan]
+        assert any("hl USING" in d for d in details), details
+        assert any("hr USING" in d for d in details), details
+        assert not any(d.startswith("SCAN") and (" hl" in d or " hr" in d) for d in details)

@@ -292,10 +292,13 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                     found.append(record)
                 return found
 
+            # Two flat left joins, each through its table's key from the found id: a records
+            # row only where this datastore holds the dataset. (A parenthesised inner join
+            # of the two is not looked up by key on SQLite: it scans.)
             join = (
-                f"LEFT JOIN ({db.quoted(records)} hr JOIN {self._location_sql} hl "
-                f"ON hl.dataset_id = hr.dataset_id AND hl.datastore_name = {db.PLACEHOLDER}) "
-                "ON hr.dataset_id = {dataset_id} AND hl.dataset_id = {dataset_id}"
+                f"LEFT JOIN {self._location_sql} hl ON hl.dataset_id = {{dataset_id}} "
+                f"AND hl.datastore_name = {db.PLACEHOLDER} LEFT JOIN {db.quoted(records)} hr "
+                "ON hr.dataset_id = hl.dataset_id"
             )
             columns = ", ".join(f"hr.{db.quote_name(name)}" for name in names)
             rider = FindRider(join, columns, len(names), (self.datastoreName,), decode)
