@@ -72,7 +72,6 @@ def test_the_first_collection_searched_gives_the_dataset_and_its_records(butler:
         }
 
 
-
 def test_the_find_reads_records_and_locations_through_their_keys(tmp_path: Path) -> None:
     """On SQLite the statement of a get by data ID looks the records and locations up by
     the found id: no scan of either table, which would make every get as slow as the
