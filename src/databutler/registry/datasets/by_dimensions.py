@@ -519,9 +519,10 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         schema generation is read with the search (one query for both) and,
         if it changed, the search runs again on fresh caches.
         """
-        return self.find_riding(datasetTypeName, dataId, collections, timespan, coherent=coherent)[
-            0
-        ]
+        found, _ = self.find_riding(
+            datasetTypeName, dataId, collections, timespan, coherent=coherent
+        )
+        return found
 
     def find_riding(
         self,
@@ -538,14 +539,10 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         collections, or no ``rider``)."""
         generation = self._types.generation if coherent else None
         if generation is None:
-            return self._find_carrying(datasetTypeName, dataId, collections, None, timespan, rider)[
-                ::2
-            ]
+            return self._find_plain(datasetTypeName, dataId, collections, timespan, rider)
         if timespan is not None or self._db.isInTransaction():
             generation.check()
-            return self._find_carrying(datasetTypeName, dataId, collections, None, timespan, rider)[
-                ::2
-            ]
+            return self._find_plain(datasetTypeName, dataId, collections, timespan, rider)
         try:
             found, token, ridden = self._find_carrying(
                 datasetTypeName, dataId, collections, generation.scalar_sql, None, rider
@@ -553,13 +550,25 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         except (DatabutlerError, sqlalchemy.exc.DBAPIError):
             # Possibly an answer from stale caches (a type redefined, a table dropped).
             if generation.check():
-                return self._find_carrying(datasetTypeName, dataId, collections, None, None, rider)[
-                    ::2
-                ]
+                return self._find_plain(datasetTypeName, dataId, collections, None, rider)
             raise
         changed = generation.check() if token is _NO_ROWS else generation.observe(token)
         if changed:
-            return self._find_carrying(datasetTypeName, dataId, collections, None, None, rider)[::2]
+            return self._find_plain(datasetTypeName, dataId, collections, None, rider)
+        return found, ridden
+
+    def _find_plain(
+        self,
+        datasetTypeName: str,
+        dataId: Mapping[str, Any] | DataCoordinate,
+        collections: Sequence[str],
+        timespan: Timespan | None,
+        rider: FindRider | None,
+    ) -> tuple[DatasetRef | None, list[dict[str, Any]] | None]:
+        """`find_riding` without the coherence check."""
+        found, _, ridden = self._find_carrying(
+            datasetTypeName, dataId, collections, None, timespan, rider
+        )
         return found, ridden
 
     def _find_carrying(
