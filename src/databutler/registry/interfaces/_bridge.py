@@ -165,13 +165,13 @@ EmptyTrashContext: TypeAlias = AbstractContextManager[
 class FindRider:
     """Rows another layer reads in the statement that finds a dataset by data ID.
 
-    Beyond the upstream interface. The search adds ``join`` (a ``LEFT JOIN``
-    whose condition names the found dataset's id as ``{dataset_id}``) and the
-    ``width`` columns of ``columns``; ``params`` are the join's parameters. It
-    hands back, with the ref, the rider's rows of the dataset it found (none
-    where the join matched nothing), for ``decode`` to turn into what the
-    rider's layer wants: a datastore reads its records with the find, one
-    statement where it would take two.
+    Beyond the upstream interface. The search adds ``join`` (``LEFT JOIN``
+    clauses whose conditions name the found dataset's id as ``{dataset_id}``)
+    and the ``width`` columns of ``columns``; ``params`` are the join's
+    parameters. It hands back, with the ref, the rider's rows of the dataset it
+    found, for ``decode`` to turn into what the rider's layer wants (and to drop
+    the row of NULLs a join that matched nothing gives): a datastore reads its
+    records with the find, one statement where it would take two.
     """
 
     join: str
