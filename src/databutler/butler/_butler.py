@@ -363,5 +363,5 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         **kwargs: Any,
     ) -> DeferredDatasetHandle:
         """Find a dataset now; read it later with the handle's ``get()``."""
-        ref, _ = self._resolve(dataset, data_id, collections, kwargs)
+        ref, _, _ = self._resolve(dataset, data_id, collections, kwargs, None)
         return DeferredDatasetHandle(self, ref)

@@ -97,21 +97,11 @@ class ButlerReads(ButlerBase):
         data_id: Mapping[str, Any] | None,
         collections: str | Sequence[str] | None,
         kwargs: dict[str, Any],
-    ) -> tuple[DatasetRef, str | None]:
-        """The ref to read and the component named in the dataset type, if any."""
-        ref, component, _ = self._resolve_riding(dataset, data_id, collections, kwargs, None)
-        return ref, component
-
-    def _resolve_riding(
-        self,
-        dataset: str | DatasetType | DatasetRef,
-        data_id: Mapping[str, Any] | None,
-        collections: str | Sequence[str] | None,
-        kwargs: dict[str, Any],
         rider: FindRider | None,
     ) -> tuple[DatasetRef, str | None, list[dict[str, Any]] | None]:
-        """`_resolve`, and ``rider``'s rows of the dataset, read by its find (`None`: not
-        read, for a ref or where the find could not carry them)."""
+        """The ref to read, the component named in the dataset type (if any), and
+        ``rider``'s rows of the dataset, read by its find (`None`: not read, for a ref,
+        without a ``rider``, or where the find could not carry them)."""
         require_dataset(dataset)
         require_data_id(data_id)
         collections = require_collections(collections)
@@ -189,7 +179,7 @@ class ButlerReads(ButlerBase):
             "a storage class name or a StorageClass",
         )
         rider = None if isinstance(dataset, DatasetRef) else self.datastore.records_rider()
-        ref, named, records = self._resolve_riding(dataset, data_id, collections, kwargs, rider)
+        ref, named, records = self._resolve(dataset, data_id, collections, kwargs, rider)
         if storage_class is not None:
             ref = ref.override_storage_class(storage_class)
         if records is not None:  # read with the find: one statement for both
@@ -233,7 +223,7 @@ class ButlerReads(ButlerBase):
         """
         require_bool(full_check, "full_check")
         try:
-            ref, _ = self._resolve(dataset, data_id, collections, kwargs)
+            ref, _, _ = self._resolve(dataset, data_id, collections, kwargs, None)
         except DatasetNotFoundError:
             return DatasetExistence.NONE
         return self._existence([ref], full_check=full_check)[ref.id]

@@ -88,58 +88,6 @@ def _chunks_rows(engine: sqlalchemy.engine.Engine) -> bool:
     return psycopg.pq.version() >= 170000
 
 
-def _chunks(
-    connection: sqlalchemy.Connection,
-    sql: str,
-    params: Mapping[str, Any],
-    columns: Sequence[sqlalchemy.ColumnElement[Any]],
-    size: int,
-) -> Generator[Sequence[Any], None, None]:
-    """The rows of ``sql`` on ``connection`` (autocommit), ``size`` at a time, streamed by
-    the driver, with the result processors of ``columns`` applied as SQLAlchemy would
-    (chosen by the types the server reports); driver errors are raised as SQLAlchemy's."""
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
-    cursor = raw.cursor()
-    rows = cursor.stream(sql, params, size=size)
-    error = connection.dialect.loaded_dbapi.Error
-    processors: list[tuple[int, Any]] | None = None
-    try:
-        while True:
-            try:
-                batch: list[Any] = list(itertools.islice(rows, size))
-            except error as exc:
-                raise driver_error(connection, cursor, exc, sql, params) from exc
-            if processors is None and batch:
-                processors = _result_processors(connection.dialect, columns, cursor.description)
-            if batch and processors:
-                batch = [_processed_row(row, processors) for row in batch]
-            if batch:
-                yield batch
-            if len(batch) < size:
-                return
-    finally:
-        with contextlib.suppress(Exception):
-            rows.close()
-        with contextlib.suppress(Exception):
-            cursor.close()
-
-
-def _result_processors(
-    dialect: sqlalchemy.Dialect,
-    columns: Sequence[sqlalchemy.ColumnElement[Any]],
-    description: Sequence[Any],
-) -> list[tuple[int, Any]]:
-    """``(index, processor)`` for each of ``columns`` whose driver value needs converting,
-    given the type codes of the cursor's ``description``."""
-    found = []
-    for i, (column, described) in enumerate(zip(columns, description, strict=True)):
-        process = column.type.dialect_impl(dialect).result_processor(dialect, described[1])
-        if process is not None:
-            found.append((i, process))
-    return found
-
-
 def _with_first(
     first: Sequence[Any] | None, rest: Iterator[Sequence[Any]]
 ) -> Iterator[Sequence[Any]]:
@@ -150,20 +98,16 @@ def _with_first(
 
 
 def _raise_failed(
-    connection: sqlalchemy.Connection, raw: Any, exc: Any, culprit: Deferred | None
+    connection: sqlalchemy.Connection, exc: Any, culprit: Deferred | None
 ) -> NoReturn:
     """Raise the error of deferred writes that failed with ``exc`` (``culprit`` failed, if
     known): a constraint violation as its `Deferred.conflict`, else SQLAlchemy's error."""
-    dropped = connection.dialect.is_disconnect(exc, raw, None)
-    if dropped:
-        connection.invalidate(exc)
-    error = sqlalchemy.exc.DBAPIError.instance(
+    error = driver_error(
+        connection,
+        None,
+        exc,
         culprit.sql if culprit is not None else "COMMIT",
         culprit.args if culprit is not None else (),
-        exc,
-        connection.dialect.loaded_dbapi.Error,
-        connection_invalidated=dropped,
-        dialect=connection.dialect,
     )
     if culprit is not None and isinstance(error, sqlalchemy.exc.IntegrityError):
         raise culprit.conflict(error) from exc
@@ -405,7 +349,7 @@ class PostgresqlDatabase(Database):
         for attempt in range(2):
             if connection is None or connection.closed or connection.invalidated:
                 connection = self._connect_autocommit()
-            chunks = _chunks(connection, text, params, columns, rows_per_fetch)
+            chunks = self._chunks(connection, text, params, columns, rows_per_fetch)
             try:
                 first = next(chunks, None)
             except sqlalchemy.exc.DBAPIError as exc:
@@ -434,6 +378,45 @@ class PostgresqlDatabase(Database):
             else:
                 with contextlib.suppress(Exception):
                     connection.close()
+
+    def _chunks(
+        self,
+        connection: sqlalchemy.Connection,
+        sql: str,
+        params: Mapping[str, Any],
+        columns: Sequence[sqlalchemy.ColumnElement[Any]],
+        size: int,
+    ) -> Generator[Sequence[Any], None, None]:
+        """The rows of ``sql`` on ``connection`` (autocommit), ``size`` at a time, streamed
+        by the driver, with the result processors of ``columns`` applied as SQLAlchemy
+        would (chosen by the types the server reports); driver errors are raised as
+        SQLAlchemy's."""
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        rows = cursor.stream(sql, params, size=size)
+        error = connection.dialect.loaded_dbapi.Error
+        processors: list[tuple[int, Any]] | None = None
+        try:
+            while True:
+                try:
+                    batch: list[Any] = list(itertools.islice(rows, size))
+                except error as exc:
+                    raise driver_error(connection, cursor, exc, sql, params) from exc
+                if processors is None and batch:
+                    found = self.result_processors(columns, (d[1] for d in cursor.description))
+                    processors = [(i, p) for i, p in enumerate(found) if p is not None]
+                if batch and processors:
+                    batch = [_processed_row(row, processors) for row in batch]
+                if batch:
+                    yield batch
+                if len(batch) < size:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                rows.close()
+            with contextlib.suppress(Exception):
+                cursor.close()
 
     def _streams_in_chunks(self) -> bool:
         """Whether a stream may now run as one statement read in chunks (`stream_batches`)."""
@@ -614,7 +597,7 @@ class PostgresqlDatabase(Database):
             return int(cursors[-1].rowcount) if cursors else 0
         except connection.dialect.loaded_dbapi.Error as exc:
             failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), None)
-            _raise_failed(connection, raw, exc, queued[failed] if failed is not None else None)
+            _raise_failed(connection, exc, queued[failed] if failed is not None else None)
         finally:
             for cursor in cursors:
                 with contextlib.suppress(Exception):
@@ -657,7 +640,7 @@ class PostgresqlDatabase(Database):
         except connection.dialect.loaded_dbapi.Error as exc:
             table = getattr(getattr(exc, "diag", None), "table_name", None)
             culprit = next((item for item in queued if item.inserts_into == table), None)
-            _raise_failed(connection, raw, exc, culprit)
+            _raise_failed(connection, exc, culprit)
         finally:
             with contextlib.suppress(Exception):  # a dropped connection is invalidated
                 raw.autocommit = False

@@ -500,30 +500,6 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
 
     # -- finding -----------------------------------------------------------
 
-    def find(
-        self,
-        datasetTypeName: str,
-        dataId: Mapping[str, Any] | DataCoordinate,
-        collections: Sequence[str],
-        timespan: Timespan | None = None,
-        *,
-        coherent: bool = False,
-    ) -> DatasetRef | None:
-        """The first dataset of that type and data ID in ``collections``, searched in order.
-
-        CHAINED collections are searched member by member. CALIBRATION
-        collections are searched only with a ``timespan``: a dataset valid at
-        some time of it matches (more than one is an error).
-
-        With ``coherent``, caches another client made stale are not used: the
-        schema generation is read with the search (one query for both) and,
-        if it changed, the search runs again on fresh caches.
-        """
-        found, _ = self.find_riding(
-            datasetTypeName, dataId, collections, timespan, coherent=coherent
-        )
-        return found
-
     def find_riding(
         self,
         datasetTypeName: str,
@@ -534,9 +510,18 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         coherent: bool = False,
         rider: FindRider | None = None,
     ) -> tuple[DatasetRef | None, list[dict[str, Any]] | None]:
-        """`find`, and ``rider``'s rows of the dataset found, read by the same statement
-        (`None` where they were not: nothing found, a search of CALIBRATION
-        collections, or no ``rider``)."""
+        """The first dataset of that type and data ID in ``collections``, searched in order,
+        and ``rider``'s rows of it, read by the same statement (`None` where they were
+        not: nothing found, a search of CALIBRATION collections, or no ``rider``).
+
+        CHAINED collections are searched member by member. CALIBRATION
+        collections are searched only with a ``timespan``: a dataset valid at
+        some time of it matches (more than one is an error).
+
+        With ``coherent``, caches another client made stale are not used: the
+        schema generation is read with the search (one query for both) and,
+        if it changed, the search runs again on fresh caches.
+        """
         generation = self._types.generation if coherent else None
         if generation is None:
             return self._find_plain(datasetTypeName, dataId, collections, timespan, rider)
@@ -674,7 +659,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                         info.datasetType, coordinate, run=self._run_of(dataset_id), id=dataset_id
                     )
             else:
-                ref = self.find(info.datasetType.name, coordinate, [collection.name])
+                ref, _ = self.find_riding(info.datasetType.name, coordinate, [collection.name])
                 if ref is not None:
                     return ref
         return None

@@ -322,32 +322,25 @@ class DatabaseConnections(ABC):
         rows, and errors come out in program order. A failure here fails
         the enclosing transaction block, as the write itself would have.
         """
-        if not self._deferred:
-            return
+        if self._deferred:
+            self._send_queued()
+
+    def _send_queued(self, last: Deferred | None = None) -> int:
+        """Send the queued writes (and then ``last``) together; the last one's row count.
+
+        With ``last``, a write whose row count its caller reads (`execute_raw`)
+        goes out with the writes queued before it: one round trip, not two.
+        """
         queued, self._deferred = self._deferred, []
+        if last is not None:
+            queued.append(last)
         connection = self._connection
         assert connection is not None, "writes are deferred only inside a transaction"
         try:
-            self._send_deferred(connection, queued, commit=False)
+            return self._send_deferred(connection, queued, commit=False)
         except BaseException:
             if self._frames and not self._frames[-1].savepoint:
                 self._doomed = True  # the server aborted the transaction
-            raise
-
-    def _send_with_queued(self, item: Deferred) -> int:
-        """Send the queued writes and then ``item``, together; ``item``'s row count.
-
-        For a write whose row count its caller reads (`execute_raw`), inside a
-        transaction with writes queued: as `flush_deferred` then the write,
-        in one round trip instead of two.
-        """
-        queued, self._deferred = self._deferred, []
-        connection = self._connection
-        assert connection is not None, "writes are deferred only inside a transaction"
-        try:
-            return self._send_deferred(connection, [*queued, item], commit=False)
-        except BaseException:
-            self._doomed = True  # the server aborted the transaction
             raise
 
     def _send_deferred(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -79,14 +80,22 @@ class DatabaseDriverStatements(DatabaseRows):
         return str(self._engine.dialect.identifier_preparer.quote(name))
 
     def result_processors(
-        self, columns: Iterable[sqlalchemy.ColumnElement[Any]]
+        self,
+        columns: Iterable[sqlalchemy.ColumnElement[Any]],
+        type_codes: Iterable[Any] | None = None,
     ) -> list[Callable[[Any], Any] | None]:
         """Per column, what turns a driver value into the column type's Python value.
 
         `None` where the driver value is already right (most strings and numbers).
+        ``type_codes`` are the types the driver reported for the columns (a cursor's
+        ``description``), which some processors depend on (PostgreSQL's numerics).
         """
         dialect = self._engine.dialect
-        return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        codes = itertools.repeat(None) if type_codes is None else type_codes
+        return [
+            c.type.dialect_impl(dialect).result_processor(dialect, code)
+            for c, code in zip(columns, codes, strict=False)
+        ]
 
     def bind_value(self, column: sqlalchemy.ColumnElement[Any], value: Any) -> Any:
         """``value`` as the driver binds it for ``column`` (its type's bind processor applied)."""
@@ -237,7 +246,7 @@ class DatabaseDriverStatements(DatabaseRows):
         if self._deferred and not many and self._deferring() and not self._frames[-1].savepoint:
             # The queued writes and this one go out together: one round trip.
             self._check_writeable(what)
-            return self._send_with_queued(Deferred(sql, args, False, what))
+            return self._send_queued(Deferred(sql, args, False, what))
         with self._writing(what) as connection:
             result = connection.exec_driver_sql(
                 sql, args, execution_options={"preserve_rowcount": True}
