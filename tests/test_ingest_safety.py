@@ -273,3 +273,35 @@ def test_s3_root_never_ingests_in_place(tmp_path: Path, s3_env: S3Environment) -
         assert source.exists() and butler.verify().ok
     finally:
         factory.close()
+
+
+def test_only_downloads_make_a_scratch_directory(
+    butler: Butler, tmp_path: Path, s3_env: S3Environment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local ingest makes no temporary directory: a process killed midway leaves none."""
+    import tempfile
+
+    from databutler.datastores import file as file_module
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    seen: list[list[str]] = []
+    monkeypatch.setattr(
+        file_module,
+        "crash_hook",
+        lambda point: seen.append(sorted(os.listdir(scratch))) if point == "after_write" else None,
+    )
+    for detector, transfer in enumerate(("copy", "move", "hardlink", "auto")):
+        source = tmp_path / f"{transfer}.json"
+        source.write_text(f'{{"n": {detector}}}')
+        (ref,) = butler.ingest(_dataset(source, detector), transfer=transfer)
+        assert butler.get(ref) == {"n": detector}
+    assert seen == [[]] * 4  # nothing in the temporary folder, even midway
+    bucket = make_bucket(s3_env.client)
+    s3_env.client.put_object(Bucket=bucket, Key="s.json", Body=b'{"s": 3}')
+    with s3_env.active():
+        (ref,) = butler.ingest(_dataset(f"s3://{bucket}/s.json", 9), transfer="copy")
+    assert len(seen) == 5 and len(seen[-1]) == 1  # the download's directory, while it is in use
+    assert os.listdir(scratch) == [] and butler.get(ref) == {"s": 3}
+    assert butler.verify().ok

@@ -15,6 +15,7 @@ cannot give back.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import stat
@@ -55,8 +56,35 @@ def ingest_files(
     local = isinstance(datastore.store, LocalStore)
     if local:
         recover(datastore)  # files an interrupted move left here go back first
-    with tempfile.TemporaryDirectory(prefix="databutler-ingest-") as downloads:
-        _ingest(datastore, items, transfer, formatter, Path(downloads))
+    with _Downloads() as downloads:
+        _ingest(datastore, items, transfer, formatter, downloads)
+
+
+class _Downloads:
+    """Scratch directories for the ``s3://`` sources of one ingest, made only if there are any.
+
+    Ingesting local files makes no directory at all, so a process killed in
+    the middle of one leaves nothing behind in the system's temporary folder.
+    """
+
+    def __init__(self) -> None:
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
+        self._made = itertools.count()
+
+    def __enter__(self) -> _Downloads:
+        return self
+
+    def __exit__(self, *failure: object) -> None:
+        if self._directory is not None:
+            self._directory.cleanup()
+
+    def new(self) -> Path:
+        """A new empty directory for one download."""
+        if self._directory is None:
+            self._directory = tempfile.TemporaryDirectory(prefix="databutler-ingest-")
+        path = Path(self._directory.name) / str(next(self._made))
+        path.mkdir()
+        return path
 
 
 def _ingest(
@@ -64,17 +92,17 @@ def _ingest(
     items: Iterable[tuple[str | os.PathLike[str], DatasetRef]],
     transfer: str | None,
     formatter: str | None,
-    downloads: Path,
+    downloads: _Downloads,
 ) -> None:
     if transfer == "direct":
         _ingest_direct(datastore, items, formatter)
         return
     plans = []
     resolver = _Resolver(datastore)  # the root and each directory resolved once for the call
-    for n, (source, ref) in enumerate(items):
+    for source, ref in items:
         path, mode, stored = _place(
             datastore,
-            _local_source(datastore, source, transfer, downloads / str(n)),
+            _local_source(datastore, source, transfer, downloads),
             ref,
             transfer,
             resolver,
@@ -144,7 +172,7 @@ def _ingest_direct(
     """
     resolver = _Resolver(datastore)
     checked: set[str] = set()
-    unused = Path()  # no download: an s3:// source is refused for a direct ingest
+    unused = _Downloads()  # never makes a directory: an s3:// source is refused for ``direct``
     records = datastore.records
     # A registry's records table takes plain rows (no StoredFileInfo, no dictionary a row);
     # recorded checksums need the file read, and go the general way.
@@ -312,7 +340,7 @@ def _local_source(
     datastore: FileDatastoreLike,
     source: str | os.PathLike[str],
     transfer: str | None,
-    scratch: Path,
+    downloads: _Downloads,
 ) -> str | os.PathLike[str]:
     """``source`` as a local path: ``file://`` URIs decoded, ``s3://`` objects downloaded.
 
@@ -368,8 +396,7 @@ def _local_source(
     if not name or parent == "s3:/":
         raise InvalidPathError(f"{given} names no object; give s3://bucket/key.")
     client = datastore.store._client if isinstance(datastore.store, S3Store) else None
-    scratch.mkdir()
-    local = scratch / name
+    local = downloads.new() / name
     local.write_bytes(S3Store(parent, client=client).read(name))
     return local
 
