@@ -1,15 +1,21 @@
-"""What the benchmarks share: arguments, the phase line, timing, the verdict, a warm-up."""
+"""What the benchmarks share: arguments, the phase line, timing, the verdict, a warm-up,
+and a schema of their own on a shared PostgreSQL database.
+
+Only the standard library at import: `upstream.py` runs this in daf_butler's
+environment too.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["parse", "report", "timed", "verdict", "warm_up"]
+__all__ = ["parse", "report", "scratch_schema", "timed", "verdict", "warm_up"]
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -62,3 +68,30 @@ def warm_up(directory: Path, seconds: float = 3.0) -> None:
     for path in created:
         path.unlink()
     scratch.rmdir()
+
+
+@contextmanager
+def scratch_schema(db: str | None, prefix: str = "bench") -> Iterator[str | None]:
+    """A new schema name for one run in PostgreSQL database ``db``, dropped at exit.
+
+    The run creates its tables in that schema, so runs never collide with
+    each other or with other users of the database, and nothing is left in it
+    afterwards, even when the run fails. ``None`` for SQLite or no ``db``:
+    there the run's own temporary file is the scratch.
+    """
+    if db is None or not db.startswith("postgresql"):
+        yield None
+        return
+    namespace = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield namespace
+    finally:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(db.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            drop = sqlalchemy.schema.DropSchema(namespace, cascade=True, if_exists=True)
+            with engine.begin() as connection:
+                connection.execute(drop)
+        finally:
+            engine.dispose()

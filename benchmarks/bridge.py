@@ -61,7 +61,6 @@ import cProfile
 import os
 import random
 import resource
-import secrets
 import sys
 import tempfile
 import time
@@ -73,7 +72,7 @@ from typing import Any, TypeAlias
 
 import sqlalchemy
 
-from _common import parse, report  # benchmarks/ is on the path when run as a script
+from _common import parse, report, scratch_schema  # benchmarks/ is on the path when run as a script
 from databutler import ddl
 from databutler.registry import RegistryManagerTypes, open_database
 from databutler.registry.datasets import SimpleDatasetRecordStorageManager
@@ -313,25 +312,12 @@ def open_bench_database(uri: str | None, stack: ExitStack) -> Database:
     if uri is None:
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="databutler-bench-"))
         uri = f"sqlite:///{folder}/bench.sqlite3"
-    namespace = None
-    if sqlalchemy.engine.make_url(uri).get_backend_name() == "postgresql":
-        namespace = f"bench_{secrets.token_hex(6)}"
+    namespace = stack.enter_context(scratch_schema(uri))  # dropped after the dispose below
     db = open_database(uri, namespace=namespace)
-    if namespace is not None:
-        stack.callback(drop_schema, db, namespace)
-    else:
-        stack.callback(db.dispose)
+    stack.callback(db.dispose)
     shown = sqlalchemy.engine.make_url(uri).render_as_string(hide_password=True)
     print(f"# database {shown} namespace={namespace}", file=sys.stderr)
     return db
-
-
-def drop_schema(db: Database, namespace: str) -> None:
-    """Drop the benchmark's PostgreSQL schema and everything in it."""
-    engine: sqlalchemy.engine.Engine = db._engine
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.schema.DropSchema(namespace, cascade=True))
-    engine.dispose()
 
 
 def new_ids(n: int, seed: int | None) -> list[uuid.UUID]:

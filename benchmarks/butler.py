@@ -6,8 +6,9 @@ Usage::
 
 A new repository in a temporary folder (SQLite and local files) by default;
 ``--repo`` puts it elsewhere (a new directory or ``s3://bucket/prefix``),
-``--db`` uses another registry database (``postgresql://...``, which must
-be empty). One line per phase, ``phase=NAME n=N seconds=S ops_per_s=X``:
+``--db`` uses another registry database (``postgresql://...``: the run
+works in a fresh schema of it, dropped at the end). One line per phase,
+``phase=NAME n=N seconds=S ops_per_s=X``:
 ``put`` (one at a time), ``get_by_data_id`` (one at a time), ``query_all``,
 ``where`` (all refs, one call), ``get_by_ref`` (one at a time), ``get_many``
 (all refs, one call), ``exists`` (one ref a call), ``ingest``, ``prune_empty`` (prune with
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from _common import (  # benchmarks/ is on the path when run as a script
     parse,
+    scratch_schema,
     timed,
     verdict,
     warm_up,
@@ -50,8 +52,8 @@ def import_seconds() -> float:
     return max(0.0, best - baseline)
 
 
-def run(n: int, repo: str, db: str | None, tmp: Path) -> int:
-    butler = Butler.create(repo, db=db, run="bench")
+def run(n: int, repo: str, db: str | None, namespace: str | None, tmp: Path) -> int:
+    butler = Butler.create(repo, db=db, namespace=namespace, run="bench")
     butler.insert_dimension_records("instrument", {"instrument": "Cam"})
     butler.insert_dimension_records(
         "detector", *({"instrument": "Cam", "detector": d} for d in range(2 * n))
@@ -125,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", default=None, help="repository root (new directory or s3://)")
     parser.add_argument("--db", default=None, help="registry database URI (empty)")
     args = parse(parser, argv)
-    with tempfile.TemporaryDirectory(prefix="databutler-butler-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="databutler-butler-bench-") as tmp,
+        scratch_schema(args.db) as namespace,
+    ):
         repo = args.repo or str(Path(tmp) / "repo")
-        return run(args.n, repo, args.db, Path(tmp))
+        return run(args.n, repo, args.db, namespace, Path(tmp))
 
 
 if __name__ == "__main__":

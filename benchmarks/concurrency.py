@@ -42,10 +42,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from _common import scratch_schema  # benchmarks/ is on the path when run as a script
 
 #: Data IDs per client: more than any client reaches in a run of this length.
 DETECTORS = 20_000
@@ -138,12 +139,11 @@ def client_main(
     )
 
 
-def make_repository(base: Path, clients: int, db: str | None) -> tuple[str, str | None]:
-    """A new repository for one round; its root and the schema to drop afterwards."""
+def make_repository(base: Path, clients: int, db: str | None, namespace: str | None) -> str:
+    """A new repository for one round, and its root."""
     from databutler import Butler
 
     root = str(base / f"repo-{clients}")
-    namespace = f"bench_{uuid.uuid4().hex[:12]}" if db else None
     with Butler.create(root, db=db, namespace=namespace) as butler:
         butler.insert_dimension_records("instrument", {"instrument": "Cam"})
         butler.insert_dimension_records(
@@ -152,16 +152,7 @@ def make_repository(base: Path, clients: int, db: str | None) -> tuple[str, str 
         butler.register_dataset_type("thing", ["detector"], "StructuredDataDict")
         for client in range(clients):
             butler.registry.registerRun(f"client{client}")
-    return root, namespace
-
-
-def drop_schema(db: str, namespace: str) -> None:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(db.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE'))
-    engine.dispose()
+    return root
 
 
 def check(root: str, results: list[dict[str, Any]]) -> dict[str, int]:
@@ -190,53 +181,55 @@ def check(root: str, results: list[dict[str, Any]]) -> dict[str, int]:
 def run_round(
     clients: int, seconds: float, db: str | None, base: Path, min_rounds: int = 0
 ) -> bool:
-    root, namespace = make_repository(base, clients, db)
+    """One round of ``clients`` processes; on PostgreSQL in a schema dropped afterwards."""
+    with scratch_schema(db) as namespace:
+        root = make_repository(base, clients, db, namespace)
+        return _run_clients(root, clients, seconds, base, min_rounds)
+
+
+def _run_clients(root: str, clients: int, seconds: float, base: Path, min_rounds: int) -> bool:
     context = multiprocessing.get_context("spawn")
-    try:
-        outs = [str(base / f"client-{clients}-{i}.json") for i in range(clients)]
-        # The clock starts once every client has imported databutler and opened the
-        # repository: the barrier has one party per client and one for this process.
-        start = context.Barrier(clients + 1)
-        processes = [
-            context.Process(
-                target=client_main,
-                args=(root, i, f"client{i}", seconds, outs[i], min_rounds, start),
-            )
-            for i in range(clients)
-        ]
-        for process in processes:
-            process.start()
-        # A client that dies before the start is reported below as ClientCrashed.
-        with contextlib.suppress(threading.BrokenBarrierError):
-            start.wait(timeout=BARRIER_TIMEOUT)
-        for process in processes:
-            process.join()
-        failed = [p.exitcode for p in processes if p.exitcode != 0]
-        results = [json.loads(Path(o).read_text()) for o in outs if Path(o).exists()]
-        ops = sum(r["ops"] for r in results)
-        # The round lasts as long as its slowest client's mix (at least ``seconds``).
-        elapsed = max([seconds, *(r["seconds"] for r in results)])
-        errors: Counter[str] = Counter()
-        for r in results:
-            errors.update(r["errors"])
-        if failed:
-            errors["ClientCrashed"] += len(failed)
-        rate = int(ops / elapsed) if elapsed > 0 else 0
-        print(f"phase=mix clients={clients} n={ops} seconds={elapsed:.4f} ops_per_s={rate}")
-        detail = " ".join(f"{k}={v}" for k, v in sorted(errors.items()))
-        print(f"errors clients={clients} total={sum(errors.values())} {detail}".rstrip())
-        counts = check(root, results)
-        print(
-            f"check clients={clients} "
-            + " ".join(f"{k}={counts[k]}" for k in ("acknowledged", "kept", "lost", "wrong"))
-            + f" resurrected={counts['resurrected']}",
-            flush=True,
+    outs = [str(base / f"client-{clients}-{i}.json") for i in range(clients)]
+    # The clock starts once every client has imported databutler and opened the
+    # repository: the barrier has one party per client and one for this process.
+    start = context.Barrier(clients + 1)
+    processes = [
+        context.Process(
+            target=client_main,
+            args=(root, i, f"client{i}", seconds, outs[i], min_rounds, start),
         )
-        bad = counts["lost"] + counts["wrong"] + counts["resurrected"] + sum(errors.values())
-        return bad == 0
-    finally:
-        if db and namespace:
-            drop_schema(db, namespace)
+        for i in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    # A client that dies before the start is reported below as ClientCrashed.
+    with contextlib.suppress(threading.BrokenBarrierError):
+        start.wait(timeout=BARRIER_TIMEOUT)
+    for process in processes:
+        process.join()
+    failed = [p.exitcode for p in processes if p.exitcode != 0]
+    results = [json.loads(Path(o).read_text()) for o in outs if Path(o).exists()]
+    ops = sum(r["ops"] for r in results)
+    # The round lasts as long as its slowest client's mix (at least ``seconds``).
+    elapsed = max([seconds, *(r["seconds"] for r in results)])
+    errors: Counter[str] = Counter()
+    for r in results:
+        errors.update(r["errors"])
+    if failed:
+        errors["ClientCrashed"] += len(failed)
+    rate = int(ops / elapsed) if elapsed > 0 else 0
+    print(f"phase=mix clients={clients} n={ops} seconds={elapsed:.4f} ops_per_s={rate}")
+    detail = " ".join(f"{k}={v}" for k, v in sorted(errors.items()))
+    print(f"errors clients={clients} total={sum(errors.values())} {detail}".rstrip())
+    counts = check(root, results)
+    print(
+        f"check clients={clients} "
+        + " ".join(f"{k}={counts[k]}" for k in ("acknowledged", "kept", "lost", "wrong"))
+        + f" resurrected={counts['resurrected']}",
+        flush=True,
+    )
+    bad = counts["lost"] + counts["wrong"] + counts["resurrected"] + sum(errors.values())
+    return bad == 0
 
 
 def main() -> int:

@@ -33,15 +33,13 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-
-import sqlalchemy
 
 from _common import (  # benchmarks/ is on the path when run as a script
     parse,
     report,
+    scratch_schema,
     timed,
     verdict,
     warm_up,
@@ -91,20 +89,16 @@ def _exposure(registry: SqlRegistry, exposure: int, **fields: Any) -> dict[str, 
 
 
 def run(n: int, uri: str | None) -> int:
-    namespace = None
-    with tempfile.TemporaryDirectory(prefix="databutler-registry-bench-") as tmp:
-        if uri is None:
-            uri = f"sqlite:///{Path(tmp) / 'registry.sqlite3'}"
-        elif uri.startswith("postgresql"):
-            namespace = f"bench_{uuid.uuid4().hex[:12]}"
+    with (
+        tempfile.TemporaryDirectory(prefix="databutler-registry-bench-") as tmp,
+        scratch_schema(uri) as namespace,
+    ):
+        uri = uri or f"sqlite:///{Path(tmp) / 'registry.sqlite3'}"
         db = open_database(uri, namespace=namespace)
         warm_up(Path(tmp))
         try:
             return _phases(SqlRegistry.create(db), n)
         finally:
-            if namespace is not None:
-                with db._engine.begin() as connection:
-                    connection.execute(sqlalchemy.text(f'DROP SCHEMA "{namespace}" CASCADE'))
             db.dispose()
 
 

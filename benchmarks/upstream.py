@@ -20,39 +20,22 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
+
+from _common import scratch_schema, timed  # benchmarks/ is on the path when run as a script
 
 PAYLOAD = {"name": "x" * 60, "value": 1.5, "flags": [1, 2, 3]}
 
 
-@contextmanager
-def timed(phase: str, n: int) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    seconds = time.perf_counter() - start
-    print(f"phase={phase} n={n} seconds={seconds:.4f} ops_per_s={int(n / seconds)}", flush=True)
-
-
-def drop_schema(db: str, namespace: str) -> None:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(db.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE'))
-    engine.dispose()
-
-
-def upstream(root: str, db: str | None, namespace: str, n: int) -> Any:
+def upstream(root: str, db: str | None, namespace: str | None, n: int) -> Any:
     """A daf_butler repository with the benchmark's dimensions and dataset type."""
     from lsst.daf.butler import Butler, Config, DatasetType
 
     config = Config()
     if db:
         config["registry", "db"] = db.replace("postgresql://", "postgresql+psycopg2://", 1)
+    if namespace:
         config["registry", "namespace"] = namespace
     Butler.makeRepo(root, config=config)
     butler = Butler.from_config(root, writeable=True, run="bench")
@@ -71,10 +54,10 @@ def upstream(root: str, db: str | None, namespace: str, n: int) -> Any:
     return butler
 
 
-def ours(root: str, db: str | None, namespace: str, n: int) -> Any:
+def ours(root: str, db: str | None, namespace: str | None, n: int) -> Any:
     from databutler import Butler
 
-    butler = Butler.create(root, db=db, namespace=namespace if db else None, run="bench")
+    butler = Butler.create(root, db=db, namespace=namespace, run="bench")
     butler.insert_dimension_records("instrument", {"instrument": "Cam"})
     butler.insert_dimension_records(
         "detector", *({"instrument": "Cam", "detector": d} for d in range(n))
@@ -84,8 +67,10 @@ def ours(root: str, db: str | None, namespace: str, n: int) -> Any:
 
 
 def run(system: str, n: int, db: str | None) -> None:
-    namespace = f"cmp_{uuid.uuid4().hex[:12]}"
-    with tempfile.TemporaryDirectory(prefix="databutler-upstream-") as root:
+    with (
+        tempfile.TemporaryDirectory(prefix="databutler-upstream-") as root,
+        scratch_schema(db, "cmp") as namespace,
+    ):
         butler = (upstream if system == "daf_butler" else ours)(root, db, namespace, n)
         stored: Callable[[Any], bool] = (
             butler.stored if system == "daf_butler" else lambda ref: bool(butler.exists(ref))
@@ -123,8 +108,6 @@ def run(system: str, n: int, db: str | None) -> None:
             close = getattr(butler, "close", None)
             if close is not None:
                 close()
-            if db:
-                drop_schema(db, namespace)
 
 
 def main() -> int:

@@ -100,3 +100,41 @@ def test_concurrency_benchmark_loses_nothing(backend: str) -> None:
     )
     assert check is not None, result.stdout
     assert int(check.group(1)) > 0
+
+
+def test_benchmarks_on_postgresql_leave_the_database_as_they_found_it() -> None:
+    """Each run works in a schema of its own and drops it: a second run is not refused."""
+    import sqlalchemy
+
+    from databutler.testing.database import postgresql_uri
+
+    uri = postgresql_uri()
+    engine = sqlalchemy.create_engine(uri.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    def schemas() -> set[str]:
+        with engine.connect() as connection:
+            query = "SELECT nspname FROM pg_namespace"
+            return set(connection.execute(sqlalchemy.text(query)).scalars())
+
+    before = schemas()
+    runs = [
+        ["butler.py", "--n", "20"],
+        ["butler.py", "--n", "20"],  # the same database again
+        ["upstream.py", "--system", "databutler", "--n", "20"],
+        ["registry.py", "--n", "20"],
+        ["bridge.py", "--n", "20"],
+    ]
+    try:
+        for script, *arguments in runs:
+            result = subprocess.run(
+                [sys.executable, str(BENCHMARKS / script), *arguments, "--db", uri],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=300,
+            )
+            assert result.returncode == 0, (script, result.stdout + result.stderr)
+            assert re.search(r"^phase=\S+ n=\d+ ", result.stdout, re.M), result.stdout
+            assert schemas() == before, script
+    finally:
+        engine.dispose()
