@@ -805,6 +805,29 @@ def test_deferred_conflict_at_commit_is_explained_and_rolls_back_everything(
     assert [r[0] for r in _items(databases)] == [1, 4]
 
 
+def test_a_transaction_of_queued_writes_only_begins_with_them(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    """Its BEGIN rides in their pipeline; all or nothing holds, and so do later transactions."""
+    db.insert(tables.item, _row(1))
+    with pytest.raises(ConflictError, match="one again"), db.transaction():
+        _deferred_insert(db, tables.item, 2)
+        _deferred_insert(db, tables.item, 1, note="one again")
+        _deferred_insert(db, tables.item, 3)
+    assert [r[0] for r in _items(databases)] == [1]
+    with db.transaction():
+        _deferred_insert(db, tables.item, 2)
+        _deferred_insert(db, tables.item, 3)
+    assert [r[0] for r in _items(databases)] == [1, 2, 3]
+    # The connection is back in transaction mode: a later failure undoes earlier writes.
+    with pytest.raises(ConflictError), db.transaction():
+        _deferred_insert(db, tables.item, 4)
+        with db.query_raw(f"SELECT count(*) FROM {db.quoted(tables.item)}") as rows:
+            assert [r[0] for r in rows] == [4]
+        db.insert(tables.item, _row(1))
+    assert [r[0] for r in _items(databases)] == [1, 2, 3]
+
+
 def test_deferred_conflict_in_a_savepoint_keeps_the_outer_work(
     db: Database, tables: Tables, databases: DatabaseFactory
 ) -> None:

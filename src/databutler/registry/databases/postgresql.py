@@ -123,6 +123,15 @@ def _guarded_shape(
     return guard_table, tuple(where), tuple((t, tuple(c), tuple(e)) for t, c, _, e in inserts)
 
 
+def _execute_alone(raw: Any, sql: str) -> None:
+    """Run ``sql`` (no parameters, no result) on a cursor of its own."""
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
+
+
 def _processed_row(values: Sequence[Any], processors: list[tuple[int, Any]]) -> list[Any]:
     """``values`` with the processors applied (``(index, processor)`` pairs)."""
     row = list(values)
@@ -573,9 +582,16 @@ class PostgresqlDatabase(Database):
         raw: Any = connection.connection.dbapi_connection
         if commit and self._send_as_one(connection, raw, queued):
             return 1
+        # When nothing of the transaction has reached the server yet, its BEGIN goes
+        # out in the pipeline too: psycopg's own would wait for its reply first.
+        opening = commit and raw.info.transaction_status == _IDLE
+        if opening:
+            raw.autocommit = True
         cursors: list[Any] = []
         try:
             with raw.pipeline():
+                if opening:
+                    _execute_alone(raw, "BEGIN")
                 for item in queued:
                     cursor = raw.cursor()
                     cursors.append(cursor)
@@ -589,11 +605,7 @@ class PostgresqlDatabase(Database):
                     # A COMMIT statement, not raw.commit(): that would sync the pipeline
                     # and its exit sync again, one round trip more. The connection reads
                     # the transaction's state from the server's reply either way.
-                    ending = raw.cursor()
-                    try:
-                        ending.execute("COMMIT")
-                    finally:
-                        ending.close()
+                    _execute_alone(raw, "COMMIT")
             return int(cursors[-1].rowcount) if cursors else 0
         except connection.dialect.loaded_dbapi.Error as exc:
             failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), None)
@@ -602,6 +614,11 @@ class PostgresqlDatabase(Database):
             for cursor in cursors:
                 with contextlib.suppress(Exception):
                     cursor.close()
+            if opening:
+                with contextlib.suppress(Exception):  # a dropped connection is invalidated
+                    if raw.info.transaction_status != _IDLE:
+                        raw.rollback()  # a statement failed: the server keeps the block open
+                    raw.autocommit = False
 
     def _send_as_one(
         self, connection: sqlalchemy.Connection, raw: Any, queued: list[Deferred]
