@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -828,6 +828,75 @@ def test_a_transaction_of_queued_writes_only_begins_with_them(
     assert [r[0] for r in _items(databases)] == [1, 2, 3]
 
 
+def test_a_transaction_that_reads_first_is_whole(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    """Its first read carries its BEGIN (PostgreSQL); what follows is in the same block."""
+    item = db.quoted(tables.item)
+    with pytest.raises(ConflictError), db.transaction():
+        with db.query_raw(f"SELECT id FROM {item}") as rows:
+            assert rows == []
+        db.insert(tables.item, _row(1))  # through SQLAlchemy
+        _deferred_insert(db, tables.item, 2)
+        with db.query_raw(f"SELECT count(*) FROM {item}") as rows:
+            assert rows[0][0] == 2  # the queued write went out first
+        db.insert(tables.item, _row(2))  # exists: the whole block goes
+    assert _items(databases) == []
+    with db.transaction():
+        with db.query_raw(f"SELECT id FROM {item}") as rows:
+            assert rows == []
+        _deferred_insert(db, tables.item, 3)
+    assert [r[0] for r in _items(databases)] == [3]
+    # The connection is back in transaction mode: a block that begins with a write is
+    # whole too.
+    with pytest.raises(ConflictError), db.transaction():
+        db.insert(tables.item, _row(4))
+        db.insert(tables.item, _row(3))
+    assert [r[0] for r in _items(databases)] == [3]
+
+
+def _round_trips(db: Database, work: Callable[[], None], trace: Path) -> int:
+    """How many times the session connection waited for the server during ``work``."""
+    import psycopg
+
+    with db.transaction():
+        pass  # the session connection is made and kept
+    writer = db._held.writer
+    assert writer is not None
+    raw: Any = writer.connection.dbapi_connection
+    with open(trace, "w") as file:
+        raw.pgconn.trace(file.fileno())
+        raw.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            work()
+        finally:
+            raw.pgconn.untrace()
+    return trace.read_text().count("ReadyForQuery")
+
+
+def test_begin_rides_with_the_first_statement_of_a_block(tmp_path: Path) -> None:
+    """No round trip of its own for BEGIN: a read and then writes cost two, writes one."""
+    with database_factory("postgresql", tmp_path) as databases:
+        db = databases.open()
+        tables = _declare(db, create=True)
+        item = db.quoted(tables.item)
+
+        def read_then_write() -> None:
+            with db.transaction():
+                with db.query_raw(f"SELECT id FROM {item}") as rows:
+                    assert rows == []
+                _deferred_insert(db, tables.item, 1)
+
+        def writes() -> None:
+            with db.transaction():
+                _deferred_insert(db, tables.item, 2)
+                _deferred_insert(db, tables.item, 3)
+
+        assert _round_trips(db, read_then_write, tmp_path / "a") == 2
+        assert _round_trips(db, writes, tmp_path / "b") == 1
+        assert [r[0] for r in _items(databases)] == [1, 2, 3]
+
+
 def test_deferred_conflict_in_a_savepoint_keeps_the_outer_work(
     db: Database, tables: Tables, databases: DatabaseFactory
 ) -> None:
@@ -1258,6 +1327,38 @@ def test_a_counted_write_goes_out_with_the_queued_ones(
             what="insert the last",
         )
     assert [r[0] for r in _items(databases)] == [0, 1, 2]
+
+
+def test_a_queued_write_s_count_is_read_when_it_is_needed(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    """`counted_later`: after the COMMIT that sent it, or sent on demand before it."""
+    item = db.quoted(tables.item)
+    p = db.PLACEHOLDER
+    db.insert(tables.item, _row(1), _row(2), _row(3))
+    with db.transaction():
+        early = db.counted_later(f"DELETE FROM {item} WHERE id < {p}", (3,), what="delete")
+        late = db.counted_later(f"DELETE FROM {item} WHERE id = {p}", (9,), what="delete")
+        assert early() == 2  # asked for inside: the queue goes out now
+        assert not db._deferred
+        gone = db.counted_later(f"DELETE FROM {item} WHERE id = {p}", (3,), what="delete")
+    assert (late(), gone()) == (0, 1)
+    assert _items(databases) == []
+    failed = None  # stays None where writes run at once: the error comes from the call
+    with pytest.raises(ConflictError, match="explained"), db.transaction():
+        db.insert(tables.item, _row(4))
+        db.insert(tables.child, {"id": 1, "item_id": 4})
+        failed = db.counted_later(
+            f"DELETE FROM {item} WHERE id = {p}",
+            (4,),
+            what="delete",
+            explain=lambda exc: ConflictError(f"explained: {exc}", exc.orig),
+        )
+    assert (failed is None) is (not db.PIPELINED_WRITES)
+    if failed is not None:
+        with pytest.raises(RuntimeError, match="never sent"):
+            failed()
+    assert _items(databases) == []
 
 
 def test_a_stream_abandoned_by_its_reader_keeps_its_connection(tmp_path: Path) -> None:

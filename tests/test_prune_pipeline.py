@@ -90,7 +90,7 @@ def test_failure_in_a_later_chunk_finishes_the_earlier_ones(
 ) -> None:
     refs = _put_all(butler)
     registry = butler.registry
-    original = registry.removeDatasets
+    original = registry.queue_dataset_removal
     calls = []
 
     def fail_on_third(chunk: Any) -> Any:
@@ -99,7 +99,7 @@ def test_failure_in_a_later_chunk_finishes_the_earlier_ones(
             raise RuntimeError("the database went away")
         return original(chunk)
 
-    monkeypatch.setattr(registry, "removeDatasets", fail_on_third)
+    monkeypatch.setattr(registry, "queue_dataset_removal", fail_on_third)
     with pytest.raises(RuntimeError, match="went away"):
         butler.prune(refs, purge=True)
     monkeypatch.undo()

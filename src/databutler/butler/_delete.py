@@ -146,13 +146,15 @@ def prune(
     db = registry.db
 
     def remove(chunk: list[DatasetRef]) -> int:
+        removed = None
         with butler.transaction():
             if unstore:
                 butler.datastore.trash(chunk)
-            removed = registry.removeDatasets(chunk) if purge else 0
+            if purge:  # the deletes go out with the COMMIT; their count is read after it
+                removed = registry.queue_dataset_removal(chunk)
             for tag in tags:
                 registry.disassociate(tag, chunk)
-        return removed
+        return 0 if removed is None else removed()
 
     def finish(emptying: Emptying) -> int:
         return len(set(retrying(db, emptying, "empty the trash of pruned datasets")))

@@ -124,12 +124,19 @@ def _guarded_shape(
 
 
 def _execute_alone(raw: Any, sql: str) -> None:
-    """Run ``sql`` (no parameters, no result) on a cursor of its own."""
+    """Run ``sql`` (no parameters, no result) on a cursor of its own, never prepared."""
     cursor = raw.cursor()
     try:
-        cursor.execute(sql)
+        cursor.execute(sql, prepare=False)
     finally:
         cursor.close()
+
+
+def _leave_autocommit(raw: Any) -> None:
+    """Put ``raw`` back in psycopg's transaction mode, once no transaction block is open."""
+    with contextlib.suppress(Exception):  # a dropped connection is invalidated anyway
+        if raw is not None and raw.autocommit and raw.info.transaction_status == _IDLE:
+            raw.autocommit = False
 
 
 def _processed_row(values: Sequence[Any], processors: list[tuple[int, Any]]) -> list[Any]:
@@ -582,11 +589,7 @@ class PostgresqlDatabase(Database):
         raw: Any = connection.connection.dbapi_connection
         if commit and self._send_as_one(connection, raw, queued):
             return 1
-        # When nothing of the transaction has reached the server yet, its BEGIN goes
-        # out in the pipeline too: psycopg's own would wait for its reply first.
-        opening = commit and raw.info.transaction_status == _IDLE
-        if opening:
-            raw.autocommit = True
+        opening = self._opens_transaction(connection, raw)
         cursors: list[Any] = []
         try:
             with raw.pipeline():
@@ -606,6 +609,9 @@ class PostgresqlDatabase(Database):
                     # and its exit sync again, one round trip more. The connection reads
                     # the transaction's state from the server's reply either way.
                     _execute_alone(raw, "COMMIT")
+            for item, cursor in zip(queued, cursors, strict=True):
+                if item.counted is not None:
+                    item.counted(int(cursor.rowcount))
             return int(cursors[-1].rowcount) if cursors else 0
         except connection.dialect.loaded_dbapi.Error as exc:
             failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), None)
@@ -615,10 +621,7 @@ class PostgresqlDatabase(Database):
                 with contextlib.suppress(Exception):
                     cursor.close()
             if opening:
-                with contextlib.suppress(Exception):  # a dropped connection is invalidated
-                    if raw.info.transaction_status != _IDLE:
-                        raw.rollback()  # a statement failed: the server keeps the block open
-                    raw.autocommit = False
+                _leave_autocommit(raw)  # committed; else when the transaction ends
 
     def _send_as_one(
         self, connection: sqlalchemy.Connection, raw: Any, queued: list[Deferred]
@@ -636,7 +639,9 @@ class PostgresqlDatabase(Database):
             len(queued) > _MAX_AS_ONE
             or raw.info.transaction_status != _IDLE
             or not all(
-                item.inserts_into is not None and (not item.many or len(item.args) == 1)
+                item.inserts_into is not None
+                and (not item.many or len(item.args) == 1)
+                and item.counted is None
                 for item in queued
             )
         ):
@@ -663,10 +668,62 @@ class PostgresqlDatabase(Database):
                 raw.autocommit = False
         return True
 
+    def _opens_transaction(self, connection: sqlalchemy.Connection, raw: Any) -> bool:
+        """Send the BEGIN of the open transaction block with the next statements, if nothing
+        of the block has reached the server yet; whether it is to be sent.
+
+        psycopg's own BEGIN waits for its reply before the first statement goes
+        out: one round trip more. Here the caller sends ``BEGIN`` itself, first
+        in a pipeline, with the connection in autocommit (so that psycopg sends
+        no BEGIN of its own) until the block ends (`_on_transaction_end`).
+        Every later statement of the block runs inside it all the same: the
+        server has the block open.
+        """
+        if (
+            not connection.in_transaction()
+            or raw.autocommit
+            or raw.info.transaction_status != _IDLE
+            or raw.isolation_level is not None  # psycopg's BEGIN would say more than ours
+            or raw.read_only is not None
+        ):
+            return False
+        raw.autocommit = True
+        return True
+
     def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:
         # docstring inherited
+        _leave_autocommit(connection.connection.dbapi_connection)  # never left on: a net
         if not self._writeable:
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    def _on_transaction_end(self, connection: sqlalchemy.Connection) -> None:
+        # docstring inherited; back to psycopg's transactions once the block is over
+        if not connection.invalidated and not connection.closed:
+            _leave_autocommit(connection.connection.dbapi_connection)
+
+    def _fetch_raw(
+        self, connection: sqlalchemy.Connection, sql: str, params: tuple[Any, ...]
+    ) -> list[tuple[Any, ...]]:
+        # docstring inherited; the first read of a transaction block carries its BEGIN
+        raw: Any = connection.connection.dbapi_connection
+        if (
+            not self.PIPELINED_WRITES
+            or connection is not self._connection
+            or connection.engine.dispatch.before_cursor_execute
+            or not self._opens_transaction(connection, raw)
+        ):
+            return super()._fetch_raw(connection, sql, params)
+        cursor = raw.cursor()
+        try:
+            with raw.pipeline():
+                _execute_alone(raw, "BEGIN")
+                cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+        except connection.dialect.loaded_dbapi.Error as exc:
+            raise driver_error(connection, cursor, exc, sql, params) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
     def _lock_tables(
         self, connection: sqlalchemy.Connection, tables: list[sqlalchemy.Table]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy
@@ -11,7 +11,7 @@ from ..._exceptions import ConflictError, OrphanedRecordError
 from ..interfaces._bridge import as_dataset_ids
 from ..interfaces._database import Database, chunked
 
-__all__ = ["delete_dataset_rows"]
+__all__ = ["delete_dataset_rows", "queue_dataset_row_deletes"]
 
 
 def delete_dataset_rows(db: Database, table: sqlalchemy.Table, ids: Iterable[Any]) -> int:
@@ -28,18 +28,30 @@ def delete_dataset_rows(db: Database, table: sqlalchemy.Table, ids: Iterable[Any
         If a datastore still holds one of them (the bridge's foreign key);
         nothing is deleted.
     """
-    total = 0
+    with db.transaction():
+        return queue_dataset_row_deletes(db, table, ids)()
+
+
+def queue_dataset_row_deletes(
+    db: Database, table: sqlalchemy.Table, ids: Iterable[Any]
+) -> Callable[[], int]:
+    """`delete_dataset_rows` as writes of the enclosing transaction, sent with its COMMIT
+    where the backend pipelines; returns a function that gives how many existed.
+
+    The `OrphanedRecordError` comes when the deletes are sent.
+    """
     what = f"delete rows of {table.name}"
-    try:
-        with db.transaction():
-            for batch in chunked(as_dataset_ids(ids), db.IN_BATCH_SIZE):
-                # Driver-level: a prune deletes tens of thousands of ids at once.
-                keys = db.encode_ids(dict.fromkeys(batch))
-                sql = f"DELETE FROM {db.quoted(table)} WHERE {db.sql_in_ids('id', len(keys))}"
-                total += db.execute_raw(sql, db.in_ids_params(keys), what=what)
-    except ConflictError as exc:
-        raise OrphanedRecordError(
-            "Cannot delete datasets that are still present in one or more datastores; "
-            f"trash or forget them in those datastores first ({exc})."
-        ) from exc
-    return total
+    counts = []
+    for batch in chunked(as_dataset_ids(ids), db.IN_BATCH_SIZE):
+        # Driver-level: a prune deletes tens of thousands of ids at once.
+        keys = db.encode_ids(dict.fromkeys(batch))
+        sql = f"DELETE FROM {db.quoted(table)} WHERE {db.sql_in_ids('id', len(keys))}"
+        counts.append(db.counted_later(sql, db.in_ids_params(keys), what=what, explain=_orphaned))
+    return lambda: sum(count() for count in counts)
+
+
+def _orphaned(exc: ConflictError) -> OrphanedRecordError:
+    return OrphanedRecordError(
+        "Cannot delete datasets that are still present in one or more datastores; "
+        f"trash or forget them in those datastores first ({exc})."
+    )

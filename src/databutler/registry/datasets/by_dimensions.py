@@ -50,7 +50,7 @@ from ..interfaces import (
     VersionTuple,
 )
 from ..interfaces._database import Database, chunked
-from ._delete import delete_dataset_rows
+from ._delete import delete_dataset_rows, queue_dataset_row_deletes
 from ._temporal import (
     AMBIGUOUS,
     ambiguity_error,
@@ -1254,6 +1254,11 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             If a datastore still holds one of them; nothing is deleted.
         """
         return delete_dataset_rows(self._db, self._dataset, ids)
+
+    def queue_delete(self, ids: Iterable[Any]) -> Callable[[], int]:
+        """`delete` as writes of the enclosing transaction (sent with its COMMIT where the
+        backend pipelines); returns a function that gives how many existed."""
+        return queue_dataset_row_deletes(self._db, self._dataset, ids)
 
     def existing_ids(self, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         """Those of ``ids`` that are datasets of the registry (one query per batch)."""

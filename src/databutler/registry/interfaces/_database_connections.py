@@ -60,6 +60,8 @@ class Deferred:
     #: statements may be sent as one (see `DatabaseConnections._send_deferred`); a
     #: constraint violation there is told apart by its table.
     inserts_into: str | None = None
+    #: Called with the statement's row count once it has been sent, or `None`.
+    counted: Callable[[int], None] | None = None
 
     def conflict(self, error: sqlalchemy.exc.IntegrityError) -> BaseException:
         """The error a constraint violation of this statement is raised as."""
@@ -266,54 +268,60 @@ class DatabaseConnections(ABC):
                 frame = _Frame(connection.begin_nested(), True)
             else:
                 frame = _Frame(None, False)
-            frame.pending = len(self._after_commit)
-            self._frames.append(frame)
+            outermost = not self._frames
             try:
-                self._lock_tables(connection, list(lock))
-                yield
-            except BaseException:
+                frame.pending = len(self._after_commit)
+                self._frames.append(frame)
+                try:
+                    self._lock_tables(connection, list(lock))
+                    yield
+                except BaseException:
+                    self._frames.pop()
+                    if frame.trans is not None:
+                        self._deferred.clear()  # queued since the block began: never sent
+                        if frame.trans.is_active:
+                            frame.trans.rollback()
+                        del self._after_commit[frame.pending :]  # what the block read is undone
+                    else:
+                        self._doomed = True
+                    if not self._frames:
+                        self._after_commit.clear()
+                    raise
                 self._frames.pop()
-                if frame.trans is not None:
-                    self._deferred.clear()  # queued since the block began: never sent
+                if frame.trans is None:
+                    return
+                if not self._frames and self._doomed:
+                    self._deferred.clear()
+                    frame.trans.rollback()
+                    self._doomed = False
+                    self._after_commit.clear()
+                    raise TransactionAbortedError(
+                        "An operation inside this transaction failed, so all of its work was "
+                        "rolled back; use transaction(savepoint=True) around steps whose errors "
+                        "you catch."
+                    )
+                try:
+                    if self._deferred:
+                        # Queued writes go out with the COMMIT (or the savepoint's release):
+                        # one round trip where the backend pipelines.
+                        queued, self._deferred = self._deferred, []
+                        self._send_deferred(connection, queued, commit=not self._frames)
+                    frame.trans.commit()
+                except BaseException:
                     if frame.trans.is_active:
-                        frame.trans.rollback()
-                    del self._after_commit[frame.pending :]  # what the block read is undone
-                else:
-                    self._doomed = True
+                        with contextlib.suppress(Exception):  # the error says what went wrong
+                            frame.trans.rollback()
+                    del self._after_commit[frame.pending :]
+                    if not self._frames:
+                        self._after_commit.clear()
+                    raise
                 if not self._frames:
-                    self._after_commit.clear()
-                raise
-            self._frames.pop()
-            if frame.trans is None:
-                return
-            if not self._frames and self._doomed:
-                self._deferred.clear()
-                frame.trans.rollback()
-                self._doomed = False
-                self._after_commit.clear()
-                raise TransactionAbortedError(
-                    "An operation inside this transaction failed, so all of its work was rolled "
-                    "back; use transaction(savepoint=True) around steps whose errors you catch."
-                )
-            try:
-                if self._deferred:
-                    # Queued writes go out with the COMMIT (or the savepoint's release):
-                    # one round trip where the backend pipelines.
-                    queued, self._deferred = self._deferred, []
-                    self._send_deferred(connection, queued, commit=not self._frames)
-                frame.trans.commit()
-            except BaseException:
-                if frame.trans.is_active:
-                    with contextlib.suppress(Exception):  # the error says what went wrong
-                        frame.trans.rollback()
-                del self._after_commit[frame.pending :]
-                if not self._frames:
-                    self._after_commit.clear()
-                raise
-            if not self._frames:
-                callbacks, self._after_commit = self._after_commit, []
-                for callback in callbacks:
-                    callback()
+                    callbacks, self._after_commit = self._after_commit, []
+                    for callback in callbacks:
+                        callback()
+            finally:
+                if outermost:
+                    self._on_transaction_end(connection)
 
     def flush_deferred(self) -> None:
         """Send the writes `execute_deferred` queued, before anything else runs.
@@ -370,6 +378,9 @@ class DatabaseConnections(ABC):
 
     def _on_transaction_begin(self, connection: sqlalchemy.Connection) -> None:  # noqa: B027
         """Hook run right after an outermost BEGIN."""
+
+    def _on_transaction_end(self, connection: sqlalchemy.Connection) -> None:  # noqa: B027
+        """Hook run once an outermost transaction has committed or rolled back (or failed to)."""
 
     def _lock_tables(  # noqa: B027
         self, connection: sqlalchemy.Connection, tables: list[sqlalchemy.Table]

@@ -262,8 +262,9 @@ class DatabaseDriverStatements(DatabaseRows):
         what: str,
         explain: Callable[[ConflictError], BaseException] | None = None,
         inserts_into: str | None = None,
+        counted: Callable[[int], None] | None = None,
     ) -> None:
-        """Run a driver-level write whose row count nobody reads, perhaps a little later.
+        """Run a driver-level write whose row count nobody reads now, perhaps a little later.
 
         Inside a transaction, where the backend pipelines (`PIPELINED_WRITES`:
         PostgreSQL through psycopg 3), the write is queued and sent with the
@@ -274,21 +275,54 @@ class DatabaseDriverStatements(DatabaseRows):
         by the statement, block end or commit that sends it. ``inserts_into``
         names the table when the statement is a plain insert of one row (with
         ``many``, one set of parameters) into it: such writes may go out as one
-        statement (`Deferred.inserts_into`).
+        statement (`Deferred.inserts_into`). ``counted``, if given, is called
+        with the row count once the write has been sent (see `counted_later`).
         """
         self._check_writeable(what)
         args: Any = list(params) if many else tuple(params)
         if many and not args:
+            if counted is not None:
+                counted(0)
             return
         if self._deferring():
-            self._deferred.append(Deferred(sql, args, many, what, explain, inserts_into))
+            self._deferred.append(
+                Deferred(sql, args, many, what, explain, inserts_into, counted=counted)
+            )
             return
         try:
-            self.execute_raw(sql, args, many=many, what=what)
+            count = self.execute_raw(sql, args, many=many, what=what)
         except ConflictError as exc:
             if explain is None:
                 raise
             raise explain(exc) from exc
+        if counted is not None:
+            counted(count)
+
+    def counted_later(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        what: str,
+        explain: Callable[[ConflictError], BaseException] | None = None,
+    ) -> Callable[[], int]:
+        """Queue a write like `execute_deferred`; return a function that gives its row count.
+
+        The count is read when it is needed, usually after the COMMIT that
+        sent the write; asked for before the write has gone out, the function
+        sends the queued writes first (`flush_deferred`).
+        """
+        counts: list[int] = []
+        self.execute_deferred(sql, params, what=what, explain=explain, counted=counts.append)
+
+        def count() -> int:
+            if not counts:
+                self.flush_deferred()
+            if not counts:
+                raise RuntimeError(f"The write to {what} was never sent: its transaction failed.")
+            return counts[0]
+
+        return count
 
     def query_raw(
         self, sql: str, params: Sequence[Any] = ()
