@@ -85,6 +85,19 @@ def test_remove_runs_across_chunks(butler: Butler) -> None:
     assert butler.verify().ok
 
 
+def test_a_prune_inside_a_transaction_counts_what_it_deleted(butler: Butler) -> None:
+    """The dataset deletes wait for a COMMIT that is the caller's: their count does not."""
+    refs = _put_all(butler)
+    with butler.transaction():
+        result = butler.prune(refs[:4], purge=True)
+        assert result.purged == 4  # read before the caller's COMMIT
+        again = butler.prune(refs[:4], purge=True)  # gone already, inside the block
+        assert again.purged == 0
+    left = sorted(r.dataId["detector"] for r in butler.query_datasets("thing"))
+    assert left == list(range(4, N))
+    assert butler.verify().ok
+
+
 def test_failure_in_a_later_chunk_finishes_the_earlier_ones(
     butler: Butler, monkeypatch: Any
 ) -> None:

@@ -319,7 +319,7 @@ class DatabaseDriverStatements(DatabaseRows):
             if not counts:
                 self.flush_deferred()
             if not counts:
-                raise RuntimeError(f"The write to {what} was never sent: its transaction failed.")
+                raise RuntimeError(f"The write ({what}) was never sent: its transaction failed.")
             return counts[0]
 
         return count
