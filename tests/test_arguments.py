@@ -1,4 +1,4 @@
-"""Wrong argument types at the `Butler` boundary (issue 9, item 11).
+"""Wrong argument types at the `Butler` and `SqlRegistry` boundaries (issue 9, item 11).
 
 Every public method of `Butler` (and `Butler(...)`, `Butler.create`) is
 called with one argument replaced by a value of a type it does not accept:
@@ -34,6 +34,7 @@ from databutler import (
 )
 from databutler._file_dataset import FileDataset
 from databutler.dimensions import DimensionUniverse
+from databutler.registry import SqlRegistry
 from databutler.testing.butler import populate
 
 Accepts = Callable[[Any], bool]
@@ -694,3 +695,210 @@ def test_strings_keep_their_meaning(repository: Repository) -> None:
     # Refs from any iterable (a generator too) are read once.
     assert butler.get_many(r for r in [ref]) == [{"v": 1}]
     assert butler.prune(iter([ref]), purge=True).purged == 1
+
+
+# -- the registry (``butler.registry``) ------------------------------------------------------
+# daf_butler's users call the registry directly (``registry.findDataset``,
+# ``registry.certify``, ...): the same rules hold there.
+
+
+@pytest.fixture
+def registry_repository(tmp_path: Path) -> Iterator[Repository]:
+    butler = Butler.create(tmp_path / "repo", run="run")
+    populate(butler)
+    ref = butler.put({"v": 1}, "thing", instrument="HSC", detector=1)
+    butler.registry.registerCollection("calib", CollectionType.CALIBRATION)
+    butler.registry.registerCollection("tag", CollectionType.TAGGED, "tagged")
+    yield Repository(butler, ref, tmp_path)
+    butler.close()
+
+
+def is_dataset_type(value: Any) -> bool:
+    return isinstance(value, (str, DatasetType))
+
+
+def is_collection_type(value: Any) -> bool:
+    if isinstance(value, CollectionType):
+        return True
+    if isinstance(value, str):
+        return value.upper() in CollectionType.__members__
+    try:
+        CollectionType(value)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def is_data_id(value: Any) -> bool:
+    return value is None or isinstance(value, Mapping)
+
+
+def is_timespan(value: Any) -> bool:
+    return isinstance(value, Timespan)
+
+
+def registry_cases(repo: Repository) -> dict[str, Case]:
+    registry: SqlRegistry = repo.butler.registry
+    ref = repo.ref
+    thing = registry.getDatasetType("thing")
+    utc = datetime.UTC
+    span = Timespan(
+        datetime.datetime(2024, 1, 1, tzinfo=utc), datetime.datetime(2024, 1, 2, tzinfo=utc)
+    )
+    data_ids = [{"instrument": "HSC", "detector": 7}]
+    return {
+        "registerDatasetType": Case(
+            registry.registerDatasetType,
+            {"datasetType": thing},
+            {"datasetType": is_type(DatasetType)},
+        ),
+        "getDatasetType": Case(registry.getDatasetType, {"name": "thing"}, {"name": is_str}),
+        "removeDatasetType": Case(registry.removeDatasetType, {"name": "nope"}, {"name": is_str}),
+        "queryDatasetTypes": Case(
+            registry.queryDatasetTypes, {"pattern": None}, {"pattern": optional(is_str)}
+        ),
+        "registerCollection": Case(
+            registry.registerCollection,
+            {"name": "new", "type": CollectionType.TAGGED, "doc": None},
+            {"name": is_str, "type": is_collection_type, "doc": optional(is_str)},
+        ),
+        "registerRun": Case(
+            registry.registerRun,
+            {"name": "new", "doc": None},
+            {"name": is_str, "doc": optional(is_str)},
+        ),
+        "getCollectionType": Case(registry.getCollectionType, {"name": "run"}, {"name": is_str}),
+        "getCollectionChain": Case(
+            registry.getCollectionChain, {"parent": "run"}, {"parent": is_str}
+        ),
+        "setCollectionChain": Case(
+            registry.setCollectionChain,
+            {"parent": "tag", "children": ["run"]},
+            {"parent": is_str, "children": is_strs},
+        ),
+        "getCollectionDocumentation": Case(
+            registry.getCollectionDocumentation, {"name": "tag"}, {"name": is_str}
+        ),
+        "setCollectionDocumentation": Case(
+            registry.setCollectionDocumentation,
+            {"name": "nope", "doc": "d"},
+            {"name": is_str, "doc": optional(is_str)},
+        ),
+        "removeCollection": Case(registry.removeCollection, {"name": "nope"}, {"name": is_str}),
+        "queryCollections": Case(
+            registry.queryCollections,
+            {"pattern": None, "types": None},
+            {"pattern": optional(is_str), "types": is_collection_types},
+        ),
+        "insertDatasets": Case(
+            registry.insertDatasets,
+            {"datasetType": "nope", "dataIds": data_ids, "run": "run"},
+            {"datasetType": is_dataset_type, "run": is_str},
+        ),
+        "findDataset": Case(
+            registry.findDataset,
+            {"datasetType": "thing", "dataId": {"instrument": "HSC"}, "collections": "run"},
+            {"datasetType": is_dataset_type, "dataId": is_data_id, "collections": is_strs},
+        ),
+        "queryDatasets": Case(
+            registry.queryDatasets,
+            {"datasetType": "thing", "collections": "run", "limit": None, "find_first": False},
+            {
+                "datasetType": is_dataset_type,
+                "collections": is_strs,
+                "limit": optional(lambda v: isinstance(v, int) and not isinstance(v, bool)),
+                "find_first": is_bool,
+            },
+        ),
+        "getDataset": Case(registry.getDataset, {"id": ref.id}, {"id": is_type(uuid.UUID)}),
+        "associate": Case(
+            registry.associate,
+            {"collection": "nope", "refs": [ref]},
+            {"collection": is_str, "refs": is_refs},
+        ),
+        "disassociate": Case(
+            registry.disassociate,
+            {"collection": "nope", "refs": [ref]},
+            {"collection": is_str, "refs": is_refs},
+        ),
+        "certify": Case(
+            registry.certify,
+            {"collection": "nope", "refs": [ref], "timespan": span},
+            {"collection": is_str, "refs": is_refs, "timespan": is_timespan},
+        ),
+        "decertify": Case(
+            registry.decertify,
+            {"collection": "nope", "datasetType": "thing", "timespan": span},
+            {"collection": is_str, "datasetType": is_dataset_type, "timespan": is_timespan},
+        ),
+        "queryDatasetAssociations": Case(
+            registry.queryDatasetAssociations,
+            {"datasetType": "thing", "collections": "run", "flattenChains": False},
+            {"datasetType": is_dataset_type, "collections": is_strs, "flattenChains": is_bool},
+            consume=True,
+        ),
+        "removeDatasets": Case(registry.removeDatasets, {"refs": [ref]}, {"refs": is_refs}),
+        "getDatasetLocations": Case(
+            registry.getDatasetLocations, {"ref": ref}, {"ref": is_type(type(ref))}
+        ),
+    }
+
+
+def _registry_state(repo: Repository) -> tuple[Any, ...]:
+    registry = repo.butler.registry
+    return (
+        repo.state(),
+        sorted((c, registry.getCollectionDocumentation(c)) for c in registry.queryCollections()),
+    )
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
+@given(data=st.data())
+def test_registry_wrong_types_raise_databutler_errors_and_change_nothing(
+    registry_repository: Repository, data: st.DataObject
+) -> None:
+    all_cases = registry_cases(registry_repository)
+    before = _registry_state(registry_repository)
+    name = data.draw(st.sampled_from(sorted(all_cases)), label="method")
+    case = all_cases[name]
+    argument = data.draw(st.sampled_from(sorted(case.accepts)), label="argument")
+    accepts: Accepts = case.accepts[argument]
+    value = data.draw(WRONG.filter(lambda v: not accepts(v)), label="value")
+    arguments = dict(case.arguments, **{argument: value})
+    with pytest.raises(DatabutlerError):
+        result = case.call(**arguments)
+        if case.consume:
+            list(result)
+    assert _registry_state(registry_repository) == before
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda r: r.findDataset(None, collections="run"), "datasetType must be a dataset type"),
+        (lambda r: r.findDataset("thing", collections=None), "no default collections"),
+        (lambda r: r.removeDatasets("run"), "refs must be an iterable of DatasetRef"),
+        (lambda r: r.registerCollection("x", "SOMETHING"), "type must be a CollectionType"),
+        (lambda r: r.registerRun("x", "a\x00b"), "NUL character"),
+        (lambda r: r.setCollectionDocumentation("tag", {"doc"}), "doc must be a string"),
+        (lambda r: r.getCollectionChain(["run"]), "collection name"),
+        (lambda r: r.queryDatasets("thing", collections="run", limit=2**70), "at most"),
+    ],
+)
+def test_registry_examples(registry_repository: Repository, call: Any, message: str) -> None:
+    before = _registry_state(registry_repository)
+    with pytest.raises(DatabutlerError, match=message):
+        call(registry_repository.butler.registry)
+    assert _registry_state(registry_repository) == before
+
+
+def test_registry_collection_types_by_name_or_value(registry_repository: Repository) -> None:
+    registry = registry_repository.butler.registry
+    assert registry.registerCollection("by-name", "chained")  # type: ignore[arg-type]
+    assert registry.registerCollection("by-value", CollectionType.RUN.value)  # type: ignore[arg-type]
+    assert registry.getCollectionType("by-name") is CollectionType.CHAINED
+    assert registry.getCollectionType("by-value") is CollectionType.RUN

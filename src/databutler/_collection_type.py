@@ -6,6 +6,8 @@ import datetime
 import enum
 from dataclasses import dataclass
 
+from ._exceptions import ArgumentTypeError, InvalidArgumentError
+
 __all__ = ["CollectionType", "Timespan"]
 
 
@@ -30,14 +32,14 @@ class CollectionType(enum.IntEnum):
 
         Raises
         ------
-        ValueError
-            If there is none, listing the valid names.
+        InvalidArgumentError
+            If there is none, listing the valid names (a `ValueError`).
         """
         try:
             return cls[name.upper()]
         except (KeyError, AttributeError):
             valid = ", ".join(t.name for t in cls)
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Unknown collection type {name!r}; valid types are {valid}."
             ) from None
 
@@ -46,9 +48,9 @@ def _utc(value: datetime.datetime | None, which: str) -> datetime.datetime | Non
     if value is None:
         return None
     if not isinstance(value, datetime.datetime):
-        raise TypeError(f"Timespan {which} must be a datetime or None, got {value!r}.")
+        raise ArgumentTypeError(f"Timespan {which} must be a datetime or None, got {value!r}.")
     if value.tzinfo is None:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Timespan {which} {value.isoformat()} has no time zone; give an aware datetime "
             "(e.g. with tzinfo=datetime.UTC)."
         )
@@ -68,8 +70,10 @@ class Timespan:
 
     Raises
     ------
-    ValueError
-        If ``end`` is not after ``begin``, or a bound has no time zone.
+    InvalidArgumentError
+        If ``end`` is not after ``begin``, or a bound has no time zone (a `ValueError`).
+    ArgumentTypeError
+        If a bound is not a `datetime.datetime` (a `TypeError`).
     """
 
     begin: datetime.datetime | None
@@ -78,7 +82,7 @@ class Timespan:
     def __post_init__(self) -> None:
         begin, end = _utc(self.begin, "begin"), _utc(self.end, "end")
         if begin is not None and end is not None and end <= begin:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Timespan end {end.isoformat()} is not after its begin {begin.isoformat()}."
             )
         object.__setattr__(self, "begin", begin)

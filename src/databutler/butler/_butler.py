@@ -18,6 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._arguments import (
+    require_bool,
+    require_collections,
+    require_path,
+    require_str,
+    require_type,
+)
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
@@ -33,13 +40,6 @@ from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.collections import validate_collection_name
 from ..registry.interfaces import Database
-from ._arguments import (
-    require_bool,
-    require_collections,
-    require_path,
-    require_str,
-    require_type,
-)
 from ._butler_maintenance import ButlerMaintenance
 from ._butler_query import ButlerQueries
 from ._butler_read import ButlerReads

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from .._arguments import require_collections
 from .._dataset_ref import DatasetRef
 from .._exceptions import ArgumentConflictError, ReadOnlyDatabaseError
 from ..datastores import Datastore
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
-from ._arguments import require_collections
 from ._config import RepositoryConfig
 
 __all__ = ["ButlerBase"]

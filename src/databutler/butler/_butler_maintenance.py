@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Sequence
 
+from .._arguments import require_bool, require_refs, require_str, require_strs, require_timestamp
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
 from .._gc import collection_paused
 from ..datastores import EmptyTrashResult
 from . import _delete
-from ._arguments import require_bool, require_refs, require_str, require_strs, require_timestamp
 from ._butler_base import ButlerBase
 from ._chains import new_chain
 from ._delete import PruneResult

@@ -14,6 +14,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from typing import Any
 
+from .._arguments import (
+    describe,
+    require_bool,
+    require_collection_types,
+    require_collections,
+    require_str,
+    require_strs,
+    require_type,
+)
 from .._collection_type import CollectionType
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType, StorageClass
@@ -30,15 +39,6 @@ from ..registry.queries import (
     check_limit,
     parse_order_by,
     parse_where,
-)
-from ._arguments import (
-    describe,
-    require_bool,
-    require_collection_types,
-    require_collections,
-    require_str,
-    require_strs,
-    require_type,
 )
 from ._butler_base import ButlerBase
 

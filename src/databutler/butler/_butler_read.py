@@ -15,13 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._collection_type import Timespan
-from .._dataset_ref import DatasetId, DatasetRef
-from .._dataset_type import DatasetType, StorageClass
-from .._exceptions import InvalidArgumentError
-from .._gc import collection_paused
-from ..registry.interfaces import FindRider
-from ._arguments import (
+from .._arguments import (
     require_bool,
     require_collections,
     require_data_id,
@@ -32,6 +26,12 @@ from ._arguments import (
     require_str,
     require_type,
 )
+from .._collection_type import Timespan
+from .._dataset_ref import DatasetId, DatasetRef
+from .._dataset_type import DatasetType, StorageClass
+from .._exceptions import InvalidArgumentError
+from .._gc import collection_paused
+from ..registry.interfaces import FindRider
 from ._butler_base import ButlerBase
 from ._values import DatasetExistence, DatasetNotFoundError
 

@@ -15,12 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._dataset_ref import DatasetRef
-from .._dataset_type import DatasetType
-from .._exceptions import ArgumentConflictError, MissingCollectionError
-from .._file_dataset import FileDataset
-from . import _exchange
-from ._arguments import (
+from .._arguments import (
     require_bool,
     require_data_id,
     require_dataset,
@@ -33,6 +28,11 @@ from ._arguments import (
     require_strs,
     require_type,
 )
+from .._dataset_ref import DatasetRef
+from .._dataset_type import DatasetType
+from .._exceptions import ArgumentConflictError, MissingCollectionError
+from .._file_dataset import FileDataset
+from . import _exchange
 from ._butler_base import ButlerBase
 from ._conflicts import explaining_conflicts
 from ._retry import retrying

@@ -19,7 +19,14 @@ import sqlalchemy
 from .. import ddl
 from .._collection_type import CollectionType
 from .._deprecation import renamed
-from .._exceptions import CollectionError, ConflictError, InvalidNameError, MissingCollectionError
+from .._exceptions import (
+    ArgumentTypeError,
+    CollectionError,
+    ConflictError,
+    InvalidArgumentError,
+    InvalidNameError,
+    MissingCollectionError,
+)
 from ._committed_cache import CommittedCache
 from .attributes import SchemaGeneration
 from .interfaces import Database, StaticTablesContext, VersionedExtension, VersionTuple
@@ -30,6 +37,19 @@ __all__ = [
     "SimpleCollectionManager",
     "validate_collection_name",
 ]
+
+
+def _check_doc(doc: object) -> None:
+    """Refuse documentation that is not text, or that no database can store."""
+    if doc is not None and not isinstance(doc, str):
+        raise ArgumentTypeError(
+            f"doc must be a string or None, got {type(doc).__name__} {doc!r:.60}."
+        )
+    if doc is not None and "\x00" in doc:
+        raise InvalidArgumentError(
+            "The documentation contains a NUL character, which databases cannot store; remove it."
+        )
+
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@/:+=-]*")
 
@@ -211,7 +231,7 @@ class SimpleCollectionManager(VersionedExtension):
         MissingCollectionError
             If there is none.
         """
-        cached = self._by_name.get(name)
+        cached = self._by_name.get(name) if isinstance(name, str) else None
         if cached is not None:
             return cached
         validate_collection_name(name, registering=False)
@@ -316,6 +336,7 @@ class SimpleCollectionManager(VersionedExtension):
         """
         validate_collection_name(name, registering=False)
         type = CollectionType(type)
+        _check_doc(doc)
         cached = self._by_name.get(name)
         if cached is not None and cached.type is type and doc in (None, cached.doc):
             return cached, False  # known (committed) already: nothing to write
@@ -342,6 +363,7 @@ class SimpleCollectionManager(VersionedExtension):
 
     def setDocumentation(self, name: str, doc: str | None) -> None:
         """Set (or with `None`, clear) the documentation of collection ``name``."""
+        _check_doc(doc)
         record = self.find(name)
         where = self._collection.c.collection_id == record.key
         with self._db.transaction():
@@ -362,7 +384,7 @@ class SimpleCollectionManager(VersionedExtension):
         """
         parent = self._require(name, CollectionType.CHAINED)
         if isinstance(children, str):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"Chain members must be a sequence of names, not the string {children!r}."
             )
         members = [self.find(child) for child in children]

@@ -9,8 +9,15 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import islice
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast, runtime_checkable
 
+from .._arguments import (
+    require_collection_types,
+    require_collections,
+    require_refs,
+    require_str,
+    require_type,
+)
 from .._collection_type import CollectionType, Timespan
 from .._dataset_id import DatasetIdGenEnum
 from .._dataset_ref import DatasetRef
@@ -21,6 +28,7 @@ from .._exceptions import (
     ArgumentTypeError,
     CollectionError,
     DataIdError,
+    InvalidArgumentError,
     MissingCollectionError,
 )
 from ..dimensions import DataCoordinate, DimensionUniverse
@@ -358,9 +366,9 @@ class SqlRegistry:
         exists = self._dataset_constraints(datasets, collections)
         if dataIds is not None:
             if node is not None:
-                raise TypeError("Give dataIds or where=, not both.")
+                raise ArgumentConflictError("Give dataIds or where=, not both.")
             if terms or count is not None or exists:
-                raise TypeError("Give dataIds or order_by=/limit=/datasets=, not both.")
+                raise ArgumentConflictError("Give dataIds or order_by=/limit=/datasets=, not both.")
             return self._managers.dimensions.fetch(element, dataIds)
         return list(self._dimension_records(element, node, where, bind, terms, count, exists))
 
@@ -578,22 +586,25 @@ class SqlRegistry:
 
     def registerDatasetType(self, datasetType: DatasetType) -> bool:
         """Register a dataset type; whether it was new (identical re-registration is fine)."""
+        require_type(datasetType, "datasetType", DatasetType, "a DatasetType")
         self._coherent()
         return self._datasets.register_dataset_type(datasetType)
 
     def getDatasetType(self, name: str) -> DatasetType:
         """The registered dataset type ``name``."""
+        require_str(name, "name")
         self._coherent()
         return self._datasets.types.get(name)
 
     def removeDatasetType(self, name: str) -> None:
         """Remove a dataset type that has no datasets."""
+        require_str(name, "name")
         self._coherent()
         self._datasets.types.remove(name)
 
     def queryDatasetTypes(self, pattern: str | None = None) -> list[DatasetType]:
         """Registered dataset types, optionally those matching a glob."""
-        return self._datasets.types.query(pattern)
+        return self._datasets.types.query(require_str(pattern, "pattern", optional=True))
 
     # -- collections -------------------------------------------------------------
 
@@ -601,8 +612,10 @@ class SqlRegistry:
         self, name: str, type: CollectionType = CollectionType.TAGGED, doc: str | None = None
     ) -> bool:
         """Register a collection; whether it was new."""
+        require_str(name, "name")
+        require_str(doc, "doc", optional=True)
         self._coherent()
-        return self._managers.collections.register(name, type, doc)[1]
+        return self._managers.collections.register(name, _collection_type(type), doc)[1]
 
     def registerRun(self, name: str, doc: str | None = None) -> bool:
         """Register a RUN collection; whether it was new."""
@@ -643,6 +656,8 @@ class SqlRegistry:
         self, pattern: str | None = None, types: Iterable[CollectionType] | None = None
     ) -> list[str]:
         """Names of collections matching a glob and types."""
+        pattern = require_str(pattern, "pattern", optional=True)
+        types = require_collection_types(types)
         return [r.name for r in self._managers.collections.query(pattern, types)]
 
     def get_collection_parents(self, name: str) -> list[str]:
@@ -657,6 +672,7 @@ class SqlRegistry:
 
     def setCollectionDocumentation(self, name: str, doc: str | None) -> None:
         """Set the documentation string of a collection."""
+        require_str(doc, "doc", optional=True)
         self._coherent()
         self._managers.collections.setDocumentation(name, doc)
 
@@ -702,12 +718,12 @@ class SqlRegistry:
         idGenerationMode: DatasetIdGenEnum = DatasetIdGenEnum.UNIQUE,
     ) -> list[DatasetRef]:
         """Insert new datasets of one type into a RUN (all-or-nothing)."""
-        name = datasetType if isinstance(datasetType, str) else datasetType.name
-        return self._datasets.insert(name, run, dataIds, idGenerationMode)
+        name = _type_name(datasetType)
+        return self._datasets.insert(name, require_str(run, "run"), dataIds, idGenerationMode)
 
     def import_datasets(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
         """Insert datasets keeping the ids they have."""
-        return self._datasets.import_(refs)
+        return self._datasets.import_(require_refs(refs))
 
     def findDataset(
         self,
@@ -723,9 +739,9 @@ class SqlRegistry:
         CALIBRATION collections are searched when ``timespan`` (or an instant)
         is given: the calibration valid then matches.
         """
-        name = datasetType if isinstance(datasetType, str) else datasetType.name
-        data_id = dict(dataId or {}, **kwargs)
-        search = [collections] if isinstance(collections, str) else list(collections)
+        name = _type_name(datasetType)
+        data_id = _data_id(dataId, kwargs)
+        search = _search(collections)
         if isinstance(timespan, datetime.datetime):
             timespan = Timespan(timespan, timespan + datetime.timedelta(microseconds=1))
         # The coherence check rides on the search's own query (see `_coherent`).
@@ -743,9 +759,9 @@ class SqlRegistry:
         """`findDataset` (without a time), and ``rider``'s rows of the dataset found, read
         by the same statement: how a datastore reads its records with the search (see
         `FindRider`). The rows are `None` where the search could not carry them."""
-        name = datasetType if isinstance(datasetType, str) else datasetType.name
-        data_id = dict(dataId or {}, **kwargs)
-        search = [collections] if isinstance(collections, str) else list(collections)
+        name = _type_name(datasetType)
+        data_id = _data_id(dataId, kwargs)
+        search = _search(collections)
         return self._datasets.find_riding(name, data_id, search, coherent=True, rider=rider)
 
     def stream_datasets(
@@ -785,8 +801,11 @@ class SqlRegistry:
         terms = parse_order_by(order_by)
         count = check_limit(limit)
         _require_flag(with_dimension_records)
-        name = datasetType if isinstance(datasetType, str) else datasetType.name
-        search = [collections] if isinstance(collections, str) else list(collections)
+        _require_flag(find_first, "find_first")
+        name = _type_name(datasetType)
+        search = _search(collections)
+        require_str(in_datastore, "in_datastore", optional=True)
+        require_str(not_in_datastore, "not_in_datastore", optional=True)
         bridges = self._bridges
         location = bridges.location_table
 
@@ -847,6 +866,7 @@ class SqlRegistry:
 
     def getDataset(self, id: uuid.UUID) -> DatasetRef | None:  # noqa: N802 (daf_butler's name)
         """The dataset with this id (full data ID, run, dataset type), or `None`."""
+        require_type(id, "id", uuid.UUID, "a dataset id (uuid.UUID)")
         self._coherent()
         return self._datasets.refs_by_id([id]).get(id)
 
@@ -876,16 +896,20 @@ class SqlRegistry:
 
     def associate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
         """Tag datasets into a TAGGED collection."""
+        refs = require_refs(refs)
         self._coherent()
         self._datasets.associate(collection, refs)
 
     def disassociate(self, collection: str, refs: Iterable[DatasetRef]) -> None:
         """Untag datasets from a TAGGED collection."""
+        refs = require_refs(refs)
         self._coherent()
         self._datasets.disassociate(collection, refs)
 
     def certify(self, collection: str, refs: Iterable[DatasetRef], timespan: Timespan) -> None:
         """Make calibration datasets valid in CALIBRATION ``collection`` over ``timespan``."""
+        refs = require_refs(refs)
+        require_type(timespan, "timespan", Timespan, "a Timespan")
         self._coherent()
         self._datasets.certify(collection, refs, timespan)
 
@@ -933,15 +957,17 @@ class SqlRegistry:
         MissingDatasetTypeError
             If the dataset type is not registered.
         """
-        self._coherent()
         from .queries import DatasetAssociation
 
-        name = datasetType if isinstance(datasetType, str) else datasetType.name
+        name = _type_name(datasetType)
+        search = _search(collections)
+        wanted = frozenset(require_collection_types(collectionTypes))
+        _require_flag(flattenChains, "flattenChains")
+        self._coherent()
         self.getDatasetType(name)  # an unknown type fails here, at the call
-        wanted = frozenset(collectionTypes)
         manager = self._managers.collections
         names: list[str] = []
-        for item in [collections] if isinstance(collections, str) else list(collections):
+        for item in search:
             if any(c in item for c in "*?["):
                 names.extend(self.queryCollections(item))
             else:
@@ -963,13 +989,14 @@ class SqlRegistry:
         dataIds: Iterable[Mapping[str, Any]] | None = None,
     ) -> int:
         """Remove validity within ``timespan`` from a CALIBRATION collection."""
+        name = _type_name(datasetType)
+        require_type(timespan, "timespan", Timespan, "a Timespan")
         self._coherent()
-        name = datasetType if isinstance(datasetType, str) else datasetType.name
         return self._datasets.decertify(collection, name, timespan, dataIds)
 
     def removeDatasets(self, refs: Iterable[DatasetRef]) -> int:
         """Delete datasets; refused with `OrphanedRecordError` while a datastore holds one."""
-        return self._datasets.delete(r.id for r in refs)
+        return self._datasets.delete(r.id for r in require_refs(refs))
 
     def queue_dataset_removal(self, refs: Iterable[DatasetRef]) -> Callable[[], int]:
         """`removeDatasets` inside the caller's transaction, sent with its COMMIT where the
@@ -978,18 +1005,61 @@ class SqlRegistry:
         """
         if not self.db.isInTransaction():
             raise RuntimeError("queue_dataset_removal runs inside a transaction.")
-        return self._datasets.queue_delete(r.id for r in refs)
+        return self._datasets.queue_delete(r.id for r in require_refs(refs))
 
     def getDatasetLocations(self, ref: DatasetRef) -> frozenset[str]:
         """Names of the datastores holding ``ref``."""
+        require_type(ref, "ref", DatasetRef, "a DatasetRef (from put or a query)")
         return frozenset(self._managers.datastores.findDatastores(ref))
 
 
-def _require_flag(value: object) -> None:
+def _require_flag(value: object, name: str = "with_dimension_records") -> None:
     if not isinstance(value, bool):
         raise ArgumentTypeError(
-            f"with_dimension_records must be True or False, not {type(value).__name__} {value!r}."
+            f"{name} must be True or False, not {type(value).__name__} {value!r}."
         )
+
+
+def _type_name(value: object) -> str:
+    """The name of dataset type ``value`` (a name or a `DatasetType`)."""
+    require_type(value, "datasetType", (str, DatasetType), "a dataset type name or a DatasetType")
+    return value if isinstance(value, str) else cast(DatasetType, value).name
+
+
+def _search(collections: object) -> list[str]:
+    """Collections to search, as a list of names (globs where a method takes them)."""
+    if collections is None:
+        raise ArgumentTypeError(
+            "collections must be a collection name or an iterable of names, got None: the "
+            "registry has no default collections to search."
+        )
+    checked = require_collections(collections)
+    return [checked] if isinstance(checked, str) else list(checked)
+
+
+def _data_id(data_id: object, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A data ID (a mapping, or `None`) with the keyword values added."""
+    if data_id is not None and not isinstance(data_id, Mapping):
+        raise ArgumentTypeError(
+            f"dataId must be a mapping of dimension names to values, got {type(data_id).__name__} "
+            f"{data_id!r:.60}."
+        )
+    return dict(data_id or {}, **kwargs)
+
+
+def _collection_type(value: object) -> CollectionType:
+    """``value`` as a `CollectionType` (a member, its name or its value)."""
+    if isinstance(value, CollectionType):
+        return value
+    if isinstance(value, str) and value.upper() in CollectionType.__members__:
+        return CollectionType[value.upper()]
+    try:
+        return CollectionType(cast(int, value))
+    except (ValueError, TypeError):
+        names = ", ".join(t.name for t in CollectionType)
+        raise InvalidArgumentError(
+            f"type must be a CollectionType ({names}), got {type(value).__name__} {value!r:.60}."
+        ) from None
 
 
 class _FakeRefs:

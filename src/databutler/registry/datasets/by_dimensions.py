@@ -36,6 +36,7 @@ from ..._exceptions import (
     CollectionError,
     ConflictError,
     DatabutlerError,
+    InvalidArgumentError,
 )
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
@@ -335,7 +336,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         by_key: dict[tuple[str, str], list[DatasetRef]] = {}
         for ref in refs:
             if ref.run is None:
-                raise ValueError(f"Cannot import {ref!r}: it needs a run.")
+                raise InvalidArgumentError(f"Cannot import {ref!r}: it needs a run.")
             by_key.setdefault((ref.datasetType.name, ref.run), []).append(ref)
         out: list[DatasetRef] = []
         with self._db.transaction():
@@ -684,14 +685,14 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             part of ``timespan``; nothing changes.
         CollectionError
             If ``collection`` is not CALIBRATION.
-        ValueError
-            If a dataset type is not a calibration type.
+        InvalidArgumentError
+            If a dataset type is not a calibration type (a `ValueError`).
         """
         with self._db.transaction():
             for name, group in _by_type(refs).items():
                 info = self._type_info(name)
                 if not info.datasetType.isCalibration:
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         f"Dataset type {name!r} is not a calibration type (isCalibration=False); "
                         "only calibrations can be certified."
                     )

@@ -114,7 +114,7 @@ def check_limit(value: object, name: str = "limit") -> int | None:
     ArgumentTypeError
         If ``value`` is not an `int` (a `bool` is not one) or `None`.
     InvalidArgumentError
-        If ``value`` is negative.
+        If ``value`` is negative, or more than `MAX_LIMIT`.
     """
     if value is None:
         return None
@@ -128,7 +128,16 @@ def check_limit(value: object, name: str = "limit") -> int | None:
             f"{name} must be 0 or more (how many results to return at most), got {value}; "
             "pass None for every result."
         )
+    if value > MAX_LIMIT:
+        raise InvalidArgumentError(
+            f"{name} must be at most {MAX_LIMIT} (what a database can count to), got {value}; "
+            "pass None for every result."
+        )
     return value
+
+
+#: The largest ``limit``: a signed 64-bit integer, the type of SQL's LIMIT.
+MAX_LIMIT = 2**63 - 1
 
 
 def dimension_term(columns: DimensionColumns, term: OrderTerm) -> sqlalchemy.ColumnElement[Any]:

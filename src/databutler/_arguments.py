@@ -1,4 +1,5 @@
-"""Type checks of the arguments of `Butler`'s public methods, before anything is changed.
+"""Type checks of the arguments of the public methods of `Butler` and `SqlRegistry`, before
+anything is changed.
 
 Each helper checks one kind of argument and returns it in the form the
 method goes on with (an iterable of refs becomes a list, read once), or
@@ -18,11 +19,11 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._collection_type import CollectionType
-from .._dataset_ref import DatasetRef
-from .._dataset_type import DatasetType
-from .._exceptions import ArgumentTypeError
-from .._file_dataset import FileDataset
+from ._collection_type import CollectionType
+from ._dataset_ref import DatasetRef
+from ._dataset_type import DatasetType
+from ._exceptions import ArgumentTypeError
+from ._file_dataset import FileDataset
 
 __all__ = [
     "require_bool",
