@@ -876,6 +876,11 @@ def test_registry_wrong_types_raise_databutler_errors_and_change_nothing(
     assert _registry_state(registry_repository) == before
 
 
+def repo_ref(registry: SqlRegistry) -> Any:
+    """The one dataset of the registry fixture's run."""
+    return registry.queryDatasets("thing", collections="run")[0]
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
@@ -887,6 +892,13 @@ def test_registry_wrong_types_raise_databutler_errors_and_change_nothing(
         (lambda r: r.setCollectionDocumentation("tag", {"doc"}), "doc must be a string"),
         (lambda r: r.getCollectionChain(["run"]), "collection name"),
         (lambda r: r.queryDatasets("thing", collections="run", limit=2**70), "at most"),
+        (lambda r: r.queryDataIds(5), "dimensions must be"),
+        (lambda r: r.queryDataIds(["detector"], datasets=[None]), "datasets must be"),
+        (lambda r: r.queryDimensionRecords("detector", uuid.uuid4()), "dataIds must be"),
+        (lambda r: r.queryDimensionRecords(5), "element must be"),
+        (lambda r: r.expandDataId({"instrument": "HSC"}, dimensions=5), "dimensions must be"),
+        (lambda r: r.insertDatasets("thing", 5, "run"), "dataIds must be"),
+        (lambda r: r.certify("calib", [repo_ref(r)], Timespan(None, None)), "not a calibration"),
     ],
 )
 def test_registry_examples(registry_repository: Repository, call: Any, message: str) -> None:

@@ -16,6 +16,7 @@ from .._arguments import (
     require_collections,
     require_refs,
     require_str,
+    require_strs,
     require_type,
 )
 from .._collection_type import CollectionType, Timespan
@@ -359,6 +360,8 @@ class SqlRegistry:
         ``limit``, ``datasets`` and ``collections`` are as for
         `stream_dimension_records`.
         """
+        require_str(element, "element")
+        dataIds = _data_ids(dataIds)
         node = parse_where(where)
         check_bind(bind)
         terms = parse_order_by(order_by)
@@ -393,6 +396,7 @@ class SqlRegistry:
         exists in ``collections``, as for `stream_data_ids`. Everything is
         checked at the call; rows are read as the iterator advances.
         """
+        require_str(element, "element")
         node = parse_where(where)
         check_bind(bind)
         terms = parse_order_by(order_by)
@@ -437,8 +441,7 @@ class SqlRegistry:
         """
         if datasets is None:
             return []
-        items = [datasets] if isinstance(datasets, str | DatasetType) else list(datasets)
-        names = [d if isinstance(d, str) else d.name for d in items]
+        names = _type_names(datasets, "datasets")
         for name in names:
             self.getDatasetType(name)
         if collections is None:
@@ -476,6 +479,7 @@ class SqlRegistry:
         with ``raw`` datasets: of any exposure). Everything is checked at
         the call.
         """
+        dimensions = require_strs(dimensions, "dimensions")
         node = parse_where(where)
         check_bind(bind)
         terms = parse_order_by(order_by)
@@ -537,8 +541,9 @@ class SqlRegistry:
         UnknownDimensionError
             If ``dimensions`` names something that is not a dimension.
         """
+        dimensions = require_strs(dimensions, "dimensions", optional=True)
         coordinate = DataCoordinate.standardize(
-            dataId, universe=self.dimensions, dimensions=dimensions, **kwargs
+            _data_id(dataId, {}), universe=self.dimensions, dimensions=dimensions, **kwargs
         )
         # As daf_butler's: the records come along (``data_id.records["exposure"]``),
         # fetched once; a missing one is named by _require_records.
@@ -719,7 +724,9 @@ class SqlRegistry:
     ) -> list[DatasetRef]:
         """Insert new datasets of one type into a RUN (all-or-nothing)."""
         name = _type_name(datasetType)
-        return self._datasets.insert(name, require_str(run, "run"), dataIds, idGenerationMode)
+        data_ids = _data_ids(dataIds, optional=False)
+        assert data_ids is not None
+        return self._datasets.insert(name, require_str(run, "run"), data_ids, idGenerationMode)
 
     def import_datasets(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
         """Insert datasets keeping the ids they have."""
@@ -1024,6 +1031,41 @@ def _type_name(value: object) -> str:
     """The name of dataset type ``value`` (a name or a `DatasetType`)."""
     require_type(value, "datasetType", (str, DatasetType), "a dataset type name or a DatasetType")
     return value if isinstance(value, str) else cast(DatasetType, value).name
+
+
+def _type_names(value: object, name: str) -> list[str]:
+    """The names of one dataset type or of an iterable of them."""
+    what = "a dataset type (a name or a DatasetType) or an iterable of them"
+    if isinstance(value, str | DatasetType):
+        return [_type_name(value)]
+    if isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
+        raise ArgumentTypeError(f"{name} must be {what}, got {type(value).__name__} {value!r:.60}.")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str | DatasetType):
+            raise ArgumentTypeError(
+                f"{name} must be dataset types (names or DatasetType objects), got "
+                f"{type(item).__name__} {item!r:.60}."
+            )
+    return [_type_name(item) for item in items]
+
+
+def _data_ids(value: object, *, optional: bool = True) -> list[Mapping[str, Any]] | None:
+    """Data IDs: an iterable of mappings (read once, into a list), or `None` if ``optional``."""
+    if value is None and optional:
+        return None
+    what = "an iterable of data IDs (mappings of dimension names to values)"
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ArgumentTypeError(
+            f"dataIds must be {what}, got {type(value).__name__} {value!r:.60}."
+        )
+    items = list(value)
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise ArgumentTypeError(
+                f"dataIds must be data IDs (mappings), got {type(item).__name__} {item!r:.60}."
+            )
+    return items
 
 
 def _search(collections: object) -> list[str]:
