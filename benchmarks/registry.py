@@ -117,8 +117,7 @@ def _phases(registry: SqlRegistry, n: int) -> int:
     sample = refs if n <= SAMPLE else random.Random(1).sample(refs, SAMPLE)
     with timed("find_by_data_id", len(sample)):
         found = [
-            registry.findDataset("raw", ref.dataId, collections="HSC/raw/all")  # type: ignore[arg-type]
-            for ref in sample
+            registry.findDataset("raw", ref.dataId, collections="HSC/raw/all") for ref in sample
         ]
     failures = sum(f is None or f.id != r.id for f, r in zip(found, sample, strict=True))
 

@@ -914,3 +914,17 @@ def test_registry_collection_types_by_name_or_value(registry_repository: Reposit
     assert registry.registerCollection("by-value", CollectionType.RUN.value)  # type: ignore[arg-type]
     assert registry.getCollectionType("by-name") is CollectionType.CHAINED
     assert registry.getCollectionType("by-value") is CollectionType.RUN
+
+
+def test_registry_takes_data_coordinates(registry_repository: Repository) -> None:
+    """A `DataCoordinate` is a data ID wherever a mapping is (it is not a `Mapping`)."""
+    registry = registry_repository.butler.registry
+    ref = registry_repository.ref
+    coordinate = registry.expandDataId(ref.dataId)
+    assert registry.expandDataId(coordinate) == coordinate
+    assert registry.findDataset("thing", coordinate, collections="run") == ref
+    (record,) = registry.queryDimensionRecords("detector", [coordinate])
+    assert record.detector == 1
+    registry.registerRun("more")
+    (other,) = registry.insertDatasets("thing", [coordinate], "more")
+    assert other.dataId == ref.dataId and other.run == "more"

@@ -9,7 +9,16 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import islice
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ParamSpec,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    cast,
+    runtime_checkable,
+)
 
 from .._arguments import (
     require_collection_types,
@@ -106,7 +115,7 @@ class RegistryDatasets(Protocol):
         self,
         datasetTypeName: str,
         run: str,
-        dataIds: Iterable[Mapping[str, Any]],
+        dataIds: Iterable[Mapping[str, Any] | DataCoordinate],
         idGenerationMode: DatasetIdGenEnum = ...,
     ) -> list[DatasetRef]:
         """New datasets of one type in RUN ``run``, all-or-nothing."""
@@ -204,6 +213,10 @@ class RegistryDatasets(Protocol):
         """`delete` as writes of the enclosing transaction; a function giving how many existed."""
         ...
 
+
+#: A data ID as the registry's methods take it: a mapping of dimension names to values,
+#: or a `DataCoordinate`.
+DataIdLike: TypeAlias = Mapping[str, Any] | DataCoordinate
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -344,7 +357,7 @@ class SqlRegistry:
     def queryDimensionRecords(
         self,
         element: str,
-        dataIds: Iterable[Mapping[str, Any]] | None = None,
+        dataIds: Iterable[DataIdLike] | None = None,
         *,
         where: str | None = "",
         bind: Mapping[str, Any] | None = None,
@@ -525,7 +538,7 @@ class SqlRegistry:
 
     def expandDataId(
         self,
-        dataId: Mapping[str, Any] | None = None,
+        dataId: DataIdLike | None = None,
         *,
         dimensions: Iterable[str] | None = None,
         **kwargs: Any,
@@ -543,7 +556,7 @@ class SqlRegistry:
         """
         dimensions = require_strs(dimensions, "dimensions", optional=True)
         coordinate = DataCoordinate.standardize(
-            _data_id(dataId, {}), universe=self.dimensions, dimensions=dimensions, **kwargs
+            _checked_data_id(dataId), universe=self.dimensions, dimensions=dimensions, **kwargs
         )
         # As daf_butler's: the records come along (``data_id.records["exposure"]``),
         # fetched once; a missing one is named by _require_records.
@@ -718,7 +731,7 @@ class SqlRegistry:
     def insertDatasets(
         self,
         datasetType: str | DatasetType,
-        dataIds: Iterable[Mapping[str, Any]],
+        dataIds: Iterable[DataIdLike],
         run: str,
         idGenerationMode: DatasetIdGenEnum = DatasetIdGenEnum.UNIQUE,
     ) -> list[DatasetRef]:
@@ -735,7 +748,7 @@ class SqlRegistry:
     def findDataset(
         self,
         datasetType: str | DatasetType,
-        dataId: Mapping[str, Any] | None = None,
+        dataId: DataIdLike | None = None,
         *,
         collections: Sequence[str] | str,
         timespan: Timespan | datetime.datetime | None = None,
@@ -757,7 +770,7 @@ class SqlRegistry:
     def find_dataset_riding(
         self,
         datasetType: str | DatasetType,
-        dataId: Mapping[str, Any] | None = None,
+        dataId: DataIdLike | None = None,
         *,
         collections: Sequence[str] | str,
         rider: FindRider,
@@ -1050,7 +1063,7 @@ def _type_names(value: object, name: str) -> list[str]:
     return [_type_name(item) for item in items]
 
 
-def _data_ids(value: object, *, optional: bool = True) -> list[Mapping[str, Any]] | None:
+def _data_ids(value: object, *, optional: bool = True) -> list[DataIdLike] | None:
     """Data IDs: an iterable of mappings (read once, into a list), or `None` if ``optional``."""
     if value is None and optional:
         return None
@@ -1061,7 +1074,7 @@ def _data_ids(value: object, *, optional: bool = True) -> list[Mapping[str, Any]
         )
     items = list(value)
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, Mapping | DataCoordinate):
             raise ArgumentTypeError(
                 f"dataIds must be data IDs (mappings), got {type(item).__name__} {item!r:.60}."
             )
@@ -1080,13 +1093,18 @@ def _search(collections: object) -> list[str]:
 
 
 def _data_id(data_id: object, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A data ID (a mapping, or `None`) with the keyword values added."""
-    if data_id is not None and not isinstance(data_id, Mapping):
+    """A data ID (a mapping, a `DataCoordinate` or `None`) with the keyword values added."""
+    return dict(_checked_data_id(data_id) or {}, **kwargs)
+
+
+def _checked_data_id(data_id: Any) -> Any:
+    """``data_id``, checked to be a mapping, a `DataCoordinate` or `None`."""
+    if data_id is not None and not isinstance(data_id, Mapping | DataCoordinate):
         raise ArgumentTypeError(
             f"dataId must be a mapping of dimension names to values, got {type(data_id).__name__} "
             f"{data_id!r:.60}."
         )
-    return dict(data_id or {}, **kwargs)
+    return data_id
 
 
 def _collection_type(value: object) -> CollectionType:

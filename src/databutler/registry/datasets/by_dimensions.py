@@ -262,7 +262,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         self,
         datasetTypeName: str,
         run: str,
-        dataIds: Iterable[Mapping[str, Any]],
+        dataIds: Iterable[Mapping[str, Any] | DataCoordinate],
         idGenerationMode: DatasetIdGenEnum = DatasetIdGenEnum.UNIQUE,
     ) -> list[DatasetRef]:
         """Add new datasets of one type to a RUN, in batches, all-or-nothing.
@@ -309,7 +309,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         self,
         datasetTypeName: str,
         run: str,
-        data_ids: list[Mapping[str, Any]],
+        data_ids: list[Mapping[str, Any] | DataCoordinate],
         idGenerationMode: DatasetIdGenEnum,
         guarded: bool,
     ) -> list[DatasetRef] | None:
