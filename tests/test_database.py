@@ -897,6 +897,32 @@ def test_begin_rides_with_the_first_statement_of_a_block(tmp_path: Path) -> None
         assert [r[0] for r in _items(databases)] == [1, 2, 3]
 
 
+def test_a_block_whose_connection_drops_after_its_begin_leaves_the_next_one_whole(
+    tmp_path: Path,
+) -> None:
+    """The server drops the session connection after a block sent its BEGIN with its first
+    read: the block fails; the next block, on a new connection, is whole again."""
+    with database_factory("postgresql", tmp_path) as databases:
+        db = databases.open()
+        tables = _declare(db, create=True)
+        with pytest.raises(sqlalchemy.exc.OperationalError), db.transaction():
+            with db.query_raw("SELECT pg_backend_pid()") as rows:
+                pid = rows[0][0]
+            with databases.raw_engine().connect() as admin:
+                admin.execute(sqlalchemy.text(f"SELECT pg_terminate_backend({int(pid)})"))
+            _deferred_insert(db, tables.item, 1)
+        assert _items(databases) == []
+        with pytest.raises(ConflictError), db.transaction():
+            with db.query_raw(f"SELECT count(*) FROM {db.quoted(tables.item)}") as rows:
+                assert rows[0][0] == 0
+            db.insert(tables.item, _row(2))
+            db.insert(tables.item, _row(2))  # exists: the whole block goes
+        assert _items(databases) == []
+        with db.transaction():
+            _deferred_insert(db, tables.item, 3)
+        assert [r[0] for r in _items(databases)] == [3]
+
+
 def test_deferred_conflict_in_a_savepoint_keeps_the_outer_work(
     db: Database, tables: Tables, databases: DatabaseFactory
 ) -> None:
