@@ -1042,6 +1042,8 @@ def _require_flag(value: object, name: str = "with_dimension_records") -> None:
 
 def _type_name(value: object) -> str:
     """The name of dataset type ``value`` (a name or a `DatasetType`)."""
+    if type(value) is str:  # the common case first: this runs once per find
+        return value
     require_type(value, "datasetType", (str, DatasetType), "a dataset type name or a DatasetType")
     return value if isinstance(value, str) else cast(DatasetType, value).name
 
@@ -1083,6 +1085,8 @@ def _data_ids(value: object, *, optional: bool = True) -> list[DataIdLike] | Non
 
 def _search(collections: object) -> list[str]:
     """Collections to search, as a list of names (globs where a method takes them)."""
+    if type(collections) is str:
+        return [collections]
     if collections is None:
         raise ArgumentTypeError(
             "collections must be a collection name or an iterable of names, got None: the "
@@ -1099,7 +1103,11 @@ def _data_id(data_id: object, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _checked_data_id(data_id: Any) -> Any:
     """``data_id``, checked to be a mapping, a `DataCoordinate` or `None`."""
-    if data_id is not None and not isinstance(data_id, Mapping | DataCoordinate):
+    if (
+        data_id is not None
+        and type(data_id) is not dict
+        and not isinstance(data_id, DataCoordinate | Mapping)
+    ):
         raise ArgumentTypeError(
             f"dataId must be a mapping of dimension names to values, got {type(data_id).__name__} "
             f"{data_id!r:.60}."
