@@ -611,17 +611,19 @@ def test_every_public_method_is_covered(repository: Repository) -> None:
         assert parameters == set(case.accepts), name
 
 
-@settings(
+#: How many calls with a wrong type each property test makes.
+WRONG_TYPE_RUNS = settings(
     max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
 )
-@given(data=st.data())
-def test_wrong_types_raise_type_error_and_change_nothing(
-    repository: Repository, data: st.DataObject
-) -> None:
-    all_cases = cases(repository)
-    before = repository.state()
+
+
+def _call_with_a_wrong_type(
+    all_cases: dict[str, Case], data: st.DataObject
+) -> tuple[Case, str, pytest.ExceptionInfo[BaseException]]:
+    """Call a method drawn from ``all_cases`` with one argument of a type it does not take;
+    the case, the argument and what it raised (`TypeError` or a `DatabutlerError`)."""
     name = data.draw(st.sampled_from(sorted(all_cases)), label="method")
     case = all_cases[name]
     argument = data.draw(st.sampled_from(sorted(case.accepts)), label="argument")
@@ -629,11 +631,20 @@ def test_wrong_types_raise_type_error_and_change_nothing(
     value = data.draw(WRONG.filter(lambda v: not accepts(v)), label="value")
     arguments = dict(case.arguments, **{argument: value})
     args = tuple(arguments.pop(name) for name in case.positional)
-
     with pytest.raises((TypeError, DatabutlerError)) as error:
         result = case.call(*args, **arguments)
         if case.consume:
             list(result)
+    return case, argument, error
+
+
+@WRONG_TYPE_RUNS
+@given(data=st.data())
+def test_wrong_types_raise_type_error_and_change_nothing(
+    repository: Repository, data: st.DataObject
+) -> None:
+    before = repository.state()
+    case, argument, error = _call_with_a_wrong_type(cases(repository), data)
     assert not isinstance(error.value, AttributeError)
     assert isinstance(error.value, DatabutlerError), repr(error.value)  # never a bare TypeError
     if isinstance(error.value, ArgumentTypeError):  # a message naming the argument
@@ -852,27 +863,14 @@ def _registry_state(repo: Repository) -> tuple[Any, ...]:
     )
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
-)
+@WRONG_TYPE_RUNS
 @given(data=st.data())
 def test_registry_wrong_types_raise_databutler_errors_and_change_nothing(
     registry_repository: Repository, data: st.DataObject
 ) -> None:
-    all_cases = registry_cases(registry_repository)
     before = _registry_state(registry_repository)
-    name = data.draw(st.sampled_from(sorted(all_cases)), label="method")
-    case = all_cases[name]
-    argument = data.draw(st.sampled_from(sorted(case.accepts)), label="argument")
-    accepts: Accepts = case.accepts[argument]
-    value = data.draw(WRONG.filter(lambda v: not accepts(v)), label="value")
-    arguments = dict(case.arguments, **{argument: value})
-    with pytest.raises(DatabutlerError):
-        result = case.call(**arguments)
-        if case.consume:
-            list(result)
+    _, _, error = _call_with_a_wrong_type(registry_cases(registry_repository), data)
+    assert isinstance(error.value, DatabutlerError), repr(error.value)
     assert _registry_state(registry_repository) == before
 
 
