@@ -603,3 +603,26 @@ def test_exists_of_a_stored_dataset_is_one_query(repositories: RepositoryFactory
     butler.prune(refs[:1], purge=True)
     assert butler.exists(refs[0]) == DatasetExistence.NONE
     assert butler.exists(refs[1]) == DatasetExistence.VERIFIED
+
+
+def test_what_exists_already_is_a_databutler_error(tmp_path: Path) -> None:
+    """A repository, an export or a retrieved file that is there already: `AlreadyExistsError`,
+    a `DatabutlerError` and still a `FileExistsError`; nothing changes."""
+    from databutler import AlreadyExistsError, DatabutlerError
+
+    with Butler.create(tmp_path / "repo", run="r") as butler:
+        populate(butler)
+        ref = butler.put({"a": 1}, "thing", instrument="HSC", detector=1)
+        butler.export(tmp_path / "export", refs=[ref])
+        butler.retrieve_artifacts([ref], tmp_path / "out")
+        calls = [
+            lambda: Butler.create(tmp_path / "repo"),
+            lambda: butler.export(tmp_path / "export", refs=[ref]),
+            lambda: butler.retrieve_artifacts([ref], tmp_path / "out"),
+        ]
+        for call in calls:
+            with pytest.raises(AlreadyExistsError) as error:
+                call()
+            assert isinstance(error.value, DatabutlerError)
+            assert isinstance(error.value, FileExistsError)
+        assert butler.get(ref) == {"a": 1} and butler.verify().ok

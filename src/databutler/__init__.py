@@ -12,6 +12,7 @@ from ._dataset_id import DatasetIdFactory, DatasetIdGenEnum
 from ._dataset_ref import DatasetId, DatasetRef, UnresolvedRef
 from ._dataset_type import DatasetType, StorageClass
 from ._exceptions import (
+    AlreadyExistsError,
     AmbiguousDatasetError,
     ArgumentConflictError,
     ArgumentTypeError,
@@ -76,6 +77,7 @@ def __getattr__(name: str) -> _typing.Any:
 
 
 __all__ = [
+    "AlreadyExistsError",
     "AmbiguousDatasetError",
     "ArgumentConflictError",
     "ArgumentTypeError",

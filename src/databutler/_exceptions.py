@@ -23,6 +23,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── ExpressionError                 (ValueError)    a bad query `where` expression or bind value
     ├── StorageClassError     (TypeError, ValueError)   object/storage class mismatch, bad read
     ├── ArtifactCorruptedError                          artifact bytes differ from the record
+    ├── AlreadyExistsError              (FileExistsError) what a call would create is there already
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError)
     │   ├── SchemaAlreadyDefinedError
@@ -43,6 +44,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "AlreadyExistsError",
     "AmbiguousDatasetError",
     "ArgumentConflictError",
     "ArgumentTypeError",
@@ -132,6 +134,13 @@ class RepositoryError(ConfigurationError):
 
 class RepositoryNotFoundError(RepositoryError, FileNotFoundError):
     """There is no repository at the given path (no directory, or no ``butler.yaml``)."""
+
+
+class AlreadyExistsError(DatabutlerError, FileExistsError):
+    """What a call would create is there already: a repository, an export, an artifact or a
+    retrieved file. Nothing was changed; the message says how to replace it or where else to
+    go. Also a `FileExistsError`, as before it was a databutler error.
+    """
 
 
 class ArtifactCorruptedError(DatabutlerError):

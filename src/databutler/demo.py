@@ -21,7 +21,7 @@ def run_demo(directory: str | Path, *, echo: Callable[[str], None] = print) -> N
 
     Raises
     ------
-    FileExistsError
+    AlreadyExistsError
         If ``directory`` holds a repository already.
     """
     from . import Butler, FileDataset, UnresolvedRef

@@ -182,7 +182,7 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
 
         Raises
         ------
-        FileExistsError
+        AlreadyExistsError
             If ``root`` holds a repository and ``overwrite`` is false.
         ConfigurationError
             For an invalid database URI or datastore configuration, or an

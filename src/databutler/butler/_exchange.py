@@ -29,6 +29,7 @@ from .. import _yaml
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef, UnresolvedRef
 from .._exceptions import (
+    AlreadyExistsError,
     AmbiguousDatasetError,
     ArgumentConflictError,
     ConflictError,
@@ -428,7 +429,7 @@ def export(
     target = Path(destination).absolute()
     as_zip = target.suffix == ".zip"
     if target.exists() and (as_zip or any(target.iterdir())):
-        raise FileExistsError(f"{target} exists already; export to a new directory or zip.")
+        raise AlreadyExistsError(f"{target} exists already; export to a new directory or zip.")
     if format == "daf_butler":
         return _export_daf_butler(butler, target, refs, collections, transfer)
     chosen, tags = _export_selection(butler, refs, collections)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ConfigurationError
+from .._exceptions import AlreadyExistsError, ConfigurationError
 from ..datastores import Datastore, datastore_from_config
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
@@ -29,7 +29,7 @@ def create_repository(
     """Write a new repository's configuration and schema; its registry and datastore."""
     exists = config_store(root_uri).exists(CONFIG_NAME)
     if exists and not overwrite:
-        raise FileExistsError(
+        raise AlreadyExistsError(
             f"{root_uri} holds a repository already; open it with Butler({root_uri!r}), "
             "or pass overwrite=True (--overwrite) to replace it."
         )

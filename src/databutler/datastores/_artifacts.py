@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .._dataset_ref import DatasetRef
-from .._exceptions import ArtifactCorruptedError, UnsafePathError
+from .._exceptions import AlreadyExistsError, ArtifactCorruptedError, UnsafePathError
 from .resources import check_relative_path
 
 __all__ = [
@@ -231,7 +231,7 @@ def _targets(root: Path, placed: Sequence[tuple[str, Artifact]], overwrite: bool
         existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
         if existing:
             more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-            raise FileExistsError(
+            raise AlreadyExistsError(
                 f"{', '.join(existing[:3])}{more} exist(s) already; nothing was written. "
                 "Pass overwrite=True (--overwrite on the command line) to replace them, or "
                 "choose another destination."

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._dataset_ref import DatasetRef
-from .._exceptions import ConflictError, TransferModeError, UnsafePathError
+from .._exceptions import AlreadyExistsError, ConflictError, TransferModeError, UnsafePathError
 from ..registry.opaque import ByNameOpaqueTableStorage
 from ._file_common import (
     NO_COMPONENT,
@@ -585,7 +585,7 @@ def transfer_new(datastore: FileDatastoreLike, source: Path, stored: str, mode: 
             if attempt or next(datastore.records.fetch(path=stored), None) is not None:
                 raise
             if stored in journaled_paths(datastore.store):
-                raise FileExistsError(
+                raise AlreadyExistsError(
                     f"{stored!r} in datastore {datastore.name!r} holds a file an interrupted "
                     "ingest(transfer='move') left; run verify(repair=True) (databutler verify "
                     "--repair) to move it back first."

@@ -125,8 +125,8 @@ class ResourceStore(ABC):
 
         Raises
         ------
-        FileExistsError
-            If ``path`` exists and ``overwrite`` is false.
+        AlreadyExistsError
+            If ``path`` exists and ``overwrite`` is false (a `FileExistsError`).
         """
         raise NotImplementedError()
 

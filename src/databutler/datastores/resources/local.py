@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ..._exceptions import AlreadyExistsError
 from ._base import ResourceStore, StorageError, check_relative_path, cpu_count
 
 __all__ = ["LocalStore"]
@@ -93,7 +94,7 @@ class LocalStore(ResourceStore):
                 try:
                     os.link(temporary, target)
                 except FileExistsError:
-                    raise FileExistsError(
+                    raise AlreadyExistsError(
                         f"Artifact {path!r} exists already in {self.root}."
                     ) from None
                 os.unlink(temporary)
@@ -187,7 +188,7 @@ class LocalStore(ResourceStore):
         if not source_path.is_file():
             raise FileNotFoundError(f"No artifact {source!r} in {self.root}.")
         if not overwrite and target.exists():
-            raise FileExistsError(f"Artifact {destination!r} exists already in {self.root}.")
+            raise AlreadyExistsError(f"Artifact {destination!r} exists already in {self.root}.")
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source_path, target)
 
@@ -224,7 +225,7 @@ class LocalStore(ResourceStore):
             return
         target = self.local_path(destination)
         if target.exists() or target.is_symlink():
-            raise FileExistsError(f"Artifact {destination!r} exists already in {self.root}.")
+            raise AlreadyExistsError(f"Artifact {destination!r} exists already in {self.root}.")
         target.parent.mkdir(parents=True, exist_ok=True)
         resolved = source_path.resolve()  # a link to a link points at the original
         if mode == "move":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+from ..._exceptions import AlreadyExistsError
 from ._base import ResourceStore, check_relative_path
 
 __all__ = ["MemoryStore"]
@@ -43,7 +44,7 @@ class MemoryStore(ResourceStore):
         check_relative_path(path)
         with self._lock:
             if not overwrite and path in self._data:
-                raise FileExistsError(f"Artifact {path!r} exists already in {self.root}.")
+                raise AlreadyExistsError(f"Artifact {path!r} exists already in {self.root}.")
             self._data[path] = bytes(data)
 
     def size(self, path: str) -> int:

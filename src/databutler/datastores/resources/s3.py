@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, cast
 
-from ..._exceptions import ConfigurationError
+from ..._exceptions import AlreadyExistsError, ConfigurationError
 from ._base import ResourceStore, StorageError, check_relative_path
 
 __all__ = ["S3Store"]
@@ -118,7 +118,7 @@ class S3Store(ResourceStore):
         # docstring inherited; an S3 PUT replaces the object atomically.
         key = self._key(path)
         if not overwrite and self.exists(path):
-            raise FileExistsError(f"Artifact {path!r} exists already in {self.root}.")
+            raise AlreadyExistsError(f"Artifact {path!r} exists already in {self.root}.")
         try:
             if len(data) < MULTIPART_THRESHOLD:
                 self._client.put_object(Bucket=self._bucket, Key=key, Body=data)
@@ -197,7 +197,7 @@ class S3Store(ResourceStore):
         # docstring inherited; server-side copy
         source_key, destination_key = self._key(source), self._key(destination)
         if not overwrite and self.exists(destination):
-            raise FileExistsError(f"Artifact {destination!r} exists already in {self.root}.")
+            raise AlreadyExistsError(f"Artifact {destination!r} exists already in {self.root}.")
         try:
             self._client.copy_object(
                 Bucket=self._bucket,
