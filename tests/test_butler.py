@@ -626,3 +626,39 @@ def test_what_exists_already_is_a_databutler_error(tmp_path: Path) -> None:
             assert isinstance(error.value, DatabutlerError)
             assert isinstance(error.value, FileExistsError)
         assert butler.get(ref) == {"a": 1} and butler.verify().ok
+
+
+def test_values_a_call_cannot_take_are_databutler_errors(tmp_path: Path) -> None:
+    """Transfer modes, file datasets and export options the call cannot take: each is a
+    `DatabutlerError` (and still the `ValueError`/`TypeError` it was), and nothing changes."""
+    from databutler import (
+        ArgumentTypeError,
+        DatabutlerError,
+        InvalidArgumentError,
+        TransferModeError,
+    )
+
+    with Butler.create(tmp_path / "repo", run="r") as butler:
+        populate(butler)
+        ref = butler.put({"a": 1}, "thing", instrument="HSC", detector=1)
+        unresolved = UnresolvedRef("thing", {"instrument": "HSC", "detector": 2})
+        calls: list[tuple[Any, type[DatabutlerError]]] = [
+            (
+                lambda: butler.retrieve_artifacts([ref], tmp_path / "o", transfer="move"),
+                TransferModeError,
+            ),
+            (
+                lambda: butler.retrieve_artifacts([ref], tmp_path / "o", transfer="x"),
+                TransferModeError,
+            ),
+            (lambda: butler.export(tmp_path / "e", refs=[ref], transfer="x"), TransferModeError),
+            (lambda: FileDataset("", [unresolved]), InvalidArgumentError),
+            (lambda: FileDataset("x.json", []), InvalidArgumentError),
+            (lambda: FileDataset("x.json", [5]), ArgumentTypeError),  # type: ignore[list-item]
+            (lambda: FileDataset(5, [unresolved]), ArgumentTypeError),  # type: ignore[arg-type]
+        ]
+        for call, expected in calls:
+            with pytest.raises(expected):
+                call()
+        assert not (tmp_path / "o").exists() and not (tmp_path / "e").exists()
+        assert butler.get(ref) == {"a": 1} and butler.verify().ok

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from ._exceptions import ArgumentTypeError, InvalidArgumentError
+
 __all__ = ["DATASET_ID_NAMESPACE", "DatasetIdFactory", "DatasetIdGenEnum", "uuid7"]
 
 #: Namespace of deterministic dataset ids: ``uuid5(NAMESPACE_DNS, "lsst.org")``,
@@ -54,7 +56,9 @@ def _required_values(data_id: Any) -> Mapping[str, Any]:
         return required
     if isinstance(data_id, Mapping):
         return data_id
-    raise TypeError(f"Expected a data ID mapping, got {data_id!r} ({type(data_id).__name__}).")
+    raise ArgumentTypeError(
+        f"Expected a data ID mapping, got {data_id!r} ({type(data_id).__name__})."
+    )
 
 
 class DatasetIdFactory:
@@ -94,7 +98,7 @@ class DatasetIdFactory:
         if idGenerationMode is DatasetIdGenEnum.DATAID_TYPE_RUN:
             items.append(f"run={run}")
         elif idGenerationMode is not DatasetIdGenEnum.DATAID_TYPE:
-            raise ValueError(f"Unknown id generation mode {idGenerationMode!r}.")
+            raise InvalidArgumentError(f"Unknown id generation mode {idGenerationMode!r}.")
         required = _required_values(dataId)
         items.extend(f"{key}={required[key]}" for key in sorted(required))
         return uuid.uuid5(DATASET_ID_NAMESPACE, ",".join(items))

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from ._dataset_ref import DatasetRef, UnresolvedRef
+from ._exceptions import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["FileDataset"]
 
@@ -44,18 +45,20 @@ class FileDataset:
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str | os.PathLike):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"FileDataset path must be a string or path, not {type(self.path).__name__}."
             )
         path = os.fspath(self.path)
         if not isinstance(path, str) or not path:
-            raise ValueError("FileDataset path must be a non-empty string.")
+            raise InvalidArgumentError("FileDataset path must be a non-empty string.")
         refs = [self.refs] if isinstance(self.refs, DatasetRef | UnresolvedRef) else list(self.refs)
         if not refs:
-            raise ValueError(f"FileDataset {path!r} has no refs; give the datasets the file holds.")
+            raise InvalidArgumentError(
+                f"FileDataset {path!r} has no refs; give the datasets the file holds."
+            )
         bad = [type(r).__name__ for r in refs if not isinstance(r, DatasetRef | UnresolvedRef)]
         if bad:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"FileDataset {path!r} refs must be DatasetRef or UnresolvedRef objects, got "
                 f"{', '.join(bad[:3])}."
             )

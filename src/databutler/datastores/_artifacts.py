@@ -19,7 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .._dataset_ref import DatasetRef
-from .._exceptions import AlreadyExistsError, ArtifactCorruptedError, UnsafePathError
+from .._exceptions import (
+    AlreadyExistsError,
+    ArgumentTypeError,
+    ArtifactCorruptedError,
+    InvalidArgumentError,
+    TransferModeError,
+    UnsafePathError,
+)
 from .resources import check_relative_path
 
 __all__ = [
@@ -107,7 +114,7 @@ def check_retrieve_mode(transfer: str, artifacts: Sequence[Artifact]) -> None:
     """
     if transfer not in RETRIEVE_MODES:
         valid = ", ".join(sorted(RETRIEVE_MODES))
-        raise ValueError(
+        raise TransferModeError(
             f"Unknown transfer mode {transfer!r} for copying artifacts out of a datastore; "
             f"use one of {valid} (artifacts are never moved out of a datastore)."
         )
@@ -115,7 +122,7 @@ def check_retrieve_mode(transfer: str, artifacts: Sequence[Artifact]) -> None:
         return
     for artifact in artifacts:
         if artifact.local is None and not artifact.extracted:
-            raise ValueError(
+            raise TransferModeError(
                 f"Transfer mode {transfer!r} links to local files, but artifact {artifact.uri} "
                 "is not on local disk; use transfer='copy'."
             )
@@ -132,7 +139,7 @@ def check_destination(destination: object) -> None:
     if isinstance(destination, os.PathLike):
         destination = os.fspath(destination)
     if not isinstance(destination, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"The destination must be a directory path (a str or pathlib.Path), not "
             f"{type(destination).__name__} {destination!r}."
         )
@@ -221,7 +228,7 @@ def _targets(root: Path, placed: Sequence[tuple[str, Artifact]], overwrite: bool
     for relative, artifact in placed:
         target = root / check_relative_path(relative)
         if target in seen:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Artifacts {seen[target]} and {artifact.uri} would both be written to "
                 f"{target}; keep the datastore's paths (preserve_path=True) to tell them apart."
             )

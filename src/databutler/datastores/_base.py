@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from .._dataset_ref import DatasetId, DatasetRef
 from .._deprecation import adopt_renamed_overrides, renamed
-from .._exceptions import DatabutlerError, DatastoreAbilityError, TransferModeError
+from .._exceptions import (
+    DatabutlerError,
+    DatastoreAbilityError,
+    InvalidArgumentError,
+    TransferModeError,
+)
 from .._file_dataset import FileDataset
 from ..registry.interfaces import (
     DatasetIdRef,
@@ -542,7 +547,7 @@ class Datastore(ABC):
             For a transfer mode this pair of datastores cannot do.
         """
         if transfer not in ("auto", "copy"):
-            raise ValueError(
+            raise TransferModeError(
                 f"Datastore {self.name!r} copies datasets from {source.name!r} by reading and "
                 f"storing the objects; transfer mode {transfer!r} is not possible, use 'copy'."
             )
@@ -689,7 +694,7 @@ class Datastore(ABC):
         if transfer is not None:
             check_retrieve_mode(transfer, [])  # bad arguments fail before anything is read
             if directory is None:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"Export with transfer={transfer!r} needs a directory to copy the files "
                     "into; pass directory=..., or transfer=None to export the artifacts' URIs."
                 )
@@ -697,7 +702,7 @@ class Datastore(ABC):
         if transfer is None:
             not_files = [a.uri for a in artifacts if not a.uri.startswith(("file:", "s3:"))]
             if not_files:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"Artifact {not_files[0]} of datastore {self.name!r} is not a file another "
                     "repository could read; export with a directory and transfer='copy'."
                 )

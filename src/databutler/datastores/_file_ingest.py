@@ -27,7 +27,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._dataset_ref import DatasetRef
-from .._exceptions import AlreadyExistsError, ConflictError, TransferModeError, UnsafePathError
+from .._exceptions import (
+    AlreadyExistsError,
+    ArgumentTypeError,
+    ConflictError,
+    TransferModeError,
+    UnsafePathError,
+)
 from ..registry.opaque import ByNameOpaqueTableStorage
 from ._file_common import (
     NO_COMPONENT,
@@ -355,11 +361,11 @@ def _local_source(
     try:
         given = os.fspath(source)
     except TypeError:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"A file to ingest is a path or a URI string, not {type(source).__name__}."
         ) from None
     if not isinstance(given, str):
-        raise TypeError(f"A file to ingest is a path or a URI string, not {given!r}.")
+        raise ArgumentTypeError(f"A file to ingest is a path or a URI string, not {given!r}.")
     try:
         if not given.isascii():  # ASCII always encodes
             os.fsencode(given)  # names the file system cannot hold fail here, not deep inside

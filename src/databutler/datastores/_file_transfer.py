@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from .._dataset_ref import DatasetRef
-from .._exceptions import ConflictError
+from .._exceptions import ConflictError, TransferModeError
 from ._artifacts import Artifact, corrupted
 from ._base import _id
 from ._file_common import NO_COMPONENT, FileDatastoreLike, StoredFileInfo, check_bytes, is_direct
@@ -62,7 +62,7 @@ def transfer_files(
 def _check_mode(target: FileDatastoreLike, source: FileDatastoreLike, transfer: str) -> None:
     modes = {"auto", "copy", *LINK_MODES}
     if transfer not in modes:
-        raise ValueError(
+        raise TransferModeError(
             f"Unknown transfer mode {transfer!r} from datastore {source.name!r} to "
             f"{target.name!r}; use one of {', '.join(sorted(modes))} (the source keeps its "
             "datasets, so nothing is moved; 'direct' has no meaning between datastores)."
@@ -70,7 +70,7 @@ def _check_mode(target: FileDatastoreLike, source: FileDatastoreLike, transfer: 
     if transfer in LINK_MODES:
         for datastore in (source, target):
             if not isinstance(datastore.store, LocalStore):
-                raise ValueError(
+                raise TransferModeError(
                     f"Transfer mode {transfer!r} links files on local disk, but datastore "
                     f"{datastore.name!r} is at {datastore.store.root}; use transfer='copy'."
                 )

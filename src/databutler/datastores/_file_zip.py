@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetRef
+from .._exceptions import InvalidArgumentError, TransferModeError
 from ._base import _id
 from ._file_common import (
     FileDatastoreLike,
@@ -66,7 +67,7 @@ def _archive_path(name: str | None) -> str:
     if name is None:
         name = uuid.uuid4().hex
     if not isinstance(name, str) or not name or "/" in name or "#" in name or name[0] == ".":
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Zip archive name {name!r} must be a plain file name without '/', '#' or a "
             "leading '.', like 'calibs-2024'; the archive goes to zips/<name>.zip."
         )
@@ -88,7 +89,7 @@ def put_zip(
         data = formatter.to_bytes(obj)  # serialise before touching storage
         member = datastore._template(ref).format(ref) + formatter.extension
         if member in members:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Dataset {_id(ref)} is given twice (or shares member {member!r} with another); "
                 "give each dataset once."
             )
@@ -105,7 +106,9 @@ def put_zip(
             )
         )
     if not members:
-        raise ValueError("put_zip needs at least one (object, ref) pair; nothing was stored.")
+        raise InvalidArgumentError(
+            "put_zip needs at least one (object, ref) pair; nothing was stored."
+        )
     archive = _zip_bytes(members)
     datastore._bring_in(refs, infos, [(path, partial(datastore._write_new, path, archive))])
     return f"{datastore.store.root.rstrip('/')}/{path}"
@@ -156,7 +159,9 @@ def ingest_zip(
     source = Path(path).absolute()
     mode = _check_mode(datastore, transfer, source)
     if not refs_by_member:
-        raise ValueError(f"No member of {source} is given a dataset; nothing was ingested.")
+        raise InvalidArgumentError(
+            f"No member of {source} is given a dataset; nothing was ingested."
+        )
     names = [check_member_name(m) for m in refs_by_member]
     sizes, data = _read_members(source, names, datastore._checksum)
     stored = _stored_path(datastore, source, mode)
@@ -205,19 +210,19 @@ def _check_mode(datastore: FileDatastoreLike, transfer: str | None, source: Path
     modes = datastore.abilities.transfer_modes
     if transfer not in modes:
         valid = ", ".join(sorted(str(m) for m in modes))
-        raise ValueError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
+        raise TransferModeError(f"Unknown transfer mode {transfer!r}; use one of {valid}.")
     if not source.is_file():
         raise FileNotFoundError(f"Cannot ingest {source}: no such file.")
     store = datastore.store
     inside = isinstance(store, LocalStore) and source.is_relative_to(store.directory)
     mode = transfer if transfer != "auto" else (None if inside else "copy")
     if mode is None and not inside:
-        raise ValueError(
+        raise TransferModeError(
             f"{source} is outside the datastore root {store.root}; choose a transfer mode "
             "(copy, move, link, ...) to bring it in."
         )
     if mode not in (None, "direct", "copy") and not isinstance(store, LocalStore):
-        raise ValueError(f"Transfer mode {mode!r} needs a local root, not {store.root}.")
+        raise TransferModeError(f"Transfer mode {mode!r} needs a local root, not {store.root}.")
     return mode
 
 
@@ -230,14 +235,16 @@ def _read_members(
             present = {info.filename: info.file_size for info in archive.infolist()}
             missing = [m for m in names if m not in present]
             if missing:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"Zip archive {source} has no member(s) {', '.join(map(repr, missing[:3]))}; "
                     f"its members are {', '.join(map(repr, list(present)[:5]))}"
                     f"{', ...' if len(present) > 5 else ''}."
                 )
             data = {m: archive.read(m) for m in names} if checksum else {}
     except zipfile.BadZipFile as exc:
-        raise ValueError(f"{source} is not a zip archive ({exc}); give a .zip file.") from exc
+        raise InvalidArgumentError(
+            f"{source} is not a zip archive ({exc}); give a .zip file."
+        ) from exc
     return {m: present[m] for m in names}, data
 
 

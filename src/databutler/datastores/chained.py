@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._exceptions import ConfigurationError, ConflictError, DatabutlerError, TransferModeError
+from .._exceptions import (
+    ArgumentTypeError,
+    ConfigurationError,
+    ConflictError,
+    DatabutlerError,
+    TransferModeError,
+)
 from ..registry.interfaces import DatasetIdRef
 from ._artifacts import Artifact
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, IngestItem, _id
@@ -77,14 +83,16 @@ class Constraints:
 
 def _entries(what: str, values: Iterable[str]) -> frozenset[str]:
     if isinstance(values, str):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"Constraints {what} must be a collection of names, not the string {values!r}; "
             f"write [{values!r}]."
         )
     entries = frozenset(values)
     bad = sorted(repr(v) for v in entries if not isinstance(v, str))
     if bad:
-        raise TypeError(f"Constraints {what} entries must be strings, got {', '.join(bad)}.")
+        raise ArgumentTypeError(
+            f"Constraints {what} entries must be strings, got {', '.join(bad)}."
+        )
     # A dimension key matches a set, so its order must not matter.
     return frozenset(_dimension_key(e.split("+")) if "+" in e else e for e in entries)
 
@@ -219,7 +227,7 @@ class ChainedDatastore(Datastore):
                     f"of type {ref.datasetType.name!r}; nothing was ingested."
                 )
             if transfer == "move" and len(takers) > 1:
-                raise ValueError(
+                raise TransferModeError(
                     f"Cannot move {source} into {len(takers)} datastores of chain {self.name!r}; "
                     "use transfer='copy'."
                 )

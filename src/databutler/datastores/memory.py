@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._exceptions import ConflictError
+from .._exceptions import ConflictError, InvalidArgumentError
 from ..registry.interfaces import DatasetIdRef, DatastoreRegistryBridgeManager
 from ..storage_classes import StorageClassRegistry
 from ._base import DatasetNotStoredError, Datastore, DatastoreAbilities, _id
@@ -115,7 +115,7 @@ class InMemoryDatastore(Datastore):
 
         def legacy(component: str | None, parameters: Mapping[str, Any] | None) -> Any:
             if parameters:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"InMemoryDatastore supports no read parameters for a dataset of storage "
                     f"class {stored_as!r} (one it does not know), got {sorted(parameters)}."
                 )
@@ -171,4 +171,6 @@ def _component(obj: Any, component: str) -> Any:
         return obj[component]
     if hasattr(obj, component):
         return getattr(obj, component)
-    raise ValueError(f"Stored object of type {type(obj).__name__} has no component {component!r}.")
+    raise InvalidArgumentError(
+        f"Stored object of type {type(obj).__name__} has no component {component!r}."
+    )
