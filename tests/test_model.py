@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import databutler
 import databutler.registry.interfaces as interfaces
 from databutler import (
+    AlreadyExistsError,
     AmbiguousDatasetError,
     ArgumentTypeError,
     ConfigurationError,
@@ -378,6 +379,7 @@ def test_every_public_error_is_a_databutler_error(name: str) -> None:
 
 def test_error_names_cover_the_tree() -> None:
     assert set(_error_names()) == {
+        "AlreadyExistsError",
         "AmbiguousDatasetError",
         "ArgumentConflictError",
         "ArgumentTypeError",
@@ -419,6 +421,7 @@ def test_error_names_cover_the_tree() -> None:
     ("cls", "bases"),
     [
         (InvalidNameError, (ValueError,)),
+        (AlreadyExistsError, (FileExistsError,)),
         (InvalidDatasetIdError, (TypeError,)),
         (AmbiguousDatasetError, (ValueError,)),
         (ConfigurationError, (ValueError,)),
