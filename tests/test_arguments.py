@@ -915,7 +915,8 @@ def test_registry_collection_types_by_name_or_value(registry_repository: Reposit
 
 
 def test_registry_takes_data_coordinates(registry_repository: Repository) -> None:
-    """A `DataCoordinate` is a data ID wherever a mapping is (it is not a `Mapping`)."""
+    """A `DataCoordinate` is a data ID wherever a mapping is (it is not a `Mapping`), in the
+    registry and in the butler."""
     registry = registry_repository.butler.registry
     ref = registry_repository.ref
     coordinate = registry.expandDataId(ref.dataId)
@@ -926,3 +927,9 @@ def test_registry_takes_data_coordinates(registry_repository: Repository) -> Non
     registry.registerRun("more")
     (other,) = registry.insertDatasets("thing", [coordinate], "more")
     assert other.dataId == ref.dataId and other.run == "more"
+    # And the butler, where a ref's data ID goes back in.
+    butler = registry_repository.butler
+    assert butler.get("thing", ref.dataId, collections="run") == {"v": 1}
+    again = butler.put({"v": 3}, "thing", ref.dataId, run="again")
+    assert butler.get("thing", coordinate, collections="again") == {"v": 3}
+    assert again.dataId == ref.dataId

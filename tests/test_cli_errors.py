@@ -167,6 +167,9 @@ def test_cli_wording_translates_keywords() -> None:
     assert cli_wording("pass overwrite=True (--overwrite) to replace it.") == (
         "pass --overwrite to replace it."
     )
+    assert cli_wording("Pass overwrite=True (--overwrite on the command line) to replace") == (
+        "Pass --overwrite to replace"
+    )
     assert cli_wording("pass skip_existing=True (--skip-existing on the command line) to") == (
         "pass --skip-existing to"
     )

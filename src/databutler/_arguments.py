@@ -24,12 +24,14 @@ from ._dataset_ref import DatasetRef
 from ._dataset_type import DatasetType
 from ._exceptions import ArgumentTypeError
 from ._file_dataset import FileDataset
+from .dimensions import DataCoordinate
 
 __all__ = [
     "require_bool",
     "require_collection_types",
     "require_collections",
     "require_data_id",
+    "require_data_ids",
     "require_dataset",
     "require_file_datasets",
     "require_mapping",
@@ -106,8 +108,22 @@ def require_mapping(value: object, name: str, *, optional: bool = True) -> Any:
 
 
 def require_data_id(value: object, name: str = "data_id") -> Any:
-    """A data ID: a mapping from dimension names to values, or `None`."""
+    """A data ID: a mapping from dimension names to values, a `DataCoordinate`, or `None`."""
+    if isinstance(value, DataCoordinate):
+        return value
     return require_mapping(value, name)
+
+
+def require_data_ids(value: object, name: str = "dataIds", *, optional: bool = False) -> Any:
+    """Data IDs (mappings or `DataCoordinate` objects) from an iterable, as a list (`None`
+    when ``optional``)."""
+    if optional and value is None:
+        return None
+    items = _items(value, name, "an iterable of data IDs (mappings of dimension names to values)")
+    for item in items:
+        if not isinstance(item, Mapping | DataCoordinate):
+            raise _refuse(name, "data IDs (mappings of dimension names to values)", item)
+    return items
 
 
 def _items(value: object, name: str, what: str) -> list[Any]:

@@ -36,7 +36,7 @@ from .._exceptions import (
     RepositoryNotFoundError,
 )
 from ..datastores import Datastore, datastore_from_config
-from ..dimensions import DimensionUniverse
+from ..dimensions import DataIdLike, DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.collections import validate_collection_name
 from ..registry.interfaces import Database
@@ -357,7 +357,7 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
     def get_deferred(
         self,
         dataset: str | DatasetType | DatasetRef,
-        data_id: Mapping[str, Any] | None = None,
+        data_id: DataIdLike | None = None,
         *,
         collections: str | Sequence[str] | None = None,
         **kwargs: Any,

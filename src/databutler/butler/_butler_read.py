@@ -31,6 +31,7 @@ from .._dataset_ref import DatasetId, DatasetRef
 from .._dataset_type import DatasetType, StorageClass
 from .._exceptions import InvalidArgumentError
 from .._gc import collection_paused
+from ..dimensions import DataIdLike
 from ..registry.interfaces import FindRider
 from ._butler_base import ButlerBase
 from ._values import DatasetExistence, DatasetNotFoundError
@@ -47,7 +48,7 @@ class ButlerReads(ButlerBase):
     def find_dataset(
         self,
         dataset_type: str | DatasetType,
-        data_id: Mapping[str, Any] | None = None,
+        data_id: DataIdLike | None = None,
         *,
         collections: str | Sequence[str] | None = None,
         timespan: Timespan | datetime.datetime | None = None,
@@ -94,7 +95,7 @@ class ButlerReads(ButlerBase):
     def _resolve(
         self,
         dataset: str | DatasetType | DatasetRef,
-        data_id: Mapping[str, Any] | None,
+        data_id: DataIdLike | None,
         collections: str | Sequence[str] | None,
         kwargs: dict[str, Any],
         rider: FindRider | None,
@@ -128,7 +129,7 @@ class ButlerReads(ButlerBase):
     def get(
         self,
         dataset: str | DatasetType | DatasetRef,
-        data_id: Mapping[str, Any] | None = None,
+        data_id: DataIdLike | None = None,
         *,
         collections: str | Sequence[str] | None = None,
         component: str | None = None,
@@ -203,7 +204,7 @@ class ButlerReads(ButlerBase):
     def exists(
         self,
         dataset: str | DatasetType | DatasetRef,
-        data_id: Mapping[str, Any] | None = None,
+        data_id: DataIdLike | None = None,
         *,
         collections: str | Sequence[str] | None = None,
         full_check: bool = True,

@@ -32,6 +32,7 @@ from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import ArgumentConflictError, MissingCollectionError
 from .._file_dataset import FileDataset
+from ..dimensions import DataIdLike
 from . import _exchange
 from ._butler_base import ButlerBase
 from ._conflicts import explaining_conflicts
@@ -93,7 +94,7 @@ class ButlerWrites(ButlerBase):
         self,
         obj: Any,
         dataset: str | DatasetType | DatasetRef,
-        data_id: Mapping[str, Any] | None = None,
+        data_id: DataIdLike | None = None,
         *,
         run: str | None = None,
         **kwargs: Any,

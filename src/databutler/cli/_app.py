@@ -44,7 +44,7 @@ TRACEBACK_ENV = "DATABUTLER_TRACEBACK"
 _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
-        (r"\boverwrite=True( \(--overwrite\))?", "--overwrite"),
+        (r"\boverwrite=True( \(--overwrite( on the command line)?\))?", "--overwrite"),
         (r"\bskip_existing=True( \(--skip-existing on the command line\))?", "--skip-existing"),
         (r"(?<![-\w])skip_existing\b", "--skip-existing"),
         (

@@ -15,7 +15,6 @@ cannot give back.
 from __future__ import annotations
 
 import errno
-import itertools
 import logging
 import os
 import stat
@@ -75,7 +74,6 @@ class _Downloads:
 
     def __init__(self) -> None:
         self._directory: tempfile.TemporaryDirectory[str] | None = None
-        self._made = itertools.count()
 
     def __enter__(self) -> _Downloads:
         return self
@@ -88,9 +86,7 @@ class _Downloads:
         """A new empty directory for one download."""
         if self._directory is None:
             self._directory = tempfile.TemporaryDirectory(prefix="databutler-ingest-")
-        path = Path(self._directory.name) / str(next(self._made))
-        path.mkdir()
-        return path
+        return Path(tempfile.mkdtemp(dir=self._directory.name))
 
 
 def _ingest(

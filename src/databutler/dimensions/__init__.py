@@ -15,7 +15,7 @@ A `DimensionGroup` is a set of dimensions closed over those relations; a
     DataCoordinate({instrument: 'HSC', detector: 12})
 """
 
-from ._coordinate import DataCoordinate, DataIdValue
+from ._coordinate import DataCoordinate, DataIdLike, DataIdValue
 from ._elements import Dimension, DimensionCombination, DimensionField
 from ._exceptions import DataIdError, DimensionConfigError, UnknownDimensionError
 from ._group import DimensionGroup
@@ -25,6 +25,7 @@ from ._values import check_value
 __all__ = [
     "DataCoordinate",
     "DataIdError",
+    "DataIdLike",
     "DataIdValue",
     "Dimension",
     "DimensionCombination",

@@ -12,7 +12,7 @@ from ._group import DimensionGroup
 from ._universe import DimensionUniverse
 from ._values import check_value
 
-__all__ = ["DataCoordinate", "DataIdValue"]
+__all__ = ["DataCoordinate", "DataIdLike", "DataIdValue"]
 
 DataIdValue: TypeAlias = int | str
 """The value of one dimension in a data ID: an `int` or a `str`, per its key type."""
@@ -418,3 +418,8 @@ def _missing_message(
         f"Data ID {given} has no values for the required dimensions "
         f"{', '.join(map(repr, missing))} (its dimensions are {dimensions})."
     )
+
+
+#: A data ID as the public methods take it: a mapping of dimension names to values, or a
+#: `DataCoordinate` (a ref's ``dataId``).
+DataIdLike: TypeAlias = Mapping[str, Any] | DataCoordinate

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import sqlalchemy
 
 from .. import ddl
+from .._arguments import require_str
 from .._collection_type import CollectionType
 from .._deprecation import renamed
 from .._exceptions import (
@@ -41,11 +42,8 @@ __all__ = [
 
 def _check_doc(doc: object) -> None:
     """Refuse documentation that is not text, or that no database can store."""
-    if doc is not None and not isinstance(doc, str):
-        raise ArgumentTypeError(
-            f"doc must be a string or None, got {type(doc).__name__} {doc!r:.60}."
-        )
-    if doc is not None and "\x00" in doc:
+    text = require_str(doc, "doc", optional=True)
+    if text is not None and "\x00" in text:
         raise InvalidArgumentError(
             "The documentation contains a NUL character, which databases cannot store; remove it."
         )

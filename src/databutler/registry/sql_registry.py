@@ -14,15 +14,17 @@ from typing import (
     Any,
     ParamSpec,
     Protocol,
-    TypeAlias,
     TypeVar,
     cast,
     runtime_checkable,
 )
 
 from .._arguments import (
+    require_bool,
     require_collection_types,
     require_collections,
+    require_data_id,
+    require_data_ids,
     require_refs,
     require_str,
     require_strs,
@@ -41,7 +43,7 @@ from .._exceptions import (
     InvalidArgumentError,
     MissingCollectionError,
 )
-from ..dimensions import DataCoordinate, DimensionUniverse
+from ..dimensions import DataCoordinate, DataIdLike, DimensionUniverse
 from ._expanded import BATCH as EXPANSION_BATCH
 from ._expanded import expand_in_bulk, full_in_bulk
 from .databases import open_database
@@ -214,10 +216,6 @@ class RegistryDatasets(Protocol):
         ...
 
 
-#: A data ID as the registry's methods take it: a mapping of dimension names to values,
-#: or a `DataCoordinate`.
-DataIdLike: TypeAlias = Mapping[str, Any] | DataCoordinate
-
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -374,7 +372,7 @@ class SqlRegistry:
         `stream_dimension_records`.
         """
         require_str(element, "element")
-        dataIds = _data_ids(dataIds)
+        dataIds = require_data_ids(dataIds, optional=True)
         node = parse_where(where)
         check_bind(bind)
         terms = parse_order_by(order_by)
@@ -498,7 +496,7 @@ class SqlRegistry:
         terms = parse_order_by(order_by)
         count = check_limit(limit)
         exists = self._dataset_constraints(datasets, collections)
-        _require_flag(with_dimension_records)
+        require_bool(with_dimension_records, "with_dimension_records")
         with _quoting(where):
             rows = self._managers.dimensions.stream_data_ids(
                 dimensions, node, bind, order_by=terms, limit=count, exists=exists
@@ -556,7 +554,10 @@ class SqlRegistry:
         """
         dimensions = require_strs(dimensions, "dimensions", optional=True)
         coordinate = DataCoordinate.standardize(
-            _checked_data_id(dataId), universe=self.dimensions, dimensions=dimensions, **kwargs
+            require_data_id(dataId, "dataId"),
+            universe=self.dimensions,
+            dimensions=dimensions,
+            **kwargs,
         )
         # As daf_butler's: the records come along (``data_id.records["exposure"]``),
         # fetched once; a missing one is named by _require_records.
@@ -631,7 +632,6 @@ class SqlRegistry:
     ) -> bool:
         """Register a collection; whether it was new."""
         require_str(name, "name")
-        require_str(doc, "doc", optional=True)
         self._coherent()
         return self._managers.collections.register(name, _collection_type(type), doc)[1]
 
@@ -690,7 +690,6 @@ class SqlRegistry:
 
     def setCollectionDocumentation(self, name: str, doc: str | None) -> None:
         """Set the documentation string of a collection."""
-        require_str(doc, "doc", optional=True)
         self._coherent()
         self._managers.collections.setDocumentation(name, doc)
 
@@ -737,8 +736,7 @@ class SqlRegistry:
     ) -> list[DatasetRef]:
         """Insert new datasets of one type into a RUN (all-or-nothing)."""
         name = _type_name(datasetType)
-        data_ids = _data_ids(dataIds, optional=False)
-        assert data_ids is not None
+        data_ids = require_data_ids(dataIds)
         return self._datasets.insert(name, require_str(run, "run"), data_ids, idGenerationMode)
 
     def import_datasets(self, refs: Iterable[DatasetRef]) -> list[DatasetRef]:
@@ -820,8 +818,8 @@ class SqlRegistry:
         check_bind(bind)
         terms = parse_order_by(order_by)
         count = check_limit(limit)
-        _require_flag(with_dimension_records)
-        _require_flag(find_first, "find_first")
+        require_bool(with_dimension_records, "with_dimension_records")
+        require_bool(find_first, "find_first")
         name = _type_name(datasetType)
         search = _search(collections)
         require_str(in_datastore, "in_datastore", optional=True)
@@ -982,7 +980,7 @@ class SqlRegistry:
         name = _type_name(datasetType)
         search = _search(collections)
         wanted = frozenset(require_collection_types(collectionTypes))
-        _require_flag(flattenChains, "flattenChains")
+        require_bool(flattenChains, "flattenChains")
         self._coherent()
         self.getDatasetType(name)  # an unknown type fails here, at the call
         manager = self._managers.collections
@@ -1033,13 +1031,6 @@ class SqlRegistry:
         return frozenset(self._managers.datastores.findDatastores(ref))
 
 
-def _require_flag(value: object, name: str = "with_dimension_records") -> None:
-    if not isinstance(value, bool):
-        raise ArgumentTypeError(
-            f"{name} must be True or False, not {type(value).__name__} {value!r}."
-        )
-
-
 def _type_name(value: object) -> str:
     """The name of dataset type ``value`` (a name or a `DatasetType`)."""
     if type(value) is str:  # the common case first: this runs once per find
@@ -1065,24 +1056,6 @@ def _type_names(value: object, name: str) -> list[str]:
     return [_type_name(item) for item in items]
 
 
-def _data_ids(value: object, *, optional: bool = True) -> list[DataIdLike] | None:
-    """Data IDs: an iterable of mappings (read once, into a list), or `None` if ``optional``."""
-    if value is None and optional:
-        return None
-    what = "an iterable of data IDs (mappings of dimension names to values)"
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise ArgumentTypeError(
-            f"dataIds must be {what}, got {type(value).__name__} {value!r:.60}."
-        )
-    items = list(value)
-    for item in items:
-        if not isinstance(item, Mapping | DataCoordinate):
-            raise ArgumentTypeError(
-                f"dataIds must be data IDs (mappings), got {type(item).__name__} {item!r:.60}."
-            )
-    return items
-
-
 def _search(collections: object) -> list[str]:
     """Collections to search, as a list of names (globs where a method takes them)."""
     if type(collections) is str:
@@ -1098,21 +1071,7 @@ def _search(collections: object) -> list[str]:
 
 def _data_id(data_id: object, kwargs: dict[str, Any]) -> dict[str, Any]:
     """A data ID (a mapping, a `DataCoordinate` or `None`) with the keyword values added."""
-    return dict(_checked_data_id(data_id) or {}, **kwargs)
-
-
-def _checked_data_id(data_id: Any) -> Any:
-    """``data_id``, checked to be a mapping, a `DataCoordinate` or `None`."""
-    if (
-        data_id is not None
-        and type(data_id) is not dict
-        and not isinstance(data_id, DataCoordinate | Mapping)
-    ):
-        raise ArgumentTypeError(
-            f"dataId must be a mapping of dimension names to values, got {type(data_id).__name__} "
-            f"{data_id!r:.60}."
-        )
-    return data_id
+    return dict(require_data_id(data_id, "dataId") or {}, **kwargs)
 
 
 def _collection_type(value: object) -> CollectionType:

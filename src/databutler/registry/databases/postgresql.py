@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..._exceptions import ConfigurationError, ConflictError, RepositoryError
 from ..interfaces import Database, Deferred, GuardChangedError
-from ..interfaces._database_driver import driver_error
+from ..interfaces._database_driver import driver_error, fetch_all
 from . import parse_database_url
 
 __all__ = ["PostgresqlDatabase"]
@@ -664,8 +664,7 @@ class PostgresqlDatabase(Database):
             culprit = next((item for item in queued if item.inserts_into == table), None)
             _raise_failed(connection, exc, culprit)
         finally:
-            with contextlib.suppress(Exception):  # a dropped connection is invalidated
-                raw.autocommit = False
+            _leave_autocommit(raw)
         return True
 
     def _opens_transaction(self, connection: sqlalchemy.Connection, raw: Any) -> bool:
@@ -715,12 +714,9 @@ class PostgresqlDatabase(Database):
             return super()._fetch_raw(connection, sql, params)
         cursor = raw.cursor()
         try:
-            with raw.pipeline():
+            with raw.pipeline():  # the fetch sends BEGIN and the read together
                 _execute_alone(raw, "BEGIN")
-                cursor.execute(sql, params)
-            return list(cursor.fetchall()) if cursor.description else []
-        except connection.dialect.loaded_dbapi.Error as exc:
-            raise driver_error(connection, cursor, exc, sql, params) from exc
+                return fetch_all(connection, cursor, sql, params)
         finally:
             with contextlib.suppress(Exception):
                 cursor.close()

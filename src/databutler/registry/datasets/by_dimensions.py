@@ -523,12 +523,21 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         schema generation is read with the search (one query for both) and,
         if it changed, the search runs again on fresh caches.
         """
+
+        def plain(
+            timespan: Timespan | None,
+        ) -> tuple[DatasetRef | None, list[dict[str, Any]] | None]:
+            found, _, ridden = self._find_carrying(
+                datasetTypeName, dataId, collections, None, timespan, rider
+            )
+            return found, ridden
+
         generation = self._types.generation if coherent else None
         if generation is None:
-            return self._find_plain(datasetTypeName, dataId, collections, timespan, rider)
+            return plain(timespan)
         if timespan is not None or self._db.isInTransaction():
             generation.check()
-            return self._find_plain(datasetTypeName, dataId, collections, timespan, rider)
+            return plain(timespan)
         try:
             found, token, ridden = self._find_carrying(
                 datasetTypeName, dataId, collections, generation.scalar_sql, None, rider
@@ -536,25 +545,11 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         except (DatabutlerError, sqlalchemy.exc.DBAPIError):
             # Possibly an answer from stale caches (a type redefined, a table dropped).
             if generation.check():
-                return self._find_plain(datasetTypeName, dataId, collections, None, rider)
+                return plain(None)
             raise
         changed = generation.check() if token is _NO_ROWS else generation.observe(token)
         if changed:
-            return self._find_plain(datasetTypeName, dataId, collections, None, rider)
-        return found, ridden
-
-    def _find_plain(
-        self,
-        datasetTypeName: str,
-        dataId: Mapping[str, Any] | DataCoordinate,
-        collections: Sequence[str],
-        timespan: Timespan | None,
-        rider: FindRider | None,
-    ) -> tuple[DatasetRef | None, list[dict[str, Any]] | None]:
-        """`find_riding` without the coherence check."""
-        found, _, ridden = self._find_carrying(
-            datasetTypeName, dataId, collections, None, timespan, rider
-        )
+            return plain(None)
         return found, ridden
 
     def _find_carrying(

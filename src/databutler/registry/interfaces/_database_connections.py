@@ -270,58 +270,66 @@ class DatabaseConnections(ABC):
                 frame = _Frame(None, False)
             outermost = not self._frames
             try:
-                frame.pending = len(self._after_commit)
-                self._frames.append(frame)
-                try:
-                    self._lock_tables(connection, list(lock))
+                with self._framed(connection, frame, lock):
                     yield
-                except BaseException:
-                    self._frames.pop()
-                    if frame.trans is not None:
-                        self._deferred.clear()  # queued since the block began: never sent
-                        if frame.trans.is_active:
-                            frame.trans.rollback()
-                        del self._after_commit[frame.pending :]  # what the block read is undone
-                    else:
-                        self._doomed = True
-                    if not self._frames:
-                        self._after_commit.clear()
-                    raise
-                self._frames.pop()
-                if frame.trans is None:
-                    return
-                if not self._frames and self._doomed:
-                    self._deferred.clear()
-                    frame.trans.rollback()
-                    self._doomed = False
-                    self._after_commit.clear()
-                    raise TransactionAbortedError(
-                        "An operation inside this transaction failed, so all of its work was "
-                        "rolled back; use transaction(savepoint=True) around steps whose errors "
-                        "you catch."
-                    )
-                try:
-                    if self._deferred:
-                        # Queued writes go out with the COMMIT (or the savepoint's release):
-                        # one round trip where the backend pipelines.
-                        queued, self._deferred = self._deferred, []
-                        self._send_deferred(connection, queued, commit=not self._frames)
-                    frame.trans.commit()
-                except BaseException:
-                    if frame.trans.is_active:
-                        with contextlib.suppress(Exception):  # the error says what went wrong
-                            frame.trans.rollback()
-                    del self._after_commit[frame.pending :]
-                    if not self._frames:
-                        self._after_commit.clear()
-                    raise
-                if not self._frames:
-                    callbacks, self._after_commit = self._after_commit, []
-                    for callback in callbacks:
-                        callback()
             finally:
                 if outermost:
                     self._on_transaction_end(connection)
+
+    @contextmanager
+    def _framed(
+        self, connection: sqlalchemy.Connection, frame: _Frame, lock: Iterable[sqlalchemy.Table]
+    ) -> Iterator[None]:
+        """Run the block of `transaction` in ``frame``, then end the frame: commit, release
+        the savepoint or roll back (all of it, when a nested block failed)."""
+        frame.pending = len(self._after_commit)
+        self._frames.append(frame)
+        try:
+            self._lock_tables(connection, list(lock))
+            yield
+        except BaseException:
+            self._frames.pop()
+            if frame.trans is not None:
+                self._deferred.clear()  # queued since the block began: never sent
+                if frame.trans.is_active:
+                    frame.trans.rollback()
+                del self._after_commit[frame.pending :]  # what the block read is undone
+            else:
+                self._doomed = True
+            if not self._frames:
+                self._after_commit.clear()
+            raise
+        self._frames.pop()
+        if frame.trans is None:
+            return
+        if not self._frames and self._doomed:
+            self._deferred.clear()
+            frame.trans.rollback()
+            self._doomed = False
+            self._after_commit.clear()
+            raise TransactionAbortedError(
+                "An operation inside this transaction failed, so all of its work was rolled "
+                "back; use transaction(savepoint=True) around steps whose errors you catch."
+            )
+        try:
+            if self._deferred:
+                # Queued writes go out with the COMMIT (or the savepoint's release):
+                # one round trip where the backend pipelines.
+                queued, self._deferred = self._deferred, []
+                self._send_deferred(connection, queued, commit=not self._frames)
+            frame.trans.commit()
+        except BaseException:
+            if frame.trans.is_active:
+                with contextlib.suppress(Exception):  # the error says what went wrong
+                    frame.trans.rollback()
+            del self._after_commit[frame.pending :]
+            if not self._frames:
+                self._after_commit.clear()
+            raise
+        if not self._frames:
+            callbacks, self._after_commit = self._after_commit, []
+            for callback in callbacks:
+                callback()
 
     def flush_deferred(self) -> None:
         """Send the writes `execute_deferred` queued, before anything else runs.

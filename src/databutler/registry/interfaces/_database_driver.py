@@ -392,7 +392,7 @@ class DatabaseDriverStatements(DatabaseRows):
                 result.close()
         cursor = connection.connection.cursor()
         try:
-            return _fetch_all(connection, cursor, sql, params)
+            return fetch_all(connection, cursor, sql, params)
         finally:
             with contextlib.suppress(Exception):
                 cursor.close()
@@ -411,13 +411,13 @@ class DatabaseDriverStatements(DatabaseRows):
             cursor = held.cursor = raw.cursor()
             held.cursor_of = raw
         try:
-            return _fetch_all(reader, cursor, sql, params)
+            return fetch_all(reader, cursor, sql, params)
         except BaseException:
             held.cursor = held.cursor_of = None
             raise
 
 
-def _fetch_all(
+def fetch_all(
     connection: sqlalchemy.Connection, cursor: Any, sql: str, params: tuple[Any, ...]
 ) -> list[tuple[Any, ...]]:
     """Run ``sql`` on the driver ``cursor`` of ``connection`` and return every row; driver
