@@ -7,11 +7,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
+import sqlalchemy.exc
 
-from databutler import Butler
+from databutler import Butler, DatabaseConnectionError
 from databutler.testing.butler import populate
 from databutler.testing.database import postgresql_uri
 
@@ -134,4 +136,135 @@ def test_the_next_call_after_the_server_drops_a_connection_succeeds(
             assert butler.get("thing", instrument="HSC", detector=2, collections=f"y{round_}") == {
                 "r": round_
             }
+        assert butler.verify().ok
+
+
+def _terminate(admin: sqlalchemy.engine.Engine, name: str) -> None:
+    with admin.connect() as connection:
+        for pid in _connections(admin, name):
+            connection.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def _files(root: Path, run: str) -> list[Path]:
+    """The artifacts of ``run`` on disk."""
+    return [p for p in (root / "files" / run).rglob("*") if p.is_file()]
+
+
+def _reply_lost(
+    monkeypatch: pytest.MonkeyPatch, butler: Butler, *, sent: bool, told: bool = True
+) -> None:
+    """Make the next commits of ``butler`` lose the server's reply: the writes and the COMMIT
+    reach the server when ``sent`` (else nothing does), then the client sees the connection
+    drop, as when the server or the network dies at that moment. Without ``told``, the
+    server cannot be asked afterwards whether it committed."""
+    db = butler.registry.db
+    send = db._send_deferred
+
+    def lose_reply(connection: Any, queued: Any, *, commit: bool) -> int:
+        if sent or not commit:
+            send(connection, queued, commit=commit)
+        if not commit:
+            return 0
+        dropped = OSError("server closed the connection unexpectedly")
+        raise sqlalchemy.exc.OperationalError("COMMIT", None, dropped, connection_invalidated=True)
+
+    monkeypatch.setattr(db, "_send_deferred", lose_reply)
+    if not told:
+        monkeypatch.setattr(db, "_committed_after_all", lambda: None)
+
+
+@pytest.mark.postgresql
+def test_a_transaction_that_loses_its_connection_keeps_nothing(
+    server: tuple[str, sqlalchemy.engine.Engine, str], tmp_path: Path
+) -> None:
+    uri, admin, name = server
+    root = tmp_path / "repo"
+    _make(root, uri)
+    with Butler(str(root), writeable=True, run="r1") as butler:
+        lost = pytest.raises(DatabaseConnectionError, match="none of its work was kept")
+        with lost as caught, butler.transaction():
+            butler.put({"a": 1}, "thing", instrument="HSC", detector=1, run="lost")
+            assert _files(root, "lost")  # written, not yet committed
+            _terminate(admin, name)
+            butler.put({"a": 2}, "thing", instrument="HSC", detector=2, run="lost")
+        assert not caught.value.in_doubt
+        assert isinstance(caught.value, ConnectionError)
+        assert _files(root, "lost") == []  # the transaction's files went with it
+        assert butler.registry.queryCollections("lost*") == []
+        # The butler goes on, on a new connection.
+        butler.put({"a": 3}, "thing", instrument="HSC", detector=1, run="after")
+        assert butler.get("thing", instrument="HSC", detector=1, collections="after") == {"a": 3}
+        assert butler.verify().ok
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_a_commit_whose_reply_is_lost_stands_when_the_server_committed_it(
+    server: tuple[str, sqlalchemy.engine.Engine, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    in_transaction: bool,
+) -> None:
+    uri, _, _ = server
+    root = tmp_path / "repo"
+    _make(root, uri)
+    with Butler(str(root), writeable=True, run="r1") as butler:
+        _reply_lost(monkeypatch, butler, sent=True)
+        if in_transaction:
+            with butler.transaction():
+                refs = [
+                    butler.put({"d": d}, "thing", instrument="HSC", detector=d, run="kept")
+                    for d in (1, 2)
+                ]
+        else:
+            refs = [butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="kept")]
+        monkeypatch.undo()
+        # The server committed: the put stands, with its files.
+        assert len(_files(root, "kept")) == len(refs)
+        for ref in refs:
+            assert butler.get(ref) == {"d": ref.dataId["detector"]}
+        assert butler.verify().ok
+
+
+@pytest.mark.postgresql
+def test_a_commit_whose_reply_is_lost_undoes_what_the_server_did_not_commit(
+    server: tuple[str, sqlalchemy.engine.Engine, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uri, _, _ = server
+    root = tmp_path / "repo"
+    _make(root, uri)
+    with Butler(str(root), writeable=True, run="r1") as butler:
+        _reply_lost(monkeypatch, butler, sent=False)
+        with pytest.raises(DatabaseConnectionError) as caught:
+            butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="gone")
+        monkeypatch.undo()
+        assert not caught.value.in_doubt
+        assert _files(root, "gone") == []
+        assert butler.verify().ok
+
+
+@pytest.mark.postgresql
+def test_a_commit_whose_outcome_cannot_be_told_keeps_its_files(
+    server: tuple[str, sqlalchemy.engine.Engine, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uri, _, _ = server
+    root = tmp_path / "repo"
+    _make(root, uri)
+    with Butler(str(root), writeable=True, run="r1") as butler:
+        _reply_lost(monkeypatch, butler, sent=False, told=False)
+        with pytest.raises(DatabaseConnectionError, match="databutler verify") as caught:
+            butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="unsure")
+        monkeypatch.undo()
+        assert caught.value.in_doubt
+        # Kept, in case the registry names it; here the server had not committed, so the
+        # file is one that no dataset names, which verify finds and can delete.
+        assert len(_files(root, "unsure")) == 1
+        report = butler.verify()
+        assert [p.kind for p in report.problems] == ["unknown_artifact"]
+        butler.verify(repair=True, delete_unknown=True)
+        assert _files(root, "unsure") == []
         assert butler.verify().ok

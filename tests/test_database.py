@@ -17,6 +17,7 @@ from databutler import (
     ConfigurationError,
     ConflictError,
     DatabaseConflictError,
+    DatabaseConnectionError,
     ReadOnlyDatabaseError,
     SchemaAlreadyDefinedError,
     TransactionAbortedError,
@@ -901,16 +902,19 @@ def test_a_block_whose_connection_drops_after_its_begin_leaves_the_next_one_whol
     tmp_path: Path,
 ) -> None:
     """The server drops the session connection after a block sent its BEGIN with its first
-    read: the block fails; the next block, on a new connection, is whole again."""
+    read: the block fails, and its witness row tells on a new connection that it did not
+    commit; the next block, on a new connection, is whole again."""
     with database_factory("postgresql", tmp_path) as databases:
         db = databases.open()
         tables = _declare(db, create=True)
-        with pytest.raises(sqlalchemy.exc.OperationalError), db.transaction():
+        with pytest.raises(DatabaseConnectionError) as lost, db.transaction():
             with db.query_raw("SELECT pg_backend_pid()") as rows:
                 pid = rows[0][0]
             with databases.raw_engine().connect() as admin:
                 admin.execute(sqlalchemy.text(f"SELECT pg_terminate_backend({int(pid)})"))
-            _deferred_insert(db, tables.item, 1)
+            db.witness(tables.item, "id", 1)
+            _deferred_insert(db, tables.item, 1)  # sent with the COMMIT, on the dead connection
+        assert not lost.value.in_doubt
         assert _items(databases) == []
         with pytest.raises(ConflictError), db.transaction():
             with db.query_raw(f"SELECT count(*) FROM {db.quoted(tables.item)}") as rows:

@@ -23,6 +23,7 @@ from databutler import (
     ConfigurationError,
     ConflictError,
     DatabaseConflictError,
+    DatabaseConnectionError,
     DatabaseError,
     DatabutlerError,
     DatasetRef,
@@ -276,6 +277,17 @@ def test_undo_with_registers_only_on_success() -> None:
     assert calls == ["ok"]
 
 
+def test_abandon_keeps_the_work_without_undo_or_after_commit_actions() -> None:
+    calls: list[str] = []
+    t = DatastoreTransaction()
+    t.registerUndo("undo", calls.append, "undo")
+    t.register_commit(lambda: calls.append("after"))
+    t.abandon()
+    t.rollback()
+    t.commit()
+    assert calls == []
+
+
 def test_child_commit_hands_undos_to_parent() -> None:
     calls: list[str] = []
     parent = DatastoreTransaction()
@@ -392,6 +404,7 @@ def test_error_names_cover_the_tree() -> None:
         "DatasetNotFoundError",
         "DatastoreAbilityError",
         "DatabaseConflictError",
+        "DatabaseConnectionError",
         "DatabaseError",
         "DatabutlerError",
         "DimensionConfigError",
@@ -429,6 +442,7 @@ def test_error_names_cover_the_tree() -> None:
         (SchemaAlreadyDefinedError, (DatabaseError,)),
         (DatabaseConflictError, (DatabaseError,)),
         (TransactionAbortedError, (DatabaseError,)),
+        (DatabaseConnectionError, (DatabaseError, ConnectionError, OSError)),
         (ConflictError, (DatabaseError, sqlalchemy.exc.IntegrityError)),
         (OrphanedRecordError, (ConflictError, sqlalchemy.exc.IntegrityError)),
         (MissingManagerError, (LookupError,)),
@@ -451,6 +465,14 @@ def test_conflict_error_message_and_pickle() -> None:
     assert type(copy) is OrphanedRecordError
     assert str(copy) == "cannot delete: still stored"
     assert str(ConflictError("plain")) == "plain"
+
+
+@pytest.mark.parametrize("in_doubt", [False, True])
+def test_connection_error_keeps_whether_its_commit_is_in_doubt(in_doubt: bool) -> None:
+    exc = DatabaseConnectionError("lost", in_doubt=in_doubt)
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is DatabaseConnectionError
+    assert (str(copy), copy.in_doubt) == ("lost", in_doubt)
 
 
 def _public_names(module: types.ModuleType) -> set[str]:

@@ -285,6 +285,30 @@ class ConcurrentUpdateError(DatabaseError):
     was rolled back whole; repeating it is safe."""
 
 
+class DatabaseConnectionError(DatabaseError, ConnectionError):
+    """The connection to the database server was lost during a transaction.
+
+    Before its commit, the transaction was rolled back whole (and a butler's
+    files written in it deleted): repeating it is safe. While it committed
+    (``in_doubt``), the server may have committed it or not, and could not be
+    asked which: a butler then keeps the files it wrote, so that nothing the
+    registry may name is lost, and ``databutler verify`` settles the rest
+    once the server is back.
+    """
+
+    def __init__(self, message: str, *, in_doubt: bool = False) -> None:
+        super().__init__(message)
+        self.in_doubt = in_doubt
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_connection_error, (str(self), self.in_doubt))
+
+
+def _connection_error(message: str, in_doubt: bool) -> DatabaseConnectionError:
+    """Unpickle a `DatabaseConnectionError` (its ``in_doubt`` is keyword-only)."""
+    return DatabaseConnectionError(message, in_doubt=in_doubt)
+
+
 if TYPE_CHECKING:
     import sqlalchemy.exc
 

@@ -60,6 +60,13 @@ class DatastoreTransaction:
             except Exception:
                 _LOG.exception("Undo action %r failed during rollback; continuing.", name)
 
+    def abandon(self) -> None:
+        """Keep the work, but run neither its undo actions nor its after-commit ones: for a
+        registry commit whose outcome cannot be told, where undoing could lose what the
+        registry names and the after-commit actions could drop what settles it later."""
+        self._log = []
+        self._on_commit = []
+
     def commit(self) -> None:
         """Keep the work: hand the undo actions to the parent, or drop them at top level."""
         if self.parent is not None:

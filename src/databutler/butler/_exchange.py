@@ -33,6 +33,7 @@ from .._exceptions import (
     AmbiguousDatasetError,
     ArgumentConflictError,
     ConflictError,
+    DatabaseConnectionError,
     ExportFormatError,
     InvalidArgumentError,
     MissingCollectionError,
@@ -263,9 +264,8 @@ def transfer_from(
             _sync_records(butler.registry, records)
             butler._import_refs(refs)
             butler.datastore.transfer_from(source.datastore, refs, transfer=transfer)
-    except BaseException:
-        for name in added:
-            butler.registry.removeDatasetType(name)
+    except BaseException as failure:
+        _remove_added_types(butler.registry, added, failure)
         raise
     _carry_structure(butler.registry, source.registry, refs)
     return [ref for ref in refs if ref.id not in existing]
@@ -814,10 +814,18 @@ def import_(
             if upstream is not None:
                 _certify_and_chain(registry, manifest, refs, imported, upstream)
             return imported
-    except BaseException:
-        for name in added:
-            registry.removeDatasetType(name)
+    except BaseException as failure:
+        _remove_added_types(registry, added, failure)
         raise
+
+
+def _remove_added_types(registry: SqlRegistry, added: list[str], failure: BaseException) -> None:
+    """Remove the dataset types a failed import or transfer added, unless its commit's
+    outcome cannot be told: its datasets may then be in the registry, of those types."""
+    if isinstance(failure, DatabaseConnectionError) and failure.in_doubt:
+        return
+    for name in added:
+        registry.removeDatasetType(name)
 
 
 def _daf_butler_file(directory: Path) -> Path | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._dataset_ref import DatasetId, DatasetRef
 from .._deprecation import adopt_renamed_overrides, renamed
 from .._exceptions import (
+    DatabaseConnectionError,
     DatabutlerError,
     DatastoreAbilityError,
     InvalidArgumentError,
@@ -227,7 +228,10 @@ class Datastore(ABC):
         succeed. The enclosing transaction is restored however the block
         ends (the upstream system left a dead one behind after an error).
         Each of the `children` joins with a transaction of its own, which
-        undoes that child's work on an error.
+        undoes that child's work on an error. A registry commit whose outcome
+        cannot be told (`DatabaseConnectionError` with ``in_doubt``) undoes
+        nothing: the registry may name what was written (see
+        `DatastoreTransaction.abandon`).
         """
         parent = self._transaction
         self._transaction = DatastoreTransaction(parent)
@@ -236,8 +240,11 @@ class Datastore(ABC):
                 for child in self._children:
                     joined.enter_context(child.transaction())
                 yield self._transaction
-        except BaseException:
-            self._transaction.rollback()
+        except BaseException as exc:
+            if isinstance(exc, DatabaseConnectionError) and exc.in_doubt:
+                self._transaction.abandon()
+            else:
+                self._transaction.rollback()
             raise
         else:
             self._transaction.commit()

@@ -402,6 +402,8 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                 "current definition."
             )
         with self._db.transaction():
+            if refs:  # a new row: if the commit's reply is lost, it tells whether it happened
+                self._db.witness(self._dataset, "id", refs[0].id)
             return self._insert_rows(info, datasetType, run, run_record.key, refs, guarded=guarded)
 
     def _insert_rows(

@@ -23,7 +23,12 @@ from typing import Any
 import sqlalchemy
 import sqlalchemy.exc
 
-from ..._exceptions import ConcurrentUpdateError, ConflictError, TransactionAbortedError
+from ..._exceptions import (
+    ConcurrentUpdateError,
+    ConflictError,
+    DatabaseConnectionError,
+    TransactionAbortedError,
+)
 
 __all__ = ["DatabaseConnections", "Deferred", "GuardChangedError"]
 
@@ -128,6 +133,9 @@ class DatabaseConnections(ABC):
     #: Depth of `repeatable` blocks.
     _repeatable: int
     _held: _HeldConnections
+    #: A row the open transaction writes, whose presence shows that it committed (`witness`),
+    #: after the depth of the block that wrote it.
+    _witness: tuple[int, sqlalchemy.Table, str, Any] | None = None
     _clones: weakref.WeakSet[DatabaseConnections]
 
     def dispose(self) -> None:
@@ -213,7 +221,12 @@ class DatabaseConnections(ABC):
         self._keep_writer(connection)
 
     def _keep_writer(self, connection: sqlalchemy.Connection) -> None:
-        if not self.KEEP_READER or connection.closed or self._held.writer is not None:
+        if (
+            not self.KEEP_READER
+            or connection.closed
+            or connection.invalidated
+            or self._held.writer is not None
+        ):
             connection.close()
         else:
             self._held.writer = connection
@@ -272,9 +285,44 @@ class DatabaseConnections(ABC):
             try:
                 with self._framed(connection, frame, lock):
                     yield
+            except sqlalchemy.exc.DBAPIError as exc:
+                if not (outermost and exc.connection_invalidated):
+                    raise
+                raise DatabaseConnectionError(
+                    "The connection to the database server was lost during a transaction, "
+                    f"so none of its work was kept ({_first_line(exc)}); check that the "
+                    "server runs, then repeat the transaction."
+                ) from exc
             finally:
                 if outermost:
+                    self._witness = None
                     self._on_transaction_end(connection)
+
+    def witness(self, table: sqlalchemy.Table, column: str, value: Any) -> None:
+        """Name a row the open transaction writes (``column`` equal to ``value`` in ``table``),
+        unique to it: if the connection is lost while the transaction commits, a read on a
+        new connection tells from it whether the commit happened. The first one named
+        serves; outside a transaction this does nothing."""
+        if self._frames and self._witness is None:
+            self._witness = (len(self._frames), table, column, value)
+
+    def _committed_after_all(self) -> bool | None:
+        """After the connection was lost in a COMMIT: whether the transaction committed, read
+        from its `witness` on a new connection; `None` if it cannot be told."""
+        if self._witness is None:
+            return None
+        _, table, column, value = self._witness
+        sql = sqlalchemy.select(sqlalchemy.literal(1)).where(table.c[column] == value)
+        for _ in range(2):  # a pooled connection may be as dead as the lost one
+            try:
+                with self._engine.connect() as connection:
+                    return connection.execute(sql).first() is not None
+            except sqlalchemy.exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    return None
+            except Exception:
+                return None
+        return None
 
     @contextmanager
     def _framed(
@@ -289,6 +337,8 @@ class DatabaseConnections(ABC):
             yield
         except BaseException:
             self._frames.pop()
+            if self._witness is not None and self._witness[0] > len(self._frames):
+                self._witness = None  # its row is rolled back with the block
             if frame.trans is not None:
                 self._deferred.clear()  # queued since the block began: never sent
                 if frame.trans.is_active:
@@ -318,14 +368,33 @@ class DatabaseConnections(ABC):
                 queued, self._deferred = self._deferred, []
                 self._send_deferred(connection, queued, commit=not self._frames)
             frame.trans.commit()
-        except BaseException:
+        except BaseException as exc:
             if frame.trans.is_active:
                 with contextlib.suppress(Exception):  # the error says what went wrong
                     frame.trans.rollback()
-            del self._after_commit[frame.pending :]
-            if not self._frames:
-                self._after_commit.clear()
-            raise
+            lost = (
+                not self._frames
+                and isinstance(exc, sqlalchemy.exc.DBAPIError)
+                and exc.connection_invalidated
+            )
+            committed = self._committed_after_all() if lost else False
+            if not committed:
+                del self._after_commit[frame.pending :]
+                if not self._frames:
+                    self._after_commit.clear()
+            if committed is None:
+                raise DatabaseConnectionError(
+                    "The connection to the database server was lost while a transaction "
+                    f"committed ({_first_line(exc)}), and whether the server committed it "
+                    "cannot be told now. Files it wrote are kept, so that nothing the "
+                    "registry may name is lost. Once the server is back, run "
+                    "'databutler verify REPO': it lists files that no dataset names "
+                    "('--delete-unknown' deletes them).",
+                    in_doubt=True,
+                ) from exc
+            if not committed:
+                raise
+            # The server committed it; only its reply was lost: the transaction succeeded.
         if not self._frames:
             callbacks, self._after_commit = self._after_commit, []
             for callback in callbacks:
@@ -566,3 +635,9 @@ class DatabaseConnections(ABC):
             and self._connection is not None
             and not self._engine.dispatch.before_cursor_execute  # listeners see every statement
         )
+
+
+def _first_line(error: BaseException) -> str:
+    """The driver's own message of ``error``, first line only, for an error's text."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
