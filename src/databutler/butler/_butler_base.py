@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from .._arguments import require_collections
 from .._dataset_ref import DatasetRef
-from .._exceptions import ArgumentConflictError, ReadOnlyDatabaseError
+from .._exceptions import ArgumentConflictError, DatabaseConnectionError, ReadOnlyDatabaseError
 from ..datastores import Datastore
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
@@ -54,10 +54,24 @@ class ButlerBase:
         Nested blocks join the outer one. The registry commits first, inside
         the datastore block: a failed commit still undoes the datastore's
         work, and the datastore's after-commit actions (deleting a move
-        journal) run only once the registry has committed.
+        journal) run only once the registry has committed. A commit whose
+        outcome cannot be told (the connection lost in it, and the server not
+        reachable to ask) undoes nothing and keeps the journal: it raises
+        `DatabaseConnectionError` with ``in_doubt`` set.
         """
-        with self.datastore.transaction(), self.registry.transaction():
-            yield
+        try:
+            with self.datastore.transaction(), self.registry.transaction():
+                yield
+        except DatabaseConnectionError as lost:
+            if not lost.in_doubt:
+                raise
+            # The datastore kept what it wrote (it may be named by a committed registry).
+            raise DatabaseConnectionError(
+                f"{lost} Files it wrote are kept, so that nothing the registry may name is "
+                "lost: 'databutler verify REPO' then lists those that no dataset names, and "
+                "'--delete-unknown' deletes them.",
+                in_doubt=True,
+            ) from lost
 
     def _search(self, collections: str | Sequence[str] | None) -> tuple[str, ...]:
         collections = require_collections(collections)

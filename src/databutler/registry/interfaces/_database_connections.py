@@ -257,6 +257,11 @@ class DatabaseConnections(ABC):
         TransactionAbortedError
             When the outermost block ends normally although an inner,
             non-savepoint block failed: all of the work was rolled back.
+        DatabaseConnectionError
+            When the connection to the server is lost in the block or its
+            COMMIT. Lost in the COMMIT, the `witness` row, read on a new
+            connection, tells whether the commit happened: if it did, the block
+            ends normally; if it cannot be told, ``in_doubt`` is set.
 
         Notes
         -----
@@ -386,10 +391,7 @@ class DatabaseConnections(ABC):
                 raise DatabaseConnectionError(
                     "The connection to the database server was lost while a transaction "
                     f"committed ({_first_line(exc)}), and whether the server committed it "
-                    "cannot be told now. Files it wrote are kept, so that nothing the "
-                    "registry may name is lost. Once the server is back, run "
-                    "'databutler verify REPO': it lists files that no dataset names "
-                    "('--delete-unknown' deletes them).",
+                    "cannot be told now; look once the server is back.",
                     in_doubt=True,
                 ) from exc
             if not committed:
