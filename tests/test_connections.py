@@ -268,3 +268,34 @@ def test_a_commit_whose_outcome_cannot_be_told_keeps_its_files(
         butler.verify(repair=True, delete_unknown=True)
         assert _files(root, "unsure") == []
         assert butler.verify().ok
+
+
+@pytest.mark.postgresql
+def test_a_put_whose_connection_drops_as_it_commits_is_made_again_on_a_new_one(
+    server: tuple[str, sqlalchemy.engine.Engine, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uri, admin, _ = server
+    root = tmp_path / "repo"
+    _make(root, uri)
+    with Butler(str(root), writeable=True, run="r1") as butler:
+        db = butler.registry.db
+        send = db._send_deferred
+        killed: list[int] = []
+
+        def killing_first(connection: Any, queued: Any, *, commit: bool) -> int:
+            if commit and not killed:  # the server goes away just as the put commits
+                pid = connection.connection.dbapi_connection.info.backend_pid
+                with admin.connect() as other:
+                    other.execute(sqlalchemy.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+                killed.append(pid)
+            return send(connection, queued, commit=commit)
+
+        monkeypatch.setattr(db, "_send_deferred", killing_first)
+        ref = butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="again")
+        monkeypatch.undo()
+        assert killed  # the first try really lost its connection
+        assert butler.get(ref) == {"d": 1}
+        assert len(_files(root, "again")) == 1  # the first try's file went with it
+        assert butler.verify().ok

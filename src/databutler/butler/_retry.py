@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from .._exceptions import ConcurrentUpdateError
+from .._exceptions import ConcurrentUpdateError, DatabaseConnectionError
 from ..registry.interfaces import Database, GuardChangedError
 
 T = TypeVar("T")
@@ -28,9 +28,15 @@ def retrying(db: Database, work: Callable[[], T], what: str) -> T:
     seen by the caller unless it persists for `ATTEMPTS` tries; inside the
     caller's own transaction nothing can be repeated here, so it is reported
     at once as `ConcurrentUpdateError`.
+
+    A connection the server dropped while the work ran (a restart, a failover,
+    an idle timeout) rolled it back whole: outside a transaction it is
+    repeated once, at once, on a new connection. A second loss, and a loss
+    whose commit is in doubt, are raised (`DatabaseConnectionError`).
     """
     attempts = 1 if db.isInTransaction() else ATTEMPTS
     attempt = 0
+    reconnected = False
     while True:
         attempt += 1
         try:
@@ -38,6 +44,12 @@ def retrying(db: Database, work: Callable[[], T], what: str) -> T:
                 return work()
             with db.repeatable():  # its writes may leave checks to the COMMIT
                 return work()
+        except DatabaseConnectionError as exc:
+            if attempts == 1 or exc.in_doubt or reconnected:
+                raise
+            reconnected = True
+            attempt -= 1  # not a collision
+            continue
         except Exception as exc:
             if not db.is_transient(exc):
                 raise
