@@ -139,6 +139,19 @@ def test_the_next_call_after_the_server_drops_a_connection_succeeds(
         assert butler.verify().ok
 
 
+@pytest.fixture
+def repo(
+    server: tuple[str, sqlalchemy.engine.Engine, str], tmp_path: Path
+) -> Iterator[tuple[Path, Butler, sqlalchemy.engine.Engine, str]]:
+    """A new repository on the test server (see `_make`), open for writing in run ``r1``: its
+    root, the butler, the admin engine and the butler's application name."""
+    uri, admin, name = server
+    root = tmp_path / "repo"
+    _make(root, uri)
+    with Butler(str(root), writeable=True, run="r1") as butler:
+        yield root, butler, admin, name
+
+
 def _terminate(admin: sqlalchemy.engine.Engine, name: str) -> None:
     with admin.connect() as connection:
         for pid in _connections(admin, name):
@@ -161,10 +174,10 @@ def _reply_lost(
     send = db._send_deferred
 
     def lose_reply(connection: Any, queued: Any, *, commit: bool) -> int:
-        if sent or not commit:
-            send(connection, queued, commit=commit)
         if not commit:
-            return 0
+            return send(connection, queued, commit=commit)
+        if sent:
+            send(connection, queued, commit=commit)
         dropped = OSError("server closed the connection unexpectedly")
         raise sqlalchemy.exc.OperationalError("COMMIT", None, dropped, connection_invalidated=True)
 
@@ -175,127 +188,96 @@ def _reply_lost(
 
 @pytest.mark.postgresql
 def test_a_transaction_that_loses_its_connection_keeps_nothing(
-    server: tuple[str, sqlalchemy.engine.Engine, str], tmp_path: Path
+    repo: tuple[Path, Butler, sqlalchemy.engine.Engine, str],
 ) -> None:
-    uri, admin, name = server
-    root = tmp_path / "repo"
-    _make(root, uri)
-    with Butler(str(root), writeable=True, run="r1") as butler:
-        lost = pytest.raises(DatabaseConnectionError, match="none of its work was kept")
-        with lost as caught, butler.transaction():
-            butler.put({"a": 1}, "thing", instrument="HSC", detector=1, run="lost")
-            assert _files(root, "lost")  # written, not yet committed
-            _terminate(admin, name)
-            butler.put({"a": 2}, "thing", instrument="HSC", detector=2, run="lost")
-        assert not caught.value.in_doubt
-        assert isinstance(caught.value, ConnectionError)
-        assert _files(root, "lost") == []  # the transaction's files went with it
-        assert butler.registry.queryCollections("lost*") == []
-        # The butler goes on, on a new connection.
-        butler.put({"a": 3}, "thing", instrument="HSC", detector=1, run="after")
-        assert butler.get("thing", instrument="HSC", detector=1, collections="after") == {"a": 3}
-        assert butler.verify().ok
+    root, butler, admin, name = repo
+    lost = pytest.raises(DatabaseConnectionError, match="none of its work was kept")
+    with lost as caught, butler.transaction():
+        butler.put({"a": 1}, "thing", instrument="HSC", detector=1, run="lost")
+        assert _files(root, "lost")  # written, not yet committed
+        _terminate(admin, name)
+        butler.put({"a": 2}, "thing", instrument="HSC", detector=2, run="lost")
+    assert not caught.value.in_doubt
+    assert isinstance(caught.value, ConnectionError)
+    assert _files(root, "lost") == []  # the transaction's files went with it
+    assert butler.registry.queryCollections("lost*") == []
+    # The butler goes on, on a new connection.
+    butler.put({"a": 3}, "thing", instrument="HSC", detector=1, run="after")
+    assert butler.get("thing", instrument="HSC", detector=1, collections="after") == {"a": 3}
+    assert butler.verify().ok
 
 
 @pytest.mark.postgresql
 @pytest.mark.parametrize("in_transaction", [False, True])
 def test_a_commit_whose_reply_is_lost_stands_when_the_server_committed_it(
-    server: tuple[str, sqlalchemy.engine.Engine, str],
-    tmp_path: Path,
+    repo: tuple[Path, Butler, sqlalchemy.engine.Engine, str],
     monkeypatch: pytest.MonkeyPatch,
     in_transaction: bool,
 ) -> None:
-    uri, _, _ = server
-    root = tmp_path / "repo"
-    _make(root, uri)
-    with Butler(str(root), writeable=True, run="r1") as butler:
-        _reply_lost(monkeypatch, butler, sent=True)
-        if in_transaction:
-            with butler.transaction():
-                refs = [
-                    butler.put({"d": d}, "thing", instrument="HSC", detector=d, run="kept")
-                    for d in (1, 2)
-                ]
-        else:
-            refs = [butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="kept")]
-        monkeypatch.undo()
-        # The server committed: the put stands, with its files.
-        assert len(_files(root, "kept")) == len(refs)
-        for ref in refs:
-            assert butler.get(ref) == {"d": ref.dataId["detector"]}
-        assert butler.verify().ok
+    root, butler, _, _ = repo
+    _reply_lost(monkeypatch, butler, sent=True)
+    if in_transaction:
+        with butler.transaction():
+            refs = [
+                butler.put({"d": d}, "thing", instrument="HSC", detector=d, run="kept")
+                for d in (1, 2)
+            ]
+    else:
+        refs = [butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="kept")]
+    monkeypatch.undo()
+    # The server committed: the put stands, with its files.
+    assert len(_files(root, "kept")) == len(refs)
+    for ref in refs:
+        assert butler.get(ref) == {"d": ref.dataId["detector"]}
+    assert butler.verify().ok
 
 
 @pytest.mark.postgresql
-def test_a_commit_whose_reply_is_lost_undoes_what_the_server_did_not_commit(
-    server: tuple[str, sqlalchemy.engine.Engine, str],
-    tmp_path: Path,
+@pytest.mark.parametrize("told", [True, False])
+def test_a_commit_whose_reply_is_lost_and_that_the_server_did_not_make(
+    repo: tuple[Path, Butler, sqlalchemy.engine.Engine, str],
     monkeypatch: pytest.MonkeyPatch,
+    told: bool,
 ) -> None:
-    uri, _, _ = server
-    root = tmp_path / "repo"
-    _make(root, uri)
-    with Butler(str(root), writeable=True, run="r1") as butler:
-        _reply_lost(monkeypatch, butler, sent=False)
-        with pytest.raises(DatabaseConnectionError) as caught:
-            butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="gone")
-        monkeypatch.undo()
-        assert not caught.value.in_doubt
-        assert _files(root, "gone") == []
-        assert butler.verify().ok
-
-
-@pytest.mark.postgresql
-def test_a_commit_whose_outcome_cannot_be_told_keeps_its_files(
-    server: tuple[str, sqlalchemy.engine.Engine, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    uri, _, _ = server
-    root = tmp_path / "repo"
-    _make(root, uri)
-    with Butler(str(root), writeable=True, run="r1") as butler:
-        _reply_lost(monkeypatch, butler, sent=False, told=False)
-        with pytest.raises(DatabaseConnectionError, match="databutler verify") as caught:
-            butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="unsure")
-        monkeypatch.undo()
-        assert caught.value.in_doubt
-        # Kept, in case the registry names it; here the server had not committed, so the
-        # file is one that no dataset names, which verify finds and can delete.
-        assert len(_files(root, "unsure")) == 1
-        report = butler.verify()
-        assert [p.kind for p in report.problems] == ["unknown_artifact"]
+    root, butler, _, _ = repo
+    _reply_lost(monkeypatch, butler, sent=False, told=told)
+    with pytest.raises(DatabaseConnectionError) as caught:
+        butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="gone")
+    monkeypatch.undo()
+    assert caught.value.in_doubt is not told
+    if not told:
+        # Kept, in case the registry names it. Here the server had not committed, so no
+        # dataset names the file: verify finds it and can delete it.
+        assert "databutler verify" in str(caught.value)
+        assert len(_files(root, "gone")) == 1
+        assert [p.kind for p in butler.verify().problems] == ["unknown_artifact"]
         butler.verify(repair=True, delete_unknown=True)
-        assert _files(root, "unsure") == []
-        assert butler.verify().ok
+    assert _files(root, "gone") == []
+    assert butler.verify().ok
 
 
 @pytest.mark.postgresql
 def test_a_put_whose_connection_drops_as_it_commits_is_made_again_on_a_new_one(
-    server: tuple[str, sqlalchemy.engine.Engine, str],
-    tmp_path: Path,
+    repo: tuple[Path, Butler, sqlalchemy.engine.Engine, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    uri, admin, _ = server
-    root = tmp_path / "repo"
-    _make(root, uri)
-    with Butler(str(root), writeable=True, run="r1") as butler:
-        db = butler.registry.db
-        send = db._send_deferred
-        killed: list[int] = []
+    root, butler, admin, _ = repo
+    db = butler.registry.db
+    send = db._send_deferred
+    killed: list[int] = []
 
-        def killing_first(connection: Any, queued: Any, *, commit: bool) -> int:
-            if commit and not killed:  # the server goes away just as the put commits
-                pid = connection.connection.dbapi_connection.info.backend_pid
-                with admin.connect() as other:
-                    other.execute(sqlalchemy.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-                killed.append(pid)
-            return send(connection, queued, commit=commit)
+    def killing_first(connection: Any, queued: Any, *, commit: bool) -> int:
+        if commit and not killed:  # the server goes away just as the put commits
+            pid = connection.connection.dbapi_connection.info.backend_pid
+            with admin.connect() as other:
+                other.execute(sqlalchemy.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            killed.append(pid)
+        return send(connection, queued, commit=commit)
 
-        monkeypatch.setattr(db, "_send_deferred", killing_first)
-        ref = butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="again")
-        monkeypatch.undo()
-        assert killed  # the first try really lost its connection
-        assert butler.get(ref) == {"d": 1}
-        assert len(_files(root, "again")) == 1  # the first try's file went with it
-        assert butler.verify().ok
+    monkeypatch.setattr(db, "_send_deferred", killing_first)
+    ref = butler.put({"d": 1}, "thing", instrument="HSC", detector=1, run="again")
+    monkeypatch.undo()
+    assert killed  # the first try really lost its connection
+    assert butler.get(ref) == {"d": 1}
+    assert len(_files(root, "again")) == 1  # the first try's file went with it
+    assert butler.verify().ok
