@@ -391,7 +391,7 @@ class DatabaseConnections(ABC):
                 raise DatabaseConnectionError(
                     "The connection to the database server was lost while a transaction "
                     f"committed ({_first_line(exc)}), and whether the server committed it "
-                    "cannot be told now; look once the server is back.",
+                    "cannot be told now: look for its work once the server is back.",
                     in_doubt=True,
                 ) from exc
             if not committed:
