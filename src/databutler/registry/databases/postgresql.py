@@ -473,7 +473,8 @@ class PostgresqlDatabase(Database):
             if len(kept) > _STREAMS_KEPT:
                 kept.popitem(last=False)
         else:
-            kept.move_to_end(key.key)
+            with contextlib.suppress(KeyError):  # another thread's call may have dropped it
+                kept.move_to_end(key.key)
         compiled, converts, first_binds = entry
         if converts:
             return None
