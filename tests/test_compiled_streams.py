@@ -83,6 +83,13 @@ def test_one_shape_with_other_values_gives_each_call_its_own_answer(
     for limit in (20_000, 30_000):  # more than one batch: streamed, with the limit bound
         assert len(_found(butler, collections="a", order_by="detector", limit=limit)) == DETECTORS
     assert len(seen) >= 18
+    shapes, streamed = len(db._compiled_streams), len(seen)
+    # A long list is bound afresh each time, not kept with a compiled form.
+    many = list(range(-2_000, DETECTORS))
+    assert _found(butler, collections="a", where="detector IN (:ids)", bind={"ids": many}) == [
+        ("a", d) for d in range(DETECTORS)
+    ]
+    assert (len(db._compiled_streams), len(seen)) == (shapes, streamed + 1)
     # Far fewer shapes than statements: the values did not make new ones.
     assert len(db._compiled_streams) <= len(seen) // 2
 

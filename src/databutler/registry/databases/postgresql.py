@@ -460,7 +460,9 @@ class PostgresqlDatabase(Database):
         """
         dialect = self._engine.dialect
         key = sql._generate_cache_key()
-        if key is None or getattr(key, "params", None):  # not cacheable: compiled each time
+        # Not cacheable, or holding long lists (which a kept form would keep alive; their
+        # statements' work dwarfs compiling them): compiled each time.
+        if key is None or getattr(key, "params", None) or _long_lists(key.bindparams):
             compiled = sql.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
             if _converts_values(compiled, dialect):
                 return None
@@ -774,6 +776,17 @@ class PostgresqlDatabase(Database):
 
 #: Shapes of streamed statements whose compiled form a database keeps (`_driver_statement`).
 _STREAMS_KEPT = 256
+
+#: Values in a list parameter beyond which `_driver_statement` compiles its statement afresh.
+_LIST_KEPT_MAX = 1_000
+
+
+def _long_lists(binds: Sequence[Any]) -> bool:
+    """Whether a parameter among ``binds`` holds a list of more than `_LIST_KEPT_MAX` values."""
+    return any(
+        isinstance(bind.value, list | tuple | set | frozenset) and len(bind.value) > _LIST_KEPT_MAX
+        for bind in binds
+    )
 
 
 def _converts_values(compiled: Any, dialect: Any) -> bool:
