@@ -29,6 +29,8 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     │   ├── SchemaAlreadyDefinedError
     │   ├── DatabaseConflictError                       schema on disk differs from the code
     │   ├── TransactionAbortedError                     an inner block failed; all was undone
+    │   ├── ConcurrentUpdateError                       collided with another client; repeatable
+    │   ├── DatabaseConnectionError     (ConnectionError) the connection to the server was lost
     │   └── ConflictError               (sqlalchemy IntegrityError)
     │       └── OrphanedRecordError                     a datastore still holds the dataset
     ├── MissingCollectionError          (LookupError)   no collection of that name

@@ -35,10 +35,9 @@ def retrying(db: Database, work: Callable[[], T], what: str) -> T:
     whose commit is in doubt, are raised (`DatabaseConnectionError`).
     """
     attempts = 1 if db.isInTransaction() else ATTEMPTS
-    attempt = 0
+    collisions = 0
     reconnected = False
     while True:
-        attempt += 1
         try:
             if attempts == 1:
                 return work()
@@ -48,19 +47,19 @@ def retrying(db: Database, work: Callable[[], T], what: str) -> T:
             if attempts == 1 or exc.in_doubt or reconnected:
                 raise
             reconnected = True
-            attempt -= 1  # not a collision
             continue
         except Exception as exc:
             if not db.is_transient(exc):
                 raise
-            if attempt >= attempts:
+            collisions += 1
+            if collisions >= attempts:
                 raise ConcurrentUpdateError(
                     f"Could not {what}: it collided with another client's changes "
-                    f"{attempt} time(s) and was rolled back whole; repeat it"
+                    f"{collisions} time(s) and was rolled back whole; repeat it"
                     + (" (the whole transaction)." if attempts == 1 else " later.")
                 ) from exc
             # Stale caches (forgotten already) are not a collision: repeat at once.
             stale = isinstance(exc, GuardChangedError)
         if not stale:
             # Jittered exponential pause, so that the colliding clients part ways.
-            time.sleep(random.uniform(0, FIRST_PAUSE * 2 ** (attempt - 1)))
+            time.sleep(random.uniform(0, FIRST_PAUSE * 2 ** (collisions - 1)))
