@@ -72,7 +72,13 @@ from typing import Any, TypeAlias
 
 import sqlalchemy
 
-from _common import parse, report, scratch_schema  # benchmarks/ is on the path when run as a script
+from _common import (  # benchmarks/ is on the path when run as a script
+    parse,
+    positive_int,
+    report,
+    scratch_schema,
+    user_errors,
+)
 from databutler import ddl
 from databutler.registry import RegistryManagerTypes, open_database
 from databutler.registry.datasets import SimpleDatasetRecordStorageManager
@@ -359,7 +365,7 @@ def peak_rss_mib() -> float:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, required=True, help="number of datasets")
+    parser.add_argument("--n", type=positive_int, required=True, help="number of datasets")
     parser.add_argument(
         "--db", default=None, help="database URI (default: SQLite in a temporary folder)"
     )
@@ -387,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     failures = Failures()
     with ExitStack() as stack:
-        db = open_bench_database(args.db, stack)
+        with user_errors():
+            db = open_bench_database(args.db, stack)
         bench = set_up(db, new_ids(args.n, args.seed))
         for phase in phases_to_run(args.phases):
             enabled = phase in args.phases

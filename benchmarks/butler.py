@@ -29,8 +29,10 @@ from pathlib import Path
 
 from _common import (  # benchmarks/ is on the path when run as a script
     parse,
+    positive_int,
     scratch_schema,
     timed,
+    user_errors,
     verdict,
     warm_up,
 )
@@ -123,7 +125,7 @@ def run(n: int, repo: str, db: str | None, namespace: str | None, tmp: Path) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=10_000, help="datasets per phase")
+    parser.add_argument("--n", type=positive_int, default=10_000, help="datasets per phase")
     parser.add_argument("--repo", default=None, help="repository root (new directory or s3://)")
     parser.add_argument("--db", default=None, help="registry database URI (empty)")
     args = parse(parser, argv)
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         scratch_schema(args.db) as namespace,
     ):
         repo = args.repo or str(Path(tmp) / "repo")
-        return run(args.n, repo, args.db, namespace, Path(tmp))
+        with user_errors():
+            return run(args.n, repo, args.db, namespace, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -46,7 +46,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _common import scratch_schema  # benchmarks/ is on the path when run as a script
+from _common import (  # benchmarks/ is on the path when run as a script
+    client_counts,
+    non_negative_int,
+    positive_float,
+    scratch_schema,
+    user_errors,
+)
 
 #: Data IDs per client: more than any client reaches in a run of this length.
 DETECTORS = 20_000
@@ -234,21 +240,29 @@ def _run_clients(root: str, clients: int, seconds: float, base: Path, min_rounds
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", default="1,2,4,8", help="client counts, e.g. 1,2,4,8")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each round")
+    parser.add_argument(
+        "--clients", type=client_counts, default=[1, 2, 4, 8], help="client counts, e.g. 1,2,4,8"
+    )
+    parser.add_argument("--seconds", type=positive_float, default=10.0, help="length of each round")
     parser.add_argument("--db", default=None, help="registry database URI (postgresql://...)")
     parser.add_argument("--root", default=None, help="directory for the repositories")
     parser.add_argument(
-        "--min-rounds", type=int, default=0, help="rounds each client runs at least (checks)"
+        "--min-rounds",
+        type=non_negative_int,
+        default=0,
+        help="rounds each client runs at least (checks)",
     )
     args = parser.parse_args()
-    counts = [int(c) for c in args.clients.split(",") if c.strip()]
     base = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="databutler-conc-"))
-    base.mkdir(parents=True, exist_ok=True)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--root {args.root}: cannot make that directory ({exc.strerror})")
     ok = True
     try:
-        for clients in counts:
-            ok = run_round(clients, args.seconds, args.db, base, args.min_rounds) and ok
+        with user_errors():
+            for clients in args.clients:
+                ok = run_round(clients, args.seconds, args.db, base, args.min_rounds) and ok
     finally:
         if not args.root:
             shutil.rmtree(base, ignore_errors=True)

@@ -32,7 +32,9 @@ from typing import Any
 
 from _common import (  # benchmarks/ is on the path when run as a script
     parse,
+    positive_int,
     timed,
+    user_errors,
     verdict,
     warm_up,
 )
@@ -164,14 +166,15 @@ def table_phases(registry: SqlRegistry, datastore: FileDatastore, reads: int, ro
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, required=True, help="datasets per phase")
+    parser.add_argument("--n", type=positive_int, required=True, help="datasets per phase")
     parser.add_argument("--root", default=None, help="artifact root (directory or s3://...)")
     parser.add_argument("--s3", action="store_true", help="use a moto S3 server on 127.0.0.1")
     parser.add_argument(
-        "--table-rows", type=int, default=100_000, help="rows of the Parquet table phases"
+        "--table-rows", type=positive_int, default=100_000, help="rows of the Parquet table phases"
     )
     args = parse(parser, argv)
-    return run(args.n, args.root, args.s3, args.table_rows)
+    with user_errors():
+        return run(args.n, args.root, args.s3, args.table_rows)
 
 
 if __name__ == "__main__":

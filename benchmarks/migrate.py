@@ -29,7 +29,14 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from _common import parse, timed, verdict, warm_up  # benchmarks/ is on the path as a script
+from _common import (  # benchmarks/ is on the path as a script
+    parse,
+    positive_int,
+    timed,
+    user_errors,
+    verdict,
+    warm_up,
+)
 from databutler import Butler
 
 DETECTORS = 100
@@ -188,8 +195,10 @@ def generate(root: Path, n: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000, help="datasets (default 10000)")
-    parser.add_argument("--batch-size", type=int, default=10_000, help="datasets per batch")
+    parser.add_argument("--n", type=positive_int, default=10_000, help="datasets (default 10000)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=10_000, help="datasets per batch"
+    )
     parser.add_argument("--keep", type=Path, help="make the repositories here (new) and keep them")
     args = parse(parser, argv)
     failures = 0
@@ -199,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         warm_up(work, seconds=1.0)
         source = work / "daf_butler"
         generate(source, args.n)
-        with timed("migrate", args.n):
+        with user_errors(), timed("migrate", args.n):
             report = Butler.migrate_from(source, work / "databutler", batch_size=args.batch_size)
         if report.migrated != args.n or not report.ok:
             print(

@@ -38,9 +38,11 @@ from typing import Any
 
 from _common import (  # benchmarks/ is on the path when run as a script
     parse,
+    positive_int,
     report,
     scratch_schema,
     timed,
+    user_errors,
     verdict,
     warm_up,
 )
@@ -207,10 +209,11 @@ def _order_by_limit(registry: SqlRegistry, data_ids: list[dict[str, Any]]) -> in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, required=True, help="number of datasets")
+    parser.add_argument("--n", type=positive_int, required=True, help="number of datasets")
     parser.add_argument("--db", default=None, help="database URI (default: SQLite in a temp dir)")
     args = parse(parser, argv)
-    return run(args.n, args.db)
+    with user_errors():
+        return run(args.n, args.db)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,12 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from _common import scratch_schema, timed  # benchmarks/ is on the path when run as a script
+from _common import (  # benchmarks/ is on the path when run as a script
+    positive_int,
+    scratch_schema,
+    timed,
+    user_errors,
+)
 
 PAYLOAD = {"name": "x" * 60, "value": 1.5, "flags": [1, 2, 3]}
 
@@ -113,10 +118,11 @@ def run(system: str, n: int, db: str | None) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--system", choices=["daf_butler", "databutler"], required=True)
-    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--n", type=positive_int, default=1000)
     parser.add_argument("--db", default=None, help="postgresql://... (a fresh schema is used)")
     args = parser.parse_args()
-    run(args.system, args.n, args.db)
+    with user_errors():
+        run(args.system, args.n, args.db)
     return 0
 
 

@@ -138,3 +138,72 @@ def test_benchmarks_on_postgresql_leave_the_database_as_they_found_it() -> None:
             assert schemas() == before, script
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "named"),
+    [
+        ("concurrency.py", ["--clients", "0"], "--clients"),
+        ("concurrency.py", ["--clients", "two"], "--clients"),
+        ("concurrency.py", ["--clients", "1,,4"], "--clients"),
+        ("concurrency.py", ["--clients", ","], "--clients"),
+        ("concurrency.py", ["--seconds", "-1"], "--seconds"),
+        ("concurrency.py", ["--seconds", "nan"], "--seconds"),
+        ("concurrency.py", ["--min-rounds", "-3"], "--min-rounds"),
+        ("concurrency.py", ["--root", __file__], "--root"),
+        ("butler.py", ["--n", "0"], "--n"),
+        ("registry.py", ["--n", "-5"], "--n"),
+        ("bridge.py", ["--n", "ten"], "--n"),
+        ("datastores.py", ["--n", "10", "--table-rows", "0"], "--table-rows"),
+        ("migrate.py", ["--batch-size", "-1"], "--batch-size"),
+        ("upstream.py", ["--system", "databutler", "--n", "0"], "--n"),
+    ],
+)
+def test_a_bad_argument_is_a_usage_error(script: str, arguments: list[str], named: str) -> None:
+    """Refused before any work: exit status 2, one message naming the option, no traceback."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"error: argument {named}" in result.stderr or f"error: {named} " in result.stderr
+    assert not result.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments"),
+    [
+        ("concurrency.py", ["--clients", "1", "--seconds", "1"]),
+        ("butler.py", ["--n", "10"]),
+        ("registry.py", ["--n", "10"]),
+        ("bridge.py", ["--n", "10"]),
+        ("upstream.py", ["--system", "databutler", "--n", "10"]),
+    ],
+)
+@pytest.mark.parametrize(
+    ("uri", "said"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/nothing", "Cannot connect to PostgreSQL"),
+        ("nosuchdb://127.0.0.1/x", "Unsupported database 'nosuchdb'"),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_said_in_one_line(
+    script: str, arguments: list[str], uri: str, said: str
+) -> None:
+    """A server that is not there (a closed loopback port) or a scheme databutler does not
+    know: databutler's own message, exit status 2, no traceback."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments, "--db", uri],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert said in result.stderr
+    assert "phase=" not in result.stdout
