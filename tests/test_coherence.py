@@ -333,3 +333,99 @@ def test_a_query_checks_the_caches_once_and_sees_changes_made_before_it(root: st
     finally:
         sqlalchemy.event.remove(engine, "before_cursor_execute", count)
         butler.close()
+
+
+@pytest.mark.parametrize("found_before", [True, False], ids=["rows", "none"])
+def test_a_query_after_run_recreated_by_child(root: str, found_before: bool) -> None:
+    """The generation rides on the query's own statement: a stale run key is caught both when
+    the stale statement still returns rows (they carry the new token) and when it returns
+    none (the token is read after), and the query runs again before yielding anything."""
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"old": 0}, "thing", instrument="HSC", detector=0)
+    butler.put({"old": 1}, "thing", instrument="HSC", detector=1, run="night2")
+    search = ["night1", "night2"] if found_before else ["night1"]
+    assert list(butler.query_datasets("thing", collections=search))
+    in_child(
+        root,
+        """
+        butler.remove_runs(['night1'])
+        butler.empty_trash()
+        butler.put({'new': 2}, 'thing', instrument='HSC', detector=2, run='night1')
+        """,
+    )
+    # night1 has a new key now; this client still has the old one cached.
+    found = list(butler.query_datasets("thing", collections=search, where="detector >= 0"))
+    expected = [("night1", 2), ("night2", 1)] if found_before else [("night1", 2)]
+    assert sorted((ref.run, ref.dataId["detector"]) for ref in found) == expected
+    assert [butler.get(ref) for ref in found if ref.run == "night1"] == [{"new": 2}]
+    butler.close()
+
+
+@pytest.mark.parametrize("limit", [None, 5], ids=["streamed", "limited"])
+def test_a_query_after_dataset_type_redefined_by_child(root: str, limit: int | None) -> None:
+    """A statement built on the old definition (its tags table and dimensions gone) fails or
+    finds nothing; either way the query is built again on the new one, within the call."""
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+    assert len(list(butler.query_datasets("thing", collections="night1"))) == 1
+    in_child(
+        root,
+        """
+        butler.remove_runs(['night1'])
+        butler.empty_trash()
+        butler.remove_dataset_type('thing')
+        butler.register_dataset_type('thing', ['instrument'], 'StructuredDataDict')
+        butler.put({'b': 1}, 'thing', instrument='HSC', run='night1')
+        """,
+    )
+    found = list(butler.query_datasets("thing", collections="night1", limit=limit))
+    assert [set(ref.datasetType.dimensions) for ref in found] == [{"instrument"}]
+    assert butler.get(found[0]) == {"b": 1}
+    butler.close()
+
+
+def test_a_query_of_a_type_removed_by_child_says_so(root: str) -> None:
+    """The name is not looked up before the query (that would cost a round trip): a type
+    another client removed is refused when the query runs, with the registry's own error."""
+    from databutler.registry.dataset_types import MissingDatasetTypeError
+
+    butler = Butler(root, run="night1", writeable=True)
+    assert list(butler.query_datasets("thing", collections="night1")) == []
+    in_child(root, "butler.remove_dataset_type('thing')")
+    with pytest.raises(MissingDatasetTypeError, match="'thing'"):
+        list(butler.query_datasets("thing", collections="night1"))
+    with pytest.raises(MissingDatasetTypeError, match="'nothing'"):
+        butler.query_datasets("nothing", collections="night1")  # refused at the call
+    butler.close()
+
+
+def test_a_query_is_one_statement_on_a_server(root: str) -> None:
+    """Outside a transaction a butler query on PostgreSQL runs one statement, which also
+    reads the generation; on SQLite (a read costs no round trip) and inside a transaction
+    the generation is read first, once."""
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+    assert len(list(butler.query_datasets("thing", collections="night1"))) == 1  # caches warm
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    engine = butler.registry.db._engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        found = butler.query_datasets("thing", collections="night1", where="detector = 0")
+        assert [ref.dataId["detector"] for ref in found] == [0]
+        selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+        if butler.registry.db.dialect_name == "postgresql":
+            assert len(selects) == 1 and "butler_attributes" in selects[0], seen
+        else:
+            assert len(selects) == 2 and selects[0].startswith("SELECT value FROM"), seen
+        seen.clear()
+        with butler.transaction():
+            assert len(list(butler.query_datasets("thing", collections="night1"))) == 1
+        generation_reads = [s for s in seen if s.lstrip().startswith("SELECT value FROM")]
+        assert len(generation_reads) == 1, seen
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+        butler.close()

@@ -143,17 +143,23 @@ class ButlerQueries(ButlerBase):
                     limit=count,
                     with_dimension_records=with_dimension_records,
                 )
-                for name in self._dataset_type_names(dataset_type)
+                for name in self._dataset_type_names(dataset_type, queried=True)
             ]
         found = chain.from_iterable(streams)
         return found if count is None else islice(found, count)
 
-    def _dataset_type_names(self, dataset_type: str | DatasetType) -> list[str]:
+    def _dataset_type_names(
+        self, dataset_type: str | DatasetType, *, queried: bool = False
+    ) -> list[str]:
+        """The names ``dataset_type`` stands for (a glob's matches); an unknown name is
+        refused here, or, when it is ``queried`` (by `SqlRegistry.stream_datasets`), by
+        the query, which also carries the coherence check (no lookup first)."""
         if isinstance(dataset_type, DatasetType):
             return [dataset_type.name]
         if _is_glob(dataset_type):
             return sorted(t.name for t in self.registry.queryDatasetTypes(dataset_type))
-        self.registry.getDatasetType(dataset_type)  # unknown names fail here
+        if not queried:
+            self.registry.getDatasetType(dataset_type)  # unknown names fail here
         return [dataset_type]
 
     def _search_globbed(self, collections: str | Sequence[str] | None) -> list[str]:

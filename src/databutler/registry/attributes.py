@@ -173,6 +173,7 @@ class SchemaGeneration:
         self._sql = read
         self._sql_share = read + (" FOR SHARE" if db.FOR_UPDATE else "")
         self._sql_update = read + db.FOR_UPDATE
+        self._scalar_column: sqlalchemy.Label[Any] | None = None
 
     def check(self, *, lock: bool = False) -> bool:
         """Read the token; drop the caches if it changed. Whether it changed.
@@ -227,6 +228,15 @@ class SchemaGeneration:
         """A scalar subquery for the token, and its parameters, for another read to carry
         (saving a round trip); give what it returns to `observe`."""
         return f"({self._sql})", (GENERATION_KEY,)
+
+    def scalar_subquery(self) -> sqlalchemy.Label[Any]:
+        """`scalar_sql` as a column for a SQLAlchemy ``SELECT`` to carry (last, by position);
+        give the value of its first row to `observe`. Built once (it is immutable)."""
+        if self._scalar_column is None:
+            table = self._table
+            token = sqlalchemy.select(table.c.value).where(table.c.name == GENERATION_KEY)
+            self._scalar_column = token.scalar_subquery().label("schema_generation")
+        return self._scalar_column
 
     def forget(self) -> None:
         """Forget the token seen: the next `check` drops the caches (whatever it reads), and

@@ -154,8 +154,10 @@ class RegistryDatasets(Protocol):
         find_first: bool = False,
         order_by: Sequence[OrderTerm] = (),
         limit: int | None = None,
+        coherent: bool = False,
     ) -> Iterator[DatasetRef]:
-        """Datasets of a type in ``collections``, streamed (datastore filters join ``location``)."""
+        """Datasets of a type in ``collections``, streamed (datastore filters join
+        ``location``); with ``coherent``, not from caches another client made stale."""
         ...
 
     def associations(
@@ -813,7 +815,7 @@ class SqlRegistry:
         the SQL tables do not know, is applied batch by batch to the rows
         (and ``limit`` after it).
         """
-        self._coherent()
+        # The coherence check rides on the query's own statement (see `_coherent`).
         node = parse_where(where)
         check_bind(bind)
         terms = parse_order_by(order_by)
@@ -846,6 +848,7 @@ class SqlRegistry:
                 order_by=terms,
                 # Rows filtered here are counted after the filter, not in SQL.
                 limit=None if filtered else count,
+                coherent=True,
             )
         rows = _quoted(rows, where)
         if held_in is not None:

@@ -51,6 +51,7 @@ class SqliteDatabase(Database):
     # docstring inherited
     IN_BATCH_SIZE = 10_000
     KEEP_READER = True
+    LOCAL_READS = True
     SERIALIZED_WRITES = True
 
     def __init__(self, *, namespace: str | None = None, **kwargs: Any) -> None:

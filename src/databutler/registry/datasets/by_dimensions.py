@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import sqlalchemy
 
@@ -63,6 +64,7 @@ from ._temporal import (
 from .calibs import CalibrationStorage, from_ns
 
 if TYPE_CHECKING:
+    from ..attributes import SchemaGeneration
     from ..queries import Node, OrderTerm
     from ..queries._values import SpanColumns
 
@@ -725,6 +727,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         find_first: bool = False,
         order_by: Sequence[OrderTerm] = (),
         limit: int | None = None,
+        coherent: bool = False,
     ) -> Iterator[DatasetRef]:
         """Datasets of one type in ``collections`` (each once), optionally filtered.
 
@@ -745,7 +748,61 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
 
         The query is built (and every name in it checked) at the call; rows
         are read as the returned iterator advances.
+
+        With ``coherent``, caches another client made stale are not used.
+        Outside a transaction, on a server (not `Database.LOCAL_READS`), the
+        schema generation rides on the query's own statement, one round trip
+        for both: its first row carries it (an empty result reads it after).
+        If it changed, the query is built again on fresh caches and run again,
+        before any row is returned. Otherwise it is read first; a lookup by
+        time reads it after it is built, and builds again if it changed.
         """
+        build = partial(
+            self._built_query,
+            datasetTypeName,
+            collections,
+            where=where,
+            bind=bind,
+            in_datastore=in_datastore,
+            not_in_datastore=not_in_datastore,
+            location=location,
+            find_first=find_first,
+            order_by=order_by,
+            limit=limit,
+        )
+        generation = self._types.generation if coherent else None
+        if generation is not None and (self._db.isInTransaction() or self._db.LOCAL_READS):
+            generation.check()
+            generation = None
+        try:
+            built = build()
+        except DatabutlerError:
+            # Possibly refused on stale caches (a type redefined by another client).
+            if generation is None or not generation.check():
+                raise
+            return self._run_built(build(), limit)
+        if generation is not None and isinstance(built, tuple):
+            return self._carrying(built, build, generation, limit)
+        if generation is not None and generation.check():
+            built = build()
+        return self._run_built(built, limit)
+
+    def _built_query(
+        self,
+        datasetTypeName: str,
+        collections: Sequence[str],
+        *,
+        where: Node | None,
+        bind: Mapping[str, Any] | None,
+        in_datastore: str | None,
+        not_in_datastore: str | None,
+        location: sqlalchemy.Table | None,
+        find_first: bool,
+        order_by: Sequence[OrderTerm],
+        limit: int | None,
+    ) -> _Built:
+        """What `query` runs: a lookup by time (an iterator, built), the type and the
+        statement of the others, or `None` when nothing is searched."""
         temporal = self._temporal_query(
             datasetTypeName, collections, where, bind, find_first, order_by, limit
         )
@@ -769,8 +826,47 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             limit=limit,
         )
         if sql is None:
+            return None
+        return self._type_info(datasetTypeName), sql
+
+    def _run_built(self, built: _Built, limit: int | None) -> Iterator[DatasetRef]:
+        if built is None:
             return iter(())
-        return self._stream_refs(self._type_info(datasetTypeName), sql, limit)
+        if isinstance(built, tuple):
+            return self._stream_refs(*built, limit)
+        return built
+
+    def _carrying(
+        self,
+        built: tuple[_TypeInfo, sqlalchemy.Select[Any]],
+        build: Callable[[], _Built],
+        generation: SchemaGeneration,
+        limit: int | None,
+    ) -> Iterator[DatasetRef]:
+        """The refs of ``built``, whose statement carries the schema generation in a last
+        column, checked at the first batch (see `query`)."""
+        info, sql = built
+        batches = _batches(self._db, sql.add_columns(generation.scalar_subquery()), limit)
+        try:
+            try:
+                first = next(batches, None)
+            except (DatabutlerError, sqlalchemy.exc.DBAPIError):
+                # Possibly a statement built on stale caches (a table dropped meanwhile).
+                if not generation.check():
+                    raise
+                stale = True
+            else:
+                stale = generation.observe(first[0][-1]) if first else generation.check()
+            if stale:
+                batches.close()
+                yield from self._run_built(build(), limit)
+                return
+            if first:
+                yield from self._refs_of(info, first)
+            for rows in batches:
+                yield from self._refs_of(info, rows)
+        finally:
+            batches.close()
 
     def _query_sql(
         self,
@@ -1179,20 +1275,25 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
     def _stream_refs(
         self, info: _TypeInfo, sql: sqlalchemy.Select[Any], limit: int | None
     ) -> Iterator[DatasetRef]:
+        for rows in _batches(self._db, sql, limit):
+            yield from self._refs_of(info, rows)
+
+    def _refs_of(self, info: _TypeInfo, rows: Sequence[Any]) -> Iterator[DatasetRef]:
+        """The refs of a batch of query rows: ``(dataset id, run name, *required values,
+        *implied values)``, read by position (columns after those are ignored)."""
         datasetType, group = info.datasetType, info.group
         width = 2 + len(group.required)
         implied = info.implied
         end = width + len(implied)
         from_required = DataCoordinate.from_required
-        for rows in _batches(self._db, sql, limit):
-            ids = self._db.decode_ids([row[0] for row in rows])
-            for row, dataset_id in zip(rows, ids, strict=True):
-                if implied:
-                    values = dict(zip(implied, row[width:end], strict=True))
-                    coordinate = trusted_full(group, tuple(row[2:width]), values)
-                else:
-                    coordinate = from_required(group, tuple(row[2:width]), check=False)
-                yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
+        ids = self._db.decode_ids([row[0] for row in rows])
+        for row, dataset_id in zip(rows, ids, strict=True):
+            if implied:
+                values = dict(zip(implied, row[width:end], strict=True))
+                coordinate = trusted_full(group, tuple(row[2:width]), values)
+            else:
+                coordinate = from_required(group, tuple(row[2:width]), check=False)
+            yield DatasetRef(datasetType, coordinate, run=row[1], id=dataset_id)
 
     # -- tagging and removing ------------------------------------------------
 
@@ -1341,7 +1442,14 @@ class _TypeInfo:
         return tuple(n for n in self.group.names if n not in self.group.required)
 
 
-def _batches(db: Database, sql: sqlalchemy.Select[Any], limit: int | None) -> Iterator[Any]:
+#: What `ByDimensionsDatasetRecordStorageManager.query` runs: a lookup by time (built), the
+#: type and the statement of the others, or `None` when nothing is searched.
+_Built: TypeAlias = "Iterator[DatasetRef] | tuple[_TypeInfo, sqlalchemy.Select[Any]] | None"
+
+
+def _batches(
+    db: Database, sql: sqlalchemy.Select[Any], limit: int | None
+) -> Generator[Sequence[Any], None, None]:
     """The rows of ``sql``, a batch at a time.
 
     Streamed (`Database.stream_batches`), unless a ``limit`` within one batch bounds

@@ -48,6 +48,11 @@ class DatabaseDriverStatements(DatabaseRows):
     #: Whether one writer at a time holds the whole database (SQLite's BEGIN IMMEDIATE).
     SERIALIZED_WRITES: bool = False
 
+    #: Whether a read is a call into this process (SQLite) rather than a round trip to a
+    #: server: there, a small read on its own costs less than making another statement
+    #: carry it (see `ByDimensionsDatasetRecordStorageManager.query`).
+    LOCAL_READS: bool = False
+
     #: The driver's parameter placeholder.
     PLACEHOLDER: str = "?"
 
