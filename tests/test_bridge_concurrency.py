@@ -75,3 +75,46 @@ def test_concurrent_emptiers_share_the_work(shared: DatabaseFactory) -> None:
     assert set(everything) == set(ids)
     with creator.datastores.register("files").emptyTrash() as (pairs, _):
         assert list(pairs) == []
+
+
+def test_a_purge_skips_rows_another_emptier_holds(shared: DatabaseFactory) -> None:
+    """`purge_trash` leaves trash rows another client has locked (it is emptying them) and
+    purges the others; on PostgreSQL in one statement, with no BEGIN or COMMIT."""
+    import sqlalchemy
+
+    creator = RegistryManagerTypes().makeRepo(shared.open())
+    ids = sorted(uuid.uuid4() for _ in range(6))
+    creator.datasets.insert(ids)  # type: ignore[attr-defined]
+    bridge = creator.datastores.register("files")
+    bridge.insert(FakeDatasetRef(i) for i in ids)
+    bridge.moveToTrash((FakeDatasetRef(i) for i in ids), None)
+    other = _client(shared)
+    purger = _client(shared)
+    held = ids[:2]
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    if other.db.dialect_name == "postgresql":
+        trash = creator.datastores.trash_table  # type: ignore[attr-defined]
+        with other.db.transaction():
+            with other.db.query_raw(
+                f"SELECT dataset_id FROM {other.db.quoted(trash)} "
+                f"WHERE {other.db.sql_in_ids('dataset_id', 2)} FOR UPDATE",
+                other.db.in_ids_params(other.db.encode_ids(held)),
+            ) as locked:
+                assert len(locked) == 2
+            engine = purger.db._engine
+            sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+            try:
+                purged = purger.datastores.register("files").purge_trash(None, ids)
+            finally:
+                sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+        assert sorted(purged) == ids[2:]
+        assert len(statements) == 1 and statements[0].startswith("WITH page AS"), statements
+        # The other emptier's rows are still there for it.
+        assert sorted(bridge.trashed_ids()) == held
+    purged = purger.datastores.register("files").purge_trash(None, ids)
+    assert sorted(bridge.trashed_ids()) == []
+    assert set(purged) <= set(ids)

@@ -67,7 +67,8 @@ def empty_trash(
             return list(dict.fromkeys(_id(ref) for ref, _ in pairs)), []
     for _ in range(ROUNDS):
         with _reading(datastore, selected) as (pairs, keep):
-            while chunk := list(itertools.islice(pairs, CHUNK)):
+            rows = iter(pairs)  # an iterable by contract: islice must not start it again
+            while chunk := list(itertools.islice(rows, CHUNK)):
                 failed = _delete(datastore, chunk, keep, failures)
                 done = [i for i in dict.fromkeys(_id(ref) for ref, _ in chunk) if i not in failed]
                 emptied.extend(_purge(datastore, done))

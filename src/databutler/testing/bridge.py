@@ -347,6 +347,46 @@ class DatastoreRegistryBridgeTests:
         assert backdoor.records() == {(refs[2].id, "shared.zip"), (refs[3].id, "d.fits")}
         assert backdoor.trashed("files") == set()
 
+    def test_selected_dry_run_reads_pairs_and_keep_alike(self, repo, bridge, backdoor) -> None:
+        # The read-only pass over selected datasets (what a prune's emptying makes) gives
+        # the pairs and the kept artifacts a full pass gives, over pages, with datasets
+        # stored again and without records, and changes nothing.
+        repo.db.IN_BATCH_SIZE = 3
+        records = make_records_table(repo)
+        refs = self.make_refs(repo, 9)
+        bridge.insert(refs)
+        rows = []
+        for n, ref in enumerate(refs[:8]):  # the last has no records
+            path = f"shared{n - n % 2}.zip" if n < 4 else f"own{n}.fits"
+            rows.append({"dataset_id": ref.id, "component": "__NULL_STRING__", "path": path})
+            rows.append({"dataset_id": ref.id, "component": "wcs", "path": f"wcs{n}.fits"})
+        records.insert(*rows)
+        trashed = [refs[0], refs[2], refs[3], refs[4], refs[5], refs[8]]
+        bridge.moveToTrash(trashed, None)
+        bridge.insert([refs[5]])  # stored again: not yielded
+        selected = [r.id for r in trashed] + [refs[1].id, uuid.uuid4()]  # held, unknown
+        before = backdoor.snapshot(), backdoor.records()
+        with bridge.emptyTrash(
+            records, RecordInfo, "path", selected_ids=selected, dry_run=True
+        ) as (pairs, keep):
+            seen = {(r.id, None if info is None else info.path) for r, info in pairs}
+        assert keep == {"shared0.zip"}  # refs[1], held, uses it; shared2.zip is all trashed
+        assert seen == {
+            (refs[0].id, "shared0.zip"),
+            (refs[0].id, "wcs0.fits"),
+            (refs[2].id, "shared2.zip"),
+            (refs[2].id, "wcs2.fits"),
+            (refs[3].id, "shared2.zip"),
+            (refs[3].id, "wcs3.fits"),
+            (refs[4].id, "own4.fits"),
+            (refs[4].id, "wcs4.fits"),
+            (refs[8].id, None),
+        }
+        assert (backdoor.snapshot(), backdoor.records()) == before
+        with bridge.emptyTrash(records, RecordInfo, record_column="path") as (pairs, full):
+            assert {(r.id, None if i is None else i.path) for r, i in pairs} == seen
+        assert full == keep
+
     def test_empty_trash_keep_over_many_pages(self, repo, bridge, backdoor) -> None:
         # Pages of 3 rows: datasets with two records rows straddle page boundaries.
         repo.db.IN_BATCH_SIZE = 3
@@ -795,6 +835,30 @@ class PersistentBridgeTests:
             bridge.forget(refs[2:])
             raise RuntimeError("abort")
         assert backdoor.snapshot() == before
+
+    def test_purge_trash_in_batches_joins_the_callers_transaction(self, repo, backdoor) -> None:
+        bridge = repo.datastores.register("files")
+        repo.db.IN_BATCH_SIZE = 2
+        records = make_records_table(repo)
+        refs = self.make_refs(repo, 5)
+        bridge.insert(refs)
+        records.insert(
+            *(
+                {"dataset_id": r.id, "component": "__NULL_STRING__", "path": f"{n}.fits"}
+                for n, r in enumerate(refs)
+            )
+        )
+        bridge.moveToTrash(refs, None)
+        ids = sorted(r.id for r in refs)
+        with pytest.raises(RuntimeError, match="undo"), repo.db.transaction():
+            assert sorted(bridge.purge_trash(records, ids[:3])) == ids[:3]
+            assert sorted(bridge.trashed_ids()) == ids[3:]  # seen inside the transaction
+            raise RuntimeError("undo")
+        assert backdoor.trashed("files") == set(ids)  # rolled back with it
+        assert len(backdoor.records()) == 5
+        assert sorted(bridge.purge_trash(records, ids)) == ids  # three batches
+        assert backdoor.trashed("files") == set()
+        assert backdoor.records() == set()
 
     def test_unknown_datasets_are_refused(self, repo, backdoor) -> None:
         bridge = repo.datastores.register("files")

@@ -497,6 +497,21 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         )
         transaction = self._db.transaction() if not dry_run else self._db.session()
         with transaction:
+            if dry_run and selected is not None:
+                # The selected datasets' trash, read once: its rows give the pairs and
+                # the artifacts to ask about (where a full pass reads the trash twice).
+                pages = list(self._trash_pages(records, selected))
+                keep = None
+                if record_column is not None:
+                    assert records is not None
+                    at = 2 + list(records.columns.keys()).index(record_column)
+                    column = records.columns[record_column]
+                    paths = {row[at] for rows in pages for row in rows if not row[1]}
+                    keep = self._shared(records, column, sorted(paths - {None}))
+                decoder = self._record_decoder(records) if records is not None else None
+                pairs = [self._page_pairs(rows, decoder, record_class)[0] for rows in pages]
+                yield iter([pair for page in pairs for pair in page]), keep
+                return
             keep = None
             if record_column is not None:
                 assert records is not None
@@ -523,12 +538,51 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         records = _sql_table(records_table) if records_table is not None else None
         selected = list(dict.fromkeys(as_dataset_ids(ids)))
         purged: list[uuid.UUID] = []
+        db = self._db
+        if db.WRITING_CTES:
+            # One statement a batch, each a transaction of its own outside the caller's:
+            # every batch is whole by itself (its artifacts are gone already).
+            for batch in chunked(selected, db.IN_BATCH_SIZE):
+                keys = db.encode_ids(batch)
+                rows = db.write_alone(
+                    self._purge_statement(records, len(keys)),
+                    [self.datastoreName, *db.in_ids_params(keys), self.datastoreName],
+                    what="empty the trash",
+                )
+                purged.extend(db.decode_ids([row[0] for row in rows]))
+            return purged
         with self._db.transaction():
             for rows in self._trash_pages(None, selected):
                 keys = list(dict.fromkeys(row[0] for row in rows if not row[1]))
                 self._purge(records, rows, keys, by_range=False)
                 purged.extend(self._db.decode_ids(keys))
         return purged
+
+    def _purge_statement(self, records: sqlalchemy.Table | None, n: int) -> str:
+        """`purge_trash` of ``n`` ids in one statement whose ``WITH`` parts write: lock their
+        trash rows (skipping those another emptier holds), delete the records of those not
+        stored again and the locked trash rows; its rows are the ids of the records
+        deleted. Parameters: the datastore name, the ids (`Database.in_ids_params`), the
+        datastore name."""
+        db = self._db
+        p = db.PLACEHOLDER
+        page = (
+            f"SELECT t.dataset_id, EXISTS (SELECT 1 FROM {self._location_sql} l "
+            "WHERE l.dataset_id = t.dataset_id AND l.datastore_name = t.datastore_name) AS again "
+            f"FROM {self._trash_sql} t WHERE t.datastore_name = {p} "
+            f"AND {db.sql_in_ids('t.dataset_id', n)}{db.FOR_UPDATE_SKIP_LOCKED}"
+        )
+        parts = [f"page AS ({page})"]
+        if records is not None:
+            parts.append(
+                f"records_gone AS (DELETE FROM {db.quoted(records)} WHERE dataset_id IN "
+                "(SELECT dataset_id FROM page WHERE NOT again))"
+            )
+        parts.append(
+            f"trash_gone AS (DELETE FROM {self._trash_sql} WHERE datastore_name = {p} "
+            "AND dataset_id IN (SELECT dataset_id FROM page))"
+        )
+        return f"WITH {', '.join(parts)} SELECT dataset_id FROM page WHERE NOT again"
 
     def _preserved(
         self,
@@ -556,10 +610,6 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
             f"(SELECT 1 FROM {self._location_sql} held WHERE held.dataset_id = t.dataset_id "
             f"AND held.datastore_name = {p})"
         )
-        still_used = (
-            f"SELECT DISTINCT s.{path} FROM {table} s JOIN {self._location_sql} l "
-            f"ON l.dataset_id = s.dataset_id AND l.datastore_name = {p} WHERE "
-        )
         order = f" ORDER BY t.dataset_id LIMIT {page_size}"
         keep: set[Any] = set()
         for batch in selected_id_batches(selected, page_size):
@@ -586,13 +636,28 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
                     elif full:  # one dataset fills a whole page: go on after it
                         after, past = rows[-1][0], True
                     candidates = sorted({row[1] for row in rows if row[1] is not None})
-                if candidates:
-                    sql = still_used + db.sql_in_values(f"s.{path}", len(candidates))
-                    with db.query_raw(sql, [name, *db.in_values_params(candidates)]) as used:
-                        keep.update(row[0] for row in used)
+                keep |= self._shared(records, column, candidates)
                 if not full:
                     break
         return keep
+
+    def _shared(
+        self, records: sqlalchemy.Table, column: sqlalchemy.Column[Any], candidates: list[Any]
+    ) -> set[Any]:
+        """Those of ``candidates`` (``column`` values) that a record of a dataset this
+        datastore holds names: one plain query per batch, through the index on ``column``."""
+        db = self._db
+        path = db.quote_name(column.name)
+        still_used = (
+            f"SELECT DISTINCT s.{path} FROM {db.quoted(records)} s JOIN {self._location_sql} l "
+            f"ON l.dataset_id = s.dataset_id AND l.datastore_name = {db.PLACEHOLDER} WHERE "
+        )
+        shared: set[Any] = set()
+        for batch in chunked(candidates, db.IN_BATCH_SIZE):
+            sql = still_used + db.sql_in_values(f"s.{path}", len(batch))
+            with db.query_raw(sql, [self.datastoreName, *db.in_values_params(batch)]) as used:
+                shared.update(row[0] for row in used)
+        return shared
 
     def _trash_pages(
         self, records: sqlalchemy.Table | None, selected: list[uuid.UUID] | None
@@ -666,36 +731,47 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         db = self._db
         decoder = self._record_decoder(records) if records is not None else None
         for rows in self._trash_pages(records, selected):
-            keys = list(dict.fromkeys(row[0] for row in rows if not row[1]))
-            refs = dict(zip(keys, map(FakeDatasetRef, db.decode_ids(keys)), strict=True))
-            pairs: list[tuple[FakeDatasetRef, Any]] = []
-            append = pairs.append
-            if decoder is None:
-                for key in keys:
-                    append((refs[key], None))
-            else:
-                assert record_class is not None
-                from_record = record_class.from_record
-                names, active, at = decoder
-                id_name = names[at]
-                id_column = 2 + at
-                for row in rows:
-                    ref = refs.get(row[0])
-                    if ref is None:
-                        continue  # stored again: its records describe live artifacts
-                    if row[id_column] is None:
-                        append((ref, None))
-                        continue
-                    record = dict(zip(names, row[2:], strict=True))
-                    record[id_name] = ref.id
-                    for i, process in active:
-                        record[names[i]] = process(row[2 + i])
-                    append((ref, from_record(record)))
+            pairs, keys = self._page_pairs(rows, decoder, record_class)
             yield from pairs
             if dry_run:
                 continue
             # The caller has moved past every pair of this page: purge it.
             self._purge(records, rows, keys, by_range=db.SERIALIZED_WRITES and selected is None)
+
+    def _page_pairs(
+        self,
+        rows: list[tuple[Any, ...]],
+        decoder: tuple[list[str], list[tuple[int, Any]], int] | None,
+        record_class: type[StoredDatastoreItemInfoFactory] | None,
+    ) -> tuple[list[tuple[FakeDatasetRef, Any]], list[Any]]:
+        """The ``(ref, info)`` pairs of one page of `_trash_pages` (datasets stored again
+        left out), and the encoded ids of the datasets they are of."""
+        keys = list(dict.fromkeys(row[0] for row in rows if not row[1]))
+        refs = dict(zip(keys, map(FakeDatasetRef, self._db.decode_ids(keys)), strict=True))
+        pairs: list[tuple[FakeDatasetRef, Any]] = []
+        append = pairs.append
+        if decoder is None:
+            for key in keys:
+                append((refs[key], None))
+            return pairs, keys
+        assert record_class is not None
+        from_record = record_class.from_record
+        names, active, at = decoder
+        id_name = names[at]
+        id_column = 2 + at
+        for row in rows:
+            ref = refs.get(row[0])
+            if ref is None:
+                continue  # stored again: its records describe live artifacts
+            if row[id_column] is None:
+                append((ref, None))
+                continue
+            record = dict(zip(names, row[2:], strict=True))
+            record[id_name] = ref.id
+            for i, process in active:
+                record[names[i]] = process(row[2 + i])
+            append((ref, from_record(record)))
+        return pairs, keys
 
     def _purge(
         self,

@@ -272,6 +272,7 @@ class PostgresqlDatabase(Database):
     PLACEHOLDER = "%s"
     FOR_UPDATE = " FOR UPDATE"
     FOR_UPDATE_SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+    WRITING_CTES = True
 
     def encode_ids(self, ids: Iterable[uuid.UUID]) -> list[Any]:
         # docstring inherited; the driver binds uuid.UUID natively.

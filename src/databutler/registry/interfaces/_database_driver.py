@@ -62,6 +62,10 @@ class DatabaseDriverStatements(DatabaseRows):
     #: Appended to a SELECT to lock its rows, skipping rows others have locked.
     FOR_UPDATE_SKIP_LOCKED: str = ""
 
+    #: Whether a statement's ``WITH`` parts may write (``DELETE`` in a CTE: PostgreSQL), so
+    #: that several writes and the read of their result are one statement (`write_alone`).
+    WRITING_CTES: bool = False
+
     # Deprecated aliases of renamed methods, kept for one release.
     quoteName = renamed("quote_name")  # noqa: N815
     resultProcessors = renamed("result_processors")  # noqa: N815
@@ -257,6 +261,34 @@ class DatabaseDriverStatements(DatabaseRows):
                 sql, args, execution_options={"preserve_rowcount": True}
             )
             return self._rowcount(result, 0)
+
+    def write_alone(
+        self, sql: str, params: Sequence[Any] = (), *, what: str
+    ) -> list[tuple[Any, ...]]:
+        """Run one driver-level write that returns rows (``RETURNING``, or the ``SELECT`` of
+        a statement whose ``WITH`` parts write) and return them.
+
+        Inside a transaction it joins it. Outside one, where reads have a connection of
+        their own (`READS_ON_OWN_CONNECTION`), it runs there in autocommit: a transaction
+        of its own, atomic as every single statement is, in one round trip (no BEGIN or
+        COMMIT). A connection the server dropped while it was kept is replaced and the
+        statement sent again, so it must be one that may run twice (a ``DELETE`` of
+        given rows, say).
+        """
+        self._check_writeable(what)
+        try:
+            if self._frames or not self.READS_ON_OWN_CONNECTION:
+                with self._writing(what) as connection:
+                    result = connection.exec_driver_sql(sql, tuple(params))
+                    try:
+                        return list(result.fetchall())
+                    finally:
+                        result.close()
+            return self._read_raw(sql, tuple(params))
+        except sqlalchemy.exc.IntegrityError as exc:
+            if isinstance(exc, ConflictError):
+                raise
+            raise ConflictError(f"Cannot {what}: {exc.orig}", exc.orig) from exc
 
     def execute_deferred(
         self,
