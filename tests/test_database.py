@@ -1059,6 +1059,26 @@ def test_other_client_does_not_see_uncommitted_data(
 # Read-only databases
 
 
+def test_write_alone_returns_its_rows_and_commits_alone_or_with_the_transaction(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    db.insert(tables.item, _row(1), _row(2), _row(3))
+    item, p = db.quoted(tables.item), db.PLACEHOLDER
+    rows = db.write_alone(f"DELETE FROM {item} WHERE id >= {p} RETURNING id", [2], what="trim")
+    assert sorted(row[0] for row in rows) == [2, 3]
+    assert _items(databases) == [(1, "n1", 10)]  # committed: seen from another connection
+    with pytest.raises(RuntimeError, match="undo"), db.transaction():
+        assert db.write_alone(f"DELETE FROM {item} RETURNING id", what="empty") == [(1,)]
+        raise RuntimeError("undo")
+    assert _items(databases) == [(1, "n1", 10)]  # undone with the transaction it joined
+    insert = f"INSERT INTO {item} (id, name, value) VALUES ({p}, {p}, {p}) RETURNING id"
+    with pytest.raises(ConflictError, match="Cannot add an item"):
+        db.write_alone(insert, [1, "again", 0], what="add an item")
+    assert _items(databases) == [(1, "n1", 10)]
+    assert db.write_alone(insert, [4, "n4", 40], what="add an item") == [(4,)]
+    assert _items(databases) == [(1, "n1", 10), (4, "n4", 40)]
+
+
 def test_read_only_database_refuses_writes(
     db: Database, tables: Tables, databases: DatabaseFactory
 ) -> None:
@@ -1080,6 +1100,9 @@ def test_read_only_database_refuses_writes(
         "delete all": lambda: ro.delete(item, []),
         "deleteWhere": lambda: ro.deleteWhere(item, item.c.id > 0),
         "ensureTableExists": lambda: ro.ensureTableExists("extra", _item_spec()),
+        "write_alone": lambda: ro.write_alone(
+            f"DELETE FROM {ro.quoted(item)} RETURNING id", what="delete items"
+        ),
     }
     for what, attempt in attempts.items():
         with pytest.raises(ReadOnlyDatabaseError, match="opened read-only") as excinfo:
