@@ -787,48 +787,6 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             built = build()
         return self._run_built(built, limit)
 
-    def _built_query(
-        self,
-        datasetTypeName: str,
-        collections: Sequence[str],
-        *,
-        where: Node | None,
-        bind: Mapping[str, Any] | None,
-        in_datastore: str | None,
-        not_in_datastore: str | None,
-        location: sqlalchemy.Table | None,
-        find_first: bool,
-        order_by: Sequence[OrderTerm],
-        limit: int | None,
-    ) -> _Built:
-        """What `query` runs: a lookup by time (an iterator, built), the type and the
-        statement of the others, or `None` when nothing is searched."""
-        temporal = self._temporal_query(
-            datasetTypeName, collections, where, bind, find_first, order_by, limit
-        )
-        if temporal is not None:
-            if in_datastore is not None or not_in_datastore is not None:
-                raise ArgumentConflictError(
-                    "A calibration lookup by time (a where naming a dimension with a timespan) "
-                    "cannot also filter by datastore; filter the refs it returns instead."
-                )
-            return temporal
-        sql = self._query_sql(
-            datasetTypeName,
-            collections,
-            where=where,
-            bind=bind,
-            in_datastore=in_datastore,
-            not_in_datastore=not_in_datastore,
-            location=location,
-            find_first=find_first,
-            order_by=order_by,
-            limit=limit,
-        )
-        if sql is None:
-            return None
-        return self._type_info(datasetTypeName), sql
-
     def _run_built(self, built: _Built, limit: int | None) -> Iterator[DatasetRef]:
         if built is None:
             return iter(())
@@ -868,7 +826,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         finally:
             batches.close()
 
-    def _query_sql(
+    def _built_query(
         self,
         datasetTypeName: str,
         collections: Sequence[str],
@@ -881,7 +839,9 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
         find_first: bool,
         order_by: Sequence[OrderTerm],
         limit: int | None,
-    ) -> sqlalchemy.Select[Any] | None:
+    ) -> _Built:
+        """What `query` runs: a lookup by time (an iterator, built), the type and the
+        statement of the others, or `None` when nothing is searched."""
         from ..queries import (
             DimensionColumns,
             Identifier,
@@ -890,6 +850,17 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             order_clauses,
             to_sql,
         )
+
+        temporal = self._temporal_query(
+            datasetTypeName, collections, where, bind, find_first, order_by, limit
+        )
+        if temporal is not None:
+            if in_datastore is not None or not_in_datastore is not None:
+                raise ArgumentConflictError(
+                    "A calibration lookup by time (a where naming a dimension with a timespan) "
+                    "cannot also filter by datastore; filter the refs it returns instead."
+                )
+            return temporal
 
         info = self._type_info(datasetTypeName)
         group, tags = info.group, info.tags
@@ -993,7 +964,7 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
             sql = apply_order(sql, order, limit)
         for table, onclause in implied_joins:
             sql = sql.join(table, onclause, isouter=True)
-        return columns.apply(sql)
+        return info, columns.apply(sql)
 
     def _validity(
         self,
