@@ -1077,6 +1077,14 @@ def test_write_alone_returns_its_rows_and_commits_alone_or_with_the_transaction(
     assert _items(databases) == [(1, "n1", 10)]
     assert db.write_alone(insert, [4, "n4", 40], what="add an item") == [(4,)]
     assert _items(databases) == [(1, "n1", 10), (4, "n4", 40)]
+    # In a session, with or without a kept read connection, it commits as well.
+    for keep in (True, False):
+        db.KEEP_READER = keep  # type: ignore[misc]
+        with db.session():
+            rows = db.write_alone(f"DELETE FROM {item} WHERE id = {p} RETURNING id", [4], what="x")
+            assert rows == [(4,)]
+            db.write_alone(insert, [4, "n4", 40], what="add an item")
+        assert _items(databases) == [(1, "n1", 10), (4, "n4", 40)]
 
 
 def test_read_only_database_refuses_writes(

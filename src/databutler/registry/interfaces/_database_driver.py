@@ -277,7 +277,8 @@ class DatabaseDriverStatements(DatabaseRows):
         """
         self._check_writeable(what)
         try:
-            if self._frames or not self.READS_ON_OWN_CONNECTION:
+            # A read in a session may run in a transaction that is rolled back after it.
+            if self._frames or self._reads_on_session() or not self.READS_ON_OWN_CONNECTION:
                 with self._writing(what) as connection:
                     result = connection.exec_driver_sql(sql, tuple(params))
                     try:
