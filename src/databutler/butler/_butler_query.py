@@ -19,6 +19,7 @@ from .._arguments import (
     require_bool,
     require_collection_types,
     require_collections,
+    require_data_id,
     require_str,
     require_strs,
     require_type,
@@ -32,7 +33,7 @@ from .._exceptions import (
     InvalidArgumentError,
     InvalidDatasetIdError,
 )
-from ..dimensions import DataCoordinate
+from ..dimensions import DataCoordinate, DataIdLike
 from ..registry.queries import (
     DatasetAssociation,
     check_bind,
@@ -64,6 +65,8 @@ class ButlerQueries(ButlerBase):
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
         with_dimension_records: bool = False,
+        data_id: DataIdLike | None = None,
+        **kwargs: Any,
     ) -> Iterator[DatasetRef]:
         """Stream the datasets of one type in ``collections`` matching ``where``.
 
@@ -95,6 +98,11 @@ class ButlerQueries(ButlerBase):
         (with ``find_first=True``, that of the first collection that has one;
         two valid at once in that collection are a `CollectionError`).
 
+        ``data_id`` (a mapping or a `DataCoordinate`) and keywords naming
+        dimensions (``instrument="HSC", detector=2``) keep the datasets with
+        those values, as daf_butler's queries take them; they join ``where``
+        with ``AND``.
+
         Arguments are checked at the call, not when the results are first
         read.
 
@@ -114,6 +122,7 @@ class ButlerQueries(ButlerBase):
         )
         collections = require_collections(collections)
         _check_where(where, bind)
+        where, bind = self._with_data_id(where, bind, data_id, kwargs)
         require_str(in_datastore, "in_datastore", optional=True)
         require_str(not_in_datastore, "not_in_datastore", optional=True)
         require_bool(find_first, "find_first")
@@ -183,6 +192,8 @@ class ButlerQueries(ButlerBase):
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
         with_dimension_records: bool = False,
+        data_id: DataIdLike | None = None,
+        **kwargs: Any,
     ) -> Iterator[DataCoordinate]:
         """Stream the data IDs of ``dimensions`` the dimension records allow, matching ``where``.
 
@@ -199,13 +210,15 @@ class ButlerQueries(ButlerBase):
         raw of any exposure). ``order_by`` names dimensions and record
         fields (``"-exposure"``, ``"exposure.obs_id"``); ties, and everything
         without it, are ordered by the data ID. ``limit`` is the most data
-        IDs returned. Arguments are checked at the call
+        IDs returned. ``data_id`` and keywords naming dimensions constrain
+        the values as in `query_datasets`. Arguments are checked at the call
         (`InvalidArgumentError` for an unknown ``order_by`` name or a
         negative ``limit``, `MissingDatasetTypeError` for an unknown type).
         """
         names = require_strs(dimensions, "dimensions")
         types, search = self._dataset_constraint(datasets, collections)
         _check_where(where, bind)
+        where, bind = self._with_data_id(where, bind, data_id, kwargs)
         require_bool(with_dimension_records, "with_dimension_records")
         return self.registry.stream_data_ids(
             names,
@@ -228,6 +241,8 @@ class ButlerQueries(ButlerBase):
         bind: Mapping[str, Any] | None = None,
         order_by: str | Iterable[str] | None = None,
         limit: int | None = None,
+        data_id: DataIdLike | None = None,
+        **kwargs: Any,
     ) -> Iterator[Any]:
         """Stream the records of one dimension matching ``where``.
 
@@ -236,12 +251,14 @@ class ButlerQueries(ButlerBase):
         ``order_by`` names the element's own fields (``"obs_id"``), and
         dimensions and record fields (``"-exposure.exposure_time"``); ties,
         and everything without it, are ordered by the record's key.
-        ``limit`` is the most records returned. Arguments are checked at the
-        call.
+        ``limit`` is the most records returned. ``data_id`` and keywords
+        naming dimensions constrain the values as in `query_datasets`.
+        Arguments are checked at the call.
         """
         require_str(element, "element")
         types, search = self._dataset_constraint(datasets, collections)
         _check_where(where, bind)
+        where, bind = self._with_data_id(where, bind, data_id, kwargs)
         return self.registry.stream_dimension_records(
             element,
             where=where,
@@ -251,6 +268,49 @@ class ButlerQueries(ButlerBase):
             datasets=types,
             collections=search,
         )
+
+    def _with_data_id(
+        self,
+        where: str | None,
+        bind: Mapping[str, Any] | None,
+        data_id: object,
+        kwargs: Mapping[str, Any],
+    ) -> tuple[str | None, Mapping[str, Any] | None]:
+        """``where`` and ``bind`` with a data ID's values (``data_id`` and keywords) as
+        ``dimension = :value`` terms joined with ``AND``; checked whole (`_check_where`)."""
+        checked = require_data_id(data_id)
+        given: dict[Any, Any] = dict(
+            checked.mapping if isinstance(checked, DataCoordinate) else checked or {}
+        )
+        given.update(kwargs)
+        if not given:
+            return where, bind
+        universe = self.registry.dimensions
+        values = dict(bind or {})
+        terms = []
+        for name, value in given.items():
+            if not isinstance(name, str) or name not in universe:
+                known = ", ".join(sorted(universe.names))
+                what = "is not an argument of this query, nor" if name in kwargs else "is not"
+                raise InvalidArgumentError(
+                    f"data_id: {name!r} {what} a dimension; a data ID (data_id= or keywords) "
+                    f"names dimensions ({known}), and other constraints go in where=."
+                )
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ArgumentTypeError(
+                    f"data_id: the value of {name!r} must be one int or str, got "
+                    f"{describe(value)}; for several values write where='{name} IN (:values)' "
+                    "with bind={'values': [...]}."
+                )
+            key = f"data_id_{name}"
+            while key in values:
+                key += "_"
+            values[key] = value
+            terms.append(f"{name} = :{key}")
+        joined = " AND ".join(terms)
+        where = f"({where}) AND {joined}" if where and where.strip() else joined
+        _check_where(where, values)
+        return where, values
 
     def _dataset_constraint(
         self,
