@@ -1,4 +1,4 @@
-"""What the benchmarks share: arguments, the phase line, timing, the verdict, a warm-up,
+"""What the benchmarks share: argument types, the phase line, timing, the verdict, a warm-up,
 and a schema of their own on a shared PostgreSQL database.
 
 Only the standard library at import: `upstream.py` runs this in daf_butler's
@@ -19,7 +19,6 @@ from typing import TypeVar
 __all__ = [
     "client_counts",
     "non_negative_int",
-    "parse",
     "positive_float",
     "positive_int",
     "report",
@@ -97,14 +96,6 @@ def _is_databutler_error(error: Exception) -> bool:
     except ImportError:  # daf_butler's environment (upstream.py)
         return False
     return isinstance(error, DatabutlerError)
-
-
-def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """The arguments, with ``--n`` (which every benchmark has) checked to be positive."""
-    args = parser.parse_args(argv)
-    if args.n < 1:
-        parser.error("--n must be positive")
-    return args
 
 
 def verdict(failures: int) -> int:

@@ -73,7 +73,6 @@ from typing import Any, TypeAlias
 import sqlalchemy
 
 from _common import (  # benchmarks/ is on the path when run as a script
-    parse,
     positive_int,
     report,
     scratch_schema,
@@ -378,7 +377,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", default=None, metavar="DIR", help="write DIR/<phase>.prof cProfile files"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of the dataset ids")
-    args = parse(parser, argv)
+    args = parser.parse_args(argv)
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = sorted(set(args.phases) - set(PHASES))
     if unknown:

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 from _common import (  # benchmarks/ is on the path when run as a script
-    parse,
     positive_int,
     scratch_schema,
     timed,
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=positive_int, default=10_000, help="datasets per phase")
     parser.add_argument("--repo", default=None, help="repository root (new directory or s3://)")
     parser.add_argument("--db", default=None, help="registry database URI (empty)")
-    args = parse(parser, argv)
+    args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory(prefix="databutler-butler-bench-") as tmp,
         scratch_schema(args.db) as namespace,

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import (  # benchmarks/ is on the path when run as a script
-    parse,
     positive_int,
     timed,
     user_errors,
@@ -172,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--table-rows", type=positive_int, default=100_000, help="rows of the Parquet table phases"
     )
-    args = parse(parser, argv)
+    args = parser.parse_args(argv)
     with user_errors():
         return run(args.n, args.root, args.s3, args.table_rows)
 

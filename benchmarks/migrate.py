@@ -30,7 +30,6 @@ import uuid
 from pathlib import Path
 
 from _common import (  # benchmarks/ is on the path as a script
-    parse,
     positive_int,
     timed,
     user_errors,
@@ -200,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "--batch-size", type=positive_int, default=10_000, help="datasets per batch"
     )
     parser.add_argument("--keep", type=Path, help="make the repositories here (new) and keep them")
-    args = parse(parser, argv)
+    args = parser.parse_args(argv)
     failures = 0
     with tempfile.TemporaryDirectory(prefix="databutler-bench-migrate-") as tmp:
         work = args.keep or Path(tmp)

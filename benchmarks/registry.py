@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import (  # benchmarks/ is on the path when run as a script
-    parse,
     positive_int,
     report,
     scratch_schema,
@@ -211,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=positive_int, required=True, help="number of datasets")
     parser.add_argument("--db", default=None, help="database URI (default: SQLite in a temp dir)")
-    args = parse(parser, argv)
+    args = parser.parse_args(argv)
     with user_errors():
         return run(args.n, args.db)
 

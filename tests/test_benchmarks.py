@@ -140,6 +140,20 @@ def test_benchmarks_on_postgresql_leave_the_database_as_they_found_it() -> None:
         engine.dispose()
 
 
+def _refused(script: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark that must refuse its arguments: exit status 2 and no traceback."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result
+
+
 @pytest.mark.parametrize(
     ("script", "arguments", "named"),
     [
@@ -161,15 +175,7 @@ def test_benchmarks_on_postgresql_leave_the_database_as_they_found_it() -> None:
 )
 def test_a_bad_argument_is_a_usage_error(script: str, arguments: list[str], named: str) -> None:
     """Refused before any work: exit status 2, one message naming the option, no traceback."""
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+    result = _refused(script, *arguments)
     assert f"error: argument {named}" in result.stderr or f"error: {named} " in result.stderr
     assert not result.stdout
 
@@ -196,14 +202,6 @@ def test_a_database_that_cannot_be_used_is_said_in_one_line(
 ) -> None:
     """A server that is not there (a closed loopback port) or a scheme databutler does not
     know: databutler's own message, exit status 2, no traceback."""
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *arguments, "--db", uri],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+    result = _refused(script, *arguments, "--db", uri)
     assert said in result.stderr
     assert "phase=" not in result.stdout

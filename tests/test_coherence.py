@@ -20,7 +20,7 @@ import sqlalchemy
 
 from databutler import Butler, DatabutlerError
 from databutler.registry.attributes import GENERATION_KEY
-from databutler.testing.database import postgresql_uri
+from databutler.testing.database import postgresql_uri, statements
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -50,6 +50,16 @@ def root(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             with engine.begin() as connection:
                 connection.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             engine.dispose()
+
+
+#: Child code: empty night1, then make ``thing`` a type by instrument only, with one dataset.
+REDEFINE_THING = """
+butler.remove_runs(['night1'])
+butler.empty_trash()
+butler.remove_dataset_type('thing')
+butler.register_dataset_type('thing', ['instrument'], 'StructuredDataDict')
+butler.put({'b': 1}, 'thing', instrument='HSC', run='night1')
+"""
 
 
 def in_child(root: str, code: str) -> None:
@@ -132,16 +142,7 @@ def test_find_after_dataset_type_redefined_in_child(root: str) -> None:
     butler = Butler(root, run="night1", writeable=True)
     butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
     assert butler.find_dataset("thing", instrument="HSC", detector=0, collections="night1")
-    in_child(
-        root,
-        """
-        butler.remove_runs(['night1'])
-        butler.empty_trash()
-        butler.remove_dataset_type('thing')
-        butler.register_dataset_type('thing', ['instrument'], 'StructuredDataDict')
-        butler.put({'b': 1}, 'thing', instrument='HSC', run='night1')
-        """,
-    )
+    in_child(root, REDEFINE_THING)
     ref = butler.find_dataset("thing", instrument="HSC", collections="night1")
     assert ref is not None and set(ref.datasetType.dimensions) == {"instrument"}
     assert butler.get(ref) == {"b": 1}
@@ -368,16 +369,7 @@ def test_a_query_after_dataset_type_redefined_by_child(root: str, limit: int | N
     butler = Butler(root, run="night1", writeable=True)
     butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
     assert len(list(butler.query_datasets("thing", collections="night1"))) == 1
-    in_child(
-        root,
-        """
-        butler.remove_runs(['night1'])
-        butler.empty_trash()
-        butler.remove_dataset_type('thing')
-        butler.register_dataset_type('thing', ['instrument'], 'StructuredDataDict')
-        butler.put({'b': 1}, 'thing', instrument='HSC', run='night1')
-        """,
-    )
+    in_child(root, REDEFINE_THING)
     found = list(butler.query_datasets("thing", collections="night1", limit=limit))
     assert [set(ref.datasetType.dimensions) for ref in found] == [{"instrument"}]
     assert butler.get(found[0]) == {"b": 1}
@@ -406,26 +398,16 @@ def test_a_query_is_one_statement_on_a_server(root: str) -> None:
     butler = Butler(root, run="night1", writeable=True)
     butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
     assert len(list(butler.query_datasets("thing", collections="night1"))) == 1  # caches warm
-    seen: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *_: object) -> None:
-        seen.append(statement)
-
-    engine = butler.registry.db._engine
-    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements(butler.registry.db) as seen:
         found = butler.query_datasets("thing", collections="night1", where="detector = 0")
         assert [ref.dataId["detector"] for ref in found] == [0]
-        selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
-        if butler.registry.db.dialect_name == "postgresql":
-            assert len(selects) == 1 and "butler_attributes" in selects[0], seen
-        else:
-            assert len(selects) == 2 and selects[0].startswith("SELECT value FROM"), seen
-        seen.clear()
-        with butler.transaction():
-            assert len(list(butler.query_datasets("thing", collections="night1"))) == 1
-        generation_reads = [s for s in seen if s.lstrip().startswith("SELECT value FROM")]
-        assert len(generation_reads) == 1, seen
-    finally:
-        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
-        butler.close()
+    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    if butler.registry.db.dialect_name == "postgresql":
+        assert len(selects) == 1 and "butler_attributes" in selects[0], seen
+    else:
+        assert len(selects) == 2 and selects[0].startswith("SELECT value FROM"), seen
+    with statements(butler.registry.db) as seen, butler.transaction():
+        assert len(list(butler.query_datasets("thing", collections="night1"))) == 1
+    generation_reads = [s for s in seen if s.lstrip().startswith("SELECT value FROM")]
+    assert len(generation_reads) == 1, seen
+    butler.close()

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pytest
 import sqlalchemy
@@ -139,10 +139,13 @@ def test_the_next_call_after_the_server_drops_a_connection_succeeds(
         assert butler.verify().ok
 
 
+#: What the `repo` fixture gives: the root, the butler, the admin engine, the butler's
+#: application name.
+Repo: TypeAlias = tuple[Path, Butler, sqlalchemy.engine.Engine, str]
+
+
 @pytest.fixture
-def repo(
-    server: tuple[str, sqlalchemy.engine.Engine, str], tmp_path: Path
-) -> Iterator[tuple[Path, Butler, sqlalchemy.engine.Engine, str]]:
+def repo(server: tuple[str, sqlalchemy.engine.Engine, str], tmp_path: Path) -> Iterator[Repo]:
     """A new repository on the test server (see `_make`), open for writing in run ``r1``: its
     root, the butler, the admin engine and the butler's application name."""
     uri, admin, name = server
@@ -188,7 +191,7 @@ def _reply_lost(
 
 @pytest.mark.postgresql
 def test_a_transaction_that_loses_its_connection_keeps_nothing(
-    repo: tuple[Path, Butler, sqlalchemy.engine.Engine, str],
+    repo: Repo,
 ) -> None:
     root, butler, admin, name = repo
     lost = pytest.raises(DatabaseConnectionError, match="none of its work was kept")
@@ -210,7 +213,7 @@ def test_a_transaction_that_loses_its_connection_keeps_nothing(
 @pytest.mark.postgresql
 @pytest.mark.parametrize("in_transaction", [False, True])
 def test_a_commit_whose_reply_is_lost_stands_when_the_server_committed_it(
-    repo: tuple[Path, Butler, sqlalchemy.engine.Engine, str],
+    repo: Repo,
     monkeypatch: pytest.MonkeyPatch,
     in_transaction: bool,
 ) -> None:
@@ -235,7 +238,7 @@ def test_a_commit_whose_reply_is_lost_stands_when_the_server_committed_it(
 @pytest.mark.postgresql
 @pytest.mark.parametrize("told", [True, False])
 def test_a_commit_whose_reply_is_lost_and_that_the_server_did_not_make(
-    repo: tuple[Path, Butler, sqlalchemy.engine.Engine, str],
+    repo: Repo,
     monkeypatch: pytest.MonkeyPatch,
     told: bool,
 ) -> None:
@@ -258,7 +261,7 @@ def test_a_commit_whose_reply_is_lost_and_that_the_server_did_not_make(
 
 @pytest.mark.postgresql
 def test_a_put_whose_connection_drops_as_it_commits_is_made_again_on_a_new_one(
-    repo: tuple[Path, Butler, sqlalchemy.engine.Engine, str],
+    repo: Repo,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root, butler, admin, _ = repo

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import sqlalchemy
 from databutler import Butler, DatasetNotFoundError
 from databutler.datastores import DatasetNotStoredError
 from databutler.testing.butler import populate, registry_arguments
+from databutler.testing.database import statements
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,26 +26,10 @@ def butler(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Butler]:
             made.close()
 
 
-@contextmanager
-def statements(butler: Butler) -> Iterator[list[str]]:
-    """The SQL statements the registry's database runs inside the block."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engine = butler.registry.db._engine
-    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
-
-
 def test_a_get_by_data_id_is_one_statement(butler: Butler) -> None:
     butler.put({"v": 1}, "thing", instrument="HSC", detector=0)
     assert butler.get("thing", instrument="HSC", detector=0) == {"v": 1}  # caches warm
-    with statements(butler) as seen:
+    with statements(butler.registry.db) as seen:
         assert butler.get("thing", {"instrument": "HSC"}, detector=0, collections="a") == {"v": 1}
     assert len(seen) == 1, seen
 

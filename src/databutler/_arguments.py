@@ -27,6 +27,7 @@ from ._file_dataset import FileDataset
 from .dimensions import DataCoordinate
 
 __all__ = [
+    "merged_data_id",
     "require_bool",
     "require_collection_types",
     "require_collections",
@@ -112,6 +113,13 @@ def require_data_id(value: object, name: str = "data_id") -> Any:
     if isinstance(value, DataCoordinate):
         return value
     return require_mapping(value, name)
+
+
+def merged_data_id(
+    value: object, keywords: Mapping[str, Any], name: str = "data_id"
+) -> dict[str, Any]:
+    """A data ID (checked by `require_data_id`) with the keyword values added; they win."""
+    return dict(require_data_id(value, name) or {}, **keywords)
 
 
 def require_data_ids(value: object, name: str = "dataIds", *, optional: bool = False) -> Any:

@@ -306,6 +306,12 @@ class DatabaseConnectionError(DatabaseError, ConnectionError):
         return (_connection_error, (str(self), self.in_doubt))
 
 
+def commit_in_doubt(error: BaseException) -> bool:
+    """Whether ``error`` is a lost connection whose transaction may have committed or not
+    (a `DatabaseConnectionError` with ``in_doubt``): then nothing it wrote may be undone."""
+    return isinstance(error, DatabaseConnectionError) and error.in_doubt
+
+
 def _connection_error(message: str, in_doubt: bool) -> DatabaseConnectionError:
     """Unpickle a `DatabaseConnectionError` (its ``in_doubt`` is keyword-only)."""
     return DatabaseConnectionError(message, in_doubt=in_doubt)

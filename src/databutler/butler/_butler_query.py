@@ -16,10 +16,10 @@ from typing import Any
 
 from .._arguments import (
     describe,
+    merged_data_id,
     require_bool,
     require_collection_types,
     require_collections,
-    require_data_id,
     require_str,
     require_strs,
     require_type,
@@ -278,18 +278,14 @@ class ButlerQueries(ButlerBase):
     ) -> tuple[str | None, Mapping[str, Any] | None]:
         """``where`` and ``bind`` with a data ID's values (``data_id`` and keywords) as
         ``dimension = :value`` terms joined with ``AND``; checked whole (`_check_where`)."""
-        checked = require_data_id(data_id)
-        given: dict[Any, Any] = dict(
-            checked.mapping if isinstance(checked, DataCoordinate) else checked or {}
-        )
-        given.update(kwargs)
+        given = merged_data_id(data_id, kwargs)
         if not given:
             return where, bind
         universe = self.registry.dimensions
         values = dict(bind or {})
         terms = []
         for name, value in given.items():
-            if not isinstance(name, str) or name not in universe:
+            if name not in universe:
                 known = ", ".join(sorted(universe.names))
                 what = "is not an argument of this query, nor" if name in kwargs else "is not"
                 raise InvalidArgumentError(

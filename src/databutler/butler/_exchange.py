@@ -33,11 +33,11 @@ from .._exceptions import (
     AmbiguousDatasetError,
     ArgumentConflictError,
     ConflictError,
-    DatabaseConnectionError,
     ExportFormatError,
     InvalidArgumentError,
     MissingCollectionError,
     TransferModeError,
+    commit_in_doubt,
 )
 from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate
@@ -822,7 +822,7 @@ def import_(
 def _remove_added_types(registry: SqlRegistry, added: list[str], failure: BaseException) -> None:
     """Remove the dataset types a failed import or transfer added, unless its commit's
     outcome cannot be told: its datasets may then be in the registry, of those types."""
-    if isinstance(failure, DatabaseConnectionError) and failure.in_doubt:
+    if commit_in_doubt(failure):
         return
     for name in added:
         registry.removeDatasetType(name)

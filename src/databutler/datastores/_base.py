@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from .._dataset_ref import DatasetId, DatasetRef
 from .._deprecation import adopt_renamed_overrides, renamed
 from .._exceptions import (
-    DatabaseConnectionError,
     DatabutlerError,
     DatastoreAbilityError,
     InvalidArgumentError,
     TransferModeError,
+    commit_in_doubt,
 )
 from .._file_dataset import FileDataset
 from ..registry.interfaces import (
@@ -241,7 +241,7 @@ class Datastore(ABC):
                     joined.enter_context(child.transaction())
                 yield self._transaction
         except BaseException as exc:
-            if isinstance(exc, DatabaseConnectionError) and exc.in_doubt:
+            if commit_in_doubt(exc):
                 self._transaction.abandon()
             else:
                 self._transaction.rollback()

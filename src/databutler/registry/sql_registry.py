@@ -20,6 +20,7 @@ from typing import (
 )
 
 from .._arguments import (
+    merged_data_id,
     require_bool,
     require_collection_types,
     require_collections,
@@ -760,7 +761,7 @@ class SqlRegistry:
         is given: the calibration valid then matches.
         """
         name = _type_name(datasetType)
-        data_id = _data_id(dataId, kwargs)
+        data_id = merged_data_id(dataId, kwargs, "dataId")
         search = _search(collections)
         if isinstance(timespan, datetime.datetime):
             timespan = Timespan(timespan, timespan + datetime.timedelta(microseconds=1))
@@ -780,7 +781,7 @@ class SqlRegistry:
         by the same statement: how a datastore reads its records with the search (see
         `FindRider`). The rows are `None` where the search could not carry them."""
         name = _type_name(datasetType)
-        data_id = _data_id(dataId, kwargs)
+        data_id = merged_data_id(dataId, kwargs, "dataId")
         search = _search(collections)
         return self._datasets.find_riding(name, data_id, search, coherent=True, rider=rider)
 
@@ -1070,11 +1071,6 @@ def _search(collections: object) -> list[str]:
         )
     checked = require_collections(collections)
     return [checked] if isinstance(checked, str) else list(checked)
-
-
-def _data_id(data_id: object, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A data ID (a mapping, a `DataCoordinate` or `None`) with the keyword values added."""
-    return dict(require_data_id(data_id, "dataId") or {}, **kwargs)
 
 
 def _collection_type(value: object) -> CollectionType:

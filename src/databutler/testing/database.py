@@ -21,9 +21,27 @@ import sqlalchemy
 from ..registry.databases import open_database
 from ..registry.interfaces import Database
 
-__all__ = ["TEST_POSTGRESQL_ENV", "DatabaseFactory", "database_ids"]
+__all__ = ["TEST_POSTGRESQL_ENV", "DatabaseFactory", "database_ids", "statements"]
 
 TEST_POSTGRESQL_ENV = "DATABUTLER_TEST_POSTGRESQL"
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements ``db`` sends inside the block, in order, for tests that count
+    them (a SQLAlchemy listener; the driver-level paths step aside for listeners)."""
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    engine = db._engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+
 
 #: Readable ids of the database backends every suite runs over.
 database_ids = ("sqlite-file", "sqlite-memory", "postgresql")

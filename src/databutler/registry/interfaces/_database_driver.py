@@ -276,20 +276,16 @@ class DatabaseDriverStatements(DatabaseRows):
         given rows, say).
         """
         self._check_writeable(what)
-        try:
-            # A read in a session may run in a transaction that is rolled back after it.
-            if self._frames or self._reads_on_session() or not self.READS_ON_OWN_CONNECTION:
-                with self._writing(what) as connection:
-                    result = connection.exec_driver_sql(sql, tuple(params))
-                    try:
-                        return list(result.fetchall())
-                    finally:
-                        result.close()
+        # A read in a session may run in a transaction that is rolled back after it.
+        if self._frames or self._reads_on_session() or not self.READS_ON_OWN_CONNECTION:
+            with self._writing(what) as connection:
+                result = connection.exec_driver_sql(sql, tuple(params))
+                try:
+                    return list(result.fetchall())
+                finally:
+                    result.close()
+        with self._conflicts_raised(what):
             return self._read_raw(sql, tuple(params))
-        except sqlalchemy.exc.IntegrityError as exc:
-            if isinstance(exc, ConflictError):
-                raise
-            raise ConflictError(f"Cannot {what}: {exc.orig}", exc.orig) from exc
 
     def execute_deferred(
         self,

@@ -45,11 +45,21 @@ class DatabaseRows(DatabaseConnections):
             )
 
     @contextmanager
+    def _conflicts_raised(self, what: str) -> Iterator[None]:
+        """Raise a constraint violation in the block as `ConflictError` ("Cannot {what}")."""
+        try:
+            yield
+        except sqlalchemy.exc.IntegrityError as exc:
+            if isinstance(exc, ConflictError):
+                raise
+            raise ConflictError(f"Cannot {what}: {exc.orig}", exc.orig) from exc
+
+    @contextmanager
     def _writing(self, what: str) -> Iterator[sqlalchemy.Connection]:
         """A connection inside a (possibly joined) transaction, with errors translated."""
         self._check_writeable(what)
         frames = self._frames
-        try:
+        with self._conflicts_raised(what):
             if frames and not frames[-1].savepoint and self._connection is not None:
                 # Joining an open transaction: what a nested transaction() block
                 # does, without its bookkeeping (an error dooms the transaction).
@@ -63,10 +73,6 @@ class DatabaseRows(DatabaseConnections):
                 with self.transaction():
                     assert self._connection is not None
                     yield self._connection
-        except sqlalchemy.exc.IntegrityError as exc:
-            if isinstance(exc, ConflictError):
-                raise
-            raise ConflictError(f"Cannot {what}: {exc.orig}", exc.orig) from exc
 
     @abstractmethod
     def _insert_construct(self, table: sqlalchemy.Table) -> Any:
