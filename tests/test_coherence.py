@@ -7,6 +7,8 @@ first), on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -411,3 +413,64 @@ def test_a_query_is_one_statement_on_a_server(root: str) -> None:
     generation_reads = [s for s in seen if s.lstrip().startswith("SELECT value FROM")]
     assert len(generation_reads) == 1, seen
     butler.close()
+
+
+def _collection_statements(seen: list[str]) -> tuple[int, int]:
+    """How many of ``seen`` read the ``collection`` table, and how many insert into it."""
+    reads = [s for s in seen if re.match(r"SELECT .*\bFROM\s+(\w+\.)?collection\b", s, re.S)]
+    inserts = [s for s in seen if re.match(r"INSERT INTO (\w+\.)?collection \(", s)]
+    return len(reads), len(inserts)
+
+
+def test_a_put_into_a_new_run_reads_and_writes_the_run_once(root: str) -> None:
+    """A run this client has not seen is looked up and, new, registered inside the put's
+    transaction; what follows there uses the inserted row instead of reading it back, and
+    nothing is read before the transaction."""
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)  # caches warm
+    with statements(butler.registry.db) as seen:
+        ref = butler.put({"a": 2}, "thing", instrument="HSC", detector=0, run="night2")
+    assert _collection_statements(seen) == (1, 1), seen
+    generation_reads = [s for s in seen if s.lstrip().startswith("SELECT value FROM")]
+    assert len(generation_reads) == 1, seen
+    with statements(butler.registry.db) as seen:  # now known: neither read nor written
+        butler.put({"a": 3}, "thing", instrument="HSC", detector=1, run="night2")
+    assert _collection_statements(seen) == (0, 0), seen
+    butler.close()
+    with Butler(root) as fresh:
+        assert fresh.registry.getCollectionType("night2").name == "RUN"
+        assert fresh.get(ref) == {"a": 2}
+
+
+def test_a_put_into_a_run_another_client_made_finds_it_in_its_transaction(root: str) -> None:
+    """A run another client registered is read once (not registered again); a TAGGED
+    collection of the name is refused by the insert, and nothing is written."""
+    butler = Butler(root, run="night1", writeable=True)
+    butler.put({"a": 1}, "thing", instrument="HSC", detector=0)
+    in_child(
+        root, "butler.registry.registerRun('theirs')\nbutler.registry.registerCollection('tags')"
+    )
+    with statements(butler.registry.db) as seen:
+        butler.put({"a": 2}, "thing", instrument="HSC", detector=0, run="theirs")
+    assert _collection_statements(seen) == (1, 0), seen
+    with pytest.raises(DatabutlerError, match="Datasets go into RUN collections; 'tags'"):
+        butler.put({"a": 3}, "thing", instrument="HSC", detector=0, run="tags")
+    assert butler.registry.getCollectionType("tags").name == "TAGGED"
+    butler.close()
+    assert visible(root, "thing", "theirs") == [{"instrument": "HSC", "detector": 0}]
+
+
+def test_a_run_registered_in_a_rolled_back_savepoint_is_registered_again(root: str) -> None:
+    """What a transaction kept in its caches is forgotten when a block of it rolls back:
+    a put after the savepoint that registered the run was undone registers it again,
+    instead of using the undone row's key."""
+    butler = Butler(root, run="night1", writeable=True)
+    db = butler.registry.db
+    with butler.transaction():
+        with contextlib.suppress(ValueError), db.transaction(savepoint=True):
+            assert butler.registry.registerRun("ghost")
+            raise ValueError("undo the registration")
+        ref = butler.put({"a": 1}, "thing", instrument="HSC", detector=0, run="ghost")
+    assert butler.get(ref) == {"a": 1}
+    butler.close()
+    assert visible(root, "thing", "ghost") == [{"instrument": "HSC", "detector": 0}]

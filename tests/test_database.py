@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -604,15 +605,30 @@ def test_committed_cache_keeps_no_read_a_write_or_rollback_undid(
     cache: CommittedCache[str, int] = CommittedCache(db)
     with db.transaction():
         cache.keep("a", 1)
-        assert cache.get("a") is None  # not before the commit
-    assert cache.get("a") == 1
+        assert cache.get("a") == 1 and "a" in cache  # the transaction sees what it kept
+        with contextlib.suppress(ValueError), db.transaction(savepoint=True):
+            cache.keep("s", 9)
+            assert cache.get("s") == 9
+            raise ValueError("undoes the savepoint")
+        # A block rolled back: the transaction reads afresh (what it kept before still
+        # commits, what the block kept never does).
+        assert cache.get("s") is None and cache.get("a") is None and "a" not in cache
+        cache.keep("e", 5)
+        assert cache.get("e") == 5
+    assert cache.get("a") == 1 and cache.get("e") == 5
+    assert "s" not in cache
+    with db.transaction():
+        assert cache.get("a") == 1  # committed values serve every transaction
     with pytest.raises(ValueError, match="x"), db.transaction():
         cache.keep("b", 2)
         raise ValueError("x")
     assert "b" not in cache
     with db.transaction():
+        assert "b" not in cache  # nor does the next transaction see it
+    with db.transaction():
         cache.keep("c", 3)  # read before a write of the same rows...
         cache.forget("c")  # ...which the write's invalidation cancels
+        assert "c" not in cache
         cache.keep("d", 4)  # read after the write: kept
     assert "c" not in cache
     assert cache.get("d") == 4
@@ -856,6 +872,25 @@ def test_a_transaction_that_reads_first_is_whole(
     assert [r[0] for r in _items(databases)] == [3]
 
 
+def test_a_failed_first_read_fails_its_transaction_only(
+    db: Database, tables: Tables, databases: DatabaseFactory
+) -> None:
+    """The read that carries the block's BEGIN fails: raised as SQLAlchemy's error, nothing
+    of the block is kept, and the next block (also beginning with a read) is whole."""
+    with (
+        pytest.raises(sqlalchemy.exc.DBAPIError, match="no_such_table"),
+        db.transaction(),
+        db.query_raw("SELECT * FROM no_such_table"),
+    ):
+        pass
+    assert not db.isInTransaction()
+    with db.transaction():
+        with db.query_raw(f"SELECT count(*) FROM {db.quoted(tables.item)}") as rows:
+            assert rows[0][0] == 0
+        db.insert(tables.item, _row(1))
+    assert [r[0] for r in _items(databases)] == [1]
+
+
 def _round_trips(db: Database, work: Callable[[], None], trace: Path) -> int:
     """How many times the session connection waited for the server during ``work``."""
     import psycopg
@@ -872,11 +907,14 @@ def _round_trips(db: Database, work: Callable[[], None], trace: Path) -> int:
             work()
         finally:
             raw.pgconn.untrace()
-    return trace.read_text().count("ReadyForQuery")
+    # A wait is a turn from what the client sent (F) to what the server answered (B).
+    directions = [line[:1] for line in trace.read_text().splitlines() if line[:1] in "FB"]
+    return sum(1 for a, b in itertools.pairwise(directions) if (a, b) == ("F", "B"))
 
 
 def test_begin_rides_with_the_first_statement_of_a_block(tmp_path: Path) -> None:
-    """No round trip of its own for BEGIN: a read and then writes cost two, writes one."""
+    """No round trip of its own for BEGIN: a read and then writes cost two (the read's reply
+    and the end of its pipeline come back together), writes one."""
     with database_factory("postgresql", tmp_path) as databases:
         db = databases.open()
         tables = _declare(db, create=True)

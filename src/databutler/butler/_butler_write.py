@@ -146,17 +146,18 @@ class ButlerWrites(ButlerBase):
             )
         run_name = target or ""  # used only when there are datasets to insert, and then set
         # A run this client has seen is not looked up again (the insert's transaction
-        # checks the cached one), so later puts write nothing for it; a new one is
-        # registered inside the transaction, so that a failed put leaves no empty run.
-        new_run = bool(groups) and not self.registry.known_collection(run_name)
+        # checks the cached one), so later puts write nothing for it. Another is looked
+        # up, and registered if new, inside the transaction: a failed put leaves no
+        # empty run, and the insert finds the run without reading it again.
+        unseen = bool(groups) and not self.registry.collection_cached(run_name)
         inserts = {
             name: [items[i][2] or {} for i in positions] for name, positions in groups.items()
         }
 
-        def attempt(new_run: bool) -> list[DatasetRef]:
+        def attempt(unseen: bool) -> list[DatasetRef]:
             with explaining_conflicts(self.registry, inserts, target), self.transaction():
-                if new_run:
-                    self.registry.registerRun(run_name)
+                if unseen:
+                    self.registry.ensure_run(run_name)
                 if resolved:
                     self._import_refs(resolved)
                 for name, positions in groups.items():
@@ -171,9 +172,9 @@ class ButlerWrites(ButlerBase):
 
         def put() -> list[DatasetRef]:
             try:
-                return attempt(new_run)
+                return attempt(unseen)
             except MissingCollectionError:
-                if new_run or not groups or self.registry.known_collection(run_name):
+                if unseen or not groups or self.registry.known_collection(run_name):
                     raise
                 return attempt(True)  # another client removed the run since this one saw it
 

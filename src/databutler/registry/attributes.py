@@ -174,6 +174,9 @@ class SchemaGeneration:
         self._sql_share = read + (" FOR SHARE" if db.FOR_UPDATE else "")
         self._sql_update = read + db.FOR_UPDATE
         self._scalar_column: sqlalchemy.Label[Any] | None = None
+        #: The transaction scope (`Database.transaction_scope`) in which the token was read
+        #: so that it holds until the transaction ends: no later check there reads it again.
+        self._held_in: int | None = None
 
     def check(self, *, lock: bool = False) -> bool:
         """Read the token; drop the caches if it changed. Whether it changed.
@@ -188,7 +191,15 @@ class SchemaGeneration:
         """
         if not lock and getattr(self._once, "read", False):
             return False  # read already in this `once` block
-        return self._check(self._sql_share if lock else self._sql)
+        scope = self._db.transaction_scope()
+        if scope is not None and scope == self._held_in:
+            return False  # read in this transaction already, and no change can commit
+        changed = self._check(self._sql_share if lock else self._sql)
+        # A share-locked token holds until the transaction ends; where writers serialise
+        # (SQLite), any token read inside a transaction does.
+        if scope is not None and (lock or not self._db.FOR_UPDATE):
+            self._held_in = scope
+        return changed
 
     @contextmanager
     def once(self) -> Iterator[None]:
@@ -242,6 +253,7 @@ class SchemaGeneration:
         """Forget the token seen: the next `check` drops the caches (whatever it reads), and
         no insert is guarded by the old one meanwhile (`seen` is `None`)."""
         self._seen = None
+        self._held_in = None
         if hasattr(self._once, "read"):
             self._once.read = False
 

@@ -332,32 +332,43 @@ class SimpleCollectionManager(VersionedExtension):
         CollectionError
             If it exists with another type.
         """
-        validate_collection_name(name, registering=False)
-        type = CollectionType(type)
-        _check_doc(doc)
-        cached = self._by_name.get(name)
-        if cached is not None and cached.type is type and doc in (None, cached.doc):
-            return cached, False  # known (committed) already: nothing to write
-        if cached is not None:
-            self._by_name.forget(name)  # read it again: another client may have changed it
-        inserted = 0
-        try:
-            record = self.find(name)  # a read: no write lock for a known collection
-        except MissingCollectionError:
-            validate_collection_name(name)  # new names get the stricter rules
-            row = {"name": name, "type": type.value, "doc": doc}
-            # No bump: a new collection makes no client's cache wrong (they hold only
-            # collections that exist, by name, and look others up), so other clients
-            # keep their caches; a removal, a chain's new members or new documentation
-            # do bump.
-            inserted = self._db.ensure(self._collection, row)
-            record = self.find(name)
+        record, registered = self.ensure(name, type, doc)
         if record.type is not type:
             raise CollectionError(
                 f"Collection {name!r} exists already as {record.type.name}, not {type.name}; "
                 "choose another name or remove the existing collection."
             )
-        return record, inserted == 1
+        return record, registered
+
+    def ensure(
+        self, name: str, type: CollectionType = CollectionType.RUN, doc: str | None = None
+    ) -> tuple[CollectionRecord, bool]:
+        """Collection ``name``, registered with ``type`` if there is none (an existing one
+        may be of another type: `register` refuses that); and whether it was new."""
+        validate_collection_name(name, registering=False)
+        type = CollectionType(type)
+        _check_doc(doc)
+        cached = self._by_name.get(name)
+        if cached is not None and cached.type is type and doc in (None, cached.doc):
+            return cached, False  # known already: nothing to write
+        if cached is not None:
+            self._by_name.forget(name)  # read it again: another client may have changed it
+        try:
+            return self.find(name), False  # a read: no write lock for a known collection
+        except MissingCollectionError:
+            pass
+        validate_collection_name(name)  # new names get the stricter rules
+        # No bump: a new collection makes no client's cache wrong (they hold only
+        # collections that exist, by name, and look others up), so other clients keep
+        # their caches; a removal, a chain's new members or new documentation do bump.
+        key = self._db.ensure_key(
+            self._collection, {"name": name, "type": type.value, "doc": doc}, "collection_id"
+        )
+        if key is None:  # another client registered it meanwhile
+            return self.find(name), False
+        record = CollectionRecord(key, name, type, doc)
+        self._by_name.keep(name, record)  # the transaction that inserted it sees it
+        return record, True
 
     def setDocumentation(self, name: str, doc: str | None) -> None:
         """Set (or with `None`, clear) the documentation of collection ``name``."""

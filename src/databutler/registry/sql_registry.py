@@ -642,6 +642,18 @@ class SqlRegistry:
         """Register a RUN collection; whether it was new."""
         return self.registerCollection(name, CollectionType.RUN, doc)
 
+    def ensure_run(self, name: str) -> bool:
+        """Make sure collection ``name`` exists, registering it as a RUN if there is none;
+        whether it was new. One of another type is left as it is (a dataset insert into
+        it refuses it). Inside a transaction, what follows there finds it without a read."""
+        require_str(name, "name")
+        self._coherent()
+        return self._managers.collections.ensure(name, CollectionType.RUN)[1]
+
+    def collection_cached(self, name: str) -> bool:
+        """Whether this client has collection ``name`` cached (no query; see `known_collection`)."""
+        return self._managers.collections.cached(name)
+
     def known_collection(self, name: str) -> bool:
         """Whether collection ``name`` exists, from this client's cache once it has seen it.
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 
 from ..._exceptions import ConfigurationError, ConflictError, RepositoryError
 from ..interfaces import Database, Deferred, GuardChangedError
-from ..interfaces._database_driver import driver_error, fetch_all
+from ..interfaces._database_driver import driver_error
 from . import parse_database_url
 
 __all__ = ["PostgresqlDatabase"]
@@ -750,9 +750,15 @@ class PostgresqlDatabase(Database):
             return super()._fetch_raw(connection, sql, params)
         cursor = raw.cursor()
         try:
-            with raw.pipeline():  # the fetch sends BEGIN and the read together
+            # BEGIN and the read go out together, and the end of the pipeline (its Sync)
+            # brings both replies back: one round trip. A fetch inside the block would
+            # wait for the read's reply, and the Sync then for one more.
+            with raw.pipeline():
                 _execute_alone(raw, "BEGIN")
-                return fetch_all(connection, cursor, sql, params)
+                cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description is not None else []
+        except connection.dialect.loaded_dbapi.Error as exc:
+            raise driver_error(connection, cursor, exc, sql, params) from exc
         finally:
             with contextlib.suppress(Exception):
                 cursor.close()

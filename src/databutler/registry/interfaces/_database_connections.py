@@ -137,6 +137,9 @@ class DatabaseConnections(ABC):
     #: after the depth of the block that wrote it.
     _witness: tuple[int, sqlalchemy.Table, str, Any] | None = None
     _clones: weakref.WeakSet[DatabaseConnections]
+    #: Changes when an outermost transaction begins and when any block rolls back: see
+    #: `transaction_scope`.
+    _scope: int = 0
 
     def dispose(self) -> None:
         """Close this instance's connections and every pooled one of the engine (shared
@@ -279,6 +282,7 @@ class DatabaseConnections(ABC):
                     connection.rollback()  # end an implicit read transaction
                 self._begin_mode(connection, write=self._writeable)
                 frame = _Frame(connection.begin(), savepoint)
+                self._scope += 1
                 self._doomed = False
                 self._on_transaction_begin(connection)
             elif savepoint or self._frames[-1].savepoint:
@@ -341,6 +345,7 @@ class DatabaseConnections(ABC):
             self._lock_tables(connection, list(lock))
             yield
         except BaseException:
+            self._scope += 1  # what the block wrote (or the whole transaction) is undone
             self._frames.pop()
             if self._witness is not None and self._witness[0] > len(self._frames):
                 self._witness = None  # its row is rolled back with the block
@@ -374,6 +379,7 @@ class DatabaseConnections(ABC):
                 self._send_deferred(connection, queued, commit=not self._frames)
             frame.trans.commit()
         except BaseException as exc:
+            self._scope += 1
             if frame.trans.is_active:
                 with contextlib.suppress(Exception):  # the error says what went wrong
                     frame.trans.rollback()
@@ -443,6 +449,16 @@ class DatabaseConnections(ABC):
 
     #: Whether `execute_deferred` queues writes to send them together (a pipelining driver).
     PIPELINED_WRITES: bool = False
+
+    def transaction_scope(self) -> int | None:
+        """A token for what the open transaction has done so far; `None` outside one.
+
+        It stays the same while the transaction goes on and changes when it
+        ends or when any block of it rolls back, so that a cache can let the
+        transaction reuse what it read or wrote itself (`CommittedCache`)
+        without keeping anything a rollback undid.
+        """
+        return self._scope if self._frames else None
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the outermost transaction commits; forget it on rollback.

@@ -163,6 +163,21 @@ class DatabaseRows(DatabaseConnections):
         self._wrote(table, count)
         return count
 
+    def ensure_key(self, table: sqlalchemy.Table, row: Mapping[str, Any], column: str) -> Any:
+        """Insert ``row`` unless it conflicts with an existing row; the new row's ``column``
+        (a key the database generates), or `None` if nothing went in.
+
+        One statement (``ON CONFLICT DO NOTHING RETURNING``): a caller that needs the key
+        of a row it may have to create reads nothing back after the insert.
+        """
+        stmt = self._insert_construct(table).values(dict(row))
+        stmt = stmt.on_conflict_do_nothing().returning(table.c[column])
+        with self._writing(f"insert into {table.name}") as connection:
+            key = connection.execute(stmt).scalar_one_or_none()
+        if key is not None:
+            self._wrote(table, 1)
+        return key
+
     def replace(self, table: sqlalchemy.Table, *rows: Mapping[str, Any]) -> None:
         """Insert rows, overwriting every non-key column of rows with the same primary key."""
         if not rows:
