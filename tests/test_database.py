@@ -872,6 +872,25 @@ def test_a_transaction_that_reads_first_is_whole(
     assert [r[0] for r in _items(databases)] == [3]
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "row-id"])
+def test_ensure_key_gives_the_new_rows_key_or_none(
+    db: Database,
+    tables: Tables,
+    databases: DatabaseFactory,
+    returning: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One insert: the key of a row that went in, `None` for one that conflicts (nothing
+    changes); also where the database has no RETURNING (SQLite before 3.35)."""
+    monkeypatch.setattr(db._engine.dialect, "insert_returning", returning)
+    assert db.ensure_key(tables.item, _row(5)) == 5
+    assert db.ensure_key(tables.item, {"id": 6, "name": "n5", "value": 0}) is None  # name
+    assert db.ensure_key(tables.item, _row(5, value=1)) is None  # key
+    with db.transaction():
+        assert db.ensure_key(tables.item, _row(7)) == 7
+    assert _items(databases) == [(5, "n5", 50), (7, "n7", 70)]
+
+
 def test_a_failed_first_read_fails_its_transaction_only(
     db: Database, tables: Tables, databases: DatabaseFactory
 ) -> None:

@@ -361,9 +361,7 @@ class SimpleCollectionManager(VersionedExtension):
         # No bump: a new collection makes no client's cache wrong (they hold only
         # collections that exist, by name, and look others up), so other clients keep
         # their caches; a removal, a chain's new members or new documentation do bump.
-        key = self._db.ensure_key(
-            self._collection, {"name": name, "type": type.value, "doc": doc}, "collection_id"
-        )
+        key = self._db.ensure_key(self._collection, {"name": name, "type": type.value, "doc": doc})
         if key is None:  # another client registered it meanwhile
             return self.find(name), False
         record = CollectionRecord(key, name, type, doc)

@@ -163,17 +163,24 @@ class DatabaseRows(DatabaseConnections):
         self._wrote(table, count)
         return count
 
-    def ensure_key(self, table: sqlalchemy.Table, row: Mapping[str, Any], column: str) -> Any:
-        """Insert ``row`` unless it conflicts with an existing row; the new row's ``column``
-        (a key the database generates), or `None` if nothing went in.
+    def ensure_key(self, table: sqlalchemy.Table, row: Mapping[str, Any]) -> Any:
+        """Insert ``row`` unless it conflicts with an existing row; the new row's primary key
+        (one column, which the database generates), or `None` if nothing went in.
 
         One statement (``ON CONFLICT DO NOTHING RETURNING``): a caller that needs the key
         of a row it may have to create reads nothing back after the insert.
         """
-        stmt = self._insert_construct(table).values(dict(row))
-        stmt = stmt.on_conflict_do_nothing().returning(table.c[column])
+        (key_column,) = table.primary_key.columns
+        stmt = self._insert_construct(table).values(dict(row)).on_conflict_do_nothing()
         with self._writing(f"insert into {table.name}") as connection:
-            key = connection.execute(stmt).scalar_one_or_none()
+            if connection.dialect.insert_returning:
+                key = connection.execute(stmt.returning(key_column)).scalar_one_or_none()
+            else:  # SQLite before 3.35: the row id of the insert, if one went in
+                result = connection.execute(stmt.execution_options(preserve_rowcount=True))
+                primary_key = result.inserted_primary_key
+                key = None
+                if primary_key is not None and self._rowcount(result, 0) == 1:
+                    key = primary_key[0]
         if key is not None:
             self._wrote(table, 1)
         return key
