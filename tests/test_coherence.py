@@ -428,11 +428,16 @@ def test_a_put_into_a_new_run_reads_and_writes_the_run_once(root: str) -> None:
     nothing is read before the transaction."""
     butler = Butler(root, run="night1", writeable=True)
     butler.put({"a": 1}, "thing", instrument="HSC", detector=0)  # caches warm
-    with statements(butler.registry.db) as seen:
+    db = butler.registry.db
+    with statements(db) as seen:
         ref = butler.put({"a": 2}, "thing", instrument="HSC", detector=0, run="night2")
     assert _collection_statements(seen) == (1, 1), seen
+    # The schema generation: on PostgreSQL the insert's own statement checks it (its
+    # guard); on SQLite it is read once, inside the transaction.
     generation_reads = [s for s in seen if s.lstrip().startswith("SELECT value FROM")]
-    assert len(generation_reads) == 1, seen
+    assert len(generation_reads) == (0 if db.dialect_name == "postgresql" else 1), seen
+    if db.dialect_name == "sqlite":
+        assert seen[0].startswith("BEGIN"), seen  # nothing read before the transaction
     with statements(butler.registry.db) as seen:  # now known: neither read nor written
         butler.put({"a": 3}, "thing", instrument="HSC", detector=1, run="night2")
     assert _collection_statements(seen) == (0, 0), seen

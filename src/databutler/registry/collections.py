@@ -143,6 +143,12 @@ class SimpleCollectionManager(VersionedExtension):
         self._children_of: CommittedCache[int, list[CollectionRecord]] = CommittedCache(db)
         #: Bumped by every change here; set by the registry that owns this manager.
         self.generation: SchemaGeneration | None = None
+        # `find` is a driver-level read (inside a transaction it carries the BEGIN).
+        names = ", ".join(db.quote_name(c) for c in ("collection_id", "name", "type", "doc"))
+        self._find_sql = (
+            f"SELECT {names} FROM {db.quoted(self._collection)} "
+            f"WHERE {db.quote_name('name')} = {db.PLACEHOLDER}"
+        )
 
     @classmethod
     def initialize(
@@ -233,7 +239,8 @@ class SimpleCollectionManager(VersionedExtension):
         if cached is not None:
             return cached
         validate_collection_name(name, registering=False)
-        found = self._records(self._collection.c.name == name)
+        with self._db.query_raw(self._find_sql, (name,)) as rows:
+            found = [CollectionRecord(r[0], r[1], CollectionType(r[2]), r[3]) for r in rows]
         if not found:
             raise MissingCollectionError(
                 f"No collection named {name!r}; check the name ('databutler query-collections' "

@@ -647,8 +647,10 @@ class SqlRegistry:
         whether it was new. One of another type is left as it is (a dataset insert into
         it refuses it). Inside a transaction, what follows there finds it without a read."""
         require_str(name, "name")
-        self._coherent()
-        return self._managers.collections.ensure(name, CollectionType.RUN)[1]
+        collections = self._managers.collections
+        if collections.cached(name):
+            self._coherent()  # the cached record may be stale; one not cached is read
+        return collections.ensure(name, CollectionType.RUN)[1]
 
     def collection_cached(self, name: str) -> bool:
         """Whether this client has collection ``name`` cached (no query; see `known_collection`)."""
