@@ -463,6 +463,7 @@ def test_a_put_into_a_run_another_client_made_finds_it_in_its_transaction(root: 
     assert butler.registry.getCollectionType("tags").name == "TAGGED"
     butler.close()
     assert visible(root, "thing", "theirs") == [{"instrument": "HSC", "detector": 0}]
+    assert visible(root, "thing", "tags") == []
 
 
 def test_a_run_registered_in_a_rolled_back_savepoint_is_registered_again(root: str) -> None:

@@ -927,7 +927,7 @@ def _round_trips(db: Database, work: Callable[[], None], trace: Path) -> int:
         finally:
             raw.pgconn.untrace()
     # A wait is a turn from what the client sent (F) to what the server answered (B).
-    directions = [line[:1] for line in trace.read_text().splitlines() if line[:1] in "FB"]
+    directions = [line[:1] for line in trace.read_text().splitlines() if line[:1] in ("F", "B")]
     return sum(1 for a, b in itertools.pairwise(directions) if (a, b) == ("F", "B"))
 
 
