@@ -24,6 +24,7 @@ from databutler import (
 )
 from databutler.datastores import StoredFileInfo
 from databutler.testing.butler import RepositoryFactory, S3Environment, file_datastore, populate
+from databutler.testing.database import statements
 
 
 def artifacts(butler: Butler) -> list[str]:
@@ -576,30 +577,19 @@ def test_get_many_reads_in_order_and_refuses_what_is_not_a_ref(butler: Butler) -
 
 
 def test_exists_of_a_stored_dataset_is_one_query(repositories: RepositoryFactory) -> None:
-    import sqlalchemy
-
     butler = repositories.create(run="r1")
     populate(butler)
     refs = put_things(butler, range(3))
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    engine = butler.registry.db._engine
-    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(butler.registry.db) as seen:
         for ref in refs:
             assert butler.exists(ref) == DatasetExistence.VERIFIED
-        one_each = len(statements)
-        statements.clear()
+        one_each = len(seen)
+        seen.clear()
         assert set(butler.exists_many(refs).values()) == {DatasetExistence.VERIFIED}
-        many = len(statements)
-    finally:
-        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+        many = len(seen)
     if repositories.kind != "sqlite-chained":  # a chain asks each child and the registry
-        assert one_each == 3, statements
-        assert many == 1, statements
+        assert one_each == 3, seen
+        assert many == 1, seen
     butler.prune(refs[:1], purge=True)
     assert butler.exists(refs[0]) == DatasetExistence.NONE
     assert butler.exists(refs[1]) == DatasetExistence.VERIFIED

@@ -33,6 +33,7 @@ from databutler import (
 )
 from databutler.dimensions import DimensionUniverse
 from databutler.testing.butler import registry_arguments
+from databutler.testing.database import statements
 from databutler.testing.exposures import insert_filters
 
 UNIVERSE = {
@@ -453,24 +454,14 @@ def test_bulk_lookup(butler: Butler) -> None:
 
 
 def test_bulk_lookup_is_one_statement(butler: Butler) -> None:
-    statements: list[str] = []
-    engine = butler.registry.db._engine
-    import sqlalchemy
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(butler.registry.db) as seen:
         refs = list(
             butler.query_datasets(
                 "bias", collections="HSC/calib", where="exposure IN (1..7)", find_first=True
             )
         )
-    finally:
-        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
     assert len(refs) == 21
-    assert len([s for s in statements if "temporal_exposure" in s]) == 1
+    assert len([s for s in seen if "temporal_exposure" in s]) == 1
 
 
 def test_lookup_matches_what_the_exposure_implies(butler: Butler) -> None:
