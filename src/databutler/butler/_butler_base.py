@@ -15,12 +15,7 @@ from contextlib import contextmanager
 
 from .._arguments import require_collections
 from .._dataset_ref import DatasetRef
-from .._exceptions import (
-    ArgumentConflictError,
-    DatabaseConnectionError,
-    ReadOnlyDatabaseError,
-    commit_in_doubt,
-)
+from .._exceptions import ArgumentConflictError, DatabaseConnectionError, ReadOnlyDatabaseError
 from ..datastores import Datastore
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
@@ -68,7 +63,7 @@ class ButlerBase:
             with self.datastore.transaction(), self.registry.transaction():
                 yield
         except DatabaseConnectionError as lost:
-            if not commit_in_doubt(lost):
+            if not lost.in_doubt:
                 raise
             # The datastore kept what it wrote (it may be named by a committed registry).
             raise DatabaseConnectionError(

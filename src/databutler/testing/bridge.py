@@ -82,6 +82,26 @@ def make_records_table(
     return repo.opaque.register(name, spec)
 
 
+def _insert_with_wcs(records: OpaqueTableStorage, artifacts: list[tuple[Any, str]]) -> None:
+    """Records rows for each ``(ref, path)``: the dataset's artifact at ``path``, and a WCS
+    component of its own in ``wcs{n}.fits`` (``n`` its place in ``artifacts``)."""
+    rows = []
+    for n, (ref, path) in enumerate(artifacts):
+        rows.append({"dataset_id": ref.id, "component": "__NULL_STRING__", "path": path})
+        rows.append({"dataset_id": ref.id, "component": "wcs", "path": f"wcs{n}.fits"})
+    records.insert(*rows)
+
+
+def _insert_numbered(records: OpaqueTableStorage, refs: list[Any]) -> None:
+    """One records row for each of ``refs``: its artifact at ``{n}.fits`` (``n`` its place)."""
+    records.insert(
+        *(
+            {"dataset_id": r.id, "component": "__NULL_STRING__", "path": f"{n}.fits"}
+            for n, r in enumerate(refs)
+        )
+    )
+
+
 class BridgeBackdoor:
     """Reads bridge state without going through the bridge API.
 
@@ -355,12 +375,13 @@ class DatastoreRegistryBridgeTests:
         records = make_records_table(repo)
         refs = self.make_refs(repo, 9)
         bridge.insert(refs)
-        rows = []
-        for n, ref in enumerate(refs[:8]):  # the last has no records
-            path = f"shared{n - n % 2}.zip" if n < 4 else f"own{n}.fits"
-            rows.append({"dataset_id": ref.id, "component": "__NULL_STRING__", "path": path})
-            rows.append({"dataset_id": ref.id, "component": "wcs", "path": f"wcs{n}.fits"})
-        records.insert(*rows)
+        _insert_with_wcs(  # the last has no records
+            records,
+            [
+                (ref, f"shared{n - n % 2}.zip" if n < 4 else f"own{n}.fits")
+                for n, ref in enumerate(refs[:8])
+            ],
+        )
         trashed = [refs[0], refs[2], refs[3], refs[4], refs[5], refs[8]]
         bridge.moveToTrash(trashed, None)
         bridge.insert([refs[5]])  # stored again: not yielded
@@ -393,15 +414,12 @@ class DatastoreRegistryBridgeTests:
         records = make_records_table(repo)
         refs = self.make_refs(repo, 12)
         bridge.insert(refs)
-        rows = []
-        for n, ref in enumerate(refs):
-            # Every third dataset shares its artifact with the next one.
-            path = f"shared{n - 1}.zip" if n % 3 == 1 else f"own{n}.fits"
-            if n % 3 == 0:
-                path = f"shared{n}.zip"
-            rows.append({"dataset_id": ref.id, "component": "__NULL_STRING__", "path": path})
-            rows.append({"dataset_id": ref.id, "component": "wcs", "path": f"wcs{n}.fits"})
-        records.insert(*rows)
+        # Every third dataset shares its artifact with the next one.
+        paths = {0: "shared{n}.zip", 1: "shared{m}.zip", 2: "own{n}.fits"}
+        _insert_with_wcs(
+            records,
+            [(ref, paths[n % 3].format(n=n, m=n - 1)) for n, ref in enumerate(refs)],
+        )
         trashed = refs[::2]  # 0 and 6 share with the held 1 and 7; 4 and 10 with 3 and 9
         bridge.moveToTrash(trashed, None)
         with bridge.emptyTrash(records, RecordInfo, record_column="path") as (pairs, keep):
@@ -505,12 +523,7 @@ class DatastoreRegistryBridgeTests:
         records = make_records_table(repo)
         refs = self.make_refs(repo, 5)
         bridge.insert(refs)
-        records.insert(
-            *(
-                {"dataset_id": r.id, "component": "__NULL_STRING__", "path": f"{n}.fits"}
-                for n, r in enumerate(refs)
-            )
-        )
+        _insert_numbered(records, refs)
         bridge.moveToTrash(refs[:4], None)
         bridge.insert([refs[2]])  # stored again: its records describe a live artifact
         unknown = uuid.uuid4()
@@ -842,12 +855,7 @@ class PersistentBridgeTests:
         records = make_records_table(repo)
         refs = self.make_refs(repo, 5)
         bridge.insert(refs)
-        records.insert(
-            *(
-                {"dataset_id": r.id, "component": "__NULL_STRING__", "path": f"{n}.fits"}
-                for n, r in enumerate(refs)
-            )
-        )
+        _insert_numbered(records, refs)
         bridge.moveToTrash(refs, None)
         ids = sorted(r.id for r in refs)
         with pytest.raises(RuntimeError, match="undo"), repo.db.transaction():
