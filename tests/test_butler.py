@@ -19,6 +19,7 @@ from databutler import (
     DatasetRef,
     ExportFormatError,
     FileDataset,
+    PositionError,
     ReadOnlyDatabaseError,
     UnresolvedRef,
 )
@@ -448,7 +449,7 @@ def test_collection_chain_modes(butler: Butler) -> None:
     assert butler.collection_chain("chain", ["-1"], mode="pop") == ("c",)
     with pytest.raises(CollectionError, match="does not list a"):
         butler.collection_chain("chain", ["a"], mode="remove")
-    with pytest.raises(IndexError, match="no position 5"):
+    with pytest.raises(PositionError, match="no position 5"):
         butler.collection_chain("chain", ["5"], mode="pop")
     with pytest.raises(ValueError, match="Unknown chain mode"):
         butler.collection_chain("chain", ["a"], mode="shuffle")

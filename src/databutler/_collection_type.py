@@ -54,7 +54,13 @@ def _utc(value: datetime.datetime | None, which: str) -> datetime.datetime | Non
             f"Timespan {which} {value.isoformat()} has no time zone; give an aware datetime "
             "(e.g. with tzinfo=datetime.UTC)."
         )
-    return value.astimezone(datetime.UTC)
+    try:
+        return value.astimezone(datetime.UTC)
+    except OverflowError:
+        raise InvalidArgumentError(
+            f"Timespan {which} {value.isoformat()} is outside the years 1-9999 in UTC; give a "
+            "time within them (use None for an unbounded side)."
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── InvalidDatasetIdError           (TypeError)     a dataset id that is not a UUID
     ├── AmbiguousDatasetError           (ValueError)    a ref without an id where one is needed
     ├── InvalidArgumentError            (ValueError)    an unknown mode, format or position
+    │   └── PositionError               (IndexError)    a position a sequence does not have
     ├── ArgumentConflictError           (TypeError)     options that contradict, or ask nothing
     ├── ArgumentTypeError               (TypeError)     an argument of a type the call does not take
     ├── ConfigurationError              (ValueError)    bad manager/database configuration
@@ -71,6 +72,7 @@ __all__ = [
     "MissingCollectionError",
     "MissingManagerError",
     "OrphanedRecordError",
+    "PositionError",
     "ReadOnlyDatabaseError",
     "RepositoryError",
     "RepositoryNotFoundError",
@@ -101,6 +103,11 @@ class AmbiguousDatasetError(DatabutlerError, ValueError):
 
 class InvalidArgumentError(DatabutlerError, ValueError):
     """A value given for an argument or option is not one of those accepted (a mode, a format)."""
+
+
+class PositionError(InvalidArgumentError, IndexError):
+    """A position that is not there, as in popping position 5 of a chain of two (also an
+    `IndexError`)."""
 
 
 class ArgumentConflictError(DatabutlerError, TypeError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._exceptions import CollectionError, InvalidArgumentError
+from .._exceptions import CollectionError, InvalidArgumentError, PositionError
 
 __all__ = ["CHAIN_MODES", "new_chain"]
 
@@ -26,8 +26,8 @@ def new_chain(
         For an unknown mode or a position that is not an integer.
     CollectionError
         If ``remove`` names a child the chain does not list.
-    IndexError
-        If ``pop`` names a position the chain does not have.
+    PositionError
+        If ``pop`` names a position the chain does not have (an `IndexError`).
     """
     if mode not in CHAIN_MODES:
         raise InvalidArgumentError(
@@ -58,5 +58,12 @@ def _position(text: str, length: int, parent: str) -> int:
     except ValueError:
         raise InvalidArgumentError(f"pop takes positions (0, 1, -1, ...), not {text!r}.") from None
     if not -length <= index < length:
-        raise IndexError(f"Chain {parent!r} has {length} children; there is no position {index}.")
+        allowed = (
+            f"pop takes 0 to {length - 1}, or -1 to -{length} from the end"
+            if length
+            else "there is nothing to pop"
+        )
+        raise PositionError(
+            f"Chain {parent!r} has {length} children; there is no position {index} ({allowed})."
+        )
     return index % length

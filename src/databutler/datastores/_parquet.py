@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
+from .._exceptions import StorageClassError
+from ..storage_classes._conversions import column_names, row_numbers
 from ._formatter_base import Formatter, FormatterError, _is_instance, _quoted, _require
 
 __all__ = ["ParquetFormatter"]
@@ -149,33 +151,22 @@ class ParquetFormatter(Formatter):
             table = self._rows(table, rows)
         return table.to_pandas() if is_frame else table
 
+    def _parameter(self, check: Callable[..., Any], *args: Any) -> Any:
+        """``check(*args)``, the check of a read parameter shared with the storage classes,
+        its error raised as this formatter's."""
+        try:
+            return check(*args)
+        except StorageClassError as exc:
+            raise FormatterError(f"The {self.name!r} formatter cannot read that: {exc}") from None
+
     def _rows(self, table: Any, rows: Any) -> Any:
-        if isinstance(rows, slice):
-            start, stop, step = rows.indices(table.num_rows)
-            if step == 1:
-                return table.slice(start, max(stop - start, 0))
-            return table.take(list(range(start, stop, step)))
-        if isinstance(rows, list | tuple) and all(
-            isinstance(r, int) and not isinstance(r, bool) for r in rows
-        ):
-            bad = [r for r in rows if not -table.num_rows <= r < table.num_rows]
-            if bad:
-                raise FormatterError(
-                    f"The {self.name!r} formatter has no row(s) {bad[:3]} in this dataset of "
-                    f"{table.num_rows} rows."
-                )
-            return table.take([r % table.num_rows for r in rows])
-        raise FormatterError(
-            f"The {self.name!r} formatter's 'rows' parameter must be a slice or a list of row "
-            f"numbers, not {rows!r}."
-        )
+        numbers = self._parameter(row_numbers, rows, table.num_rows)
+        if isinstance(numbers, range) and numbers.step == 1:
+            return table.slice(numbers.start, len(numbers))  # a view: no copy
+        return table.take(list(numbers))
 
     def _check_columns(self, columns: Any, available: list[str]) -> list[str]:
-        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
-            raise FormatterError(
-                f"The {self.name!r} formatter's 'columns' parameter must be a list of "
-                f"column names, not {columns!r}."
-            )
+        columns = self._parameter(column_names, columns)
         unknown = set(columns) - set(available)
         if unknown:
             raise FormatterError(

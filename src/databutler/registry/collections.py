@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import sqlalchemy
 
 from .. import ddl
-from .._arguments import require_str
+from .._arguments import describe, require_str, require_strs
 from .._collection_type import CollectionType
 from .._deprecation import renamed
 from .._exceptions import (
@@ -47,6 +47,14 @@ def _check_doc(doc: object) -> None:
         raise InvalidArgumentError(
             "The documentation contains a NUL character, which databases cannot store; remove it."
         )
+    if text is not None and not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(
+                f"The documentation has a lone surrogate at character {exc.start}, which is not "
+                "valid Unicode; give properly encoded text."
+            ) from None
 
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@/:+=-]*")
@@ -401,7 +409,11 @@ class SimpleCollectionManager(VersionedExtension):
             raise ArgumentTypeError(
                 f"Chain members must be a sequence of names, not the string {children!r}."
             )
-        members = [self.find(child) for child in children]
+        if not isinstance(children, Iterable) or isinstance(children, bytes | Mapping):
+            raise ArgumentTypeError(
+                f"Chain members must be a sequence of names, not {describe(children)}."
+            )
+        members = [self.find(child) for child in require_strs(children, "children")]
         names = [m.name for m in members]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

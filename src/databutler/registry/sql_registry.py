@@ -56,6 +56,7 @@ from .interfaces import (
     DatastoreRegistryBridgeManager,
     FindRider,
 )
+from .interfaces._bridge import validate_datastore_name
 from .managers import RegistryManagerInstances, RegistryManagerTypes
 from .queries import (
     ExpressionError,
@@ -778,7 +779,7 @@ class SqlRegistry:
         data_id = merged_data_id(dataId, kwargs, "dataId")
         search = _search(collections)
         if isinstance(timespan, datetime.datetime):
-            timespan = Timespan(timespan, timespan + datetime.timedelta(microseconds=1))
+            timespan = _instant(timespan)
         # The coherence check rides on the search's own query (see `_coherent`).
         return self._datasets.find_riding(name, data_id, search, timespan, coherent=True)[0]
 
@@ -839,8 +840,12 @@ class SqlRegistry:
         require_bool(find_first, "find_first")
         name = _type_name(datasetType)
         search = _search(collections)
-        require_str(in_datastore, "in_datastore", optional=True)
-        require_str(not_in_datastore, "not_in_datastore", optional=True)
+        for datastore, argument in (
+            (in_datastore, "in_datastore"),
+            (not_in_datastore, "not_in_datastore"),
+        ):
+            if require_str(datastore, argument, optional=True) is not None:
+                validate_datastore_name(datastore)  # what no datastore can be named is refused
         bridges = self._bridges
         location = bridges.location_table
 
@@ -1047,6 +1052,16 @@ class SqlRegistry:
         """Names of the datastores holding ``ref``."""
         require_type(ref, "ref", DatasetRef, "a DatasetRef (from put or a query)")
         return frozenset(self._managers.datastores.findDatastores(ref))
+
+
+def _instant(when: datetime.datetime) -> Timespan:
+    """The timespan of one instant: one microsecond long (open-ended at the last one a
+    `datetime.datetime` holds, which the time scale refuses with its range)."""
+    try:
+        end: datetime.datetime | None = when + datetime.timedelta(microseconds=1)
+    except OverflowError:
+        end = None
+    return Timespan(when, end)
 
 
 def _type_name(value: object) -> str:

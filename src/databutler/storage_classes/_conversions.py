@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any
 
@@ -25,8 +25,10 @@ __all__ = [
     "DERIVED_COMPONENTS",
     "PARAMETERS",
     "apply_parameters",
+    "column_names",
     "convert",
     "derived_component",
+    "row_numbers",
     "table_kind",
 ]
 
@@ -250,9 +252,15 @@ def convert(obj: Any, converter: str) -> Any:
     Raises
     ------
     StorageClassError
-        If the object cannot be converted (the message says why).
+        If the object cannot be converted (the message says why), also where the library
+        that converts it fails on it (astropy on an array of Python objects).
     """
-    return CONVERTERS[converter](obj)
+    try:
+        return CONVERTERS[converter](obj)
+    except StorageClassError:
+        raise
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        raise _refuse(obj, f"what converter {converter!r} makes", f" ({exc!r})") from exc
 
 
 # -- derived components -------------------------------------------------------------------
@@ -426,11 +434,65 @@ ASSEMBLERS: Mapping[str, tuple[Callable[[Any], dict[str, Any]], Callable[[Any], 
 # -- read parameters --------------------------------------------------------------------
 
 
-def _check_column_names(obj: Any, columns: Any) -> list[str]:
-    if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+def column_names(columns: Any) -> list[str]:
+    """The names a ``columns`` read parameter lists.
+
+    Raises
+    ------
+    StorageClassError
+        If it is not an iterable (a list) of strings.
+    """
+    names = (
+        list(columns)
+        if isinstance(columns, Iterable) and not isinstance(columns, str | bytes | Mapping)
+        else None
+    )
+    if names is None or not all(isinstance(c, str) for c in names):
         raise StorageClassError(
             f"The 'columns' parameter must be a list of column names, not {columns!r}."
         )
+    return names
+
+
+def row_numbers(rows: Any, count: int) -> range | list[int]:
+    """The row numbers (0 to ``count - 1``, in the order given) a ``rows`` read parameter
+    selects of a table of ``count`` rows: a slice of whole numbers, its step not 0 (a `range`
+    then), or a list of row numbers (negative from the end).
+
+    Raises
+    ------
+    StorageClassError
+        If it is neither, or names a row the table does not have.
+    """
+    if isinstance(rows, slice):
+        bounds = (rows.start, rows.stop, rows.step)
+        if any(b is not None and (isinstance(b, bool) or not isinstance(b, int)) for b in bounds):
+            raise StorageClassError(
+                f"The 'rows' slice {rows!r} must have whole numbers (or None) for its start, "
+                "stop and step."
+            )
+        if rows.step == 0:
+            raise StorageClassError(
+                f"The 'rows' slice {rows!r} has step 0; give a step of 1 or more (or below 0)."
+            )
+        return range(count)[rows]
+    if isinstance(rows, list | tuple) and all(
+        isinstance(r, int) and not isinstance(r, bool) for r in rows
+    ):
+        bad = [r for r in rows if not -count <= r < count]
+        if bad:
+            raise StorageClassError(
+                f"No row(s) {bad[:3]} in this dataset of {count} rows; rows are numbered 0 to "
+                f"{count - 1} (or -1 to -{count} from the end)."
+            )
+        return [r % count for r in rows]
+    raise StorageClassError(
+        f"The 'rows' parameter must be a slice or a list of row numbers, not {rows!r}."
+    )
+
+
+def _check_column_names(obj: Any, columns: Any) -> list[str]:
+    columns = column_names(columns)
     available = [str(c) for c in _columns(obj)]
     unknown = sorted(set(columns) - set(available))
     if unknown:
@@ -451,36 +513,23 @@ def _select_columns(obj: Any, columns: Any) -> Any:
     return obj[names]
 
 
-def _rows_index(rows: Any) -> Any:
-    if isinstance(rows, slice):
-        return rows
-    if isinstance(rows, list | tuple) and all(
-        isinstance(r, int) and not isinstance(r, bool) for r in rows
-    ):
-        return list(rows)
-    raise StorageClassError(
-        f"The 'rows' parameter must be a slice or a list of row numbers, not {rows!r}."
-    )
-
-
 def _select_rows(obj: Any, rows: Any) -> Any:
-    index = _rows_index(rows)
     kind = table_kind(obj)
     if kind is None:
         raise _refuse(obj, "selected rows", "; it is not a table")
     if kind == "arrow":
-        if isinstance(index, slice):
-            return obj.take(list(range(obj.num_rows))[index])
-        return obj.take(index)
+        return obj.take(list(row_numbers(rows, obj.num_rows)))
     if kind == "pandas":
-        return obj.iloc[index]
+        return obj.iloc[list(row_numbers(rows, len(obj)))]
     if kind == "dict":
+        count = min((len(column) for column in obj.values()), default=0)
+        index = list(row_numbers(rows, count))
         return {name: _select_rows_of(column, index) for name, column in obj.items()}
-    return obj[index]
+    return obj[list(row_numbers(rows, len(obj)))]
 
 
-def _select_rows_of(column: Any, index: Any) -> Any:
-    if isinstance(index, slice) or _is(column, "numpy.ndarray"):
+def _select_rows_of(column: Any, index: list[int]) -> Any:
+    if _is(column, "numpy.ndarray"):
         return column[index]
     return [column[i] for i in index]
 
@@ -523,7 +572,9 @@ PARAMETERS: Mapping[str, Callable[[Any, Any], Any]] = MappingProxyType(
 
 
 def apply_parameters(obj: Any, parameters: Mapping[str, Any]) -> Any:
-    """``obj`` with each read parameter applied (columns before rows)."""
+    """``obj`` with each read parameter applied (columns before rows); one given as `None`
+    selects nothing out (as formatters that read only part of a file take it)."""
     for name in sorted(parameters, key=lambda n: (n != "columns", n)):
-        obj = PARAMETERS[name](obj, parameters[name])
+        if parameters[name] is not None:
+            obj = PARAMETERS[name](obj, parameters[name])
     return obj

@@ -111,7 +111,10 @@ def parse_time(text: str) -> datetime.datetime:
         when = _number(value, fmt, text)
         scale = scale or ("utc" if fmt == "unix" else "tai")
     if scale == "tt":
-        when -= _TT_MINUS_TAI
+        try:
+            when -= _TT_MINUS_TAI
+        except OverflowError:  # before year 1 as TAI: before 1972 all the more
+            when = datetime.datetime.min
         scale = "tai"
     if scale == "tai":
         when = _tai_to_utc(when, text)

@@ -57,8 +57,9 @@ booleans, datetimes), a condition must be boolean, literals and bind values
 must fit every backend.
 
 Every node records ``position``, the 0-based column where it starts in the
-text.  Errors point at a column the same way; parentheses and ``NOT`` may nest
-at most `MAX_DEPTH` deep, and an expression is at most `MAX_LENGTH`
+text.  Errors point at a column the same way; parentheses, ``NOT`` and
+arithmetic operators (a chain ``a + b + c`` nests one level per operator) may
+nest at most `MAX_DEPTH` deep, and an expression is at most `MAX_LENGTH`
 characters long.
 """
 
@@ -222,7 +223,8 @@ class _Parser:
             raise self.error(
                 token.position,
                 f"expression nested too deeply at column {token.position} "
-                f"(more than {MAX_DEPTH} levels of parentheses and NOT); simplify it",
+                f"(more than {MAX_DEPTH} levels of parentheses, NOT and arithmetic operators); "
+                "simplify it",
             )
         return depth + 1
 
@@ -448,6 +450,7 @@ class _Parser:
         left = self.term(depth, expected)
         while self.peek().kind in ("+", "-"):
             op = self.advance()
+            depth = self.enter(depth, op)  # a chain nests as deep as it is long
             right = self.term(depth, f"a value after '{op.text}'")
             left = self.arithmetic(op, left, right)
         return left
@@ -456,6 +459,7 @@ class _Parser:
         left = self.operand(depth, expected)
         while self.peek().kind in ("*", "/", "%"):
             op = self.advance()
+            depth = self.enter(depth, op)
             right = self.operand(depth, f"a value after '{op.text}'")
             left = self.arithmetic(op, left, right)
         return left

@@ -228,6 +228,14 @@ def _compile_parenthesized(element: _Parenthesized, compiler: Any, **kw: Any) ->
     return "(" + str(compiler.process(element.clause, **kw)) + ")"
 
 
+@compiles(_Parenthesized, "sqlite")
+def _compile_parenthesized_sqlite(element: _Parenthesized, compiler: Any, **kw: Any) -> str:
+    # A unary plus (the value unchanged, NULL included) keeps the group whole: SQLite splits
+    # a WHERE into its AND terms through parentheses, and where it pushes them down into a
+    # subquery it ANDs them again one after another, a tree as deep as there are terms.
+    return "+(" + str(compiler.process(element.clause, **kw)) + ")"
+
+
 class Bytewise(ColumnElement[str]):
     """A string operand ordered by code point: ``COLLATE "C"`` on PostgreSQL (whose
     default collation follows the locale), as SQLite's BINARY collation orders."""
