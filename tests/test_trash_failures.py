@@ -124,3 +124,57 @@ def test_repair_names_exactly_the_trash_it_could_not_empty(butler: Butler) -> No
     assert (left.kind, left.dataset_id) == ("stale_trash", refs[1].id)
     assert (undeletable.kind, undeletable.path) == ("undeletable_artifact", path)
     assert _remaining(butler) == []
+
+
+def _block(butler: Butler, ref: DatasetRef) -> str:
+    """Put a directory in the place of ``ref``'s artifact; its path."""
+    _, path = artifact_of(butler, ref)
+    target = _root(butler) / path
+    target.unlink()
+    target.mkdir()
+    (target / "inner").write_text("x")
+    return path
+
+
+@pytest.mark.parametrize("chunk", [1, 5_000])
+def test_prune_and_remove_runs_report_what_they_could_not_delete(
+    butler: Butler, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The result carries the failures of every chunk (`ok` is false); the rest went."""
+    import databutler.butler._delete as delete_module
+
+    monkeypatch.setattr(delete_module, "PRUNE_CHUNK", chunk)
+    refs = _put(butler, 4)
+    blocked = _block(butler, refs[1])
+    result = butler.prune(refs[:3], purge=True)
+    assert not result.ok and result.purged == 3 and result.unstored == 2
+    (failure,) = result.failures
+    assert failure.path == blocked and failure.dataset_ids == (refs[1].id,)
+    butler.registry.registerRun("other")
+    kept = butler.put({"d": 9}, "thing", instrument="HSC", detector=9, run="other")
+    second = _block(butler, kept)
+    removed = butler.remove_runs(["other"])
+    assert removed == 1 and not removed.ok
+    assert [f.path for f in removed.failures] == [second]
+    assert butler.prune(refs[3:], purge=True).ok  # nothing stale from before is reported
+    assert butler.remove_runs(["r"]).ok
+
+
+@pytest.mark.parametrize("command", ["prune-datasets", "remove-runs"])
+def test_the_command_line_fails_a_prune_that_could_not_delete(butler: Butler, command: str) -> None:
+    from click.testing import CliRunner
+
+    from databutler.cli import main
+
+    refs = _put(butler, 2)
+    path = _block(butler, refs[0])
+    butler.close()
+    repo = str(_root(butler).parent)
+    args = ["thing", "--collections", "r", "--purge"] if command == "prune-datasets" else ["r"]
+    result = CliRunner().invoke(main, [command, repo, *args, "--yes"])
+    assert result.exit_code == 1, result.output
+    done = "unstored 1, purged 2" if command == "prune-datasets" else "1 run(s) and 2 dataset"
+    assert done in result.stdout
+    assert f"Could not delete artifact {path!r}" in result.stderr
+    assert "verify(repair=True)" not in result.stderr  # the command-line fix, not the Python one
+    assert "Traceback" not in result.output

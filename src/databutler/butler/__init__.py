@@ -14,7 +14,7 @@ from ._butler import (
     DeferredDatasetHandle,
 )
 from ._config import RepositoryConfig
-from ._delete import PruneResult
+from ._delete import PruneResult, RemovedDatasets
 from ._verify import Problem, VerifyReport
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "DeferredDatasetHandle",
     "Problem",
     "PruneResult",
+    "RemovedDatasets",
     "RepositoryConfig",
     "VerifyReport",
 ]

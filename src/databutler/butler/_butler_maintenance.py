@@ -21,7 +21,7 @@ from ..datastores import EmptyTrashResult
 from . import _delete
 from ._butler_base import ButlerBase
 from ._chains import new_chain
-from ._delete import PruneResult
+from ._delete import PruneResult, RemovedDatasets
 from ._retry import retrying
 from ._verify import VerifyReport, verify_datastore
 
@@ -127,8 +127,12 @@ class ButlerMaintenance(ButlerBase):
             self, refs, tags=tags, disassociate=disassociate, unstore=unstore, purge=purge
         )
 
-    def remove_runs(self, names: Iterable[str], *, unlink_from_chains: bool = False) -> int:
-        """Delete RUN collections with their datasets and artifacts; how many datasets went.
+    def remove_runs(
+        self, names: Iterable[str], *, unlink_from_chains: bool = False
+    ) -> RemovedDatasets:
+        """Delete RUN collections with their datasets and artifacts; how many datasets went
+        (an `int`), and in ``failures`` the artifacts that could not be deleted (logged; their
+        datasets stay in the trash, for `empty_trash` once the cause is fixed).
 
         Raises
         ------

@@ -19,13 +19,14 @@ from .._collection_type import CollectionType
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ArgumentConflictError, CollectionError
 from .._gc import collection_paused
+from ..datastores import TrashFailure
 from ..registry.interfaces import FakeDatasetRef
 from ._retry import retrying
 
 if TYPE_CHECKING:
     from ._butler_base import ButlerBase
 
-__all__ = ["PRUNE_CHUNK", "PruneResult", "prune", "remove_runs"]
+__all__ = ["PRUNE_CHUNK", "PruneResult", "RemovedDatasets", "prune", "remove_runs"]
 
 #: Refs per transaction when pruning (small enough that deleting one chunk's
 #: artifacts overlaps trashing the next, large enough that statements are few).
@@ -80,11 +81,41 @@ class _EmptyingBehind:
 
 @dataclass(frozen=True)
 class PruneResult:
-    """How many datasets `Butler.prune` untagged, unstored (artifacts deleted) and purged."""
+    """How many datasets `Butler.prune` untagged, unstored (artifacts deleted) and purged,
+    and the artifacts it could not delete (``failures``: their datasets stay in the trash,
+    for `Butler.empty_trash` once the cause is fixed)."""
 
     disassociated: int = 0
     unstored: int = 0
     purged: int = 0
+    failures: tuple[TrashFailure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether every artifact that was to go went."""
+        return not self.failures
+
+
+class RemovedDatasets(int):
+    """How many datasets `Butler.remove_runs` removed (an `int`), and the artifacts it could
+    not delete (``failures``: their datasets stay in the trash)."""
+
+    failures: tuple[TrashFailure, ...]
+
+    def __new__(cls, removed: int, failures: Iterable[TrashFailure] = ()) -> RemovedDatasets:
+        result = super().__new__(cls, removed)
+        result.failures = tuple(failures)
+        return result
+
+    @property
+    def ok(self) -> bool:
+        """Whether every artifact that was to go went."""
+        return not self.failures
+
+
+def _failures(butler: ButlerBase) -> list[TrashFailure]:
+    """What the last emptying of each datastore could not delete."""
+    return [failure for leaf in butler.datastore.leaves for failure in leaf.trash_failures]
 
 
 def _check_prune_options(
@@ -156,8 +187,12 @@ def prune(
                 registry.disassociate(tag, chunk)
         return 0 if removed is None else removed()
 
+    failures: list[TrashFailure] = []
+
     def finish(emptying: Emptying) -> int:
-        return len(set(retrying(db, emptying, "empty the trash of pruned datasets")))
+        emptied = len(set(retrying(db, emptying, "empty the trash of pruned datasets")))
+        failures.extend(_failures(butler))  # this chunk's: the next one replaces them
+        return emptied
 
     # What the chunks make goes by reference counting; the refs are held by the caller.
     with collection_paused(), _EmptyingBehind(butler.datastore.start_empty_trash, finish) as behind:
@@ -168,10 +203,12 @@ def prune(
             if unstore:
                 unstored += behind.add(chunk)
         unstored += behind.close()
-    return PruneResult(untagged, unstored, purged)
+    return PruneResult(untagged, unstored, purged, tuple(failures))
 
 
-def remove_runs(butler: ButlerBase, names: Iterable[str], *, unlink_from_chains: bool) -> int:
+def remove_runs(
+    butler: ButlerBase, names: Iterable[str], *, unlink_from_chains: bool
+) -> RemovedDatasets:
     """See `Butler.remove_runs`."""
     butler._require_writeable("remove runs")
     registry = butler.registry
@@ -200,9 +237,15 @@ def remove_runs(butler: ButlerBase, names: Iterable[str], *, unlink_from_chains:
             # Trashes the run's datasets in every datastore holding them, then
             # deletes the datasets and the run.
             registry.removeCollection(run)
-    emptying = _EmptyingBehind(butler.datastore.start_empty_trash, lambda e: len(e()))
-    with collection_paused(), emptying as behind:  # only the ids are held
-        for start in range(0, len(ids), PRUNE_CHUNK):
+    failures: list[TrashFailure] = []
+
+    def finish(emptying: Emptying) -> int:
+        emptied = len(emptying())
+        failures.extend(_failures(butler))
+        return emptied
+
+    with collection_paused(), _EmptyingBehind(butler.datastore.start_empty_trash, finish) as behind:
+        for start in range(0, len(ids), PRUNE_CHUNK):  # only the ids are held
             behind.add([FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]])
         behind.close()
-    return len(ids)
+    return RemovedDatasets(len(ids), failures)

@@ -41,8 +41,10 @@ def create_repository(
         namespace=namespace,
         managers={kind: cls_.__name__ for kind, cls_ in REGISTRY_MANAGERS.items()},
     )
-    if exists and overwrite:
-        remove_default_contents(root_uri, RepositoryConfig.read(root_uri))
+    old = RepositoryConfig.read(root_uri) if exists and overwrite else None
+    if old is not None:
+        remove_default_contents(root_uri, old)
+    _refuse_occupied_datastores(root_uri, config.datastore, old)
     registry = SqlRegistry.create(config.db_uri, universe=universe, namespace=namespace)
     try:
         datastore_ = datastore_from_config(
@@ -71,6 +73,50 @@ def datastore_config(datastore: str | Mapping[str, Any] | None) -> dict[str, Any
         f"datastore= must be a directory, an s3:// URI or a configuration mapping, not "
         f"{type(datastore).__name__}."
     )
+
+
+def _refuse_occupied_datastores(
+    root: str, datastore: Mapping[str, Any], old: RepositoryConfig | None
+) -> None:
+    """Refuse a local file datastore directory that holds anything already, or the repository.
+
+    A datastore's directory holds only what the repository stores: `verify`
+    reports anything else there as unknown, and ``delete_unknown`` deletes
+    it. So files a user keeps there must not become the repository's. A
+    directory the replaced repository (``old``, with ``overwrite``) used is
+    its own; a datastore in trust mode reads what is there by design.
+    """
+    if root.startswith("s3://"):
+        return
+    before = {_where(root, entry) for entry in _file_datastores(old.datastore)} if old else set()
+    for entry in _file_datastores(datastore):
+        where = _where(root, entry)
+        if where is None or where.startswith("s3://") or where in before or entry.get("trust"):
+            continue
+        directory = Path(where)
+        if Path(root).resolve().is_relative_to(directory.resolve()):
+            raise ConfigurationError(
+                f"Datastore directory {where} holds the repository {root} itself (its "
+                "butler.yaml and registry would look like artifacts no record mentions): give "
+                f"a directory outside it or below it, such as {root.rstrip('/')}/files."
+            )
+        first = next(iter(sorted(directory.iterdir())), None) if directory.is_dir() else None
+        if first is not None:
+            raise AlreadyExistsError(
+                f"Datastore directory {where} is not empty (it holds {first.name!r}); a "
+                "datastore's directory is for what the repository stores (verify reports "
+                "anything else there as unknown, and can delete it): give an empty or new "
+                "directory."
+            )
+
+
+def _where(root: str, entry: Mapping[str, Any]) -> str | None:
+    """The directory of a file datastore's configuration entry (`None` if it has none)."""
+    where = entry.get("root")
+    if isinstance(where, str):
+        return where
+    name = entry.get("name")
+    return f"{root.rstrip('/')}/{name}" if isinstance(name, str) else None
 
 
 def discard_default_registry(config: RepositoryConfig) -> None:

@@ -7,18 +7,19 @@ before going on unless given ``--yes``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import click
 
-from ._app import EXIT_ERROR, confirm, main, open_butler
+from ._app import EXIT_ERROR, cli_wording, confirm, main, open_butler
 from ._options import DatasetQuery, confirm_options, dataset_query_options, repo_argument
 from ._output import dataset_row, progress
 
 if TYPE_CHECKING:
     from .._dataset_ref import DatasetRef
     from ..butler import Butler, PruneResult
+    from ..datastores import TrashFailure
 
 
 def _summary(refs: Iterable[DatasetRef]) -> list[str]:
@@ -76,6 +77,7 @@ def prune_datasets(
         f"Untagged {result.disassociated}, unstored {result.unstored}, "
         f"purged {result.purged} dataset(s)."
     )
+    _report_failures(result.failures)
 
 
 @main.command("remove-runs")
@@ -110,6 +112,7 @@ def remove_runs(repo: str, runs: tuple[str, ...], unlink: bool, dry_run: bool, y
         with progress(f"Removing {len(names)} runs"):
             removed = butler.remove_runs(names, unlink_from_chains=unlink)
     click.echo(f"Removed {len(names)} run(s) and {removed} dataset(s).")
+    _report_failures(removed.failures)
 
 
 @main.command("empty-trash")
@@ -126,9 +129,17 @@ def empty_trash(repo: str, dry_run: bool, yes: bool) -> None:
         with progress("Emptying the trash"):
             emptied = butler.empty_trash()
     click.echo(f"Emptied {emptied} dataset(s) from the trash.")
-    for failure in emptied.failures:  # the others were emptied; these stay in the trash
-        click.echo(f"Error: {failure}", err=True)
-    if emptied.failures:
+    _report_failures(emptied.failures)
+
+
+def _report_failures(failures: Sequence[TrashFailure]) -> None:
+    """Each artifact that could not be deleted, as an error; exit with an error if any.
+
+    The other artifacts went; these stay, with their datasets in the trash.
+    """
+    for failure in failures:
+        click.echo(f"Error: {cli_wording(str(failure))}", err=True)
+    if failures:
         raise click.exceptions.Exit(EXIT_ERROR)
 
 

@@ -529,8 +529,8 @@ def _in_place_path(
         ) from None
     if is_internal(stored) or (real.name.startswith(".") and real.name.endswith(".tmp")):
         raise UnsafePathError(
-            f"{given} is one of databutler's own files (a journal or an unfinished write), "
-            "not a dataset; it cannot be ingested."
+            f"{given} is one of databutler's own files (a journal, an unfinished write, or a "
+            "repository's configuration or registry), not a dataset; it cannot be ingested."
         )
     if len(stored) > _MAX_PATH:
         raise UnsafePathError(

@@ -55,9 +55,17 @@ INTERNAL_PREFIX = ".databutler/"
 _JOURNAL_DIR = ".databutler/journal"
 
 
+#: A repository's own files at the top of its root: where a datastore shares that root
+#: (allowed before `Butler.create` refused it), they are not artifacts either.
+_REPOSITORY_FILES = frozenset(
+    ["butler.yaml"] + [f"registry.sqlite3{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
+)
+
+
 def is_internal(path: str) -> bool:
-    """Whether a path under a datastore root is databutler's own (a journal), not an artifact."""
-    return path.startswith(INTERNAL_PREFIX)
+    """Whether a path under a datastore root is databutler's own (a journal, or a repository's
+    configuration or SQLite registry at the top), not an artifact."""
+    return path.startswith(INTERNAL_PREFIX) or path in _REPOSITORY_FILES
 
 
 @dataclass(frozen=True)

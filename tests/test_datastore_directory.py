@@ -1,0 +1,85 @@
+"""A new repository's datastore directory holds nothing of the user's, and never the
+repository itself: `verify` could otherwise report the user's files (or the registry) as
+unknown artifacts, and ``delete_unknown`` delete them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from databutler import AlreadyExistsError, Butler, ConfigurationError
+from databutler.cli import main
+from databutler.testing.butler import populate
+
+
+def _tree(path: Path) -> list[str]:
+    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*"))
+
+
+def test_a_non_empty_datastore_directory_is_refused(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("precious")
+    with pytest.raises(AlreadyExistsError, match=r"mine is not empty \(it holds 'precious.txt'\)"):
+        Butler.create(tmp_path / "repo", datastore=str(mine))
+    assert not (tmp_path / "repo").exists()
+    assert _tree(mine) == ["precious.txt"]
+    result = CliRunner().invoke(main, ["create", str(tmp_path / "repo2"), "--datastore", str(mine)])
+    assert result.exit_code != 0 and "is not empty" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "repo2").exists() and _tree(mine) == ["precious.txt"]
+
+
+def test_an_empty_or_new_datastore_directory_is_taken(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for name in ("empty", "new"):
+        with Butler.create(tmp_path / f"repo-{name}", datastore=str(tmp_path / name), run="r") as b:
+            populate(b)
+            b.put({"a": 1}, "thing", instrument="HSC", detector=1)
+            assert b.verify().ok
+
+
+def test_the_replaced_repository_keeps_its_datastore_directory(tmp_path: Path) -> None:
+    """With overwrite, the old repository's own (explicit) datastore directory is not the
+    user's: creating again over it is allowed."""
+    store = str(tmp_path / "store")
+    with Butler.create(tmp_path / "repo", datastore=store, run="r") as b:
+        populate(b)
+        b.put({"a": 1}, "thing", instrument="HSC", detector=1)
+    Butler.create(tmp_path / "repo", datastore=store, overwrite=True).close()
+
+
+@pytest.mark.parametrize("inside", ["", "sub"], ids=["same", "above"])
+def test_a_datastore_directory_holding_the_repository_is_refused(
+    tmp_path: Path, inside: str
+) -> None:
+    root = tmp_path / "repo" / inside if inside else tmp_path / "repo"
+    with pytest.raises(ConfigurationError, match="holds the repository"):
+        Butler.create(root, datastore=str(tmp_path / "repo"))
+    assert not (tmp_path / "repo").exists()
+
+
+def test_verify_never_takes_the_repository_files_for_artifacts(tmp_path: Path) -> None:
+    """A repository made before the refusal, whose datastore shares its root: its
+    butler.yaml and registry are neither unknown nor deleted."""
+    root = tmp_path / "repo"
+    with Butler.create(root, run="r") as made:
+        populate(made)
+        made.put({"a": 1}, "thing", instrument="HSC", detector=1)
+    config = yaml.safe_load((root / "butler.yaml").read_text())
+    # Move the one artifact to where a datastore rooted at the repository finds it.
+    old = root / "files"
+    for path in [p for p in old.rglob("*") if p.is_file()]:
+        target = root / path.relative_to(old)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    config["datastore"]["root"] = str(root)
+    (root / "butler.yaml").write_text(yaml.safe_dump(config))
+    with Butler(root, writeable=True) as butler:
+        assert butler.get("thing", instrument="HSC", detector=1, collections="r") == {"a": 1}
+        report = butler.verify(delete_unknown=True)
+        assert not [p for p in report.problems if p.kind == "unknown_artifact"]
+    assert (root / "butler.yaml").exists() and (root / "registry.sqlite3").exists()
