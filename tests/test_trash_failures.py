@@ -178,3 +178,28 @@ def test_the_command_line_fails_a_prune_that_could_not_delete(butler: Butler, co
     assert f"Could not delete artifact {path!r}" in result.stderr
     assert "verify(repair=True)" not in result.stderr  # the command-line fix, not the Python one
     assert "Traceback" not in result.output
+
+
+def test_the_command_line_shows_library_warnings_in_its_own_words(butler: Butler) -> None:
+    """A warning the library logs reaches stderr once, as ``Warning:``, with the command
+    line's option names; the artifacts a command reports as errors are not repeated."""
+    import logging
+
+    from click.testing import CliRunner
+
+    from databutler.cli import main
+
+    refs = _put(butler, 1)
+    path = _block(butler, refs[0])
+    butler.close()
+    repo = str(_root(butler).parent)
+    runner = CliRunner()
+    result = runner.invoke(main, ["prune-datasets", repo, "thing", "--purge", "--yes"])
+    assert result.exit_code == 1
+    assert result.stderr.count(path) == 1 and "Warning:" not in result.stderr
+    result = runner.invoke(main, ["query-collections", repo])
+    assert result.exit_code == 0
+    with runner.isolation() as streams:  # (stdout, stderr, ...): stderr is the second
+        logging.getLogger("databutler.butler").warning("pass overwrite=True to replace it")
+        shown = streams[1].getvalue().decode()
+    assert shown == "Warning: pass --overwrite to replace it\n"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import sys
 import traceback
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -78,8 +81,28 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"\btransfer=None\b", "--transfer none"),
         (r"\btransfer='(\w+)'", r"--transfer \1"),
+        (r"\btransfer=('[^']*')", r"--transfer \1"),  # '' and other values that are no mode
+        (r"(use one of (?:'\w+', )+)None\b", r"\1'none'"),
         (r"\bquery_dataset_types\(\) lists them", "databutler query-dataset-types lists them"),
         (r"^datasets: ", "--datasets: "),
+        (
+            r"\bUse sync\(\) to insert records only where absent\.",
+            "Pass --skip-existing to skip the records that are stored already.",
+        ),
+        (r"(?<![-\w.])db='([^']*)'", r"--db \1"),
+        # After the --overwrite rule above: the repository is what the command names.
+        (r"\bopen it with Butler\(.*?\), or (?=pass --overwrite\b)", ""),
+        (
+            r"\bcreate it: registerRun\(.*?\) for a run, registerCollection\(\.\.\.\) for "
+            r"another type\.",
+            "create it: a run with 'databutler ingest-files', a tagged collection with "
+            "'databutler associate', a chain with 'databutler collection-chain', a calibration "
+            "collection with 'databutler certify-calibrations'.",
+        ),
+        (r"\bregisterDatasetType\(DatasetType\(.*?\)\) or (?='databutler )", ""),
+        (r" \(isCalibration=False\)", " (registered without --is-calibration)"),
+        (r"\bbutler\.insert_dimension_records\(.*?\) or (?='databutler )", ""),
+        (r"\bregister_dataset_types=True\b", "--register-dataset-types"),
     )
 )
 
@@ -172,7 +195,8 @@ def main(show_traceback: bool) -> None:
     its butler.yaml. Listing commands print a table on a terminal and take
     --format json|csv for scripts. Destructive commands print what they would
     do, stop there with --dry-run, and ask before changing anything unless
-    given --yes.
+    given --yes. Files given to commands (records, tables, universes) are
+    read as UTF-8.
 
     \b
     Exit codes:
@@ -183,6 +207,40 @@ def main(show_traceback: bool) -> None:
       3  verify found problems it did not repair
       4  aborted at a confirmation prompt; nothing was changed
     """
+    if sys.stdout is None:
+        # Python starts without sys.stdout when descriptor 1 is closed (>&-); click would
+        # drop every line silently. Stop before the command changes anything.
+        raise CommandError(
+            "standard output is closed; redirect it (> FILE, or > /dev/null to discard it) "
+            "instead of closing it."
+        )
+    _warn_on_stderr()
+
+
+class _WarningsInCliWords(logging.Handler):
+    """The library's warnings on stderr as ``Warning: ...``, in the command line's words
+    (without one, Python's last-resort handler prints them as the library wrote them).
+
+    An artifact the trash could not delete (a `TrashFailure`) is left out: the
+    command that emptied the trash reports those itself, as errors.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from ..datastores import TrashFailure
+
+        args = record.args if isinstance(record.args, tuple) else ()
+        if any(isinstance(arg, TrashFailure) for arg in args):
+            return
+        # A warning that cannot be shown (stderr closed) never fails the command.
+        with contextlib.suppress(Exception):
+            click.echo(f"Warning: {cli_wording(record.getMessage())}", err=True)
+
+
+def _warn_on_stderr() -> None:
+    """Show the library's warnings through `_WarningsInCliWords` (once per process)."""
+    logger = logging.getLogger("databutler")
+    if not any(isinstance(h, _WarningsInCliWords) for h in logger.handlers):
+        logger.addHandler(_WarningsInCliWords(logging.WARNING))
 
 
 def open_butler(repo: str, *, writeable: bool = False) -> Butler:

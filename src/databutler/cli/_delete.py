@@ -52,7 +52,9 @@ def prune_datasets(
 ) -> None:
     """Untag, unstore or purge datasets.
 
-    The datasets are those DATASET_TYPE and the query options select.
+    The datasets are those DATASET_TYPE and the query options select. An
+    artifact that cannot be deleted is reported and exits 1; its dataset stays
+    in the trash for empty-trash once the cause is fixed.
     """
     # Pruning nothing checks the options (and the tags) exactly as the real call
     # will, and changes nothing: a read-only repository can be dry-run.
@@ -89,7 +91,8 @@ def remove_runs(repo: str, runs: tuple[str, ...], unlink: bool, dry_run: bool, y
     """Delete runs with their datasets.
 
     RUNS are names or globs of RUN collections; their datasets' artifacts
-    are deleted too.
+    are deleted too. An artifact that cannot be deleted is reported and exits
+    1; its dataset stays in the trash for empty-trash once the cause is fixed.
     """
     from .._collection_type import CollectionType
 

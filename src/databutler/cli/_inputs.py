@@ -1,4 +1,9 @@
-"""Reading the files commands take: dimension records (YAML, CSV) and tables of files to ingest.
+"""Reading the files commands take: dimension records, tables of files to ingest, universes.
+
+Every file is read by `read_text`, as UTF-8 (a leading byte-order mark is
+dropped), and parsed here; what is wrong with a file (its encoding, its
+syntax, a field too long, nesting too deep, a date that does not exist) is a
+`CommandError` that names the file and the fix, never a traceback.
 
 Text from CSV files and ``NAME=VALUE`` options is typed by the dimension
 fields it fills: integers for integer keys (``detector``), floats, booleans,
@@ -12,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
+import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +29,17 @@ from ._app import CommandError
 if TYPE_CHECKING:
     from ..dimensions import DimensionUniverse
 
-__all__ = ["read_file_table", "read_records", "typed_data_id", "typed_record"]
+__all__ = [
+    "read_file_table",
+    "read_records",
+    "read_text",
+    "read_universe",
+    "typed_data_id",
+    "typed_record",
+]
+
+#: What to tell someone whose file is nested past Python's recursion limit.
+_TOO_DEEP = "is nested too deeply to read (lists or mappings inside one another, hundreds deep)"
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
@@ -76,7 +93,7 @@ def _timespan(value: Any, where: str) -> Any:
             return None
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
     if not isinstance(value, Mapping) or set(value) != {"begin", "end"}:
         raise CommandError(
@@ -123,6 +140,28 @@ def typed_record(
     }
 
 
+def read_text(path: Path) -> str:
+    """The text of a file the user gave, decoded as UTF-8 (a leading byte-order mark dropped).
+
+    Raises
+    ------
+    CommandError
+        If the file is not UTF-8; the message names the first bad byte, its
+        line, and how to convert the file.
+    """
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CommandError(
+            f"{path} is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+            f"(line {line}) is {exc.reason}; save the file as UTF-8, e.g. with "
+            f"'iconv -f latin1 -t utf-8' if it is Latin-1."
+        ) from None
+    return text.removeprefix("\ufeff")  # a byte-order mark, as spreadsheets write
+
+
 def read_records(path: Path, element: str | None) -> list[tuple[str, list[dict[str, Any]]]]:
     """Dimension records from a YAML or CSV/TSV file, as ``(element, records)`` in file order.
 
@@ -152,9 +191,20 @@ def read_records(path: Path, element: str | None) -> list[tuple[str, list[dict[s
         return [(name, [dict(r) for r in records]) for name, records in groups]
     if suffix in (".csv", ".tsv"):
         name = _need_element(element, path)
-        with path.open(newline="", encoding="utf-8") as stream:
-            delimiter = "\t" if suffix == ".tsv" else ","
-            return [(name, [dict(row) for row in csv.DictReader(stream, delimiter=delimiter)])]
+        delimiter = "\t" if suffix == ".tsv" else ","
+        rows = _csv_rows(path, read_text(path), delimiter, long_hint="or give such records in YAML")
+        header = next(rows, (1, []))[1]
+        records = []
+        for line, row in rows:
+            if not row:
+                continue
+            if len(row) > len(header):
+                raise CommandError(
+                    f"{path}, row {line}: {len(row)} fields where the header has {len(header)}."
+                )
+            # A short row leaves its last fields without a value, as empty cells do.
+            records.append(dict(zip(header, row + [""] * (len(header) - len(row)), strict=True)))
+        return [(name, records)]
     raise CommandError(f"{path}: give records as .yaml/.yml, .csv or .tsv (by its extension).")
 
 
@@ -166,6 +216,28 @@ def _need_element(element: str | None, path: Path) -> str:
     return element
 
 
+def _csv_rows(
+    path: Path, text: str, delimiter: str, *, long_hint: str = ""
+) -> Iterator[tuple[int, list[str]]]:
+    """The rows of ``text``, CSV/TSV read from ``path``, each with the line it ends on.
+
+    ``long_hint`` is what else to suggest for a field longer than `csv` reads.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise CommandError(
+                f"{path}, line {reader.line_num}: a field is longer than "
+                f"{csv.field_size_limit()} characters, the most a CSV field may hold; check for "
+                f"a double quote that is not closed (it runs the field on to the next one)"
+                f"{', ' + long_hint if long_hint else ''}."
+            ) from None
+        raise CommandError(f"{path}, line {reader.line_num} is not valid CSV: {exc}.") from None
+
+
 def _load_yaml(path: Path) -> Any:
     try:
         import yaml  # type: ignore[import-untyped,unused-ignore]
@@ -173,10 +245,66 @@ def _load_yaml(path: Path) -> Any:
         raise CommandError(
             "Reading YAML needs PyYAML: pip install 'databutler[yaml]', or give a CSV file."
         ) from None
+    loader = _yaml_loader()(read_text(path))
+    loader.name = str(path)  # the file, in the marks of errors
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
-        raise CommandError(f"{path} is not valid YAML: {exc}") from None
+        # One line: where, then what; PyYAML's own text repeats the line under a caret.
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+        detail = ", ".join(str(p) for p in parts if p) or " ".join(str(exc).split())
+        raise CommandError(f"{path} is not valid YAML{where}: {detail}.") from None
+    except RecursionError:
+        raise CommandError(f"{path} {_TOO_DEEP}; records are flat mappings.") from None
+    finally:
+        loader.dispose()
+
+
+@functools.cache
+def _yaml_loader() -> Any:
+    """PyYAML's safe loader, raising a `CommandError` that says where for a value it cannot build.
+
+    PyYAML itself raises a bare `ValueError` for ``2024-13-45`` or ``0x_``,
+    naming neither the value nor where it is. The loader's ``name`` is the file.
+    """
+    import yaml  # type: ignore[import-untyped,unused-ignore]
+
+    def construct_object(self: Any, node: Any, deep: bool = False) -> Any:
+        try:
+            return yaml.SafeLoader.construct_object(self, node, deep)
+        except (ValueError, TypeError, AttributeError) as exc:
+            kind = node.tag.rpartition(":")[2]
+            what = "a real date or time" if kind == "timestamp" else f"a valid {kind}"
+            why = f" ({exc})" if isinstance(exc, ValueError) else ""  # others are PyYAML's
+            mark = node.start_mark
+            raise CommandError(
+                f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}: {node.value!r} "
+                f"is not {what}{why}; correct it, or quote it to keep it as text."
+            ) from None
+
+    return type("_Loader", (yaml.SafeLoader,), {"construct_object": construct_object})
+
+
+def read_universe(path: Path) -> DimensionUniverse:
+    """The dimension universe a JSON file describes (``databutler create --universe``)."""
+    from .._exceptions import DimensionConfigError
+    from ..dimensions import DimensionUniverse
+
+    text = read_text(path)
+    try:
+        return DimensionUniverse.from_json(text)
+    except RecursionError:
+        raise CommandError(f"{path} {_TOO_DEEP}.") from None
+    except DimensionConfigError as exc:
+        reason = exc.__cause__ if exc.__cause__ is not None else exc
+        if isinstance(reason, json.JSONDecodeError):
+            raise CommandError(f"{path} is not valid JSON: {reason}.") from None
+        raise CommandError(
+            f"{path} is not a dimension universe description: {reason}; it is a JSON object "
+            "with 'namespace', 'version' and 'dimensions'."
+        ) from None
 
 
 def read_file_table(path: Path, prefix: Path | None) -> list[tuple[str, dict[str, str]]]:
@@ -186,17 +314,19 @@ def read_file_table(path: Path, prefix: Path | None) -> list[tuple[str, dict[str
     paths being taken from ``prefix`` or else the table's directory.
     """
     base = prefix if prefix is not None else path.parent
-    with path.open(newline="", encoding="utf-8") as stream:
-        text = stream.read()
+    text = read_text(path)
     first = text.partition("\n")[0]
     tabbed = path.suffix.lower() in (".tsv", ".tab") or ("\t" in first and "," not in first)
-    reader = csv.reader(text.splitlines(), delimiter="\t" if tabbed else ",")
-    rows = [row for row in reader if any(cell.strip() for cell in row)]
+    rows = [
+        (line, row)
+        for line, row in _csv_rows(path, text, "\t" if tabbed else ",")
+        if any(cell.strip() for cell in row)
+    ]
     if not rows:
         raise CommandError(f"{path} is empty; its header names the file column and data ID keys.")
-    header, body = [cell.strip() for cell in rows[0]], rows[1:]
+    header, body = [cell.strip() for cell in rows[0][1]], rows[1:]
     entries = []
-    for line, row in enumerate(body, start=2):
+    for line, row in body:
         if len(row) != len(header):
             raise CommandError(
                 f"{path}, row {line}: {len(row)} columns where the header has {len(header)}."

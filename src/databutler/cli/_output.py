@@ -16,7 +16,7 @@ import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
@@ -35,7 +35,15 @@ T = TypeVar("T")
 
 def interactive() -> bool:
     """Whether a person is watching: standard output and error are both terminals."""
-    return sys.stdout.isatty() and sys.stderr.isatty()
+    return _is_terminal(sys.stdout) and _is_terminal(sys.stderr)
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    """Whether ``stream`` is a terminal; not when closed (None when Python started without it)."""
+    try:
+        return stream is not None and stream.isatty()
+    except ValueError:  # closed since
+        return False
 
 
 def emit(
@@ -83,7 +91,7 @@ def _print_table(rows: Sequence[Mapping[str, Any]], names: list[str], title: str
 
     out = sys.stdout
     # Off a terminal, rich would fit the table into 80 columns and fold ids; don't.
-    console = Console(file=out, highlight=False, width=None if out.isatty() else 10_000)
+    console = Console(file=out, highlight=False, width=None if _is_terminal(out) else 10_000)
     cells = [[_text(row.get(name)) for name in names] for row in rows]
     table = Table(title=title, title_justify="left")
     for name in names:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._app import main, open_butler
+from ._inputs import read_universe
 from ._options import repo_argument
 
 
@@ -39,11 +40,10 @@ def create(
     REPO/files.
     """
     from ..butler import Butler
-    from ..dimensions import DimensionUniverse
 
     dimensions = None
     if universe is not None:
-        dimensions = DimensionUniverse.from_json(universe.read_text(encoding="utf-8"))
+        dimensions = read_universe(universe)
     with Butler.create(
         repo,
         db=db,
