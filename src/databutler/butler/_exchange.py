@@ -43,6 +43,7 @@ from .._file_dataset import FileDataset
 from ..dimensions import DataCoordinate
 from ..registry import SqlRegistry
 from ..registry.collections import validate_collection_name
+from ..registry.dataset_types import MissingDatasetTypeError
 from ._conflicts import explaining_conflicts
 from ._daf_butler_export import DafButlerExport, is_daf_butler_export, read_daf_butler_export
 from ._daf_butler_writer import plan_daf_butler_export
@@ -81,17 +82,7 @@ def ingest(
         validate_collection_name(run)
     datasets = list(datasets)
     datastore = butler.datastore
-    if not datastore.abilities.supports_ingest:
-        raise ArgumentConflictError(
-            f"Datastore {datastore.name!r} cannot ingest files; configure a file "
-            "datastore (kind: file) for ingest."
-        )
-    if transfer not in datastore.abilities.transfer_modes:
-        modes = ", ".join(sorted(repr(m) for m in datastore.abilities.transfer_modes))
-        raise TransferModeError(
-            f"Datastore {datastore.name!r} cannot ingest with transfer={transfer!r}; "
-            f"use one of {modes}."
-        )
+    _check_ingest_transfer(butler, transfer)
     items: list[tuple[FileDataset, DatasetRef | UnresolvedRef]] = []
     for dataset in datasets:
         if not dataset.refs:
@@ -112,6 +103,27 @@ def ingest(
         for formatter, pairs in by_formatter.items():
             datastore.ingest(pairs, transfer=transfer, formatter=formatter)
     return [ref for _, ref in chosen]
+
+
+def _check_ingest_transfer(butler: ButlerBase, transfer: str | None) -> None:
+    """Refuse an ingest the butler's datastore cannot do with ``transfer``, before any write."""
+    datastore = butler.datastore
+    if not datastore.abilities.supports_ingest:
+        raise ArgumentConflictError(
+            f"Datastore {datastore.name!r} cannot ingest files; configure a file "
+            "datastore (kind: file) for ingest."
+        )
+    modes = datastore.abilities.transfer_modes
+    if transfer not in modes:
+        named = ", ".join(sorted(repr(m) for m in modes if m is not None))
+        # Spelt transfer=None, which the command line shows as its own spelling of it.
+        in_place = (
+            ", or transfer=None for files inside the datastore already" if None in modes else ""
+        )
+        raise TransferModeError(
+            f"Datastore {datastore.name!r} cannot ingest with transfer={transfer!r}; "
+            f"use one of {named}{in_place}."
+        )
 
 
 def _register_refs(
@@ -247,7 +259,13 @@ def transfer_from(
     skip_missing: bool,
     dry_run: bool,
 ) -> list[DatasetRef]:
-    """Copy datasets (registry entries, keeping ids, and artifacts) from ``source``."""
+    """Copy datasets (registry entries, keeping ids, and artifacts) from ``source``.
+
+    Everything that can be checked without writing is checked first (the
+    transfer mode, the dataset types); a failure after that leaves the
+    repository as it was (see `_types_in_transaction`).
+    """
+    _check_transfer_mode(transfer)
     refs = [ref for ref in refs]
     if skip_missing:
         present = source.datastore.exists_many(refs)
@@ -255,12 +273,14 @@ def transfer_from(
     existing = butler.registry.existing_dataset_ids([ref.id for ref in refs])
     if dry_run:
         return [ref for ref in refs if ref.id not in existing]
+    _check_dataset_types(butler, refs, register=register_dataset_types)
     records = _dimension_records_for(source.registry, refs) if transfer_dimensions else {}
-    # Types outside the transaction (their tables cannot be made inside one);
-    # the ones added here go again if the transfer fails.
-    added = _copy_dataset_types(butler, source.registry, refs, register=register_dataset_types)
+    inside = _types_in_transaction(butler.registry)
+    added = [] if inside else _copy_dataset_types(butler, source.registry, refs)
     try:
-        with butler.transaction():
+        with butler.transaction(), butler.registry.db.tables_in_transaction():
+            if inside:
+                _copy_dataset_types(butler, source.registry, refs)
             _sync_records(butler.registry, records)
             butler._import_refs(refs)
             butler.datastore.transfer_from(source.datastore, refs, transfer=transfer)
@@ -326,18 +346,56 @@ def _carry_structure(target: SqlRegistry, source: SqlRegistry, refs: list[Datase
                 made = True
 
 
-def _copy_dataset_types(
-    butler: ButlerBase, source: SqlRegistry, refs: list[DatasetRef], *, register: bool
-) -> list[str]:
-    """Register the refs' dataset types here (checking them first); the names that were new."""
-    names = sorted({ref.datasetType.name for ref in refs})
+#: The transfer modes some pair of datastores can transfer with (`Datastore.transfer_from`);
+#: which of them work depends on the two datastores (``copy`` always does).
+_TRANSFER_MODES = ("auto", "copy", "link", "hardlink", "symlink", "relsymlink")
+
+
+def _check_transfer_mode(transfer: str) -> None:
+    """Refuse a transfer mode no datastore transfers with, before anything is written."""
+    if transfer not in _TRANSFER_MODES:
+        raise TransferModeError(
+            f"Cannot transfer datasets with transfer={transfer!r}: no datastore transfers "
+            f"that way; use one of {', '.join(_TRANSFER_MODES)} (which of them work depends "
+            "on the two datastores; 'copy' always does)."
+        )
+
+
+def _types_in_transaction(registry: SqlRegistry) -> bool:
+    """Whether dataset types are registered in the transaction that then uses them.
+
+    Registering a type may create its tables. Where the database creates
+    tables inside a transaction (SQLite: `Database.TABLES_IN_TRANSACTIONS`,
+    in a `Database.tables_in_transaction` block), a failure then rolls back
+    the types, their tables and the schema generation with the rest.
+    Elsewhere (PostgreSQL, where a CREATE TABLE would stop every writer of
+    the tables it references until the commit) the types come first, each
+    in a short transaction of its own, and `_remove_added_types` removes the
+    ones a failed call added.
+    """
+    return registry.db.TABLES_IN_TRANSACTIONS
+
+
+def _check_dataset_types(butler: ButlerBase, refs: list[DatasetRef], *, register: bool) -> None:
+    """Refuse refs of dataset types not registered here, unless ``register``."""
+    if register:
+        return
     known = {t.name for t in butler.registry.queryDatasetTypes()}
-    missing = [name for name in names if name not in known]
-    if missing and not register:
-        raise LookupError(
+    missing = sorted({ref.datasetType.name for ref in refs} - known)
+    if missing:
+        raise MissingDatasetTypeError(
             f"Dataset type(s) {', '.join(map(repr, missing))} are not registered in "
             f"{butler.root}; register them, or pass register_dataset_types=True."
         )
+
+
+def _copy_dataset_types(
+    butler: ButlerBase, source: SqlRegistry, refs: list[DatasetRef]
+) -> list[str]:
+    """Register the refs' dataset types here; the names that were new."""
+    names = sorted({ref.datasetType.name for ref in refs})
+    known = {t.name for t in butler.registry.queryDatasetTypes()}
+    missing = [name for name in names if name not in known]
     # Known types first: a differing definition fails before anything is added.
     for name in [n for n in names if n in known]:
         butler.registry.registerDatasetType(source.getDatasetType(name))
@@ -736,6 +794,7 @@ def import_(
     is checked whole, and every artifact path resolved, before the
     repository is changed; a failure leaves the repository as it was.
     """
+    _check_ingest_transfer(butler, transfer)  # before anything, whatever the export holds
     path = Path(source).absolute()
     if not path.exists():
         raise ExportFormatError(f"{path} does not exist; give an export directory or zip file.")
@@ -792,15 +851,18 @@ def import_(
         # Never move, nor record in place, a file the export only points at: it
         # belongs to the exporting repository, whose purge would delete it.
         transfer = "copy"
-    # Dataset types first (their tables cannot be made inside a transaction),
-    # then one transaction. A failure (a missing file, a conflicting record)
-    # leaves no record, run or dataset, and the types this call added go again.
+    # One transaction: a failure (a missing file, a conflicting record) leaves no record,
+    # run or dataset; and no dataset type, table or schema change either, where the types
+    # are registered in it (see `_types_in_transaction`; elsewhere they come first, and
+    # those this call added go again).
+    inside = _types_in_transaction(registry)
     added: list[str] = []
     try:
-        for dataset_type in manifest.dataset_types:
-            if registry.registerDatasetType(dataset_type):
-                added.append(dataset_type.name)
-        with butler.transaction():
+        if not inside:
+            added = _register_types(registry, manifest)
+        with butler.transaction(), registry.db.tables_in_transaction():
+            if inside:
+                _register_types(registry, manifest)
             if upstream is not None:
                 _register_collections(registry, manifest, upstream)
             imported = _import_directory(
@@ -817,6 +879,11 @@ def import_(
     except BaseException as failure:
         _remove_added_types(registry, added, failure)
         raise
+
+
+def _register_types(registry: SqlRegistry, manifest: Manifest) -> list[str]:
+    """Register the manifest's dataset types; the names of those that were new."""
+    return [t.name for t in manifest.dataset_types if registry.registerDatasetType(t)]
 
 
 def _remove_added_types(registry: SqlRegistry, added: list[str], failure: BaseException) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ... import ddl
-from ..._exceptions import ConfigurationError, RepositoryError
+from ..._exceptions import ConfigurationError, ReadOnlyDatabaseError, RepositoryError
 from ..interfaces import Database
 from . import parse_database_url
 
@@ -46,6 +46,11 @@ class SqliteDatabase(Database):
     never block the writer). Write transactions start with ``BEGIN IMMEDIATE``,
     so two processes never deadlock upgrading read locks; reads use a plain
     ``BEGIN``. SQLite has no schemas: ``namespace`` must be `None`.
+
+    A write SQLite refuses because the file (or its directory, where the
+    journal goes) cannot be written raises `~databutler.ReadOnlyDatabaseError`
+    naming the file, and opening a file writeable that cannot be written
+    refuses at once.
     """
 
     # docstring inherited
@@ -53,10 +58,14 @@ class SqliteDatabase(Database):
     KEEP_READER = True
     LOCAL_READS = True
     SERIALIZED_WRITES = True
+    TABLES_IN_TRANSACTIONS = True
 
     def __init__(self, *, namespace: str | None = None, **kwargs: Any) -> None:
         _check_namespace(namespace)
         super().__init__(namespace=None, **kwargs)
+        #: Tables the open transaction created, by name: kept out of the metadata (which
+        #: clones on other threads share) until the transaction has committed.
+        self._created_in_transaction: dict[str, sqlalchemy.Table] = {}
         # Reads outside a transaction run on a connection of their own; a stream reads a
         # snapshot there (WAL: the caller's writes meanwhile neither wait for it nor show up
         # in it), so that a loop putting into the collection it queries ends. An in-memory
@@ -132,14 +141,23 @@ class SqliteDatabase(Database):
                         f"The registry database {path} is on a read-only file system, so it "
                         "cannot be opened for writing; open the repository read-only."
                     )
+                reason = _not_writable(path)
+                if reason is not None:
+                    raise ReadOnlyDatabaseError(
+                        f"The registry database {path} cannot be opened for writing: {reason}; "
+                        "check the permissions of the file and of its directory, or open the "
+                        "repository read-only."
+                    )
                 _probe(path, target)
 
             def connect() -> sqlite3.Connection:
                 return sqlite3.connect(target, uri=True, check_same_thread=False)
 
             # A pool of independent connections (the default for a creator is one
-            # connection per thread, which would make clones share transactions).
-            engine = sqlalchemy.create_engine("sqlite://", creator=connect, poolclass=QueuePool)
+            # connection per thread, which would make clones share transactions). The
+            # URL is not used to connect; it names the file in messages.
+            url = sqlalchemy.URL.create("sqlite", database=path)
+            engine = sqlalchemy.create_engine(url, creator=connect, poolclass=QueuePool)
 
         bulk = Database.bulk_loaded_layout()  # for the file this engine may create
 
@@ -177,6 +195,85 @@ class SqliteDatabase(Database):
             connection.exec_driver_sql("BEGIN IMMEDIATE" if write and writeable else "BEGIN")
 
         return engine
+
+    def _write_refused(
+        self, error: sqlalchemy.exc.DBAPIError, what: str
+    ) -> ReadOnlyDatabaseError | None:
+        # docstring inherited; SQLite opens a file it may not write read-only without a
+        # word, and says so only at the first write (SQLITE_READONLY); a journal it cannot
+        # create in the directory is SQLITE_READONLY_DIRECTORY, or SQLITE_CANTOPEN.
+        orig = error.orig
+        if not isinstance(orig, sqlite3.OperationalError):
+            return None
+        code = getattr(orig, "sqlite_errorcode", None)
+        text = str(orig)
+        if code is not None:
+            readonly = code & 0xFF == sqlite3.SQLITE_READONLY
+            cannot_open = code & 0xFF == sqlite3.SQLITE_CANTOPEN
+        else:  # a driver that does not tell the code
+            readonly = "readonly database" in text
+            cannot_open = "unable to open database file" in text
+        statement = (error.statement or "").lstrip()[:6].upper()
+        if not readonly and not (cannot_open and statement != "SELECT"):
+            return None
+        path = self._engine.url.database or ":memory:"
+        return ReadOnlyDatabaseError(
+            f"Cannot {what}: SQLite cannot write the registry database {path} ({text}); check "
+            f"that the file and its directory {os.path.dirname(path)} (where SQLite keeps its "
+            "journal) may be written, or open the repository read-only. Nothing was changed."
+        )
+
+    def ensureTableExists(self, name: str, spec: ddl.TableSpec) -> sqlalchemy.Table:
+        # docstring inherited; SQLite's DDL is transactional and its writers serialise, so
+        # inside a write transaction, in a `tables_in_transaction` block, a missing table is
+        # created there, to commit or roll back with the rest.
+        if not self._frames or not self._tables_in_transaction:
+            try:
+                return super().ensureTableExists(name, spec)
+            except ReadOnlyDatabaseError:
+                # The table its failed CREATE put in the metadata must not be found there.
+                self._forget_table(name)
+                raise
+        table = self.getExistingTable(name, spec)
+        if table is not None:
+            return table
+        self._check_writeable(f"create table {name!r}")
+        full_name = self._full_name(name)
+        if full_name in self._metadata.tables:  # another thread bound to it meanwhile
+            return self._metadata.tables[full_name]
+        table = self._convertTableSpec(name, spec, self._metadata)
+        # Clones on other threads share the metadata: none may find the table there
+        # before it commits (a rollback would leave them a table that is not there).
+        # Once committed, the next lookup adds it from the database.
+        self._metadata.remove(table)
+        with self._writing(f"create table {name!r}") as connection:
+            table.create(connection)
+        self._created_in_transaction[name] = table
+        self.on_rollback(lambda: self._forget_created(name))
+        return table
+
+    def _forget_table(self, name: str) -> None:
+        """Take table ``name`` out of the metadata: a lookup reads the database again."""
+        table = self._metadata.tables.get(self._full_name(name))
+        if table is not None:
+            self._metadata.remove(table)
+
+    def _forget_created(self, name: str) -> None:
+        """Forget table ``name``, created by a block that rolled back."""
+        self._created_in_transaction.pop(name, None)
+
+    def getExistingTable(self, name: str, spec: ddl.TableSpec) -> sqlalchemy.Table | None:
+        # docstring inherited; a table the open transaction created is found too.
+        table = self._created_in_transaction.get(name)
+        if table is None:
+            return super().getExistingTable(name, spec)
+        self._check_columns(name, spec, [c.name for c in table.columns])
+        return table
+
+    def _on_transaction_end(self, connection: sqlalchemy.Connection) -> None:
+        # docstring inherited; committed, the tables are found in the database from now on.
+        self._created_in_transaction.clear()
+        super()._on_transaction_end(connection)
 
     def _connect_autocommit(self) -> sqlalchemy.Connection:
         # docstring inherited; the driver is in autocommit mode already (we
@@ -277,6 +374,33 @@ def _check_file(path: str, *, allow_empty: bool, writeable: bool) -> None:
             f"The registry database {path} is truncated ({info.st_size} of "
             f"{pages * page_size} bytes); {restore}."
         )
+
+
+def _not_writable(path: str) -> str | None:
+    """Why SQLite could not write the database file ``path``, or `None` if it could.
+
+    SQLite would open such a file read-only without a word and refuse the
+    first write; this tells it before anything is tried. It writes the file,
+    and either its ``-wal`` and ``-shm`` files, if both are there and
+    writeable, or new files in its directory (a journal, or those two).
+    """
+    effective = os.access in os.supports_effective_ids
+
+    def writable(name: str) -> bool:
+        return os.access(name, os.W_OK, effective_ids=effective)
+
+    if not writable(path):
+        return "this user may not write the file"
+    directory = os.path.dirname(path)
+    if writable(directory):
+        return None
+    companions = [f"{path}-wal", f"{path}-shm"]
+    if all(os.path.exists(name) and writable(name) for name in companions):
+        return None
+    return (
+        f"this user may not create files in its directory {directory}, where SQLite keeps "
+        "its journal"
+    )
 
 
 def _probe(path: str, target: str) -> None:

@@ -241,7 +241,9 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
     def register_dataset_type(self, datasetType: DatasetType) -> bool:
         """Register ``datasetType`` (see `DatasetTypeManager.register`); whether it was new.
 
-        Must not be called inside a transaction: it may create a table.
+        It may create a table: inside a transaction only in a
+        `Database.tables_in_transaction` block where the database can (the
+        table then rolls back with it), or when the type's tables exist already.
         """
         record, new = self._types.register(datasetType)
         self._tags(record.datasetType)

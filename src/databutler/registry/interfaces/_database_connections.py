@@ -4,7 +4,7 @@ It holds what a `~databutler.registry.interfaces.Database` does with its
 connections: the read connection and the session connection kept for the
 instance's lifetime (`_HeldConnections`, closed by `dispose`, `close` or a
 finalizer), sessions, nested transactions with savepoints and after-commit
-callbacks (`on_commit`), writes deferred to the next statement or the commit
+callbacks (`on_commit`, `on_rollback`), writes deferred to the next statement or the commit
 (`Deferred`, sent in one round trip where the backend pipelines), the
 connection a read runs on, and `query`. It is the lowest layer of the
 `Database`: it imports no other part of it.
@@ -17,7 +17,7 @@ import weakref
 from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy
@@ -27,6 +27,7 @@ from ..._exceptions import (
     ConcurrentUpdateError,
     ConflictError,
     DatabaseConnectionError,
+    ReadOnlyDatabaseError,
     TransactionAbortedError,
 )
 
@@ -46,6 +47,9 @@ class _Frame:
     savepoint: bool
     #: How many `Database.on_commit` callbacks were pending when the block began.
     pending: int = 0
+    #: `Database.on_rollback` callbacks of a frame with a transaction or savepoint of its own,
+    #: run if it rolls back.
+    undo: list[Callable[[], None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +264,10 @@ class DatabaseConnections(ABC):
         TransactionAbortedError
             When the outermost block ends normally although an inner,
             non-savepoint block failed: all of the work was rolled back.
+        ReadOnlyDatabaseError
+            When the backend refuses to write the database (its file or
+            directory is not writable, say: see `_write_refused`); nothing of
+            the transaction is kept.
         DatabaseConnectionError
             When the connection to the server is lost in the block or its
             COMMIT. Lost in the COMMIT, the `witness` row, read on a new
@@ -281,7 +289,11 @@ class DatabaseConnections(ABC):
                 if connection.in_transaction():
                     connection.rollback()  # end an implicit read transaction
                 self._begin_mode(connection, write=self._writeable)
-                frame = _Frame(connection.begin(), savepoint)
+                try:
+                    frame = _Frame(connection.begin(), savepoint)
+                except sqlalchemy.exc.DBAPIError as exc:  # BEGIN IMMEDIATE takes a write lock
+                    self._raise_refused_write(exc, "begin a write transaction")
+                    raise
                 self._scope += 1
                 self._doomed = False
                 self._on_transaction_begin(connection)
@@ -295,6 +307,7 @@ class DatabaseConnections(ABC):
                 with self._framed(connection, frame, lock):
                     yield
             except sqlalchemy.exc.DBAPIError as exc:
+                self._raise_refused_write(exc, "write to the database")
                 if not (outermost and exc.connection_invalidated):
                     raise
                 raise DatabaseConnectionError(
@@ -306,6 +319,20 @@ class DatabaseConnections(ABC):
                 if outermost:
                     self._witness = None
                     self._on_transaction_end(connection)
+
+    def _write_refused(
+        self, error: sqlalchemy.exc.DBAPIError, what: str
+    ) -> ReadOnlyDatabaseError | None:
+        """``error`` as a `ReadOnlyDatabaseError` ("Cannot {what}: ..."), if it says that the
+        database cannot be written here (its file's or directory's permissions, a read-only
+        mount); `None` for any other error. Backends override it; the default knows none."""
+        return None
+
+    def _raise_refused_write(self, error: sqlalchemy.exc.DBAPIError, what: str) -> None:
+        """Raise ``error`` as `_write_refused` names it, if it does; return otherwise."""
+        refused = self._write_refused(error, what) if self._writeable else None
+        if refused is not None:
+            raise refused from error
 
     def witness(self, table: sqlalchemy.Table, column: str, value: Any) -> None:
         """Name a row the open transaction writes (``column`` equal to ``value`` in ``table``),
@@ -354,6 +381,7 @@ class DatabaseConnections(ABC):
                 if frame.trans.is_active:
                     frame.trans.rollback()
                 del self._after_commit[frame.pending :]  # what the block read is undone
+                self._undo(frame)
             else:
                 self._doomed = True
             if not self._frames:
@@ -367,6 +395,7 @@ class DatabaseConnections(ABC):
             frame.trans.rollback()
             self._doomed = False
             self._after_commit.clear()
+            self._undo(frame)
             raise TransactionAbortedError(
                 "An operation inside this transaction failed, so all of its work was rolled "
                 "back; use transaction(savepoint=True) around steps whose errors you catch."
@@ -393,6 +422,7 @@ class DatabaseConnections(ABC):
                 del self._after_commit[frame.pending :]
                 if not self._frames:
                     self._after_commit.clear()
+                self._undo(frame)
             if committed is None:
                 raise DatabaseConnectionError(
                     "The connection to the database server was lost while a transaction "
@@ -403,6 +433,10 @@ class DatabaseConnections(ABC):
             if not committed:
                 raise
             # The server committed it; only its reply was lost: the transaction succeeded.
+        owner = self._undo_owner()
+        if owner is not None:  # a savepoint released: the enclosing block's rollback undoes it
+            owner.undo.extend(frame.undo)
+        frame.undo = []
         if not self._frames:
             callbacks, self._after_commit = self._after_commit, []
             for callback in callbacks:
@@ -459,6 +493,57 @@ class DatabaseConnections(ABC):
         without keeping anything a rollback undid.
         """
         return self._scope if self._frames else None
+
+    #: Whether `ensureTableExists` can create a table inside a transaction, in a
+    #: `tables_in_transaction` block: the table then commits or rolls back with the rest.
+    #: Where writers serialise (SQLite) that makes no client wait longer than the
+    #: transaction would anyway; elsewhere (PostgreSQL) the locks a CREATE TABLE takes on
+    #: the tables it references would stop their writers until the commit, so tables are
+    #: made in short transactions of their own, before the work that uses them.
+    TABLES_IN_TRANSACTIONS: bool = False
+
+    #: Depth of `tables_in_transaction` blocks.
+    _tables_in_transaction: int = 0
+
+    @contextmanager
+    def tables_in_transaction(self) -> Iterator[bool]:
+        """Let `ensureTableExists` create a missing table inside the transaction in the
+        block, where the backend can (`TABLES_IN_TRANSACTIONS`); yields whether it can.
+
+        Elsewhere it still refuses to (`RuntimeError`): make the tables first. For
+        work that registers what needs a table and must leave nothing if it fails.
+        """
+        self._tables_in_transaction += 1
+        try:
+            yield self.TABLES_IN_TRANSACTIONS
+        finally:
+            self._tables_in_transaction -= 1
+
+    def on_rollback(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` if what the block has done so far is rolled back: when the
+        innermost savepoint (or the whole transaction) it was called in rolls back.
+
+        A savepoint that is released hands its callbacks to the enclosing block; the
+        outermost commit forgets them. Outside a transaction it does nothing (there is
+        nothing to roll back). Caches use it to forget what a rollback undoes.
+        """
+        owner = self._undo_owner()
+        if owner is not None:
+            owner.undo.append(callback)
+
+    def _undo_owner(self) -> _Frame | None:
+        """The innermost open frame with a transaction or savepoint of its own."""
+        for frame in reversed(self._frames):
+            if frame.trans is not None:
+                return frame
+        return None
+
+    @staticmethod
+    def _undo(frame: _Frame) -> None:
+        """Run the `on_rollback` callbacks of ``frame``, which rolled back; last first."""
+        callbacks, frame.undo = frame.undo, []
+        for callback in reversed(callbacks):
+            callback()
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the outermost transaction commits; forget it on rollback.

@@ -3,7 +3,8 @@
 It holds the writes that take SQLAlchemy tables and row mappings (`insert`,
 `ensure`, `replace`, `delete`, `update_where`, `deleteWhere`), the write
 guard every write goes through (`_writing`: read-only check, joining the
-open transaction, constraint errors as `ConflictError`), `in_clause`, and the
+open transaction, constraint errors as `ConflictError`, a database the backend
+cannot write as `ReadOnlyDatabaseError`), `in_clause`, and the
 module-level helper `chunked` that splits large sets of values into batches.
 It builds on `DatabaseConnections`.
 """
@@ -46,13 +47,18 @@ class DatabaseRows(DatabaseConnections):
 
     @contextmanager
     def _conflicts_raised(self, what: str) -> Iterator[None]:
-        """Raise a constraint violation in the block as `ConflictError` ("Cannot {what}")."""
+        """Raise a constraint violation in the block as `ConflictError` ("Cannot {what}"), and
+        a write the backend refuses because the database cannot be written (its file's
+        permissions, say) as `ReadOnlyDatabaseError` (see `_write_refused`)."""
         try:
             yield
         except sqlalchemy.exc.IntegrityError as exc:
             if isinstance(exc, ConflictError):
                 raise
             raise ConflictError(f"Cannot {what}: {exc.orig}", exc.orig) from exc
+        except sqlalchemy.exc.DBAPIError as exc:
+            self._raise_refused_write(exc, what)
+            raise
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[sqlalchemy.Connection]:
@@ -70,7 +76,8 @@ class DatabaseRows(DatabaseConnections):
                     self._doomed = True
                     raise
             else:
-                with self.transaction():
+                # Translated inside too, so that the error names the write, not the transaction.
+                with self.transaction(), self._conflicts_raised(what):
                     assert self._connection is not None
                     yield self._connection
 
