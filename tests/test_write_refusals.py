@@ -378,3 +378,65 @@ def test_failed_import_in_one_process_then_success(fresh: Path, exported: Path) 
     assert target.get(imported[0]) == {"a": 1}
     assert target.verify().ok
     target.registry.db.dispose()
+
+
+# -- a PostgreSQL server that refuses the session's writes ----------------------------------
+
+
+def _table(db: Database) -> sqlalchemy.Table:
+    spec = ddl.TableSpec(fields=[ddl.FieldSpec("id", dtype=sqlalchemy.BigInteger, primaryKey=True)])
+    return db.ensureTableExists("kept", spec)
+
+
+def test_a_server_that_runs_the_session_read_only_refuses_by_name(tmp_path: Path) -> None:
+    """``default_transaction_read_only`` (what a standby does too) and a missing privilege:
+    each write is a `ReadOnlyDatabaseError` naming the reason; nothing is written."""
+    from databutler.registry import open_database
+
+    databases = DatabaseFactory("postgresql", tmp_path)
+    try:
+        table = _table(databases.open())
+        qualified = databases.qualified("kept")
+        with databases.raw_engine().begin() as admin:
+            admin.execute(sqlalchemy.text(f"INSERT INTO {qualified} VALUES (1)"))
+        read_only = databases.uri + "?options=-c%20default_transaction_read_only%3Don"
+        with pytest.raises(ReadOnlyDatabaseError, match="Cannot create schema"):
+            open_database(read_only, namespace=f"{databases.namespace}_new", writeable=True)
+        db = open_database(read_only, namespace=databases.namespace, create=False)
+        try:
+            writes = [
+                lambda: db.insert(table, {"id": 2}),
+                lambda: db.delete(table, ["id"], {"id": 1}),
+                lambda: db.execute_raw(f"DELETE FROM {qualified}", what="empty kept"),
+            ]
+            for write in writes:
+                with pytest.raises(ReadOnlyDatabaseError, match="read-only") as caught:
+                    write()
+                assert "default_transaction_read_only" in str(caught.value)
+        finally:
+            db.dispose()
+        with databases.raw_engine().begin() as admin:
+            rows = admin.execute(sqlalchemy.text(f"SELECT id FROM {qualified}")).all()
+            role = f"ro_{databases.namespace}"
+            admin.execute(sqlalchemy.text(f'CREATE ROLE "{role}" LOGIN'))
+            admin.execute(
+                sqlalchemy.text(f'GRANT USAGE ON SCHEMA "{databases.namespace}" TO "{role}"')
+            )
+            admin.execute(sqlalchemy.text(f'GRANT SELECT ON {qualified} TO "{role}"'))
+        assert [row.id for row in rows] == [1]
+        url = sqlalchemy.make_url(databases.uri).set(username=role)
+        db = open_database(
+            url.render_as_string(hide_password=False), namespace=databases.namespace, create=False
+        )
+        try:
+            with pytest.raises(ReadOnlyDatabaseError, match="lacks the privilege"):
+                db.insert(table, {"id": 3})
+            with db.query(sqlalchemy.select(table.c.id)) as result:
+                assert [row.id for row in result] == [1]
+        finally:
+            db.dispose()
+            with databases.raw_engine().begin() as admin:
+                admin.execute(sqlalchemy.text(f'DROP OWNED BY "{role}"'))
+                admin.execute(sqlalchemy.text(f'DROP ROLE "{role}"'))
+    finally:
+        databases.close()

@@ -26,7 +26,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── ArtifactCorruptedError                          artifact bytes differ from the record
     ├── AlreadyExistsError              (FileExistsError) what a call would create is there already
     ├── DatabaseError
-    │   ├── ReadOnlyDatabaseError       (PermissionError)
+    │   ├── ReadOnlyDatabaseError       (PermissionError) opened read-only, or writes refused
     │   ├── SchemaAlreadyDefinedError
     │   ├── DatabaseConflictError                       schema on disk differs from the code
     │   ├── TransactionAbortedError                     an inner block failed; all was undone
@@ -274,7 +274,9 @@ class DatabaseError(DatabutlerError):
 
 
 class ReadOnlyDatabaseError(DatabaseError, PermissionError):
-    """A write was attempted on a database opened read-only."""
+    """A write was attempted on a database opened read-only, or one the database refuses: a
+    registry file (or its directory) this user may not write, a server that runs the
+    session read-only, a privilege not granted. Nothing was written."""
 
 
 class SchemaAlreadyDefinedError(DatabaseError):

@@ -119,7 +119,10 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         except BaseException as exc:
             if _registry is None:
                 self.registry.db.dispose()
-            if isinstance(exc, ReadOnlyDatabaseError):  # it wanted tables that are not there
+            if isinstance(exc, ReadOnlyDatabaseError) and self.registry.db.isWriteable():
+                raise  # the database refused a write (permissions): the error says so itself
+            if isinstance(exc, ReadOnlyDatabaseError):
+                # Opened read-only, it wanted to make tables that are not there.
                 raise RepositoryError(
                     f"Key 'datastore' of {self.root}/{CONFIG_NAME} names datastore tables this "
                     f"repository's registry does not have ({exc}); restore the configuration "

@@ -18,7 +18,12 @@ from typing import Any, NoReturn, cast
 import sqlalchemy
 from sqlalchemy.dialects import postgresql
 
-from ..._exceptions import ConfigurationError, ConflictError, RepositoryError
+from ..._exceptions import (
+    ConfigurationError,
+    ConflictError,
+    ReadOnlyDatabaseError,
+    RepositoryError,
+)
 from ..interfaces import Database, Deferred, GuardChangedError
 from ..interfaces._database_driver import driver_error
 from . import parse_database_url
@@ -160,6 +165,14 @@ _NOT_NULL_VIOLATION = "23502"
 #: SQLSTATEs of a transaction that collided with another one and was rolled back whole.
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 
+#: SQLSTATEs of a write the server refuses to this user or session: a read-only
+#: transaction (a standby, ``default_transaction_read_only``), a privilege not granted.
+_REFUSED_SQLSTATES = {
+    "25006": "the server runs this session's transactions read-only (a standby, or "
+    "default_transaction_read_only)",
+    "42501": "this database user lacks the privilege",
+}
+
 
 _LOG = logging.getLogger(__name__)
 
@@ -194,10 +207,17 @@ class PostgresqlDatabase(Database):
         if self.namespace is None:
             return
         if self._writeable and _CREATE.get():
-            with self._engine.begin() as connection:
-                connection.execute(
-                    sqlalchemy.schema.CreateSchema(self.namespace, if_not_exists=True)
-                )
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(
+                        sqlalchemy.schema.CreateSchema(self.namespace, if_not_exists=True)
+                    )
+            except sqlalchemy.exc.DBAPIError as exc:
+                refused = self._write_refused(exc, f"create schema {self.namespace!r}")
+                if refused is None:
+                    raise
+                self._engine.dispose()
+                raise refused from exc
         elif not _CREATE.get():
             with self._engine.connect() as connection:
                 exists = connection.execute(
@@ -607,6 +627,20 @@ class PostgresqlDatabase(Database):
         *first, last = statements
         parts.extend(f"i{n} AS ({sql})" for n, sql in enumerate(first))
         return f"WITH {', '.join(parts)} {last}", bound
+
+    def _write_refused(
+        self, error: sqlalchemy.exc.DBAPIError, what: str
+    ) -> ReadOnlyDatabaseError | None:
+        # docstring inherited
+        state = getattr(error.orig, "sqlstate", None)
+        why = _REFUSED_SQLSTATES.get(state) if isinstance(state, str) else None
+        if why is None:
+            return None
+        return ReadOnlyDatabaseError(
+            f"Cannot {what}: the PostgreSQL server refuses to write {self}: {why} "
+            f"({str(error.orig).strip()}); connect as a user who may write it, to the "
+            "primary server, or open the repository read-only. Nothing was changed."
+        )
 
     def _is_collision(self, error: BaseException) -> bool:
         # docstring inherited; also serialization_failure and deadlock_detected.
