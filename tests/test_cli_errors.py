@@ -13,11 +13,12 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from databutler import Butler
 from databutler.cli import main
 from databutler.cli._app import cli_wording
+from databutler.testing.cli import one_line_error
 
 #: Commands that do not open an existing repository.
 _NOT_OPENING = {"create", "demo"}
@@ -47,17 +48,6 @@ def _arguments(name: str, repo: str, tmp_path: Path) -> list[str]:
     if any(p.name == "yes" for p in command.params):
         args.append("--yes")
     return args
-
-
-def _one_line_error(result: Result) -> str:
-    output = result.output + result.stderr
-    assert "Traceback" not in output, output
-    assert result.exit_code == 1, (result.exit_code, output, result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    assert "internal error" not in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +89,7 @@ def test_broken_repositories(command: str, kind: str, tmp_path: Path, good_repo:
     args = _arguments(command, str(root), tmp_path)
     before = sorted(str(p) for p in tmp_path.rglob("*"))
     result = CliRunner().invoke(main, [command, *args])
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert "repository" in line.lower() or "registry" in line.lower() or str(root) in line
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
 
@@ -115,7 +105,7 @@ def test_hostile_repository_paths(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, [command, *_arguments(command, repo, tmp_path)])
-    _one_line_error(result)
+    one_line_error(result)
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("input-")) == []
 
 
@@ -143,12 +133,12 @@ def test_garbage_options(args: list[str], tmp_path: Path, good_repo: Path) -> No
     if result.exit_code == 2:  # click's own usage errors: also one line, no traceback
         assert "Traceback" not in result.output + result.stderr
         return
-    _one_line_error(result)
+    one_line_error(result)
 
 
 def test_create_over_a_repository_names_the_option(good_repo: Path) -> None:
     result = CliRunner().invoke(main, ["create", str(good_repo)])
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert "--overwrite" in line and "overwrite=True" not in line
 
 
@@ -158,7 +148,7 @@ def test_prune_without_an_action_names_the_options(good_repo: Path, tmp_path: Pa
     root = tmp_path / "repo"
     shutil.copytree(good_repo, root)
     result = CliRunner().invoke(main, ["prune-datasets", str(root), "catalog", "--yes"])
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert "--tag" in line and "--unstore" in line and "--purge" in line
     assert "=True" not in line and "tags=" not in line
 
@@ -282,7 +272,7 @@ def test_create_on_a_file_says_so(tmp_path: Path, inside: str) -> None:
     blocker = tmp_path / "plain.txt"
     blocker.write_text("hello\n")
     result = CliRunner().invoke(main, ["create", f"{blocker}{inside}"])
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert f"{blocker} is a file" in line and "Errno" not in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]
     assert blocker.read_text() == "hello\n"

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from databutler import Butler
 from databutler.cli import main
 from databutler.cli._app import cli_wording
 from databutler.cli._output import interactive
+from databutler.testing.butler import populate
+from databutler.testing.cli import one_line_error
 
 DATABUTLER = str(Path(sys.executable).parent / "databutler")
 
@@ -44,11 +46,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository with an instrument, four detectors and one catalog dataset in night1."""
     root = tmp_path_factory.mktemp("template") / "repo"
     butler = Butler.create(root, run="night1")
-    butler.insert_dimension_records("instrument", {"instrument": "HSC"})
-    butler.insert_dimension_records(
-        "detector", *({"instrument": "HSC", "detector": d} for d in range(4))
-    )
-    butler.register_dataset_type("catalog", ["detector"], "StructuredDataDict")
+    populate(butler, 4, "catalog")
     butler.put({"a": 1}, "catalog", instrument="HSC", detector=2)
     butler.close()
     return root
@@ -64,17 +62,6 @@ def repo(template: Path, tmp_path: Path) -> Path:
 
 def _snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def _one_line_error(result: Result) -> str:
-    output = result.output + result.stderr
-    assert "Traceback" not in output, output
-    assert result.exit_code == 1, (result.exit_code, output, result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    assert "internal error" not in lines[0], lines[0]
-    return lines[0]
 
 
 # -- bad input files ---------------------------------------------------------------------------
@@ -136,7 +123,7 @@ def test_bad_record_files(kind: str, repo: Path, tmp_path: Path) -> None:
     args = ["insert-dimension-records", str(repo), str(path)]
     if path.suffix == ".csv":
         args += ["--element", "detector"]
-    line = _one_line_error(CliRunner().invoke(main, args))
+    line = one_line_error(CliRunner().invoke(main, args))
     assert str(path) in line, line
     for text in expected:
         assert text in line, (text, line)
@@ -168,7 +155,7 @@ def test_bad_ingest_tables(content: bytes, expected: str, repo: Path, tmp_path: 
     table.write_bytes(content)
     before = _snapshot(repo)
     result = CliRunner().invoke(main, ["ingest-files", str(repo), "catalog", "night2", str(table)])
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert str(table) in line and expected in line, line
     assert _snapshot(repo) == before
 
@@ -187,7 +174,7 @@ def test_bad_universe_files(content: bytes, expected: str, tmp_path: Path) -> No
     universe.write_bytes(content)
     target = tmp_path / "new"
     result = CliRunner().invoke(main, ["create", str(target), "--universe", str(universe)])
-    line = _one_line_error(result)
+    line = one_line_error(result)
     assert str(universe) in line and expected in line, line
     assert not target.exists()
 
@@ -242,7 +229,7 @@ def test_interactive_without_streams(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _message(args: list[str]) -> str:
-    line = _one_line_error(CliRunner().invoke(main, args))
+    line = one_line_error(CliRunner().invoke(main, args))
     for word in PYTHON_WORDS:
         assert word not in line, (word, line)
     return line

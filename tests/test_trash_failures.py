@@ -32,6 +32,16 @@ def _root(butler: Butler) -> Path:
     return Path(file_datastore(butler).store.root.removeprefix("file://"))
 
 
+def _block(butler: Butler, ref: DatasetRef) -> str:
+    """Put a directory in the place of ``ref``'s artifact; its path."""
+    _, path = artifact_of(butler, ref)
+    target = _root(butler) / path
+    target.unlink()
+    target.mkdir()
+    (target / "inner").write_text("x")
+    return path
+
+
 def _remaining(butler: Butler) -> list[str]:
     root = _root(butler)
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
@@ -43,11 +53,8 @@ def test_a_directory_in_place_of_an_artifact(
 ) -> None:
     monkeypatch.setattr(trash_module, "CHUNK", chunk)
     refs = _put(butler, 5)
-    _, path = artifact_of(butler, refs[2])
+    path = _block(butler, refs[2])
     target = _root(butler) / path
-    target.unlink()
-    target.mkdir()
-    (target / "inner").write_text("x")
     result = butler.prune(refs, purge=True)  # does not raise
     assert result.purged == 5 and result.unstored == 4
     assert _remaining(butler) == [f"{path}/inner"]
@@ -124,16 +131,6 @@ def test_repair_names_exactly_the_trash_it_could_not_empty(butler: Butler) -> No
     assert (left.kind, left.dataset_id) == ("stale_trash", refs[1].id)
     assert (undeletable.kind, undeletable.path) == ("undeletable_artifact", path)
     assert _remaining(butler) == []
-
-
-def _block(butler: Butler, ref: DatasetRef) -> str:
-    """Put a directory in the place of ``ref``'s artifact; its path."""
-    _, path = artifact_of(butler, ref)
-    target = _root(butler) / path
-    target.unlink()
-    target.mkdir()
-    (target / "inner").write_text("x")
-    return path
 
 
 @pytest.mark.parametrize("chunk", [1, 5_000])

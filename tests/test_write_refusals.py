@@ -26,6 +26,7 @@ from databutler.cli import main
 from databutler.registry.databases.sqlite import SqliteDatabase
 from databutler.registry.dataset_types import MissingDatasetTypeError
 from databutler.registry.interfaces import Database
+from databutler.testing.butler import populate
 from databutler.testing.database import DatabaseFactory
 
 DATABUTLER = str(Path(sys.executable).parent / "databutler")
@@ -55,11 +56,7 @@ def dump(root: Path) -> list[str]:
 
 def make_source(root: Path) -> Butler:
     butler = Butler.create(root, run="night1")
-    butler.insert_dimension_records("instrument", {"instrument": "HSC"})
-    butler.insert_dimension_records(
-        "detector", *({"instrument": "HSC", "detector": d} for d in range(4))
-    )
-    butler.register_dataset_type("catalog", ["detector"], "StructuredDataDict")
+    populate(butler, 4, "catalog")
     butler.put({"a": 1}, "catalog", instrument="HSC", detector=2)
     return butler
 

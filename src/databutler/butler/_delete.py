@@ -19,7 +19,7 @@ from .._collection_type import CollectionType
 from .._dataset_ref import DatasetId, DatasetRef
 from .._exceptions import ArgumentConflictError, CollectionError
 from .._gc import collection_paused
-from ..datastores import TrashFailure
+from ..datastores import EmptyTrashResult, TrashFailure
 from ..registry.interfaces import FakeDatasetRef
 from ._retry import retrying
 
@@ -96,21 +96,10 @@ class PruneResult:
         return not self.failures
 
 
-class RemovedDatasets(int):
+class RemovedDatasets(EmptyTrashResult):
     """How many datasets `Butler.remove_runs` removed (an `int`), and the artifacts it could
-    not delete (``failures``: their datasets stay in the trash)."""
-
-    failures: tuple[TrashFailure, ...]
-
-    def __new__(cls, removed: int, failures: Iterable[TrashFailure] = ()) -> RemovedDatasets:
-        result = super().__new__(cls, removed)
-        result.failures = tuple(failures)
-        return result
-
-    @property
-    def ok(self) -> bool:
-        """Whether every artifact that was to go went."""
-        return not self.failures
+    not delete (``failures``: their datasets stay in the trash); a count with failures, as
+    `~databutler.datastores.EmptyTrashResult` is."""
 
 
 def _failures(butler: ButlerBase) -> list[TrashFailure]:
@@ -248,4 +237,4 @@ def remove_runs(
         for start in range(0, len(ids), PRUNE_CHUNK):  # only the ids are held
             behind.add([FakeDatasetRef(i) for i in ids[start : start + PRUNE_CHUNK]])
         behind.close()
-    return RemovedDatasets(len(ids), failures)
+    return RemovedDatasets(len(ids), tuple(failures))

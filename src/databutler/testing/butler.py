@@ -145,13 +145,13 @@ class RepositoryFactory:
         self._stack.close()
 
 
-def populate(butler: Butler, detectors: int = 10) -> None:
-    """Instrument ``HSC``, detectors 0..n-1 and dataset type ``thing`` (by detector)."""
+def populate(butler: Butler, detectors: int = 10, dataset_type: str = "thing") -> None:
+    """Instrument ``HSC``, detectors 0..n-1 and a dataset type (``thing``) by detector."""
     butler.insert_dimension_records("instrument", {"instrument": "HSC"})
     butler.insert_dimension_records(
         "detector", *({"instrument": "HSC", "detector": d} for d in range(detectors))
     )
-    butler.register_dataset_type("thing", ["detector"], "StructuredDataDict")
+    butler.register_dataset_type(dataset_type, ["detector"], "StructuredDataDict")
 
 
 def file_datastore(butler: Butler) -> FileDatastore:
