@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from databutler import AlreadyExistsError, Butler, ConfigurationError
+from databutler import AlreadyExistsError, Butler, ConfigurationError, RepositoryError
 from databutler.cli import main
 from databutler.testing.butler import populate
 
@@ -83,3 +83,51 @@ def test_verify_never_takes_the_repository_files_for_artifacts(tmp_path: Path) -
         report = butler.verify(delete_unknown=True)
         assert not [p for p in report.problems if p.kind == "unknown_artifact"]
     assert (root / "butler.yaml").exists() and (root / "registry.sqlite3").exists()
+
+
+def _stored(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    with Butler.create(root, run="r") as made:
+        populate(made)
+        made.put({"a": 1}, "thing", instrument="HSC", detector=1)
+    return root
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("writeable", [False, True])
+def test_a_records_table_the_registry_lost_is_not_made_again(
+    tmp_path: Path, writeable: bool
+) -> None:
+    """Made empty again on a writeable open, every artifact would look unknown to verify."""
+    import sqlite3
+
+    root = _stored(tmp_path)
+    connection = sqlite3.connect(root / "registry.sqlite3")
+    connection.execute("DROP TABLE files_records")
+    connection.commit()
+    connection.close()
+    files = _files(root)
+    with pytest.raises(RepositoryError, match=r"'files_records' .* is missing .* damaged"):
+        Butler(root, writeable=writeable)
+    connection = sqlite3.connect(root / "registry.sqlite3")
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    connection.close()
+    assert "files_records" not in tables and _files(root) == files
+
+
+def test_delete_unknown_refuses_a_datastore_that_records_nothing(tmp_path: Path) -> None:
+    """A datastore renamed in butler.yaml is new to the registry, over another's files: none
+    of them is deleted as unknown, and nothing is repaired."""
+    root = _stored(tmp_path)
+    config = yaml.safe_load((root / "butler.yaml").read_text())
+    config["datastore"].update(name="other", root=str(root / "files"))
+    (root / "butler.yaml").write_text(yaml.safe_dump(config))
+    files = _files(root / "files")
+    with Butler(root, writeable=True) as butler:
+        assert butler.verify().counts() == {"unknown_artifact": 1}
+        with pytest.raises(RepositoryError, match="records no stored artifact"):
+            butler.verify(repair=True, delete_unknown=True)
+    assert _files(root / "files") == files

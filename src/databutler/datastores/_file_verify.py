@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId
+from .._exceptions import RepositoryError
 from ..registry.bridge.monolithic import MonolithicDatastoreRegistryBridge
 from ..registry.interfaces import Database, FakeDatasetRef
 from ..registry.opaque import ByNameOpaqueTableStorage
@@ -260,6 +261,17 @@ class _Checker:
         by_kind: dict[str, list[StorageProblem]] = {}
         for problem in problems:
             by_kind.setdefault(problem.kind, []).append(problem)
+        unknown = len(by_kind.get("unknown_artifact", []))
+        if delete_unknown and unknown and not self.check.checked:
+            # Every file unknown: far likelier a configuration that names the wrong datastore
+            # or directory, or records lost, than strays. Refused before any repair.
+            raise RepositoryError(
+                f"Datastore {self.datastore.name!r} records no stored artifact, yet its storage "
+                f"holds {unknown} file(s) that delete_unknown would delete: its configuration "
+                "may name the wrong datastore or directory (renamed in butler.yaml?), or its "
+                "records were lost. Nothing was changed; check the configuration, or delete "
+                "the files yourself if they are not wanted."
+            )
         done: dict[str, int] = {}
         datastore = self.datastore
         forget = [

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy
 
 from .. import ddl
-from .._exceptions import InvalidNameError
+from .._exceptions import InvalidNameError, RepositoryError
 from .interfaces import (
     Database,
     OpaqueTableStorage,
@@ -236,6 +236,14 @@ class ByNameOpaqueTableStorageManager(OpaqueTableStorageManager):
             storage = self._storage[name] = ByNameOpaqueTableStorage(name, self._db, table)
         return storage
 
+    def _made_before(self, name: str) -> bool:
+        """Whether ``opaque_meta`` lists ``name``: a table registered (and made) before."""
+        sql = sqlalchemy.select(self._metaTable.c.table_name).where(
+            self._metaTable.c.table_name == name
+        )
+        with self._db.query(sql) as result:
+            return result.first() is not None
+
     def register(self, name: str, spec: ddl.TableSpec) -> ByNameOpaqueTableStorage:
         """Create (or bind to) the opaque table ``name`` and return it.
 
@@ -258,7 +266,16 @@ class ByNameOpaqueTableStorageManager(OpaqueTableStorageManager):
             if cached is not None:
                 self._db.getExistingTable(name, spec)  # raises if the columns differ
             else:
-                table = self._db.ensureTableExists(name, spec)
+                table = self._db.getExistingTable(name, spec)
+                if table is None and self._made_before(name):
+                    raise RepositoryError(
+                        f"Table {name!r} (a datastore's records) is missing from the registry "
+                        f"{self._db}, which made it: the registry is damaged. Restore it from a "
+                        "backup; an empty table in its place would make every artifact of the "
+                        "datastore look unknown."
+                    )
+                if table is None:
+                    table = self._db.ensureTableExists(name, spec)
                 if self._db.isWriteable():
                     self._db.ensure(self._metaTable, {"table_name": name})
                 self._tables[name] = table
