@@ -10,7 +10,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from databutler import AlreadyExistsError, Butler, ConfigurationError, RepositoryError
+from databutler import (
+    AlreadyExistsError,
+    Butler,
+    ConfigurationError,
+    DatabutlerError,
+    RepositoryError,
+)
 from databutler.cli import main
 from databutler.testing.butler import populate
 
@@ -131,3 +137,35 @@ def test_delete_unknown_refuses_a_datastore_that_records_nothing(tmp_path: Path)
         with pytest.raises(RepositoryError, match="records no stored artifact"):
             butler.verify(repair=True, delete_unknown=True)
     assert _files(root / "files") == files
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        {"db": "garbage"},
+        {"db": "postgresql://127.0.0.1:1/x"},
+        {"datastore": "occupied"},
+    ],
+    ids=["malformed-db", "unreachable-db", "occupied-datastore"],
+)
+def test_a_failed_overwrite_leaves_the_replaced_repository_whole(
+    tmp_path: Path, new: dict[str, str]
+) -> None:
+    """The old registry and datastore are set aside, not deleted, until the new repository
+    stands: a creation that fails puts them back."""
+    root = _stored(tmp_path)
+    before = _files(root)
+    (tmp_path / "occupied").mkdir()
+    (tmp_path / "occupied" / "mine.txt").write_text("mine")
+    if "datastore" in new:
+        new = {"datastore": str(tmp_path / new["datastore"])}
+    with pytest.raises(DatabutlerError):
+        Butler.create(root, overwrite=True, **new)
+    assert _files(root) == before
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]
+    with Butler(root) as butler:
+        assert butler.get("thing", instrument="HSC", detector=1, collections="r") == {"a": 1}
+        assert butler.verify().ok
+    with Butler.create(root, overwrite=True) as fresh:  # and a good overwrite replaces it
+        assert not list(fresh.query_datasets("*", collections="*"))
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,6 +17,8 @@ from ..registry.sql_registry import REGISTRY_MANAGERS
 from ._config import CONFIG_NAME, ROOT_TOKEN, RepositoryConfig, config_store
 
 __all__ = ["create_repository"]
+
+_LOG = logging.getLogger(__name__)
 
 
 def create_repository(
@@ -42,19 +46,25 @@ def create_repository(
         managers={kind: cls_.__name__ for kind, cls_ in REGISTRY_MANAGERS.items()},
     )
     old = RepositoryConfig.read(root_uri) if exists and overwrite else None
-    if old is not None:
-        remove_default_contents(root_uri, old)
-    _refuse_occupied_datastores(root_uri, config.datastore, old)
-    registry = SqlRegistry.create(config.db_uri, universe=universe, namespace=namespace)
+    # The replaced repository's registry and datastores are set aside, not deleted, until
+    # the new one stands: a failure (a bad --db, an occupied directory) puts them back.
+    aside = _set_aside(root_uri, old) if old is not None else []
     try:
-        datastore_ = datastore_from_config(
-            config.datastore, registry.datastore_bridges, root=root_uri
-        )
-        config.write(overwrite=overwrite)
+        _refuse_occupied_datastores(root_uri, config.datastore, old)
+        registry = SqlRegistry.create(config.db_uri, universe=universe, namespace=namespace)
+        try:
+            datastore_ = datastore_from_config(
+                config.datastore, registry.datastore_bridges, root=root_uri
+            )
+            config.write(overwrite=overwrite)
+        except BaseException:
+            registry.db.dispose()
+            discard_default_registry(config)
+            raise
     except BaseException:
-        registry.db.dispose()
-        discard_default_registry(config)
+        _put_back(aside)
         raise
+    _discard(aside)
     return registry, datastore_
 
 
@@ -127,17 +137,59 @@ def discard_default_registry(config: RepositoryConfig) -> None:
             Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
-def remove_default_contents(root: str, old: RepositoryConfig) -> None:
-    """Delete what a repository keeps inside its local root: the SQLite registry, file stores."""
+def _default_contents(root: str, old: RepositoryConfig) -> list[Path]:
+    """What a repository keeps inside its local root: the SQLite registry, file stores."""
     if root.startswith("s3://"):
-        return
+        return []
     base = Path(root)
-    discard_default_registry(old)
+    found: list[Path] = []
+    if old.db.startswith(f"sqlite:///{ROOT_TOKEN}/"):
+        database = base / old.db.removeprefix(f"sqlite:///{ROOT_TOKEN}/")
+        found += [Path(f"{database}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
     for entry in _file_datastores(old.datastore):
         if "root" not in entry and isinstance(entry.get("name"), str):
             target = base / entry["name"]
             if target.is_dir() and target.resolve().is_relative_to(base.resolve()):
-                shutil.rmtree(target)
+                found.append(target)
+    return [path for path in found if os.path.lexists(path)]
+
+
+def _set_aside(root: str, old: RepositoryConfig) -> list[tuple[Path, Path]]:
+    """Rename what the replaced repository keeps in its root out of the way (same
+    directory, so nothing is copied); the ``(original, aside)`` pairs."""
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for path in _default_contents(root, old):
+            aside = path.with_name(f".{path.name}.replaced-{os.getpid()}")
+            path.rename(aside)
+            moved.append((path, aside))
+    except BaseException:
+        _put_back(moved)
+        raise
+    return moved
+
+
+def _put_back(moved: list[tuple[Path, Path]]) -> None:
+    """Undo `_set_aside`: the replaced repository is whole again."""
+    for path, aside in reversed(moved):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)  # what the failed creation made in its place
+        elif os.path.lexists(path):
+            path.unlink()
+        aside.rename(path)
+
+
+def _discard(moved: list[tuple[Path, Path]]) -> None:
+    """Delete what `_set_aside` kept of the replaced repository, now that the new one stands
+    (what cannot be deleted is logged and left: the new repository is whole)."""
+    for _, aside in moved:
+        try:
+            if aside.is_dir() and not aside.is_symlink():
+                shutil.rmtree(aside)
+            else:
+                aside.unlink(missing_ok=True)
+        except OSError as exc:
+            _LOG.warning("Could not delete %s, left by the replaced repository: %s", aside, exc)
 
 
 def _file_datastores(config: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -261,13 +261,13 @@ class _Checker:
         by_kind: dict[str, list[StorageProblem]] = {}
         for problem in problems:
             by_kind.setdefault(problem.kind, []).append(problem)
-        unknown = len(by_kind.get("unknown_artifact", []))
-        if delete_unknown and unknown and not self.check.checked:
+        strays = len(by_kind.get("unknown_artifact", []))
+        if delete_unknown and strays and not self.check.checked:
             # Every file unknown: far likelier a configuration that names the wrong datastore
             # or directory, or records lost, than strays. Refused before any repair.
             raise RepositoryError(
                 f"Datastore {self.datastore.name!r} records no stored artifact, yet its storage "
-                f"holds {unknown} file(s) that delete_unknown would delete: its configuration "
+                f"holds {strays} file(s) that delete_unknown would delete: its configuration "
                 "may name the wrong datastore or directory (renamed in butler.yaml?), or its "
                 "records were lost. Nothing was changed; check the configuration, or delete "
                 "the files yourself if they are not wanted."
