@@ -40,6 +40,9 @@ from databutler import (
     PositionError,
     ReadOnlyDatabaseError,
     SchemaAlreadyDefinedError,
+    SourceFileError,
+    SourceNotFoundError,
+    SourcePermissionError,
     TransactionAbortedError,
     UnresolvedRef,
 )
@@ -425,6 +428,9 @@ def test_error_names_cover_the_tree() -> None:
         "RepositoryError",
         "RepositoryNotFoundError",
         "SchemaAlreadyDefinedError",
+        "SourceFileError",
+        "SourceNotFoundError",
+        "SourcePermissionError",
         "StorageClassError",
         "TransactionAbortedError",
         "TransferModeError",
@@ -452,6 +458,9 @@ def test_error_names_cover_the_tree() -> None:
         (MissingManagerError, (LookupError,)),
         (IncompatibleVersionError, (DatabutlerError,)),
         (ManagerMismatchError, (DatabutlerError,)),
+        (SourceFileError, (DatabutlerError, OSError)),
+        (SourceNotFoundError, (SourceFileError, FileNotFoundError)),
+        (SourcePermissionError, (SourceFileError, PermissionError)),
     ],
 )
 def test_error_bases(cls: type[Exception], bases: tuple[type[Exception], ...]) -> None:

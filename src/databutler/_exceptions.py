@@ -25,6 +25,9 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     ├── StorageClassError     (TypeError, ValueError)   object/storage class mismatch, bad read
     ├── ArtifactCorruptedError                          artifact bytes differ from the record
     ├── AlreadyExistsError              (FileExistsError) what a call would create is there already
+    ├── SourceFileError                 (OSError)       a file handed over (to ingest) is unusable
+    │   ├── SourceNotFoundError         (FileNotFoundError) missing, or not a regular file
+    │   └── SourcePermissionError       (PermissionError) cannot be read, or (move) removed
     ├── DatabaseError
     │   ├── ReadOnlyDatabaseError       (PermissionError) opened read-only, or writes refused
     │   ├── SchemaAlreadyDefinedError
@@ -77,6 +80,9 @@ __all__ = [
     "RepositoryError",
     "RepositoryNotFoundError",
     "SchemaAlreadyDefinedError",
+    "SourceFileError",
+    "SourceNotFoundError",
+    "SourcePermissionError",
     "StorageClassError",
     "TransactionAbortedError",
     "TransferModeError",
@@ -150,6 +156,27 @@ class AlreadyExistsError(DatabutlerError, FileExistsError):
     retrieved file. Nothing was changed; the message says how to replace it or where else to
     go. Also a `FileExistsError`, as before it was a databutler error.
     """
+
+
+class SourceFileError(DatabutlerError, OSError):
+    """A file handed over to databutler (a file to ingest) cannot be used as it is.
+
+    Raised before anything is written: the message names the file, what is
+    wrong with it (missing, a directory, a FIFO, a name too long, unreadable)
+    and what to do. The subclasses are also the builtin errors such a file
+    raised before it was a databutler error.
+    """
+
+
+class SourceNotFoundError(SourceFileError, FileNotFoundError):
+    """There is no regular file at a path handed over: nothing there, a dangling or looping
+    symbolic link, a directory, a FIFO, a socket or a device (also a `FileNotFoundError`)."""
+
+
+class SourcePermissionError(SourceFileError, PermissionError):
+    """A file handed over cannot be read, or (``transfer="move"``) cannot be removed from its
+    directory; the message says which and to fix the permissions or use another transfer
+    mode (also a `PermissionError`)."""
 
 
 class ArtifactCorruptedError(DatabutlerError):

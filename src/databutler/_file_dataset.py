@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ._dataset_ref import DatasetRef, UnresolvedRef
@@ -32,9 +33,10 @@ class FileDataset:
 
     Raises
     ------
-    TypeError
-        If ``path`` is not a string or path, or ``refs`` holds something
-        other than `DatasetRef` or `UnresolvedRef` objects.
+    ArgumentTypeError
+        If ``path`` is not a string or path, ``refs`` is not a list (`None`, a
+        string, a number) or holds something other than `DatasetRef` or
+        `UnresolvedRef` objects (also a `TypeError`).
     ValueError
         If ``path`` is empty or ``refs`` is empty.
     """
@@ -51,7 +53,16 @@ class FileDataset:
         path = os.fspath(self.path)
         if not isinstance(path, str) or not path:
             raise InvalidArgumentError("FileDataset path must be a non-empty string.")
-        refs = [self.refs] if isinstance(self.refs, DatasetRef | UnresolvedRef) else list(self.refs)
+        if isinstance(self.refs, DatasetRef | UnresolvedRef):
+            refs = [self.refs]
+        elif isinstance(self.refs, str | bytes) or not isinstance(self.refs, Iterable):
+            raise ArgumentTypeError(
+                f"FileDataset {path!r} refs must be a list of DatasetRef or UnresolvedRef "
+                f"objects (or one of them), not {type(self.refs).__name__}; give the datasets "
+                "the file holds."
+            )
+        else:
+            refs = list(self.refs)
         if not refs:
             raise InvalidArgumentError(
                 f"FileDataset {path!r} has no refs; give the datasets the file holds."

@@ -10,6 +10,16 @@ outside the root, or reaches its file through a symbolic link, is refused
 (`UnsafePathError`). Moves are journaled (see `_file_journal`): a process
 killed in the middle leaves nothing that a later ``verify(repair=True)``
 cannot give back.
+
+Whatever the transfer mode, a source must be a regular file this process
+can read (`SourceNotFoundError`, `SourcePermissionError`), and may not be one
+of the repository's own files (`UnsafePathError`): databutler's files under
+the datastore root (the move journal, unfinished writes), the registry's
+SQLite database with its ``-wal``, ``-shm`` and ``-journal`` files, and the
+``butler.yaml`` and ``registry.sqlite3*`` next to the datastore directory or
+next to that database (the repository root, in the usual layout). A file a
+``move`` cannot remove from its directory, or that is named twice, is refused
+before anything moves.
 """
 
 from __future__ import annotations
@@ -30,6 +40,9 @@ from .._exceptions import (
     AlreadyExistsError,
     ArgumentTypeError,
     ConflictError,
+    SourceFileError,
+    SourceNotFoundError,
+    SourcePermissionError,
     TransferModeError,
     UnsafePathError,
 )
@@ -41,9 +54,16 @@ from ._file_common import (
     delete_after_failure,
     formatter_by_suffix,
 )
-from ._file_journal import MoveJournal, is_internal, journaled_paths, move_back, recover
+from ._file_journal import (
+    INTERNAL_PREFIX,
+    MoveJournal,
+    is_internal,
+    journaled_paths,
+    move_back,
+    recover,
+)
 from .formatters import formatter_for
-from .resources import InvalidPathError, LocalStore, check_relative_path
+from .resources import InvalidPathError, LocalStore, ResourceStore, check_relative_path
 
 __all__ = ["ingest_files", "transfer_new"]
 
@@ -101,6 +121,7 @@ def _ingest(
         return
     plans = []
     resolver = _Resolver(datastore)  # the root and each directory resolved once for the call
+    moving: dict[Path, int] = {}
     for source, ref in items:
         path, mode, stored = _place(
             datastore,
@@ -109,10 +130,13 @@ def _ingest(
             transfer,
             resolver,
         )
+        if mode == "move":
+            moving[path] = moving.get(path, 0) + 1
         name = formatter or datastore._configured_formatter(ref) or formatter_by_suffix(path.suffix)
         formatter_for(name)
         data = path.read_bytes() if datastore._checksum else None
         plans.append((path, ref, mode, stored, name, data))
+    _refuse_moving_twice(moving)
     _check_targets(datastore, plans)
     written: list[str] = []
     moved: list[tuple[str, Path]] = []
@@ -122,6 +146,7 @@ def _ingest(
     if transaction is not None:
         transaction.registerUndo("ingest", datastore._undo_put, recorded, written)
     journal = None
+    made = _absent_directories(datastore.store, plans)  # to remove again after a failure
     moves = [(path, stored) for path, _, mode, stored, _, _ in plans if mode == "move"]
     if moves:
         assert isinstance(datastore.store, LocalStore)
@@ -150,6 +175,8 @@ def _ingest(
         delete_after_failure(datastore.store, written, failure)
         if journal is not None:
             _give_back(datastore, moved, journal, failure)
+        if not moved:  # every file is back (and any journal gone): so go the new directories
+            _remove_empty(made)
         raise
     if journal is not None:
         if transaction is None:
@@ -237,6 +264,34 @@ class _Resolver:
         if isinstance(store, LocalStore):
             self.real_root = os.path.realpath(store.directory)
         self.directories: dict[str, str] = {}
+        self.own = _repository_files(datastore)
+
+    def refuse_own(self, given: str, path: str, real: str) -> None:
+        """Refuse the file ``given`` (at ``path``, really at ``real``) if it is one of the
+        repository's own files: databutler's under the root, the registry, ``butler.yaml``.
+
+        Raises
+        ------
+        UnsafePathError
+            Naming the file and what it is.
+        """
+        what = None
+        if path in self.own or real in self.own:
+            what = self.own.get(path) or self.own[real]
+        elif self.real_root is not None and self.inside(real) and real != self.real_root:
+            relative = real[len(self.real_root) :].lstrip("/")
+            name = relative.rpartition("/")[2]
+            if is_internal(relative) or (name.startswith(".") and name.endswith(".tmp")):
+                what = (
+                    f"one of databutler's own files in datastore {self.datastore.name!r} (a "
+                    "journal, an unfinished write, or a repository's configuration or registry)"
+                )
+        if what is not None:
+            raise UnsafePathError(
+                f"{given} is {what}, not a dataset; it cannot be ingested (in any transfer "
+                "mode: moving or linking it would damage the repository). Ingest a copy of "
+                "the data under another name if that is what you mean."
+            )
 
     def inside(self, real: str) -> bool:
         """Whether the resolved path ``real`` is the root or inside it."""
@@ -270,7 +325,10 @@ class _Resolver:
         absolute = given if given.startswith("/") else os.path.join(self.cwd, given)
         path, real, size = self.file(given, absolute)
         if self.inside(real):
+            self.refuse_own(given, path, real)
             raise _inside_root(given, self.datastore, "direct")
+        if path in self.own or real in self.own:
+            self.refuse_own(given, path, real)
         return path, size
 
     def file(self, given: str, absolute: str) -> tuple[str, str, int]:
@@ -280,31 +338,183 @@ class _Resolver:
 
         Raises
         ------
-        FileNotFoundError
-            If no regular file is there (naming ``given``).
+        SourceNotFoundError
+            If no regular file is there (naming ``given`` and what is there).
+        SourcePermissionError
+            If it cannot be read, or its directory cannot be searched.
+        SourceFileError
+            If its name is too long, or looking at it fails otherwise.
         """
-        # os.path.split and os.path.join, without their work where the plain string
-        # operations give the same (a directory not ending in a slash, a name).
-        directory, _, name = absolute.rpartition("/")
-        if not directory or directory.endswith("/"):
-            directory, name = os.path.split(absolute)
-        real_directory = self.directories.get(directory)
-        if real_directory is None:
-            real_directory = self._resolve(directory)
-        if not name:
-            path = real_directory
-        elif real_directory.endswith("/"):
-            path = real_directory + name
-        else:
-            path = f"{real_directory}/{name}"
-        status = file_status(os.lstat, path)
-        real = path
-        if status is not None and stat.S_ISLNK(status.st_mode):
-            real = os.path.realpath(path)  # the file itself is a link: where does it lead?
-            status = file_status(os.stat, path)
+        try:
+            # os.path.split and os.path.join, without their work where the plain string
+            # operations give the same (a directory not ending in a slash, a name).
+            directory, _, name = absolute.rpartition("/")
+            if not directory or directory.endswith("/"):
+                directory, name = os.path.split(absolute)
+            real_directory = self.directories.get(directory)
+            if real_directory is None:
+                real_directory = self._resolve(directory)
+            if not name:
+                path = real_directory
+            elif real_directory.endswith("/"):
+                path = real_directory + name
+            else:
+                path = f"{real_directory}/{name}"
+            status = file_status(os.lstat, path)
+            real = path
+            if status is not None and stat.S_ISLNK(status.st_mode):
+                real = os.path.realpath(path)  # the file itself is a link: where does it lead?
+                status = file_status(os.stat, path)
+        except OSError as exc:
+            raise _unusable(given, exc) from None
         if status is None or not stat.S_ISREG(status.st_mode):
-            raise FileNotFoundError(f"Cannot ingest {given}: no such file.")
+            raise SourceNotFoundError(
+                f"Cannot ingest {given}: no such file ({_not_a_file(path, status)}); give the "
+                "path of a regular file."
+            )
+        if not os.access(path, os.R_OK):
+            raise SourcePermissionError(
+                f"Cannot ingest {given}: it cannot be read (permission denied); give this user "
+                "read permission on it, or ingest it as a user who has it."
+            )
         return path, real, status.st_size
+
+
+def _not_a_file(path: str, status: os.stat_result | None) -> str:
+    """What is at ``path`` instead of a regular file (``status``: `os.stat` of it, if any)."""
+    if status is None:
+        try:
+            linked = stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError as exc:
+            if exc.errno == errno.ENOTDIR:
+                return "a directory on its path is a file"
+            return "nothing is there"
+        if linked:
+            return "it is a symbolic link that leads to no file: dangling, or a loop"
+        return "nothing is there"
+    mode = status.st_mode
+    if stat.S_ISDIR(mode):
+        return "it is a directory: ingest the files in it one by one"
+    if stat.S_ISFIFO(mode):
+        return "it is a FIFO (named pipe), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "it is a socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "it is a device, not a regular file"
+    return "it is not a regular file"
+
+
+def _unusable(given: str, exc: OSError) -> SourceFileError:
+    """The error for a file to ingest that could not be looked at (``exc``)."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return SourcePermissionError(
+            f"Cannot ingest {given}: a directory on its path cannot be searched (permission "
+            "denied); give this user access to it, or ingest it as a user who has it."
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return SourceFileError(
+            f"Cannot ingest {given}: its name (or a name on its path) is too long for the file "
+            "system; rename it to a shorter name."
+        )
+    return SourceFileError(f"Cannot ingest {given}: {exc.strerror or exc}; check the path.")
+
+
+def _repository_files(datastore: FileDatastoreLike) -> dict[str, str]:
+    """The repository's own files outside databutler's directory, by resolved path: what each is.
+
+    The datastore does not know its repository's root; it knows its own root
+    and its registry's database. The repository root is the parent of the
+    datastore directory (the default layout) or the directory of the SQLite
+    registry (its default place): a ``butler.yaml`` and ``registry.sqlite3*``
+    there are the repository's. The registry database itself, with its
+    companions, is refused wherever it is.
+    """
+    own: dict[str, str] = {}
+    directories = []
+    store = datastore.store
+    if isinstance(store, LocalStore):
+        directories.append(os.path.dirname(os.path.realpath(store.directory)))
+        directories.append(os.path.realpath(os.path.dirname(os.path.abspath(store.directory))))
+    database = _registry_file(datastore)
+    if database is not None:
+        real = os.path.realpath(database)
+        for suffix in _SQLITE_COMPANIONS:
+            own[real + suffix] = "the registry database of this repository (or its SQLite log)"
+        directories.append(os.path.dirname(real))
+    for directory in directories:
+        own.setdefault(
+            os.path.join(directory, "butler.yaml"), "the configuration of this repository"
+        )
+        for suffix in _SQLITE_COMPANIONS:
+            own.setdefault(
+                os.path.join(directory, f"registry.sqlite3{suffix}"),
+                "the registry database of this repository (or its SQLite log)",
+            )
+    return own
+
+
+#: The files of an SQLite database: itself, its write-ahead log and shared memory, its journal.
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def _registry_file(datastore: FileDatastoreLike) -> str | None:
+    """The SQLite file of the registry that holds the datastore's records, if that is one."""
+    records = datastore.records
+    if not isinstance(records, ByNameOpaqueTableStorage):
+        return None
+    database = records.database
+    if database.dialect_name != "sqlite":
+        return None
+    import sqlalchemy
+
+    path = sqlalchemy.engine.make_url(str(database)).database
+    if not path or path == ":memory:":
+        return None
+    return os.path.abspath(path)
+
+
+def _refuse_moving_twice(moving: dict[Path, int]) -> None:
+    """Refuse a ``move`` of a file named more than once (its first move would take it)."""
+    twice = [path for path, count in moving.items() if count > 1]
+    if twice:
+        path = twice[0]
+        raise TransferModeError(
+            f"{path} is given for {moving[path]} datasets, and transfer='move' can move it "
+            "only once. Use transfer='copy' (each dataset gets its own copy), or give it "
+            "once; datasets can share one file ingested in place (transfer=None, for a file "
+            "inside the datastore root) or with transfer='direct'."
+        )
+
+
+def _absent_directories(store: ResourceStore, plans: list[Any]) -> list[Path]:
+    """The directories of a local store that ``plans`` would write into (their artifacts',
+    a move journal's, the root) and that are not there yet, deepest first."""
+    if not isinstance(store, LocalStore):
+        return []
+    root = store.directory
+    wanted = {root / INTERNAL_PREFIX / "journal"}  # as `MoveJournal.begin` makes it
+    wanted.update(
+        (root / stored).parent for _, _, mode, stored, _, _ in plans if mode not in (None, "direct")
+    )
+    absent: set[Path] = set()
+    known: set[Path] = set()
+    for directory in wanted:
+        while directory not in known and directory.is_relative_to(root):
+            known.add(directory)
+            if os.path.isdir(directory):
+                break
+            absent.add(directory)
+            directory = directory.parent
+    return sorted(absent, key=lambda d: len(d.parts), reverse=True)
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove those of ``directories`` (deepest first) that are empty."""
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            continue  # not empty (another writer's file is there), or never made
 
 
 def _inside_root(given: str, datastore: FileDatastoreLike, mode: str) -> UnsafePathError:
@@ -455,6 +665,7 @@ def _place(
     # As the kernel sees it: every directory resolved (".." after a link included),
     # the file's own name kept.
     path, real, _ = resolver.file(given, absolute)
+    resolver.refuse_own(given, path, real)
     store = datastore.store
     local_root = os.fspath(store.directory) if isinstance(store, LocalStore) else None
     inside_real = resolver.inside(real)
@@ -476,6 +687,12 @@ def _place(
         )
     if inside_real and mode in ("direct", "symlink", "relsymlink"):
         raise _inside_root(given, datastore, mode)
+    if mode == "move" and not os.access(os.path.dirname(path), os.W_OK | os.X_OK):
+        raise SourcePermissionError(
+            f"Cannot move {given} into datastore {datastore.name!r}: it cannot be removed "
+            f"from {os.path.dirname(path)} (this user may not write that directory); "
+            "nothing was moved. Use transfer='copy', or fix the permissions of that directory."
+        )
     if mode == "direct":
         return Path(path), mode, path
     return Path(path), mode, datastore._template(ref).format(ref) + _suffix(path)

@@ -21,13 +21,25 @@ __all__ = [
 ]
 
 
-def store_for(root: str | os.PathLike[str]) -> ResourceStore:
+def store_for(root: str | os.PathLike[str], *, create: bool | None = None) -> ResourceStore:
     """The store for ``root``: ``s3://bucket/prefix``, ``mem://name``, ``file:///dir`` or a path.
+
+    Parameters
+    ----------
+    root : `str` or `os.PathLike`
+        Where the store is.
+    create : `bool`, optional
+        For a local directory that is missing: make it now (`True`), or only
+        when something is first written there (`False`). By default it is
+        made now unless it is the datastore directory of a repository that
+        exists (its parent holds a ``butler.yaml``), so that opening a
+        repository whose datastore directory is gone creates nothing.
 
     Raises
     ------
     ConfigurationError
-        For an unsupported scheme, or S3 without boto3 installed.
+        For an unsupported scheme, S3 without boto3 installed, or a local
+        root that is a file.
     """
     root = os.fspath(root)
     if root.startswith("s3://"):
@@ -37,10 +49,10 @@ def store_for(root: str | os.PathLike[str]) -> ResourceStore:
     if root.startswith("mem://"):
         return MemoryStore(root[len("mem://") :] or "memory")
     if root.startswith("file://"):
-        return LocalStore(root[len("file://") :])
+        return LocalStore(root[len("file://") :], create=create)
     if "://" in root:
         scheme = root.split("://", 1)[0]
         raise ConfigurationError(
             f"Unsupported storage scheme {scheme!r} in {root!r}; use a path, file://, s3:// or mem://."
         )
-    return LocalStore(root)
+    return LocalStore(root, create=create)

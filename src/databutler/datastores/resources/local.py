@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import shutil
@@ -10,18 +11,26 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..._exceptions import AlreadyExistsError
+from ..._exceptions import (
+    AlreadyExistsError,
+    ArtifactCorruptedError,
+    ConfigurationError,
+    SourceNotFoundError,
+    SourcePermissionError,
+)
 from ._base import ResourceStore, StorageError, check_relative_path, cpu_count
 
 __all__ = ["LocalStore"]
 
 
 class LocalStore(ResourceStore):
-    """Artifacts under the directory ``root`` (created when missing).
+    """Artifacts under the directory ``root``.
 
     Writes go to a temporary file in the destination directory, then are
     renamed into place, so a crash never leaves a partial artifact under its
-    final name.
+    final name. Only regular files are read: anything else where an artifact
+    should be (a FIFO, a socket, a device) is refused without being opened
+    for reading, so a read never blocks.
 
     Parameters
     ----------
@@ -32,6 +41,18 @@ class LocalStore(ResourceStore):
         Off by default, like the SQLite registry's ``synchronous=NORMAL``:
         a crashed process loses nothing, and only a power cut or kernel
         crash can lose the latest writes. Costs about 0.3 ms per artifact.
+    create : `bool`, optional
+        Whether to make a missing ``root`` now (`True`), or only when
+        something is first written there (`False`). By default a missing
+        root is made now, except where its parent directory holds a
+        repository (a ``butler.yaml``): that is the datastore directory of a
+        repository that exists, and opening a repository creates nothing
+        (see `store_for`); it is made again by the first write.
+
+    Raises
+    ------
+    ConfigurationError
+        If ``root`` is there but is not a directory.
     """
 
     link_modes = frozenset({"link", "hardlink", "symlink", "relsymlink"})
@@ -40,12 +61,49 @@ class LocalStore(ResourceStore):
     concurrency = min(8, cpu_count())
     delete_concurrency = 1
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, fsync: bool = False, create: bool | None = None
+    ) -> None:
         self._root = Path(root).absolute()
         self._root_text = str(self._root)
-        self._root.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self._temporary_names = itertools.count()
+        try:
+            status: os.stat_result | None = os.stat(self._root_text)
+        except (FileNotFoundError, NotADirectoryError):
+            status = None
+        if status is not None and not stat.S_ISDIR(status.st_mode):
+            raise ConfigurationError(_not_a_directory(self._root_text))
+        if status is None:
+            if create is None:
+                create = not os.path.lexists(
+                    os.path.join(os.path.dirname(self._root_text), _CONFIG)
+                )
+            if create:
+                self._make_directory(self._root)
+
+    def _make_directory(self, directory: Path) -> list[Path]:
+        """Make ``directory`` (a directory in this store, or its root) and its missing parents;
+        the ones made, deepest last, for `_remove_directories` to take back."""
+        made: list[Path] = []
+        missing = directory
+        while not os.path.isdir(missing) and missing != missing.parent:
+            made.append(missing)
+            missing = missing.parent
+        made.reverse()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocker = next(
+                (p for p in made if os.path.lexists(p) and not os.path.isdir(p)), directory
+            )
+            if blocker == self._root:
+                raise ConfigurationError(_not_a_directory(self._root_text)) from None
+            raise StorageError(
+                f"Cannot make directory {directory} in {self.root}: {blocker} is a file, not a "
+                "directory; move it away."
+            ) from None
+        return made
 
     @property
     def directory(self) -> Path:
@@ -62,19 +120,31 @@ class LocalStore(ResourceStore):
         return self._root / check_relative_path(path)
 
     def read(self, path: str) -> bytes:
-        # docstring inherited; a string path (this runs once per dataset read)
-        try:
-            with open(os.path.join(self._root_text, check_relative_path(path)), "rb") as file:
-                return file.read()
-        except IsADirectoryError:
-            raise FileNotFoundError(f"{path!r} is a directory, not an artifact.") from None
+        # docstring inherited; a string path (this runs once per dataset read).
+        # Raises ArtifactCorruptedError for a FIFO, socket or device where the artifact is.
+        with self.open(path) as file:
+            return file.read()
 
     def open(self, path: str) -> BinaryIO:
-        # docstring inherited; the file itself
+        # docstring inherited; the file itself. Opened without blocking (a FIFO would wait
+        # for a writer), then refused unless it is a regular file.
+        local = os.path.join(self._root_text, check_relative_path(path))
+        descriptor = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            return open(os.path.join(self._root_text, check_relative_path(path)), "rb")
-        except IsADirectoryError:
-            raise FileNotFoundError(f"{path!r} is a directory, not an artifact.") from None
+            mode = os.fstat(descriptor).st_mode
+            if stat.S_ISDIR(mode):
+                raise FileNotFoundError(f"{path!r} is a directory, not an artifact.")
+            if not stat.S_ISREG(mode):
+                raise ArtifactCorruptedError(
+                    f"The artifact {path!r} in {self.root} is {_kind(mode)}, not a regular "
+                    "file; it was not read. Remove it and put the original file back from a "
+                    "copy, or remove the dataset (prune --purge) and put or ingest it again."
+                )
+            os.set_blocking(descriptor, True)
+            return open(descriptor, "rb", closefd=True)
+        except BaseException:
+            os.close(descriptor)
+            raise
 
     def write(self, path: str, data: bytes, *, overwrite: bool = False) -> None:
         # docstring inherited
@@ -117,7 +187,7 @@ class LocalStore(ResourceStore):
                     if attempt:
                         raise
                     break
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._make_directory(target.parent)
         raise StorageError(f"Could not create a temporary file next to {target}.")
 
     def size(self, path: str) -> int:
@@ -189,11 +259,15 @@ class LocalStore(ResourceStore):
             raise FileNotFoundError(f"No artifact {source!r} in {self.root}.")
         if not overwrite and target.exists():
             raise AlreadyExistsError(f"Artifact {destination!r} exists already in {self.root}.")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_directory(target.parent)
         os.replace(source_path, target)
 
     def ingest(self, source: str | os.PathLike[str], destination: str, mode: str) -> None:
         """Bring the outside file ``source`` in at ``destination`` by ``mode``.
+
+        All or nothing: a failure leaves no artifact, nor any directory this
+        call made, and never touches ``source`` (a move that cannot remove
+        its source takes its copy back).
 
         Parameters
         ----------
@@ -207,8 +281,11 @@ class LocalStore(ResourceStore):
 
         Raises
         ------
-        FileNotFoundError
-            If ``source`` is not a file.
+        SourceNotFoundError
+            If ``source`` is not a regular file (a `FileNotFoundError`).
+        SourcePermissionError
+            If ``source`` cannot be read (``copy``), or removed from its
+            directory (``move``); a `PermissionError`.
         FileExistsError
             If ``destination`` exists.
         ValueError
@@ -216,20 +293,39 @@ class LocalStore(ResourceStore):
         """
         source_path = Path(source).absolute()
         if not source_path.is_file():
-            raise FileNotFoundError(f"Cannot ingest {source_path}: no such file.")
+            raise SourceNotFoundError(
+                f"Cannot ingest {source_path}: there is no regular file there; give the path "
+                "of a file."
+            )
         if mode == "copy":
             # `write` refuses an existing artifact (its link() fails, dangling links included)
             # and makes the directories; reading follows any link to the file's bytes.
-            with open(source_path, "rb") as stream:
+            try:
+                stream = open(source_path, "rb")  # noqa: SIM115
+            except PermissionError:
+                raise _unreadable(source_path) from None
+            with stream:
                 self.write(destination, stream.read())
             return
         target = self.local_path(destination)
         if target.exists() or target.is_symlink():
             raise AlreadyExistsError(f"Artifact {destination!r} exists already in {self.root}.")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        resolved = source_path.resolve()  # a link to a link points at the original
+        made = self._make_directory(target.parent)
+        try:
+            self._link_in(source_path, target, destination, mode)
+            if not os.path.lexists(target):
+                raise StorageError(
+                    f"Ingest of {source_path} by {mode} left no artifact at {destination!r}."
+                )
+        except BaseException:
+            _remove_directories(made)
+            raise
+
+    def _link_in(self, source: Path, target: Path, destination: str, mode: str) -> None:
+        """`ingest` of ``source`` to ``target`` (whose directory exists) by a mode but copy."""
+        resolved = source.resolve()  # a link to a link points at the original
         if mode == "move":
-            shutil.move(os.fspath(source_path), target)
+            self._move_in(source, target, destination)
         elif mode == "hardlink":
             os.link(resolved, target)
         elif mode == "symlink":
@@ -244,10 +340,102 @@ class LocalStore(ResourceStore):
         else:
             valid = "copy, move, hardlink, symlink, relsymlink, link"
             raise ValueError(f"Unknown transfer mode {mode!r}; use one of {valid}.")
-        if not target.exists():
-            raise StorageError(
-                f"Ingest of {source_path} by {mode} left no artifact at {destination!r}."
-            )
+
+    def _move_in(self, source: Path, target: Path, destination: str) -> None:
+        """Move ``source`` to ``target``: renamed, else copied and the source removed.
+
+        If the source cannot be removed, the copy is deleted again, so that
+        the file is in one place only, where it was.
+        """
+        try:
+            os.rename(source, target)
+            return
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM) and not os.access(
+                source.parent, os.W_OK | os.X_OK
+            ):
+                raise _cannot_remove(source, exc) from None
+            # Another file system (or one that renames nothing): a copy, then the unlink.
+        temporary, descriptor = self._create_temporary(target)
+        os.close(descriptor)
+        try:
+            try:
+                shutil.copy2(source, temporary)
+            except PermissionError:
+                raise _unreadable(source) from None
+            if self.fsync:
+                _fsync_file(temporary)
+            try:
+                os.link(temporary, target)  # no silent overwrite
+            except FileExistsError:
+                raise AlreadyExistsError(
+                    f"Artifact {destination!r} exists already in {self.root}."
+                ) from None
+        finally:
+            temporary.unlink(missing_ok=True)
+        try:
+            os.unlink(source)
+        except OSError as exc:
+            target.unlink(missing_ok=True)  # the file stays where it was, and only there
+            raise _cannot_remove(source, exc) from None
+
+
+def _remove_directories(made: list[Path]) -> None:
+    """Remove the directories ``made`` (parents first in the list) that are empty again."""
+    for directory in reversed(made):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return  # not empty (another writer's file), or gone: its parents stay too
+
+
+def _fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _unreadable(source: Path) -> SourcePermissionError:
+    return SourcePermissionError(
+        f"Cannot ingest {source}: it cannot be read (permission denied); give this user read "
+        "permission on it, or ingest it as a user who has it."
+    )
+
+
+def _cannot_remove(source: Path, exc: OSError) -> SourcePermissionError:
+    return SourcePermissionError(
+        f"Cannot move {source} into the datastore: it cannot be removed from "
+        f"{source.parent} ({exc.strerror or exc}); nothing was moved. Use transfer='copy', "
+        "or fix the permissions of that directory."
+    )
+
+
+#: A repository's configuration: a store whose parent holds one is that repository's datastore.
+_CONFIG = "butler.yaml"
+
+
+def _not_a_directory(root: str) -> str:
+    return (
+        f"The datastore directory {root} is a file, not a directory; move that file away "
+        "(or restore the directory from a backup) and try again."
+    )
+
+
+def _kind(mode: int) -> str:
+    """What a file of ``mode`` (not a regular file) is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a special file"
 
 
 def _write_all(descriptor: int, data: bytes) -> None:
