@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from databutler import Butler
+from databutler import Butler, CollectionType
 from databutler.cli import main
 from databutler.cli._app import cli_wording
 from databutler.cli._output import interactive
@@ -307,3 +307,45 @@ def test_missing_dataset_type_names_register_option(repo: Path, tmp_path: Path) 
     args = ["transfer-datasets", str(repo), str(dest), "catalog", "--no-register-dataset-types"]
     line = _message(args)
     assert "pass --register-dataset-types" in line
+
+
+def test_yaml_with_a_control_character_names_it(repo: Path, tmp_path: Path) -> None:
+    path = tmp_path / "nul.yaml"
+    path.write_bytes(b"detector:\n  - {instrument: HSC, detector: 4\x007}\n")
+    before = _snapshot(repo)
+    line = one_line_error(
+        CliRunner().invoke(main, ["insert-dimension-records", str(repo), str(path)])
+    )
+    assert str(path) in line and "#x0000" in line and "remove it" in line
+    assert _snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(18, "Invalid cross-device link", "/a/x", None, "/b/y"), "use --transfer copy"),
+        (PermissionError(13, "Permission denied", "/a/x"), "check the permissions"),
+        (OSError(36, "File name too long", "/a/" + "x" * 300), "shorten the path"),
+        (NotADirectoryError(20, "Not a directory", "/a/file/out"), "give a directory"),
+    ],
+)
+def test_operating_system_errors_read_as_what_to_do(error: OSError, expected: str) -> None:
+    """An OSError the library lets through: what failed, on which path(s), and the fix; no
+    ``[Errno N]``."""
+    from databutler.cli._app import _message
+
+    message = _message(error)
+    assert message.startswith(f"{error.strerror}: {error.filename}")
+    assert expected in message and "Errno" not in message
+    if error.filename2:
+        assert f" -> {error.filename2}" in message
+
+
+def test_remove_runs_in_a_chain_names_the_option(repo: Path) -> None:
+    butler = Butler(repo, writeable=True)
+    butler.registry.registerCollection("chain1", CollectionType.CHAINED)
+    butler.registry.setCollectionChain("chain1", ["night1"])
+    butler.close()
+    result = CliRunner().invoke(main, ["remove-runs", str(repo), "night1", "--yes"])
+    line = one_line_error(result)
+    assert "--unlink" in line and "unlink_from_chains" not in line

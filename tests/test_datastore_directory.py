@@ -5,6 +5,7 @@ unknown artifacts, and ``delete_unknown`` delete them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -149,7 +150,7 @@ def test_delete_unknown_refuses_a_datastore_that_records_nothing(tmp_path: Path)
     ids=["malformed-db", "unreachable-db", "occupied-datastore"],
 )
 def test_a_failed_overwrite_leaves_the_replaced_repository_whole(
-    tmp_path: Path, new: dict[str, str]
+    tmp_path: Path, new: dict[str, Any]
 ) -> None:
     """The old registry and datastore are set aside, not deleted, until the new repository
     stands: a creation that fails puts them back."""

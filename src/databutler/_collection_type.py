@@ -94,6 +94,12 @@ class Timespan:
         object.__setattr__(self, "begin", begin)
         object.__setattr__(self, "end", end)
 
+    def __str__(self) -> str:
+        """``[begin, end)`` in ISO 8601 UTC, an unbounded side shown as ``-inf``/``+inf``."""
+        begin = self.begin.isoformat() if self.begin is not None else "-inf"
+        end = self.end.isoformat() if self.end is not None else "+inf"
+        return f"[{begin}, {end})"
+
     def overlaps(self, other: Timespan) -> bool:
         """Whether the two intervals share any instant."""
         starts_before_other_ends = other.end is None or self.begin is None or self.begin < other.end

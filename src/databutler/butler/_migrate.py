@@ -195,9 +195,10 @@ def _source_universe(source: DafButlerRepository) -> DimensionUniverse:
 
 
 def _check_destination(source: DafButlerRepository, destination: str | os.PathLike[str]) -> None:
-    """Refuse a destination that is the source, or another daf_butler repository.
+    """Refuse a destination that is the source, inside it, or another daf_butler repository.
 
-    Opening one as a databutler repository would write to its registry.
+    Opening one as a databutler repository would write to its registry; one
+    inside the source would write into the source's directories.
     """
     given = os.fspath(destination)
     if "://" in given and not given.startswith("file://"):
@@ -206,6 +207,13 @@ def _check_destination(source: DafButlerRepository, destination: str | os.PathLi
     if path.name == "butler.yaml":
         path = path.parent
     config = path / "butler.yaml"
+    source_root = Path(os.fspath(source.root).removeprefix("file://")).resolve()
+    inside = path.resolve().is_relative_to(source_root)
+    if inside and not (path.exists() and os.path.samefile(path, source.root)):
+        raise RepositoryError(
+            f"The destination {path} is inside the source {source_root}; a migration leaves "
+            "the source as it is. Give a directory outside it as the destination."
+        )
     same = path.exists() and os.path.samefile(path, source.root)
     if same or (config.is_file() and "lsst.daf.butler" in config.read_text(errors="replace")):
         raise RepositoryError(

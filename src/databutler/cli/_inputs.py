@@ -245,7 +245,14 @@ def _load_yaml(path: Path) -> Any:
         raise CommandError(
             "Reading YAML needs PyYAML: pip install 'databutler[yaml]', or give a CSV file."
         ) from None
-    loader = _yaml_loader()(read_text(path))
+    text = read_text(path)
+    try:
+        loader = _yaml_loader()(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML text may not hold, found at once
+        raise CommandError(
+            f"{path} is not valid YAML: character {exc.position + 1} is #x{exc.character:04x} "
+            f"({exc.reason}); remove it (YAML text holds no control characters such as NUL)."
+        ) from None
     loader.name = str(path)  # the file, in the marks of errors
     try:
         return loader.get_single_data()

@@ -148,8 +148,9 @@ class CalibrationStorage:
                     if result.scalar_one():
                         raise ConflictError(
                             f"{collection!r} already has a dataset valid for data ID "
-                            f"{dict(ref.dataId.items())} within {timespan}; decertify that "
-                            "range first."
+                            f"{dict(ref.dataId.items())} within {timespan}; certify over a "
+                            "range that does not overlap it, or decertify that range first "
+                            "(SqlRegistry.decertify)."
                         )
                 row: dict[str, Any] = {
                     "dataset_type_id": type_key,
