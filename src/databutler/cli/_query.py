@@ -145,6 +145,8 @@ def query_datasets(
     dataset's type, run, id and data ID; --order-by also takes run and ingest_date.
     A dataset certified in a CALIBRATION collection searched has a row per
     validity range, with collection, valid_from and valid_to (empty: unbounded).
+    --where selects datasets: one that a TYPE.timespan condition selects by any
+    of its ranges has a row for each of them.
     """
     with open_butler(repo) as butler:
         found = butler.query_datasets(
