@@ -444,7 +444,7 @@ def test_the_source_is_no_destination(source: Path, tmp_path: Path) -> None:
         with pytest.raises(RepositoryError, match="is the source"):
             Butler.migrate_from(dest, dest, skip_unknown_fields=True)
     # Inside it: a folder of its datastore (a run's), or one to be made there.
-    inside = [p for p in source.iterdir() if p.is_dir()][:1] + [source / "new"]
+    inside = [*[p for p in source.iterdir() if p.is_dir()][:1], source / "new"]
     for dest in inside:
         with pytest.raises(RepositoryError, match="is inside the source"):
             Butler.migrate_from(source, dest, skip_unknown_fields=True)

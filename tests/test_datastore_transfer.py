@@ -18,7 +18,13 @@ import numpy as np
 import pytest
 import sqlalchemy
 
-from databutler import AmbiguousDatasetError, ConflictError, DatasetRef, FileDataset
+from databutler import (
+    AlreadyExistsError,
+    AmbiguousDatasetError,
+    ConflictError,
+    DatasetRef,
+    FileDataset,
+)
 from databutler.datastores import (
     DatasetNotStoredError,
     FileDatastore,
@@ -479,7 +485,7 @@ class TestRetrieve:
         datastore.put_many(({"i": i}, r) for i, r in enumerate(refs))
         a_file = tmp_path / "file"
         a_file.write_text("x")
-        with pytest.raises(NotADirectoryError, match="give a directory"):
+        with pytest.raises(AlreadyExistsError, match="give a directory"):
             datastore.retrieve_artifacts(refs, a_file)
         out = tmp_path / "out"
         first = datastore.retrieve_artifacts(refs[:1], out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -316,18 +317,70 @@ def _read_config(root: str, source: str) -> bytes:
     if not is_dir:
         raise _no_repository(root, "it is a file, not a repository directory")
     try:
-        return (path / CONFIG_NAME).read_bytes()
+        return _read_regular_file(path / CONFIG_NAME, source)
     except FileNotFoundError:
         raise _no_repository(root, f"it has no {CONFIG_NAME}") from None
-    except IsADirectoryError:
-        raise RepositoryError(
-            f"{source} is a directory, not a configuration file; move it away and restore "
-            "the repository's butler.yaml."
-        ) from None
     except OSError as exc:
         raise RepositoryError(
             f"Cannot read {source}: {exc.strerror or exc}; check the path and its permissions."
         ) from None
+
+
+def _read_regular_file(path: Path, source: str) -> bytes:
+    """The bytes of ``path``, refused unless it is a regular file (after links).
+
+    Opened without blocking and checked on the open descriptor: a named pipe
+    would block the open or the read until a writer came, a device such as
+    ``/dev/zero`` would never end it.
+
+    Raises
+    ------
+    RepositoryError
+        If ``path`` is a directory, a named pipe, a device or a socket.
+    OSError
+        If it cannot be opened or read (`FileNotFoundError` if it is not there).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError:
+        # A socket cannot be opened at all (nor, on some systems, a directory).
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = stat.S_IFREG  # not there, or not to be looked at: the open's error says
+        if not stat.S_ISREG(mode):
+            raise _not_a_file(source, mode) from None
+        raise
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_a_file(source, mode)
+        os.set_blocking(descriptor, True)  # a regular file never blocks anyway
+        with os.fdopen(descriptor, "rb", closefd=False) as stream:
+            return stream.read()
+    finally:
+        os.close(descriptor)
+
+
+def _not_a_file(source: str, mode: int) -> RepositoryError:
+    return RepositoryError(
+        f"{source} is {_file_kind(mode)}, not a configuration file; nothing was read. "
+        f"Move it away and restore the repository's {CONFIG_NAME}."
+    )
+
+
+def _file_kind(mode: int) -> str:
+    """What a file of ``mode`` (from `os.stat`) is, with its article."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
 
 
 def _check_db_uri(root: str, db: str, source: str) -> None:

@@ -22,6 +22,7 @@ import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,11 @@ from .._exceptions import (
     AlreadyExistsError,
     AmbiguousDatasetError,
     ArgumentConflictError,
+    CollectionError,
     ConflictError,
     ExportFormatError,
     InvalidArgumentError,
+    InvalidNameError,
     MissingCollectionError,
     TransferModeError,
     commit_in_doubt,
@@ -81,8 +84,22 @@ def ingest(
     if run is not None:  # "" is a bad name, not "the default run"
         validate_collection_name(run)
     datasets = list(datasets)
-    datastore = butler.datastore
     _check_ingest_transfer(butler, transfer)
+    items = _ingest_items(datasets)
+    inserts: dict[str, list[Mapping[str, Any]]] = {}
+    for _, ref in items:
+        if isinstance(ref, UnresolvedRef):
+            inserts.setdefault(ref.dataset_type_name, []).append(dict(ref.data_id))
+    with explaining_conflicts(butler.registry, inserts, run or butler.run), butler.transaction():
+        chosen = _register_files(butler, items, run, skip_existing)
+        _store_files(butler, chosen, transfer)
+    return [ref for _, ref in chosen]
+
+
+def _ingest_items(
+    datasets: list[FileDataset],
+) -> list[tuple[FileDataset, DatasetRef | UnresolvedRef]]:
+    """Each dataset of ``datasets`` with the file holding it; a file naming none is refused."""
     items: list[tuple[FileDataset, DatasetRef | UnresolvedRef]] = []
     for dataset in datasets:
         if not dataset.refs:
@@ -90,19 +107,30 @@ def ingest(
                 f"FileDataset {dataset.path!r} names no dataset; give it refs."
             )
         items.extend((dataset, ref) for ref in dataset.refs)
-    inserts: dict[str, list[Mapping[str, Any]]] = {}
-    for _, ref in items:
-        if isinstance(ref, UnresolvedRef):
-            inserts.setdefault(ref.dataset_type_name, []).append(dict(ref.data_id))
-    with explaining_conflicts(butler.registry, inserts, run or butler.run), butler.transaction():
-        resolved = _register_refs(butler, [ref for _, ref in items], run, skip_existing)
-        chosen = [(d, r) for (d, _), r in zip(items, resolved, strict=True) if r is not None]
-        by_formatter: dict[str | None, list[tuple[str, DatasetRef]]] = {}
-        for dataset, ref in chosen:
-            by_formatter.setdefault(dataset.formatter, []).append((str(dataset.path), ref))
-        for formatter, pairs in by_formatter.items():
-            datastore.ingest(pairs, transfer=transfer, formatter=formatter)
-    return [ref for _, ref in chosen]
+    return items
+
+
+def _register_files(
+    butler: ButlerBase,
+    items: list[tuple[FileDataset, DatasetRef | UnresolvedRef]],
+    run: str | None,
+    skip_existing: bool,
+) -> list[tuple[FileDataset, DatasetRef]]:
+    """The registry half of an ingest: the datasets registered (existing ones skipped with
+    ``skip_existing``), each with its file, for `_store_files` (in the caller's transaction)."""
+    resolved = _register_refs(butler, [ref for _, ref in items], run, skip_existing)
+    return [(d, r) for (d, _), r in zip(items, resolved, strict=True) if r is not None]
+
+
+def _store_files(
+    butler: ButlerBase, chosen: list[tuple[FileDataset, DatasetRef]], transfer: str | None
+) -> None:
+    """The datastore half of an ingest: bring in the files of the registered datasets."""
+    by_formatter: dict[str | None, list[tuple[str, DatasetRef]]] = {}
+    for dataset, ref in chosen:
+        by_formatter.setdefault(dataset.formatter, []).append((str(dataset.path), ref))
+    for formatter, pairs in by_formatter.items():
+        butler.datastore.ingest(pairs, transfer=transfer, formatter=formatter)
 
 
 def _check_ingest_transfer(butler: ButlerBase, transfer: str | None) -> None:
@@ -262,8 +290,11 @@ def transfer_from(
     """Copy datasets (registry entries, keeping ids, and artifacts) from ``source``.
 
     Everything that can be checked without writing is checked first (the
-    transfer mode, the dataset types); a failure after that leaves the
-    repository as it was (see `_types_in_transaction`).
+    transfer mode, the dataset types, the collections the transfer makes or
+    fills); the rest (records, datasets, collection structure, artifacts) is
+    one transaction, so a failure leaves the repository as it was (see
+    `_types_in_transaction` for the dataset types). The artifacts come last,
+    once the registry has taken everything else.
     """
     _check_transfer_mode(transfer)
     refs = [ref for ref in refs]
@@ -274,6 +305,7 @@ def transfer_from(
     if dry_run:
         return [ref for ref in refs if ref.id not in existing]
     _check_dataset_types(butler, refs, register=register_dataset_types)
+    structure = _plan_structure(butler.registry, source.registry, refs)
     records = _dimension_records_for(source.registry, refs) if transfer_dimensions else {}
     inside = _types_in_transaction(butler.registry)
     added = [] if inside else _copy_dataset_types(butler, source.registry, refs)
@@ -283,27 +315,50 @@ def transfer_from(
                 _copy_dataset_types(butler, source.registry, refs)
             _sync_records(butler.registry, records)
             butler._import_refs(refs)
+            _carry_structure(butler.registry, structure)
+            # Artifacts last: what the registry could refuse has been, before any is written.
             butler.datastore.transfer_from(source.datastore, refs, transfer=transfer)
     except BaseException as failure:
         _remove_added_types(butler.registry, added, failure)
         raise
-    _carry_structure(butler.registry, source.registry, refs)
     return [ref for ref in refs if ref.id not in existing]
 
 
-def _carry_structure(target: SqlRegistry, source: SqlRegistry, refs: list[DatasetRef]) -> None:
-    """Give the transferred datasets the collection structure they have in ``source``:
-    their TAGGED memberships and CALIBRATION certifications (collections made as needed),
-    then the source's chains that hold one of those collections (or the datasets' runs)
-    and whose children all exist here now (a chain already here is left as it is).
-    A query per dataset type and collection."""
+@dataclass(frozen=True, slots=True)
+class _Structure:
+    """The collection structure a transfer gives its datasets (see `_plan_structure`)."""
+
+    tagged: dict[str, list[DatasetRef]]
+    """TAGGED collections and the transferred datasets tagged in them."""
+    certified: dict[tuple[str, Timespan], list[DatasetRef]]
+    """CALIBRATION collections and validity ranges, with the datasets certified there."""
+    chains: list[tuple[str, list[str]]]
+    """CHAINED collections to make, in an order that makes children first."""
+
+
+def _plan_structure(target: SqlRegistry, source: SqlRegistry, refs: list[DatasetRef]) -> _Structure:
+    """The collection structure the transferred datasets have in ``source``, checked
+    against ``target`` before anything is written there.
+
+    That is their TAGGED memberships and CALIBRATION certifications (the
+    collections made as needed), then the source's chains that hold one of
+    those collections (or the datasets' runs) and whose children all exist in
+    ``target`` once the transfer is done (a chain already there is left as it
+    is). Only reads: a query per dataset type and collection.
+
+    Raises
+    ------
+    CollectionError
+        If ``target`` has a collection of a run, tag or calibration collection
+        the transfer needs under that name with another type.
+    InvalidNameError
+        If a collection to make has a name ``target`` cannot register.
+    """
     ids = {ref.id: ref for ref in refs}
-    if not ids:
-        return
-    kinds = [CollectionType.TAGGED, CollectionType.CALIBRATION]
-    holders = source.queryCollections(types=kinds)
     tagged: dict[str, list[DatasetRef]] = {}
     certified: dict[tuple[str, Timespan], list[DatasetRef]] = {}
+    kinds = [CollectionType.TAGGED, CollectionType.CALIBRATION]
+    holders = source.queryCollections(types=kinds) if ids else []
     for name in sorted({ref.datasetType.name for ref in refs}):
         if not holders:
             break
@@ -316,34 +371,69 @@ def _carry_structure(target: SqlRegistry, source: SqlRegistry, refs: list[Datase
             else:
                 key = (association.collection, association.timespan)
                 certified.setdefault(key, []).append(ref)
-    for collection, members in tagged.items():
+    wanted = {ref.run: CollectionType.RUN for ref in refs if ref.run}
+    wanted.update({name: CollectionType.TAGGED for name in tagged})
+    wanted.update({name: CollectionType.CALIBRATION for name, _ in certified})
+    for name, kind in sorted(wanted.items()):
+        _check_collection_kind(target, name, kind)
+    # Chains holding a collection this transfer fills, directly or through another chain.
+    chains: list[tuple[str, list[str]]] = []
+    if not ids:
+        return _Structure(tagged, certified, chains)
+    made = set(wanted)
+    touched = set(wanted)
+    source_chains = {
+        name: list(source.getCollectionChain(name))
+        for name in source.queryCollections(types=[CollectionType.CHAINED])
+    }
+    grown = True
+    while grown:  # chains of chains: until no more can be made
+        grown = False
+        for chain, children in source_chains.items():
+            if chain in made or target.known_collection(chain):
+                continue
+            if not touched.intersection(children):
+                continue
+            if all(child in made or target.known_collection(child) for child in children):
+                validate_collection_name(chain)
+                chains.append((chain, children))
+                made.add(chain)
+                touched.add(chain)
+                grown = True
+    return _Structure(tagged, certified, chains)
+
+
+def _check_collection_kind(target: SqlRegistry, name: str, kind: CollectionType) -> None:
+    """Refuse a collection a transfer would make or fill as ``kind`` that ``target`` has as
+    another type, or whose name ``target`` cannot register."""
+    if not target.known_collection(name):
+        validate_collection_name(name)
+        return
+    here = target.getCollectionType(name)
+    if here is not kind:
+        raise CollectionError(
+            f"Cannot transfer: collection {name!r} is {kind.name} in the source repository "
+            f"but {here.name} here; rename or remove one of them, then transfer again. "
+            "Nothing was changed."
+        )
+
+
+def _carry_structure(target: SqlRegistry, structure: _Structure) -> None:
+    """Make the collection structure `_plan_structure` found (in the caller's transaction)."""
+    for collection, members in structure.tagged.items():
         target.registerCollection(collection, CollectionType.TAGGED)
         target.associate(collection, members)
     present: dict[str, set[tuple[Any, Timespan]]] = {}  # each collection's, read once
-    for (collection, timespan), members in certified.items():
+    for (collection, timespan), members in structure.certified.items():
         if collection not in present:
             target.registerCollection(collection, CollectionType.CALIBRATION)
             present[collection] = set(target.query_certifications(collection))
         fresh = [ref for ref in members if (ref.id, timespan) not in present[collection]]
         if fresh:
             target.certify(collection, fresh, timespan)
-    # Chains holding a collection this transfer filled, directly or through another chain.
-    touched = {ref.run for ref in refs} | set(tagged) | {c for c, _ in certified}
-    chains = {
-        name: list(source.getCollectionChain(name))
-        for name in source.queryCollections(types=[CollectionType.CHAINED])
-    }
-    made = True
-    while made:  # chains of chains: until no more can be made
-        made = False
-        for chain, children in chains.items():
-            if target.known_collection(chain) or not touched.intersection(children):
-                continue
-            if all(target.known_collection(child) for child in children):
-                target.registerCollection(chain, CollectionType.CHAINED)
-                target.setCollectionChain(chain, children)
-                touched.add(chain)
-                made = True
+    for chain, children in structure.chains:
+        target.registerCollection(chain, CollectionType.CHAINED)
+        target.setCollectionChain(chain, children)
 
 
 #: The transfer modes some pair of datastores can transfer with (`Datastore.transfer_from`);
@@ -845,8 +935,10 @@ def import_(
     refs = resolve_refs(manifest, registry.dimensions)
     paths = [artifact_path(path, manifest, entry) for entry in manifest.files]
     _check_objects(manifest, paths)
+    _check_certified_types(manifest)
     if upstream is not None:
         _check_collections(registry, upstream)
+    _check_structure(registry, manifest)
     if manifest.artifacts != "inside" and transfer in ("move", "auto", None, "direct"):
         # Never move, nor record in place, a file the export only points at: it
         # belongs to the exporting repository, whose purge would delete it.
@@ -855,6 +947,9 @@ def import_(
     # run or dataset; and no dataset type, table or schema change either, where the types
     # are registered in it (see `_types_in_transaction`; elsewhere they come first, and
     # those this call added go again).
+    # The files come last: the registry takes (or refuses) everything else first, so that
+    # a failure there (a certification that conflicts) has written no file, nor made a
+    # directory for one.
     inside = _types_in_transaction(registry)
     added: list[str] = []
     try:
@@ -865,16 +960,17 @@ def import_(
                 _register_types(registry, manifest)
             if upstream is not None:
                 _register_collections(registry, manifest, upstream)
-            imported = _import_directory(
+            chosen = _register_directory(
                 butler,
                 manifest,
                 list(zip(paths, refs, strict=True)),
-                transfer,
                 skip_dimensions,
                 skip_existing,
             )
+            imported = [ref for _, ref in chosen]
             if upstream is not None:
                 _certify_and_chain(registry, manifest, refs, imported, upstream)
+            _store_files(butler, chosen, transfer)
             return imported
     except BaseException as failure:
         _remove_added_types(registry, added, failure)
@@ -1002,16 +1098,17 @@ def _check_objects(manifest: Manifest, paths: list[str]) -> None:
             )
 
 
-def _import_directory(
+def _register_directory(
     butler: ButlerBase,
     manifest: Manifest,
     files: list[tuple[str, list[DatasetRef]]],
-    transfer: str | None,
     skip_dimensions: bool,
     skip_existing: bool,
-) -> list[DatasetRef]:
+) -> list[tuple[FileDataset, DatasetRef]]:
+    """The registry side of importing a databutler export: its dimension records, datasets,
+    tags, certifications, runs and chains; the datasets registered, with their files, for
+    `_store_files` (in the caller's transaction)."""
     registry = butler.registry
-    _check_structure(registry, manifest)
     if not skip_dimensions:
         _sync_records(registry, _typed_records(registry, manifest.dimensions))
     # The types as registered (dimensions closed over what they imply).
@@ -1024,27 +1121,53 @@ def _import_directory(
         )
         for (file_path, refs), entry in zip(files, manifest.files, strict=True)
     ]
-    imported = ingest(butler, datasets, transfer=transfer, run=None, skip_existing=skip_existing)
+    chosen = _register_files(butler, _ingest_items(datasets), None, skip_existing)
+    imported = [ref for _, ref in chosen]
     for tag, ids in manifest.tags.items():
         wanted = set(ids)
-        with butler.registry.transaction():
-            butler.registry.registerCollection(tag, CollectionType.TAGGED)
-            butler.registry.associate(tag, [ref for ref in imported if ref.id in wanted])
+        registry.registerCollection(tag, CollectionType.TAGGED)
+        registry.associate(tag, [ref for ref in imported if ref.id in wanted])
     _certify_and_chain_own(registry, manifest, imported)
-    return imported
+    return chosen
+
+
+def _check_certified_types(manifest: Manifest) -> None:
+    """Refuse a manifest that certifies datasets of a type it does not declare a calibration
+    type (``is_calibration: false``): only calibrations can be certified."""
+    types = {t.name: t for t in manifest.dataset_types}
+    type_of = {ref.id: ref.dataset_type for entry in manifest.files for ref in entry.refs}
+    for collection, ranges in manifest.calibrations.items():
+        for _, ids in ranges:
+            for dataset_id in ids:
+                name = type_of.get(dataset_id)
+                if name is not None and not types[name].isCalibration:
+                    raise ExportFormatError(
+                        f"{manifest.location}: calibrations[{collection!r}] certifies dataset "
+                        f"{dataset_id} of dataset type {name!r}, which its 'dataset_types' "
+                        "entry says is not a calibration type (is_calibration: false); only "
+                        "calibrations can be certified. Set is_calibration: true for it, or "
+                        "take the dataset out of 'calibrations'."
+                    )
 
 
 def _check_structure(registry: SqlRegistry, manifest: Manifest) -> None:
     """Refuse, before anything is imported, a manifest's collections that cannot be made:
     a name already used by another kind of collection, a chain here with other children,
-    a child that is neither in the export nor here, or chains that contain each other."""
-    kinds = {run: CollectionType.RUN for run in manifest.runs}
+    a child that is neither in the export nor here, chains that contain each other, or a
+    new name this repository cannot register."""
+    kinds = {ref.run: CollectionType.RUN for entry in manifest.files for ref in entry.refs}
+    kinds.update({run: CollectionType.RUN for run in manifest.runs})
     kinds.update({tag: CollectionType.TAGGED for tag in manifest.tags})
     kinds.update({name: CollectionType.CALIBRATION for name in manifest.calibrations})
     kinds.update({chain: CollectionType.CHAINED for chain in manifest.chains})
     where = manifest.location
     for name, kind in kinds.items():
-        if registry.known_collection(name) and registry.getCollectionType(name) is not kind:
+        if not registry.known_collection(name):
+            try:
+                validate_collection_name(name)
+            except InvalidNameError as exc:
+                raise ExportFormatError(f"{where}: {exc}") from None
+        elif registry.getCollectionType(name) is not kind:
             raise ExportFormatError(
                 f"{where}: collection {name!r} is {kind.name} in the export but "
                 f"{registry.getCollectionType(name).name} here; rename one of them."

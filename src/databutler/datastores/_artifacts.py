@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -133,8 +134,10 @@ def check_destination(destination: object) -> None:
 
     Raises
     ------
-    TypeError
+    ArgumentTypeError
         If ``destination`` is not a `str` or `os.PathLike` (a `None` or a number).
+    InvalidArgumentError
+        If it contains a NUL character.
     """
     if isinstance(destination, os.PathLike):
         destination = os.fspath(destination)
@@ -142,6 +145,11 @@ def check_destination(destination: object) -> None:
         raise ArgumentTypeError(
             f"The destination must be a directory path (a str or pathlib.Path), not "
             f"{type(destination).__name__} {destination!r}."
+        )
+    if "\x00" in destination:
+        raise InvalidArgumentError(
+            f"The destination {destination!r} contains a NUL character, which no file name "
+            "can hold; give a directory path without it."
         )
 
 
@@ -178,25 +186,40 @@ def write_local(
     UnsafePathError
         If a target resolves (through links) into a ``forbidden`` directory,
         or onto the very file it would be written from; nothing is written.
-    NotADirectoryError
-        If ``destination`` is a file.
-    FileExistsError
-        If a target exists and ``overwrite`` is false; nothing is written.
-    ValueError
-        If two artifacts would go to the same path, or for a bad mode.
+    AlreadyExistsError
+        If ``destination``, or a directory a target needs, is a file (or a
+        link to nothing), or a target exists and ``overwrite`` is false (or
+        is a directory); nothing is written.
+    DatasetNotStoredError
+        If an artifact on local disk is missing (or a link to nothing);
+        nothing is written.
+    ArtifactCorruptedError
+        If an artifact on local disk is not a regular file (a directory, a
+        named pipe, a device), or differs from its record.
+    InvalidArgumentError
+        If two artifacts would go to the same path, or ``destination``
+        contains a NUL character.
+    TransferModeError
+        For a bad mode.
+
+    Notes
+    -----
+    Everything is checked before anything is written; a failure while
+    writing removes what this call wrote (and the directories it made), so
+    that ``destination`` is left as it was, but for files ``overwrite``
+    replaced already.
     """
     check_destination(destination)
     check_retrieve_mode(transfer, [artifact for _, artifact in placed])
     root = Path(destination).absolute()
     _check_outside(root, root, forbidden)
-    if root.exists() and not root.is_dir():
-        raise NotADirectoryError(
-            f"Destination {root} is a file; give a directory to write the artifacts into."
-        )
+    _check_directories(root, [root])
     targets = _targets(root, placed, overwrite)
+    _check_directories(root, [target.parent for target in targets])
     for target, (_, artifact) in zip(targets, placed, strict=True):
         _check_outside(root, target, forbidden)
         _check_not_source(target, artifact)
+        _check_source(artifact)
     created = _missing_directories(root, targets)
     temporaries: list[Path] = []
     done: list[Path] = []
@@ -243,7 +266,77 @@ def _targets(root: Path, placed: Sequence[tuple[str, Artifact]], overwrite: bool
                 "Pass overwrite=True (--overwrite on the command line) to replace them, or "
                 "choose another destination."
             )
+    for target in targets:
+        if target.is_dir() and not target.is_symlink():
+            raise AlreadyExistsError(
+                f"{target} is a directory, where an artifact would be written; overwrite=True "
+                "replaces files only. Nothing was written; remove or rename that directory, "
+                "or choose another destination."
+            )
     return targets
+
+
+def _check_directories(root: Path, directories: Sequence[Path]) -> None:
+    """Refuse ``directories`` (``root`` or below it) if one, or a directory above one, is
+    something else than a directory: a file, a link to nothing; a stat each, before any write."""
+    checked: set[Path] = set()
+    for directory in directories:
+        for path in [directory, *directory.parents]:
+            if path in checked:
+                break  # it and the directories above it are checked already
+            checked.add(path)
+            try:
+                mode = os.stat(path).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                if not os.path.islink(path):
+                    continue  # made when writing, unless a file above it is found
+                problem = "a symbolic link to nothing"
+            else:
+                if stat.S_ISDIR(mode):
+                    break
+                problem = f"a {_kind(mode)}"
+            where = f"The destination {root}" if path == root else f"{path}, on the way to {root},"
+            raise AlreadyExistsError(
+                f"{where} is {problem}, not a directory; nothing was written. Remove or rename "
+                "it, or give a directory to write the artifacts into (or a path where one can "
+                "be made)."
+            )
+
+
+def _check_source(artifact: Artifact) -> None:
+    """Refuse an artifact on local disk that is missing, or not a regular file (a named
+    pipe would block a read, a device never end one): a stat, before anything is written."""
+    local = artifact.local
+    if local is None:
+        return
+    what = ", ".join(str(ref) for ref in artifact.refs[:3]) or "a dataset"
+    try:
+        mode = os.stat(local).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        from ._base import DatasetNotStoredError  # _base imports this module
+
+        dangling = " (a symbolic link to nothing)" if os.path.islink(local) else ""
+        raise DatasetNotStoredError(
+            f"The artifact {artifact.uri} of {what} is missing{dangling}: the datastore has a "
+            "record of it, but no file. Nothing was written. Put the file back from a copy, "
+            "or let `databutler verify --repair` (butler.verify(repair=True)) forget the "
+            "datasets whose artifacts are missing."
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise corrupted(what, artifact.uri, f"it is a {_kind(mode)}, not a regular file")
+
+
+def _kind(mode: int) -> str:
+    """What a file of ``mode`` (from `os.stat`) is, in words."""
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "file"
 
 
 def _check_outside(destination: Path, target: Path, forbidden: Sequence[Path]) -> None:

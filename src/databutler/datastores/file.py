@@ -321,6 +321,7 @@ class FileDatastore(Datastore):
     def _delete_artifacts(self, paths: list[str]) -> None:
         for path in paths:
             self.store.delete(path)
+        self.store.remove_empty_directories(paths)  # an undone write leaves no directory
 
     # -- reading -------------------------------------------------------------
 

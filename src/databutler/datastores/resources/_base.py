@@ -140,6 +140,11 @@ class ResourceStore(ABC):
         """Delete ``path``; whether it existed (absent is not an error)."""
         raise NotImplementedError()
 
+    def remove_empty_directories(self, paths: Iterable[str]) -> None:  # noqa: B027
+        """Remove the directories of ``paths`` (deleted artifacts) that are empty now, and
+        their parents up to the root while they are empty too: an undone write leaves none
+        it made. Stores without directories (S3, memory) have nothing to do."""
+
     def delete_many(self, paths: Iterable[str]) -> None:
         """Delete every one of ``paths`` (absent ones are not an error).
 

@@ -175,7 +175,7 @@ class LocalStore(ResourceStore):
     def _create_temporary(self, target: Path) -> tuple[Path, int]:
         """A new, exclusively created temporary file next to ``target``, and its descriptor."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        for attempt in range(2):
+        for attempt in range(3):
             for _ in range(100):
                 name = f".{target.name}.{os.getpid()}-{next(self._temporary_names)}.tmp"
                 temporary = target.with_name(name)
@@ -184,7 +184,7 @@ class LocalStore(ResourceStore):
                 except FileExistsError:
                     continue  # left by an earlier process with our pid
                 except FileNotFoundError:
-                    if attempt:
+                    if attempt == 2:
                         raise
                     break
             self._make_directory(target.parent)
@@ -204,6 +204,19 @@ class LocalStore(ResourceStore):
         except FileNotFoundError:
             return False
         return True
+
+    def remove_empty_directories(self, paths: Iterable[str]) -> None:
+        # docstring inherited; the deepest first, each chain up to the first that is not empty
+        # (another writer's file) or gone. A writer that loses its new directory this way
+        # makes it again (`_create_temporary`).
+        directories = {self.local_path(path).parent for path in paths}
+        for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
+            while directory != self._root and directory.is_relative_to(self._root):
+                try:
+                    os.rmdir(directory)
+                except OSError:
+                    break
+                directory = directory.parent
 
     def delete_many(self, paths: Iterable[str]) -> None:
         # docstring inherited; a plain loop: on a local disk, threads only add overhead.
