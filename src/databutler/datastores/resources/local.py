@@ -120,31 +120,51 @@ class LocalStore(ResourceStore):
         return self._root / check_relative_path(path)
 
     def read(self, path: str) -> bytes:
-        # docstring inherited; a string path (this runs once per dataset read).
-        # Raises ArtifactCorruptedError for a FIFO, socket or device where the artifact is.
-        with self.open(path) as file:
-            return file.read()
+        # docstring inherited; a string path and the descriptor itself (this runs once per
+        # dataset read). Raises ArtifactCorruptedError for a FIFO, socket or device where
+        # the artifact is. O_NONBLOCK changes nothing for a regular file.
+        descriptor, size = self._open_regular(path)
+        try:
+            data = os.read(descriptor, size + 1)  # all of it, unless it grew meanwhile
+            if len(data) <= size:
+                return data
+            parts = [data]
+            while chunk := os.read(descriptor, 1 << 20):
+                parts.append(chunk)
+            return b"".join(parts)
+        finally:
+            os.close(descriptor)
 
     def open(self, path: str) -> BinaryIO:
-        # docstring inherited; the file itself. Opened without blocking (a FIFO would wait
-        # for a writer), then refused unless it is a regular file.
-        local = os.path.join(self._root_text, check_relative_path(path))
-        descriptor = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # docstring inherited; the file itself, refused unless it is a regular file.
+        descriptor, _ = self._open_regular(path)
         try:
-            mode = os.fstat(descriptor).st_mode
-            if stat.S_ISDIR(mode):
-                raise FileNotFoundError(f"{path!r} is a directory, not an artifact.")
-            if not stat.S_ISREG(mode):
-                raise ArtifactCorruptedError(
-                    f"The artifact {path!r} in {self.root} is {_kind(mode)}, not a regular "
-                    "file; it was not read. Remove it and put the original file back from a "
-                    "copy, or remove the dataset (prune --purge) and put or ingest it again."
-                )
             os.set_blocking(descriptor, True)
             return open(descriptor, "rb", closefd=True)
         except BaseException:
             os.close(descriptor)
             raise
+
+    def _open_regular(self, path: str) -> tuple[int, int]:
+        """A descriptor of the regular file at ``path``, and its size. Opened without
+        blocking (a FIFO would wait for a writer), then refused unless a regular file."""
+        local = os.path.join(self._root_text, check_relative_path(path))
+        descriptor = os.open(local, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            status = os.fstat(descriptor)
+            if stat.S_ISDIR(status.st_mode):
+                raise FileNotFoundError(f"{path!r} is a directory, not an artifact.")
+            if not stat.S_ISREG(status.st_mode):
+                raise ArtifactCorruptedError(
+                    f"The artifact {path!r} in {self.root} is {_kind(status.st_mode)}, not a "
+                    "regular file; it was not read. Remove it and put the original file back "
+                    "from a copy, or remove the dataset (prune --purge) and put or ingest it "
+                    "again."
+                )
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor, status.st_size
 
     def write(self, path: str, data: bytes, *, overwrite: bool = False) -> None:
         # docstring inherited
