@@ -311,7 +311,7 @@ def test_retrieving_an_artifact_that_is_not_a_file_writes_nothing(
     destination = tmp_path / "out"
     destination.mkdir()
     (destination / "kept").write_text("mine")
-    with no_hang(), pytest.raises(ArtifactCorruptedError, match=f"it is a {kind}, not a regular"):
+    with no_hang(), pytest.raises(ArtifactCorruptedError, match=f"it is a {kind}.*, not a regular"):
         butler.retrieve_artifacts(refs, destination, transfer=mode)
     assert sorted(os.listdir(destination)) == ["kept"]
 
@@ -349,8 +349,6 @@ def test_a_butler_yaml_that_is_not_a_file_is_refused_without_blocking(
         if not os.path.exists("/dev/null") or not stat.S_ISCHR(os.stat("/dev/null").st_mode):
             pytest.skip("no /dev/null here")
         config.symlink_to("/dev/null")
-    with (
-        no_hang(),
-        pytest.raises(RepositoryError, match=f"{re.escape(str(config))} is a {kind}, not a config"),
-    ):
+    refused = f"{re.escape(str(config))} is a {kind}.*, not a config"
+    with no_hang(), pytest.raises(RepositoryError, match=refused):
         Butler(root)

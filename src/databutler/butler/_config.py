@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigurationError, RepositoryError, RepositoryNotFoundError
-from ..datastores.resources import ResourceStore, store_for
+from ..datastores.resources import ResourceStore, file_kind, store_for
 
 __all__ = ["CONFIG_NAME", "ROOT_TOKEN", "RepositoryConfig", "normalize_root"]
 
@@ -365,22 +365,9 @@ def _read_regular_file(path: Path, source: str) -> bytes:
 
 def _not_a_file(source: str, mode: int) -> RepositoryError:
     return RepositoryError(
-        f"{source} is {_file_kind(mode)}, not a configuration file; nothing was read. "
+        f"{source} is {file_kind(mode)}, not a configuration file; nothing was read. "
         f"Move it away and restore the repository's {CONFIG_NAME}."
     )
-
-
-def _file_kind(mode: int) -> str:
-    """What a file of ``mode`` (from `os.stat`) is, with its article."""
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
 
 
 def _check_db_uri(root: str, db: str, source: str) -> None:

@@ -28,7 +28,7 @@ from .._exceptions import (
     TransferModeError,
     UnsafePathError,
 )
-from .resources import check_relative_path
+from .resources import check_relative_path, file_kind
 
 __all__ = [
     "RETRIEVE_MODES",
@@ -294,7 +294,7 @@ def _check_directories(root: Path, directories: Sequence[Path]) -> None:
             else:
                 if stat.S_ISDIR(mode):
                     break
-                problem = f"a {_kind(mode)}"
+                problem = file_kind(mode)
             where = f"The destination {root}" if path == root else f"{path}, on the way to {root},"
             raise AlreadyExistsError(
                 f"{where} is {problem}, not a directory; nothing was written. Remove or rename "
@@ -323,20 +323,7 @@ def _check_source(artifact: Artifact) -> None:
             "datasets whose artifacts are missing."
         ) from None
     if not stat.S_ISREG(mode):
-        raise corrupted(what, artifact.uri, f"it is a {_kind(mode)}, not a regular file")
-
-
-def _kind(mode: int) -> str:
-    """What a file of ``mode`` (from `os.stat`) is, in words."""
-    if stat.S_ISDIR(mode):
-        return "directory"
-    if stat.S_ISFIFO(mode):
-        return "named pipe"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "file"
+        raise corrupted(what, artifact.uri, f"it is {file_kind(mode)}, not a regular file")
 
 
 def _check_outside(destination: Path, target: Path, forbidden: Sequence[Path]) -> None:

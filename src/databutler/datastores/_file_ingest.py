@@ -63,7 +63,13 @@ from ._file_journal import (
     recover,
 )
 from .formatters import formatter_for
-from .resources import InvalidPathError, LocalStore, ResourceStore, check_relative_path
+from .resources import (
+    InvalidPathError,
+    LocalStore,
+    ResourceStore,
+    check_relative_path,
+    file_kind,
+)
 
 __all__ = ["ingest_files", "transfer_new"]
 
@@ -392,16 +398,9 @@ def _not_a_file(path: str, status: os.stat_result | None) -> str:
         if linked:
             return "it is a symbolic link that leads to no file: dangling, or a loop"
         return "nothing is there"
-    mode = status.st_mode
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(status.st_mode):
         return "it is a directory: ingest the files in it one by one"
-    if stat.S_ISFIFO(mode):
-        return "it is a FIFO (named pipe), not a regular file"
-    if stat.S_ISSOCK(mode):
-        return "it is a socket, not a regular file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "it is a device, not a regular file"
-    return "it is not a regular file"
+    return f"it is {file_kind(status.st_mode)}, not a regular file"
 
 
 def _unusable(given: str, exc: OSError) -> SourceFileError:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ._file_common import FileDatastoreLike
 from .resources import LocalStore, ResourceStore
+from .resources.local import fsync_path
 
 try:  # POSIX; elsewhere journals are not locked, and only stale ones should exist
     import fcntl
@@ -82,14 +83,6 @@ def _directory(store: LocalStore) -> Path:
     return store.directory / _JOURNAL_DIR
 
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _lock(descriptor: int, *, wait: bool) -> bool:
     if fcntl is None:  # pragma: no cover
         return True
@@ -127,7 +120,7 @@ class MoveJournal:
             os.fsync(descriptor)
             _lock(descriptor, wait=True)  # held through the rename: never seen unlocked
             os.replace(temporary, directory / name)
-            _fsync_directory(directory)
+            fsync_path(directory)
         except BaseException:
             os.close(descriptor)
             temporary.unlink(missing_ok=True)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 
 from ..._exceptions import ConfigurationError
-from ._base import InvalidPathError, ResourceStore, StorageError, check_relative_path, run_all
+from ._base import (
+    InvalidPathError,
+    ResourceStore,
+    StorageError,
+    check_relative_path,
+    file_kind,
+    run_all,
+)
 from .local import LocalStore
 from .memory import MemoryStore
 
@@ -16,6 +23,7 @@ __all__ = [
     "ResourceStore",
     "StorageError",
     "check_relative_path",
+    "file_kind",
     "run_all",
     "store_for",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
@@ -26,6 +27,23 @@ __all__ = [
     "cpu_count",
     "run_all",
 ]
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` (from `os.stat`) is, with its article, for messages that refuse
+    it: ``a file`` (a regular one), ``a directory``, ``a named pipe (FIFO)``, ``a socket``,
+    ``a device``, else ``a special file``."""
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 class StorageError(DatabutlerError, OSError):

@@ -18,7 +18,7 @@ from ..._exceptions import (
     SourceNotFoundError,
     SourcePermissionError,
 )
-from ._base import ResourceStore, StorageError, check_relative_path, cpu_count
+from ._base import ResourceStore, StorageError, check_relative_path, cpu_count, file_kind
 
 __all__ = ["LocalStore"]
 
@@ -156,7 +156,7 @@ class LocalStore(ResourceStore):
                 raise FileNotFoundError(f"{path!r} is a directory, not an artifact.")
             if not stat.S_ISREG(status.st_mode):
                 raise ArtifactCorruptedError(
-                    f"The artifact {path!r} in {self.root} is {_kind(status.st_mode)}, not a "
+                    f"The artifact {path!r} in {self.root} is {file_kind(status.st_mode)}, not a "
                     "regular file; it was not read. Remove it and put the original file back "
                     "from a copy, or remove the dataset (prune --purge) and put or ingest it "
                     "again."
@@ -397,7 +397,7 @@ class LocalStore(ResourceStore):
             except PermissionError:
                 raise _unreadable(source) from None
             if self.fsync:
-                _fsync_file(temporary)
+                fsync_path(temporary)
             try:
                 os.link(temporary, target)  # no silent overwrite
             except FileExistsError:
@@ -422,7 +422,8 @@ def _remove_directories(made: list[Path]) -> None:
             return  # not empty (another writer's file), or gone: its parents stay too
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush the file or directory at ``path`` to the disk (a directory: its entries)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -454,21 +455,6 @@ def _not_a_directory(root: str) -> str:
         f"The datastore directory {root} is a file, not a directory; move that file away "
         "(or restore the directory from a backup) and try again."
     )
-
-
-def _kind(mode: int) -> str:
-    """What a file of ``mode`` (not a regular file) is, in words."""
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    return "a special file"
 
 
 def _write_all(descriptor: int, data: bytes) -> None:
