@@ -28,6 +28,7 @@ from .._exceptions import (
     TransferModeError,
     UnsafePathError,
 )
+from ._errors import DatasetNotStoredError
 from .resources import check_relative_path, file_kind
 
 __all__ = [
@@ -313,8 +314,6 @@ def _check_source(artifact: Artifact) -> None:
     try:
         mode = os.stat(local).st_mode
     except (FileNotFoundError, NotADirectoryError):
-        from ._base import DatasetNotStoredError  # _base imports this module
-
         dangling = " (a symbolic link to nothing)" if os.path.islink(local) else ""
         raise DatasetNotStoredError(
             f"The artifact {artifact.uri} of {what} is missing{dangling}: the datastore has a "

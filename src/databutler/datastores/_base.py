@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from .._dataset_ref import DatasetId, DatasetRef
 from .._deprecation import adopt_renamed_overrides, renamed
 from .._exceptions import (
-    DatabutlerError,
     DatastoreAbilityError,
     InvalidArgumentError,
     TransferModeError,
@@ -42,6 +41,7 @@ from ._artifacts import (
     check_sizes,
     write_local,
 )
+from ._errors import DatasetNotStoredError
 from ._maintenance import StorageCheck, TrashFailure
 
 if TYPE_CHECKING:
@@ -57,10 +57,6 @@ __all__ = [
 
 #: One file to ingest: its path (or URI) and the dataset it holds.
 IngestItem = tuple[str | os.PathLike[str], DatasetRef]
-
-
-class DatasetNotStoredError(DatabutlerError, LookupError):
-    """The datastore does not hold the dataset asked for."""
 
 
 @dataclass(frozen=True)
