@@ -143,8 +143,9 @@ def test_transfer_into_a_tag_named_like_the_run_changes_nothing(
     ref = source.put({"a": 1}, "catalog", instrument="HSC", detector=2, run="r2")
     target.registry.registerCollection("r2", CollectionType.TAGGED)
     before = snapshot(tmp_path / "target")
-    with pytest.raises(CollectionError, match=r"'r2' is RUN in the source .* but TAGGED here"):
-        target.transfer_from(source, [ref], register_dataset_types=True)
+    for dry_run in (True, False):  # a dry run answers what the transfer would do
+        with pytest.raises(CollectionError, match=r"'r2' is RUN in the source .* but TAGGED here"):
+            target.transfer_from(source, [ref], register_dataset_types=True, dry_run=dry_run)
     assert snapshot(tmp_path / "target") == before
 
 

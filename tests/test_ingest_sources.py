@@ -373,6 +373,19 @@ def test_a_fifo_in_place_of_an_artifact_is_refused_without_blocking(
         read(butler, ref)
 
 
+def test_a_fifo_in_place_of_a_file_ingested_in_place_is_refused_without_blocking(
+    butler: Butler, repo: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"b": 2}')
+    (ref,) = butler.ingest(_dataset(outside, 2), transfer="direct")
+    assert butler.get(ref) == {"b": 2}
+    outside.unlink()
+    os.mkfifo(outside)
+    with _unchanged(repo), _deadline(10), pytest.raises(ArtifactCorruptedError, match="FIFO"):
+        butler.get(ref)
+
+
 # -- the datastore directory when a repository is opened -----------------------
 
 

@@ -317,7 +317,7 @@ def _read_config(root: str, source: str) -> bytes:
     if not is_dir:
         raise _no_repository(root, "it is a file, not a repository directory")
     try:
-        return _read_regular_file(path / CONFIG_NAME, source)
+        return read_regular_file(path / CONFIG_NAME, source)
     except FileNotFoundError:
         raise _no_repository(root, f"it has no {CONFIG_NAME}") from None
     except OSError as exc:
@@ -326,7 +326,7 @@ def _read_config(root: str, source: str) -> bytes:
         ) from None
 
 
-def _read_regular_file(path: Path, source: str) -> bytes:
+def read_regular_file(path: Path, source: str) -> bytes:
     """The bytes of ``path``, refused unless it is a regular file (after links).
 
     Opened without blocking and checked on the open descriptor: a named pipe

@@ -36,6 +36,7 @@ from .._exceptions import (
     RepositoryNotFoundError,
 )
 from ..dimensions import DimensionUniverse
+from ._config import read_regular_file
 from ._daf_butler_db import (
     NS_MAX,
     NS_MIN,
@@ -184,8 +185,8 @@ class DafButlerRepository:
     def _read_config(self, file: Path) -> Mapping[str, Any]:
         import yaml
 
-        try:
-            config = yaml.safe_load(file.read_text())
+        try:  # refused unless a regular file: a named pipe would block the read
+            config = yaml.safe_load(read_regular_file(file, str(file)).decode())
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise RepositoryError(f"{file} is not valid YAML: {exc}") from None
         if not isinstance(config, Mapping):

@@ -302,10 +302,11 @@ def transfer_from(
         present = source.datastore.exists_many(refs)
         refs = [ref for ref in refs if present.get(ref.id)]
     existing = butler.registry.existing_dataset_ids([ref.id for ref in refs])
-    if dry_run:
-        return [ref for ref in refs if ref.id not in existing]
+    # Checked for a dry run too: it answers what the real transfer would do, refusals included.
     _check_dataset_types(butler, refs, register=register_dataset_types)
     structure = _plan_structure(butler.registry, source.registry, refs)
+    if dry_run:
+        return [ref for ref in refs if ref.id not in existing]
     records = _dimension_records_for(source.registry, refs) if transfer_dimensions else {}
     inside = _types_in_transaction(butler.registry)
     added = [] if inside else _copy_dataset_types(butler, source.registry, refs)

@@ -15,6 +15,7 @@ deleted again, so a failure leaves neither a file nor a row.
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .._dataset_ref import DatasetId, DatasetRef
-from .._exceptions import ConflictError
+from .._exceptions import ArtifactCorruptedError, ConflictError
 from ..registry.interfaces import (
     DatasetIdRef,
     DatastoreRegistryBridgeManager,
@@ -51,7 +52,7 @@ from ._file_zip import ingest_zip, put_zip, read_member
 from ._maintenance import StorageCheck
 from ._storage import check_put
 from .formatters import Formatter, formatter_for
-from .resources import LocalStore, ResourceStore, StorageError, run_all, store_for
+from .resources import LocalStore, ResourceStore, StorageError, file_kind, run_all, store_for
 from .templates import DEFAULT_TEMPLATE, FileTemplate, FileTemplates
 
 __all__ = ["ABILITIES", "FileDatastore", "StoredFileInfo"]
@@ -308,7 +309,17 @@ class FileDatastore(Datastore):
 
     def _read(self, path: str) -> bytes:
         if is_direct(path):
-            return Path(path.removeprefix("file://")).read_bytes()
+            # Outside the root, where anything may take the file's place: a named pipe would
+            # block the read, so it is looked at first.
+            local = path.removeprefix("file://")
+            mode = os.stat(local).st_mode
+            if not stat.S_ISREG(mode):
+                raise ArtifactCorruptedError(
+                    f"The file {local}, ingested in place, is {file_kind(mode)} now, not a "
+                    "regular file; it was not read. Put the original file back, or remove the "
+                    "dataset (prune --purge) and ingest it again."
+                )
+            return Path(local).read_bytes()
         return self.store.read(path)
 
     def _undo_put(self, refs: list[DatasetRef], paths: list[str]) -> None:
