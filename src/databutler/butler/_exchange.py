@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -293,7 +293,7 @@ def transfer_from(
     transfer mode, the dataset types, the collections the transfer makes or
     fills); the rest (records, datasets, collection structure, artifacts) is
     one transaction, so a failure leaves the repository as it was (see
-    `_types_in_transaction` for the dataset types). The artifacts come last,
+    `_with_types` for the dataset types). The artifacts come last,
     once the registry has taken everything else.
     """
     _check_transfer_mode(transfer)
@@ -308,20 +308,12 @@ def transfer_from(
     if dry_run:
         return [ref for ref in refs if ref.id not in existing]
     records = _dimension_records_for(source.registry, refs) if transfer_dimensions else {}
-    inside = _types_in_transaction(butler.registry)
-    added = [] if inside else _copy_dataset_types(butler, source.registry, refs)
-    try:
-        with butler.transaction(), butler.registry.db.tables_in_transaction():
-            if inside:
-                _copy_dataset_types(butler, source.registry, refs)
-            _sync_records(butler.registry, records)
-            butler._import_refs(refs)
-            _carry_structure(butler.registry, structure)
-            # Artifacts last: what the registry could refuse has been, before any is written.
-            butler.datastore.transfer_from(source.datastore, refs, transfer=transfer)
-    except BaseException as failure:
-        _remove_added_types(butler.registry, added, failure)
-        raise
+    with _with_types(butler, lambda: _copy_dataset_types(butler, source.registry, refs)):
+        _sync_records(butler.registry, records)
+        butler._import_refs(refs)
+        _carry_structure(butler.registry, structure)
+        # Artifacts last: what the registry could refuse has been, before any is written.
+        butler.datastore.transfer_from(source.datastore, refs, transfer=transfer)
     return [ref for ref in refs if ref.id not in existing]
 
 
@@ -452,19 +444,30 @@ def _check_transfer_mode(transfer: str) -> None:
         )
 
 
-def _types_in_transaction(registry: SqlRegistry) -> bool:
-    """Whether dataset types are registered in the transaction that then uses them.
+@contextmanager
+def _with_types(butler: ButlerBase, register: Callable[[], list[str]]) -> Iterator[None]:
+    """One transaction for the block, with the dataset types ``register`` registers (it
+    returns the names of those that were new).
 
     Registering a type may create its tables. Where the database creates
-    tables inside a transaction (SQLite: `Database.TABLES_IN_TRANSACTIONS`,
-    in a `Database.tables_in_transaction` block), a failure then rolls back
-    the types, their tables and the schema generation with the rest.
-    Elsewhere (PostgreSQL, where a CREATE TABLE would stop every writer of
-    the tables it references until the commit) the types come first, each
-    in a short transaction of its own, and `_remove_added_types` removes the
-    ones a failed call added.
+    tables inside a transaction (SQLite: `Database.TABLES_IN_TRANSACTIONS`)
+    the types are registered in it, so a failure rolls back the types, their
+    tables and the schema generation with the rest. Elsewhere (PostgreSQL,
+    where a CREATE TABLE would stop every writer of the tables it references
+    until the commit) they come first, each in a short transaction of its
+    own, and those that were new are removed again if the block fails.
     """
-    return registry.db.TABLES_IN_TRANSACTIONS
+    registry = butler.registry
+    inside = registry.db.TABLES_IN_TRANSACTIONS
+    added = [] if inside else register()
+    try:
+        with butler.transaction(), registry.db.tables_in_transaction():
+            if inside:
+                register()
+            yield
+    except BaseException as failure:
+        _remove_added_types(registry, added, failure)
+        raise
 
 
 def _check_dataset_types(butler: ButlerBase, refs: list[DatasetRef], *, register: bool) -> None:
@@ -945,37 +948,25 @@ def import_(
         # belongs to the exporting repository, whose purge would delete it.
         transfer = "copy"
     # One transaction: a failure (a missing file, a conflicting record) leaves no record,
-    # run or dataset; and no dataset type, table or schema change either, where the types
-    # are registered in it (see `_types_in_transaction`; elsewhere they come first, and
-    # those this call added go again).
+    # run or dataset, and no dataset type it added (see `_with_types`).
     # The files come last: the registry takes (or refuses) everything else first, so that
     # a failure there (a certification that conflicts) has written no file, nor made a
     # directory for one.
-    inside = _types_in_transaction(registry)
-    added: list[str] = []
-    try:
-        if not inside:
-            added = _register_types(registry, manifest)
-        with butler.transaction(), registry.db.tables_in_transaction():
-            if inside:
-                _register_types(registry, manifest)
-            if upstream is not None:
-                _register_collections(registry, manifest, upstream)
-            chosen = _register_directory(
-                butler,
-                manifest,
-                list(zip(paths, refs, strict=True)),
-                skip_dimensions,
-                skip_existing,
-            )
-            imported = [ref for _, ref in chosen]
-            if upstream is not None:
-                _certify_and_chain(registry, manifest, refs, imported, upstream)
-            _store_files(butler, chosen, transfer)
-            return imported
-    except BaseException as failure:
-        _remove_added_types(registry, added, failure)
-        raise
+    with _with_types(butler, lambda: _register_types(registry, manifest)):
+        if upstream is not None:
+            _register_collections(registry, manifest, upstream)
+        chosen = _register_directory(
+            butler,
+            manifest,
+            list(zip(paths, refs, strict=True)),
+            skip_dimensions,
+            skip_existing,
+        )
+        imported = [ref for _, ref in chosen]
+        if upstream is not None:
+            _certify_and_chain(registry, manifest, refs, imported, upstream)
+        _store_files(butler, chosen, transfer)
+    return imported
 
 
 def _register_types(registry: SqlRegistry, manifest: Manifest) -> list[str]:
