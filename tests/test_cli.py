@@ -734,6 +734,10 @@ def test_export_a_selection_as_json(
 def test_verify_reports_and_repairs(repo: str, stored: dict[int, str]) -> None:
     assert "No problems found." in run("verify", repo).stdout
     assert run_json("verify", repo, "--checksums") == []
+    # No checksum is recorded by default: the note says what --checksums could not compare.
+    note = run("verify", repo, "--checksums").stderr
+    assert "have no recorded checksum" in note and "compared only their sizes" in note
+    assert "checksum" not in run("verify", repo).stderr
     with open_repo(repo) as butler:
         ref = next(iter(butler.query_datasets("thing", where="detector = 2")))
         store, path = artifact_of(butler, ref)

@@ -349,3 +349,40 @@ def test_remove_runs_in_a_chain_names_the_option(repo: Path) -> None:
     result = CliRunner().invoke(main, ["remove-runs", str(repo), "night1", "--yes"])
     line = one_line_error(result)
     assert "--unlink" in line and "unlink_from_chains" not in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", ""],
+        ["retrieve-artifacts", "{repo}", ""],
+        ["export", "{repo}", ""],
+        ["import", "{repo}", ""],
+        ["ingest-files", "{repo}", "catalog", "night2", ""],
+        ["insert-dimension-records", "{repo}", ""],
+        ["create", "{new}", "--universe", ""],
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_here(
+    args: list[str], repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty path is a mistake (a variable that was not set), never the current directory."""
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "mine.txt").write_text("the user's")
+    monkeypatch.chdir(here)
+    before = _snapshot(repo)
+    args = [a.format(repo=repo, new=tmp_path / "new") for a in args]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "is empty: give a path" in result.output
+    assert sorted(p.name for p in here.iterdir()) == ["mine.txt"]
+    assert _snapshot(repo) == before
+    assert not (tmp_path / "new").exists()
+
+
+def test_demo_refuses_a_directory_with_files(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("the user's")
+    line = one_line_error(CliRunner().invoke(main, ["demo", str(tmp_path)]))
+    assert "holds files already" in line and "new or empty directory" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from databutler import ArtifactCorruptedError, Butler, DatabutlerError, DatasetRef
+from databutler import (
+    ArtifactCorruptedError,
+    Butler,
+    DatabutlerError,
+    DatasetRef,
+    FileDataset,
+    UnresolvedRef,
+)
+from databutler.datastores import DatasetNotStoredError
 from databutler.testing.butler import (
     CHAINED,
     RepositoryFactory,
@@ -217,6 +225,19 @@ def test_checksum_mismatch_is_reported(make: Callable[..., Butler]) -> None:
         butler.get(ref)
 
 
+def test_checksums_say_what_they_could_not_compare(make: Callable[..., Butler]) -> None:
+    """Without recorded checksums, ``checksums=True`` cannot see a same-size change: the
+    report says how many artifacts it compared by size only, and none when all have one."""
+    plain, summed = make("plain"), make("summed", checksum=True)
+    for butler in (plain, summed):
+        for d in (1, 2):
+            butler.put(dict(OBJECT, detector=d), "thing", instrument="HSC", detector=d)
+    report = plain.verify(checksums=True)
+    assert report.ok and report.checked == 2 and report.unchecksummed == 2
+    assert plain.verify().unchecksummed == 0  # not asked to compare checksums
+    assert summed.verify(checksums=True).unchecksummed == 0
+
+
 def test_intact_artifacts_read_as_before(make: Callable[..., Butler], tmp_path: Path) -> None:
     butler = make(checksum=True)
     refs = [
@@ -229,3 +250,28 @@ def test_intact_artifacts_read_as_before(make: Callable[..., Butler], tmp_path: 
     target = make("target")
     assert len(target.transfer_from(butler, refs)) == 3
     assert target.get_many(refs) == butler.get_many(refs)
+
+
+def test_a_link_whose_file_is_gone_is_a_missing_artifact(tmp_path: Path) -> None:
+    """A dataset ingested as a symbolic link whose file the user deleted: `verify` says the
+    artifact is missing (not a size of -1 bytes), and `get` names the dataset plainly."""
+    source = tmp_path / "outside.json"
+    source.write_text(json.dumps(OBJECT))
+    with Butler.create(tmp_path / "repo", run="run") as butler:
+        populate(butler)
+        (ref,) = butler.ingest(
+            FileDataset(
+                str(source), [UnresolvedRef("thing", {"instrument": "HSC", "detector": 1})]
+            ),
+            transfer="symlink",
+        )
+        assert butler.get(ref) == OBJECT
+        source.unlink()
+        (problem,) = butler.verify().problems
+        assert (problem.kind, problem.dataset_id) == ("missing_artifact", ref.id)
+        assert "symbolic link" in problem.detail
+        with pytest.raises(DatasetNotStoredError) as caught:
+            butler.get(ref)
+        message = str(caught.value)
+        assert "thing@{instrument: 'HSC', detector: 1}" in message and str(ref.id) in message
+        assert "DatasetRef(" not in message and "DatasetType(" not in message

@@ -3,6 +3,7 @@ and every refusal is a databutler error naming the path and the fix."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import signal
@@ -28,6 +29,7 @@ from databutler import (
     ExportFormatError,
     InvalidArgumentError,
     RepositoryError,
+    Timespan,
 )
 from databutler.datastores import DatasetNotStoredError
 from databutler.testing.butler import artifact_of, file_datastore
@@ -180,6 +182,35 @@ def test_transfer_still_carries_tags_certifications_and_chains(tmp_path: Path) -
     assert {i for i, _ in target.registry.query_certifications("calib")} == {r.id for r in refs}
     tagged = target.query_datasets("bias", collections="best")
     assert [ref.id for ref in tagged] == [refs[0].id]
+    source.close()
+    target.close()
+
+
+def test_transfer_of_a_few_takes_only_their_tags_and_ranges(tmp_path: Path) -> None:
+    """Memberships are read for the datasets transferred: from a tag of many, only theirs
+    go; a dataset certified over two ranges keeps both; its own RUN is not a tag."""
+    source = make(tmp_path / "source", run="calib/run")
+    source.register_dataset_type("bias", ["detector"], "StructuredDataDict", is_calibration=True)
+    refs = [source.put({"d": d}, "bias", instrument="HSC", detector=d) for d in range(4)]
+    source.associate("many", refs)
+    early = Timespan(
+        datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+        datetime.datetime(2021, 1, 1, tzinfo=datetime.UTC),
+    )
+    late = Timespan(datetime.datetime(2022, 1, 1, tzinfo=datetime.UTC), None)
+    source.certify("calib", refs[1:2], early.begin, early.end)
+    source.certify("calib", refs[1:2], late.begin, late.end)
+    source.certify("calib", refs[3:], late.begin, late.end)
+    target = make(tmp_path / "target")
+    moved = [refs[0], refs[1]]
+    assert len(target.transfer_from(source, moved, register_dataset_types=True)) == 2
+    tagged = {ref.id for ref in target.query_datasets("bias", collections="many")}
+    assert tagged == {refs[0].id, refs[1].id}
+    certified = target.registry.query_certifications("calib")
+    assert sorted(certified, key=lambda pair: str(pair[1])) == sorted(
+        [(refs[1].id, early), (refs[1].id, late)], key=lambda pair: str(pair[1])
+    )
+    assert target.registry.getCollectionType("calib/run") is CollectionType.RUN
     source.close()
     target.close()
 

@@ -223,6 +223,25 @@ def test_one_file_moved_twice_is_refused(
     assert len(list(butler.query_datasets("thing", collections="r"))) == 3
 
 
+@pytest.mark.parametrize("relative", [True, False])
+def test_moving_a_symbolic_link_is_refused(
+    butler: Butler, repo: Path, tmp_path: Path, relative: bool
+) -> None:
+    """A move would store the link, not the data: a relative one leads nowhere from the
+    datastore, an absolute one to a file the user may change or delete."""
+    real = tmp_path / "real.json"
+    real.write_text('{"a": 1}')
+    link = tmp_path / "link.json"
+    link.symlink_to("real.json" if relative else real)
+    with _unchanged(repo, link, real), pytest.raises(TransferModeError, match="symbolic link"):
+        butler.ingest(_dataset(link), transfer="move")
+    assert os.path.islink(link)
+    (ref,) = butler.ingest(_dataset(link), transfer="copy")  # what the message offers works
+    assert butler.get(ref) == {"a": 1}
+    store, path = artifact_of(butler, ref)
+    assert not Path(store.root.removeprefix("file://"), path).is_symlink()
+
+
 def test_direct_datasets_share_one_file(butler: Butler, tmp_path: Path) -> None:
     source = tmp_path / "shared.json"
     source.write_text('{"a": 1}')

@@ -318,6 +318,15 @@ def test_certify_find_and_decertify(registry: SqlRegistry, databases: DatabaseFa
     )
     with pytest.raises(CollectionError, match="narrower"):
         find(Timespan(day(5), day(15)))
+    # Two datasets of one data ID in one call overlap each other: neither is certified.
+    other = registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 2}], "HSC/calib/a")
+    again = registry.insertDatasets("bias", [{"instrument": "HSC", "detector": 2}], "HSC/calib/b")
+    with pytest.raises(ConflictError, match="have the same data ID"):
+        registry.certify("HSC/calib", [*other, *again], Timespan(day(1), day(2)))
+    registry.certify("HSC/calib", [*other, *other], Timespan(day(1), day(2)))  # once
+    spans = [span for i, span in registry.query_certifications("HSC/calib") if i == other[0].id]
+    assert spans == [Timespan(day(1), day(2))]
+    assert all(i != again[0].id for i, _ in registry.query_certifications("HSC/calib"))
     # Decertify the middle: old stops on the 8th, new starts on the 12th.
     assert registry.decertify("HSC/calib", "bias", Timespan(day(8), day(12))) == 2
     assert find(day(7)) == old and find(day(9)) is None and find(day(12)) == new

@@ -123,6 +123,15 @@ class DatasetRef:
         object.__setattr__(self, "id", id)
         self.__post_init__()
 
+    def __str__(self) -> str:
+        """The dataset as messages name it: type, data ID, storage class, run and id
+        (``thing@{instrument: 'HSC', detector: 1} [sc=StructuredDataDict] (run=r id=...)``,
+        upstream's form); `repr` gives the constructor's form."""
+        return (
+            f"{self.datasetType.name}@{self.dataId} [sc={self.datasetType.storageClass}] "
+            f"(run={self.run} id={self.id})"
+        )
+
     def __post_init__(self) -> None:
         dataset_type: object = self.datasetType
         if not isinstance(dataset_type, DatasetType):

@@ -35,6 +35,7 @@ too, so ``except LookupError`` keeps working for callers that do not know us::
     │   ├── TransactionAbortedError                     an inner block failed; all was undone
     │   ├── ConcurrentUpdateError                       collided with another client; repeatable
     │   ├── DatabaseConnectionError     (ConnectionError) the connection to the server was lost
+    │   ├── DatabaseStorageError                        its disk full or failing, its file damaged
     │   └── ConflictError               (sqlalchemy IntegrityError)
     │       └── OrphanedRecordError                     a datastore still holds the dataset
     ├── MissingCollectionError          (LookupError)   no collection of that name
@@ -62,6 +63,7 @@ __all__ = [
     "DataIdError",
     "DatabaseConflictError",
     "DatabaseError",
+    "DatabaseStorageError",
     "DatabutlerError",
     "DatastoreAbilityError",
     "DimensionConfigError",
@@ -304,6 +306,12 @@ class ReadOnlyDatabaseError(DatabaseError, PermissionError):
     """A write was attempted on a database opened read-only, or one the database refuses: a
     registry file (or its directory) this user may not write, a server that runs the
     session read-only, a privilege not granted. Nothing was written."""
+
+
+class DatabaseStorageError(DatabaseError):
+    """The database's storage failed under a statement: the disk holding it is full, reading
+    or writing it failed (an I/O error), or its file is damaged. The message names the
+    database and what to do; the statement's transaction was rolled back whole."""
 
 
 class SchemaAlreadyDefinedError(DatabaseError):

@@ -22,11 +22,22 @@ def run_demo(directory: str | Path, *, echo: Callable[[str], None] = print) -> N
     Raises
     ------
     AlreadyExistsError
-        If ``directory`` holds a repository already.
+        If ``directory`` holds a repository, or any other file, already.
     """
     from . import Butler, FileDataset, UnresolvedRef
+    from ._exceptions import AlreadyExistsError, InvalidArgumentError
 
+    if not str(directory):
+        raise InvalidArgumentError(
+            "The demo's directory is empty: give a path (use . for the current directory)."
+        )
     root = Path(directory).absolute()
+    if root.is_dir() and not (root / "butler.yaml").exists() and any(root.iterdir()):
+        # A repository there is refused by Butler.create with its own message.
+        raise AlreadyExistsError(
+            f"{root} holds files already; the demo makes its repository in a new or empty "
+            "directory: choose another."
+        )
     echo(f"1. Create a repository in {root} (SQLite registry, files on local disk)")
     butler = Butler.create(root, run="demo/run1")
     with butler:

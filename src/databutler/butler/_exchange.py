@@ -337,7 +337,7 @@ def _plan_structure(target: SqlRegistry, source: SqlRegistry, refs: list[Dataset
     collections made as needed), then the source's chains that hold one of
     those collections (or the datasets' runs) and whose children all exist in
     ``target`` once the transfer is done (a chain already there is left as it
-    is). Only reads: a query per dataset type and collection.
+    is). Only reads: a query per dataset type, batch of ids and table.
 
     Raises
     ------
@@ -350,20 +350,15 @@ def _plan_structure(target: SqlRegistry, source: SqlRegistry, refs: list[Dataset
     ids = {ref.id: ref for ref in refs}
     tagged: dict[str, list[DatasetRef]] = {}
     certified: dict[tuple[str, Timespan], list[DatasetRef]] = {}
-    kinds = [CollectionType.TAGGED, CollectionType.CALIBRATION]
-    holders = source.queryCollections(types=kinds) if ids else []
-    for name in sorted({ref.datasetType.name for ref in refs}):
-        if not holders:
-            break
-        for association in source.queryDatasetAssociations(name, holders, collectionTypes=kinds):
-            ref = ids.get(association.ref.id)
-            if ref is None:
-                continue
-            if association.timespan is None:
-                tagged.setdefault(association.collection, []).append(ref)
+    by_type: dict[str, list[Any]] = {}
+    for ref in refs:
+        by_type.setdefault(ref.datasetType.name, []).append(ref.id)
+    for name, members in sorted(by_type.items()):
+        for dataset_id, collection, timespan in source.dataset_memberships(name, members):
+            if timespan is None:
+                tagged.setdefault(collection, []).append(ids[dataset_id])
             else:
-                key = (association.collection, association.timespan)
-                certified.setdefault(key, []).append(ref)
+                certified.setdefault((collection, timespan), []).append(ids[dataset_id])
     wanted = {ref.run: CollectionType.RUN for ref in refs if ref.run}
     wanted.update({name: CollectionType.TAGGED for name in tagged})
     wanted.update({name: CollectionType.CALIBRATION for name, _ in certified})

@@ -56,6 +56,10 @@ class VerifyReport:
     repaired: dict[str, int] = field(default_factory=dict)
     checked: int = 0
     """Records rows checked."""
+    unchecksummed: int = 0
+    """With ``checksums=True``: the artifacts compared by size only, because no checksum is
+    recorded for them (a datastore records checksums only when configured with
+    ``checksum: true``); a same-size change to one of them cannot be seen."""
 
     @property
     def ok(self) -> bool:
@@ -137,3 +141,4 @@ def _add(report: VerifyReport, check: StorageCheck) -> None:
     for kind, n in check.repaired.items():
         report.repaired[kind] = report.repaired.get(kind, 0) + n
     report.checked += check.checked
+    report.unchecksummed += check.unchecksummed

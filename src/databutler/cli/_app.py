@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import re
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .._exceptions import DatabutlerError, ExpressionError
+from .._os_errors import os_fix
 
 if TYPE_CHECKING:
     from ..butler import Butler
@@ -170,30 +170,14 @@ def _excerpt(expression: str | None, position: int | None) -> str:
     return f' "{"..." if start else ""}{text}{"..." if start + 60 < len(expression) else ""}"'
 
 
-#: What to do about an operating-system error the library let through, by its errno.
-_OS_FIXES = {
-    errno.EXDEV: "a hard link cannot cross file systems: use --transfer copy (or symlink)",
-    errno.EACCES: "check the permissions of that path and of its directory",
-    errno.EPERM: "check the permissions of that path and of its directory",
-    errno.ENAMETOOLONG: "shorten the path (a name holds at most 255 bytes)",
-    errno.ENOTDIR: "a part of that path is a file, not a directory: give a directory",
-    errno.EISDIR: "that path is a directory: give a file",
-    errno.ENOENT: "check that the path exists",
-    errno.EEXIST: "that path exists already: give another",
-    errno.ENOSPC: "free some space there, or choose another place",
-    errno.EDQUOT: "free some space there, or choose another place",
-    errno.EROFS: "that file system is read-only: choose a place that can be written",
-}
-
-
 def _os_message(exc: OSError) -> str:
     """An operating-system error in one line: what failed, on which path, and what to do."""
     where = "".join(
         f"{' -> ' if i else ': '}{name}"
         for i, name in enumerate(n for n in (exc.filename, exc.filename2) if n is not None)
     )
-    fix = _OS_FIXES.get(exc.errno or 0)
-    return f"{exc.strerror}{where}" + (f"; {fix}." if fix else ".")
+    fix = os_fix(exc)
+    return f"{exc.strerror}{where}" + (f"; {cli_wording(fix)}." if fix else ".")
 
 
 def _message(exc: BaseException) -> str:

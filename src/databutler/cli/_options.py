@@ -24,6 +24,7 @@ __all__ = [
     "format_option",
     "parse_iso_datetime",
     "parse_key_values",
+    "path_type",
     "repo_argument",
     "split_commas",
     "transfer_option",
@@ -65,6 +66,21 @@ def parse_iso_datetime(
             "2024-01-31T12:00:00+00:00)."
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
+
+
+class _PathType(click.Path):
+    """`click.Path` that refuses an empty string (which the file system would read as the
+    current directory, a place the user never named)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value:
+            self.fail("is empty: give a path (use . for the current directory).", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def path_type(**kwargs: Any) -> click.Path:
+    """A path parameter type (`click.Path` with ``kwargs``) that refuses an empty path."""
+    return _PathType(**kwargs)
 
 
 repo_argument = click.argument("repo", metavar="REPO")

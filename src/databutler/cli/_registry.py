@@ -14,6 +14,7 @@ from ._options import (
     confirm_options,
     dataset_query_options,
     parse_iso_datetime,
+    path_type,
     repo_argument,
 )
 from ._output import progress
@@ -61,7 +62,7 @@ def remove_dataset_type(repo: str, name: str, dry_run: bool, yes: bool) -> None:
 
 @main.command("insert-dimension-records")
 @repo_argument
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=path_type(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--element",
     "-e",

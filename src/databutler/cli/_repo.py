@@ -8,7 +8,7 @@ import click
 
 from ._app import main, open_butler
 from ._inputs import read_universe
-from ._options import repo_argument
+from ._options import path_type, repo_argument
 
 
 @main.command()
@@ -21,7 +21,7 @@ from ._options import repo_argument
 )
 @click.option(
     "--universe",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=path_type(exists=True, dir_okay=False, path_type=Path),
     help="Dimension universe description (JSON); the packaged default otherwise.",
 )
 @click.option("--namespace", metavar="SCHEMA", help="PostgreSQL schema for the registry tables.")
@@ -64,7 +64,7 @@ def config_dump(repo: str) -> None:
 
 
 @main.command()
-@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, type=path_type(file_okay=False, path_type=Path))
 def demo(directory: Path | None) -> None:
     """Build a demo repository and walk through it.
 

@@ -15,6 +15,7 @@ from ._options import (
     dry_run_option,
     format_option,
     parse_key_values,
+    path_type,
     repo_argument,
     transfer_option,
 )
@@ -28,10 +29,10 @@ if TYPE_CHECKING:
 @repo_argument
 @click.argument("dataset_type")
 @click.argument("run")
-@click.argument("table_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("table_file", type=path_type(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--prefix",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=path_type(file_okay=False, path_type=Path),
     help="Directory that relative file paths start from; the table's own directory otherwise.",
 )
 @click.option(
@@ -136,7 +137,7 @@ def transfer_datasets(
 
 @main.command()
 @repo_argument
-@click.argument("destination", type=click.Path(path_type=Path))
+@click.argument("destination", type=path_type(path_type=Path))
 @dataset_query_options(required=False)
 @click.option(
     "--format",
@@ -179,7 +180,7 @@ def _collections(butler: Butler, patterns: tuple[str, ...]) -> list[str]:
 
 @main.command("import")
 @repo_argument
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source", type=path_type(exists=True, path_type=Path))
 @transfer_option("auto")
 @click.option("--skip-dimensions", is_flag=True, help="Do not import dimension records.")
 @click.option(
@@ -220,7 +221,7 @@ def import_(
 
 @main.command("retrieve-artifacts")
 @repo_argument
-@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("destination", type=path_type(file_okay=False, path_type=Path))
 @dataset_query_options(required=False)
 @transfer_option("copy")
 @click.option(

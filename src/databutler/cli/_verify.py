@@ -57,6 +57,13 @@ def verify(
         found = _check(butler, checksums=checksums)
         rows = [{name: getattr(p, name) for name in PROBLEM_COLUMNS} for p in found.problems]
         emit(rows, fmt, columns=PROBLEM_COLUMNS, empty="No problems found.")
+        if found.unchecksummed:
+            click.echo(
+                f"Note: {found.unchecksummed} artifact(s) have no recorded checksum, so "
+                "--checksums compared only their sizes (a datastore records checksums when "
+                "its configuration says checksum: true).",
+                err=True,
+            )
         counts = found.counts()
         summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
         if counts:

@@ -686,6 +686,14 @@ def _place(
         )
     if inside_real and mode in ("direct", "symlink", "relsymlink"):
         raise _inside_root(given, datastore, mode)
+    if mode == "move" and real != path:  # the file itself is a symbolic link
+        raise TransferModeError(
+            f"Cannot move {given} into datastore {datastore.name!r}: it is a symbolic link "
+            f"(to {real}), so the datastore would hold the link, not the data, and the file it "
+            "leads to could change or go (a relative link would lead nowhere from there). "
+            "Nothing was moved. Use transfer='copy' (the link and its file stay), or move "
+            "the file it leads to."
+        )
     if mode == "move" and not os.access(os.path.dirname(path), os.W_OK | os.X_OK):
         raise SourcePermissionError(
             f"Cannot move {given} into datastore {datastore.name!r}: it cannot be removed "

@@ -196,11 +196,20 @@ class _Checker:
             if row.get("member") or not held:
                 continue  # zip members have their own sizes; trashed ones await deletion
             file_size, dataset_id = row.get("file_size"), row["dataset_id"]
-            if file_size is not None and file_size >= 0 and file_size != size:
+            if size < 0:  # the listing's mark of a symbolic link that leads to no file
+                self.add(
+                    "missing_artifact",
+                    dataset_id,
+                    path,
+                    "a symbolic link that leads to no file (what it linked to is gone)",
+                )
+            elif file_size is not None and file_size >= 0 and file_size != size:
                 self.add(
                     "size_mismatch", dataset_id, path, f"recorded {file_size} bytes, found {size}"
                 )
-            elif checksums and row.get("checksum"):
+            elif checksums and not row.get("checksum"):
+                self.check.unchecksummed += 1
+            elif checksums:
                 if data is None:
                     data = self.datastore.store.read(path)
                 if _sha256(data) != row["checksum"]:
@@ -222,7 +231,9 @@ class _Checker:
                     path,
                     f"recorded {file_size} bytes, found {found}",
                 )
-            elif checksums and checksum and _sha256(Path(local).read_bytes()) != checksum:
+            elif checksums and not checksum:
+                self.check.unchecksummed += 1
+            elif checksums and _sha256(Path(local).read_bytes()) != checksum:
                 self.add("checksum_mismatch", dataset_id(), path, "content changed")
 
     def _direct_rows(

@@ -102,9 +102,12 @@ class StorageCheck:
     not fix come after the others of their kind's repair (so that counting
     ``repaired`` off the front of each kind leaves exactly the unrepaired
     ones); ``repaired`` counts the repairs made by kind; ``checked`` counts
-    the records rows compared with the storage.
+    the records rows compared with the storage; ``unchecksummed`` counts the
+    artifacts that ``checksums=True`` could compare by size only, because no
+    checksum is recorded for them.
     """
 
     problems: list[StorageProblem] = field(default_factory=list)
     repaired: dict[str, int] = field(default_factory=dict)
     checked: int = 0
+    unchecksummed: int = 0

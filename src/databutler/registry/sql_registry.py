@@ -168,6 +168,13 @@ class RegistryDatasets(Protocol):
         """``(ref, collection, validity range)`` of the type's datasets in each collection."""
         ...
 
+    def memberships(
+        self, datasetTypeName: str, ids: Iterable[uuid.UUID]
+    ) -> Iterator[tuple[uuid.UUID, str, Timespan | None]]:
+        """``(dataset id, collection, validity range)`` of the TAGGED memberships and
+        CALIBRATION certifications of the datasets ``ids`` of the type."""
+        ...
+
     def exists_clause(
         self,
         datasetTypeName: str,
@@ -926,6 +933,15 @@ class SqlRegistry:
     def existing_dataset_ids(self, ids: Iterable[Any]) -> set[Any]:
         """Those of ``ids`` that are datasets of this registry."""
         return self._datasets.existing_ids(ids)
+
+    def dataset_memberships(
+        self, datasetType: str | DatasetType, ids: Iterable[Any]
+    ) -> Iterator[tuple[Any, str, Timespan | None]]:
+        """``(dataset id, collection, validity range)`` of each TAGGED membership and
+        CALIBRATION certification of the datasets ``ids`` of ``datasetType`` (the range is
+        `None` for a tag); the work grows with the datasets, not with the collections."""
+        self._coherent()
+        return self._datasets.memberships(_type_name(datasetType), ids)
 
     # Deprecated aliases of renamed methods, kept for one release.
     expandDataIds = renamed("expand_data_ids")  # noqa: N815

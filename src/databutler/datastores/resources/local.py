@@ -15,9 +15,11 @@ from ..._exceptions import (
     AlreadyExistsError,
     ArtifactCorruptedError,
     ConfigurationError,
+    DatabutlerError,
     SourceNotFoundError,
     SourcePermissionError,
 )
+from ..._os_errors import os_fix
 from ._base import ResourceStore, StorageError, check_relative_path, cpu_count, file_kind
 
 __all__ = ["LocalStore"]
@@ -188,8 +190,10 @@ class LocalStore(ResourceStore):
                         f"Artifact {path!r} exists already in {self.root}."
                     ) from None
                 os.unlink(temporary)
-        except BaseException:
+        except BaseException as failure:
             temporary.unlink(missing_ok=True)
+            if isinstance(failure, OSError) and not isinstance(failure, DatabutlerError):
+                raise cannot_write(path, self.root, failure) from failure
             raise
 
     def _create_temporary(self, target: Path) -> tuple[Path, int]:
@@ -350,8 +354,10 @@ class LocalStore(ResourceStore):
                 raise StorageError(
                     f"Ingest of {source_path} by {mode} left no artifact at {destination!r}."
                 )
-        except BaseException:
+        except BaseException as failure:
             _remove_directories(made)
+            if isinstance(failure, OSError) and failure.errno in _TARGET_ERRNOS:
+                raise cannot_write(destination, self.root, failure) from failure
             raise
 
     def _link_in(self, source: Path, target: Path, destination: str, mode: str) -> None:
@@ -462,3 +468,20 @@ def _write_all(descriptor: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(descriptor, view) :]
+
+
+#: Errors of writing where the artifact goes (not of the source handed over): the disk,
+#: the quota, a read-only or failing file system.
+_TARGET_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def cannot_write(path: str, root: str, error: OSError) -> StorageError:
+    """``error`` of writing the artifact ``path`` under ``root`` as a `StorageError` that
+    names them and what to do, with the same ``errno``."""
+    fix = os_fix(error)
+    named = StorageError(
+        f"Cannot write artifact {path!r} in {root}: {error.strerror or error}"
+        + (f"; {fix}." if fix else ".")
+    )
+    named.errno = error.errno
+    return named

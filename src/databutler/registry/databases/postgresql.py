@@ -21,11 +21,12 @@ from sqlalchemy.dialects import postgresql
 from ..._exceptions import (
     ConfigurationError,
     ConflictError,
+    DatabaseStorageError,
     ReadOnlyDatabaseError,
     RepositoryError,
 )
 from ..interfaces import Database, Deferred, GuardChangedError
-from ..interfaces._database_driver import driver_error
+from ..interfaces._database_driver import StorageFailures, driver_error, name_storage_failures
 from . import parse_database_url
 
 __all__ = ["PostgresqlDatabase"]
@@ -174,7 +175,33 @@ _REFUSED_SQLSTATES = {
 }
 
 
+#: SQLSTATEs of a server whose storage failed, and what to say of them.
+_STORAGE_SQLSTATES = {
+    "53100": "its disk is full",
+    "58030": "reading or writing its files failed (an I/O error)",
+    "XX001": "its data files are damaged",
+    "XX002": "an index is damaged",
+}
+
 _LOG = logging.getLogger(__name__)
+
+
+def _storage_failures(server: str) -> StorageFailures:
+    """How the driver's errors of a server whose storage failed read: see
+    `name_storage_failures`."""
+
+    def name(error: BaseException) -> DatabaseStorageError | None:
+        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        why = _STORAGE_SQLSTATES.get(state) if isinstance(state, str) else None
+        if why is None:
+            return None
+        detail = " ".join(str(error).split())
+        return DatabaseStorageError(
+            f"The PostgreSQL server at {server} failed: {why} ({detail}); the transaction "
+            "was rolled back. Ask its administrator to fix that, then repeat."
+        )
+
+    return name
 
 
 class PostgresqlDatabase(Database):
@@ -275,6 +302,7 @@ class PostgresqlDatabase(Database):
                 f"Cannot connect to PostgreSQL at {url.render_as_string(hide_password=True)}: "
                 f"{detail}. Check that the server runs and the URI is right."
             ) from exc
+        name_storage_failures(engine, _storage_failures(url.render_as_string(hide_password=True)))
         return engine
 
     def _is_stale(self, connection: sqlalchemy.Connection) -> bool:

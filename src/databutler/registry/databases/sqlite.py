@@ -14,8 +14,14 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ... import ddl
-from ..._exceptions import ConfigurationError, ReadOnlyDatabaseError, RepositoryError
+from ..._exceptions import (
+    ConfigurationError,
+    DatabaseStorageError,
+    ReadOnlyDatabaseError,
+    RepositoryError,
+)
 from ..interfaces import Database
+from ..interfaces._database_driver import StorageFailures, name_storage_failures
 from . import parse_database_url
 
 __all__ = ["SqliteDatabase"]
@@ -159,6 +165,7 @@ class SqliteDatabase(Database):
             url = sqlalchemy.URL.create("sqlite", database=path)
             engine = sqlalchemy.create_engine(url, creator=connect, poolclass=QueuePool)
 
+        name_storage_failures(engine, _storage_failures(path))
         bulk = Database.bulk_loaded_layout()  # for the file this engine may create
 
         @sqlalchemy.event.listens_for(engine, "connect")
@@ -368,12 +375,70 @@ def _check_file(path: str, *, allow_empty: bool, writeable: bool) -> None:
     page_size = 65_536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     # The page count in the header is valid when its "version-valid-for" matches
-    # the change counter (every SQLite since 3.7.0 writes both).
-    if header[24:28] == header[92:96] and pages and info.st_size < pages * page_size:
+    # the change counter (every SQLite since 3.7.0 writes both). A write-ahead log
+    # holds pages the file may not have yet: a checkpoint that ran out of disk wrote
+    # the first page's new count but not the pages past the file's end, and SQLite
+    # reads them from the log.
+    if (
+        header[24:28] == header[92:96]
+        and pages
+        and info.st_size < pages * page_size
+        and not _has_log(path)
+    ):
         raise RepositoryError(
             f"The registry database {path} is truncated ({info.st_size} of "
             f"{pages * page_size} bytes); {restore}."
         )
+
+
+def _has_log(path: str) -> bool:
+    """Whether the database file ``path`` has a write-ahead log with frames in it."""
+    try:
+        return os.stat(f"{path}-wal").st_size > 0
+    except OSError:
+        return False
+
+
+def _storage_failures(path: str) -> StorageFailures:
+    """How SQLite's errors of storage on the database file ``path`` read (a full disk, an
+    I/O error, a damaged file): see `name_storage_failures`."""
+    where = f"the registry database {path}"
+
+    def name(error: BaseException) -> DatabaseStorageError | None:
+        if not isinstance(error, sqlite3.DatabaseError):
+            return None
+        code = getattr(error, "sqlite_errorcode", None)
+        text = str(error)
+        if code is not None:
+            primary = code & 0xFF
+        elif "database or disk is full" in text:  # a driver that does not tell the code
+            primary = sqlite3.SQLITE_FULL
+        elif "disk I/O error" in text:
+            primary = sqlite3.SQLITE_IOERR
+        elif "malformed" in text:
+            primary = sqlite3.SQLITE_CORRUPT
+        else:
+            return None
+        if primary == sqlite3.SQLITE_FULL:
+            return DatabaseStorageError(
+                f"The disk holding {where} is full ({text}); its transaction was rolled "
+                "back. Free space on that disk (SQLite needs room for its journal next to "
+                "the file), then repeat."
+            )
+        if primary == sqlite3.SQLITE_IOERR:
+            return DatabaseStorageError(
+                f"SQLite could not read or write {where} ({text}); its transaction was "
+                "rolled back. The disk may be full, failing or gone (an unmounted drive, a "
+                "dropped network share); check it, then repeat."
+            )
+        if primary == sqlite3.SQLITE_CORRUPT:
+            return DatabaseStorageError(
+                f"{where[0].upper()}{where[1:]} is damaged ({text}). Restore it from a "
+                "backup; sqlite3's .recover command may save what is left of it."
+            )
+        return None
+
+    return name
 
 
 def _not_writable(path: str) -> str | None:

@@ -1245,6 +1245,49 @@ class ByDimensionsDatasetRecordStorageManager(DatasetRecordStorageManager):
                     )
                     yield ref, collection.name, timespan
 
+    def memberships(
+        self, datasetTypeName: str, ids: Iterable[uuid.UUID]
+    ) -> Iterator[tuple[uuid.UUID, str, Timespan | None]]:
+        """``(dataset id, collection, validity range)`` of each TAGGED membership and
+        CALIBRATION certification of the datasets ``ids`` of the type (the range is `None`
+        for a tag; a dataset's own RUN is left out).
+
+        A query per batch of ids and table, through each table's index on the dataset
+        id: the work grows with the datasets asked about, not with the collections'
+        sizes (as `associations` of every tag and calibration collection would).
+        """
+        info = self._type_info(datasetTypeName)
+        collections = self._collections.table
+        tables = [info.tags]
+        calibs = self._calibs.existing_table(info.group) if info.datasetType.isCalibration else None
+        if calibs is not None:
+            tables.append(calibs)
+        db = self._db
+        for batch in chunked(dict.fromkeys(ids), db.IN_BATCH_SIZE):
+            for table in tables:
+                calibration = table is calibs
+                kind = CollectionType.CALIBRATION if calibration else CollectionType.TAGGED
+                extra = [table.c.validity_begin, table.c.validity_end] if calibration else []
+                raw_id = sqlalchemy.type_coerce(table.c.dataset_id, sqlalchemy.types.NullType())
+                sql = (
+                    sqlalchemy.select(raw_id, collections.c.name, *extra)
+                    .join_from(
+                        table, collections, collections.c.collection_id == table.c.collection_id
+                    )
+                    .where(
+                        table.c.dataset_type_id == info.key,
+                        table.c.dataset_id.in_(batch),
+                        collections.c.type == kind.value,
+                    )
+                    .order_by(collections.c.name, *extra, table.c.dataset_id)
+                )
+                with db.query(sql) as result:
+                    rows = result.all()
+                decoded = db.decode_ids([row[0] for row in rows])
+                for row, dataset_id in zip(rows, decoded, strict=True):
+                    span = Timespan(from_ns(row[2]), from_ns(row[3])) if calibration else None
+                    yield dataset_id, row[1], span
+
     def _stream_refs(
         self, info: _TypeInfo, sql: sqlalchemy.Select[Any], limit: int | None
     ) -> Iterator[DatasetRef]:

@@ -26,9 +26,12 @@ from ..._timespan_ns import from_ns, to_ns
 from ...dimensions import DataCoordinate, DimensionGroup, DimensionUniverse
 from .._dimension_values import COLUMN_TYPES
 from ..collections import SimpleCollectionManager
-from ..interfaces._database import Database
+from ..interfaces._database import Database, chunked
 
 __all__ = ["CalibrationStorage", "from_ns", "to_ns"]
+
+#: Data IDs whose overlaps one query of `CalibrationStorage.certify` looks for.
+_CHECK_BATCH = 200
 
 
 def calibs_table_name(group: DimensionGroup) -> str:
@@ -124,43 +127,77 @@ class CalibrationStorage:
     ) -> None:
         """Make ``refs`` valid in ``collection`` over ``timespan`` (all-or-nothing).
 
+        The overlaps are looked for a batch of data IDs a query, with the table
+        locked against other writers until the rows are in (so that two clients
+        cannot both certify the same data ID over overlapping ranges); a ref
+        given twice is certified once.
+
         Raises
         ------
         ConflictError
             If another (or the same) dataset of that type and data ID is
-            already valid somewhere in ``timespan``; nothing changes.
+            already valid somewhere in ``timespan``, or two of ``refs`` have
+            the same data ID; nothing changes.
         """
         key = self._collection(collection)
         table = self.table(group)
         begin = to_ns(timespan.begin, unbounded=_MIN)
         end = to_ns(timespan.end, unbounded=_MAX)
-        rows = []
-        with self._db.transaction():
-            for ref in refs:
-                overlapping = sqlalchemy.select(sqlalchemy.func.count()).where(
+        dims = list(group.required)
+        by_data_id: dict[tuple[Any, ...], DatasetRef] = {}
+        for ref in {ref.id: ref for ref in refs}.values():
+            values = tuple(ref.dataId[n] for n in dims)
+            other = by_data_id.setdefault(values, ref)
+            if other is not ref:
+                raise ConflictError(
+                    f"Datasets {other.id} and {ref.id} have the same data ID "
+                    f"{dict(zip(dims, values, strict=True))}: only one of them can be valid "
+                    f"in {collection!r} over {timespan}; certify them over ranges that do not "
+                    "overlap, one call each."
+                )
+        if not by_data_id:
+            return
+        rows = [
+            {
+                "dataset_type_id": type_key,
+                "dataset_id": ref.id,
+                "collection_id": key,
+                "validity_begin": begin,
+                "validity_end": end,
+                **dict(zip(dims, values, strict=True)),
+            }
+            for values, ref in by_data_id.items()
+        ]
+        columns = [table.c[n] for n in dims]
+        with self._db.transaction(lock=[table]):
+            for batch in chunked(list(by_data_id), _CHECK_BATCH):
+                where = [
                     table.c.dataset_type_id == type_key,
                     table.c.collection_id == key,
-                    *self._same_data_id(table, group, ref.dataId),
                     table.c.validity_begin < end,
                     table.c.validity_end > begin,
-                )
-                with self._db.query(overlapping) as result:
-                    if result.scalar_one():
-                        raise ConflictError(
-                            f"{collection!r} already has a dataset valid for data ID "
-                            f"{dict(ref.dataId.items())} within {timespan}; certify over a "
-                            "range that does not overlap it, or decertify that range first "
-                            "(SqlRegistry.decertify)."
+                ]
+                if dims:
+                    where.append(
+                        sqlalchemy.or_(
+                            *(
+                                sqlalchemy.and_(
+                                    *(c == v for c, v in zip(columns, values, strict=True))
+                                )
+                                for values in batch
+                            )
                         )
-                row: dict[str, Any] = {
-                    "dataset_type_id": type_key,
-                    "dataset_id": ref.id,
-                    "collection_id": key,
-                    "validity_begin": begin,
-                    "validity_end": end,
-                }
-                row.update({n: ref.dataId[n] for n in group.required})
-                rows.append(row)
+                    )
+                overlapping = sqlalchemy.select(*columns, sqlalchemy.literal(1)).where(*where)
+                with self._db.query(overlapping.limit(1)) as result:
+                    clash = result.first()
+                if clash is not None:
+                    raise ConflictError(
+                        f"{collection!r} already has a dataset valid for data ID "
+                        f"{dict(zip(dims, clash[: len(dims)], strict=True))} within {timespan}; "
+                        "certify over a range that does not overlap it, or decertify that "
+                        "range first (SqlRegistry.decertify)."
+                    )
             self._db.insert(table, *rows)
 
     def decertify(

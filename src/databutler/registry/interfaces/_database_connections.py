@@ -378,8 +378,14 @@ class DatabaseConnections(ABC):
                 self._witness = None  # its row is rolled back with the block
             if frame.trans is not None:
                 self._deferred.clear()  # queued since the block began: never sent
-                if frame.trans.is_active:
-                    frame.trans.rollback()
+                try:
+                    if frame.trans.is_active:
+                        frame.trans.rollback()
+                except Exception:  # the block's own error is the one to raise
+                    if self._frames:
+                        self._doomed = True  # the enclosing transaction must not commit
+                if not self._frames:
+                    _end_failed(connection, frame.trans, outermost=True)
                 del self._after_commit[frame.pending :]  # what the block read is undone
                 self._undo(frame)
             else:
@@ -409,9 +415,7 @@ class DatabaseConnections(ABC):
             frame.trans.commit()
         except BaseException as exc:
             self._scope += 1
-            if frame.trans.is_active:
-                with contextlib.suppress(Exception):  # the error says what went wrong
-                    frame.trans.rollback()
+            _end_failed(connection, frame.trans, outermost=not self._frames)
             lost = (
                 not self._frames
                 and isinstance(exc, sqlalchemy.exc.DBAPIError)
@@ -738,6 +742,25 @@ class DatabaseConnections(ABC):
             and self._connection is not None
             and not self._engine.dispatch.before_cursor_execute  # listeners see every statement
         )
+
+
+def _end_failed(
+    connection: sqlalchemy.Connection,
+    trans: sqlalchemy.engine.Transaction,
+    *,
+    outermost: bool,
+) -> None:
+    """End ``trans``, whose COMMIT (or RELEASE) failed, so that the connection takes the
+    next BEGIN: SQLAlchemy leaves a transaction whose commit raised inactive but still the
+    connection's, and SQLite may keep its own transaction open after a failed COMMIT (a
+    full disk, an I/O error). Errors here are not raised: the commit's says what failed."""
+    with contextlib.suppress(Exception):
+        trans.rollback()  # an inactive one is only taken off the connection
+    if outermost:
+        with contextlib.suppress(Exception):
+            raw = connection.connection.dbapi_connection
+            if raw is not None:
+                raw.rollback()  # nothing where the driver's transaction is over
 
 
 def _first_line(error: BaseException) -> str:

@@ -15,18 +15,43 @@ import contextlib
 import functools
 import itertools
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy
+import sqlalchemy.event
 import sqlalchemy.exc
 
 from ..._deprecation import renamed
-from ..._exceptions import ConflictError
+from ..._exceptions import ConflictError, DatabaseError
 from ._database_connections import Deferred
 from ._database_rows import DatabaseRows
 
-__all__ = ["DatabaseDriverStatements"]
+__all__ = ["DatabaseDriverStatements", "name_storage_failures"]
+
+StorageFailures = Callable[[BaseException], DatabaseError | None]
+"""A backend's reading of a driver error: the `DatabaseError` that names it (a full disk,
+an I/O error, a damaged file) with what to do, or `None` for any other error."""
+
+#: Each engine's `StorageFailures` (see `name_storage_failures`).
+_FAILURES: weakref.WeakKeyDictionary[sqlalchemy.Engine, StorageFailures] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def name_storage_failures(engine: sqlalchemy.Engine, name: StorageFailures) -> None:
+    """Raise what ``name`` makes of a driver error on ``engine`` in place of SQLAlchemy's
+    error: for statements SQLAlchemy runs (its ``handle_error`` event, after its clean-up)
+    and for those run on driver cursors (`driver_error`). ``name`` must not hold the
+    `Database`: the engine outlives no reference to it."""
+    _FAILURES[engine] = name
+
+    @sqlalchemy.event.listens_for(engine, "handle_error")
+    def _named(context: sqlalchemy.engine.ExceptionContext) -> None:
+        named = name(context.original_exception)
+        if named is not None:
+            raise named from context.sqlalchemy_exception
 
 
 class DatabaseDriverStatements(DatabaseRows):
@@ -469,9 +494,11 @@ def fetch_all(
 
 def driver_error(
     connection: sqlalchemy.Connection, cursor: Any, error: Any, sql: str, params: Any
-) -> sqlalchemy.exc.StatementError:
+) -> Exception:
     """The driver's ``error`` on ``connection`` as SQLAlchemy raises it, for code that runs
-    statements on driver cursors; a dropped connection is invalidated first."""
+    statements on driver cursors; a dropped connection is invalidated first. A failure of
+    the database's storage is the error `name_storage_failures` names it (its cause the
+    SQLAlchemy error)."""
     dialect = connection.dialect
     dropped = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
     if dropped:
@@ -484,6 +511,11 @@ def driver_error(
         connection_invalidated=dropped,
         dialect=dialect,
     )
+    name = _FAILURES.get(connection.engine)
+    named = name(error) if name is not None else None
+    if named is not None:
+        named.__cause__ = raised
+        return named
     return raised
 
 

@@ -1,0 +1,133 @@
+"""A disk that fills up, or fails, under a repository: named errors, nothing half-done.
+
+A write past the process's file-size limit (``RLIMIT_FSIZE``, set in a child
+process) fails as a full disk does, at the same calls: the artifact's write
+and the registry's COMMIT. Each failure must be a databutler error naming
+what could not be written and what to do; the failed call must leave no
+dataset, no artifact and no temporary file; and the butler must go on
+working once there is room again (a failed COMMIT used to leave SQLAlchemy's
+transaction on the connection, and every later call failed).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from databutler import Butler, DatabaseStorageError
+from databutler.registry.databases.postgresql import _storage_failures as postgresql_failures
+from databutler.registry.databases.sqlite import _check_file
+from databutler.registry.databases.sqlite import _storage_failures as sqlite_failures
+from databutler.testing.butler import populate
+
+CHILD = textwrap.dedent(
+    """
+    import json, resource, signal, sys
+    from databutler import Butler, DatabaseStorageError
+    from databutler.datastores.resources import StorageError
+
+    root, limit = sys.argv[1], int(sys.argv[2])
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, EFBIG
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    out = {"kept": [], "failed": [], "errors": {}, "big": None}
+    with Butler(root, writeable=True, run="r") as butler:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+        for d in range(300):
+            try:
+                ref = butler.put({"d": d}, "thing", instrument="HSC", detector=d)
+                out["kept"].append([str(ref.id), d])
+            except (DatabaseStorageError, StorageError) as exc:
+                out["failed"].append(d)
+                out["errors"][type(exc).__name__] = str(exc)
+        try:
+            butler.put({"big": "x" * (2 * limit)}, "thing", instrument="HSC", detector=300)
+        except StorageError as exc:
+            out["big"] = [exc.errno, str(exc)]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        ref = butler.put({"d": 301}, "thing", instrument="HSC", detector=301)
+        out["kept"].append([str(ref.id), 301])
+    print(json.dumps(out))
+    """
+)
+
+
+def test_a_full_disk_is_named_and_the_butler_goes_on(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    with Butler.create(root, run="r") as butler:
+        populate(butler, 302)
+    limit = (root / "registry.sqlite3").stat().st_size + 60_000  # room for a few commits
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    out = json.loads(child.stdout)
+    # The registry's COMMIT failed: named, with the database and what to do.
+    message = out["errors"]["DatabaseStorageError"]
+    assert str(root / "registry.sqlite3") in message and "rolled back" in message
+    assert "Traceback" not in child.stderr and "InvalidRequestError" not in child.stderr
+    # An artifact too large to write: a StorageError with the errno, naming the artifact.
+    code, text = out["big"]
+    assert code == errno.EFBIG and text.startswith("Cannot write artifact 'r/thing/")
+    assert out["failed"] and out["kept"][-1][1] == 301  # went on once there was room
+    with Butler(root) as butler:
+        stored = {str(ref.id): ref for ref in butler.query_datasets("thing", collections="r")}
+        assert set(stored) == {dataset_id for dataset_id, _ in out["kept"]}
+        for dataset_id, d in out["kept"]:
+            assert butler.get(stored[dataset_id]) == {"d": d}
+        assert butler.verify().ok  # no artifact of a failed put is left
+    assert not list((root / "files").rglob("*.tmp"))
+
+
+def test_a_write_ahead_log_holds_pages_the_file_lacks(tmp_path: Path) -> None:
+    """A checkpoint that ran out of disk leaves the file's header counting pages that only
+    the log has yet: that is not a truncated database (without a log it is)."""
+    path = tmp_path / "registry.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE t (x)")
+    connection.executemany("INSERT INTO t VALUES (?)", ((b"x" * 500,) for _ in range(100)))
+    connection.commit()
+    connection.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole[:4096])
+    with pytest.raises(Exception, match="truncated"):
+        _check_file(str(path), allow_empty=False, writeable=True)
+    Path(f"{path}-wal").write_bytes(b"\0" * 32)
+    _check_file(str(path), allow_empty=False, writeable=True)  # SQLite reads the log
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("database or disk is full", "is full"),
+        ("disk I/O error", "could not read or write"),
+        ("database disk image is malformed", "is damaged"),
+    ],
+)
+def test_sqlite_storage_failures_are_named(text: str, expected: str) -> None:
+    named = sqlite_failures("/data/registry.sqlite3")(sqlite3.OperationalError(text))
+    assert isinstance(named, DatabaseStorageError)
+    assert expected in str(named) and "/data/registry.sqlite3" in str(named)
+    assert sqlite_failures("/x")(sqlite3.OperationalError("no such table: t")) is None
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"), [("53100", "disk is full"), ("58030", "I/O error"), ("XX001", "damaged")]
+)
+def test_postgresql_storage_failures_are_named(state: str, expected: str) -> None:
+    name = postgresql_failures("postgresql://u@127.0.0.1:1/db")
+    error = SimpleNamespace(sqlstate=state)
+    named = name(error)  # type: ignore[arg-type]
+    assert isinstance(named, DatabaseStorageError) and expected in str(named)
+    assert name(SimpleNamespace(sqlstate="40001")) is None  # type: ignore[arg-type]
