@@ -410,6 +410,7 @@ def test_error_names_cover_the_tree() -> None:
         "DatastoreAbilityError",
         "DatabaseConflictError",
         "DatabaseConnectionError",
+        "DatabaseStorageError",
         "DatabaseError",
         "DatabutlerError",
         "DimensionConfigError",

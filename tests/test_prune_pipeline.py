@@ -145,3 +145,31 @@ def test_a_small_prune_deletes_its_artifacts_without_a_thread(
     assert len(_artifacts(butler)) == N - 2
     threaded = file_trash.INLINE_DELETES < 2
     assert ("databutler-empty-trash" in started) == threaded
+
+
+def test_empty_trash_of_a_small_trash_reads_it_by_ids(butler: Butler, monkeypatch: Any) -> None:
+    """A trash of at most `FEW` datasets is read once by ids, emptied and purged in fewer
+    statements than the passes of a whole trash (as a prune empties its own). Both leave
+    the same: no artifact, no trash row, the kept datasets whole."""
+    from databutler.testing.database import statements
+
+    refs = _put_all(butler)
+    counts = []
+    for few, trashed in ((2, refs[:5]), (8, refs[5:10])):  # a large trash, then a small one
+        monkeypatch.setattr(file_trash, "FEW", few)
+        with butler.transaction():  # trashed, not emptied: what a crash after commit leaves
+            file_datastore(butler).trash(trashed)
+            butler.registry.removeDatasets(trashed)
+        assert _trash_rows(butler) == 5
+        with statements(butler.registry.db) as seen:
+            emptied = butler.empty_trash()
+        assert int(emptied) == 5 and emptied.ok
+        assert _trash_rows(butler) == 0
+        counts.append(len(seen))
+    assert len(_artifacts(butler)) == 1  # the one dataset kept
+    assert butler.get(refs[10]) == {"d": 10}
+    large, small = counts
+    assert small < large, counts
+    if butler.registry.db.dialect_name == "postgresql":
+        # The ids; their rows and records; which of their artifacts others share; the purge.
+        assert small <= 4, counts

@@ -49,6 +49,10 @@ ROUNDS = 3
 #: thread: for a few, starting a thread costs more than deleting them meanwhile gains.
 INLINE_DELETES = 64
 
+#: A trash of at most this many datasets is emptied as a prune empties its own: read by
+#: their ids, deleted, purged (three reads and writes, not the passes of a whole trash).
+FEW = 1_000
+
 
 def empty_trash(
     datastore: FileDatastoreLike, selected: list[DatasetId] | None, *, dry_run: bool
@@ -60,8 +64,12 @@ def empty_trash(
     """
     emptied: list[DatasetId] = []
     failures: dict[str, TrashFailure] = {}
-    if selected is None and datastore.bridge.trash_is_empty():
-        return emptied, []  # one read, where the passes below take several
+    if selected is None:
+        few = datastore.bridge.trash_sample(FEW + 1)  # one read
+        if (few is None and datastore.bridge.trash_is_empty()) or few == []:
+            return emptied, []
+        if few is not None and len(few) <= FEW and not dry_run:
+            return _empty_few(datastore, few)
     if dry_run:
         with _reading(datastore, selected) as (pairs, _):
             return list(dict.fromkeys(_id(ref) for ref, _ in pairs)), []
@@ -132,6 +140,23 @@ class Emptying:
                 _LOG.warning("%s", failure)
         failed = {i for failure in self._failures.values() for i in failure.dataset_ids}
         return _purge(self._datastore, [i for i in self._ids if i not in failed])
+
+
+def _empty_few(
+    datastore: FileDatastoreLike, ids: list[DatasetId]
+) -> tuple[list[DatasetId], list[TrashFailure]]:
+    """`empty_trash` of a small trash, ``ids`` (all of it when read): their rows and records
+    read at once, their artifacts deleted, then every row purged but those of failed
+    artifacts. The read leaves out datasets stored again since they were trashed; their
+    stale rows go in the purge, which keeps their records (what `_sweep` does for a large
+    trash). Rows trashed after ``ids`` were read are left for the next call."""
+    failures: dict[str, TrashFailure] = {}
+    with _reading(datastore, ids) as (pairs, keep):
+        read = list(pairs)
+    failed = _delete(datastore, read, keep, failures)
+    for failure in failures.values():
+        _LOG.warning("%s", failure)
+    return _purge(datastore, [i for i in ids if i not in failed]), list(failures.values())
 
 
 def _sweep(datastore: FileDatastoreLike, failures: dict[str, TrashFailure]) -> bool:

@@ -200,6 +200,11 @@ class EphemeralDatastoreRegistryBridge(DatastoreRegistryBridge):
         with self._lock:
             return not self._trashed
 
+    def trash_sample(self, limit: int) -> list[uuid.UUID] | None:
+        # docstring inherited
+        with self._lock:
+            return sorted(self._trashed)[: max(0, limit)]
+
     @contextmanager
     def emptyTrash(
         self,

@@ -524,6 +524,13 @@ class MonolithicDatastoreRegistryBridge(DatastoreRegistryBridge):
         with self._db.query_raw(sql + " LIMIT 1", (self.datastoreName,)) as rows:
             return not rows
 
+    def trash_sample(self, limit: int) -> list[uuid.UUID] | None:
+        # docstring inherited; one read, through the trash's primary key.
+        p = self._db.PLACEHOLDER
+        sql = f"SELECT dataset_id FROM {self._trash_sql} WHERE datastore_name = {p} LIMIT {p}"
+        with self._db.query_raw(sql, (self.datastoreName, int(limit))) as rows:
+            return self._db.decode_ids([row[0] for row in rows])
+
     def purge_trash(
         self, records_table: OpaqueTableStorage | None, ids: Iterable[uuid.UUID]
     ) -> list[uuid.UUID]:

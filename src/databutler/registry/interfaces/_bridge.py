@@ -327,6 +327,12 @@ class DatastoreRegistryBridge(ABC):
         interface): emptying it would do nothing. `False` when unknown."""
         return False
 
+    def trash_sample(self, limit: int) -> list[DatasetId] | None:
+        """Up to ``limit`` datasets of this datastore's trash, in one read (beyond the
+        upstream interface): all of them when there are fewer, none for an empty trash;
+        `None` when this bridge cannot tell cheaply."""
+        return None
+
     def purge_trash(
         self, records_table: OpaqueTableStorage | None, ids: Iterable[DatasetId]
     ) -> list[DatasetId]:
