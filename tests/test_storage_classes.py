@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -518,9 +519,13 @@ def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     blocks = re.findall(r"```python\n(.*?)```", docs.read_text(), re.S)
     assert len(blocks) >= 6
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its mkdtemp() leaves nothing
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, str(docs), "exec"), namespace)
+    closing = namespace.get("butler")
+    if hasattr(closing, "close"):
+        closing.close()
 
 
 # -- composites stored as one artifact per component ---------------------------------------
