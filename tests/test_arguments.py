@@ -85,6 +85,16 @@ def is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_seconds(value: Any) -> bool:
+    """A finite number, 0 or more (not a bool), that a float can hold."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return 0 <= float(value) < float("inf")
+    except OverflowError:
+        return False
+
+
 def is_dataset(value: Any) -> bool:
     return isinstance(value, (str, DatasetType, DatasetRef))
 
@@ -573,8 +583,13 @@ def cases(repo: Repository) -> dict[str, Case]:
         "get_uris": Case(butler.get_uris, {"refs": [ref]}, refs_only),
         "verify": Case(
             butler.verify,
-            {"repair": False, "delete_unknown": False, "checksums": False},
-            {"repair": is_bool, "delete_unknown": is_bool, "checksums": is_bool},
+            {"repair": False, "delete_unknown": False, "checksums": False, "keep_newer": 0},
+            {
+                "repair": is_bool,
+                "delete_unknown": is_bool,
+                "checksums": is_bool,
+                "keep_newer": is_seconds,
+            },
         ),
     }
 

@@ -109,6 +109,7 @@ class _Drifting(InMemoryDatastore):
         repair: bool = False,
         delete_unknown: bool = False,
         checksums: bool = False,
+        keep_newer: float = 0.0,
         reading: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> StorageCheck:
         self.calls.append(

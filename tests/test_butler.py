@@ -19,6 +19,7 @@ from databutler import (
     DatasetRef,
     ExportFormatError,
     FileDataset,
+    InvalidArgumentError,
     PositionError,
     ReadOnlyDatabaseError,
     UnresolvedRef,
@@ -425,6 +426,34 @@ class TestVerify:
         butler.verify(repair=True, delete_unknown=True)
         assert butler.verify().ok
         assert butler.where(refs[:1]) == {refs[0].id: set()} or butler.datastore.name == "chain"
+
+    def test_delete_unknown_spares_what_a_write_may_still_record(self, butler: Butler) -> None:
+        """An unknown artifact newer than ``keep_newer`` is kept (another client's write may
+        record it at its commit), and one that a record names by the time of the deletion
+        (a write that committed during the check) is never deleted."""
+        from databutler.datastores._file_verify import _Checker
+        from databutler.datastores._maintenance import StorageCheck, StorageProblem
+
+        (ref,) = put_things(butler, range(1))
+        datastore = file_datastore(butler)
+        store = datastore.store
+        store.write("stray/new.json", b"{}")
+        report = butler.verify(repair=True, delete_unknown=True, keep_newer=3600)
+        (kept,) = report.unrepaired
+        assert (kept.kind, kept.path) == ("unknown_artifact", "stray/new.json")
+        assert "a write still running may record it" in kept.detail
+        assert store.exists("stray/new.json") and report.repaired == {}
+        assert butler.verify(repair=True, delete_unknown=True).repaired == {"unknown_artifact": 1}
+        assert not store.exists("stray/new.json")
+        # Listed as unknown while its put had not committed; recorded by the deletion.
+        path = datastore.get_uris([ref])[ref.id].removeprefix(store.root.rstrip("/") + "/")
+        late = StorageProblem("unknown_artifact", datastore.name, None, path, "no record")
+        check = StorageCheck(problems=[late], checked=1)  # as after a check that read it
+        assert _Checker(datastore, check).repair([late], True) == {}
+        assert "recorded since the check" in check.problems[0].detail
+        assert butler.get(ref) == {"detector": 0, "values": [0, 1]} and butler.verify().ok
+        with pytest.raises(InvalidArgumentError, match="keep_newer"):
+            butler.verify(repair=True, delete_unknown=True, keep_newer=float("nan"))
 
     def test_read_only_verify_cannot_repair(self, butler: Butler) -> None:
         reader = Butler(butler.root)

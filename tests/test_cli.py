@@ -773,9 +773,13 @@ def test_verify_unknown_artifacts_are_deleted_only_when_asked(
     result = run("verify", repo, "--repair", "-y", code=3)
     assert "Not repaired: 1 unknown_artifact" in result.stderr
     assert store.exists(stray)
+    # Another client's write may still record a file this new: kept when asked to.
+    result = run("verify", repo, "--delete-unknown", "--keep-newer", "3600", "-y", code=3)
+    assert "Not repaired: 1 unknown_artifact" in result.stderr and store.exists(stray)
     run("verify", repo, "--delete-unknown", "-y")
     assert not store.exists(stray)
     run("verify", repo)
+    assert "nan is not a number" in run("verify", repo, "--keep-newer", "nan", code=2).stderr
 
 
 def test_progress_on_a_terminal_goes_to_stderr(

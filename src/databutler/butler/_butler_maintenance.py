@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from .._arguments import require_bool, require_refs, require_str, require_strs, require_timestamp
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
+from .._exceptions import InvalidArgumentError
 from .._gc import collection_paused
 from ..datastores import EmptyTrashResult
 from . import _delete
@@ -179,7 +180,12 @@ class ButlerMaintenance(ButlerBase):
     # -- consistency -----------------------------------------------------------------
 
     def verify(
-        self, *, repair: bool = False, delete_unknown: bool = False, checksums: bool = False
+        self,
+        *,
+        repair: bool = False,
+        delete_unknown: bool = False,
+        checksums: bool = False,
+        keep_newer: float = 0.0,
     ) -> VerifyReport:
         """Compare registry, bridge, records and storage; with ``repair``, fix what is safe.
 
@@ -191,8 +197,16 @@ class ButlerMaintenance(ButlerBase):
             empty stale trash. Size and checksum mismatches are only reported.
         delete_unknown : `bool`, optional
             Also delete artifacts that no record mentions (listed otherwise).
+            An artifact that a record names by the time of the deletion (a
+            write that committed during the check) is kept.
         checksums : `bool`, optional
             Read every artifact with a recorded checksum and compare it.
+        keep_newer : `float`, optional
+            With ``delete_unknown``, keep the unknown artifacts that took their
+            place less than this many seconds ago (listed, with why): a put,
+            ingest, transfer or import that another client is still running
+            records its artifacts only when it commits. 0 (the default) deletes
+            them all: right when nothing else writes to the repository.
 
         Returns
         -------
@@ -202,6 +216,11 @@ class ButlerMaintenance(ButlerBase):
         require_bool(repair, "repair")
         require_bool(delete_unknown, "delete_unknown")
         require_bool(checksums, "checksums")
+        seconds = _seconds(keep_newer)
+        if seconds is None:
+            raise InvalidArgumentError(
+                f"keep_newer must be a number of seconds, 0 or more, not {keep_newer!r}."
+            )
         if repair or delete_unknown:
             self._require_writeable("repair the repository")
         return verify_datastore(
@@ -210,4 +229,16 @@ class ButlerMaintenance(ButlerBase):
             repair=repair,
             delete_unknown=delete_unknown,
             checksums=checksums,
+            keep_newer=seconds,
         )
+
+
+def _seconds(value: object) -> float | None:
+    """``value`` as a finite number of seconds, 0 or more; `None` if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return seconds if 0 <= seconds < float("inf") else None

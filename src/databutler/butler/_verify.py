@@ -106,6 +106,7 @@ def verify_datastore(
     repair: bool,
     delete_unknown: bool,
     checksums: bool,
+    keep_newer: float = 0.0,
 ) -> VerifyReport:
     """Check (and with ``repair``, fix) every datastore holding artifacts under ``datastore``.
 
@@ -119,8 +120,12 @@ def verify_datastore(
         datastores die with the process: they have nothing to drift).
     repair, delete_unknown, checksums : `bool`
         As for `Butler.verify`.
+    keep_newer : `float`, optional
+        As for `Butler.verify`.
     """
     report = VerifyReport()
+    # Only when asked for: a datastore written before the option takes the call as it was.
+    newer: dict[str, float] = {"keep_newer": keep_newer} if keep_newer else {}
     for leaf in datastore.leaves:
         with collection_paused():  # rows streamed, each freed by reference counting
             check = leaf.verify_storage(
@@ -128,6 +133,7 @@ def verify_datastore(
                 delete_unknown=delete_unknown,
                 checksums=checksums,
                 reading=db.session,
+                **newer,
             )
         _add(report, check)
     return report

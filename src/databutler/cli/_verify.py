@@ -35,6 +35,18 @@ PROBLEM_COLUMNS = ("kind", "datastore", "dataset_id", "path", "detail")
     ),
 )
 @click.option("--checksums", is_flag=True, help="Read every artifact and compare checksums.")
+@click.option(
+    "--keep-newer",
+    type=click.FloatRange(min=0, max=1e12),
+    default=0,
+    metavar="SECONDS",
+    callback=lambda _ctx, _param, value: _seconds(value),
+    help=(
+        "With --delete-unknown, keep unknown artifacts written in the last SECONDS: another "
+        "client's put or ingest still running records its files only when it commits. "
+        "0 (the default) deletes them all."
+    ),
+)
 @format_option
 @confirm_options
 def verify(
@@ -42,6 +54,7 @@ def verify(
     repair: bool,
     delete_unknown: bool,
     checksums: bool,
+    keep_newer: float,
     fmt: str,
     dry_run: bool,
     yes: bool,
@@ -74,7 +87,12 @@ def verify(
             return
         confirm(f"Repair {sum(counts.values())} problem(s)?", yes=yes)
         with progress("Repairing"):
-            report = butler.verify(repair=True, delete_unknown=delete_unknown, checksums=checksums)
+            report = butler.verify(
+                repair=True,
+                delete_unknown=delete_unknown,
+                checksums=checksums,
+                keep_newer=keep_newer,
+            )
     left = {
         kind: n - report.repaired.get(kind, 0)
         for kind, n in report.counts().items()
@@ -91,3 +109,9 @@ def verify(
 def _check(butler: Butler, *, checksums: bool) -> VerifyReport:
     with progress("Verifying"):
         return butler.verify(checksums=checksums)
+
+
+def _seconds(value: float) -> float:
+    if value != value:  # NaN passes a range check: no comparison holds for it
+        raise click.BadParameter("nan is not a number of seconds.")
+    return value

@@ -351,6 +351,7 @@ class Datastore(ABC):
         repair: bool = False,
         delete_unknown: bool = False,
         checksums: bool = False,
+        keep_newer: float = 0.0,
         reading: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> StorageCheck:
         """Compare this datastore's registry rows, records and storage; with ``repair``, fix.
@@ -369,9 +370,13 @@ class Datastore(ABC):
             stale trash and roll back interrupted moves. Size and checksum
             mismatches are only reported.
         delete_unknown : `bool`, optional
-            With ``repair``, also delete artifacts that no record mentions.
+            With ``repair``, also delete artifacts that no record mentions (but
+            those a record names by then).
         checksums : `bool`, optional
             Read every artifact with a recorded checksum and compare it.
+        keep_newer : `float`, optional
+            With ``delete_unknown``, keep unknown artifacts that took their
+            place less than this many seconds ago (`ResourceStore.arrived`).
         reading : `~collections.abc.Callable`, optional
             A context manager factory to hold open while the checks stream the
             registry's tables (the Butler passes its database's ``session``,

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from functools import partial
@@ -72,6 +73,7 @@ def verify_storage(
     repair: bool,
     delete_unknown: bool,
     checksums: bool,
+    keep_newer: float = 0.0,
     reading: Callable[[], AbstractContextManager[object]],
 ) -> StorageCheck:
     """Check (and with ``repair``, fix) ``datastore``, as `Datastore.verify_storage` documents."""
@@ -83,7 +85,8 @@ def verify_storage(
         checker.check_tables()
         checker.check_storage(checksums)
     if repair:
-        for kind, n in checker.repair(check.problems[start:], delete_unknown).items():
+        problems = check.problems[start:]
+        for kind, n in checker.repair(problems, delete_unknown, keep_newer).items():
             check.repaired[kind] = check.repaired.get(kind, 0) + n
     return check
 
@@ -268,7 +271,9 @@ class _Checker:
 
     # -- repairs ---------------------------------------------------------------
 
-    def repair(self, problems: list[StorageProblem], delete_unknown: bool) -> dict[str, int]:
+    def repair(
+        self, problems: list[StorageProblem], delete_unknown: bool, keep_newer: float = 0.0
+    ) -> dict[str, int]:
         by_kind: dict[str, list[StorageProblem]] = {}
         for problem in problems:
             by_kind.setdefault(problem.kind, []).append(problem)
@@ -319,16 +324,52 @@ class _Checker:
             for failure in datastore.trash_failures:
                 self.add("undeletable_artifact", None, failure.path, str(failure))
         if delete_unknown and by_kind.get("unknown_artifact"):
-            # Never a file a move journal names: it is a user's file on its way back.
-            journaled = journaled_paths(datastore.store)
-            unknown = [
-                p.path
-                for p in by_kind["unknown_artifact"]
-                if p.path is not None and p.path not in journaled and not is_internal(p.path)
-            ]
-            datastore.store.delete_many(unknown)  # in batches (S3) or several at once
-            done["unknown_artifact"] = len(by_kind["unknown_artifact"])
+            kept = self._delete_unknown(by_kind["unknown_artifact"], keep_newer)
+            deleted = len(by_kind["unknown_artifact"]) - len(kept)
+            if deleted:
+                done["unknown_artifact"] = deleted
+            if kept:  # last of their kind, in their new words: still there
+                problems = self.check.problems
+                replaced = {id(old) for old, _ in kept}
+                problems[:] = [p for p in problems if id(p) not in replaced] + [
+                    new for _, new in kept
+                ]
         return done
+
+    def _delete_unknown(
+        self, found: list[StorageProblem], keep_newer: float
+    ) -> list[tuple[StorageProblem, StorageProblem]]:
+        """Delete the unknown artifacts ``found``, but those a write may still record: named
+        by a record now (a write committed since the check), or arrived in the last
+        ``keep_newer`` seconds. Never a file a move journal names (a user's file on its way
+        back) or databutler's own. Returns the problems kept, each with its new form."""
+        store = self.datastore.store
+        journaled = journaled_paths(store)
+        paths = [p.path for p in found if p.path is not None]
+        recorded = {row["path"] for row in self.records.fetch(path=paths)} if paths else set()
+        cutoff = time.time() - keep_newer
+        doomed: list[str] = []
+        kept: list[tuple[StorageProblem, StorageProblem]] = []
+        for problem in found:
+            path = problem.path
+            if path is None or path in journaled or is_internal(path):
+                continue
+            if path in recorded:
+                detail = "recorded since the check (a write finished meanwhile): kept"
+            else:
+                arrived = store.arrived(path) if keep_newer else None
+                if arrived is None or arrived <= cutoff:
+                    doomed.append(path)  # one already gone is not an error
+                    continue
+                detail = (
+                    f"written {time.time() - arrived:.0f} s ago, within the {keep_newer:g} s "
+                    "to keep: a write still running may record it; kept"
+                )
+            kept.append(
+                (problem, StorageProblem(problem.kind, problem.datastore, None, path, detail))
+            )
+        store.delete_many(doomed)  # in batches (S3) or several at once
+        return kept
 
 
 def _given(dataset_id: DatasetId) -> DatasetId:

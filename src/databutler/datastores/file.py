@@ -640,12 +640,18 @@ class FileDatastore(Datastore):
         repair: bool = False,
         delete_unknown: bool = False,
         checksums: bool = False,
+        keep_newer: float = 0.0,
         reading: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> StorageCheck:
         # docstring inherited; the records (through the bridge's streamed queries) against
         # the storage listing, files ingested in place, and the move journal.
         return verify_storage(
-            self, repair=repair, delete_unknown=delete_unknown, checksums=checksums, reading=reading
+            self,
+            repair=repair,
+            delete_unknown=delete_unknown,
+            checksums=checksums,
+            keep_newer=keep_newer,
+            reading=reading,
         )
 
     def _forget_artifacts(self, refs: Sequence[DatasetIdRef]) -> None:

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import stat
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
@@ -157,6 +158,14 @@ class ResourceStore(ABC):
     def delete(self, path: str) -> bool:
         """Delete ``path``; whether it existed (absent is not an error)."""
         raise NotImplementedError()
+
+    def arrived(self, path: str) -> float | None:
+        """When the artifact at ``path`` took its place there, in seconds since the epoch
+        (a local file's last status change: its creation, link or rename; an object's
+        upload), or `None` if nothing is there. `verify`'s ``delete_unknown`` keeps what
+        arrived lately: a write in progress may yet record it. A store that cannot tell
+        says now, so nothing of it is taken for old."""
+        return time.time() if self.exists(path) else None
 
     def remove_empty_directories(self, paths: Iterable[str]) -> None:  # noqa: B027
         """Remove the directories of ``paths`` (deleted artifacts) that are empty now, and

@@ -221,6 +221,13 @@ class LocalStore(ResourceStore):
             raise FileNotFoundError(f"{path!r} is a directory, not an artifact.")
         return status.st_size
 
+    def arrived(self, path: str) -> float | None:
+        # docstring inherited; a hard link or a rename changes the file's status time too.
+        try:
+            return os.lstat(os.path.join(self._root_text, check_relative_path(path))).st_ctime
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def delete(self, path: str) -> bool:
         # docstring inherited; string paths: this runs once per artifact of a prune.
         try:

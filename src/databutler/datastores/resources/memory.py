@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 from ..._exceptions import AlreadyExistsError
@@ -25,6 +26,7 @@ class MemoryStore(ResourceStore):
     def __init__(self, name: str = "memory") -> None:
         self._name = name
         self._data: dict[str, bytes] = {}
+        self._arrived: dict[str, float] = {}
         self._lock = threading.Lock()
 
     @property
@@ -46,15 +48,22 @@ class MemoryStore(ResourceStore):
             if not overwrite and path in self._data:
                 raise AlreadyExistsError(f"Artifact {path!r} exists already in {self.root}.")
             self._data[path] = bytes(data)
+            self._arrived[path] = time.time()
 
     def size(self, path: str) -> int:
         # docstring inherited
         return len(self.read(path))
 
+    def arrived(self, path: str) -> float | None:
+        # docstring inherited
+        with self._lock:
+            return self._arrived.get(check_relative_path(path))
+
     def delete(self, path: str) -> bool:
         # docstring inherited
         check_relative_path(path)
         with self._lock:
+            self._arrived.pop(path, None)
             return self._data.pop(path, None) is not None
 
     def list(self, prefix: str = "") -> Iterator[str]:

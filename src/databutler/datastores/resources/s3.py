@@ -138,6 +138,18 @@ class S3Store(ResourceStore):
             raise self._fail("inspect", path, exc) from exc
         return int(response["ContentLength"])
 
+    def arrived(self, path: str) -> float | None:
+        # docstring inherited; the object's upload (S3 objects are never changed in place).
+        key = self._key(path)
+        try:
+            response = self._client.head_object(Bucket=self._bucket, Key=key)
+        except Exception as exc:
+            failure = self._fail("inspect", path, exc)
+            if isinstance(failure, FileNotFoundError):
+                return None
+            raise failure from exc
+        return float(response["LastModified"].timestamp())
+
     def delete(self, path: str) -> bool:
         # docstring inherited
         key = self._key(path)
