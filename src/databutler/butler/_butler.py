@@ -12,10 +12,8 @@ share (`._butler_base`). `get_deferred`, whose handle keeps the
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .._arguments import (
@@ -50,7 +48,7 @@ from ._config import (
     normalize_root,
 )
 from ._migrate import MigrationReport, migrate
-from ._repository import create_repository
+from ._repository import create_repository, creating
 from ._values import DatasetExistence, DatasetNotFoundError
 from ._verify import recover_moves
 
@@ -213,20 +211,11 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
                 f"A repository in S3 ({root_uri}) needs a shared database: pass "
                 "db='postgresql://user@host/dbname'."
             )
-        made = None  # the outermost directory this call creates, if any
-        if not root_uri.startswith("s3://"):
-            for directory in [Path(root_uri), *Path(root_uri).parents]:
-                if directory.exists():
-                    break
-                made = directory
-        try:
+        # One creation at a time in a local root; a failure leaves no directory it made.
+        with creating(root_uri):
             registry, datastore_ = create_repository(
                 root_uri, db, datastore, universe, namespace, overwrite=overwrite
             )
-        except BaseException:
-            if made is not None:  # everything in it is this call's: leave no trace
-                shutil.rmtree(made, ignore_errors=True)
-            raise
         return cls(root_uri, run=run, writeable=True, _registry=registry, _datastore=datastore_)
 
     @staticmethod

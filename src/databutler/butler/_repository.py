@@ -2,23 +2,137 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import AlreadyExistsError, ConfigurationError
+from .._exceptions import AlreadyExistsError, ConfigurationError, RepositoryError
 from ..datastores import Datastore, datastore_from_config
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.sql_registry import REGISTRY_MANAGERS
 from ._config import CONFIG_NAME, ROOT_TOKEN, RepositoryConfig, config_store
 
-__all__ = ["create_repository"]
+__all__ = ["create_repository", "creating"]
 
 _LOG = logging.getLogger(__name__)
+
+#: The file a creation holds, locked, in a local root while it makes the repository there.
+CREATING_NAME = ".databutler-creating"
+
+
+@contextlib.contextmanager
+def creating(root_uri: str) -> Iterator[None]:
+    """Make the local root ``root_uri`` (with the directories above it that are missing) and
+    hold the right to create a repository there: one process at a time.
+
+    The right is the file `CREATING_NAME` in the root, locked while the block
+    runs: another process creating a repository there at the same moment gets
+    `AlreadyExistsError` and leaves everything as it was (a directory it made
+    only if it is still empty), so that its failure never deletes what the
+    other made. A failure of the block removes the directories this call made,
+    with what the block put in them. One that a dead process left is taken
+    over. An S3 root is made by its first write; nothing is held.
+    """
+    if "://" in root_uri:
+        yield
+        return
+    made = _make_directories(Path(root_uri))
+    marker = Path(root_uri) / CREATING_NAME
+    try:
+        descriptor = _claim(marker, root_uri)
+    except BaseException:
+        for directory in reversed(made):  # deepest first; one that holds anything stays
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
+    try:
+        yield
+    except BaseException:
+        if made:  # all of it this call's: no other creation works where the marker is held
+            shutil.rmtree(made[0], ignore_errors=True)
+        raise
+    finally:
+        marker.unlink(missing_ok=True)  # before the lock goes: never a free marker of ours
+        os.close(descriptor)
+
+
+def _make_directories(root: Path) -> list[Path]:
+    """Make ``root`` and the missing directories above it; those this call made,
+    outermost first (one another process made meanwhile is not among them)."""
+    missing = []
+    for directory in [root, *root.parents]:
+        if directory.is_dir():
+            break
+        missing.append(directory)
+    made: list[Path] = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise RepositoryError(
+                    f"Cannot make a repository at {root}: {directory} is a file, not a "
+                    "directory. Choose another path."
+                ) from None
+        except OSError as exc:
+            for done in reversed(made):
+                with contextlib.suppress(OSError):
+                    done.rmdir()
+            raise RepositoryError(
+                f"Cannot make a repository at {root}: {exc.strerror or exc}; check the path and "
+                "its permissions."
+            ) from None
+        else:
+            made.append(directory)
+    return made
+
+
+def _claim(marker: Path, root: str) -> int:
+    """A descriptor of ``marker``, locked by this process: made anew (locked before it
+    appears under its name), or taken over from a creation that died."""
+    while True:
+        spare = marker.with_name(f"{marker.name}.{uuid.uuid4().hex[:12]}.tmp")
+        descriptor = os.open(spare, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            os.link(spare, marker)  # appears locked: no one can take it for a dead one's
+        except FileExistsError:
+            os.close(descriptor)
+        else:
+            spare.unlink()
+            return descriptor
+        finally:
+            spare.unlink(missing_ok=True)
+        try:
+            descriptor = os.open(marker, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue  # that creation ended meanwhile: try again
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(descriptor)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise AlreadyExistsError(
+                f"Another process is creating a repository at {root} right now; open it with "
+                f"Butler({root!r}) once it is made, or create yours elsewhere. Nothing was "
+                "changed."
+            ) from None
+        try:
+            same = os.fstat(descriptor).st_ino == os.stat(marker).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return descriptor  # a creation that died left it: ours now
+        os.close(descriptor)  # that creation ended between the open and the lock
 
 
 def create_repository(

@@ -13,6 +13,7 @@ connection a read runs on, and `query`. It is the lowest layer of the
 from __future__ import annotations
 
 import contextlib
+import warnings
 import weakref
 from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -378,13 +379,15 @@ class DatabaseConnections(ABC):
                 self._witness = None  # its row is rolled back with the block
             if frame.trans is not None:
                 self._deferred.clear()  # queued since the block began: never sent
+                ended = False
                 try:
                     if frame.trans.is_active:
                         frame.trans.rollback()
+                        ended = True
                 except Exception:  # the block's own error is the one to raise
                     if self._frames:
                         self._doomed = True  # the enclosing transaction must not commit
-                if not self._frames:
+                if not ended and not self._frames:
                     _end_failed(connection, frame.trans, outermost=True)
                 del self._after_commit[frame.pending :]  # what the block read is undone
                 self._undo(frame)
@@ -754,7 +757,8 @@ def _end_failed(
     next BEGIN: SQLAlchemy leaves a transaction whose commit raised inactive but still the
     connection's, and SQLite may keep its own transaction open after a failed COMMIT (a
     full disk, an I/O error). Errors here are not raised: the commit's says what failed."""
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore", sqlalchemy.exc.SAWarning)  # "already deassociated"
         trans.rollback()  # an inactive one is only taken off the connection
     if outermost:
         with contextlib.suppress(Exception):
