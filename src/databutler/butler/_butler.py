@@ -184,7 +184,9 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         Raises
         ------
         AlreadyExistsError
-            If ``root`` holds a repository and ``overwrite`` is false.
+            If ``root`` holds a repository and ``overwrite`` is false, or
+            another process is creating one there right now (nothing is
+            changed: one creation at a time in a local root).
         ConfigurationError
             For an invalid database URI or datastore configuration, or an
             S3 root without ``db``.
