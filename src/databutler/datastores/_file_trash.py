@@ -49,8 +49,9 @@ ROUNDS = 3
 #: thread: for a few, starting a thread costs more than deleting them meanwhile gains.
 INLINE_DELETES = 64
 
-#: A trash of at most this many datasets is emptied as a prune empties its own: read by
-#: their ids, deleted, purged (three reads and writes, not the passes of a whole trash).
+#: A trash of at most this many datasets is emptied as a prune empties its own: its ids
+#: read, their rows and records read by id, the artifacts deleted, the rows purged (a few
+#: statements, not the passes of a whole trash).
 FEW = 1_000
 
 

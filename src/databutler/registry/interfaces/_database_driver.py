@@ -43,8 +43,8 @@ _FAILURES: weakref.WeakKeyDictionary[sqlalchemy.Engine, StorageFailures] = (
 def name_storage_failures(engine: sqlalchemy.Engine, name: StorageFailures) -> None:
     """Raise what ``name`` makes of a driver error on ``engine`` in place of SQLAlchemy's
     error: for statements SQLAlchemy runs (its ``handle_error`` event, after its clean-up)
-    and for those run on driver cursors (`driver_error`). ``name`` must not hold the
-    `Database`: the engine outlives no reference to it."""
+    and for those run on driver cursors (`driver_error`). ``name`` must not refer to the
+    `Database`: the engine's listener would keep it alive."""
     _FAILURES[engine] = name
 
     @sqlalchemy.event.listens_for(engine, "handle_error")
