@@ -245,7 +245,10 @@ def retrieve_artifacts(
 
     The artifacts of the datasets selected go into DESTINATION; the files
     written are listed. A DESTINATION that resolves (links followed) into
-    the repository's datastore is refused before anything is written.
+    the repository's datastore is refused before anything is written. With
+    --transfer hardlink, link, symlink or relsymlink the files written are
+    the repository's own artifacts under another name: changing one changes
+    the dataset. Use the default, copy, for files to edit.
     """
     with open_butler(repo) as butler:
         refs = query.refs(butler)
