@@ -215,6 +215,45 @@ def test_transfer_of_a_few_takes_only_their_tags_and_ranges(tmp_path: Path) -> N
     target.close()
 
 
+def test_a_failed_transfer_keeps_a_type_another_client_registered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset type that another client registers while the transfer runs is theirs:
+    the transfer's failure removes only the types it added itself. (PostgreSQL: there the
+    types are registered before the transfer's transaction; SQLite registers them inside
+    it, where no other client can write.)"""
+    backend = "postgresql"
+    from databutler.testing.butler import registry_arguments
+
+    source = make(tmp_path / "source")
+    source.register_dataset_type("catalog", ["detector"], "StructuredDataDict")
+    refs = [source.put({"d": 1}, "catalog", instrument="HSC", detector=1)]
+    with registry_arguments(backend) as arguments:
+        target = Butler.create(tmp_path / "target", **arguments)
+        target.insert_dimension_records("instrument", {"instrument": "HSC"})
+        other = Butler(tmp_path / "target", writeable=True)
+        listed = type(target.registry).queryDatasetTypes
+
+        def listed_then_registered(registry: Any, *args: Any, **kwargs: Any) -> Any:
+            found = list(listed(registry, *args, **kwargs))
+            if registry is target.registry and not other.registry.queryDatasetTypes("catalog"):
+                other.register_dataset_type("catalog", ["detector"], "StructuredDataDict")
+            return found
+
+        monkeypatch.setattr(type(target.registry), "queryDatasetTypes", listed_then_registered)
+        # Fails: detector 1 is not a dimension record of the target, and none is carried.
+        with pytest.raises(DatabutlerError):
+            target.transfer_from(
+                source, refs, register_dataset_types=True, transfer_dimensions=False
+            )
+        monkeypatch.undo()
+        assert [t.name for t in other.registry.queryDatasetTypes("catalog")] == ["catalog"]
+        assert list(target.query_datasets("catalog", collections="*")) == []
+        other.close()
+        target.close()
+    source.close()
+
+
 # -- import_ ------------------------------------------------------------------------------
 
 
@@ -310,42 +349,44 @@ def test_retrieving_into_a_path_with_nul_is_refused(
     assert sorted(os.listdir(tmp_path)) == ["source"]
 
 
+#: What is in an artifact's place, and the refusal of retrieving it (its message's pattern).
+ARTIFACT_DAMAGE = {
+    "missing": (DatasetNotStoredError, "{name} of .* is missing"),
+    "dangling": (DatasetNotStoredError, "{name} of .* is missing"),
+    "directory": (ArtifactCorruptedError, "it is a directory.*, not a regular"),
+    "named pipe": (ArtifactCorruptedError, "it is a named pipe.*, not a regular"),
+}
+
+
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("damage", ["missing", "dangling"])
-def test_retrieving_a_missing_artifact_writes_nothing(
+@pytest.mark.parametrize("damage", sorted(ARTIFACT_DAMAGE))
+def test_retrieving_an_artifact_that_is_not_a_file_writes_nothing(
     stored: tuple[Butler, list[DatasetRef]], tmp_path: Path, mode: str, damage: str
 ) -> None:
+    """Missing, a link to nothing, a directory or a named pipe (never opened): refused
+    before anything is written, into a new destination or one that holds a file."""
     butler, refs = stored
     store, path = artifact_of(butler, refs[1])
     local = Path(store.directory, path)  # type: ignore[attr-defined]
     local.unlink()
     if damage == "dangling":
         local.symlink_to(tmp_path / "nowhere")
-    destination = tmp_path / "out"
-    with pytest.raises(DatasetNotStoredError, match=f"{re.escape(local.name)} of .* is missing"):
-        butler.retrieve_artifacts(refs, destination, transfer=mode)
-    assert not destination.exists()
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("kind", ["directory", "named pipe"])
-def test_retrieving_an_artifact_that_is_not_a_file_writes_nothing(
-    stored: tuple[Butler, list[DatasetRef]], tmp_path: Path, mode: str, kind: str
-) -> None:
-    butler, refs = stored
-    store, path = artifact_of(butler, refs[1])
-    local = Path(store.directory, path)  # type: ignore[attr-defined]
-    local.unlink()
-    if kind == "directory":
+    elif damage == "directory":
         local.mkdir()
-    else:
+    elif damage == "named pipe":
         os.mkfifo(local)
     destination = tmp_path / "out"
-    destination.mkdir()
-    (destination / "kept").write_text("mine")
-    with no_hang(), pytest.raises(ArtifactCorruptedError, match=f"it is a {kind}.*, not a regular"):
+    existing = damage in ("directory", "named pipe")
+    if existing:
+        destination.mkdir()
+        (destination / "kept").write_text("mine")
+    error, pattern = ARTIFACT_DAMAGE[damage]
+    with no_hang(), pytest.raises(error, match=pattern.format(name=re.escape(local.name))):
         butler.retrieve_artifacts(refs, destination, transfer=mode)
-    assert sorted(os.listdir(destination)) == ["kept"]
+    if existing:
+        assert sorted(os.listdir(destination)) == ["kept"]
+    else:
+        assert not destination.exists()
 
 
 def test_every_retrieve_refusal_is_a_databutler_error(

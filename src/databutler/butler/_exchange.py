@@ -481,16 +481,18 @@ def _check_dataset_types(butler: ButlerBase, refs: list[DatasetRef], *, register
 def _copy_dataset_types(
     butler: ButlerBase, source: SqlRegistry, refs: list[DatasetRef]
 ) -> list[str]:
-    """Register the refs' dataset types here; the names that were new."""
+    """Register the refs' dataset types here; the names of those this call added (not one
+    another client registered meanwhile: a failed transfer removes only its own)."""
     names = sorted({ref.datasetType.name for ref in refs})
     known = {t.name for t in butler.registry.queryDatasetTypes()}
-    missing = [name for name in names if name not in known]
     # Known types first: a differing definition fails before anything is added.
     for name in [n for n in names if n in known]:
         butler.registry.registerDatasetType(source.getDatasetType(name))
-    for name in missing:
-        butler.registry.registerDatasetType(source.getDatasetType(name))
-    return missing
+    return [
+        name
+        for name in names
+        if name not in known and butler.registry.registerDatasetType(source.getDatasetType(name))
+    ]
 
 
 def _dimension_records_for(

@@ -17,6 +17,7 @@ from .._exceptions import AlreadyExistsError, ConfigurationError, RepositoryErro
 from ..datastores import Datastore, datastore_from_config
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
+from ..registry.databases.sqlite import SQLITE_FILE_SUFFIXES
 from ..registry.sql_registry import REGISTRY_MANAGERS
 from ._config import CONFIG_NAME, ROOT_TOKEN, RepositoryConfig, config_store
 
@@ -245,10 +246,18 @@ def _where(root: str, entry: Mapping[str, Any]) -> str | None:
 
 def discard_default_registry(config: RepositoryConfig) -> None:
     """Delete the SQLite registry `Butler.create` made in the root, after a failure."""
-    if config.db.startswith(f"sqlite:///{ROOT_TOKEN}/"):
-        database = Path(config.root) / config.db.removeprefix(f"sqlite:///{ROOT_TOKEN}/")
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
+    for path in _default_registry_files(config.root, config):
+        path.unlink(missing_ok=True)
+
+
+def _default_registry_files(root: str, config: RepositoryConfig) -> list[Path]:
+    """The files of the SQLite registry ``config`` keeps in the local ``root`` (none if its
+    registry is elsewhere)."""
+    prefix = f"sqlite:///{ROOT_TOKEN}/"
+    if not config.db.startswith(prefix):
+        return []
+    database = Path(root) / config.db.removeprefix(prefix)
+    return [Path(f"{database}{suffix}") for suffix in SQLITE_FILE_SUFFIXES]
 
 
 def _default_contents(root: str, old: RepositoryConfig) -> list[Path]:
@@ -256,10 +265,7 @@ def _default_contents(root: str, old: RepositoryConfig) -> list[Path]:
     if root.startswith("s3://"):
         return []
     base = Path(root)
-    found: list[Path] = []
-    if old.db.startswith(f"sqlite:///{ROOT_TOKEN}/"):
-        database = base / old.db.removeprefix(f"sqlite:///{ROOT_TOKEN}/")
-        found += [Path(f"{database}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")]
+    found = _default_registry_files(root, old)
     for entry in _file_datastores(old.datastore):
         if "root" not in entry and isinstance(entry.get("name"), str):
             target = base / entry["name"]

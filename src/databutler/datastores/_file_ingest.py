@@ -46,6 +46,7 @@ from .._exceptions import (
     TransferModeError,
     UnsafePathError,
 )
+from ..registry.databases.sqlite import SQLITE_FILE_SUFFIXES
 from ..registry.opaque import ByNameOpaqueTableStorage
 from ._file_common import (
     NO_COMPONENT,
@@ -437,23 +438,19 @@ def _repository_files(datastore: FileDatastoreLike) -> dict[str, str]:
     database = _registry_file(datastore)
     if database is not None:
         real = os.path.realpath(database)
-        for suffix in _SQLITE_COMPANIONS:
+        for suffix in SQLITE_FILE_SUFFIXES:
             own[real + suffix] = "the registry database of this repository (or its SQLite log)"
         directories.append(os.path.dirname(real))
     for directory in directories:
         own.setdefault(
             os.path.join(directory, "butler.yaml"), "the configuration of this repository"
         )
-        for suffix in _SQLITE_COMPANIONS:
+        for suffix in SQLITE_FILE_SUFFIXES:
             own.setdefault(
                 os.path.join(directory, f"registry.sqlite3{suffix}"),
                 "the registry database of this repository (or its SQLite log)",
             )
     return own
-
-
-#: The files of an SQLite database: itself, its write-ahead log and shared memory, its journal.
-_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
 def _registry_file(datastore: FileDatastoreLike) -> str | None:

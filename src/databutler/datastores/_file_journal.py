@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..registry.databases.sqlite import SQLITE_FILE_SUFFIXES
 from ._file_common import FileDatastoreLike
 from .resources import LocalStore, ResourceStore
 from .resources.local import fsync_path
@@ -59,7 +60,7 @@ _JOURNAL_DIR = ".databutler/journal"
 #: A repository's own files at the top of its root: where a datastore shares that root
 #: (allowed before `Butler.create` refused it), they are not artifacts either.
 _REPOSITORY_FILES = frozenset(
-    ["butler.yaml"] + [f"registry.sqlite3{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
+    ["butler.yaml"] + [f"registry.sqlite3{suffix}" for suffix in SQLITE_FILE_SUFFIXES]
 )
 
 

@@ -193,7 +193,7 @@ class LocalStore(ResourceStore):
         except BaseException as failure:
             temporary.unlink(missing_ok=True)
             if isinstance(failure, OSError) and not isinstance(failure, DatabutlerError):
-                raise cannot_write(path, self.root, failure) from failure
+                raise _cannot_write(path, self.root, failure) from failure
             raise
 
     def _create_temporary(self, target: Path) -> tuple[Path, int]:
@@ -364,7 +364,7 @@ class LocalStore(ResourceStore):
         except BaseException as failure:
             _remove_directories(made)
             if isinstance(failure, OSError) and failure.errno in _TARGET_ERRNOS:
-                raise cannot_write(destination, self.root, failure) from failure
+                raise _cannot_write(destination, self.root, failure) from failure
             raise
 
     def _link_in(self, source: Path, target: Path, destination: str, mode: str) -> None:
@@ -482,7 +482,7 @@ def _write_all(descriptor: int, data: bytes) -> None:
 _TARGET_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
-def cannot_write(path: str, root: str, error: OSError) -> StorageError:
+def _cannot_write(path: str, root: str, error: OSError) -> StorageError:
     """``error`` of writing the artifact ``path`` under ``root`` as a `StorageError` that
     names them and what to do, with the same ``errno``."""
     fix = os_fix(error)

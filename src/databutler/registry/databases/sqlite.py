@@ -24,7 +24,11 @@ from ..interfaces import Database
 from ..interfaces._database_driver import StorageFailures, name_storage_failures
 from . import parse_database_url
 
-__all__ = ["SqliteDatabase"]
+__all__ = ["SQLITE_FILE_SUFFIXES", "SqliteDatabase"]
+
+#: The files of an SQLite database, after its name: itself, its write-ahead log and shared
+#: memory, its rollback journal.
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 #: How long a writer waits for another process's write lock, in milliseconds.
 BUSY_TIMEOUT_MS = 300_000
