@@ -276,3 +276,20 @@ def test_create_on_a_file_says_so(tmp_path: Path, inside: str) -> None:
     assert f"{blocker} is a file" in line and "Errno" not in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]
     assert blocker.read_text() == "hello\n"
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_a_nul_in_any_argument_is_a_usage_error(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NUL cannot reach a program from a shell, but callers of ``main`` can pass one;
+    click's path checks failed on it with a ValueError ("internal error")."""
+    monkeypatch.chdir(tmp_path)
+    args = _arguments(command, str(tmp_path / "repo"), tmp_path)
+    for place in range(len(args)):
+        poisoned = [*args[:place], args[place] + "\0x", *args[place + 1 :]]
+        result = CliRunner().invoke(main, [command, *poisoned])
+        assert result.exit_code == 2, (poisoned, result.output)
+        assert "holds a NUL character" in result.stderr, result.stderr
+        assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("input-")) == []

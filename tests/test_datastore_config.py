@@ -118,6 +118,12 @@ def test_register_kind(registry: SqlRegistry) -> None:
         ({"kind": "file", "root": "/r"}, "File datastore configuration lacks required key 'name'"),
         ({"kind": "file", "name": "f"}, "File datastore 'f' lacks required key 'root'"),
         (
+            {"kind": "file", "name": "f", "root": "/r\0s"},
+            "File datastore 'f': key 'root' is '/r\\\\x00s', which names no directory; give a "
+            "directory path or s3:// URI without NUL characters",
+        ),
+        ({"kind": "file", "name": "f", "root": ""}, "key 'root' is '', which names no directory"),
+        (
             {"kind": "file", "name": "f", "root": "/r", "checksum": "yes"},
             "Key 'checksum' of file datastore configuration must be a boolean \\(true or false\\), "
             "not str 'yes'",

@@ -14,6 +14,7 @@ from databutler import (
     ArgumentTypeError,
     Butler,
     CollectionType,
+    ConfigurationError,
     DatabutlerError,
     ExpressionError,
     InvalidArgumentError,
@@ -266,3 +267,43 @@ def test_an_object_array_put_as_fits_is_refused_before_anything_is_written(
         tables.put(np.array([object()]), "image", instrument="HSC", detector=0)
     assert not list(tables.query_datasets("image", collections="night1"))
     assert sorted(str(p) for p in tables_root.rglob("*") if "registry" not in p.name) == files
+
+
+# -- paths no file system can hold ---------------------------------------------------------
+
+_UNHOLDABLE = {
+    "nul": ("a\0b", "contains a NUL character"),
+    "long name": ("n" * 256, "has a name of 256 bytes, and a file system takes at most 255"),
+    "long path": ("/".join(["d" * 200] * 21), "and a path holds at most 4095; shorten it"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_UNHOLDABLE))
+@pytest.mark.parametrize(
+    "call",
+    ["create", "create_datastore", "open", "export", "import_", "retrieve", "migrate_from"],
+)
+def test_a_path_no_file_system_holds_is_refused_by_name(
+    butler: Butler, tmp_path: Path, call: str, kind: str
+) -> None:
+    """The operating system's ``ValueError`` or ``ENAMETOOLONG`` named neither the argument
+    nor the fix; nothing is made."""
+    text, message = _UNHOLDABLE[kind]
+    path = str(tmp_path / text) if kind != "long path" else f"/{text}"
+    ref = next(iter(butler.query_datasets("catalog", collections="night1")))
+    before = _state(butler)
+    calls = {
+        "create": lambda: Butler.create(path),
+        "create_datastore": lambda: Butler.create(tmp_path / "repo", datastore=path),
+        "open": lambda: Butler(path),
+        "export": lambda: butler.export(path, refs=[ref]),
+        "import_": lambda: butler.import_(path),
+        "retrieve": lambda: butler.retrieve_artifacts([ref], path),
+        "migrate_from": lambda: Butler.migrate_from(path, tmp_path / "new"),
+    }
+    roots = {"create", "open"}  # a repository root: a configuration error
+    with pytest.raises(ConfigurationError if call in roots else InvalidArgumentError) as raised:
+        calls[call]()
+    assert message in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+    assert _state(butler) == before

@@ -28,6 +28,7 @@ from databutler import (
     RepositoryError,
     RepositoryNotFoundError,
 )
+from databutler.butler._config import ROOT_TOKEN, RepositoryConfig, normalize_root
 from databutler.registry import RegistryManagerTypes, SqlRegistry, open_database
 from databutler.registry.databases import sqlite as sqlite_backend
 
@@ -238,6 +239,37 @@ def test_paths_with_uri_characters(tmp_path: Path, name: str) -> None:
     butler.registry.db.dispose()
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
     assert "registry.sqlite3" in {p.name for p in root.iterdir()}
+
+
+def test_root_with_a_leading_double_slash(tmp_path: Path) -> None:
+    """``//tmp/repo`` is ``/tmp/repo`` on Linux; in the SQLite URI it named a host ``tmp``."""
+    doubled = "/" + str(tmp_path / "repo")
+    with Butler.create(doubled, run="r") as butler:
+        butler.insert_dimension_records("instrument", {"instrument": "HSC"})
+        assert not butler.root.startswith("//")
+    with Butler(str(tmp_path / "repo")) as butler:
+        records = butler.registry.queryDimensionRecords("instrument")
+        assert [r.instrument for r in records] == ["HSC"]
+    with Butler(doubled) as butler:
+        assert butler.root == str(tmp_path / "repo")
+
+
+def test_sqlite_uri_with_extra_slashes(tmp_path: Path) -> None:
+    path = tmp_path / "extra.sqlite3"
+    with Butler.create(tmp_path / "repo", db=f"sqlite:////{path}") as butler:
+        butler.registry.registerRun("r")
+    assert path.exists()
+    with Butler(tmp_path / "repo") as butler:
+        assert list(butler.registry.queryCollections()) == ["r"]
+
+
+def test_root_of_the_file_system_names_its_registry_file() -> None:
+    """The repository ``/``: ``<butlerRoot>/registry.sqlite3`` is ``/registry.sqlite3``."""
+    config = RepositoryConfig(
+        root=normalize_root("/"), db=f"sqlite:///{ROOT_TOKEN}/registry.sqlite3", datastore={}
+    )
+    assert config.db_uri == "sqlite:////registry.sqlite3"
+    assert normalize_root("//") == "/"
 
 
 # -- butler.yaml of every shape -------------------------------------------------------------
@@ -463,3 +495,9 @@ def test_any_root_text_is_refused_cleanly(text: str) -> None:
         else:  # text named an existing repository: impossible under the base
             assert not root.startswith(str(base))
     assert not base.exists()
+
+
+def test_datastore_that_names_no_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="which names no directory"):
+        Butler.create(tmp_path / "repo", datastore="")
+    assert list(tmp_path.iterdir()) == []

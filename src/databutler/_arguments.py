@@ -9,7 +9,9 @@ naming the argument, what it must be, and what it got:
 ``refs must be DatasetRef objects (from put or a query), got int 1``.
 
 Values are checked by type only: whether a name, data ID or ``where``
-expression is valid is for the registry to say.
+expression is valid is for the registry to say. A path is also refused when no file
+system could hold it (a NUL character, a name over 255 bytes): the operating system's
+error would name neither the argument nor the fix.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from typing import Any
 from ._collection_type import CollectionType
 from ._dataset_ref import DatasetRef
 from ._dataset_type import DatasetType
-from ._exceptions import ArgumentTypeError
+from ._exceptions import ArgumentTypeError, InvalidArgumentError
 from ._file_dataset import FileDataset
 from .dimensions import DataCoordinate
 
 __all__ = [
     "merged_data_id",
+    "path_problem",
     "require_bool",
     "require_collection_types",
     "require_collections",
@@ -81,19 +84,54 @@ def require_type(value: object, name: str, types: type | tuple[type, ...], what:
     raise _refuse(name, what, value)
 
 
-def require_path(value: object, name: str, *, optional: bool = False, what: str = "a path") -> Any:
+def require_path(
+    value: object, name: str, *, optional: bool = False, what: str = "a path", holdable: bool = True
+) -> Any:
     """``value`` if it is a path (`str` or `os.PathLike` of `str`), or `None` when ``optional``.
 
-    ``what`` names the kind of path in the message (``"a directory path"``).
+    ``what`` names the kind of path in the message (``"a directory path"``). With
+    ``holdable``, a path no file system can hold (see `path_problem`) is an
+    `InvalidArgumentError`; a caller that checks the text itself passes `False`.
     """
     if optional and value is None:
         return value
-    if isinstance(value, os.PathLike):
-        if isinstance(os.fspath(value), str):
-            return value
-    elif isinstance(value, str):
-        return value
-    raise _refuse(name, f"{what} (a str or pathlib.Path)" + (" or None" if optional else ""), value)
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(text, str):
+        raise _refuse(
+            name, f"{what} (a str or pathlib.Path)" + (" or None" if optional else ""), value
+        )
+    problem = path_problem(text) if holdable else None
+    if problem is not None:
+        raise InvalidArgumentError(f"{name} {problem}.")
+    return value
+
+
+#: The most bytes a file system takes in one name, and in a whole path (Linux).
+NAME_MAX = 255
+PATH_MAX = 4095
+
+
+def path_problem(text: str) -> str | None:
+    """Why no file system can hold the path ``text``, as ``"<the path> <why>; <fix>"``, or
+    `None`: a NUL anywhere; locally, a name of more than `NAME_MAX` bytes or a path of
+    more than `PATH_MAX` (an S3 key's parts have no such limit)."""
+    shown = repr(text) if len(text) <= 80 else f"{text[:60]!r}... ({len(text)} characters)"
+    if "\0" in text:
+        return f"{shown} contains a NUL character, which no path can hold; remove it"
+    if "://" in text and not text.startswith("file://"):
+        return None
+    encoded = os.fsencode(text)
+    long = next((part for part in encoded.split(b"/") if len(part) > NAME_MAX), None)
+    if long is not None:
+        return (
+            f"{shown} has a name of {len(long)} bytes, and a file system takes at most "
+            f"{NAME_MAX} in one name; shorten it"
+        )
+    if len(encoded) > PATH_MAX:
+        return (
+            f"{shown} is {len(encoded)} bytes long, and a path holds at most {PATH_MAX}; shorten it"
+        )
+    return None
 
 
 def require_mapping(value: object, name: str, *, optional: bool = True) -> Any:

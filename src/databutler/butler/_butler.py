@@ -101,7 +101,7 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
         _registry: SqlRegistry | None = None,
         _datastore: Datastore | None = None,
     ) -> None:
-        require_path(root, "root")
+        require_path(root, "root", holdable=False)  # normalize_root says why
         require_str(run, "run", optional=True)
         collections = require_collections(collections)
         require_bool(writeable, "writeable")
@@ -191,7 +191,7 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
             For an invalid database URI or datastore configuration, or an
             S3 root without ``db``.
         """
-        require_path(root, "root")
+        require_path(root, "root", holdable=False)  # normalize_root says why
         require_str(db, "db", optional=True)
         require_type(
             datastore,
@@ -199,6 +199,8 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
             (str, Mapping, type(None)),
             "a directory, s3:// URI or datastore configuration (a mapping), or None",
         )
+        if isinstance(datastore, str) and datastore:
+            require_path(datastore, "datastore")  # what no file system holds
         require_type(
             universe, "universe", (DimensionUniverse, type(None)), "a DimensionUniverse or None"
         )
@@ -280,7 +282,7 @@ class Butler(ButlerReads, ButlerWrites, ButlerQueries, ButlerMaintenance):
             For a registry manager, or manager version, it does not read.
         """
         require_path(source, "source")
-        require_path(root, "root")
+        require_path(root, "root", holdable=False)  # normalize_root says why
         require_str(transfer, "transfer")
         require_str(universe, "universe")
         require_str(db, "db", optional=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._arguments import path_problem
 from .._exceptions import ConfigurationError, RepositoryError, RepositoryNotFoundError
 from ..datastores.resources import ResourceStore, file_kind, store_for
 
@@ -51,10 +52,13 @@ def normalize_root(root: str | os.PathLike[str]) -> str:
     text = os.fspath(root)
     if not isinstance(text, str):
         raise TypeError(f"A repository root must be a str or os.PathLike[str], not {text!r}.")
-    if not text or "\0" in text:
+    if not text:
         raise ConfigurationError(
             f"Invalid repository root {text!r}: give a directory path or s3://bucket/prefix."
         )
+    problem = path_problem(text)
+    if problem is not None:
+        raise ConfigurationError(f"Invalid repository root: {problem}.")
     if text.startswith("s3://"):
         text = text.rstrip("/")
         return text.removesuffix(f"/{CONFIG_NAME}")
@@ -72,7 +76,16 @@ def normalize_root(root: str | os.PathLike[str]) -> str:
         ) from None
     if path.name == CONFIG_NAME:
         path = path.parent
-    return str(path)
+    text = str(path)
+    # POSIX keeps a leading "//" (pathlib and os.path both do); on Linux it is "/", and in a
+    # URI it would be read as an authority ("sqlite:////" + "//tmp/r" names host "tmp").
+    return "/" + text.lstrip("/") if text.startswith("//") else text
+
+
+def root_in_uri(root: str) -> str:
+    """``root`` as it replaces `ROOT_TOKEN` in a URI: percent-encoded, no trailing ``/``
+    (the root ``/`` must give ``sqlite:////registry.sqlite3``, not a URI with a host)."""
+    return urllib.parse.quote(root.rstrip("/"), safe="/:")
 
 
 @dataclass
@@ -103,7 +116,7 @@ class RepositoryConfig:
     @property
     def db_uri(self) -> str:
         """The database URI with ``<butlerRoot>`` replaced (percent-encoded, as URIs need)."""
-        return self.db.replace(ROOT_TOKEN, urllib.parse.quote(self.root, safe="/:"))
+        return self.db.replace(ROOT_TOKEN, root_in_uri(self.root))
 
     def to_dict(self) -> dict[str, Any]:
         """What ``butler.yaml`` holds."""
@@ -379,6 +392,6 @@ def _check_db_uri(root: str, db: str, source: str) -> None:
             "a local directory; use a PostgreSQL URI (postgresql://host/db)."
         )
     try:
-        database_class_for_uri(db.replace(ROOT_TOKEN, urllib.parse.quote(root, safe="/:")))
+        database_class_for_uri(db.replace(ROOT_TOKEN, root_in_uri(root)))
     except ConfigurationError as exc:
         raise RepositoryError(f"Key 'registry.db' of {source}: {exc}") from None

@@ -239,7 +239,8 @@ def _where(root: str, entry: Mapping[str, Any]) -> str | None:
     """The directory of a file datastore's configuration entry (`None` if it has none)."""
     where = entry.get("root")
     if isinstance(where, str):
-        return where
+        # A root that is no path at all is refused when the configuration is read.
+        return where if where and "\0" not in where else None
     name = entry.get("name")
     return f"{root.rstrip('/')}/{name}" if isinstance(name, str) else None
 

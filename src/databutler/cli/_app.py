@@ -118,6 +118,19 @@ class CommandError(click.ClickException):
 class _Group(click.Group):
     """A group whose commands report every error as one line instead of a traceback."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # No name, path or value may hold a NUL: the operating system cannot take it in a
+        # path, and click's path checks would fail on it with a ValueError.
+        for arg in args:
+            if "\0" in arg:
+                shown = arg.replace("\0", "\\0")
+                raise click.UsageError(
+                    f"The argument '{shown}' holds a NUL character (\\0), which no name, path "
+                    "or value may hold; remove it.",
+                    ctx,
+                )
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -230,6 +230,11 @@ def _file(
     _check_keys(what, config, ("name",), ("root", *optional))
     name = _name(what, config)
     where = _typed(what, config, "root", str, "a string")
+    if where is not None and (not where or "\0" in where):
+        raise ConfigurationError(
+            f"File datastore {name!r}: key 'root' is {where!r}, which names no directory; "
+            f"give a directory path or s3:// URI{' without NUL characters' if where else ''}."
+        )
     if where is None:
         if root is None:
             raise ConfigurationError(

@@ -91,7 +91,7 @@ class DimensionRecord:
         if dimension is not None and name == dimension.key.name and element in values:
             return values[element]
         raise AttributeError(
-            f"A {element} record has no field {name!r}; its fields are {', '.join(values)}."
+            f"The {element} record has no field {name!r}; its fields are {', '.join(values)}."
         )
 
     def __setattr__(self, name: str, value: object) -> None:

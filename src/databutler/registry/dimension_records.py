@@ -487,12 +487,12 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         if isinstance(record, DimensionRecord):
             if record.element != layout.name:
                 raise DataIdError(
-                    f"Cannot store a {record.element} record as a {layout.name} record."
+                    f"Cannot store the {record.element} record as a {layout.name} record."
                 )
             record = record.values
         if not isinstance(record, Mapping):
             raise DataIdError(
-                f"A {layout.name} record is a mapping of field names to values, not "
+                f"Each {layout.name} record is a mapping of field names to values, not "
                 f"{preview(record)}."
             )
         what = f"{layout.name} record {preview(record)}"

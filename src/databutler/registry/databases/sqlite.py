@@ -129,6 +129,8 @@ class SqliteDatabase(Database):
             engine = sqlalchemy.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
         else:
             path = os.path.abspath(path)
+            if path.startswith("//"):  # kept by abspath; in a file: URI "//x" is a host
+                path = "/" + path.lstrip("/")
             create = writeable and _CREATE.get()
             if create:
                 parent = os.path.dirname(path)
