@@ -131,3 +131,59 @@ def test_postgresql_storage_failures_are_named(state: str, expected: str) -> Non
     named = name(error)  # type: ignore[arg-type]
     assert isinstance(named, DatabaseStorageError) and expected in str(named)
     assert name(SimpleNamespace(sqlstate="40001")) is None  # type: ignore[arg-type]
+
+
+COPY_CHILD = textwrap.dedent(
+    """
+    import json, resource, signal, sys
+    from databutler import Butler
+    from databutler.datastores.resources import StorageError
+
+    root, out_dir = sys.argv[1], sys.argv[2]
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, EFBIG
+    out = {}
+    with Butler(root) as butler:
+        refs = list(butler.query_datasets("thing", collections="r"))
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, hard))
+        calls = {
+            "export": lambda: butler.export(out_dir + "/export", refs=refs),
+            "export_zip": lambda: butler.export(out_dir + "/export.zip", refs=refs),
+            "retrieve": lambda: butler.retrieve_artifacts(refs, out_dir + "/retrieved"),
+        }
+        for name, call in calls.items():
+            try:
+                call()
+                out[name] = None
+            except StorageError as exc:
+                out[name] = [exc.errno, str(exc)]
+    print(json.dumps(out))
+    """
+)
+
+
+def test_copies_out_of_the_repository_onto_a_full_disk_are_named(tmp_path: Path) -> None:
+    """An export or a retrieve that runs out of room: a `StorageError` with the errno and
+    the file, and nothing of the copy left (it was a bare OSError)."""
+    root = tmp_path / "repo"
+    with Butler.create(root, run="r") as butler:
+        populate(butler, 3)
+        for d in range(3):
+            butler.put({"d": d, "pad": "x" * 20_000}, "thing", instrument="HSC", detector=d)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    child = subprocess.run(
+        [sys.executable, "-c", COPY_CHILD, str(root), str(out_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    out = json.loads(child.stdout)
+    for name in ("export", "export_zip", "retrieve"):
+        assert out[name] is not None, name
+        code, text = out[name]
+        assert code == errno.EFBIG, (name, text)
+        assert text.startswith(f"Cannot write {out_dir}/") and "File too large" in text, text
+    assert list(out_dir.iterdir()) == []

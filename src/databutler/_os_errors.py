@@ -21,6 +21,8 @@ _FIXES = {
     errno.EDQUOT: "free some space there, or choose another place",
     errno.EROFS: "that file system is read-only: choose a place that can be written",
     errno.EIO: "the disk may be failing or gone: check it",
+    errno.EFBIG: "the file is larger than this process may write (see 'ulimit -f') or the "
+    "file system holds: raise the limit, or choose another place",
 }
 
 

@@ -274,7 +274,8 @@ class ButlerWrites(ButlerBase):
         ``format="daf_butler"`` writes the export lsst-daf-butler's
         ``butler import`` reads (see docs/coming-from-daf-butler.md).
         ``transfer=None`` writes only the manifest, pointing at the artifacts
-        where they are.
+        where they are. A failure (a full disk: a `StorageError` naming the file
+        and what to do) leaves nothing at the destination.
         """
         require_path(destination, "destination", what="a directory or .zip path")
         if refs is not None:

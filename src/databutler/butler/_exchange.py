@@ -35,6 +35,7 @@ from .._exceptions import (
     ArgumentConflictError,
     CollectionError,
     ConflictError,
+    DatabutlerError,
     ExportFormatError,
     InvalidArgumentError,
     InvalidNameError,
@@ -43,6 +44,7 @@ from .._exceptions import (
     commit_in_doubt,
 )
 from .._file_dataset import FileDataset
+from ..datastores.resources import storage_error
 from ..dimensions import DataCoordinate
 from ..registry import SqlRegistry
 from ..registry.collections import validate_collection_name
@@ -579,8 +581,27 @@ def export(
     as_zip = target.suffix == ".zip"
     if target.exists() and (as_zip or any(target.iterdir())):
         raise AlreadyExistsError(f"{target} exists already; export to a new directory or zip.")
-    if format == "daf_butler":
-        return _export_daf_butler(butler, target, refs, collections, transfer)
+    try:
+        if format == "daf_butler":
+            return _export_daf_butler(butler, target, refs, collections, transfer)
+        return _export(butler, target, as_zip, refs, collections, format, transfer)
+    except OSError as exc:
+        if isinstance(exc, DatabutlerError):
+            raise
+        # A full disk, a quota, a read-only file system: nothing of the export is left.
+        raise storage_error(f"Cannot write the export {target}", exc) from exc
+
+
+def _export(
+    butler: ButlerBase,
+    target: Path,
+    as_zip: bool,
+    refs: Iterable[DatasetRef] | None,
+    collections: Iterable[str] | None,
+    format: str,
+    transfer: str | None,
+) -> Path:
+    """`export` in databutler's format, once the arguments are checked."""
     chosen, tags = _export_selection(butler, refs, collections)
     structure = _collection_structure(butler, chosen, collections if refs is None else None)
     with _staging(target, as_zip) as directory:

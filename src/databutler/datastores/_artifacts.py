@@ -24,12 +24,13 @@ from .._exceptions import (
     AlreadyExistsError,
     ArgumentTypeError,
     ArtifactCorruptedError,
+    DatabutlerError,
     InvalidArgumentError,
     TransferModeError,
     UnsafePathError,
 )
 from ._errors import DatasetNotStoredError
-from .resources import check_relative_path, file_kind
+from .resources import check_relative_path, file_kind, storage_error
 
 __all__ = [
     "RETRIEVE_MODES",
@@ -202,6 +203,9 @@ def write_local(
         contains a NUL character.
     TransferModeError
         For a bad mode.
+    StorageError
+        If a write fails (a full disk, a read-only file system), with the
+        ``errno``; what was written is removed as below.
 
     Notes
     -----
@@ -224,6 +228,7 @@ def write_local(
     created = _missing_directories(root, targets)
     temporaries: list[Path] = []
     done: list[Path] = []
+    target = root
     try:
         for target, (_, artifact) in zip(targets, placed, strict=True):
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +238,7 @@ def write_local(
         for temporary, target in zip(temporaries, targets, strict=True):
             os.replace(temporary, target)
             done.append(target)
-    except BaseException:
+    except BaseException as error:
         for path in temporaries:
             path.unlink(missing_ok=True)
         if not overwrite:  # files placed before the failure were new: take them away again
@@ -241,6 +246,9 @@ def write_local(
                 path.unlink(missing_ok=True)
         for directory in sorted(created, key=lambda p: len(p.parts), reverse=True):
             _remove_empty(directory)
+        if isinstance(error, OSError) and not isinstance(error, DatabutlerError):
+            # A full disk, a quota, a read-only file system: said with the file and the fix.
+            raise storage_error(f"Cannot write {target}", error) from error
         raise
     return targets
 

@@ -647,6 +647,10 @@ class Datastore(ABC):
         ValueError
             For an unknown or impossible transfer mode, or two artifacts with
             the same name without ``preserve_path``.
+        StorageError
+            If writing at the destination fails (a full disk, a read-only file
+            system: the file and what to do are named, with the ``errno``);
+            what this call wrote is removed again.
 
         Notes
         -----

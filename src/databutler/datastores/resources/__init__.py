@@ -12,6 +12,7 @@ from ._base import (
     check_relative_path,
     file_kind,
     run_all,
+    storage_error,
 )
 from .local import LocalStore
 from .memory import MemoryStore
@@ -25,6 +26,7 @@ __all__ = [
     "check_relative_path",
     "file_kind",
     "run_all",
+    "storage_error",
     "store_for",
 ]
 

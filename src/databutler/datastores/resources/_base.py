@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 from ..._exceptions import DatabutlerError
+from ..._os_errors import os_fix
 
 __all__ = [
     "InvalidPathError",
@@ -27,6 +28,7 @@ __all__ = [
     "check_relative_path",
     "cpu_count",
     "run_all",
+    "storage_error",
 ]
 
 
@@ -49,6 +51,15 @@ def file_kind(mode: int) -> str:
 
 class StorageError(DatabutlerError, OSError):
     """Reading or writing an artifact failed in the storage backend."""
+
+
+def storage_error(what: str, error: OSError) -> StorageError:
+    """``error`` as a `StorageError` saying ``"<what>: <the system's words>; <what to do>."``,
+    with the same ``errno`` (``what`` is, say, ``"Cannot write artifact 'a' in /root"``)."""
+    fix = os_fix(error)
+    named = StorageError(f"{what}: {error.strerror or error}" + (f"; {fix}." if fix else "."))
+    named.errno = error.errno
+    return named
 
 
 class InvalidPathError(DatabutlerError, ValueError):

@@ -19,8 +19,14 @@ from ..._exceptions import (
     SourceNotFoundError,
     SourcePermissionError,
 )
-from ..._os_errors import os_fix
-from ._base import ResourceStore, StorageError, check_relative_path, cpu_count, file_kind
+from ._base import (
+    ResourceStore,
+    StorageError,
+    check_relative_path,
+    cpu_count,
+    file_kind,
+    storage_error,
+)
 
 __all__ = ["LocalStore"]
 
@@ -483,12 +489,5 @@ _TARGET_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 
 def _cannot_write(path: str, root: str, error: OSError) -> StorageError:
-    """``error`` of writing the artifact ``path`` under ``root`` as a `StorageError` that
-    names them and what to do, with the same ``errno``."""
-    fix = os_fix(error)
-    named = StorageError(
-        f"Cannot write artifact {path!r} in {root}: {error.strerror or error}"
-        + (f"; {fix}." if fix else ".")
-    )
-    named.errno = error.errno
-    return named
+    """``error`` of writing the artifact ``path`` under ``root``, named (`storage_error`)."""
+    return storage_error(f"Cannot write artifact {path!r} in {root}", error)
