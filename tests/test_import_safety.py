@@ -43,6 +43,14 @@ def state(butler: Butler) -> tuple[Any, ...]:
             for ref in (butler.query_datasets(name, collections=collections) if collections else [])
         ),
         sorted(root.list()),
+        # Directories too: an import undone by its transaction must not leave empty ones.
+        sorted(
+            str(p.relative_to(root.directory))
+            for p in Path(root.directory).rglob("*")
+            if p.is_dir()
+        )
+        if isinstance(root, LocalStore)
+        else [],
     )
 
 
@@ -311,6 +319,26 @@ def test_any_mutated_manifest_is_imported_or_refused_cleanly(
     )
     if refs:
         target.prune(refs, purge=True)
+
+
+@pytest.mark.parametrize("transfer", ["move", "copy"])
+def test_an_import_that_fails_after_moving_files_leaves_no_directory(
+    source: Butler, target: Butler, tmp_path: Path, transfer: str
+) -> None:
+    """The files of one run moved in, then another run's file refused (an unknown
+    formatter): the moved files go back, and the directories the import made go too."""
+    source.put({"other": 1}, "thing", instrument="HSC", detector=0, run="r0")
+    export = source.export(tmp_path / "two-runs", collections=["r0", "r1"])
+    manifest = read(export)
+    last = next(f for f in reversed(manifest["files"]) if f["path"].startswith("r1/"))
+    last["formatter"] = "nosuchformatter"
+    write(export, manifest)
+    files = sorted(p.relative_to(export) for p in export.rglob("*"))
+    before = state(target)
+    with pytest.raises(DatabutlerError, match="nosuchformatter"):
+        target.import_(export, transfer=transfer)
+    assert state(target) == before
+    assert sorted(p.relative_to(export) for p in export.rglob("*")) == files
 
 
 @pytest.mark.parametrize("transfer", [None, "symlink", "relsymlink"])

@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .. import _yaml
+from .._arguments import path_problem
 from .._collection_type import Timespan
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
@@ -261,6 +262,11 @@ def artifact_path(directory: Path, manifest: Manifest, entry: ManifestFile) -> s
         leaves the export through ``..`` or a link, or is not a regular file.
     """
     path = entry.path
+    problem = None if path.startswith("s3://") else path_problem(path)
+    if problem is not None:
+        raise ExportFormatError(
+            f"A file path of {manifest.location} is not one a file system holds: {problem}."
+        )
     if manifest.artifacts == "external":
         if not path.startswith(("file://", "s3://")):
             raise ExportFormatError(

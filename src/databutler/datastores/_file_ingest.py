@@ -160,7 +160,9 @@ def _ingest(
         journal = MoveJournal.begin(datastore.store, moves)  # durable before the first move
         datastore._crash_point("journal_written")
         if transaction is not None:
-            transaction.registerUndo("ingest moves", _give_back, datastore, moved, journal)
+            transaction.registerUndo(
+                "ingest moves", _give_back, datastore, moved, journal, None, made
+            )
     try:
         infos = []
         for path, ref, mode, stored, name, data in plans:
@@ -614,11 +616,14 @@ def _give_back(
     moved: list[tuple[str, Path]],
     journal: MoveJournal,
     failure: BaseException | None = None,
+    made: list[Path] | None = None,
 ) -> None:
     """Move the files this ingest moved in back where they were: never lose one.
 
     The journal goes only when every file is back; otherwise it stays for
-    `recover` (the next ingest, or ``verify(repair=True)``).
+    `recover` (the next ingest, or ``verify(repair=True)``). Then the
+    directories the ingest made (``made``, see `_absent_directories`) go too,
+    those left empty: an ingest undone by its transaction leaves none behind.
     """
     assert isinstance(datastore.store, LocalStore)
     left = []
@@ -635,6 +640,7 @@ def _give_back(
         journal.release()
     else:
         journal.finish()
+        _remove_empty(made or [])
 
 
 def _place(
