@@ -9,7 +9,6 @@ place only once every one has been written.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -30,7 +29,13 @@ from .._exceptions import (
     UnsafePathError,
 )
 from ._errors import DatasetNotStoredError
-from .resources import check_relative_path, file_kind, storage_error
+from .resources import (
+    absent_directories,
+    check_relative_path,
+    file_kind,
+    remove_empty,
+    storage_error,
+)
 
 __all__ = [
     "RETRIEVE_MODES",
@@ -225,7 +230,7 @@ def write_local(
         _check_outside(root, target, forbidden)
         _check_not_source(target, artifact)
         _check_source(artifact)
-    created = _missing_directories(root, targets)
+    created = absent_directories(root, [target.parent for target in targets])
     temporaries: list[Path] = []
     done: list[Path] = []
     target = root
@@ -244,8 +249,7 @@ def write_local(
         if not overwrite:  # files placed before the failure were new: take them away again
             for path in done:
                 path.unlink(missing_ok=True)
-        for directory in sorted(created, key=lambda p: len(p.parts), reverse=True):
-            _remove_empty(directory)
+        remove_empty(created)
         if isinstance(error, OSError) and not isinstance(error, DatabutlerError):
             # A full disk, a quota, a read-only file system: said with the file and the fix.
             raise storage_error(f"Cannot write {target}", error) from error
@@ -365,24 +369,6 @@ def _where(target: Path) -> Path:
     ``os.replace`` onto a symbolic link replaces the link, not what it points at.
     """
     return Path(os.path.realpath(target.parent)) / target.name
-
-
-def _missing_directories(root: Path, targets: list[Path]) -> set[Path]:
-    """Directories between ``root`` (included) and the targets that do not exist yet."""
-    missing: set[Path] = set()
-    for target in targets:
-        for directory in [target.parent, *target.parent.parents]:
-            if directory.exists():
-                break
-            missing.add(directory)
-            if directory == root:
-                break
-    return missing
-
-
-def _remove_empty(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not empty (something else wrote there), or gone
-        directory.rmdir()
 
 
 def _produce(artifact: Artifact, temporary: Path, target: Path, transfer: str) -> None:

@@ -68,8 +68,10 @@ from .resources import (
     InvalidPathError,
     LocalStore,
     ResourceStore,
+    absent_directories,
     check_relative_path,
     file_kind,
+    remove_empty,
 )
 
 __all__ = ["ingest_files", "transfer_new"]
@@ -185,7 +187,7 @@ def _ingest(
         if journal is not None:
             _give_back(datastore, moved, journal, failure)
         if not moved:  # every file is back (and any journal gone): so go the new directories
-            _remove_empty(made)
+            remove_empty(made)
         raise
     if journal is not None:
         if transaction is None:
@@ -494,25 +496,7 @@ def _absent_directories(store: ResourceStore, plans: list[Any]) -> list[Path]:
     wanted.update(
         (root / stored).parent for _, _, mode, stored, _, _ in plans if mode not in (None, "direct")
     )
-    absent: set[Path] = set()
-    known: set[Path] = set()
-    for directory in wanted:
-        while directory not in known and directory.is_relative_to(root):
-            known.add(directory)
-            if os.path.isdir(directory):
-                break
-            absent.add(directory)
-            directory = directory.parent
-    return sorted(absent, key=lambda d: len(d.parts), reverse=True)
-
-
-def _remove_empty(directories: list[Path]) -> None:
-    """Remove those of ``directories`` (deepest first) that are empty."""
-    for directory in directories:
-        try:
-            os.rmdir(directory)
-        except OSError:
-            continue  # not empty (another writer's file is there), or never made
+    return absent_directories(root, wanted)
 
 
 def _inside_root(given: str, datastore: FileDatastoreLike, mode: str) -> UnsafePathError:
@@ -640,7 +624,7 @@ def _give_back(
         journal.release()
     else:
         journal.finish()
-        _remove_empty(made or [])
+        remove_empty(made or [])
 
 
 def _place(

@@ -14,7 +14,7 @@ from ._base import (
     run_all,
     storage_error,
 )
-from .local import LocalStore
+from .local import LocalStore, absent_directories, remove_empty
 from .memory import MemoryStore
 
 __all__ = [
@@ -23,8 +23,10 @@ __all__ = [
     "MemoryStore",
     "ResourceStore",
     "StorageError",
+    "absent_directories",
     "check_relative_path",
     "file_kind",
+    "remove_empty",
     "run_all",
     "storage_error",
     "store_for",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -92,7 +93,7 @@ class LocalStore(ResourceStore):
 
     def _make_directory(self, directory: Path) -> list[Path]:
         """Make ``directory`` (a directory in this store, or its root) and its missing parents;
-        the ones made, deepest last, for `_remove_directories` to take back."""
+        the ones made, deepest last, for `remove_empty` to take back (in reverse)."""
         made: list[Path] = []
         missing = directory
         while not os.path.isdir(missing) and missing != missing.parent:
@@ -368,7 +369,7 @@ class LocalStore(ResourceStore):
                     f"Ingest of {source_path} by {mode} left no artifact at {destination!r}."
                 )
         except BaseException as failure:
-            _remove_directories(made)
+            remove_empty(reversed(made))
             if isinstance(failure, OSError) and failure.errno in _TARGET_ERRNOS:
                 raise _cannot_write(destination, self.root, failure) from failure
             raise
@@ -432,13 +433,28 @@ class LocalStore(ResourceStore):
             raise _cannot_remove(source, exc) from None
 
 
-def _remove_directories(made: list[Path]) -> None:
-    """Remove the directories ``made`` (parents first in the list) that are empty again."""
-    for directory in reversed(made):
-        try:
+def absent_directories(root: Path, wanted: Iterable[Path]) -> list[Path]:
+    """Those of the directories ``wanted`` (``root`` or below it), and of the directories
+    between them and ``root`` (included), that are not there yet, deepest first: what a
+    write there makes, for `remove_empty` to take back after a failure."""
+    absent: set[Path] = set()
+    known: set[Path] = set()
+    for directory in wanted:
+        while directory not in known and directory.is_relative_to(root):
+            known.add(directory)
+            if os.path.isdir(directory):
+                break
+            absent.add(directory)
+            directory = directory.parent
+    return sorted(absent, key=lambda d: len(d.parts), reverse=True)
+
+
+def remove_empty(directories: Iterable[Path]) -> None:
+    """Remove ``directories``, in the order given (deepest first), those that are empty; one
+    that holds something (another writer's file) or is gone stays as it is."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
             os.rmdir(directory)
-        except OSError:
-            return  # not empty (another writer's file), or gone: its parents stay too
 
 
 def fsync_path(path: Path) -> None:
