@@ -393,14 +393,21 @@ def _plan_structure(target: SqlRegistry, source: SqlRegistry, refs: list[Dataset
     return _Structure(tagged, certified, chains)
 
 
+def _present_kind(registry: SqlRegistry, name: str) -> CollectionType | None:
+    """The type of the collection ``name`` in ``registry``, or `None` if it has none there
+    yet and the name can be registered (`InvalidNameError` if it cannot): what a transfer
+    and an import check before they make or fill the collection."""
+    if not registry.known_collection(name):
+        validate_collection_name(name)
+        return None
+    return registry.getCollectionType(name)
+
+
 def _check_collection_kind(target: SqlRegistry, name: str, kind: CollectionType) -> None:
     """Refuse a collection a transfer would make or fill as ``kind`` that ``target`` has as
     another type, or whose name ``target`` cannot register."""
-    if not target.known_collection(name):
-        validate_collection_name(name)
-        return
-    here = target.getCollectionType(name)
-    if here is not kind:
+    here = _present_kind(target, name)
+    if here is not None and here is not kind:
         raise CollectionError(
             f"Cannot transfer: collection {name!r} is {kind.name} in the source repository "
             f"but {here.name} here; rename or remove one of them, then transfer again. "
@@ -1172,15 +1179,14 @@ def _check_structure(registry: SqlRegistry, manifest: Manifest) -> None:
     kinds.update({chain: CollectionType.CHAINED for chain in manifest.chains})
     where = manifest.location
     for name, kind in kinds.items():
-        if not registry.known_collection(name):
-            try:
-                validate_collection_name(name)
-            except InvalidNameError as exc:
-                raise ExportFormatError(f"{where}: {exc}") from None
-        elif registry.getCollectionType(name) is not kind:
+        try:
+            here = _present_kind(registry, name)
+        except InvalidNameError as exc:
+            raise ExportFormatError(f"{where}: {exc}") from None
+        if here is not None and here is not kind:
             raise ExportFormatError(
                 f"{where}: collection {name!r} is {kind.name} in the export but "
-                f"{registry.getCollectionType(name).name} here; rename one of them."
+                f"{here.name} here; rename one of them."
             )
     for chain, children in manifest.chains.items():
         missing = [c for c in children if c not in kinds and not registry.known_collection(c)]
