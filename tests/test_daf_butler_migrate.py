@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import shutil
 import socket
 import sqlite3
@@ -335,6 +336,9 @@ def edit_config(source: Path, old: str, new: str) -> None:
     config.write_text(text.replace(old, new))
 
 
+_FIRST = "(SELECT min(rowid) FROM collection_chain)"
+_LAST = "(SELECT max(id) FROM dataset)"
+
 REFUSALS = {
     "version": (refuse_version, IncompatibleVersionError, r"schema version 3\.0\.0.*2\.0\.x"),
     "manager": (refuse_manager, IncompatibleVersionError, "NameKeyCollectionManager"),
@@ -380,6 +384,67 @@ REFUSALS = {
         RepositoryError,
         "not a daf_butler repository",
     ),
+    # A registry edited or copied without its foreign keys and column types (SQLite keeps
+    # whatever is written): found before anything is written.
+    "dangling chain child": (
+        lambda s: _sql(s, f"UPDATE collection_chain SET child = 999 WHERE rowid = {_FIRST}"),
+        RepositoryError,
+        "collection_chain .* refers to collection id 999, .* the registry is damaged",
+    ),
+    "dangling dimension group": (
+        lambda s: _sql(s, "UPDATE dataset_type SET dimensions_key = 999 WHERE id = 1"),
+        RepositoryError,
+        "Dataset type .* refers to dimension group 999, .* damaged",
+    ),
+    "attribute not text": (
+        lambda s: _sql(s, "INSERT INTO butler_attributes (name, value) VALUES (x'00ff', 'v')"),
+        RepositoryError,
+        r"butler_attributes .* holds b'\\x00\\xff'.*text: the registry is damaged",
+    ),
+    "collection documentation not text": (
+        lambda s: _sql(s, "UPDATE collection SET doc = x'00ff' WHERE collection_id = 1"),
+        RepositoryError,
+        "documentation b.* where both are text",
+    ),
+    "collection name databutler refuses": (
+        lambda s: _sql(s, "UPDATE collection SET name = 'caf\u00e9' WHERE collection_id = 1"),
+        RepositoryError,
+        "Collection 'caf\u00e9' .* cannot be a databutler collection: Invalid collection name",
+    ),
+    "region not base64": (
+        lambda s: _sql(s, "UPDATE tract SET region = 'x'"),
+        RepositoryError,
+        "tract record 0, region is not base64 .* damaged",
+    ),
+    "time not nanoseconds": (
+        lambda s: _sql(s, "UPDATE day_obs SET timespan_end = 'x'"),
+        RepositoryError,
+        "time 'x' is not a whole number of nanoseconds",
+    ),
+}
+
+#: Damage found while datasets are written: the destination keeps what was migrated.
+DAMAGED_MIDWAY = {
+    "dataset of no dataset type": (
+        f"UPDATE dataset SET dataset_type_id = 999 WHERE id = {_LAST}",
+        "Dataset .* refers to dataset type id 999",
+    ),
+    "dataset of no run": (
+        f"UPDATE dataset SET run_id = 999 WHERE id = {_LAST};"
+        + "".join(
+            f"UPDATE dataset_tags_0000000{n} SET collection_id = 999 WHERE dataset_id = {_LAST};"
+            for n in range(1, 5)
+        ),
+        "Dataset .* refers to run id 999",
+    ),
+    "dataset of no data ID": (
+        f"UPDATE dataset SET run_id = 999 WHERE id = {_LAST}",
+        "Dataset .* has no data ID in dataset_tags_0000000. for its run; the registry is damaged",
+    ),
+    "validity range ending before it begins": (
+        "UPDATE dataset_calibs_00000001 SET timespan_begin = 4611686018427387904",
+        "dataset_calibs_00000001 row .* is not after its begin",
+    ),
 }
 
 
@@ -420,6 +485,32 @@ def test_refusals(source: Path, tmp_path: Path, case: str) -> None:
         )
     assert not dest.exists()
     assert hashes(source) == before
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED_MIDWAY))
+def test_damage_found_midway_is_named_and_the_destination_kept(
+    source: Path, tmp_path: Path, case: str
+) -> None:
+    script, message = DAMAGED_MIDWAY[case]
+    with sqlite3.connect(source / "gen3.sqlite3") as db:
+        db.executescript(script)
+    db.close()
+    before = hashes(source)
+    dest = tmp_path / "dest"
+    with pytest.raises(RepositoryError, match=message) as raised:
+        Butler.migrate_from(source, dest, universe="default", skip_unknown_fields=True)
+    assert raised.value.__notes__ == [
+        f"The migration stopped there: {dest} holds what was migrated until then, a valid "
+        "repository. Run the same migration again once the cause is mended to continue, or "
+        "delete it to start over."
+    ]
+    with Butler(dest) as butler:  # a valid repository, as the note says
+        assert butler.verify().ok
+    assert hashes(source) == before
+    # The command line says both in its one line.
+    result = CliRunner().invoke(main, ["migrate", str(source), str(dest), "-q"])
+    assert result.exit_code == 1
+    assert re.search(message, result.stderr) and "The migration stopped there" in result.stderr
 
 
 def test_records_of_dimensions_databutler_lacks_are_counted(source: Path, tmp_path: Path) -> None:

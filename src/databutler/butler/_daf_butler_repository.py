@@ -19,23 +19,27 @@ this reads into a databutler repository.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._collection_type import CollectionType, Timespan
 from .._dataset_type import DatasetType
 from .._exceptions import (
     DatabutlerError,
     IncompatibleVersionError,
+    InvalidArgumentError,
+    InvalidNameError,
     RepositoryError,
     RepositoryNotFoundError,
 )
 from ..dimensions import DimensionUniverse
+from ..registry.collections import validate_collection_name
 from ._config import read_regular_file
 from ._daf_butler_db import (
     NS_MAX,
@@ -93,6 +97,7 @@ _MANAGERS: Mapping[str, tuple[frozenset[str], tuple[int, int]]] = {
 }
 _FILE_DATASTORE = "lsst.daf.butler.datastores.fileDatastore.FileDatastore"
 _ROOT_TOKEN = "<butlerRoot>"
+_T = TypeVar("_T")
 # daf_butler's CollectionType values.
 _COLLECTION_TYPES = {1: CollectionType.RUN, 2: CollectionType.TAGGED, 3: CollectionType.CHAINED,
                      4: CollectionType.CALIBRATION}  # fmt: skip
@@ -153,12 +158,25 @@ class DafButlerRepository:
         self.db = self._open_database()
         try:
             self.tables = self._tables()
-            self.attributes = dict(self._fetch("SELECT name, value FROM butler_attributes"))
+            self.attributes = self._attributes()
             self._check_managers()
             self.universe_config = self._universe_config()
         except BaseException:
             self.db.close()
             raise
+
+    def _attributes(self) -> dict[str, str]:
+        """``butler_attributes``: names and values are text, or the registry is damaged."""
+        attributes = {}
+        for name, value in self._fetch("SELECT name, value FROM butler_attributes"):
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise RepositoryError(
+                    f"butler_attributes of the daf_butler repository {self.root} holds "
+                    f"{name!r}: {value!r}, where names and values are text: the registry is "
+                    "damaged. Repair it (or restore it from a backup), then migrate again."
+                )
+            attributes[name] = value
+        return attributes
 
     def close(self) -> None:
         self.db.close()
@@ -379,27 +397,58 @@ class DafButlerRepository:
                 column = "datetime_" + column.removeprefix("timespan_")
                 value = None if value is None else self._time(value, where)
             elif column == "region" and value is not None:
-                value = _Region("region", base64.b64decode(value).hex())
+                value = _Region("region", self._decoded(value, f"{where}, region").hex())
             elif column in hashes and isinstance(value, str):
-                value = base64.b64decode(value)
+                value = self._decoded(value, f"{where}, {column}")
             elif column in flags and value is not None:
                 value = bool(value)
             record[column] = value
         return where, record
 
+    def _decoded(self, value: Any, where: str) -> bytes:
+        """The bytes of a base64 column (a region, a hash), as daf_butler's SQLite layout
+        stores them; a `RepositoryError` for a value that is not base64."""
+        try:
+            return base64.b64decode(value)
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise RepositoryError(
+                f"{where} is not base64 ({exc}): the daf_butler registry is damaged. Repair "
+                "it (or restore it from a backup), then migrate again."
+            ) from None
+
     def _time(self, ns: int, where: str) -> datetime.datetime:
-        seconds, rest = divmod(int(ns), 1_000_000_000)
+        seconds, rest = divmod(self._nanoseconds(ns, where), 1_000_000_000)
         text = (_EPOCH + datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
         try:
             return tai_to_utc(f"{text}.{rest:09d}")
         except ValueError as exc:
             raise RepositoryError(f"{where}: time {text} (TAI): {exc}") from None
 
+    def _nanoseconds(self, value: Any, where: str) -> int:
+        """A time column's value: whole nanoseconds (SQLite's layout), or the registry is
+        damaged (SQLite keeps whatever was written to a column)."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RepositoryError(
+                f"{where}: time {value!r} is not a whole number of nanoseconds: the daf_butler "
+                "registry is damaged. Repair it (or restore it from a backup), then migrate "
+                "again."
+            )
+        return value
+
     def timespan(self, begin: int, end: int, where: str) -> Timespan:
-        return Timespan(
-            None if begin is None or begin <= NS_MIN else self._time(begin, where),
-            None if end is None or end >= NS_MAX else self._time(end, where),
-        )
+        for bound in (begin, end):
+            if bound is not None:
+                self._nanoseconds(bound, where)
+        try:
+            return Timespan(
+                None if begin is None or begin <= NS_MIN else self._time(begin, where),
+                None if end is None or end >= NS_MAX else self._time(end, where),
+            )
+        except InvalidArgumentError as exc:  # an end not after its begin
+            raise RepositoryError(
+                f"{where}: {exc} The daf_butler registry is damaged; repair it (or restore "
+                "it from a backup), then migrate again."
+            ) from None
 
     # -- collections and dataset types ------------------------------------------------------
 
@@ -408,6 +457,20 @@ class DafButlerRepository:
         for key, name, kind, doc in self._fetch(
             "SELECT collection_id, name, type, doc FROM collection ORDER BY collection_id"
         ):
+            if not isinstance(name, str) or not isinstance(doc, str | None):
+                raise RepositoryError(
+                    f"Collection {key!r} of the daf_butler repository {self.root} has name "
+                    f"{name!r} and documentation {doc!r}, where both are text: the registry is "
+                    "damaged. Repair it (or restore it from a backup), then migrate again."
+                )
+            try:
+                validate_collection_name(name)
+            except InvalidNameError as exc:
+                raise RepositoryError(
+                    f"Collection {name!r} of the daf_butler repository {self.root} cannot be "
+                    f"a databutler collection: {exc} Rename it in daf_butler (or migrate a "
+                    "copy without it)."
+                ) from None
             if kind not in _COLLECTION_TYPES:
                 raise RepositoryError(
                     f"Collection {name!r} of the daf_butler repository {self.root} has type "
@@ -416,12 +479,28 @@ class DafButlerRepository:
             out.append((key, name, _COLLECTION_TYPES[kind], doc or None))
         return out
 
+    def referenced(self, found: Mapping[Any, _T], key: Any, what: str, where: str) -> _T:
+        """``found[key]``: what a row of the registry (``where``) refers to by ``key``, as
+        ``what`` (``"collection"``); a `RepositoryError` if the registry holds no such thing.
+        Its foreign keys guard this, but not in a database copied or edited without them."""
+        try:
+            return found[key]
+        except (KeyError, TypeError):
+            raise RepositoryError(
+                f"{where} of the daf_butler repository {self.root} refers to {what} {key!r}, "
+                "which its registry does not hold: the registry is damaged. Repair it (or "
+                "restore it from a backup), then migrate again."
+            ) from None
+
     def chains(self, names: Mapping[int, str]) -> dict[str, list[str]]:
         chains: dict[str, list[str]] = {}
         for parent, _, child in self._fetch(
             "SELECT parent, position, child FROM collection_chain ORDER BY parent, position"
         ):
-            chains.setdefault(names[parent], []).append(names[child])
+            where = "A row of collection_chain"
+            chains.setdefault(self.referenced(names, parent, "collection id", where), []).append(
+                self.referenced(names, child, "collection id", where)
+            )
         return chains
 
     def dataset_types(self, universe: DimensionUniverse) -> list[DatasetTypeTables]:
@@ -430,11 +509,14 @@ class DafButlerRepository:
             "SELECT dimension_graph_id, dimension_name FROM dimension_graph_definition"
         ):
             groups.setdefault(key, []).append(name)
+        # The empty group has a key and no definition rows: every key is one of these.
+        keys = {key: key for (key,) in self._fetch("SELECT id FROM dimension_graph_key")}
         out = []
         for key, name, storage_class, group, tags, calibs in self._fetch(
             "SELECT id, name, storage_class, dimensions_key, tag_association_table, "
             "calibration_association_table FROM dataset_type ORDER BY id"
         ):
+            self.referenced(keys, group, "dimension group", f"Dataset type {name!r}")
             dimensions = tuple(sorted(groups.get(group, ())))
             unknown = [d for d in dimensions if d not in universe]
             if unknown:
@@ -535,6 +617,8 @@ class DafButlerRepository:
             last = page[-1][0]
             span = (page[0][0], last)
             data_ids: dict[tuple[Any, int], tuple[Any, ...]] = {}
+            for row in {row[1]: row for row in page}.values():  # each type of the page once
+                self.referenced(types, row[1], "dataset type id", f"Dataset {as_uuid(row[0])}")
             tables = {types[row[1]].tags: types[row[1]].dimensions for row in page}
             for table, dimensions in tables.items():
                 columns = "".join(f', "{d}"' for d in dimensions)

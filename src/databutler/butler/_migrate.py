@@ -47,6 +47,7 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
+    DatabutlerError,
     DimensionConfigError,
     ExportFormatError,
     InvalidArgumentError,
@@ -173,7 +174,16 @@ def migrate(
                 butler = create_destination(dimensions)
             migration = _Migration(upstream, plan, butler, transfer, batch_size, progress)
             migration.fresh = fresh
-            return migration.run(skip_missing)
+            try:
+                return migration.run(skip_missing)
+            except DatabutlerError as exc:
+                # Said on the command line too (its one line carries an error's notes).
+                exc.add_note(
+                    f"The migration stopped there: {os.fspath(destination)} holds what was "
+                    "migrated until then, a valid repository. Run the same migration again "
+                    "once the cause is mended to continue, or delete it to start over."
+                )
+                raise
         finally:
             if butler is not None:
                 butler.registry.db.dispose()
@@ -378,6 +388,8 @@ class _Migration:
         (``ingest``, per formatter) directly, in batches.
         """
         ids = [as_uuid(row[0]) for row in page]
+        for row in {row[2]: row for row in page}.values():  # each run of the page once
+            self.source.referenced(runs, row[2], "run id", f"Dataset {as_uuid(row[0])}")
         # A destination this run created holds only what it wrote: nothing to look up.
         known = set() if self.fresh else self.registry.existing_dataset_ids(ids)
         files: dict[str, list[tuple[str, DatasetRef]]] = {}
@@ -442,8 +454,7 @@ class _Migration:
                                 f"({ref.datasetType.name}) is missing from the daf_butler "
                                 f"repository {self.source.root}. Restore it, or pass "
                                 "skip_missing=True (databutler migrate --skip-missing) to leave "
-                                "such datasets out. Datasets migrated so far are kept; run "
-                                "again to continue."
+                                "such datasets out."
                             ) from None
                 raise
         self.done += len(page)
@@ -538,7 +549,7 @@ class _Migration:
             refs = self.registry.get_datasets({as_uuid(row[1]) for row in page})
             groups: dict[tuple[str, Timespan], list[DatasetRef]] = {}
             for _, dataset_id, collection, begin, end in page:
-                name = names[collection]
+                name = self.source.referenced(names, collection, "collection id", f"A {table} row")
                 if name not in existing:
                     existing[name] = set(self.registry.query_certifications(name))
                 where = f"{self.source.root}: {table} row of dataset {dataset_id}"

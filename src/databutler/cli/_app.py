@@ -138,7 +138,7 @@ class _Group(click.Group):
             raise
         except LIBRARY_ERRORS as exc:
             _maybe_traceback(ctx, exc)
-            raise CommandError(_message(exc)) from exc
+            raise CommandError(_with_notes(exc, _message(exc))) from exc
         except Exception as exc:
             _maybe_traceback(ctx, exc)
             raise CommandError(internal_error(exc)) from exc
@@ -191,6 +191,13 @@ def _os_message(exc: OSError) -> str:
     )
     fix = os_fix(exc)
     return f"{exc.strerror}{where}" + (f"; {cli_wording(fix)}." if fix else ".")
+
+
+def _with_notes(exc: BaseException, message: str) -> str:
+    """``message`` followed by ``exc``'s notes (`BaseException.add_note`: what the library
+    adds about the state a failure left, such as a file it could not move back)."""
+    notes = [_one_line(str(note)) for note in getattr(exc, "__notes__", ())]
+    return " ".join([message, *(cli_wording(note) for note in notes if note)])
 
 
 def _message(exc: BaseException) -> str:
