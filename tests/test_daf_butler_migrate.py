@@ -30,6 +30,7 @@ from click.testing import CliRunner
 
 from databutler import (
     Butler,
+    DatabutlerError,
     IncompatibleVersionError,
     InvalidArgumentError,
     RepositoryError,
@@ -511,6 +512,21 @@ def test_damage_found_midway_is_named_and_the_destination_kept(
     result = CliRunner().invoke(main, ["migrate", str(source), str(dest), "-q"])
     assert result.exit_code == 1
     assert re.search(message, result.stderr) and "The migration stopped there" in result.stderr
+
+
+def test_records_that_cannot_be_written_say_whose_they_are(source: Path, tmp_path: Path) -> None:
+    """A record whose parent record is gone (a registry edited without its foreign keys):
+    refused by the destination in an insert's words, with notes that say whose records
+    they were and what the destination holds."""
+    _sql(source, "UPDATE physical_filter SET instrument = 'Nope'")
+    dest = tmp_path / "dest"
+    with pytest.raises(DatabutlerError, match="no instrument record for instrument='Nope'") as e:
+        Butler.migrate_from(source, dest, universe="default", skip_unknown_fields=True)
+    notes = e.value.__notes__
+    assert len(notes) == 2 and "were being written: its registry may be damaged" in notes[0]
+    assert notes[1].startswith(f"The migration stopped there: {dest} holds")
+    with Butler(dest) as butler:
+        assert not list(butler.query_dimension_records("physical_filter"))
 
 
 def test_records_of_dimensions_databutler_lacks_are_counted(source: Path, tmp_path: Path) -> None:

@@ -309,7 +309,15 @@ class _Migration:
     def run(self, skip_missing: bool) -> MigrationReport:
         source, plan = self.source, self.plan
         # The repository's frame first: records, types, collections (each idempotent).
-        _sync_records(self.registry, plan.records)
+        try:
+            _sync_records(self.registry, plan.records)
+        except DatabutlerError as exc:  # its words are those of an insert: say whose records
+            exc.add_note(
+                f"(The dimension records of the daf_butler repository {source.root} were being "
+                "written: its registry may be damaged, or its records differ from this "
+                "destination's. No record was written.)"
+            )
+            raise
         for t in plan.types:
             self.registry.registerDatasetType(t.dataset_type)
         for _, name, kind, doc in plan.collections:
