@@ -19,6 +19,7 @@ import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -59,24 +60,29 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_a_full_disk_is_named_and_the_butler_goes_on(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    with Butler.create(root, run="r") as butler:
-        populate(butler, 302)
-    limit = (root / "registry.sqlite3").stat().st_size + 60_000  # room for a few commits
+def run_child(code: str, *args: str) -> tuple[Any, str]:
+    """Run ``code`` in a new Python process; what it printed (JSON), and its stderr."""
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(root), str(limit)],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert child.returncode == 0, child.stderr
-    out = json.loads(child.stdout)
+    return json.loads(child.stdout), child.stderr
+
+
+def test_a_full_disk_is_named_and_the_butler_goes_on(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    with Butler.create(root, run="r") as butler:
+        populate(butler, 302)
+    limit = (root / "registry.sqlite3").stat().st_size + 60_000  # room for a few commits
+    out, stderr = run_child(CHILD, str(root), str(limit))
     # The registry's COMMIT failed: named, with the database and what to do.
     message = out["errors"]["DatabaseStorageError"]
     assert str(root / "registry.sqlite3") in message and "rolled back" in message
-    assert "Traceback" not in child.stderr and "InvalidRequestError" not in child.stderr
+    assert "Traceback" not in stderr and "InvalidRequestError" not in stderr
     # An artifact too large to write: a StorageError with the errno, naming the artifact.
     code, text = out["big"]
     assert code == errno.EFBIG and text.startswith("Cannot write artifact 'r/thing/")
@@ -172,15 +178,7 @@ def test_copies_out_of_the_repository_onto_a_full_disk_are_named(tmp_path: Path)
             butler.put({"d": d, "pad": "x" * 20_000}, "thing", instrument="HSC", detector=d)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    child = subprocess.run(
-        [sys.executable, "-c", COPY_CHILD, str(root), str(out_dir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr
-    out = json.loads(child.stdout)
+    out, _ = run_child(COPY_CHILD, str(root), str(out_dir))
     for name in ("export", "export_zip", "retrieve"):
         assert out[name] is not None, name
         code, text = out[name]
