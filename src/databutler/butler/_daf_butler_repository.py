@@ -172,8 +172,9 @@ class DafButlerRepository:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise RepositoryError(
                     f"butler_attributes of the daf_butler repository {self.root} holds "
-                    f"{name!r}: {value!r}, where names and values are text: the registry is "
-                    "damaged. Repair it (or restore it from a backup), then migrate again."
+                    f"{name!r:.80}: {value!r:.80}, where names and values are text: the "
+                    "registry is damaged. Repair it (or restore it from a backup), then "
+                    "migrate again."
                 )
             attributes[name] = value
         return attributes
