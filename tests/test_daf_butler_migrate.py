@@ -514,14 +514,27 @@ def test_damage_found_midway_is_named_and_the_destination_kept(
     assert re.search(message, result.stderr) and "The migration stopped there" in result.stderr
 
 
-def test_records_that_cannot_be_written_say_whose_they_are(source: Path, tmp_path: Path) -> None:
+def test_records_naming_records_the_source_lacks_are_refused_first(
+    source: Path, tmp_path: Path
+) -> None:
     """A record whose parent record is gone (a registry edited without its foreign keys):
-    refused by the destination in an insert's words, with notes that say whose records
-    they were and what the destination holds."""
+    into a new destination, refused before anything is made."""
     _sql(source, "UPDATE physical_filter SET instrument = 'Nope'")
     dest = tmp_path / "dest"
-    with pytest.raises(DatabutlerError, match="no instrument record for instrument='Nope'") as e:
+    with pytest.raises(RepositoryError, match=r"instrument='Nope'.* not among the records"):
         Butler.migrate_from(source, dest, universe="default", skip_unknown_fields=True)
+    assert not dest.exists()
+
+
+def test_records_that_cannot_be_written_say_whose_they_are(source: Path, tmp_path: Path) -> None:
+    """Into an existing destination (which might hold the parent record), the destination
+    refuses it in an insert's words, and notes say whose records they were and what the
+    destination holds."""
+    _sql(source, "UPDATE physical_filter SET instrument = 'Nope'")
+    dest = tmp_path / "dest"
+    Butler.create(dest).close()
+    with pytest.raises(DatabutlerError, match="no instrument record for instrument='Nope'") as e:
+        Butler.migrate_from(source, dest, skip_unknown_fields=True)
     notes = e.value.__notes__
     assert len(notes) == 2 and "were being written: its registry may be damaged" in notes[0]
     assert notes[1].startswith(f"The migration stopped there: {dest} holds")

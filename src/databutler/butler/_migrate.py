@@ -47,7 +47,9 @@ from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
 from .._dataset_type import DatasetType
 from .._exceptions import (
+    ConflictError,
     DatabutlerError,
+    DataIdError,
     DimensionConfigError,
     ExportFormatError,
     InvalidArgumentError,
@@ -55,6 +57,7 @@ from .._exceptions import (
 )
 from .._gc import collection_paused
 from ..dimensions import DataCoordinate, DimensionGroup, DimensionUniverse, check_value
+from ..registry.dimension_records import check_records
 from ._butler_write import ButlerWrites
 from ._daf_butler_db import as_uuid
 from ._daf_butler_export import (
@@ -170,6 +173,7 @@ def migrate(
                 dimensions = DimensionUniverse()
             plan = _Plan.make(upstream, dimensions, skip_unknown_fields)
             fresh = butler is None
+            _check_records(upstream, dimensions, plan, fresh)
             if butler is None:
                 butler = create_destination(dimensions)
             migration = _Migration(upstream, plan, butler, transfer, batch_size, progress)
@@ -189,6 +193,23 @@ def migrate(
                 butler.registry.db.dispose()
     finally:
         upstream.close()
+
+
+def _check_records(
+    source: DafButlerRepository, universe: DimensionUniverse, plan: _Plan, fresh: bool
+) -> None:
+    """Refuse the source's records before anything is written if the destination would:
+    a value of the wrong type, or (into a new destination, which holds none) a record
+    naming one the source lacks. Only a registry edited without its foreign keys and
+    column types holds such records."""
+    try:
+        check_records(universe, plan.records, complete=fresh)
+    except (DataIdError, ConflictError) as exc:
+        raise RepositoryError(
+            f"The dimension records of the daf_butler repository {source.root} cannot be "
+            f"migrated: {exc} Its registry is damaged; repair it (or restore it from a "
+            "backup), then migrate again."
+        ) from None
 
 
 def _source_universe(source: DafButlerRepository) -> DimensionUniverse:

@@ -91,6 +91,7 @@ __all__ = [
     "DimensionRecord",
     "DimensionRecordConflictError",
     "StaticDimensionRecordStorageManager",
+    "check_records",
 ]
 
 _T = TypeVar("_T")
@@ -406,8 +407,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
         """
         layout = self._layout(element)
         rows = [
-            self._to_row(layout, record, index, len(records))
-            for index, record in enumerate(records)
+            _to_row(layout, record, index, len(records)) for index, record in enumerate(records)
         ]
         if not rows:
             return
@@ -452,7 +452,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             If the record refers to a record that does not exist.
         """
         layout = self._layout(element)
-        row = self._to_row(layout, record, 0, 1)
+        row = _to_row(layout, record, 0, 1)
         table = self._tables[layout.name]
         try:
             with self._db.transaction(savepoint=True):
@@ -479,56 +479,6 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
                 f"{'; '.join(differences)}. Nothing was changed."
             )
         return False
-
-    def _to_row(
-        self, layout: _Layout, record: Mapping[str, Any] | DimensionRecord, index: int, count: int
-    ) -> dict[str, Any]:
-        """Check one record and convert it to a row of its table."""
-        if isinstance(record, DimensionRecord):
-            if record.element != layout.name:
-                raise DataIdError(
-                    f"Cannot store the {record.element} record as a {layout.name} record."
-                )
-            record = record.values
-        if not isinstance(record, Mapping):
-            raise DataIdError(
-                f"Each {layout.name} record is a mapping of field names to values, not "
-                f"{preview(record)}."
-            )
-        what = f"{layout.name} record {preview(record)}"
-        if count > 1:
-            what = f"{what} (record {index + 1} of {count})"
-        values = dict(record)
-        if layout.alias is not None and layout.alias in values:
-            given = values.pop(layout.alias)
-            if layout.name in values and values[layout.name] != given:
-                raise DataIdError(
-                    f"The {what} gives its key twice, as {layout.name!r} and {layout.alias!r}, "
-                    "with different values; give one."
-                )
-            values[layout.name] = given
-        unknown = [name for name in values if name not in layout.fields]
-        if unknown:
-            raise DataIdError(
-                f"The {what} has unknown field(s) {', '.join(map(repr, unknown))}; valid fields "
-                f"are: {layout.field_list()}."
-            )
-        missing = [
-            name
-            for name, field in layout.fields.items()
-            if values.get(name) is None and not field.nullable
-        ]
-        if missing:
-            described = "; ".join(f"{name!r} ({layout.role(name)})" for name in missing)
-            raise DataIdError(f"The {what} has no value for {described}.")
-        row: dict[str, Any] = {}
-        for name, field in layout.fields.items():
-            value = to_db(field, values.get(name), f"The {what}: field {name!r}")
-            if field.dtype == "timespan":
-                row.update(zip(timespan_columns(name), timespan_to_db(value), strict=True))
-            else:
-                row[name] = value
-        return row
 
     def _explain_conflict(
         self,
@@ -915,3 +865,97 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
             columns = sqlalchemy.tuple_(*(table.columns[layout.key_names[p]] for p in varying))
             clauses.append(columns.in_([tuple(key[p] for p in varying) for key in keys]))
         return sqlalchemy.and_(*clauses)
+
+
+def _to_row(
+    layout: _Layout, record: Mapping[str, Any] | DimensionRecord, index: int, count: int
+) -> dict[str, Any]:
+    """Check one record and convert it to a row of its table."""
+    if isinstance(record, DimensionRecord):
+        if record.element != layout.name:
+            raise DataIdError(
+                f"Cannot store the {record.element} record as a {layout.name} record."
+            )
+        record = record.values
+    if not isinstance(record, Mapping):
+        raise DataIdError(
+            f"Each {layout.name} record is a mapping of field names to values, not "
+            f"{preview(record)}."
+        )
+    what = f"{layout.name} record {preview(record)}"
+    if count > 1:
+        what = f"{what} (record {index + 1} of {count})"
+    values = dict(record)
+    if layout.alias is not None and layout.alias in values:
+        given = values.pop(layout.alias)
+        if layout.name in values and values[layout.name] != given:
+            raise DataIdError(
+                f"The {what} gives its key twice, as {layout.name!r} and {layout.alias!r}, "
+                "with different values; give one."
+            )
+        values[layout.name] = given
+    unknown = [name for name in values if name not in layout.fields]
+    if unknown:
+        raise DataIdError(
+            f"The {what} has unknown field(s) {', '.join(map(repr, unknown))}; valid fields "
+            f"are: {layout.field_list()}."
+        )
+    missing = [
+        name
+        for name, field in layout.fields.items()
+        if values.get(name) is None and not field.nullable
+    ]
+    if missing:
+        described = "; ".join(f"{name!r} ({layout.role(name)})" for name in missing)
+        raise DataIdError(f"The {what} has no value for {described}.")
+    row: dict[str, Any] = {}
+    for name, field in layout.fields.items():
+        value = to_db(field, values.get(name), f"The {what}: field {name!r}")
+        if field.dtype == "timespan":
+            row.update(zip(timespan_columns(name), timespan_to_db(value), strict=True))
+        else:
+            row[name] = value
+    return row
+
+
+def check_records(
+    universe: DimensionUniverse,
+    records: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    complete: bool = False,
+) -> None:
+    """Check records (by element) as `StaticDimensionRecordStorageManager.insert` would,
+    without a database: their fields and values.
+
+    With ``complete``, also that each record's required and implied dimensions have
+    their records among ``records``, as when they go into a registry that holds none
+    yet (the foreign keys of its tables).
+
+    Raises
+    ------
+    DataIdError
+        For a record's unknown or missing field, or a value of the wrong type.
+    ConflictError
+        With ``complete``, for a record naming one that ``records`` lacks.
+    """
+    layouts = {name: _Layout.build(universe, name) for name in records}
+    rows = {
+        name: [_to_row(layouts[name], record, i, len(given)) for i, record in enumerate(given)]
+        for name, given in records.items()
+    }
+    if not complete:
+        return
+    keys = {name: {layouts[name].key_of(row) for row in found} for name, found in rows.items()}
+    for name, found in rows.items():
+        dimension = layouts[name].dimension
+        for other in (*dimension.required, *dimension.implied):
+            key_names = (*universe[other].required, other)
+            present = keys.get(other, set())
+            for row in found:
+                key = tuple(row.get(column) for column in key_names)
+                if None not in key and key not in present:
+                    described = ", ".join(f"{n}={v!r}" for n, v in zip(key_names, key, strict=True))
+                    raise ConflictError(
+                        f"The {name} record {layouts[name].describe(layouts[name].key_of(row))} "
+                        f"names the {other} record {described}, which is not among the records."
+                    )
