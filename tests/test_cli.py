@@ -572,6 +572,12 @@ def test_certify_calibrations(repo: str) -> None:
             is None
         )
     run("certify-calibrations", repo, "calib", "bias", "--begin", "yesterday", code=2)
+    # Again over an overlapping range: refused, and no Python method named as the way out.
+    overlap = fails(
+        "certify-calibrations", repo, "calib", "bias", "-c", "calib/run", "--begin", "2024-01-20",
+        match="already has a dataset valid",
+    )  # fmt: skip
+    assert "SqlRegistry" not in overlap.stderr and "in Python: " in overlap.stderr
     with Butler(repo, run="r1", writeable=True) as butler:
         butler.put({"x": 1}, "thing", instrument="HSC", detector=1)
     fails("certify-calibrations", repo, "calib", "thing", match="thing")  # not a calibration

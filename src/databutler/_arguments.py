@@ -42,6 +42,7 @@ __all__ = [
     "require_path",
     "require_put_items",
     "require_refs",
+    "require_seconds",
     "require_str",
     "require_strs",
     "require_timestamp",
@@ -132,6 +133,19 @@ def path_problem(text: str) -> str | None:
             f"{shown} is {len(encoded)} bytes long, and a path holds at most {PATH_MAX}; shorten it"
         )
     return None
+
+
+def require_seconds(value: object, name: str) -> float:
+    """``value`` as a finite number of seconds, 0 or more (an `int` or a `float`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _refuse(name, "a number of seconds (0 or more)", value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        seconds = float("inf")
+    if not 0 <= seconds < float("inf"):  # NaN fails both
+        raise InvalidArgumentError(f"{name} must be a number of seconds, 0 or more, not {value!r}.")
+    return seconds
 
 
 def require_mapping(value: object, name: str, *, optional: bool = True) -> Any:

@@ -13,10 +13,16 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Sequence
 
-from .._arguments import require_bool, require_refs, require_str, require_strs, require_timestamp
+from .._arguments import (
+    require_bool,
+    require_refs,
+    require_seconds,
+    require_str,
+    require_strs,
+    require_timestamp,
+)
 from .._collection_type import CollectionType, Timespan
 from .._dataset_ref import DatasetRef
-from .._exceptions import InvalidArgumentError
 from .._gc import collection_paused
 from ..datastores import EmptyTrashResult
 from . import _delete
@@ -216,11 +222,7 @@ class ButlerMaintenance(ButlerBase):
         require_bool(repair, "repair")
         require_bool(delete_unknown, "delete_unknown")
         require_bool(checksums, "checksums")
-        seconds = _seconds(keep_newer)
-        if seconds is None:
-            raise InvalidArgumentError(
-                f"keep_newer must be a number of seconds, 0 or more, not {keep_newer!r}."
-            )
+        seconds = require_seconds(keep_newer, "keep_newer")
         if repair or delete_unknown:
             self._require_writeable("repair the repository")
         return verify_datastore(
@@ -231,14 +233,3 @@ class ButlerMaintenance(ButlerBase):
             checksums=checksums,
             keep_newer=seconds,
         )
-
-
-def _seconds(value: object) -> float | None:
-    """``value`` as a finite number of seconds, 0 or more; `None` if it is not one."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # an int too large for a float
-        return None
-    return seconds if 0 <= seconds < float("inf") else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._exceptions import AlreadyExistsError, ConfigurationError, RepositoryError
 from ..datastores import Datastore, datastore_from_config
+from ..datastores.resources import remove_empty
 from ..dimensions import DimensionUniverse
 from ..registry import SqlRegistry
 from ..registry.databases.sqlite import SQLITE_FILE_SUFFIXES
@@ -50,9 +51,7 @@ def creating(root_uri: str) -> Iterator[None]:
     try:
         descriptor = _claim(marker, root_uri)
     except BaseException:
-        for directory in reversed(made):  # deepest first; one that holds anything stays
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+        remove_empty(reversed(made))  # deepest first; one that holds anything stays
         raise
     try:
         yield
@@ -84,9 +83,7 @@ def _make_directories(root: Path) -> list[Path]:
                     "directory. Choose another path."
                 ) from None
         except OSError as exc:
-            for done in reversed(made):
-                with contextlib.suppress(OSError):
-                    done.rmdir()
+            remove_empty(reversed(made))
             raise RepositoryError(
                 f"Cannot make a repository at {root}: {exc.strerror or exc}; check the path and "
                 "its permissions."
@@ -247,17 +244,17 @@ def _where(root: str, entry: Mapping[str, Any]) -> str | None:
 
 def discard_default_registry(config: RepositoryConfig) -> None:
     """Delete the SQLite registry `Butler.create` made in the root, after a failure."""
-    for path in _default_registry_files(config.root, config):
+    for path in _default_registry_files(config):
         path.unlink(missing_ok=True)
 
 
-def _default_registry_files(root: str, config: RepositoryConfig) -> list[Path]:
-    """The files of the SQLite registry ``config`` keeps in the local ``root`` (none if its
+def _default_registry_files(config: RepositoryConfig) -> list[Path]:
+    """The files of the SQLite registry ``config`` keeps in its local root (none if its
     registry is elsewhere)."""
     prefix = f"sqlite:///{ROOT_TOKEN}/"
     if not config.db.startswith(prefix):
         return []
-    database = Path(root) / config.db.removeprefix(prefix)
+    database = Path(config.root) / config.db.removeprefix(prefix)
     return [Path(f"{database}{suffix}") for suffix in SQLITE_FILE_SUFFIXES]
 
 
@@ -266,7 +263,7 @@ def _default_contents(root: str, old: RepositoryConfig) -> list[Path]:
     if root.startswith("s3://"):
         return []
     base = Path(root)
-    found = _default_registry_files(root, old)
+    found = _default_registry_files(old)
     for entry in _file_datastores(old.datastore):
         if "root" not in entry and isinstance(entry.get("name"), str):
             target = base / entry["name"]

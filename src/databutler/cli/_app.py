@@ -105,6 +105,8 @@ _CLI_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bbutler\.insert_dimension_records\(.*?\) or (?='databutler )", ""),
         (r"\bregister_dataset_types=True\b", "--register-dataset-types"),
         (r"\bunlink_from_chains=True \((--unlink)\)", r"\1"),
+        # No command decertifies: the library's method is the way.
+        (r" \(SqlRegistry\.decertify\)", " (in Python: butler.registry.decertify)"),
     )
 )
 

@@ -172,6 +172,18 @@ class _Layout:
     def name(self) -> str:
         return self.dimension.name
 
+    def references(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The dimensions a record names (required, then implied), each with the key
+        columns of its records: the foreign keys of the table. Key columns are named alike
+        in every table, and the universe guarantees that an implied dimension requires
+        nothing its implier does not: the referenced key is all here, same names."""
+        universe = self.group.universe
+        dimension = self.dimension
+        return [
+            (other, (*universe[other].required, other))
+            for other in (*dimension.required, *dimension.implied)
+        ]
+
     def key_of(self, row: Mapping[Any, Any]) -> tuple[Any, ...]:
         return tuple(row[name] for name in self.key_names)
 
@@ -336,14 +348,7 @@ class StaticDimensionRecordStorageManager(VersionedExtension):
                 )
             )
         kind = "dimension" if isinstance(dimension, Dimension) else "element"
-        foreign_keys = []
-        universe = layout.group.universe
-        for other in (*dimension.required, *dimension.implied):
-            # Key columns are named alike in every table, and the universe
-            # guarantees that an implied dimension requires nothing its
-            # implier does not: the referenced key is all here, same names.
-            key = (*universe[other].required, other)
-            foreign_keys.append(ddl.ForeignKeySpec(other, key, key))
+        foreign_keys = [ddl.ForeignKeySpec(other, key, key) for other, key in layout.references()]
         return ddl.TableSpec(
             specs,
             foreignKeys=foreign_keys,
@@ -947,9 +952,7 @@ def check_records(
         return
     keys = {name: {layouts[name].key_of(row) for row in found} for name, found in rows.items()}
     for name, found in rows.items():
-        dimension = layouts[name].dimension
-        for other in (*dimension.required, *dimension.implied):
-            key_names = (*universe[other].required, other)
+        for other, key_names in layouts[name].references():
             present = keys.get(other, set())
             for row in found:
                 key = tuple(row.get(column) for column in key_names)
