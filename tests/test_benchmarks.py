@@ -102,6 +102,46 @@ def test_concurrency_benchmark_loses_nothing(backend: str) -> None:
     assert int(check.group(1)) > 0
 
 
+def test_ceiling_prints_a_line_per_size_and_pair_count() -> None:
+    """The machine's ceiling runs its pairs in increasing order, each size in turn, with
+    the ratio to one pair once one pair has run."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "ceiling.py"),
+            "--pairs",
+            "2,1",
+            "--seconds",
+            "0.3",
+            "--mib",
+            "0.1,0.2",
+            "--client-steps",
+            "50",
+            "--server-steps",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = re.findall(
+        r"^phase=turns mib=([\d.]+) pairs=(\d) n=(\d+) seconds=[\d.]+ ops_per_s=\d+ "
+        r"vs_one=([\d.]+) client_cpu_us=\d+$",
+        result.stdout,
+        re.M,
+    )
+    assert [(mib, pairs) for mib, pairs, _, _ in lines] == [
+        ("0.1", "1"),
+        ("0.1", "2"),
+        ("0.2", "1"),
+        ("0.2", "2"),
+    ], result.stdout
+    assert all(int(n) > 0 for _, _, n, _ in lines)
+    assert [ratio for _, pairs, _, ratio in lines if pairs == "1"] == ["1.00", "1.00"]
+
+
 def test_benchmarks_on_postgresql_leave_the_database_as_they_found_it() -> None:
     """Each run works in a schema of its own and drops it: a second run is not refused."""
     import sqlalchemy
@@ -165,6 +205,11 @@ def _refused(script: str, *arguments: str) -> subprocess.CompletedProcess[str]:
         ("concurrency.py", ["--seconds", "nan"], "--seconds"),
         ("concurrency.py", ["--min-rounds", "-3"], "--min-rounds"),
         ("concurrency.py", ["--root", __file__], "--root"),
+        ("ceiling.py", ["--pairs", "0"], "--pairs"),
+        ("ceiling.py", ["--mib", "1,,8"], "--mib"),
+        ("ceiling.py", ["--mib", "-1"], "--mib"),
+        ("ceiling.py", ["--client-steps", "0"], "--client-steps"),
+        ("ceiling.py", ["--seconds", "inf"], "--seconds"),
         ("butler.py", ["--n", "0"], "--n"),
         ("registry.py", ["--n", "-5"], "--n"),
         ("bridge.py", ["--n", "ten"], "--n"),
