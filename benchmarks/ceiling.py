@@ -31,15 +31,23 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import queue
 import random
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from _common import client_counts, positive_float, positive_int  # benchmarks/ is on the path
 
 #: Bytes a working-set entry takes, roughly (a key, a tuple, a short string).
 ENTRY_BYTES = 200
+#: The largest working set a process may be given, in MiB (every process of a round has one).
+MAX_MIB = 1024
+#: The exit status of a process that could not make its working set.
+NO_MEMORY = 3
+#: The most pairs a round may have.
+MAX_PAIRS = 64
 #: Seconds the processes and the parent wait for each other at the start.
 BARRIER_TIMEOUT = 300.0
 
@@ -61,10 +69,19 @@ class WorkingSet:
         return total
 
 
+def _working_set(mib: float) -> WorkingSet:
+    """A process's working set; without the memory for it, the process ends with
+    `NO_MEMORY` (its parent says so)."""
+    try:
+        return WorkingSet(mib)
+    except MemoryError:
+        sys.exit(NO_MEMORY)
+
+
 def client(conn: Any, steps: int, mib: float, seconds: float, out: Any, start: Any) -> None:
     """Work, hand over, wait for the answer; until ``seconds`` have passed. Puts
     (turns, seconds, CPU seconds) on ``out``."""
-    state = WorkingSet(mib)
+    state = _working_set(mib)
     start.wait(timeout=BARRIER_TIMEOUT)
     began = time.time()
     cpu = time.process_time()
@@ -81,11 +98,15 @@ def client(conn: Any, steps: int, mib: float, seconds: float, out: Any, start: A
 
 def server(conn: Any, steps: int, mib: float, start: Any) -> None:
     """Answer each message after ``steps`` of work, until the empty one."""
-    state = WorkingSet(mib)
+    state = _working_set(mib)
     start.wait(timeout=BARRIER_TIMEOUT)
     while conn.recv_bytes():
         state.work(steps)
         conn.send_bytes(b"a")
+
+
+class RoundError(Exception):
+    """A process of a round did not finish its work."""
 
 
 def run_round(
@@ -104,9 +125,29 @@ def run_round(
         processes.append(context.Process(target=server, args=(far, server_steps, mib, start)))
     for process in processes:
         process.start()
-    results = [out.get(timeout=BARRIER_TIMEOUT + 10 * seconds) for _ in range(pairs)]
-    for process in processes:
-        process.join()
+    results: list[tuple[int, float, float]] = []
+    try:
+        while len(results) < pairs:
+            try:
+                results.append(out.get(timeout=1.0))
+            except queue.Empty:
+                died = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+                if NO_MEMORY in died:
+                    raise RoundError(
+                        f"a process had no memory for a working set of {mib:g} MiB (with "
+                        f"{pairs} pair(s)); give a smaller --mib or fewer --pairs"
+                    ) from None
+                if died:
+                    raise RoundError(
+                        f"a process of the round with {pairs} pair(s) and {mib:g} MiB ended "
+                        f"with exit status {died[0]}"
+                    ) from None
+    finally:
+        for process in processes:
+            process.join(timeout=BARRIER_TIMEOUT if len(results) == pairs else 0)
+            if process.is_alive():
+                process.kill()
+                process.join()
     turns = sum(r[0] for r in results)
     elapsed = max(r[1] for r in results)
     cpu = sum(r[2] for r in results) / turns if turns else 0.0
@@ -133,6 +174,18 @@ def main() -> int:
     )
     args = parser.parse_args()
     counts = sorted(set(args.pairs))
+    if counts[-1] > MAX_PAIRS:
+        parser.error(f"argument --pairs: at most {MAX_PAIRS} pairs (two processes each)")
+    try:
+        _run(counts, args)
+    except RoundError as exc:
+        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(counts: list[int], args: argparse.Namespace) -> None:
+    """Each size in turn, each pair count in increasing order: one line a round."""
     for mib in args.mib:
         one: float | None = None
         for pairs in counts:
@@ -148,7 +201,6 @@ def main() -> int:
                 f"ops_per_s={int(rate)}{ratio} client_cpu_us={int(cpu * 1e6)}",
                 flush=True,
             )
-    return 0
 
 
 def _sizes(text: str) -> list[float]:
@@ -156,7 +208,13 @@ def _sizes(text: str) -> list[float]:
     parts = [part.strip() for part in text.split(",")]
     if not all(parts):
         raise argparse.ArgumentTypeError(f"{text!r} has an empty size; write them like 1,8")
-    return [positive_float(part) for part in parts]
+    sizes = [positive_float(part) for part in parts]
+    if max(sizes) > MAX_MIB:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} asks for more than {MAX_MIB} MiB a process; the question is the "
+            "cache's, a few MiB show it"
+        )
+    return sizes
 
 
 if __name__ == "__main__":

@@ -142,6 +142,30 @@ def test_ceiling_prints_a_line_per_size_and_pair_count() -> None:
     assert [ratio for _, pairs, _, ratio in lines if pairs == "1"] == ["1.00", "1.00"]
 
 
+def test_ceiling_says_when_a_process_has_no_memory_for_its_working_set() -> None:
+    """A working set the processes cannot hold (their address space limited to 600 MiB):
+    one line naming the size and the fix, exit status 1, no traceback."""
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (600 * 2**20, 600 * 2**20))
+
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "ceiling.py"), "--pairs", "2", "--mib", "1000"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        preexec_fn=limited,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "ceiling.py: error: a process had no memory for a working set of 1000 MiB "
+        "(with 2 pair(s)); give a smaller --mib or fewer --pairs"
+    ]
+    assert not result.stdout
+
+
 def test_benchmarks_on_postgresql_leave_the_database_as_they_found_it() -> None:
     """Each run works in a schema of its own and drops it: a second run is not refused."""
     import sqlalchemy
@@ -209,6 +233,8 @@ def _refused(script: str, *arguments: str) -> subprocess.CompletedProcess[str]:
         ("ceiling.py", ["--mib", "1,,8"], "--mib"),
         ("ceiling.py", ["--mib", "-1"], "--mib"),
         ("ceiling.py", ["--client-steps", "0"], "--client-steps"),
+        ("ceiling.py", ["--mib", "1,2000"], "--mib"),
+        ("ceiling.py", ["--pairs", "1,65"], "--pairs"),
         ("ceiling.py", ["--seconds", "inf"], "--seconds"),
         ("butler.py", ["--n", "0"], "--n"),
         ("registry.py", ["--n", "-5"], "--n"),
