@@ -20,10 +20,11 @@ Per working-set size and K it prints::
     phase=turns mib=M pairs=K n=OPS seconds=S ops_per_s=X vs_one=R client_cpu_us=C
 
 ``vs_one`` is the aggregate rate over that of one pair (when 1 is among the pair counts,
-which run in increasing order); ``client_cpu_us`` is the CPU time
-a client spends per turn. On a machine with fewer cores than processes, ``vs_one`` at
-many pairs is what the same instructions allow once the processes share the cores and
-evict each other's caches: an upper bound for `concurrency.py`'s ratio on that machine.
+which run in increasing order); ``client_cpu_us`` is the CPU time a client spends per
+turn. On a machine with fewer cores than processes, ``vs_one`` at many pairs is what the
+same instructions allow once the processes share the cores and evict each other's
+caches: the ceiling of `concurrency.py`'s ratio on that machine, for processes that work
+on as much memory.
 """
 
 from __future__ import annotations
