@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,29 +103,25 @@ def test_concurrency_benchmark_loses_nothing(backend: str) -> None:
     assert int(check.group(1)) > 0
 
 
-def test_ceiling_prints_a_line_per_size_and_pair_count() -> None:
-    """The machine's ceiling runs its pairs in increasing order, each size in turn, with
-    the ratio to one pair once one pair has run."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "ceiling.py"),
-            "--pairs",
-            "2,1",
-            "--seconds",
-            "0.3",
-            "--mib",
-            "0.1,0.2",
-            "--client-steps",
-            "50",
-            "--server-steps",
-            "20",
-        ],
+def _ceiling(*arguments: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``ceiling.py`` with ``arguments`` (``options`` go to `subprocess.run`)."""
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / "ceiling.py"), *arguments],
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
+        **options,
     )
+
+
+def test_ceiling_prints_a_line_per_size_and_pair_count() -> None:
+    """The machine's ceiling runs its pairs in increasing order, each size in turn, with
+    the ratio to one pair once one pair has run."""
+    result = _ceiling(
+        "--pairs", "2,1", "--seconds", "0.3", "--mib", "0.1,0.2",
+        "--client-steps", "50", "--server-steps", "20",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = re.findall(
         r"^phase=turns mib=([\d.]+) pairs=(\d) n=(\d+) seconds=[\d.]+ ops_per_s=\d+ "
@@ -150,14 +147,7 @@ def test_ceiling_says_when_a_process_has_no_memory_for_its_working_set() -> None
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (600 * 2**20, 600 * 2**20))
 
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "ceiling.py"), "--pairs", "2", "--mib", "1000"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        preexec_fn=limited,
-    )
+    result = _ceiling("--pairs", "2", "--mib", "1000", preexec_fn=limited)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [
         "ceiling.py: error: a process had no memory for a working set of 1000 MiB "
