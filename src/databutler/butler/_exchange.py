@@ -497,11 +497,12 @@ def _copy_dataset_types(
     # Known types first: a differing definition fails before anything is added.
     for name in [n for n in names if n in known]:
         butler.registry.registerDatasetType(source.getDatasetType(name))
-    return [
-        name
-        for name in names
-        if name not in known and butler.registry.registerDatasetType(source.getDatasetType(name))
-    ]
+    added = []
+    for name in names:
+        # False when another client registered the same definition meanwhile: not ours.
+        if name not in known and butler.registry.registerDatasetType(source.getDatasetType(name)):
+            added.append(name)
+    return added
 
 
 def _dimension_records_for(

@@ -163,7 +163,7 @@ def _ingest(
         datastore._crash_point("journal_written")
         if transaction is not None:
             transaction.registerUndo(
-                "ingest moves", _give_back, datastore, moved, journal, None, made
+                "ingest moves", _give_back, datastore, moved, journal, made=made
             )
     try:
         infos = []
